@@ -1,0 +1,9 @@
+//! A typed client for Twilio TaskRouter v1 and the API 2010 Conference resources, the worker tokens the
+//! browser uses, and `X-Twilio-Signature` webhook signatures.
+//!
+//! The client knows nothing about trworker's local engine: it talks to whatever base URL it is given, which is
+//! how the same code path runs against real Twilio and against the embedded engine.
+//!
+//! # Layout
+//!
+//! (filled in as the modules land)
