@@ -15,6 +15,6 @@ pub mod expr;
 pub mod sid;
 pub mod time;
 
-pub use expr::{Expr, OrderBy, ParseError, Scope, TaskRef};
+pub use expr::{Expr, OrderBy, TaskRef};
 pub use sid::{Prefix, RandomSids, SequentialSids, Sid, SidError, SidGen};
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};

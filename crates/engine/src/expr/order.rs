@@ -175,3 +175,33 @@ impl std::str::FromStr for TaskRef {
         TaskRef::parse(s)
     }
 }
+
+/// Serialized as its source text.
+impl serde::Serialize for OrderBy {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.source)
+    }
+}
+
+/// Deserialized with [`OrderBy::parse`].
+impl<'de> serde::Deserialize<'de> for OrderBy {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<OrderBy, D::Error> {
+        let src = String::deserialize(deserializer)?;
+        OrderBy::parse(&src).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Serialized as its source text.
+impl serde::Serialize for TaskRef {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.source)
+    }
+}
+
+/// Deserialized with [`TaskRef::parse`].
+impl<'de> serde::Deserialize<'de> for TaskRef {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<TaskRef, D::Error> {
+        let src = String::deserialize(deserializer)?;
+        TaskRef::parse(&src).map_err(serde::de::Error::custom)
+    }
+}

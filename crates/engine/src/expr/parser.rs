@@ -203,8 +203,13 @@ impl Parser {
                 Op::NotIn
             }
             _ => {
+                // A bare condition only where one can end, so `language 'en'` asks for an operator.
                 let bare_allowed = matches!(left, Operand::Ref(_) | Operand::Literal(Value::Bool(_)));
-                if bare_allowed {
+                let at_end = matches!(
+                    self.current.tok,
+                    Tok::End | Tok::RParen | Tok::Word(Keyword::And | Keyword::Or)
+                );
+                if bare_allowed && at_end {
                     return Ok(Node::Truthy(left));
                 }
                 return Err(self.unexpected(format!(

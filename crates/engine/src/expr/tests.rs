@@ -1,6 +1,6 @@
 //! Unit and property tests of the expression language.
 
-use super::parser::{Node, Op, Operand};
+use super::parser::{Node, Op, Operand, MAX_DEPTH as MAX_NESTING};
 use super::*;
 use proptest::prelude::*;
 use serde_json::json;
@@ -331,6 +331,29 @@ fn expr_path_accessors() {
 }
 
 #[test]
+fn expr_types_are_shareable() {
+    fn check<T: Clone + std::fmt::Debug + Send + Sync + PartialEq>() {}
+    check::<Expr>();
+    check::<OrderBy>();
+    check::<TaskRef>();
+    check::<Path>();
+    check::<ParseError>();
+    fn is_error<E: std::error::Error>() {}
+    is_error::<ParseError>();
+}
+
+#[test]
+fn expr_order_by_and_task_ref_serde() {
+    let o: OrderBy = serde_json::from_str("\"worker.level DESC\"").unwrap();
+    assert_eq!(serde_json::to_string(&o).unwrap(), "\"worker.level DESC\"");
+    assert!(serde_json::from_str::<OrderBy>("\"level\"").is_err());
+    let r: TaskRef = serde_json::from_str("\"task.agent\"").unwrap();
+    assert_eq!(r.to_string(), "task.agent");
+    assert_eq!("task.agent".parse::<TaskRef>(), Ok(r));
+    assert!(serde_json::from_str::<TaskRef>("\"worker.x\"").is_err());
+}
+
+#[test]
 fn expr_source_display_fromstr_serde() {
     let src = "language  IN ['en']";
     let e: Expr = src.parse().unwrap();
@@ -502,6 +525,16 @@ fn expr_error_messages_name_position_and_expectation() {
     assert!(e.expected.contains("no matching `(`"));
     let e = parse_err("a == 1 b == 2");
     assert_eq!((e.position, e.found.as_str()), (7, "`b`"));
+    assert_eq!(e.expected, "AND, OR or end of expression");
+    let e = parse_err("language 'en'");
+    assert_eq!(
+        e.to_string(),
+        "at position 9: expected an operator (==, !=, <, <=, >, >=, CONTAINS, HAS, IN, NOT IN) after \
+         `language`, found `'en'`"
+    );
+    let e = parse_err("a.b[1]c == 1");
+    assert_eq!((e.position, e.found.as_str()), (6, "`c`"));
+    assert!(e.expected.starts_with("an operator"), "{e}");
     let e = parse_err("a == == 1");
     assert_eq!((e.position, e.expected.as_str(), e.found.as_str()), (5, "a value after ==", "`==`"));
     let e = parse_err("'x' 'y'");
@@ -571,8 +604,6 @@ fn expr_canonical_rendering() {
     let e = Expr::parse("a = 1 and (b <- ['x', \"y\"] or not c >- 2.0) Or d not in []").unwrap();
     assert_eq!(e.canonical(), "(a == 1 AND (b IN [\"x\", \"y\"] OR NOT c HAS 2.0)) OR d NOT IN []");
 }
-
-use super::parser::MAX_DEPTH as MAX_NESTING;
 
 // ---- properties ----
 
