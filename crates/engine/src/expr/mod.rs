@@ -9,7 +9,8 @@
 //! # Syntax
 //!
 //! - Constants: strings in single or double quotes (escapes `\\ \" \' \n \t \r`), integers and floats
-//!   (`1`, `-2`, `1.0`, `3.141529`, `1e3`), `true`, `false`, `null`, arrays of those (`["en", 'es', 3]`).
+//!   (`1`, `-2`, `1.0`, `3.141529`, `1e3`; integers beyond 64 bits are read as floats), `true`, `false`,
+//!   `null`, arrays of those (`["en", 'es', 3]`).
 //! - References: keys (`language`), dotted paths (`object.param`), indexes (`object.array[2]`). A key may
 //!   contain letters, digits and `_`; the first key may not start with a digit. Hyphens are not supported
 //!   (as in Twilio). A missing key, or an index past the end, is NULL.
