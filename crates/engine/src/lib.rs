@@ -6,11 +6,15 @@
 //!
 //! # Layout
 //!
+//! - [`expr`]: the TaskRouter expression language ([`Expr`]), `order_by` ([`OrderBy`]) and known-worker
+//!   references ([`TaskRef`]): parsed once with positioned errors, evaluated against attribute scopes.
 //! - [`sid`]: Twilio-shaped identifiers ([`Sid`]) and the injected generator ([`SidGen`]).
 //! - [`time`]: [`Timestamp`] and the injected [`Clock`].
 
+pub mod expr;
 pub mod sid;
 pub mod time;
 
+pub use expr::{Expr, OrderBy, TaskRef};
 pub use sid::{Prefix, RandomSids, SequentialSids, Sid, SidError, SidGen};
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};
