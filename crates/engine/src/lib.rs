@@ -7,10 +7,13 @@
 //! # Layout
 //!
 //! - [`sid`]: Twilio-shaped identifiers ([`Sid`]) and the injected generator ([`SidGen`]).
+//! - [`store`]: the durable store: SQLite in WAL mode, one writer thread with group commit ([`Store`]).
 //! - [`time`]: [`Timestamp`] and the injected [`Clock`].
 
 pub mod sid;
+pub mod store;
 pub mod time;
 
 pub use sid::{Prefix, RandomSids, SequentialSids, Sid, SidError, SidGen};
+pub use store::{Store, StoreError};
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};
