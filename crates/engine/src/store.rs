@@ -493,6 +493,12 @@ impl Drop for Store {
     }
 }
 
+// The actor shares the store between its task and the writer's callbacks.
+const _: fn() = || {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Store>();
+};
+
 /// Opens `DIR/engine.lock` and takes an exclusive, non-blocking lock on it.
 fn lock_dir(dir: &Path) -> Result<File, StoreError> {
     let path = dir.join(LOCK_FILE);
@@ -597,6 +603,10 @@ impl<'c> Writer<'c> {
             }
             writer.commit_group(&mut group);
         }
+        drop(writer);
+        // A clean stop folds the WAL back into engine.db and empties it, so a stopped store is one file.
+        // Failing here loses nothing: the next open replays the WAL.
+        let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
     }
 
     fn new(conn: &'c Connection, path: PathBuf, last_seq: u64) -> rusqlite::Result<Writer<'c>> {
@@ -728,4 +738,445 @@ impl<'c> Writer<'c> {
 fn report(done: Done, result: Result<(), StoreError>) {
     // The default panic hook has already printed the panic; the store has nothing to add.
     let _ = catch_unwind(AssertUnwindSafe(move || done(result)));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A unique directory under the system temp dir, removed on drop.
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(name: &str) -> TempDir {
+            static COUNTER: AtomicUsize = AtomicUsize::new(0);
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0);
+            let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+            TempDir(
+                std::env::temp_dir()
+                    .join(format!("trworker-store-{name}-{}-{nanos}-{n}", std::process::id())),
+            )
+        }
+
+        fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn put(kind: &'static str, key: &str, value: &str) -> Write {
+        Write::Put { kind, key: key.to_owned(), value: value.to_owned() }
+    }
+
+    fn event(seq: u64, at_ms: i64) -> Write {
+        Write::Event { seq, at_ms, value: format!("{{\"seq\":{seq}}}") }
+    }
+
+    /// Submits a batch and waits for its `done`.
+    fn write(store: &Store, batch: Vec<Write>) -> Result<(), StoreError> {
+        let (tx, rx) = mpsc::channel();
+        store.submit(
+            batch,
+            Box::new(move |r| {
+                let _ = tx.send(r);
+            }),
+        );
+        rx.recv().expect("done is always called")
+    }
+
+    /// Submits a batch whose `done` parks the writer thread until the returned sender is used (or dropped),
+    /// so the batches submitted meanwhile are certain to land in one group.
+    fn hold_writer(store: &Store) -> mpsc::Sender<()> {
+        let (entered_tx, entered_rx) = mpsc::channel();
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        store.submit(
+            Vec::new(),
+            Box::new(move |_| {
+                let _ = entered_tx.send(());
+                let _ = release_rx.recv();
+            }),
+        );
+        entered_rx.recv().expect("the writer runs the holding batch");
+        release_tx
+    }
+
+    /// Submits a batch, sending its outcome on `results` tagged with `tag`.
+    fn submit_tagged(
+        store: &Store,
+        batch: Vec<Write>,
+        tag: usize,
+        results: &mpsc::Sender<(usize, Result<(), StoreError>)>,
+    ) {
+        let results = results.clone();
+        store.submit(
+            batch,
+            Box::new(move |r| {
+                let _ = results.send((tag, r));
+            }),
+        );
+    }
+
+    fn seqs(events: &[StoredEvent]) -> Vec<u64> {
+        events.iter().map(|e| e.seq).collect()
+    }
+
+    #[test]
+    fn round_trip_survives_close_and_reopen() {
+        let dir = TempDir::new("roundtrip");
+        {
+            let store = Store::open(dir.path()).unwrap();
+            assert_eq!(store.load().unwrap(), Loaded::default());
+            write(&store, vec![put("task", "WT1", "{\"v\":1}"), put("task", "WT2", "{}"), event(1, 100)])
+                .unwrap();
+            write(
+                &store,
+                vec![
+                    put("task", "WT1", "{\"v\":2}"),
+                    Write::Delete { kind: "task", key: "WT2".into() },
+                    Write::Delete { kind: "task", key: "never-existed".into() },
+                    put("worker", "WK1", "{\"w\":true}"),
+                    Write::Meta { key: "auth_token".into(), value: "secret".into() },
+                    event(2, 200),
+                    event(5, 300),
+                ],
+            )
+            .unwrap();
+            write(&store, vec![Write::Meta { key: "auth_token".into(), value: "rotated".into() }]).unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        let loaded = store.load().unwrap();
+        assert_eq!(
+            loaded.records,
+            vec![
+                Record { kind: "task".into(), key: "WT1".into(), value: "{\"v\":2}".into() },
+                Record { kind: "worker".into(), key: "WK1".into(), value: "{\"w\":true}".into() },
+            ]
+        );
+        assert_eq!(loaded.meta, vec![("auth_token".to_owned(), "rotated".to_owned())]);
+        assert_eq!(loaded.last_event_seq, 5);
+        let events = store.events_after(0, 10).unwrap();
+        assert_eq!(
+            events,
+            vec![
+                StoredEvent { seq: 1, at_ms: 100, value: "{\"seq\":1}".into() },
+                StoredEvent { seq: 2, at_ms: 200, value: "{\"seq\":2}".into() },
+                StoredEvent { seq: 5, at_ms: 300, value: "{\"seq\":5}".into() },
+            ]
+        );
+    }
+
+    #[test]
+    fn batches_commit_in_order_and_each_done_runs_once() {
+        let dir = TempDir::new("order");
+        let store = Store::open(dir.path()).unwrap();
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let n = 3000u64;
+        for i in 0..n {
+            let calls = Arc::clone(&calls);
+            store.submit(
+                vec![put("counter", "c", &i.to_string()), event(i + 1, 0)],
+                Box::new(move |r| calls.lock().unwrap().push((i, r.is_ok()))),
+            );
+        }
+        store.flush().unwrap();
+        let calls = calls.lock().unwrap().clone();
+        assert_eq!(calls, (0..n).map(|i| (i, true)).collect::<Vec<_>>());
+        let loaded = store.load().unwrap();
+        assert_eq!(loaded.records.len(), 1);
+        assert_eq!(loaded.records[0].value, (n - 1).to_string());
+        assert_eq!(loaded.last_event_seq, n);
+        assert_eq!(store.events_after(0, usize::MAX).unwrap().len(), n as usize);
+    }
+
+    #[test]
+    fn flush_returns_after_everything_submitted_is_durable() {
+        let dir = TempDir::new("flush");
+        let store = Store::open(dir.path()).unwrap();
+        let done = Arc::new(AtomicUsize::new(0));
+        for i in 0..500u64 {
+            let done = Arc::clone(&done);
+            store.submit(
+                vec![put("task", &format!("WT{i}"), "{}"), event(i + 1, 0)],
+                Box::new(move |r| {
+                    if r.is_ok() {
+                        done.fetch_add(1, Ordering::SeqCst);
+                    }
+                }),
+            );
+        }
+        store.flush().unwrap();
+        assert_eq!(done.load(Ordering::SeqCst), 500);
+        // The read connection sees only committed data.
+        assert_eq!(store.events_after(0, 1000).unwrap().len(), 500);
+        assert_eq!(store.load().unwrap().records.len(), 500);
+        // A flush with nothing pending returns at once.
+        store.flush().unwrap();
+    }
+
+    #[test]
+    fn drop_writes_everything_already_submitted() {
+        let dir = TempDir::new("drop");
+        let acked = Arc::new(AtomicUsize::new(0));
+        {
+            let store = Store::open(dir.path()).unwrap();
+            for i in 0..1000u64 {
+                let acked = Arc::clone(&acked);
+                store.submit(
+                    vec![put("task", &format!("WT{i}"), "{}"), event(i + 1, 0)],
+                    Box::new(move |r| {
+                        if r.is_ok() {
+                            acked.fetch_add(1, Ordering::SeqCst);
+                        }
+                    }),
+                );
+            }
+        }
+        assert_eq!(acked.load(Ordering::SeqCst), 1000);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.load().unwrap().records.len(), 1000);
+        assert_eq!(store.load().unwrap().last_event_seq, 1000);
+    }
+
+    #[test]
+    fn a_second_open_of_the_same_dir_fails_clearly() {
+        let dir = TempDir::new("lock");
+        let first = Store::open(dir.path()).unwrap();
+        let err = Store::open(dir.path()).unwrap_err();
+        assert!(matches!(err, StoreError::InUse { .. }), "{err:?}");
+        let message = err.to_string();
+        assert!(
+            message.starts_with(&format!("{} is in use by another trworker process", dir.path().display())),
+            "{message}"
+        );
+        drop(first);
+        let reopened = Store::open(dir.path()).unwrap();
+        write(&reopened, vec![put("k", "a", "b")]).unwrap();
+    }
+
+    #[test]
+    fn a_file_that_is_not_sqlite_is_reported_as_corrupt() {
+        let dir = TempDir::new("notadb");
+        std::fs::create_dir_all(dir.path()).unwrap();
+        let db = dir.path().join(DB_FILE);
+        std::fs::write(&db, "this is not a database\n".repeat(500)).unwrap();
+        let err = Store::open(dir.path()).unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+        let message = err.to_string();
+        assert!(message.contains(&db.display().to_string()), "{message}");
+        assert!(message.contains("move it"), "{message}");
+    }
+
+    #[test]
+    fn a_damaged_database_gives_an_error_not_a_panic() {
+        let dir = TempDir::new("damaged");
+        {
+            let store = Store::open(dir.path()).unwrap();
+            let value = "x".repeat(500);
+            let batch = (0..2000).map(|i| put("task", &format!("WT{i:05}"), &value)).collect();
+            write(&store, batch).unwrap();
+        }
+        // Everything past the first page (the header and the schema) is overwritten.
+        let db = dir.path().join(DB_FILE);
+        let len = std::fs::metadata(&db).unwrap().len() as usize;
+        assert!(len > 100_000, "the records should be in engine.db after a clean close, not in the WAL");
+        let mut bytes = std::fs::read(&db).unwrap();
+        bytes[4096..].fill(0x5a);
+        std::fs::write(&db, bytes).unwrap();
+
+        let result = Store::open(dir.path()).and_then(|store| store.load());
+        let err = result.unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+        assert!(err.to_string().contains(&db.display().to_string()), "{err}");
+    }
+
+    #[test]
+    fn a_foreign_sqlite_database_is_refused() {
+        let dir = TempDir::new("foreign");
+        std::fs::create_dir_all(dir.path()).unwrap();
+        let db = dir.path().join(DB_FILE);
+        Connection::open(&db).unwrap().execute_batch("CREATE TABLE accounts (id INTEGER)").unwrap();
+        let err = Store::open(dir.path()).unwrap_err();
+        assert!(matches!(err, StoreError::Foreign { .. }), "{err:?}");
+        assert!(err.to_string().contains("trworker did not create"), "{err}");
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused_with_the_versions() {
+        let dir = TempDir::new("newer");
+        drop(Store::open(dir.path()).unwrap());
+        let db = dir.path().join(DB_FILE);
+        Connection::open(&db).unwrap().pragma_update(None, "user_version", 7).unwrap();
+        let err = Store::open(dir.path()).unwrap_err();
+        assert!(
+            matches!(err, StoreError::NewerSchema { found: 7, supported: SCHEMA_VERSION, .. }),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("upgrade trworker"), "{err}");
+    }
+
+    #[test]
+    fn prune_drops_old_events_and_the_seq_never_goes_back() {
+        let dir = TempDir::new("prune");
+        {
+            let store = Store::open(dir.path()).unwrap();
+            write(&store, vec![event(1, 10), event(2, 20), event(3, 30), event(4, 40)]).unwrap();
+            write(&store, vec![Write::PruneEvents { before_ms: 25 }]).unwrap();
+            assert_eq!(seqs(&store.events_after(0, 10).unwrap()), vec![3, 4]);
+            // An event exactly at the bound is kept.
+            write(&store, vec![Write::PruneEvents { before_ms: 30 }]).unwrap();
+            assert_eq!(seqs(&store.events_after(0, 10).unwrap()), vec![3, 4]);
+            write(&store, vec![Write::PruneEvents { before_ms: 1000 }]).unwrap();
+            assert!(store.events_after(0, 10).unwrap().is_empty());
+            // Pruning an empty log is harmless.
+            write(&store, vec![Write::PruneEvents { before_ms: 2000 }]).unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.load().unwrap().last_event_seq, 4);
+        let err = write(&store, vec![event(4, 50)]).unwrap_err();
+        assert!(matches!(err, StoreError::EventOrder { seq: 4, last: 4 }), "{err:?}");
+        write(&store, vec![event(5, 50)]).unwrap();
+        assert_eq!(seqs(&store.events_after(0, 10).unwrap()), vec![5]);
+    }
+
+    #[test]
+    fn events_after_pages_through_the_log() {
+        let dir = TempDir::new("paging");
+        let store = Store::open(dir.path()).unwrap();
+        write(&store, (1..=250).map(|seq| event(seq, seq as i64)).collect()).unwrap();
+        let mut after = 0;
+        let mut pages = Vec::new();
+        let mut all = Vec::new();
+        loop {
+            let page = store.events_after(after, 100).unwrap();
+            let Some(last) = page.last() else { break };
+            after = last.seq;
+            pages.push(page.len());
+            all.extend(seqs(&page));
+        }
+        assert_eq!(pages, vec![100, 100, 50]);
+        assert_eq!(all, (1..=250).collect::<Vec<_>>());
+        assert_eq!(seqs(&store.events_after(247, 100).unwrap()), vec![248, 249, 250]);
+        assert!(store.events_after(u64::MAX, 100).unwrap().is_empty());
+        assert!(store.events_after(0, 0).unwrap().is_empty());
+    }
+
+    #[test]
+    fn an_event_out_of_order_refuses_only_its_own_batch() {
+        let dir = TempDir::new("eventorder");
+        let store = Store::open(dir.path()).unwrap();
+        write(&store, vec![event(1, 0)]).unwrap();
+        let (results_tx, results) = mpsc::channel();
+        let release = hold_writer(&store);
+        submit_tagged(&store, vec![put("task", "a", "{}"), event(2, 0)], 0, &results_tx);
+        submit_tagged(&store, vec![put("task", "b", "{}"), event(2, 0)], 1, &results_tx);
+        submit_tagged(&store, vec![put("task", "c", "{}"), event(u64::MAX, 0)], 2, &results_tx);
+        submit_tagged(&store, vec![put("task", "d", "{}"), event(3, 0)], 3, &results_tx);
+        drop(release);
+        let got: Vec<_> = (0..4).map(|_| results.recv().unwrap()).collect();
+        assert_eq!(got.iter().map(|(tag, _)| *tag).collect::<Vec<_>>(), vec![0, 1, 2, 3]);
+        assert!(got[0].1.is_ok());
+        assert!(matches!(got[1].1, Err(StoreError::EventOrder { seq: 2, last: 2 })), "{:?}", got[1]);
+        assert!(matches!(got[2].1, Err(StoreError::EventOrder { seq: u64::MAX, .. })), "{:?}", got[2]);
+        assert!(got[3].1.is_ok());
+        let keys: Vec<_> = store.load().unwrap().records.into_iter().map(|r| r.key).collect();
+        assert_eq!(keys, vec!["a", "d"]);
+        assert_eq!(seqs(&store.events_after(0, 10).unwrap()), vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn a_failed_transaction_fails_every_batch_in_it_and_the_store_recovers() {
+        let dir = TempDir::new("txfail");
+        let store = Store::open(dir.path()).unwrap();
+        write(&store, vec![event(1, 0)]).unwrap();
+        // Make one kind of write fail inside SQLite, as a full disk or an I/O error would.
+        Connection::open(dir.path().join(DB_FILE))
+            .unwrap()
+            .execute_batch(
+                "CREATE TRIGGER fail BEFORE INSERT ON records WHEN NEW.kind = 'boom' \
+                 BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
+            )
+            .unwrap();
+        let (results_tx, results) = mpsc::channel();
+        let release = hold_writer(&store);
+        submit_tagged(&store, vec![put("task", "a", "{}"), event(2, 0)], 0, &results_tx);
+        submit_tagged(&store, vec![put("boom", "b", "{}")], 1, &results_tx);
+        submit_tagged(&store, vec![put("task", "c", "{}"), event(3, 0)], 2, &results_tx);
+        drop(release);
+        for expected in 0..3 {
+            let (tag, result) = results.recv().unwrap();
+            assert_eq!(tag, expected);
+            let err = result.unwrap_err();
+            assert!(matches!(err, StoreError::Sqlite { .. }), "{err:?}");
+            assert!(err.to_string().contains("injected failure"), "{err}");
+        }
+        // Nothing of the group was written, and the event seqs it used are free again.
+        assert!(store.load().unwrap().records.is_empty());
+        assert_eq!(store.load().unwrap().last_event_seq, 1);
+        write(&store, vec![put("task", "a", "{}"), event(2, 0)]).unwrap();
+        assert_eq!(store.load().unwrap().records.len(), 1);
+        assert_eq!(seqs(&store.events_after(0, 10).unwrap()), vec![1, 2]);
+    }
+
+    #[test]
+    fn a_panicking_done_does_not_stop_the_store() {
+        let dir = TempDir::new("panic");
+        let store = Store::open(dir.path()).unwrap();
+        store.submit(vec![put("task", "a", "{}")], Box::new(|_| panic!("a callback that panics")));
+        write(&store, vec![put("task", "b", "{}")]).unwrap();
+        assert_eq!(store.load().unwrap().records.len(), 2);
+    }
+
+    const CRASH_DIR_VAR: &str = "TRWORKER_STORE_CRASH_DIR";
+    const CRASH_AFTER: u64 = 1000;
+
+    /// The child half of `a_crash_keeps_every_acknowledged_batch`: writes batches and aborts the process
+    /// from inside the `done` of batch `CRASH_AFTER`, while later batches are still queued or being written.
+    #[test]
+    #[ignore = "run as a child process by a_crash_keeps_every_acknowledged_batch"]
+    fn crash_child() {
+        let Some(dir) = std::env::var_os(CRASH_DIR_VAR) else { return };
+        let store = Store::open(Path::new(&dir)).unwrap();
+        let value = "y".repeat(300);
+        for i in 0..20 * CRASH_AFTER {
+            store.submit(
+                vec![put("n", &format!("{i:06}"), &value), event(i + 1, 0)],
+                Box::new(move |r| {
+                    if r.is_ok() && i == CRASH_AFTER {
+                        std::process::abort();
+                    }
+                }),
+            );
+        }
+        store.flush().unwrap();
+    }
+
+    #[test]
+    fn a_crash_keeps_every_acknowledged_batch() {
+        let dir = TempDir::new("crash");
+        let exe = std::env::current_exe().unwrap();
+        let output = std::process::Command::new(exe)
+            .args(["--exact", "store::tests::crash_child", "--ignored", "--test-threads=1"])
+            .env(CRASH_DIR_VAR, dir.path())
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "the child should have aborted: {output:?}");
+
+        let store = Store::open(dir.path()).unwrap();
+        let loaded = store.load().unwrap();
+        let batches: Vec<u64> = loaded.records.iter().map(|r| r.key.parse().unwrap()).collect::<Vec<u64>>();
+        let events = seqs(&store.events_after(0, usize::MAX).unwrap());
+        // Every acknowledged batch is there, batches form a prefix (order), and each is whole.
+        assert!(batches.len() as u64 > CRASH_AFTER, "only {} batches survived", batches.len());
+        assert_eq!(batches, (0..batches.len() as u64).collect::<Vec<_>>());
+        assert_eq!(events, (1..=batches.len() as u64).collect::<Vec<_>>());
+    }
 }
