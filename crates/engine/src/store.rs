@@ -376,6 +376,8 @@ impl Store {
         conn.pragma_update(None, "synchronous", "FULL").map_err(sql)?;
         // Keep the WAL file from staying large after a burst; it is truncated to this after checkpoints.
         conn.pragma_update(None, "journal_size_limit", 64i64 << 20).map_err(sql)?;
+        // A 32 MiB page cache (instead of 2 MiB) keeps the hot records' b-tree pages in memory.
+        conn.pragma_update(None, "cache_size", -32768i64).map_err(sql)?;
         ensure_schema(&mut conn, &path)?;
         let last_seq = last_event_seq(&conn).map_err(sql)?;
 
