@@ -9,12 +9,15 @@
 //! - [`expr`]: the TaskRouter expression language ([`Expr`]), `order_by` ([`OrderBy`]) and known-worker
 //!   references ([`TaskRef`]): parsed once with positioned errors, evaluated against attribute scopes.
 //! - [`sid`]: Twilio-shaped identifiers ([`Sid`]) and the injected generator ([`SidGen`]).
+//! - [`store`]: the durable store: SQLite in WAL mode, one writer thread with group commit ([`Store`]).
 //! - [`time`]: [`Timestamp`] and the injected [`Clock`].
 
 pub mod expr;
 pub mod sid;
+pub mod store;
 pub mod time;
 
 pub use expr::{Expr, OrderBy, TaskRef};
 pub use sid::{Prefix, RandomSids, SequentialSids, Sid, SidError, SidGen};
+pub use store::{Store, StoreError};
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};
