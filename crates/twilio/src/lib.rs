@@ -6,4 +6,7 @@
 //!
 //! # Layout
 //!
-//! (filled in as the modules land)
+//! - [`signature`]: compute and validate `X-Twilio-Signature` (sorted form params, the port quirk,
+//!   `bodySHA256` for JSON bodies), constant-time.
+
+pub mod signature;
