@@ -8,5 +8,8 @@
 //!
 //! - [`signature`]: compute and validate `X-Twilio-Signature` (sorted form params, the port quirk,
 //!   `bodySHA256` for JSON bodies), constant-time.
+//! - [`token`]: the TaskRouter worker capability JWT (twilio-python's claims and policies, 8 h default TTL)
+//!   and the AccessToken with a TaskRouter grant, hand-rolled HS256, and their verification.
 
 pub mod signature;
+pub mod token;
