@@ -684,6 +684,18 @@ mod tests {
     }
 
     #[test]
+    fn client_futures_and_streams_can_cross_threads() -> Result<(), Error> {
+        fn send<T: Send + 'static>(_: &T) {}
+        let client = Client::new(Config::new("AC1", "t").workspace("WS1"))?;
+        send(&client);
+        send(&client.list_tasks(&taskrouter::TaskFilter::default()));
+        fn send_future<F: std::future::Future + Send>(_: &F) {}
+        send_future(&client.fetch_workspace());
+        send_future(&client.update_task_reservation("WT1", "WR1", &taskrouter::UpdateReservation::default()));
+        Ok(())
+    }
+
+    #[test]
     fn config_debug_hides_secrets() {
         let config = Config::new("AC1", "super-secret-token");
         assert!(!format!("{config:?}").contains("super-secret-token"));
