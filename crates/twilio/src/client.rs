@@ -363,6 +363,10 @@ impl Client {
                 (Some(key.to_owned()), next.map(|uri| join_uri(base, uri)))
             }
         };
+        if next.as_deref() == Some(url) {
+            // Following it would loop forever.
+            return Err(decode_error("the next page link points at the page just read".into()));
+        }
         let key =
             key.ok_or_else(|| decode_error("list response has no meta.key and no single list field".into()))?;
         let items =

@@ -368,6 +368,24 @@ async fn an_error_on_the_second_page_ends_the_stream_with_it() {
 }
 
 #[tokio::test]
+async fn a_next_page_link_to_the_same_page_ends_the_stream_instead_of_looping() {
+    let server = MockServer::start().await;
+    let tasks_path = format!("/v1/Workspaces/{WS}/Tasks");
+    Mock::given(method("GET"))
+        .and(path(tasks_path.clone()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "meta": {"key": "tasks", "next_page_url": format!("{}{tasks_path}", server.uri())},
+            "tasks": [task_json("WT1")],
+        })))
+        .mount(&server)
+        .await;
+    let (client, _) = mock_client(&server);
+    let result = client.list_tasks(&TaskFilter::default()).all().await;
+    assert!(matches!(result, Err(Error::Decode { .. })), "{result:?}");
+    assert_eq!(requests(&server).await.len(), 1);
+}
+
+#[tokio::test]
 async fn request_wire_format_auth_form_if_match_and_etag() -> Result<(), Error> {
     let server = MockServer::start().await;
     let worker_path = format!("/v1/Workspaces/{WS}/Workers/WK1");
