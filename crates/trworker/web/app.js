@@ -90,7 +90,10 @@ function boot() {
   loadWorkspace();
   const session = client.restore();
   if (session) enterDesk(session, readSeq());
-  else showSignIn();
+  else {
+    showSignIn();
+    $('identity').focus();
+  }
   setInterval(tick, TICK_MS);
 }
 
@@ -480,7 +483,8 @@ function renderCalls() {
   }
   const order = { 'pending-slot': [], 'conference-slot': [], 'task-slot': [] };
   for (const [key, { slot, data, build }] of wanted) {
-    const signature = JSON.stringify(data);
+    // The task's age grows with every state; it is not shown, so it must not rebuild the card.
+    const signature = JSON.stringify(data, (k, v) => (k === 'age' ? undefined : v));
     let card = cards.get(key);
     if (!card || card.signature !== signature) {
       const el = build(data);
