@@ -23,6 +23,9 @@ const MIN_VIRTUAL_START_MS: i64 = -2_208_988_800_000;
 /// Bound on tasks inspected per queue when offering a freed worker.
 const MAX_SCAN: usize = 10_000;
 
+/// Order of candidate tasks across a worker's queues: priority, queue kind, age key, SID.
+type Rank = (Reverse<i64>, u8, i64, Sid);
+
 /// How a pass over a filter's targets ended.
 enum Exit {
     Entered,
@@ -293,7 +296,7 @@ impl Space {
                 return;
             }
             let queues = self.worker_queues.get(&worker).map(|v| v.as_slice()).unwrap_or(&[]);
-            let mut best: Option<((Reverse<i64>, u8, i64, Sid), Sid)> = None;
+            let mut best: Option<(Rank, Sid)> = None;
             for q in queues {
                 let (Some(ix), Some(queue)) = (self.qidx.get(q), self.queues.get(q)) else { continue };
                 let kind = u8::from(queue.task_order != self.ws.prioritize_queue_order);
@@ -896,7 +899,7 @@ impl Space {
         let Some(ix) = self.qidx.get(&queue) else { return counts };
         let mut by: std::collections::BTreeMap<String, u64> = Default::default();
         for w in ix.members.iter().filter_map(|w| self.workers.get(w)) {
-            if w.available && self.has_capacity(w.sid, w.sid) || (w.available && self.ws.multi_task_enabled) {
+            if w.available {
                 counts.available += 1;
             } else {
                 counts.unavailable += 1;
@@ -1194,14 +1197,13 @@ impl Space {
                 });
             }
         }
-        if p.attributes.is_some()
+        if (p.attributes.is_some()
             || p.priority.is_some()
             || channel.is_some()
-            || p.virtual_start_time.is_some()
+            || p.virtual_start_time.is_some())
+            && t.assignment_status.is_terminal()
         {
-            if t.assignment_status.is_terminal() {
-                return Err(self.illegal_task("update", sid, "it is canceled or completed."));
-            }
+            return Err(self.illegal_task("update", sid, "it is canceled or completed."));
         }
         // Validated; mutate.
         let wsid = self.ws.sid;

@@ -946,7 +946,9 @@ impl Space {
             )));
         }
         let w = w.clone();
-        self.workers.get_mut(&sid).map(|w| w.available = false);
+        if let Some(w) = self.workers.get_mut(&sid) {
+            w.available = false;
+        }
         self.refresh_availability(sid);
         for q in self.worker_queues.remove(&sid).unwrap_or_default() {
             if let Some(ix) = self.qidx.get_mut(&q) {
