@@ -142,6 +142,11 @@ impl Space {
         (pending < max).then_some((q, max - pending))
     }
 
+    #[cfg(test)]
+    pub(crate) fn wants_more_pub(&self, t: &Task) -> bool {
+        self.wants_more(t).is_some()
+    }
+
     /// Puts a task into (or out of) its queue's waiting set, per its current state.
     pub(crate) fn reindex_task(&mut self, task: Sid) {
         if let Some((q, key)) = self.waiting_key.remove(&task) {
