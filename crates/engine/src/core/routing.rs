@@ -193,17 +193,22 @@ impl Space {
         })
     }
 
-    fn has_capacity(&self, worker: Sid, channel: Sid) -> bool {
-        if self.ws.multi_task_enabled {
-            let Some(wc) = self.channel_of.get(&(worker, channel)).and_then(|c| self.worker_channels.get(c))
-            else {
-                return false;
-            };
-            wc.available && wc.assigned_tasks + wc.reserved_tasks < wc.configured_capacity
-        } else {
-            !self.worker_reservations.get(&worker).is_some_and(|v| {
+    /// Whether a worker can take one more task: single-tasking, no active reservation; multitasking, free
+    /// capacity on `channel` (on any channel when `None`).
+    pub(crate) fn has_capacity(&self, worker: Sid, channel: Option<Sid>) -> bool {
+        if !self.ws.multi_task_enabled {
+            return !self.worker_reservations.get(&worker).is_some_and(|v| {
                 v.iter().any(|r| self.reservations.get(r).is_some_and(|r| r.reservation_status.is_active()))
+            });
+        }
+        let free = |c: Sid| {
+            self.channel_of.get(&(worker, c)).and_then(|wc| self.worker_channels.get(wc)).is_some_and(|wc| {
+                wc.available && wc.assigned_tasks + wc.reserved_tasks < wc.configured_capacity
             })
+        };
+        match channel {
+            Some(c) => free(c),
+            None => self.channels.keys().any(|c| free(*c)),
         }
     }
 
@@ -212,7 +217,7 @@ impl Space {
             return false;
         }
         let bypass = t.ignore_capacity && t.routing_target == Some(w.sid);
-        if !bypass && (!w.available || !self.has_capacity(w.sid, t.task_channel_sid)) {
+        if !bypass && (!w.available || !self.has_capacity(w.sid, Some(t.task_channel_sid))) {
             return false;
         }
         if let Some(expr) = target.and_then(|t| t.expression.as_ref()) {
@@ -297,7 +302,7 @@ impl Space {
             if !w.available {
                 return;
             }
-            if !self.ws.multi_task_enabled && !self.has_capacity(worker, worker) {
+            if !self.has_capacity(worker, None) {
                 return;
             }
             let queues = self.worker_queues.get(&worker).map(|v| v.as_slice()).unwrap_or(&[]);
@@ -468,6 +473,7 @@ impl Space {
             }
         }
         self.reindex_task(task);
+        self.refresh_availability(worker);
         self.emit_reservation(out, now, ty, r);
         out.route_tasks.push_back((wsid, task));
         out.route_workers.push_back((wsid, worker));
@@ -745,14 +751,19 @@ impl Space {
                 ix.waiting.remove(&key);
             }
         }
+        let mut workers = Vec::new();
         for r in self.task_reservations.remove(&task).unwrap_or_default() {
             if let Some(res) = self.reservations.remove(&r) {
                 if let Some(list) = self.worker_reservations.get_mut(&res.worker_sid) {
                     list.retain(|x| *x != r);
                 }
+                workers.push(res.worker_sid);
             }
             out.timers.cancel(Timer::ReservationTimeout(wsid, r));
             out.touch(Key::Reservation(wsid, r));
+        }
+        for w in workers {
+            self.refresh_availability(w);
         }
         self.tasks.remove(&task);
         for timer in [Timer::TargetTimeout(wsid, task), Timer::TaskTtl(wsid, task), Timer::Purge(wsid, task)]

@@ -1209,7 +1209,12 @@ mod invariants {
         }
         for w in sp.workers.values() {
             assert_eq!(w.available, sp.activities[&w.activity_sid].available);
-            assert_eq!(sp.idle_key.contains_key(&w.sid), w.available);
+            assert_eq!(
+                sp.idle_key.contains_key(&w.sid),
+                w.available && sp.has_capacity(w.sid, None),
+                "routable index of {}",
+                w.sid
+            );
             let mine: Vec<&Reservation> = sp
                 .worker_reservations
                 .get(&w.sid)
