@@ -73,7 +73,8 @@ fn centre(workers: usize) -> Centre {
         ) else {
             unreachable!("CreateTaskQueue replies with a queue")
         };
-        let config = format!(r#"{{"task_routing":{{"filters":[],"default_filter":{{"queue":"{}"}}}}}}"#, queue.sid);
+        let config =
+            format!(r#"{{"task_routing":{{"filters":[],"default_filter":{{"queue":"{}"}}}}}}"#, queue.sid);
         let Reply::Workflow(workflow) = apply(
             &mut core,
             Command::CreateWorkflow {
@@ -171,5 +172,6 @@ fn durable(bencher: Bencher) {
             });
             dir
         });
-    let _ = std::fs::remove_dir_all(std::env::temp_dir().join(format!("trworker-bench-{}", std::process::id())));
+    let _ =
+        std::fs::remove_dir_all(std::env::temp_dir().join(format!("trworker-bench-{}", std::process::id())));
 }

@@ -15,22 +15,23 @@
 //! moves the clock and calls [`Handle::tick`]; nothing in the tests waits for real time.
 
 use std::collections::VecDeque;
-use std::sync::mpsc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{broadcast, oneshot};
 
-use crate::store::{Store, StoreError, Write};
 use crate::core::{Core, CoreConfig, Reply};
+use crate::store::{Store, StoreError, Write};
 use crate::{Clock, Command, Event, Sid, SidGen, Timestamp};
 
 /// How long retained events are kept, as Twilio does: 30 days.
 const EVENT_RETENTION_MS: i64 = 30 * 24 * 60 * 60 * 1000;
 
 /// What every later command gets once a write to disk has failed.
-const POISONED: &str = "an earlier change could not be written to disk, so the engine accepts no more changes; \
+const POISONED: &str =
+    "an earlier change could not be written to disk, so the engine accepts no more changes; \
      check the data directory's disk and permissions, then restart trworker";
 
 /// Why a call to the actor failed.
@@ -73,11 +74,14 @@ impl Default for Options {
 }
 
 type ReadFn = Box<dyn FnOnce(&State) + Send>;
-type Reply_ = oneshot::Sender<Result<Reply, Error>>;
+type ReplyTx = oneshot::Sender<Result<Reply, Error>>;
+type SeedTx = oneshot::Sender<Result<Sid, Error>>;
 
+// A message is moved once, through the channel; a 256-byte move is cheaper than boxing every command.
+#[allow(clippy::large_enum_variant)]
 enum Msg {
-    Apply(Command, Reply_),
-    SeedDemo(oneshot::Sender<Result<Sid, Error>>),
+    Apply(Command, ReplyTx),
+    SeedDemo(SeedTx),
     Read(ReadFn),
     Tick(oneshot::Sender<()>),
     /// Recent events loaded from disk at start, for the in-memory log.
@@ -101,7 +105,7 @@ impl Handle {
         let (events, _) = broadcast::channel(options.broadcast_capacity.max(1));
         let actor = Actor {
             state: State { core, events: VecDeque::new() },
-            store: store.map(Arc::new),
+            store,
             clock: clock.clone(),
             events: events.clone(),
             options,
@@ -131,7 +135,10 @@ impl Handle {
     }
 
     /// Runs a read-only closure against the current state, in order with the commands.
-    pub async fn read<R: Send + 'static>(&self, f: impl FnOnce(&State) -> R + Send + 'static) -> Result<R, Error> {
+    pub async fn read<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&State) -> R + Send + 'static,
+    ) -> Result<R, Error> {
         let (tx, rx) = oneshot::channel();
         let job: ReadFn = Box::new(move |state| {
             let _ = tx.send(f(state));
@@ -233,7 +240,7 @@ pub fn open(
 
 struct Actor {
     state: State,
-    store: Option<Arc<Store>>,
+    store: Option<Store>,
     clock: Arc<dyn Clock>,
     events: broadcast::Sender<Arc<Event>>,
     options: Options,
@@ -247,9 +254,9 @@ struct Actor {
 #[derive(Default)]
 struct Pass {
     writes: Vec<Write>,
-    replies: Vec<(Reply_, Result<Reply, crate::Error>)>,
+    replies: Vec<(ReplyTx, Result<Reply, crate::Error>)>,
     events: Vec<Arc<Event>>,
-    seeds: Vec<(oneshot::Sender<Result<Sid, Error>>, Result<Sid, crate::Error>)>,
+    seeds: Vec<(SeedTx, Result<Sid, crate::Error>)>,
     ticks: Vec<oneshot::Sender<()>>,
 }
 
@@ -288,8 +295,9 @@ impl Actor {
                             let result = self.state.core.apply(now, cmd);
                             pass.replies.push((reply, result));
                         }
-                        // A read may see a change whose batch is still on its way to disk. That is safe because
-                        // a failed write poisons the engine: nothing read from memory outlives a lost write.
+                        // A read may see a change whose batch is still on its way to disk. If that write fails,
+                        // the engine is poisoned and refuses further changes, so memory cannot drift further
+                        // from disk, and a restart returns to what was acknowledged.
                         Msg::Read(job) => job(&self.state),
                         Msg::Tick(done) => pass.ticks.push(done),
                         Msg::Restore(mut recent) => {
@@ -320,11 +328,14 @@ impl Actor {
             if !flushes.is_empty() || stop.is_some() {
                 let result = self.flush_store();
                 for done in flushes {
-                    let _ = done.send(result.clone_err());
+                    let _ = done.send(copy(&result));
                 }
                 if let Some(done) = stop {
+                    // Close the store (its writer thread and the directory lock) before answering, so a
+                    // caller may reopen the same directory as soon as `stop` returns.
+                    drop(self.store.take());
                     let _ = done.send(result);
-                    break;
+                    return;
                 }
             }
         }
@@ -430,7 +441,12 @@ impl Actor {
         };
         match (&self.store, writes.is_empty()) {
             (Some(store), false) => {
-                store.submit(writes, Box::new(move |result: Result<(), StoreError>| publish(result.map_err(|e| e.to_string()))));
+                store.submit(
+                    writes,
+                    Box::new(move |result: Result<(), StoreError>| {
+                        publish(result.map_err(|e| e.to_string()))
+                    }),
+                );
             }
             _ => publish(Ok(())),
         }
@@ -444,22 +460,18 @@ impl Actor {
     }
 }
 
+#[allow(clippy::large_enum_variant)]
 enum Waited {
     Message(Msg),
     Deadline,
     Disconnected,
 }
 
-trait CloneErr {
-    fn clone_err(&self) -> Self;
-}
-
-impl CloneErr for Result<(), Error> {
-    fn clone_err(&self) -> Self {
-        match self {
-            Ok(()) => Ok(()),
-            Err(Error::Store(m)) => Err(Error::Store(m.clone())),
-            Err(_) => Err(Error::Stopped),
-        }
+/// A copy of a flush result for each waiter (`Error` is not `Clone` because an engine error may grow).
+fn copy(result: &Result<(), Error>) -> Result<(), Error> {
+    match result {
+        Ok(()) => Ok(()),
+        Err(Error::Store(message)) => Err(Error::Store(message.clone())),
+        Err(_) => Err(Error::Stopped),
     }
 }
