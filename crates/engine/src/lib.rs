@@ -18,6 +18,8 @@
 //! - [`expr`]: the TaskRouter expression language ([`Expr`]), `order_by` ([`OrderBy`]) and known-worker
 //!   references ([`TaskRef`]): parsed once with positioned errors, evaluated against attribute scopes.
 //! - [`sid`]: Twilio-shaped identifiers ([`Sid`]) and the injected generator ([`SidGen`]).
+//! - [`handle`]: the actor that owns the core on its own thread ([`Handle`]): commands in order, timers from an
+//!   injected clock, replies and events released only once durable, recovery from the data directory.
 //! - [`store`]: the durable store: SQLite in WAL mode, one writer thread with group commit ([`Store`]).
 //! - [`time`]: [`Timestamp`] and the injected [`Clock`].
 
@@ -26,6 +28,7 @@ pub mod core;
 pub mod error;
 pub mod event;
 pub mod expr;
+pub mod handle;
 pub mod model;
 pub mod sid;
 pub mod store;
@@ -37,6 +40,7 @@ pub use command::Command;
 pub use error::Error;
 pub use event::{Event, EventType};
 pub use expr::{Expr, OrderBy, TaskRef};
+pub use handle::Handle;
 pub use sid::{Prefix, RandomSids, SequentialSids, Sid, SidError, SidGen};
 pub use store::{Store, StoreError};
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};
