@@ -39,7 +39,11 @@ impl ApiError {
 
     /// 404/20404 for the resource at `path` (as Twilio words it).
     pub fn not_found(path: &str) -> ApiError {
-        ApiError::new(StatusCode::NOT_FOUND, NOT_FOUND, format!("The requested resource {path} was not found"))
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            NOT_FOUND,
+            format!("The requested resource {path} was not found"),
+        )
     }
 
     /// 401/20003: no or wrong Basic credentials.

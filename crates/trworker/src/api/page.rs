@@ -44,7 +44,9 @@ impl PageRequest {
             None => None,
             Some(token) if token.is_empty() => None,
             Some(token) => Some(decode_token(&token).ok_or_else(|| {
-                ApiError::invalid("Invalid parameter PageToken: use the next_page_url or previous_page_url as given")
+                ApiError::invalid(
+                    "Invalid parameter PageToken: use the next_page_url or previous_page_url as given",
+                )
             })?),
         };
         Ok(PageRequest { size, page, cursor })
@@ -71,8 +73,8 @@ impl PageRequest {
             let after = end.checked_sub(1).map(&key);
             encode_token(&Cursor { offset: end, after })
         });
-        let previous =
-            (start > 0).then(|| encode_token(&Cursor { offset: start.saturating_sub(self.size), after: None }));
+        let previous = (start > 0)
+            .then(|| encode_token(&Cursor { offset: start.saturating_sub(self.size), after: None }));
         Window { start, end, next, previous }
     }
 }
@@ -140,7 +142,8 @@ pub fn v1(
     window: &Window,
     items: Vec<Value>,
 ) -> Value {
-    let link = |page: u64, token: Option<&str>| format!("{list_url}?{}", query(filters, req.size, page, token));
+    let link =
+        |page: u64, token: Option<&str>| format!("{list_url}?{}", query(filters, req.size, page, token));
     let mut body = Map::new();
     body.insert(
         "meta".into(),
@@ -167,7 +170,8 @@ pub fn v2010(
     window: &Window,
     items: Vec<Value>,
 ) -> Value {
-    let link = |page: u64, token: Option<&str>| format!("{list_uri}?{}", query(filters, req.size, page, token));
+    let link =
+        |page: u64, token: Option<&str>| format!("{list_uri}?{}", query(filters, req.size, page, token));
     let count = items.len();
     let mut body = Map::new();
     body.insert(key.into(), Value::Array(items));
@@ -240,7 +244,8 @@ mod tests {
         assert!(v["meta"]["next_page_url"].as_str().unwrap().contains("Page=1&PageToken=PT"));
         assert_eq!(v["meta"]["previous_page_url"], Value::Null);
         assert_eq!(v["meta"]["key"], "tasks");
-        let c = v2010("/2010-04-01/Accounts/AC1/Conferences.json", &[], "conferences", &r, &w, vec![json!(1)]);
+        let c =
+            v2010("/2010-04-01/Accounts/AC1/Conferences.json", &[], "conferences", &r, &w, vec![json!(1)]);
         assert_eq!(c["first_page_uri"], "/2010-04-01/Accounts/AC1/Conferences.json?PageSize=2&Page=0");
         assert_eq!(c["start"], 0);
         assert_eq!(c["end"], 0);

@@ -9,8 +9,8 @@
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::request::Parts;
 use axum::http::header::CONTENT_TYPE;
+use axum::http::request::Parts;
 
 use super::error::{ApiError, ApiResult};
 
@@ -34,7 +34,9 @@ impl Params {
             let name = decode(name)?;
             let value = decode(value)?;
             if name.is_empty() {
-                return Err(ApiError::invalid("A parameter has an empty name; check how the form is encoded"));
+                return Err(ApiError::invalid(
+                    "A parameter has an empty name; check how the form is encoded",
+                ));
             }
             pairs.push((name, value));
         }
@@ -43,8 +45,9 @@ impl Params {
 
     /// Parses a body given as bytes.
     pub fn parse_bytes(raw: &[u8]) -> ApiResult<Params> {
-        let text = std::str::from_utf8(raw)
-            .map_err(|_| ApiError::invalid("The form body is not valid UTF-8; percent-encode non-ASCII text"))?;
+        let text = std::str::from_utf8(raw).map_err(|_| {
+            ApiError::invalid("The form body is not valid UTF-8; percent-encode non-ASCII text")
+        })?;
         Params::parse(text)
     }
 
@@ -74,7 +77,8 @@ impl Params {
 
     /// The value of a required parameter (400 naming it when absent).
     pub fn required(&mut self, name: &str) -> ApiResult<String> {
-        self.str(name).ok_or_else(|| ApiError::invalid(format!("Missing required parameter {name} in the post body")))
+        self.str(name)
+            .ok_or_else(|| ApiError::invalid(format!("Missing required parameter {name} in the post body")))
     }
 
     /// A boolean: `true`, `1` and `yes` (any case) are true, anything else is false, as Twilio documents.
@@ -85,9 +89,10 @@ impl Params {
     /// An integer within `min..=max`.
     pub fn int(&mut self, name: &str, min: i64, max: i64) -> ApiResult<Option<i64>> {
         let Some(raw) = self.str(name) else { return Ok(None) };
-        let value: i64 = raw.trim().parse().map_err(|_| {
-            ApiError::invalid(format!("Invalid parameter {name}: '{raw}' is not an integer"))
-        })?;
+        let value: i64 = raw
+            .trim()
+            .parse()
+            .map_err(|_| ApiError::invalid(format!("Invalid parameter {name}: '{raw}' is not an integer")))?;
         if value < min || value > max {
             return Err(ApiError::invalid(format!(
                 "Invalid parameter {name}: {value} is out of range, it must be between {min} and {max}"
@@ -162,12 +167,10 @@ fn decode(raw: &str) -> ApiResult<String> {
                 let lo = bytes.get(i + 2).and_then(|c| (*c as char).to_digit(16));
                 match (hi, lo) {
                     (Some(hi), Some(lo)) => out.push((hi * 16 + lo) as u8),
-                    _ => {
-                        return Err(ApiError::invalid(format!(
-                            "Malformed form encoding near '{}': '%' must be followed by two hexadecimal digits",
-                            raw.get(i..).unwrap_or("").chars().take(8).collect::<String>()
-                        )))
-                    }
+                    _ => return Err(ApiError::invalid(format!(
+                        "Malformed form encoding near '{}': '%' must be followed by two hexadecimal digits",
+                        raw.get(i..).unwrap_or("").chars().take(8).collect::<String>()
+                    ))),
                 }
                 i += 2;
             }

@@ -242,34 +242,116 @@ pub enum Op {
     FetchWorkspace(Sid),
     UpdateWorkspace(Sid, WorkspaceChange),
     DeleteWorkspace(Sid),
-    ListWorkspaces { friendly_name: Option<String> },
+    ListWorkspaces {
+        friendly_name: Option<String>,
+    },
 
-    CreateActivity { ws: Sid, friendly_name: String, available: bool },
-    FetchActivity { ws: Sid, sid: Sid },
-    UpdateActivity { ws: Sid, sid: Sid, friendly_name: Option<String> },
-    DeleteActivity { ws: Sid, sid: Sid },
-    ListActivities { ws: Sid, friendly_name: Option<String>, available: Option<bool> },
+    CreateActivity {
+        ws: Sid,
+        friendly_name: String,
+        available: bool,
+    },
+    FetchActivity {
+        ws: Sid,
+        sid: Sid,
+    },
+    UpdateActivity {
+        ws: Sid,
+        sid: Sid,
+        friendly_name: Option<String>,
+    },
+    DeleteActivity {
+        ws: Sid,
+        sid: Sid,
+    },
+    ListActivities {
+        ws: Sid,
+        friendly_name: Option<String>,
+        available: Option<bool>,
+    },
 
-    CreateTaskChannel { ws: Sid, friendly_name: String, unique_name: String, channel_optimized_routing: Option<bool> },
-    FetchTaskChannel { ws: Sid, key: String },
-    UpdateTaskChannel { ws: Sid, key: String, friendly_name: Option<String>, channel_optimized_routing: Option<bool> },
-    DeleteTaskChannel { ws: Sid, key: String },
-    ListTaskChannels { ws: Sid },
+    CreateTaskChannel {
+        ws: Sid,
+        friendly_name: String,
+        unique_name: String,
+        channel_optimized_routing: Option<bool>,
+    },
+    FetchTaskChannel {
+        ws: Sid,
+        key: String,
+    },
+    UpdateTaskChannel {
+        ws: Sid,
+        key: String,
+        friendly_name: Option<String>,
+        channel_optimized_routing: Option<bool>,
+    },
+    DeleteTaskChannel {
+        ws: Sid,
+        key: String,
+    },
+    ListTaskChannels {
+        ws: Sid,
+    },
 
-    CreateWorker { ws: Sid, change: WorkerChange },
-    FetchWorker { ws: Sid, sid: Sid },
-    UpdateWorker { ws: Sid, sid: Sid, change: WorkerChange, if_match: Option<String> },
-    DeleteWorker { ws: Sid, sid: Sid, if_match: Option<String> },
-    ListWorkers { ws: Sid, filter: WorkerFilter },
+    CreateWorker {
+        ws: Sid,
+        change: WorkerChange,
+    },
+    FetchWorker {
+        ws: Sid,
+        sid: Sid,
+    },
+    UpdateWorker {
+        ws: Sid,
+        sid: Sid,
+        change: WorkerChange,
+        if_match: Option<String>,
+    },
+    DeleteWorker {
+        ws: Sid,
+        sid: Sid,
+        if_match: Option<String>,
+    },
+    ListWorkers {
+        ws: Sid,
+        filter: WorkerFilter,
+    },
 
-    FetchWorkerChannel { ws: Sid, worker: Sid, key: String },
-    UpdateWorkerChannel { ws: Sid, worker: Sid, key: String, capacity: Option<u32>, available: Option<bool> },
-    ListWorkerChannels { ws: Sid, worker: Sid },
+    FetchWorkerChannel {
+        ws: Sid,
+        worker: Sid,
+        key: String,
+    },
+    UpdateWorkerChannel {
+        ws: Sid,
+        worker: Sid,
+        key: String,
+        capacity: Option<u32>,
+        available: Option<bool>,
+    },
+    ListWorkerChannels {
+        ws: Sid,
+        worker: Sid,
+    },
 
-    CreateTaskQueue { ws: Sid, change: TaskQueueChange },
-    FetchTaskQueue { ws: Sid, sid: Sid },
-    UpdateTaskQueue { ws: Sid, sid: Sid, change: TaskQueueChange },
-    DeleteTaskQueue { ws: Sid, sid: Sid },
+    CreateTaskQueue {
+        ws: Sid,
+        change: TaskQueueChange,
+    },
+    FetchTaskQueue {
+        ws: Sid,
+        sid: Sid,
+    },
+    UpdateTaskQueue {
+        ws: Sid,
+        sid: Sid,
+        change: TaskQueueChange,
+    },
+    DeleteTaskQueue {
+        ws: Sid,
+        sid: Sid,
+    },
     ListTaskQueues {
         ws: Sid,
         friendly_name: Option<String>,
@@ -278,20 +360,59 @@ pub enum Op {
         ordering: Option<String>,
     },
 
-    CreateWorkflow { ws: Sid, change: WorkflowChange },
-    FetchWorkflow { ws: Sid, sid: Sid },
-    UpdateWorkflow { ws: Sid, sid: Sid, change: WorkflowChange },
-    DeleteWorkflow { ws: Sid, sid: Sid },
-    ListWorkflows { ws: Sid, friendly_name: Option<String> },
+    CreateWorkflow {
+        ws: Sid,
+        change: WorkflowChange,
+    },
+    FetchWorkflow {
+        ws: Sid,
+        sid: Sid,
+    },
+    UpdateWorkflow {
+        ws: Sid,
+        sid: Sid,
+        change: WorkflowChange,
+    },
+    DeleteWorkflow {
+        ws: Sid,
+        sid: Sid,
+    },
+    ListWorkflows {
+        ws: Sid,
+        friendly_name: Option<String>,
+    },
 
-    CreateTask { ws: Sid, create: TaskCreate },
-    FetchTask { ws: Sid, sid: Sid },
-    UpdateTask { ws: Sid, sid: Sid, change: TaskChange, if_match: Option<String> },
-    DeleteTask { ws: Sid, sid: Sid, if_match: Option<String> },
-    ListTasks { ws: Sid, filter: TaskFilter },
+    CreateTask {
+        ws: Sid,
+        create: TaskCreate,
+    },
+    FetchTask {
+        ws: Sid,
+        sid: Sid,
+    },
+    UpdateTask {
+        ws: Sid,
+        sid: Sid,
+        change: TaskChange,
+        if_match: Option<String>,
+    },
+    DeleteTask {
+        ws: Sid,
+        sid: Sid,
+        if_match: Option<String>,
+    },
+    ListTasks {
+        ws: Sid,
+        filter: TaskFilter,
+    },
 
     /// Reservations of a task (`task: Some`) or of a worker (`worker: Some`).
-    FetchReservation { ws: Sid, task: Option<Sid>, worker: Option<Sid>, sid: Sid },
+    FetchReservation {
+        ws: Sid,
+        task: Option<Sid>,
+        worker: Option<Sid>,
+        sid: Sid,
+    },
     UpdateReservation {
         ws: Sid,
         task: Option<Sid>,
@@ -308,21 +429,55 @@ pub enum Op {
         worker_sid: Option<Sid>,
     },
 
-    FetchEvent { ws: Sid, sid: Sid },
-    ListEvents { ws: Sid, filter: EventFilter },
+    FetchEvent {
+        ws: Sid,
+        sid: Sid,
+    },
+    ListEvents {
+        ws: Sid,
+        filter: EventFilter,
+    },
 
     /// Any statistics resource; `scope` is the workspace itself, `TaskQueues/{WQ}`, `Workflows/{WW}`,
     /// `Workers`, `Workers/{WK}` or `TaskQueues` (the list), as a path under the workspace.
-    Statistics { ws: Sid, scope: String, query: StatisticsQuery },
+    Statistics {
+        ws: Sid,
+        scope: String,
+        query: StatisticsQuery,
+    },
 
-    FetchConference { key: String },
-    EndConference { key: String },
-    ListConferences { filter: ConferenceFilter },
-    CreateParticipant { conference: String, change: ParticipantChange },
-    FetchParticipant { conference: String, call: String },
-    UpdateParticipant { conference: String, call: String, change: ParticipantChange },
-    DeleteParticipant { conference: String, call: String },
-    ListParticipants { conference: String, muted: Option<bool>, hold: Option<bool>, coaching: Option<bool> },
+    FetchConference {
+        key: String,
+    },
+    EndConference {
+        key: String,
+    },
+    ListConferences {
+        filter: ConferenceFilter,
+    },
+    CreateParticipant {
+        conference: String,
+        change: ParticipantChange,
+    },
+    FetchParticipant {
+        conference: String,
+        call: String,
+    },
+    UpdateParticipant {
+        conference: String,
+        call: String,
+        change: ParticipantChange,
+    },
+    DeleteParticipant {
+        conference: String,
+        call: String,
+    },
+    ListParticipants {
+        conference: String,
+        muted: Option<bool>,
+        hold: Option<bool>,
+        coaching: Option<bool>,
+    },
 }
 
 /// What an operation returns.

@@ -15,12 +15,10 @@ use crate::api::port::{Activity, Op, Out};
 use crate::api::{ApiResult, AppState};
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/Workspaces/{ws}/Activities", get(list_activities).post(create_activity))
-        .route(
-            "/v1/Workspaces/{ws}/Activities/{sid}",
-            get(fetch_activity).post(update_activity).delete(delete_activity),
-        )
+    Router::new().route("/v1/Workspaces/{ws}/Activities", get(list_activities).post(create_activity)).route(
+        "/v1/Workspaces/{ws}/Activities/{sid}",
+        get(fetch_activity).post(update_activity).delete(delete_activity),
+    )
 }
 
 fn render(state: &AppState, a: &Activity) -> Value {
@@ -41,7 +39,8 @@ async fn create_activity(
     let friendly_name = friendly_name(&mut p, true)?.unwrap_or_default();
     let available = p.bool("Available").unwrap_or(false);
     p.finish()?;
-    let a = expect_out!(call(&state, Op::CreateActivity { ws, friendly_name, available }).await?, Out::Activity);
+    let a =
+        expect_out!(call(&state, Op::CreateActivity { ws, friendly_name, available }).await?, Out::Activity);
     Ok(json(StatusCode::CREATED, render(&state, &a)))
 }
 
@@ -88,8 +87,10 @@ async fn list_activities(
     let friendly_name = p.str("FriendlyName");
     let available = p.bool("Available");
     p.finish()?;
-    let items =
-        expect_out!(call(&state, Op::ListActivities { ws, friendly_name, available }).await?, Out::Activities);
+    let items = expect_out!(
+        call(&state, Op::ListActivities { ws, friendly_name, available }).await?,
+        Out::Activities
+    );
     Ok(v1_list(
         state.urls().workspace(ws, "/Activities"),
         &filters,

@@ -21,8 +21,8 @@ use serde_json::{json, Map, Value};
 use super::extract::json;
 use super::page::{self, PageRequest};
 use super::params::Params;
-use super::render::iso8601;
 use super::port::Dates;
+use super::render::iso8601;
 use super::AppState;
 use super::{ApiError, ApiResult};
 
@@ -83,9 +83,10 @@ fn friendly_name(p: &mut Params, required: bool) -> ApiResult<Option<String>> {
     let name = if required { Some(p.required("FriendlyName")?) } else { p.str("FriendlyName") };
     if let Some(n) = &name {
         if n.chars().count() > 64 {
-            return Err(ApiError::invalid("Invalid parameter FriendlyName: it must be at most 64 characters"));
+            return Err(ApiError::invalid(
+                "Invalid parameter FriendlyName: it must be at most 64 characters",
+            ));
         }
     }
     Ok(name)
 }
-

@@ -1,9 +1,281 @@
-//! stub
+//! Reservations, in both views: `/Tasks/{WT}/Reservations[/{Sid}]` and `/Workers/{WK}/Reservations[/{Sid}]`.
+//! Update carries the accept/reject/instruction parameters of reference §7, with `If-Match`.
 
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::get;
 use axum::Router;
+use engine::{Prefix, Sid};
+use serde_json::{json, Value};
 
-use crate::api::AppState;
+use super::{base, list_query, v1_list};
+use crate::api::extract::{call, expect_out, if_match, json_etag, opt_sid, sid, Segments};
+use crate::api::params::{Form, Params, Query};
+use crate::api::port::{Op, Out, Reservation, ReservationChange};
+use crate::api::{ApiError, ApiResult, AppState};
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/v1/Workspaces/{ws}/Tasks/{task}/Reservations", get(list_task_reservations))
+        .route(
+            "/v1/Workspaces/{ws}/Tasks/{task}/Reservations/{sid}",
+            get(fetch_task_reservation).post(update_task_reservation),
+        )
+        .route("/v1/Workspaces/{ws}/Workers/{worker}/Reservations", get(list_worker_reservations))
+        .route(
+            "/v1/Workspaces/{ws}/Workers/{worker}/Reservations/{sid}",
+            get(fetch_worker_reservation).post(update_worker_reservation),
+        )
+}
+
+const STATUSES: [&str; 8] =
+    ["pending", "accepted", "rejected", "timeout", "canceled", "rescinded", "wrapping", "completed"];
+
+/// The spec's reservation update parameters that the engine receives as `options`.
+const OPTIONS: [&str; 48] = [
+    "DequeueFrom",
+    "DequeueRecord",
+    "DequeueTimeout",
+    "DequeueTo",
+    "DequeueStatusCallbackUrl",
+    "DequeueStatusCallbackEvent",
+    "CallFrom",
+    "CallRecord",
+    "CallTimeout",
+    "CallTo",
+    "CallUrl",
+    "CallStatusCallbackUrl",
+    "CallAccept",
+    "RedirectCallSid",
+    "RedirectAccept",
+    "RedirectUrl",
+    "StatusCallback",
+    "StatusCallbackMethod",
+    "StatusCallbackEvent",
+    "Timeout",
+    "Record",
+    "Muted",
+    "Beep",
+    "StartConferenceOnEnter",
+    "EndConferenceOnExit",
+    "WaitUrl",
+    "WaitMethod",
+    "EarlyMedia",
+    "MaxParticipants",
+    "ConferenceStatusCallback",
+    "ConferenceStatusCallbackMethod",
+    "ConferenceStatusCallbackEvent",
+    "ConferenceRecord",
+    "ConferenceTrim",
+    "RecordingChannels",
+    "RecordingStatusCallback",
+    "RecordingStatusCallbackMethod",
+    "ConferenceRecordingStatusCallback",
+    "ConferenceRecordingStatusCallbackMethod",
+    "Region",
+    "SipAuthUsername",
+    "SipAuthPassword",
+    "EndConferenceOnCustomerExit",
+    "BeepOnCustomerEntrance",
+    "JitterBufferSize",
+    "SupervisorMode",
+    "Supervisor",
+    "DequeuePostWorkActivitySid",
+];
+
+/// Which view a request came through.
+#[derive(Clone, Copy)]
+enum View {
+    Task(Sid),
+    Worker(Sid),
+}
+
+impl View {
+    fn task(self) -> Option<Sid> {
+        match self {
+            View::Task(t) => Some(t),
+            View::Worker(_) => None,
+        }
+    }
+    fn worker(self) -> Option<Sid> {
+        match self {
+            View::Worker(w) => Some(w),
+            View::Task(_) => None,
+        }
+    }
+}
+
+fn render(state: &AppState, view: View, r: &Reservation) -> Value {
+    let urls = state.urls();
+    let ws = r.workspace_sid;
+    let url = match view {
+        View::Task(_) => urls.workspace(ws, &format!("/Tasks/{}/Reservations/{}", r.task_sid, r.sid)),
+        View::Worker(_) => urls.workspace(ws, &format!("/Workers/{}/Reservations/{}", r.worker_sid, r.sid)),
+    };
+    let mut m = base(state, Some(ws), r.sid, r.dates, url);
+    m.insert("task_sid".into(), json!(r.task_sid.to_string()));
+    m.insert("worker_sid".into(), json!(r.worker_sid.to_string()));
+    m.insert("worker_name".into(), json!(r.worker_name));
+    m.insert("reservation_status".into(), json!(r.reservation_status));
+    m.insert(
+        "links".into(),
+        json!({
+            "task": urls.workspace(ws, &format!("/Tasks/{}", r.task_sid)),
+            "worker": urls.workspace(ws, &format!("/Workers/{}", r.worker_sid)),
+            "workspace": urls.workspace(ws, ""),
+        }),
+    );
+    Value::Object(m)
+}
+
+fn reservation_status(value: Option<String>) -> ApiResult<Option<String>> {
+    match value {
+        Some(v) if !STATUSES.contains(&v.as_str()) => Err(ApiError::invalid(format!(
+            "Invalid parameter ReservationStatus: '{v}' is not one of {}",
+            STATUSES.join(", ")
+        ))),
+        other => Ok(other),
+    }
+}
+
+fn change(p: &mut Params, view: View) -> ApiResult<ReservationChange> {
+    let mut change = ReservationChange {
+        reservation_status: reservation_status(p.str("ReservationStatus"))?,
+        worker_activity_sid: opt_sid(p.str("WorkerActivitySid"), Prefix::Activity, "WorkerActivitySid")?,
+        instruction: p.str("Instruction"),
+        to: p.str("To"),
+        from: p.str("From"),
+        post_work_activity_sid: opt_sid(
+            p.str("PostWorkActivitySid"),
+            Prefix::Activity,
+            "PostWorkActivitySid",
+        )?,
+        options: Vec::new(),
+    };
+    for name in OPTIONS {
+        let supervise_only = name == "SupervisorMode" || name == "Supervisor";
+        if supervise_only && matches!(view, View::Worker(_)) {
+            continue;
+        }
+        for value in p.take_all(name) {
+            change.options.push((name.to_owned(), value));
+        }
+    }
+    Ok(change)
+}
+
+async fn fetch(state: AppState, ws: String, view: View, s: String) -> ApiResult<Response> {
+    let ws = sid(&ws, Prefix::Workspace, "WorkspaceSid")?;
+    let sid = sid(&s, Prefix::Reservation, "Sid")?;
+    let op = Op::FetchReservation { ws, task: view.task(), worker: view.worker(), sid };
+    let r = expect_out!(call(&state, op).await?, Out::Reservation);
+    Ok(json_etag(StatusCode::OK, render(&state, view, &r), r.version))
+}
+
+async fn update(
+    state: AppState,
+    ws: String,
+    view: View,
+    s: String,
+    headers: HeaderMap,
+    mut p: Params,
+) -> ApiResult<Response> {
+    let ws = sid(&ws, Prefix::Workspace, "WorkspaceSid")?;
+    let sid = sid(&s, Prefix::Reservation, "Sid")?;
+    let change = change(&mut p, view)?;
+    p.finish()?;
+    let op = Op::UpdateReservation {
+        ws,
+        task: view.task(),
+        worker: view.worker(),
+        sid,
+        change,
+        if_match: if_match(&headers),
+    };
+    let r = expect_out!(call(&state, op).await?, Out::Reservation);
+    Ok(json_etag(StatusCode::OK, render(&state, view, &r), r.version))
+}
+
+async fn list(state: AppState, ws: String, view: View, mut p: Params) -> ApiResult<Response> {
+    let ws = sid(&ws, Prefix::Workspace, "WorkspaceSid")?;
+    let (req, filters) = list_query(&mut p)?;
+    let reservation_status = reservation_status(p.str("ReservationStatus"))?;
+    let worker_sid = match view {
+        View::Task(_) => opt_sid(p.str("WorkerSid"), Prefix::Worker, "WorkerSid")?,
+        View::Worker(_) => None,
+    };
+    p.finish()?;
+    let op =
+        Op::ListReservations { ws, task: view.task(), worker: view.worker(), reservation_status, worker_sid };
+    let items = expect_out!(call(&state, op).await?, Out::Reservations);
+    let list_url = match view {
+        View::Task(t) => state.urls().workspace(ws, &format!("/Tasks/{t}/Reservations")),
+        View::Worker(w) => state.urls().workspace(ws, &format!("/Workers/{w}/Reservations")),
+    };
+    Ok(v1_list(
+        list_url,
+        &filters,
+        "reservations",
+        &req,
+        &items,
+        |r| r.sid.to_string(),
+        |r| render(&state, view, r),
+    ))
+}
+
+fn task_view(task: &str) -> ApiResult<View> {
+    Ok(View::Task(sid(task, Prefix::Task, "TaskSid")?))
+}
+
+fn worker_view(worker: &str) -> ApiResult<View> {
+    Ok(View::Worker(sid(worker, Prefix::Worker, "WorkerSid")?))
+}
+
+async fn list_task_reservations(
+    State(state): State<AppState>,
+    Segments((ws, task)): Segments<(String, String)>,
+    Query(p): Query,
+) -> ApiResult<Response> {
+    list(state, ws, task_view(&task)?, p).await
+}
+
+async fn fetch_task_reservation(
+    State(state): State<AppState>,
+    Segments((ws, task, s)): Segments<(String, String, String)>,
+) -> ApiResult<Response> {
+    fetch(state, ws, task_view(&task)?, s).await
+}
+
+async fn update_task_reservation(
+    State(state): State<AppState>,
+    Segments((ws, task, s)): Segments<(String, String, String)>,
+    headers: HeaderMap,
+    Form(p): Form,
+) -> ApiResult<Response> {
+    update(state, ws, task_view(&task)?, s, headers, p).await
+}
+
+async fn list_worker_reservations(
+    State(state): State<AppState>,
+    Segments((ws, worker)): Segments<(String, String)>,
+    Query(p): Query,
+) -> ApiResult<Response> {
+    list(state, ws, worker_view(&worker)?, p).await
+}
+
+async fn fetch_worker_reservation(
+    State(state): State<AppState>,
+    Segments((ws, worker, s)): Segments<(String, String, String)>,
+) -> ApiResult<Response> {
+    fetch(state, ws, worker_view(&worker)?, s).await
+}
+
+async fn update_worker_reservation(
+    State(state): State<AppState>,
+    Segments((ws, worker, s)): Segments<(String, String, String)>,
+    headers: HeaderMap,
+    Form(p): Form,
+) -> ApiResult<Response> {
+    update(state, ws, worker_view(&worker)?, s, headers, p).await
 }

@@ -17,7 +17,7 @@ use crate::api::{ApiError, ApiResult, AppState};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/Workspaces", get(list_workspaces).post(create_workspace))
-        .route("/v1/Workspaces/{sid}", get(fetch_workspace).post(update_workspace).delete(delete_workspace))
+        .route("/v1/Workspaces/{ws}", get(fetch_workspace).post(update_workspace).delete(delete_workspace))
 }
 
 /// Renders a workspace with the spec's fields.
@@ -73,7 +73,11 @@ async fn create_workspace(State(state): State<AppState>, Form(mut p): Form) -> A
         template: match p.str("Template") {
             None => None,
             Some(t) if t == "NONE" || t == "FIFO" => Some(t),
-            Some(t) => return Err(ApiError::invalid(format!("Invalid parameter Template: '{t}' is not NONE or FIFO"))),
+            Some(t) => {
+                return Err(ApiError::invalid(format!(
+                    "Invalid parameter Template: '{t}' is not NONE or FIFO"
+                )))
+            }
         },
         ..WorkspaceChange::default()
     };
@@ -82,7 +86,10 @@ async fn create_workspace(State(state): State<AppState>, Form(mut p): Form) -> A
     Ok(json(StatusCode::CREATED, render(&state, &w)))
 }
 
-async fn fetch_workspace(State(state): State<AppState>, Segments(ws): Segments<String>) -> ApiResult<Response> {
+async fn fetch_workspace(
+    State(state): State<AppState>,
+    Segments(ws): Segments<String>,
+) -> ApiResult<Response> {
     let ws = sid(&ws, Prefix::Workspace, "Sid")?;
     let w = expect_out!(call(&state, Op::FetchWorkspace(ws)).await?, Out::Workspace);
     Ok(json(StatusCode::OK, render(&state, &w)))
@@ -109,7 +116,10 @@ async fn update_workspace(
     Ok(json(StatusCode::OK, render(&state, &w)))
 }
 
-async fn delete_workspace(State(state): State<AppState>, Segments(ws): Segments<String>) -> ApiResult<Response> {
+async fn delete_workspace(
+    State(state): State<AppState>,
+    Segments(ws): Segments<String>,
+) -> ApiResult<Response> {
     let ws = sid(&ws, Prefix::Workspace, "Sid")?;
     deleted(call(&state, Op::DeleteWorkspace(ws)).await?)
 }
