@@ -167,10 +167,12 @@ fn decode(raw: &str) -> ApiResult<String> {
                 let lo = bytes.get(i + 2).and_then(|c| (*c as char).to_digit(16));
                 match (hi, lo) {
                     (Some(hi), Some(lo)) => out.push((hi * 16 + lo) as u8),
-                    _ => return Err(ApiError::invalid(format!(
+                    _ => {
+                        return Err(ApiError::invalid(format!(
                         "Malformed form encoding near '{}': '%' must be followed by two hexadecimal digits",
                         raw.get(i..).unwrap_or("").chars().take(8).collect::<String>()
-                    ))),
+                    )))
+                    }
                 }
                 i += 2;
             }
