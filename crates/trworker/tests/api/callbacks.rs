@@ -1,0 +1,104 @@
+//! Event callbacks reach a receiver signed, in order, filtered by EventsFilter, and retried after a failure.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use axum::Router;
+use tokio::sync::mpsc;
+use trworker::api::callbacks;
+
+use super::helpers::*;
+
+struct Receiver {
+    url: String,
+    rx: mpsc::UnboundedReceiver<(Vec<(String, String)>, String)>,
+}
+
+#[derive(Clone)]
+struct Rx {
+    tx: mpsc::UnboundedSender<(Vec<(String, String)>, String)>,
+    fail_first: Arc<Mutex<u32>>,
+}
+
+async fn receive(State(rx): State<Rx>, headers: HeaderMap, body: String) -> StatusCode {
+    {
+        let mut left = rx.fail_first.lock().unwrap();
+        if *left > 0 {
+            *left -= 1;
+            return StatusCode::SERVICE_UNAVAILABLE;
+        }
+    }
+    let fields: Vec<(String, String)> = url_pairs(&body);
+    let signature =
+        headers.get("x-twilio-signature").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    let _ = rx.tx.send((fields, signature));
+    StatusCode::NO_CONTENT
+}
+
+fn url_pairs(body: &str) -> Vec<(String, String)> {
+    let mut p = trworker::api::params::Params::parse(body).unwrap();
+    let names: Vec<String> = p.pairs().iter().map(|(k, _)| k.clone()).collect();
+    names.into_iter().filter_map(|n| p.str(&n).map(|v| (n, v))).collect()
+}
+
+async fn receiver(fail_first: u32) -> Receiver {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/events", listener.local_addr().unwrap());
+    let (tx, rx) = mpsc::unbounded_channel();
+    let app = Router::new()
+        .route("/events", post(receive))
+        .with_state(Rx { tx, fail_first: Arc::new(Mutex::new(fail_first)) });
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Receiver { url, rx }
+}
+
+fn fast() -> callbacks::Options {
+    callbacks::Options {
+        backoff: Duration::from_millis(5),
+        max_backoff: Duration::from_millis(20),
+        ..callbacks::Options::default()
+    }
+}
+
+async fn next(r: &mut Receiver) -> (Vec<(String, String)>, String) {
+    tokio::time::timeout(Duration::from_secs(10), r.rx.recv()).await.expect("a callback arrives").unwrap()
+}
+
+fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
+    fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or("")
+}
+
+#[tokio::test]
+async fn events_are_signed_ordered_filtered_and_retried() {
+    let app = spawn_app().await;
+    let mut rec = receiver(2).await;
+    callbacks::spawn(app.engine.clone(), TOKEN.into(), fast());
+    let ws = app
+        .workspace(&[
+            ("EventCallbackUrl", rec.url.as_str()),
+            ("EventsFilter", "task.created,reservation.created"),
+        ])
+        .await;
+    app.available_worker(&ws, "dave").await;
+    let first = app.task(&ws).await;
+    let second = app.task(&ws).await;
+
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        let (fields, signature) = next(&mut rec).await;
+        assert!(
+            twilio::signature::validate(TOKEN, &rec.url, &fields, &signature),
+            "signature must validate: {fields:?}"
+        );
+        assert!(!twilio::signature::validate("other-token", &rec.url, &fields, &signature));
+        assert_eq!(field(&fields, "AccountSid"), ACCOUNT);
+        assert_eq!(field(&fields, "WorkspaceSid"), ws);
+        got.push((field(&fields, "EventType").to_owned(), field(&fields, "ResourceSid").to_owned()));
+    }
+    assert_eq!(got[0], ("task.created".to_owned(), first["sid"].as_str().unwrap().to_owned()));
+    assert_eq!(got[1].0, "reservation.created");
+    assert_eq!(got[2], ("task.created".to_owned(), second["sid"].as_str().unwrap().to_owned()));
+}
