@@ -44,7 +44,7 @@ fn render(state: &AppState, w: &Workflow) -> Value {
 
 fn url_param(p: &mut Params, name: &str) -> ApiResult<Option<String>> {
     match p.str(name) {
-        Some(u) if !u.is_empty() && !(u.starts_with("http://") || u.starts_with("https://")) => {
+        Some(u) if !(u.is_empty() || u.starts_with("http://") || u.starts_with("https://")) => {
             Err(ApiError::invalid(format!("Invalid parameter {name}: '{u}' is not an http or https URL")))
         }
         other => Ok(other),
