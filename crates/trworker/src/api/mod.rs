@@ -15,7 +15,9 @@
 //! - [`port`]: the [`Engine`] the facade drives, so the actor (or a test double) plugs in.
 //! - one module per resource, each with its own `router()`.
 //! - [`callbacks`]: signed, ordered, retried delivery of events to each workspace's `EventCallbackUrl`.
+//! - [`assignment`]: the workflow's `AssignmentCallbackUrl` and the instructions it answers with.
 
+pub mod assignment;
 pub mod auth;
 pub mod callbacks;
 pub mod error;

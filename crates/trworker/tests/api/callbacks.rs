@@ -102,3 +102,58 @@ async fn events_are_signed_ordered_filtered_and_retried() {
     assert_eq!(got[1].0, "reservation.created");
     assert_eq!(got[2], ("task.created".to_owned(), second["sid"].as_str().unwrap().to_owned()));
 }
+
+async fn answer_accept(
+    State(rx): State<Rx>,
+    headers: HeaderMap,
+    body: String,
+) -> axum::Json<serde_json::Value> {
+    let fields = url_pairs(&body);
+    let signature =
+        headers.get("x-twilio-signature").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    let _ = rx.tx.send((fields, signature));
+    axum::Json(serde_json::json!({"instruction": "accept"}))
+}
+
+#[tokio::test]
+async fn assignment_callback_instruction_accepts_the_reservation() {
+    let app = spawn_app().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/assign", listener.local_addr().unwrap());
+    let (tx, rx) = mpsc::unbounded_channel();
+    let router = Router::new()
+        .route("/assign", post(answer_accept))
+        .with_state(Rx { tx, fail_first: Arc::new(Mutex::new(0)) });
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let mut rec = Receiver { url: url.clone(), rx };
+
+    trworker::api::assignment::spawn(app.engine.clone(), TOKEN.into(), trworker::api::assignment::TIMEOUT);
+    let ws = app.workspace(&[]).await;
+    let base = format!("/v1/Workspaces/{ws}");
+    let config = r#"{"task_routing":{"filters":[]}}"#;
+    let (status, body) = app
+        .post(
+            &format!("{base}/Workflows"),
+            &[("FriendlyName", "w"), ("Configuration", config), ("AssignmentCallbackUrl", url.as_str())],
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    app.available_worker(&ws, "erin").await;
+    let mut events = trworker::api::Engine::subscribe(app.engine.as_ref());
+    let task = app.task(&ws).await;
+    let task_sid = task["sid"].as_str().unwrap();
+
+    let (fields, signature) = next(&mut rec).await;
+    assert!(twilio::signature::validate(TOKEN, &url, &fields, &signature));
+    assert_eq!(field(&fields, "TaskSid"), task_sid);
+    let reservation = field(&fields, "ReservationSid").to_owned();
+
+    // The instruction is carried out after the answer: wait for the engine's event, then read the resource.
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while events.recv().await.unwrap().event_type != "reservation.accepted" {}
+    })
+    .await
+    .expect("the reservation is accepted");
+    let (_, r) = app.get(&format!("{base}/Tasks/{task_sid}/Reservations/{reservation}")).await;
+    assert_eq!(r["reservation_status"], "accepted");
+}

@@ -53,6 +53,10 @@ impl FakeEngine {
     }
 
     fn emit(&self, ws: Sid, event_type: &str, resource: Sid) {
+        self.emit_with(ws, event_type, resource, Vec::new());
+    }
+
+    fn emit_with(&self, ws: Sid, event_type: &str, resource: Sid, extra: Vec<(String, String)>) {
         let seq = self.next.fetch_add(1, Ordering::SeqCst);
         let fields = vec![
             ("EventType".to_owned(), event_type.to_owned()),
@@ -62,6 +66,7 @@ impl FakeEngine {
             ("Sid".to_owned(), Sid::new(Prefix::Event, u128::from(seq)).to_string()),
             ("Timestamp".to_owned(), NOW.secs().to_string()),
         ];
+        let fields = fields.into_iter().chain(extra).collect();
         let _ = self.events.send(Arc::new(CallbackEvent {
             seq,
             workspace_sid: ws,
@@ -353,7 +358,15 @@ impl FakeEngine {
                 drop(guard);
                 self.emit(ws, "task.created", t.sid);
                 if let Some(r) = reservation {
-                    self.emit(ws, "reservation.created", r.sid);
+                    let mut extra = vec![
+                        ("TaskSid".to_owned(), t.sid.to_string()),
+                        ("ReservationSid".to_owned(), r.sid.to_string()),
+                        ("WorkerSid".to_owned(), r.worker_sid.to_string()),
+                    ];
+                    if let Some(wf) = t.workflow_sid {
+                        extra.push(("WorkflowSid".to_owned(), wf.to_string()));
+                    }
+                    self.emit_with(ws, "reservation.created", r.sid, extra);
                 }
                 Out::Task(t)
             }
