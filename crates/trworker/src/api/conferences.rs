@@ -381,5 +381,12 @@ async fn list_recordings(
 }
 
 async fn no_recording(uri: axum::http::Uri) -> ApiError {
-    ApiError::not_found(&twilio_path(uri.path()))
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        super::error::NOT_FOUND,
+        format!(
+            "The requested resource {} was not found: the simulated telephony records no conferences",
+            twilio_path(uri.path())
+        ),
+    )
 }

@@ -7,3 +7,4 @@ mod callbacks;
 mod conferences;
 mod errors;
 mod resources;
+mod sweep;

@@ -1,7 +1,7 @@
 //! The statistics resources of workspaces, task queues, workflows and workers. The engine computes the
 //! documents; this module routes, checks parameters and adds `account_sid`, `workspace_sid` and `url`.
 
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use super::{list_query, v1_list};
 use crate::api::extract::{call, expect_out, json, sid, Segments};
-use crate::api::params::{Params, Query};
+use crate::api::params::{Params, Query, BODY_LIMIT};
 use crate::api::port::{Op, Out, StatisticsQuery};
 use crate::api::{ApiError, ApiResult, AppState};
 
@@ -207,9 +207,10 @@ async fn list_task_queues_statistics(
 async fn bulk_task_queue_real_time(
     State(state): State<AppState>,
     Segments(ws): Segments<String>,
-    body: Bytes,
+    body: Body,
 ) -> ApiResult<Response> {
     let ws: Sid = sid(&ws, Prefix::Workspace, "WorkspaceSid")?;
+    let body = axum::body::to_bytes(body, BODY_LIMIT).await.map_err(|_| ApiError::too_large(BODY_LIMIT))?;
     let text =
         std::str::from_utf8(&body).map_err(|_| ApiError::invalid("The JSON body is not valid UTF-8"))?;
     serde_json::from_str::<Value>(text).map_err(|e| {
