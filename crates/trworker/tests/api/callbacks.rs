@@ -101,6 +101,32 @@ async fn events_are_signed_ordered_filtered_and_retried() {
     assert_eq!(got[0], ("task.created".to_owned(), first["sid"].as_str().unwrap().to_owned()));
     assert_eq!(got[1].0, "reservation.created");
     assert_eq!(got[2], ("task.created".to_owned(), second["sid"].as_str().unwrap().to_owned()));
+
+    // reservation.accepted is not in the filter; the next callback is the following task.created.
+    let first_sid = first["sid"].as_str().unwrap();
+    let res = app.first_reservation(&ws, first_sid).await;
+    let (status, _) = app
+        .post(
+            &format!("/v1/Workspaces/{ws}/Tasks/{first_sid}/Reservations/{res}"),
+            &[("ReservationStatus", "accepted")],
+        )
+        .await;
+    assert_eq!(status, 200);
+    let third = app.task(&ws).await;
+    let (fields, _) = next(&mut rec).await;
+    assert_eq!(field(&fields, "EventType"), "task.created");
+    assert_eq!(field(&fields, "ResourceSid"), third["sid"].as_str().unwrap());
+
+    // A new EventsFilter applies to the events after the update.
+    let (status, _) = app
+        .post(
+            &format!("/v1/Workspaces/{ws}"),
+            &[("EventsFilter", "reservation.created,task.created,workspace.updated")],
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (fields, _) = next(&mut rec).await;
+    assert_eq!(field(&fields, "EventType"), "workspace.updated");
 }
 
 async fn answer_accept(

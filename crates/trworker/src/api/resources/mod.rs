@@ -79,7 +79,7 @@ fn v1_list<T>(
 }
 
 /// `FriendlyName`, at most 64 characters as Twilio allows.
-fn friendly_name(p: &mut Params, required: bool) -> ApiResult<Option<String>> {
+pub(super) fn friendly_name(p: &mut Params, required: bool) -> ApiResult<Option<String>> {
     let name = if required { Some(p.required("FriendlyName")?) } else { p.str("FriendlyName") };
     if let Some(n) = &name {
         if n.chars().count() > 64 {
@@ -89,4 +89,14 @@ fn friendly_name(p: &mut Params, required: bool) -> ApiResult<Option<String>> {
         }
     }
     Ok(name)
+}
+
+/// An optional callback URL parameter: empty (to clear) or an http(s) URL.
+pub(super) fn url_param(p: &mut Params, name: &str) -> ApiResult<Option<String>> {
+    match p.str(name) {
+        Some(u) if !(u.is_empty() || u.starts_with("http://") || u.starts_with("https://")) => {
+            Err(ApiError::invalid(format!("Invalid parameter {name}: '{u}' is not an http or https URL")))
+        }
+        other => Ok(other),
+    }
 }

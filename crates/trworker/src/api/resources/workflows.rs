@@ -8,7 +8,7 @@ use axum::Router;
 use engine::{Prefix, Sid};
 use serde_json::{json, Value};
 
-use super::{base, friendly_name, list_query, v1_list};
+use super::{base, friendly_name, list_query, url_param, v1_list};
 use crate::api::extract::{call, deleted, expect_out, json, sid, Segments};
 use crate::api::params::{Form, Params, Query};
 use crate::api::port::{Op, Out, Workflow, WorkflowChange};
@@ -40,15 +40,6 @@ fn render(state: &AppState, w: &Workflow) -> Value {
         }),
     );
     Value::Object(m)
-}
-
-fn url_param(p: &mut Params, name: &str) -> ApiResult<Option<String>> {
-    match p.str(name) {
-        Some(u) if !(u.is_empty() || u.starts_with("http://") || u.starts_with("https://")) => {
-            Err(ApiError::invalid(format!("Invalid parameter {name}: '{u}' is not an http or https URL")))
-        }
-        other => Ok(other),
-    }
 }
 
 fn change(p: &mut Params, create: bool) -> ApiResult<WorkflowChange> {

@@ -8,7 +8,7 @@ use axum::Router;
 use engine::Prefix;
 use serde_json::{json, Value};
 
-use super::{base, friendly_name, list_query, v1_list};
+use super::{base, friendly_name, list_query, url_param, v1_list};
 use crate::api::extract::{call, deleted, expect_out, json, opt_sid, sid, Segments};
 use crate::api::params::{Form, Params, Query};
 use crate::api::port::{Op, Out, Workspace, WorkspaceChange};
@@ -66,7 +66,7 @@ fn queue_order(p: &mut Params) -> ApiResult<Option<String>> {
 async fn create_workspace(State(state): State<AppState>, Form(mut p): Form) -> ApiResult<Response> {
     let change = WorkspaceChange {
         friendly_name: friendly_name(&mut p, true)?,
-        event_callback_url: p.str("EventCallbackUrl"),
+        event_callback_url: url_param(&mut p, "EventCallbackUrl")?,
         events_filter: p.str("EventsFilter"),
         multi_task_enabled: p.bool("MultiTaskEnabled"),
         prioritize_queue_order: queue_order(&mut p)?,
@@ -103,7 +103,7 @@ async fn update_workspace(
     let ws = sid(&ws, Prefix::Workspace, "Sid")?;
     let change = WorkspaceChange {
         friendly_name: friendly_name(&mut p, false)?,
-        event_callback_url: p.str("EventCallbackUrl"),
+        event_callback_url: url_param(&mut p, "EventCallbackUrl")?,
         events_filter: p.str("EventsFilter"),
         multi_task_enabled: p.bool("MultiTaskEnabled"),
         prioritize_queue_order: queue_order(&mut p)?,
