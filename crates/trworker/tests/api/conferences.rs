@@ -33,6 +33,25 @@ async fn conference_from_a_conference_instruction_can_be_listed_and_ended() {
     assert_eq!(conf["date_created"], "Tue, 14 Nov 2023 22:13:20 +0000");
     assert_eq!(conf["api_version"], "2010-04-01");
     let cf = conf["sid"].as_str().unwrap().to_owned();
+    let mut keys: Vec<&str> = conf.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "account_sid",
+            "api_version",
+            "call_sid_ending_conference",
+            "date_created",
+            "date_updated",
+            "friendly_name",
+            "reason_conference_ended",
+            "region",
+            "sid",
+            "status",
+            "subresource_uris",
+            "uri",
+        ]
+    );
     assert_eq!(conf["uri"], format!("/2010-04-01/Accounts/{ACCOUNT}/Conferences/{cf}.json"));
 
     let (status, body) = app

@@ -213,3 +213,162 @@ async fn following_next_page_url_reaches_the_end() {
     unique.dedup();
     assert_eq!((seen.len(), unique.len()), (7, 7));
 }
+
+fn keys(v: &serde_json::Value) -> Vec<String> {
+    let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+    k.sort();
+    k
+}
+
+/// The field sets of the spec's response schemas (`shared/specs/`), exactly.
+#[tokio::test]
+async fn resources_have_exactly_the_spec_fields() {
+    let app = spawn_app().await;
+    let ws = app.workspace(&[]).await;
+    let base = format!("/v1/Workspaces/{ws}");
+    let (_, w) = app.get(&base).await;
+    assert_eq!(
+        keys(&w),
+        [
+            "account_sid",
+            "date_created",
+            "date_updated",
+            "default_activity_name",
+            "default_activity_sid",
+            "event_callback_url",
+            "events_filter",
+            "friendly_name",
+            "links",
+            "multi_task_enabled",
+            "prioritize_queue_order",
+            "sid",
+            "timeout_activity_name",
+            "timeout_activity_sid",
+            "url",
+        ]
+    );
+    let (_, a) = app.get(&format!("{base}/Activities")).await;
+    assert_eq!(
+        keys(&a["activities"][0]),
+        [
+            "account_sid",
+            "available",
+            "date_created",
+            "date_updated",
+            "friendly_name",
+            "links",
+            "sid",
+            "url",
+            "workspace_sid"
+        ]
+    );
+    let worker = app.available_worker(&ws, "frank").await;
+    let (_, wk) = app.get(&format!("{base}/Workers/{worker}")).await;
+    assert_eq!(
+        keys(&wk),
+        [
+            "account_sid",
+            "activity_name",
+            "activity_sid",
+            "attributes",
+            "available",
+            "date_created",
+            "date_status_changed",
+            "date_updated",
+            "friendly_name",
+            "links",
+            "sid",
+            "url",
+            "workspace_sid",
+        ]
+    );
+    let (_, q) = app.post(&format!("{base}/TaskQueues"), &[("FriendlyName", "q")]).await;
+    assert_eq!(
+        keys(&q),
+        [
+            "account_sid",
+            "assignment_activity_name",
+            "assignment_activity_sid",
+            "date_created",
+            "date_updated",
+            "friendly_name",
+            "links",
+            "max_reserved_workers",
+            "reservation_activity_name",
+            "reservation_activity_sid",
+            "sid",
+            "target_workers",
+            "task_order",
+            "url",
+            "workspace_sid",
+        ]
+    );
+    let (_, wf) =
+        app.post(&format!("{base}/Workflows"), &[("FriendlyName", "w"), ("Configuration", "{}")]).await;
+    assert_eq!(
+        keys(&wf),
+        [
+            "account_sid",
+            "assignment_callback_url",
+            "configuration",
+            "date_created",
+            "date_updated",
+            "document_content_type",
+            "fallback_assignment_callback_url",
+            "friendly_name",
+            "links",
+            "sid",
+            "task_reservation_timeout",
+            "url",
+            "workspace_sid",
+        ]
+    );
+    let task = app.task(&ws).await;
+    assert_eq!(
+        keys(&task),
+        [
+            "account_sid",
+            "addons",
+            "age",
+            "assignment_status",
+            "attributes",
+            "date_created",
+            "date_updated",
+            "ignore_capacity",
+            "links",
+            "priority",
+            "reason",
+            "routing_target",
+            "sid",
+            "task_channel_sid",
+            "task_channel_unique_name",
+            "task_queue_entered_date",
+            "task_queue_friendly_name",
+            "task_queue_sid",
+            "timeout",
+            "url",
+            "virtual_start_time",
+            "workflow_friendly_name",
+            "workflow_sid",
+            "workspace_sid",
+        ]
+    );
+    let res = app.first_reservation(&ws, task["sid"].as_str().unwrap()).await;
+    let (_, r) = app.get(&format!("{base}/Workers/{worker}/Reservations/{res}")).await;
+    assert_eq!(
+        keys(&r),
+        [
+            "account_sid",
+            "date_created",
+            "date_updated",
+            "links",
+            "reservation_status",
+            "sid",
+            "task_sid",
+            "url",
+            "worker_name",
+            "worker_sid",
+            "workspace_sid",
+        ]
+    );
+}

@@ -43,7 +43,6 @@ fn render(state: &AppState, e: &Event) -> Value {
         "source": e.source,
         "source_ip_address": e.source_ip_address,
         "url": urls.workspace(ws, &format!("/Events/{}", e.sid)),
-        "links": { "workspace": urls.workspace(ws, "") },
     })
 }
 

@@ -33,13 +33,6 @@ fn render(state: &AppState, c: &WorkerChannel) -> Value {
     m.insert("assigned_tasks".into(), json!(c.assigned_tasks));
     m.insert("available".into(), json!(c.available));
     m.insert("available_capacity_percentage".into(), json!(c.available_capacity_percentage));
-    m.insert(
-        "links".into(),
-        json!({
-            "worker": urls.workspace(c.workspace_sid, &format!("/Workers/{}", c.worker_sid)),
-            "workspace": urls.workspace(c.workspace_sid, ""),
-        }),
-    );
     Value::Object(m)
 }
 
