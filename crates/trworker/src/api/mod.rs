@@ -90,7 +90,8 @@ pub fn router(state: AppState) -> Router {
         .merge(conferences::router())
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require));
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require))
+        .layer(tower_http::trace::TraceLayer::new_for_http());
     api.with_state(state)
 }
 
