@@ -6,6 +6,19 @@
 //! `engine::Handle` (one `match` from [`Op`] to commands and reads, one from replies to views) is all it takes
 //! to plug the real engine in; tests plug in a double. The views are plain data in the spec's terms: the
 //! facade owns the wire format, the engine owns every rule.
+//!
+//! What an adapter must do (the contract the facade relies on):
+//! - Answer each [`Op`] with the matching [`Out`] variant (`Create*`/`Fetch*`/`Update*` -> the resource,
+//!   `List*` -> the full filtered list in a stable order, `Delete*` -> [`Out::Deleted`]). The facade pages
+//!   lists itself, keyed by SID, so the order must not change between pages.
+//! - Apply every filter of the list ops (expressions, `Ordering`, ...) and every rule (transitions,
+//!   immutability, uniqueness); the facade only checks the syntax of parameters.
+//! - Turn `engine::Error` into a [`Failure`] with its `status()` and `code()`; a 404 message names the
+//!   Twilio path without `/v1` (`The requested resource /Workspaces/WS…/Tasks/WT… was not found`).
+//! - Compare `if_match` with the resource's version and answer [`Failure::version_mismatch`] (412).
+//! - Publish every event as a [`CallbackEvent`] whose `fields` are the §9.2 form fields; a
+//!   `reservation.created` event must carry `WorkflowSid`, `TaskSid` and `ReservationSid` (plus the other §6
+//!   parameters) for [`super::assignment`].
 
 use std::sync::Arc;
 
