@@ -1,0 +1,749 @@
+//! Unit and property tests of the expression language.
+
+use super::parser::{Node, Op, Operand, MAX_DEPTH as MAX_NESTING};
+use super::*;
+use proptest::prelude::*;
+use serde_json::json;
+use std::cmp::Ordering;
+
+fn eval(src: &str, scope: &Value) -> bool {
+    match Expr::parse(src) {
+        Ok(expr) => expr.eval(scope),
+        Err(e) => panic!("{src:?} should parse: {e}"),
+    }
+}
+
+fn parse_err(src: &str) -> ParseError {
+    match Expr::parse(src) {
+        Ok(expr) => panic!("{src:?} should not parse, got {:?}", expr.tree()),
+        Err(e) => e,
+    }
+}
+
+fn target_err(src: &str) -> ParseError {
+    match Expr::parse_target(src) {
+        Ok(expr) => panic!("{src:?} should not parse as a target, got {:?}", expr.tree()),
+        Err(e) => e,
+    }
+}
+
+fn worker() -> Value {
+    json!({
+        "skills": ["support", "sales"],
+        "languages": ["english", "spanish"],
+        "language": "en",
+        "skill_rating": 5.5,
+        "level": 3,
+        "vip": true,
+        "condition_a": false,
+        "condition_b": true,
+        "object": {"param": "pear", "array": [10, 20, 30], "nested": {"deep": "yes"}},
+        "matrix": [[1, 2], [3, 4]],
+        "nothing": null,
+        "name": "Alice Smith",
+        "ids": [1, 2.5, "x", true],
+    })
+}
+
+// ---- documented examples (reference §8) ----
+
+#[test]
+fn expr_documented_examples() {
+    let w = json!({
+        "key": 2, "object": {"param": "pear"}, "language": "fr", "skill_rating": 5.1,
+        "condition_a": false, "condition_b": true,
+        "skills": ["support"], "languages": ["english"],
+        "preferred_agents": ["a1"],
+    });
+    for src in [
+        "1 == 1",
+        "1==1",
+        "1 = 1",
+        "0 != 1",
+        "\"apple\" != \"orange\"",
+        "key > 1",
+        "object.param != \"apple\"",
+        "language IN [\"en\", \"fr\"]",
+        "(condition_a == true) OR (condition_b == true)",
+        "(language == \"en\" OR language == \"fr\") AND skill_rating >= 5.1",
+        "(skills HAS 'support') AND (languages HAS 'english')",
+        "preferred_agents != null",
+    ] {
+        assert!(eval(src, &w), "{src} should be true for {w}");
+    }
+    assert!(!eval("language IN ['en', 'es']", &w));
+    assert!(!eval("skills HAS 'billing'", &w));
+}
+
+#[test]
+fn expr_documented_target_examples() {
+    let task = json!({"required_language": "es", "preferred_agents": ["w7"], "requested_agent": "w7"});
+    let attrs = json!({"spoken_languages": ["en", "es"], "id": "w7", "agent_id": "w7"});
+    let worker = WorkerScope {
+        attributes: &attrs,
+        sid: "WK01",
+        friendly_name: "alice",
+        activity_sid: "WA01",
+        activity_name: "Generally Available",
+    };
+    let scope = TargetScope { task: &task, worker: &worker };
+    for src in [
+        "task.required_language IN worker.spoken_languages",
+        "worker.id IN task.preferred_agents",
+        "task.requested_agent==worker.agent_id",
+        "worker.activity_name in ['Generally Available', 'High Value Tasks']",
+        "worker.sid == 'WK01' AND worker.friendly_name == \"alice\" AND worker.activity_sid == 'WA01'",
+    ] {
+        let expr = Expr::parse_target(src).unwrap_or_else(|e| panic!("{src}: {e}"));
+        assert!(expr.eval(&scope), "{src}");
+    }
+    let other = json!({"spoken_languages": ["en"], "id": "w8"});
+    let worker = WorkerScope { attributes: &other, ..worker };
+    let scope = TargetScope { task: &task, worker: &worker };
+    assert!(!Expr::parse_target("task.required_language IN worker.spoken_languages").unwrap().eval(&scope));
+    assert!(!Expr::parse_target("worker.id IN task.preferred_agents").unwrap().eval(&scope));
+}
+
+// ---- literals ----
+
+#[test]
+fn expr_string_literals_and_escapes() {
+    let w = json!({"q": "it's \"x\"\n\\", "s": "en"});
+    assert!(eval(r#"q == 'it\'s "x"\n\\'"#, &w));
+    assert!(eval(r#"q == "it's \"x\"\n\\""#, &w));
+    assert!(eval("s == 'en' AND s == \"en\"", &w));
+    assert!(!eval("s == 'EN'", &w), "strings are case-sensitive");
+    assert!(eval("\"tab\\there\" CONTAINS \"\\t\"", &w));
+}
+
+#[test]
+fn expr_number_literals() {
+    let w = json!({"i": 3, "f": 3.0, "neg": -2, "negf": -2.5, "big": u64::MAX, "e": 1500.0});
+    assert!(eval("i == 3 AND i == 3.0 AND f == 3 AND f = 3.0", &w), "int and float compare by value");
+    assert!(eval("neg == -2 AND neg < -1 AND negf < -2 AND negf > -3", &w));
+    assert!(eval("big == 18446744073709551615 AND big > 1", &w));
+    assert!(eval("e == 1.5e3 AND e == 15E2 AND e > 1e-3", &w));
+    assert!(eval("i > 2.5 AND i < 3.5 AND 3.14159 > 3", &w));
+    assert!(!eval("i == 4", &w));
+}
+
+#[test]
+fn expr_boolean_and_null_literals() {
+    let w = worker();
+    assert!(eval("vip == true AND vip != false AND condition_a == false", &w));
+    assert!(eval("vip == TRUE AND condition_a == False", &w), "true/false are case-insensitive");
+    assert!(!eval("vip == 1", &w), "booleans are not numbers");
+    assert!(!eval("vip > false", &w), "booleans have no order");
+    assert!(eval("nothing == null AND missing == NULL AND language != null", &w));
+    assert!(!eval("nothing != null", &w));
+    assert!(eval("null == null AND NOT (null != null)", &w));
+}
+
+#[test]
+fn expr_array_literals() {
+    let w = worker();
+    assert!(eval("language IN [\"en\", 'es', 3]", &w));
+    assert!(eval("level IN [\"en\", 'es', 3]", &w));
+    assert!(eval("level in [1.0, 3.0]", &w));
+    assert!(!eval("level IN []", &w));
+    assert!(eval("level NOT IN []", &w));
+    assert!(eval("vip IN [false, true]", &w));
+    assert!(eval("[1, 2] HAS 2", &w));
+    assert!(!eval("[1, 2] == [1, 2]", &w), "== on arrays is false");
+}
+
+// ---- references ----
+
+#[test]
+fn expr_missing_keys_are_null() {
+    let w = worker();
+    assert!(!eval("missing == 'x'", &w));
+    assert!(eval("missing != 'x'", &w), "!= is the negation of == for NULL vs scalar");
+    assert!(!eval("missing > 1 OR missing < 1 OR missing >= 1 OR missing <= 1", &w));
+    assert!(!eval("missing CONTAINS 'x' OR missing HAS 'x' OR missing IN ['x']", &w));
+    assert!(!eval("object.missing.deeper == 1", &w));
+    assert!(eval("object.missing.deeper == null", &w));
+    assert!(eval("language.deeper == null", &w), "a path through a string is NULL");
+    assert!(eval("object.array[7] == null", &w), "an index past the end is NULL");
+    assert!(eval("object[0] == null AND skills.key == null", &w), "index on an object, key on an array");
+}
+
+#[test]
+fn expr_nested_and_index_paths() {
+    let w = worker();
+    assert!(eval("object.param == 'pear'", &w));
+    assert!(eval("object.nested.deep == 'yes'", &w));
+    assert!(eval("object.array[2] == 30 AND object.array[0] < object.array[1]", &w));
+    assert!(eval("matrix[1][0] == 3", &w));
+    assert!(eval("skills[0] == 'support'", &w));
+    let w2 = json!({"a": {"0": "zero", "in": "kw", "x_1": 1}});
+    assert!(
+        eval("a.0 == 'zero' AND a.in == 'kw' AND a.x_1 == 1", &w2),
+        "keys after a dot may be digits/keywords"
+    );
+    let unicode = json!({"langue_française": "oui"});
+    assert!(eval("langue_française == 'oui'", &unicode));
+}
+
+#[test]
+fn expr_references_on_both_sides() {
+    let w = json!({"a": 1, "b": 1.0, "c": 2, "list": [1, 2], "s": "abc", "t": "b"});
+    assert!(eval("a == b AND a != c AND a < c AND a IN list AND list HAS c AND s CONTAINS t", &w));
+}
+
+// ---- operators ----
+
+#[test]
+fn expr_equality_operators() {
+    let w = worker();
+    assert!(eval("language == 'en' AND language = 'en'", &w));
+    assert!(eval("language != 'fr'", &w));
+    assert!(!eval("language != 'en'", &w));
+    assert!(!eval("level == '3'", &w), "no coercion between strings and numbers");
+    assert!(eval("level != '3'", &w), "!= across scalar types is true");
+    assert!(!eval("skills == 'support'", &w), "== on an array is false");
+    assert!(!eval("skills != 'support'", &w), "!= on an array is false");
+    assert!(!eval("object == 'x' OR object != 'x'", &w), "objects are not scalars");
+    assert!(eval("skills != null AND object != null", &w));
+}
+
+#[test]
+fn expr_ordering_operators() {
+    let w = worker();
+    assert!(eval("level > 2 AND level >= 3 AND level < 4 AND level <= 3", &w));
+    assert!(!eval("level > 3 OR level < 3", &w));
+    assert!(eval("skill_rating >= 5.5 AND skill_rating < 6", &w));
+    assert!(eval("language < 'fr' AND language > 'de' AND language >= 'en' AND language <= 'en'", &w));
+    assert!(eval("'B' < 'a'", &w), "strings order by code point");
+    assert!(!eval("language > 1 OR level > 'a'", &w), "mixed types are false");
+    assert!(!eval("skills > 1 OR skills < 1", &w), "arrays are not ordered");
+}
+
+#[test]
+fn expr_contains() {
+    let w = worker();
+    assert!(eval("name CONTAINS 'Smith' AND name contains 'Alice Smith' AND name CONTAINS ''", &w));
+    assert!(!eval("name CONTAINS 'smith'", &w), "case-sensitive");
+    assert!(!eval("skills CONTAINS 'support'", &w), "CONTAINS on an array is false");
+    assert!(!eval("level CONTAINS 3 OR name CONTAINS 3", &w), "strings only");
+}
+
+#[test]
+fn expr_has() {
+    let w = worker();
+    assert!(eval("skills HAS 'support' AND skills >- 'sales' AND skills has \"sales\"", &w));
+    assert!(!eval("skills HAS 'billing'", &w));
+    assert!(eval("ids HAS 1 AND ids HAS 1.0 AND ids HAS 2.5 AND ids HAS 'x' AND ids HAS true", &w));
+    assert!(!eval("language HAS 'en'", &w), "HAS on a scalar is false");
+    assert!(!eval("skills HAS ['support']", &w), "the right side must be a scalar");
+    assert!(!eval("skills HAS null", &w));
+}
+
+#[test]
+fn expr_in_and_not_in() {
+    let w = worker();
+    assert!(eval("language IN ['en', 'fr'] AND language <- ['en'] AND language in ['en']", &w));
+    assert!(!eval("language IN ['de', 'fr']", &w));
+    assert!(eval("language NOT IN ['de', 'fr'] AND language not in ['de']", &w));
+    assert!(!eval("language NOT IN ['en']", &w));
+    assert!(eval("'sales' IN skills AND 'billing' NOT IN skills", &w), "the array may be a reference");
+    assert!(!eval("skills IN ['support'] OR skills NOT IN ['x']", &w), "left array: type mismatch");
+    assert!(!eval("language IN 'en' OR language NOT IN 'de'", &w), "right scalar: type mismatch");
+    assert!(!eval("missing IN ['x'] OR language IN missing", &w));
+    assert!(eval("missing NOT IN ['x'] AND language NOT IN missing", &w), "NULL NOT IN / NOT IN NULL");
+}
+
+#[test]
+fn expr_keywords_are_case_insensitive() {
+    let w = worker();
+    assert!(eval("language in ['en'] and level == 3 Or vip == FALSE", &w));
+    assert!(eval("skills Has 'support' AnD name CoNtAiNs 'Al' aNd language NoT iN ['fr']", &w));
+    assert!(eval("NoT (level == 4)", &w));
+}
+
+#[test]
+fn expr_precedence_and_parentheses() {
+    let scope = json!({"a": true, "b": false, "c": false});
+    // AND binds tighter than OR: a OR (b AND c)
+    assert!(eval("a == true OR b == true AND c == true", &scope));
+    assert!(!eval("(a == true OR b == true) AND c == true", &scope));
+    assert!(eval("b == true AND c == true OR a == true", &scope));
+    assert!(!eval("b == true AND (c == true OR a == true)", &scope));
+    // comparisons bind tighter than AND/OR
+    let e = Expr::parse("x == 1 AND y == 2 OR z == 3").unwrap();
+    assert!(matches!(e.tree(), Node::Or(c) if c.len() == 2 && matches!(c[0], Node::And(_))));
+    assert!(eval("((((a == true))))", &scope));
+}
+
+#[test]
+fn expr_not_prefix_extension() {
+    let w = worker();
+    assert!(eval("NOT level == 4", &w), "NOT binds looser than a comparison");
+    assert!(!eval("NOT level == 3", &w));
+    assert!(eval("NOT level == 3 OR vip == true", &w), "NOT binds tighter than OR");
+    assert!(!eval("NOT (level == 3 OR vip == true)", &w));
+    assert!(eval("NOT NOT vip", &w));
+}
+
+#[test]
+fn expr_bare_conditions_extension() {
+    let w = worker();
+    assert!(eval("vip", &w));
+    assert!(!eval("condition_a", &w));
+    assert!(!eval("language", &w), "only JSON true is true");
+    assert!(!eval("missing", &w));
+    assert!(eval("true", &w));
+    assert!(!eval("false", &w));
+}
+
+// ---- is_always_true and references ----
+
+#[test]
+fn expr_is_always_true() {
+    for src in ["1==1", "1 = 1", "true", "TRUE", "(1 == 1)", "'a' != 'b'", "1==1 OR x == 2", "NOT false"] {
+        assert!(Expr::parse(src).unwrap().is_always_true(), "{src}");
+    }
+    for src in ["1==2", "false", "x == 1", "1==1 AND x == 1", "x == x", "x"] {
+        assert!(!Expr::parse(src).unwrap().is_always_true(), "{src}");
+    }
+}
+
+#[test]
+fn expr_references_lists_every_path() {
+    let e = Expr::parse("task.a.b[0] IN worker.list AND (x == 1 OR 'k' IN y) AND x > 0").unwrap();
+    let refs: Vec<String> = e.references().map(|p| p.to_string()).collect();
+    assert_eq!(refs, ["task.a.b[0]", "worker.list", "x", "y", "x"]);
+    assert_eq!(Expr::parse("1 == 1").unwrap().references().count(), 0);
+}
+
+#[test]
+fn expr_path_accessors() {
+    let e = Expr::parse("task.object.array[2] == 1").unwrap();
+    let path = e.references().next().unwrap();
+    assert_eq!(path.root(), "task");
+    assert_eq!(
+        path.segments(),
+        [Segment::Key("object".into()), Segment::Key("array".into()), Segment::Index(2)]
+    );
+    assert_eq!(path.tail().map(|t| t.to_string()).as_deref(), Some("object.array[2]"));
+    assert_eq!(path.to_string(), "task.object.array[2]");
+    assert_eq!(path.lookup(&json!({"task": {"object": {"array": [0, 0, 7]}}})), Some(&json!(7)));
+}
+
+#[test]
+fn expr_types_are_shareable() {
+    fn check<T: Clone + std::fmt::Debug + Send + Sync + PartialEq>() {}
+    check::<Expr>();
+    check::<OrderBy>();
+    check::<TaskRef>();
+    check::<Path>();
+    check::<ParseError>();
+    fn is_error<E: std::error::Error>() {}
+    is_error::<ParseError>();
+}
+
+#[test]
+fn expr_order_by_and_task_ref_serde() {
+    let o: OrderBy = serde_json::from_str("\"worker.level DESC\"").unwrap();
+    assert_eq!(serde_json::to_string(&o).unwrap(), "\"worker.level DESC\"");
+    assert!(serde_json::from_str::<OrderBy>("\"level\"").is_err());
+    let r: TaskRef = serde_json::from_str("\"task.agent\"").unwrap();
+    assert_eq!(r.to_string(), "task.agent");
+    assert_eq!("task.agent".parse::<TaskRef>(), Ok(r));
+    assert!(serde_json::from_str::<TaskRef>("\"worker.x\"").is_err());
+}
+
+#[test]
+fn expr_source_display_fromstr_serde() {
+    let src = "language  IN ['en']";
+    let e: Expr = src.parse().unwrap();
+    assert_eq!(e.source(), src);
+    assert_eq!(e.to_string(), src);
+    let json = serde_json::to_string(&e).unwrap();
+    assert_eq!(json, "\"language  IN ['en']\"");
+    let back: Expr = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, e);
+    assert!(serde_json::from_str::<Expr>("\"a ==\"").is_err());
+}
+
+// ---- parse_target ----
+
+#[test]
+fn expr_parse_target_requires_prefixes() {
+    assert!(Expr::parse_target("task.a == worker.b AND worker.c.d[1] IN ['x'] AND 1 == 1").is_ok());
+    let e = target_err("task.a == 1 AND language == 'en'");
+    assert_eq!(e.position, 16);
+    assert_eq!(e.found, "`language`");
+    assert!(e.expected.contains("`task.` or `worker.`"), "{e}");
+    let e = target_err("task == 1");
+    assert_eq!((e.position, e.found.as_str()), (0, "`task`"), "a bare prefix names nothing");
+    let e = target_err("worker[0] == 1");
+    assert_eq!(e.position, 0);
+    assert_eq!(target_err("1 == 1 AND tasks.x == 1").found, "`tasks.x`");
+    // parse accepts both forms
+    assert!(Expr::parse("task.a == 1 AND language == 'en'").is_ok());
+}
+
+#[test]
+fn expr_target_scope_unprefixed_is_null() {
+    let task = json!({"a": 1, "task": {"a": 2}});
+    let worker = json!({"b": 2});
+    let scope = TargetScope { task: &task, worker: &worker };
+    assert!(!eval("task.a == 1 AND worker.b == 2", &json!(null)));
+    assert!(Expr::parse("task.a == 1 AND worker.b == 2").unwrap().eval(&scope));
+    assert!(Expr::parse("a == null AND task == null AND other.a == null").unwrap().eval(&scope));
+}
+
+#[test]
+fn expr_worker_scope_own_fields_win() {
+    let attrs = json!({"sid": "WKfake", "activity_name": "x", "team": "blue"});
+    let w = WorkerScope {
+        attributes: &attrs,
+        sid: "WKreal",
+        friendly_name: "bob",
+        activity_sid: "WAidle",
+        activity_name: "Idle",
+    };
+    let check = |src: &str| Expr::parse(src).unwrap().eval(&w);
+    assert!(check("sid == 'WKreal' AND activity_name == 'Idle' AND team == 'blue'"));
+    assert!(check("friendly_name == 'bob' AND activity_sid == 'WAidle'"));
+    assert!(!check("sid == 'WKfake'"));
+    assert!(check("sid.x == null"));
+}
+
+// ---- skip_if ----
+
+#[test]
+fn expr_skip_if_counters() {
+    let counts = WorkerCounts {
+        available: 0,
+        unavailable: 4,
+        by_activity: vec![("WAbusy".into(), 3), ("WAbreak".into(), 1)],
+    };
+    let check = |src: &str| Expr::parse(src).unwrap().eval(&counts);
+    assert!(check("workers.available == 0"));
+    assert!(check("workers.unavailable > 3 AND workers.WAbusy == 3 AND workers.WAbreak < 2"));
+    assert!(check("workers.WAnone == 0"), "an activity left out counts 0");
+    assert!(check("workers.other == null AND available == null AND workers.available.x == null"));
+    assert!(!check("workers.available > 0"));
+}
+
+// ---- order_by ----
+
+#[test]
+fn expr_order_by_parse() {
+    let o = OrderBy::parse("worker.level ASC, worker.english DESC").unwrap();
+    let clauses: Vec<(String, Direction)> =
+        o.clauses().iter().map(|c| (c.path.to_string(), c.direction)).collect();
+    assert_eq!(
+        clauses,
+        [("worker.level".to_owned(), Direction::Asc), ("worker.english".to_owned(), Direction::Desc)]
+    );
+    assert_eq!(o.source(), "worker.level ASC, worker.english DESC");
+    let o = OrderBy::parse("worker.a.b desc,worker.c").unwrap();
+    assert_eq!(o.clauses()[0].direction, Direction::Desc);
+    assert_eq!(o.clauses()[1].direction, Direction::Asc, "ASC is the default");
+
+    let e = OrderBy::parse("worker.level UP").unwrap_err();
+    assert_eq!((e.position, e.found.as_str()), (13, "`UP`"));
+    let e = OrderBy::parse("level ASC").unwrap_err();
+    assert_eq!((e.position, e.found.as_str()), (0, "`level`"));
+    let e = OrderBy::parse("worker.a ASC,").unwrap_err();
+    assert_eq!((e.position, e.found.as_str()), (13, "end of expression"));
+    assert!(OrderBy::parse("").is_err());
+    assert!(OrderBy::parse("worker.a ASC DESC").is_err());
+    assert!(OrderBy::parse("task.a").is_err());
+}
+
+#[test]
+fn expr_order_by_compare() {
+    let o = OrderBy::parse("worker.level ASC, worker.english DESC").unwrap();
+    let a = json!({"level": 1, "english": 5});
+    let b = json!({"level": 2, "english": 9});
+    let c = json!({"level": 1.0, "english": 9});
+    assert_eq!(o.compare(&a, &b), Ordering::Less);
+    assert_eq!(o.compare(&b, &a), Ordering::Greater);
+    assert_eq!(o.compare(&a, &c), Ordering::Greater, "tie on level, english DESC breaks it");
+    assert_eq!(o.compare(&c, &c), Ordering::Equal);
+    let none = json!({"english": 100});
+    let text = json!({"level": "1", "english": 0});
+    assert_eq!(o.compare(&a, &none), Ordering::Less, "missing sorts after present");
+    assert_eq!(o.compare(&none, &a), Ordering::Greater);
+    assert_eq!(o.compare(&a, &text), Ordering::Less, "non-numeric sorts after present");
+    let desc = OrderBy::parse("worker.level DESC").unwrap();
+    assert_eq!(desc.compare(&a, &none), Ordering::Less, "missing sorts last in DESC too");
+    assert_eq!(desc.compare(&a, &b), Ordering::Greater);
+    let mut workers = vec![none.clone(), b.clone(), a.clone(), c.clone()];
+    workers.sort_by(|x, y| o.compare(x, y));
+    assert_eq!(workers, [c, a, b, none]);
+}
+
+// ---- TaskRef ----
+
+#[test]
+fn expr_task_ref() {
+    let r = TaskRef::parse("task.requested_agent").unwrap();
+    assert_eq!(r.path().to_string(), "task.requested_agent");
+    assert_eq!(r.resolve(&json!({"requested_agent": "WK123"})).as_deref(), Some("WK123"));
+    assert_eq!(r.resolve(&json!({"requested_agent": 1001})).as_deref(), Some("1001"));
+    assert_eq!(r.resolve(&json!({"requested_agent": null})), None);
+    assert_eq!(r.resolve(&json!({})), None);
+    assert_eq!(r.resolve(&json!({"requested_agent": ["WK1"]})), None);
+    let nested = TaskRef::parse("  task.agents[1].sid ").unwrap();
+    assert_eq!(nested.resolve(&json!({"agents": [{}, {"sid": "WK2"}]})).as_deref(), Some("WK2"));
+
+    let e = TaskRef::parse("worker.sid").unwrap_err();
+    assert_eq!((e.position, e.found.as_str()), (0, "`worker.sid`"));
+    let e = TaskRef::parse("task.a == 1").unwrap_err();
+    assert_eq!((e.position, e.found.as_str()), (7, "`==`"));
+    assert_eq!(TaskRef::parse("").unwrap_err().found, "end of expression");
+    assert!(TaskRef::parse("task").is_err());
+    assert!(TaskRef::parse("'task.a'").is_err());
+}
+
+// ---- errors ----
+
+#[test]
+fn expr_error_messages_name_position_and_expectation() {
+    let e = parse_err("skills HAS 'a' AND skills HAS");
+    assert_eq!(e.to_string(), "at position 29: expected a value after HAS, found end of expression");
+    let e = parse_err("language IN ");
+    assert_eq!(e.to_string(), "at position 12: expected a value after IN, found end of expression");
+    let e = parse_err("");
+    assert_eq!(e.to_string(), "at position 0: expected a condition, found end of expression");
+    let e = parse_err("a == 1 AND");
+    assert_eq!((e.position, e.expected.as_str()), (10, "a condition after AND"));
+    let e = parse_err("a == 1 OR )");
+    assert_eq!((e.position, e.expected.as_str(), e.found.as_str()), (10, "a condition after OR", "`)`"));
+    let e = parse_err("(a == 1");
+    assert_eq!(
+        e.to_string(),
+        "at position 7: expected AND, OR or `)` to close the `(` at position 0, found end of expression"
+    );
+    let e = parse_err("a == 1)");
+    assert_eq!(e.position, 6);
+    assert!(e.expected.contains("no matching `(`"));
+    let e = parse_err("a == 1 b == 2");
+    assert_eq!((e.position, e.found.as_str()), (7, "`b`"));
+    assert_eq!(e.expected, "AND, OR or end of expression");
+    let e = parse_err("language 'en'");
+    assert_eq!(
+        e.to_string(),
+        "at position 9: expected an operator (==, !=, <, <=, >, >=, CONTAINS, HAS, IN, NOT IN) after \
+         `language`, found `'en'`"
+    );
+    let e = parse_err("a.b[1]c == 1");
+    assert_eq!((e.position, e.found.as_str()), (6, "`c`"));
+    assert!(e.expected.starts_with("an operator"), "{e}");
+    let e = parse_err("a == == 1");
+    assert_eq!((e.position, e.expected.as_str(), e.found.as_str()), (5, "a value after ==", "`==`"));
+    let e = parse_err("'x' 'y'");
+    assert_eq!(e.position, 4);
+    assert!(e.expected.starts_with("an operator"), "{e}");
+    let e = parse_err("a == 'open");
+    assert_eq!(e.to_string(), "at position 10: expected a closing ' for the string that starts at position 5, found end of expression");
+    let e = parse_err(r"a == 'x\q'");
+    assert_eq!((e.position, e.found.as_str()), (8, "`q`"));
+    let e = parse_err("a ! b");
+    assert_eq!((e.position, e.expected.as_str()), (3, "`=` after `!`"));
+    let e = parse_err("first-name == 'x'");
+    assert_eq!(e.position, 5);
+    assert!(e.expected.contains("hyphens"), "{e}");
+    let e = parse_err("a == 1 & b == 2");
+    assert_eq!((e.position, e.found.as_str()), (7, "`&`"));
+    let e = parse_err("a.");
+    assert_eq!((e.position, e.expected.as_str()), (2, "a key after `.`"));
+    let e = parse_err("a[x] == 1");
+    assert_eq!(e.position, 2);
+    let e = parse_err("a[1 == 1");
+    assert_eq!((e.position, e.expected.as_str()), (3, "`]` after the array index"));
+    let e = parse_err("a IN [1, 2");
+    assert_eq!(e.position, 10);
+    assert!(e.expected.contains("close the array that starts at position 5"), "{e}");
+    let e = parse_err("a IN [1, b]");
+    assert_eq!((e.position, e.found.as_str()), (9, "`b`"));
+    let e = parse_err("a IN [[1]]");
+    assert_eq!(e.position, 6);
+    let e = parse_err("a NOT 'x'");
+    assert_eq!((e.position, e.expected.as_str()), (6, "IN after NOT"));
+    let e = parse_err("1e999 == 1");
+    assert_eq!(e.position, 0);
+    let e = parse_err("x == 1 == 2");
+    assert_eq!(e.position, 7);
+}
+
+#[test]
+fn expr_error_positions_count_chars_not_bytes() {
+    let e = parse_err("name == 'é' AND");
+    assert_eq!(e.position, 15);
+    let e = parse_err("é == ");
+    assert_eq!(e.position, 5);
+}
+
+#[test]
+fn expr_nesting_is_limited() {
+    let deep = format!("{}a == 1{}", "(".repeat(MAX_NESTING), ")".repeat(MAX_NESTING));
+    assert!(Expr::parse(&deep).is_ok());
+    let too_deep = format!("{}a == 1{}", "(".repeat(MAX_NESTING + 1), ")".repeat(MAX_NESTING + 1));
+    let e = parse_err(&too_deep);
+    assert_eq!(e.position, MAX_NESTING);
+    let nots = format!("{}a", "NOT ".repeat(10_000));
+    assert!(Expr::parse(&nots).is_err());
+}
+
+#[test]
+fn expr_greedy_symbolic_operators() {
+    let w = json!({"x": -5, "list": [-1]});
+    assert!(!eval("x<-1", &w), "`<-` is IN, so this is `x IN 1`");
+    assert!(eval("x < -1", &w));
+    assert!(eval("list>-1", &json!({"list": [1]})), "`>-` is HAS");
+}
+
+#[test]
+fn expr_canonical_rendering() {
+    let e = Expr::parse("a = 1 and (b <- ['x', \"y\"] or not c >- 2.0) Or d not in []").unwrap();
+    assert_eq!(e.canonical(), "(a == 1 AND (b IN [\"x\", \"y\"] OR NOT c HAS 2.0)) OR d NOT IN []");
+}
+
+// ---- properties ----
+
+fn arb_key() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[a-z_][a-z0-9_]{0,6}".prop_filter("not a keyword", |k| lexer_keyword(k).is_none()),
+        Just("task".to_owned()),
+        Just("worker".to_owned()),
+    ]
+}
+
+fn lexer_keyword(word: &str) -> Option<()> {
+    ["and", "or", "not", "in", "has", "contains", "true", "false", "null"]
+        .iter()
+        .any(|k| k.eq_ignore_ascii_case(word))
+        .then_some(())
+}
+
+fn arb_path() -> impl Strategy<Value = Path> {
+    let segment =
+        prop_oneof!["[a-z0-9_]{1,5}".prop_map(Segment::Key), (0usize..40).prop_map(Segment::Index),];
+    (arb_key(), proptest::collection::vec(segment, 0..4)).prop_map(|(root, segs)| Path::new(root, segs))
+}
+
+fn arb_scalar() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        any::<String>().prop_map(Value::String),
+        any::<i64>().prop_map(Value::from),
+        any::<u64>().prop_map(Value::from),
+        any::<f64>().prop_filter_map("finite", |f| serde_json::Number::from_f64(f).map(Value::Number)),
+        any::<bool>().prop_map(Value::Bool),
+        Just(Value::Null),
+    ]
+}
+
+fn arb_operand() -> impl Strategy<Value = Operand> {
+    prop_oneof![
+        arb_scalar().prop_map(Operand::Literal),
+        proptest::collection::vec(arb_scalar(), 0..4).prop_map(|v| Operand::Literal(Value::Array(v))),
+        arb_path().prop_map(Operand::Ref),
+    ]
+}
+
+fn arb_node() -> impl Strategy<Value = Node> {
+    let leaf = prop_oneof![
+        (arb_operand(), proptest::sample::select(Op::ALL.to_vec()), arb_operand())
+            .prop_map(|(left, op, right)| Node::Compare { left, op, right }),
+        arb_path().prop_map(|p| Node::Truthy(Operand::Ref(p))),
+        any::<bool>().prop_map(|b| Node::Truthy(Operand::Literal(Value::Bool(b)))),
+    ];
+    leaf.prop_recursive(4, 24, 4, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 2..4).prop_map(Node::Or),
+            proptest::collection::vec(inner.clone(), 2..4).prop_map(Node::And),
+            inner.prop_map(|n| Node::Not(Box::new(n))),
+        ]
+    })
+}
+
+fn arb_json() -> impl Strategy<Value = Value> {
+    let leaf = arb_scalar();
+    leaf.prop_recursive(3, 32, 4, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            proptest::collection::btree_map(arb_key(), inner, 0..5)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+proptest! {
+    #[test]
+    fn expr_parse_never_panics_on_arbitrary_text(src in any::<String>()) {
+        if let Ok(e) = Expr::parse(&src) {
+            prop_assert_eq!(Expr::parse(e.source()), Ok(e.clone()));
+            let again = Expr::parse(&e.canonical()).map(|c| c.tree().clone());
+            prop_assert_eq!(again, Ok(e.tree().clone()));
+        }
+        let _ = Expr::parse_target(&src);
+        let _ = OrderBy::parse(&src);
+        let _ = TaskRef::parse(&src);
+    }
+
+    #[test]
+    fn expr_parse_never_panics_on_expression_like_text(
+        src in "[a-z()\\[\\]'\" .,=!<>\\-0-9]{0,40}|((and|OR|not|IN|has|CONTAINS|null|true|x\\.y|\\[1\\]|'s'|==|!=|<-|>-|\\(|\\)|1\\.5|-2) ?){0,12}"
+    ) {
+        if let Ok(e) = Expr::parse(&src) {
+            let again = Expr::parse(&e.canonical()).map(|c| c.tree().clone());
+            prop_assert_eq!(again, Ok(e.tree().clone()));
+            let _ = e.eval(&Value::Null);
+        }
+    }
+
+    #[test]
+    fn expr_canonical_text_round_trips(node in arb_node()) {
+        let text = node.to_string();
+        let parsed = Expr::parse(&text);
+        prop_assert!(parsed.is_ok(), "{} did not parse: {:?}", text, parsed);
+        if let Ok(parsed) = parsed {
+            prop_assert_eq!(parsed.tree(), &node);
+        }
+    }
+
+    #[test]
+    fn expr_eval_never_panics_and_ne_negates_eq_on_scalars(
+        node in arb_node(), scope in arb_json(), a in arb_scalar(), b in arb_scalar()
+    ) {
+        let expr = Expr::parse(&node.to_string()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let _ = expr.eval(&scope);
+        let _ = expr.eval(&TargetScope { task: &scope, worker: &scope });
+        prop_assert_eq!(eval::compare(&a, Op::Ne, &b), !eval::compare(&a, Op::Eq, &b));
+        let list = Value::Array(vec![b.clone()]);
+        if !a.is_null() {
+            prop_assert_eq!(eval::compare(&a, Op::NotIn, &list), !eval::compare(&a, Op::In, &list));
+        }
+    }
+
+    #[test]
+    fn expr_order_by_is_a_total_order(
+        workers in proptest::collection::vec(
+            proptest::collection::btree_map(
+                prop_oneof![Just("a".to_owned()), Just("b".to_owned())],
+                prop_oneof![any::<i32>().prop_map(Value::from), (-5.0f64..5.0).prop_map(Value::from), Just(json!("s"))],
+                0..3,
+            ).prop_map(|m| Value::Object(m.into_iter().collect())),
+            0..12,
+        )
+    ) {
+        let o = OrderBy::parse("worker.a DESC, worker.b").map_err(|e| TestCaseError::fail(e.to_string()))?;
+        for x in &workers {
+            prop_assert_eq!(o.compare(x, x), Ordering::Equal);
+            for y in &workers {
+                prop_assert_eq!(o.compare(x, y), o.compare(y, x).reverse());
+                for z in &workers {
+                    if o.compare(x, y) != Ordering::Greater && o.compare(y, z) != Ordering::Greater {
+                        prop_assert_ne!(o.compare(x, z), Ordering::Greater);
+                    }
+                }
+            }
+        }
+    }
+}
