@@ -16,7 +16,12 @@ use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
 use super::callbacks::form_body;
-use super::port::{CallbackEvent, Engine, Op, Out, ReservationChange};
+use engine::command::{Command, UpdateReservationParams};
+use engine::event::{Event, EventType};
+
+use super::auth::Credentials;
+use super::callbacks::event_fields;
+use super::port::{Engine, Op, Out};
 
 /// The parameters of the assignment POST, taken from the `reservation.created` event's fields.
 const FIELDS: [&str; 12] = [
@@ -38,15 +43,15 @@ const FIELDS: [&str; 12] = [
 pub const TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Starts assignment callbacks for every reservation created from now on.
-pub fn spawn(engine: Arc<dyn Engine>, auth_token: String, timeout: Duration) -> JoinHandle<()> {
+pub fn spawn(engine: Arc<dyn Engine>, credentials: Credentials, timeout: Duration) -> JoinHandle<()> {
     let events = engine.subscribe();
-    tokio::spawn(run(engine, events, Arc::new(auth_token), timeout))
+    tokio::spawn(run(engine, events, Arc::new(credentials), timeout))
 }
 
 async fn run(
     engine: Arc<dyn Engine>,
-    mut events: broadcast::Receiver<Arc<CallbackEvent>>,
-    auth_token: Arc<String>,
+    mut events: broadcast::Receiver<Arc<Event>>,
+    credentials: Arc<Credentials>,
     timeout: Duration,
 ) {
     let client = match reqwest::Client::builder().timeout(timeout).build() {
@@ -65,49 +70,46 @@ async fn run(
             }
             Err(broadcast::error::RecvError::Closed) => return,
         };
-        if event.event_type != "reservation.created" {
+        if event.event_type != EventType::ReservationCreated {
             continue;
         }
-        tokio::spawn(assign(engine.clone(), client.clone(), auth_token.clone(), event));
+        tokio::spawn(assign(engine.clone(), client.clone(), credentials.clone(), event));
     }
-}
-
-fn field<'a>(event: &'a CallbackEvent, name: &str) -> Option<&'a str> {
-    event.fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
 async fn assign(
     engine: Arc<dyn Engine>,
     client: reqwest::Client,
-    auth_token: Arc<String>,
-    event: Arc<CallbackEvent>,
+    credentials: Arc<Credentials>,
+    event: Arc<Event>,
 ) {
     let ws = event.workspace_sid;
-    let sid = |name: &str, prefix: Prefix| field(&event, name).and_then(|v| Sid::parse_as(v, prefix).ok());
-    let (Some(workflow), Some(task), Some(reservation)) = (
-        sid("WorkflowSid", Prefix::Workflow),
-        sid("TaskSid", Prefix::Task),
-        sid("ReservationSid", Prefix::Reservation),
-    ) else {
+    let reservation = event.resource_sid;
+    let all = event_fields(&credentials.account_sid, &event);
+    let field = |name: &str| all.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let sid = |name: &str, prefix: Prefix| field(name).and_then(|v| Sid::parse_as(v, prefix).ok());
+    let (Some(workflow), Some(task)) = (sid("WorkflowSid", Prefix::Workflow), sid("TaskSid", Prefix::Task))
+    else {
         return;
     };
     let Ok(Out::Workflow(wf)) = engine.call(Op::FetchWorkflow { ws, sid: workflow }).await else { return };
-    let params: Vec<(String, String)> = FIELDS
-        .iter()
-        .filter_map(|name| field(&event, name).map(|v| ((*name).to_owned(), v.to_owned())))
-        .collect();
+    let mut params: Vec<(String, String)> =
+        FIELDS.iter().filter_map(|name| field(name).map(|v| ((*name).to_owned(), v.to_owned()))).collect();
+    if field("ReservationSid").is_none() {
+        params.push(("ReservationSid".into(), reservation.to_string()));
+    }
     let urls = [wf.assignment_callback_url, wf.fallback_assignment_callback_url];
     for url in urls.into_iter().flatten().filter(|u| !u.is_empty()) {
-        match post(&client, &auth_token, &url, &params).await {
+        match post(&client, &credentials.auth_token, &url, &params).await {
             Ok(Some(change)) => {
-                let op = Op::UpdateReservation {
-                    ws,
-                    task: Some(task),
-                    worker: None,
+                let op = Op::Apply(Command::UpdateReservation {
+                    workspace_sid: ws,
+                    task_sid: Some(task),
+                    worker_sid: None,
                     sid: reservation,
-                    change,
+                    params: Box::new(change),
                     if_match: None,
-                };
+                });
                 if let Err(e) = engine.call(op).await {
                     tracing::warn!(%url, %reservation, error = %e, "the assignment instruction could not be carried out");
                 }
@@ -125,7 +127,7 @@ async fn post(
     auth_token: &str,
     url: &str,
     params: &[(String, String)],
-) -> Result<Option<ReservationChange>, String> {
+) -> Result<Option<UpdateReservationParams>, String> {
     let response = client
         .post(url)
         .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
@@ -147,7 +149,7 @@ async fn post(
 
 /// Turns an instruction body (`{"instruction":"accept"}`, `reject`, `conference`, `dequeue`, `call`,
 /// `redirect`) into a reservation update.
-pub fn instruction(body: &Value) -> Result<Option<ReservationChange>, String> {
+pub fn instruction(body: &Value) -> Result<Option<UpdateReservationParams>, String> {
     let Some(kind) = body.get("instruction").and_then(Value::as_str) else { return Ok(None) };
     let text = |k: &str| {
         body.get(k).and_then(|v| match v {
@@ -156,43 +158,44 @@ pub fn instruction(body: &Value) -> Result<Option<ReservationChange>, String> {
             other => Some(other.to_string()),
         })
     };
+    let flag = |k: &str| {
+        body.get(k).map(|v| v.as_bool().unwrap_or_else(|| text(k).is_some_and(|t| super::params::truthy(&t))))
+    };
     let activity = |k: &str| text(k).and_then(|v| Sid::parse_as(&v, Prefix::Activity).ok());
-    let mut change = ReservationChange::default();
+    let mut change = UpdateReservationParams::default();
     match kind {
         "accept" => change.reservation_status = Some("accepted".into()),
         "reject" => {
             change.reservation_status = Some("rejected".into());
             change.worker_activity_sid = activity("activity_sid");
         }
-        "conference" | "dequeue" | "call" | "redirect" => {
+        "conference" => {
             change.instruction = Some(kind.to_owned());
             change.to = text("to");
             change.from = text("from");
             change.post_work_activity_sid = activity("post_work_activity_sid");
-            let names: &[(&str, &str)] = match kind {
-                "dequeue" => &[
-                    ("record", "DequeueRecord"),
-                    ("timeout", "DequeueTimeout"),
-                    ("status_callback_url", "DequeueStatusCallbackUrl"),
-                    ("status_callback_events", "DequeueStatusCallbackEvent"),
-                ],
-                "call" => &[
-                    ("url", "CallUrl"),
-                    ("accept", "CallAccept"),
-                    ("record", "CallRecord"),
-                    ("timeout", "CallTimeout"),
-                    ("status_callback_url", "CallStatusCallbackUrl"),
-                ],
-                "redirect" => {
-                    &[("call_sid", "RedirectCallSid"), ("url", "RedirectUrl"), ("accept", "RedirectAccept")]
-                }
-                _ => &[("timeout", "Timeout"), ("record", "Record")],
-            };
-            for (json_name, param) in names {
-                if let Some(v) = text(json_name) {
-                    change.options.push(((*param).to_owned(), v));
-                }
-            }
+            change.timeout = text("timeout").and_then(|t| t.parse().ok());
+            change.end_conference_on_exit = flag("end_conference_on_exit");
+            change.start_conference_on_enter = flag("start_conference_on_enter");
+        }
+        "dequeue" => {
+            change.instruction = Some(kind.to_owned());
+            change.dequeue_to = text("to");
+            change.dequeue_from = text("from");
+            change.dequeue_post_work_activity_sid = activity("post_work_activity_sid");
+        }
+        "call" => {
+            change.instruction = Some(kind.to_owned());
+            change.call_to = text("to");
+            change.call_from = text("from");
+            change.call_url = text("url");
+            change.call_accept = flag("accept");
+        }
+        "redirect" => {
+            change.instruction = Some(kind.to_owned());
+            change.redirect_call_sid = text("call_sid").and_then(|v| Sid::parse_as(&v, Prefix::Call).ok());
+            change.redirect_url = text("url");
+            change.redirect_accept = flag("accept");
         }
         other => return Err(format!("unknown instruction '{other}'")),
     }
@@ -216,7 +219,10 @@ mod tests {
             .unwrap();
         assert_eq!(conf.instruction.as_deref(), Some("conference"));
         assert_eq!(conf.from.as_deref(), Some("+1555"));
-        assert_eq!(conf.options, vec![("Timeout".to_owned(), "30".to_owned())]);
+        assert_eq!(conf.timeout, Some(30));
+        let call =
+            instruction(&json!({"instruction": "call", "to": "+1", "accept": "true"})).unwrap().unwrap();
+        assert_eq!((call.call_to.as_deref(), call.call_accept), (Some("+1"), Some(true)));
         assert!(instruction(&json!({})).unwrap().is_none());
         assert!(instruction(&json!({"instruction": "dance"})).is_err());
     }

@@ -23,8 +23,11 @@ use engine::Sid;
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 
+use super::auth::Credentials;
 use super::page::encode_component;
-use super::port::{CallbackEvent, Engine, Op, Out};
+use engine::event::Event;
+
+use super::port::{Engine, Op, Out};
 
 /// Tunables of delivery.
 #[derive(Debug, Clone)]
@@ -54,9 +57,9 @@ impl Default for Options {
 }
 
 /// Starts delivery for every event published from now on. Runs until the engine's broadcast closes.
-pub fn spawn(engine: Arc<dyn Engine>, auth_token: String, options: Options) -> JoinHandle<()> {
+pub fn spawn(engine: Arc<dyn Engine>, credentials: Credentials, options: Options) -> JoinHandle<()> {
     let events = engine.subscribe();
-    tokio::spawn(dispatch(engine, events, Arc::new(auth_token), options))
+    tokio::spawn(dispatch(engine, events, Arc::new(credentials), options))
 }
 
 /// Where a workspace's events go, as last read from the engine.
@@ -88,13 +91,35 @@ async fn target(engine: &dyn Engine, ws: Sid) -> Target {
 
 struct Post {
     url: String,
-    event: Arc<CallbackEvent>,
+    event: Arc<Event>,
+}
+
+/// The §9.2 form fields of an event: the base fields, then the event's own.
+pub fn event_fields(account_sid: &str, event: &Event) -> Vec<(String, String)> {
+    let mut fields: Vec<(String, String)> = vec![
+        ("EventType".into(), event.event_type.as_str().into()),
+        ("AccountSid".into(), account_sid.into()),
+        ("WorkspaceSid".into(), event.workspace_sid.to_string()),
+        ("WorkspaceName".into(), event.workspace_name.clone()),
+        ("EventDescription".into(), event.description.clone()),
+        ("ResourceType".into(), event.resource_type.clone()),
+        ("ResourceSid".into(), event.resource_sid.to_string()),
+        ("Sid".into(), event.sid.to_string()),
+        ("Timestamp".into(), event.at.secs().to_string()),
+        ("TimestampMs".into(), event.at.millis().to_string()),
+    ];
+    for (name, value) in &event.fields {
+        if !fields.iter().any(|(n, _)| n == name) {
+            fields.push((name.clone(), value.clone()));
+        }
+    }
+    fields
 }
 
 async fn dispatch(
     engine: Arc<dyn Engine>,
-    mut events: broadcast::Receiver<Arc<CallbackEvent>>,
-    auth_token: Arc<String>,
+    mut events: broadcast::Receiver<Arc<Event>>,
+    credentials: Arc<Credentials>,
     options: Options,
 ) {
     let client = match reqwest::Client::builder().timeout(options.timeout).build() {
@@ -119,7 +144,8 @@ async fn dispatch(
             Err(broadcast::error::RecvError::Closed) => return,
         };
         let ws = event.workspace_sid;
-        if event.event_type.starts_with("workspace.") {
+        let event_type = event.event_type.as_str();
+        if event_type.starts_with("workspace.") {
             targets.remove(&ws);
         }
         let target = match targets.get(&ws) {
@@ -130,13 +156,13 @@ async fn dispatch(
                 t
             }
         };
-        if !target.wants(&event.event_type) {
+        if !target.wants(event_type) {
             continue;
         }
         let Some(url) = target.url else { continue };
         let sender = senders.entry(ws).or_insert_with(|| {
             let (tx, rx) = mpsc::channel(options.queue_capacity.max(1));
-            tokio::spawn(send_loop(rx, client.clone(), auth_token.clone(), options.clone()));
+            tokio::spawn(send_loop(rx, client.clone(), credentials.clone(), options.clone()));
             tx
         });
         if let Err(e) = sender.try_send(Post { url, event }) {
@@ -145,7 +171,7 @@ async fn dispatch(
             };
             tracing::warn!(
                 workspace = %ws,
-                event_type = %dropped.event_type,
+                event_type = %dropped.event_type.as_str(),
                 seq = dropped.seq,
                 "event callback dropped: the workspace's delivery queue is full (is its EventCallbackUrl down?)"
             );
@@ -165,12 +191,13 @@ pub fn form_body(fields: &[(String, String)]) -> String {
 async fn send_loop(
     mut rx: mpsc::Receiver<Post>,
     client: reqwest::Client,
-    auth_token: Arc<String>,
+    credentials: Arc<Credentials>,
     options: Options,
 ) {
     while let Some(post) = rx.recv().await {
-        let signature = twilio::signature::sign(&auth_token, &post.url, &post.event.fields);
-        let body = form_body(&post.event.fields);
+        let fields = event_fields(&credentials.account_sid, &post.event);
+        let signature = twilio::signature::sign(&credentials.auth_token, &post.url, &fields);
+        let body = form_body(&fields);
         let mut wait = options.backoff;
         for attempt in 1..=options.max_attempts.max(1) {
             let result = client
@@ -188,7 +215,7 @@ async fn send_loop(
             let Some(failure) = failure else { break };
             if attempt == options.max_attempts.max(1) {
                 tracing::warn!(
-                    url = %post.url, event_type = %post.event.event_type, seq = post.event.seq, %failure,
+                    url = %post.url, event_type = %post.event.event_type.as_str(), seq = post.event.seq, %failure,
                     "event callback given up after {attempt} attempts"
                 );
                 break;

@@ -15,9 +15,12 @@ use serde_json::{json, Value};
 use super::extract::{call, deleted, expect_out, json, Segments};
 use super::page::{self, PageRequest};
 use super::params::{Form, Params, Query};
-use super::port::{Conference, ConferenceFilter, Op, Out, Participant, ParticipantChange};
+use super::port::{ConferenceFilter, Op, Out};
 use super::render::{parse_day, rfc2822};
 use super::{twilio_path, ApiError, ApiResult, AppState};
+use engine::command::{Command, CreateParticipantParams, UpdateParticipantParams};
+use engine::model::{Conference, Participant};
+use engine::Prefix;
 
 pub fn router() -> Router<AppState> {
     let acc = "/2010-04-01/Accounts/{account}";
@@ -40,7 +43,10 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Participant create parameters the simulation accepts and does not act on.
-const CALL_OPTIONS: [&str; 46] = [
+const CALL_OPTIONS: &[&str] = &[
+    "Hold",
+    "Coaching",
+    "CallSidToCoach",
     "StatusCallback",
     "StatusCallbackMethod",
     "StatusCallbackEvent",
@@ -113,13 +119,13 @@ fn render_conference(state: &AppState, c: &Conference) -> Value {
     let uri = format!("{}/Conferences/{}", account_path(state), c.sid);
     json!({
         "account_sid": state.credentials().account_sid,
-        "date_created": rfc2822(c.dates.created),
-        "date_updated": rfc2822(c.dates.updated),
-        "api_version": "2010-04-01",
+        "date_created": rfc2822(c.date_created),
+        "date_updated": rfc2822(c.date_updated),
+        "api_version": c.api_version,
         "friendly_name": c.friendly_name,
         "region": c.region,
         "sid": c.sid.to_string(),
-        "status": c.status,
+        "status": c.status.as_str(),
         "uri": format!("{uri}.json"),
         "subresource_uris": {
             "participants": format!("{uri}/Participants.json"),
@@ -130,7 +136,7 @@ fn render_conference(state: &AppState, c: &Conference) -> Value {
     })
 }
 
-fn render_participant(state: &AppState, p: &Participant) -> Value {
+fn render_participant(state: &AppState, p: &Participant, queue_time: Option<&str>) -> Value {
     json!({
         "account_sid": state.credentials().account_sid,
         "call_sid": p.call_sid.to_string(),
@@ -138,14 +144,14 @@ fn render_participant(state: &AppState, p: &Participant) -> Value {
         "call_sid_to_coach": p.call_sid_to_coach.map(|s| s.to_string()),
         "coaching": p.coaching,
         "conference_sid": p.conference_sid.to_string(),
-        "date_created": rfc2822(p.dates.created),
-        "date_updated": rfc2822(p.dates.updated),
+        "date_created": rfc2822(p.date_created),
+        "date_updated": rfc2822(p.date_updated),
         "end_conference_on_exit": p.end_conference_on_exit,
         "muted": p.muted,
         "hold": p.hold,
         "start_conference_on_enter": p.start_conference_on_enter,
-        "status": p.status,
-        "queue_time": p.queue_time,
+        "status": p.status.as_str(),
+        "queue_time": queue_time,
         "uri": format!("{}/Conferences/{}/Participants/{}.json", account_path(state), p.conference_sid, p.call_sid),
     })
 }
@@ -243,7 +249,10 @@ async fn update_conference(
     p.ignore(&["AnnounceUrl", "AnnounceMethod"]);
     p.finish()?;
     let op = match status.as_deref() {
-        Some("completed") => Op::EndConference { key },
+        Some("completed") => {
+            let sid = conference_sid(&state, key).await?;
+            Op::Apply(Command::UpdateConference { sid, status })
+        }
         Some(other) => {
             return Err(ApiError::invalid(format!(
                 "Invalid parameter Status: '{other}' cannot be set; the only value allowed is completed"
@@ -255,12 +264,26 @@ async fn update_conference(
     Ok(json(StatusCode::OK, render_conference(&state, &c)))
 }
 
-fn participant_flags(p: &mut Params, change: &mut ParticipantChange) {
-    change.muted = p.bool("Muted");
-    change.hold = p.bool("Hold");
-    change.coaching = p.bool("Coaching");
-    change.call_sid_to_coach = p.str("CallSidToCoach");
-    change.end_conference_on_exit = p.bool("EndConferenceOnExit");
+/// The SID of a conference named by SID or friendly name.
+async fn conference_sid(state: &AppState, key: String) -> ApiResult<Sid> {
+    if let Ok(sid) = Sid::parse_as(&key, Prefix::Conference) {
+        return Ok(sid);
+    }
+    Ok(expect_out!(call(state, Op::FetchConference { key }).await?, Out::Conference).sid)
+}
+
+/// The conference and call SIDs of a participant named by call SID or label.
+async fn participant_sids(state: &AppState, conference: String, call_key: String) -> ApiResult<(Sid, Sid)> {
+    if let (Ok(c), Ok(p)) =
+        (Sid::parse_as(&conference, Prefix::Conference), Sid::parse_as(&call_key, Prefix::Call))
+    {
+        return Ok((c, p));
+    }
+    let part = expect_out!(
+        call(state, Op::FetchParticipant { conference, call: call_key }).await?,
+        Out::Participant
+    );
+    Ok((part.conference_sid, part.call_sid))
 }
 
 async fn create_participant(
@@ -270,19 +293,20 @@ async fn create_participant(
     Form(mut p): Form,
 ) -> ApiResult<Response> {
     check(&state, &account, uri.path())?;
-    let mut change = ParticipantChange {
-        from: Some(p.required("From")?),
-        to: Some(p.required("To")?),
+    let params = CreateParticipantParams {
+        from: p.required("From")?,
+        to: p.required("To")?,
         label: p.str("Label"),
+        muted: p.bool("Muted"),
         start_conference_on_enter: p.bool("StartConferenceOnEnter"),
-        ..ParticipantChange::default()
+        end_conference_on_exit: p.bool("EndConferenceOnExit"),
     };
-    participant_flags(&mut p, &mut change);
-    p.ignore(&CALL_OPTIONS);
+    p.ignore(CALL_OPTIONS);
     p.finish()?;
-    let op = Op::CreateParticipant { conference, change };
+    let op = Op::Apply(Command::CreateParticipant { conference, params });
     let part = expect_out!(call(&state, op).await?, Out::Participant);
-    Ok(json(StatusCode::CREATED, render_participant(&state, &part)))
+    // The simulated call is placed at once: no time in queue.
+    Ok(json(StatusCode::CREATED, render_participant(&state, &part, Some("0"))))
 }
 
 async fn fetch_participant(
@@ -296,7 +320,7 @@ async fn fetch_participant(
         call(&state, Op::FetchParticipant { conference, call: call_key }).await?,
         Out::Participant
     );
-    Ok(json(StatusCode::OK, render_participant(&state, &part)))
+    Ok(json(StatusCode::OK, render_participant(&state, &part, None)))
 }
 
 async fn update_participant(
@@ -307,13 +331,19 @@ async fn update_participant(
 ) -> ApiResult<Response> {
     check(&state, &account, uri.path())?;
     let call_key = strip_json(&call_seg, uri.path())?;
-    let mut change = ParticipantChange::default();
-    participant_flags(&mut p, &mut change);
+    let params = UpdateParticipantParams {
+        muted: p.bool("Muted"),
+        hold: p.bool("Hold"),
+        end_conference_on_exit: p.bool("EndConferenceOnExit"),
+        coaching: p.bool("Coaching"),
+        call_sid_to_coach: super::extract::opt_sid(p.str("CallSidToCoach"), Prefix::Call, "CallSidToCoach")?,
+    };
     p.ignore(&UPDATE_OPTIONS);
     p.finish()?;
-    let op = Op::UpdateParticipant { conference, call: call_key, change };
+    let (conference_sid, call_sid) = participant_sids(&state, conference, call_key).await?;
+    let op = Op::Apply(Command::UpdateParticipant { conference_sid, call_sid, params });
     let part = expect_out!(call(&state, op).await?, Out::Participant);
-    Ok(json(StatusCode::OK, render_participant(&state, &part)))
+    Ok(json(StatusCode::OK, render_participant(&state, &part, None)))
 }
 
 async fn delete_participant(
@@ -323,7 +353,8 @@ async fn delete_participant(
 ) -> ApiResult<Response> {
     check(&state, &account, uri.path())?;
     let call_key = strip_json(&call_seg, uri.path())?;
-    deleted(call(&state, Op::DeleteParticipant { conference, call: call_key }).await?)
+    let (conference_sid, call_sid) = participant_sids(&state, conference, call_key).await?;
+    deleted(call(&state, Op::Apply(Command::DeleteParticipant { conference_sid, call_sid })).await?)
 }
 
 async fn list_participants(
@@ -351,7 +382,7 @@ async fn list_participants(
         &req,
         &items,
         |x| x.call_sid.to_string(),
-        |x| render_participant(&state, x),
+        |x| render_participant(&state, x, None),
     ))
 }
 

@@ -75,7 +75,7 @@ fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
 async fn events_are_signed_ordered_filtered_and_retried() {
     let app = spawn_app().await;
     let mut rec = receiver(2).await;
-    callbacks::spawn(app.engine.clone(), TOKEN.into(), fast());
+    callbacks::spawn(app.engine.clone(), credentials(), fast());
     let ws = app
         .workspace(&[
             ("EventCallbackUrl", rec.url.as_str()),
@@ -153,7 +153,7 @@ async fn assignment_callback_instruction_accepts_the_reservation() {
     tokio::spawn(async move { axum::serve(listener, router).await });
     let mut rec = Receiver { url: url.clone(), rx };
 
-    trworker::api::assignment::spawn(app.engine.clone(), TOKEN.into(), trworker::api::assignment::TIMEOUT);
+    trworker::api::assignment::spawn(app.engine.clone(), credentials(), trworker::api::assignment::TIMEOUT);
     let ws = app.workspace(&[]).await;
     let base = format!("/v1/Workspaces/{ws}");
     let config = r#"{"task_routing":{"filters":[]}}"#;
@@ -176,7 +176,7 @@ async fn assignment_callback_instruction_accepts_the_reservation() {
 
     // The instruction is carried out after the answer: wait for the engine's event, then read the resource.
     tokio::time::timeout(Duration::from_secs(10), async {
-        while events.recv().await.unwrap().event_type != "reservation.accepted" {}
+        while events.recv().await.unwrap().event_type != engine::event::EventType::ReservationAccepted {}
     })
     .await
     .expect("the reservation is accepted");

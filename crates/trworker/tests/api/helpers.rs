@@ -10,6 +10,10 @@ use super::fake::FakeEngine;
 pub const ACCOUNT: &str = "AC00000000000000000000000000000001";
 pub const TOKEN: &str = "test-auth-token";
 
+pub fn credentials() -> Credentials {
+    Credentials { account_sid: ACCOUNT.into(), auth_token: TOKEN.into() }
+}
+
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
@@ -21,8 +25,7 @@ pub async fn spawn_app() -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let engine = Arc::new(FakeEngine::new(ACCOUNT));
-    let credentials = Credentials { account_sid: ACCOUNT.into(), auth_token: TOKEN.into() };
-    let state = AppState::new(engine.clone(), credentials, &base);
+    let state = AppState::new(engine.clone(), credentials(), &base);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(api::serve(listener, state, async move {
         let _ = rx.await;

@@ -11,8 +11,10 @@ use serde_json::{json, Value};
 use super::{base, friendly_name, list_query, v1_list};
 use crate::api::extract::{call, deleted, expect_out, json, sid, Segments};
 use crate::api::params::{Form, Query};
-use crate::api::port::{Activity, Op, Out};
+use crate::api::port::{Op, Out};
 use crate::api::{ApiResult, AppState};
+use engine::command::Command;
+use engine::model::Activity;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/v1/Workspaces/{ws}/Activities", get(list_activities).post(create_activity)).route(
@@ -23,7 +25,7 @@ pub fn router() -> Router<AppState> {
 
 fn render(state: &AppState, a: &Activity) -> Value {
     let url = state.urls().workspace(a.workspace_sid, &format!("/Activities/{}", a.sid));
-    let mut m = base(state, Some(a.workspace_sid), a.sid, a.dates, url);
+    let mut m = base(state, Some(a.workspace_sid), a.sid, (a.date_created, a.date_updated), url);
     m.insert("friendly_name".into(), json!(a.friendly_name));
     m.insert("available".into(), json!(a.available));
     m.insert("links".into(), json!({ "workspace": state.urls().workspace(a.workspace_sid, "") }));
@@ -36,11 +38,14 @@ async fn create_activity(
     Form(mut p): Form,
 ) -> ApiResult<Response> {
     let ws = sid(&ws, Prefix::Workspace, "WorkspaceSid")?;
-    let friendly_name = friendly_name(&mut p, true)?.unwrap_or_default();
-    let available = p.bool("Available").unwrap_or(false);
+    let friendly_name = friendly_name(&mut p, true)?;
+    let available = p.bool("Available");
     p.finish()?;
-    let a =
-        expect_out!(call(&state, Op::CreateActivity { ws, friendly_name, available }).await?, Out::Activity);
+    let a = expect_out!(
+        call(&state, Op::Apply(Command::CreateActivity { workspace_sid: ws, friendly_name, available }))
+            .await?,
+        Out::Activity
+    );
     Ok(json(StatusCode::CREATED, render(&state, &a)))
 }
 
@@ -65,7 +70,10 @@ async fn update_activity(
     let (ws, sid) = ids(&ws, &s)?;
     let friendly_name = friendly_name(&mut p, false)?;
     p.finish()?;
-    let a = expect_out!(call(&state, Op::UpdateActivity { ws, sid, friendly_name }).await?, Out::Activity);
+    let a = expect_out!(
+        call(&state, Op::Apply(Command::UpdateActivity { workspace_sid: ws, sid, friendly_name })).await?,
+        Out::Activity
+    );
     Ok(json(StatusCode::OK, render(&state, &a)))
 }
 
@@ -74,7 +82,7 @@ async fn delete_activity(
     Segments((ws, s)): Segments<(String, String)>,
 ) -> ApiResult<Response> {
     let (ws, sid) = ids(&ws, &s)?;
-    deleted(call(&state, Op::DeleteActivity { ws, sid }).await?)
+    deleted(call(&state, Op::Apply(Command::DeleteActivity { workspace_sid: ws, sid })).await?)
 }
 
 async fn list_activities(

@@ -11,9 +11,10 @@ use serde_json::{json, Value};
 use super::{list_query, v1_list};
 use crate::api::extract::{call, expect_out, json, opt_sid, sid, Segments};
 use crate::api::params::{Params, Query};
-use crate::api::port::{Event, EventFilter, Op, Out};
+use crate::api::port::{EventFilter, Op, Out};
 use crate::api::render::{iso8601, parse_iso8601};
 use crate::api::{ApiError, ApiResult, AppState};
+use engine::event::Event;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -21,27 +22,60 @@ pub fn router() -> Router<AppState> {
         .route("/v1/Workspaces/{ws}/Events/{sid}", get(fetch_event))
 }
 
+/// `WorkerActivitySid` -> `worker_activity_sid`, as Twilio names `event_data` keys.
+fn snake_case(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 4);
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The path of an event's resource under the workspace, when it has one.
+fn resource_path(e: &Event) -> Option<String> {
+    let sid = e.resource_sid;
+    Some(match e.resource_type.as_str() {
+        "task" => format!("/Tasks/{sid}"),
+        "worker" => format!("/Workers/{sid}"),
+        "reservation" => format!("/Tasks/{}/Reservations/{sid}", e.field("TaskSid")?),
+        "activity" => format!("/Activities/{sid}"),
+        "workflow" => format!("/Workflows/{sid}"),
+        "taskqueue" => format!("/TaskQueues/{sid}"),
+        "taskchannel" => format!("/TaskChannels/{sid}"),
+        "workspace" => String::new(),
+        _ => return None,
+    })
+}
+
 fn render(state: &AppState, e: &Event) -> Value {
     let urls = state.urls();
     let ws = e.workspace_sid;
-    let abs = |p: &Option<String>| p.as_ref().map(|p| urls.workspace(ws, p));
+    let data: serde_json::Map<String, Value> =
+        e.fields.iter().map(|(k, v)| (snake_case(k), Value::String(v.clone()))).collect();
     json!({
         "account_sid": state.credentials().account_sid,
         "workspace_sid": ws.to_string(),
         "sid": e.sid.to_string(),
-        "event_type": e.event_type,
+        "event_type": e.event_type.as_str(),
         "description": e.description,
-        "event_date": iso8601(e.event_date),
-        "event_date_ms": e.event_date.millis(),
-        "event_data": e.event_data,
+        "event_date": iso8601(e.at),
+        "event_date_ms": e.at.millis(),
+        "event_data": data,
         "resource_type": e.resource_type,
-        "resource_sid": e.resource_sid.map(|s| s.to_string()),
-        "resource_url": abs(&e.resource_path),
-        "actor_type": e.actor_type,
-        "actor_sid": e.actor_sid.map(|s| s.to_string()),
-        "actor_url": abs(&e.actor_path),
-        "source": e.source,
-        "source_ip_address": e.source_ip_address,
+        "resource_sid": e.resource_sid.to_string(),
+        "resource_url": resource_path(e).map(|p| urls.workspace(ws, &p)),
+        "actor_type": "workspace",
+        "actor_sid": ws.to_string(),
+        "actor_url": urls.workspace(ws, ""),
+        "source": "twilio",
+        "source_ip_address": Value::Null,
         "url": urls.workspace(ws, &format!("/Events/{}", e.sid)),
     })
 }

@@ -15,13 +15,12 @@ mod workspaces;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Router;
-use engine::Sid;
+use engine::{Sid, Timestamp};
 use serde_json::{json, Map, Value};
 
 use super::extract::json;
 use super::page::{self, PageRequest};
 use super::params::Params;
-use super::port::Dates;
 use super::render::iso8601;
 use super::AppState;
 use super::{ApiError, ApiResult};
@@ -43,15 +42,21 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The fields every workspace-scoped v1 resource starts with.
-fn base(state: &AppState, ws: Option<Sid>, sid: Sid, dates: Dates, url: String) -> Map<String, Value> {
+fn base(
+    state: &AppState,
+    ws: Option<Sid>,
+    sid: Sid,
+    dates: (Timestamp, Timestamp),
+    url: String,
+) -> Map<String, Value> {
     let mut m = Map::new();
     m.insert("account_sid".into(), json!(state.credentials().account_sid));
     if let Some(ws) = ws {
         m.insert("workspace_sid".into(), json!(ws.to_string()));
     }
     m.insert("sid".into(), json!(sid.to_string()));
-    m.insert("date_created".into(), json!(iso8601(dates.created)));
-    m.insert("date_updated".into(), json!(iso8601(dates.updated)));
+    m.insert("date_created".into(), json!(iso8601(dates.0)));
+    m.insert("date_updated".into(), json!(iso8601(dates.1)));
     m.insert("url".into(), json!(url));
     m
 }

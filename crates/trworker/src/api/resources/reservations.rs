@@ -12,8 +12,10 @@ use serde_json::{json, Value};
 use super::{base, list_query, v1_list};
 use crate::api::extract::{call, expect_out, if_match, json_etag, opt_sid, sid, Segments};
 use crate::api::params::{Form, Params, Query};
-use crate::api::port::{Op, Out, Reservation, ReservationChange};
+use crate::api::port::{Op, Out};
 use crate::api::{ApiError, ApiResult, AppState};
+use engine::command::{Command, UpdateReservationParams};
+use engine::model::Reservation;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -32,33 +34,21 @@ pub fn router() -> Router<AppState> {
 const STATUSES: [&str; 8] =
     ["pending", "accepted", "rejected", "timeout", "canceled", "rescinded", "wrapping", "completed"];
 
-/// The spec's reservation update parameters that the engine receives as `options`.
-const OPTIONS: [&str; 48] = [
-    "DequeueFrom",
+/// The spec's reservation update parameters the simulated telephony accepts without acting on them
+/// (recording, status callbacks, SIP, media options).
+const IGNORED: [&str; 31] = [
     "DequeueRecord",
     "DequeueTimeout",
-    "DequeueTo",
     "DequeueStatusCallbackUrl",
     "DequeueStatusCallbackEvent",
-    "CallFrom",
     "CallRecord",
     "CallTimeout",
-    "CallTo",
-    "CallUrl",
     "CallStatusCallbackUrl",
-    "CallAccept",
-    "RedirectCallSid",
-    "RedirectAccept",
-    "RedirectUrl",
     "StatusCallback",
     "StatusCallbackMethod",
     "StatusCallbackEvent",
-    "Timeout",
     "Record",
-    "Muted",
     "Beep",
-    "StartConferenceOnEnter",
-    "EndConferenceOnExit",
     "WaitUrl",
     "WaitMethod",
     "EarlyMedia",
@@ -76,12 +66,8 @@ const OPTIONS: [&str; 48] = [
     "Region",
     "SipAuthUsername",
     "SipAuthPassword",
-    "EndConferenceOnCustomerExit",
     "BeepOnCustomerEntrance",
     "JitterBufferSize",
-    "SupervisorMode",
-    "Supervisor",
-    "DequeuePostWorkActivitySid",
 ];
 
 /// Which view a request came through.
@@ -113,11 +99,11 @@ fn render(state: &AppState, view: View, r: &Reservation) -> Value {
         View::Task(_) => urls.workspace(ws, &format!("/Tasks/{}/Reservations/{}", r.task_sid, r.sid)),
         View::Worker(_) => urls.workspace(ws, &format!("/Workers/{}/Reservations/{}", r.worker_sid, r.sid)),
     };
-    let mut m = base(state, Some(ws), r.sid, r.dates, url);
+    let mut m = base(state, Some(ws), r.sid, (r.date_created, r.date_updated), url);
     m.insert("task_sid".into(), json!(r.task_sid.to_string()));
     m.insert("worker_sid".into(), json!(r.worker_sid.to_string()));
     m.insert("worker_name".into(), json!(r.worker_name));
-    m.insert("reservation_status".into(), json!(r.reservation_status));
+    m.insert("reservation_status".into(), json!(r.reservation_status.as_str()));
     m.insert(
         "links".into(),
         json!({
@@ -139,30 +125,37 @@ fn reservation_status(value: Option<String>) -> ApiResult<Option<String>> {
     }
 }
 
-fn change(p: &mut Params, view: View) -> ApiResult<ReservationChange> {
-    let mut change = ReservationChange {
+fn params(p: &mut Params, view: View) -> ApiResult<UpdateReservationParams> {
+    let activity = |p: &mut Params, name: &str| opt_sid(p.str(name), Prefix::Activity, name);
+    let params = UpdateReservationParams {
         reservation_status: reservation_status(p.str("ReservationStatus"))?,
-        worker_activity_sid: opt_sid(p.str("WorkerActivitySid"), Prefix::Activity, "WorkerActivitySid")?,
+        worker_activity_sid: activity(p, "WorkerActivitySid")?,
         instruction: p.str("Instruction"),
         to: p.str("To"),
         from: p.str("From"),
-        post_work_activity_sid: opt_sid(
-            p.str("PostWorkActivitySid"),
-            Prefix::Activity,
-            "PostWorkActivitySid",
-        )?,
-        options: Vec::new(),
+        post_work_activity_sid: activity(p, "PostWorkActivitySid")?,
+        timeout: p.int("Timeout", 1, 600)?,
+        end_conference_on_exit: p.bool("EndConferenceOnExit"),
+        end_conference_on_customer_exit: p.bool("EndConferenceOnCustomerExit"),
+        start_conference_on_enter: p.bool("StartConferenceOnEnter"),
+        muted: p.bool("Muted"),
+        dequeue_from: p.str("DequeueFrom"),
+        dequeue_to: p.str("DequeueTo"),
+        dequeue_post_work_activity_sid: activity(p, "DequeuePostWorkActivitySid")?,
+        call_from: p.str("CallFrom"),
+        call_to: p.str("CallTo"),
+        call_url: p.str("CallUrl"),
+        call_accept: p.bool("CallAccept"),
+        redirect_call_sid: opt_sid(p.str("RedirectCallSid"), Prefix::Call, "RedirectCallSid")?,
+        redirect_url: p.str("RedirectUrl"),
+        redirect_accept: p.bool("RedirectAccept"),
     };
-    for name in OPTIONS {
-        let supervise_only = name == "SupervisorMode" || name == "Supervisor";
-        if supervise_only && matches!(view, View::Worker(_)) {
-            continue;
-        }
-        for value in p.take_all(name) {
-            change.options.push((name.to_owned(), value));
-        }
+    p.ignore(&IGNORED);
+    if matches!(view, View::Task(_)) {
+        // Supervising (SupervisorMode/Supervisor) needs real media; accepted on the task view, not acted on.
+        p.ignore(&["SupervisorMode", "Supervisor"]);
     }
-    Ok(change)
+    Ok(params)
 }
 
 async fn fetch(state: AppState, ws: String, view: View, s: String) -> ApiResult<Response> {
@@ -183,16 +176,16 @@ async fn update(
 ) -> ApiResult<Response> {
     let ws = sid(&ws, Prefix::Workspace, "WorkspaceSid")?;
     let sid = sid(&s, Prefix::Reservation, "Sid")?;
-    let change = change(&mut p, view)?;
+    let params = params(&mut p, view)?;
     p.finish()?;
-    let op = Op::UpdateReservation {
-        ws,
-        task: view.task(),
-        worker: view.worker(),
+    let op = Op::Apply(Command::UpdateReservation {
+        workspace_sid: ws,
+        task_sid: view.task(),
+        worker_sid: view.worker(),
         sid,
-        change,
+        params: Box::new(params),
         if_match: if_match(&headers),
-    };
+    });
     let r = expect_out!(call(&state, op).await?, Out::Reservation);
     Ok(json_etag(StatusCode::OK, render(&state, view, &r), r.version))
 }

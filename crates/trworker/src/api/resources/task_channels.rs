@@ -11,8 +11,10 @@ use serde_json::{json, Value};
 use super::{base, friendly_name, list_query, v1_list};
 use crate::api::extract::{call, deleted, expect_out, json, sid, Segments};
 use crate::api::params::{Form, Query};
-use crate::api::port::{Op, Out, TaskChannel};
+use crate::api::port::{Op, Out};
 use crate::api::{ApiResult, AppState};
+use engine::command::Command;
+use engine::model::TaskChannel;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -25,7 +27,7 @@ pub fn router() -> Router<AppState> {
 
 fn render(state: &AppState, c: &TaskChannel) -> Value {
     let url = state.urls().workspace(c.workspace_sid, &format!("/TaskChannels/{}", c.sid));
-    let mut m = base(state, Some(c.workspace_sid), c.sid, c.dates, url);
+    let mut m = base(state, Some(c.workspace_sid), c.sid, (c.date_created, c.date_updated), url);
     m.insert("friendly_name".into(), json!(c.friendly_name));
     m.insert("unique_name".into(), json!(c.unique_name));
     m.insert("channel_optimized_routing".into(), json!(c.channel_optimized_routing));
@@ -39,11 +41,16 @@ async fn create_task_channel(
     Form(mut p): Form,
 ) -> ApiResult<Response> {
     let ws = sid(&ws, Prefix::Workspace, "WorkspaceSid")?;
-    let friendly_name = friendly_name(&mut p, true)?.unwrap_or_default();
-    let unique_name = p.required("UniqueName")?;
+    let friendly_name = friendly_name(&mut p, true)?;
+    let unique_name = Some(p.required("UniqueName")?);
     let channel_optimized_routing = p.bool("ChannelOptimizedRouting");
     p.finish()?;
-    let op = Op::CreateTaskChannel { ws, friendly_name, unique_name, channel_optimized_routing };
+    let op = Op::Apply(Command::CreateTaskChannel {
+        workspace_sid: ws,
+        friendly_name,
+        unique_name,
+        channel_optimized_routing,
+    });
     let c = expect_out!(call(&state, op).await?, Out::TaskChannel);
     Ok(json(StatusCode::CREATED, render(&state, &c)))
 }
@@ -66,7 +73,12 @@ async fn update_task_channel(
     let friendly_name = friendly_name(&mut p, false)?;
     let channel_optimized_routing = p.bool("ChannelOptimizedRouting");
     p.finish()?;
-    let op = Op::UpdateTaskChannel { ws, key, friendly_name, channel_optimized_routing };
+    let op = Op::Apply(Command::UpdateTaskChannel {
+        workspace_sid: ws,
+        sid: key,
+        friendly_name,
+        channel_optimized_routing,
+    });
     let c = expect_out!(call(&state, op).await?, Out::TaskChannel);
     Ok(json(StatusCode::OK, render(&state, &c)))
 }
@@ -76,7 +88,7 @@ async fn delete_task_channel(
     Segments((ws, key)): Segments<(String, String)>,
 ) -> ApiResult<Response> {
     let ws = sid(&ws, Prefix::Workspace, "WorkspaceSid")?;
-    deleted(call(&state, Op::DeleteTaskChannel { ws, key }).await?)
+    deleted(call(&state, Op::Apply(Command::DeleteTaskChannel { workspace_sid: ws, sid: key })).await?)
 }
 
 async fn list_task_channels(

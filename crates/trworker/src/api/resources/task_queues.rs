@@ -11,8 +11,10 @@ use serde_json::{json, Value};
 use super::{base, friendly_name, list_query, v1_list};
 use crate::api::extract::{call, deleted, expect_out, json, opt_sid, sid, Segments};
 use crate::api::params::{Form, Params, Query};
-use crate::api::port::{Op, Out, TaskQueue, TaskQueueChange};
+use crate::api::port::{Op, Out};
 use crate::api::{ApiError, ApiResult, AppState};
+use engine::command::{Command, TaskQueueParams};
+use engine::model::TaskQueue;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -26,13 +28,13 @@ pub fn router() -> Router<AppState> {
 fn render(state: &AppState, q: &TaskQueue) -> Value {
     let urls = state.urls();
     let url = urls.workspace(q.workspace_sid, &format!("/TaskQueues/{}", q.sid));
-    let mut m = base(state, Some(q.workspace_sid), q.sid, q.dates, url.clone());
+    let mut m = base(state, Some(q.workspace_sid), q.sid, (q.date_created, q.date_updated), url.clone());
     let sid_str = |s: Option<Sid>| s.map(|s| s.to_string());
     let activity = |s: Option<Sid>| s.map(|s| urls.workspace(q.workspace_sid, &format!("/Activities/{s}")));
     m.insert("friendly_name".into(), json!(q.friendly_name));
     m.insert("target_workers".into(), json!(q.target_workers));
     m.insert("max_reserved_workers".into(), json!(q.max_reserved_workers));
-    m.insert("task_order".into(), json!(q.task_order));
+    m.insert("task_order".into(), json!(q.task_order.as_str()));
     m.insert("reservation_activity_sid".into(), json!(sid_str(q.reservation_activity_sid)));
     m.insert("reservation_activity_name".into(), json!(q.reservation_activity_name));
     m.insert("assignment_activity_sid".into(), json!(sid_str(q.assignment_activity_sid)));
@@ -54,11 +56,11 @@ fn render(state: &AppState, q: &TaskQueue) -> Value {
     Value::Object(m)
 }
 
-fn change(p: &mut Params, create: bool) -> ApiResult<TaskQueueChange> {
-    Ok(TaskQueueChange {
+fn params(p: &mut Params, create: bool) -> ApiResult<TaskQueueParams> {
+    Ok(TaskQueueParams {
         friendly_name: friendly_name(p, create)?,
         target_workers: p.str("TargetWorkers"),
-        max_reserved_workers: p.int("MaxReservedWorkers", 1, 50)?.map(|n| n as u32),
+        max_reserved_workers: p.int("MaxReservedWorkers", 1, 50)?,
         task_order: match p.str("TaskOrder") {
             None => None,
             Some(o) if o == "FIFO" || o == "LIFO" => Some(o),
@@ -91,9 +93,12 @@ async fn create_task_queue(
     Form(mut p): Form,
 ) -> ApiResult<Response> {
     let ws = sid(&ws, Prefix::Workspace, "WorkspaceSid")?;
-    let change = change(&mut p, true)?;
+    let params = params(&mut p, true)?;
     p.finish()?;
-    let q = expect_out!(call(&state, Op::CreateTaskQueue { ws, change }).await?, Out::TaskQueue);
+    let q = expect_out!(
+        call(&state, Op::Apply(Command::CreateTaskQueue { workspace_sid: ws, params })).await?,
+        Out::TaskQueue
+    );
     Ok(json(StatusCode::CREATED, render(&state, &q)))
 }
 
@@ -112,9 +117,12 @@ async fn update_task_queue(
     Form(mut p): Form,
 ) -> ApiResult<Response> {
     let (ws, sid) = ids(&ws, &s)?;
-    let change = change(&mut p, false)?;
+    let params = params(&mut p, false)?;
     p.finish()?;
-    let q = expect_out!(call(&state, Op::UpdateTaskQueue { ws, sid, change }).await?, Out::TaskQueue);
+    let q = expect_out!(
+        call(&state, Op::Apply(Command::UpdateTaskQueue { workspace_sid: ws, sid, params })).await?,
+        Out::TaskQueue
+    );
     Ok(json(StatusCode::OK, render(&state, &q)))
 }
 
@@ -123,7 +131,7 @@ async fn delete_task_queue(
     Segments((ws, s)): Segments<(String, String)>,
 ) -> ApiResult<Response> {
     let (ws, sid) = ids(&ws, &s)?;
-    deleted(call(&state, Op::DeleteTaskQueue { ws, sid }).await?)
+    deleted(call(&state, Op::Apply(Command::DeleteTaskQueue { workspace_sid: ws, sid })).await?)
 }
 
 async fn list_task_queues(

@@ -11,9 +11,11 @@ use serde_json::{json, Value};
 use super::{base, list_query, v1_list};
 use crate::api::extract::{call, deleted, expect_out, if_match, json_etag, opt_sid, sid, Segments};
 use crate::api::params::{Form, Params, Query};
-use crate::api::port::{Op, Out, Task, TaskChange, TaskCreate, TaskFilter};
+use crate::api::port::{Op, Out, TaskFilter};
 use crate::api::render::{iso8601, parse_iso8601};
 use crate::api::{ApiError, ApiResult, AppState};
+use engine::command::{Command, CreateTaskParams, UpdateTaskParams};
+use engine::model::Task;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -27,10 +29,10 @@ pub(crate) fn render(state: &AppState, t: &Task) -> Value {
     let urls = state.urls();
     let ws = t.workspace_sid;
     let url = urls.workspace(ws, &format!("/Tasks/{}", t.sid));
-    let mut m = base(state, Some(ws), t.sid, t.dates, url.clone());
+    let mut m = base(state, Some(ws), t.sid, (t.date_created, t.date_updated), url.clone());
     let s = |x: Option<Sid>| x.map(|x| x.to_string());
-    let age = state.engine().now().millis_since(t.dates.created) / 1000;
-    m.insert("assignment_status".into(), json!(t.assignment_status));
+    let age = t.age(state.engine().now());
+    m.insert("assignment_status".into(), json!(t.assignment_status.as_str()));
     m.insert("attributes".into(), json!(t.attributes));
     m.insert("addons".into(), json!(t.addons));
     m.insert("age".into(), json!(age));
@@ -42,10 +44,10 @@ pub(crate) fn render(state: &AppState, t: &Task) -> Value {
     m.insert("task_queue_entered_date".into(), json!(t.task_queue_entered_date.map(iso8601)));
     m.insert("workflow_sid".into(), json!(s(t.workflow_sid)));
     m.insert("workflow_friendly_name".into(), json!(t.workflow_friendly_name));
-    m.insert("task_channel_sid".into(), json!(s(t.task_channel_sid)));
+    m.insert("task_channel_sid".into(), json!(t.task_channel_sid.to_string()));
     m.insert("task_channel_unique_name".into(), json!(t.task_channel_unique_name));
     m.insert("virtual_start_time".into(), json!(iso8601(t.virtual_start_time)));
-    m.insert("routing_target".into(), json!(t.routing_target));
+    m.insert("routing_target".into(), json!(s(t.routing_target)));
     m.insert("ignore_capacity".into(), json!(t.ignore_capacity));
     m.insert(
         "links".into(),
@@ -91,8 +93,8 @@ async fn create_task(
     Form(mut p): Form,
 ) -> ApiResult<Response> {
     let ws = sid(&ws, Prefix::Workspace, "WorkspaceSid")?;
-    let create = TaskCreate {
-        timeout: p.int("Timeout", 1, 1_209_600)?.map(|n| n as u32),
+    let params = CreateTaskParams {
+        timeout: p.int("Timeout", 1, 1_209_600)?,
         priority: p.int("Priority", 0, i64::from(i32::MAX))?,
         task_channel: p.str("TaskChannel"),
         workflow_sid: opt_sid(p.str("WorkflowSid"), Prefix::Workflow, "WorkflowSid")?,
@@ -108,11 +110,14 @@ async fn create_task(
         ignore_capacity: p.bool("IgnoreCapacity"),
         task_queue_sid: opt_sid(p.str("TaskQueueSid"), Prefix::TaskQueue, "TaskQueueSid")?,
     };
-    if create.attributes.as_ref().is_some_and(|a| a.chars().count() > 4096) {
+    if params.attributes.as_ref().is_some_and(|a| a.chars().count() > 4096) {
         return Err(ApiError::invalid("Invalid parameter Attributes: it must be at most 4096 characters"));
     }
     p.finish()?;
-    let t = expect_out!(call(&state, Op::CreateTask { ws, create }).await?, Out::Task);
+    let t = expect_out!(
+        call(&state, Op::Apply(Command::CreateTask { workspace_sid: ws, params })).await?,
+        Out::Task
+    );
     Ok(json_etag(StatusCode::CREATED, render(&state, &t), t.version))
 }
 
@@ -132,7 +137,7 @@ async fn update_task(
     Form(mut p): Form,
 ) -> ApiResult<Response> {
     let (ws, sid) = ids(&ws, &s)?;
-    let change = TaskChange {
+    let params = UpdateTaskParams {
         attributes: p.json_object("Attributes")?,
         assignment_status: status(p.str("AssignmentStatus"), "AssignmentStatus")?,
         reason: p.str("Reason"),
@@ -141,7 +146,7 @@ async fn update_task(
         virtual_start_time: virtual_start_time(&mut p)?,
     };
     p.finish()?;
-    let op = Op::UpdateTask { ws, sid, change, if_match: if_match(&headers) };
+    let op = Op::Apply(Command::UpdateTask { workspace_sid: ws, sid, params, if_match: if_match(&headers) });
     let t = expect_out!(call(&state, op).await?, Out::Task);
     Ok(json_etag(StatusCode::OK, render(&state, &t), t.version))
 }
@@ -152,7 +157,10 @@ async fn delete_task(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let (ws, sid) = ids(&ws, &s)?;
-    deleted(call(&state, Op::DeleteTask { ws, sid, if_match: if_match(&headers) }).await?)
+    deleted(
+        call(&state, Op::Apply(Command::DeleteTask { workspace_sid: ws, sid, if_match: if_match(&headers) }))
+            .await?,
+    )
 }
 
 async fn list_tasks(

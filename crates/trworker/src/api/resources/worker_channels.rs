@@ -12,8 +12,10 @@ use serde_json::{json, Value};
 use super::{base, list_query, v1_list};
 use crate::api::extract::{call, expect_out, json, sid, Segments};
 use crate::api::params::{Form, Query};
-use crate::api::port::{Op, Out, WorkerChannel};
+use crate::api::port::{Op, Out};
 use crate::api::{ApiResult, AppState};
+use engine::command::Command;
+use engine::model::WorkerChannel;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/v1/Workspaces/{ws}/Workers/{worker}/Channels", get(list_worker_channels)).route(
@@ -25,14 +27,14 @@ pub fn router() -> Router<AppState> {
 fn render(state: &AppState, c: &WorkerChannel) -> Value {
     let urls = state.urls();
     let url = urls.workspace(c.workspace_sid, &format!("/Workers/{}/Channels/{}", c.worker_sid, c.sid));
-    let mut m = base(state, Some(c.workspace_sid), c.sid, c.dates, url);
+    let mut m = base(state, Some(c.workspace_sid), c.sid, (c.date_created, c.date_updated), url);
     m.insert("worker_sid".into(), json!(c.worker_sid.to_string()));
     m.insert("task_channel_sid".into(), json!(c.task_channel_sid.to_string()));
     m.insert("task_channel_unique_name".into(), json!(c.task_channel_unique_name));
     m.insert("configured_capacity".into(), json!(c.configured_capacity));
     m.insert("assigned_tasks".into(), json!(c.assigned_tasks));
     m.insert("available".into(), json!(c.available));
-    m.insert("available_capacity_percentage".into(), json!(c.available_capacity_percentage));
+    m.insert("available_capacity_percentage".into(), json!(c.available_capacity_percentage()));
     Value::Object(m)
 }
 
@@ -55,10 +57,16 @@ async fn update_worker_channel(
     Form(mut p): Form,
 ) -> ApiResult<Response> {
     let (ws, worker) = ids(&ws, &worker)?;
-    let capacity = p.int("Capacity", 0, 50)?.map(|n| n as u32);
+    let capacity = p.int("Capacity", 0, 50)?;
     let available = p.bool("Available");
     p.finish()?;
-    let op = Op::UpdateWorkerChannel { ws, worker, key, capacity, available };
+    let op = Op::Apply(Command::UpdateWorkerChannel {
+        workspace_sid: ws,
+        worker_sid: worker,
+        sid: key,
+        capacity,
+        available,
+    });
     let c = expect_out!(call(&state, op).await?, Out::WorkerChannel);
     Ok(json(StatusCode::OK, render(&state, &c)))
 }

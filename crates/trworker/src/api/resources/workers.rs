@@ -11,9 +11,11 @@ use serde_json::{json, Value};
 use super::{base, friendly_name, list_query, v1_list};
 use crate::api::extract::{call, deleted, expect_out, if_match, json_etag, opt_sid, sid, Segments};
 use crate::api::params::{Form, Params, Query};
-use crate::api::port::{Op, Out, Worker, WorkerChange, WorkerFilter};
+use crate::api::port::{Op, Out, WorkerFilter};
 use crate::api::render::iso8601;
 use crate::api::{ApiResult, AppState};
+use engine::command::{Command, WorkerParams};
+use engine::model::Worker;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/v1/Workspaces/{ws}/Workers", get(list_workers).post(create_worker)).route(
@@ -25,7 +27,7 @@ pub fn router() -> Router<AppState> {
 fn render(state: &AppState, w: &Worker) -> Value {
     let urls = state.urls();
     let url = urls.workspace(w.workspace_sid, &format!("/Workers/{}", w.sid));
-    let mut m = base(state, Some(w.workspace_sid), w.sid, w.dates, url.clone());
+    let mut m = base(state, Some(w.workspace_sid), w.sid, (w.date_created, w.date_updated), url.clone());
     m.insert("friendly_name".into(), json!(w.friendly_name));
     m.insert("activity_sid".into(), json!(w.activity_sid.to_string()));
     m.insert("activity_name".into(), json!(w.activity_name));
@@ -50,8 +52,8 @@ fn render(state: &AppState, w: &Worker) -> Value {
     Value::Object(m)
 }
 
-fn change(p: &mut Params, create: bool) -> ApiResult<WorkerChange> {
-    Ok(WorkerChange {
+fn params(p: &mut Params, create: bool) -> ApiResult<WorkerParams> {
+    Ok(WorkerParams {
         friendly_name: friendly_name(p, create)?,
         activity_sid: opt_sid(p.str("ActivitySid"), Prefix::Activity, "ActivitySid")?,
         attributes: p.json_object("Attributes")?,
@@ -69,9 +71,12 @@ async fn create_worker(
     Form(mut p): Form,
 ) -> ApiResult<Response> {
     let ws = sid(&ws, Prefix::Workspace, "WorkspaceSid")?;
-    let change = change(&mut p, true)?;
+    let params = params(&mut p, true)?;
     p.finish()?;
-    let w = expect_out!(call(&state, Op::CreateWorker { ws, change }).await?, Out::Worker);
+    let w = expect_out!(
+        call(&state, Op::Apply(Command::CreateWorker { workspace_sid: ws, params })).await?,
+        Out::Worker
+    );
     Ok(json_etag(StatusCode::CREATED, render(&state, &w), w.version))
 }
 
@@ -91,9 +96,10 @@ async fn update_worker(
     Form(mut p): Form,
 ) -> ApiResult<Response> {
     let (ws, sid) = ids(&ws, &s)?;
-    let change = change(&mut p, false)?;
+    let params = params(&mut p, false)?;
     p.finish()?;
-    let op = Op::UpdateWorker { ws, sid, change, if_match: if_match(&headers) };
+    let op =
+        Op::Apply(Command::UpdateWorker { workspace_sid: ws, sid, params, if_match: if_match(&headers) });
     let w = expect_out!(call(&state, op).await?, Out::Worker);
     Ok(json_etag(StatusCode::OK, render(&state, &w), w.version))
 }
@@ -104,7 +110,13 @@ async fn delete_worker(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let (ws, sid) = ids(&ws, &s)?;
-    deleted(call(&state, Op::DeleteWorker { ws, sid, if_match: if_match(&headers) }).await?)
+    deleted(
+        call(
+            &state,
+            Op::Apply(Command::DeleteWorker { workspace_sid: ws, sid, if_match: if_match(&headers) }),
+        )
+        .await?,
+    )
 }
 
 async fn list_workers(

@@ -11,8 +11,10 @@ use serde_json::{json, Value};
 use super::{base, friendly_name, list_query, url_param, v1_list};
 use crate::api::extract::{call, deleted, expect_out, json, sid, Segments};
 use crate::api::params::{Form, Params, Query};
-use crate::api::port::{Op, Out, Workflow, WorkflowChange};
+use crate::api::port::{Op, Out};
 use crate::api::{ApiError, ApiResult, AppState};
+use engine::command::{Command, WorkflowParams};
+use engine::model::Workflow;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/v1/Workspaces/{ws}/Workflows", get(list_workflows).post(create_workflow)).route(
@@ -23,13 +25,13 @@ pub fn router() -> Router<AppState> {
 
 fn render(state: &AppState, w: &Workflow) -> Value {
     let url = state.urls().workspace(w.workspace_sid, &format!("/Workflows/{}", w.sid));
-    let mut m = base(state, Some(w.workspace_sid), w.sid, w.dates, url.clone());
+    let mut m = base(state, Some(w.workspace_sid), w.sid, (w.date_created, w.date_updated), url.clone());
     m.insert("friendly_name".into(), json!(w.friendly_name));
     m.insert("configuration".into(), json!(w.configuration));
     m.insert("assignment_callback_url".into(), json!(w.assignment_callback_url));
     m.insert("fallback_assignment_callback_url".into(), json!(w.fallback_assignment_callback_url));
     m.insert("task_reservation_timeout".into(), json!(w.task_reservation_timeout));
-    m.insert("document_content_type".into(), json!("application/json"));
+    m.insert("document_content_type".into(), json!(w.document_content_type));
     let link = |rest: &str| format!("{url}/{rest}");
     m.insert(
         "links".into(),
@@ -42,19 +44,19 @@ fn render(state: &AppState, w: &Workflow) -> Value {
     Value::Object(m)
 }
 
-fn change(p: &mut Params, create: bool) -> ApiResult<WorkflowChange> {
+fn params(p: &mut Params, create: bool) -> ApiResult<WorkflowParams> {
     let configuration = if create { Some(p.required("Configuration")?) } else { p.str("Configuration") };
     if let Some(c) = &configuration {
         serde_json::from_str::<serde_json::Map<String, Value>>(c).map_err(|e| {
             ApiError::invalid(format!("Invalid parameter Configuration: it must be a JSON object ({e})"))
         })?;
     }
-    Ok(WorkflowChange {
+    Ok(WorkflowParams {
         friendly_name: friendly_name(p, create)?,
         configuration,
         assignment_callback_url: url_param(p, "AssignmentCallbackUrl")?,
         fallback_assignment_callback_url: url_param(p, "FallbackAssignmentCallbackUrl")?,
-        task_reservation_timeout: p.int("TaskReservationTimeout", 1, 86_400)?.map(|n| n as u32),
+        task_reservation_timeout: p.int("TaskReservationTimeout", 1, 86_400)?,
         re_evaluate_tasks: if create { None } else { p.bool("ReEvaluateTasks") },
     })
 }
@@ -69,9 +71,12 @@ async fn create_workflow(
     Form(mut p): Form,
 ) -> ApiResult<Response> {
     let ws = sid(&ws, Prefix::Workspace, "WorkspaceSid")?;
-    let change = change(&mut p, true)?;
+    let params = params(&mut p, true)?;
     p.finish()?;
-    let w = expect_out!(call(&state, Op::CreateWorkflow { ws, change }).await?, Out::Workflow);
+    let w = expect_out!(
+        call(&state, Op::Apply(Command::CreateWorkflow { workspace_sid: ws, params })).await?,
+        Out::Workflow
+    );
     Ok(json(StatusCode::CREATED, render(&state, &w)))
 }
 
@@ -90,9 +95,12 @@ async fn update_workflow(
     Form(mut p): Form,
 ) -> ApiResult<Response> {
     let (ws, sid) = ids(&ws, &s)?;
-    let change = change(&mut p, false)?;
+    let params = params(&mut p, false)?;
     p.finish()?;
-    let w = expect_out!(call(&state, Op::UpdateWorkflow { ws, sid, change }).await?, Out::Workflow);
+    let w = expect_out!(
+        call(&state, Op::Apply(Command::UpdateWorkflow { workspace_sid: ws, sid, params })).await?,
+        Out::Workflow
+    );
     Ok(json(StatusCode::OK, render(&state, &w)))
 }
 
@@ -101,7 +109,7 @@ async fn delete_workflow(
     Segments((ws, s)): Segments<(String, String)>,
 ) -> ApiResult<Response> {
     let (ws, sid) = ids(&ws, &s)?;
-    deleted(call(&state, Op::DeleteWorkflow { ws, sid }).await?)
+    deleted(call(&state, Op::Apply(Command::DeleteWorkflow { workspace_sid: ws, sid })).await?)
 }
 
 async fn list_workflows(

@@ -11,8 +11,10 @@ use serde_json::{json, Value};
 use super::{base, friendly_name, list_query, url_param, v1_list};
 use crate::api::extract::{call, deleted, expect_out, json, opt_sid, sid, Segments};
 use crate::api::params::{Form, Params, Query};
-use crate::api::port::{Op, Out, Workspace, WorkspaceChange};
+use crate::api::port::{Op, Out};
 use crate::api::{ApiError, ApiResult, AppState};
+use engine::command::{Command, WorkspaceParams};
+use engine::model::Workspace;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -24,16 +26,16 @@ pub fn router() -> Router<AppState> {
 pub(crate) fn render(state: &AppState, w: &Workspace) -> Value {
     let urls = state.urls();
     let url = urls.workspace(w.sid, "");
-    let mut m = base(state, None, w.sid, w.dates, url.clone());
+    let mut m = base(state, None, w.sid, (w.date_created, w.date_updated), url.clone());
     m.insert("friendly_name".into(), json!(w.friendly_name));
-    m.insert("default_activity_sid".into(), json!(w.default_activity_sid.map(|s| s.to_string())));
+    m.insert("default_activity_sid".into(), json!(w.default_activity_sid.to_string()));
     m.insert("default_activity_name".into(), json!(w.default_activity_name));
-    m.insert("timeout_activity_sid".into(), json!(w.timeout_activity_sid.map(|s| s.to_string())));
+    m.insert("timeout_activity_sid".into(), json!(w.timeout_activity_sid.to_string()));
     m.insert("timeout_activity_name".into(), json!(w.timeout_activity_name));
     m.insert("event_callback_url".into(), json!(w.event_callback_url));
     m.insert("events_filter".into(), json!(w.events_filter));
     m.insert("multi_task_enabled".into(), json!(w.multi_task_enabled));
-    m.insert("prioritize_queue_order".into(), json!(w.prioritize_queue_order));
+    m.insert("prioritize_queue_order".into(), json!(w.prioritize_queue_order.as_str()));
     let link = |rest: &str| format!("{url}/{rest}");
     m.insert(
         "links".into(),
@@ -64,7 +66,7 @@ fn queue_order(p: &mut Params) -> ApiResult<Option<String>> {
 }
 
 async fn create_workspace(State(state): State<AppState>, Form(mut p): Form) -> ApiResult<Response> {
-    let change = WorkspaceChange {
+    let params = WorkspaceParams {
         friendly_name: friendly_name(&mut p, true)?,
         event_callback_url: url_param(&mut p, "EventCallbackUrl")?,
         events_filter: p.str("EventsFilter"),
@@ -79,10 +81,10 @@ async fn create_workspace(State(state): State<AppState>, Form(mut p): Form) -> A
                 )))
             }
         },
-        ..WorkspaceChange::default()
+        ..WorkspaceParams::default()
     };
     p.finish()?;
-    let w = expect_out!(call(&state, Op::CreateWorkspace(change)).await?, Out::Workspace);
+    let w = expect_out!(call(&state, Op::Apply(Command::CreateWorkspace { params })).await?, Out::Workspace);
     Ok(json(StatusCode::CREATED, render(&state, &w)))
 }
 
@@ -101,7 +103,7 @@ async fn update_workspace(
     Form(mut p): Form,
 ) -> ApiResult<Response> {
     let ws = sid(&ws, Prefix::Workspace, "Sid")?;
-    let change = WorkspaceChange {
+    let params = WorkspaceParams {
         friendly_name: friendly_name(&mut p, false)?,
         event_callback_url: url_param(&mut p, "EventCallbackUrl")?,
         events_filter: p.str("EventsFilter"),
@@ -112,7 +114,10 @@ async fn update_workspace(
         template: None,
     };
     p.finish()?;
-    let w = expect_out!(call(&state, Op::UpdateWorkspace(ws, change)).await?, Out::Workspace);
+    let w = expect_out!(
+        call(&state, Op::Apply(Command::UpdateWorkspace { workspace_sid: ws, params })).await?,
+        Out::Workspace
+    );
     Ok(json(StatusCode::OK, render(&state, &w)))
 }
 
@@ -121,7 +126,7 @@ async fn delete_workspace(
     Segments(ws): Segments<String>,
 ) -> ApiResult<Response> {
     let ws = sid(&ws, Prefix::Workspace, "Sid")?;
-    deleted(call(&state, Op::DeleteWorkspace(ws)).await?)
+    deleted(call(&state, Op::Apply(Command::DeleteWorkspace { workspace_sid: ws })).await?)
 }
 
 async fn list_workspaces(State(state): State<AppState>, Query(mut p): Query) -> ApiResult<Response> {
