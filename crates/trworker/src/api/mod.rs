@@ -16,6 +16,20 @@
 //! - one module per resource, each with its own `router()`.
 //! - [`callbacks`]: signed, ordered, retried delivery of events to each workspace's `EventCallbackUrl`.
 //! - [`assignment`]: the workflow's `AssignmentCallbackUrl` and the instructions it answers with.
+//!
+//! # Wiring
+//!
+//! ```ignore
+//! let engine: Arc<dyn api::Engine> = Arc::new(adapter); // over engine::Handle
+//! let credentials = api::Credentials { account_sid, auth_token };
+//! api::callbacks::spawn(engine.clone(), credentials.clone(), api::callbacks::Options::default());
+//! api::assignment::spawn(engine.clone(), credentials.clone(), api::assignment::TIMEOUT);
+//! let state = api::AppState::new(engine, credentials, &public_url);
+//! api::serve(listener, state, shutdown).await?;
+//! ```
+//!
+//! To mount the facade next to other routes (the worker app), merge [`router`] into the app's router; it
+//! carries its own auth and fallback, so mount it last or nest the app's routes first.
 
 pub mod assignment;
 pub mod auth;
