@@ -19,7 +19,7 @@
 //!
 //! # Wiring
 //!
-//! ```ignore
+//! ```text
 //! let engine: Arc<dyn api::Engine> = Arc::new(adapter); // over engine::Handle
 //! let credentials = api::Credentials { account_sid, auth_token };
 //! api::callbacks::spawn(engine.clone(), credentials.clone(), api::callbacks::Options::default());
@@ -28,8 +28,8 @@
 //! api::serve(listener, state, shutdown).await?;
 //! ```
 //!
-//! To mount the facade next to other routes (the worker app), merge [`router`] into the app's router; it
-//! carries its own auth and fallback, so mount it last or nest the app's routes first.
+//! To mount the facade next to other routes (the worker app), merge [`routes`] (no fallback) into the app's
+//! router.
 
 pub mod assignment;
 pub mod auth;
@@ -97,16 +97,20 @@ impl AppState {
 }
 
 /// The whole facade: every TaskRouter v1 and Conference route behind Basic auth, with Twilio-style 404 and
-/// 405 bodies for everything else.
+/// 405 bodies for everything else, and request tracing.
 pub fn router(state: AppState) -> Router {
-    let api = Router::new()
+    routes(state).fallback(not_found).layer(tower_http::trace::TraceLayer::new_for_http())
+}
+
+/// The facade's routes behind Basic auth, without a fallback, for merging into a larger router (the worker
+/// app): axum allows one fallback per router, and the app has its own.
+pub fn routes(state: AppState) -> Router {
+    Router::new()
         .merge(resources::router())
         .merge(conferences::router())
         .method_not_allowed_fallback(method_not_allowed)
-        .fallback(not_found)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require))
-        .layer(tower_http::trace::TraceLayer::new_for_http());
-    api.with_state(state)
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require))
+        .with_state(state)
 }
 
 async fn not_found(req: Request) -> impl IntoResponse {
