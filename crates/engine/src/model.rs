@@ -123,8 +123,11 @@ pub struct WorkerChannel {
     pub task_channel_sid: Sid,
     pub task_channel_unique_name: String,
     pub configured_capacity: u32,
-    /// Tasks reserved, assigned or wrapping on this channel.
+    /// Tasks assigned or wrapping on this channel.
     pub assigned_tasks: u32,
+    /// Engine: pending reservations on this channel (they count against capacity too).
+    #[serde(default)]
+    pub reserved_tasks: u32,
     pub available: bool,
     pub date_created: Timestamp,
     pub date_updated: Timestamp,
@@ -174,7 +177,7 @@ pub struct Workflow {
     pub configuration: String,
     /// `configuration`, parsed and validated.
     #[serde(skip)]
-    pub config: WorkflowConfig,
+    pub config: std::sync::Arc<WorkflowConfig>,
     pub assignment_callback_url: Option<String>,
     pub fallback_assignment_callback_url: Option<String>,
     /// Seconds.
