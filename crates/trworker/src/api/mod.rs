@@ -35,6 +35,7 @@ pub mod assignment;
 pub mod auth;
 pub mod callbacks;
 pub mod error;
+pub mod local;
 pub mod page;
 pub mod params;
 pub mod port;

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use serde_json::Value;
+use trworker::api::local::LocalEngine;
 use trworker::api::{self, AppState, Credentials};
 
 use super::fake::FakeEngine;
@@ -19,6 +20,39 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub engine: Arc<FakeEngine>,
     _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+/// The facade over the real engine core (in process), seeded with the demo workspace; returns its SID.
+pub async fn spawn_real() -> (RealApp, String) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let clock = engine::ManualClock::new(engine::Timestamp::from_secs(1_700_000_000));
+    let core = engine::Core::new(
+        engine::Sid::parse(ACCOUNT).unwrap(),
+        Box::new(engine::SequentialSids::new()),
+        engine::CoreConfig::default(),
+    );
+    let engine = Arc::new(LocalEngine::new(core, Arc::new(clock.clone())));
+    let ws = engine.with_core(|core, now| core.seed_demo(now)).unwrap().unwrap().to_string();
+    let state = AppState::new(engine.clone(), credentials(), &base);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(api::serve(listener, state, async move {
+        let _ = rx.await;
+    }));
+    let app = TestApp {
+        base,
+        client: reqwest::Client::new(),
+        engine: Arc::new(FakeEngine::new(ACCOUNT)),
+        _shutdown: tx,
+    };
+    (RealApp { app, engine, clock }, ws)
+}
+
+/// A [`TestApp`] whose server runs the real core; `app.engine` is unused there.
+pub struct RealApp {
+    pub app: TestApp,
+    pub engine: Arc<LocalEngine>,
+    pub clock: engine::ManualClock,
 }
 
 pub async fn spawn_app() -> TestApp {

@@ -6,5 +6,6 @@ mod helpers;
 mod callbacks;
 mod conferences;
 mod errors;
+mod real_engine;
 mod resources;
 mod sweep;

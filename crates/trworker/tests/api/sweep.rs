@@ -129,8 +129,14 @@ fn fill(template: &str, ws: &str) -> String {
 async fn every_spec_operation_is_routed_and_nothing_is_a_5xx() {
     let app = spawn_app().await;
     let ws = app.workspace(&[]).await;
+    sweep(&app, &ws, true).await;
+}
+
+/// Sends every spec operation, with good and garbage bodies, against workspace `ws`. With `check_routed`,
+/// a 404 must come from the engine, not the router (the test double words its 404s differently).
+pub async fn sweep(app: &TestApp, ws: &str, check_routed: bool) {
     for (method, template) in OPERATIONS {
-        let path = fill(template, &ws);
+        let path = fill(template, ws);
         for body in ["", "Garbage=%zz", "FriendlyName=x&Unknown=1", "Attributes=%7Bbad"] {
             let request = match method {
                 "GET" => app.client.get(app.url(&format!("{path}?{body}"))),
@@ -147,11 +153,13 @@ async fn every_spec_operation_is_routed_and_nothing_is_a_5xx() {
             assert_ne!(status, 405, "{method} {path} is not routed");
             let fallback =
                 format!("The requested resource {} was not found", path.strip_prefix("/v1").unwrap_or(&path));
-            assert_ne!(
-                response["message"].as_str(),
-                Some(fallback.as_str()),
-                "{method} {path} is not routed"
-            );
+            if check_routed {
+                assert_ne!(
+                    response["message"].as_str(),
+                    Some(fallback.as_str()),
+                    "{method} {path} is not routed"
+                );
+            }
         }
     }
 }
