@@ -183,3 +183,81 @@ async fn assignment_callback_instruction_accepts_the_reservation() {
     let (_, r) = app.get(&format!("{base}/Tasks/{task_sid}/Reservations/{reservation}")).await;
     assert_eq!(r["reservation_status"], "accepted");
 }
+
+#[tokio::test]
+async fn real_engine_events_reach_the_callback_url_signed_and_in_order() {
+    let (real, ws) = spawn_real().await;
+    let app = &real.app;
+    let mut rec = receiver(0).await;
+    callbacks::spawn(real.engine.clone(), credentials(), fast());
+    let (status, body) = app
+        .post(
+            &format!("/v1/Workspaces/{ws}"),
+            &[("EventCallbackUrl", rec.url.as_str()), ("EventsFilter", "task.created,reservation.created")],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, workers) = app.get(&format!("/v1/Workspaces/{ws}/Workers?FriendlyName=charles")).await;
+    let charles = workers["workers"][0]["sid"].as_str().unwrap().to_owned();
+    let (_, acts) = app.get(&format!("/v1/Workspaces/{ws}/Activities?FriendlyName=Available")).await;
+    let available = acts["activities"][0]["sid"].as_str().unwrap().to_owned();
+    app.post(&format!("/v1/Workspaces/{ws}/Workers/{charles}"), &[("ActivitySid", available.as_str())]).await;
+    let (status, task) =
+        app.post(&format!("/v1/Workspaces/{ws}/Tasks"), &[("Attributes", r#"{"type":"support"}"#)]).await;
+    assert_eq!(status, 201, "{task}");
+
+    let (first, signature) = next(&mut rec).await;
+    assert!(twilio::signature::validate(TOKEN, &rec.url, &first, &signature));
+    assert_eq!(field(&first, "EventType"), "task.created");
+    assert_eq!(field(&first, "WorkspaceName"), "writers");
+    assert_eq!(field(&first, "AccountSid"), ACCOUNT);
+    assert_eq!(field(&first, "TaskSid"), task["sid"].as_str().unwrap());
+    let (second, signature) = next(&mut rec).await;
+    assert!(twilio::signature::validate(TOKEN, &rec.url, &second, &signature));
+    assert_eq!(field(&second, "EventType"), "reservation.created");
+    assert_eq!(field(&second, "WorkerSid"), charles);
+}
+
+#[tokio::test]
+async fn real_engine_carries_out_the_assignment_instruction() {
+    let (real, ws) = spawn_real().await;
+    let app = &real.app;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/assign", listener.local_addr().unwrap());
+    let (tx, rx) = mpsc::unbounded_channel();
+    let router = Router::new()
+        .route("/assign", post(answer_accept))
+        .with_state(Rx { tx, fail_first: Arc::new(Mutex::new(0)) });
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let mut rec = Receiver { url: url.clone(), rx };
+    trworker::api::assignment::spawn(real.engine.clone(), credentials(), trworker::api::assignment::TIMEOUT);
+
+    let (_, wfs) = app.get(&format!("/v1/Workspaces/{ws}/Workflows")).await;
+    let wf = wfs["workflows"][0]["sid"].as_str().unwrap().to_owned();
+    let (status, body) = app
+        .post(&format!("/v1/Workspaces/{ws}/Workflows/{wf}"), &[("AssignmentCallbackUrl", url.as_str())])
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, workers) = app.get(&format!("/v1/Workspaces/{ws}/Workers?FriendlyName=charles")).await;
+    let charles = workers["workers"][0]["sid"].as_str().unwrap().to_owned();
+    let (_, acts) = app.get(&format!("/v1/Workspaces/{ws}/Activities?FriendlyName=Available")).await;
+    let available = acts["activities"][0]["sid"].as_str().unwrap().to_owned();
+    app.post(&format!("/v1/Workspaces/{ws}/Workers/{charles}"), &[("ActivitySid", available.as_str())]).await;
+
+    let mut events = trworker::api::Engine::subscribe(real.engine.as_ref());
+    let (_, task) =
+        app.post(&format!("/v1/Workspaces/{ws}/Tasks"), &[("Attributes", r#"{"type":"support"}"#)]).await;
+    let task_sid = task["sid"].as_str().unwrap();
+    let (fields, signature) = next(&mut rec).await;
+    assert!(twilio::signature::validate(TOKEN, &url, &fields, &signature));
+    assert_eq!(field(&fields, "TaskSid"), task_sid);
+    assert_eq!(field(&fields, "WorkflowSid"), wf);
+    assert_eq!(field(&fields, "WorkerSid"), charles);
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while events.recv().await.unwrap().event_type != engine::event::EventType::ReservationAccepted {}
+    })
+    .await
+    .expect("the reservation is accepted");
+    let (_, t) = app.get(&format!("/v1/Workspaces/{ws}/Tasks/{task_sid}")).await;
+    assert_eq!(t["assignment_status"], "assigned");
+}
