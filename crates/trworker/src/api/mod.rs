@@ -13,6 +13,8 @@
 //! - [`render`]: dates and absolute URLs.
 //! - [`auth`]: Basic auth with the account SID and auth token.
 //! - [`port`]: the [`Engine`] the facade drives, so the actor (or a test double) plugs in.
+//! - [`local`]: the port answered by the engine's `Core` ([`local::query`], [`local::reply`]) and
+//!   [`local::LocalEngine`], the core in process behind a mutex.
 //! - one module per resource, each with its own `router()`.
 //! - [`callbacks`]: signed, ordered, retried delivery of events to each workspace's `EventCallbackUrl`.
 //! - [`assignment`]: the workflow's `AssignmentCallbackUrl` and the instructions it answers with.
@@ -20,7 +22,7 @@
 //! # Wiring
 //!
 //! ```text
-//! let engine: Arc<dyn api::Engine> = Arc::new(adapter); // over engine::Handle
+//! let engine: Arc<dyn api::Engine> = Arc::new(api::local::LocalEngine::new(core, clock)); // or the actor
 //! let credentials = api::Credentials { account_sid, auth_token };
 //! api::callbacks::spawn(engine.clone(), credentials.clone(), api::callbacks::Options::default());
 //! api::assignment::spawn(engine.clone(), credentials.clone(), api::assignment::TIMEOUT);
