@@ -176,3 +176,76 @@ async fn every_spec_operation_answers_without_a_5xx_on_the_real_engine() {
     super::sweep::sweep(&real.app, &ws, false).await;
     let _keep: Arc<_> = real.engine.clone();
 }
+
+/// Every GET of the specs answers 200 on real resources (a conference in progress, its task, reservation,
+/// worker, channels, queue, workflow, events, statistics).
+#[tokio::test]
+async fn every_get_operation_answers_200_on_real_resources() {
+    let (real, ws) = spawn_real().await;
+    let app = &real.app;
+    let charles = worker_sid(app, &ws, "charles").await;
+    go_available(app, &ws, &charles).await;
+    let task = call_task(app, &ws).await;
+    let task_sid = task["sid"].as_str().unwrap().to_owned();
+    let (_, list) = app.get(&format!("/v1/Workspaces/{ws}/Tasks/{task_sid}/Reservations")).await;
+    let res = list["reservations"][0]["sid"].as_str().unwrap().to_owned();
+    let (status, body) = app
+        .post(
+            &format!("/v1/Workspaces/{ws}/Tasks/{task_sid}/Reservations/{res}"),
+            &[("Instruction", "conference"), ("From", "+15005550000")],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let first =
+        |body: &Value, key: &str, field: &str| body[key][0][field].as_str().unwrap_or_default().to_owned();
+    let (_, b) = app.get(&format!("/v1/Workspaces/{ws}/Activities")).await;
+    let activity = first(&b, "activities", "sid");
+    let (_, b) = app.get(&format!("/v1/Workspaces/{ws}/TaskChannels")).await;
+    let channel = first(&b, "channels", "sid");
+    let (_, b) = app.get(&format!("/v1/Workspaces/{ws}/Workers/{charles}/Channels")).await;
+    let worker_channel = first(&b, "channels", "sid");
+    let (_, b) = app.get(&format!("/v1/Workspaces/{ws}/TaskQueues")).await;
+    let queue = first(&b, "task_queues", "sid");
+    let (_, b) = app.get(&format!("/v1/Workspaces/{ws}/Workflows")).await;
+    let workflow = first(&b, "workflows", "sid");
+    let (_, b) = app.get(&format!("/v1/Workspaces/{ws}/Events")).await;
+    let event = first(&b, "events", "sid");
+    let (_, b) = app.get(&format!("/2010-04-01/Accounts/{ACCOUNT}/Conferences.json")).await;
+    let conference = first(&b, "conferences", "sid");
+    let (_, b) =
+        app.get(&format!("/2010-04-01/Accounts/{ACCOUNT}/Conferences/{conference}/Participants.json")).await;
+    let call = first(&b, "participants", "call_sid");
+    for s in [&activity, &channel, &worker_channel, &queue, &workflow, &event, &conference, &call] {
+        assert_eq!(s.len(), 34, "every resource was found");
+    }
+
+    let value = |name: &str, previous: &str| -> String {
+        match (name, previous) {
+            ("WorkspaceSid", _) | ("Sid", "Workspaces") => ws.clone(),
+            ("AccountSid", _) => ACCOUNT.to_owned(),
+            ("TaskSid", _) | ("Sid", "Tasks") => task_sid.clone(),
+            ("WorkerSid", _) | ("Sid", "Workers") => charles.clone(),
+            ("TaskQueueSid", _) | ("Sid", "TaskQueues") => queue.clone(),
+            ("WorkflowSid", _) | ("Sid", "Workflows") => workflow.clone(),
+            ("ConferenceSid", _) | ("Sid", "Conferences") => conference.clone(),
+            ("CallSid", _) => call.clone(),
+            ("Sid", "Activities") => activity.clone(),
+            ("Sid", "TaskChannels") => channel.clone(),
+            ("Sid", "Channels") => worker_channel.clone(),
+            ("Sid", "Reservations") => res.clone(),
+            ("Sid", "Events") => event.clone(),
+            _ => "RE00000000000000000000000000000001".to_owned(),
+        }
+    };
+    let mut checked = 0;
+    for (method, template) in super::sweep::OPERATIONS {
+        if method != "GET" || template.contains("/Recordings/") {
+            continue;
+        }
+        let path = super::sweep::fill_with(template, &value);
+        let (status, body) = app.get(&path).await;
+        assert_eq!(status, 200, "GET {path} -> {body}");
+        checked += 1;
+    }
+    assert_eq!(checked, 41, "every GET of the specs but the recording fetch");
+}

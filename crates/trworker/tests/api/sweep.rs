@@ -4,7 +4,7 @@
 use super::helpers::*;
 
 /// (method, path) of every operation in `shared/specs/` (TaskRouter v1 and the Conference subset of 2010).
-const OPERATIONS: [(&str, &str); 73] = [
+pub const OPERATIONS: [(&str, &str); 73] = [
     ("GET", "/v1/Workspaces/{WorkspaceSid}/Activities/{Sid}"),
     ("POST", "/v1/Workspaces/{WorkspaceSid}/Activities/{Sid}"),
     ("DELETE", "/v1/Workspaces/{WorkspaceSid}/Activities/{Sid}"),
@@ -99,22 +99,27 @@ fn prefix_for(previous: &str) -> &'static str {
 }
 
 fn fill(template: &str, ws: &str) -> String {
+    fill_with(template, &|name, previous| match name {
+        "WorkspaceSid" => ws.to_owned(),
+        "AccountSid" => ACCOUNT.to_owned(),
+        "TaskSid" => format!("WT{:032x}", 99),
+        "WorkerSid" => format!("WK{:032x}", 99),
+        "TaskQueueSid" => format!("WQ{:032x}", 99),
+        "WorkflowSid" => format!("WW{:032x}", 99),
+        "ConferenceSid" => format!("CF{:032x}", 99),
+        _ => format!("{}{:032x}", prefix_for(previous), 99),
+    })
+}
+
+/// Fills `{Name}` placeholders with `value(name, previous_segment)`.
+pub fn fill_with(template: &str, value: &dyn Fn(&str, &str) -> String) -> String {
     let mut out = Vec::new();
     let mut previous = "";
     for segment in template.split('/') {
         let filled = if let Some(start) = segment.find('{') {
             let end = segment.find('}').unwrap();
             let name = &segment[start + 1..end];
-            let value = match name {
-                "WorkspaceSid" => ws.to_owned(),
-                "AccountSid" => ACCOUNT.to_owned(),
-                "TaskSid" => format!("WT{:032x}", 99),
-                "WorkerSid" => format!("WK{:032x}", 99),
-                "TaskQueueSid" => format!("WQ{:032x}", 99),
-                "WorkflowSid" => format!("WW{:032x}", 99),
-                "ConferenceSid" => format!("CF{:032x}", 99),
-                _ => format!("{}{:032x}", prefix_for(previous), 99),
-            };
+            let value = value(name, previous);
             format!("{}{value}{}", &segment[..start], &segment[end + 1..])
         } else {
             segment.to_owned()
