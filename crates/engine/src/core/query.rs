@@ -485,7 +485,12 @@ impl Core {
         let stats =
             self.realtime(sp, now, sp.tasks.values().filter(|t| t.task_queue_sid == Some(queue)), workers);
         Ok(QueueRealTime {
-            total_available_workers: members.map(|ix| ix.available.len() as u64).unwrap_or(0),
+            total_available_workers: members
+                .map(|ix| {
+                    ix.members.iter().filter(|w| sp.workers.get(w).is_some_and(|w| w.available)).count()
+                        as u64
+                })
+                .unwrap_or(0),
             total_eligible_workers: members.map(|ix| ix.members.len() as u64).unwrap_or(0),
             stats,
         })

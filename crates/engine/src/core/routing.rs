@@ -23,6 +23,9 @@ const MIN_VIRTUAL_START_MS: i64 = -2_208_988_800_000;
 /// Bound on tasks inspected per queue when offering a freed worker.
 const MAX_SCAN: usize = 10_000;
 
+/// Order of candidate tasks across a worker's queues: priority, queue kind, age key, SID.
+type Rank = (Reverse<i64>, u8, i64, Sid);
+
 /// How a pass over a filter's targets ended.
 enum Exit {
     Entered,
@@ -139,6 +142,11 @@ impl Space {
         (pending < max).then_some((q, max - pending))
     }
 
+    #[cfg(test)]
+    pub(crate) fn wants_more_pub(&self, t: &Task) -> bool {
+        self.wants_more(t).is_some()
+    }
+
     /// Puts a task into (or out of) its queue's waiting set, per its current state.
     pub(crate) fn reindex_task(&mut self, task: Sid) {
         if let Some((q, key)) = self.waiting_key.remove(&task) {
@@ -185,17 +193,22 @@ impl Space {
         })
     }
 
-    fn has_capacity(&self, worker: Sid, channel: Sid) -> bool {
-        if self.ws.multi_task_enabled {
-            let Some(wc) = self.channel_of.get(&(worker, channel)).and_then(|c| self.worker_channels.get(c))
-            else {
-                return false;
-            };
-            wc.available && wc.assigned_tasks + wc.reserved_tasks < wc.configured_capacity
-        } else {
-            !self.worker_reservations.get(&worker).is_some_and(|v| {
+    /// Whether a worker can take one more task: single-tasking, no active reservation; multitasking, free
+    /// capacity on `channel` (on any channel when `None`).
+    pub(crate) fn has_capacity(&self, worker: Sid, channel: Option<Sid>) -> bool {
+        if !self.ws.multi_task_enabled {
+            return !self.worker_reservations.get(&worker).is_some_and(|v| {
                 v.iter().any(|r| self.reservations.get(r).is_some_and(|r| r.reservation_status.is_active()))
+            });
+        }
+        let free = |c: Sid| {
+            self.channel_of.get(&(worker, c)).and_then(|wc| self.worker_channels.get(wc)).is_some_and(|wc| {
+                wc.available && wc.assigned_tasks + wc.reserved_tasks < wc.configured_capacity
             })
+        };
+        match channel {
+            Some(c) => free(c),
+            None => self.channels.keys().any(|c| free(*c)),
         }
     }
 
@@ -204,7 +217,7 @@ impl Space {
             return false;
         }
         let bypass = t.ignore_capacity && t.routing_target == Some(w.sid);
-        if !bypass && (!w.available || !self.has_capacity(w.sid, t.task_channel_sid)) {
+        if !bypass && (!w.available || !self.has_capacity(w.sid, Some(t.task_channel_sid))) {
             return false;
         }
         if let Some(expr) = target.and_then(|t| t.expression.as_ref()) {
@@ -289,11 +302,11 @@ impl Space {
             if !w.available {
                 return;
             }
-            if !self.ws.multi_task_enabled && !self.has_capacity(worker, worker) {
+            if !self.has_capacity(worker, None) {
                 return;
             }
             let queues = self.worker_queues.get(&worker).map(|v| v.as_slice()).unwrap_or(&[]);
-            let mut best: Option<((Reverse<i64>, u8, i64, Sid), Sid)> = None;
+            let mut best: Option<(Rank, Sid)> = None;
             for q in queues {
                 let (Some(ix), Some(queue)) = (self.qidx.get(q), self.queues.get(q)) else { continue };
                 let kind = u8::from(queue.task_order != self.ws.prioritize_queue_order);
@@ -460,6 +473,7 @@ impl Space {
             }
         }
         self.reindex_task(task);
+        self.refresh_availability(worker);
         self.emit_reservation(out, now, ty, r);
         out.route_tasks.push_back((wsid, task));
         out.route_workers.push_back((wsid, worker));
@@ -737,14 +751,19 @@ impl Space {
                 ix.waiting.remove(&key);
             }
         }
+        let mut workers = Vec::new();
         for r in self.task_reservations.remove(&task).unwrap_or_default() {
             if let Some(res) = self.reservations.remove(&r) {
                 if let Some(list) = self.worker_reservations.get_mut(&res.worker_sid) {
                     list.retain(|x| *x != r);
                 }
+                workers.push(res.worker_sid);
             }
             out.timers.cancel(Timer::ReservationTimeout(wsid, r));
             out.touch(Key::Reservation(wsid, r));
+        }
+        for w in workers {
+            self.refresh_availability(w);
         }
         self.tasks.remove(&task);
         for timer in [Timer::TargetTimeout(wsid, task), Timer::TaskTtl(wsid, task), Timer::Purge(wsid, task)]
@@ -896,7 +915,7 @@ impl Space {
         let Some(ix) = self.qidx.get(&queue) else { return counts };
         let mut by: std::collections::BTreeMap<String, u64> = Default::default();
         for w in ix.members.iter().filter_map(|w| self.workers.get(w)) {
-            if w.available && self.has_capacity(w.sid, w.sid) || (w.available && self.ws.multi_task_enabled) {
+            if w.available {
                 counts.available += 1;
             } else {
                 counts.unavailable += 1;
@@ -1194,14 +1213,13 @@ impl Space {
                 });
             }
         }
-        if p.attributes.is_some()
+        if (p.attributes.is_some()
             || p.priority.is_some()
             || channel.is_some()
-            || p.virtual_start_time.is_some()
+            || p.virtual_start_time.is_some())
+            && t.assignment_status.is_terminal()
         {
-            if t.assignment_status.is_terminal() {
-                return Err(self.illegal_task("update", sid, "it is canceled or completed."));
-            }
+            return Err(self.illegal_task("update", sid, "it is canceled or completed."));
         }
         // Validated; mutate.
         let wsid = self.ws.sid;

@@ -732,17 +732,19 @@ impl Space {
         self.worker_queues.insert(worker, new);
     }
 
-    /// Puts a worker into (or takes it out of) the available sets per its activity.
+    /// Puts a worker into (or takes it out of) the `available` sets of its queues: a worker is routable
+    /// when its activity is available and it has capacity left. Keyed by `last_idle_at`, so a worker that
+    /// just got a reservation moves to the back (round robin by idle time).
     pub(crate) fn refresh_availability(&mut self, worker: Sid) {
         let Some(w) = self.workers.get(&worker) else { return };
-        let want = if w.available { Some(w.last_idle_at) } else { None };
+        let want = if w.available && self.has_capacity(worker, None) { Some(w.last_idle_at) } else { None };
         let have = self.idle_key.get(&worker).copied();
         if want == have {
             return;
         }
-        let queues = self.worker_queues.get(&worker).cloned().unwrap_or_default();
-        for q in &queues {
-            if let Some(ix) = self.qidx.get_mut(q) {
+        let Space { worker_queues, qidx, idle_key, .. } = self;
+        for q in worker_queues.get(&worker).map(Vec::as_slice).unwrap_or(&[]) {
+            if let Some(ix) = qidx.get_mut(q) {
                 if let Some(t) = have {
                     ix.available.remove(&(t, worker));
                 }
@@ -752,8 +754,8 @@ impl Space {
             }
         }
         match want {
-            Some(t) => self.idle_key.insert(worker, t),
-            None => self.idle_key.remove(&worker),
+            Some(t) => idle_key.insert(worker, t),
+            None => idle_key.remove(&worker),
         };
     }
 
@@ -946,7 +948,9 @@ impl Space {
             )));
         }
         let w = w.clone();
-        self.workers.get_mut(&sid).map(|w| w.available = false);
+        if let Some(w) = self.workers.get_mut(&sid) {
+            w.available = false;
+        }
         self.refresh_availability(sid);
         for q in self.worker_queues.remove(&sid).unwrap_or_default() {
             if let Some(ix) = self.qidx.get_mut(&q) {
@@ -1021,6 +1025,7 @@ impl Space {
         if available.is_some() {
             self.emit_worker(out, now, EventType::WorkerChannelAvailabilityUpdate, &w, extra);
         }
+        self.refresh_availability(worker);
         out.route_workers.push_back((self.ws.sid, worker));
         Ok(Reply::WorkerChannel(wc))
     }

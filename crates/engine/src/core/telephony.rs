@@ -217,11 +217,8 @@ impl Core {
         let c = self.tel.conferences.get(&cf).ok_or_else(|| Error::not_found(self.conference_path(cf)))?;
         match status.as_deref() {
             None => {}
-            Some("completed") => {
-                if c.status != ConferenceStatus::Completed {
-                    self.end_conference(now, cf, "conference-ended-via-api", None);
-                }
-            }
+            Some("completed") if c.status == ConferenceStatus::Completed => {}
+            Some("completed") => self.end_conference(now, cf, "conference-ended-via-api", None),
             Some(s) => {
                 return Err(Error::invalid("Status", format!("can only be 'completed', not '{s}'")));
             }
