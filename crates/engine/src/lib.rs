@@ -18,6 +18,7 @@
 //! - [`expr`]: the TaskRouter expression language ([`Expr`]), `order_by` ([`OrderBy`]) and known-worker
 //!   references ([`TaskRef`]): parsed once with positioned errors, evaluated against attribute scopes.
 //! - [`sid`]: Twilio-shaped identifiers ([`Sid`]) and the injected generator ([`SidGen`]).
+//! - [`store`]: the durable store: SQLite in WAL mode, one writer thread with group commit ([`Store`]).
 //! - [`time`]: [`Timestamp`] and the injected [`Clock`].
 
 pub mod command;
@@ -27,6 +28,7 @@ pub mod event;
 pub mod expr;
 pub mod model;
 pub mod sid;
+pub mod store;
 pub mod time;
 pub mod workflow;
 
@@ -36,5 +38,6 @@ pub use error::Error;
 pub use event::{Event, EventType};
 pub use expr::{Expr, OrderBy, TaskRef};
 pub use sid::{Prefix, RandomSids, SequentialSids, Sid, SidError, SidGen};
+pub use store::{Store, StoreError};
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};
 pub use workflow::WorkflowConfig;

@@ -1,3 +1,5 @@
+mod config;
+
 fn main() {
     println!("trworker: under construction");
 }

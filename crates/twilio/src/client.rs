@@ -363,6 +363,10 @@ impl Client {
                 (Some(key.to_owned()), next.map(|uri| join_uri(base, uri)))
             }
         };
+        if next.as_deref() == Some(url) {
+            // Following it would loop forever.
+            return Err(decode_error("the next page link points at the page just read".into()));
+        }
         let key =
             key.ok_or_else(|| decode_error("list response has no meta.key and no single list field".into()))?;
         let items =
@@ -681,6 +685,18 @@ mod tests {
             "http://127.0.0.1:9/2010-04-01/A.json?Page=1"
         );
         assert_eq!(join_uri("http://x", "https://api.twilio.com/p"), "https://api.twilio.com/p");
+    }
+
+    #[test]
+    fn client_futures_and_streams_can_cross_threads() -> Result<(), Error> {
+        fn send<T: Send + 'static>(_: &T) {}
+        let client = Client::new(Config::new("AC1", "t").workspace("WS1"))?;
+        send(&client);
+        send(&client.list_tasks(&taskrouter::TaskFilter::default()));
+        fn send_future<F: std::future::Future + Send>(_: &F) {}
+        send_future(&client.fetch_workspace());
+        send_future(&client.update_task_reservation("WT1", "WR1", &taskrouter::UpdateReservation::default()));
+        Ok(())
     }
 
     #[test]

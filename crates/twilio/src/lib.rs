@@ -13,7 +13,8 @@
 //! - [`models`]: the resources as the specs define them (`Option` fields, enums with an `Other` arm).
 //! - [`error`]: [`Error`], including Twilio's error bodies (legacy and RFC 9457) as [`Error::Api`].
 //! - [`signature`]: compute and validate `X-Twilio-Signature` (sorted form params, the port quirk,
-//!   `bodySHA256` for JSON bodies), constant-time.
+//!   `bodySHA256` for JSON bodies), constant-time; [`signature::sign`] is what the local engine signs
+//!   its callbacks with.
 //! - [`token`]: the TaskRouter worker capability JWT (twilio-python's claims and policies, 8 h default TTL)
 //!   and the AccessToken with a TaskRouter grant, hand-rolled HS256, and their verification.
 

@@ -1,8 +1,10 @@
 //! The resources the client returns, field for field as the TaskRouter v1 and API 2010 specs name them
 //! (reference Appendix A).
 //!
-//! The spec marks almost every field nullable, and older or newer servers add and drop fields, so every
-//! field but the SID is an `Option` and unknown fields are ignored. Enums that Twilio may extend keep an
+//! The spec marks almost every field nullable: those are `Option`s. The few it does not (a Task's `age`,
+//! `priority` and `timeout`, a TaskQueue's `max_reserved_workers`, a Workflow's `task_reservation_timeout`)
+//! are plain numbers that read as 0 when absent; the SID is required. Unknown fields are ignored, so a
+//! server that adds fields does not break the client. Enums that Twilio may extend keep an
 //! `Other(String)` arm carrying the unknown value, so a new status never fails a whole response.
 //!
 //! Timestamps stay strings: TaskRouter sends ISO-8601 (`2014-05-14T10:50:02Z`), API 2010 sends RFC 2822
@@ -252,10 +254,13 @@ pub struct Task {
     /// JSON document as a string.
     pub addons: Option<String>,
     /// Seconds since the task was created.
-    pub age: Option<u64>,
-    pub priority: Option<i64>,
+    #[serde(default)]
+    pub age: u64,
+    #[serde(default)]
+    pub priority: i64,
     /// Seconds the task may live.
-    pub timeout: Option<u64>,
+    #[serde(default)]
+    pub timeout: u64,
     /// Why the task was canceled or completed.
     pub reason: Option<String>,
     pub task_queue_sid: Option<String>,
@@ -314,7 +319,8 @@ pub struct TaskQueue {
     pub friendly_name: Option<String>,
     /// Expression over worker attributes selecting the queue's workers.
     pub target_workers: Option<String>,
-    pub max_reserved_workers: Option<u32>,
+    #[serde(default)]
+    pub max_reserved_workers: u32,
     pub task_order: Option<QueueOrder>,
     pub reservation_activity_sid: Option<String>,
     pub reservation_activity_name: Option<String>,
@@ -339,7 +345,8 @@ pub struct Workflow {
     pub assignment_callback_url: Option<String>,
     pub fallback_assignment_callback_url: Option<String>,
     /// Seconds a reservation waits for the worker.
-    pub task_reservation_timeout: Option<u32>,
+    #[serde(default)]
+    pub task_reservation_timeout: u32,
     pub document_content_type: Option<String>,
     pub date_created: Option<String>,
     pub date_updated: Option<String>,
@@ -473,6 +480,7 @@ mod tests {
         }))?;
         assert_eq!(task.assignment_status, Some(TaskAssignmentStatus::Pending));
         assert_eq!(task.reason, None);
+        assert_eq!((task.age, task.priority, task.timeout), (25200, 1, 0));
         assert_eq!(task.attributes_json()?["call_sid"], "CA1");
         assert_eq!(task.etag, None);
         Ok(())

@@ -55,6 +55,16 @@ pub fn validate(auth_token: &str, url: &str, params: &[(String, String)], signat
     })
 }
 
+/// Checks a request whose body is `application/x-www-form-urlencoded` (how Twilio posts webhooks and
+/// TaskRouter posts events): decodes `body` into its parameters and calls [`validate`]. A body that is not
+/// valid form encoding fails validation.
+pub fn validate_form_body(auth_token: &str, url: &str, body: &[u8], signature: &str) -> bool {
+    match serde_urlencoded::from_bytes::<Vec<(String, String)>>(body) {
+        Ok(params) => validate(auth_token, url, &params, signature),
+        Err(_) => false,
+    }
+}
+
 /// Lowercase hex SHA-256 of a request body, the value Twilio puts in the `bodySHA256` query parameter.
 pub fn body_sha256(body: &[u8]) -> String {
     let digest = Sha256::digest(body);
@@ -270,6 +280,16 @@ mod tests {
         let expected = STANDARD.encode(hmac_sha1("tok", "https://example.com/cbB2EventendEventstart"));
         assert_eq!(sign("tok", url, &p), expected);
         assert!(validate("tok", url, &p, &expected));
+    }
+
+    #[test]
+    fn form_body_is_decoded_before_validation() {
+        let (url, p) = documented_example();
+        let body = serde_urlencoded::to_string(&p).unwrap_or_default();
+        assert!(body.contains("Caller=%2B14158675310"), "{body}");
+        assert!(validate_form_body("12345", url, body.as_bytes(), DOCUMENTED_SIGNATURE));
+        assert!(!validate_form_body("12345", url, b"Digits=1234", DOCUMENTED_SIGNATURE));
+        assert!(!validate_form_body("12345", url, &[0xff, 0xfe], DOCUMENTED_SIGNATURE));
     }
 
     #[test]

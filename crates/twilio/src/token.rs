@@ -108,7 +108,7 @@ impl Policy {
 /// The six default policies (websocket GET and POST, fetch self, fetch activities, fetch `Tasks/**`, fetch
 /// own reservations) are always present, in twilio-python's order; the options append theirs after them in
 /// the order the `allow_*` methods are documented here.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct WorkerCapability {
     account_sid: String,
     auth_token: String,
@@ -238,6 +238,21 @@ impl WorkerCapability {
     }
 }
 
+impl std::fmt::Debug for WorkerCapability {
+    /// Never prints the Auth Token.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerCapability")
+            .field("account_sid", &self.account_sid)
+            .field("workspace_sid", &self.workspace_sid)
+            .field("worker_sid", &self.worker_sid)
+            .field("ttl", &self.ttl)
+            .field("fetch_subresources", &self.fetch_subresources)
+            .field("activity_updates", &self.activity_updates)
+            .field("reservation_updates", &self.reservation_updates)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The payload of a worker capability token, in twilio-python's key order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WorkerClaims {
@@ -278,7 +293,7 @@ pub fn verify_worker_token(token: &str, auth_token: &str, now: u64) -> Result<Wo
 
 /// Builder of an AccessToken with a TaskRouter grant (TaskRouter.js v2), signed with an API key secret
 /// (reference §11.2).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct AccessToken {
     account_sid: String,
     api_key_sid: String,
@@ -398,6 +413,19 @@ impl AccessToken {
             twr: self.region.clone(),
         };
         encode(&header, &self.claims(now)?, self.api_key_secret.as_bytes())
+    }
+}
+
+impl std::fmt::Debug for AccessToken {
+    /// Never prints the API key secret.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessToken")
+            .field("account_sid", &self.account_sid)
+            .field("api_key_sid", &self.api_key_sid)
+            .field("identity", &self.identity)
+            .field("ttl", &self.ttl)
+            .field("grant", &self.grant)
+            .finish_non_exhaustive()
     }
 }
 
@@ -663,6 +691,14 @@ mod tests {
         let worker = WorkerCapability::new(AC, "key-secret", WS, WK).to_jwt(NOW)?;
         assert!(verify_access_token(&worker, "key-secret", NOW).is_err());
         Ok(())
+    }
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let worker = WorkerCapability::new(AC, "auth-secret", WS, WK);
+        assert!(!format!("{worker:?}").contains("auth-secret"));
+        let access = AccessToken::new(AC, SK, "key-secret");
+        assert!(!format!("{access:?}").contains("key-secret"));
     }
 
     #[test]
