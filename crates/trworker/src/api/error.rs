@@ -64,18 +64,6 @@ impl ApiError {
         )
     }
 
-    /// 412: the `If-Match` header names another version than the current one.
-    pub fn precondition_failed(current: &str, given: &str) -> ApiError {
-        ApiError::new(
-            StatusCode::PRECONDITION_FAILED,
-            20001,
-            format!(
-                "If-Match '{given}' does not match the current version '{current}'; fetch the resource again \
-                 and retry with its ETag"
-            ),
-        )
-    }
-
     /// 413: the body is larger than the facade accepts.
     pub fn too_large(limit: usize) -> ApiError {
         ApiError::new(
@@ -93,11 +81,6 @@ impl ApiError {
             20500,
             "An internal error occurred; the request may be retried, and the server log has the details",
         )
-    }
-
-    /// 503 while the engine is stopping or stopped.
-    pub fn unavailable(cause: &dyn std::fmt::Display) -> ApiError {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, 20503, format!("The engine is not available: {cause}"))
     }
 }
 

@@ -83,11 +83,6 @@ impl AppState {
         self.inner.engine.as_ref()
     }
 
-    /// The engine, shared.
-    pub fn engine_arc(&self) -> Arc<dyn Engine> {
-        self.inner.engine.clone()
-    }
-
     /// The account and its token.
     pub fn credentials(&self) -> &Credentials {
         &self.inner.credentials
