@@ -6,6 +6,7 @@
 use crate::sid::Sid;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 
 macro_rules! event_types {
     ($($variant:ident => $name:literal),* $(,)?) => {
@@ -73,6 +74,9 @@ event_types! {
     WorkspaceDeleted => "workspace.deleted",
 }
 
+/// An event's callback fields: PascalCase name (static for every field the engine emits) and value.
+pub type Fields = Vec<(Cow<'static, str>, String)>;
+
 /// One entry of the event log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
@@ -95,7 +99,7 @@ pub struct Event {
     /// The resource's SID.
     pub resource_sid: Sid,
     /// The §9.2 fields beyond the base ones, PascalCase names in order.
-    pub fields: Vec<(String, String)>,
+    pub fields: Fields,
 }
 
 impl Event {

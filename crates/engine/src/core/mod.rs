@@ -180,7 +180,7 @@ impl Out {
         resource_type: &str,
         resource_sid: Sid,
         description: String,
-        fields: Vec<(String, String)>,
+        fields: crate::event::Fields,
     ) {
         self.seq += 1;
         let sid = self.sids.next(Prefix::Event);

@@ -35,8 +35,8 @@ enum Exit {
 impl Space {
     // ---- event fields ---------------------------------------------------------------------------------
 
-    pub(crate) fn task_fields(&self, t: &Task, now: Timestamp) -> Vec<(String, String)> {
-        let mut f: Vec<(String, String)> = vec![
+    pub(crate) fn task_fields(&self, t: &Task, now: Timestamp) -> crate::event::Fields {
+        let mut f: crate::event::Fields = vec![
             ("TaskSid".into(), t.sid.to_string()),
             ("TaskAttributes".into(), t.attributes.clone()),
             ("TaskAge".into(), t.age(now).to_string()),
@@ -1060,8 +1060,9 @@ impl Space {
                     .workflows
                     .get(&w)
                     .ok_or_else(|| Error::invalid("WorkflowSid", format!("Workflow {w} does not exist")))?;
-                let matched = wf.config.filters.iter().any(|f| f.expression.eval(&value));
-                if !matched && wf.config.default_filter.is_none() {
+                let unmatched = wf.config.default_filter.is_none()
+                    && !wf.config.filters.iter().any(|f| f.expression.eval(&value));
+                if unmatched {
                     return Err(Error::invalid(
                         "Attributes",
                         format!("the task matches no filter of workflow {w} and the workflow has no default_filter"),

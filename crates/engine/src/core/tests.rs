@@ -1343,3 +1343,59 @@ mod invariants {
         }
     }
 }
+
+/// Throughput smoke check (`cargo test -p engine --release -- --ignored perf --nocapture`): create task +
+/// route + reservation with `n` workers over 100 queues.
+#[test]
+#[ignore]
+fn perf_create_route_reserve() {
+    let sizes: Vec<usize> = match std::env::var("PERF_WORKERS") {
+        Ok(v) => v.split(',').filter_map(|s| s.parse().ok()).collect(),
+        Err(_) => vec![1_000, 10_000, 100_000],
+    };
+    for n in sizes {
+        let mut l = Lab::new(true);
+        let queues: Vec<Sid> =
+            (0..100).map(|i| l.queue(&format!("q{i}"), &format!("team == {i}"), 1, "FIFO")).collect();
+        let filters: Vec<serde_json::Value> = (0..100)
+            .map(|i| serde_json::json!({"expression": format!("team == {i}"), "targets": [{"queue": queues[i].to_string()}]}))
+            .collect();
+        l.workflow(serde_json::json!({"task_routing": {"filters": filters}}), 120);
+        for i in 0..n {
+            let w = l.worker(T0, &format!("w{i}"), &format!(r#"{{"team":{}}}"#, i % 100), true);
+            l.core
+                .apply(
+                    T0,
+                    Command::UpdateWorkerChannel {
+                        workspace_sid: l.ws,
+                        worker_sid: w,
+                        sid: "default".into(),
+                        capacity: Some(1000),
+                        available: None,
+                    },
+                )
+                .unwrap();
+        }
+        l.core.take_events();
+        l.core.take_changes();
+        let tasks = 50_000;
+        let no_store = std::env::var("PERF_NO_STORE").is_ok();
+        let attrs: Vec<String> = (0..100).map(|i| format!(r#"{{"team":{i}}}"#)).collect();
+        let start = std::time::Instant::now();
+        for i in 0..tasks {
+            l.task(at(1), &attrs[i % 100], 0);
+            // As the actor does after each command: hand events to subscribers, changes to the store
+            // (here dropped unserialized when PERF_NO_STORE is set, to time the core alone).
+            l.core.take_events();
+            if no_store {
+                l.core.out.dirty.clear();
+            } else if i % 100 == 0 {
+                l.core.take_changes();
+            }
+        }
+        let el = start.elapsed();
+        let reserved = l.core.spaces[&l.ws].reservations.len();
+        assert_eq!(reserved, tasks);
+        println!("{n} workers: {:.0} tasks/s", tasks as f64 / el.as_secs_f64());
+    }
+}
