@@ -6,7 +6,6 @@
 use crate::sid::Sid;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
-use std::borrow::Cow;
 
 macro_rules! event_types {
     ($($variant:ident => $name:literal),* $(,)?) => {
@@ -74,8 +73,8 @@ event_types! {
     WorkspaceDeleted => "workspace.deleted",
 }
 
-/// An event's callback fields: PascalCase name (static for every field the engine emits) and value.
-pub type Fields = Vec<(Cow<'static, str>, String)>;
+/// An event's callback fields: PascalCase name and value, in order.
+pub type Fields = Vec<(String, String)>;
 
 /// One entry of the event log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
