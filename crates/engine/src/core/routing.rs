@@ -403,6 +403,7 @@ impl Space {
         }
         self.refresh_availability(worker);
         self.count(queue, wf, |c| c.reservations_created += 1);
+        self.worker_counters.entry(worker).or_default().reservations_created += 1;
         self.reindex_task(task);
         self.emit_reservation(out, now, EventType::ReservationCreated, sid);
         if let Some(a) = reservation_activity {
@@ -457,12 +458,14 @@ impl Space {
             }
         }
         let wf = self.tasks.get(&task).and_then(|t| t.workflow_sid);
-        self.count(queue, wf, |c| match status {
+        let tally = |c: &mut super::space::Counters| match status {
             ReservationStatus::Rejected => c.reservations_rejected += 1,
             ReservationStatus::Timeout => c.reservations_timed_out += 1,
             ReservationStatus::Rescinded => c.reservations_rescinded += 1,
             _ => c.reservations_canceled += 1,
-        });
+        };
+        self.count(queue, wf, tally);
+        tally(self.worker_counters.entry(worker).or_default());
         let none_left = self.pending_reservations(task).next().is_none();
         if let Some(t) = self.tasks.get_mut(&task) {
             if none_left && t.assignment_status == TaskStatus::Reserved {
@@ -564,6 +567,7 @@ impl Space {
         out.timers.cancel(Timer::TaskTtl(wsid, task));
         self.reindex_task(task);
         self.count(queue, wf, |c| c.reservations_accepted += 1);
+        self.worker_counters.entry(worker).or_default().reservations_accepted += 1;
         self.emit_reservation(out, now, EventType::ReservationAccepted, r);
         self.withdraw_pending(out, now, task, ReservationStatus::Rescinded);
         if !self.ws.multi_task_enabled {

@@ -82,6 +82,8 @@ pub(crate) struct Space {
     pub(crate) counters: Counters,
     pub(crate) queue_counters: HashMap<Sid, Counters>,
     pub(crate) workflow_counters: HashMap<Sid, Counters>,
+    /// Reservation counters per worker.
+    pub(crate) worker_counters: HashMap<Sid, Counters>,
 }
 
 pub(crate) fn validate_name(param: &str, name: &str) -> Result<(), Error> {
@@ -140,6 +142,7 @@ impl Space {
             counters: Counters::default(),
             queue_counters: HashMap::new(),
             workflow_counters: HashMap::new(),
+            worker_counters: HashMap::new(),
         }
     }
 

@@ -1399,3 +1399,27 @@ fn perf_create_route_reserve() {
         println!("{n} workers: {:.0} tasks/s", tasks as f64 / el.as_secs_f64());
     }
 }
+
+#[test]
+fn statistics_count_what_happened() {
+    let mut d = Demo::new();
+    d.set_activity(at(1), "charles", "Available");
+    let t = d.create_task(at(2), "{}");
+    let _waiting = d.create_task(at(3), "{}");
+    let r = d.reservations(t.sid).remove(0);
+    d.update_reservation(at(4), &r, status("rejected")).unwrap();
+    let cum = d.core.workspace_cumulative(d.ws).unwrap();
+    assert_eq!((cum.tasks_created, cum.reservations_created, cum.reservations_rejected), (2, 2, 1));
+    let charles = d.worker("charles").sid;
+    assert_eq!(d.core.worker_cumulative(d.ws, charles).unwrap().reservations_rejected, 1);
+    let rt = d.core.workspace_realtime(d.ws, at(10)).unwrap();
+    assert_eq!(rt.total_tasks, 2);
+    assert_eq!(rt.tasks_by_status["reserved"], 1);
+    assert_eq!(rt.tasks_by_status["pending"], 1);
+    assert_eq!(rt.longest_task_waiting_sid, Some(t.sid));
+    assert_eq!(rt.longest_task_waiting_age, 8);
+    assert_eq!(rt.total_workers, 4);
+    let support = d.core.task_queues(d.ws, &Default::default()).unwrap()[0].sid;
+    let q = d.core.queue_realtime(d.ws, support, at(10)).unwrap();
+    assert_eq!((q.total_eligible_workers, q.total_available_workers), (3, 1));
+}
