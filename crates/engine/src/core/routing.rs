@@ -560,11 +560,12 @@ impl Space {
             t.version += 1;
             t.date_updated = now;
             t.routing = None;
+            t.assigned_at = Some(now);
             wf = t.workflow_sid;
             out.touch(Key::Task(wsid, task));
         }
         out.timers.cancel(Timer::TargetTimeout(wsid, task));
-        out.timers.cancel(Timer::TaskTtl(wsid, task));
+        out.timers.set(Timer::TaskTtl(wsid, task), now.plus_millis(out.config.assigned_task_ttl_ms));
         self.reindex_task(task);
         self.count(queue, wf, |c| c.reservations_accepted += 1);
         self.worker_counters.entry(worker).or_default().reservations_accepted += 1;
@@ -660,6 +661,7 @@ impl Space {
             t.terminal_at = Some(now);
         }
         out.touch(Key::Task(wsid, task));
+        out.timers.cancel(Timer::TaskTtl(wsid, task));
         out.timers.set(Timer::Purge(wsid, task), now.plus_millis(out.config.terminal_task_purge_ms));
         self.count(queue, wf, |c| c.tasks_completed += 1);
         self.emit_task_sid(out, now, EventType::TaskCompleted, task, format!("Task {task} completed"));
@@ -733,9 +735,17 @@ impl Space {
         Ok(())
     }
 
-    /// Task TTL timer.
+    /// Task TTL timer: a waiting task is canceled; an assigned or wrapping one (24 h cap) is system-deleted.
     pub(crate) fn task_ttl(&mut self, out: &mut Out, now: Timestamp, task: Sid) {
-        let _ = self.cancel_task(out, now, task, "Task TTL Exceeded".into());
+        match self.tasks.get(&task).map(|t| t.assignment_status) {
+            Some(TaskStatus::Pending | TaskStatus::Reserved) => {
+                let _ = self.cancel_task(out, now, task, "Task TTL Exceeded".into());
+            }
+            Some(TaskStatus::Assigned | TaskStatus::Wrapping) => {
+                self.drop_task(out, now, task, EventType::TaskSystemDeleted);
+            }
+            _ => {}
+        }
     }
 
     /// Terminal task purge timer: the task and its reservations disappear (no event, as Twilio).
@@ -1105,6 +1115,7 @@ impl Space {
             routing: None,
             assignment_count: 0,
             terminal_at: None,
+            assigned_at: None,
         };
         self.tasks.insert(sid, task);
         out.touch(Key::Task(wsid, sid));
@@ -1287,7 +1298,14 @@ impl Space {
     ) -> Result<Reply, Error> {
         let t = self.tasks.get(&sid).ok_or_else(|| Error::not_found(self.path(format!("Tasks/{sid}"))))?;
         check_if_match(&if_match, t.version)?;
+        self.drop_task(out, now, sid, EventType::TaskDeleted);
+        Ok(Reply::Deleted)
+    }
+
+    /// Deletes a task in any state: pending reservations canceled, capacity of accepted ones released.
+    fn drop_task(&mut self, out: &mut Out, now: Timestamp, sid: Sid, ty: EventType) {
         let wsid = self.ws.sid;
+        let Some(t) = self.tasks.get(&sid) else { return };
         let (queue, wf) = (t.task_queue_sid, t.workflow_sid);
         if matches!(t.assignment_status, TaskStatus::Pending | TaskStatus::Reserved) {
             if let Some(t) = self.tasks.get_mut(&sid) {
@@ -1304,10 +1322,9 @@ impl Space {
             }
         }
         self.count(queue, wf, |c| c.tasks_deleted += 1);
-        self.emit_task_sid(out, now, EventType::TaskDeleted, sid, format!("Task {sid} deleted"));
+        self.emit_task_sid(out, now, ty, sid, format!("Task {sid} deleted"));
         self.remove_task(out, sid);
         out.touch(Key::Task(wsid, sid));
-        Ok(Reply::Deleted)
     }
 
     /// Merges `patch` (an object) into the task's attributes; emits `task.updated`.

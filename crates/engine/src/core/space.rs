@@ -1389,6 +1389,11 @@ impl Space {
         for t in tasks {
             self.reindex_task(t);
             let Some(task) = self.tasks.get(&t) else { continue };
+            if let (TaskStatus::Assigned | TaskStatus::Wrapping, Some(at)) =
+                (task.assignment_status, task.assigned_at)
+            {
+                out.timers.set(Timer::TaskTtl(ws, t), at.plus_millis(out.config.assigned_task_ttl_ms));
+            }
             if matches!(task.assignment_status, TaskStatus::Pending | TaskStatus::Reserved) {
                 out.timers.set(Timer::TaskTtl(ws, t), task.date_created.plus_secs(task.timeout));
                 if let Some(at) = task.routing.and_then(|r| r.timeout_at) {

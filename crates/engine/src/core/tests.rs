@@ -1423,3 +1423,22 @@ fn statistics_count_what_happened() {
     let q = d.core.queue_realtime(d.ws, support, at(10)).unwrap();
     assert_eq!((q.total_eligible_workers, q.total_available_workers), (3, 1));
 }
+
+#[test]
+fn assigned_task_is_system_deleted_after_24_hours() {
+    let mut l = Lab::new(true);
+    let q = l.queue("q", "1==1", 1, "FIFO");
+    l.workflow(default_to(q), 120);
+    let w = l.worker(at(0), "w", "{}", true);
+    let t = l.task(at(1), "{}", 0);
+    let r = l.res(t).remove(0);
+    l.set_res(at(2), &r, status("accepted")).unwrap();
+    l.core.take_events();
+    l.core.advance(at(2 + 86_399));
+    assert!(l.core.task(l.ws, t).is_ok());
+    l.core.advance(at(2 + 86_400));
+    assert_eq!(l.core.task(l.ws, t).unwrap_err().status(), 404);
+    let types: Vec<_> = l.core.take_events().iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(types, ["task.system-deleted"]);
+    assert_eq!(l.core.worker_channel(l.ws, w, "default").unwrap().assigned_tasks, 0, "capacity released");
+}
