@@ -73,6 +73,9 @@ event_types! {
     WorkspaceDeleted => "workspace.deleted",
 }
 
+/// An event's callback fields: PascalCase name and value, in order.
+pub type Fields = Vec<(String, String)>;
+
 /// One entry of the event log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
@@ -95,7 +98,7 @@ pub struct Event {
     /// The resource's SID.
     pub resource_sid: Sid,
     /// The §9.2 fields beyond the base ones, PascalCase names in order.
-    pub fields: Vec<(String, String)>,
+    pub fields: Fields,
 }
 
 impl Event {

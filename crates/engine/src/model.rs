@@ -279,6 +279,9 @@ pub struct Task {
     pub assignment_count: u32,
     /// Engine: when the task became canceled/completed (purge timer).
     pub terminal_at: Option<Timestamp>,
+    /// Engine: when the task was assigned (assigned tasks are system-deleted after 24 h).
+    #[serde(default)]
+    pub assigned_at: Option<Timestamp>,
 }
 
 impl Task {

@@ -155,9 +155,27 @@ impl Sid {
     }
 }
 
+impl Sid {
+    /// The 34 ASCII bytes of the text form. Hand-rolled because `{:032x}` on a `u128` writes one char at a
+    /// time, and SIDs are formatted for every event field and every stored record.
+    fn text(self) -> [u8; 34] {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [b'0'; 34];
+        out[..2].copy_from_slice(self.prefix.as_str().as_bytes());
+        let mut n = self.number;
+        for slot in out[2..].iter_mut().rev() {
+            *slot = HEX[(n & 0xf) as usize];
+            n >>= 4;
+        }
+        out
+    }
+}
+
 impl fmt::Display for Sid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}{:032x}", self.prefix.as_str(), self.number)
+        let text = self.text();
+        // Always ASCII: two prefix letters and hex digits.
+        f.write_str(std::str::from_utf8(&text).map_err(|_| fmt::Error)?)
     }
 }
 

@@ -38,6 +38,8 @@ pub struct CoreConfig {
     pub terminal_task_purge_ms: i64,
     /// Pending -> reserved transitions after which a task is canceled.
     pub max_assignment_count: u32,
+    /// Assigned/wrapping tasks are system-deleted this long after assignment (`task.system-deleted`).
+    pub assigned_task_ttl_ms: i64,
 }
 
 impl Default for CoreConfig {
@@ -46,6 +48,7 @@ impl Default for CoreConfig {
             worker_answer_delay_ms: 2000,
             terminal_task_purge_ms: 300_000,
             max_assignment_count: 1000,
+            assigned_task_ttl_ms: 86_400_000,
         }
     }
 }
@@ -85,7 +88,7 @@ pub enum Reply {
 pub(crate) enum Timer {
     /// A pending reservation times out.
     ReservationTimeout(Sid, Sid),
-    /// A pending/reserved task's TTL.
+    /// A pending/reserved task's TTL, or an assigned/wrapping task's 24 h cap.
     TaskTtl(Sid, Sid),
     /// The task's current workflow target times out.
     TargetTimeout(Sid, Sid),
@@ -180,7 +183,7 @@ impl Out {
         resource_type: &str,
         resource_sid: Sid,
         description: String,
-        fields: Vec<(String, String)>,
+        fields: crate::event::Fields,
     ) {
         self.seq += 1;
         let sid = self.sids.next(Prefix::Event);

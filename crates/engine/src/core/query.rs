@@ -519,6 +519,26 @@ impl Core {
         Ok(self.space(ws)?.queue_counters.get(&queue).cloned().unwrap_or_default())
     }
 
+    /// One worker's cumulative statistics (its reservation counters; task counters stay 0).
+    pub fn worker_cumulative(&self, ws: Sid, worker: Sid) -> Result<CumulativeStats, Error> {
+        self.worker(ws, worker)?;
+        Ok(self.space(ws)?.worker_counters.get(&worker).cloned().unwrap_or_default())
+    }
+
+    /// All workers' cumulative statistics: the workspace's reservation counters.
+    pub fn workers_cumulative(&self, ws: Sid) -> Result<CumulativeStats, Error> {
+        let c = self.workspace_cumulative(ws)?;
+        Ok(CumulativeStats {
+            reservations_created: c.reservations_created,
+            reservations_accepted: c.reservations_accepted,
+            reservations_rejected: c.reservations_rejected,
+            reservations_timed_out: c.reservations_timed_out,
+            reservations_canceled: c.reservations_canceled,
+            reservations_rescinded: c.reservations_rescinded,
+            ..Default::default()
+        })
+    }
+
     /// Workflow cumulative statistics.
     pub fn workflow_cumulative(&self, ws: Sid, wf: Sid) -> Result<CumulativeStats, Error> {
         self.workflow(ws, wf)?;

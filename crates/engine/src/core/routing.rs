@@ -35,8 +35,8 @@ enum Exit {
 impl Space {
     // ---- event fields ---------------------------------------------------------------------------------
 
-    pub(crate) fn task_fields(&self, t: &Task, now: Timestamp) -> Vec<(String, String)> {
-        let mut f: Vec<(String, String)> = vec![
+    pub(crate) fn task_fields(&self, t: &Task, now: Timestamp) -> crate::event::Fields {
+        let mut f: crate::event::Fields = vec![
             ("TaskSid".into(), t.sid.to_string()),
             ("TaskAttributes".into(), t.attributes.clone()),
             ("TaskAge".into(), t.age(now).to_string()),
@@ -403,6 +403,7 @@ impl Space {
         }
         self.refresh_availability(worker);
         self.count(queue, wf, |c| c.reservations_created += 1);
+        self.worker_counters.entry(worker).or_default().reservations_created += 1;
         self.reindex_task(task);
         self.emit_reservation(out, now, EventType::ReservationCreated, sid);
         if let Some(a) = reservation_activity {
@@ -457,12 +458,14 @@ impl Space {
             }
         }
         let wf = self.tasks.get(&task).and_then(|t| t.workflow_sid);
-        self.count(queue, wf, |c| match status {
+        let tally = |c: &mut super::space::Counters| match status {
             ReservationStatus::Rejected => c.reservations_rejected += 1,
             ReservationStatus::Timeout => c.reservations_timed_out += 1,
             ReservationStatus::Rescinded => c.reservations_rescinded += 1,
             _ => c.reservations_canceled += 1,
-        });
+        };
+        self.count(queue, wf, tally);
+        tally(self.worker_counters.entry(worker).or_default());
         let none_left = self.pending_reservations(task).next().is_none();
         if let Some(t) = self.tasks.get_mut(&task) {
             if none_left && t.assignment_status == TaskStatus::Reserved {
@@ -557,13 +560,15 @@ impl Space {
             t.version += 1;
             t.date_updated = now;
             t.routing = None;
+            t.assigned_at = Some(now);
             wf = t.workflow_sid;
             out.touch(Key::Task(wsid, task));
         }
         out.timers.cancel(Timer::TargetTimeout(wsid, task));
-        out.timers.cancel(Timer::TaskTtl(wsid, task));
+        out.timers.set(Timer::TaskTtl(wsid, task), now.plus_millis(out.config.assigned_task_ttl_ms));
         self.reindex_task(task);
         self.count(queue, wf, |c| c.reservations_accepted += 1);
+        self.worker_counters.entry(worker).or_default().reservations_accepted += 1;
         self.emit_reservation(out, now, EventType::ReservationAccepted, r);
         self.withdraw_pending(out, now, task, ReservationStatus::Rescinded);
         if !self.ws.multi_task_enabled {
@@ -656,6 +661,7 @@ impl Space {
             t.terminal_at = Some(now);
         }
         out.touch(Key::Task(wsid, task));
+        out.timers.cancel(Timer::TaskTtl(wsid, task));
         out.timers.set(Timer::Purge(wsid, task), now.plus_millis(out.config.terminal_task_purge_ms));
         self.count(queue, wf, |c| c.tasks_completed += 1);
         self.emit_task_sid(out, now, EventType::TaskCompleted, task, format!("Task {task} completed"));
@@ -729,9 +735,17 @@ impl Space {
         Ok(())
     }
 
-    /// Task TTL timer.
+    /// Task TTL timer: a waiting task is canceled; an assigned or wrapping one (24 h cap) is system-deleted.
     pub(crate) fn task_ttl(&mut self, out: &mut Out, now: Timestamp, task: Sid) {
-        let _ = self.cancel_task(out, now, task, "Task TTL Exceeded".into());
+        match self.tasks.get(&task).map(|t| t.assignment_status) {
+            Some(TaskStatus::Pending | TaskStatus::Reserved) => {
+                let _ = self.cancel_task(out, now, task, "Task TTL Exceeded".into());
+            }
+            Some(TaskStatus::Assigned | TaskStatus::Wrapping) => {
+                self.drop_task(out, now, task, EventType::TaskSystemDeleted);
+            }
+            _ => {}
+        }
     }
 
     /// Terminal task purge timer: the task and its reservations disappear (no event, as Twilio).
@@ -1060,8 +1074,9 @@ impl Space {
                     .workflows
                     .get(&w)
                     .ok_or_else(|| Error::invalid("WorkflowSid", format!("Workflow {w} does not exist")))?;
-                let matched = wf.config.filters.iter().any(|f| f.expression.eval(&value));
-                if !matched && wf.config.default_filter.is_none() {
+                let unmatched = wf.config.default_filter.is_none()
+                    && !wf.config.filters.iter().any(|f| f.expression.eval(&value));
+                if unmatched {
                     return Err(Error::invalid(
                         "Attributes",
                         format!("the task matches no filter of workflow {w} and the workflow has no default_filter"),
@@ -1100,6 +1115,7 @@ impl Space {
             routing: None,
             assignment_count: 0,
             terminal_at: None,
+            assigned_at: None,
         };
         self.tasks.insert(sid, task);
         out.touch(Key::Task(wsid, sid));
@@ -1282,7 +1298,14 @@ impl Space {
     ) -> Result<Reply, Error> {
         let t = self.tasks.get(&sid).ok_or_else(|| Error::not_found(self.path(format!("Tasks/{sid}"))))?;
         check_if_match(&if_match, t.version)?;
+        self.drop_task(out, now, sid, EventType::TaskDeleted);
+        Ok(Reply::Deleted)
+    }
+
+    /// Deletes a task in any state: pending reservations canceled, capacity of accepted ones released.
+    fn drop_task(&mut self, out: &mut Out, now: Timestamp, sid: Sid, ty: EventType) {
         let wsid = self.ws.sid;
+        let Some(t) = self.tasks.get(&sid) else { return };
         let (queue, wf) = (t.task_queue_sid, t.workflow_sid);
         if matches!(t.assignment_status, TaskStatus::Pending | TaskStatus::Reserved) {
             if let Some(t) = self.tasks.get_mut(&sid) {
@@ -1299,10 +1322,9 @@ impl Space {
             }
         }
         self.count(queue, wf, |c| c.tasks_deleted += 1);
-        self.emit_task_sid(out, now, EventType::TaskDeleted, sid, format!("Task {sid} deleted"));
+        self.emit_task_sid(out, now, ty, sid, format!("Task {sid} deleted"));
         self.remove_task(out, sid);
         out.touch(Key::Task(wsid, sid));
-        Ok(Reply::Deleted)
     }
 
     /// Merges `patch` (an object) into the task's attributes; emits `task.updated`.

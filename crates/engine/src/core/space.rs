@@ -82,6 +82,8 @@ pub(crate) struct Space {
     pub(crate) counters: Counters,
     pub(crate) queue_counters: HashMap<Sid, Counters>,
     pub(crate) workflow_counters: HashMap<Sid, Counters>,
+    /// Reservation counters per worker.
+    pub(crate) worker_counters: HashMap<Sid, Counters>,
 }
 
 pub(crate) fn validate_name(param: &str, name: &str) -> Result<(), Error> {
@@ -140,6 +142,7 @@ impl Space {
             counters: Counters::default(),
             queue_counters: HashMap::new(),
             workflow_counters: HashMap::new(),
+            worker_counters: HashMap::new(),
         }
     }
 
@@ -658,7 +661,7 @@ impl Space {
 
     // ---- workers ------------------------------------------------------------------------------------
 
-    pub(crate) fn worker_fields(&self, w: &Worker) -> Vec<(String, String)> {
+    pub(crate) fn worker_fields(&self, w: &Worker) -> crate::event::Fields {
         vec![
             ("WorkerSid".into(), w.sid.to_string()),
             ("WorkerName".into(), w.friendly_name.clone()),
@@ -675,7 +678,7 @@ impl Space {
         now: Timestamp,
         t: EventType,
         w: &Worker,
-        extra: Vec<(String, String)>,
+        extra: crate::event::Fields,
     ) {
         let mut fields = self.worker_fields(w);
         fields.extend(extra);
@@ -688,29 +691,29 @@ impl Space {
         out.emit(&self.ws, now, t, "worker", w.sid, description, fields);
     }
 
-    fn queue_matches(q: &TaskQueue, w: &Worker, activity_name: &str) -> bool {
-        let Some(expr) = &q.target_expr else { return false };
+    fn queue_matches(q: &TaskQueue, scope: &WorkerScope<'_>) -> bool {
+        q.target_expr.as_ref().is_some_and(|e| e.eval(scope))
+    }
+
+    /// Evaluates `f` with the worker's expression scope (its attributes plus sid, names, activity).
+    fn with_scope<R>(w: &Worker, f: impl FnOnce(&WorkerScope<'_>) -> R) -> R {
         let sid = w.sid.to_string();
         let act = w.activity_sid.to_string();
-        let scope = WorkerScope {
+        f(&WorkerScope {
             attributes: &w.attributes_value,
             sid: &sid,
             friendly_name: &w.friendly_name,
             activity_sid: &act,
-            activity_name,
-        };
-        expr.eval(&scope)
+            activity_name: &w.activity_name,
+        })
     }
 
     /// Recomputes which queues a worker belongs to and updates the queue indexes.
     pub(crate) fn refresh_membership(&mut self, worker: Sid) {
         let Some(w) = self.workers.get(&worker) else { return };
-        let new: Vec<Sid> = self
-            .queues
-            .values()
-            .filter(|q| Self::queue_matches(q, w, &w.activity_name))
-            .map(|q| q.sid)
-            .collect();
+        let new: Vec<Sid> = Self::with_scope(w, |scope| {
+            self.queues.values().filter(|q| Self::queue_matches(q, scope)).map(|q| q.sid).collect()
+        });
         let old = self.worker_queues.remove(&worker).unwrap_or_default();
         let idle = self.idle_key.get(&worker).copied();
         for q in &old {
@@ -1129,7 +1132,7 @@ impl Space {
         let members: BTreeSet<Sid> = self
             .workers
             .values()
-            .filter(|w| Self::queue_matches(q, w, &w.activity_name))
+            .filter(|w| Self::with_scope(w, |scope| Self::queue_matches(q, scope)))
             .map(|w| w.sid)
             .collect();
         let mut ix =
@@ -1386,6 +1389,11 @@ impl Space {
         for t in tasks {
             self.reindex_task(t);
             let Some(task) = self.tasks.get(&t) else { continue };
+            if let (TaskStatus::Assigned | TaskStatus::Wrapping, Some(at)) =
+                (task.assignment_status, task.assigned_at)
+            {
+                out.timers.set(Timer::TaskTtl(ws, t), at.plus_millis(out.config.assigned_task_ttl_ms));
+            }
             if matches!(task.assignment_status, TaskStatus::Pending | TaskStatus::Reserved) {
                 out.timers.set(Timer::TaskTtl(ws, t), task.date_created.plus_secs(task.timeout));
                 if let Some(at) = task.routing.and_then(|r| r.timeout_at) {

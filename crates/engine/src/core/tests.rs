@@ -1343,3 +1343,102 @@ mod invariants {
         }
     }
 }
+
+/// Throughput smoke check (`cargo test -p engine --release -- --ignored perf --nocapture`): create task +
+/// route + reservation with `n` workers over 100 queues.
+#[test]
+#[ignore]
+fn perf_create_route_reserve() {
+    let sizes: Vec<usize> = match std::env::var("PERF_WORKERS") {
+        Ok(v) => v.split(',').filter_map(|s| s.parse().ok()).collect(),
+        Err(_) => vec![1_000, 10_000, 100_000],
+    };
+    for n in sizes {
+        let mut l = Lab::new(true);
+        let queues: Vec<Sid> =
+            (0..100).map(|i| l.queue(&format!("q{i}"), &format!("team == {i}"), 1, "FIFO")).collect();
+        let filters: Vec<serde_json::Value> = (0..100)
+            .map(|i| serde_json::json!({"expression": format!("team == {i}"), "targets": [{"queue": queues[i].to_string()}]}))
+            .collect();
+        l.workflow(serde_json::json!({"task_routing": {"filters": filters}}), 120);
+        for i in 0..n {
+            let w = l.worker(T0, &format!("w{i}"), &format!(r#"{{"team":{}}}"#, i % 100), true);
+            l.core
+                .apply(
+                    T0,
+                    Command::UpdateWorkerChannel {
+                        workspace_sid: l.ws,
+                        worker_sid: w,
+                        sid: "default".into(),
+                        capacity: Some(1000),
+                        available: None,
+                    },
+                )
+                .unwrap();
+        }
+        l.core.take_events();
+        l.core.take_changes();
+        let tasks = 50_000;
+        let no_store = std::env::var("PERF_NO_STORE").is_ok();
+        let attrs: Vec<String> = (0..100).map(|i| format!(r#"{{"team":{i}}}"#)).collect();
+        let start = std::time::Instant::now();
+        for i in 0..tasks {
+            l.task(at(1), &attrs[i % 100], 0);
+            // As the actor does after each command: hand events to subscribers, changes to the store
+            // (here dropped unserialized when PERF_NO_STORE is set, to time the core alone).
+            l.core.take_events();
+            if no_store {
+                l.core.out.dirty.clear();
+            } else if i % 100 == 0 {
+                l.core.take_changes();
+            }
+        }
+        let el = start.elapsed();
+        let reserved = l.core.spaces[&l.ws].reservations.len();
+        assert_eq!(reserved, tasks);
+        println!("{n} workers: {:.0} tasks/s", tasks as f64 / el.as_secs_f64());
+    }
+}
+
+#[test]
+fn statistics_count_what_happened() {
+    let mut d = Demo::new();
+    d.set_activity(at(1), "charles", "Available");
+    let t = d.create_task(at(2), "{}");
+    let _waiting = d.create_task(at(3), "{}");
+    let r = d.reservations(t.sid).remove(0);
+    d.update_reservation(at(4), &r, status("rejected")).unwrap();
+    let cum = d.core.workspace_cumulative(d.ws).unwrap();
+    assert_eq!((cum.tasks_created, cum.reservations_created, cum.reservations_rejected), (2, 2, 1));
+    let charles = d.worker("charles").sid;
+    assert_eq!(d.core.worker_cumulative(d.ws, charles).unwrap().reservations_rejected, 1);
+    let rt = d.core.workspace_realtime(d.ws, at(10)).unwrap();
+    assert_eq!(rt.total_tasks, 2);
+    assert_eq!(rt.tasks_by_status["reserved"], 1);
+    assert_eq!(rt.tasks_by_status["pending"], 1);
+    assert_eq!(rt.longest_task_waiting_sid, Some(t.sid));
+    assert_eq!(rt.longest_task_waiting_age, 8);
+    assert_eq!(rt.total_workers, 4);
+    let support = d.core.task_queues(d.ws, &Default::default()).unwrap()[0].sid;
+    let q = d.core.queue_realtime(d.ws, support, at(10)).unwrap();
+    assert_eq!((q.total_eligible_workers, q.total_available_workers), (3, 1));
+}
+
+#[test]
+fn assigned_task_is_system_deleted_after_24_hours() {
+    let mut l = Lab::new(true);
+    let q = l.queue("q", "1==1", 1, "FIFO");
+    l.workflow(default_to(q), 120);
+    let w = l.worker(at(0), "w", "{}", true);
+    let t = l.task(at(1), "{}", 0);
+    let r = l.res(t).remove(0);
+    l.set_res(at(2), &r, status("accepted")).unwrap();
+    l.core.take_events();
+    l.core.advance(at(2 + 86_399));
+    assert!(l.core.task(l.ws, t).is_ok());
+    l.core.advance(at(2 + 86_400));
+    assert_eq!(l.core.task(l.ws, t).unwrap_err().status(), 404);
+    let types: Vec<_> = l.core.take_events().iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(types, ["task.system-deleted"]);
+    assert_eq!(l.core.worker_channel(l.ws, w, "default").unwrap().assigned_tasks, 0, "capacity released");
+}
