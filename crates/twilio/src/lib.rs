@@ -6,4 +6,23 @@
 //!
 //! # Layout
 //!
-//! (filled in as the modules land)
+//! - [`client`]: [`Client`] and its [`Config`]: Basic auth, form encoding, timeouts, retries with backoff
+//!   and `Retry-After`, and [`Paged`] list streams. The operations are in [`client::taskrouter`]
+//!   (workspace, activities, workers, tasks, reservations and their instructions, events, task queues,
+//!   workflows) and [`client::conference`] (conferences, participants), each with its parameter types.
+//! - [`models`]: the resources as the specs define them (`Option` fields, enums with an `Other` arm).
+//! - [`error`]: [`Error`], including Twilio's error bodies (legacy and RFC 9457) as [`Error::Api`].
+//! - [`signature`]: compute and validate `X-Twilio-Signature` (sorted form params, the port quirk,
+//!   `bodySHA256` for JSON bodies), constant-time; [`signature::sign`] is what the local engine signs
+//!   its callbacks with.
+//! - [`token`]: the TaskRouter worker capability JWT (twilio-python's claims and policies, 8 h default TTL)
+//!   and the AccessToken with a TaskRouter grant, hand-rolled HS256, and their verification.
+
+pub mod client;
+pub mod error;
+pub mod models;
+pub mod signature;
+pub mod token;
+
+pub use client::{Client, Config, Credentials, Paged};
+pub use error::Error;

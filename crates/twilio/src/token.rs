@@ -1,0 +1,711 @@
+//! Tokens for the browser: the TaskRouter worker capability token (TaskRouter.js v1) and the AccessToken
+//! with a TaskRouter grant (TaskRouter.js v2), plus their verification.
+//!
+//! Both are HS256 JWTs. HS256 is small enough to write out with `hmac` + `sha2` + `base64`, which keeps a
+//! general JWT library (and its algorithm-confusion surface) out of the dependency tree: verification here
+//! accepts `HS256` only.
+//!
+//! The worker capability token is built claim for claim and policy for policy as twilio-python's
+//! `WorkerCapabilityToken` builds it (reference §11.1), so TaskRouter.js and Twilio's EventBridge accept it.
+//! Time is passed in (`now`, unix seconds) so tokens are deterministic in tests.
+
+use std::time::Duration;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+/// The lifetime of a worker token unless [`WorkerCapability::ttl`] says otherwise: 8 hours, one working
+/// shift, so an agent is not logged out mid-shift. Twilio's helper libraries default to 1 hour.
+pub const DEFAULT_WORKER_TTL: Duration = Duration::from_secs(8 * 60 * 60);
+
+/// The lifetime of an [`AccessToken`] unless set otherwise: 1 hour, as in Twilio's helper libraries.
+pub const DEFAULT_ACCESS_TTL: Duration = Duration::from_secs(60 * 60);
+
+/// Twilio's TaskRouter REST base, used in policy URLs.
+pub const TASKROUTER_URL: &str = "https://taskrouter.twilio.com";
+
+/// Twilio's EventBridge websocket channel base, used in the two websocket policies every token carries.
+pub const EVENT_BRIDGE_URL: &str = "https://event-bridge.twilio.com/v1/wschannels";
+
+/// What went wrong building or verifying a token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    /// A SID given to a builder does not have the expected prefix.
+    #[error("{what} must be a Twilio SID starting with {prefix}, got {value:?}; check the configuration")]
+    InvalidSid {
+        /// Which input was wrong, e.g. "account SID".
+        what: &'static str,
+        /// The expected two-letter prefix.
+        prefix: &'static str,
+        /// The value that was given.
+        value: String,
+    },
+    /// The token is not three Base64url parts of JSON.
+    #[error("the token is malformed ({0}); ask for a new token")]
+    Malformed(String),
+    /// The token header names an algorithm other than HS256.
+    #[error("the token uses algorithm {0:?}, only HS256 is accepted; ask for a new token")]
+    UnsupportedAlgorithm(String),
+    /// The signature does not match: another secret signed it, or it was altered.
+    #[error("the token signature is invalid (signed with another secret, or altered); ask for a new token")]
+    BadSignature,
+    /// `exp` is at or before `now`.
+    #[error("the token expired at {exp} (now {now}); ask for a new token")]
+    Expired {
+        /// The token's `exp` claim.
+        exp: u64,
+        /// The time of the check.
+        now: u64,
+    },
+    /// `nbf` is after `now`.
+    #[error("the token is not valid before {nbf} (now {now}); check the clocks of issuer and verifier")]
+    NotYetValid {
+        /// The token's `nbf` claim.
+        nbf: u64,
+        /// The time of the check.
+        now: u64,
+    },
+    /// `iss` is missing or is not the kind of SID this token type is issued by.
+    #[error("the token issuer {0:?} is not valid for this kind of token; ask for a new token")]
+    BadIssuer(String),
+}
+
+/// One capability of a worker token: `allow` (or deny) `method` on `url`, optionally only with the given
+/// query or form parameters (reference §11.1, "Policy semantics").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Policy {
+    /// A literal URL, or one ending in `/*` (immediate children) or `/**` (any descendant).
+    pub url: String,
+    /// `GET`, `POST` or `DELETE`.
+    pub method: String,
+    /// Whether the rule allows (true) or explicitly denies (false).
+    pub allow: bool,
+    /// Query parameters the rule is restricted to; `{}` for none.
+    #[serde(default)]
+    pub query_filter: serde_json::Map<String, serde_json::Value>,
+    /// Form parameters the rule is restricted to; `{}` for none.
+    #[serde(default)]
+    pub post_filter: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Policy {
+    fn allow(url: String, method: &str) -> Self {
+        Self {
+            url,
+            method: method.to_owned(),
+            allow: true,
+            query_filter: serde_json::Map::new(),
+            post_filter: serde_json::Map::new(),
+        }
+    }
+}
+
+/// Builder of a TaskRouter worker capability token (TaskRouter.js v1), signed with the account Auth Token.
+///
+/// The six default policies (websocket GET and POST, fetch self, fetch activities, fetch `Tasks/**`, fetch
+/// own reservations) are always present, in twilio-python's order; the options append theirs after them in
+/// the order the `allow_*` methods are documented here.
+#[derive(Clone)]
+pub struct WorkerCapability {
+    account_sid: String,
+    auth_token: String,
+    workspace_sid: String,
+    worker_sid: String,
+    ttl: Duration,
+    fetch_subresources: bool,
+    activity_updates: bool,
+    reservation_updates: bool,
+    taskrouter_url: String,
+    event_bridge_url: String,
+}
+
+impl WorkerCapability {
+    /// A worker token for `worker_sid` in `workspace_sid`, to be signed with `auth_token`. TTL
+    /// [`DEFAULT_WORKER_TTL`] (8 h), no optional capabilities.
+    pub fn new(
+        account_sid: impl Into<String>,
+        auth_token: impl Into<String>,
+        workspace_sid: impl Into<String>,
+        worker_sid: impl Into<String>,
+    ) -> Self {
+        Self {
+            account_sid: account_sid.into(),
+            auth_token: auth_token.into(),
+            workspace_sid: workspace_sid.into(),
+            worker_sid: worker_sid.into(),
+            ttl: DEFAULT_WORKER_TTL,
+            fetch_subresources: false,
+            activity_updates: false,
+            reservation_updates: false,
+            taskrouter_url: TASKROUTER_URL.to_owned(),
+            event_bridge_url: EVENT_BRIDGE_URL.to_owned(),
+        }
+    }
+
+    /// How long the token is valid from `now`. Default 8 hours (Twilio's libraries default to 1 hour).
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// `GET {workspace}/Workers/{WK}/**`: fetch the worker's sub-resources (channels, statistics, ...).
+    pub fn allow_fetch_subresources(mut self, allow: bool) -> Self {
+        self.fetch_subresources = allow;
+        self
+    }
+
+    /// `POST {workspace}/Workers/{WK}` with a required `ActivitySid`: the worker may change its activity.
+    pub fn allow_activity_updates(mut self, allow: bool) -> Self {
+        self.activity_updates = allow;
+        self
+    }
+
+    /// `POST {workspace}/Tasks/**` and `POST {workspace}/Workers/{WK}/Reservations/**`: the worker may accept,
+    /// reject and complete reservations.
+    pub fn allow_reservation_updates(mut self, allow: bool) -> Self {
+        self.reservation_updates = allow;
+        self
+    }
+
+    /// The TaskRouter base put in policy URLs, default [`TASKROUTER_URL`]. Only a local engine that checks
+    /// policies against its own host needs another value; real Twilio requires the default.
+    pub fn taskrouter_url(mut self, url: impl Into<String>) -> Self {
+        self.taskrouter_url = url.into();
+        self
+    }
+
+    /// The EventBridge websocket base put in policy URLs, default [`EVENT_BRIDGE_URL`].
+    pub fn event_bridge_url(mut self, url: impl Into<String>) -> Self {
+        self.event_bridge_url = url.into();
+        self
+    }
+
+    /// The claims the token will carry when issued at `now` (unix seconds).
+    pub fn claims(&self, now: u64) -> Result<WorkerClaims, TokenError> {
+        check_sid("account SID", "AC", &self.account_sid)?;
+        check_sid("workspace SID", "WS", &self.workspace_sid)?;
+        check_sid("worker SID", "WK", &self.worker_sid)?;
+        let ws =
+            format!("{}/v1/Workspaces/{}", self.taskrouter_url.trim_end_matches('/'), self.workspace_sid);
+        let worker = format!("{ws}/Workers/{}", self.worker_sid);
+        let channel = format!(
+            "{}/{}/{}",
+            self.event_bridge_url.trim_end_matches('/'),
+            self.account_sid,
+            self.worker_sid
+        );
+        let mut policies = vec![
+            Policy::allow(channel.clone(), "GET"),
+            Policy::allow(channel, "POST"),
+            Policy::allow(worker.clone(), "GET"),
+            Policy::allow(format!("{ws}/Activities"), "GET"),
+            Policy::allow(format!("{ws}/Tasks/**"), "GET"),
+            Policy::allow(format!("{worker}/Reservations/**"), "GET"),
+        ];
+        if self.fetch_subresources {
+            policies.push(Policy::allow(format!("{worker}/**"), "GET"));
+        }
+        if self.activity_updates {
+            let mut policy = Policy::allow(worker.clone(), "POST");
+            policy.post_filter.insert("ActivitySid".to_owned(), serde_json::json!({ "required": true }));
+            policies.push(policy);
+        }
+        if self.reservation_updates {
+            policies.push(Policy::allow(format!("{ws}/Tasks/**"), "POST"));
+            policies.push(Policy::allow(format!("{worker}/Reservations/**"), "POST"));
+        }
+        Ok(WorkerClaims {
+            version: "v1".to_owned(),
+            friendly_name: self.worker_sid.clone(),
+            policies,
+            iss: self.account_sid.clone(),
+            exp: now.saturating_add(self.ttl.as_secs()),
+            nbf: Some(now),
+            account_sid: self.account_sid.clone(),
+            channel: self.worker_sid.clone(),
+            workspace_sid: self.workspace_sid.clone(),
+            worker_sid: self.worker_sid.clone(),
+        })
+    }
+
+    /// The signed JWT, issued at `now` (unix seconds).
+    pub fn to_jwt(&self, now: u64) -> Result<String, TokenError> {
+        let claims = self.claims(now)?;
+        encode(&JwtHeader::plain(), &claims, self.auth_token.as_bytes())
+    }
+}
+
+impl std::fmt::Debug for WorkerCapability {
+    /// Never prints the Auth Token.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerCapability")
+            .field("account_sid", &self.account_sid)
+            .field("workspace_sid", &self.workspace_sid)
+            .field("worker_sid", &self.worker_sid)
+            .field("ttl", &self.ttl)
+            .field("fetch_subresources", &self.fetch_subresources)
+            .field("activity_updates", &self.activity_updates)
+            .field("reservation_updates", &self.reservation_updates)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The payload of a worker capability token, in twilio-python's key order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkerClaims {
+    /// Always `"v1"`.
+    pub version: String,
+    /// The channel id (the worker SID).
+    pub friendly_name: String,
+    /// What the bearer may do.
+    pub policies: Vec<Policy>,
+    /// The issuer: the account SID.
+    pub iss: String,
+    /// Expiry, unix seconds.
+    pub exp: u64,
+    /// Not valid before, unix seconds (twilio-python sets it; twilio-php does not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
+    /// The account SID.
+    pub account_sid: String,
+    /// The websocket channel: the worker SID.
+    pub channel: String,
+    /// The workspace SID.
+    pub workspace_sid: String,
+    /// The worker SID.
+    pub worker_sid: String,
+}
+
+/// Verifies a worker capability token signed with `auth_token` at time `now` (unix seconds): HS256
+/// signature, `exp` after `now`, `nbf` (when present) not after `now`, and an issuer that is an account SID
+/// equal to the `account_sid` claim.
+pub fn verify_worker_token(token: &str, auth_token: &str, now: u64) -> Result<WorkerClaims, TokenError> {
+    let claims: WorkerClaims = decode(token, auth_token.as_bytes())?;
+    check_times(claims.exp, claims.nbf, now)?;
+    if !claims.iss.starts_with("AC") || claims.iss != claims.account_sid {
+        return Err(TokenError::BadIssuer(claims.iss));
+    }
+    Ok(claims)
+}
+
+/// Builder of an AccessToken with a TaskRouter grant (TaskRouter.js v2), signed with an API key secret
+/// (reference §11.2).
+#[derive(Clone)]
+pub struct AccessToken {
+    account_sid: String,
+    api_key_sid: String,
+    api_key_secret: String,
+    identity: Option<String>,
+    ttl: Duration,
+    region: Option<String>,
+    grant: Option<TaskRouterGrant>,
+}
+
+/// The `task_router` grant of an [`AccessToken`]; each field is emitted only when set.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskRouterGrant {
+    /// The workspace SID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace_sid: Option<String>,
+    /// The worker SID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker_sid: Option<String>,
+    /// The role, e.g. `"worker"` or `"supervisor"` (Flex).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+}
+
+/// The `grants` claim of an [`AccessToken`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grants {
+    /// The identity the token is for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
+    /// The TaskRouter grant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_router: Option<TaskRouterGrant>,
+}
+
+/// The payload of an [`AccessToken`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    /// `"{api_key_sid}-{issued_at}"`.
+    pub jti: String,
+    /// The issuer: the API key SID.
+    pub iss: String,
+    /// The subject: the account SID.
+    pub sub: String,
+    /// Expiry, unix seconds.
+    pub exp: u64,
+    /// Not valid before, unix seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
+    /// What the bearer is granted.
+    pub grants: Grants,
+}
+
+impl AccessToken {
+    /// An access token for `account_sid`, signed with the API key `api_key_sid` / `api_key_secret`.
+    /// TTL [`DEFAULT_ACCESS_TTL`] (1 h).
+    pub fn new(
+        account_sid: impl Into<String>,
+        api_key_sid: impl Into<String>,
+        api_key_secret: impl Into<String>,
+    ) -> Self {
+        Self {
+            account_sid: account_sid.into(),
+            api_key_sid: api_key_sid.into(),
+            api_key_secret: api_key_secret.into(),
+            identity: None,
+            ttl: DEFAULT_ACCESS_TTL,
+            region: None,
+            grant: None,
+        }
+    }
+
+    /// The identity (`grants.identity`).
+    pub fn identity(mut self, identity: impl Into<String>) -> Self {
+        self.identity = Some(identity.into());
+        self
+    }
+
+    /// How long the token is valid from `now`.
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// The region put in the `twr` header.
+    pub fn region(mut self, region: impl Into<String>) -> Self {
+        self.region = Some(region.into());
+        self
+    }
+
+    /// The TaskRouter grant.
+    pub fn task_router_grant(mut self, grant: TaskRouterGrant) -> Self {
+        self.grant = Some(grant);
+        self
+    }
+
+    /// The claims the token will carry when issued at `now` (unix seconds).
+    pub fn claims(&self, now: u64) -> Result<AccessClaims, TokenError> {
+        check_sid("account SID", "AC", &self.account_sid)?;
+        check_sid("API key SID", "SK", &self.api_key_sid)?;
+        Ok(AccessClaims {
+            jti: format!("{}-{now}", self.api_key_sid),
+            iss: self.api_key_sid.clone(),
+            sub: self.account_sid.clone(),
+            exp: now.saturating_add(self.ttl.as_secs()),
+            nbf: Some(now),
+            grants: Grants { identity: self.identity.clone(), task_router: self.grant.clone() },
+        })
+    }
+
+    /// The signed JWT, issued at `now` (unix seconds).
+    pub fn to_jwt(&self, now: u64) -> Result<String, TokenError> {
+        let header = JwtHeader {
+            cty: Some("twilio-fpa;v=1".to_owned()),
+            typ: Some("JWT".to_owned()),
+            alg: "HS256".to_owned(),
+            twr: self.region.clone(),
+        };
+        encode(&header, &self.claims(now)?, self.api_key_secret.as_bytes())
+    }
+}
+
+impl std::fmt::Debug for AccessToken {
+    /// Never prints the API key secret.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessToken")
+            .field("account_sid", &self.account_sid)
+            .field("api_key_sid", &self.api_key_sid)
+            .field("identity", &self.identity)
+            .field("ttl", &self.ttl)
+            .field("grant", &self.grant)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Verifies an [`AccessToken`] signed with `api_key_secret` at time `now`: HS256 signature, `exp`, `nbf`,
+/// an API key SID as issuer and an account SID as subject.
+pub fn verify_access_token(token: &str, api_key_secret: &str, now: u64) -> Result<AccessClaims, TokenError> {
+    let claims: AccessClaims = decode(token, api_key_secret.as_bytes())?;
+    check_times(claims.exp, claims.nbf, now)?;
+    if !claims.iss.starts_with("SK") || !claims.sub.starts_with("AC") {
+        return Err(TokenError::BadIssuer(claims.iss));
+    }
+    Ok(claims)
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct JwtHeader {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cty: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    typ: Option<String>,
+    alg: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    twr: Option<String>,
+}
+
+impl JwtHeader {
+    fn plain() -> Self {
+        Self { cty: None, typ: Some("JWT".to_owned()), alg: "HS256".to_owned(), twr: None }
+    }
+}
+
+fn check_sid(what: &'static str, prefix: &'static str, value: &str) -> Result<(), TokenError> {
+    if value.starts_with(prefix) {
+        Ok(())
+    } else {
+        Err(TokenError::InvalidSid { what, prefix, value: value.to_owned() })
+    }
+}
+
+fn check_times(exp: u64, nbf: Option<u64>, now: u64) -> Result<(), TokenError> {
+    if exp <= now {
+        return Err(TokenError::Expired { exp, now });
+    }
+    match nbf {
+        Some(nbf) if nbf > now => Err(TokenError::NotYetValid { nbf, now }),
+        _ => Ok(()),
+    }
+}
+
+fn mac(secret: &[u8]) -> Result<Hmac<Sha256>, TokenError> {
+    Hmac::<Sha256>::new_from_slice(secret).map_err(|e| TokenError::Malformed(format!("HMAC key: {e}")))
+}
+
+fn encode<H: Serialize, C: Serialize>(header: &H, claims: &C, secret: &[u8]) -> Result<String, TokenError> {
+    let header = serde_json::to_vec(header).map_err(|e| TokenError::Malformed(format!("header: {e}")))?;
+    let claims = serde_json::to_vec(claims).map_err(|e| TokenError::Malformed(format!("claims: {e}")))?;
+    let mut token = URL_SAFE_NO_PAD.encode(header);
+    token.push('.');
+    token.push_str(&URL_SAFE_NO_PAD.encode(claims));
+    let mut mac = mac(secret)?;
+    mac.update(token.as_bytes());
+    let signature = mac.finalize().into_bytes();
+    token.push('.');
+    token.push_str(&URL_SAFE_NO_PAD.encode(signature));
+    Ok(token)
+}
+
+fn decode<C: for<'de> Deserialize<'de>>(token: &str, secret: &[u8]) -> Result<C, TokenError> {
+    let mut parts = token.trim().split('.');
+    let (Some(header), Some(payload), Some(signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(TokenError::Malformed("expected three dot-separated parts".to_owned()));
+    };
+    let part = |name: &str, text: &str| {
+        URL_SAFE_NO_PAD
+            .decode(text)
+            .map_err(|e| TokenError::Malformed(format!("{name} is not Base64url: {e}")))
+    };
+    let parsed: JwtHeader = serde_json::from_slice(&part("header", header)?)
+        .map_err(|e| TokenError::Malformed(format!("header is not JSON: {e}")))?;
+    if parsed.alg != "HS256" {
+        return Err(TokenError::UnsupportedAlgorithm(parsed.alg));
+    }
+    let signature = part("signature", signature)?;
+    let mut mac = mac(secret)?;
+    mac.update(header.as_bytes());
+    mac.update(b".");
+    mac.update(payload.as_bytes());
+    // `verify_slice` compares in constant time.
+    mac.verify_slice(&signature).map_err(|_| TokenError::BadSignature)?;
+    serde_json::from_slice(&part("payload", payload)?)
+        .map_err(|e| TokenError::Malformed(format!("claims are not the expected JSON: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    const AC: &str = "AC00000000000000000000000000000001";
+    const WS: &str = "WS00000000000000000000000000000002";
+    const WK: &str = "WK00000000000000000000000000000003";
+    const SK: &str = "SK00000000000000000000000000000004";
+    const NOW: u64 = 1_700_000_000;
+
+    fn part(token: &str, index: usize) -> Value {
+        let text = token.split('.').nth(index).unwrap_or_default();
+        let bytes = URL_SAFE_NO_PAD.decode(text).unwrap_or_default();
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+    }
+
+    fn policy(url: String, method: &str) -> Value {
+        json!({"url": url, "method": method, "allow": true, "query_filter": {}, "post_filter": {}})
+    }
+
+    fn default_policies() -> Vec<Value> {
+        let ws = format!("https://taskrouter.twilio.com/v1/Workspaces/{WS}");
+        let channel = format!("https://event-bridge.twilio.com/v1/wschannels/{AC}/{WK}");
+        vec![
+            policy(channel.clone(), "GET"),
+            policy(channel, "POST"),
+            policy(format!("{ws}/Workers/{WK}"), "GET"),
+            policy(format!("{ws}/Activities"), "GET"),
+            policy(format!("{ws}/Tasks/**"), "GET"),
+            policy(format!("{ws}/Workers/{WK}/Reservations/**"), "GET"),
+        ]
+    }
+
+    #[test]
+    fn default_worker_token_carries_twilio_python_claims() -> Result<(), TokenError> {
+        let token = WorkerCapability::new(AC, "secret", WS, WK).to_jwt(NOW)?;
+        assert_eq!(part(&token, 0), json!({"typ": "JWT", "alg": "HS256"}));
+        let expected = json!({
+            "version": "v1",
+            "friendly_name": WK,
+            "policies": default_policies(),
+            "iss": AC,
+            "exp": NOW + 8 * 3600,
+            "nbf": NOW,
+            "account_sid": AC,
+            "channel": WK,
+            "workspace_sid": WS,
+            "worker_sid": WK,
+        });
+        assert_eq!(part(&token, 1), expected);
+        Ok(())
+    }
+
+    #[test]
+    fn worker_token_options_append_their_policies() -> Result<(), TokenError> {
+        let token = WorkerCapability::new(AC, "secret", WS, WK)
+            .ttl(Duration::from_secs(3600))
+            .allow_fetch_subresources(true)
+            .allow_activity_updates(true)
+            .allow_reservation_updates(true)
+            .to_jwt(NOW)?;
+        let ws = format!("https://taskrouter.twilio.com/v1/Workspaces/{WS}");
+        let mut expected = default_policies();
+        expected.push(policy(format!("{ws}/Workers/{WK}/**"), "GET"));
+        expected.push(json!({
+            "url": format!("{ws}/Workers/{WK}"), "method": "POST", "allow": true,
+            "query_filter": {}, "post_filter": {"ActivitySid": {"required": true}},
+        }));
+        expected.push(policy(format!("{ws}/Tasks/**"), "POST"));
+        expected.push(policy(format!("{ws}/Workers/{WK}/Reservations/**"), "POST"));
+        let payload = part(&token, 1);
+        assert_eq!(payload["policies"], Value::Array(expected));
+        assert_eq!(payload["exp"], json!(NOW + 3600));
+        Ok(())
+    }
+
+    #[test]
+    fn worker_token_rejects_wrong_sid_kinds() {
+        let bad = WorkerCapability::new(WS, "secret", WS, WK).to_jwt(NOW);
+        assert!(matches!(bad, Err(TokenError::InvalidSid { prefix: "AC", .. })));
+        let bad = WorkerCapability::new(AC, "secret", WS, "WQ00000000000000000000000000000003").to_jwt(NOW);
+        assert!(matches!(bad, Err(TokenError::InvalidSid { prefix: "WK", .. })));
+    }
+
+    #[test]
+    fn verify_accepts_what_was_built() -> Result<(), TokenError> {
+        let builder = WorkerCapability::new(AC, "secret", WS, WK).allow_activity_updates(true);
+        let token = builder.to_jwt(NOW)?;
+        let claims = verify_worker_token(&token, "secret", NOW + 10)?;
+        assert_eq!(claims, builder.claims(NOW)?);
+        assert_eq!(claims.worker_sid, WK);
+        Ok(())
+    }
+
+    #[test]
+    fn verify_rejects_bad_signature_expiry_nbf_issuer_and_garbage() -> Result<(), TokenError> {
+        let token = WorkerCapability::new(AC, "secret", WS, WK).to_jwt(NOW)?;
+        assert_eq!(verify_worker_token(&token, "other", NOW), Err(TokenError::BadSignature));
+        let exp = NOW + 8 * 3600;
+        assert_eq!(verify_worker_token(&token, "secret", exp), Err(TokenError::Expired { exp, now: exp }));
+        assert_eq!(
+            verify_worker_token(&token, "secret", NOW - 1),
+            Err(TokenError::NotYetValid { nbf: NOW, now: NOW - 1 })
+        );
+
+        // A payload altered after signing.
+        let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+        let mut payload = part(&token, 1);
+        payload["worker_sid"] = json!("WK99999999999999999999999999999999");
+        parts[1] = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&payload).unwrap_or_default());
+        assert_eq!(verify_worker_token(&parts.join("."), "secret", NOW), Err(TokenError::BadSignature));
+
+        // Correctly signed, but issued by something that is not the account.
+        let mut claims = WorkerCapability::new(AC, "secret", WS, WK).claims(NOW)?;
+        claims.iss = SK.to_owned();
+        let forged = encode(&JwtHeader::plain(), &claims, b"secret")?;
+        assert_eq!(verify_worker_token(&forged, "secret", NOW), Err(TokenError::BadIssuer(SK.to_owned())));
+
+        // alg=none and other algorithms are refused before the signature is looked at.
+        let none = format!("{}.{}.", URL_SAFE_NO_PAD.encode(br#"{"alg":"none"}"#), parts[1]);
+        assert_eq!(
+            verify_worker_token(&none, "secret", NOW),
+            Err(TokenError::UnsupportedAlgorithm("none".into()))
+        );
+
+        for garbage in ["", "abc", "a.b", "a.b.c.d", "!!!.???.***", &format!("{}.e30.", parts[0])] {
+            let result = verify_worker_token(garbage, "secret", NOW);
+            assert!(
+                matches!(result, Err(TokenError::Malformed(_) | TokenError::BadSignature)),
+                "{garbage:?}: {result:?}"
+            );
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn access_token_with_task_router_grant() -> Result<(), TokenError> {
+        let grant = TaskRouterGrant {
+            workspace_sid: Some(WS.to_owned()),
+            worker_sid: Some(WK.to_owned()),
+            role: Some("worker".to_owned()),
+        };
+        let token = AccessToken::new(AC, SK, "key-secret")
+            .identity("alice")
+            .region("ie1")
+            .task_router_grant(grant)
+            .to_jwt(NOW)?;
+        assert_eq!(
+            part(&token, 0),
+            json!({"cty": "twilio-fpa;v=1", "typ": "JWT", "alg": "HS256", "twr": "ie1"})
+        );
+        assert_eq!(
+            part(&token, 1),
+            json!({
+                "jti": format!("{SK}-{NOW}"), "iss": SK, "sub": AC, "exp": NOW + 3600, "nbf": NOW,
+                "grants": {"identity": "alice", "task_router": {"workspace_sid": WS, "worker_sid": WK, "role": "worker"}},
+            })
+        );
+        let claims = verify_access_token(&token, "key-secret", NOW)?;
+        assert_eq!(claims.grants.identity.as_deref(), Some("alice"));
+        assert_eq!(verify_access_token(&token, "secret", NOW), Err(TokenError::BadSignature));
+        assert!(matches!(
+            verify_access_token(&token, "key-secret", NOW + 3600),
+            Err(TokenError::Expired { .. })
+        ));
+        // A worker token is not an access token: its issuer is an account.
+        let worker = WorkerCapability::new(AC, "key-secret", WS, WK).to_jwt(NOW)?;
+        assert!(verify_access_token(&worker, "key-secret", NOW).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let worker = WorkerCapability::new(AC, "auth-secret", WS, WK);
+        assert!(!format!("{worker:?}").contains("auth-secret"));
+        let access = AccessToken::new(AC, SK, "key-secret");
+        assert!(!format!("{access:?}").contains("key-secret"));
+    }
+
+    #[test]
+    fn access_token_omits_unset_grant_keys() -> Result<(), TokenError> {
+        let token = AccessToken::new(AC, SK, "s").to_jwt(NOW)?;
+        assert_eq!(part(&token, 0), json!({"cty": "twilio-fpa;v=1", "typ": "JWT", "alg": "HS256"}));
+        assert_eq!(part(&token, 1)["grants"], json!({}));
+        Ok(())
+    }
+}
