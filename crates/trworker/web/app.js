@@ -1,0 +1,638 @@
+// The worker page: wiring between the API, the live connection, the ring tone and the DOM.
+//
+// Layout of the page's modules:
+// - api.js:  JSON API calls and the signed-in session (token in sessionStorage, refresh before expiry);
+// - live.js: the WebSocket, its hello, reconnect with backoff, sequence numbers;
+// - ring.js: the Web Audio ring tone and desktop notifications;
+// - view.js: building cards and log lines as text, timers;
+// - app.js:  this file: the state the page shows, rendering it, and the worker's actions.
+//
+// The server sends the worker's whole state after every change, so rendering is idempotent: whatever the
+// order of messages and however many tabs are open, the page shows the last state it was sent.
+
+import { ApiError, Client, fetchWorkspace } from './api.js';
+import { Live } from './live.js';
+import { Notifier, Ringer, askNotificationPermission } from './ring.js';
+import { callerOf, conferenceCard, logLine, reservationCard, tickTimers } from './view.js';
+
+const LOG_KEY = 'trworker.log';
+const SEQ_KEY = 'trworker.seq';
+const LOG_MAX = 200;
+const TICK_MS = 250;
+const RESERVATION_STATUSES = new Set(['pending', 'accepted', 'wrapping']);
+
+const $ = (id) => document.getElementById(id);
+
+/** Everything the page shows. `worker`, `reservations` and `conference` come from the last state message. */
+const state = {
+  workspace: null,
+  worker: null,
+  reservations: [],
+  conference: null,
+  /** Server clock minus this browser's clock, from `server_time`: countdowns use the server's time. */
+  skewMs: 0,
+  /** Keys of requests in flight, whose buttons are disabled. */
+  busy: new Set(),
+  /** Reservations this tab accepted or rejected, so their disappearance is not reported as a missed call. */
+  acted: new Set(),
+  /** Pending reservations already announced, so that a re-sent state does not announce them again. */
+  announced: new Set(),
+  signedIn: false,
+};
+
+const serverNow = () => Date.now() + state.skewMs;
+
+const ringer = new Ringer({ onChange: () => renderAlerting() });
+const notifier = new Notifier();
+
+const client = new Client({
+  onExpired: (message) => signOut(`Your session has ended: ${message} Sign in again.`),
+  onRefreshed: (session) => session.worker && mergeWorker(session.worker),
+});
+
+const live = new Live({
+  getToken: () => client.token,
+  onState: applyState,
+  onEvent: (msg) =>
+    log(typeof msg.description === 'string' && msg.description ? msg.description : 'Event', {
+      at: Number.isFinite(msg.at) ? msg.at : serverNow(),
+      type: typeof msg.event_type === 'string' ? msg.event_type : null,
+    }),
+  onError: (msg) => report(typeof msg.message === 'string' && msg.message ? msg.message : 'The server reported an error.'),
+  onStatus: renderConnection,
+  checkToken: () => client.refresh(),
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// Start-up
+
+function boot() {
+  $('signin-form').addEventListener('submit', onSignIn);
+  $('sign-out').addEventListener('click', () => signOut());
+  $('sound-button').addEventListener('click', () => {
+    ringer.unlock();
+    askNotificationPermission();
+  });
+  $('log-clear').addEventListener('click', clearLog);
+  $('activity-buttons').addEventListener('click', onActivityClick);
+  $('calls').addEventListener('click', onCallsClick);
+  $('alert').addEventListener('click', (event) => {
+    if (event.target.closest('[data-action="dismiss"]')) showAlert(null);
+  });
+  // Any interaction lets the page make sound: after a reload the ring would otherwise stay silent.
+  for (const type of ['pointerdown', 'keydown']) {
+    document.addEventListener(type, () => state.signedIn && ringer.unlock(), { capture: true });
+  }
+  document.addEventListener('visibilitychange', renderAlerting);
+
+  restoreLog();
+  loadWorkspace();
+  const session = client.restore();
+  if (session) enterDesk(session, readSeq());
+  else showSignIn();
+  setInterval(tick, TICK_MS);
+}
+
+let workspaceRetry = 0;
+let workspaceTimer = null;
+
+async function loadWorkspace() {
+  clearTimeout(workspaceTimer);
+  try {
+    const workspace = await fetchWorkspace();
+    state.workspace = {
+      sid: String(workspace.sid ?? ''),
+      friendly_name: String(workspace.friendly_name ?? ''),
+      mode: typeof workspace.mode === 'string' ? workspace.mode : null,
+      activities: Array.isArray(workspace.activities) ? workspace.activities.filter((a) => a && typeof a.sid === 'string') : [],
+    };
+    workspaceRetry = 0;
+  } catch (err) {
+    if (!state.workspace) {
+      $('workspace-name').textContent = 'Workspace unavailable';
+      if (workspaceRetry === 0) log(`Could not load the workspace: ${err.message} Retrying.`, { kind: 'error' });
+    }
+    workspaceRetry += 1;
+    workspaceTimer = setTimeout(loadWorkspace, Math.min(10_000, 1000 * 2 ** Math.min(workspaceRetry, 4)));
+  }
+  render();
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Signing in and out
+
+async function onSignIn(event) {
+  event.preventDefault();
+  // The submit is a user gesture: the moment to allow sound and ask for notifications.
+  ringer.unlock();
+  askNotificationPermission();
+  const identityInput = $('identity');
+  const passwordInput = $('password');
+  const identity = identityInput.value.trim();
+  const password = passwordInput.value;
+  if (!identity) return signInError('Enter your identity.', identityInput);
+  if (!password) return signInError('Enter your password.', passwordInput);
+
+  const button = $('signin-button');
+  if (button.disabled) return;
+  button.disabled = true;
+  $('signin-form').setAttribute('aria-busy', 'true');
+  signInError(null);
+  try {
+    const session = await client.signIn(identity, password);
+    passwordInput.value = '';
+    enterDesk(session, null);
+    log(`Signed in as ${session.worker?.friendly_name ?? identity}.`);
+    $('worker-name').focus();
+  } catch (err) {
+    signInError(err.message, passwordInput);
+    log(`Sign-in failed: ${err.message}`, { kind: 'error' });
+  } finally {
+    button.disabled = false;
+    $('signin-form').removeAttribute('aria-busy');
+  }
+}
+
+function signInError(message, focus) {
+  $('signin-error').textContent = message ?? '';
+  if (focus) {
+    focus.focus();
+    if (focus.type === 'password') focus.select();
+  }
+}
+
+function enterDesk(session, lastSeq) {
+  state.signedIn = true;
+  state.worker = session.worker ?? null;
+  $('signin').hidden = true;
+  $('desk').hidden = false;
+  $('sign-out').hidden = false;
+  live.start(lastSeq);
+  render();
+}
+
+function showSignIn() {
+  $('signin').hidden = false;
+  $('desk').hidden = true;
+  $('sign-out').hidden = true;
+  renderAlerting();
+}
+
+/** Signs this tab out; `message` (if any) tells the worker why. */
+function signOut(message) {
+  const wasSignedIn = state.signedIn;
+  state.signedIn = false;
+  live.stop();
+  client.clear();
+  ringer.stop();
+  notifier.keepOnly(new Set());
+  Object.assign(state, { worker: null, reservations: [], conference: null });
+  state.busy.clear();
+  state.acted.clear();
+  state.announced.clear();
+  sessionStorage.removeItem(SEQ_KEY);
+  showAlert(null);
+  showSignIn();
+  render();
+  signInError(message ?? null);
+  if (wasSignedIn) log(message ?? 'Signed out.', { kind: message ? 'error' : 'info' });
+  $('identity').focus();
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Live state
+
+function applyState(msg) {
+  if (!state.signedIn) return;
+  if (Number.isFinite(msg.server_time)) state.skewMs = msg.server_time - Date.now();
+  const before = new Map(state.reservations.map((r) => [r.sid, r]));
+  if (msg.worker && typeof msg.worker === 'object') mergeWorker(msg.worker);
+  state.reservations = (Array.isArray(msg.reservations) ? msg.reservations : []).filter(
+    (r) => r && typeof r.sid === 'string' && RESERVATION_STATUSES.has(r.status),
+  );
+  state.conference =
+    msg.conference && typeof msg.conference === 'object' && typeof msg.conference.sid === 'string' ? msg.conference : null;
+  noteEndedReservations(before);
+  try {
+    if (Number.isFinite(msg.seq)) sessionStorage.setItem(SEQ_KEY, String(live.lastSeq ?? msg.seq));
+  } catch {
+    // Without storage a reload simply starts from a fresh state.
+  }
+  render();
+}
+
+function mergeWorker(worker) {
+  state.worker = worker;
+  client.updateWorker(worker);
+}
+
+/** Tells the worker about pending calls that went away without this tab answering them. */
+function noteEndedReservations(before) {
+  const now = new Set(state.reservations.map((r) => r.sid));
+  for (const [sid, old] of before) {
+    if (now.has(sid) || old.status !== 'pending' || state.acted.has(sid)) continue;
+    const caller = callerOf(old);
+    if (Number.isFinite(old.timeout_at) && old.timeout_at <= serverNow() + 1500) {
+      log(`Missed call from ${caller}: the reservation timed out.`, { kind: 'warning' });
+      announce(`Missed call from ${caller}.`);
+    } else {
+      log(`The call from ${caller} is no longer waiting for you.`);
+    }
+  }
+  for (const sid of state.acted) if (!now.has(sid)) state.acted.delete(sid);
+  for (const sid of state.announced) if (!now.has(sid)) state.announced.delete(sid);
+}
+
+function readSeq() {
+  const seq = Number(sessionStorage.getItem(SEQ_KEY));
+  return sessionStorage.getItem(SEQ_KEY) !== null && Number.isFinite(seq) ? seq : null;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Actions
+
+/** Runs one request with its buttons disabled; failures go to the alert region and the log. */
+async function run(key, failure, action) {
+  if (state.busy.has(key)) return;
+  state.busy.add(key);
+  render();
+  try {
+    await action();
+    showAlert(null);
+  } catch (err) {
+    // A 401 has already signed the tab out with its own message.
+    if (!(err instanceof ApiError && err.status === 401)) report(`${failure}: ${err.message}`);
+    throw err;
+  } finally {
+    state.busy.delete(key);
+    render();
+  }
+}
+
+function onActivityClick(event) {
+  const button = event.target.closest('button[data-activity-sid]');
+  if (!button || button.disabled) return;
+  const sid = button.dataset.activitySid;
+  const activity = state.workspace?.activities.find((a) => a.sid === sid);
+  const name = activity?.friendly_name ?? sid;
+  run('activity', `Could not change the activity to ${name}`, async () => {
+    const worker = await client.call('api/worker/activity', { activity_sid: sid });
+    if (worker && typeof worker === 'object' && typeof worker.activity_sid === 'string' && state.worker) {
+      const changed = worker.activity_sid !== state.worker.activity_sid;
+      mergeWorker({
+        ...state.worker,
+        ...worker,
+        activity_changed_at: Number.isFinite(worker.activity_changed_at)
+          ? worker.activity_changed_at
+          : changed
+            ? serverNow()
+            : state.worker.activity_changed_at,
+      });
+    }
+    log(`Activity changed to ${name}.`);
+  }).catch(() => {});
+}
+
+function onCallsClick(event) {
+  const button = event.target.closest('button[data-action]');
+  if (!button || button.disabled) return;
+  const action = button.dataset.action;
+  if (action === 'end-conference') {
+    endConference(button.closest('[data-testid="conference"]')?.dataset.sid);
+    return;
+  }
+  const sid = button.closest('[data-testid="reservation"]')?.dataset.sid;
+  const reservation = state.reservations.find((r) => r.sid === sid);
+  if (!reservation) return;
+  if (action === 'accept') answer(reservation, 'accept');
+  else if (action === 'reject') answer(reservation, 'reject');
+  else if (action === 'complete') complete(reservation);
+}
+
+function answer(reservation, verb) {
+  const { sid } = reservation;
+  const caller = callerOf(reservation);
+  state.acted.add(sid);
+  const failure = verb === 'accept' ? `Could not accept the call from ${caller}` : `Could not reject the call from ${caller}`;
+  run(`reservation:${sid}`, failure, async () => {
+    const updated = await client.call(`api/reservations/${encodeURIComponent(sid)}/${verb}`, {});
+    patchReservation(sid, updated);
+    log(verb === 'accept' ? `Accepted the call from ${caller}.` : `Rejected the call from ${caller}.`);
+  }).catch(() => state.acted.delete(sid));
+}
+
+/** Applies a reservation the API returned, so the page moves on even before the next state arrives. */
+function patchReservation(sid, updated) {
+  const current = state.reservations.find((r) => r.sid === sid);
+  if (!current || current.status !== 'pending' || typeof updated?.status !== 'string') return;
+  if (RESERVATION_STATUSES.has(updated.status)) current.status = updated.status;
+  else state.reservations = state.reservations.filter((r) => r.sid !== sid);
+}
+
+function complete(reservation) {
+  const taskSid = reservation.task?.sid;
+  if (typeof taskSid !== 'string') return;
+  run(`task:${taskSid}`, 'Could not complete the task', async () => {
+    const task = await client.call(`api/tasks/${encodeURIComponent(taskSid)}/complete`, {});
+    if (task?.assignment_status === 'completed') {
+      state.reservations = state.reservations.filter((r) => r.task?.sid !== taskSid);
+    }
+    log(`Completed the task of the call from ${callerOf(reservation)}.`);
+  }).catch(() => {});
+}
+
+function endConference(sid) {
+  if (typeof sid !== 'string' || !sid) return;
+  run(`conference:${sid}`, 'Could not end the conference', async () => {
+    const conference = await client.call(`api/conferences/${encodeURIComponent(sid)}/end`, {});
+    if (state.conference?.sid === sid && conference?.status === 'completed') state.conference = null;
+    log(`Ended conference ${sid}.`);
+  }).catch(() => {});
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Rendering
+
+function render() {
+  renderWorkspace();
+  renderWorker();
+  renderActivityButtons();
+  renderCalls();
+  renderAlerting();
+  tick();
+}
+
+function renderWorkspace() {
+  const ws = state.workspace;
+  if (!ws) return;
+  $('workspace-name').textContent = ws.friendly_name || ws.sid || 'Workspace';
+  const mode = $('mode');
+  mode.hidden = !ws.mode;
+  mode.textContent = ws.mode === 'local' ? 'local demo' : (ws.mode ?? '');
+}
+
+function activityName(worker) {
+  if (typeof worker?.activity_name === 'string' && worker.activity_name) return worker.activity_name;
+  const found = state.workspace?.activities.find((a) => a.sid === worker?.activity_sid);
+  return found?.friendly_name ?? 'Unknown activity';
+}
+
+function renderWorker() {
+  const worker = state.worker;
+  $('worker-name').textContent = worker?.friendly_name ?? '';
+  const activity = $('activity');
+  activity.dataset.available = String(Boolean(worker?.available));
+  activity.dataset.onCall = String(Boolean(state.conference));
+  const name = worker ? activityName(worker) : '…';
+  if ($('activity-name').textContent !== name) $('activity-name').textContent = name;
+  const time = $('activity-time');
+  if (Number.isFinite(worker?.activity_changed_at)) time.dataset.since = worker.activity_changed_at;
+  else {
+    delete time.dataset.since;
+    time.textContent = '';
+  }
+}
+
+/** The activities behind "Go online" and "Go offline": named Available and Offline, as in the seed. */
+function usualActivities(activities) {
+  const named = (name) => activities.find((a) => String(a.friendly_name).toLowerCase() === name);
+  const online = named('available') ?? activities.find((a) => a.available === true);
+  const offline = named('offline') ?? activities.find((a) => a.available !== true && a !== online);
+  return { online, offline };
+}
+
+let renderedActivities = '';
+
+function renderActivityButtons() {
+  const group = $('activity-buttons');
+  const activities = state.workspace?.activities ?? [];
+  const { online, offline } = usualActivities(activities);
+  const entries = [];
+  if (online) entries.push([online, 'Go online', 'online']);
+  if (offline) entries.push([offline, 'Go offline', 'offline']);
+  for (const a of activities) if (a !== online && a !== offline) entries.push([a, String(a.friendly_name), 'other']);
+
+  const signature = JSON.stringify(entries.map(([a, label]) => [a.sid, label]));
+  if (signature !== renderedActivities) {
+    renderedActivities = signature;
+    const focused = group.contains(document.activeElement) ? document.activeElement.dataset.activitySid : null;
+    group.replaceChildren(
+      ...entries.map(([activity, label, kind]) => {
+        const button = document.createElement('button');
+        button.type = 'button';
+        button.className = `button activity-button activity-${kind}`;
+        button.dataset.activitySid = activity.sid;
+        button.textContent = label;
+        return button;
+      }),
+    );
+    if (entries.length === 0) {
+      const note = document.createElement('p');
+      note.className = 'muted';
+      note.textContent = 'Activities are not available yet.';
+      group.append(note);
+    }
+    if (focused) group.querySelector(`[data-activity-sid="${CSS.escape(focused)}"]`)?.focus();
+  }
+  const busy = state.busy.has('activity');
+  group.setAttribute('aria-busy', String(busy));
+  for (const button of group.querySelectorAll('button')) {
+    button.disabled = busy;
+    button.setAttribute('aria-pressed', String(button.dataset.activitySid === state.worker?.activity_sid));
+  }
+}
+
+/** Rendered cards by key, with the data they were built from, so unchanged cards (and focus) stay put. */
+const cards = new Map();
+
+function renderCalls() {
+  const wanted = new Map();
+  const pending = state.reservations
+    .filter((r) => r.status === 'pending')
+    .sort((a, b) => (a.created_at ?? 0) - (b.created_at ?? 0));
+  const others = state.reservations.filter((r) => r.status !== 'pending');
+  for (const r of pending) wanted.set(`r:${r.sid}`, { slot: 'pending-slot', data: r, build: reservationCard });
+  if (state.conference) {
+    wanted.set(`c:${state.conference.sid}`, { slot: 'conference-slot', data: state.conference, build: conferenceCard });
+  }
+  for (const r of others) wanted.set(`r:${r.sid}`, { slot: 'task-slot', data: r, build: reservationCard });
+
+  for (const [key, card] of cards) {
+    if (!wanted.has(key)) {
+      card.el.remove();
+      cards.delete(key);
+    }
+  }
+  const order = { 'pending-slot': [], 'conference-slot': [], 'task-slot': [] };
+  for (const [key, { slot, data, build }] of wanted) {
+    const signature = JSON.stringify(data);
+    let card = cards.get(key);
+    if (!card || card.signature !== signature) {
+      const el = build(data);
+      if (card) replaceKeepingFocus(card.el, el);
+      card = { el, signature };
+      cards.set(key, card);
+    }
+    order[slot].push(card.el);
+  }
+  for (const [slot, elements] of Object.entries(order)) {
+    const container = $(slot);
+    elements.forEach((el, i) => {
+      if (container.children[i] !== el) container.insertBefore(el, container.children[i] ?? null);
+    });
+  }
+
+  for (const card of $('calls').querySelectorAll('[data-testid="reservation"]')) {
+    const busy = state.busy.has(`reservation:${card.dataset.sid}`) || state.busy.has(`task:${card.dataset.taskSid}`);
+    for (const button of card.querySelectorAll('button')) button.disabled = busy;
+    card.setAttribute('aria-busy', String(busy));
+  }
+  const conference = $('conference-slot').querySelector('[data-testid="conference"]');
+  if (conference) {
+    const busy = state.busy.has(`conference:${conference.dataset.sid}`);
+    for (const button of conference.querySelectorAll('button')) button.disabled = busy;
+  }
+  $('idle').hidden = wanted.size > 0;
+}
+
+function replaceKeepingFocus(oldEl, newEl) {
+  const active = document.activeElement;
+  const action = oldEl.contains(active) ? active.dataset.action : null;
+  oldEl.replaceWith(newEl);
+  if (action) newEl.querySelector(`[data-action="${CSS.escape(action)}"]`)?.focus();
+}
+
+/** Pending reservations that should ring: not being answered and not yet timed out. */
+function ringingReservations() {
+  const now = serverNow();
+  return state.reservations.filter(
+    (r) =>
+      r.status === 'pending' &&
+      !state.busy.has(`reservation:${r.sid}`) &&
+      !(Number.isFinite(r.timeout_at) && r.timeout_at <= now),
+  );
+}
+
+let baseTitle = null;
+
+/** Ring, notification, announcement and title follow the ringing reservations. */
+function renderAlerting() {
+  baseTitle ??= document.title;
+  const ringing = state.signedIn ? ringingReservations() : [];
+  if (ringing.length > 0) ringer.start();
+  else ringer.stop();
+
+  for (const r of ringing) {
+    if (state.announced.has(r.sid)) continue;
+    state.announced.add(r.sid);
+    announce(`Incoming call from ${callerOf(r)}. Accept or Reject.`);
+    const card = $('pending-slot').querySelector(`[data-sid="${CSS.escape(r.sid)}"]`);
+    const accept = card?.querySelector('[data-action="accept"]');
+    // Bring the keyboard to the call, unless the worker is in the middle of something else.
+    if (accept && (document.activeElement === document.body || document.activeElement === null)) accept.focus();
+  }
+  if (document.hidden) {
+    for (const r of ringing) notifier.notify(r.sid, 'Incoming call', `From ${callerOf(r)}`);
+    notifier.keepOnly(new Set(ringing.map((r) => r.sid)));
+  } else {
+    notifier.keepOnly(new Set());
+  }
+
+  const title = ringing.length > 0 ? `Incoming call · ${baseTitle}` : baseTitle;
+  if (document.title !== title) document.title = title;
+
+  const blocked = state.signedIn && !ringer.audible;
+  $('sound-button').hidden = !blocked;
+  for (const hint of document.querySelectorAll('.sound-hint')) hint.hidden = !(blocked && ringing.length > 0);
+}
+
+function renderConnection(status) {
+  const el = $('connection');
+  const text = { connected: 'Connected', reconnecting: 'Reconnecting…', offline: 'Offline' }[status] ?? 'Offline';
+  el.dataset.state = status;
+  el.textContent = text;
+  if (status === 'connected') loadWorkspace();
+}
+
+function tick() {
+  const expired = tickTimers(document.body, serverNow());
+  // A countdown that ran out stops the ring at once; the server's next state removes the card.
+  if (expired) renderAlerting();
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Alerts, announcements and the log
+
+function showAlert(message) {
+  const region = $('alert');
+  if (!message) {
+    region.replaceChildren();
+    return;
+  }
+  const dismiss = document.createElement('button');
+  dismiss.type = 'button';
+  dismiss.className = 'button quiet small';
+  dismiss.dataset.action = 'dismiss';
+  dismiss.textContent = 'Dismiss';
+  const text = document.createElement('p');
+  text.textContent = message;
+  region.replaceChildren(text, dismiss);
+}
+
+function report(message) {
+  showAlert(message);
+  log(message, { kind: 'error' });
+}
+
+function announce(text) {
+  const region = $('announcer');
+  // Emptying first makes a repeated message be read again.
+  region.textContent = '';
+  setTimeout(() => {
+    region.textContent = text;
+  }, 50);
+}
+
+let logEntries = [];
+
+function log(text, { at = serverNow(), kind = 'info', type = null } = {}) {
+  logEntries.push({ at, text: String(text), kind, type });
+  if (logEntries.length > LOG_MAX) logEntries = logEntries.slice(-LOG_MAX);
+  saveLog();
+  renderLog();
+}
+
+function clearLog() {
+  logEntries = [];
+  saveLog();
+  renderLog();
+}
+
+function saveLog() {
+  try {
+    sessionStorage.setItem(LOG_KEY, JSON.stringify(logEntries));
+  } catch {
+    // The log is a convenience; without storage it is only lost on reload.
+  }
+}
+
+function restoreLog() {
+  try {
+    const saved = JSON.parse(sessionStorage.getItem(LOG_KEY) ?? '[]');
+    logEntries = Array.isArray(saved)
+      ? saved.filter((e) => e && typeof e.text === 'string' && Number.isFinite(e.at)).slice(-LOG_MAX)
+      : [];
+  } catch {
+    logEntries = [];
+  }
+  renderLog();
+}
+
+function renderLog() {
+  const list = $('log-lines');
+  // Newest first: on a phone the latest line is the one in view.
+  list.replaceChildren(...logEntries.slice().reverse().map(logLine));
+  $('log-empty').hidden = logEntries.length > 0;
+}
+
+boot();
