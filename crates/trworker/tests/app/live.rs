@@ -1,0 +1,160 @@
+//! The WebSocket: state on connect, events and states pushed, reconnect with the last sequence number,
+//! several sockets of one worker, refused tokens.
+
+use serde_json::{json, Value};
+use trworker::app::{EventIntake, TaskRouterEvent, WrapUpPolicy};
+
+use crate::helpers::{spawn_app, spawn_app_with};
+
+fn pending(state: &Value) -> Option<&Value> {
+    state["reservations"].as_array()?.iter().find(|r| r["status"] == "pending")
+}
+
+#[tokio::test]
+async fn a_socket_gets_the_state_then_the_call_as_event_and_state() {
+    let app = spawn_app_with(|config| config.wrap_up = WrapUpPolicy::Never).await;
+    let token = app.sign_in("alice").await;
+    let mut socket = app.socket(&token, None).await;
+    let first = socket.next().await.expect("state");
+    assert_eq!(first["type"], "state", "{first}");
+    assert_eq!(first["worker"]["sid"], app.alice.as_str());
+    assert_eq!(first["worker"]["activity_name"], "Offline");
+    assert!(
+        first["worker"]["activity_changed_at"].is_number()
+            || first["worker"]["activity_changed_at"].is_null()
+    );
+    assert_eq!(first["reservations"], json!([]));
+    assert_eq!(first["conference"], Value::Null);
+    assert!(first["seq"].is_u64() && first["server_time"].is_i64());
+
+    app.set_activity(&token, "Available").await;
+    socket.state_where("Available", |s| s["worker"]["activity_name"] == "Available").await;
+
+    let task = app.incoming_call("+15551239999").await;
+    let event = socket
+        .until("reservation.created", |m| m["type"] == "event" && m["event_type"] == "reservation.created")
+        .await;
+    assert!(event["seq"].as_u64() > first["seq"].as_u64(), "{event}");
+    assert!(event["at"].is_i64() && event["description"].is_string(), "{event}");
+    let state = socket.state_where("a pending reservation", |s| pending(s).is_some()).await;
+    let reservation = pending(&state).expect("pending");
+    assert!(reservation["sid"].as_str().is_some_and(|s| s.starts_with("WR")));
+    assert_eq!(reservation["task"]["sid"], task.sid.as_str());
+    assert_eq!(reservation["task"]["attributes"]["from"], "+15551239999");
+    assert!(reservation["task"]["priority"].is_i64() && reservation["task"]["age"].is_u64());
+    let created = reservation["created_at"].as_i64().expect("created_at");
+    assert_eq!(reservation["timeout_at"].as_i64(), Some(created + 10_000), "the workflow's 10 s timeout");
+
+    // Accept: the state shows the conference with both legs.
+    let sid = reservation["sid"].as_str().expect("sid").to_owned();
+    let (status, body) = app.post(&format!("/api/reservations/{sid}/accept"), &token, json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    let state = socket.state_where("a conference", |s| s["conference"].is_object()).await;
+    let conference = &state["conference"];
+    assert!(conference["sid"].as_str().is_some_and(|s| s.starts_with("CF")), "{conference}");
+    assert_eq!(conference["friendly_name"], task.sid.as_str());
+    assert!(conference["started_at"].is_i64(), "{conference}");
+    let roles: Vec<&str> = conference["participants"]
+        .as_array()
+        .expect("participants")
+        .iter()
+        .filter_map(|p| p["role"].as_str())
+        .collect();
+    assert!(roles.contains(&"customer"), "{conference}");
+}
+
+#[tokio::test]
+async fn a_reconnecting_socket_gets_what_it_missed() {
+    let app = spawn_app().await;
+    let token = app.sign_in("alice").await;
+    let mut socket = app.socket(&token, None).await;
+    let first = socket.next().await.expect("state");
+    let seq = first["seq"].as_u64().expect("seq");
+    drop(socket);
+
+    // Two events while away, fed through the intake as the webhook would.
+    for description in ["one", "two"] {
+        app.state.ingest(TaskRouterEvent {
+            event_type: "worker.attributes.update".into(),
+            description: description.into(),
+            at_ms: Some(1),
+            worker_sid: Some(app.alice.clone()),
+            task_sid: None,
+            reservation_sid: None,
+            worker_activity_name: None,
+        });
+    }
+    let mut socket = app.socket(&token, Some(seq)).await;
+    let one = socket.next().await.expect("missed event");
+    let two = socket.next().await.expect("missed event");
+    assert_eq!((one["type"].as_str(), one["description"].as_str()), (Some("event"), Some("one")));
+    assert_eq!(two["description"], "two");
+    assert_eq!(one["seq"].as_u64(), Some(seq + 1));
+    assert_eq!(two["seq"].as_u64(), Some(seq + 2));
+    let state = socket.next().await.expect("state");
+    assert_eq!(state["type"], "state");
+    assert_eq!(state["seq"].as_u64(), Some(seq + 2));
+
+    // A number the buffer cannot serve (from an earlier server, or too old): just a fresh state.
+    let mut socket = app.socket(&token, Some(3)).await;
+    assert_eq!(socket.next().await.expect("state")["type"], "state");
+    let mut socket = app.socket(&token, Some(u64::MAX / 2)).await;
+    assert_eq!(socket.next().await.expect("state")["type"], "state");
+}
+
+#[tokio::test]
+async fn every_socket_of_a_worker_gets_the_same_pushes() {
+    let app = spawn_app().await;
+    let token = app.sign_in("alice").await;
+    let mut one = app.socket(&token, None).await;
+    let mut two = app.socket(&token, None).await;
+    one.next().await.expect("state");
+    two.next().await.expect("state");
+    let bob = app.sign_in("bob").await;
+    let mut bobs = app.socket(&bob, None).await;
+    bobs.next().await.expect("state");
+
+    app.set_activity(&token, "Available").await;
+    for socket in [&mut one, &mut two] {
+        socket.state_where("Available", |s| s["worker"]["activity_name"] == "Available").await;
+    }
+    // Bob's socket hears nothing of alice: the next thing it gets is its own change.
+    app.set_activity(&bob, "Unavailable").await;
+    let next = bobs.until("bob's state", |m| m["type"] == "state").await;
+    assert_eq!(next["worker"]["sid"], app.bob.as_str());
+    assert_eq!(next["worker"]["activity_name"], "Unavailable");
+}
+
+#[tokio::test]
+async fn a_bad_token_or_hello_is_refused() {
+    let app = spawn_app().await;
+    let mut socket = app.socket("not-a-token", None).await;
+    let error = socket.next().await.expect("error message");
+    assert_eq!(error["type"], "error");
+    assert!(error["message"].is_string());
+    assert_eq!(socket.next().await.err(), Some(Some(4401)));
+
+    // A token of another workspace (same secret) is refused too.
+    let elsewhere = twilio::token::WorkerCapability::new(
+        &app.upstream.account_sid,
+        &app.upstream.auth_token,
+        "WS0000000000000000000000000000dead",
+        &app.alice,
+    )
+    .to_jwt(engine::Clock::now(app.clock.as_ref()).secs() as u64)
+    .expect("jwt");
+    let mut socket = app.socket(&elsewhere, None).await;
+    assert_eq!(socket.next().await.expect("error")["type"], "error");
+    assert_eq!(socket.next().await.err(), Some(Some(4401)));
+}
+
+#[tokio::test]
+async fn shutdown_is_announced() {
+    let app = spawn_app().await;
+    let token = app.sign_in("alice").await;
+    let mut socket = app.socket(&token, None).await;
+    socket.next().await.expect("state");
+    app.state.shutdown();
+    let message = socket.until("shutdown", |m| m["type"] == "shutdown").await;
+    assert_eq!(message, json!({ "type": "shutdown" }));
+}
