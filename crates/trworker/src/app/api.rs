@@ -191,11 +191,13 @@ async fn own_reservation(
     worker_sid: &str,
     reservation_sid: &str,
 ) -> Result<Reservation, AppError> {
+    let forbidden =
+        || AppError::Forbidden(format!("Reservation {reservation_sid} is not one of your reservations."));
     match state.client().fetch_worker_reservation(worker_sid, reservation_sid).await {
-        Ok(reservation) => Ok(reservation),
-        Err(e) if e.is_not_found() => Err(AppError::Forbidden(format!(
-            "Reservation {reservation_sid} is not one of your reservations."
-        ))),
+        // The worker view should only hold the worker's own; checking costs nothing.
+        Ok(reservation) if reservation.worker_sid.as_deref() == Some(worker_sid) => Ok(reservation),
+        Ok(_) => Err(forbidden()),
+        Err(e) if e.is_not_found() => Err(forbidden()),
         Err(e) => Err(AppError::upstream("read the reservation", e)),
     }
 }

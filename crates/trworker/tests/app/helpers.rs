@@ -25,7 +25,8 @@ pub struct Upstream {
     pub url: String,
     pub account_sid: String,
     pub auth_token: String,
-    _stop: tokio::sync::oneshot::Sender<()>,
+    /// Whatever keeps the upstream running while the test holds it.
+    pub _guard: Box<dyn std::any::Any + Send>,
 }
 
 /// Starts the TaskRouter the app talks to (see `upstream.rs`, the one place that knows it is trworker's
