@@ -47,7 +47,8 @@ const notifier = new Notifier();
 
 const client = new Client({
   onExpired: (message) => signOut(`Your session has ended: ${message} Sign in again.`),
-  onRefreshed: (session) => session.worker && mergeWorker(session.worker),
+  // The token's worker has no activity_changed_at: keep the one the live state gave.
+  onRefreshed: (session) => session.worker && mergeWorker({ ...state.worker, ...session.worker }),
 });
 
 const live = new Live({
@@ -89,7 +90,10 @@ function boot() {
   loadWorkspace();
   const session = client.restore();
   if (session) enterDesk(session, readSeq());
-  else showSignIn();
+  else {
+    showSignIn();
+    $('identity').focus();
+  }
   setInterval(tick, TICK_MS);
 }
 
@@ -190,7 +194,7 @@ function signOut(message) {
   state.busy.clear();
   state.acted.clear();
   state.announced.clear();
-  sessionStorage.removeItem(SEQ_KEY);
+  forgetSeq();
   showAlert(null);
   showSignIn();
   render();
@@ -244,8 +248,21 @@ function noteEndedReservations(before) {
 }
 
 function readSeq() {
-  const seq = Number(sessionStorage.getItem(SEQ_KEY));
-  return sessionStorage.getItem(SEQ_KEY) !== null && Number.isFinite(seq) ? seq : null;
+  try {
+    const saved = sessionStorage.getItem(SEQ_KEY);
+    const seq = Number(saved);
+    return saved !== null && Number.isFinite(seq) ? seq : null;
+  } catch {
+    return null;
+  }
+}
+
+function forgetSeq() {
+  try {
+    sessionStorage.removeItem(SEQ_KEY);
+  } catch {
+    // Nothing was stored either.
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -368,7 +385,7 @@ function renderWorkspace() {
   $('workspace-name').textContent = ws.friendly_name || ws.sid || 'Workspace';
   const mode = $('mode');
   mode.hidden = !ws.mode;
-  mode.textContent = ws.mode === 'local' ? 'local demo' : (ws.mode ?? '');
+  mode.textContent = { local: 'local demo', twilio: 'Twilio' }[ws.mode] ?? ws.mode ?? '';
 }
 
 function activityName(worker) {
@@ -453,7 +470,8 @@ function renderCalls() {
   const others = state.reservations.filter((r) => r.status !== 'pending');
   for (const r of pending) wanted.set(`r:${r.sid}`, { slot: 'pending-slot', data: r, build: reservationCard });
   if (state.conference) {
-    wanted.set(`c:${state.conference.sid}`, { slot: 'conference-slot', data: state.conference, build: conferenceCard });
+    const data = { conference: state.conference, caller: conferenceCaller(state.conference) };
+    wanted.set(`c:${state.conference.sid}`, { slot: 'conference-slot', data, build: conferenceCard });
   }
   for (const r of others) wanted.set(`r:${r.sid}`, { slot: 'task-slot', data: r, build: reservationCard });
 
@@ -465,7 +483,8 @@ function renderCalls() {
   }
   const order = { 'pending-slot': [], 'conference-slot': [], 'task-slot': [] };
   for (const [key, { slot, data, build }] of wanted) {
-    const signature = JSON.stringify(data);
+    // The task's age grows with every state; it is not shown, so it must not rebuild the card.
+    const signature = JSON.stringify(data, (k, v) => (k === 'age' ? undefined : v));
     let card = cards.get(key);
     if (!card || card.signature !== signature) {
       const el = build(data);
@@ -495,6 +514,13 @@ function renderCalls() {
   $('idle').hidden = wanted.size > 0;
 }
 
+/** The caller of a conference: Twilio names the conference after the reservation, else the one accepted call. */
+function conferenceCaller(conference) {
+  const accepted = state.reservations.filter((r) => r.status === 'accepted');
+  const match = state.reservations.find((r) => r.sid === conference.friendly_name) ?? (accepted.length === 1 ? accepted[0] : null);
+  return match ? callerOf(match) : null;
+}
+
 function replaceKeepingFocus(oldEl, newEl) {
   const active = document.activeElement;
   const action = oldEl.contains(active) ? active.dataset.action : null;
@@ -521,6 +547,8 @@ function renderAlerting() {
   const ringing = state.signedIn ? ringingReservations() : [];
   if (ringing.length > 0) ringer.start();
   else ringer.stop();
+  // Exposed for tests and styling: whether the ring tone is on (even while the browser blocks sound).
+  document.body.dataset.ringing = String(ringer.ringing);
 
   for (const r of ringing) {
     if (state.announced.has(r.sid)) continue;
@@ -529,7 +557,8 @@ function renderAlerting() {
     const card = $('pending-slot').querySelector(`[data-sid="${CSS.escape(r.sid)}"]`);
     const accept = card?.querySelector('[data-action="accept"]');
     // Bring the keyboard to the call, unless the worker is in the middle of something else.
-    if (accept && (document.activeElement === document.body || document.activeElement === null)) accept.focus();
+    const idle = [document.body, null, $('worker-name')].includes(document.activeElement);
+    if (accept && idle) accept.focus();
   }
   if (document.hidden) {
     for (const r of ringing) notifier.notify(r.sid, 'Incoming call', `From ${callerOf(r)}`);

@@ -12,7 +12,13 @@ const BURSTS = [
 ];
 const TONES_HZ = [440, 480];
 const VOLUME = 0.16;
+/** How far ahead ring cycles are scheduled (seconds): longer than a throttled background timer's gap. */
+const AHEAD_S = 75;
 
+/**
+ * The ring tone. Bursts are scheduled on the audio clock well ahead of time, because browsers throttle the
+ * timers of background tabs (down to once a minute) and a worker's tab is usually in the background.
+ */
 export class Ringer {
   constructor({ onChange }) {
     this.onChange = onChange;
@@ -20,6 +26,8 @@ export class Ringer {
     this.ringing = false;
     this.timer = null;
     this.output = null;
+    /** Audio-clock time up to which ring cycles are scheduled. */
+    this.scheduledUntil = 0;
   }
 
   /** True when the page could ring right now. */
@@ -31,11 +39,12 @@ export class Ringer {
   unlock() {
     const AudioContext = window.AudioContext ?? window.webkitAudioContext;
     if (!AudioContext) return;
+    const wasAudible = this.audible;
     try {
       if (!this.context) {
         this.context = new AudioContext();
         this.context.addEventListener('statechange', () => {
-          if (this.ringing && this.audible) this.scheduleCycle();
+          this.schedule();
           this.onChange();
         });
       }
@@ -43,14 +52,14 @@ export class Ringer {
     } catch {
       this.context = null;
     }
-    this.onChange();
+    if (this.audible !== wasAudible) this.onChange();
   }
 
   start() {
     if (this.ringing) return;
     this.ringing = true;
-    this.scheduleCycle();
-    this.timer = setInterval(() => this.scheduleCycle(), CYCLE_S * 1000);
+    this.schedule();
+    this.timer = setInterval(() => this.schedule(), 1000);
   }
 
   stop() {
@@ -58,15 +67,17 @@ export class Ringer {
     this.ringing = false;
     clearInterval(this.timer);
     this.timer = null;
+    this.scheduledUntil = 0;
     if (this.output) {
-      // Disconnecting the shared output silences bursts already scheduled.
+      // Disconnecting the shared output silences the bursts already scheduled.
       this.output.disconnect();
       this.output = null;
     }
   }
 
-  scheduleCycle() {
-    // A suspended context does not advance its clock: scheduling then would stack bursts up.
+  /** Keeps ring cycles scheduled for the next AHEAD_S seconds. */
+  schedule() {
+    // A suspended context does not advance its clock: scheduling then would only stack bursts up.
     if (!this.ringing || !this.audible) return;
     const ctx = this.context;
     if (!this.output) {
@@ -74,7 +85,16 @@ export class Ringer {
       this.output.gain.value = VOLUME;
       this.output.connect(ctx.destination);
     }
-    const start = ctx.currentTime + 0.05;
+    let cycle = Math.max(this.scheduledUntil, ctx.currentTime + 0.05);
+    while (cycle < ctx.currentTime + AHEAD_S) {
+      this.scheduleCycle(cycle);
+      cycle += CYCLE_S;
+    }
+    this.scheduledUntil = cycle;
+  }
+
+  scheduleCycle(start) {
+    const ctx = this.context;
     for (const [offset, length] of BURSTS) {
       const envelope = ctx.createGain();
       const t0 = start + offset;

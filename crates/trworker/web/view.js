@@ -166,8 +166,8 @@ export function reservationCard(reservation) {
 
 const ROLE_NAMES = { worker: 'You', customer: 'Caller' };
 
-/** The card of the conference the worker is in. */
-export function conferenceCard(conference) {
+/** The card of the conference the worker is in; `caller` is who the call is with, when known. */
+export function conferenceCard({ conference, caller }) {
   const participants = Array.isArray(conference.participants) ? conference.participants : [];
   const started = Number.isFinite(conference.started_at);
   const list = h('ul', { class: 'participants', 'data-testid': 'participants' });
@@ -203,8 +203,8 @@ export function conferenceCard(conference) {
         ? h('span', { class: 'call-time' }, 'Call time ', h('span', { class: 'timer', 'data-testid': 'call-timer', dataset: { since: conference.started_at } }, '00:00'))
         : h('span', { class: 'call-time' }, 'Connecting…'),
     ),
-    h('h3', { id: 'conference-title' }, 'Conference'),
-    h('p', { class: 'mono sid', 'data-testid': 'conference-sid' }, displayValue(conference.sid)),
+    h('h3', { id: 'conference-title' }, caller ? `Call with ${caller}` : 'Conference'),
+    h('p', { class: 'meta' }, 'Conference ', h('span', { class: 'mono', 'data-testid': 'conference-sid' }, displayValue(conference.sid))),
     name ? h('p', { class: 'meta' }, `Name ${name}`) : null,
     h('p', { class: 'meta' }, `Status ${displayValue(conference.status)}`),
     h('h4', {}, 'Participants'),
