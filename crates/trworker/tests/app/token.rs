@@ -12,8 +12,6 @@ async fn the_right_password_gets_a_worker_token_for_eight_hours() {
     let (status, body, _) = app.post_token("alice", PASSWORD).await;
     assert_eq!(status, 200, "{body}");
     let token = body["token"].as_str().expect("token");
-    let now = app.state.config().token_ttl.as_secs(); // 8 h
-    assert_eq!(now, 8 * 3600);
     let claims = twilio::token::verify_worker_token(token, &app.upstream.auth_token, unix_now(&app))
         .expect("a valid worker token");
     assert_eq!(claims.worker_sid, app.alice);
