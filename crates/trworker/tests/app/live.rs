@@ -158,3 +158,39 @@ async fn shutdown_is_announced() {
     let message = socket.until("shutdown", |m| m["type"] == "shutdown").await;
     assert_eq!(message, json!({ "type": "shutdown" }));
 }
+
+fn event(event_type: &str, worker: Option<&str>, task: &str) -> TaskRouterEvent {
+    TaskRouterEvent {
+        event_type: event_type.into(),
+        description: format!("{event_type} of {task}"),
+        at_ms: None,
+        worker_sid: worker.map(str::to_owned),
+        task_sid: Some(task.into()),
+        reservation_sid: None,
+        worker_activity_name: None,
+    }
+}
+
+#[tokio::test]
+async fn task_events_reach_the_worker_the_task_was_reserved_for() {
+    let app = spawn_app().await;
+    let token = app.sign_in("alice").await;
+    let mut socket = app.socket(&token, None).await;
+    socket.next().await.expect("state");
+    let task = "WT00000000000000000000000000000abc";
+    app.state.ingest(event("reservation.created", Some(&app.alice), task));
+    // Task events carry no worker: the app remembers whose task it is.
+    app.state.ingest(event("task.updated", None, task));
+    app.state.ingest(event("task.completed", None, task));
+    app.state.ingest(event("task.updated", None, task));
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        let message = socket.until("an event", |m| m["type"] == "event").await;
+        seen.push(message["event_type"].as_str().unwrap_or_default().to_owned());
+    }
+    assert_eq!(seen, ["reservation.created", "task.updated", "task.completed"]);
+    // After completion the task is forgotten: a later event for it goes nowhere. Prove it with a marker.
+    app.state.ingest(TaskRouterEvent { worker_sid: Some(app.alice.clone()), ..event("marker", None, "WT1") });
+    let next = socket.until("the marker", |m| m["type"] == "event").await;
+    assert_eq!(next["event_type"], "marker");
+}
