@@ -151,10 +151,19 @@ async fn receive(
     }
 }
 
+/// Workers whose state is rebuilt at the same time during reconciliation.
+const RECONCILE_CONCURRENCY: usize = 8;
+
 /// One reconciliation round (see [`AppState::reconcile`]).
 pub(crate) async fn reconcile(state: &AppState) {
+    use futures_util::StreamExt as _;
     let workers = state.inner.hub.connected();
-    futures_util::future::join_all(workers.iter().map(|worker| live::refresh_now(state, worker))).await;
+    // A few at a time: real Twilio rate-limits the account, and this is only the safety net.
+    futures_util::stream::iter(workers)
+        .for_each_concurrent(RECONCILE_CONCURRENCY, |worker| async move {
+            live::refresh_now(state, &worker).await
+        })
+        .await;
     wrapup::sweep(state).await;
 }
 

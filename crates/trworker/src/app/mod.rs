@@ -90,8 +90,9 @@ pub struct AppConfig {
     pub workspace_sid: String,
     /// The password every worker signs in with (the seed's `TOKEN_PASSWORD`). Never echoed.
     pub token_password: String,
-    /// Where TaskRouter reaches this server (scheme, host, port, optional path prefix), e.g.
-    /// `https://app.example.com`; the webhook signature is checked against it.
+    /// Where TaskRouter reaches this server: scheme, host and port, no path (e.g. `https://app.example.com`).
+    /// The webhook signature is checked against this plus the request's path and query, so the workspace's
+    /// `EventCallbackUrl` must be `{public_url}/twilio/events`.
     pub public_url: String,
     /// TaskRouter base URL; `None` for Twilio's.
     pub taskrouter_url: Option<String>,
