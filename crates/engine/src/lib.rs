@@ -6,18 +6,42 @@
 //!
 //! # Layout
 //!
+//! - [`core`]: the sans-IO state machine ([`Core`]): `apply(now, command)`, `advance(now)` for timers,
+//!   `take_events`/`take_changes` for the log and the store, `restore` from stored records, read-only queries
+//!   and statistics. Submodules: `space` (one workspace, its indexes and CRUD), `routing` (workflows,
+//!   reservations, task lifecycle), `telephony` (simulated conferences), `query` (views).
+//! - [`model`]: the resources (Workspace … Reservation, Conference, Participant) with Twilio's field names.
+//! - [`command`]: [`Command`], one variant per mutating REST operation plus simulation commands.
+//! - [`error`]: [`Error`], each with its Twilio code and HTTP status.
+//! - [`event`]: [`Event`] and [`EventType`]: the TaskRouter event log entries with their callback fields.
+//! - [`workflow`]: workflow configuration parsing and validation ([`WorkflowConfig`]).
 //! - [`expr`]: the TaskRouter expression language ([`Expr`]), `order_by` ([`OrderBy`]) and known-worker
 //!   references ([`TaskRef`]): parsed once with positioned errors, evaluated against attribute scopes.
 //! - [`sid`]: Twilio-shaped identifiers ([`Sid`]) and the injected generator ([`SidGen`]).
+//! - [`handle`]: the actor that owns the core on its own thread ([`Handle`]): commands in order, timers from an
+//!   injected clock, replies and events released only once durable, recovery from the data directory.
 //! - [`store`]: the durable store: SQLite in WAL mode, one writer thread with group commit ([`Store`]).
 //! - [`time`]: [`Timestamp`] and the injected [`Clock`].
 
+pub mod command;
+pub mod core;
+pub mod error;
+pub mod event;
 pub mod expr;
+pub mod handle;
+pub mod model;
 pub mod sid;
 pub mod store;
 pub mod time;
+pub mod workflow;
 
+pub use crate::core::{Change, Core, CoreConfig, Reply};
+pub use command::Command;
+pub use error::Error;
+pub use event::{Event, EventType};
 pub use expr::{Expr, OrderBy, TaskRef};
+pub use handle::Handle;
 pub use sid::{Prefix, RandomSids, SequentialSids, Sid, SidError, SidGen};
 pub use store::{Store, StoreError};
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};
+pub use workflow::WorkflowConfig;

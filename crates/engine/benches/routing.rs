@@ -1,0 +1,177 @@
+//! Routing throughput: create a task, route it through its workflow and reserve a worker.
+//!
+//! Setup (not timed): one workspace, `QUEUES` queues each targeting `team == q`, one workflow per queue, and
+//! N available workers spread over the teams. Timed: `TASKS` task creations, each of which evaluates its
+//! workflow, enters the queue, picks the longest-idle eligible worker and creates a reservation.
+//!
+//! `in_memory` drives the sans-IO core directly; `durable` goes through the actor with the SQLite store, so
+//! every task is on disk before its reply (group commit). Run: `cargo bench -p engine --bench routing`.
+
+use std::sync::Arc;
+
+use divan::counter::ItemsCount;
+use divan::Bencher;
+use engine::command::{CreateTaskParams, TaskQueueParams, WorkerParams, WorkflowParams, WorkspaceParams};
+use engine::core::{Core, CoreConfig, Reply};
+use engine::handle::{Handle, Options};
+use engine::{Command, Prefix, SequentialSids, Sid, Store, SystemClock, Timestamp};
+
+const QUEUES: usize = 100;
+const TASKS: usize = 1000;
+
+fn main() {
+    divan::main();
+}
+
+struct Centre {
+    core: Core,
+    workspace: Sid,
+    workflows: Vec<Sid>,
+}
+
+fn apply(core: &mut Core, cmd: Command) -> Reply {
+    match core.apply(Timestamp::from_secs(1_700_000_000), cmd) {
+        Ok(reply) => reply,
+        Err(e) => panic!("benchmark setup failed: {e}"),
+    }
+}
+
+fn centre(workers: usize) -> Centre {
+    let mut core =
+        Core::new(Sid::new(Prefix::Account, 1), Box::new(SequentialSids::new()), CoreConfig::default());
+    let Reply::Workspace(ws) = apply(
+        &mut core,
+        Command::CreateWorkspace {
+            params: WorkspaceParams { friendly_name: Some("bench".into()), ..Default::default() },
+        },
+    ) else {
+        unreachable!("CreateWorkspace replies with a workspace")
+    };
+    let workspace = ws.sid;
+    let Reply::Activity(ready) = apply(
+        &mut core,
+        Command::CreateActivity {
+            workspace_sid: workspace,
+            friendly_name: Some("Ready".into()),
+            available: Some(true),
+        },
+    ) else {
+        unreachable!("CreateActivity replies with an activity")
+    };
+    let mut workflows = Vec::with_capacity(QUEUES);
+    for q in 0..QUEUES {
+        let Reply::TaskQueue(queue) = apply(
+            &mut core,
+            Command::CreateTaskQueue {
+                workspace_sid: workspace,
+                params: TaskQueueParams {
+                    friendly_name: Some(format!("team{q}")),
+                    target_workers: Some(format!("team == {q}")),
+                    ..Default::default()
+                },
+            },
+        ) else {
+            unreachable!("CreateTaskQueue replies with a queue")
+        };
+        let config =
+            format!(r#"{{"task_routing":{{"filters":[],"default_filter":{{"queue":"{}"}}}}}}"#, queue.sid);
+        let Reply::Workflow(workflow) = apply(
+            &mut core,
+            Command::CreateWorkflow {
+                workspace_sid: workspace,
+                params: WorkflowParams {
+                    friendly_name: Some(format!("team{q}")),
+                    configuration: Some(config),
+                    ..Default::default()
+                },
+            },
+        ) else {
+            unreachable!("CreateWorkflow replies with a workflow")
+        };
+        workflows.push(workflow.sid);
+    }
+    for w in 0..workers {
+        apply(
+            &mut core,
+            Command::CreateWorker {
+                workspace_sid: workspace,
+                params: WorkerParams {
+                    friendly_name: Some(format!("worker{w}")),
+                    activity_sid: Some(ready.sid),
+                    attributes: Some(format!(r#"{{"team":{},"skills":["support"]}}"#, w % QUEUES)),
+                    ..Default::default()
+                },
+            },
+        );
+    }
+    core.take_events();
+    core.take_changes();
+    Centre { core, workspace, workflows }
+}
+
+fn create_task(workspace: Sid, workflow: Sid, n: usize) -> Command {
+    Command::CreateTask {
+        workspace_sid: workspace,
+        params: CreateTaskParams {
+            workflow_sid: Some(workflow),
+            attributes: Some(format!(r#"{{"from":"+1555{n:07}","call_sid":"CA{n:032x}"}}"#)),
+            ..Default::default()
+        },
+    }
+}
+
+/// Sans-IO: the routing decision itself. Its cost should stay flat as the number of workers grows.
+#[divan::bench(args = [1_000, 10_000, 100_000], sample_count = 10, sample_size = 1)]
+fn in_memory(bencher: Bencher, workers: usize) {
+    bencher.counter(ItemsCount::new(TASKS)).with_inputs(|| centre(workers)).bench_local_values(|mut c| {
+        for n in 0..TASKS {
+            let cmd = create_task(c.workspace, c.workflows[n % QUEUES], n);
+            let reply = apply(&mut c.core, cmd);
+            debug_assert!(matches!(reply, Reply::Task(ref t) if t.assignment_status.as_str() == "reserved"));
+            // Events and changes are produced as they would be for the store and subscribers.
+            c.core.take_events();
+            c.core.take_changes();
+        }
+        c
+    });
+}
+
+/// Through the actor and the SQLite store: each reply waits until its task is durable.
+#[divan::bench(sample_count = 5, sample_size = 1)]
+fn durable(bencher: Bencher) {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => panic!("cannot start a runtime: {e}"),
+    };
+    let tasks = 10 * TASKS;
+    bencher
+        .counter(ItemsCount::new(tasks))
+        .with_inputs(|| {
+            let dir = std::env::temp_dir().join(format!("trworker-bench-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            let store = Store::open(&dir).unwrap_or_else(|e| panic!("{e}"));
+            let c = centre(10_000);
+            let handle = Handle::start(c.core, Some(store), Arc::new(SystemClock), Options::default());
+            (handle, c.workspace, c.workflows, dir)
+        })
+        .bench_local_values(|(handle, workspace, workflows, dir)| {
+            runtime.block_on(async {
+                let mut pending = Vec::with_capacity(tasks);
+                for n in 0..tasks {
+                    let h = handle.clone();
+                    let cmd = create_task(workspace, workflows[n % QUEUES], n);
+                    pending.push(tokio::spawn(async move { h.apply(cmd).await }));
+                }
+                for p in pending {
+                    match p.await {
+                        Ok(Ok(_)) => {}
+                        other => panic!("task creation failed: {other:?}"),
+                    }
+                }
+                let _ = handle.stop().await;
+            });
+            dir
+        });
+    let _ =
+        std::fs::remove_dir_all(std::env::temp_dir().join(format!("trworker-bench-{}", std::process::id())));
+}

@@ -1,0 +1,688 @@
+//! The sans-IO state machine: every workspace's resources, the routing indexes and the timers.
+//!
+//! [`Core::apply`] validates a [`Command`] fully before it mutates anything, so a refused command changes
+//! nothing and emits nothing. Work that follows from a change (offering a task to a freed worker, offering a
+//! re-queued task) is collected in work lists and drained at the end of each call, so every path routes the
+//! same way. Time only moves through the `now` arguments; timers fire in [`Core::advance`].
+//!
+//! Submodules: `space` (one workspace: resources, indexes, CRUD), `routing` (workflows, reservations,
+//! task lifecycle), `telephony` (simulated conferences), `query` (read-only views and statistics).
+
+mod query;
+mod routing;
+mod space;
+mod telephony;
+#[cfg(test)]
+mod tests;
+
+use crate::command::Command;
+use crate::error::Error;
+use crate::event::{Event, EventType};
+use crate::model::*;
+use crate::sid::{Prefix, Sid, SidGen};
+use crate::time::Timestamp;
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+
+pub use query::{
+    ActivityFilter, ActivityStat, CumulativeStats, QueueRealTime, RealTimeStats, TaskFilter, TaskQueueFilter,
+    WorkerFilter,
+};
+pub(crate) use space::Space;
+
+/// Tunables of the core.
+#[derive(Debug, Clone)]
+pub struct CoreConfig {
+    /// Simulated telephony: how long a dialled worker leg rings before it answers.
+    pub worker_answer_delay_ms: i64,
+    /// Canceled/completed tasks are deleted this long after entering the state.
+    pub terminal_task_purge_ms: i64,
+    /// Pending -> reserved transitions after which a task is canceled.
+    pub max_assignment_count: u32,
+}
+
+impl Default for CoreConfig {
+    fn default() -> Self {
+        CoreConfig {
+            worker_answer_delay_ms: 2000,
+            terminal_task_purge_ms: 300_000,
+            max_assignment_count: 1000,
+        }
+    }
+}
+
+/// One record to write to (or, `value: None`, delete from) the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// `workspace`, `activity`, `task_channel`, `worker`, `worker_channel`, `task_queue`, `workflow`, `task`,
+    /// `reservation`, `conference`, `participant`.
+    pub kind: &'static str,
+    /// The SID (participants: `CF…/CA…`).
+    pub key: String,
+    /// The record as JSON; `None` = deleted.
+    pub value: Option<String>,
+}
+
+/// What a successful command returns: the resource it created or changed.
+#[derive(Debug, Clone)]
+pub enum Reply {
+    Workspace(Workspace),
+    Activity(Activity),
+    TaskChannel(TaskChannel),
+    Worker(Worker),
+    WorkerChannel(WorkerChannel),
+    TaskQueue(TaskQueue),
+    Workflow(Workflow),
+    Task(Task),
+    Reservation(Reservation),
+    Conference(Conference),
+    Participant(Participant),
+    /// The resource was deleted.
+    Deleted,
+}
+
+/// Something that happens at a deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum Timer {
+    /// A pending reservation times out.
+    ReservationTimeout(Sid, Sid),
+    /// A pending/reserved task's TTL.
+    TaskTtl(Sid, Sid),
+    /// The task's current workflow target times out.
+    TargetTimeout(Sid, Sid),
+    /// A terminal task is deleted.
+    Purge(Sid, Sid),
+    /// A ringing simulated worker leg answers (conference, call).
+    Answer(Sid, Sid),
+}
+
+/// Deadlines ordered by time, cancellable by key.
+#[derive(Default)]
+pub(crate) struct Timers {
+    by_deadline: BTreeSet<(Timestamp, Timer)>,
+    deadlines: HashMap<Timer, Timestamp>,
+}
+
+impl Timers {
+    pub(crate) fn set(&mut self, timer: Timer, at: Timestamp) {
+        if let Some(old) = self.deadlines.insert(timer, at) {
+            self.by_deadline.remove(&(old, timer));
+        }
+        self.by_deadline.insert((at, timer));
+    }
+
+    pub(crate) fn cancel(&mut self, timer: Timer) {
+        if let Some(old) = self.deadlines.remove(&timer) {
+            self.by_deadline.remove(&(old, timer));
+        }
+    }
+
+    pub(crate) fn get(&self, timer: &Timer) -> Option<Timestamp> {
+        self.deadlines.get(timer).copied()
+    }
+
+    fn first(&self) -> Option<(Timestamp, Timer)> {
+        self.by_deadline.iter().next().copied()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.deadlines.len()
+    }
+}
+
+/// A record that changed since the last `take_changes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Key {
+    Workspace(Sid),
+    Activity(Sid, Sid),
+    TaskChannel(Sid, Sid),
+    Worker(Sid, Sid),
+    WorkerChannel(Sid, Sid),
+    TaskQueue(Sid, Sid),
+    Workflow(Sid, Sid),
+    Task(Sid, Sid),
+    Reservation(Sid, Sid),
+    Conference(Sid),
+    Participant(Sid, Sid),
+}
+
+/// Everything a workspace's operations write besides the workspace itself: events, changed keys, timers,
+/// new SIDs and the routing work lists.
+pub(crate) struct Out {
+    pub(crate) account_sid: Sid,
+    pub(crate) config: CoreConfig,
+    pub(crate) sids: Box<dyn SidGen>,
+    pub(crate) events: Vec<Event>,
+    pub(crate) seq: u64,
+    pub(crate) dirty: BTreeSet<Key>,
+    pub(crate) timers: Timers,
+    /// (workspace, task) to offer to workers.
+    pub(crate) route_tasks: VecDeque<(Sid, Sid)>,
+    /// (workspace, worker) that may take work.
+    pub(crate) route_workers: VecDeque<(Sid, Sid)>,
+}
+
+impl Out {
+    pub(crate) fn sid(&mut self, prefix: Prefix) -> Sid {
+        self.sids.next(prefix)
+    }
+
+    pub(crate) fn touch(&mut self, key: Key) {
+        self.dirty.insert(key);
+    }
+
+    /// Appends an event to the log.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn emit(
+        &mut self,
+        ws: &Workspace,
+        now: Timestamp,
+        event_type: EventType,
+        resource_type: &str,
+        resource_sid: Sid,
+        description: String,
+        fields: Vec<(String, String)>,
+    ) {
+        self.seq += 1;
+        let sid = self.sids.next(Prefix::Event);
+        self.events.push(Event {
+            seq: self.seq,
+            sid,
+            event_type,
+            description,
+            at: now,
+            workspace_sid: ws.sid,
+            workspace_name: ws.friendly_name.clone(),
+            resource_type: resource_type.to_owned(),
+            resource_sid,
+            fields,
+        });
+    }
+}
+
+/// Simulated telephony state (API 2010 conferences).
+#[derive(Default)]
+pub(crate) struct Tel {
+    pub(crate) conferences: HashMap<Sid, Conference>,
+    /// (conference, call) -> participant; only live legs.
+    pub(crate) participants: BTreeMap<(Sid, Sid), Participant>,
+    /// call -> conference it is in.
+    pub(crate) calls: HashMap<Sid, Sid>,
+}
+
+/// The engine's state machine. See the module doc.
+pub struct Core {
+    pub(crate) spaces: HashMap<Sid, Space>,
+    pub(crate) tel: Tel,
+    pub(crate) out: Out,
+}
+
+/// Checks an `If-Match` header value (`"3"`, `W/"3"` or `3`) against a version.
+pub(crate) fn check_if_match(if_match: &Option<String>, version: u64) -> Result<(), Error> {
+    let Some(given) = if_match else { return Ok(()) };
+    let trimmed = given.trim();
+    if trimmed == "*" {
+        return Ok(());
+    }
+    let bare = trimmed.trim_start_matches("W/").trim_matches('"');
+    if bare == version.to_string() {
+        Ok(())
+    } else {
+        Err(Error::PreconditionFailed { given: given.clone(), current: version })
+    }
+}
+
+impl Core {
+    /// An empty engine for one account.
+    pub fn new(account_sid: Sid, sids: Box<dyn SidGen>, config: CoreConfig) -> Core {
+        Core {
+            spaces: HashMap::new(),
+            tel: Tel::default(),
+            out: Out {
+                account_sid,
+                config,
+                sids,
+                events: Vec::new(),
+                seq: 0,
+                dirty: BTreeSet::new(),
+                timers: Timers::default(),
+                route_tasks: VecDeque::new(),
+                route_workers: VecDeque::new(),
+            },
+        }
+    }
+
+    /// The account every resource belongs to.
+    pub fn account_sid(&self) -> Sid {
+        self.out.account_sid
+    }
+
+    /// Applies one command. On `Err` nothing changed and no events were emitted.
+    pub fn apply(&mut self, now: Timestamp, cmd: Command) -> Result<Reply, Error> {
+        let reply = self.dispatch(now, cmd)?;
+        self.drain(now);
+        Ok(self.refresh(reply))
+    }
+
+    /// Fires every timer whose deadline is `<= now`, in deadline order (each at its own deadline).
+    pub fn advance(&mut self, now: Timestamp) {
+        while let Some((at, timer)) = self.out.timers.first() {
+            if at > now {
+                break;
+            }
+            self.out.timers.cancel(timer);
+            self.fire(at, timer);
+            self.drain(at);
+        }
+    }
+
+    /// The earliest pending deadline.
+    pub fn next_deadline(&self) -> Option<Timestamp> {
+        self.out.timers.first().map(|(at, _)| at)
+    }
+
+    /// Events since the last call, `seq` increasing.
+    pub fn take_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.out.events)
+    }
+
+    /// The sequence number of the last event emitted.
+    pub fn last_event_seq(&self) -> u64 {
+        self.out.seq
+    }
+
+    /// Records changed since the last call, for the store.
+    pub fn take_changes(&mut self) -> Vec<Change> {
+        let dirty = std::mem::take(&mut self.out.dirty);
+        dirty.into_iter().map(|key| self.change_for(key)).collect()
+    }
+
+    fn change_for(&self, key: Key) -> Change {
+        fn json<T: serde::Serialize>(v: Option<&T>) -> Option<String> {
+            v.and_then(|v| serde_json::to_string(v).ok())
+        }
+        let space = |ws: Sid| self.spaces.get(&ws);
+        let (kind, key_text, value) = match key {
+            Key::Workspace(ws) => ("workspace", ws.to_string(), json(space(ws).map(|s| &s.ws))),
+            Key::Activity(ws, s) => {
+                ("activity", s.to_string(), json(space(ws).and_then(|x| x.activities.get(&s))))
+            }
+            Key::TaskChannel(ws, s) => {
+                ("task_channel", s.to_string(), json(space(ws).and_then(|x| x.channels.get(&s))))
+            }
+            Key::Worker(ws, s) => ("worker", s.to_string(), json(space(ws).and_then(|x| x.workers.get(&s)))),
+            Key::WorkerChannel(ws, s) => {
+                ("worker_channel", s.to_string(), json(space(ws).and_then(|x| x.worker_channels.get(&s))))
+            }
+            Key::TaskQueue(ws, s) => {
+                ("task_queue", s.to_string(), json(space(ws).and_then(|x| x.queues.get(&s))))
+            }
+            Key::Workflow(ws, s) => {
+                ("workflow", s.to_string(), json(space(ws).and_then(|x| x.workflows.get(&s))))
+            }
+            Key::Task(ws, s) => ("task", s.to_string(), json(space(ws).and_then(|x| x.tasks.get(&s)))),
+            Key::Reservation(ws, s) => {
+                ("reservation", s.to_string(), json(space(ws).and_then(|x| x.reservations.get(&s))))
+            }
+            Key::Conference(s) => ("conference", s.to_string(), json(self.tel.conferences.get(&s))),
+            Key::Participant(c, s) => {
+                ("participant", format!("{c}/{s}"), json(self.tel.participants.get(&(c, s))))
+            }
+        };
+        Change { kind, key: key_text, value }
+    }
+
+    /// Rebuilds an engine from stored records (as `take_changes` produced them): state, indexes and timers.
+    /// A deadline that passed while the engine was down fires at the next [`Core::advance`].
+    pub fn restore(
+        account_sid: Sid,
+        sids: Box<dyn SidGen>,
+        config: CoreConfig,
+        records: impl IntoIterator<Item = (String, String, String)>,
+        last_event_seq: u64,
+    ) -> Result<Core, Error> {
+        let mut core = Core::new(account_sid, sids, config);
+        core.out.seq = last_event_seq;
+        let mut by_kind: BTreeMap<u8, Vec<(String, String)>> = BTreeMap::new();
+        for (kind, key, json) in records {
+            let rank = match kind.as_str() {
+                "workspace" => 0,
+                "activity" => 1,
+                "task_channel" => 2,
+                "task_queue" => 3,
+                "workflow" => 4,
+                "worker" => 5,
+                "worker_channel" => 6,
+                "task" => 7,
+                "reservation" => 8,
+                "conference" => 9,
+                "participant" => 10,
+                other => {
+                    return Err(Error::invalid("kind", format!("unknown record kind '{other}' (key {key})")));
+                }
+            };
+            by_kind.entry(rank).or_default().push((key, json));
+        }
+        fn parse<T: serde::de::DeserializeOwned>(key: &str, json: &str) -> Result<T, Error> {
+            serde_json::from_str(json)
+                .map_err(|e| Error::invalid("record", format!("record {key} is corrupt: {e}")))
+        }
+        fn space<'a>(core: &'a mut Core, ws: Sid, key: &str) -> Result<&'a mut Space, Error> {
+            core.spaces
+                .get_mut(&ws)
+                .ok_or_else(|| Error::invalid("record", format!("record {key} names missing workspace {ws}")))
+        }
+        for (rank, list) in by_kind {
+            for (key, json) in list {
+                match rank {
+                    0 => {
+                        let ws: Workspace = parse(&key, &json)?;
+                        core.spaces.insert(ws.sid, Space::new(ws));
+                    }
+                    1 => {
+                        let a: Activity = parse(&key, &json)?;
+                        space(&mut core, a.workspace_sid, &key)?.activities.insert(a.sid, a);
+                    }
+                    2 => {
+                        let c: TaskChannel = parse(&key, &json)?;
+                        space(&mut core, c.workspace_sid, &key)?.channels.insert(c.sid, c);
+                    }
+                    3 => {
+                        let mut q: TaskQueue = parse(&key, &json)?;
+                        q.target_expr = space::parse_target_workers(&q.target_workers).ok().flatten();
+                        let sp = space(&mut core, q.workspace_sid, &key)?;
+                        sp.qidx.insert(q.sid, Default::default());
+                        sp.queues.insert(q.sid, q);
+                    }
+                    4 => {
+                        let mut w: Workflow = parse(&key, &json)?;
+                        let sp = space(&mut core, w.workspace_sid, &key)?;
+                        w.config = std::sync::Arc::new(
+                            crate::workflow::WorkflowConfig::parse(&w.configuration, &|q| {
+                                sp.queues.contains_key(&q)
+                            })
+                            .map_err(|e| Error::invalid("record", format!("workflow {key}: {e}")))?,
+                        );
+                        sp.workflows.insert(w.sid, w);
+                    }
+                    5 => {
+                        let mut w: Worker = parse(&key, &json)?;
+                        w.attributes_value = serde_json::from_str(&w.attributes).unwrap_or_default();
+                        let sp = space(&mut core, w.workspace_sid, &key)?;
+                        sp.worker_names.insert(w.friendly_name.to_lowercase(), w.sid);
+                        sp.workers.insert(w.sid, w);
+                    }
+                    6 => {
+                        let c: WorkerChannel = parse(&key, &json)?;
+                        let sp = space(&mut core, c.workspace_sid, &key)?;
+                        sp.channel_of.insert((c.worker_sid, c.task_channel_sid), c.sid);
+                        sp.worker_channels.insert(c.sid, c);
+                    }
+                    7 => {
+                        let mut t: Task = parse(&key, &json)?;
+                        t.attributes_value = serde_json::from_str(&t.attributes).unwrap_or_default();
+                        space(&mut core, t.workspace_sid, &key)?.tasks.insert(t.sid, t);
+                    }
+                    8 => {
+                        let r: Reservation = parse(&key, &json)?;
+                        let sp = space(&mut core, r.workspace_sid, &key)?;
+                        sp.task_reservations.entry(r.task_sid).or_default().push(r.sid);
+                        sp.worker_reservations.entry(r.worker_sid).or_default().push(r.sid);
+                        sp.reservations.insert(r.sid, r);
+                    }
+                    9 => {
+                        let c: Conference = parse(&key, &json)?;
+                        core.tel.conferences.insert(c.sid, c);
+                    }
+                    _ => {
+                        let p: Participant = parse(&key, &json)?;
+                        core.tel.calls.insert(p.call_sid, p.conference_sid);
+                        core.tel.participants.insert((p.conference_sid, p.call_sid), p);
+                    }
+                }
+            }
+        }
+        let Core { spaces, tel, out } = &mut core;
+        for sp in spaces.values_mut() {
+            sp.rebuild_indexes(out);
+        }
+        for p in tel.participants.values() {
+            if let Some(at) = p.answer_at {
+                out.timers.set(Timer::Answer(p.conference_sid, p.call_sid), at);
+            }
+        }
+        Ok(core)
+    }
+
+    fn dispatch(&mut self, now: Timestamp, cmd: Command) -> Result<Reply, Error> {
+        match cmd {
+            Command::CreateWorkspace { params } => self.create_workspace(now, params),
+            Command::UpdateWorkspace { workspace_sid, params } => {
+                let Core { spaces, out, .. } = self;
+                space_mut(spaces, workspace_sid)?.update_workspace(out, now, params)
+            }
+            Command::DeleteWorkspace { workspace_sid } => self.delete_workspace(now, workspace_sid),
+            Command::CallerHangup { call_sid } => self.caller_hangup(now, call_sid),
+            Command::UpdateConference { sid, status } => self.update_conference(now, sid, status),
+            Command::CreateParticipant { conference, params } => {
+                self.create_participant(now, &conference, params)
+            }
+            Command::UpdateParticipant { conference_sid, call_sid, params } => {
+                self.update_participant(now, conference_sid, call_sid, params)
+            }
+            Command::DeleteParticipant { conference_sid, call_sid } => {
+                self.kick_participant(now, conference_sid, call_sid)
+            }
+            Command::UpdateReservation { workspace_sid, task_sid, worker_sid, sid, params, if_match } => {
+                self.update_reservation(now, workspace_sid, task_sid, worker_sid, sid, *params, if_match)
+            }
+            other => {
+                let ws = match &other {
+                    Command::CreateActivity { workspace_sid, .. }
+                    | Command::UpdateActivity { workspace_sid, .. }
+                    | Command::DeleteActivity { workspace_sid, .. }
+                    | Command::CreateTaskChannel { workspace_sid, .. }
+                    | Command::UpdateTaskChannel { workspace_sid, .. }
+                    | Command::DeleteTaskChannel { workspace_sid, .. }
+                    | Command::CreateWorker { workspace_sid, .. }
+                    | Command::UpdateWorker { workspace_sid, .. }
+                    | Command::DeleteWorker { workspace_sid, .. }
+                    | Command::UpdateWorkerChannel { workspace_sid, .. }
+                    | Command::CreateTaskQueue { workspace_sid, .. }
+                    | Command::UpdateTaskQueue { workspace_sid, .. }
+                    | Command::DeleteTaskQueue { workspace_sid, .. }
+                    | Command::CreateWorkflow { workspace_sid, .. }
+                    | Command::UpdateWorkflow { workspace_sid, .. }
+                    | Command::DeleteWorkflow { workspace_sid, .. }
+                    | Command::CreateTask { workspace_sid, .. }
+                    | Command::UpdateTask { workspace_sid, .. }
+                    | Command::DeleteTask { workspace_sid, .. } => *workspace_sid,
+                    _ => return Err(Error::illegal("unsupported command")),
+                };
+                let Core { spaces, out, .. } = self;
+                space_mut(spaces, ws)?.apply(out, now, other)
+            }
+        }
+    }
+
+    /// After a command the reply should show the state after routing (e.g. a new task already reserved).
+    fn refresh(&self, reply: Reply) -> Reply {
+        match reply {
+            Reply::Task(t) => match self.spaces.get(&t.workspace_sid).and_then(|s| s.tasks.get(&t.sid)) {
+                Some(cur) => Reply::Task(cur.clone()),
+                None => Reply::Task(t),
+            },
+            Reply::Worker(w) => match self.spaces.get(&w.workspace_sid).and_then(|s| s.workers.get(&w.sid)) {
+                Some(cur) => Reply::Worker(cur.clone()),
+                None => Reply::Worker(w),
+            },
+            Reply::Reservation(r) => {
+                match self.spaces.get(&r.workspace_sid).and_then(|s| s.reservations.get(&r.sid)) {
+                    Some(cur) => Reply::Reservation(cur.clone()),
+                    None => Reply::Reservation(r),
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// Runs the routing work lists until nothing is left to offer.
+    fn drain(&mut self, now: Timestamp) {
+        let Core { spaces, out, .. } = self;
+        let mut guard = 0usize;
+        loop {
+            guard += 1;
+            if guard > 1_000_000 {
+                break;
+            }
+            if let Some((ws, task)) = out.route_tasks.pop_front() {
+                if let Some(sp) = spaces.get_mut(&ws) {
+                    sp.route_task(out, now, task);
+                }
+                continue;
+            }
+            if let Some((ws, worker)) = out.route_workers.pop_front() {
+                if let Some(sp) = spaces.get_mut(&ws) {
+                    sp.route_worker(out, now, worker);
+                }
+                continue;
+            }
+            break;
+        }
+    }
+
+    fn fire(&mut self, at: Timestamp, timer: Timer) {
+        match timer {
+            Timer::Answer(cf, ca) => self.answer(at, cf, ca),
+            Timer::ReservationTimeout(ws, r) => {
+                if let Some(sp) = self.spaces.get_mut(&ws) {
+                    sp.reservation_timed_out(&mut self.out, at, r);
+                }
+            }
+            Timer::TaskTtl(ws, t) => {
+                if let Some(sp) = self.spaces.get_mut(&ws) {
+                    sp.task_ttl(&mut self.out, at, t);
+                }
+            }
+            Timer::TargetTimeout(ws, t) => {
+                if let Some(sp) = self.spaces.get_mut(&ws) {
+                    sp.target_timed_out(&mut self.out, at, t);
+                }
+            }
+            Timer::Purge(ws, t) => {
+                if let Some(sp) = self.spaces.get_mut(&ws) {
+                    sp.purge_task(&mut self.out, t);
+                }
+            }
+        }
+    }
+
+    fn create_workspace(
+        &mut self,
+        now: Timestamp,
+        params: crate::command::WorkspaceParams,
+    ) -> Result<Reply, Error> {
+        let sp = Space::create(&mut self.out, now, params)?;
+        let ws = sp.ws.clone();
+        self.spaces.insert(ws.sid, sp);
+        Ok(Reply::Workspace(ws))
+    }
+
+    fn delete_workspace(&mut self, now: Timestamp, ws: Sid) -> Result<Reply, Error> {
+        let sp = self.spaces.remove(&ws).ok_or_else(|| Error::not_found(format!("/Workspaces/{ws}")))?;
+        sp.delete_all(&mut self.out, now);
+        // Conferences of the workspace's tasks are left to end on their own.
+        Ok(Reply::Deleted)
+    }
+
+    /// Creates the demo workspace of the seed's README (see issue 2) and returns its SID.
+    pub fn seed_demo(&mut self, now: Timestamp) -> Result<Sid, Error> {
+        use crate::command::*;
+        let Reply::Workspace(ws) = self.apply(
+            now,
+            Command::CreateWorkspace {
+                params: WorkspaceParams { friendly_name: Some("writers".into()), ..Default::default() },
+            },
+        )?
+        else {
+            return Err(Error::illegal("seed: workspace not created"));
+        };
+        let wsid = ws.sid;
+        let unavailable = self
+            .spaces
+            .get(&wsid)
+            .and_then(|s| s.activities.values().find(|a| a.friendly_name == "Unavailable"))
+            .map(|a| a.sid)
+            .ok_or_else(|| Error::illegal("seed: no Unavailable activity"))?;
+        self.apply(
+            now,
+            Command::UpdateWorkspace {
+                workspace_sid: wsid,
+                params: WorkspaceParams { timeout_activity_sid: Some(unavailable), ..Default::default() },
+            },
+        )?;
+        let queue = |core: &mut Core, name: &str, expr: &str| -> Result<Sid, Error> {
+            match core.apply(
+                now,
+                Command::CreateTaskQueue {
+                    workspace_sid: wsid,
+                    params: TaskQueueParams {
+                        friendly_name: Some(name.into()),
+                        target_workers: Some(expr.into()),
+                        max_reserved_workers: Some(1),
+                        ..Default::default()
+                    },
+                },
+            )? {
+                Reply::TaskQueue(q) => Ok(q.sid),
+                _ => Err(Error::illegal("seed: queue not created")),
+            }
+        };
+        let support = queue(self, "support", r#"skills HAS "support""#)?;
+        let sales = queue(self, "sales", r#"skills HAS "sales""#)?;
+        let config = serde_json::json!({
+            "task_routing": {
+                "filters": [
+                    {"filter_friendly_name": "sales", "expression": "selected_product == \"sales\"",
+                     "targets": [{"queue": sales.to_string()}]}
+                ],
+                "default_filter": {"queue": support.to_string()}
+            }
+        });
+        self.apply(
+            now,
+            Command::CreateWorkflow {
+                workspace_sid: wsid,
+                params: WorkflowParams {
+                    friendly_name: Some("support".into()),
+                    configuration: Some(config.to_string()),
+                    task_reservation_timeout: Some(10),
+                    ..Default::default()
+                },
+            },
+        )?;
+        let workers = [
+            ("charles", r#"{"skills":["support"],"contact_uri":"+15005550006"}"#),
+            ("ada", r#"{"skills":["support"],"contact_uri":"+15005550007"}"#),
+            ("grace", r#"{"skills":["support"],"contact_uri":"+15005550008"}"#),
+            ("linus", r#"{"skills":["sales"],"contact_uri":"+15005550009"}"#),
+        ];
+        for (name, attrs) in workers {
+            self.apply(
+                now,
+                Command::CreateWorker {
+                    workspace_sid: wsid,
+                    params: WorkerParams {
+                        friendly_name: Some(name.into()),
+                        attributes: Some(attrs.into()),
+                        ..Default::default()
+                    },
+                },
+            )?;
+        }
+        Ok(wsid)
+    }
+}
+
+pub(crate) fn space_mut(spaces: &mut HashMap<Sid, Space>, ws: Sid) -> Result<&mut Space, Error> {
+    spaces.get_mut(&ws).ok_or_else(|| Error::not_found(format!("/Workspaces/{ws}")))
+}

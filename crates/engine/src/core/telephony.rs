@@ -1,0 +1,445 @@
+//! Simulated telephony (DESIGN §3, reference §7 "Conference instruction", §12): conferences and participant
+//! legs with no phone network behind them.
+//!
+//! The conference instruction creates a conference named by the task SID with the customer's leg (task
+//! attribute `call_sid`, already connected) and a worker leg (a new call SID, ringing until the answer timer
+//! fires), writes `conference.sid` and `conference.participants` into the task attributes, and accepts the
+//! reservation. Ending the conference moves task and reservation to wrapping and the worker to the
+//! `PostWorkActivitySid` when one was given.
+
+use super::{check_if_match, space_mut, Core, Key, Reply, Timer};
+use crate::command::*;
+use crate::error::Error;
+use crate::model::*;
+use crate::sid::{Prefix, Sid};
+use crate::time::Timestamp;
+
+impl Core {
+    fn conference_path(&self, cf: impl std::fmt::Display) -> String {
+        format!("/2010-04-01/Accounts/{}/Conferences/{cf}.json", self.out.account_sid)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn update_reservation(
+        &mut self,
+        now: Timestamp,
+        ws: Sid,
+        task: Option<Sid>,
+        worker: Option<Sid>,
+        r: Sid,
+        p: UpdateReservationParams,
+        if_match: Option<String>,
+    ) -> Result<Reply, Error> {
+        let Core { spaces, out, .. } = self;
+        let sp = space_mut(spaces, ws)?;
+        let path = match (task, worker) {
+            (_, Some(w)) => sp.path(format!("Workers/{w}/Reservations/{r}")),
+            (Some(t), _) => sp.path(format!("Tasks/{t}/Reservations/{r}")),
+            _ => sp.path(format!("Reservations/{r}")),
+        };
+        let res = sp.reservations.get(&r).ok_or_else(|| Error::not_found(path.clone()))?;
+        if task.is_some_and(|t| t != res.task_sid) || worker.is_some_and(|w| w != res.worker_sid) {
+            return Err(Error::not_found(path));
+        }
+        check_if_match(&if_match, res.version)?;
+        if p.instruction.as_deref().is_some_and(|i| i.eq_ignore_ascii_case("conference")) {
+            self.conference_instruction(now, ws, r, &p)?;
+        } else {
+            sp.update_reservation(out, now, r, &p)?;
+        }
+        let res = self
+            .spaces
+            .get(&ws)
+            .and_then(|s| s.reservations.get(&r))
+            .cloned()
+            .ok_or_else(|| Error::not_found(r.to_string()))?;
+        Ok(Reply::Reservation(res))
+    }
+
+    fn conference_instruction(
+        &mut self,
+        now: Timestamp,
+        ws: Sid,
+        r: Sid,
+        p: &UpdateReservationParams,
+    ) -> Result<(), Error> {
+        let Core { spaces, tel, out } = self;
+        let sp = space_mut(spaces, ws)?;
+        sp.check_pending(r, "conference")?;
+        let res = sp.reservations.get(&r).cloned().ok_or_else(|| Error::not_found(r.to_string()))?;
+        let task =
+            sp.tasks.get(&res.task_sid).cloned().ok_or_else(|| Error::not_found(res.task_sid.to_string()))?;
+        let worker = sp.workers.get(&res.worker_sid).cloned();
+        let call_text = task.attributes_value.get("call_sid").and_then(|v| v.as_str()).ok_or_else(|| {
+            Error::illegal(format!(
+                "Cannot issue the conference instruction for task {}: its attributes have no \"call_sid\" of the \
+                 customer's call (Twilio debugger error 40142)",
+                task.sid
+            ))
+        })?;
+        let customer = Sid::parse_as(call_text, Prefix::Call).map_err(|e| {
+            Error::illegal(format!(
+                "Task {} attribute \"call_sid\" is not a call SID: {e} (Twilio error 40142)",
+                task.sid
+            ))
+        })?;
+        let contact = worker
+            .as_ref()
+            .and_then(|w| w.attributes_value.get("contact_uri"))
+            .and_then(|v| v.as_str())
+            .map(str::to_owned);
+        let to = p.to.clone().filter(|t| !t.is_empty()).or(contact).ok_or_else(|| {
+            Error::invalid("To", "is required: the worker has no \"contact_uri\" attribute to dial")
+        })?;
+        if let Some(a) = p.post_work_activity_sid {
+            sp.activity(a, "PostWorkActivitySid")?;
+        }
+        if tel.calls.contains_key(&customer) {
+            return Err(Error::illegal(format!("Call {customer} is already in a conference")));
+        }
+        // Validated; build the conference.
+        let cf = out.sid(Prefix::Conference);
+        let worker_call = out.sid(Prefix::Call);
+        let account = out.account_sid;
+        tel.conferences.insert(
+            cf,
+            Conference {
+                account_sid: account,
+                sid: cf,
+                friendly_name: task.sid.to_string(),
+                status: ConferenceStatus::InProgress,
+                region: "us1".into(),
+                api_version: "2010-04-01".into(),
+                date_created: now,
+                date_updated: now,
+                reason_conference_ended: None,
+                call_sid_ending_conference: None,
+                workspace_sid: Some(ws),
+                task_sid: Some(task.sid),
+                reservation_sid: Some(r),
+                post_work_activity_sid: p.post_work_activity_sid,
+            },
+        );
+        out.touch(Key::Conference(cf));
+        let leg =
+            |call: Sid, to: String, status: ParticipantStatus, end: bool, answer_at: Option<Timestamp>| {
+                Participant {
+                    account_sid: account,
+                    call_sid: call,
+                    conference_sid: cf,
+                    label: None,
+                    call_sid_to_coach: None,
+                    coaching: false,
+                    date_created: now,
+                    date_updated: now,
+                    end_conference_on_exit: end,
+                    muted: false,
+                    hold: false,
+                    start_conference_on_enter: true,
+                    status,
+                    to,
+                    answer_at,
+                }
+            };
+        let customer_to = task.attributes_value.get("from").and_then(|v| v.as_str()).unwrap_or("").to_owned();
+        let mut c = leg(
+            customer,
+            customer_to,
+            ParticipantStatus::Connected,
+            p.end_conference_on_customer_exit.unwrap_or(false),
+            None,
+        );
+        c.label = Some("customer".into());
+        let answer_at = now.plus_millis(out.config.worker_answer_delay_ms);
+        let mut w = leg(
+            worker_call,
+            to,
+            ParticipantStatus::Ringing,
+            p.end_conference_on_exit.unwrap_or(false),
+            Some(answer_at),
+        );
+        w.label = Some("worker".into());
+        w.muted = p.muted.unwrap_or(false);
+        tel.participants.insert((cf, customer), c);
+        tel.participants.insert((cf, worker_call), w);
+        tel.calls.insert(customer, cf);
+        tel.calls.insert(worker_call, cf);
+        out.touch(Key::Participant(cf, customer));
+        out.touch(Key::Participant(cf, worker_call));
+        out.timers.set(Timer::Answer(cf, worker_call), answer_at);
+        sp.merge_task_attributes(
+            out,
+            now,
+            task.sid,
+            serde_json::json!({"conference": {"sid": cf.to_string(), "participants": {
+                "worker": worker_call.to_string(), "customer": customer.to_string()}}}),
+        );
+        sp.accept(out, now, r)
+    }
+
+    /// Answer timer: a ringing leg connects.
+    pub(crate) fn answer(&mut self, now: Timestamp, cf: Sid, call: Sid) {
+        if let Some(p) = self.tel.participants.get_mut(&(cf, call)) {
+            if matches!(
+                p.status,
+                ParticipantStatus::Ringing | ParticipantStatus::Queued | ParticipantStatus::Connecting
+            ) {
+                p.status = ParticipantStatus::Connected;
+                p.answer_at = None;
+                p.date_updated = now;
+                self.out.touch(Key::Participant(cf, call));
+            }
+        }
+    }
+
+    fn find_conference(&self, conference: &str) -> Result<Sid, Error> {
+        if let Ok(sid) = Sid::parse_as(conference, Prefix::Conference) {
+            if self.tel.conferences.contains_key(&sid) {
+                return Ok(sid);
+            }
+        }
+        let mut found: Vec<&Conference> = self
+            .tel
+            .conferences
+            .values()
+            .filter(|c| c.friendly_name == conference && c.status != ConferenceStatus::Completed)
+            .collect();
+        found.sort_by_key(|c| (c.date_created, c.sid));
+        found.last().map(|c| c.sid).ok_or_else(|| Error::not_found(self.conference_path(conference)))
+    }
+
+    pub(crate) fn update_conference(
+        &mut self,
+        now: Timestamp,
+        cf: Sid,
+        status: Option<String>,
+    ) -> Result<Reply, Error> {
+        let c = self.tel.conferences.get(&cf).ok_or_else(|| Error::not_found(self.conference_path(cf)))?;
+        match status.as_deref() {
+            None => {}
+            Some("completed") if c.status == ConferenceStatus::Completed => {}
+            Some("completed") => self.end_conference(now, cf, "conference-ended-via-api", None),
+            Some(s) => {
+                return Err(Error::invalid("Status", format!("can only be 'completed', not '{s}'")));
+            }
+        }
+        let c = self.tel.conferences.get(&cf).cloned().ok_or_else(|| Error::not_found(cf.to_string()))?;
+        Ok(Reply::Conference(c))
+    }
+
+    /// Ends a conference: every leg dropped, the task to wrapping, the worker to the post-work activity.
+    fn end_conference(&mut self, now: Timestamp, cf: Sid, reason: &str, ending: Option<Sid>) {
+        let Some(c) = self.tel.conferences.get_mut(&cf) else { return };
+        c.status = ConferenceStatus::Completed;
+        c.reason_conference_ended = Some(reason.to_owned());
+        c.call_sid_ending_conference = ending;
+        c.date_updated = now;
+        let (ws, task, r, post) = (c.workspace_sid, c.task_sid, c.reservation_sid, c.post_work_activity_sid);
+        self.out.touch(Key::Conference(cf));
+        let legs: Vec<Sid> = self
+            .tel
+            .participants
+            .range((cf, Sid::new(Prefix::Call, 0))..)
+            .take_while(|((c, _), _)| *c == cf)
+            .map(|((_, s), _)| *s)
+            .collect();
+        for call in legs {
+            self.drop_leg(cf, call);
+        }
+        let Core { spaces, out, .. } = self;
+        let (Some(ws), Some(task)) = (ws, task) else { return };
+        let Some(sp) = spaces.get_mut(&ws) else { return };
+        if sp.tasks.get(&task).is_some_and(|t| t.assignment_status == TaskStatus::Assigned) {
+            let _ = sp.wrap_task(out, now, task);
+        }
+        if let (Some(a), Some(worker)) = (post, r.and_then(|r| sp.reservations.get(&r)).map(|r| r.worker_sid))
+        {
+            sp.set_worker_activity(out, now, worker, a);
+        }
+    }
+
+    fn drop_leg(&mut self, cf: Sid, call: Sid) {
+        self.tel.participants.remove(&(cf, call));
+        self.tel.calls.remove(&call);
+        self.out.timers.cancel(Timer::Answer(cf, call));
+        self.out.touch(Key::Participant(cf, call));
+    }
+
+    /// A leg leaves (kicked or hung up): ends the conference per `end_conference_on_exit` or when empty.
+    fn leg_left(&mut self, now: Timestamp, cf: Sid, call: Sid, kicked: bool) {
+        let Some(p) = self.tel.participants.get(&(cf, call)) else { return };
+        let end_on_exit = p.end_conference_on_exit;
+        self.drop_leg(cf, call);
+        let left = self
+            .tel
+            .participants
+            .range((cf, Sid::new(Prefix::Call, 0))..)
+            .take_while(|((c, _), _)| *c == cf)
+            .count();
+        let reason = match (end_on_exit, kicked) {
+            (true, true) => Some("participant-with-end-conference-on-exit-kicked"),
+            (true, false) => Some("participant-with-end-conference-on-exit-left"),
+            (false, true) if left == 0 => Some("last-participant-kicked"),
+            (false, false) if left == 0 => Some("last-participant-left"),
+            _ => None,
+        };
+        if let Some(reason) = reason {
+            self.end_conference(now, cf, reason, Some(call));
+        } else if let Some(c) = self.tel.conferences.get_mut(&cf) {
+            c.date_updated = now;
+            self.out.touch(Key::Conference(cf));
+        }
+    }
+
+    pub(crate) fn create_participant(
+        &mut self,
+        now: Timestamp,
+        conference: &str,
+        p: CreateParticipantParams,
+    ) -> Result<Reply, Error> {
+        if p.from.is_empty() {
+            return Err(Error::invalid("From", "is required"));
+        }
+        if p.to.is_empty() {
+            return Err(Error::invalid("To", "is required"));
+        }
+        let cf = match self.find_conference(conference) {
+            Ok(cf) => cf,
+            Err(_) if Sid::parse_as(conference, Prefix::Conference).is_err() => {
+                // Adding a participant to an unknown friendly name creates the conference.
+                let cf = self.out.sid(Prefix::Conference);
+                self.tel.conferences.insert(
+                    cf,
+                    Conference {
+                        account_sid: self.out.account_sid,
+                        sid: cf,
+                        friendly_name: conference.to_owned(),
+                        status: ConferenceStatus::Init,
+                        region: "us1".into(),
+                        api_version: "2010-04-01".into(),
+                        date_created: now,
+                        date_updated: now,
+                        reason_conference_ended: None,
+                        call_sid_ending_conference: None,
+                        workspace_sid: None,
+                        task_sid: None,
+                        reservation_sid: None,
+                        post_work_activity_sid: None,
+                    },
+                );
+                cf
+            }
+            Err(e) => return Err(e),
+        };
+        if self.tel.conferences.get(&cf).is_some_and(|c| c.status == ConferenceStatus::Completed) {
+            return Err(Error::illegal(format!("Conference {cf} has ended; participants cannot be added")));
+        }
+        let call = self.out.sid(Prefix::Call);
+        let answer_at = now.plus_millis(self.out.config.worker_answer_delay_ms);
+        let part = Participant {
+            account_sid: self.out.account_sid,
+            call_sid: call,
+            conference_sid: cf,
+            label: p.label,
+            call_sid_to_coach: None,
+            coaching: false,
+            date_created: now,
+            date_updated: now,
+            end_conference_on_exit: p.end_conference_on_exit.unwrap_or(false),
+            muted: p.muted.unwrap_or(false),
+            hold: false,
+            start_conference_on_enter: p.start_conference_on_enter.unwrap_or(true),
+            status: ParticipantStatus::Queued,
+            to: p.to,
+            answer_at: Some(answer_at),
+        };
+        self.tel.participants.insert((cf, call), part.clone());
+        self.tel.calls.insert(call, cf);
+        self.out.timers.set(Timer::Answer(cf, call), answer_at);
+        self.out.touch(Key::Participant(cf, call));
+        if let Some(c) = self.tel.conferences.get_mut(&cf) {
+            if part.start_conference_on_enter {
+                c.status = ConferenceStatus::InProgress;
+            }
+            c.date_updated = now;
+        }
+        self.out.touch(Key::Conference(cf));
+        Ok(Reply::Participant(part))
+    }
+
+    fn participant_key(&self, cf: Sid, call: Sid) -> Result<(Sid, Sid), Error> {
+        if self.tel.participants.contains_key(&(cf, call)) {
+            Ok((cf, call))
+        } else {
+            Err(Error::not_found(format!(
+                "/2010-04-01/Accounts/{}/Conferences/{cf}/Participants/{call}.json",
+                self.out.account_sid
+            )))
+        }
+    }
+
+    pub(crate) fn update_participant(
+        &mut self,
+        now: Timestamp,
+        cf: Sid,
+        call: Sid,
+        p: UpdateParticipantParams,
+    ) -> Result<Reply, Error> {
+        let key = self.participant_key(cf, call)?;
+        let Some(part) = self.tel.participants.get_mut(&key) else {
+            return Err(Error::not_found(call.to_string()));
+        };
+        if let Some(m) = p.muted {
+            part.muted = m;
+        }
+        if let Some(h) = p.hold {
+            part.hold = h;
+        }
+        if let Some(e) = p.end_conference_on_exit {
+            part.end_conference_on_exit = e;
+        }
+        if let Some(c) = p.coaching {
+            part.coaching = c;
+        }
+        if let Some(c) = p.call_sid_to_coach {
+            part.call_sid_to_coach = Some(c);
+        }
+        part.date_updated = now;
+        let part = part.clone();
+        self.out.touch(Key::Participant(cf, call));
+        Ok(Reply::Participant(part))
+    }
+
+    pub(crate) fn kick_participant(&mut self, now: Timestamp, cf: Sid, call: Sid) -> Result<Reply, Error> {
+        self.participant_key(cf, call)?;
+        self.leg_left(now, cf, call, true);
+        Ok(Reply::Deleted)
+    }
+
+    /// Simulation: the customer hangs up. In a conference the leg leaves; while waiting the task is canceled.
+    pub(crate) fn caller_hangup(&mut self, now: Timestamp, call: Sid) -> Result<Reply, Error> {
+        if let Some(cf) = self.tel.calls.get(&call).copied() {
+            self.leg_left(now, cf, call, false);
+            return Ok(Reply::Deleted);
+        }
+        let call_text = call.to_string();
+        let mut found: Option<(Sid, Sid)> = None;
+        for sp in self.spaces.values() {
+            for t in sp.tasks.values() {
+                if matches!(t.assignment_status, TaskStatus::Pending | TaskStatus::Reserved)
+                    && t.attributes_value.get("call_sid").and_then(|v| v.as_str()) == Some(call_text.as_str())
+                {
+                    found = Some((sp.sid(), t.sid));
+                }
+            }
+        }
+        let (ws, task) = found.ok_or_else(|| {
+            Error::not_found(format!("/2010-04-01/Accounts/{}/Calls/{call}.json", self.out.account_sid))
+        })?;
+        let Core { spaces, out, .. } = self;
+        let sp = space_mut(spaces, ws)?;
+        sp.cancel_task(out, now, task, "Caller hung up".into())?;
+        let t = sp.tasks.get(&task).cloned().ok_or_else(|| Error::not_found(task.to_string()))?;
+        Ok(Reply::Task(t))
+    }
+}

@@ -1,0 +1,477 @@
+//! The actor that owns the engine: one thread applies commands to the [`Core`] in order, fires its timers,
+//! makes every change durable before acknowledging it, and publishes events.
+//!
+//! Why a dedicated OS thread rather than a Tokio task: the core is CPU-bound and synchronous, so a thread of
+//! its own keeps routing latency independent of the HTTP runtime's scheduling, and `recv_timeout` gives the
+//! timer wheel for free. Callers stay async: replies travel on Tokio oneshots, events on a broadcast channel,
+//! both of which work from any thread.
+//!
+//! Ordering and durability: commands are applied in arrival order. The changes of everything applied in one
+//! pass over the queue go to the store as one batch; the replies and the events of that pass are released
+//! only when the store reports the batch durable (group commit), so no client ever sees an acknowledgement
+//! or an event that a crash could take back.
+//!
+//! Time: the actor reads its injected [`Clock`]. With a [`crate::ManualClock`] timers fire only when a test
+//! moves the clock and calls [`Handle::tick`]; nothing in the tests waits for real time.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{broadcast, oneshot};
+
+use crate::core::{Core, CoreConfig, Reply};
+use crate::store::{Store, StoreError, Write};
+use crate::{Clock, Command, Event, Sid, SidGen, Timestamp};
+
+/// How long retained events are kept, as Twilio does: 30 days.
+const EVENT_RETENTION_MS: i64 = 30 * 24 * 60 * 60 * 1000;
+
+/// What every later command gets once a write to disk has failed.
+const POISONED: &str =
+    "an earlier change could not be written to disk, so the engine accepts no more changes; \
+     check the data directory's disk and permissions, then restart trworker";
+
+/// Why a call to the actor failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The engine refused the command; nothing changed.
+    #[error(transparent)]
+    Engine(#[from] crate::Error),
+    /// The change could not be written to disk, so it was not acknowledged.
+    #[error("the engine could not save the change: {0}")]
+    Store(String),
+    /// The engine has stopped (shutdown or a fatal store error).
+    #[error("the engine has stopped; restart trworker")]
+    Stopped,
+}
+
+/// What the read-only closures of [`Handle::read`] see.
+pub struct State {
+    /// The routing state.
+    pub core: Core,
+    /// The most recent events, oldest first, up to [`Options::event_memory`] of them. The Events resource and
+    /// reconnecting subscribers read from here; the store keeps 30 days.
+    pub events: VecDeque<Arc<Event>>,
+}
+
+/// Tunables of the actor.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Events kept in memory for reads and catch-up.
+    pub event_memory: usize,
+    /// Capacity of the broadcast channel; a subscriber that falls further behind gets `Lagged` and must
+    /// catch up from [`Handle::events_after`].
+    pub broadcast_capacity: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { event_memory: 100_000, broadcast_capacity: 16_384 }
+    }
+}
+
+type ReadFn = Box<dyn FnOnce(&State) + Send>;
+type ReplyTx = oneshot::Sender<Result<Reply, Error>>;
+type SeedTx = oneshot::Sender<Result<Sid, Error>>;
+
+// A message is moved once, through the channel; a 256-byte move is cheaper than boxing every command.
+#[allow(clippy::large_enum_variant)]
+enum Msg {
+    Apply(Command, ReplyTx),
+    SeedDemo(SeedTx),
+    Read(ReadFn),
+    Tick(oneshot::Sender<()>),
+    /// Recent events loaded from disk at start, for the in-memory log.
+    Restore(VecDeque<Arc<Event>>),
+    Flush(oneshot::Sender<Result<(), Error>>),
+    Stop(oneshot::Sender<Result<(), Error>>),
+}
+
+/// A cheap, cloneable handle to the running engine.
+#[derive(Clone)]
+pub struct Handle {
+    tx: mpsc::Sender<Msg>,
+    events: broadcast::Sender<Arc<Event>>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Handle {
+    /// Starts the actor thread around `core`. With a `store`, every acknowledged change is durable first.
+    pub fn start(core: Core, store: Option<Store>, clock: Arc<dyn Clock>, options: Options) -> Handle {
+        let (tx, rx) = mpsc::channel();
+        let (events, _) = broadcast::channel(options.broadcast_capacity.max(1));
+        let actor = Actor {
+            state: State { core, events: VecDeque::new() },
+            store,
+            clock: clock.clone(),
+            events: events.clone(),
+            options,
+            last_prune: Timestamp(i64::MIN),
+            poisoned: Arc::new(AtomicBool::new(false)),
+        };
+        std::thread::Builder::new()
+            .name("engine".into())
+            .spawn(move || actor.run(rx))
+            .map(|_| ())
+            .unwrap_or_else(|e| panic!("cannot start the engine thread: {e}"));
+        Handle { tx, events, clock }
+    }
+
+    /// Applies a command; resolves once it is applied and durable.
+    pub async fn apply(&self, cmd: Command) -> Result<Reply, Error> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Msg::Apply(cmd, reply)).map_err(|_| Error::Stopped)?;
+        rx.await.map_err(|_| Error::Stopped)?
+    }
+
+    /// Creates the demo workspace (see [`Core::seed_demo`]), durably; returns its SID.
+    pub async fn seed_demo(&self) -> Result<Sid, Error> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Msg::SeedDemo(reply)).map_err(|_| Error::Stopped)?;
+        rx.await.map_err(|_| Error::Stopped)?
+    }
+
+    /// Runs a read-only closure against the current state, in order with the commands.
+    pub async fn read<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&State) -> R + Send + 'static,
+    ) -> Result<R, Error> {
+        let (tx, rx) = oneshot::channel();
+        let job: ReadFn = Box::new(move |state| {
+            let _ = tx.send(f(state));
+        });
+        self.tx.send(Msg::Read(job)).map_err(|_| Error::Stopped)?;
+        rx.await.map_err(|_| Error::Stopped)
+    }
+
+    /// Fires every timer that is due by the clock now. The actor also does this on its own when a real clock
+    /// reaches a deadline; tests with a manual clock call it after moving the clock.
+    pub async fn tick(&self) -> Result<(), Error> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(Msg::Tick(tx)).map_err(|_| Error::Stopped)?;
+        rx.await.map_err(|_| Error::Stopped)
+    }
+
+    /// Waits until everything acknowledged so far is on disk.
+    pub async fn flush(&self) -> Result<(), Error> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(Msg::Flush(tx)).map_err(|_| Error::Stopped)?;
+        rx.await.map_err(|_| Error::Stopped)?
+    }
+
+    /// Flushes and stops the actor. Later calls on any clone return [`Error::Stopped`].
+    pub async fn stop(&self) -> Result<(), Error> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(Msg::Stop(tx)).map_err(|_| Error::Stopped)?;
+        rx.await.map_err(|_| Error::Stopped)?
+    }
+
+    /// Follows the event stream from now on. Subscribe *before* reading a snapshot, then skip events whose
+    /// `seq` the snapshot already covers, and nothing is missed.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
+        self.events.subscribe()
+    }
+
+    /// Retained in-memory events with `seq > after`, oldest first, at most `limit`.
+    pub async fn events_after(&self, after: u64, limit: usize) -> Result<Vec<Arc<Event>>, Error> {
+        self.read(move |state| {
+            let start = state.events.partition_point(|e| e.seq <= after);
+            state.events.iter().skip(start).take(limit).cloned().collect()
+        })
+        .await
+    }
+
+    /// The injected clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+}
+
+/// Why a data directory could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The store refused (in use, corrupt, newer version, disk).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A stored record could not be read back into the engine.
+    #[error("the engine state in {dir} cannot be loaded: {cause}; move the directory aside to start afresh")]
+    Restore {
+        /// The data directory.
+        dir: String,
+        /// What was wrong.
+        cause: crate::Error,
+    },
+}
+
+/// Opens the engine kept in `dir` (creating an empty one) and starts its actor. Returns the handle and
+/// whether the directory held no state yet, so the caller can seed it.
+pub fn open(
+    dir: &std::path::Path,
+    account_sid: Sid,
+    sids: Box<dyn SidGen>,
+    config: CoreConfig,
+    clock: Arc<dyn Clock>,
+    options: Options,
+) -> Result<(Handle, bool), OpenError> {
+    let store = Store::open(dir)?;
+    let loaded = store.load()?;
+    let fresh = loaded.records.is_empty();
+    let records = loaded.records.into_iter().map(|r| (r.kind, r.key, r.value));
+    let core = Core::restore(account_sid, sids, config, records, loaded.last_event_seq)
+        .map_err(|cause| OpenError::Restore { dir: dir.display().to_string(), cause })?;
+    let mut recent = VecDeque::new();
+    let from = loaded.last_event_seq.saturating_sub(options.event_memory as u64);
+    for stored in store.events_after(from, options.event_memory)? {
+        // An event that no longer parses (written by another version) is left out of memory, not fatal:
+        // it is still on disk, and routing does not depend on the log.
+        if let Ok(event) = serde_json::from_str::<Event>(&stored.value) {
+            recent.push_back(Arc::new(event));
+        }
+    }
+    let handle = Handle::start(core, Some(store), clock, options);
+    if !recent.is_empty() {
+        let _ = handle.tx.send(Msg::Restore(recent));
+    }
+    Ok((handle, fresh))
+}
+
+struct Actor {
+    state: State,
+    store: Option<Store>,
+    clock: Arc<dyn Clock>,
+    events: broadcast::Sender<Arc<Event>>,
+    options: Options,
+    last_prune: Timestamp,
+    /// Set by the store's writer thread when a batch fails: memory is then ahead of disk, so the actor stops
+    /// accepting changes rather than acknowledge anything a restart would not have.
+    poisoned: Arc<AtomicBool>,
+}
+
+/// What one pass over the queue produced and must release once durable.
+#[derive(Default)]
+struct Pass {
+    writes: Vec<Write>,
+    replies: Vec<(ReplyTx, Result<Reply, crate::Error>)>,
+    events: Vec<Arc<Event>>,
+    seeds: Vec<(SeedTx, Result<Sid, crate::Error>)>,
+    ticks: Vec<oneshot::Sender<()>>,
+}
+
+impl Actor {
+    fn run(mut self, rx: mpsc::Receiver<Msg>) {
+        loop {
+            let first = match self.wait_for_message(&rx) {
+                Waited::Message(msg) => Some(msg),
+                Waited::Deadline => None,
+                Waited::Disconnected => break,
+            };
+            let mut pass = Pass::default();
+            let mut stop = None;
+            let mut flushes = Vec::new();
+            let mut next = first;
+            // Drain what is queued (bounded, so a flood of commands still gets timers and durability in
+            // between), applying commands and answering reads in arrival order.
+            let mut budget = 4096usize;
+            loop {
+                if let Some(msg) = next.take() {
+                    match msg {
+                        Msg::SeedDemo(reply) if self.poisoned.load(Ordering::SeqCst) => {
+                            let _ = reply.send(Err(Error::Store(POISONED.into())));
+                        }
+                        Msg::SeedDemo(reply) => {
+                            let now = self.clock.now();
+                            let result = self.state.core.seed_demo(now);
+                            pass.seeds.push((reply, result));
+                        }
+                        Msg::Apply(_, reply) if self.poisoned.load(Ordering::SeqCst) => {
+                            let _ = reply.send(Err(Error::Store(POISONED.into())));
+                        }
+                        Msg::Apply(cmd, reply) => {
+                            let now = self.clock.now();
+                            self.state.core.advance(now);
+                            let result = self.state.core.apply(now, cmd);
+                            pass.replies.push((reply, result));
+                        }
+                        // A read may see a change whose batch is still on its way to disk. If that write fails,
+                        // the engine is poisoned and refuses further changes, so memory cannot drift further
+                        // from disk, and a restart returns to what was acknowledged.
+                        Msg::Read(job) => job(&self.state),
+                        Msg::Tick(done) => pass.ticks.push(done),
+                        Msg::Restore(mut recent) => {
+                            recent.append(&mut self.state.events);
+                            self.state.events = recent;
+                        }
+                        Msg::Flush(done) => flushes.push(done),
+                        Msg::Stop(done) => {
+                            stop = Some(done);
+                        }
+                    }
+                    self.collect(&mut pass);
+                }
+                if stop.is_some() || budget == 0 {
+                    break;
+                }
+                budget -= 1;
+                match rx.try_recv() {
+                    Ok(msg) => next = Some(msg),
+                    Err(_) => break,
+                }
+            }
+            let now = self.clock.now();
+            self.state.core.advance(now);
+            self.prune_events(now, &mut pass);
+            self.collect(&mut pass);
+            self.release(pass);
+            if !flushes.is_empty() || stop.is_some() {
+                let result = self.flush_store();
+                for done in flushes {
+                    let _ = done.send(copy(&result));
+                }
+                if let Some(done) = stop {
+                    // Close the store (its writer thread and the directory lock) before answering, so a
+                    // caller may reopen the same directory as soon as `stop` returns.
+                    drop(self.store.take());
+                    let _ = done.send(result);
+                    return;
+                }
+            }
+        }
+        if let Some(store) = &self.store {
+            let _ = store.flush();
+        }
+    }
+
+    fn wait_for_message(&mut self, rx: &mpsc::Receiver<Msg>) -> Waited {
+        match self.state.core.next_deadline() {
+            None => match rx.recv() {
+                Ok(msg) => Waited::Message(msg),
+                Err(_) => Waited::Disconnected,
+            },
+            Some(deadline) => {
+                let wait_ms = deadline.millis_since(self.clock.now());
+                if wait_ms == 0 {
+                    return match rx.try_recv() {
+                        Ok(msg) => Waited::Message(msg),
+                        Err(mpsc::TryRecvError::Empty) => Waited::Deadline,
+                        Err(mpsc::TryRecvError::Disconnected) => Waited::Disconnected,
+                    };
+                }
+                // Re-check at least every second: a manual clock may have been moved without a tick, and a
+                // wall clock may jump.
+                let wait = Duration::from_millis(wait_ms.clamp(1, 1000) as u64);
+                match rx.recv_timeout(wait) {
+                    Ok(msg) => Waited::Message(msg),
+                    Err(mpsc::RecvTimeoutError::Timeout) => Waited::Deadline,
+                    Err(mpsc::RecvTimeoutError::Disconnected) => Waited::Disconnected,
+                }
+            }
+        }
+    }
+
+    /// Moves the core's new events and changes into the pass and the in-memory log.
+    fn collect(&mut self, pass: &mut Pass) {
+        for change in self.state.core.take_changes() {
+            pass.writes.push(match change.value {
+                Some(value) => Write::Put { kind: change.kind, key: change.key, value },
+                None => Write::Delete { kind: change.kind, key: change.key },
+            });
+        }
+        for event in self.state.core.take_events() {
+            if self.store.is_some() {
+                let value = serde_json::to_string(&event).unwrap_or_else(|_| String::from("{}"));
+                pass.writes.push(Write::Event { seq: event.seq, at_ms: event.at.millis(), value });
+            }
+            let event = Arc::new(event);
+            if self.state.events.len() >= self.options.event_memory.max(1) {
+                self.state.events.pop_front();
+            }
+            self.state.events.push_back(event.clone());
+            pass.events.push(event);
+        }
+    }
+
+    fn prune_events(&mut self, now: Timestamp, pass: &mut Pass) {
+        // Once an hour is plenty for a 30-day retention.
+        if now.millis_since(self.last_prune) < 60 * 60 * 1000 && self.last_prune.millis() != i64::MIN {
+            return;
+        }
+        self.last_prune = now;
+        if self.store.is_some() {
+            pass.writes.push(Write::PruneEvents { before_ms: now.millis() - EVENT_RETENTION_MS });
+        }
+    }
+
+    /// Releases replies and events: at once without a store, after the batch is durable with one.
+    fn release(&self, pass: Pass) {
+        let Pass { writes, replies, events, seeds, ticks } = pass;
+        let publish = {
+            let sender = self.events.clone();
+            let poisoned = self.poisoned.clone();
+            move |ok: Result<(), String>| {
+                match ok {
+                    Ok(()) => {
+                        for event in events {
+                            // No subscribers is fine.
+                            let _ = sender.send(event);
+                        }
+                        for (reply, result) in replies {
+                            let _ = reply.send(result.map_err(Error::Engine));
+                        }
+                        for (reply, result) in seeds {
+                            let _ = reply.send(result.map_err(Error::Engine));
+                        }
+                    }
+                    Err(message) => {
+                        poisoned.store(true, Ordering::SeqCst);
+                        for (reply, _) in replies {
+                            let _ = reply.send(Err(Error::Store(message.clone())));
+                        }
+                        for (reply, _) in seeds {
+                            let _ = reply.send(Err(Error::Store(message.clone())));
+                        }
+                    }
+                }
+                for done in ticks {
+                    let _ = done.send(());
+                }
+            }
+        };
+        match (&self.store, writes.is_empty()) {
+            (Some(store), false) => {
+                store.submit(
+                    writes,
+                    Box::new(move |result: Result<(), StoreError>| {
+                        publish(result.map_err(|e| e.to_string()))
+                    }),
+                );
+            }
+            _ => publish(Ok(())),
+        }
+    }
+
+    fn flush_store(&self) -> Result<(), Error> {
+        match &self.store {
+            Some(store) => store.flush().map_err(|e| Error::Store(e.to_string())),
+            None => Ok(()),
+        }
+    }
+}
+
+#[allow(clippy::large_enum_variant)]
+enum Waited {
+    Message(Msg),
+    Deadline,
+    Disconnected,
+}
+
+/// A copy of a flush result for each waiter (`Error` is not `Clone` because an engine error may grow).
+fn copy(result: &Result<(), Error>) -> Result<(), Error> {
+    match result {
+        Ok(()) => Ok(()),
+        Err(Error::Store(message)) => Err(Error::Store(message.clone())),
+        Err(_) => Err(Error::Stopped),
+    }
+}

@@ -1,0 +1,423 @@
+//! API 2010 Conferences and Participants at `/2010-04-01/Accounts/{AccountSid}/Conferences...json`.
+//!
+//! The router cannot match a `{Sid}.json` segment (no suffixes after parameters), so handlers take the whole
+//! segment and strip `.json`; a path without it is a 404 like any unknown path. Conference recordings are
+//! listed as empty: the simulated telephony records nothing.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use engine::Sid;
+use serde_json::{json, Value};
+
+use super::extract::{call, deleted, expect_out, json, Segments};
+use super::page::{self, PageRequest};
+use super::params::{Form, Params, Query};
+use super::port::{ConferenceFilter, Op, Out};
+use super::render::{parse_day, rfc2822};
+use super::{twilio_path, ApiError, ApiResult, AppState};
+use engine::command::{Command, CreateParticipantParams, UpdateParticipantParams};
+use engine::model::{Conference, Participant};
+use engine::Prefix;
+
+pub fn router() -> Router<AppState> {
+    let acc = "/2010-04-01/Accounts/{account}";
+    Router::new()
+        .route(&format!("{acc}/Conferences.json"), get(list_conferences))
+        .route(&format!("{acc}/Conferences/{{conf}}"), get(fetch_conference).post(update_conference))
+        .route(
+            &format!("{acc}/Conferences/{{conf}}/Participants.json"),
+            get(list_participants).post(create_participant),
+        )
+        .route(
+            &format!("{acc}/Conferences/{{conf}}/Participants/{{call}}"),
+            get(fetch_participant).post(update_participant).delete(delete_participant),
+        )
+        .route(&format!("{acc}/Conferences/{{conf}}/Recordings.json"), get(list_recordings))
+        .route(
+            &format!("{acc}/Conferences/{{conf}}/Recordings/{{sid}}"),
+            get(no_recording).post(no_recording).delete(no_recording),
+        )
+}
+
+/// Participant create parameters the simulation accepts and does not act on.
+const CALL_OPTIONS: &[&str] = &[
+    "Hold",
+    "Coaching",
+    "CallSidToCoach",
+    "StatusCallback",
+    "StatusCallbackMethod",
+    "StatusCallbackEvent",
+    "Timeout",
+    "Record",
+    "Beep",
+    "WaitUrl",
+    "WaitMethod",
+    "EarlyMedia",
+    "MaxParticipants",
+    "ConferenceRecord",
+    "ConferenceTrim",
+    "ConferenceStatusCallback",
+    "ConferenceStatusCallbackMethod",
+    "ConferenceStatusCallbackEvent",
+    "RecordingChannels",
+    "RecordingStatusCallback",
+    "RecordingStatusCallbackMethod",
+    "SipAuthUsername",
+    "SipAuthPassword",
+    "Region",
+    "ConferenceRecordingStatusCallback",
+    "ConferenceRecordingStatusCallbackMethod",
+    "RecordingStatusCallbackEvent",
+    "ConferenceRecordingStatusCallbackEvent",
+    "JitterBufferSize",
+    "Byoc",
+    "CallerId",
+    "CallReason",
+    "RecordingTrack",
+    "TimeLimit",
+    "MachineDetection",
+    "MachineDetectionTimeout",
+    "MachineDetectionSpeechThreshold",
+    "MachineDetectionSpeechEndThreshold",
+    "MachineDetectionSilenceTimeout",
+    "AmdStatusCallback",
+    "AmdStatusCallbackMethod",
+    "Trim",
+    "CallToken",
+    "ClientNotificationUrl",
+    "CallerDisplayName",
+    "HoldUrl",
+    "HoldMethod",
+    "AnnounceUrl",
+    "AnnounceMethod",
+];
+
+/// Participant update parameters the simulation accepts and does not act on.
+const UPDATE_OPTIONS: [&str; 7] =
+    ["HoldUrl", "HoldMethod", "AnnounceUrl", "AnnounceMethod", "WaitUrl", "WaitMethod", "BeepOnExit"];
+
+fn account_path(state: &AppState) -> String {
+    format!("/2010-04-01/Accounts/{}", state.credentials().account_sid)
+}
+
+/// Checks the account in the path and strips `.json` from the last segment.
+fn check(state: &AppState, account: &str, full_path: &str) -> ApiResult<()> {
+    if account != state.credentials().account_sid {
+        return Err(ApiError::not_found(full_path));
+    }
+    Ok(())
+}
+
+fn strip_json(segment: &str, full_path: &str) -> ApiResult<String> {
+    segment.strip_suffix(".json").map(str::to_owned).ok_or_else(|| ApiError::not_found(full_path))
+}
+
+fn render_conference(state: &AppState, c: &Conference) -> Value {
+    let uri = format!("{}/Conferences/{}", account_path(state), c.sid);
+    json!({
+        "account_sid": state.credentials().account_sid,
+        "date_created": rfc2822(c.date_created),
+        "date_updated": rfc2822(c.date_updated),
+        "api_version": c.api_version,
+        "friendly_name": c.friendly_name,
+        "region": c.region,
+        "sid": c.sid.to_string(),
+        "status": c.status.as_str(),
+        "uri": format!("{uri}.json"),
+        "subresource_uris": {
+            "participants": format!("{uri}/Participants.json"),
+            "recordings": format!("{uri}/Recordings.json"),
+        },
+        "reason_conference_ended": c.reason_conference_ended,
+        "call_sid_ending_conference": c.call_sid_ending_conference.map(|s| s.to_string()),
+    })
+}
+
+fn render_participant(state: &AppState, p: &Participant, queue_time: Option<&str>) -> Value {
+    json!({
+        "account_sid": state.credentials().account_sid,
+        "call_sid": p.call_sid.to_string(),
+        "label": p.label,
+        "call_sid_to_coach": p.call_sid_to_coach.map(|s| s.to_string()),
+        "coaching": p.coaching,
+        "conference_sid": p.conference_sid.to_string(),
+        "date_created": rfc2822(p.date_created),
+        "date_updated": rfc2822(p.date_updated),
+        "end_conference_on_exit": p.end_conference_on_exit,
+        "muted": p.muted,
+        "hold": p.hold,
+        "start_conference_on_enter": p.start_conference_on_enter,
+        "status": p.status.as_str(),
+        "queue_time": queue_time,
+        "uri": format!("{}/Conferences/{}/Participants/{}.json", account_path(state), p.conference_sid, p.call_sid),
+    })
+}
+
+fn v2010_list<T>(
+    list_uri: String,
+    filters: &[(String, String)],
+    key: &str,
+    req: &PageRequest,
+    items: &[T],
+    sort_key: impl Fn(&T) -> String,
+    render: impl Fn(&T) -> Value,
+) -> Response {
+    let window = req.window(items.len(), |i| items.get(i).map(&sort_key).unwrap_or_default());
+    let rendered = items.get(window.start..window.end).unwrap_or(&[]).iter().map(render).collect();
+    json(StatusCode::OK, page::v2010(&list_uri, filters, key, req, &window, rendered))
+}
+
+fn day(p: &mut Params, name: &str) -> ApiResult<Option<engine::Timestamp>> {
+    p.str(name)
+        .map(|v| {
+            parse_day(&v).ok_or_else(|| {
+                ApiError::invalid(format!("Invalid parameter {name}: '{v}' is not a date like 2024-01-31"))
+            })
+        })
+        .transpose()
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+async fn list_conferences(
+    State(state): State<AppState>,
+    Segments(account): Segments<String>,
+    uri: axum::http::Uri,
+    Query(mut p): Query,
+) -> ApiResult<Response> {
+    check(&state, &account, uri.path())?;
+    let req = PageRequest::from_params(&mut p)?;
+    let filters = p.pairs().to_vec();
+    let status = p.str("Status");
+    if let Some(s) = &status {
+        if !["init", "in-progress", "completed"].contains(&s.as_str()) {
+            return Err(ApiError::invalid(format!(
+                "Invalid parameter Status: '{s}' is not one of init, in-progress, completed"
+            )));
+        }
+    }
+    let created_on = day(&mut p, "DateCreated")?;
+    let created_before = day(&mut p, "DateCreated<")?;
+    let created_after = day(&mut p, "DateCreated>")?;
+    let updated_on = day(&mut p, "DateUpdated")?;
+    let updated_before = day(&mut p, "DateUpdated<")?;
+    let updated_after = day(&mut p, "DateUpdated>")?;
+    let filter = ConferenceFilter {
+        status,
+        friendly_name: p.str("FriendlyName"),
+        created_from: created_on.or(created_after),
+        created_until: created_on.or(created_before).map(|d| d.plus_millis(DAY_MS - 1)),
+        updated_from: updated_on.or(updated_after),
+        updated_until: updated_on.or(updated_before).map(|d| d.plus_millis(DAY_MS - 1)),
+    };
+    p.finish()?;
+    let items = expect_out!(call(&state, Op::ListConferences { filter }).await?, Out::Conferences);
+    Ok(v2010_list(
+        format!("{}/Conferences.json", account_path(&state)),
+        &filters,
+        "conferences",
+        &req,
+        &items,
+        |c| c.sid.to_string(),
+        |c| render_conference(&state, c),
+    ))
+}
+
+async fn fetch_conference(
+    State(state): State<AppState>,
+    Segments((account, conf)): Segments<(String, String)>,
+    uri: axum::http::Uri,
+) -> ApiResult<Response> {
+    check(&state, &account, uri.path())?;
+    let key = strip_json(&conf, uri.path())?;
+    let c = expect_out!(call(&state, Op::FetchConference { key }).await?, Out::Conference);
+    Ok(json(StatusCode::OK, render_conference(&state, &c)))
+}
+
+async fn update_conference(
+    State(state): State<AppState>,
+    Segments((account, conf)): Segments<(String, String)>,
+    uri: axum::http::Uri,
+    Form(mut p): Form,
+) -> ApiResult<Response> {
+    check(&state, &account, uri.path())?;
+    let key = strip_json(&conf, uri.path())?;
+    let status = p.str("Status");
+    p.ignore(&["AnnounceUrl", "AnnounceMethod"]);
+    p.finish()?;
+    let op = match status.as_deref() {
+        Some("completed") => {
+            let sid = conference_sid(&state, key).await?;
+            Op::Apply(Command::UpdateConference { sid, status })
+        }
+        Some(other) => {
+            return Err(ApiError::invalid(format!(
+                "Invalid parameter Status: '{other}' cannot be set; the only value allowed is completed"
+            )))
+        }
+        None => Op::FetchConference { key },
+    };
+    let c = expect_out!(call(&state, op).await?, Out::Conference);
+    Ok(json(StatusCode::OK, render_conference(&state, &c)))
+}
+
+/// The SID of a conference named by SID or friendly name.
+async fn conference_sid(state: &AppState, key: String) -> ApiResult<Sid> {
+    if let Ok(sid) = Sid::parse_as(&key, Prefix::Conference) {
+        return Ok(sid);
+    }
+    Ok(expect_out!(call(state, Op::FetchConference { key }).await?, Out::Conference).sid)
+}
+
+/// The conference and call SIDs of a participant named by call SID or label.
+async fn participant_sids(state: &AppState, conference: String, call_key: String) -> ApiResult<(Sid, Sid)> {
+    if let (Ok(c), Ok(p)) =
+        (Sid::parse_as(&conference, Prefix::Conference), Sid::parse_as(&call_key, Prefix::Call))
+    {
+        return Ok((c, p));
+    }
+    let part = expect_out!(
+        call(state, Op::FetchParticipant { conference, call: call_key }).await?,
+        Out::Participant
+    );
+    Ok((part.conference_sid, part.call_sid))
+}
+
+async fn create_participant(
+    State(state): State<AppState>,
+    Segments((account, conference)): Segments<(String, String)>,
+    uri: axum::http::Uri,
+    Form(mut p): Form,
+) -> ApiResult<Response> {
+    check(&state, &account, uri.path())?;
+    let params = CreateParticipantParams {
+        from: p.required("From")?,
+        to: p.required("To")?,
+        label: p.str("Label"),
+        muted: p.bool("Muted"),
+        start_conference_on_enter: p.bool("StartConferenceOnEnter"),
+        end_conference_on_exit: p.bool("EndConferenceOnExit"),
+    };
+    p.ignore(CALL_OPTIONS);
+    p.finish()?;
+    let op = Op::Apply(Command::CreateParticipant { conference, params });
+    let part = expect_out!(call(&state, op).await?, Out::Participant);
+    // The simulated call is placed at once: no time in queue.
+    Ok(json(StatusCode::CREATED, render_participant(&state, &part, Some("0"))))
+}
+
+async fn fetch_participant(
+    State(state): State<AppState>,
+    Segments((account, conference, call_seg)): Segments<(String, String, String)>,
+    uri: axum::http::Uri,
+) -> ApiResult<Response> {
+    check(&state, &account, uri.path())?;
+    let call_key = strip_json(&call_seg, uri.path())?;
+    let part = expect_out!(
+        call(&state, Op::FetchParticipant { conference, call: call_key }).await?,
+        Out::Participant
+    );
+    Ok(json(StatusCode::OK, render_participant(&state, &part, None)))
+}
+
+async fn update_participant(
+    State(state): State<AppState>,
+    Segments((account, conference, call_seg)): Segments<(String, String, String)>,
+    uri: axum::http::Uri,
+    Form(mut p): Form,
+) -> ApiResult<Response> {
+    check(&state, &account, uri.path())?;
+    let call_key = strip_json(&call_seg, uri.path())?;
+    let params = UpdateParticipantParams {
+        muted: p.bool("Muted"),
+        hold: p.bool("Hold"),
+        end_conference_on_exit: p.bool("EndConferenceOnExit"),
+        coaching: p.bool("Coaching"),
+        call_sid_to_coach: super::extract::opt_sid(p.str("CallSidToCoach"), Prefix::Call, "CallSidToCoach")?,
+    };
+    p.ignore(&UPDATE_OPTIONS);
+    p.finish()?;
+    let (conference_sid, call_sid) = participant_sids(&state, conference, call_key).await?;
+    let op = Op::Apply(Command::UpdateParticipant { conference_sid, call_sid, params });
+    let part = expect_out!(call(&state, op).await?, Out::Participant);
+    Ok(json(StatusCode::OK, render_participant(&state, &part, None)))
+}
+
+async fn delete_participant(
+    State(state): State<AppState>,
+    Segments((account, conference, call_seg)): Segments<(String, String, String)>,
+    uri: axum::http::Uri,
+) -> ApiResult<Response> {
+    check(&state, &account, uri.path())?;
+    let call_key = strip_json(&call_seg, uri.path())?;
+    let (conference_sid, call_sid) = participant_sids(&state, conference, call_key).await?;
+    deleted(call(&state, Op::Apply(Command::DeleteParticipant { conference_sid, call_sid })).await?)
+}
+
+async fn list_participants(
+    State(state): State<AppState>,
+    Segments((account, conference)): Segments<(String, String)>,
+    uri: axum::http::Uri,
+    Query(mut p): Query,
+) -> ApiResult<Response> {
+    check(&state, &account, uri.path())?;
+    let req = PageRequest::from_params(&mut p)?;
+    let filters = p.pairs().to_vec();
+    let op = Op::ListParticipants {
+        conference: conference.clone(),
+        muted: p.bool("Muted"),
+        hold: p.bool("Hold"),
+        coaching: p.bool("Coaching"),
+    };
+    p.finish()?;
+    let items = expect_out!(call(&state, op).await?, Out::Participants);
+    let sid = items.first().map(|x| x.conference_sid.to_string()).unwrap_or(conference);
+    Ok(v2010_list(
+        format!("{}/Conferences/{sid}/Participants.json", account_path(&state)),
+        &filters,
+        "participants",
+        &req,
+        &items,
+        |x| x.call_sid.to_string(),
+        |x| render_participant(&state, x, None),
+    ))
+}
+
+async fn list_recordings(
+    State(state): State<AppState>,
+    Segments((account, conference)): Segments<(String, String)>,
+    uri: axum::http::Uri,
+    Query(mut p): Query,
+) -> ApiResult<Response> {
+    check(&state, &account, uri.path())?;
+    let req = PageRequest::from_params(&mut p)?;
+    let filters = p.pairs().to_vec();
+    p.ignore(&["DateCreated", "DateCreated<", "DateCreated>"]);
+    p.finish()?;
+    // The conference must exist even though it has no recordings.
+    let c = expect_out!(call(&state, Op::FetchConference { key: conference }).await?, Out::Conference);
+    let none: [Sid; 0] = [];
+    Ok(v2010_list(
+        format!("{}/Conferences/{}/Recordings.json", account_path(&state), c.sid),
+        &filters,
+        "recordings",
+        &req,
+        &none,
+        |s| s.to_string(),
+        |s| json!(s.to_string()),
+    ))
+}
+
+async fn no_recording(uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        super::error::NOT_FOUND,
+        format!(
+            "The requested resource {} was not found: the simulated telephony records no conferences",
+            twilio_path(uri.path())
+        ),
+    )
+}

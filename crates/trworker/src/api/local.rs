@@ -1,0 +1,571 @@
+//! The facade's port answered by the engine's [`Core`]: [`reply`] and [`query`] are the two halves every
+//! adapter needs (the actor adapter calls them with `engine::Handle::apply` and inside
+//! `engine::Handle::read`), and [`LocalEngine`] runs them in process over a mutex.
+//!
+//! `LocalEngine` is for tests and for embedding until the actor is plugged in: it has no persistence and
+//! fires timers only when called ([`LocalEngine::tick`], or lazily at the start of every operation). A
+//! `std::sync::Mutex` rather than Tokio's, because nothing awaits while the core is locked.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use engine::core::{
+    ActivityFilter, CumulativeStats, QueueRealTime, RealTimeStats, TaskFilter as CoreTaskFilter,
+    TaskQueueFilter, WorkerFilter as CoreWorkerFilter,
+};
+use engine::model::{ConferenceStatus, ReservationStatus, Task};
+use engine::{Clock, Core, Event, Prefix, Reply, Sid, Timestamp};
+use futures_util::future::BoxFuture;
+use serde_json::{json, Map, Value};
+use tokio::sync::broadcast;
+
+use super::port::{ConferenceFilter, Engine, EventFilter, Failure, Op, Out, StatisticsQuery, TaskFilter};
+use super::render::{iso8601, parse_iso8601};
+
+/// A command's reply as the facade's answer.
+pub fn reply(r: Reply) -> Out {
+    match r {
+        Reply::Workspace(x) => Out::Workspace(x),
+        Reply::Activity(x) => Out::Activity(x),
+        Reply::TaskChannel(x) => Out::TaskChannel(x),
+        Reply::Worker(x) => Out::Worker(x),
+        Reply::WorkerChannel(x) => Out::WorkerChannel(x),
+        Reply::TaskQueue(x) => Out::TaskQueue(x),
+        Reply::Workflow(x) => Out::Workflow(x),
+        Reply::Task(x) => Out::Task(x),
+        Reply::Reservation(x) => Out::Reservation(x),
+        Reply::Conference(x) => Out::Conference(x),
+        Reply::Participant(x) => Out::Participant(x),
+        Reply::Deleted => Out::Deleted,
+    }
+}
+
+fn owned<T: Clone>(v: Vec<&T>) -> Vec<T> {
+    v.into_iter().cloned().collect()
+}
+
+fn bad(param: &str, message: impl Into<String>) -> Failure {
+    engine::Error::InvalidParameter { param: param.into(), message: message.into() }.into()
+}
+
+/// Answers a read [`Op`] from the core and the retained events (oldest first). `Op::Apply` is refused: it
+/// goes to `Core::apply`.
+pub fn query<'a>(
+    core: &Core,
+    events: impl Iterator<Item = &'a Event>,
+    now: Timestamp,
+    op: Op,
+) -> Result<Out, Failure> {
+    Ok(match op {
+        Op::Apply(_) => return Err(bad("Command", "a command is not a read; apply it to the core")),
+        Op::FetchWorkspace(ws) => Out::Workspace(core.workspace(ws)?.clone()),
+        Op::ListWorkspaces { friendly_name } => {
+            Out::Workspaces(owned(core.workspaces(friendly_name.as_deref())))
+        }
+        Op::FetchActivity { ws, sid } => Out::Activity(core.activity(ws, sid)?.clone()),
+        Op::ListActivities { ws, friendly_name, available } => {
+            Out::Activities(owned(core.activities(ws, &ActivityFilter { friendly_name, available })?))
+        }
+        Op::FetchTaskChannel { ws, key } => Out::TaskChannel(core.task_channel(ws, &key)?.clone()),
+        Op::ListTaskChannels { ws } => Out::TaskChannels(owned(core.task_channels(ws)?)),
+        Op::FetchWorker { ws, sid } => Out::Worker(core.worker(ws, sid)?.clone()),
+        Op::ListWorkers { ws, filter } => {
+            let f = CoreWorkerFilter {
+                activity_name: filter.activity_name,
+                activity_sid: filter.activity_sid,
+                available: filter.available,
+                friendly_name: filter.friendly_name,
+                target_workers_expression: filter.target_workers_expression,
+                task_queue_name: filter.task_queue_name,
+                task_queue_sid: filter.task_queue_sid,
+            };
+            Out::Workers(owned(core.workers(ws, &f)?))
+        }
+        Op::FetchWorkerChannel { ws, worker, key } => {
+            Out::WorkerChannel(core.worker_channel(ws, worker, &key)?.clone())
+        }
+        Op::ListWorkerChannels { ws, worker } => {
+            Out::WorkerChannels(owned(core.worker_channels(ws, worker)?))
+        }
+        Op::FetchTaskQueue { ws, sid } => Out::TaskQueue(core.task_queue(ws, sid)?.clone()),
+        Op::ListTaskQueues { ws, friendly_name, evaluate_worker_attributes, worker_sid, .. } => {
+            let f = TaskQueueFilter { friendly_name, evaluate_worker_attributes, worker_sid };
+            Out::TaskQueues(owned(core.task_queues(ws, &f)?))
+        }
+        Op::FetchWorkflow { ws, sid } => Out::Workflow(core.workflow(ws, sid)?.clone()),
+        Op::ListWorkflows { ws, friendly_name } => {
+            Out::Workflows(owned(core.workflows(ws, friendly_name.as_deref())?))
+        }
+        Op::FetchTask { ws, sid } => Out::Task(core.task(ws, sid)?.clone()),
+        Op::ListTasks { ws, filter } => Out::Tasks(list_tasks(core, ws, filter)?),
+        Op::FetchReservation { ws, task, worker, sid } => {
+            let r = core.reservation(ws, sid)?;
+            let parent_ok = task.is_none_or(|t| t == r.task_sid) && worker.is_none_or(|w| w == r.worker_sid);
+            if !parent_ok {
+                let parent = match (task, worker) {
+                    (Some(t), _) => format!("Tasks/{t}"),
+                    (_, Some(w)) => format!("Workers/{w}"),
+                    _ => String::new(),
+                };
+                return Err(Failure::not_found(format!("/Workspaces/{ws}/{parent}/Reservations/{sid}")));
+            }
+            Out::Reservation(r.clone())
+        }
+        Op::ListReservations { ws, task, worker, reservation_status, worker_sid } => {
+            let status = reservation_status
+                .map(|s| {
+                    ReservationStatus::parse(&s)
+                        .ok_or_else(|| bad("ReservationStatus", format!("'{s}' is unknown")))
+                })
+                .transpose()?;
+            let list = match (task, worker) {
+                (Some(t), _) => core.task_reservations(ws, t, status, worker_sid)?,
+                (None, Some(w)) => core.worker_reservations(ws, w, status)?,
+                (None, None) => return Err(bad("TaskSid", "a reservation list needs a task or a worker")),
+            };
+            Out::Reservations(owned(list))
+        }
+        Op::FetchEvent { ws, sid } => {
+            core.workspace(ws)?;
+            let found = events.filter(|e| e.workspace_sid == ws).find(|e| e.sid == sid);
+            Out::Event(
+                found.cloned().ok_or_else(|| Failure::not_found(format!("/Workspaces/{ws}/Events/{sid}")))?,
+            )
+        }
+        Op::ListEvents { ws, filter } => {
+            core.workspace(ws)?;
+            Out::Events(list_events(events, ws, &filter, now))
+        }
+        Op::Statistics { ws, scope, query } => statistics(core, ws, &scope, &query, now)?,
+        Op::FetchConference { key } => Out::Conference(conference(core, &key)?.clone()),
+        Op::ListConferences { filter } => Out::Conferences(list_conferences(core, &filter)?),
+        Op::FetchParticipant { conference: key, call } => {
+            let cf = conference(core, &key)?.sid;
+            Out::Participant(core.participant(cf, &call)?.clone())
+        }
+        Op::ListParticipants { conference: key, muted, hold, coaching } => {
+            let cf = conference(core, &key)?.sid;
+            let list = core
+                .participants(cf)?
+                .into_iter()
+                .filter(|p| muted.is_none_or(|m| p.muted == m))
+                .filter(|p| hold.is_none_or(|h| p.hold == h))
+                .filter(|p| coaching.is_none_or(|c| p.coaching == c))
+                .cloned()
+                .collect();
+            Out::Participants(list)
+        }
+    })
+}
+
+/// A conference by SID or friendly name; by name, the live one wins over ended ones, then the newest.
+fn conference<'a>(core: &'a Core, key: &str) -> Result<&'a engine::model::Conference, Failure> {
+    if let Ok(sid) = Sid::parse_as(key, Prefix::Conference) {
+        return Ok(core.conference(sid)?);
+    }
+    let named = core.conferences(None, Some(key));
+    named
+        .iter()
+        .rev()
+        .find(|c| c.status != ConferenceStatus::Completed)
+        .or_else(|| named.last())
+        .copied()
+        .ok_or_else(|| {
+            Failure::not_found(format!(
+                "/2010-04-01/Accounts/{}/Conferences/{key}.json (no conference has that SID or friendly name)",
+                core.account_sid()
+            ))
+        })
+}
+
+fn list_conferences(core: &Core, f: &ConferenceFilter) -> Result<Vec<engine::model::Conference>, Failure> {
+    let status = match f.status.as_deref() {
+        None => None,
+        Some("init") => Some(ConferenceStatus::Init),
+        Some("in-progress") => Some(ConferenceStatus::InProgress),
+        Some("completed") => Some(ConferenceStatus::Completed),
+        Some(other) => return Err(bad("Status", format!("'{other}' is not init, in-progress or completed"))),
+    };
+    let within = |t: Timestamp, from: Option<Timestamp>, until: Option<Timestamp>| {
+        from.is_none_or(|f| t >= f) && until.is_none_or(|u| t <= u)
+    };
+    Ok(core
+        .conferences(status, f.friendly_name.as_deref())
+        .into_iter()
+        .filter(|c| within(c.date_created, f.created_from, f.created_until))
+        .filter(|c| within(c.date_updated, f.updated_from, f.updated_until))
+        .cloned()
+        .collect())
+}
+
+fn list_tasks(core: &Core, ws: Sid, f: TaskFilter) -> Result<Vec<Task>, Failure> {
+    let routing_target = f
+        .routing_target
+        .filter(|t| !t.is_empty())
+        .map(|t| Sid::parse(&t).map_err(|e| bad("RoutingTarget", e.to_string())))
+        .transpose()?;
+    let cf = CoreTaskFilter {
+        priority: f.priority,
+        assignment_status: f.assignment_status,
+        workflow_sid: f.workflow_sid,
+        workflow_name: f.workflow_name,
+        task_queue_sid: f.task_queue_sid,
+        task_queue_name: f.task_queue_name,
+        evaluate_task_attributes: f.evaluate_task_attributes,
+        routing_target,
+    };
+    let mut tasks = owned(core.tasks(ws, &cf)?);
+    if let Some(ordering) = f.ordering.filter(|o| !o.trim().is_empty()) {
+        order_tasks(&mut tasks, &ordering)?;
+    }
+    if f.has_addons == Some(true) {
+        tasks.retain(|t| t.addons.trim() != "{}" && !t.addons.trim().is_empty());
+    }
+    Ok(tasks)
+}
+
+/// `Ordering=Priority:desc,DateCreated:asc` (reference §4.8); the sort is stable, so ties keep creation order.
+fn order_tasks(tasks: &mut [Task], ordering: &str) -> Result<(), Failure> {
+    let mut keys: Vec<(String, bool)> = Vec::new();
+    for part in ordering.split(',') {
+        let (field, dir) = part.trim().split_once(':').unwrap_or((part.trim(), "asc"));
+        let descending = match dir.to_ascii_lowercase().as_str() {
+            "asc" => false,
+            "desc" => true,
+            other => return Err(bad("Ordering", format!("'{other}' is not asc or desc"))),
+        };
+        if !["DateCreated", "Priority", "VirtualStartTime"].contains(&field) {
+            return Err(bad(
+                "Ordering",
+                format!("'{field}' is not DateCreated, Priority or VirtualStartTime"),
+            ));
+        }
+        keys.push((field.to_owned(), descending));
+    }
+    if keys.iter().any(|(k, _)| k == "DateCreated") && keys.iter().any(|(k, _)| k == "VirtualStartTime") {
+        return Err(bad("Ordering", "DateCreated and VirtualStartTime cannot be combined"));
+    }
+    tasks.sort_by(|a, b| {
+        keys.iter()
+            .map(|(field, descending)| {
+                let o = match field.as_str() {
+                    "Priority" => a.priority.cmp(&b.priority),
+                    "VirtualStartTime" => a.virtual_start_time.cmp(&b.virtual_start_time),
+                    _ => a.date_created.cmp(&b.date_created),
+                };
+                if *descending {
+                    o.reverse()
+                } else {
+                    o
+                }
+            })
+            .find(|o| o.is_ne())
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    Ok(())
+}
+
+fn list_events<'a>(
+    events: impl Iterator<Item = &'a Event>,
+    ws: Sid,
+    f: &EventFilter,
+    now: Timestamp,
+) -> Vec<Event> {
+    let start = f.start_date.or_else(|| {
+        let minutes = i64::from(f.minutes.unwrap_or(15));
+        (f.end_date.is_none()).then(|| now.plus_millis(-minutes * 60_000))
+    });
+    let field_is = |e: &Event, name: &str, sid: Option<Sid>| {
+        sid.is_none_or(|s| e.resource_sid == s || e.field(name) == Some(s.to_string().as_str()))
+    };
+    events
+        .filter(|e| e.workspace_sid == ws)
+        .filter(|e| start.is_none_or(|s| e.at >= s) && f.end_date.is_none_or(|end| e.at <= end))
+        .filter(|e| f.event_type.as_deref().is_none_or(|t| e.event_type.as_str() == t))
+        .filter(|e| f.sid.is_none_or(|s| e.sid == s))
+        .filter(|e| field_is(e, "TaskSid", f.task_sid))
+        .filter(|e| field_is(e, "WorkerSid", f.worker_sid))
+        .filter(|e| field_is(e, "ReservationSid", f.reservation_sid))
+        .filter(|e| field_is(e, "TaskQueueSid", f.task_queue_sid))
+        .filter(|e| field_is(e, "WorkflowSid", f.workflow_sid))
+        .filter(|e| {
+            f.task_channel.as_deref().is_none_or(|c| {
+                e.field("TaskChannelUniqueName") == Some(c) || e.field("TaskChannelSid") == Some(c)
+            })
+        })
+        .cloned()
+        .collect()
+}
+
+fn realtime_json(rt: &RealTimeStats) -> Map<String, Value> {
+    let mut m = Map::new();
+    let activities: Vec<Value> = rt
+        .activity_statistics
+        .iter()
+        .map(|a| json!({"sid": a.sid.to_string(), "friendly_name": a.friendly_name, "workers": a.workers}))
+        .collect();
+    m.insert("activity_statistics".into(), Value::Array(activities));
+    m.insert("longest_task_waiting_age".into(), json!(rt.longest_task_waiting_age));
+    m.insert("longest_task_waiting_sid".into(), json!(rt.longest_task_waiting_sid.map(|s| s.to_string())));
+    m.insert("tasks_by_priority".into(), json!(rt.tasks_by_priority));
+    m.insert("tasks_by_status".into(), json!(rt.tasks_by_status));
+    m.insert("total_tasks".into(), json!(rt.total_tasks));
+    m.insert("total_workers".into(), json!(rt.total_workers));
+    m
+}
+
+fn queue_json(q: &QueueRealTime) -> Map<String, Value> {
+    let mut m = realtime_json(&q.stats);
+    m.insert("total_available_workers".into(), json!(q.total_available_workers));
+    m.insert("total_eligible_workers".into(), json!(q.total_eligible_workers));
+    m.insert("longest_relative_task_age_in_queue".into(), json!(q.stats.longest_task_waiting_age));
+    m.insert(
+        "longest_relative_task_sid_in_queue".into(),
+        json!(q.stats.longest_task_waiting_sid.map(|s| s.to_string())),
+    );
+    m
+}
+
+/// Cumulative counters. The engine counts since it started (no windows), so `start_time` is the window the
+/// client asked for only nominally; acceptance times are not tracked and read 0.
+fn cumulative_json(c: &CumulativeStats, now: Timestamp, q: &StatisticsQuery) -> Map<String, Value> {
+    let param = |n: &str| q.params.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
+    let minutes = param("Minutes").and_then(|m| m.parse::<i64>().ok()).unwrap_or(15);
+    let end = param("EndDate").and_then(parse_iso8601).unwrap_or(now);
+    let start = param("StartDate").and_then(parse_iso8601).unwrap_or(end.plus_millis(-minutes * 60_000));
+    let mut m = Map::new();
+    for (k, v) in [
+        ("reservations_created", c.reservations_created),
+        ("reservations_accepted", c.reservations_accepted),
+        ("reservations_rejected", c.reservations_rejected),
+        ("reservations_timed_out", c.reservations_timed_out),
+        ("reservations_canceled", c.reservations_canceled),
+        ("reservations_rescinded", c.reservations_rescinded),
+        ("tasks_created", c.tasks_created),
+        ("tasks_canceled", c.tasks_canceled),
+        ("tasks_completed", c.tasks_completed),
+        ("tasks_deleted", c.tasks_deleted),
+        ("tasks_moved", c.tasks_moved),
+        ("tasks_entered", c.tasks_entered),
+        ("tasks_timed_out_in_workflow", c.tasks_timed_out_in_workflow),
+    ] {
+        m.insert(k.into(), json!(v));
+    }
+    m.insert("avg_task_acceptance_time".into(), json!(0));
+    m.insert("start_time".into(), json!(iso8601(start)));
+    m.insert("end_time".into(), json!(iso8601(end)));
+    m.insert("split_by_wait_time".into(), Value::Null);
+    let empty_wait = json!({"avg": 0, "min": 0, "max": 0, "total": 0});
+    m.insert("wait_duration_until_accepted".into(), empty_wait.clone());
+    m.insert("wait_duration_until_canceled".into(), empty_wait);
+    m
+}
+
+fn with(mut m: Map<String, Value>, key: &str, value: Value) -> Value {
+    m.insert(key.into(), value);
+    Value::Object(m)
+}
+
+fn statistics(
+    core: &Core,
+    ws: Sid,
+    scope: &str,
+    q: &StatisticsQuery,
+    now: Timestamp,
+) -> Result<Out, Failure> {
+    let kind = q.kind.as_str();
+    let both = |rt: Map<String, Value>, cum: Map<String, Value>| {
+        let mut m = Map::new();
+        m.insert("realtime".into(), Value::Object(rt));
+        m.insert("cumulative".into(), Value::Object(cum));
+        m
+    };
+    let (collection, id) = match scope.split_once('/') {
+        Some((c, id)) => (c, Some(id)),
+        None => (scope, None),
+    };
+    let doc = match (collection, id) {
+        ("", _) => {
+            let rt = realtime_json(&core.workspace_realtime(ws, now)?);
+            let cum = cumulative_json(&core.workspace_cumulative(ws)?, now, q);
+            match kind {
+                "RealTimeStatistics" => rt,
+                "CumulativeStatistics" => cum,
+                _ => both(rt, cum),
+            }
+        }
+        ("TaskQueues", Some(id)) => {
+            let queue =
+                Sid::parse_as(id, Prefix::TaskQueue).map_err(|e| bad("TaskQueueSid", e.to_string()))?;
+            let rt = queue_json(&core.queue_realtime(ws, queue, now)?);
+            let cum = cumulative_json(&core.queue_cumulative(ws, queue)?, now, q);
+            let m = match kind {
+                "RealTimeStatistics" => rt,
+                "CumulativeStatistics" => cum,
+                _ => both(rt, cum),
+            };
+            return Ok(Out::Statistics(with(m, "task_queue_sid", json!(queue.to_string()))));
+        }
+        ("TaskQueues", None) => return task_queues_statistics(core, ws, q, now),
+        ("Workflows", Some(id)) => {
+            let wf = Sid::parse_as(id, Prefix::Workflow).map_err(|e| bad("WorkflowSid", e.to_string()))?;
+            let rt = realtime_json(&core.workflow_realtime(ws, wf, now)?);
+            let cum = cumulative_json(&core.workflow_cumulative(ws, wf)?, now, q);
+            let m = match kind {
+                "RealTimeStatistics" => rt,
+                "CumulativeStatistics" => cum,
+                _ => both(rt, cum),
+            };
+            return Ok(Out::Statistics(with(m, "workflow_sid", json!(wf.to_string()))));
+        }
+        ("Workers", None) => {
+            let rt = core.workers_realtime(ws, now)?;
+            let mut rt_json = Map::new();
+            let activities: Vec<Value> = rt
+                .activity_statistics
+                .iter()
+                .map(|a| json!({"sid": a.sid.to_string(), "friendly_name": a.friendly_name, "workers": a.workers}))
+                .collect();
+            rt_json.insert("activity_statistics".into(), Value::Array(activities));
+            rt_json.insert("total_workers".into(), json!(rt.total_workers));
+            let mut cum = cumulative_json(&core.workspace_cumulative(ws)?, now, q);
+            cum.retain(|k, _| k.starts_with("reservations_") || k == "start_time" || k == "end_time");
+            cum.insert("activity_durations".into(), json!([]));
+            match kind {
+                "RealTimeStatistics" => rt_json,
+                "CumulativeStatistics" => cum,
+                _ => both(rt_json, cum),
+            }
+        }
+        ("Workers", Some(id)) => {
+            let worker = Sid::parse_as(id, Prefix::Worker).map_err(|e| bad("WorkerSid", e.to_string()))?;
+            core.worker(ws, worker)?;
+            // Per-worker counters are not kept by the engine: the document has the shape, not the history.
+            let mut m = Map::new();
+            m.insert("cumulative".into(), json!({"activity_durations": []}));
+            m.insert("worker_sid".into(), json!(worker.to_string()));
+            m
+        }
+        _ => return Err(bad("Statistics", format!("no statistics at {scope}"))),
+    };
+    Ok(Out::Statistics(Value::Object(doc)))
+}
+
+/// The queue statistics list, and the bulk real-time POST (`Body` = `{"TaskQueueSids": [...]}` or every queue).
+fn task_queues_statistics(core: &Core, ws: Sid, q: &StatisticsQuery, now: Timestamp) -> Result<Out, Failure> {
+    let param = |n: &str| q.params.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+    let queues = core
+        .task_queues(ws, &TaskQueueFilter { friendly_name: param("FriendlyName"), ..Default::default() })?;
+    if q.kind == "RealTimeStatistics" {
+        let wanted: Option<Vec<String>> = param("Body").and_then(|b| {
+            let v: Value = serde_json::from_str(&b).ok()?;
+            let list = v.get("TaskQueueSids").or_else(|| v.get("task_queue_sids")).or(Some(&v))?;
+            list.as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect())
+        });
+        let mut data = Vec::new();
+        for queue in
+            queues.iter().filter(|x| wanted.as_ref().is_none_or(|w| w.contains(&x.sid.to_string()))).take(50)
+        {
+            let m = queue_json(&core.queue_realtime(ws, queue.sid, now)?);
+            data.push(with(m, "task_queue_sid", json!(queue.sid.to_string())));
+        }
+        let count = data.len();
+        return Ok(Out::Statistics(json!({"task_queue_data": data, "task_queue_response_count": count})));
+    }
+    let mut list = Vec::new();
+    for queue in queues {
+        let rt = queue_json(&core.queue_realtime(ws, queue.sid, now)?);
+        let cum = cumulative_json(&core.queue_cumulative(ws, queue.sid)?, now, q);
+        list.push(json!({"task_queue_sid": queue.sid.to_string(), "realtime": rt, "cumulative": cum}));
+    }
+    Ok(Out::StatisticsList(list))
+}
+
+/// Events kept for the Events resource.
+const EVENT_MEMORY: usize = 100_000;
+
+struct Inner {
+    core: Core,
+    events: VecDeque<Arc<Event>>,
+}
+
+/// The engine in process, behind a mutex: every operation first fires due timers, applies or reads, then
+/// publishes the events it caused.
+pub struct LocalEngine {
+    inner: Mutex<Inner>,
+    clock: Arc<dyn Clock>,
+    tx: broadcast::Sender<Arc<Event>>,
+}
+
+impl LocalEngine {
+    /// Wraps `core`, reading time from `clock`.
+    pub fn new(core: Core, clock: Arc<dyn Clock>) -> LocalEngine {
+        let (tx, _) = broadcast::channel(16_384);
+        LocalEngine { inner: Mutex::new(Inner { core, events: VecDeque::new() }), clock, tx }
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, Inner>, Failure> {
+        self.inner.lock().map_err(|_| Failure {
+            status: 500,
+            code: 20500,
+            message: "the engine state was poisoned by an earlier panic".into(),
+        })
+    }
+
+    fn publish(&self, inner: &mut Inner) {
+        for event in inner.core.take_events() {
+            let event = Arc::new(event);
+            if inner.events.len() >= EVENT_MEMORY {
+                inner.events.pop_front();
+            }
+            inner.events.push_back(event.clone());
+            let _ = self.tx.send(event);
+        }
+    }
+
+    /// Fires every timer due by the clock now.
+    pub fn tick(&self) -> Result<(), Failure> {
+        let mut inner = self.lock()?;
+        inner.core.advance(self.clock.now());
+        self.publish(&mut inner);
+        Ok(())
+    }
+
+    /// Runs `f` against the core (seeding, inspection), publishing the events it causes.
+    pub fn with_core<R>(&self, f: impl FnOnce(&mut Core, Timestamp) -> R) -> Result<R, Failure> {
+        let mut inner = self.lock()?;
+        let r = f(&mut inner.core, self.clock.now());
+        self.publish(&mut inner);
+        Ok(r)
+    }
+
+    fn run(&self, op: Op) -> Result<Out, Failure> {
+        let mut inner = self.lock()?;
+        let now = self.clock.now();
+        inner.core.advance(now);
+        let result = match op {
+            Op::Apply(cmd) => inner.core.apply(now, cmd).map(reply).map_err(Failure::from),
+            read => {
+                let Inner { core, events } = &*inner;
+                query(core, events.iter().map(|e| &**e), now, read)
+            }
+        };
+        self.publish(&mut inner);
+        result
+    }
+}
+
+impl Engine for LocalEngine {
+    fn call(&self, op: Op) -> BoxFuture<'_, Result<Out, Failure>> {
+        let result = self.run(op);
+        Box::pin(async move { result })
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
+        self.tx.subscribe()
+    }
+
+    fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+}

@@ -1,0 +1,134 @@
+//! The Twilio-compatible HTTP facade over the engine: TaskRouter v1 at `/v1/Workspaces/...` and the API 2010
+//! Conference resources at `/2010-04-01/Accounts/{AccountSid}/Conferences...json`.
+//!
+//! The facade holds no domain rules. It authenticates, parses Twilio-style parameters into engine commands,
+//! renders engine state back with the spec's field names, pages lists and turns every failure into Twilio's
+//! error body. Event callbacks leave through [`callbacks`].
+//!
+//! # Layout
+//!
+//! - [`error`]: Twilio's error body and the facade's error type.
+//! - [`params`]: form and query parsing with Twilio's conventions; unknown parameters are rejected.
+//! - [`page`]: `PageSize`/`PageToken` and the v1 and API 2010 list envelopes.
+//! - [`render`]: dates and absolute URLs.
+//! - [`auth`]: Basic auth with the account SID and auth token.
+//! - [`port`]: the [`Engine`] the facade drives, so the actor (or a test double) plugs in.
+//! - [`local`]: the port answered by the engine's `Core` ([`local::query`], [`local::reply`]) and
+//!   [`local::LocalEngine`], the core in process behind a mutex.
+//! - one module per resource, each with its own `router()`.
+//! - [`callbacks`]: signed, ordered, retried delivery of events to each workspace's `EventCallbackUrl`.
+//! - [`assignment`]: the workflow's `AssignmentCallbackUrl` and the instructions it answers with.
+//!
+//! # Wiring
+//!
+//! ```text
+//! let engine: Arc<dyn api::Engine> = Arc::new(api::local::LocalEngine::new(core, clock)); // or the actor
+//! let credentials = api::Credentials { account_sid, auth_token };
+//! api::callbacks::spawn(engine.clone(), credentials.clone(), api::callbacks::Options::default());
+//! api::assignment::spawn(engine.clone(), credentials.clone(), api::assignment::TIMEOUT);
+//! let state = api::AppState::new(engine, credentials, &public_url);
+//! api::serve(listener, state, shutdown).await?;
+//! ```
+//!
+//! To mount the facade next to other routes (the worker app), merge [`routes`] (no fallback) into the app's
+//! router.
+
+pub mod assignment;
+pub mod auth;
+pub mod callbacks;
+pub mod error;
+pub mod local;
+pub mod page;
+pub mod params;
+pub mod port;
+pub mod render;
+
+mod conferences;
+mod extract;
+mod resources;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::extract::Request;
+use axum::response::IntoResponse;
+use axum::Router;
+
+pub use auth::Credentials;
+pub use error::{ApiError, ApiResult};
+pub use port::Engine;
+use render::Urls;
+
+/// What every handler shares. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    engine: Arc<dyn Engine>,
+    credentials: Credentials,
+    urls: Urls,
+}
+
+impl AppState {
+    /// The state of a facade over `engine`, answering for `credentials`, with `public_url` (scheme, host and
+    /// port clients reach the engine at) as the base of every absolute URL it renders.
+    pub fn new(engine: Arc<dyn Engine>, credentials: Credentials, public_url: &str) -> AppState {
+        AppState { inner: Arc::new(Inner { engine, credentials, urls: Urls::new(public_url) }) }
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &dyn Engine {
+        self.inner.engine.as_ref()
+    }
+
+    /// The account and its token.
+    pub fn credentials(&self) -> &Credentials {
+        &self.inner.credentials
+    }
+
+    /// URL builder.
+    pub fn urls(&self) -> &Urls {
+        &self.inner.urls
+    }
+}
+
+/// The whole facade: every TaskRouter v1 and Conference route behind Basic auth, with Twilio-style 404 and
+/// 405 bodies for everything else, and request tracing.
+pub fn router(state: AppState) -> Router {
+    routes(state).fallback(not_found).layer(tower_http::trace::TraceLayer::new_for_http())
+}
+
+/// The facade's routes behind Basic auth, without a fallback, for merging into a larger router (the worker
+/// app): axum allows one fallback per router, and the app has its own.
+pub fn routes(state: AppState) -> Router {
+    Router::new()
+        .merge(resources::router())
+        .merge(conferences::router())
+        .method_not_allowed_fallback(method_not_allowed)
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require))
+        .with_state(state)
+}
+
+async fn not_found(req: Request) -> impl IntoResponse {
+    ApiError::not_found(&twilio_path(req.uri().path()))
+}
+
+async fn method_not_allowed(req: Request) -> impl IntoResponse {
+    ApiError::method_not_allowed(req.method().as_str(), req.uri().path())
+}
+
+/// The path as Twilio names it in 404 messages: without the `/v1` prefix for TaskRouter.
+pub(crate) fn twilio_path(path: &str) -> String {
+    path.strip_prefix("/v1").filter(|p| !p.is_empty()).unwrap_or(path).to_owned()
+}
+
+/// Serves the facade on `listener` until `shutdown` resolves. The caller binds the socket, so tests use port 0.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+}

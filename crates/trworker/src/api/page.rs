@@ -1,0 +1,253 @@
+//! Pagination: `PageSize`/`Page`/`PageToken` in, the v1 `meta` envelope (absolute URLs) or the API 2010 flat
+//! envelope (relative URIs) out.
+//!
+//! `PageToken` is an opaque cursor holding the offset of the page's first item and the key of the item before
+//! it. When items were inserted or removed in front of the cursor since the previous page, the key finds the
+//! right place again, so a client following `next_page_url` sees every item that existed throughout, once.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use serde_json::{json, Map, Value};
+
+use super::error::{ApiError, ApiResult};
+use super::params::Params;
+
+/// Default and maximum `PageSize`, as Twilio documents.
+pub const DEFAULT_PAGE_SIZE: usize = 50;
+/// The largest `PageSize` accepted.
+pub const MAX_PAGE_SIZE: usize = 1000;
+
+/// What the client asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageRequest {
+    /// Items per page, 1..=1000.
+    pub size: usize,
+    /// The page number the client counts (echoed, not used for access).
+    pub page: u64,
+    /// The decoded cursor, when the client followed a next/previous link.
+    cursor: Option<Cursor>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Cursor {
+    offset: usize,
+    /// Key of the item just before `offset` when the token was made.
+    after: Option<String>,
+}
+
+impl PageRequest {
+    /// Takes `PageSize`, `Page` and `PageToken` out of the query.
+    pub fn from_params(p: &mut Params) -> ApiResult<PageRequest> {
+        let size = p.int("PageSize", 1, MAX_PAGE_SIZE as i64)?.map_or(DEFAULT_PAGE_SIZE, |n| n as usize);
+        let page = p.int("Page", 0, i64::MAX)?.map_or(0, |n| n as u64);
+        let cursor = match p.str("PageToken") {
+            None => None,
+            Some(token) if token.is_empty() => None,
+            Some(token) => Some(decode_token(&token).ok_or_else(|| {
+                ApiError::invalid(
+                    "Invalid parameter PageToken: use the next_page_url or previous_page_url as given",
+                )
+            })?),
+        };
+        Ok(PageRequest { size, page, cursor })
+    }
+
+    /// The index range of `len` items (keyed by `key`) this page covers, plus the tokens of the next and the
+    /// previous page.
+    pub fn window(&self, len: usize, key: impl Fn(usize) -> String) -> Window {
+        let start = match &self.cursor {
+            None => 0,
+            Some(Cursor { offset, after: None }) => *offset,
+            Some(Cursor { offset, after: Some(after) }) => {
+                let at_offset = offset.checked_sub(1).filter(|i| *i < len).map(&key);
+                if at_offset.as_deref() == Some(after.as_str()) {
+                    *offset
+                } else {
+                    (0..len).find(|i| key(*i) == *after).map_or(*offset, |i| i + 1)
+                }
+            }
+        }
+        .min(len);
+        let end = start.saturating_add(self.size).min(len);
+        let next = (end < len).then(|| {
+            let after = end.checked_sub(1).map(&key);
+            encode_token(&Cursor { offset: end, after })
+        });
+        let previous = (start > 0)
+            .then(|| encode_token(&Cursor { offset: start.saturating_sub(self.size), after: None }));
+        Window { start, end, next, previous }
+    }
+}
+
+/// One page's slice of a list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Window {
+    /// First index on the page.
+    pub start: usize,
+    /// One past the last index on the page.
+    pub end: usize,
+    next: Option<String>,
+    previous: Option<String>,
+}
+
+fn encode_token(c: &Cursor) -> String {
+    let raw = match &c.after {
+        Some(after) => format!("{}:{after}", c.offset),
+        None => c.offset.to_string(),
+    };
+    format!("PT{}", URL_SAFE_NO_PAD.encode(raw))
+}
+
+fn decode_token(token: &str) -> Option<Cursor> {
+    let bytes = URL_SAFE_NO_PAD.decode(token.strip_prefix("PT")?).ok()?;
+    let raw = String::from_utf8(bytes).ok()?;
+    let (offset, after) = match raw.split_once(':') {
+        Some((o, a)) => (o, Some(a.to_owned())),
+        None => (raw.as_str(), None),
+    };
+    Some(Cursor { offset: offset.parse().ok()?, after })
+}
+
+/// Form-encodes a query component the way the helper libraries do (`,` becomes `%2C`, space `+`).
+pub fn encode_component(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+fn query(filters: &[(String, String)], size: usize, page: u64, token: Option<&str>) -> String {
+    let mut q: Vec<String> =
+        filters.iter().map(|(k, v)| format!("{}={}", encode_component(k), encode_component(v))).collect();
+    q.push(format!("PageSize={size}"));
+    q.push(format!("Page={page}"));
+    if let Some(t) = token {
+        q.push(format!("PageToken={}", encode_component(t)));
+    }
+    q.join("&")
+}
+
+/// The v1 envelope: `{"meta": {...}, key: items}` with absolute URLs. `list_url` is the absolute URL of the
+/// list without a query; `filters` are the list filters the client sent, echoed into every link.
+pub fn v1(
+    list_url: &str,
+    filters: &[(String, String)],
+    key: &str,
+    req: &PageRequest,
+    window: &Window,
+    items: Vec<Value>,
+) -> Value {
+    let link =
+        |page: u64, token: Option<&str>| format!("{list_url}?{}", query(filters, req.size, page, token));
+    let mut body = Map::new();
+    body.insert(
+        "meta".into(),
+        json!({
+            "page": req.page,
+            "page_size": req.size,
+            "first_page_url": link(0, None),
+            "previous_page_url": window.previous.as_deref().map(|t| link(req.page.saturating_sub(1), Some(t))),
+            "next_page_url": window.next.as_deref().map(|t| link(req.page.saturating_add(1), Some(t))),
+            "url": link(req.page, req.cursor.as_ref().map(encode_token).as_deref()),
+            "key": key,
+        }),
+    );
+    body.insert(key.into(), Value::Array(items));
+    Value::Object(body)
+}
+
+/// The API 2010 envelope: flat, with relative URIs and `start`/`end`. `list_uri` is the path (with `.json`).
+pub fn v2010(
+    list_uri: &str,
+    filters: &[(String, String)],
+    key: &str,
+    req: &PageRequest,
+    window: &Window,
+    items: Vec<Value>,
+) -> Value {
+    let link =
+        |page: u64, token: Option<&str>| format!("{list_uri}?{}", query(filters, req.size, page, token));
+    let count = items.len();
+    let mut body = Map::new();
+    body.insert(key.into(), Value::Array(items));
+    body.insert("first_page_uri".into(), json!(link(0, None)));
+    body.insert(
+        "next_page_uri".into(),
+        json!(window.next.as_deref().map(|t| link(req.page.saturating_add(1), Some(t)))),
+    );
+    body.insert(
+        "previous_page_uri".into(),
+        json!(window.previous.as_deref().map(|t| link(req.page.saturating_sub(1), Some(t)))),
+    );
+    body.insert("uri".into(), json!(link(req.page, req.cursor.as_ref().map(encode_token).as_deref())));
+    body.insert("page".into(), json!(req.page));
+    body.insert("page_size".into(), json!(req.size));
+    body.insert("start".into(), json!(window.start));
+    body.insert("end".into(), json!((window.start + count).saturating_sub(1).max(window.start)));
+    Value::Object(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(q: &str) -> PageRequest {
+        PageRequest::from_params(&mut Params::parse(q).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn sizes_are_bounded_and_default_to_50() {
+        assert_eq!(req("").size, 50);
+        assert_eq!(req("PageSize=1000").size, 1000);
+        assert!(PageRequest::from_params(&mut Params::parse("PageSize=0").unwrap()).is_err());
+        assert!(PageRequest::from_params(&mut Params::parse("PageSize=1001").unwrap()).is_err());
+        assert!(PageRequest::from_params(&mut Params::parse("PageToken=garbage").unwrap()).is_err());
+    }
+
+    #[test]
+    fn following_next_reaches_the_end_even_when_items_move() {
+        let mut items: Vec<String> = (0..7).map(|i| format!("k{i}")).collect();
+        let mut r = req("PageSize=3");
+        let mut seen = Vec::new();
+        let mut first = true;
+        loop {
+            let w = r.window(items.len(), |i| items[i].clone());
+            seen.extend(items[w.start..w.end].iter().cloned());
+            if first {
+                // An item in front of the cursor disappears between pages.
+                items.remove(0);
+                first = false;
+            }
+            match w.next {
+                Some(t) => r = req(&format!("PageSize=3&PageToken={t}")),
+                None => break,
+            }
+        }
+        assert_eq!(seen, ["k0", "k1", "k2", "k3", "k4", "k5", "k6"]);
+    }
+
+    #[test]
+    fn envelopes_link_pages() {
+        let r = req("PageSize=2");
+        let w = r.window(3, |i| i.to_string());
+        let filters = vec![("AssignmentStatus".to_owned(), "pending,reserved".to_owned())];
+        let v = v1("http://h/v1/Workspaces/WS1/Tasks", &filters, "tasks", &r, &w, vec![json!(1), json!(2)]);
+        assert_eq!(
+            v["meta"]["first_page_url"],
+            "http://h/v1/Workspaces/WS1/Tasks?AssignmentStatus=pending%2Creserved&PageSize=2&Page=0"
+        );
+        assert!(v["meta"]["next_page_url"].as_str().unwrap().contains("Page=1&PageToken=PT"));
+        assert_eq!(v["meta"]["previous_page_url"], Value::Null);
+        assert_eq!(v["meta"]["key"], "tasks");
+        let c =
+            v2010("/2010-04-01/Accounts/AC1/Conferences.json", &[], "conferences", &r, &w, vec![json!(1)]);
+        assert_eq!(c["first_page_uri"], "/2010-04-01/Accounts/AC1/Conferences.json?PageSize=2&Page=0");
+        assert_eq!(c["start"], 0);
+        assert_eq!(c["end"], 0);
+    }
+}

@@ -1,0 +1,134 @@
+//! `/v1/Workspaces/{WS}/Events[/{Sid}]`: the engine's event log.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use engine::{Prefix, Sid};
+use serde_json::{json, Value};
+
+use super::{list_query, v1_list};
+use crate::api::extract::{call, expect_out, json, opt_sid, sid, Segments};
+use crate::api::params::{Params, Query};
+use crate::api::port::{EventFilter, Op, Out};
+use crate::api::render::{iso8601, parse_iso8601};
+use crate::api::{ApiError, ApiResult, AppState};
+use engine::event::Event;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/Workspaces/{ws}/Events", get(list_events))
+        .route("/v1/Workspaces/{ws}/Events/{sid}", get(fetch_event))
+}
+
+/// `WorkerActivitySid` -> `worker_activity_sid`, as Twilio names `event_data` keys.
+fn snake_case(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 4);
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The path of an event's resource under the workspace, when it has one.
+fn resource_path(e: &Event) -> Option<String> {
+    let sid = e.resource_sid;
+    Some(match e.resource_type.as_str() {
+        "task" => format!("/Tasks/{sid}"),
+        "worker" => format!("/Workers/{sid}"),
+        "reservation" => format!("/Tasks/{}/Reservations/{sid}", e.field("TaskSid")?),
+        "activity" => format!("/Activities/{sid}"),
+        "workflow" => format!("/Workflows/{sid}"),
+        "taskqueue" => format!("/TaskQueues/{sid}"),
+        "taskchannel" => format!("/TaskChannels/{sid}"),
+        "workspace" => String::new(),
+        _ => return None,
+    })
+}
+
+fn render(state: &AppState, e: &Event) -> Value {
+    let urls = state.urls();
+    let ws = e.workspace_sid;
+    let data: serde_json::Map<String, Value> =
+        e.fields.iter().map(|(k, v)| (snake_case(k), Value::String(v.clone()))).collect();
+    json!({
+        "account_sid": state.credentials().account_sid,
+        "workspace_sid": ws.to_string(),
+        "sid": e.sid.to_string(),
+        "event_type": e.event_type.as_str(),
+        "description": e.description,
+        "event_date": iso8601(e.at),
+        "event_date_ms": e.at.millis(),
+        "event_data": data,
+        "resource_type": e.resource_type,
+        "resource_sid": e.resource_sid.to_string(),
+        "resource_url": resource_path(e).map(|p| urls.workspace(ws, &p)),
+        "actor_type": "workspace",
+        "actor_sid": ws.to_string(),
+        "actor_url": urls.workspace(ws, ""),
+        "source": "twilio",
+        "source_ip_address": Value::Null,
+        "url": urls.workspace(ws, &format!("/Events/{}", e.sid)),
+    })
+}
+
+fn date(p: &mut Params, name: &str) -> ApiResult<Option<engine::Timestamp>> {
+    p.str(name)
+        .map(|v| {
+            parse_iso8601(&v).ok_or_else(|| {
+                ApiError::invalid(format!("Invalid parameter {name}: '{v}' is not an ISO-8601 time"))
+            })
+        })
+        .transpose()
+}
+
+async fn fetch_event(
+    State(state): State<AppState>,
+    Segments((ws, s)): Segments<(String, String)>,
+) -> ApiResult<Response> {
+    let ws = sid(&ws, Prefix::Workspace, "WorkspaceSid")?;
+    let sid = sid(&s, Prefix::Event, "Sid")?;
+    let e = expect_out!(call(&state, Op::FetchEvent { ws, sid }).await?, Out::Event);
+    Ok(json(StatusCode::OK, render(&state, &e)))
+}
+
+async fn list_events(
+    State(state): State<AppState>,
+    Segments(ws): Segments<String>,
+    Query(mut p): Query,
+) -> ApiResult<Response> {
+    let ws: Sid = sid(&ws, Prefix::Workspace, "WorkspaceSid")?;
+    let (req, filters) = list_query(&mut p)?;
+    let filter = EventFilter {
+        start_date: date(&mut p, "StartDate")?,
+        end_date: date(&mut p, "EndDate")?,
+        event_type: p.str("EventType"),
+        minutes: p.int("Minutes", 1, 43_200)?.map(|n| n as u32),
+        reservation_sid: opt_sid(p.str("ReservationSid"), Prefix::Reservation, "ReservationSid")?,
+        task_queue_sid: opt_sid(p.str("TaskQueueSid"), Prefix::TaskQueue, "TaskQueueSid")?,
+        task_sid: opt_sid(p.str("TaskSid"), Prefix::Task, "TaskSid")?,
+        worker_sid: opt_sid(p.str("WorkerSid"), Prefix::Worker, "WorkerSid")?,
+        workflow_sid: opt_sid(p.str("WorkflowSid"), Prefix::Workflow, "WorkflowSid")?,
+        task_channel: p.str("TaskChannel"),
+        sid: opt_sid(p.str("Sid"), Prefix::Event, "Sid")?,
+    };
+    p.finish()?;
+    let items = expect_out!(call(&state, Op::ListEvents { ws, filter }).await?, Out::Events);
+    Ok(v1_list(
+        state.urls().workspace(ws, "/Events"),
+        &filters,
+        "events",
+        &req,
+        &items,
+        |e| e.sid.to_string(),
+        |e| render(&state, e),
+    ))
+}

@@ -1,0 +1,107 @@
+//! TaskRouter v1 resources under `/v1/Workspaces`, one module per resource, each with its own `router()`.
+
+mod activities;
+mod events;
+mod reservations;
+mod statistics;
+mod task_channels;
+mod task_queues;
+mod tasks;
+mod worker_channels;
+mod workers;
+mod workflows;
+mod workspaces;
+
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::Router;
+use engine::{Sid, Timestamp};
+use serde_json::{json, Map, Value};
+
+use super::extract::json;
+use super::page::{self, PageRequest};
+use super::params::Params;
+use super::render::iso8601;
+use super::AppState;
+use super::{ApiError, ApiResult};
+
+/// Every TaskRouter v1 route.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .merge(workspaces::router())
+        .merge(activities::router())
+        .merge(task_channels::router())
+        .merge(workers::router())
+        .merge(worker_channels::router())
+        .merge(task_queues::router())
+        .merge(workflows::router())
+        .merge(tasks::router())
+        .merge(reservations::router())
+        .merge(events::router())
+        .merge(statistics::router())
+}
+
+/// The fields every workspace-scoped v1 resource starts with.
+fn base(
+    state: &AppState,
+    ws: Option<Sid>,
+    sid: Sid,
+    dates: (Timestamp, Timestamp),
+    url: String,
+) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("account_sid".into(), json!(state.credentials().account_sid));
+    if let Some(ws) = ws {
+        m.insert("workspace_sid".into(), json!(ws.to_string()));
+    }
+    m.insert("sid".into(), json!(sid.to_string()));
+    m.insert("date_created".into(), json!(iso8601(dates.0)));
+    m.insert("date_updated".into(), json!(iso8601(dates.1)));
+    m.insert("url".into(), json!(url));
+    m
+}
+
+/// Splits a list query into the page request and the filters to echo into page links.
+fn list_query(p: &mut Params) -> super::ApiResult<(PageRequest, Vec<(String, String)>)> {
+    let page = PageRequest::from_params(p)?;
+    let filters = p.pairs().to_vec();
+    Ok((page, filters))
+}
+
+/// Renders one page of a v1 list.
+fn v1_list<T>(
+    list_url: String,
+    filters: &[(String, String)],
+    key: &str,
+    req: &PageRequest,
+    items: &[T],
+    sort_key: impl Fn(&T) -> String,
+    render: impl Fn(&T) -> Value,
+) -> Response {
+    let window = req.window(items.len(), |i| items.get(i).map(&sort_key).unwrap_or_default());
+    let rendered = items.get(window.start..window.end).unwrap_or(&[]).iter().map(render).collect();
+    json(StatusCode::OK, page::v1(&list_url, filters, key, req, &window, rendered))
+}
+
+/// `FriendlyName`, at most 64 characters as Twilio allows.
+pub(super) fn friendly_name(p: &mut Params, required: bool) -> ApiResult<Option<String>> {
+    let name = if required { Some(p.required("FriendlyName")?) } else { p.str("FriendlyName") };
+    if let Some(n) = &name {
+        if n.chars().count() > 64 {
+            return Err(ApiError::invalid(
+                "Invalid parameter FriendlyName: it must be at most 64 characters",
+            ));
+        }
+    }
+    Ok(name)
+}
+
+/// An optional callback URL parameter: empty (to clear) or an http(s) URL.
+pub(super) fn url_param(p: &mut Params, name: &str) -> ApiResult<Option<String>> {
+    match p.str(name) {
+        Some(u) if !(u.is_empty() || u.starts_with("http://") || u.starts_with("https://")) => {
+            Err(ApiError::invalid(format!("Invalid parameter {name}: '{u}' is not an http or https URL")))
+        }
+        other => Ok(other),
+    }
+}

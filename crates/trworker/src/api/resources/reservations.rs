@@ -1,0 +1,274 @@
+//! Reservations, in both views: `/Tasks/{WT}/Reservations[/{Sid}]` and `/Workers/{WK}/Reservations[/{Sid}]`.
+//! Update carries the accept/reject/instruction parameters of reference §7, with `If-Match`.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use engine::{Prefix, Sid};
+use serde_json::{json, Value};
+
+use super::{base, list_query, v1_list};
+use crate::api::extract::{call, expect_out, if_match, json_etag, opt_sid, sid, Segments};
+use crate::api::params::{Form, Params, Query};
+use crate::api::port::{Op, Out};
+use crate::api::{ApiError, ApiResult, AppState};
+use engine::command::{Command, UpdateReservationParams};
+use engine::model::Reservation;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/Workspaces/{ws}/Tasks/{task}/Reservations", get(list_task_reservations))
+        .route(
+            "/v1/Workspaces/{ws}/Tasks/{task}/Reservations/{sid}",
+            get(fetch_task_reservation).post(update_task_reservation),
+        )
+        .route("/v1/Workspaces/{ws}/Workers/{worker}/Reservations", get(list_worker_reservations))
+        .route(
+            "/v1/Workspaces/{ws}/Workers/{worker}/Reservations/{sid}",
+            get(fetch_worker_reservation).post(update_worker_reservation),
+        )
+}
+
+const STATUSES: [&str; 8] =
+    ["pending", "accepted", "rejected", "timeout", "canceled", "rescinded", "wrapping", "completed"];
+
+/// The spec's reservation update parameters the simulated telephony accepts without acting on them
+/// (recording, status callbacks, SIP, media options).
+const IGNORED: [&str; 31] = [
+    "DequeueRecord",
+    "DequeueTimeout",
+    "DequeueStatusCallbackUrl",
+    "DequeueStatusCallbackEvent",
+    "CallRecord",
+    "CallTimeout",
+    "CallStatusCallbackUrl",
+    "StatusCallback",
+    "StatusCallbackMethod",
+    "StatusCallbackEvent",
+    "Record",
+    "Beep",
+    "WaitUrl",
+    "WaitMethod",
+    "EarlyMedia",
+    "MaxParticipants",
+    "ConferenceStatusCallback",
+    "ConferenceStatusCallbackMethod",
+    "ConferenceStatusCallbackEvent",
+    "ConferenceRecord",
+    "ConferenceTrim",
+    "RecordingChannels",
+    "RecordingStatusCallback",
+    "RecordingStatusCallbackMethod",
+    "ConferenceRecordingStatusCallback",
+    "ConferenceRecordingStatusCallbackMethod",
+    "Region",
+    "SipAuthUsername",
+    "SipAuthPassword",
+    "BeepOnCustomerEntrance",
+    "JitterBufferSize",
+];
+
+/// Which view a request came through.
+#[derive(Clone, Copy)]
+enum View {
+    Task(Sid),
+    Worker(Sid),
+}
+
+impl View {
+    fn task(self) -> Option<Sid> {
+        match self {
+            View::Task(t) => Some(t),
+            View::Worker(_) => None,
+        }
+    }
+    fn worker(self) -> Option<Sid> {
+        match self {
+            View::Worker(w) => Some(w),
+            View::Task(_) => None,
+        }
+    }
+}
+
+fn render(state: &AppState, view: View, r: &Reservation) -> Value {
+    let urls = state.urls();
+    let ws = r.workspace_sid;
+    let url = match view {
+        View::Task(_) => urls.workspace(ws, &format!("/Tasks/{}/Reservations/{}", r.task_sid, r.sid)),
+        View::Worker(_) => urls.workspace(ws, &format!("/Workers/{}/Reservations/{}", r.worker_sid, r.sid)),
+    };
+    let mut m = base(state, Some(ws), r.sid, (r.date_created, r.date_updated), url);
+    m.insert("task_sid".into(), json!(r.task_sid.to_string()));
+    m.insert("worker_sid".into(), json!(r.worker_sid.to_string()));
+    m.insert("worker_name".into(), json!(r.worker_name));
+    m.insert("reservation_status".into(), json!(r.reservation_status.as_str()));
+    m.insert(
+        "links".into(),
+        json!({
+            "task": urls.workspace(ws, &format!("/Tasks/{}", r.task_sid)),
+            "worker": urls.workspace(ws, &format!("/Workers/{}", r.worker_sid)),
+            "workspace": urls.workspace(ws, ""),
+        }),
+    );
+    Value::Object(m)
+}
+
+fn reservation_status(value: Option<String>) -> ApiResult<Option<String>> {
+    match value {
+        Some(v) if !STATUSES.contains(&v.as_str()) => Err(ApiError::invalid(format!(
+            "Invalid parameter ReservationStatus: '{v}' is not one of {}",
+            STATUSES.join(", ")
+        ))),
+        other => Ok(other),
+    }
+}
+
+fn params(p: &mut Params, view: View) -> ApiResult<UpdateReservationParams> {
+    let activity = |p: &mut Params, name: &str| opt_sid(p.str(name), Prefix::Activity, name);
+    let params = UpdateReservationParams {
+        reservation_status: reservation_status(p.str("ReservationStatus"))?,
+        worker_activity_sid: activity(p, "WorkerActivitySid")?,
+        instruction: p.str("Instruction"),
+        to: p.str("To"),
+        from: p.str("From"),
+        post_work_activity_sid: activity(p, "PostWorkActivitySid")?,
+        timeout: p.int("Timeout", 1, 600)?,
+        end_conference_on_exit: p.bool("EndConferenceOnExit"),
+        end_conference_on_customer_exit: p.bool("EndConferenceOnCustomerExit"),
+        start_conference_on_enter: p.bool("StartConferenceOnEnter"),
+        muted: p.bool("Muted"),
+        dequeue_from: p.str("DequeueFrom"),
+        dequeue_to: p.str("DequeueTo"),
+        dequeue_post_work_activity_sid: activity(p, "DequeuePostWorkActivitySid")?,
+        call_from: p.str("CallFrom"),
+        call_to: p.str("CallTo"),
+        call_url: p.str("CallUrl"),
+        call_accept: p.bool("CallAccept"),
+        redirect_call_sid: opt_sid(p.str("RedirectCallSid"), Prefix::Call, "RedirectCallSid")?,
+        redirect_url: p.str("RedirectUrl"),
+        redirect_accept: p.bool("RedirectAccept"),
+    };
+    p.ignore(&IGNORED);
+    if matches!(view, View::Task(_)) {
+        // Supervising (SupervisorMode/Supervisor) needs real media; accepted on the task view, not acted on.
+        p.ignore(&["SupervisorMode", "Supervisor"]);
+    }
+    Ok(params)
+}
+
+async fn fetch(state: AppState, ws: String, view: View, s: String) -> ApiResult<Response> {
+    let ws = sid(&ws, Prefix::Workspace, "WorkspaceSid")?;
+    let sid = sid(&s, Prefix::Reservation, "Sid")?;
+    let op = Op::FetchReservation { ws, task: view.task(), worker: view.worker(), sid };
+    let r = expect_out!(call(&state, op).await?, Out::Reservation);
+    Ok(json_etag(StatusCode::OK, render(&state, view, &r), r.version))
+}
+
+async fn update(
+    state: AppState,
+    ws: String,
+    view: View,
+    s: String,
+    headers: HeaderMap,
+    mut p: Params,
+) -> ApiResult<Response> {
+    let ws = sid(&ws, Prefix::Workspace, "WorkspaceSid")?;
+    let sid = sid(&s, Prefix::Reservation, "Sid")?;
+    let params = params(&mut p, view)?;
+    p.finish()?;
+    let op = Op::Apply(Command::UpdateReservation {
+        workspace_sid: ws,
+        task_sid: view.task(),
+        worker_sid: view.worker(),
+        sid,
+        params: Box::new(params),
+        if_match: if_match(&headers),
+    });
+    let r = expect_out!(call(&state, op).await?, Out::Reservation);
+    Ok(json_etag(StatusCode::OK, render(&state, view, &r), r.version))
+}
+
+async fn list(state: AppState, ws: String, view: View, mut p: Params) -> ApiResult<Response> {
+    let ws = sid(&ws, Prefix::Workspace, "WorkspaceSid")?;
+    let (req, filters) = list_query(&mut p)?;
+    let reservation_status = reservation_status(p.str("ReservationStatus"))?;
+    let worker_sid = match view {
+        View::Task(_) => opt_sid(p.str("WorkerSid"), Prefix::Worker, "WorkerSid")?,
+        View::Worker(_) => None,
+    };
+    p.finish()?;
+    let op =
+        Op::ListReservations { ws, task: view.task(), worker: view.worker(), reservation_status, worker_sid };
+    let items = expect_out!(call(&state, op).await?, Out::Reservations);
+    let list_url = match view {
+        View::Task(t) => state.urls().workspace(ws, &format!("/Tasks/{t}/Reservations")),
+        View::Worker(w) => state.urls().workspace(ws, &format!("/Workers/{w}/Reservations")),
+    };
+    Ok(v1_list(
+        list_url,
+        &filters,
+        "reservations",
+        &req,
+        &items,
+        |r| r.sid.to_string(),
+        |r| render(&state, view, r),
+    ))
+}
+
+fn task_view(task: &str) -> ApiResult<View> {
+    Ok(View::Task(sid(task, Prefix::Task, "TaskSid")?))
+}
+
+fn worker_view(worker: &str) -> ApiResult<View> {
+    Ok(View::Worker(sid(worker, Prefix::Worker, "WorkerSid")?))
+}
+
+async fn list_task_reservations(
+    State(state): State<AppState>,
+    Segments((ws, task)): Segments<(String, String)>,
+    Query(p): Query,
+) -> ApiResult<Response> {
+    list(state, ws, task_view(&task)?, p).await
+}
+
+async fn fetch_task_reservation(
+    State(state): State<AppState>,
+    Segments((ws, task, s)): Segments<(String, String, String)>,
+) -> ApiResult<Response> {
+    fetch(state, ws, task_view(&task)?, s).await
+}
+
+async fn update_task_reservation(
+    State(state): State<AppState>,
+    Segments((ws, task, s)): Segments<(String, String, String)>,
+    headers: HeaderMap,
+    Form(p): Form,
+) -> ApiResult<Response> {
+    update(state, ws, task_view(&task)?, s, headers, p).await
+}
+
+async fn list_worker_reservations(
+    State(state): State<AppState>,
+    Segments((ws, worker)): Segments<(String, String)>,
+    Query(p): Query,
+) -> ApiResult<Response> {
+    list(state, ws, worker_view(&worker)?, p).await
+}
+
+async fn fetch_worker_reservation(
+    State(state): State<AppState>,
+    Segments((ws, worker, s)): Segments<(String, String, String)>,
+) -> ApiResult<Response> {
+    fetch(state, ws, worker_view(&worker)?, s).await
+}
+
+async fn update_worker_reservation(
+    State(state): State<AppState>,
+    Segments((ws, worker, s)): Segments<(String, String, String)>,
+    headers: HeaderMap,
+    Form(p): Form,
+) -> ApiResult<Response> {
+    update(state, ws, worker_view(&worker)?, s, headers, p).await
+}

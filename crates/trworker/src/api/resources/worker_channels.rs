@@ -1,0 +1,92 @@
+//! `/v1/Workspaces/{WS}/Workers/{WK}/Channels[/{Sid}]`; the path `Sid` may be a WC SID or a channel's unique
+//! name.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use engine::{Prefix, Sid};
+use serde_json::{json, Value};
+
+use super::{base, list_query, v1_list};
+use crate::api::extract::{call, expect_out, json, sid, Segments};
+use crate::api::params::{Form, Query};
+use crate::api::port::{Op, Out};
+use crate::api::{ApiResult, AppState};
+use engine::command::Command;
+use engine::model::WorkerChannel;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/Workspaces/{ws}/Workers/{worker}/Channels", get(list_worker_channels)).route(
+        "/v1/Workspaces/{ws}/Workers/{worker}/Channels/{sid}",
+        get(fetch_worker_channel).post(update_worker_channel),
+    )
+}
+
+fn render(state: &AppState, c: &WorkerChannel) -> Value {
+    let urls = state.urls();
+    let url = urls.workspace(c.workspace_sid, &format!("/Workers/{}/Channels/{}", c.worker_sid, c.sid));
+    let mut m = base(state, Some(c.workspace_sid), c.sid, (c.date_created, c.date_updated), url);
+    m.insert("worker_sid".into(), json!(c.worker_sid.to_string()));
+    m.insert("task_channel_sid".into(), json!(c.task_channel_sid.to_string()));
+    m.insert("task_channel_unique_name".into(), json!(c.task_channel_unique_name));
+    m.insert("configured_capacity".into(), json!(c.configured_capacity));
+    m.insert("assigned_tasks".into(), json!(c.assigned_tasks));
+    m.insert("available".into(), json!(c.available));
+    m.insert("available_capacity_percentage".into(), json!(c.available_capacity_percentage()));
+    Value::Object(m)
+}
+
+fn ids(ws: &str, worker: &str) -> ApiResult<(Sid, Sid)> {
+    Ok((sid(ws, Prefix::Workspace, "WorkspaceSid")?, sid(worker, Prefix::Worker, "WorkerSid")?))
+}
+
+async fn fetch_worker_channel(
+    State(state): State<AppState>,
+    Segments((ws, worker, key)): Segments<(String, String, String)>,
+) -> ApiResult<Response> {
+    let (ws, worker) = ids(&ws, &worker)?;
+    let c = expect_out!(call(&state, Op::FetchWorkerChannel { ws, worker, key }).await?, Out::WorkerChannel);
+    Ok(json(StatusCode::OK, render(&state, &c)))
+}
+
+async fn update_worker_channel(
+    State(state): State<AppState>,
+    Segments((ws, worker, key)): Segments<(String, String, String)>,
+    Form(mut p): Form,
+) -> ApiResult<Response> {
+    let (ws, worker) = ids(&ws, &worker)?;
+    let capacity = p.int("Capacity", 0, 50)?;
+    let available = p.bool("Available");
+    p.finish()?;
+    let op = Op::Apply(Command::UpdateWorkerChannel {
+        workspace_sid: ws,
+        worker_sid: worker,
+        sid: key,
+        capacity,
+        available,
+    });
+    let c = expect_out!(call(&state, op).await?, Out::WorkerChannel);
+    Ok(json(StatusCode::OK, render(&state, &c)))
+}
+
+async fn list_worker_channels(
+    State(state): State<AppState>,
+    Segments((ws, worker)): Segments<(String, String)>,
+    Query(mut p): Query,
+) -> ApiResult<Response> {
+    let (ws, worker) = ids(&ws, &worker)?;
+    let (req, filters) = list_query(&mut p)?;
+    p.finish()?;
+    let items = expect_out!(call(&state, Op::ListWorkerChannels { ws, worker }).await?, Out::WorkerChannels);
+    Ok(v1_list(
+        state.urls().workspace(ws, &format!("/Workers/{worker}/Channels")),
+        &filters,
+        "channels",
+        &req,
+        &items,
+        |c| c.sid.to_string(),
+        |c| render(&state, c),
+    ))
+}

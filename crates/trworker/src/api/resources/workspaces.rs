@@ -1,0 +1,146 @@
+//! `/v1/Workspaces[/{Sid}]`: create, fetch, update, delete, list.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use engine::Prefix;
+use serde_json::{json, Value};
+
+use super::{base, friendly_name, list_query, url_param, v1_list};
+use crate::api::extract::{call, deleted, expect_out, json, opt_sid, sid, Segments};
+use crate::api::params::{Form, Params, Query};
+use crate::api::port::{Op, Out};
+use crate::api::{ApiError, ApiResult, AppState};
+use engine::command::{Command, WorkspaceParams};
+use engine::model::Workspace;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/Workspaces", get(list_workspaces).post(create_workspace))
+        .route("/v1/Workspaces/{ws}", get(fetch_workspace).post(update_workspace).delete(delete_workspace))
+}
+
+/// Renders a workspace with the spec's fields.
+pub(crate) fn render(state: &AppState, w: &Workspace) -> Value {
+    let urls = state.urls();
+    let url = urls.workspace(w.sid, "");
+    let mut m = base(state, None, w.sid, (w.date_created, w.date_updated), url.clone());
+    m.insert("friendly_name".into(), json!(w.friendly_name));
+    m.insert("default_activity_sid".into(), json!(w.default_activity_sid.to_string()));
+    m.insert("default_activity_name".into(), json!(w.default_activity_name));
+    m.insert("timeout_activity_sid".into(), json!(w.timeout_activity_sid.to_string()));
+    m.insert("timeout_activity_name".into(), json!(w.timeout_activity_name));
+    m.insert("event_callback_url".into(), json!(w.event_callback_url));
+    m.insert("events_filter".into(), json!(w.events_filter));
+    m.insert("multi_task_enabled".into(), json!(w.multi_task_enabled));
+    m.insert("prioritize_queue_order".into(), json!(w.prioritize_queue_order.as_str()));
+    let link = |rest: &str| format!("{url}/{rest}");
+    m.insert(
+        "links".into(),
+        json!({
+            "activities": link("Activities"),
+            "statistics": link("Statistics"),
+            "real_time_statistics": link("RealTimeStatistics"),
+            "cumulative_statistics": link("CumulativeStatistics"),
+            "task_queues": link("TaskQueues"),
+            "tasks": link("Tasks"),
+            "workers": link("Workers"),
+            "workflows": link("Workflows"),
+            "task_channels": link("TaskChannels"),
+            "events": link("Events"),
+        }),
+    );
+    Value::Object(m)
+}
+
+fn queue_order(p: &mut Params) -> ApiResult<Option<String>> {
+    match p.str("PrioritizeQueueOrder") {
+        None => Ok(None),
+        Some(v) if v == "FIFO" || v == "LIFO" => Ok(Some(v)),
+        Some(v) => Err(ApiError::invalid(format!(
+            "Invalid parameter PrioritizeQueueOrder: '{v}' is not FIFO or LIFO"
+        ))),
+    }
+}
+
+async fn create_workspace(State(state): State<AppState>, Form(mut p): Form) -> ApiResult<Response> {
+    let params = WorkspaceParams {
+        friendly_name: friendly_name(&mut p, true)?,
+        event_callback_url: url_param(&mut p, "EventCallbackUrl")?,
+        events_filter: p.str("EventsFilter"),
+        multi_task_enabled: p.bool("MultiTaskEnabled"),
+        prioritize_queue_order: queue_order(&mut p)?,
+        template: match p.str("Template") {
+            None => None,
+            Some(t) if t == "NONE" || t == "FIFO" => Some(t),
+            Some(t) => {
+                return Err(ApiError::invalid(format!(
+                    "Invalid parameter Template: '{t}' is not NONE or FIFO"
+                )))
+            }
+        },
+        ..WorkspaceParams::default()
+    };
+    p.finish()?;
+    let w = expect_out!(call(&state, Op::Apply(Command::CreateWorkspace { params })).await?, Out::Workspace);
+    Ok(json(StatusCode::CREATED, render(&state, &w)))
+}
+
+async fn fetch_workspace(
+    State(state): State<AppState>,
+    Segments(ws): Segments<String>,
+) -> ApiResult<Response> {
+    let ws = sid(&ws, Prefix::Workspace, "Sid")?;
+    let w = expect_out!(call(&state, Op::FetchWorkspace(ws)).await?, Out::Workspace);
+    Ok(json(StatusCode::OK, render(&state, &w)))
+}
+
+async fn update_workspace(
+    State(state): State<AppState>,
+    Segments(ws): Segments<String>,
+    Form(mut p): Form,
+) -> ApiResult<Response> {
+    let ws = sid(&ws, Prefix::Workspace, "Sid")?;
+    let params = WorkspaceParams {
+        friendly_name: friendly_name(&mut p, false)?,
+        event_callback_url: url_param(&mut p, "EventCallbackUrl")?,
+        events_filter: p.str("EventsFilter"),
+        multi_task_enabled: p.bool("MultiTaskEnabled"),
+        prioritize_queue_order: queue_order(&mut p)?,
+        default_activity_sid: opt_sid(p.str("DefaultActivitySid"), Prefix::Activity, "DefaultActivitySid")?,
+        timeout_activity_sid: opt_sid(p.str("TimeoutActivitySid"), Prefix::Activity, "TimeoutActivitySid")?,
+        template: None,
+    };
+    p.finish()?;
+    let w = expect_out!(
+        call(&state, Op::Apply(Command::UpdateWorkspace { workspace_sid: ws, params })).await?,
+        Out::Workspace
+    );
+    Ok(json(StatusCode::OK, render(&state, &w)))
+}
+
+async fn delete_workspace(
+    State(state): State<AppState>,
+    Segments(ws): Segments<String>,
+) -> ApiResult<Response> {
+    let ws = sid(&ws, Prefix::Workspace, "Sid")?;
+    deleted(call(&state, Op::Apply(Command::DeleteWorkspace { workspace_sid: ws })).await?)
+}
+
+async fn list_workspaces(State(state): State<AppState>, Query(mut p): Query) -> ApiResult<Response> {
+    let (req, filters) = list_query(&mut p)?;
+    let friendly_name = p.str("FriendlyName");
+    p.finish()?;
+    let items = expect_out!(call(&state, Op::ListWorkspaces { friendly_name }).await?, Out::Workspaces);
+    Ok(v1_list(
+        state.urls().v1("/Workspaces"),
+        &filters,
+        "workspaces",
+        &req,
+        &items,
+        |w| w.sid.to_string(),
+        |w| render(&state, w),
+    ))
+}

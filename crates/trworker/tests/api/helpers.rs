@@ -1,0 +1,158 @@
+//! `spawn_app()`: the facade over the test engine on port 0, and a client with typed helpers.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use trworker::api::local::LocalEngine;
+use trworker::api::{self, AppState, Credentials};
+
+use super::fake::FakeEngine;
+
+pub const ACCOUNT: &str = "AC00000000000000000000000000000001";
+pub const TOKEN: &str = "test-auth-token";
+
+pub fn credentials() -> Credentials {
+    Credentials { account_sid: ACCOUNT.into(), auth_token: TOKEN.into() }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub engine: Arc<FakeEngine>,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+/// The facade over the real engine core (in process), seeded with the demo workspace; returns its SID.
+pub async fn spawn_real() -> (RealApp, String) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let clock = engine::ManualClock::new(engine::Timestamp::from_secs(1_700_000_000));
+    let core = engine::Core::new(
+        engine::Sid::parse(ACCOUNT).unwrap(),
+        Box::new(engine::SequentialSids::new()),
+        engine::CoreConfig::default(),
+    );
+    let engine = Arc::new(LocalEngine::new(core, Arc::new(clock.clone())));
+    let ws = engine.with_core(|core, now| core.seed_demo(now)).unwrap().unwrap().to_string();
+    let state = AppState::new(engine.clone(), credentials(), &base);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(api::serve(listener, state, async move {
+        let _ = rx.await;
+    }));
+    let app = TestApp {
+        base,
+        client: reqwest::Client::new(),
+        engine: Arc::new(FakeEngine::new(ACCOUNT)),
+        _shutdown: tx,
+    };
+    (RealApp { app, engine, clock }, ws)
+}
+
+/// A [`TestApp`] whose server runs the real core; `app.engine` is unused there.
+pub struct RealApp {
+    pub app: TestApp,
+    pub engine: Arc<LocalEngine>,
+    pub clock: engine::ManualClock,
+}
+
+pub async fn spawn_app() -> TestApp {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let engine = Arc::new(FakeEngine::new(ACCOUNT));
+    let state = AppState::new(engine.clone(), credentials(), &base);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(api::serve(listener, state, async move {
+        let _ = rx.await;
+    }));
+    TestApp { base, client: reqwest::Client::new(), engine, _shutdown: tx }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let r = self.client.get(self.url(path)).basic_auth(ACCOUNT, Some(TOKEN)).send().await.unwrap();
+        read(r).await
+    }
+
+    pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> (u16, Value) {
+        let r = self
+            .client
+            .post(self.url(path))
+            .basic_auth(ACCOUNT, Some(TOKEN))
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        read(r).await
+    }
+
+    pub async fn delete(&self, path: &str) -> u16 {
+        let r = self.client.delete(self.url(path)).basic_auth(ACCOUNT, Some(TOKEN)).send().await.unwrap();
+        r.status().as_u16()
+    }
+
+    pub async fn workspace(&self, extra: &[(&str, &str)]) -> String {
+        let mut form = vec![("FriendlyName", "Test")];
+        form.extend_from_slice(extra);
+        let (status, body) = self.post("/v1/Workspaces", &form).await;
+        assert_eq!(status, 201, "{body}");
+        body["sid"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn available_activity(&self, ws: &str) -> String {
+        let (_, body) = self.get(&format!("/v1/Workspaces/{ws}/Activities?Available=true")).await;
+        body["activities"][0]["sid"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn available_worker(&self, ws: &str, name: &str) -> String {
+        let activity = self.available_activity(ws).await;
+        let (status, body) = self
+            .post(
+                &format!("/v1/Workspaces/{ws}/Workers"),
+                &[
+                    ("FriendlyName", name),
+                    ("ActivitySid", &activity),
+                    ("Attributes", r#"{"skills":["support"]}"#),
+                ],
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body["sid"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn task(&self, ws: &str) -> Value {
+        let (status, body) = self
+            .post(&format!("/v1/Workspaces/{ws}/Tasks"), &[("Attributes", r#"{"type":"support"}"#)])
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body
+    }
+
+    pub async fn first_reservation(&self, ws: &str, task: &str) -> String {
+        let (status, body) = self.get(&format!("/v1/Workspaces/{ws}/Tasks/{task}/Reservations")).await;
+        assert_eq!(status, 200, "{body}");
+        body["reservations"][0]["sid"].as_str().unwrap().to_owned()
+    }
+}
+
+pub async fn read(r: reqwest::Response) -> (u16, Value) {
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    (status, body)
+}
+
+/// Asserts a Twilio error body with `code` and `status`, returning the message.
+pub fn assert_twilio_error(body: &Value, status: u16, code: u64) -> String {
+    assert_eq!(body["status"], status, "{body}");
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["more_info"], format!("https://www.twilio.com/docs/errors/{code}"), "{body}");
+    body["message"].as_str().unwrap().to_owned()
+}

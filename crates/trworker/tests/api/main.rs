@@ -1,0 +1,11 @@
+//! Integration tests of the HTTP facade against a real server on an ephemeral port.
+
+mod fake;
+mod helpers;
+
+mod callbacks;
+mod conferences;
+mod errors;
+mod real_engine;
+mod resources;
+mod sweep;

@@ -1,0 +1,251 @@
+//! The facade over the real engine core: the seed's whole call story over HTTP, reservation timeout with an
+//! injected clock, reject, statistics and events.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::helpers::*;
+
+async fn worker_sid(app: &TestApp, ws: &str, name: &str) -> String {
+    let (status, body) = app.get(&format!("/v1/Workspaces/{ws}/Workers?FriendlyName={name}")).await;
+    assert_eq!(status, 200, "{body}");
+    body["workers"][0]["sid"].as_str().unwrap().to_owned()
+}
+
+async fn activity_sid(app: &TestApp, ws: &str, name: &str) -> String {
+    let (_, body) = app.get(&format!("/v1/Workspaces/{ws}/Activities?FriendlyName={name}")).await;
+    body["activities"][0]["sid"].as_str().unwrap().to_owned()
+}
+
+async fn go_available(app: &TestApp, ws: &str, worker: &str) {
+    let available = activity_sid(app, ws, "Available").await;
+    let (status, body) = app
+        .post(&format!("/v1/Workspaces/{ws}/Workers/{worker}"), &[("ActivitySid", available.as_str())])
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["available"], true);
+}
+
+async fn call_task(app: &TestApp, ws: &str) -> Value {
+    let attributes =
+        r#"{"call_sid":"CA00000000000000000000000000000abc","from":"+15551234567","type":"support"}"#;
+    let (status, body) = app.post(&format!("/v1/Workspaces/{ws}/Tasks"), &[("Attributes", attributes)]).await;
+    assert_eq!(status, 201, "{body}");
+    body
+}
+
+#[tokio::test]
+async fn the_seed_call_flow_end_to_end() {
+    let (real, ws) = spawn_real().await;
+    let app = &real.app;
+    let charles = worker_sid(app, &ws, "charles").await;
+    go_available(app, &ws, &charles).await;
+
+    let task = call_task(app, &ws).await;
+    let task_sid = task["sid"].as_str().unwrap();
+    assert_eq!(task["assignment_status"], "reserved");
+    let (_, list) = app
+        .get(&format!("/v1/Workspaces/{ws}/Workers/{charles}/Reservations?ReservationStatus=pending"))
+        .await;
+    let res = list["reservations"][0]["sid"].as_str().unwrap().to_owned();
+
+    let unavailable = activity_sid(app, &ws, "Unavailable").await;
+    let (status, body) = app
+        .post(
+            &format!("/v1/Workspaces/{ws}/Tasks/{task_sid}/Reservations/{res}"),
+            &[
+                ("Instruction", "conference"),
+                ("From", "+15005550000"),
+                ("PostWorkActivitySid", unavailable.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["reservation_status"], "accepted");
+
+    let (_, t) = app.get(&format!("/v1/Workspaces/{ws}/Tasks/{task_sid}")).await;
+    assert_eq!(t["assignment_status"], "assigned");
+    let attrs: Value = serde_json::from_str(t["attributes"].as_str().unwrap()).unwrap();
+    let cf = attrs["conference"]["sid"].as_str().unwrap().to_owned();
+
+    let (status, confs) =
+        app.get(&format!("/2010-04-01/Accounts/{ACCOUNT}/Conferences.json?Status=in-progress")).await;
+    assert_eq!(status, 200, "{confs}");
+    assert_eq!(confs["conferences"][0]["sid"], cf.as_str());
+    assert_eq!(confs["conferences"][0]["friendly_name"], task_sid);
+    let (status, parts) =
+        app.get(&format!("/2010-04-01/Accounts/{ACCOUNT}/Conferences/{cf}/Participants.json")).await;
+    assert_eq!(status, 200, "{parts}");
+    assert_eq!(parts["participants"].as_array().unwrap().len(), 2);
+    // The conference can also be named by its friendly name (the task SID).
+    let (status, _) = app.get(&format!("/2010-04-01/Accounts/{ACCOUNT}/Conferences/{task_sid}.json")).await;
+    assert_eq!(status, 200);
+
+    let (status, ended) = app
+        .post(&format!("/2010-04-01/Accounts/{ACCOUNT}/Conferences/{cf}.json"), &[("Status", "completed")])
+        .await;
+    assert_eq!(status, 200, "{ended}");
+    assert_eq!(ended["status"], "completed");
+    let (_, t) = app.get(&format!("/v1/Workspaces/{ws}/Tasks/{task_sid}")).await;
+    assert_eq!(t["assignment_status"], "wrapping");
+    let (_, w) = app.get(&format!("/v1/Workspaces/{ws}/Workers/{charles}")).await;
+    assert_eq!(w["activity_name"], "Unavailable");
+
+    let (status, t) = app
+        .post(
+            &format!("/v1/Workspaces/{ws}/Tasks/{task_sid}"),
+            &[("AssignmentStatus", "completed"), ("Reason", "done")],
+        )
+        .await;
+    assert_eq!(status, 200, "{t}");
+    assert_eq!(t["assignment_status"], "completed");
+    assert_eq!(t["reason"], "done");
+
+    let (status, events) =
+        app.get(&format!("/v1/Workspaces/{ws}/Events?TaskSid={task_sid}&PageSize=5")).await;
+    assert_eq!(status, 200, "{events}");
+    assert_eq!(events["events"][0]["event_type"], "task.created");
+    assert!(events["meta"]["next_page_url"].is_string(), "more than 5 events for one task");
+
+    let (status, stats) = app.get(&format!("/v1/Workspaces/{ws}/CumulativeStatistics")).await;
+    assert_eq!(status, 200, "{stats}");
+    assert_eq!(stats["tasks_completed"], 1);
+    assert_eq!(stats["account_sid"], ACCOUNT);
+    let (status, rt) = app.get(&format!("/v1/Workspaces/{ws}/RealTimeStatistics")).await;
+    assert_eq!(status, 200, "{rt}");
+    assert!(rt["activity_statistics"].is_array());
+}
+
+#[tokio::test]
+async fn reservation_timeout_and_reject_follow_the_engine() {
+    let (real, ws) = spawn_real().await;
+    let app = &real.app;
+    let charles = worker_sid(app, &ws, "charles").await;
+    go_available(app, &ws, &charles).await;
+    let task = call_task(app, &ws).await;
+    let task_sid = task["sid"].as_str().unwrap().to_owned();
+    let (_, list) = app.get(&format!("/v1/Workspaces/{ws}/Tasks/{task_sid}/Reservations")).await;
+    let res = list["reservations"][0]["sid"].as_str().unwrap().to_owned();
+
+    // The demo workflow's reservation timeout is 10 s.
+    real.clock.advance_millis(11_000);
+    real.engine.tick().unwrap();
+    let (_, r) = app.get(&format!("/v1/Workspaces/{ws}/Tasks/{task_sid}/Reservations/{res}")).await;
+    assert_eq!(r["reservation_status"], "timeout");
+    let (_, w) = app.get(&format!("/v1/Workspaces/{ws}/Workers/{charles}")).await;
+    assert_eq!(w["activity_name"], "Unavailable", "moved to the workspace's timeout activity");
+
+    go_available(app, &ws, &charles).await;
+    let (_, list) = app
+        .get(&format!("/v1/Workspaces/{ws}/Tasks/{task_sid}/Reservations?ReservationStatus=pending"))
+        .await;
+    let res2 = list["reservations"][0]["sid"].as_str().unwrap().to_owned();
+    let offline = activity_sid(app, &ws, "Offline").await;
+    let (status, r) = app
+        .post(
+            &format!("/v1/Workspaces/{ws}/Workers/{charles}/Reservations/{res2}"),
+            &[("ReservationStatus", "rejected"), ("WorkerActivitySid", offline.as_str())],
+        )
+        .await;
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["reservation_status"], "rejected");
+    let (status, body) = app
+        .post(
+            &format!("/v1/Workspaces/{ws}/Workers/{charles}/Reservations/{res2}"),
+            &[("ReservationStatus", "accepted")],
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_twilio_error(&body, 400, 20001);
+
+    // Engine-side validation comes back as Twilio errors naming the parameter.
+    let (status, body) = app
+        .post(
+            &format!("/v1/Workspaces/{ws}/TaskQueues"),
+            &[("FriendlyName", "q"), ("TargetWorkers", "skills HAS")],
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(assert_twilio_error(&body, 400, 20001).contains("TargetWorkers"));
+}
+
+#[tokio::test]
+async fn every_spec_operation_answers_without_a_5xx_on_the_real_engine() {
+    let (real, ws) = spawn_real().await;
+    super::sweep::sweep(&real.app, &ws, false).await;
+    let _keep: Arc<_> = real.engine.clone();
+}
+
+/// Every GET of the specs answers 200 on real resources (a conference in progress, its task, reservation,
+/// worker, channels, queue, workflow, events, statistics).
+#[tokio::test]
+async fn every_get_operation_answers_200_on_real_resources() {
+    let (real, ws) = spawn_real().await;
+    let app = &real.app;
+    let charles = worker_sid(app, &ws, "charles").await;
+    go_available(app, &ws, &charles).await;
+    let task = call_task(app, &ws).await;
+    let task_sid = task["sid"].as_str().unwrap().to_owned();
+    let (_, list) = app.get(&format!("/v1/Workspaces/{ws}/Tasks/{task_sid}/Reservations")).await;
+    let res = list["reservations"][0]["sid"].as_str().unwrap().to_owned();
+    let (status, body) = app
+        .post(
+            &format!("/v1/Workspaces/{ws}/Tasks/{task_sid}/Reservations/{res}"),
+            &[("Instruction", "conference"), ("From", "+15005550000")],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let first =
+        |body: &Value, key: &str, field: &str| body[key][0][field].as_str().unwrap_or_default().to_owned();
+    let (_, b) = app.get(&format!("/v1/Workspaces/{ws}/Activities")).await;
+    let activity = first(&b, "activities", "sid");
+    let (_, b) = app.get(&format!("/v1/Workspaces/{ws}/TaskChannels")).await;
+    let channel = first(&b, "channels", "sid");
+    let (_, b) = app.get(&format!("/v1/Workspaces/{ws}/Workers/{charles}/Channels")).await;
+    let worker_channel = first(&b, "channels", "sid");
+    let (_, b) = app.get(&format!("/v1/Workspaces/{ws}/TaskQueues")).await;
+    let queue = first(&b, "task_queues", "sid");
+    let (_, b) = app.get(&format!("/v1/Workspaces/{ws}/Workflows")).await;
+    let workflow = first(&b, "workflows", "sid");
+    let (_, b) = app.get(&format!("/v1/Workspaces/{ws}/Events")).await;
+    let event = first(&b, "events", "sid");
+    let (_, b) = app.get(&format!("/2010-04-01/Accounts/{ACCOUNT}/Conferences.json")).await;
+    let conference = first(&b, "conferences", "sid");
+    let (_, b) =
+        app.get(&format!("/2010-04-01/Accounts/{ACCOUNT}/Conferences/{conference}/Participants.json")).await;
+    let call = first(&b, "participants", "call_sid");
+    for s in [&activity, &channel, &worker_channel, &queue, &workflow, &event, &conference, &call] {
+        assert_eq!(s.len(), 34, "every resource was found");
+    }
+
+    let value = |name: &str, previous: &str| -> String {
+        match (name, previous) {
+            ("WorkspaceSid", _) | ("Sid", "Workspaces") => ws.clone(),
+            ("AccountSid", _) => ACCOUNT.to_owned(),
+            ("TaskSid", _) | ("Sid", "Tasks") => task_sid.clone(),
+            ("WorkerSid", _) | ("Sid", "Workers") => charles.clone(),
+            ("TaskQueueSid", _) | ("Sid", "TaskQueues") => queue.clone(),
+            ("WorkflowSid", _) | ("Sid", "Workflows") => workflow.clone(),
+            ("ConferenceSid", _) | ("Sid", "Conferences") => conference.clone(),
+            ("CallSid", _) => call.clone(),
+            ("Sid", "Activities") => activity.clone(),
+            ("Sid", "TaskChannels") => channel.clone(),
+            ("Sid", "Channels") => worker_channel.clone(),
+            ("Sid", "Reservations") => res.clone(),
+            ("Sid", "Events") => event.clone(),
+            _ => "RE00000000000000000000000000000001".to_owned(),
+        }
+    };
+    let mut checked = 0;
+    for (method, template) in super::sweep::OPERATIONS {
+        if method != "GET" || template.contains("/Recordings/") {
+            continue;
+        }
+        let path = super::sweep::fill_with(template, &value);
+        let (status, body) = app.get(&path).await;
+        assert_eq!(status, 200, "GET {path} -> {body}");
+        checked += 1;
+    }
+    assert_eq!(checked, 41, "every GET of the specs but the recording fetch");
+}
