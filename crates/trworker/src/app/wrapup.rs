@@ -103,7 +103,8 @@ pub(crate) async fn check_worker(state: &AppState, worker_sid: &str) {
 
 /// Applies the policy to `tasks`, all wrapping with `worker_sid`.
 async fn apply(state: &AppState, worker_sid: &str, tasks: &[String]) {
-    if tasks.is_empty() {
+    // Checked here, at decision time: a check started while the worker was signed in may run later.
+    if tasks.is_empty() || !state.is_signed_in(worker_sid) {
         return;
     }
     let now = state.now();

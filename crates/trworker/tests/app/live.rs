@@ -6,6 +6,12 @@ use trworker::app::{EventIntake, TaskRouterEvent, WrapUpPolicy};
 
 use crate::helpers::{spawn_app, spawn_app_with};
 
+/// Only the events these tests feed in reach the app: the upstream's callbacks are signed for another
+/// URL and refused.
+fn webhooks_elsewhere(config: &mut trworker::app::AppConfig) {
+    config.public_url = "https://elsewhere.example".into();
+}
+
 fn pending(state: &Value) -> Option<&Value> {
     state["reservations"].as_array()?.iter().find(|r| r["status"] == "pending")
 }
@@ -65,7 +71,7 @@ async fn a_socket_gets_the_state_then_the_call_as_event_and_state() {
 
 #[tokio::test]
 async fn a_reconnecting_socket_gets_what_it_missed() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(webhooks_elsewhere).await;
     let token = app.sign_in("alice").await;
     let mut socket = app.socket(&token, None).await;
     let first = socket.next().await.expect("state");
@@ -173,7 +179,7 @@ fn event(event_type: &str, worker: Option<&str>, task: &str) -> TaskRouterEvent 
 
 #[tokio::test]
 async fn task_events_reach_the_worker_the_task_was_reserved_for() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(webhooks_elsewhere).await;
     let token = app.sign_in("alice").await;
     let mut socket = app.socket(&token, None).await;
     socket.next().await.expect("state");
