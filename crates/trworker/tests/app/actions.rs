@@ -153,3 +153,49 @@ async fn fix_wrapping_completes_only_a_wrapping_task() {
     let task = app.task_status(&task.sid, "completed").await;
     assert_eq!(task.reason.as_deref(), Some("Was stuck in wrapping"));
 }
+
+#[tokio::test]
+async fn twilio_failures_are_502_with_a_message() {
+    // Nobody listens there.
+    let dead = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", dead.local_addr().expect("addr"));
+    drop(dead);
+    let (base, state) = crate::helpers::spawn_detached(&url).await;
+    let http = reqwest::Client::new();
+    let response = http.get(format!("{base}/api/workspace")).send().await.expect("request");
+    assert_eq!(response.status().as_u16(), 502);
+    let body: serde_json::Value = response.json().await.expect("json");
+    let message = body["error"]["message"].as_str().expect("message");
+    assert!(message.contains("Could not read the workspace"), "{message}");
+    assert!(!message.contains("secret"), "{message}");
+
+    let response = http
+        .post(format!("{base}/api/token"))
+        .json(&json!({ "identity": "alice", "password": crate::helpers::PASSWORD }))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status().as_u16(), 502);
+
+    let token = twilio::token::WorkerCapability::new(
+        &state.config().account_sid,
+        &state.config().auth_token,
+        &state.config().workspace_sid,
+        "WK0000000000000000000000000000a001",
+    )
+    // Issued a little earlier, so it is valid on the app's clock too.
+    .to_jwt(engine::Clock::now(&engine::SystemClock).secs() as u64 - 5)
+    .expect("jwt");
+    let response = http
+        .post(format!("{base}/api/reservations/WR0000000000000000000000000000a001/accept"))
+        .bearer_auth(&token)
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status().as_u16(), 502);
+
+    let response = http.get(format!("{base}/getTrActivites.php")).send().await.expect("request");
+    assert_eq!(response.status().as_u16(), 502);
+    assert_eq!(response.text().await.expect("text"), "0");
+}

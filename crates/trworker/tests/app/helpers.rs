@@ -320,3 +320,27 @@ impl Socket {
         self.until(what, |m| m["type"] == "state" && want(m)).await
     }
 }
+
+/// The app alone, pointed at `upstream_url` (e.g. one nobody listens on), with a client that does not
+/// retry. Returns its base URL and state.
+pub async fn spawn_detached(upstream_url: &str) -> (String, AppState) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let mut config = AppConfig::new(
+        Mode::Twilio,
+        "AC0000000000000000000000000000a001",
+        "secret",
+        "WS0000000000000000000000000000a001",
+        PASSWORD,
+        &base,
+    );
+    config.taskrouter_url = Some(upstream_url.to_owned());
+    config.api_url = Some(upstream_url.to_owned());
+    let mut client_config = config.client_config();
+    client_config.max_retries = 0;
+    let client = twilio::Client::new(client_config).expect("client");
+    let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(SystemClock.now()));
+    let state = AppState::with_client(config, client, clock);
+    tokio::spawn(app::serve(listener, state.clone(), std::future::pending()));
+    (base, state)
+}
