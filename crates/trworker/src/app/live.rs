@@ -5,7 +5,8 @@
 //! and a `state` (the worker's whole state, [`super::snapshot`]); afterwards an `event` per TaskRouter event
 //! concerning the worker and a new `state` after every change. `error` reports a problem, `shutdown` says
 //! the server is going away. A later `hello` with a fresh token extends the socket's life past the first
-//! token's expiry; at expiry the socket is closed with code 4401.
+//! token's expiry and is answered with a fresh `state`; at expiry the socket gets an `error` and is closed
+//! with code 4401.
 //!
 //! Sequence numbers count per worker. They start at the process start time in microseconds, so numbers
 //! from a restarted server are always higher than the old ones and an old `last_seq` just gets a fresh
@@ -393,10 +394,20 @@ async fn session(state: &AppState, socket: &mut WebSocket) -> Result<(), String>
             incoming = socket.recv() => match incoming {
                 None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Ok(()),
                 Some(Ok(Message::Text(text))) => {
-                    // A later hello carries a refreshed token for the same worker.
+                    // A later hello carries a refreshed token for the same worker; a fresh state
+                    // acknowledges it.
                     if let Ok(again) = parse_hello(text.as_str()) {
                         match auth::verify(state, &again.token) {
-                            Ok(fresh) if fresh.worker_sid == worker_sid => bearer = fresh,
+                            Ok(fresh) if fresh.worker_sid == worker_sid => {
+                                bearer = fresh;
+                                match snapshot::build(state, &worker_sid).await {
+                                    Ok(snapshot) => {
+                                        let text = state_message(&snapshot, channel.seq(), state.now());
+                                        send(socket, &text).await?;
+                                    }
+                                    Err(error) => send(socket, &error_message(&error.message()).to_string()).await?,
+                                }
+                            }
                             Ok(_) => send(socket, &error_message("That token is for another worker.").to_string()).await?,
                             Err(error) => send(socket, &error_message(&error.message()).to_string()).await?,
                         }

@@ -208,3 +208,42 @@ async fn task_events_reach_the_worker_the_task_was_reserved_for() {
     let next = socket.until("the marker", |m| m["type"] == "event").await;
     assert_eq!(next["event_type"], "marker");
 }
+
+#[tokio::test]
+async fn a_socket_lives_as_long_as_its_latest_token() {
+    let app = spawn_app_with(webhooks_elsewhere).await;
+    let token = app.sign_in("alice").await;
+    let mut socket = app.socket(&token, None).await;
+    socket.next().await.expect("state");
+    let poke = |description: &str| TaskRouterEvent {
+        worker_sid: Some(app.alice.clone()),
+        description: description.into(),
+        ..event("worker.attributes.update", None, "WT1")
+    };
+
+    app.clock.advance_millis(3600 * 1000);
+    let (status, body) = app.post("/api/token/refresh", &token, json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    let fresh = body["token"].as_str().expect("token").to_owned();
+    let hello = json!({ "type": "hello", "token": fresh, "last_seq": null }).to_string();
+    futures_util::SinkExt::send(
+        &mut socket.stream,
+        tokio_tungstenite::tungstenite::Message::Text(hello.into()),
+    )
+    .await
+    .expect("send");
+    socket.until("the acknowledging state", |m| m["type"] == "state").await;
+
+    // Past the first token's expiry, within the second's: still open.
+    app.clock.advance_millis(7 * 3600 * 1000 + 1000);
+    app.state.ingest(poke("still here"));
+    let message = socket.until("an event", |m| m["type"] == "event").await;
+    assert_eq!(message["description"], "still here");
+
+    // Past the second's: told, then closed with 4401.
+    app.clock.advance_millis(3600 * 1000);
+    app.state.ingest(poke("last one"));
+    let error = socket.until("the expiry", |m| m["type"] == "error").await;
+    assert!(error["message"].as_str().is_some_and(|m| m.contains("expired")), "{error}");
+    assert_eq!(socket.next().await.err(), Some(Some(4401)));
+}
