@@ -60,7 +60,7 @@ class CallbackReceiver:
                 length = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(length).decode()
                 with cond:
-                    received.append((self.path, dict(self.headers), parse_qsl(body, keep_blank_values=True)))
+                    received.append((self.path, {k.lower(): v for k, v in self.headers.items()}, parse_qsl(body, keep_blank_values=True)))
                     cond.notify_all()
                 self.send_response(204)
                 self.end_headers()

@@ -26,6 +26,12 @@ def specs_available():
 
 def _nullable_to_jsonschema(node):
     if isinstance(node, dict):
+        ref = node.get("$ref", "")
+        if "_enum_" in ref and not node.get("nullable"):
+            # Twilio's generated specs never mark a $ref to an enum as nullable, while the descriptions say such
+            # fields are null until set (e.g. a conference's reason_conference_ended "will be null" while it is
+            # in progress). Allow null there, and only there.
+            return {"anyOf": [{"$ref": ref}, {"type": "null"}]}
         node = {k: _nullable_to_jsonschema(v) for k, v in node.items()}
         if node.pop("nullable", False):
             if "type" in node:

@@ -162,7 +162,7 @@ def test_callbacks_are_signed_as_twilio_signs_them(engine, receiver):
     assert found is not None, "no reservation.accepted callback arrived"
     path, headers, params = found
     assert params and dict(params)["WorkspaceSid"] == story["workspace"]
-    signature = headers.get("X-Twilio-Signature")
+    signature = headers.get("x-twilio-signature")  # header names are case-insensitive
     assert signature
     validator = RequestValidator(engine["AUTH_TOKEN"])
     assert validator.validate(receiver.url, dict(params), signature)
@@ -179,5 +179,5 @@ def test_errors_come_back_in_twilios_shape(client, engine):
     stranger = Client(engine["ACCOUNT_SID"], "not-the-token")
     stranger.taskrouter.base_url = engine["TWILIO_TASKROUTER_URL"]
     with pytest.raises(TwilioRestException) as unauthorized:
-        stranger.taskrouter.v1.workspaces.list()
+        stranger.taskrouter.v1.workspaces(story["workspace"]).fetch()
     assert unauthorized.value.status == 401 and unauthorized.value.code == 20003

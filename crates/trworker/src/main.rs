@@ -1,5 +1,33 @@
-mod config;
+//! `trworker`: parse the command line, read `.env`, run.
 
-fn main() {
-    println!("trworker: under construction");
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    // Before any thread exists: `.env` fills the environment, then clap reads it.
+    if let Err(e) = trworker::config::load_dotenv(std::path::Path::new(".env")) {
+        eprintln!("trworker: {e}");
+        return std::process::ExitCode::FAILURE;
+    }
+    let cli = trworker::cli::Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
+                .unwrap_or_else(|_| "info,tower_http=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("trworker: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(trworker::cli::run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("trworker: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }

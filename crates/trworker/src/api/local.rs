@@ -1,20 +1,16 @@
-//! The facade's port answered by the engine's [`Core`]: [`reply`] and [`query`] are the two halves every
-//! adapter needs (the actor adapter calls them with `engine::Handle::apply` and inside
-//! `engine::Handle::read`), and [`LocalEngine`] runs them in process over a mutex.
-//!
-//! `LocalEngine` is for tests and for embedding until the actor is plugged in: it has no persistence and
-//! fires timers only when called ([`LocalEngine::tick`], or lazily at the start of every operation). A
-//! `std::sync::Mutex` rather than Tokio's, because nothing awaits while the core is locked.
+//! The facade's port answered by the engine: [`reply`] turns a command's reply into the facade's answer,
+//! [`query`] answers the reads from the engine's [`Core`], and [`HandleEngine`] runs both through the engine
+//! actor ([`Handle`]), so reads are ordered with the commands and nothing else touches the core.
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use engine::core::{
     ActivityFilter, CumulativeStats, QueueRealTime, RealTimeStats, TaskFilter as CoreTaskFilter,
     TaskQueueFilter, WorkerFilter as CoreWorkerFilter,
 };
+use engine::handle::{self, Handle};
 use engine::model::{ConferenceStatus, ReservationStatus, Task};
-use engine::{Clock, Core, Event, Prefix, Reply, Sid, Timestamp};
+use engine::{Core, Event, Prefix, Reply, Sid, Timestamp};
 use futures_util::future::BoxFuture;
 use serde_json::{json, Map, Value};
 use tokio::sync::broadcast;
@@ -481,91 +477,55 @@ fn task_queues_statistics(core: &Core, ws: Sid, q: &StatisticsQuery, now: Timest
     Ok(Out::StatisticsList(list))
 }
 
-/// Events kept for the Events resource.
-const EVENT_MEMORY: usize = 100_000;
-
-struct Inner {
-    core: Core,
-    events: VecDeque<Arc<Event>>,
+/// The facade's port over the engine actor: commands go to [`Handle::apply`], reads run inside
+/// [`Handle::read`] against the core and the retained events, in order with the commands.
+#[derive(Clone)]
+pub struct HandleEngine {
+    handle: Handle,
 }
 
-/// The engine in process, behind a mutex: every operation first fires due timers, applies or reads, then
-/// publishes the events it caused.
-pub struct LocalEngine {
-    inner: Mutex<Inner>,
-    clock: Arc<dyn Clock>,
-    tx: broadcast::Sender<Arc<Event>>,
-}
-
-impl LocalEngine {
-    /// Wraps `core`, reading time from `clock`.
-    pub fn new(core: Core, clock: Arc<dyn Clock>) -> LocalEngine {
-        let (tx, _) = broadcast::channel(16_384);
-        LocalEngine { inner: Mutex::new(Inner { core, events: VecDeque::new() }), clock, tx }
+impl HandleEngine {
+    /// Wraps a running engine.
+    pub fn new(handle: Handle) -> HandleEngine {
+        HandleEngine { handle }
     }
 
-    fn lock(&self) -> Result<MutexGuard<'_, Inner>, Failure> {
-        self.inner.lock().map_err(|_| Failure {
-            status: 500,
-            code: 20500,
-            message: "the engine state was poisoned by an earlier panic".into(),
+    /// The engine behind the port.
+    pub fn handle(&self) -> &Handle {
+        &self.handle
+    }
+}
+
+/// The actor's own failures: a refused command keeps its Twilio status; a store failure or a stopped engine is
+/// a 503 the client may retry after the operator fixed the cause.
+fn failure(e: handle::Error) -> Failure {
+    match e {
+        handle::Error::Engine(e) => e.into(),
+        other => Failure { status: 503, code: 20503, message: other.to_string() },
+    }
+}
+
+impl Engine for HandleEngine {
+    fn call(&self, op: Op) -> BoxFuture<'_, Result<Out, Failure>> {
+        Box::pin(async move {
+            match op {
+                Op::Apply(cmd) => self.handle.apply(cmd).await.map(reply).map_err(failure),
+                read => {
+                    let now = self.handle.clock().now();
+                    self.handle
+                        .read(move |state| query(&state.core, state.events.iter().map(|e| &**e), now, read))
+                        .await
+                        .map_err(failure)?
+                }
+            }
         })
     }
 
-    fn publish(&self, inner: &mut Inner) {
-        for event in inner.core.take_events() {
-            let event = Arc::new(event);
-            if inner.events.len() >= EVENT_MEMORY {
-                inner.events.pop_front();
-            }
-            inner.events.push_back(event.clone());
-            let _ = self.tx.send(event);
-        }
-    }
-
-    /// Fires every timer due by the clock now.
-    pub fn tick(&self) -> Result<(), Failure> {
-        let mut inner = self.lock()?;
-        inner.core.advance(self.clock.now());
-        self.publish(&mut inner);
-        Ok(())
-    }
-
-    /// Runs `f` against the core (seeding, inspection), publishing the events it causes.
-    pub fn with_core<R>(&self, f: impl FnOnce(&mut Core, Timestamp) -> R) -> Result<R, Failure> {
-        let mut inner = self.lock()?;
-        let r = f(&mut inner.core, self.clock.now());
-        self.publish(&mut inner);
-        Ok(r)
-    }
-
-    fn run(&self, op: Op) -> Result<Out, Failure> {
-        let mut inner = self.lock()?;
-        let now = self.clock.now();
-        inner.core.advance(now);
-        let result = match op {
-            Op::Apply(cmd) => inner.core.apply(now, cmd).map(reply).map_err(Failure::from),
-            read => {
-                let Inner { core, events } = &*inner;
-                query(core, events.iter().map(|e| &**e), now, read)
-            }
-        };
-        self.publish(&mut inner);
-        result
-    }
-}
-
-impl Engine for LocalEngine {
-    fn call(&self, op: Op) -> BoxFuture<'_, Result<Out, Failure>> {
-        let result = self.run(op);
-        Box::pin(async move { result })
-    }
-
     fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
-        self.tx.subscribe()
+        self.handle.subscribe()
     }
 
     fn now(&self) -> Timestamp {
-        self.clock.now()
+        self.handle.clock().now()
     }
 }

@@ -111,7 +111,8 @@ pub fn routes(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn not_found(req: Request) -> impl IntoResponse {
+/// The Twilio-style 404 for a path no route serves (public so a larger router can use it as its fallback).
+pub async fn not_found(req: Request) -> impl IntoResponse {
     ApiError::not_found(&twilio_path(req.uri().path()))
 }
 

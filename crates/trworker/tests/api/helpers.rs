@@ -1,12 +1,10 @@
-//! `spawn_app()`: the facade over the test engine on port 0, and a client with typed helpers.
+//! `spawn_app()`: the facade over the real engine (in memory) on port 0, and a client with typed helpers.
 
 use std::sync::Arc;
 
 use serde_json::Value;
-use trworker::api::local::LocalEngine;
+use trworker::api::local::HandleEngine;
 use trworker::api::{self, AppState, Credentials};
-
-use super::fake::FakeEngine;
 
 pub const ACCOUNT: &str = "AC00000000000000000000000000000001";
 pub const TOKEN: &str = "test-auth-token";
@@ -18,12 +16,15 @@ pub fn credentials() -> Credentials {
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
-    pub engine: Arc<FakeEngine>,
+    /// The real engine (in memory, no store) behind the facade, as the port the facade uses.
+    pub engine: Arc<HandleEngine>,
+    /// The engine's clock: time moves only when a test moves it.
+    pub clock: engine::ManualClock,
     _shutdown: tokio::sync::oneshot::Sender<()>,
 }
 
-/// The facade over the real engine core (in process), seeded with the demo workspace; returns its SID.
-pub async fn spawn_real() -> (RealApp, String) {
+/// The facade over a fresh, empty engine on port 0.
+pub async fn spawn_app() -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let clock = engine::ManualClock::new(engine::Timestamp::from_secs(1_700_000_000));
@@ -32,39 +33,30 @@ pub async fn spawn_real() -> (RealApp, String) {
         Box::new(engine::SequentialSids::new()),
         engine::CoreConfig::default(),
     );
-    let engine = Arc::new(LocalEngine::new(core, Arc::new(clock.clone())));
-    let ws = engine.with_core(|core, now| core.seed_demo(now)).unwrap().unwrap().to_string();
+    let handle = engine::Handle::start(core, None, Arc::new(clock.clone()), Default::default());
+    let engine = Arc::new(HandleEngine::new(handle));
     let state = AppState::new(engine.clone(), credentials(), &base);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(api::serve(listener, state, async move {
         let _ = rx.await;
     }));
-    let app = TestApp {
-        base,
-        client: reqwest::Client::new(),
-        engine: Arc::new(FakeEngine::new(ACCOUNT)),
-        _shutdown: tx,
-    };
+    TestApp { base, client: reqwest::Client::new(), engine, clock, _shutdown: tx }
+}
+
+/// The facade over an engine seeded with the demo workspace; returns the app and the workspace SID.
+pub async fn spawn_real() -> (RealApp, String) {
+    let app = spawn_app().await;
+    let ws = app.engine.handle().seed_demo().await.unwrap().to_string();
+    let engine = app.engine.clone();
+    let clock = app.clock.clone();
     (RealApp { app, engine, clock }, ws)
 }
 
-/// A [`TestApp`] whose server runs the real core; `app.engine` is unused there.
+/// A [`TestApp`] on the seeded engine, with its engine and clock at hand.
 pub struct RealApp {
     pub app: TestApp,
-    pub engine: Arc<LocalEngine>,
+    pub engine: Arc<HandleEngine>,
     pub clock: engine::ManualClock,
-}
-
-pub async fn spawn_app() -> TestApp {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let engine = Arc::new(FakeEngine::new(ACCOUNT));
-    let state = AppState::new(engine.clone(), credentials(), &base);
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(api::serve(listener, state, async move {
-        let _ = rx.await;
-    }));
-    TestApp { base, client: reqwest::Client::new(), engine, _shutdown: tx }
 }
 
 impl TestApp {

@@ -1,6 +1,5 @@
 //! Integration tests of the HTTP facade against a real server on an ephemeral port.
 
-mod fake;
 mod helpers;
 
 mod callbacks;

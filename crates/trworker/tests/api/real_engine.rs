@@ -130,7 +130,7 @@ async fn reservation_timeout_and_reject_follow_the_engine() {
 
     // The demo workflow's reservation timeout is 10 s.
     real.clock.advance_millis(11_000);
-    real.engine.tick().unwrap();
+    real.engine.handle().tick().await.unwrap();
     let (_, r) = app.get(&format!("/v1/Workspaces/{ws}/Tasks/{task_sid}/Reservations/{res}")).await;
     assert_eq!(r["reservation_status"], "timeout");
     let (_, w) = app.get(&format!("/v1/Workspaces/{ws}/Workers/{charles}")).await;

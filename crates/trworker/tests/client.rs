@@ -1,0 +1,269 @@
+//! The `twilio` client against the real local engine over HTTP: the seed's whole call flow, paging, errors
+//! and tokens. No mock server: the engine is the Twilio these calls speak to.
+
+use std::path::PathBuf;
+
+use serde_json::json;
+use trworker::embedded::{Embedded, Seed, Settings};
+use twilio::client::conference::ConferenceFilter;
+use twilio::client::taskrouter::{
+    ActivityFilter, ConferenceInstruction, CreateTask, Instruction, ReservationFilter, TaskFilter,
+    UpdateReservation, UpdateTask, UpdateWorker, WorkerFilter, WorkflowFilter,
+};
+use twilio::models::{ConferenceStatus, ReservationStatus, TaskAssignmentStatus};
+use twilio::{Client, Config, Error};
+
+struct Engine {
+    url: String,
+    account_sid: String,
+    auth_token: String,
+    workspace_sid: String,
+    dir: PathBuf,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+async fn start_engine() -> Engine {
+    let dir = std::env::temp_dir().join(format!("trworker-client-{}", trworker::config::random_hex()));
+    let embedded = Embedded::open(Settings {
+        data_dir: dir.clone(),
+        account_sid: None,
+        auth_token: None,
+        seed: Seed::Demo,
+        manual_clock: true,
+    })
+    .await
+    .expect("engine opens");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let app = embedded.routes(&url);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = rx.await;
+            })
+            .await;
+    });
+    Engine {
+        url,
+        account_sid: embedded.credentials.account_sid.clone(),
+        auth_token: embedded.credentials.auth_token.clone(),
+        workspace_sid: embedded.workspace_sid.expect("demo workspace").to_string(),
+        dir,
+        _shutdown: tx,
+    }
+}
+
+fn client(engine: &Engine) -> Client {
+    Client::new(
+        Config::new(&engine.account_sid, &engine.auth_token)
+            .workspace(&engine.workspace_sid)
+            .base_urls(&engine.url, &engine.url),
+    )
+    .expect("client")
+}
+
+async fn advance(engine: &Engine, seconds: u32) {
+    let response = reqwest::Client::new()
+        .post(format!("{}/trworker/v1/Clock", engine.url))
+        .basic_auth(&engine.account_sid, Some(&engine.auth_token))
+        .form(&[("AdvanceSeconds", seconds.to_string())])
+        .send()
+        .await
+        .expect("clock");
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn the_seed_call_flow_through_the_client() {
+    let engine = start_engine().await;
+    let client = client(&engine);
+    let workspace = client.fetch_workspace().await.expect("workspace");
+    assert_eq!(workspace.friendly_name.as_deref(), Some("writers"));
+
+    let activities = client.list_activities(&ActivityFilter::default()).all().await.expect("activities");
+    let activity = |name: &str| {
+        activities
+            .iter()
+            .find(|a| a.friendly_name.as_deref() == Some(name))
+            .map(|a| a.sid.clone())
+            .unwrap_or_else(|| panic!("no activity {name}"))
+    };
+    let workers = client
+        .list_workers(&WorkerFilter { friendly_name: Some("charles".into()), ..Default::default() })
+        .all()
+        .await
+        .expect("workers");
+    let charles = workers.first().expect("charles exists").sid.clone();
+    let updated = client
+        .update_worker(
+            &charles,
+            &UpdateWorker { activity_sid: Some(activity("Available")), ..Default::default() },
+        )
+        .await
+        .expect("go online");
+    assert_eq!(updated.activity_name.as_deref(), Some("Available"));
+
+    let workflows = client.list_workflows(&WorkflowFilter::default()).all().await.expect("workflows");
+    let support = workflows.iter().find(|w| w.friendly_name.as_deref() == Some("support")).expect("support");
+    let task = client
+        .create_task(&CreateTask {
+            workflow_sid: Some(support.sid.clone()),
+            attributes: Some(json!({"from": "+15551230001", "to": "+15559870000",
+                "call_sid": "CA0000000000000000000000000000abcd", "selected_product": "support"})),
+            ..Default::default()
+        })
+        .await
+        .expect("task");
+    let reservations = client
+        .list_task_reservations(&task.sid, &ReservationFilter::default())
+        .all()
+        .await
+        .expect("reservations");
+    assert_eq!(reservations.len(), 1);
+    let reservation = &reservations[0];
+    assert_eq!(reservation.worker_sid.as_deref(), Some(charles.as_str()));
+    assert_eq!(reservation.reservation_status, Some(ReservationStatus::Pending));
+    let mine = client
+        .list_worker_reservations(&charles, &ReservationFilter::default())
+        .all()
+        .await
+        .expect("worker reservations");
+    assert!(mine.iter().any(|r| r.sid == reservation.sid));
+
+    client
+        .update_task_reservation(
+            &task.sid,
+            &reservation.sid,
+            &UpdateReservation {
+                instruction: Some(Instruction::Conference(ConferenceInstruction {
+                    from: Some("+15005550006".into()),
+                    post_work_activity_sid: Some(activity("Offline")),
+                    ..Default::default()
+                })),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("conference instruction");
+    advance(&engine, 5).await;
+    let assigned = client.fetch_task(&task.sid).await.expect("task");
+    assert_eq!(assigned.assignment_status, Some(TaskAssignmentStatus::Assigned));
+    let attributes = assigned.attributes_json().expect("attributes");
+    let conference_sid = attributes["conference"]["sid"].as_str().expect("conference sid").to_owned();
+
+    let live = client
+        .list_conferences(&ConferenceFilter {
+            status: Some(ConferenceStatus::InProgress),
+            ..Default::default()
+        })
+        .all()
+        .await
+        .expect("conferences");
+    assert_eq!(live.iter().map(|c| c.sid.as_str()).collect::<Vec<_>>(), vec![conference_sid.as_str()]);
+    let participants =
+        client.list_participants(&conference_sid, &Default::default()).all().await.expect("participants");
+    assert_eq!(participants.len(), 2);
+
+    let ended = client.end_conference(&conference_sid).await.expect("end");
+    assert_eq!(ended.status, Some(ConferenceStatus::Completed));
+    let wrapping = client.fetch_task(&task.sid).await.expect("task");
+    assert_eq!(wrapping.assignment_status, Some(TaskAssignmentStatus::Wrapping));
+    let stuck = client
+        .list_tasks(&TaskFilter {
+            assignment_status: vec![TaskAssignmentStatus::Wrapping],
+            ..Default::default()
+        })
+        .all()
+        .await
+        .expect("wrapping tasks");
+    assert_eq!(stuck.len(), 1);
+    let done = client
+        .update_task(
+            &task.sid,
+            &UpdateTask {
+                assignment_status: Some(TaskAssignmentStatus::Completed),
+                reason: Some("Was stuck in wrapping".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("complete");
+    assert_eq!(done.assignment_status, Some(TaskAssignmentStatus::Completed));
+    let charles_now = client.fetch_worker(&charles).await.expect("worker");
+    assert_eq!(charles_now.activity_name.as_deref(), Some("Offline"), "PostWorkActivitySid applied");
+}
+
+#[tokio::test]
+async fn lists_follow_next_page_url_to_the_end() {
+    let engine = start_engine().await;
+    let client = client(&engine);
+    let all = client.list_workers(&WorkerFilter::default()).all().await.expect("workers");
+    let paged = client
+        .list_workers(&WorkerFilter { page_size: Some(1), ..Default::default() })
+        .all()
+        .await
+        .expect("paged");
+    assert!(all.len() >= 4, "the demo has four workers");
+    assert_eq!(
+        paged.iter().map(|w| &w.sid).collect::<Vec<_>>(),
+        all.iter().map(|w| &w.sid).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn errors_carry_twilio_codes() {
+    let engine = start_engine().await;
+    let client = client(&engine);
+    match client.fetch_task("WT00000000000000000000000000000000").await {
+        Err(Error::Api { status: 404, code: 20404, .. }) => {}
+        other => panic!("expected 404/20404, got {other:?}"),
+    }
+    let stranger = Client::new(
+        Config::new(&engine.account_sid, "wrong-token")
+            .workspace(&engine.workspace_sid)
+            .base_urls(&engine.url, &engine.url),
+    )
+    .expect("client");
+    match stranger.fetch_workspace().await {
+        Err(Error::Api { status: 401, code: 20003, .. }) => {}
+        other => panic!("expected 401/20003, got {other:?}"),
+    }
+    let worker = client.list_workers(&WorkerFilter::default()).all().await.expect("workers").remove(0);
+    let stale = UpdateWorker {
+        attributes: Some(json!({"skills": ["support"]})),
+        if_match: Some("999999".into()),
+        ..Default::default()
+    };
+    match client.update_worker(&worker.sid, &stale).await {
+        Err(Error::Api { status: 412, .. }) => {}
+        other => panic!("expected 412 on a stale If-Match, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_worker_token_signed_with_the_engine_token_verifies() {
+    let engine = start_engine().await;
+    let client = client(&engine);
+    let worker = client.list_workers(&WorkerFilter::default()).all().await.expect("workers").remove(0);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
+    let token = twilio::token::WorkerCapability::new(
+        &engine.account_sid,
+        &engine.auth_token,
+        &engine.workspace_sid,
+        &worker.sid,
+    )
+    .allow_activity_updates(true)
+    .allow_reservation_updates(true)
+    .to_jwt(now)
+    .expect("token");
+    let claims = twilio::token::verify_worker_token(&token, &engine.auth_token, now).expect("verifies");
+    assert_eq!(claims.worker_sid, worker.sid);
+    assert!(twilio::token::verify_worker_token(&token, "another-token", now).is_err());
+}
