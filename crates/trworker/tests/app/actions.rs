@@ -33,8 +33,7 @@ async fn accept_conference_end_wrapping_complete() {
     let reservation = app.reservation(&app.alice, ReservationStatus::Pending).await;
     assert_eq!(reservation.task_sid.as_deref(), Some(task.sid.as_str()));
 
-    let (status, body) =
-        app.post(&format!("/api/reservations/{}/accept", reservation.sid), &token, json!({})).await;
+    let (status, body) = app.accept(&token, &reservation.sid).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["sid"], reservation.sid.as_str());
     let assigned = app.task_status(&task.sid, "assigned").await;
@@ -103,8 +102,7 @@ async fn a_worker_may_not_act_on_another_workers_call() {
         app.post("/api/reservations/WR0000000000000000000000000000beef/accept", &bob, json!({})).await;
     assert_eq!(status, 403, "a reservation that does not exist is not bob's either");
 
-    let (status, _) =
-        app.post(&format!("/api/reservations/{}/accept", reservation.sid), &alice, json!({})).await;
+    let (status, _) = app.accept(&alice, &reservation.sid).await;
     assert_eq!(status, 200);
     app.task_status(&task.sid, "assigned").await;
     for path in [
@@ -138,7 +136,7 @@ async fn fix_wrapping_completes_only_a_wrapping_task() {
     app.set_activity(&token, "Available").await;
     let task = app.incoming_call("+15551230004").await;
     let reservation = app.reservation(&app.alice, ReservationStatus::Pending).await;
-    app.post(&format!("/api/reservations/{}/accept", reservation.sid), &token, json!({})).await;
+    app.accept(&token, &reservation.sid).await;
     app.task_status(&task.sid, "assigned").await;
 
     let (status, body) = app.post(&format!("/api/tasks/{}/fix-wrapping", task.sid), &token, json!({})).await;

@@ -224,6 +224,27 @@ impl TestApp {
         body
     }
 
+    /// Moves the engine's manual clock and fires what became due.
+    pub async fn advance_engine(&self, seconds: u32) {
+        let response = self
+            .http
+            .post(format!("{}/trworker/v1/Clock", self.upstream.url))
+            .basic_auth(&self.upstream.account_sid, Some(&self.upstream.auth_token))
+            .form(&[("AdvanceSeconds", seconds.to_string())])
+            .send()
+            .await
+            .expect("advance the engine clock");
+        assert!(response.status().is_success(), "{:?}", response.text().await);
+    }
+
+    /// Accepts `reservation` through the app, then lets the simulated worker leg answer (it rings for two
+    /// seconds of engine time).
+    pub async fn accept(&self, token: &str, reservation: &str) -> (u16, Value) {
+        let answer = self.post(&format!("/api/reservations/{reservation}/accept"), token, json!({})).await;
+        self.advance_engine(2).await;
+        answer
+    }
+
     /// Creates a voice task as an incoming call would.
     pub async fn incoming_call(&self, from: &str) -> Task {
         let attributes =

@@ -1,6 +1,5 @@
 //! The seed's URLs and their plain-text formats.
 
-use serde_json::json;
 use trworker::app::WrapUpPolicy;
 use twilio::models::ReservationStatus;
 
@@ -63,7 +62,7 @@ async fn conference_end_and_task_fix_answer_in_the_seeds_words() {
     app.set_activity(&token, "Available").await;
     let task = app.incoming_call("+15551230005").await;
     let reservation = app.reservation(&app.alice, ReservationStatus::Pending).await;
-    app.post(&format!("/api/reservations/{}/accept", reservation.sid), &token, json!({})).await;
+    app.accept(&token, &reservation.sid).await;
     let assigned = app.task_status(&task.sid, "assigned").await;
     let conference = assigned.attributes_json().expect("attributes")["conference"]["sid"]
         .as_str()

@@ -61,7 +61,7 @@ async fn a_socket_gets_the_state_then_the_call_as_event_and_state() {
 
     // Accept: the state shows the conference with both legs.
     let sid = reservation["sid"].as_str().expect("sid").to_owned();
-    let (status, body) = app.post(&format!("/api/reservations/{sid}/accept"), &token, json!({})).await;
+    let (status, body) = app.accept(&token, &sid).await;
     assert_eq!(status, 200, "{body}");
     let state = socket.state_where("a conference", |s| s["conference"].is_object()).await;
     let conference = &state["conference"];

@@ -1,34 +1,54 @@
-//! Starting the upstream TaskRouter: trworker's engine core in process ([`LocalEngine`]) behind its
-//! Twilio-compatible facade on port 0, delivering signed event callbacks.
+//! Starting the upstream TaskRouter: trworker's embedded engine (the actor over the core, durable in a
+//! temporary data directory) behind its Twilio-compatible facade on port 0, delivering signed event
+//! callbacks.
 //!
-//! The engine has its own manual clock, separate from the app's: simulated worker legs answer at once
-//! (no ring delay), and nothing in these tests waits for an engine timer.
+//! The engine runs on a manual clock: nothing happens on a timer unless a test moves it with
+//! [`crate::helpers::TestApp::advance_engine`] (e.g. for the simulated worker leg to answer).
 
-use std::sync::Arc;
+use std::path::PathBuf;
 
-use trworker::api::local::LocalEngine;
-use trworker::api::{self, callbacks, AppState, Credentials};
+use trworker::embedded::{Embedded, Seed, Settings};
 
 use crate::helpers::Upstream;
 
-const ACCOUNT: &str = "AC0000000000000000000000000000a001";
-const AUTH_TOKEN: &str = "upstream-auth-token";
+/// Stops the server and removes the data directory when the test ends.
+struct Guard {
+    dir: PathBuf,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
 
 pub async fn start() -> Upstream {
+    let dir = std::env::temp_dir().join(format!("trworker-app-{}", trworker::config::random_hex()));
+    let embedded = Embedded::open(Settings {
+        data_dir: dir.clone(),
+        account_sid: None,
+        auth_token: None,
+        seed: Seed::None,
+        manual_clock: true,
+    })
+    .await
+    .expect("engine opens");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let clock = engine::ManualClock::new(engine::Timestamp::from_secs(1_700_000_000));
-    let config = engine::CoreConfig { worker_answer_delay_ms: 0, ..engine::CoreConfig::default() };
-    let account = engine::Sid::parse(ACCOUNT).expect("account SID");
-    let core = engine::Core::new(account, Box::new(engine::SequentialSids::new()), config);
-    let engine = Arc::new(LocalEngine::new(core, Arc::new(clock)));
-    let credentials = Credentials { account_sid: ACCOUNT.into(), auth_token: AUTH_TOKEN.into() };
-    let state = AppState::new(engine.clone(), credentials.clone(), &url);
-    let options = callbacks::Options { backoff: std::time::Duration::from_millis(50), ..Default::default() };
-    callbacks::spawn(engine, credentials, options);
+    let routes = embedded.routes(&url);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(api::serve(listener, state, async move {
-        let _ = stopped.await;
-    }));
-    Upstream { url, account_sid: ACCOUNT.into(), auth_token: AUTH_TOKEN.into(), _guard: Box::new(stop) }
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, routes)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .await;
+    });
+    Upstream {
+        url,
+        account_sid: embedded.credentials.account_sid.clone(),
+        auth_token: embedded.credentials.auth_token.clone(),
+        _guard: Box::new(Guard { dir, _stop: stop }),
+    }
 }

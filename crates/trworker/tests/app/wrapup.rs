@@ -13,8 +13,7 @@ async fn call_ended(app: &TestApp, token: &str) -> String {
     app.set_activity(token, "Available").await;
     let task = app.incoming_call("+15551230006").await;
     let reservation = app.reservation(&app.alice, ReservationStatus::Pending).await;
-    let (status, body) =
-        app.post(&format!("/api/reservations/{}/accept", reservation.sid), token, json!({})).await;
+    let (status, body) = app.accept(token, &reservation.sid).await;
     assert_eq!(status, 200, "{body}");
     app.task_status(&task.sid, "assigned").await;
     let (status, body) = app.post(&format!("/api/conferences/{}/end", task.sid), token, json!({})).await;
