@@ -68,9 +68,9 @@ pub(crate) fn issue(state: &AppState, worker_sid: &str) -> Result<Issued, AppErr
     .allow_activity_updates(true)
     .allow_reservation_updates(true);
     let claims =
-        capability.claims(now).map_err(|e| AppError::Conflict(format!("Could not issue a token: {e}")))?;
+        capability.claims(now).map_err(|e| AppError::Config(format!("could not issue a token: {e}")))?;
     let token =
-        capability.to_jwt(now).map_err(|e| AppError::Conflict(format!("Could not issue a token: {e}")))?;
+        capability.to_jwt(now).map_err(|e| AppError::Config(format!("could not issue a token: {e}")))?;
     state.note_signed_in(worker_sid, claims.exp);
     Ok(Issued { token, exp: claims.exp })
 }

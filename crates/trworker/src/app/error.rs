@@ -36,6 +36,9 @@ pub enum AppError {
         /// Seconds until the next attempt is allowed.
         retry_after: u64,
     },
+    /// The server's own configuration cannot work (e.g. a SID of the wrong kind).
+    #[error("The server is misconfigured: {0}")]
+    Config(String),
     /// Twilio (or the local engine) failed or could not be reached.
     #[error("Could not {action}: {source}")]
     Upstream {
@@ -70,6 +73,7 @@ impl AppError {
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Config(_) => StatusCode::INTERNAL_SERVER_ERROR,
             AppError::Upstream { .. } => StatusCode::BAD_GATEWAY,
         }
     }
@@ -93,7 +97,7 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = self.status();
         if status.is_server_error() {
-            tracing::warn!(error = %self, "upstream failure");
+            tracing::warn!(error = %self, "request failed on the server side");
         }
         let body = serde_json::json!({ "error": { "message": self.message() } });
         let mut response = (status, Json(body)).into_response();

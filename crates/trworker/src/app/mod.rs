@@ -156,6 +156,34 @@ impl AppConfig {
         }
     }
 
+    /// Checks what can be checked before talking to anyone: the SIDs' kinds, a non-empty password and an
+    /// http(s) public URL. Each error names the environment variable to fix.
+    pub fn validate(&self) -> Result<(), AppError> {
+        let sid = |value: &str, prefix: &str| {
+            value.len() == 34
+                && value.starts_with(prefix)
+                && value[2..].bytes().all(|b| b.is_ascii_hexdigit())
+        };
+        if !sid(&self.account_sid, "AC") {
+            return Err(AppError::Config("ACCOUNT_SID must be AC followed by 32 hexadecimal digits".into()));
+        }
+        if !sid(&self.workspace_sid, "WS") {
+            return Err(AppError::Config(
+                "WORKSPACE_SID must be WS followed by 32 hexadecimal digits".into(),
+            ));
+        }
+        if self.auth_token.is_empty() {
+            return Err(AppError::Config("AUTH_TOKEN is empty".into()));
+        }
+        if self.token_password.is_empty() {
+            return Err(AppError::Config("TOKEN_PASSWORD is empty: no worker could sign in".into()));
+        }
+        if !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://")) {
+            return Err(AppError::Config("PUBLIC_URL must start with http:// or https://".into()));
+        }
+        Ok(())
+    }
+
     /// The client configuration for this app's TaskRouter and Conference calls.
     pub fn client_config(&self) -> twilio::Config {
         let mut config =
@@ -215,7 +243,9 @@ pub(crate) struct Inner {
 impl AppState {
     /// The state of an app configured by `config`, reading time from `clock` (the system clock in
     /// production, a manual one in tests: token expiry, rate limits and wrap-up delays follow it).
+    /// Fails when [`AppConfig::validate`] does or the client cannot start.
     pub fn new(config: AppConfig, clock: Arc<dyn Clock>) -> Result<AppState, AppError> {
+        config.validate()?;
         let client = twilio::Client::new(config.client_config())
             .map_err(|source| AppError::upstream("start the Twilio client", source))?;
         Ok(AppState::with_client(config, client, clock))
@@ -342,4 +372,43 @@ pub async fn serve(
             on_shutdown.shutdown();
         })
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> AppConfig {
+        AppConfig::new(
+            Mode::Twilio,
+            "AC0123456789abcdef0123456789abcdef",
+            "token",
+            "WS0123456789abcdef0123456789abcdef",
+            "pw",
+            "https://app.example.com",
+        )
+    }
+
+    #[test]
+    fn validation_names_the_variable_to_fix() {
+        assert!(config().validate().is_ok());
+        let cases: [(fn(&mut AppConfig), &str); 4] = [
+            (|c| c.account_sid = "ACnope".into(), "ACCOUNT_SID"),
+            (|c| c.workspace_sid = "WK0123456789abcdef0123456789abcdef".into(), "WORKSPACE_SID"),
+            (|c| c.token_password.clear(), "TOKEN_PASSWORD"),
+            (|c| c.public_url = "app.example.com".into(), "PUBLIC_URL"),
+        ];
+        for (break_it, variable) in cases {
+            let mut config = config();
+            break_it(&mut config);
+            let message = config.validate().err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(message.contains(variable), "{message}");
+        }
+    }
+
+    #[test]
+    fn debug_hides_the_secrets() {
+        let shown = format!("{:?}", AppConfig { auth_token: "s3cr3t-token".into(), ..config() });
+        assert!(!shown.contains("s3cr3t-token") && !shown.contains("\"pw\""), "{shown}");
+    }
 }
