@@ -392,7 +392,8 @@ mod tests {
     #[test]
     fn validation_names_the_variable_to_fix() {
         assert!(config().validate().is_ok());
-        let cases: [(fn(&mut AppConfig), &str); 4] = [
+        type Break = fn(&mut AppConfig);
+        let cases: [(Break, &str); 4] = [
             (|c| c.account_sid = "ACnope".into(), "ACCOUNT_SID"),
             (|c| c.workspace_sid = "WK0123456789abcdef0123456789abcdef".into(), "WORKSPACE_SID"),
             (|c| c.token_password.clear(), "TOKEN_PASSWORD"),
