@@ -5,8 +5,9 @@
 //!   worker's state is rebuilt over REST, and the wrap-up policy is applied where the event may call for it.
 //! - `POST /twilio/events` is TaskRouter's `EventCallbackUrl`: form-encoded, signed with `X-Twilio-Signature`
 //!   over the configured public URL (403 on a bad signature), answered 204 at once.
-//! - In local mode the engine's in-process event stream may call [`EventIntake::ingest`] directly with the
-//!   same fields ([`TaskRouterEvent::from_fields`]); the webhook path stays the tested one.
+//! - In local mode the engine's in-process event stream may be fed in with [`spawn_feed`] (the same fields,
+//!   through [`EventIntake::ingest`]) instead of the HTTP hop; use one or the other, not both, or every
+//!   event shows twice. The webhook path stays tested.
 //! - [`reconcile`] is the safety net for lost webhooks: connected workers' states are rebuilt and pushed
 //!   where they changed, and wrapping tasks are checked against the wrap-up policy.
 
@@ -16,6 +17,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
+use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
 
 use super::{live, wrapup, AppError, AppState};
 
@@ -142,6 +145,10 @@ async fn receive(
         Ok(fields) => fields,
         Err(_) => return AppError::BadRequest("The event is not form-encoded.".to_owned()).into_response(),
     };
+    if !for_this_workspace(&state, &fields) {
+        // Another workspace of the same account posts here too: not ours to show.
+        return StatusCode::NO_CONTENT.into_response();
+    }
     match TaskRouterEvent::from_fields(&fields) {
         Some(event) => {
             state.ingest(event);
@@ -149,6 +156,45 @@ async fn receive(
         }
         None => AppError::BadRequest("The event has no EventType.".to_owned()).into_response(),
     }
+}
+
+/// False when the fields name another workspace (`WorkspaceSid`); events without one are kept.
+fn for_this_workspace(state: &AppState, fields: &[(String, String)]) -> bool {
+    fields
+        .iter()
+        .find(|(name, _)| name == "WorkspaceSid")
+        .is_none_or(|(_, value)| *value == state.config().workspace_sid)
+}
+
+/// Feeds an in-process event stream (local mode: the embedded engine's broadcast) into the app, as the
+/// webhook would, until the sender is gone. `to_fields` turns an event into its callback form fields
+/// (e.g. `trworker::api::callbacks::event_fields`). Events of other workspaces are skipped; when the
+/// receiver lags behind and events are lost, a reconciliation round puts every connected worker right.
+pub fn spawn_feed<T, F>(state: AppState, mut events: broadcast::Receiver<T>, to_fields: F) -> JoinHandle<()>
+where
+    T: Clone + Send + 'static,
+    F: Fn(&T) -> Vec<(String, String)> + Send + 'static,
+{
+    tokio::spawn(async move {
+        loop {
+            match events.recv().await {
+                Ok(event) => {
+                    let fields = to_fields(&event);
+                    if !for_this_workspace(&state, &fields) {
+                        continue;
+                    }
+                    if let Some(event) = TaskRouterEvent::from_fields(&fields) {
+                        state.ingest(event);
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    tracing::warn!(missed, "the app fell behind the engine's events; reconciling");
+                    state.reconcile().await;
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    })
 }
 
 /// Workers whose state is rebuilt at the same time during reconciliation.

@@ -107,3 +107,25 @@ async fn reconciliation_pushes_changes_the_webhook_missed() {
     app.state.reconcile().await;
     socket.state_where("Available", |s| s["worker"]["activity_name"] == "Available").await;
 }
+
+#[tokio::test]
+async fn an_in_process_feed_reaches_the_socket_and_skips_other_workspaces() {
+    let app =
+        crate::helpers::spawn_app_with(|config| config.public_url = "https://elsewhere.example".into()).await;
+    let token = app.sign_in("alice").await;
+    let mut socket = app.socket(&token, None).await;
+    socket.next().await.expect("state");
+    let (tx, rx) = tokio::sync::broadcast::channel::<Vec<(String, String)>>(16);
+    trworker::app::events::spawn_feed(app.state.clone(), rx, Clone::clone);
+    let with_workspace = |workspace: &str, description: &str| {
+        let mut fields = form(&app.alice);
+        fields.retain(|(k, _)| k != "EventDescription");
+        fields.push(("EventDescription".into(), description.into()));
+        fields.push(("WorkspaceSid".into(), workspace.into()));
+        fields
+    };
+    tx.send(with_workspace("WS0000000000000000000000000000beef", "not ours")).expect("send");
+    tx.send(with_workspace(&app.workspace_sid, "ours")).expect("send");
+    let event = socket.until("an event", |m| m["type"] == "event").await;
+    assert_eq!(event["description"], "ours", "the other workspace's event was skipped");
+}
