@@ -82,6 +82,7 @@ async fn events_are_signed_ordered_filtered_and_retried() {
             ("EventsFilter", "task.created,reservation.created"),
         ])
         .await;
+    app.call_centre(&ws, &[]).await;
     app.available_worker(&ws, "dave").await;
     let first = app.task(&ws).await;
     let second = app.task(&ws).await;
@@ -156,14 +157,7 @@ async fn assignment_callback_instruction_accepts_the_reservation() {
     trworker::api::assignment::spawn(app.engine.clone(), credentials(), trworker::api::assignment::TIMEOUT);
     let ws = app.workspace(&[]).await;
     let base = format!("/v1/Workspaces/{ws}");
-    let config = r#"{"task_routing":{"filters":[]}}"#;
-    let (status, body) = app
-        .post(
-            &format!("{base}/Workflows"),
-            &[("FriendlyName", "w"), ("Configuration", config), ("AssignmentCallbackUrl", url.as_str())],
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
+    let centre = app.call_centre(&ws, &[("AssignmentCallbackUrl", url.as_str())]).await;
     app.available_worker(&ws, "erin").await;
     let mut events = trworker::api::Engine::subscribe(app.engine.as_ref());
     let task = app.task(&ws).await;
@@ -172,6 +166,7 @@ async fn assignment_callback_instruction_accepts_the_reservation() {
     let (fields, signature) = next(&mut rec).await;
     assert!(twilio::signature::validate(TOKEN, &url, &fields, &signature));
     assert_eq!(field(&fields, "TaskSid"), task_sid);
+    assert_eq!(field(&fields, "WorkflowSid"), centre.workflow);
     let reservation = field(&fields, "ReservationSid").to_owned();
 
     // The instruction is carried out after the answer: wait for the engine's event, then read the resource.

@@ -6,8 +6,12 @@ use super::helpers::*;
 async fn conference_from_a_conference_instruction_can_be_listed_and_ended() {
     let app = spawn_app().await;
     let ws = app.workspace(&[]).await;
+    app.call_centre(&ws, &[]).await;
     app.available_worker(&ws, "carol").await;
-    let task = app.task(&ws).await;
+    // A voice task, as Twilio requires for the conference instruction: the customer's call and number.
+    let attributes = r#"{"type":"support","call_sid":"CA00000000000000000000000000000abc","to":"+15550002"}"#;
+    let (status, task) = app.post(&format!("/v1/Workspaces/{ws}/Tasks"), &[("Attributes", attributes)]).await;
+    assert_eq!(status, 201, "{task}");
     let task_sid = task["sid"].as_str().unwrap();
     let res = app.first_reservation(&ws, task_sid).await;
     let (status, body) = app
@@ -16,6 +20,7 @@ async fn conference_from_a_conference_instruction_can_be_listed_and_ended() {
             &[
                 ("Instruction", "conference"),
                 ("From", "+15550001"),
+                ("To", "client:carol"),
                 ("ConferenceStatusCallbackEvent", "start"),
                 ("ConferenceStatusCallbackEvent", "end"),
             ],

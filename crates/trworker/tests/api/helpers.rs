@@ -115,6 +115,38 @@ impl TestApp {
         body["sid"].as_str().unwrap().to_owned()
     }
 
+    /// The SID of the activity named `name` in `ws`.
+    pub async fn activity(&self, ws: &str, name: &str) -> String {
+        let (status, body) = self.get(&format!("/v1/Workspaces/{ws}/Activities?FriendlyName={name}")).await;
+        assert_eq!(status, 200, "{body}");
+        body["activities"][0]["sid"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no activity {name}: {body}"))
+            .to_owned()
+    }
+
+    /// Makes `ws` a minimal call centre, as a Twilio user would before creating tasks: a queue `support` for
+    /// workers whose `skills` has "support", and the workspace's only workflow, `main`, whose default filter
+    /// routes every task to that queue (so `task()` can leave out `WorkflowSid`). `extra` adds workflow
+    /// parameters (`AssignmentCallbackUrl`, ...).
+    pub async fn call_centre(&self, ws: &str, extra: &[(&str, &str)]) -> CallCentre {
+        let (status, queue) = self
+            .post(
+                &format!("/v1/Workspaces/{ws}/TaskQueues"),
+                &[("FriendlyName", "support"), ("TargetWorkers", r#"skills HAS "support""#)],
+            )
+            .await;
+        assert_eq!(status, 201, "{queue}");
+        let queue = queue["sid"].as_str().unwrap().to_owned();
+        let config = format!(r#"{{"task_routing":{{"filters":[],"default_filter":{{"queue":"{queue}"}}}}}}"#);
+        let mut form = vec![("FriendlyName", "main"), ("Configuration", config.as_str())];
+        form.extend_from_slice(extra);
+        let (status, workflow) = self.post(&format!("/v1/Workspaces/{ws}/Workflows"), &form).await;
+        assert_eq!(status, 201, "{workflow}");
+        CallCentre { queue, workflow: workflow["sid"].as_str().unwrap().to_owned() }
+    }
+
+    /// Creates a `support` task through the workspace's only workflow (see [`TestApp::call_centre`]).
     pub async fn task(&self, ws: &str) -> Value {
         let (status, body) = self
             .post(&format!("/v1/Workspaces/{ws}/Tasks"), &[("Attributes", r#"{"type":"support"}"#)])
@@ -128,6 +160,14 @@ impl TestApp {
         assert_eq!(status, 200, "{body}");
         body["reservations"][0]["sid"].as_str().unwrap().to_owned()
     }
+}
+
+/// What [`TestApp::call_centre`] created.
+pub struct CallCentre {
+    /// The `support` queue.
+    pub queue: String,
+    /// The workflow routing every task to `queue`.
+    pub workflow: String,
 }
 
 pub async fn read(r: reqwest::Response) -> (u16, Value) {

@@ -173,7 +173,7 @@ async fn reservation_timeout_and_reject_follow_the_engine() {
 #[tokio::test]
 async fn every_spec_operation_answers_without_a_5xx_on_the_real_engine() {
     let (real, ws) = spawn_real().await;
-    super::sweep::sweep(&real.app, &ws, false).await;
+    super::sweep::sweep(&real.app, &ws).await;
     let _keep: Arc<_> = real.engine.clone();
 }
 

@@ -67,12 +67,11 @@ async fn activity_worker_queue_workflow_crud() {
         app.post(&format!("{base}/TaskQueues"), &[("FriendlyName", "x"), ("MaxReservedWorkers", "51")]).await;
     assert_eq!(status, 400, "{body}");
 
-    let config =
-        r#"{"task_routing":{"filters":[],"default_filter":{"queue":"WQ00000000000000000000000000000001"}}}"#;
+    let config = format!(r#"{{"task_routing":{{"filters":[],"default_filter":{{"queue":"{q_sid}"}}}}}}"#);
     let (status, wf) = app
         .post(
             &format!("{base}/Workflows"),
-            &[("FriendlyName", "main"), ("Configuration", config), ("TaskReservationTimeout", "10")],
+            &[("FriendlyName", "main"), ("Configuration", &config), ("TaskReservationTimeout", "10")],
         )
         .await;
     assert_eq!(status, 201, "{wf}");
@@ -92,11 +91,20 @@ async fn task_lifecycle_with_etag_and_if_match() {
     let app = spawn_app().await;
     let ws = app.workspace(&[]).await;
     let base = format!("/v1/Workspaces/{ws}");
+    let centre = app.call_centre(&ws, &[]).await;
     let task = app.task(&ws).await;
     let sid = task["sid"].as_str().unwrap();
     assert_eq!(task["assignment_status"], "pending");
-    assert_eq!(task["age"], 30);
+    // Without WorkflowSid the workspace's only workflow routes it, by its default filter.
+    assert_eq!(task["workflow_sid"], centre.workflow.as_str());
+    assert_eq!(task["task_queue_sid"], centre.queue.as_str());
+    assert_eq!(task["age"], 0);
     assert_eq!(task["links"]["reservations"], app.url(&format!("{base}/Tasks/{sid}/Reservations")));
+    // `age` is the engine's clock minus the creation date, not a stored number.
+    app.clock.advance_millis(30_000);
+    let (status, task) = app.get(&format!("{base}/Tasks/{sid}")).await;
+    assert_eq!(status, 200, "{task}");
+    assert_eq!(task["age"], 30);
 
     let r = app
         .client
@@ -105,14 +113,15 @@ async fn task_lifecycle_with_etag_and_if_match() {
         .send()
         .await
         .unwrap();
+    // The ETag is the task's version, an integer that grows with every change (its start is the engine's).
     let etag = r.headers().get("etag").unwrap().to_str().unwrap().to_owned();
-    assert_eq!(etag, "0");
+    let version: u64 = etag.parse().unwrap_or_else(|_| panic!("ETag {etag:?} is the version, an integer"));
 
     let r = app
         .client
         .post(app.url(&format!("{base}/Tasks/{sid}")))
         .basic_auth(ACCOUNT, Some(TOKEN))
-        .header("If-Match", "41")
+        .header("If-Match", (version + 41).to_string())
         .form(&[("Priority", "5")])
         .send()
         .await
@@ -128,9 +137,21 @@ async fn task_lifecycle_with_etag_and_if_match() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
-    assert_eq!(r.headers().get("etag").unwrap(), "1");
+    let new_etag = r.headers().get("etag").unwrap().to_str().unwrap().to_owned();
+    assert!(new_etag.parse::<u64>().is_ok_and(|v| v > version), "{new_etag} after {etag}");
     let (_, body) = read(r).await;
     assert_eq!(body["priority"], 5);
+    // The old version is now stale.
+    let r = app
+        .client
+        .post(app.url(&format!("{base}/Tasks/{sid}")))
+        .basic_auth(ACCOUNT, Some(TOKEN))
+        .header("If-Match", &etag)
+        .form(&[("Priority", "6")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 412);
 
     let (status, body) = app.post(&format!("{base}/Tasks/{sid}"), &[("AssignmentStatus", "nonsense")]).await;
     assert_eq!(status, 400, "{body}");
@@ -145,6 +166,7 @@ async fn reservations_accept_and_reject_in_both_views() {
     let app = spawn_app().await;
     let ws = app.workspace(&[]).await;
     let base = format!("/v1/Workspaces/{ws}");
+    app.call_centre(&ws, &[]).await;
     let worker = app.available_worker(&ws, "bob").await;
     let task = app.task(&ws).await;
     let task_sid = task["sid"].as_str().unwrap();
@@ -157,8 +179,14 @@ async fn reservations_accept_and_reject_in_both_views() {
     assert_eq!(r["worker_name"], "bob");
     assert_eq!(r["reservation_status"], "pending");
 
+    // Rejecting with an unavailable activity, as Twilio recommends: otherwise the task goes straight back to
+    // the same worker.
+    let offline = app.activity(&ws, "Offline").await;
     let (status, r) = app
-        .post(&format!("{base}/Tasks/{task_sid}/Reservations/{res}"), &[("ReservationStatus", "rejected")])
+        .post(
+            &format!("{base}/Tasks/{task_sid}/Reservations/{res}"),
+            &[("ReservationStatus", "rejected"), ("WorkerActivitySid", &offline)],
+        )
         .await;
     assert_eq!(status, 200, "{r}");
     assert_eq!(r["reservation_status"], "rejected");
@@ -166,16 +194,25 @@ async fn reservations_accept_and_reject_in_both_views() {
         .post(&format!("{base}/Tasks/{task_sid}/Reservations/{res}"), &[("ReservationStatus", "accepted")])
         .await;
     assert_eq!(status, 400, "accepting a rejected reservation is refused: {body}");
+    let (_, t) = app.get(&format!("{base}/Tasks/{task_sid}")).await;
+    assert_eq!(t["assignment_status"], "pending", "a rejected task is routed again: {t}");
 
-    let task2 = app.task(&ws).await;
-    let task2_sid = task2["sid"].as_str().unwrap();
-    let res2 = app.first_reservation(&ws, task2_sid).await;
+    // Back to Available, bob is offered the task again (a new reservation) and accepts it in the worker view.
+    let available = app.available_activity(&ws).await;
+    let (status, body) = app.post(&format!("{base}/Workers/{worker}"), &[("ActivitySid", &available)]).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, list) =
+        app.get(&format!("{base}/Workers/{worker}/Reservations?ReservationStatus=pending")).await;
+    assert_eq!(status, 200, "{list}");
+    let res2 = list["reservations"][0]["sid"].as_str().unwrap().to_owned();
+    assert_ne!(res2, res);
+    assert_eq!(list["reservations"][0]["task_sid"], task_sid);
     let (status, r) = app
         .post(&format!("{base}/Workers/{worker}/Reservations/{res2}"), &[("ReservationStatus", "accepted")])
         .await;
     assert_eq!(status, 200, "{r}");
     assert_eq!(r["reservation_status"], "accepted");
-    let (_, t) = app.get(&format!("{base}/Tasks/{task2_sid}")).await;
+    let (_, t) = app.get(&format!("{base}/Tasks/{task_sid}")).await;
     assert_eq!(t["assignment_status"], "assigned");
     let (status, body) = app
         .post(&format!("{base}/Workers/{worker}/Reservations/{res2}"), &[("ReservationStatus", "maybe")])
@@ -188,6 +225,7 @@ async fn reservations_accept_and_reject_in_both_views() {
 async fn following_next_page_url_reaches_the_end() {
     let app = spawn_app().await;
     let ws = app.workspace(&[]).await;
+    app.call_centre(&ws, &[]).await;
     for _ in 0..7 {
         app.task(&ws).await;
     }
@@ -226,7 +264,8 @@ async fn resources_have_exactly_the_spec_fields() {
     let app = spawn_app().await;
     let ws = app.workspace(&[]).await;
     let base = format!("/v1/Workspaces/{ws}");
-    let (_, w) = app.get(&base).await;
+    let (status, w) = app.get(&base).await;
+    assert_eq!(status, 200, "{w}");
     assert_eq!(
         keys(&w),
         [
@@ -247,7 +286,8 @@ async fn resources_have_exactly_the_spec_fields() {
             "url",
         ]
     );
-    let (_, a) = app.get(&format!("{base}/Activities")).await;
+    let (status, a) = app.get(&format!("{base}/Activities")).await;
+    assert_eq!(status, 200, "{a}");
     assert_eq!(
         keys(&a["activities"][0]),
         [
@@ -263,7 +303,8 @@ async fn resources_have_exactly_the_spec_fields() {
         ]
     );
     let worker = app.available_worker(&ws, "frank").await;
-    let (_, wk) = app.get(&format!("{base}/Workers/{worker}")).await;
+    let (status, wk) = app.get(&format!("{base}/Workers/{worker}")).await;
+    assert_eq!(status, 200, "{wk}");
     assert_eq!(
         keys(&wk),
         [
@@ -282,7 +323,8 @@ async fn resources_have_exactly_the_spec_fields() {
             "workspace_sid",
         ]
     );
-    let (_, q) = app.post(&format!("{base}/TaskQueues"), &[("FriendlyName", "q")]).await;
+    let (status, q) = app.post(&format!("{base}/TaskQueues"), &[("FriendlyName", "q")]).await;
+    assert_eq!(status, 201, "{q}");
     assert_eq!(
         keys(&q),
         [
@@ -303,8 +345,13 @@ async fn resources_have_exactly_the_spec_fields() {
             "workspace_sid",
         ]
     );
-    let (_, wf) =
-        app.post(&format!("{base}/Workflows"), &[("FriendlyName", "w"), ("Configuration", "{}")]).await;
+    let config = format!(
+        r#"{{"task_routing":{{"filters":[],"default_filter":{{"queue":"{}"}}}}}}"#,
+        q["sid"].as_str().unwrap()
+    );
+    let (status, wf) =
+        app.post(&format!("{base}/Workflows"), &[("FriendlyName", "w"), ("Configuration", &config)]).await;
+    assert_eq!(status, 201, "{wf}");
     assert_eq!(
         keys(&wf),
         [
@@ -354,7 +401,8 @@ async fn resources_have_exactly_the_spec_fields() {
         ]
     );
     let res = app.first_reservation(&ws, task["sid"].as_str().unwrap()).await;
-    let (_, r) = app.get(&format!("{base}/Workers/{worker}/Reservations/{res}")).await;
+    let (status, r) = app.get(&format!("{base}/Workers/{worker}/Reservations/{res}")).await;
+    assert_eq!(status, 200, "{r}");
     assert_eq!(
         keys(&r),
         [
