@@ -4,11 +4,14 @@
 //!
 //! - [`api`]: the Twilio-compatible HTTP facade over the engine (TaskRouter v1 and API 2010 Conferences),
 //!   its Basic auth, error bodies, pagination and the signed event and assignment callback deliverers.
+//! - [`app`]: the worker app's server side: its JSON API, WebSocket, event intake, wrap-up and the seed's
+//!   legacy URLs, talking to TaskRouter only through the `twilio` client.
 //! - [`embedded`]: the engine embedded in this process: data directory, credentials, seeding, routes.
 //! - [`cli`]: the command line and the commands that run servers.
 //! - [`config`]: `.env`, generated local credentials and `local.env`.
 
 pub mod api;
+pub mod app;
 pub mod cli;
 pub mod config;
 pub mod embedded;

@@ -1,0 +1,66 @@
+//! The worker page: the files under `crates/trworker/web/`, embedded in the binary so it needs no CDN, no
+//! Node build and no files beside it. `GET /` is `index.html`; every other file is served at `/{name}`.
+//!
+//! The list below is explicit; a unit test fails when a file in `web/` is missing from it.
+
+use axum::extract::Path;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+
+use super::{AppError, AppState};
+
+/// Name, content and media type of every embedded file.
+const FILES: &[(&str, &str, &str)] = &[
+    ("index.html", include_str!("../../web/index.html"), "text/html; charset=utf-8"),
+    ("app.js", include_str!("../../web/app.js"), "text/javascript; charset=utf-8"),
+    ("api.js", include_str!("../../web/api.js"), "text/javascript; charset=utf-8"),
+    ("live.js", include_str!("../../web/live.js"), "text/javascript; charset=utf-8"),
+    ("ring.js", include_str!("../../web/ring.js"), "text/javascript; charset=utf-8"),
+    ("view.js", include_str!("../../web/view.js"), "text/javascript; charset=utf-8"),
+    ("style.css", include_str!("../../web/style.css"), "text/css; charset=utf-8"),
+];
+
+/// `/` and `/{file}`.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/", get(index)).route("/{file}", get(file))
+}
+
+fn serve(name: &str) -> Response {
+    match FILES.iter().find(|(file, _, _)| *file == name) {
+        Some((_, body, mime)) => {
+            let mut response = (StatusCode::OK, *body).into_response();
+            let headers = response.headers_mut();
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
+            // Revalidate every time so a new binary's page is picked up at once.
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+            response
+        }
+        None => AppError::NotFound(format!("There is no page file {name:?}.")).into_response(),
+    }
+}
+
+async fn index() -> Response {
+    serve("index.html")
+}
+
+async fn file(Path(name): Path<String>) -> Response {
+    serve(&name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_file_of_the_web_directory_is_embedded() -> std::io::Result<()> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("web");
+        for entry in std::fs::read_dir(dir)? {
+            let name = entry?.file_name().to_string_lossy().into_owned();
+            assert!(FILES.iter().any(|(file, _, _)| *file == name), "web/{name} is not in assets::FILES");
+        }
+        Ok(())
+    }
+}

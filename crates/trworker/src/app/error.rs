@@ -1,0 +1,130 @@
+//! [`AppError`]: every way a request to the app can fail, as an HTTP status and `{"error":{"message"}}`.
+//!
+//! Twilio's answers are sorted by whose fault they are: a 404 is the worker's (the reservation or task is
+//! gone), a 400/409/412 means TaskRouter refused the action in the current state (409 here, with Twilio's
+//! message), and everything else (5xx, timeouts, unreachable, unreadable answers, our own credentials
+//! refused) is an upstream failure: 502 with a message saying so, logged where it is converted.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+/// Everything a handler can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The request itself is malformed.
+    #[error("{0}")]
+    BadRequest(String),
+    /// Sign-in failed: wrong password or unknown identity, deliberately indistinguishable.
+    #[error("The identity or password is not right. Check both and try again.")]
+    BadCredentials,
+    /// The bearer token is missing, malformed, expired or not for this workspace.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The worker may not act on this resource.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The resource does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// TaskRouter refused the action in the resource's current state.
+    #[error("{0}")]
+    Conflict(String),
+    /// Too many sign-in attempts.
+    #[error("Too many sign-in attempts. Wait {retry_after} seconds and try again.")]
+    RateLimited {
+        /// Seconds until the next attempt is allowed.
+        retry_after: u64,
+    },
+    /// The server's own configuration cannot work (e.g. a SID of the wrong kind).
+    #[error("The server is misconfigured: {0}")]
+    Config(String),
+    /// Twilio (or the local engine) failed or could not be reached.
+    #[error("Could not {action}: {source}")]
+    Upstream {
+        /// What the app was doing, e.g. "accept the reservation".
+        action: String,
+        /// The client's error.
+        #[source]
+        source: twilio::Error,
+    },
+}
+
+impl AppError {
+    /// Sorts a client error of `action` (a verb phrase such as "accept the reservation").
+    pub fn upstream(action: &str, source: twilio::Error) -> AppError {
+        match &source {
+            twilio::Error::Api { status: 404, message, .. } => {
+                AppError::NotFound(format!("Could not {action}: Twilio says: {message}"))
+            }
+            twilio::Error::Api { status: 400 | 409 | 412 | 422, message, .. } => {
+                AppError::Conflict(format!("Could not {action}: Twilio refused: {message}"))
+            }
+            _ => AppError::Upstream { action: action.to_owned(), source },
+        }
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::BadCredentials | AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Config(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            AppError::Upstream { .. } => StatusCode::BAD_GATEWAY,
+        }
+    }
+
+    /// The message the client gets.
+    pub fn message(&self) -> String {
+        match self {
+            AppError::Upstream { action, source } => match source {
+                twilio::Error::Api { status: 401 | 403, .. } => format!(
+                    "Could not {action}: Twilio refused this server's credentials. The server's \
+                     ACCOUNT_SID, AUTH_TOKEN or WORKSPACE_SID must be fixed by its operator."
+                ),
+                other => format!("Could not {action}: Twilio failed ({other}). Try again in a moment."),
+            },
+            other => other.to_string(),
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::warn!(error = %self, "request failed on the server side");
+        }
+        let body = serde_json::json!({ "error": { "message": self.message() } });
+        let mut response = (status, Json(body)).into_response();
+        if let AppError::RateLimited { retry_after } = self {
+            if let Ok(value) = HeaderValue::from_str(&retry_after.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(status: u16) -> twilio::Error {
+        twilio::Error::Api { status, code: 20001, message: "nope".into(), more_info: None }
+    }
+
+    #[test]
+    fn twilio_errors_are_sorted_by_whose_fault() {
+        assert_eq!(AppError::upstream("x", api(404)).status(), StatusCode::NOT_FOUND);
+        assert_eq!(AppError::upstream("x", api(400)).status(), StatusCode::CONFLICT);
+        assert_eq!(AppError::upstream("x", api(500)).status(), StatusCode::BAD_GATEWAY);
+        let refused = AppError::upstream("end the conference", api(401));
+        assert_eq!(refused.status(), StatusCode::BAD_GATEWAY);
+        assert!(refused.message().contains("credentials"), "{}", refused.message());
+    }
+}

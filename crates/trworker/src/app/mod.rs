@@ -1,0 +1,415 @@
+//! The worker app's server side: what the worker page (and the seed's old pages) talk to.
+//!
+//! The app talks to TaskRouter and to the Conference API only through [`twilio::Client`], so the same code
+//! runs against real Twilio and against trworker's embedded engine; only base URLs and credentials differ.
+//! It holds no routing state: what a worker sees is always rebuilt from the REST API.
+//!
+//! # Layout
+//!
+//! - this file: [`AppConfig`], [`AppState`], [`router`] and [`serve`].
+//! - [`error`]: [`AppError`], the one error type of every handler, and its `{"error":{"message"}}` body.
+//! - [`auth`]: passwords, worker tokens as bearer credentials, and the sign-in rate limiter.
+//! - [`api`]: the JSON API under `/api` (workspace, token, activity, reservations, tasks, conferences).
+//! - [`snapshot`]: a worker's whole state (worker, reservations with their tasks, conference) built over
+//!   REST, the payload of the WebSocket's `state` messages.
+//! - [`live`]: the per-worker hub (sequence numbers, bounded event buffer, broadcast to every socket of a
+//!   worker) and the WebSocket at `/api/ws`.
+//! - [`events`]: event intake: the [`EventIntake`] trait, the signed `EventCallbackUrl` webhook at
+//!   `/twilio/events`, and the periodic reconciliation that is the safety net when a webhook is lost.
+//! - [`wrapup`]: completing a signed-in worker's task left in `wrapping`, per [`WrapUpPolicy`].
+//! - [`legacy`]: the seed's `*.php` URLs in the seed's plain-text formats.
+//! - [`assets`]: the page under `crates/trworker/web/`, embedded in the binary.
+
+pub mod api;
+pub mod assets;
+pub mod auth;
+pub mod error;
+pub mod events;
+pub mod legacy;
+pub mod live;
+pub mod snapshot;
+pub mod wrapup;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use engine::{Clock, Timestamp};
+
+pub use auth::RateLimit;
+pub use error::AppError;
+pub use events::{EventIntake, TaskRouterEvent};
+
+/// Where the TaskRouter the app talks to lives. Only reported to the page (`GET /api/workspace`) and in
+/// logs: both modes run the same code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// The embedded engine in the same process.
+    Local,
+    /// Real Twilio (or a separate `trworker engine`).
+    Twilio,
+}
+
+impl Mode {
+    /// `local` or `twilio`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Local => "local",
+            Mode::Twilio => "twilio",
+        }
+    }
+}
+
+/// When the server completes a signed-in worker's task that is left in `wrapping` (reason "Was stuck in
+/// wrapping"), so that a closed tab cannot leave a worker stuck.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WrapUpPolicy {
+    /// As the seed did: as soon as the worker is in an activity that is not available (Offline,
+    /// Unavailable, ...), which with the default post-work activity is right after the conference ends.
+    WhenOffline,
+    /// This long after the task was first seen wrapping, whatever the worker's activity.
+    After(Duration),
+    /// Never automatically; only "Complete" or fix-wrapping.
+    Never,
+}
+
+/// Everything the app needs to know. Build with [`AppConfig::new`] and adjust the public fields.
+#[derive(Clone)]
+pub struct AppConfig {
+    /// Local engine or Twilio; reported to the page.
+    pub mode: Mode,
+    /// The account (`AC…`) of the Twilio being talked to, real or local.
+    pub account_sid: String,
+    /// Its Auth Token: REST credentials, worker token signing key and webhook signature key.
+    pub auth_token: String,
+    /// The workspace (`WS…`) whose workers sign in.
+    pub workspace_sid: String,
+    /// The password every worker signs in with (the seed's `TOKEN_PASSWORD`). Never echoed.
+    pub token_password: String,
+    /// Where TaskRouter reaches this server: scheme, host and port, no path (e.g. `https://app.example.com`).
+    /// The webhook signature is checked against this plus the request's path and query, so the workspace's
+    /// `EventCallbackUrl` must be `{public_url}/twilio/events`.
+    pub public_url: String,
+    /// TaskRouter base URL; `None` for Twilio's.
+    pub taskrouter_url: Option<String>,
+    /// API 2010 base URL; `None` for Twilio's.
+    pub api_url: Option<String>,
+    /// Activity a worker is moved to after accepting, so it gets no other call (default "Unavailable").
+    pub accept_activity: String,
+    /// Activity named as the conference instruction's `PostWorkActivitySid` (default "Offline").
+    pub post_work_activity: String,
+    /// Caller ID (`From`) of the conference instruction; `None` lets TaskRouter use the task's `from`.
+    pub caller_id: Option<String>,
+    /// When wrapping tasks of signed-in workers are completed by the server.
+    pub wrap_up: WrapUpPolicy,
+    /// Lifetime of a worker token (default 8 h).
+    pub token_ttl: Duration,
+    /// How often connected workers' state is rebuilt over REST and wrapping tasks are checked (default 30 s).
+    pub reconcile_interval: Duration,
+    /// Sign-in attempts allowed per client IP address.
+    pub sign_in_limit_per_ip: RateLimit,
+    /// Sign-in attempts allowed per identity.
+    pub sign_in_limit_per_identity: RateLimit,
+    /// Take the client IP from the last `X-Forwarded-For` entry (behind a proxy such as Heroku's router).
+    pub trust_forwarded_for: bool,
+    /// Require a bearer token on the seed's `conferenceEndFn.php` and `taskReservationTaskFix.php` (the seed
+    /// did not; existing pages do not send one). Default false, for compatibility.
+    pub legacy_requires_token: bool,
+    /// Events kept per worker for a reconnecting socket (default 256).
+    pub event_buffer: usize,
+}
+
+impl AppConfig {
+    /// A configuration with the defaults described on each field.
+    pub fn new(
+        mode: Mode,
+        account_sid: impl Into<String>,
+        auth_token: impl Into<String>,
+        workspace_sid: impl Into<String>,
+        token_password: impl Into<String>,
+        public_url: impl Into<String>,
+    ) -> AppConfig {
+        AppConfig {
+            mode,
+            account_sid: account_sid.into(),
+            auth_token: auth_token.into(),
+            workspace_sid: workspace_sid.into(),
+            token_password: token_password.into(),
+            public_url: public_url.into(),
+            taskrouter_url: None,
+            api_url: None,
+            accept_activity: "Unavailable".to_owned(),
+            post_work_activity: "Offline".to_owned(),
+            caller_id: None,
+            wrap_up: WrapUpPolicy::WhenOffline,
+            token_ttl: twilio::token::DEFAULT_WORKER_TTL,
+            reconcile_interval: Duration::from_secs(30),
+            sign_in_limit_per_ip: RateLimit { burst: 20, refill_every: Duration::from_secs(3) },
+            sign_in_limit_per_identity: RateLimit { burst: 10, refill_every: Duration::from_secs(6) },
+            trust_forwarded_for: false,
+            legacy_requires_token: false,
+            event_buffer: 256,
+        }
+    }
+
+    /// Checks what can be checked before talking to anyone: the SIDs' kinds, a non-empty password and an
+    /// http(s) public URL. Each error names the environment variable to fix.
+    pub fn validate(&self) -> Result<(), AppError> {
+        let sid = |value: &str, prefix: &str| {
+            value.len() == 34
+                && value.starts_with(prefix)
+                && value[2..].bytes().all(|b| b.is_ascii_hexdigit())
+        };
+        if !sid(&self.account_sid, "AC") {
+            return Err(AppError::Config("ACCOUNT_SID must be AC followed by 32 hexadecimal digits".into()));
+        }
+        if !sid(&self.workspace_sid, "WS") {
+            return Err(AppError::Config(
+                "WORKSPACE_SID must be WS followed by 32 hexadecimal digits".into(),
+            ));
+        }
+        if self.auth_token.is_empty() {
+            return Err(AppError::Config("AUTH_TOKEN is empty".into()));
+        }
+        if self.token_password.is_empty() {
+            return Err(AppError::Config("TOKEN_PASSWORD is empty: no worker could sign in".into()));
+        }
+        if !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://")) {
+            return Err(AppError::Config("PUBLIC_URL must start with http:// or https://".into()));
+        }
+        Ok(())
+    }
+
+    /// The client configuration for this app's TaskRouter and Conference calls.
+    pub fn client_config(&self) -> twilio::Config {
+        let mut config =
+            twilio::Config::new(&self.account_sid, &self.auth_token).workspace(&self.workspace_sid);
+        if let Some(url) = &self.taskrouter_url {
+            config.taskrouter_url = url.clone();
+        }
+        if let Some(url) = &self.api_url {
+            config.api_url = url.clone();
+        }
+        config
+    }
+}
+
+impl fmt::Debug for AppConfig {
+    /// Never prints the Auth Token or the password.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AppConfig")
+            .field("mode", &self.mode)
+            .field("account_sid", &self.account_sid)
+            .field("workspace_sid", &self.workspace_sid)
+            .field("public_url", &self.public_url)
+            .field("taskrouter_url", &self.taskrouter_url)
+            .field("api_url", &self.api_url)
+            .field("accept_activity", &self.accept_activity)
+            .field("post_work_activity", &self.post_work_activity)
+            .field("caller_id", &self.caller_id)
+            .field("wrap_up", &self.wrap_up)
+            .field("token_ttl", &self.token_ttl)
+            .field("reconcile_interval", &self.reconcile_interval)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What every handler shares. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) config: AppConfig,
+    pub(crate) client: twilio::Client,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) limiter: auth::Limiter,
+    pub(crate) hub: live::Hub,
+    pub(crate) cache: snapshot::Cache,
+    /// Workers holding an unexpired token, with the latest expiry (unix seconds): the "signed-in" workers
+    /// whose wrapping tasks the server completes. A std mutex: held for map operations only, never across
+    /// an await.
+    pub(crate) signed_in: Mutex<HashMap<String, u64>>,
+    pub(crate) wrapping: wrapup::Tracker,
+    /// Ends the background loop and every socket.
+    pub(crate) shutdown: tokio::sync::watch::Sender<bool>,
+}
+
+impl AppState {
+    /// The state of an app configured by `config`, reading time from `clock` (the system clock in
+    /// production, a manual one in tests: token expiry, rate limits and wrap-up delays follow it).
+    /// Fails when [`AppConfig::validate`] does or the client cannot start.
+    pub fn new(config: AppConfig, clock: Arc<dyn Clock>) -> Result<AppState, AppError> {
+        config.validate()?;
+        let client = twilio::Client::new(config.client_config())
+            .map_err(|source| AppError::upstream("start the Twilio client", source))?;
+        Ok(AppState::with_client(config, client, clock))
+    }
+
+    /// As [`AppState::new`] with a client built by the caller (its workspace must be `config`'s).
+    pub fn with_client(config: AppConfig, client: twilio::Client, clock: Arc<dyn Clock>) -> AppState {
+        let (shutdown, _) = tokio::sync::watch::channel(false);
+        let inner = Inner {
+            limiter: auth::Limiter::new(config.sign_in_limit_per_ip, config.sign_in_limit_per_identity),
+            hub: live::Hub::new(config.event_buffer, clock.now()),
+            cache: snapshot::Cache::default(),
+            signed_in: Mutex::new(HashMap::new()),
+            wrapping: wrapup::Tracker::default(),
+            config,
+            client,
+            clock,
+            shutdown,
+        };
+        AppState { inner: Arc::new(inner) }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &AppConfig {
+        &self.inner.config
+    }
+
+    /// The Twilio client the app uses.
+    pub fn client(&self) -> &twilio::Client {
+        &self.inner.client
+    }
+
+    /// Where TaskRouter events enter the app: the webhook uses it, and local mode may feed the engine's
+    /// events into it in-process.
+    pub fn intake(&self) -> Arc<dyn EventIntake> {
+        Arc::new(self.clone())
+    }
+
+    /// One reconciliation round: rebuilds the state of every connected worker over REST (pushing it where
+    /// it changed) and applies the wrap-up policy to wrapping tasks of signed-in workers. The background
+    /// loop calls it every `reconcile_interval`; tests call it directly after moving their clock.
+    pub async fn reconcile(&self) {
+        events::reconcile(self).await;
+    }
+
+    /// Starts the periodic reconciliation; it ends after [`AppState::shutdown`].
+    pub fn spawn_background(&self) -> tokio::task::JoinHandle<()> {
+        let state = self.clone();
+        let mut stop = self.inner.shutdown.subscribe();
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(state.inner.config.reconcile_interval);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = interval.tick() => state.reconcile().await,
+                    _ = stop.changed() => break,
+                }
+            }
+        })
+    }
+
+    /// Tells every connected socket `{"type":"shutdown"}`, closes them, and stops the background loop.
+    pub fn shutdown(&self) {
+        self.inner.hub.shutdown();
+        self.inner.shutdown.send_replace(true);
+    }
+
+    pub(crate) fn now(&self) -> Timestamp {
+        self.inner.clock.now()
+    }
+
+    /// Unix seconds, for tokens.
+    pub(crate) fn now_secs(&self) -> u64 {
+        u64::try_from(self.now().secs()).unwrap_or(0)
+    }
+
+    /// Notes that `worker_sid` holds a token valid until `exp`.
+    pub(crate) fn note_signed_in(&self, worker_sid: &str, exp: u64) {
+        let now = self.now_secs();
+        if let Ok(mut map) = self.inner.signed_in.lock() {
+            map.retain(|_, until| *until > now);
+            let until = map.entry(worker_sid.to_owned()).or_insert(exp);
+            *until = (*until).max(exp);
+        }
+    }
+
+    /// Whether `worker_sid` holds an unexpired token.
+    pub(crate) fn is_signed_in(&self, worker_sid: &str) -> bool {
+        let now = self.now_secs();
+        self.inner
+            .signed_in
+            .lock()
+            .map(|map| map.get(worker_sid).is_some_and(|until| *until > now))
+            .unwrap_or(false)
+    }
+}
+
+/// The whole app: the JSON API, the WebSocket, the webhook, the legacy URLs and the page.
+///
+/// Serve it with connect info (`into_make_service_with_connect_info::<SocketAddr>()`, as [`serve`] does) so
+/// that sign-in attempts are limited per client address; without it only the per-identity limit applies.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(api::router())
+        .merge(live::router())
+        .merge(events::router())
+        .merge(legacy::router())
+        .merge(assets::router())
+        .with_state(state)
+}
+
+/// Serves [`router`] on `listener` (with client addresses) until `shutdown` resolves; then tells the sockets.
+/// The caller binds the socket, so tests use port 0.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let on_shutdown = state.clone();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            on_shutdown.shutdown();
+        })
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> AppConfig {
+        AppConfig::new(
+            Mode::Twilio,
+            "AC0123456789abcdef0123456789abcdef",
+            "token",
+            "WS0123456789abcdef0123456789abcdef",
+            "pw",
+            "https://app.example.com",
+        )
+    }
+
+    #[test]
+    fn validation_names_the_variable_to_fix() {
+        assert!(config().validate().is_ok());
+        type Break = fn(&mut AppConfig);
+        let cases: [(Break, &str); 4] = [
+            (|c| c.account_sid = "ACnope".into(), "ACCOUNT_SID"),
+            (|c| c.workspace_sid = "WK0123456789abcdef0123456789abcdef".into(), "WORKSPACE_SID"),
+            (|c| c.token_password.clear(), "TOKEN_PASSWORD"),
+            (|c| c.public_url = "app.example.com".into(), "PUBLIC_URL"),
+        ];
+        for (break_it, variable) in cases {
+            let mut config = config();
+            break_it(&mut config);
+            let message = config.validate().err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(message.contains(variable), "{message}");
+        }
+    }
+
+    #[test]
+    fn debug_hides_the_secrets() {
+        let shown = format!("{:?}", AppConfig { auth_token: "s3cr3t-token".into(), ..config() });
+        assert!(!shown.contains("s3cr3t-token") && !shown.contains("\"pw\""), "{shown}");
+    }
+}

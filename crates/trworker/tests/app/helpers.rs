@@ -1,0 +1,367 @@
+//! `spawn_app()`: an upstream TaskRouter (trworker's engine behind its Twilio-compatible facade) with a
+//! seeded workspace, the worker app on port 0 pointed at it, and typed helpers for requests and sockets.
+//!
+//! Only [`start_upstream`] knows how the upstream is started; everything else talks to it with the
+//! `twilio` client, as the app does.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use engine::{Clock, ManualClock, SystemClock};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+use trworker::app::{self, AppConfig, AppState, Mode};
+use twilio::client::taskrouter::{
+    ActivityFilter, CreateActivity, CreateTask, CreateWorker, CreateWorkflow, CreateWorkspace,
+    ReservationFilter,
+};
+use twilio::models::{Reservation, ReservationStatus, Task};
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// A running upstream: where it is and its credentials.
+pub struct Upstream {
+    pub url: String,
+    pub account_sid: String,
+    pub auth_token: String,
+    /// Whatever keeps the upstream running while the test holds it.
+    pub _guard: Box<dyn std::any::Any + Send>,
+}
+
+/// Starts the TaskRouter the app talks to (see `upstream.rs`, the one place that knows it is trworker's
+/// own engine).
+pub async fn start_upstream() -> Upstream {
+    crate::upstream::start().await
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub state: AppState,
+    pub clock: Arc<ManualClock>,
+    pub upstream: Upstream,
+    /// An administrator's client of the upstream (not the app's).
+    pub admin: twilio::Client,
+    pub workspace_sid: String,
+    pub workflow_sid: String,
+    pub alice: String,
+    pub bob: String,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Seeds a workspace like the seed's (Offline/Available/Unavailable, a `support` queue, a workflow with a
+/// 10 s reservation timeout, workers alice and bob offline), then starts the app with `adjust`ed config.
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut AppConfig)) -> TestApp {
+    let upstream = start_upstream().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let config = twilio::Config::new(&upstream.account_sid, &upstream.auth_token)
+        .base_urls(&upstream.url, &upstream.url);
+    let root = twilio::Client::new(config).expect("client");
+    let workspace = root
+        .create_workspace(&CreateWorkspace {
+            friendly_name: "Tiger Support".into(),
+            event_callback_url: Some(format!("{base}/twilio/events")),
+            ..Default::default()
+        })
+        .await
+        .expect("create workspace");
+    let admin = root.with_workspace(&workspace.sid);
+    let existing = admin.list_activities(&ActivityFilter::default()).all().await.expect("activities");
+    for (name, available) in [("Offline", false), ("Available", true), ("Unavailable", false)] {
+        if !existing.iter().any(|a| a.friendly_name.as_deref() == Some(name)) {
+            admin
+                .create_activity(&CreateActivity { friendly_name: name.into(), available: Some(available) })
+                .await
+                .expect("create activity");
+        }
+    }
+    let offline = activity_sid(&admin, "Offline").await;
+    let mut workers = Vec::new();
+    for name in ["alice", "bob"] {
+        let worker = admin
+            .create_worker(&CreateWorker {
+                friendly_name: name.into(),
+                activity_sid: Some(offline.clone()),
+                attributes: Some(json!({ "skills": ["support"], "contact_uri": format!("client:{name}") })),
+            })
+            .await
+            .expect("create worker");
+        workers.push(worker.sid);
+    }
+    // Raw POST: the twilio client cannot yet read a queue whose `links` hold nulls (queues without
+    // reservation/assignment activities, as the facade renders them).
+    let queue: Value = reqwest::Client::new()
+        .post(format!("{}/v1/Workspaces/{}/TaskQueues", upstream.url, workspace.sid))
+        .basic_auth(&upstream.account_sid, Some(&upstream.auth_token))
+        .form(&[("FriendlyName", "support"), ("TargetWorkers", "skills HAS \"support\"")])
+        .send()
+        .await
+        .expect("create queue")
+        .json()
+        .await
+        .expect("queue JSON");
+    let queue_sid = queue["sid"].as_str().expect("queue sid").to_owned();
+    let workflow = admin
+        .create_workflow(&CreateWorkflow {
+            friendly_name: "Support".into(),
+            configuration: json!({ "task_routing": { "filters": [], "default_filter": { "queue": queue_sid } } }),
+            task_reservation_timeout: Some(10),
+            ..Default::default()
+        })
+        .await
+        .expect("create workflow");
+
+    let clock = Arc::new(ManualClock::new(SystemClock.now()));
+    let mut config = AppConfig::new(
+        Mode::Local,
+        &upstream.account_sid,
+        &upstream.auth_token,
+        &workspace.sid,
+        PASSWORD,
+        &base,
+    );
+    config.taskrouter_url = Some(upstream.url.clone());
+    config.api_url = Some(upstream.url.clone());
+    config.caller_id = Some("+15005550006".into());
+    adjust(&mut config);
+    let state = AppState::new(config, clock.clone()).expect("app state");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app::serve(listener, state.clone(), async move {
+        let _ = stopped.await;
+    }));
+    let (alice, bob) = (workers[0].clone(), workers[1].clone());
+    TestApp {
+        base,
+        http: reqwest::Client::new(),
+        state,
+        clock,
+        upstream,
+        admin,
+        workspace_sid: workspace.sid,
+        workflow_sid: workflow.sid,
+        alice,
+        bob,
+        _stop: stop,
+    }
+}
+
+pub async fn activity_sid(admin: &twilio::Client, name: &str) -> String {
+    let filter = ActivityFilter { friendly_name: Some(name.into()), ..Default::default() };
+    let list = admin.list_activities(&filter).all().await.expect("activities");
+    list.into_iter().find(|a| a.friendly_name.as_deref() == Some(name)).expect("activity exists").sid
+}
+
+/// A fresh call SID.
+pub fn call_sid() -> String {
+    format!("CA{:032x}", rand_u128())
+}
+
+fn rand_u128() -> u128 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let n = NEXT.fetch_add(1, Ordering::SeqCst);
+    (u128::from(std::process::id()) << 64) | u128::from(n)
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn activity(&self, name: &str) -> String {
+        activity_sid(&self.admin, name).await
+    }
+
+    /// `POST /api/token`: status, body, `Retry-After`.
+    pub async fn post_token(&self, identity: &str, password: &str) -> (u16, Value, Option<String>) {
+        let response = self
+            .http
+            .post(self.url("/api/token"))
+            .json(&json!({ "identity": identity, "password": password }))
+            .send()
+            .await
+            .expect("request");
+        let retry = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null), retry)
+    }
+
+    /// Signs `identity` in and returns its token.
+    pub async fn sign_in(&self, identity: &str) -> String {
+        let (status, body, _) = self.post_token(identity, PASSWORD).await;
+        assert_eq!(status, 200, "{body}");
+        body["token"].as_str().expect("token").to_owned()
+    }
+
+    /// `POST path` with a bearer token and a JSON body.
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
+        let response =
+            self.http.post(self.url(path)).bearer_auth(token).json(&body).send().await.expect("request");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// `GET path`: status, content type, body text.
+    pub async fn get_text(&self, path: &str) -> (u16, String, String) {
+        let response = self.http.get(self.url(path)).send().await.expect("request");
+        let status = response.status().as_u16();
+        let content_type =
+            response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+        (status, content_type, response.text().await.unwrap_or_default())
+    }
+
+    /// Moves a worker through the app.
+    pub async fn set_activity(&self, token: &str, name: &str) -> Value {
+        let sid = self.activity(name).await;
+        let (status, body) = self.post("/api/worker/activity", token, json!({ "activity_sid": sid })).await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    /// Moves the engine's manual clock and fires what became due.
+    pub async fn advance_engine(&self, seconds: u32) {
+        let response = self
+            .http
+            .post(format!("{}/trworker/v1/Clock", self.upstream.url))
+            .basic_auth(&self.upstream.account_sid, Some(&self.upstream.auth_token))
+            .form(&[("AdvanceSeconds", seconds.to_string())])
+            .send()
+            .await
+            .expect("advance the engine clock");
+        assert!(response.status().is_success(), "{:?}", response.text().await);
+    }
+
+    /// Accepts `reservation` through the app, then lets the simulated worker leg answer (it rings for two
+    /// seconds of engine time).
+    pub async fn accept(&self, token: &str, reservation: &str) -> (u16, Value) {
+        let answer = self.post(&format!("/api/reservations/{reservation}/accept"), token, json!({})).await;
+        self.advance_engine(2).await;
+        answer
+    }
+
+    /// Creates a voice task as an incoming call would.
+    pub async fn incoming_call(&self, from: &str) -> Task {
+        let attributes =
+            json!({ "call_sid": call_sid(), "from": from, "to": "+15005550001", "type": "inbound" });
+        self.admin
+            .create_task(&CreateTask {
+                attributes: Some(attributes),
+                workflow_sid: Some(self.workflow_sid.clone()),
+                ..Default::default()
+            })
+            .await
+            .expect("create task")
+    }
+
+    /// Waits (polling the upstream) until `worker` has a reservation in `status`.
+    pub async fn reservation(&self, worker: &str, status: ReservationStatus) -> Reservation {
+        let filter = ReservationFilter { reservation_status: Some(status.clone()), ..Default::default() };
+        for _ in 0..500 {
+            let list =
+                self.admin.list_worker_reservations(worker, &filter).all().await.expect("reservations");
+            if let Some(found) = list.into_iter().next() {
+                return found;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("{worker} never had a {status} reservation");
+    }
+
+    /// Waits (polling the upstream) until `task` is in `status`.
+    pub async fn task_status(&self, task: &str, status: &str) -> Task {
+        let mut last = None;
+        for _ in 0..500 {
+            let found = self.admin.fetch_task(task).await.expect("task");
+            if found.assignment_status.as_ref().map(|s| s.as_str()) == Some(status) {
+                return found;
+            }
+            last = Some(found);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("task {task} never became {status}: {last:?}");
+    }
+
+    pub async fn worker_activity(&self, worker: &str) -> String {
+        let worker = self.admin.fetch_worker(worker).await.expect("worker");
+        worker.activity_name.unwrap_or_default()
+    }
+
+    /// Opens `/api/ws` and says hello.
+    pub async fn socket(&self, token: &str, last_seq: Option<u64>) -> Socket {
+        let url = format!("{}/api/ws", self.base.replacen("http", "ws", 1));
+        let (mut stream, _) = tokio_tungstenite::connect_async(url).await.expect("connect");
+        let hello = json!({ "type": "hello", "token": token, "last_seq": last_seq });
+        stream.send(Message::Text(hello.to_string().into())).await.expect("hello");
+        Socket { stream }
+    }
+}
+
+pub struct Socket {
+    pub stream: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+}
+
+impl Socket {
+    /// The next JSON message; `None` when the socket closed (with the close code).
+    pub async fn next(&mut self) -> Result<Value, Option<u16>> {
+        loop {
+            let message = tokio::time::timeout(Duration::from_secs(10), self.stream.next())
+                .await
+                .expect("a message within 10 s");
+            match message {
+                Some(Ok(Message::Text(text))) => {
+                    return Ok(serde_json::from_str(text.as_str()).expect("json"))
+                }
+                Some(Ok(Message::Close(frame))) => return Err(frame.map(|f| u16::from(f.code))),
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return Err(None),
+            }
+        }
+    }
+
+    /// Skips messages until one satisfies `want`.
+    pub async fn until(&mut self, what: &str, want: impl Fn(&Value) -> bool) -> Value {
+        for _ in 0..200 {
+            match self.next().await {
+                Ok(message) if want(&message) => return message,
+                Ok(_) => continue,
+                Err(code) => panic!("socket closed ({code:?}) while waiting for {what}"),
+            }
+        }
+        panic!("no {what} in 200 messages");
+    }
+
+    /// The next `state` whose reservations satisfy `want`.
+    pub async fn state_where(&mut self, what: &str, want: impl Fn(&Value) -> bool) -> Value {
+        self.until(what, |m| m["type"] == "state" && want(m)).await
+    }
+}
+
+/// The app alone, pointed at `upstream_url` (e.g. one nobody listens on), with a client that does not
+/// retry. Returns its base URL and state.
+pub async fn spawn_detached(upstream_url: &str) -> (String, AppState) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let mut config = AppConfig::new(
+        Mode::Twilio,
+        "AC0000000000000000000000000000a001",
+        "secret",
+        "WS0000000000000000000000000000a001",
+        PASSWORD,
+        &base,
+    );
+    config.taskrouter_url = Some(upstream_url.to_owned());
+    config.api_url = Some(upstream_url.to_owned());
+    let mut client_config = config.client_config();
+    client_config.max_retries = 0;
+    let client = twilio::Client::new(client_config).expect("client");
+    let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(SystemClock.now()));
+    let state = AppState::with_client(config, client, clock);
+    tokio::spawn(app::serve(listener, state.clone(), std::future::pending()));
+    (base, state)
+}

@@ -1,0 +1,93 @@
+//! The seed's URLs and their plain-text formats.
+
+use trworker::app::WrapUpPolicy;
+use twilio::models::ReservationStatus;
+
+use crate::helpers::{spawn_app, spawn_app_with, PASSWORD};
+
+#[tokio::test]
+async fn activities_come_colon_separated_after_the_workspace_name() {
+    let app = spawn_app().await;
+    let (status, content_type, body) = app.get_text("/getTrActivites.php").await;
+    assert_eq!(status, 200);
+    assert!(content_type.starts_with("text/plain"), "{content_type}");
+    let fields: Vec<&str> = body.split(':').collect();
+    assert_eq!(&fields[..2], &["Tiger Support", "workspacefriendlyname"], "{body}");
+    assert!(!body.ends_with(':'), "no trailing separator: {body}");
+    let pairs: Vec<(&str, &str)> =
+        fields[2..].chunks(2).map(|c| (c[0], c.get(1).copied().unwrap_or(""))).collect();
+    assert!(pairs.iter().all(|(sid, _)| sid.starts_with("WA")), "{body}");
+    let offline = app.activity("Offline").await;
+    assert!(pairs.contains(&(offline.as_str(), "Offline")), "{body}");
+    assert!(pairs.iter().any(|(_, name)| *name == "Available"), "{body}");
+}
+
+#[tokio::test]
+async fn generate_token_answers_the_token_or_zero_never_the_password() {
+    let app = spawn_app().await;
+    let (status, _, token) = app
+        .get_text(&format!("/generateTrToken.php?clientid=alice&tokenPassword={}", urlenc(PASSWORD)))
+        .await;
+    assert_eq!(status, 200);
+    let claims = twilio::token::verify_worker_token(
+        &token,
+        &app.upstream.auth_token,
+        engine::Clock::now(app.clock.as_ref()).secs() as u64,
+    )
+    .expect("a worker token");
+    assert_eq!(claims.worker_sid, app.alice);
+    for query in
+        ["clientid=alice&tokenPassword=guess", "clientid=mallory&tokenPassword=x", "clientid=alice", ""]
+    {
+        let (status, _, body) = app.get_text(&format!("/generateTrToken.php?{query}")).await;
+        assert_eq!(body, "0", "{query}");
+        assert_eq!(status, 401, "{query}");
+        assert!(!body.contains(PASSWORD));
+    }
+}
+
+fn urlenc(s: &str) -> String {
+    serde_urlencoded::to_string([("v", s)]).expect("encode").trim_start_matches("v=").to_owned()
+}
+
+#[tokio::test]
+async fn conference_end_and_task_fix_answer_in_the_seeds_words() {
+    let app = spawn_app_with(|config| config.wrap_up = WrapUpPolicy::Never).await;
+    assert_eq!(app.get_text("/conferenceEndFn.php").await.2, "0");
+    assert_eq!(app.get_text("/taskReservationTaskFix.php").await.2, "0");
+    let (status, _, body) = app.get_text("/conferenceEndFn.php?conferenceName=no-such-call").await;
+    assert_eq!((status, body.as_str()), (200, "Conference not found.\n"));
+
+    let token = app.sign_in("alice").await;
+    app.set_activity(&token, "Available").await;
+    let task = app.incoming_call("+15551230005").await;
+    let reservation = app.reservation(&app.alice, ReservationStatus::Pending).await;
+    app.accept(&token, &reservation.sid).await;
+    let assigned = app.task_status(&task.sid, "assigned").await;
+    let conference = assigned.attributes_json().expect("attributes")["conference"]["sid"]
+        .as_str()
+        .expect("conference sid")
+        .to_owned();
+
+    let (_, _, body) = app.get_text(&format!("/taskReservationTaskFix.php?taskSid={}", task.sid)).await;
+    assert_eq!(body, "Task assignmentStatus: assigned.\n");
+
+    let (status, _, body) = app.get_text(&format!("/conferenceEndFn.php?conferenceName={conference}")).await;
+    assert_eq!((status, body), (200, format!("Ended conference {conference}.\n")));
+    app.task_status(&task.sid, "wrapping").await;
+
+    let (_, _, body) = app.get_text(&format!("/taskReservationTaskFix.php?taskSid={}", task.sid)).await;
+    assert_eq!(body, "Task assignmentStatus: wrapping.\nTask assignmentStatus set to: completed.\n");
+    let task = app.task_status(&task.sid, "completed").await;
+    assert_eq!(task.reason.as_deref(), Some("Was stuck in wrapping"));
+}
+
+#[tokio::test]
+async fn legacy_actions_can_require_a_token() {
+    let app = spawn_app_with(|config| config.legacy_requires_token = true).await;
+    let (status, _, body) =
+        app.get_text("/taskReservationTaskFix.php?taskSid=WT00000000000000000000000000000001").await;
+    assert_eq!((status, body.as_str()), (401, "0"));
+    let (status, _, body) = app.get_text("/conferenceEndFn.php?conferenceName=x").await;
+    assert_eq!((status, body.as_str()), (401, "0"));
+}

@@ -1,0 +1,12 @@
+//! Integration tests of the worker app's server against a real server on an ephemeral port, talking to a
+//! TaskRouter-compatible upstream (trworker's own engine and facade) over HTTP.
+
+mod helpers;
+mod upstream;
+
+mod actions;
+mod legacy;
+mod live;
+mod token;
+mod webhook;
+mod wrapup;
