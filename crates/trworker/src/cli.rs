@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 
+use crate::app::{AppConfig, AppState, Mode, WrapUpPolicy};
+use crate::config;
 use crate::embedded::{self, Embedded, Seed};
 
 /// A TaskRouter worker app with its own TaskRouter.
@@ -21,7 +23,7 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run trworker (today: the embedded engine with the demo workspace; the worker page is on its way).
+    /// Run the worker app: the page, its API and live events; with its own embedded engine in local mode.
     Serve(ServeArgs),
     /// Run the local TaskRouter engine alone: Twilio's REST API for any Twilio program on this machine.
     Engine(EngineArgs),
@@ -50,6 +52,29 @@ pub struct ListenArgs {
 pub struct ServeArgs {
     #[command(flatten)]
     pub listen: ListenArgs,
+    /// `local` (embedded engine) or `twilio`; by default twilio when ACCOUNT_SID, AUTH_TOKEN and WORKSPACE_SID
+    /// are all set, else local.
+    #[arg(long, env = "TRWORKER_MODE", value_parser = ["local", "twilio"])]
+    pub mode: Option<String>,
+    /// The password workers sign in with; in local mode generated once and kept in the data directory.
+    #[arg(long, env = "TOKEN_PASSWORD", hide_env_values = true)]
+    pub token_password: Option<String>,
+    /// Activity a worker is moved to after accepting a call.
+    #[arg(long, env = "TRWORKER_ACCEPT_ACTIVITY", default_value = "Unavailable")]
+    pub accept_activity: String,
+    /// Activity given as the conference instruction's PostWorkActivitySid.
+    #[arg(long, env = "TRWORKER_POST_WORK_ACTIVITY", default_value = "Offline")]
+    pub post_work_activity: String,
+    /// Complete a signed-in worker's task left in wrap-up after this many seconds (default: as soon as the
+    /// worker is in an unavailable activity, as the original app did; 0 = never).
+    #[arg(long, env = "TRWORKER_WRAP_UP_SECONDS")]
+    pub wrap_up_seconds: Option<u64>,
+    /// TaskRouter base URL in twilio mode (e.g. a separate `trworker engine`).
+    #[arg(long, env = "TWILIO_TASKROUTER_URL")]
+    pub taskrouter_url: Option<String>,
+    /// API 2010 base URL in twilio mode.
+    #[arg(long, env = "TWILIO_API_URL")]
+    pub api_url: Option<String>,
 }
 
 /// `trworker engine`.
@@ -69,26 +94,20 @@ pub struct EngineArgs {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Some(Command::Engine(args)) => run_engine(args, "engine").await,
-        Some(Command::Serve(args)) => {
-            run_engine(EngineArgs { listen: args.listen, seed: Seed::Demo, manual_clock: false }, "serve")
-                .await
-        }
-        None => {
-            let listen = ListenArgs::parse_from_env();
-            run_engine(EngineArgs { listen, seed: Seed::Demo, manual_clock: false }, "serve").await
-        }
+        Some(Command::Serve(args)) => run_serve(args).await,
+        None => run_serve(ServeArgs::parse_from_env()).await,
     }
 }
 
-impl ListenArgs {
+impl ServeArgs {
     /// The defaults and environment of `serve`, for `trworker` with no subcommand.
-    fn parse_from_env() -> ListenArgs {
+    fn parse_from_env() -> ServeArgs {
         #[derive(Parser)]
         struct Only {
             #[command(flatten)]
-            listen: ListenArgs,
+            serve: ServeArgs,
         }
-        Only::parse_from(["trworker"]).listen
+        Only::parse_from(["trworker"]).serve
     }
 }
 
@@ -96,18 +115,7 @@ fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
-async fn run_engine(args: EngineArgs, command: &str) -> anyhow::Result<()> {
-    let listen = args.listen;
-    let embedded = Embedded::open(embedded::Settings {
-        data_dir: listen.data_dir.clone(),
-        account_sid: env("ACCOUNT_SID"),
-        auth_token: env("AUTH_TOKEN"),
-        seed: args.seed,
-        manual_clock: args.manual_clock,
-    })
-    .await
-    .with_context(|| format!("cannot start the engine in {}", listen.data_dir.display()))?;
-
+async fn bind(listen: &ListenArgs) -> anyhow::Result<(tokio::net::TcpListener, SocketAddr, String)> {
     let addr: SocketAddr = format!("{}:{}", listen.bind, listen.port)
         .parse()
         .or_else(|_| format!("[{}]:{}", listen.bind, listen.port).parse())
@@ -122,7 +130,167 @@ async fn run_engine(args: EngineArgs, command: &str) -> anyhow::Result<()> {
         .unwrap_or_else(|| embedded::default_public_url(bound))
         .trim_end_matches('/')
         .to_owned();
+    Ok((listener, bound, public_url))
+}
 
+async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
+    let twilio_configured =
+        env("ACCOUNT_SID").is_some() && env("AUTH_TOKEN").is_some() && env("WORKSPACE_SID").is_some();
+    let mode = match args.mode.as_deref() {
+        Some("twilio") => Mode::Twilio,
+        Some(_) => Mode::Local,
+        None if twilio_configured => Mode::Twilio,
+        None => Mode::Local,
+    };
+    let (listener, bound, public_url) = bind(&args.listen).await?;
+    // The app reaches its TaskRouter over HTTP, the same code path as with Twilio. In local mode that is this
+    // very server, on loopback, whatever public address a proxy gives it.
+    let loopback = embedded::default_public_url(bound);
+    let (mut app_config, engine_routes, local) = match mode {
+        Mode::Local => {
+            let embedded = Embedded::open(embedded::Settings {
+                data_dir: args.listen.data_dir.clone(),
+                account_sid: env("ACCOUNT_SID"),
+                auth_token: env("AUTH_TOKEN"),
+                seed: Seed::Demo,
+                manual_clock: false,
+            })
+            .await
+            .with_context(|| format!("cannot start the engine in {}", args.listen.data_dir.display()))?;
+            let workspace = embedded.workspace_sid.map(|s| s.to_string()).context(
+                "the local engine has no workspace; move the data directory aside to start with the demo one",
+            )?;
+            let password = match args.token_password.clone() {
+                Some(p) => p,
+                None => config::local_token_password(&args.listen.data_dir)?,
+            };
+            let mut config = AppConfig::new(
+                Mode::Local,
+                &embedded.credentials.account_sid,
+                &embedded.credentials.auth_token,
+                workspace,
+                password,
+                &public_url,
+            );
+            config.taskrouter_url = Some(loopback.clone());
+            config.api_url = Some(loopback.clone());
+            let routes = embedded.routes(&public_url);
+            (config, Some(routes), Some(embedded))
+        }
+        Mode::Twilio => {
+            let need = |name: &str| {
+                env(name).with_context(|| {
+                    format!(
+                        "{name} is not set: twilio mode needs ACCOUNT_SID, AUTH_TOKEN, WORKSPACE_SID and \
+                         TOKEN_PASSWORD (or run with TRWORKER_MODE=local)"
+                    )
+                })
+            };
+            let mut config = AppConfig::new(
+                Mode::Twilio,
+                need("ACCOUNT_SID")?,
+                need("AUTH_TOKEN")?,
+                need("WORKSPACE_SID")?,
+                args.token_password
+                    .clone()
+                    .context("TOKEN_PASSWORD is not set: workers need it to sign in")?,
+                &public_url,
+            );
+            config.taskrouter_url = args.taskrouter_url.clone();
+            config.api_url = args.api_url.clone();
+            (config, None, None)
+        }
+    };
+    app_config.accept_activity = args.accept_activity.clone();
+    app_config.post_work_activity = args.post_work_activity.clone();
+    app_config.wrap_up = match args.wrap_up_seconds {
+        None => WrapUpPolicy::WhenOffline,
+        Some(0) => WrapUpPolicy::Never,
+        Some(s) => WrapUpPolicy::After(std::time::Duration::from_secs(s)),
+    };
+    let clock: std::sync::Arc<dyn engine::Clock> = std::sync::Arc::new(engine::SystemClock);
+    let state = AppState::new(app_config.clone(), clock).map_err(|e| anyhow::anyhow!("{e}"))?;
+
+    let mut router = crate::app::router(state.clone());
+    if let Some(routes) = engine_routes {
+        router = router.merge(routes);
+    }
+    let router = router.fallback(crate::api::not_found);
+    if let Some(embedded) = &local {
+        // In-process event intake: the engine's events reach the app without the HTTP hop, through the same
+        // intake the /twilio/events webhook feeds (which a real Twilio uses).
+        let account = embedded.credentials.account_sid.clone();
+        crate::app::events::spawn_feed(state.clone(), embedded.handle.subscribe(), move |e| {
+            crate::api::callbacks::event_fields(&account, e)
+        });
+        let env_file =
+            embedded.write_local_env(&loopback, &[("TOKEN_PASSWORD", app_config.token_password.as_str())])?;
+        let identities = local_identities(embedded).await;
+        println!("trworker: worker app at {public_url} (local mode: embedded TaskRouter engine)");
+        println!("  sign in as     {}", identities.join(", "));
+        println!("  password       {}", app_config.token_password);
+        println!("  account SID    {}", embedded.credentials.account_sid);
+        println!("  workspace SID  {}", app_config.workspace_sid);
+        println!("  data           {}", embedded.data_dir.display());
+        println!("  settings for the CLI and scripts: {}", env_file.display());
+    } else {
+        println!(
+            "trworker: worker app at {public_url} (twilio mode, workspace {})",
+            app_config.workspace_sid
+        );
+        println!("  TaskRouter events: set the workspace's EventCallbackUrl to {public_url}/twilio/events");
+    }
+    let background = state.spawn_background();
+    let on_shutdown = state.clone();
+    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            on_shutdown.shutdown();
+        })
+        .await
+        .context("the server failed")?;
+    background.abort();
+    if let Some(embedded) = local {
+        embedded.handle.stop().await.context("could not save the engine's state on shutdown")?;
+    }
+    println!("trworker: stopped, state saved");
+    Ok(())
+}
+
+/// The demo identities to print at start: the workspace's worker names.
+async fn local_identities(embedded: &Embedded) -> Vec<String> {
+    let Some(ws) = embedded.workspace_sid else { return Vec::new() };
+    embedded
+        .handle
+        .read(move |state| {
+            state
+                .core
+                .workers(ws, &Default::default())
+                .map(|workers| {
+                    let mut names: Vec<String> =
+                        workers.into_iter().map(|w| w.friendly_name.clone()).collect();
+                    names.sort();
+                    names
+                })
+                .unwrap_or_default()
+        })
+        .await
+        .unwrap_or_default()
+}
+
+async fn run_engine(args: EngineArgs, command: &str) -> anyhow::Result<()> {
+    let listen = args.listen;
+    let embedded = Embedded::open(embedded::Settings {
+        data_dir: listen.data_dir.clone(),
+        account_sid: env("ACCOUNT_SID"),
+        auth_token: env("AUTH_TOKEN"),
+        seed: args.seed,
+        manual_clock: args.manual_clock,
+    })
+    .await
+    .with_context(|| format!("cannot start the engine in {}", listen.data_dir.display()))?;
+
+    let (listener, _, public_url) = bind(&listen).await?;
     let app = embedded.routes(&public_url).fallback(crate::api::not_found);
     let env_file = embedded.write_local_env(&public_url, &[])?;
 
@@ -136,9 +304,6 @@ async fn run_engine(args: EngineArgs, command: &str) -> anyhow::Result<()> {
     println!("  settings for the CLI and scripts: {}", env_file.display());
     if args.manual_clock {
         println!("  manual clock: POST {public_url}/trworker/v1/Clock AdvanceSeconds=N moves time");
-    }
-    if command == "serve" {
-        println!("  (the worker page is not part of this build yet: this runs the engine only)");
     }
 
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())

@@ -151,6 +151,19 @@ impl Credentials {
     }
 }
 
+/// The workers' sign-in password of a local server when `TOKEN_PASSWORD` is not set: generated once (four
+/// short words' worth of randomness, easy to type) and kept in `DIR/token_password.env`.
+pub fn local_token_password(data_dir: &Path) -> Result<String, Error> {
+    let path = data_dir.join("token_password.env");
+    if let Some(password) = read_env_file(&path)?.remove("TOKEN_PASSWORD").filter(|p| !p.is_empty()) {
+        return Ok(password);
+    }
+    let hex = random_hex();
+    let password = format!("{}-{}-{}", &hex[0..4], &hex[4..8], &hex[8..12]);
+    write_env_file(&path, &[("TOKEN_PASSWORD", &password)])?;
+    Ok(password)
+}
+
 /// 32 lowercase hex digits from the operating system's random source.
 pub fn random_hex() -> String {
     let mut bytes = [0u8; 16];
@@ -196,6 +209,15 @@ mod tests {
         let given = Credentials::for_local_engine(&dir, None, Some("secret".into())).unwrap();
         assert_eq!(given.account_sid, first.account_sid);
         assert_eq!(given.auth_token, "secret");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn the_local_password_is_generated_once() {
+        let dir = temp_dir("password");
+        let first = local_token_password(&dir).unwrap();
+        assert_eq!(first.len(), 14);
+        assert_eq!(local_token_password(&dir).unwrap(), first);
         std::fs::remove_dir_all(dir).unwrap();
     }
 
