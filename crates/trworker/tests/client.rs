@@ -267,3 +267,49 @@ async fn a_worker_token_signed_with_the_engine_token_verifies() {
     assert_eq!(claims.worker_sid, worker.sid);
     assert!(twilio::token::verify_worker_token(&token, "another-token", now).is_err());
 }
+
+#[tokio::test]
+async fn queues_and_workflows_are_created_and_listed() {
+    let engine = start_engine().await;
+    let client = client(&engine);
+    // A queue without reservation/assignment activities: its links must still decode.
+    let queue = client
+        .create_task_queue(&twilio::client::taskrouter::CreateTaskQueue {
+            friendly_name: "billing".into(),
+            target_workers: Some(r#"skills HAS "billing""#.into()),
+            max_reserved_workers: Some(2),
+            ..Default::default()
+        })
+        .await
+        .expect("queue");
+    assert_eq!(queue.max_reserved_workers, 2);
+    let queues = client
+        .list_task_queues(&twilio::client::taskrouter::TaskQueueFilter::default())
+        .all()
+        .await
+        .expect("queues");
+    assert!(queues.iter().any(|q| q.sid == queue.sid));
+    let workflow = client
+        .create_workflow(&twilio::client::taskrouter::CreateWorkflow {
+            friendly_name: "billing".into(),
+            configuration: json!({"task_routing": {"default_filter": {"queue": queue.sid}}}),
+            task_reservation_timeout: Some(30),
+            ..Default::default()
+        })
+        .await
+        .expect("workflow");
+    assert_eq!(workflow.task_reservation_timeout, 30);
+    let bad = client
+        .create_task_queue(&twilio::client::taskrouter::CreateTaskQueue {
+            friendly_name: "broken".into(),
+            target_workers: Some("skills HAS".into()),
+            ..Default::default()
+        })
+        .await;
+    match bad {
+        Err(Error::Api { status: 400, message, .. }) => {
+            assert!(message.contains("TargetWorkers"), "{message}")
+        }
+        other => panic!("expected a 400 naming TargetWorkers, got {other:?}"),
+    }
+}

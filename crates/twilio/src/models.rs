@@ -17,7 +17,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 /// Related resources of a v1 resource, by name, as absolute URLs.
-pub type Links = BTreeMap<String, String>;
+/// Values are optional: a link to a related resource that does not exist may come back as `null`.
+pub type Links = BTreeMap<String, Option<String>>;
 
 /// Defines a string enum with an `Other(String)` arm: `as_str`, `Display`, and serde as the plain string.
 macro_rules! string_enum {

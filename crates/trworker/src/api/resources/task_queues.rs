@@ -40,19 +40,24 @@ fn render(state: &AppState, q: &TaskQueue) -> Value {
     m.insert("assignment_activity_sid".into(), json!(sid_str(q.assignment_activity_sid)));
     m.insert("assignment_activity_name".into(), json!(q.assignment_activity_name));
     let link = |rest: &str| format!("{url}/{rest}");
-    m.insert(
-        "links".into(),
-        json!({
-            "assignment_activity": activity(q.assignment_activity_sid),
-            "reservation_activity": activity(q.reservation_activity_sid),
-            "workspace": urls.workspace(q.workspace_sid, ""),
-            "statistics": link("Statistics"),
-            "real_time_statistics": link("RealTimeStatistics"),
-            "cumulative_statistics": link("CumulativeStatistics"),
-            "list_statistics": urls.workspace(q.workspace_sid, "/TaskQueues/Statistics"),
-            "bulk_real_time_statistics": urls.workspace(q.workspace_sid, "/TaskQueues/RealTimeStatistics"),
-        }),
-    );
+    let mut links = json!({
+        "workspace": urls.workspace(q.workspace_sid, ""),
+        "statistics": link("Statistics"),
+        "real_time_statistics": link("RealTimeStatistics"),
+        "cumulative_statistics": link("CumulativeStatistics"),
+        "list_statistics": urls.workspace(q.workspace_sid, "/TaskQueues/Statistics"),
+        "bulk_real_time_statistics": urls.workspace(q.workspace_sid, "/TaskQueues/RealTimeStatistics"),
+    });
+    // A link to an activity the queue does not have is left out rather than null: `links` is a map of URLs.
+    for (name, sid) in [
+        ("assignment_activity", q.assignment_activity_sid),
+        ("reservation_activity", q.reservation_activity_sid),
+    ] {
+        if let (Some(url), Some(map)) = (activity(sid), links.as_object_mut()) {
+            map.insert(name.into(), json!(url));
+        }
+    }
+    m.insert("links".into(), links);
     Value::Object(m)
 }
 
