@@ -26,7 +26,7 @@ pub struct CallArgs {
     /// More task attributes, a JSON object merged over the call's own.
     #[arg(long)]
     pub attributes: Option<String>,
-    /// The workflow (`WF…`); default: the only workflow, or the one named "support".
+    /// The workflow (`WW…`); default: the only workflow, or the one named "support".
     #[arg(long)]
     pub workflow: Option<String>,
     #[command(flatten)]
