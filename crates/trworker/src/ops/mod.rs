@@ -99,7 +99,7 @@ pub enum Error {
         hint: String,
     },
     /// Any other failure of a request.
-    #[error("{what} failed: {cause}")]
+    #[error("{what}: {cause}")]
     Request {
         /// What was being done.
         what: String,
@@ -176,7 +176,8 @@ impl Settings {
         Ok(Settings { client, auth_token, workspace_sid, out: output::Out::new(args.json) })
     }
 
-    /// Turns a client error into an ops error; `what` says what was being done ("listing tasks").
+    /// Turns a client error into an ops error; `what` says what was being done ("listing tasks") or what
+    /// was asked for ("task WT…"), as the start of the message.
     pub fn fail(&self, what: impl Into<String>, error: twilio::Error) -> Error {
         self.fail_on(what, error, "")
     }

@@ -41,7 +41,7 @@ pub async fn run(args: WorkersArgs) -> anyhow::Result<()> {
         .await
         .map_err(|e| settings.fail("listing workers", e))?;
     let now = unix_now();
-    let rows: Vec<WorkerRow> = workers
+    let mut rows: Vec<WorkerRow> = workers
         .into_iter()
         .map(|w| {
             let seconds_in_activity = w
@@ -59,6 +59,7 @@ pub async fn run(args: WorkersArgs) -> anyhow::Result<()> {
             }
         })
         .collect();
+    rows.sort_by(|a, b| a.friendly_name.cmp(&b.friendly_name).then_with(|| a.sid.cmp(&b.sid)));
     let out = settings.out;
     if out.json {
         return out.json(&serde_json::json!({ "workspace_sid": settings.workspace_sid, "workers": rows }));
@@ -67,7 +68,7 @@ pub async fn run(args: WorkersArgs) -> anyhow::Result<()> {
         println!("No workers in workspace {}.", settings.workspace_sid);
         return Ok(());
     }
-    let mut table = Table::new(&["WORKER", "ACTIVITY", "FOR", "SID"]);
+    let mut table = Table::new(&["WORKER", "ACTIVITY", "TIME IN IT", "SID"]);
     for row in &rows {
         let style = match (row.available, row.activity.as_str()) {
             (true, _) => Style::Green,

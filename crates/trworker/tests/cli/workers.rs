@@ -9,9 +9,8 @@ async fn lists_every_worker_with_activity_and_time_in_it() {
     let json = local.run(&["workers", "--json"]).await.json();
     assert_eq!(json["workspace_sid"], local.workspace_sid);
     let workers = json["workers"].as_array().unwrap();
-    let mut names: Vec<&str> = workers.iter().map(|w| w["friendly_name"].as_str().unwrap()).collect();
-    names.sort();
-    assert_eq!(names, ["ada", "charles", "grace", "linus"]);
+    let names: Vec<&str> = workers.iter().map(|w| w["friendly_name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["ada", "charles", "grace", "linus"], "sorted by name");
     for w in workers {
         let ada = w["friendly_name"] == "ada";
         assert_eq!(w["activity"], if ada { "Available" } else { "Offline" }, "{w}");
