@@ -95,3 +95,24 @@ async fn a_token_is_signed_for_the_named_worker() {
     let bad = local.run(&["token", "ada", "--ttl", "2d"]).await;
     assert_ne!(bad.code, 0);
 }
+
+#[tokio::test]
+async fn an_assigned_call_without_conference_cannot_be_hung_up() {
+    let local = Local::demo().await;
+    local.set_activity("charles", "Available").await;
+    let placed = local.call("+15551230010").await;
+    let task = placed["task_sid"].as_str().unwrap();
+    let reservation = placed["reservation"]["sid"].as_str().unwrap();
+    let accept = twilio::client::taskrouter::UpdateReservation {
+        reservation_status: Some(twilio::models::ReservationStatus::Accepted),
+        ..Default::default()
+    };
+    local.client.update_task_reservation(task, reservation, &accept).await.unwrap();
+    let error = local.run(&["call", "hangup", task]).await.error();
+    assert!(
+        error.contains("assigned but has no conference") && error.contains("complete the task"),
+        "{error}"
+    );
+    let task = local.client.fetch_task(task).await.unwrap();
+    assert_eq!(task.assignment_status, Some(twilio::models::TaskAssignmentStatus::Assigned));
+}

@@ -11,6 +11,8 @@ async fn an_empty_workspace_has_no_tasks_to_list_fix_or_delete() {
     assert_eq!(deleted, serde_json::json!({ "deleted": [], "failed": [] }));
     let table = local.run(&["tasks", "list"]).await;
     assert!(table.stdout.starts_with("No tasks"), "{}", table.stdout);
+    let before_subcommand = local.run(&["tasks", "--json", "list"]).await.json();
+    assert_eq!(before_subcommand["tasks"], serde_json::json!([]), "--json is global to the group");
 }
 
 #[tokio::test]
