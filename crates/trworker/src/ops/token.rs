@@ -94,7 +94,7 @@ pub async fn run(args: TokenArgs) -> anyhow::Result<()> {
         identity: args.identity,
         worker_sid: worker.sid,
         token,
-        expires_at: now + args.ttl.as_secs(),
+        expires_at: now.saturating_add(args.ttl.as_secs()),
     };
     if settings.out.json {
         return settings.out.json(&issued);
