@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::app::{AppConfig, AppState, Mode, WrapUpPolicy};
 use crate::config;
 use crate::embedded::{self, Embedded, Seed};
+use crate::ops;
 
 /// A TaskRouter worker app with its own TaskRouter.
 #[derive(Debug, Parser)]
@@ -27,6 +28,19 @@ pub enum Command {
     Serve(ServeArgs),
     /// Run the local TaskRouter engine alone: Twilio's REST API for any Twilio program on this machine.
     Engine(EngineArgs),
+    /// Every worker with its activity and how long it has been in it.
+    Workers(ops::workers::WorkersArgs),
+    /// Tasks: list them with reservations and conference, fix those stuck in wrapping, delete them all.
+    Tasks(ops::tasks::TasksArgs),
+    /// Conferences: list those in progress, end one.
+    Conferences(ops::conferences::ConferencesArgs),
+    /// Place a simulated incoming call (a voice task as Studio's Enqueue creates it), or hang one up.
+    Call(ops::call::CallArgs),
+    /// Create or check the seed's workspace setup: activities, support queue and workflow, a worker, the
+    /// event callback URL.
+    Setup(ops::setup::SetupArgs),
+    /// Print a worker capability token for a worker, found by its friendly name.
+    Token(ops::token::TokenArgs),
 }
 
 /// Where a server listens and keeps its state.
@@ -95,6 +109,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Some(Command::Engine(args)) => run_engine(args, "engine").await,
         Some(Command::Serve(args)) => run_serve(args).await,
+        Some(Command::Workers(args)) => ops::workers::run(args).await,
+        Some(Command::Tasks(args)) => ops::tasks::run(args).await,
+        Some(Command::Conferences(args)) => ops::conferences::run(args).await,
+        Some(Command::Call(args)) => ops::call::run(args).await,
+        Some(Command::Setup(args)) => ops::setup::run(args).await,
+        Some(Command::Token(args)) => ops::token::run(args).await,
         None => run_serve(ServeArgs::parse_from_env()).await,
     }
 }

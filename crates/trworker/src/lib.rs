@@ -9,9 +9,12 @@
 //! - [`embedded`]: the engine embedded in this process: data directory, credentials, seeding, routes.
 //! - [`cli`]: the command line and the commands that run servers.
 //! - [`config`]: `.env`, generated local credentials and `local.env`.
+//! - [`ops`]: the ops commands (`workers`, `tasks`, `conferences`, `call`, `setup`, `token`), which talk to
+//!   TaskRouter only through the `twilio` client, so they work against Twilio and the local engine alike.
 
 pub mod api;
 pub mod app;
 pub mod cli;
 pub mod config;
 pub mod embedded;
+pub mod ops;

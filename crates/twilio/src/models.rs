@@ -16,8 +16,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// Related resources of a v1 resource, by name, as absolute URLs.
-/// Values are optional: a link to a related resource that does not exist may come back as `null`.
+/// Related resources of a v1 resource, by name, as absolute URLs. Values are optional: a link whose target is
+/// not set may come back as `null` (the local engine leaves such links out, but a client should not break).
 pub type Links = BTreeMap<String, Option<String>>;
 
 /// Defines a string enum with an `Other(String)` arm: `as_str`, `Display`, and serde as the plain string.
@@ -484,6 +484,18 @@ mod tests {
         assert_eq!((task.age, task.priority, task.timeout), (25200, 1, 0));
         assert_eq!(task.attributes_json()?["call_sid"], "CA1");
         assert_eq!(task.etag, None);
+        Ok(())
+    }
+
+    #[test]
+    fn null_links_do_not_fail_a_resource() -> Result<(), serde_json::Error> {
+        let queue: TaskQueue = serde_json::from_value(serde_json::json!({
+            "sid": "WQ1",
+            "links": {"assignment_activity": null, "workspace": "https://taskrouter.twilio.com/v1/Workspaces/WS1"},
+        }))?;
+        let links = queue.links.unwrap_or_default();
+        assert_eq!(links.get("assignment_activity"), Some(&None));
+        assert!(links.get("workspace").is_some_and(Option::is_some));
         Ok(())
     }
 }

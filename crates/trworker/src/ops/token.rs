@@ -1,0 +1,121 @@
+//! `trworker token IDENTITY`: the worker capability token the browser app would get for that worker, signed
+//! with `AUTH_TOKEN`; for trying TaskRouter.js or scripts against a workspace.
+
+use std::time::Duration;
+
+use clap::Args;
+use serde::Serialize;
+use twilio::client::taskrouter::WorkerFilter;
+use twilio::token::WorkerCapability;
+
+use super::{unix_now, Error, OpsArgs, Settings};
+
+/// `trworker token`.
+#[derive(Debug, Clone, Args)]
+pub struct TokenArgs {
+    /// The worker's friendly name (the identity it logs in with).
+    pub identity: String,
+    /// How long the token is valid: seconds, or a number with s, m or h (default 8h, one shift).
+    #[arg(long, default_value = "8h", value_parser = parse_ttl)]
+    pub ttl: Duration,
+    #[command(flatten)]
+    pub ops: OpsArgs,
+}
+
+/// What `token --json` prints.
+#[derive(Debug, Serialize)]
+pub struct Issued {
+    /// The identity asked for.
+    pub identity: String,
+    /// `WK…`.
+    pub worker_sid: String,
+    /// The JWT.
+    pub token: String,
+    /// Unix seconds.
+    pub expires_at: u64,
+}
+
+/// `90`, `90s`, `15m`, `8h` -> a duration of at least one second and at most 24 hours (Twilio's limit).
+pub fn parse_ttl(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&text[..i], c.to_ascii_lowercase()),
+        _ => (text, 's'),
+    };
+    let scale = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        _ => return Err(format!("unknown unit in {text:?}: use s, m or h, e.g. 8h")),
+    };
+    let value: u64 =
+        number.trim().parse().map_err(|_| format!("{text:?} is not a duration like 3600, 30m or 8h"))?;
+    let seconds = value.saturating_mul(scale);
+    if !(1..=24 * 3600).contains(&seconds) {
+        return Err(format!("{text:?} is out of range: from 1s to 24h"));
+    }
+    Ok(Duration::from_secs(seconds))
+}
+
+/// Runs `trworker token`.
+pub async fn run(args: TokenArgs) -> anyhow::Result<()> {
+    let settings = Settings::resolve(&args.ops)?;
+    let filter = WorkerFilter { friendly_name: Some(args.identity.clone()), ..Default::default() };
+    let workers = settings
+        .client
+        .list_workers(&filter)
+        .all()
+        .await
+        .map_err(|e| settings.fail("looking up the worker", e))?;
+    let worker = workers
+        .into_iter()
+        .find(|w| w.friendly_name.as_deref() == Some(args.identity.as_str()))
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "no worker named {:?} in workspace {}; `trworker workers` lists them",
+                args.identity, settings.workspace_sid
+            ))
+        })?;
+    let now = u64::try_from(unix_now()).unwrap_or(0);
+    let config = settings.client.config();
+    let token = WorkerCapability::new(
+        &config.account_sid,
+        &settings.auth_token,
+        &settings.workspace_sid,
+        &worker.sid,
+    )
+    .ttl(args.ttl)
+    .allow_fetch_subresources(true)
+    .allow_activity_updates(true)
+    .allow_reservation_updates(true)
+    .to_jwt(now)
+    .map_err(|e| Error::Usage(format!("cannot sign the token: {e}")))?;
+    let issued = Issued {
+        identity: args.identity,
+        worker_sid: worker.sid,
+        token,
+        expires_at: now.saturating_add(args.ttl.as_secs()),
+    };
+    if settings.out.json {
+        return settings.out.json(&issued);
+    }
+    println!("{}", issued.token);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttls_take_units_and_stay_in_range() {
+        assert_eq!(parse_ttl("3600"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_ttl("30m"), Ok(Duration::from_secs(1800)));
+        assert_eq!(parse_ttl("8H"), Ok(Duration::from_secs(8 * 3600)));
+        assert!(parse_ttl("0").is_err());
+        assert!(parse_ttl("25h").is_err());
+        assert!(parse_ttl("1d").is_err());
+        assert!(parse_ttl("soon").is_err());
+        assert!(parse_ttl("é").is_err());
+    }
+}
