@@ -119,3 +119,28 @@ async fn an_unanswered_call_times_out_and_the_worker_shows_unavailable() {
     browser.close().await;
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn by_default_the_server_completes_the_task_when_the_call_ends() {
+    let Some(driver) = chromedriver_or_skip() else { return };
+    let _one = crate::exclusive().await;
+    let dir = DataDir::new("wrapup");
+    let server = Server::start(&dir, 0).await;
+    let browser = Browser::launch(&driver).await;
+    online(&browser, &server).await;
+
+    let task = server.call("+15551230007", serde_json::json!({})).await;
+    browser.press_in(&pending_from("+15551230007"), "Accept").await;
+    server.advance(3).await;
+    browser.press_in("//*[@data-testid='conference']", "End conference").await;
+
+    // As in the seed: the post-work activity is Offline, and an offline worker's wrapping task is
+    // completed by the server, so no card is left behind.
+    browser.wait_gone("the conference card", "//*[@data-testid='conference']").await;
+    browser.wait_activity("Offline").await;
+    browser.wait_gone("the call's card", "//*[@data-testid='reservation']").await;
+    assert_eq!(server.task_status(&task.sid).await, "completed");
+
+    browser.close().await;
+    server.stop().await;
+}

@@ -130,3 +130,29 @@ async fn the_page_reconnects_after_a_server_restart() {
     browser.close().await;
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_clears_and_signing_out_returns_to_the_form() {
+    let Some(driver) = chromedriver_or_skip() else { return };
+    let _one = crate::exclusive().await;
+    let dir = DataDir::new("signout");
+    let server = Server::start(&dir, 0).await;
+    let browser = Browser::launch(&driver).await;
+    browser.open(&server.page()).await;
+    browser.sign_in_ok(WORKER, PASSWORD).await;
+    browser.wait_text("log", "Signed in as").await;
+
+    browser.press("Clear").await;
+    browser.wait_xpath("an empty log", "//*[@data-testid='log'][not(.//li)]").await;
+
+    browser.press("Sign out").await;
+    browser.wait_xpath("the sign-in form", "//*[@id='signin'][not(@hidden)]").await;
+    assert_eq!(browser.count("#desk:not([hidden])").await, 0, "the desk is hidden after signing out");
+    // Signed out for good: a reload does not bring the session back.
+    browser.client.refresh().await.expect("reload");
+    browser.wait_xpath("the sign-in form after a reload", "//*[@id='signin'][not(@hidden)]").await;
+    browser.wait_text("workspace", "writers").await;
+
+    browser.close().await;
+    server.stop().await;
+}
