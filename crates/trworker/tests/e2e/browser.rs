@@ -4,6 +4,7 @@
 //! Waiting is always for a condition on the page (an element matching an XPath), with a generous limit:
 //! how fast the page gets there does not matter, only that it does.
 
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -38,7 +39,8 @@ pub fn chromedriver_or_skip() -> Option<PathBuf> {
 /// A running chromedriver and one browser session; both end on drop (or [`Browser::close`]).
 pub struct Browser {
     pub client: Client,
-    driver: Child,
+    /// `None` once ended.
+    driver: Option<Child>,
     profile: PathBuf,
 }
 
@@ -46,15 +48,17 @@ impl Browser {
     /// Starts chromedriver at `driver_path` and opens headless Chromium (`CHROME_BIN` or `/usr/bin/chromium`).
     pub async fn launch(driver_path: &PathBuf) -> Browser {
         let port = free_port();
+        // chromedriver leads a process group of its own, which the browser it starts joins: ending the
+        // group on drop leaves no Chromium behind when a test fails half-way.
         let mut driver = Command::new(driver_path)
             .arg(format!("--port={port}"))
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", driver_path.display()));
         if let Err(message) = wait_for_port(port).await {
-            let _ = driver.kill();
-            let _ = driver.wait();
+            end_group(&mut driver);
             panic!("chromedriver did not start: {message}");
         }
         let profile = unique_temp_path("trworker-e2e-profile");
@@ -71,6 +75,7 @@ impl Browser {
             "--disable-component-update".to_owned(),
             "--disable-sync".to_owned(),
             "--no-first-run".to_owned(),
+            "--disable-breakpad".to_owned(),
             "--window-size=1280,900".to_owned(),
             format!("--user-data-dir={}", profile.display()),
         ];
@@ -84,12 +89,11 @@ impl Browser {
         let client = match connected {
             Ok(client) => client,
             Err(e) => {
-                let _ = driver.kill();
-                let _ = driver.wait();
+                end_group(&mut driver);
                 panic!("cannot open a Chromium session through chromedriver ({binary}): {e}");
             }
         };
-        Browser { client, driver, profile }
+        Browser { client, driver: Some(driver), profile }
     }
 
     /// Ends the session, then chromedriver.
@@ -100,9 +104,10 @@ impl Browser {
     }
 
     fn kill_driver(&mut self) {
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
-        let _ = std::fs::remove_dir_all(&self.profile);
+        if let Some(mut driver) = self.driver.take() {
+            end_group(&mut driver);
+            let _ = std::fs::remove_dir_all(&self.profile);
+        }
     }
 
     /// Opens `url` in the current window.
@@ -223,6 +228,22 @@ pub fn literal(text: &str) -> String {
     }
     let parts: Vec<String> = text.split('\'').map(|p| format!("'{p}'")).collect();
     format!("concat({})", parts.join(", \"'\", "))
+}
+
+/// Kills the process group `driver` leads (chromedriver and the browser it started), then reaps it.
+/// Only before the leader is reaped is its ID certainly still this group's.
+fn end_group(driver: &mut Child) {
+    let group = format!("-{}", driver.id());
+    let killed = Command::new("kill")
+        .args(["-KILL", "--", &group])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !killed {
+        let _ = driver.kill();
+    }
+    let _ = driver.wait();
 }
 
 /// A port nobody listens on right now.
