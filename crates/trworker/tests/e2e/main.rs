@@ -13,6 +13,7 @@
 mod browser;
 mod server;
 
+mod access;
 mod calls;
 mod safety;
 mod session;

@@ -14,7 +14,7 @@ use engine::{Clock, ManualClock};
 use serde_json::json;
 use trworker::app::{self, AppConfig, AppState, Mode};
 use trworker::embedded::{self, Embedded, Seed};
-use twilio::client::taskrouter::{CreateTask, WorkflowFilter};
+use twilio::client::taskrouter::{ActivityFilter, CreateTask, WorkflowFilter};
 use twilio::models::Task;
 
 /// The password every worker signs in with.
@@ -200,6 +200,13 @@ impl Server {
     pub async fn worker_activity(&self, name: &str) -> String {
         let sid = self.worker_sid(name).await;
         self.admin.fetch_worker(&sid).await.expect("worker").activity_name.unwrap_or_default()
+    }
+
+    /// The SID of the workspace's activity `name`.
+    pub async fn activity_sid(&self, name: &str) -> String {
+        let filter = ActivityFilter { friendly_name: Some(name.into()), ..Default::default() };
+        let list = self.admin.list_activities(&filter).all().await.expect("activities");
+        list.into_iter().find(|a| a.friendly_name.as_deref() == Some(name)).expect("activity").sid
     }
 
     /// Places a call as TaskRouter sees one: a task with the caller in `from`, plus `extra` attributes.
