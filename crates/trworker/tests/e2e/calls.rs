@@ -1,0 +1,146 @@
+//! Calls: one arrives and is accepted, talked through and completed; one is rejected; one rings out.
+
+use trworker::app::WrapUpPolicy;
+
+use crate::browser::{chromedriver_or_skip, literal, Browser};
+use crate::server::{DataDir, Server, PASSWORD, WORKER};
+
+/// The pending reservation card (an incoming call).
+pub const PENDING: &str = "//*[@data-testid='reservation'][@data-status='pending']";
+
+/// The pending card whose caller is `from`.
+pub fn pending_from(from: &str) -> String {
+    format!("{PENDING}[.//*[@data-testid='caller'][normalize-space(.)={}]]", literal(from))
+}
+
+/// Signs in as the demo worker, goes online, and waits until the page shows it Available.
+pub async fn online(browser: &Browser, server: &Server) {
+    browser.open(&server.page()).await;
+    browser.sign_in_ok(WORKER, PASSWORD).await;
+    browser.press("Go online").await;
+    browser.wait_activity("Available").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_is_accepted_then_the_conference_ended_and_the_task_completed() {
+    let Some(driver) = chromedriver_or_skip() else { return };
+    let _one = crate::exclusive().await;
+    let dir = DataDir::new("accept");
+    // Completing by hand is the point here, so the server does not complete the wrapping task itself.
+    let server = Server::start_with(&dir, 0, |c| c.wrap_up = WrapUpPolicy::Never).await;
+    let browser = Browser::launch(&driver).await;
+    online(&browser, &server).await;
+    assert_eq!(server.worker_activity(WORKER).await, "Available");
+
+    let task = server.call("+15551230001", serde_json::json!({})).await;
+    let card = pending_from("+15551230001");
+    browser.wait_xpath("the incoming call with its caller", &card).await;
+    browser.wait_xpath("the countdown", &format!("{card}//*[@data-testid='countdown']")).await;
+
+    browser.press_in(&card, "Accept").await;
+    browser.wait_xpath("the accepted call", "//*[@data-testid='reservation'][@data-status='accepted']").await;
+    // Accepting makes the worker busy, as in the seed.
+    browser.wait_activity("Unavailable").await;
+    // The worker's leg answers after the engine's ring delay.
+    server.advance(3).await;
+    let conference = browser.wait_xpath("the conference card", "//*[@data-testid='conference']").await;
+    let sid = conference.attr("data-sid").await.expect("data-sid").unwrap_or_default();
+    assert!(sid.starts_with("CF"), "the conference card names its SID: {sid:?}");
+    browser
+        .wait_xpath("the conference's SID", &format!("//*[@data-testid='conference-sid'][.='{sid}']"))
+        .await;
+    assert_eq!(server.task_status(&task.sid).await, "assigned");
+
+    browser.press_in("//*[@data-testid='conference']", "End conference").await;
+    browser.wait_gone("the conference card", "//*[@data-testid='conference']").await;
+    let wrapping = "//*[@data-testid='reservation'][@data-status='wrapping']";
+    browser.wait_xpath("the call in wrap-up", wrapping).await;
+    assert_eq!(server.task_status(&task.sid).await, "wrapping");
+
+    browser.press_in(wrapping, "Complete").await;
+    browser.wait_gone("the wrap-up card", "//*[@data-testid='reservation']").await;
+    assert_eq!(server.task_status(&task.sid).await, "completed");
+    browser.wait_text("log", "Completed the task of the call from +15551230001").await;
+
+    browser.close().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_is_rejected() {
+    let Some(driver) = chromedriver_or_skip() else { return };
+    let _one = crate::exclusive().await;
+    let dir = DataDir::new("reject");
+    let server = Server::start(&dir, 0).await;
+    let browser = Browser::launch(&driver).await;
+    online(&browser, &server).await;
+
+    let task = server.call("+15551230002", serde_json::json!({})).await;
+    let card = pending_from("+15551230002");
+    let element = browser.wait_xpath("the incoming call", &card).await;
+    let reservation = element.attr("data-sid").await.expect("data-sid").unwrap_or_default();
+    assert!(reservation.starts_with("WR"), "the card carries the reservation SID: {reservation:?}");
+
+    browser.press_in(&card, "Reject").await;
+    browser
+        .wait_gone(
+            "the rejected call",
+            &format!("//*[@data-testid='reservation'][@data-sid='{reservation}']"),
+        )
+        .await;
+    browser.wait_text("log", "Rejected the call from +15551230002").await;
+    let rejected = server.admin.fetch_task_reservation(&task.sid, &reservation).await.expect("reservation");
+    assert_eq!(rejected.reservation_status.map(|s| s.as_str().to_owned()).as_deref(), Some("rejected"));
+
+    browser.close().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unanswered_call_times_out_and_the_worker_shows_unavailable() {
+    let Some(driver) = chromedriver_or_skip() else { return };
+    let _one = crate::exclusive().await;
+    let dir = DataDir::new("timeout");
+    let server = Server::start(&dir, 0).await;
+    let browser = Browser::launch(&driver).await;
+    online(&browser, &server).await;
+
+    server.call("+15551230003", serde_json::json!({})).await;
+    browser.wait_xpath("the incoming call", &pending_from("+15551230003")).await;
+
+    // Past the workflow's 10 s reservation timeout: the engine times the reservation out and moves the
+    // worker to the workspace's timeout activity.
+    server.advance(11).await;
+    browser.wait_gone("the timed-out call", PENDING).await;
+    browser.wait_activity("Unavailable").await;
+    assert_eq!(server.worker_activity(WORKER).await, "Unavailable");
+    browser.wait_text("log", "Missed call from +15551230003").await;
+
+    browser.close().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn by_default_the_server_completes_the_task_when_the_call_ends() {
+    let Some(driver) = chromedriver_or_skip() else { return };
+    let _one = crate::exclusive().await;
+    let dir = DataDir::new("wrapup");
+    let server = Server::start(&dir, 0).await;
+    let browser = Browser::launch(&driver).await;
+    online(&browser, &server).await;
+
+    let task = server.call("+15551230007", serde_json::json!({})).await;
+    browser.press_in(&pending_from("+15551230007"), "Accept").await;
+    server.advance(3).await;
+    browser.press_in("//*[@data-testid='conference']", "End conference").await;
+
+    // As in the seed: the post-work activity is Offline, and an offline worker's wrapping task is
+    // completed by the server, so no card is left behind.
+    browser.wait_gone("the conference card", "//*[@data-testid='conference']").await;
+    browser.wait_activity("Offline").await;
+    browser.wait_gone("the call's card", "//*[@data-testid='reservation']").await;
+    assert_eq!(server.task_status(&task.sid).await, "completed");
+
+    browser.close().await;
+    server.stop().await;
+}

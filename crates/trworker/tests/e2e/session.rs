@@ -1,0 +1,158 @@
+//! Signing in, reload, two tabs of one worker, and a server restart under a signed-in page.
+
+use crate::browser::{chromedriver_or_skip, Browser};
+use crate::calls::{online, pending_from, PENDING};
+use crate::server::{DataDir, Server, PASSWORD, WORKER};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_with_a_wrong_password_then_the_right_one() {
+    let Some(driver) = chromedriver_or_skip() else { return };
+    let _one = crate::exclusive().await;
+    let dir = DataDir::new("signin");
+    let server = Server::start(&dir, 0).await;
+    let browser = Browser::launch(&driver).await;
+    browser.open(&server.page()).await;
+
+    // The workspace's name is there before anyone signs in.
+    browser.wait_text("workspace", "writers").await;
+
+    browser.sign_in(WORKER, "not the password").await;
+    let error = browser
+        .wait_xpath("a sign-in error", "//*[@data-testid='signin-error'][normalize-space(.)!='']")
+        .await;
+    let message = error.text().await.expect("error text");
+    assert!(!message.contains(PASSWORD), "the error must not reveal the password: {message}");
+    assert_eq!(browser.count("#desk:not([hidden])").await, 0, "a wrong password must not open the desk");
+
+    browser.sign_in_ok(WORKER, PASSWORD).await;
+    browser.wait_xpath("the worker's name", &format!("//*[@data-testid='worker-name'][.='{WORKER}']")).await;
+    browser.wait_activity("Offline").await;
+    browser.wait_gone("the sign-in error", "//*[@data-testid='signin-error'][normalize-space(.)!='']").await;
+    assert_eq!(browser.count("#signin:not([hidden])").await, 0, "the sign-in form is hidden once signed in");
+
+    browser.close().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_keeps_the_session_and_the_incoming_call() {
+    let Some(driver) = chromedriver_or_skip() else { return };
+    let _one = crate::exclusive().await;
+    let dir = DataDir::new("reload");
+    let server = Server::start(&dir, 0).await;
+    let browser = Browser::launch(&driver).await;
+    online(&browser, &server).await;
+    server.call("+15551230004", serde_json::json!({})).await;
+    browser.wait_xpath("the incoming call", &pending_from("+15551230004")).await;
+
+    browser.client.refresh().await.expect("reload");
+    browser.wait_connected().await;
+    browser.wait_activity("Available").await;
+    browser.wait_xpath("the incoming call after the reload", &pending_from("+15551230004")).await;
+    assert_eq!(browser.count("#signin:not([hidden])").await, 0, "a reload must not ask to sign in again");
+    // The log survives the reload too.
+    browser.wait_text("log", "Signed in as").await;
+
+    browser.close().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_tabs_of_one_worker_stay_in_step() {
+    let Some(driver) = chromedriver_or_skip() else { return };
+    let _one = crate::exclusive().await;
+    let dir = DataDir::new("tabs");
+    let server = Server::start(&dir, 0).await;
+    let browser = Browser::launch(&driver).await;
+    browser.open(&server.page()).await;
+    browser.sign_in_ok(WORKER, PASSWORD).await;
+    let first = browser.client.window().await.expect("first window");
+
+    // A second tab of the same worker (a tab's session lives in its own sessionStorage: sign in there too).
+    let second = browser.client.new_window(true).await.expect("new tab").handle;
+    browser.client.switch_to_window(second.clone()).await.expect("switch to the second tab");
+    browser.open(&server.page()).await;
+    browser.sign_in_ok(WORKER, PASSWORD).await;
+    browser.wait_activity("Offline").await;
+
+    // Going online in the first tab shows in the second.
+    browser.client.switch_to_window(first.clone()).await.expect("switch to the first tab");
+    browser.press("Go online").await;
+    browser.wait_activity("Available").await;
+    browser.client.switch_to_window(second.clone()).await.expect("switch to the second tab");
+    browser.wait_activity("Available").await;
+
+    // A call rings in both; accepting it in the second ends the ringing in the first.
+    server.call("+15551230005", serde_json::json!({})).await;
+    browser.wait_xpath("the call in the second tab", &pending_from("+15551230005")).await;
+    browser.client.switch_to_window(first.clone()).await.expect("switch to the first tab");
+    browser.wait_xpath("the call in the first tab", &pending_from("+15551230005")).await;
+    browser.client.switch_to_window(second.clone()).await.expect("switch to the second tab");
+    browser.press_in(&pending_from("+15551230005"), "Accept").await;
+    browser.wait_xpath("the accepted call", "//*[@data-testid='reservation'][@data-status='accepted']").await;
+    browser.client.switch_to_window(first).await.expect("switch to the first tab");
+    browser.wait_gone("the ringing call in the first tab", PENDING).await;
+    browser
+        .wait_xpath(
+            "the accepted call in the first tab",
+            "//*[@data-testid='reservation'][@data-status='accepted']",
+        )
+        .await;
+    browser.wait_activity("Unavailable").await;
+
+    browser.close().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_reconnects_after_a_server_restart() {
+    let Some(driver) = chromedriver_or_skip() else { return };
+    let _one = crate::exclusive().await;
+    let dir = DataDir::new("restart");
+    let server = Server::start(&dir, 0).await;
+    let port = server.addr.port();
+    let browser = Browser::launch(&driver).await;
+    online(&browser, &server).await;
+
+    server.stop().await;
+    browser
+        .wait_xpath("the lost connection", "//*[@data-testid='connection'][@data-state!='connected']")
+        .await;
+
+    // Same port, same data directory: same credentials, so the page's token is still good.
+    let server = Server::start(&dir, port).await;
+    browser.wait_connected().await;
+    browser.wait_activity("Available").await;
+    assert_eq!(browser.count("#signin:not([hidden])").await, 0, "the worker stays signed in");
+    server.call("+15551230006", serde_json::json!({})).await;
+    browser.wait_xpath("a call after the restart", &pending_from("+15551230006")).await;
+
+    browser.close().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_clears_and_signing_out_returns_to_the_form() {
+    let Some(driver) = chromedriver_or_skip() else { return };
+    let _one = crate::exclusive().await;
+    let dir = DataDir::new("signout");
+    let server = Server::start(&dir, 0).await;
+    let browser = Browser::launch(&driver).await;
+    browser.open(&server.page()).await;
+    browser.sign_in_ok(WORKER, PASSWORD).await;
+    browser.wait_text("log", "Signed in as").await;
+
+    browser.press("Clear").await;
+    browser.wait_xpath("an empty log", "//*[@data-testid='log'][not(.//li)]").await;
+
+    browser.press("Sign out").await;
+    browser.wait_xpath("the sign-in form", "//*[@id='signin'][not(@hidden)]").await;
+    assert_eq!(browser.count("#desk:not([hidden])").await, 0, "the desk is hidden after signing out");
+    // Signed out for good: a reload does not bring the session back.
+    browser.client.refresh().await.expect("reload");
+    browser.wait_xpath("the sign-in form after a reload", "//*[@id='signin'][not(@hidden)]").await;
+    browser.wait_text("workspace", "writers").await;
+
+    browser.close().await;
+    server.stop().await;
+}
