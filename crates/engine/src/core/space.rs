@@ -30,6 +30,9 @@ pub(crate) const MAX_ACTIVITIES: usize = 100;
 /// Order of a waiting task: priority desc, then age key, then SID.
 pub(crate) type TaskKey = (Reverse<i64>, i64, Sid);
 
+/// How many fields [`Space::push_worker_fields`] appends.
+pub(crate) const WORKER_FIELDS: usize = 6;
+
 /// Per-queue routing index.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct QueueIndex {
@@ -661,15 +664,16 @@ impl Space {
 
     // ---- workers ------------------------------------------------------------------------------------
 
-    pub(crate) fn worker_fields(&self, w: &Worker) -> crate::event::Fields {
-        vec![
+    /// Appends a worker's [`WORKER_FIELDS`] event fields.
+    pub(crate) fn push_worker_fields(&self, w: &Worker, f: &mut crate::event::Fields) {
+        f.extend([
             ("WorkerSid".into(), w.sid.to_string()),
             ("WorkerName".into(), w.friendly_name.clone()),
             ("WorkerAttributes".into(), w.attributes.clone()),
             ("WorkerActivitySid".into(), w.activity_sid.to_string()),
             ("WorkerActivityName".into(), w.activity_name.clone()),
             ("WorkerVersion".into(), w.version.to_string()),
-        ]
+        ]);
     }
 
     pub(crate) fn emit_worker(
@@ -680,7 +684,8 @@ impl Space {
         w: &Worker,
         extra: crate::event::Fields,
     ) {
-        let mut fields = self.worker_fields(w);
+        let mut fields = Vec::with_capacity(WORKER_FIELDS + extra.len());
+        self.push_worker_fields(w, &mut fields);
         fields.extend(extra);
         let description = match t {
             EventType::WorkerActivityUpdate => {
