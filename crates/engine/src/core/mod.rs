@@ -102,7 +102,7 @@ pub(crate) enum Timer {
 #[derive(Default)]
 pub(crate) struct Timers {
     by_deadline: BTreeSet<(Timestamp, Timer)>,
-    deadlines: HashMap<Timer, Timestamp>,
+    deadlines: space::SidMap<Timer, Timestamp>,
 }
 
 impl Timers {
