@@ -2,6 +2,12 @@
 
 use clap::Parser;
 
+/// mimalloc rather than glibc's allocator: with 100,000 workers in memory, glibc's free-chunk coalescing made
+/// each routing decision several times slower than with 1,000 (see docs/PERFORMANCE.md); mimalloc keeps the
+/// cost flat.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     // Before any thread exists: `.env` fills the environment, then clap reads it.
     if let Err(e) = trworker::config::load_dotenv(std::path::Path::new(".env")) {

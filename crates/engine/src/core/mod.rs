@@ -102,7 +102,7 @@ pub(crate) enum Timer {
 #[derive(Default)]
 pub(crate) struct Timers {
     by_deadline: BTreeSet<(Timestamp, Timer)>,
-    deadlines: HashMap<Timer, Timestamp>,
+    deadlines: space::SidMap<Timer, Timestamp>,
 }
 
 impl Timers {
@@ -285,7 +285,9 @@ impl Core {
 
     /// Events since the last call, `seq` increasing.
     pub fn take_events(&mut self) -> Vec<Event> {
-        std::mem::take(&mut self.out.events)
+        // The next command likely emits as many: start the new log at that size instead of regrowing it.
+        let cap = self.out.events.len();
+        std::mem::replace(&mut self.out.events, Vec::with_capacity(cap))
     }
 
     /// The sequence number of the last event emitted.

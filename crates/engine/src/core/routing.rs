@@ -35,8 +35,11 @@ enum Exit {
 impl Space {
     // ---- event fields ---------------------------------------------------------------------------------
 
-    pub(crate) fn task_fields(&self, t: &Task, now: Timestamp) -> crate::event::Fields {
-        let mut f: crate::event::Fields = vec![
+    /// A task's event fields, with room for `extra` more so callers that append do not reallocate.
+    pub(crate) fn task_fields(&self, t: &Task, now: Timestamp, extra: usize) -> crate::event::Fields {
+        // 11 fixed fields, up to 7 optional ones.
+        let mut f: crate::event::Fields = Vec::with_capacity(18 + extra);
+        f.extend([
             ("TaskSid".into(), t.sid.to_string()),
             ("TaskAttributes".into(), t.attributes.clone()),
             ("TaskAge".into(), t.age(now).to_string()),
@@ -48,7 +51,7 @@ impl Space {
             ("TaskVersion".into(), t.version.to_string()),
             ("TaskVirtualStartTime".into(), t.virtual_start_time.secs().to_string()),
             ("TaskIgnoreCapacity".into(), t.ignore_capacity.to_string()),
-        ];
+        ]);
         if let Some(q) = t.task_queue_sid {
             f.push(("TaskQueueSid".into(), q.to_string()));
             if let Some(n) = &t.task_queue_friendly_name {
@@ -85,7 +88,7 @@ impl Space {
         t: &Task,
         description: String,
     ) {
-        let fields = self.task_fields(t, now);
+        let fields = self.task_fields(t, now, 0);
         out.emit(&self.ws, now, ty, "task", t.sid, description, fields);
     }
 
@@ -97,12 +100,14 @@ impl Space {
 
     pub(crate) fn emit_reservation(&self, out: &mut Out, now: Timestamp, ty: EventType, r: Sid) {
         let Some(res) = self.reservations.get(&r) else { return };
+        // Worker fields (6) and the two reservation fields follow the task's.
+        let extra = super::space::WORKER_FIELDS + 2;
         let mut fields = match self.tasks.get(&res.task_sid) {
-            Some(t) => self.task_fields(t, now),
+            Some(t) => self.task_fields(t, now, extra),
             None => vec![("TaskSid".into(), res.task_sid.to_string())],
         };
         match self.workers.get(&res.worker_sid) {
-            Some(w) => fields.extend(self.worker_fields(w)),
+            Some(w) => self.push_worker_fields(w, &mut fields),
             None => fields.push(("WorkerSid".into(), res.worker_sid.to_string())),
         }
         fields.push(("ReservationSid".into(), r.to_string()));

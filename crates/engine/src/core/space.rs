@@ -30,6 +30,66 @@ pub(crate) const MAX_ACTIVITIES: usize = 100;
 /// Order of a waiting task: priority desc, then age key, then SID.
 pub(crate) type TaskKey = (Reverse<i64>, i64, Sid);
 
+/// A map keyed by engine-made SIDs (or tuples of them), hashed with [`SidHash`] instead of SipHash.
+pub(crate) type SidMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<SidHash>>;
+
+/// Multiply-rotate hasher for SID keys (the hot index lookups of routing). Not DoS-resistant, so used only
+/// for maps whose keys the engine generates: SIDs are 128-bit numbers the engine assigns, never names a
+/// client chooses (`worker_names` keeps SipHash).
+#[derive(Default, Clone, Copy)]
+pub(crate) struct SidHash(u64);
+
+impl SidHash {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(Self::K);
+    }
+}
+
+impl std::hash::Hasher for SidHash {
+    fn finish(&self) -> u64 {
+        // Fold the well-mixed high bits into the low ones the table indexes by.
+        self.0 ^ (self.0 >> 32)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+
+    fn write_u32(&mut self, i: u32) {
+        self.add(u64::from(i));
+    }
+
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+
+    fn write_u128(&mut self, i: u128) {
+        self.add(i as u64);
+        self.add((i >> 64) as u64);
+    }
+
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+
+    fn write_isize(&mut self, i: isize) {
+        self.add(i as u64);
+    }
+}
+
+/// How many fields [`Space::push_worker_fields`] appends.
+pub(crate) const WORKER_FIELDS: usize = 6;
+
 /// Per-queue routing index.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct QueueIndex {
@@ -61,29 +121,29 @@ pub(crate) struct Space {
     pub(crate) ws: Workspace,
     pub(crate) activities: BTreeMap<Sid, Activity>,
     pub(crate) channels: BTreeMap<Sid, TaskChannel>,
-    pub(crate) workers: HashMap<Sid, Worker>,
-    pub(crate) worker_channels: HashMap<Sid, WorkerChannel>,
+    pub(crate) workers: SidMap<Sid, Worker>,
+    pub(crate) worker_channels: SidMap<Sid, WorkerChannel>,
     pub(crate) queues: BTreeMap<Sid, TaskQueue>,
     pub(crate) workflows: BTreeMap<Sid, Workflow>,
-    pub(crate) tasks: HashMap<Sid, Task>,
-    pub(crate) reservations: HashMap<Sid, Reservation>,
+    pub(crate) tasks: SidMap<Sid, Task>,
+    pub(crate) reservations: SidMap<Sid, Reservation>,
     // Indexes.
-    pub(crate) qidx: HashMap<Sid, QueueIndex>,
-    pub(crate) worker_queues: HashMap<Sid, Vec<Sid>>,
+    pub(crate) qidx: SidMap<Sid, QueueIndex>,
+    pub(crate) worker_queues: SidMap<Sid, Vec<Sid>>,
     pub(crate) worker_names: HashMap<String, Sid>,
-    pub(crate) channel_of: HashMap<(Sid, Sid), Sid>,
-    pub(crate) task_reservations: HashMap<Sid, Vec<Sid>>,
-    pub(crate) worker_reservations: HashMap<Sid, Vec<Sid>>,
+    pub(crate) channel_of: SidMap<(Sid, Sid), Sid>,
+    pub(crate) task_reservations: SidMap<Sid, Vec<Sid>>,
+    pub(crate) worker_reservations: SidMap<Sid, Vec<Sid>>,
     /// task -> (queue, key) while in a queue's `waiting` set.
-    pub(crate) waiting_key: HashMap<Sid, (Sid, TaskKey)>,
+    pub(crate) waiting_key: SidMap<Sid, (Sid, TaskKey)>,
     /// worker -> idle key while in `available` sets.
-    pub(crate) idle_key: HashMap<Sid, Timestamp>,
+    pub(crate) idle_key: SidMap<Sid, Timestamp>,
     // Statistics.
     pub(crate) counters: Counters,
-    pub(crate) queue_counters: HashMap<Sid, Counters>,
-    pub(crate) workflow_counters: HashMap<Sid, Counters>,
+    pub(crate) queue_counters: SidMap<Sid, Counters>,
+    pub(crate) workflow_counters: SidMap<Sid, Counters>,
     /// Reservation counters per worker.
-    pub(crate) worker_counters: HashMap<Sid, Counters>,
+    pub(crate) worker_counters: SidMap<Sid, Counters>,
 }
 
 pub(crate) fn validate_name(param: &str, name: &str) -> Result<(), Error> {
@@ -125,24 +185,24 @@ impl Space {
             ws,
             activities: BTreeMap::new(),
             channels: BTreeMap::new(),
-            workers: HashMap::new(),
-            worker_channels: HashMap::new(),
+            workers: SidMap::default(),
+            worker_channels: SidMap::default(),
             queues: BTreeMap::new(),
             workflows: BTreeMap::new(),
-            tasks: HashMap::new(),
-            reservations: HashMap::new(),
-            qidx: HashMap::new(),
-            worker_queues: HashMap::new(),
+            tasks: SidMap::default(),
+            reservations: SidMap::default(),
+            qidx: SidMap::default(),
+            worker_queues: SidMap::default(),
             worker_names: HashMap::new(),
-            channel_of: HashMap::new(),
-            task_reservations: HashMap::new(),
-            worker_reservations: HashMap::new(),
-            waiting_key: HashMap::new(),
-            idle_key: HashMap::new(),
+            channel_of: SidMap::default(),
+            task_reservations: SidMap::default(),
+            worker_reservations: SidMap::default(),
+            waiting_key: SidMap::default(),
+            idle_key: SidMap::default(),
             counters: Counters::default(),
-            queue_counters: HashMap::new(),
-            workflow_counters: HashMap::new(),
-            worker_counters: HashMap::new(),
+            queue_counters: SidMap::default(),
+            workflow_counters: SidMap::default(),
+            worker_counters: SidMap::default(),
         }
     }
 
@@ -661,15 +721,16 @@ impl Space {
 
     // ---- workers ------------------------------------------------------------------------------------
 
-    pub(crate) fn worker_fields(&self, w: &Worker) -> crate::event::Fields {
-        vec![
+    /// Appends a worker's [`WORKER_FIELDS`] event fields.
+    pub(crate) fn push_worker_fields(&self, w: &Worker, f: &mut crate::event::Fields) {
+        f.extend([
             ("WorkerSid".into(), w.sid.to_string()),
             ("WorkerName".into(), w.friendly_name.clone()),
             ("WorkerAttributes".into(), w.attributes.clone()),
             ("WorkerActivitySid".into(), w.activity_sid.to_string()),
             ("WorkerActivityName".into(), w.activity_name.clone()),
             ("WorkerVersion".into(), w.version.to_string()),
-        ]
+        ]);
     }
 
     pub(crate) fn emit_worker(
@@ -680,7 +741,8 @@ impl Space {
         w: &Worker,
         extra: crate::event::Fields,
     ) {
-        let mut fields = self.worker_fields(w);
+        let mut fields = Vec::with_capacity(WORKER_FIELDS + extra.len());
+        self.push_worker_fields(w, &mut fields);
         fields.extend(extra);
         let description = match t {
             EventType::WorkerActivityUpdate => {
