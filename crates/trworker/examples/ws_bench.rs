@@ -13,7 +13,7 @@
 //!    latency runs from just before its POST to the arrival of the `reservation.created` event frame on the
 //!    socket of the worker it was reserved for. The event frame does not name the task, so each socket pairs
 //!    its `reservation.created` arrival with the reservation that is new in the `state` frame that follows
-//!    it (matched by task SID); only the event frame's arrival time counts.
+//!    it (matched by `reservations[].task.sid`); only the event frame's arrival time counts.
 //! 2. Memory. Closes those sockets, creates M more workers, connects M sockets that then stay idle, and
 //!    prints VmRSS before and after. Client and server ends live in this one process, so the per-connection
 //!    figure is an upper bound for the server.
@@ -271,6 +271,9 @@ async fn watch(mut socket: Socket, tx: mpsc::UnboundedSender<Arrival>) {
         let at = Instant::now();
         let Message::Text(text) = frame else { continue };
         let Ok(value) = serde_json::from_str::<Value>(&text) else { continue };
+        if std::env::var_os("WS_BENCH_DEBUG").is_some() {
+            eprintln!("frame: {}", text.chars().take(600).collect::<String>());
+        }
         match value.get("type").and_then(Value::as_str) {
             Some("event") => {
                 if value.get("event_type").and_then(Value::as_str) == Some("reservation.created") {
@@ -280,7 +283,7 @@ async fn watch(mut socket: Socket, tx: mpsc::UnboundedSender<Arrival>) {
             Some("state") => {
                 let reservations = value.get("reservations").and_then(Value::as_array);
                 for r in reservations.into_iter().flatten() {
-                    let Some(task) = r.get("task_sid").and_then(Value::as_str) else { continue };
+                    let Some(task) = r.pointer("/task/sid").and_then(Value::as_str) else { continue };
                     if seen.insert(task.to_owned()) && !pending.is_empty() {
                         let at = pending.remove(0);
                         let _ = tx.send(Arrival { task_sid: task.to_owned(), at });
