@@ -218,7 +218,8 @@ async fn run(args: &Args, dir: &Path) -> anyhow::Result<()> {
     })
     .await
     .map_err(|e| anyhow!("cannot open the engine: {e}"))?;
-    let workspace = embedded.workspace_sid.map(|s| s.to_string()).context("the demo seed has no workspace")?;
+    let workspace =
+        embedded.workspace_sid.map(|s| s.to_string()).context("the demo seed has no workspace")?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let base = format!("http://{addr}");
@@ -280,10 +281,10 @@ async fn watch(mut socket: Socket, tx: mpsc::UnboundedSender<Arrival>) {
             eprintln!("frame: {}", text.chars().take(600).collect::<String>());
         }
         match value.get("type").and_then(Value::as_str) {
-            Some("event") => {
-                if value.get("event_type").and_then(Value::as_str) == Some("reservation.created") {
-                    pending.push(at);
-                }
+            Some("event")
+                if value.get("event_type").and_then(Value::as_str) == Some("reservation.created") =>
+            {
+                pending.push(at);
             }
             Some("state") => {
                 let reservations = value.get("reservations").and_then(Value::as_array);
