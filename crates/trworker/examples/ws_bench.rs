@@ -1,0 +1,495 @@
+//! The worker app's benchmark of issue 5: REST task creation -> `reservation.created` frame on the worker's
+//! WebSocket, and the memory cost of idle connected workers.
+//!
+//! Runs the app in-process exactly as `trworker serve` does in local mode (embedded engine in a temporary
+//! data directory, the app reaching it over HTTP on its own loopback URL, events fed in-process), on
+//! 127.0.0.1:
+//!
+//! 1. Latency. Creates N workers (`skills: ["support","bench"]`) in the demo workspace, a queue
+//!    `skills HAS "bench"` (so the demo workers never take a task) and a workflow with a one-hour
+//!    reservation timeout, mints each worker's token with `WorkerCapability` (sign-in is rate-limited per
+//!    address), connects N sockets (`hello`, waits for the first `state`), sets every worker Available, then
+//!    creates T tasks (default N: each worker gets exactly one reservation) paced at R per second. A task's
+//!    latency runs from just before its POST to the arrival of the `reservation.created` event frame on the
+//!    socket of the worker it was reserved for. The event frame does not name the task, so each socket pairs
+//!    its `reservation.created` arrival with the reservation that is new in the `state` frame that follows
+//!    it (matched by `reservations[].task.sid`); only the event frame's arrival time counts.
+//! 2. Memory. Closes those sockets, creates M more workers, connects M sockets that then stay idle, and
+//!    prints VmRSS before and after. Client and server ends live in this one process, so the per-connection
+//!    figure is an upper bound for the server; the client sockets use 4 KiB read buffers to keep their share small.
+//!
+//! `cargo run --release -p trworker --example ws_bench -- [--workers N] [--rate R] [--tasks T] [--idle M]`
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context as _};
+use futures_util::{SinkExt as _, StreamExt as _};
+use serde_json::{json, Value};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use trworker::app::{AppConfig, AppState, Mode};
+use trworker::embedded::{Embedded, Seed, Settings};
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// How many REST calls or socket handshakes run at once during setup.
+const SETUP_CONCURRENCY: usize = 32;
+/// How long to wait for the last reservation frames after the last POST.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a socket may take to get its first `state`.
+const STATE_TIMEOUT: Duration = Duration::from_secs(60);
+
+struct Args {
+    workers: usize,
+    rate: u32,
+    tasks: Option<usize>,
+    idle: usize,
+}
+
+fn parse_args() -> anyhow::Result<Args> {
+    let mut args = Args { workers: 1000, rate: 1000, tasks: None, idle: 10_000 };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let value = it.next().with_context(|| format!("{flag} needs a value"))?;
+        let n: usize = value.parse().with_context(|| format!("{flag} wants a number, not {value:?}"))?;
+        match flag.as_str() {
+            "--workers" => args.workers = n,
+            "--rate" => args.rate = u32::try_from(n).context("--rate is too large")?,
+            "--tasks" => args.tasks = Some(n),
+            "--idle" => args.idle = n,
+            other => bail!("unknown option {other}: use --workers N --rate R --tasks T --idle M"),
+        }
+    }
+    if args.rate == 0 {
+        bail!("--rate must be at least 1");
+    }
+    if args.tasks.unwrap_or(args.workers) > args.workers {
+        bail!("--tasks must not exceed --workers: each worker takes one reservation");
+    }
+    Ok(args)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = parse_args()?;
+    let dir = std::env::temp_dir().join(format!("trworker-wsbench-{}", trworker::config::random_hex()));
+    let result = run(&args, &dir).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+/// The app under test and a REST client for its engine.
+struct Bench {
+    base: String,
+    ws_url: String,
+    workspace: String,
+    account_sid: String,
+    auth_token: String,
+    http: reqwest::Client,
+}
+
+impl Bench {
+    async fn post(&self, path: &str, form: &[(&str, &str)]) -> anyhow::Result<Value> {
+        let url = format!("{}/v1/Workspaces/{}/{path}", self.base, self.workspace);
+        let response = self
+            .http
+            .post(&url)
+            .basic_auth(&self.account_sid, Some(&self.auth_token))
+            .form(form)
+            .send()
+            .await
+            .with_context(|| format!("POST {url}"))?;
+        let status = response.status();
+        let body: Value = response.json().await.with_context(|| format!("POST {url}: body"))?;
+        if !status.is_success() {
+            bail!("POST {url}: {status} {body}");
+        }
+        Ok(body)
+    }
+
+    async fn get(&self, path: &str) -> anyhow::Result<Value> {
+        let url = format!("{}/v1/Workspaces/{}/{path}", self.base, self.workspace);
+        let response = self
+            .http
+            .get(&url)
+            .basic_auth(&self.account_sid, Some(&self.auth_token))
+            .send()
+            .await
+            .with_context(|| format!("GET {url}"))?;
+        Ok(response.error_for_status()?.json().await?)
+    }
+
+    fn token(&self, worker_sid: &str) -> anyhow::Result<String> {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+        twilio::token::WorkerCapability::new(&self.account_sid, &self.auth_token, &self.workspace, worker_sid)
+            .ttl(Duration::from_secs(3600))
+            .allow_activity_updates(true)
+            .allow_reservation_updates(true)
+            .to_jwt(now)
+            .map_err(|e| anyhow!("cannot mint a token: {e}"))
+    }
+
+    /// Creates `n` workers named `prefix-i`; returns their SIDs.
+    async fn create_workers(&self, prefix: &str, n: usize) -> anyhow::Result<Vec<String>> {
+        let attributes = json!({ "skills": ["support", "bench"] }).to_string();
+        let results: Vec<anyhow::Result<String>> = futures_util::stream::iter(0..n)
+            .map(|i| {
+                let attributes = attributes.clone();
+                async move {
+                    let name = format!("{prefix}-{i}");
+                    let body = self
+                        .post("Workers", &[("FriendlyName", name.as_str()), ("Attributes", &attributes)])
+                        .await?;
+                    sid_of(&body)
+                }
+            })
+            .buffer_unordered(SETUP_CONCURRENCY)
+            .collect()
+            .await;
+        results.into_iter().collect()
+    }
+
+    /// Opens `/api/ws`, says hello and waits for the first `state`.
+    async fn connect(&self, worker_sid: &str) -> anyhow::Result<Socket> {
+        let token = self.token(worker_sid)?;
+        // Small client buffers (tungstenite's default read buffer is 128 KiB), so that the memory figure is
+        // mostly the server's.
+        let config = WebSocketConfig::default().read_buffer_size(4096).write_buffer_size(0);
+        let (mut socket, _) =
+            tokio_tungstenite::connect_async_with_config(self.ws_url.as_str(), Some(config), true).await?;
+        let hello = json!({ "type": "hello", "token": token, "last_seq": null });
+        socket.send(Message::Text(hello.to_string().into())).await?;
+        let first_state = async {
+            while let Some(frame) = socket.next().await {
+                if let Message::Text(text) = frame? {
+                    let value: Value = serde_json::from_str(&text)?;
+                    match value.get("type").and_then(Value::as_str) {
+                        Some("state") => return Ok(()),
+                        Some("error") => bail!("the app refused the socket: {value}"),
+                        _ => {}
+                    }
+                }
+            }
+            bail!("the socket closed before its first state")
+        };
+        tokio::time::timeout(STATE_TIMEOUT, first_state).await.context("no first state in time")??;
+        Ok(socket)
+    }
+
+    async fn connect_all(&self, workers: &[String]) -> anyhow::Result<Vec<Socket>> {
+        let results: Vec<anyhow::Result<Socket>> = futures_util::stream::iter(workers)
+            .map(|w| self.connect(w))
+            .buffered(SETUP_CONCURRENCY)
+            .collect()
+            .await;
+        results.into_iter().collect()
+    }
+}
+
+fn sid_of(body: &Value) -> anyhow::Result<String> {
+    body.get("sid").and_then(Value::as_str).map(str::to_owned).with_context(|| format!("no sid in {body}"))
+}
+
+/// The process's resident set size in kB, from /proc/self/status.
+fn rss_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn mib(kb: u64) -> f64 {
+    kb as f64 / 1024.0
+}
+
+async fn run(args: &Args, dir: &Path) -> anyhow::Result<()> {
+    let embedded = Embedded::open(Settings {
+        data_dir: dir.to_path_buf(),
+        account_sid: None,
+        auth_token: None,
+        seed: Seed::Demo,
+        manual_clock: false,
+    })
+    .await
+    .map_err(|e| anyhow!("cannot open the engine: {e}"))?;
+    let workspace =
+        embedded.workspace_sid.map(|s| s.to_string()).context("the demo seed has no workspace")?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let base = format!("http://{addr}");
+    let account_sid = embedded.credentials.account_sid.clone();
+    let auth_token = embedded.credentials.auth_token.clone();
+    let mut config =
+        AppConfig::new(Mode::Local, &account_sid, &auth_token, workspace.clone(), "bench-password", &base);
+    config.taskrouter_url = Some(base.clone());
+    config.api_url = Some(base.clone());
+    let clock: Arc<dyn engine::Clock> = Arc::new(engine::SystemClock);
+    let state = AppState::new(config, clock).map_err(|e| anyhow!("{e}"))?;
+    let router = trworker::app::router(state.clone()).merge(embedded.routes(&base));
+    let feed_account = account_sid.clone();
+    trworker::app::events::spawn_feed(state.clone(), embedded.handle.subscribe(), move |e| {
+        trworker::api::callbacks::event_fields(&feed_account, e)
+    });
+    let background = state.spawn_background();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).await
+    });
+
+    let bench = Bench {
+        ws_url: format!("ws://{addr}/api/ws"),
+        base,
+        workspace,
+        account_sid,
+        auth_token,
+        http: reqwest::Client::builder().pool_max_idle_per_host(256).build()?,
+    };
+    println!("app at {} (pid {})", bench.base, std::process::id());
+
+    latency(&bench, args).await?;
+    if args.idle > 0 {
+        idle(&bench, args.idle).await?;
+    }
+
+    background.abort();
+    server.abort();
+    embedded.handle.stop().await.map_err(|e| anyhow!("engine stop: {e}"))?;
+    Ok(())
+}
+
+/// What a socket saw: the task its new reservation is for, and when the `reservation.created` frame came.
+struct Arrival {
+    task_sid: String,
+    at: Instant,
+}
+
+/// Reads a worker's socket: pairs each `reservation.created` frame's arrival with the reservation that is
+/// new in the next `state`.
+async fn watch(mut socket: Socket, tx: mpsc::UnboundedSender<Arrival>) {
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut pending: Vec<Instant> = Vec::new();
+    while let Some(Ok(frame)) = socket.next().await {
+        let at = Instant::now();
+        let Message::Text(text) = frame else { continue };
+        let Ok(value) = serde_json::from_str::<Value>(&text) else { continue };
+        if std::env::var_os("WS_BENCH_DEBUG").is_some() {
+            eprintln!("frame: {}", text.chars().take(600).collect::<String>());
+        }
+        match value.get("type").and_then(Value::as_str) {
+            Some("event")
+                if value.get("event_type").and_then(Value::as_str) == Some("reservation.created") =>
+            {
+                pending.push(at);
+            }
+            Some("state") => {
+                let reservations = value.get("reservations").and_then(Value::as_array);
+                for r in reservations.into_iter().flatten() {
+                    let Some(task) = r.pointer("/task/sid").and_then(Value::as_str) else { continue };
+                    if seen.insert(task.to_owned()) && !pending.is_empty() {
+                        let at = pending.remove(0);
+                        let _ = tx.send(Arrival { task_sid: task.to_owned(), at });
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn percentile(sorted: &[Duration], q: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted.get(rank - 1).copied().unwrap_or_default()
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.3} ms", d.as_secs_f64() * 1000.0)
+}
+
+async fn latency(bench: &Bench, args: &Args) -> anyhow::Result<()> {
+    let tasks = args.tasks.unwrap_or(args.workers);
+    println!("latency: {} workers, {tasks} tasks at {}/s", args.workers, args.rate);
+
+    let activities = bench.get("Activities?PageSize=50").await?;
+    let available = activities
+        .get("activities")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|a| a.get("friendly_name").and_then(Value::as_str) == Some("Available"))
+        .and_then(|a| a.get("sid").and_then(Value::as_str))
+        .context("the demo workspace has no Available activity")?
+        .to_owned();
+    let queue = sid_of(
+        &bench
+            .post("TaskQueues", &[("FriendlyName", "bench"), ("TargetWorkers", "skills HAS \"bench\"")])
+            .await?,
+    )?;
+    let configuration = json!({ "task_routing": { "filters": [], "default_filter": { "queue": queue } } });
+    let workflow = sid_of(
+        &bench
+            .post(
+                "Workflows",
+                &[
+                    ("FriendlyName", "bench"),
+                    ("Configuration", &configuration.to_string()),
+                    ("TaskReservationTimeout", "3600"),
+                ],
+            )
+            .await?,
+    )?;
+
+    let started = Instant::now();
+    let workers = bench.create_workers("bench", args.workers).await?;
+    println!("  created {} workers in {:.1} s", workers.len(), started.elapsed().as_secs_f64());
+    let started = Instant::now();
+    let sockets = bench.connect_all(&workers).await?;
+    println!("  connected {} sockets in {:.1} s", sockets.len(), started.elapsed().as_secs_f64());
+
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let watchers: Vec<_> = sockets.into_iter().map(|s| tokio::spawn(watch(s, tx.clone()))).collect();
+    drop(tx);
+
+    let started = Instant::now();
+    let results: Vec<anyhow::Result<Value>> = futures_util::stream::iter(&workers)
+        .map(|w| {
+            let available = available.as_str();
+            async move { bench.post(&format!("Workers/{w}"), &[("ActivitySid", available)]).await }
+        })
+        .buffer_unordered(SETUP_CONCURRENCY)
+        .collect()
+        .await;
+    results.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
+    println!("  set {} workers Available in {:.1} s", workers.len(), started.elapsed().as_secs_f64());
+    // Let the app push the Available states before the clock starts.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // Paced creation: task i's POST starts at start + i/R, each on its own tokio task.
+    let workflow = Arc::new(workflow);
+    let start = tokio::time::Instant::now();
+    let mut posts = Vec::with_capacity(tasks);
+    for i in 0..tasks {
+        let due = start + Duration::from_secs_f64(i as f64 / f64::from(args.rate));
+        tokio::time::sleep_until(due).await;
+        let http = bench.http.clone();
+        let url = format!("{}/v1/Workspaces/{}/Tasks", bench.base, bench.workspace);
+        let (account, auth) = (bench.account_sid.clone(), bench.auth_token.clone());
+        let workflow = workflow.clone();
+        posts.push(tokio::spawn(async move {
+            let attributes = json!({ "bench": i }).to_string();
+            let sent = Instant::now();
+            let response = http
+                .post(&url)
+                .basic_auth(&account, Some(&auth))
+                .form(&[("WorkflowSid", workflow.as_str()), ("Attributes", attributes.as_str())])
+                .send()
+                .await?;
+            let status = response.status();
+            let body: Value = response.json().await?;
+            let answered = sent.elapsed();
+            if !status.is_success() {
+                bail!("POST Tasks: {status} {body}");
+            }
+            Ok::<_, anyhow::Error>((sid_of(&body)?, sent, answered))
+        }));
+    }
+    let pacing = start.elapsed();
+    let mut sent_at: HashMap<String, Instant> = HashMap::with_capacity(tasks);
+    let mut answered = Vec::with_capacity(tasks);
+    let mut failed = 0usize;
+    for post in posts {
+        match post.await {
+            Ok(Ok((sid, sent, took))) => {
+                sent_at.insert(sid, sent);
+                answered.push(took);
+            }
+            Ok(Err(e)) => {
+                failed += 1;
+                if failed <= 3 {
+                    eprintln!("  task POST failed: {e:#}");
+                }
+            }
+            Err(e) => bail!("a POST task panicked: {e}"),
+        }
+    }
+    println!(
+        "  {} POSTs issued over {:.2} s ({:.0}/s achieved), {failed} failed",
+        tasks,
+        pacing.as_secs_f64(),
+        tasks as f64 / pacing.as_secs_f64().max(1e-9)
+    );
+
+    let mut arrivals: HashMap<String, Instant> = HashMap::with_capacity(tasks);
+    let deadline = tokio::time::Instant::now() + DRAIN_TIMEOUT;
+    while arrivals.len() < sent_at.len() {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(a)) => {
+                arrivals.insert(a.task_sid, a.at);
+            }
+            Ok(None) | Err(_) => break,
+        }
+    }
+    for w in &watchers {
+        w.abort();
+    }
+
+    let mut latencies: Vec<Duration> = sent_at
+        .iter()
+        .filter_map(|(sid, sent)| arrivals.get(sid).map(|at| at.saturating_duration_since(*sent)))
+        .collect();
+    latencies.sort();
+    answered.sort();
+    println!(
+        "  task POST -> reservation.created frame: count {} of {} tasks, p50 {}, p90 {}, p99 {}, max {}",
+        latencies.len(),
+        tasks,
+        ms(percentile(&latencies, 0.50)),
+        ms(percentile(&latencies, 0.90)),
+        ms(percentile(&latencies, 0.99)),
+        ms(latencies.last().copied().unwrap_or_default()),
+    );
+    println!(
+        "  (for reference) task POST response time: p50 {}, p99 {}, max {}",
+        ms(percentile(&answered, 0.50)),
+        ms(percentile(&answered, 0.99)),
+        ms(answered.last().copied().unwrap_or_default()),
+    );
+    // Let the aborted sockets close before the memory part.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    Ok(())
+}
+
+async fn idle(bench: &Bench, m: usize) -> anyhow::Result<()> {
+    println!("idle: {m} connected workers");
+    let before_workers = rss_kb().unwrap_or(0);
+    let started = Instant::now();
+    let workers = bench.create_workers("idle", m).await?;
+    println!("  created {} workers in {:.1} s", workers.len(), started.elapsed().as_secs_f64());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = rss_kb().unwrap_or(0);
+    let started = Instant::now();
+    let sockets = bench.connect_all(&workers).await?;
+    println!("  connected {} sockets in {:.1} s", sockets.len(), started.elapsed().as_secs_f64());
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = rss_kb().unwrap_or(0);
+    println!(
+        "  VmRSS: {:.1} MiB before the workers, {:.1} MiB before the sockets, {:.1} MiB with {} idle sockets",
+        mib(before_workers),
+        mib(before),
+        mib(after),
+        sockets.len()
+    );
+    println!(
+        "  per connection (client and server ends, one process): {:.1} KiB",
+        after.saturating_sub(before) as f64 / sockets.len().max(1) as f64
+    );
+    drop(sockets);
+    Ok(())
+}
