@@ -271,7 +271,9 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn upgrade(State(state): State<AppState>, upgrade: WebSocketUpgrade) -> Response {
-    upgrade.on_upgrade(move |socket| async move {
+    // Frames from the page are small (hello, a refreshed token): a 4 KiB read buffer instead of the default
+    // 128 KiB is what lets thousands of idle workers stay connected in little memory (docs/PERFORMANCE.md).
+    upgrade.read_buffer_size(4096).on_upgrade(move |socket| async move {
         let mut socket = socket;
         if let Err(reason) = session(&state, &mut socket).await {
             tracing::debug!(%reason, "websocket ended");
