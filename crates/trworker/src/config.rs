@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 
 use rand::RngCore;
 
+use crate::api::Credentials;
+
 /// Why a configuration file could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -115,40 +117,29 @@ pub fn write_env_file(path: &Path, entries: &[(&str, &str)]) -> Result<(), Error
     std::fs::rename(&tmp, path).map_err(io)
 }
 
-/// The credentials of an engine: account SID and auth token.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Credentials {
-    /// `AC` + 32 hex digits.
-    pub account_sid: String,
-    /// 32 hex digits, as Twilio's.
-    pub auth_token: String,
-}
-
-impl Credentials {
-    /// Credentials for a local engine: the given values where set, else those kept in
-    /// `DIR/credentials.env`, else newly generated ones (and kept there for next time).
-    pub fn for_local_engine(
-        data_dir: &Path,
-        account_sid: Option<String>,
-        auth_token: Option<String>,
-    ) -> Result<Credentials, Error> {
-        let path = data_dir.join("credentials.env");
-        let kept = read_env_file(&path)?;
-        let account_sid = account_sid
-            .or_else(|| kept.get("ACCOUNT_SID").cloned())
-            .unwrap_or_else(|| format!("AC{}", random_hex()));
-        let auth_token = auth_token.or_else(|| kept.get("AUTH_TOKEN").cloned()).unwrap_or_else(random_hex);
-        let credentials = Credentials { account_sid, auth_token };
-        if kept.get("ACCOUNT_SID") != Some(&credentials.account_sid)
-            || kept.get("AUTH_TOKEN") != Some(&credentials.auth_token)
-        {
-            write_env_file(
-                &path,
-                &[("ACCOUNT_SID", &credentials.account_sid), ("AUTH_TOKEN", &credentials.auth_token)],
-            )?;
-        }
-        Ok(credentials)
+/// Credentials for a local engine: the given values where set, else those kept in `DIR/credentials.env`, else
+/// newly generated ones (and kept there for next time).
+pub fn local_credentials(
+    data_dir: &Path,
+    account_sid: Option<String>,
+    auth_token: Option<String>,
+) -> Result<Credentials, Error> {
+    let path = data_dir.join("credentials.env");
+    let kept = read_env_file(&path)?;
+    let account_sid = account_sid
+        .or_else(|| kept.get("ACCOUNT_SID").cloned())
+        .unwrap_or_else(|| format!("AC{}", random_hex()));
+    let auth_token = auth_token.or_else(|| kept.get("AUTH_TOKEN").cloned()).unwrap_or_else(random_hex);
+    let credentials = Credentials { account_sid, auth_token };
+    if kept.get("ACCOUNT_SID") != Some(&credentials.account_sid)
+        || kept.get("AUTH_TOKEN") != Some(&credentials.auth_token)
+    {
+        write_env_file(
+            &path,
+            &[("ACCOUNT_SID", &credentials.account_sid), ("AUTH_TOKEN", &credentials.auth_token)],
+        )?;
     }
+    Ok(credentials)
 }
 
 /// The workers' sign-in password of a local server when `TOKEN_PASSWORD` is not set: generated once (four
@@ -201,12 +192,12 @@ mod tests {
     #[test]
     fn generated_credentials_are_kept_and_given_ones_win() {
         let dir = temp_dir("creds");
-        let first = Credentials::for_local_engine(&dir, None, None).unwrap();
+        let first = local_credentials(&dir, None, None).unwrap();
         assert!(first.account_sid.starts_with("AC") && first.account_sid.len() == 34);
         assert_eq!(first.auth_token.len(), 32);
-        let again = Credentials::for_local_engine(&dir, None, None).unwrap();
-        assert_eq!(first, again);
-        let given = Credentials::for_local_engine(&dir, None, Some("secret".into())).unwrap();
+        let again = local_credentials(&dir, None, None).unwrap();
+        assert_eq!((first.account_sid, first.auth_token.clone()), (again.account_sid, again.auth_token));
+        let given = local_credentials(&dir, None, Some("secret".into())).unwrap();
         assert_eq!(given.account_sid, first.account_sid);
         assert_eq!(given.auth_token, "secret");
         std::fs::remove_dir_all(dir).unwrap();

@@ -12,8 +12,9 @@ use engine::handle::{self, Handle, Options};
 use engine::{Clock, CoreConfig, ManualClock, RandomSids, Sid, SystemClock};
 
 use crate::api::local::HandleEngine;
+use crate::api::Credentials;
 use crate::api::{self, ApiError, AppState, Engine};
-use crate::config::{self, Credentials};
+use crate::config;
 
 /// What a new, empty engine is given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -78,7 +79,7 @@ impl Embedded {
     /// Opens (or creates) the engine in `settings.data_dir`.
     pub async fn open(settings: Settings) -> Result<Embedded, Error> {
         let credentials =
-            Credentials::for_local_engine(&settings.data_dir, settings.account_sid, settings.auth_token)?;
+            config::local_credentials(&settings.data_dir, settings.account_sid, settings.auth_token)?;
         let account_sid = Sid::parse_as(&credentials.account_sid, engine::Prefix::Account)
             .map_err(|_| Error::AccountSid(credentials.account_sid.clone()))?;
         let manual_clock = settings.manual_clock.then(|| ManualClock::new(SystemClock.now()));
@@ -111,10 +112,7 @@ impl Embedded {
     /// Starts the event and assignment callback deliverers.
     pub fn routes(&self, public_url: &str) -> Router {
         let engine = self.port();
-        let credentials = api::Credentials {
-            account_sid: self.credentials.account_sid.clone(),
-            auth_token: self.credentials.auth_token.clone(),
-        };
+        let credentials = self.credentials.clone();
         api::callbacks::spawn(engine.clone(), credentials.clone(), api::callbacks::Options::default());
         api::assignment::spawn(engine.clone(), credentials.clone(), api::assignment::TIMEOUT);
         let state = AppState::new(engine, credentials, public_url);
