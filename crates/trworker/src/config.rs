@@ -196,7 +196,7 @@ mod tests {
         assert!(first.account_sid.starts_with("AC") && first.account_sid.len() == 34);
         assert_eq!(first.auth_token.len(), 32);
         let again = local_credentials(&dir, None, None).unwrap();
-        assert_eq!((first.account_sid, first.auth_token.clone()), (again.account_sid, again.auth_token));
+        assert_eq!((&first.account_sid, &first.auth_token), (&again.account_sid, &again.auth_token));
         let given = local_credentials(&dir, None, Some("secret".into())).unwrap();
         assert_eq!(given.account_sid, first.account_sid);
         assert_eq!(given.auth_token, "secret");
