@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use engine::core::{
-    ActivityFilter, CumulativeStats, QueueRealTime, RealTimeStats, TaskFilter as CoreTaskFilter,
-    TaskQueueFilter, WorkerFilter as CoreWorkerFilter,
+    ActivityFilter, QueueRealTime, RealTimeStats, TaskFilter as CoreTaskFilter, TaskQueueFilter,
+    WorkerFilter as CoreWorkerFilter,
 };
 use engine::handle::{self, Handle};
 use engine::model::{ConferenceStatus, ReservationStatus, Task};
@@ -16,7 +16,8 @@ use serde_json::{json, Map, Value};
 use tokio::sync::broadcast;
 
 use super::port::{ConferenceFilter, Engine, EventFilter, Failure, Op, Out, StatisticsQuery, TaskFilter};
-use super::render::{iso8601, parse_iso8601};
+use super::render::iso8601;
+use super::stats::{tally, Scope, Tally, Window};
 
 /// A command's reply as the facade's answer.
 pub fn reply(r: Reply) -> Out {
@@ -132,7 +133,7 @@ pub fn query<'a>(
             core.workspace(ws)?;
             Out::Events(list_events(events, ws, &filter, now))
         }
-        Op::Statistics { ws, scope, query } => statistics(core, ws, &scope, &query, now)?,
+        Op::Statistics { ws, scope, query } => statistics(core, events, ws, &scope, &query, now)?,
         Op::FetchConference { key } => Out::Conference(conference(core, &key)?.clone()),
         Op::ListConferences { filter } => Out::Conferences(list_conferences(core, &filter)?),
         Op::FetchParticipant { conference: key, call } => {
@@ -322,59 +323,31 @@ fn queue_json(q: &QueueRealTime) -> Map<String, Value> {
     m
 }
 
-/// Cumulative counters. The engine counts since it started (no windows), so `start_time` is the window the
-/// client asked for only nominally; acceptance times are not tracked and read 0.
-fn cumulative_json(c: &CumulativeStats, now: Timestamp, q: &StatisticsQuery) -> Map<String, Value> {
-    let param = |n: &str| q.params.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
-    let minutes = param("Minutes").and_then(|m| m.parse::<i64>().ok()).unwrap_or(15);
-    let end = param("EndDate").and_then(parse_iso8601).unwrap_or(now);
-    let start = param("StartDate").and_then(parse_iso8601).unwrap_or(end.plus_millis(-minutes * 60_000));
-    let mut m = Map::new();
-    for (k, v) in [
-        ("reservations_created", c.reservations_created),
-        ("reservations_accepted", c.reservations_accepted),
-        ("reservations_rejected", c.reservations_rejected),
-        ("reservations_timed_out", c.reservations_timed_out),
-        ("reservations_canceled", c.reservations_canceled),
-        ("reservations_rescinded", c.reservations_rescinded),
-        ("tasks_created", c.tasks_created),
-        ("tasks_canceled", c.tasks_canceled),
-        ("tasks_completed", c.tasks_completed),
-        ("tasks_deleted", c.tasks_deleted),
-        ("tasks_moved", c.tasks_moved),
-        ("tasks_entered", c.tasks_entered),
-        ("tasks_timed_out_in_workflow", c.tasks_timed_out_in_workflow),
-    ] {
-        m.insert(k.into(), json!(v));
-    }
-    m.insert("avg_task_acceptance_time".into(), json!(0));
-    m.insert("start_time".into(), json!(iso8601(start)));
-    m.insert("end_time".into(), json!(iso8601(end)));
-    m.insert("split_by_wait_time".into(), Value::Null);
-    let empty_wait = json!({"avg": 0, "min": 0, "max": 0, "total": 0});
-    m.insert("wait_duration_until_accepted".into(), empty_wait.clone());
-    m.insert("wait_duration_until_canceled".into(), empty_wait);
-    m
-}
-
 fn with(mut m: Map<String, Value>, key: &str, value: Value) -> Value {
     m.insert(key.into(), value);
     Value::Object(m)
 }
 
-fn statistics(
+fn statistics<'a>(
     core: &Core,
+    events: impl Iterator<Item = &'a Event>,
     ws: Sid,
     scope: &str,
     q: &StatisticsQuery,
     now: Timestamp,
 ) -> Result<Out, Failure> {
+    core.workspace(ws)?;
     let kind = q.kind.as_str();
-    let both = |rt: Map<String, Value>, cum: Map<String, Value>| {
-        let mut m = Map::new();
-        m.insert("realtime".into(), Value::Object(rt));
-        m.insert("cumulative".into(), Value::Object(cum));
-        m
+    let window = Window::from_query(q, now)?;
+    let pick = |rt: Map<String, Value>, cum: Map<String, Value>| match kind {
+        "RealTimeStatistics" => rt,
+        "CumulativeStatistics" => cum,
+        _ => {
+            let mut m = Map::new();
+            m.insert("realtime".into(), Value::Object(rt));
+            m.insert("cumulative".into(), Value::Object(cum));
+            m
+        }
     };
     let (collection, id) = match scope.split_once('/') {
         Some((c, id)) => (c, Some(id)),
@@ -383,64 +356,59 @@ fn statistics(
     let doc = match (collection, id) {
         ("", _) => {
             let rt = realtime_json(&core.workspace_realtime(ws, now)?);
-            let cum = cumulative_json(&core.workspace_cumulative(ws)?, now, q);
-            match kind {
-                "RealTimeStatistics" => rt,
-                "CumulativeStatistics" => cum,
-                _ => both(rt, cum),
-            }
+            let cum = tally(events, ws, Scope::Workspace, &window).cumulative_json(Scope::Workspace, &window);
+            pick(rt, cum)
         }
         ("TaskQueues", Some(id)) => {
             let queue =
                 Sid::parse_as(id, Prefix::TaskQueue).map_err(|e| bad("TaskQueueSid", e.to_string()))?;
             let rt = queue_json(&core.queue_realtime(ws, queue, now)?);
-            let cum = cumulative_json(&core.queue_cumulative(ws, queue)?, now, q);
-            let m = match kind {
-                "RealTimeStatistics" => rt,
-                "CumulativeStatistics" => cum,
-                _ => both(rt, cum),
-            };
-            return Ok(Out::Statistics(with(m, "task_queue_sid", json!(queue.to_string()))));
+            let scope = Scope::Queue(queue);
+            let cum = tally(events, ws, scope, &window).cumulative_json(scope, &window);
+            return Ok(Out::Statistics(with(pick(rt, cum), "task_queue_sid", json!(queue.to_string()))));
         }
-        ("TaskQueues", None) => return task_queues_statistics(core, ws, q, now),
+        ("TaskQueues", None) => return task_queues_statistics(core, events, ws, q, &window, now),
         ("Workflows", Some(id)) => {
             let wf = Sid::parse_as(id, Prefix::Workflow).map_err(|e| bad("WorkflowSid", e.to_string()))?;
             let rt = realtime_json(&core.workflow_realtime(ws, wf, now)?);
-            let cum = cumulative_json(&core.workflow_cumulative(ws, wf)?, now, q);
-            let m = match kind {
-                "RealTimeStatistics" => rt,
-                "CumulativeStatistics" => cum,
-                _ => both(rt, cum),
-            };
-            return Ok(Out::Statistics(with(m, "workflow_sid", json!(wf.to_string()))));
+            let scope = Scope::Workflow(wf);
+            let cum = tally(events, ws, scope, &window).cumulative_json(scope, &window);
+            return Ok(Out::Statistics(with(pick(rt, cum), "workflow_sid", json!(wf.to_string()))));
         }
-        ("Workers", None) => {
+        ("Workers", worker) => {
+            let worker = worker
+                .map(|id| Sid::parse_as(id, Prefix::Worker).map_err(|e| bad("WorkerSid", e.to_string())))
+                .transpose()?;
+            let workers = match worker {
+                Some(sid) => vec![core.worker(ws, sid)?],
+                None => core.workers(ws, &CoreWorkerFilter::default())?,
+            };
+            let mut t = tally(events, ws, Scope::Workers(worker), &window);
+            t.add_current_activities(workers.iter().copied(), &window);
+            let activities = core.activities(ws, &ActivityFilter::default())?;
+            let mut cum = Map::new();
+            t.reservations_json(&mut cum);
+            cum.insert("activity_durations".into(), t.activity_durations_json(activities.iter().copied()));
+            cum.insert("start_time".into(), json!(iso8601(window.start)));
+            cum.insert("end_time".into(), json!(iso8601(window.end)));
+            if let Some(sid) = worker {
+                // One worker: its cumulative figures only (FetchWorkerInstanceStatistics).
+                cum.insert("tasks_assigned".into(), json!(t.reservations_accepted));
+                let mut m = Map::new();
+                m.insert("cumulative".into(), Value::Object(cum));
+                m.insert("worker_sid".into(), json!(sid.to_string()));
+                return Ok(Out::Statistics(Value::Object(m)));
+            }
             let rt = core.workers_realtime(ws, now)?;
             let mut rt_json = Map::new();
-            let activities: Vec<Value> = rt
+            let activity_statistics: Vec<Value> = rt
                 .activity_statistics
                 .iter()
                 .map(|a| json!({"sid": a.sid.to_string(), "friendly_name": a.friendly_name, "workers": a.workers}))
                 .collect();
-            rt_json.insert("activity_statistics".into(), Value::Array(activities));
+            rt_json.insert("activity_statistics".into(), Value::Array(activity_statistics));
             rt_json.insert("total_workers".into(), json!(rt.total_workers));
-            let mut cum = cumulative_json(&core.workspace_cumulative(ws)?, now, q);
-            cum.retain(|k, _| k.starts_with("reservations_") || k == "start_time" || k == "end_time");
-            cum.insert("activity_durations".into(), json!([]));
-            match kind {
-                "RealTimeStatistics" => rt_json,
-                "CumulativeStatistics" => cum,
-                _ => both(rt_json, cum),
-            }
-        }
-        ("Workers", Some(id)) => {
-            let worker = Sid::parse_as(id, Prefix::Worker).map_err(|e| bad("WorkerSid", e.to_string()))?;
-            core.worker(ws, worker)?;
-            // Per-worker counters are not kept by the engine: the document has the shape, not the history.
-            let mut m = Map::new();
-            m.insert("cumulative".into(), json!({"activity_durations": []}));
-            m.insert("worker_sid".into(), json!(worker.to_string()));
-            m
+            pick(rt_json, cum)
         }
         _ => return Err(bad("Statistics", format!("no statistics at {scope}"))),
     };
@@ -448,7 +416,14 @@ fn statistics(
 }
 
 /// The queue statistics list, and the bulk real-time POST (`Body` = `{"TaskQueueSids": [...]}` or every queue).
-fn task_queues_statistics(core: &Core, ws: Sid, q: &StatisticsQuery, now: Timestamp) -> Result<Out, Failure> {
+fn task_queues_statistics<'a>(
+    core: &Core,
+    events: impl Iterator<Item = &'a Event>,
+    ws: Sid,
+    q: &StatisticsQuery,
+    window: &Window,
+    now: Timestamp,
+) -> Result<Out, Failure> {
     let param = |n: &str| q.params.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
     let queues = core
         .task_queues(ws, &TaskQueueFilter { friendly_name: param("FriendlyName"), ..Default::default() })?;
@@ -468,11 +443,17 @@ fn task_queues_statistics(core: &Core, ws: Sid, q: &StatisticsQuery, now: Timest
         let count = data.len();
         return Ok(Out::Statistics(json!({"task_queue_data": data, "task_queue_response_count": count})));
     }
+    // One pass over the log for every queue.
+    let mut tallies: Vec<(Sid, Tally)> = Vec::with_capacity(queues.len());
+    let events: Vec<&Event> = events.filter(|e| e.workspace_sid == ws && e.at >= window.start).collect();
+    for queue in &queues {
+        tallies.push((queue.sid, tally(events.iter().copied(), ws, Scope::Queue(queue.sid), window)));
+    }
     let mut list = Vec::new();
-    for queue in queues {
-        let rt = queue_json(&core.queue_realtime(ws, queue.sid, now)?);
-        let cum = cumulative_json(&core.queue_cumulative(ws, queue.sid)?, now, q);
-        list.push(json!({"task_queue_sid": queue.sid.to_string(), "realtime": rt, "cumulative": cum}));
+    for (sid, t) in tallies {
+        let rt = queue_json(&core.queue_realtime(ws, sid, now)?);
+        let cum = t.cumulative_json(Scope::Queue(sid), window);
+        list.push(json!({"task_queue_sid": sid.to_string(), "realtime": rt, "cumulative": cum}));
     }
     Ok(Out::StatisticsList(list))
 }

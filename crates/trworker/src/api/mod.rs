@@ -42,6 +42,7 @@ pub mod page;
 pub mod params;
 pub mod port;
 pub mod render;
+pub mod stats;
 
 mod conferences;
 mod extract;

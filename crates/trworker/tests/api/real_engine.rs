@@ -249,3 +249,77 @@ async fn every_get_operation_answers_200_on_real_resources() {
     }
     assert_eq!(checked, 41, "every GET of the specs but the recording fetch");
 }
+
+/// Cumulative statistics are counted from the event log over the window asked for: acceptance waits, splits
+/// by wait time, queue/workflow/worker scopes, and nothing outside the window.
+#[tokio::test]
+async fn cumulative_statistics_count_the_window_from_the_event_log() {
+    let (real, ws) = spawn_real().await;
+    let app = &real.app;
+    let charles = worker_sid(app, &ws, "charles").await;
+    go_available(app, &ws, &charles).await;
+    let task = call_task(app, &ws).await;
+    let task_sid = task["sid"].as_str().unwrap().to_owned();
+    let queue = task["task_queue_sid"].as_str().unwrap().to_owned();
+    let workflow = task["workflow_sid"].as_str().unwrap().to_owned();
+    let (_, list) = app.get(&format!("/v1/Workspaces/{ws}/Tasks/{task_sid}/Reservations")).await;
+    let res = list["reservations"][0]["sid"].as_str().unwrap().to_owned();
+    real.clock.advance_millis(7_000);
+    let (status, body) = app
+        .post(
+            &format!("/v1/Workspaces/{ws}/Tasks/{task_sid}/Reservations/{res}"),
+            &[("ReservationStatus", "accepted")],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    // A second task, canceled after 40 s while nobody is free.
+    let second = call_task(app, &ws).await;
+    real.clock.advance_millis(40_000);
+    let second_sid = second["sid"].as_str().unwrap();
+    let (status, body) = app
+        .post(&format!("/v1/Workspaces/{ws}/Tasks/{second_sid}"), &[("AssignmentStatus", "canceled")])
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    let (status, s) =
+        app.get(&format!("/v1/Workspaces/{ws}/CumulativeStatistics?SplitByWaitTime=5,30")).await;
+    assert_eq!(status, 200, "{s}");
+    assert_eq!(s["tasks_created"], 2);
+    assert_eq!(s["reservations_created"], 1);
+    assert_eq!(s["reservations_accepted"], 1);
+    assert_eq!(s["tasks_canceled"], 1);
+    assert_eq!(s["avg_task_acceptance_time"], 7);
+    assert_eq!(
+        s["wait_duration_until_accepted"],
+        serde_json::json!({"avg": 7, "min": 7, "max": 7, "total": 7})
+    );
+    assert_eq!(s["wait_duration_until_canceled"]["max"], 40);
+    assert_eq!(s["split_by_wait_time"]["5"]["above"]["reservations_accepted"], 1);
+    assert_eq!(s["split_by_wait_time"]["30"]["below"]["reservations_accepted"], 1);
+    assert_eq!(s["split_by_wait_time"]["30"]["above"]["tasks_canceled"], 1);
+
+    let (_, q) = app.get(&format!("/v1/Workspaces/{ws}/TaskQueues/{queue}/CumulativeStatistics")).await;
+    assert_eq!(q["task_queue_sid"], queue.as_str());
+    assert_eq!(q["reservations_accepted"], 1);
+    assert_eq!(q["tasks_entered"], 2);
+    let (_, w) = app.get(&format!("/v1/Workspaces/{ws}/Workflows/{workflow}/CumulativeStatistics")).await;
+    assert_eq!(w["tasks_entered"], 2);
+    assert_eq!(w["tasks_canceled"], 1);
+    let (_, wk) = app.get(&format!("/v1/Workspaces/{ws}/Workers/{charles}/Statistics")).await;
+    assert_eq!(wk["cumulative"]["reservations_accepted"], 1);
+    assert_eq!(wk["cumulative"]["tasks_assigned"], 1);
+    let durations = wk["cumulative"]["activity_durations"].as_array().unwrap();
+    let available = durations.iter().find(|d| d["friendly_name"] == "Available").unwrap();
+    assert!(available["total"].as_i64().unwrap() >= 7, "{available}");
+
+    // Twenty minutes on, the default 15-minute window holds none of it; a 60-minute one holds all of it.
+    real.clock.advance_millis(20 * 60_000);
+    let (_, s) = app.get(&format!("/v1/Workspaces/{ws}/CumulativeStatistics")).await;
+    assert_eq!((s["tasks_created"].as_u64(), s["reservations_accepted"].as_u64()), (Some(0), Some(0)));
+    let (_, s) = app.get(&format!("/v1/Workspaces/{ws}/CumulativeStatistics?Minutes=60")).await;
+    assert_eq!(s["tasks_created"], 2);
+
+    let (status, body) = app.get(&format!("/v1/Workspaces/{ws}/CumulativeStatistics?Minutes=soon")).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(assert_twilio_error(&body, 400, 20001).contains("Minutes"));
+}
