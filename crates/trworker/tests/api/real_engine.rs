@@ -323,3 +323,39 @@ async fn cumulative_statistics_count_the_window_from_the_event_log() {
     assert_eq!(status, 400, "{body}");
     assert!(assert_twilio_error(&body, 400, 20001).contains("Minutes"));
 }
+
+/// `Ordering` sorts Workers and TaskQueues as it sorts Tasks, and names the parameter when it is wrong.
+#[tokio::test]
+async fn workers_and_queues_honour_ordering() {
+    let (real, ws) = spawn_real().await;
+    let app = &real.app;
+    let names = |body: &Value, key: &str| -> Vec<String> {
+        body[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w["friendly_name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (status, asc) = app.get(&format!("/v1/Workspaces/{ws}/Workers?Ordering=FriendlyName:asc")).await;
+    assert_eq!(status, 200, "{asc}");
+    let (_, desc) = app.get(&format!("/v1/Workspaces/{ws}/Workers?Ordering=FriendlyName:desc")).await;
+    let mut sorted = names(&asc, "workers");
+    assert!(sorted.len() > 1, "the demo has several workers");
+    assert!(sorted.windows(2).all(|w| w[0] <= w[1]), "{sorted:?}");
+    sorted.reverse();
+    assert_eq!(names(&desc, "workers"), sorted);
+
+    real.clock.advance_millis(1_000);
+    app.post(&format!("/v1/Workspaces/{ws}/TaskQueues"), &[("FriendlyName", "aaa first")]).await;
+    let (status, queues) =
+        app.get(&format!("/v1/Workspaces/{ws}/TaskQueues?Ordering=DateCreated:desc")).await;
+    assert_eq!(status, 200, "{queues}");
+    assert_eq!(names(&queues, "task_queues")[0], "aaa first", "the newest queue first");
+
+    for bad in ["Shoe:asc", "FriendlyName:up"] {
+        let (status, body) = app.get(&format!("/v1/Workspaces/{ws}/Workers?Ordering={bad}")).await;
+        assert_eq!(status, 400, "{body}");
+        assert!(assert_twilio_error(&body, 400, 20001).contains("Ordering"));
+    }
+}
