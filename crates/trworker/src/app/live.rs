@@ -195,6 +195,17 @@ impl Hub {
         }
     }
 
+    /// Workers with an open socket, and open sockets: counted when `/metrics` is read, so sockets pay
+    /// nothing for it.
+    pub(crate) fn connections(&self) -> (usize, usize) {
+        let Ok(workers) = self.workers.lock() else { return (0, 0) };
+        workers
+            .values()
+            .map(|c| c.tx.receiver_count())
+            .filter(|n| *n > 0)
+            .fold((0, 0), |(w, s), n| (w + 1, s + n))
+    }
+
     /// Tells every socket that the server is going away.
     pub(crate) fn shutdown(&self) {
         if let Ok(workers) = self.workers.lock() {
@@ -380,7 +391,8 @@ async fn session(state: &AppState, socket: &mut WebSocket) -> Result<(), String>
                 }
                 Ok(Push::Message(text)) => send(socket, &text).await?,
                 Ok(Push::Shutdown) => {
-                    send(socket, &json!({ "type": "shutdown" }).to_string()).await?;
+                    let message = "The server is shutting down; reconnecting when it is back.";
+                    send(socket, &json!({ "type": "shutdown", "message": message }).to_string()).await?;
                     close(socket, 1001, "server shutdown").await;
                     return Ok(());
                 }
