@@ -334,6 +334,12 @@ async fn run_serve(args: ServeArgs, log: LogFormat) -> anyhow::Result<()> {
         })
         .await
         .context("the server failed")?;
+    // Upgraded WebSockets outlive the HTTP server: give them a moment to send their goodbye and close, or
+    // the runtime's end would cut them off mid-frame.
+    let closing = std::time::Instant::now();
+    while state.connections().1 > 0 && closing.elapsed() < std::time::Duration::from_secs(2) {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     background.abort();
     if let Some(embedded) = local {
         embedded.handle.stop().await.context("could not save the engine's state on shutdown")?;
@@ -489,5 +495,38 @@ pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'stat
         async {
             let _ = tokio::signal::ctrl_c().await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    /// Every environment variable `serve` takes through clap, plus those read directly.
+    fn read_by_serve() -> Vec<String> {
+        let cli = Cli::command();
+        let serve = cli.find_subcommand("serve").map(|c| c.get_arguments().cloned().collect::<Vec<_>>());
+        let mut names: Vec<String> = serve
+            .unwrap_or_default()
+            .iter()
+            .chain(cli.get_arguments())
+            .filter_map(|arg| arg.get_env().map(|e| e.to_string_lossy().into_owned()))
+            .collect();
+        // Read with `env(...)` in `run_serve`, and by the log set-up.
+        for direct in [vars::ACCOUNT_SID, vars::AUTH_TOKEN, vars::WORKSPACE_SID, vars::RUST_LOG] {
+            names.push(direct.to_owned());
+        }
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    #[test]
+    fn server_variables_are_exactly_what_serve_reads() {
+        let mut listed: Vec<String> = config::SERVER_VARIABLES.iter().map(|v| v.name.to_owned()).collect();
+        listed.sort();
+        assert_eq!(read_by_serve(), listed);
     }
 }
