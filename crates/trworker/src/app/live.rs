@@ -391,8 +391,7 @@ async fn session(state: &AppState, socket: &mut WebSocket) -> Result<(), String>
                 }
                 Ok(Push::Message(text)) => send(socket, &text).await?,
                 Ok(Push::Shutdown) => {
-                    let message = "The server is shutting down; reconnecting when it is back.";
-                    send(socket, &json!({ "type": "shutdown", "message": message }).to_string()).await?;
+                    send(socket, &json!({ "type": "shutdown" }).to_string()).await?;
                     close(socket, 1001, "server shutdown").await;
                     return Ok(());
                 }
