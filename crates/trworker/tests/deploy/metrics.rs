@@ -99,3 +99,34 @@ async fn reservations_callbacks_and_sockets_move_their_metrics() {
     assert!(sample(&page, "trworker_http_requests_total", webhook).unwrap_or(0.0) >= 1.0, "{page}");
     assert_eq!(server.terminate().code, Some(0));
 }
+
+#[tokio::test]
+async fn the_engine_alone_is_observable_too() {
+    let dir = TempDir::new("metrics-engine");
+    let server = Proc::start(&dir.0, &["engine"], &[]);
+    assert_eq!(get(&server.url("/readyz")).await.0, 200);
+    let client = admin(&dir.0);
+    let charles = worker_sid(&client, "charles").await;
+    let available = activity_sid(&client, "Available").await;
+    let to_available =
+        twilio::client::taskrouter::UpdateWorker { activity_sid: Some(available), ..Default::default() };
+    client.update_worker(&charles, &to_available).await.expect("charles available");
+    create_task(&client).await;
+    // No worker app here: reservations are counted from the engine's own events.
+    let page = metrics_until(&server, "the reservation", |page| {
+        sample(page, "trworker_reservations_total", r#"outcome="created""#) == Some(1.0)
+    })
+    .await;
+    assert!(
+        page.contains(r#"trworker_build_info{version="#) && page.contains(r#"mode="engine"} 1"#),
+        "{page}"
+    );
+    let created = r#"route="/v1/Workspaces/{ws}/Tasks",method="POST",status="201""#;
+    assert_eq!(sample(&page, "trworker_http_requests_total", created), Some(1.0), "{page}");
+    assert!(
+        sample(&page, "trworker_engine_timers", "").unwrap_or(0.0) >= 1.0,
+        "the reservation's timeout runs"
+    );
+    assert_eq!(sample(&page, "trworker_connected_workers", ""), None, "no worker app, no socket gauge");
+    assert_eq!(server.terminate().code, Some(0));
+}
