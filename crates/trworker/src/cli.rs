@@ -290,9 +290,16 @@ async fn run_serve(args: ServeArgs, log: LogFormat) -> anyhow::Result<()> {
         let env_file = embedded
             .write_local_env(&loopback, &[(vars::TOKEN_PASSWORD, app_config.token_password.as_str())])?;
         let identities = local_identities(embedded).await;
+        // Where to read the sign-in password (never the password itself): the generated one's file, or the
+        // variable that gave it.
+        let password_from = match password_given {
+            true => vars::TOKEN_PASSWORD.to_owned(),
+            false => embedded.data_dir.join("token_password.env").display().to_string(),
+        };
         tracing::info!(
             url = %public_url, mode = "local", workspace_sid = %app_config.workspace_sid,
-            data_dir = %embedded.data_dir.display(), "trworker serve started"
+            data_dir = %embedded.data_dir.display(), identities = %identities.join(","), %password_from,
+            "trworker serve started"
         );
         if text {
             // The password is shown only when it was generated here: a password the operator gave is never
