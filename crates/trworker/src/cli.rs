@@ -299,7 +299,7 @@ async fn run_serve(args: ServeArgs, log: LogFormat) -> anyhow::Result<()> {
         tracing::info!(
             url = %public_url, mode = "local", workspace_sid = %app_config.workspace_sid,
             data_dir = %embedded.data_dir.display(), identities = %identities.join(","), %password_from,
-            "trworker serve started"
+            listening = %loopback, "trworker serve started"
         );
         if text {
             // The password is shown only when it was generated here: a password the operator gave is never
@@ -309,6 +309,9 @@ async fn run_serve(args: ServeArgs, log: LogFormat) -> anyhow::Result<()> {
                 false => app_config.token_password.clone(),
             };
             println!("trworker: worker app at {public_url} (local mode: embedded TaskRouter engine)");
+            if public_url != loopback {
+                println!("  listening on   {loopback}");
+            }
             println!("  sign in as     {}", identities.join(", "));
             println!("  password       {password}");
             println!("  account SID    {}", embedded.credentials.account_sid);
@@ -319,13 +322,16 @@ async fn run_serve(args: ServeArgs, log: LogFormat) -> anyhow::Result<()> {
     } else {
         tracing::info!(
             url = %public_url, mode = "twilio", workspace_sid = %app_config.workspace_sid,
-            "trworker serve started"
+            listening = %loopback, "trworker serve started"
         );
         if text {
             println!(
                 "trworker: worker app at {public_url} (twilio mode, workspace {})",
                 app_config.workspace_sid
             );
+            if public_url != loopback {
+                println!("  listening on   {loopback}");
+            }
             println!(
                 "  TaskRouter events: set the workspace's EventCallbackUrl to {public_url}/twilio/events"
             );

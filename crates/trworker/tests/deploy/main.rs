@@ -8,4 +8,5 @@ mod files;
 mod health;
 mod logs;
 mod metrics;
+mod proxy;
 mod shutdown;
