@@ -184,7 +184,7 @@ impl Observer {
             );
             out.gauge(
                 "trworker_engine_unsaved_batches",
-                "Batches of acknowledged-to-be changes on their way to disk.",
+                "Batches of changes on their way to disk; their replies wait for them.",
                 stats.unsaved_batches as u64,
             );
             out.gauge(
