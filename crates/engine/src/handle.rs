@@ -15,7 +15,7 @@
 //! moves the clock and calls [`Handle::tick`]; nothing in the tests waits for real time.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -96,6 +96,29 @@ pub struct Handle {
     tx: mpsc::Sender<Msg>,
     events: broadcast::Sender<Arc<Event>>,
     clock: Arc<dyn Clock>,
+    gauges: Arc<Gauges>,
+}
+
+/// Depths the actor keeps up to date for monitoring: two relaxed atomic operations per message, nothing more.
+#[derive(Default)]
+struct Gauges {
+    /// Messages sent to the actor and not yet taken from its mailbox.
+    mailbox: AtomicUsize,
+    /// Batches handed to the store and not yet durable.
+    unsaved_batches: AtomicUsize,
+    /// Shared with the actor: a write to disk failed.
+    poisoned: Arc<AtomicBool>,
+}
+
+/// A point-in-time view of the actor's queues, for health checks and metrics ([`Handle::stats`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stats {
+    /// Commands and reads waiting in the actor's mailbox.
+    pub mailbox: usize,
+    /// Batches of changes on their way to disk (their replies wait for them).
+    pub unsaved_batches: usize,
+    /// A write to disk failed: the engine refuses every change until restarted.
+    pub poisoned: bool,
 }
 
 impl Handle {
@@ -103,6 +126,7 @@ impl Handle {
     pub fn start(core: Core, store: Option<Store>, clock: Arc<dyn Clock>, options: Options) -> Handle {
         let (tx, rx) = mpsc::channel();
         let (events, _) = broadcast::channel(options.broadcast_capacity.max(1));
+        let gauges = Arc::new(Gauges::default());
         let actor = Actor {
             state: State { core, events: VecDeque::new() },
             store,
@@ -110,27 +134,46 @@ impl Handle {
             events: events.clone(),
             options,
             last_prune: Timestamp(i64::MIN),
-            poisoned: Arc::new(AtomicBool::new(false)),
+            poisoned: gauges.poisoned.clone(),
+            gauges: gauges.clone(),
         };
         std::thread::Builder::new()
             .name("engine".into())
             .spawn(move || actor.run(rx))
             .map(|_| ())
             .unwrap_or_else(|e| panic!("cannot start the engine thread: {e}"));
-        Handle { tx, events, clock }
+        Handle { tx, events, clock, gauges }
+    }
+
+    /// Sends a message to the actor, counting it in the mailbox depth.
+    fn post(&self, msg: Msg) -> Result<(), Error> {
+        self.gauges.mailbox.fetch_add(1, Ordering::Relaxed);
+        self.tx.send(msg).map_err(|_| {
+            self.gauges.mailbox.fetch_sub(1, Ordering::Relaxed);
+            Error::Stopped
+        })
+    }
+
+    /// The actor's queue depths and whether it is poisoned; reads three atomics, never waits for the actor.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            mailbox: self.gauges.mailbox.load(Ordering::Relaxed),
+            unsaved_batches: self.gauges.unsaved_batches.load(Ordering::Relaxed),
+            poisoned: self.gauges.poisoned.load(Ordering::SeqCst),
+        }
     }
 
     /// Applies a command; resolves once it is applied and durable.
     pub async fn apply(&self, cmd: Command) -> Result<Reply, Error> {
         let (reply, rx) = oneshot::channel();
-        self.tx.send(Msg::Apply(cmd, reply)).map_err(|_| Error::Stopped)?;
+        self.post(Msg::Apply(cmd, reply))?;
         rx.await.map_err(|_| Error::Stopped)?
     }
 
     /// Creates the demo workspace (see [`Core::seed_demo`]), durably; returns its SID.
     pub async fn seed_demo(&self) -> Result<Sid, Error> {
         let (reply, rx) = oneshot::channel();
-        self.tx.send(Msg::SeedDemo(reply)).map_err(|_| Error::Stopped)?;
+        self.post(Msg::SeedDemo(reply))?;
         rx.await.map_err(|_| Error::Stopped)?
     }
 
@@ -143,7 +186,7 @@ impl Handle {
         let job: ReadFn = Box::new(move |state| {
             let _ = tx.send(f(state));
         });
-        self.tx.send(Msg::Read(job)).map_err(|_| Error::Stopped)?;
+        self.post(Msg::Read(job))?;
         rx.await.map_err(|_| Error::Stopped)
     }
 
@@ -151,21 +194,21 @@ impl Handle {
     /// reaches a deadline; tests with a manual clock call it after moving the clock.
     pub async fn tick(&self) -> Result<(), Error> {
         let (tx, rx) = oneshot::channel();
-        self.tx.send(Msg::Tick(tx)).map_err(|_| Error::Stopped)?;
+        self.post(Msg::Tick(tx))?;
         rx.await.map_err(|_| Error::Stopped)
     }
 
     /// Waits until everything acknowledged so far is on disk.
     pub async fn flush(&self) -> Result<(), Error> {
         let (tx, rx) = oneshot::channel();
-        self.tx.send(Msg::Flush(tx)).map_err(|_| Error::Stopped)?;
+        self.post(Msg::Flush(tx))?;
         rx.await.map_err(|_| Error::Stopped)?
     }
 
     /// Flushes and stops the actor. Later calls on any clone return [`Error::Stopped`].
     pub async fn stop(&self) -> Result<(), Error> {
         let (tx, rx) = oneshot::channel();
-        self.tx.send(Msg::Stop(tx)).map_err(|_| Error::Stopped)?;
+        self.post(Msg::Stop(tx))?;
         rx.await.map_err(|_| Error::Stopped)?
     }
 
@@ -233,7 +276,7 @@ pub fn open(
     }
     let handle = Handle::start(core, Some(store), clock, options);
     if !recent.is_empty() {
-        let _ = handle.tx.send(Msg::Restore(recent));
+        let _ = handle.post(Msg::Restore(recent));
     }
     Ok((handle, fresh))
 }
@@ -248,6 +291,8 @@ struct Actor {
     /// Set by the store's writer thread when a batch fails: memory is then ahead of disk, so the actor stops
     /// accepting changes rather than acknowledge anything a restart would not have.
     poisoned: Arc<AtomicBool>,
+    /// Depths reported by [`Handle::stats`].
+    gauges: Arc<Gauges>,
 }
 
 /// What one pass over the queue produced and must release once durable.
@@ -277,6 +322,7 @@ impl Actor {
             let mut budget = 4096usize;
             loop {
                 if let Some(msg) = next.take() {
+                    self.gauges.mailbox.fetch_sub(1, Ordering::Relaxed);
                     match msg {
                         Msg::SeedDemo(reply) if self.poisoned.load(Ordering::SeqCst) => {
                             let _ = reply.send(Err(Error::Store(POISONED.into())));
@@ -441,9 +487,12 @@ impl Actor {
         };
         match (&self.store, writes.is_empty()) {
             (Some(store), false) => {
+                let gauges = self.gauges.clone();
+                gauges.unsaved_batches.fetch_add(1, Ordering::Relaxed);
                 store.submit(
                     writes,
                     Box::new(move |result: Result<(), StoreError>| {
+                        gauges.unsaved_batches.fetch_sub(1, Ordering::Relaxed);
                         publish(result.map_err(|e| e.to_string()))
                     }),
                 );
@@ -473,5 +522,49 @@ fn copy(result: &Result<(), Error>) -> Result<(), Error> {
         Ok(()) => Ok(()),
         Err(Error::Store(message)) => Err(Error::Store(message.clone())),
         Err(_) => Err(Error::Stopped),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ManualClock, Prefix, RandomSids};
+
+    #[tokio::test]
+    async fn stats_count_the_mailbox_and_return_to_zero() {
+        let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(Timestamp::from_secs(1_700_000_000)));
+        let core =
+            Core::new(Sid::new(Prefix::Account, 1), Box::new(RandomSids::new()), CoreConfig::default());
+        let handle = Handle::start(core, None, clock, Options::default());
+        // The actor is held up by a read that waits for this test, so what is sent next stays queued.
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let (started, running) = oneshot::channel::<()>();
+        let blocked = tokio::spawn({
+            let handle = handle.clone();
+            async move {
+                handle
+                    .read(move |_| {
+                        let _ = started.send(());
+                        let _ = held.recv();
+                    })
+                    .await
+            }
+        });
+        running.await.unwrap_or_else(|_| panic!("the read did not start"));
+        let queued = tokio::spawn({
+            let handle = handle.clone();
+            async move { handle.read(|_| ()).await }
+        });
+        while handle.stats().mailbox < 1 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(handle.stats(), Stats { mailbox: 1, unsaved_batches: 0, poisoned: false });
+        let _ = release.send(());
+        assert!(blocked.await.is_ok_and(|r| r.is_ok()));
+        assert!(queued.await.is_ok_and(|r| r.is_ok()));
+        assert_eq!(handle.stats().mailbox, 0);
+        handle.stop().await.unwrap_or_else(|e| panic!("stop: {e}"));
+        assert!(matches!(handle.read(|_| ()).await, Err(Error::Stopped)));
+        assert_eq!(handle.stats().mailbox, 0, "a refused send is not counted");
     }
 }

@@ -8,8 +8,9 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 
 use crate::app::{AppConfig, AppState, Mode, WrapUpPolicy};
-use crate::config;
+use crate::config::{self, vars};
 use crate::embedded::{self, Embedded, Seed};
+use crate::obs::{self, log::LogFormat, Observer};
 use crate::ops;
 
 /// A TaskRouter worker app with its own TaskRouter.
@@ -19,6 +20,9 @@ pub struct Cli {
     /// What to run; `serve` when omitted.
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// Log lines as human-readable text or as one JSON object per line (level from RUST_LOG).
+    #[arg(long, global = true, env = vars::LOG_FORMAT, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
 }
 
 /// The subcommands.
@@ -41,23 +45,40 @@ pub enum Command {
     Setup(ops::setup::SetupArgs),
     /// Print a worker capability token for a worker, found by its friendly name.
     Token(ops::token::TokenArgs),
+    /// Check a running server's readiness (`/readyz`), or liveness with `--live`; exit 0 when it answers 200.
+    /// For container health checks: needs no curl.
+    Health(HealthArgs),
+}
+
+/// `trworker health`.
+#[derive(Debug, Clone, Args)]
+pub struct HealthArgs {
+    /// The server's base URL (default http://127.0.0.1:PORT).
+    #[arg(long)]
+    pub url: Option<String>,
+    /// The port of a server on this machine, when --url is not given.
+    #[arg(long, env = vars::PORT, default_value_t = 8080)]
+    pub port: u16,
+    /// Check liveness (`/healthz`) instead of readiness.
+    #[arg(long)]
+    pub live: bool,
 }
 
 /// Where a server listens and keeps its state.
 #[derive(Debug, Clone, Args)]
 pub struct ListenArgs {
     /// Port to listen on (0 picks a free one).
-    #[arg(long, env = "PORT", default_value_t = 8080)]
+    #[arg(long, env = vars::PORT, default_value_t = 8080)]
     pub port: u16,
     /// Address to bind (0.0.0.0 to accept connections from other machines).
-    #[arg(long, env = "TRWORKER_BIND", default_value = "127.0.0.1")]
+    #[arg(long, env = vars::BIND, default_value = "127.0.0.1")]
     pub bind: String,
     /// Directory for state, generated credentials and local.env.
-    #[arg(long, env = "TRWORKER_DATA_DIR", default_value = "data")]
+    #[arg(long, env = vars::DATA_DIR, default_value = "data")]
     pub data_dir: PathBuf,
     /// The address clients use to reach this server, used in every `url` it returns and in signatures
     /// (default http://127.0.0.1:PORT).
-    #[arg(long, env = "PUBLIC_URL")]
+    #[arg(long, env = vars::PUBLIC_URL)]
     pub public_url: Option<String>,
 }
 
@@ -68,26 +89,30 @@ pub struct ServeArgs {
     pub listen: ListenArgs,
     /// `local` (embedded engine) or `twilio`; by default twilio when ACCOUNT_SID, AUTH_TOKEN and WORKSPACE_SID
     /// are all set, else local.
-    #[arg(long, env = "TRWORKER_MODE", value_parser = ["local", "twilio"])]
+    #[arg(long, env = vars::MODE, value_parser = ["local", "twilio"])]
     pub mode: Option<String>,
     /// The password workers sign in with; in local mode generated once and kept in the data directory.
-    #[arg(long, env = "TOKEN_PASSWORD", hide_env_values = true)]
+    #[arg(long, env = vars::TOKEN_PASSWORD, hide_env_values = true)]
     pub token_password: Option<String>,
     /// Activity a worker is moved to after accepting a call.
-    #[arg(long, env = "TRWORKER_ACCEPT_ACTIVITY", default_value = "Unavailable")]
+    #[arg(long, env = vars::ACCEPT_ACTIVITY, default_value = "Unavailable")]
     pub accept_activity: String,
     /// Activity given as the conference instruction's PostWorkActivitySid.
-    #[arg(long, env = "TRWORKER_POST_WORK_ACTIVITY", default_value = "Offline")]
+    #[arg(long, env = vars::POST_WORK_ACTIVITY, default_value = "Offline")]
     pub post_work_activity: String,
     /// Complete a signed-in worker's task left in wrap-up after this many seconds (default: as soon as the
     /// worker is in an unavailable activity, as the original app did; 0 = never).
-    #[arg(long, env = "TRWORKER_WRAP_UP_SECONDS")]
+    #[arg(long, env = vars::WRAP_UP_SECONDS)]
     pub wrap_up_seconds: Option<u64>,
+    /// Behind a router (Heroku's, a load balancer): take client addresses from X-Forwarded-For for the
+    /// sign-in rate limit.
+    #[arg(long, env = vars::TRUST_PROXY)]
+    pub trust_proxy: bool,
     /// TaskRouter base URL in twilio mode (e.g. a separate `trworker engine`).
-    #[arg(long, env = "TWILIO_TASKROUTER_URL")]
+    #[arg(long, env = vars::TASKROUTER_URL)]
     pub taskrouter_url: Option<String>,
     /// API 2010 base URL in twilio mode.
-    #[arg(long, env = "TWILIO_API_URL")]
+    #[arg(long, env = vars::API_URL)]
     pub api_url: Option<String>,
 }
 
@@ -107,15 +132,16 @@ pub struct EngineArgs {
 /// Runs the command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Some(Command::Engine(args)) => run_engine(args, "engine").await,
-        Some(Command::Serve(args)) => run_serve(args).await,
+        Some(Command::Engine(args)) => run_engine(args, "engine", cli.log_format).await,
+        Some(Command::Serve(args)) => run_serve(args, cli.log_format).await,
         Some(Command::Workers(args)) => ops::workers::run(args).await,
         Some(Command::Tasks(args)) => ops::tasks::run(args).await,
         Some(Command::Conferences(args)) => ops::conferences::run(args).await,
         Some(Command::Call(args)) => ops::call::run(args).await,
         Some(Command::Setup(args)) => ops::setup::run(args).await,
         Some(Command::Token(args)) => ops::token::run(args).await,
-        None => run_serve(ServeArgs::parse_from_env()).await,
+        Some(Command::Health(args)) => run_health(args).await,
+        None => run_serve(ServeArgs::parse_from_env(), cli.log_format).await,
     }
 }
 
@@ -153,9 +179,15 @@ async fn bind(listen: &ListenArgs) -> anyhow::Result<(tokio::net::TcpListener, S
     Ok((listener, bound, public_url))
 }
 
-async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
-    let twilio_configured =
-        env("ACCOUNT_SID").is_some() && env("AUTH_TOKEN").is_some() && env("WORKSPACE_SID").is_some();
+/// `trworker serve`. With JSON logs the start-up banner is left out of stdout (the `started` log line says
+/// the same, without secrets).
+async fn run_serve(args: ServeArgs, log: LogFormat) -> anyhow::Result<()> {
+    let text = log == LogFormat::Text;
+    // Listen for SIGTERM/Ctrl-C from the start, so a signal during start-up also stops the server cleanly.
+    let stop = shutdown_signal();
+    let twilio_configured = env(vars::ACCOUNT_SID).is_some()
+        && env(vars::AUTH_TOKEN).is_some()
+        && env(vars::WORKSPACE_SID).is_some();
     let mode = match args.mode.as_deref() {
         Some("twilio") => Mode::Twilio,
         Some(_) => Mode::Local,
@@ -166,12 +198,13 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     // The app reaches its TaskRouter over HTTP, the same code path as with Twilio. In local mode that is this
     // very server, on loopback, whatever public address a proxy gives it.
     let loopback = embedded::default_public_url(bound);
+    let password_given = args.token_password.is_some();
     let (mut app_config, engine_routes, local) = match mode {
         Mode::Local => {
             let embedded = Embedded::open(embedded::Settings {
                 data_dir: args.listen.data_dir.clone(),
-                account_sid: env("ACCOUNT_SID"),
-                auth_token: env("AUTH_TOKEN"),
+                account_sid: env(vars::ACCOUNT_SID),
+                auth_token: env(vars::AUTH_TOKEN),
                 seed: Seed::Demo,
                 manual_clock: false,
             })
@@ -208,9 +241,9 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
             };
             let mut config = AppConfig::new(
                 Mode::Twilio,
-                need("ACCOUNT_SID")?,
-                need("AUTH_TOKEN")?,
-                need("WORKSPACE_SID")?,
+                need(vars::ACCOUNT_SID)?,
+                need(vars::AUTH_TOKEN)?,
+                need(vars::WORKSPACE_SID)?,
                 args.token_password
                     .clone()
                     .context("TOKEN_PASSWORD is not set: workers need it to sign in")?,
@@ -228,14 +261,25 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         Some(0) => WrapUpPolicy::Never,
         Some(s) => WrapUpPolicy::After(std::time::Duration::from_secs(s)),
     };
+    app_config.trust_forwarded_for = args.trust_proxy;
+    // Without PUBLIC_URL the webhook's signed URL is the one the request names (a router's forwarded scheme
+    // and host); with it, PUBLIC_URL wins.
+    app_config.public_url_from_headers = args.listen.public_url.is_none();
     let clock: std::sync::Arc<dyn engine::Clock> = std::sync::Arc::new(engine::SystemClock);
     let state = AppState::new(app_config.clone(), clock).map_err(|e| anyhow::anyhow!("{e}"))?;
 
-    let mut router = crate::app::router(state.clone());
+    let observer = Observer::builder(state.metrics().clone(), mode.as_str()).app(state.clone());
+    let observer = match &local {
+        Some(embedded) => observer.engine(embedded.handle.clone(), embedded.callback_stats.clone()),
+        None => observer.twilio(state.client().clone()),
+    };
+    let mut router = crate::app::router(state.clone()).merge(obs::router(observer.build()));
     if let Some(routes) = engine_routes {
         router = router.merge(routes);
     }
-    let router = router.fallback(crate::api::not_found);
+    let router = router
+        .fallback(crate::api::not_found)
+        .layer(axum::middleware::from_fn_with_state(state.metrics().clone(), obs::track));
     if let Some(embedded) = &local {
         // In-process event intake: the engine's events reach the app without the HTTP hop, through the same
         // intake the /twilio/events webhook feeds (which a real Twilio uses).
@@ -243,37 +287,80 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         crate::app::events::spawn_feed(state.clone(), embedded.handle.subscribe(), move |e| {
             crate::api::callbacks::event_fields(&account, e)
         });
-        let env_file =
-            embedded.write_local_env(&loopback, &[("TOKEN_PASSWORD", app_config.token_password.as_str())])?;
+        let env_file = embedded
+            .write_local_env(&loopback, &[(vars::TOKEN_PASSWORD, app_config.token_password.as_str())])?;
         let identities = local_identities(embedded).await;
-        println!("trworker: worker app at {public_url} (local mode: embedded TaskRouter engine)");
-        println!("  sign in as     {}", identities.join(", "));
-        println!("  password       {}", app_config.token_password);
-        println!("  account SID    {}", embedded.credentials.account_sid);
-        println!("  workspace SID  {}", app_config.workspace_sid);
-        println!("  data           {}", embedded.data_dir.display());
-        println!("  settings for the CLI and scripts: {}", env_file.display());
-    } else {
-        println!(
-            "trworker: worker app at {public_url} (twilio mode, workspace {})",
-            app_config.workspace_sid
+        // Where to read the sign-in password (never the password itself): the generated one's file, or the
+        // variable that gave it.
+        let password_from = match password_given {
+            true => vars::TOKEN_PASSWORD.to_owned(),
+            false => embedded.data_dir.join("token_password.env").display().to_string(),
+        };
+        tracing::info!(
+            url = %public_url, mode = "local", workspace_sid = %app_config.workspace_sid,
+            data_dir = %embedded.data_dir.display(), identities = %identities.join(","), %password_from,
+            listening = %loopback, "trworker serve started"
         );
-        println!("  TaskRouter events: set the workspace's EventCallbackUrl to {public_url}/twilio/events");
+        if text {
+            // The password is shown only when it was generated here: a password the operator gave is never
+            // echoed (it may end up in a log collector).
+            let password = match password_given {
+                true => "(from TOKEN_PASSWORD)".to_owned(),
+                false => app_config.token_password.clone(),
+            };
+            println!("trworker: worker app at {public_url} (local mode: embedded TaskRouter engine)");
+            if public_url != loopback {
+                println!("  listening on   {loopback}");
+            }
+            println!("  sign in as     {}", identities.join(", "));
+            println!("  password       {password}");
+            println!("  account SID    {}", embedded.credentials.account_sid);
+            println!("  workspace SID  {}", app_config.workspace_sid);
+            println!("  data           {}", embedded.data_dir.display());
+            println!("  settings for the CLI and scripts: {}", env_file.display());
+        }
+    } else {
+        tracing::info!(
+            url = %public_url, mode = "twilio", workspace_sid = %app_config.workspace_sid,
+            listening = %loopback, "trworker serve started"
+        );
+        if text {
+            println!(
+                "trworker: worker app at {public_url} (twilio mode, workspace {})",
+                app_config.workspace_sid
+            );
+            if public_url != loopback {
+                println!("  listening on   {loopback}");
+            }
+            println!(
+                "  TaskRouter events: set the workspace's EventCallbackUrl to {public_url}/twilio/events"
+            );
+        }
     }
     let background = state.spawn_background();
     let on_shutdown = state.clone();
     axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(async move {
-            shutdown_signal().await;
+            stop.await;
+            tracing::info!("shutting down: no new connections; telling connected workers");
             on_shutdown.shutdown();
         })
         .await
         .context("the server failed")?;
+    // Upgraded WebSockets outlive the HTTP server: give them a moment to send their goodbye and close, or
+    // the runtime's end would cut them off mid-frame.
+    let closing = std::time::Instant::now();
+    while state.connections().1 > 0 && closing.elapsed() < std::time::Duration::from_secs(2) {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     background.abort();
     if let Some(embedded) = local {
         embedded.handle.stop().await.context("could not save the engine's state on shutdown")?;
     }
-    println!("trworker: stopped, state saved");
+    tracing::info!("stopped");
+    if text {
+        println!("trworker: stopped, state saved");
+    }
     Ok(())
 }
 
@@ -298,12 +385,15 @@ async fn local_identities(embedded: &Embedded) -> Vec<String> {
         .unwrap_or_default()
 }
 
-async fn run_engine(args: EngineArgs, command: &str) -> anyhow::Result<()> {
+async fn run_engine(args: EngineArgs, command: &str, log: LogFormat) -> anyhow::Result<()> {
+    let text = log == LogFormat::Text;
+    let stop = shutdown_signal();
     let listen = args.listen;
+    let auth_token_given = env(vars::AUTH_TOKEN).is_some();
     let embedded = Embedded::open(embedded::Settings {
         data_dir: listen.data_dir.clone(),
-        account_sid: env("ACCOUNT_SID"),
-        auth_token: env("AUTH_TOKEN"),
+        account_sid: env(vars::ACCOUNT_SID),
+        auth_token: env(vars::AUTH_TOKEN),
         seed: args.seed,
         manual_clock: args.manual_clock,
     })
@@ -311,48 +401,145 @@ async fn run_engine(args: EngineArgs, command: &str) -> anyhow::Result<()> {
     .with_context(|| format!("cannot start the engine in {}", listen.data_dir.display()))?;
 
     let (listener, _, public_url) = bind(&listen).await?;
-    let app = embedded.routes(&public_url).fallback(crate::api::not_found);
+    let metrics = obs::Metrics::new();
+    let observer = Observer::builder(metrics.clone(), "engine")
+        .engine(embedded.handle.clone(), embedded.callback_stats.clone())
+        .build();
+    // No worker app here to see the events: reservation outcomes are counted straight from the engine.
+    let mut events = embedded.handle.subscribe();
+    let counting = metrics.clone();
+    tokio::spawn(async move {
+        loop {
+            match events.recv().await {
+                Ok(event) => counting.count_event(event.event_type.as_str()),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    });
+    let app = embedded
+        .routes(&public_url)
+        .merge(obs::router(observer))
+        .fallback(crate::api::not_found)
+        .layer(axum::middleware::from_fn_with_state(metrics, obs::track));
     let env_file = embedded.write_local_env(&public_url, &[])?;
 
-    println!("trworker {command}: local TaskRouter engine at {public_url}");
-    println!("  account SID    {}", embedded.credentials.account_sid);
-    println!("  auth token     {}", embedded.credentials.auth_token);
-    if let Some(ws) = embedded.workspace_sid {
-        println!("  workspace SID  {ws}");
-    }
-    println!("  data           {}", embedded.data_dir.display());
-    println!("  settings for the CLI and scripts: {}", env_file.display());
-    if args.manual_clock {
-        println!("  manual clock: POST {public_url}/trworker/v1/Clock AdvanceSeconds=N moves time");
+    tracing::info!(url = %public_url, data_dir = %embedded.data_dir.display(), "trworker {command} started");
+    if text {
+        let auth_token = match auth_token_given {
+            true => "(from AUTH_TOKEN)",
+            false => embedded.credentials.auth_token.as_str(),
+        };
+        println!("trworker {command}: local TaskRouter engine at {public_url}");
+        println!("  account SID    {}", embedded.credentials.account_sid);
+        println!("  auth token     {auth_token}");
+        if let Some(ws) = embedded.workspace_sid {
+            println!("  workspace SID  {ws}");
+        }
+        println!("  data           {}", embedded.data_dir.display());
+        println!("  settings for the CLI and scripts: {}", env_file.display());
+        if args.manual_clock {
+            println!("  manual clock: POST {public_url}/trworker/v1/Clock AdvanceSeconds=N moves time");
+        }
     }
 
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(async move {
+            stop.await;
+            tracing::info!("shutting down");
+        })
         .await
         .context("the server failed")?;
     embedded.handle.stop().await.context("could not save the engine's state on shutdown")?;
-    println!("trworker {command}: stopped, state saved");
+    tracing::info!("stopped");
+    if text {
+        println!("trworker {command}: stopped, state saved");
+    }
     Ok(())
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// `trworker health`: GET `/readyz` (or `/healthz`), success on 200.
+async fn run_health(args: HealthArgs) -> anyhow::Result<()> {
+    let base = args.url.unwrap_or_else(|| format!("http://127.0.0.1:{}", args.port));
+    let url = format!("{}/{}", base.trim_end_matches('/'), if args.live { "healthz" } else { "readyz" });
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .build()
+        .context("cannot start an HTTP client")?;
+    let response = client.get(&url).send().await.with_context(|| format!("{url} did not answer"))?;
+    let status = response.status();
+    let body = response.text().await.unwrap_or_default();
+    if !status.is_success() {
+        let reason = serde_json::from_str::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v.get("reason").and_then(|r| r.as_str()).map(str::to_owned))
+            .unwrap_or(body);
+        anyhow::bail!("{url} answered {status}: {reason}");
+    }
+    println!("{url}: {status}");
+    Ok(())
+}
+
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM. The handlers are installed when this is called, not when the
+/// future is first polled, so call it early: a signal that arrives before the server runs is not lost.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let term = signal(SignalKind::terminate()).ok();
+        let interrupt = signal(SignalKind::interrupt()).ok();
+        async move {
+            let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = wait(term) => {},
+                _ = wait(interrupt) => {},
             }
-            Err(_) => std::future::pending::<()>().await,
         }
-    };
+    }
     #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+    {
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    /// Every environment variable `serve` takes through clap, plus those read directly.
+    fn read_by_serve() -> Vec<String> {
+        let cli = Cli::command();
+        let serve = cli.find_subcommand("serve").map(|c| c.get_arguments().cloned().collect::<Vec<_>>());
+        let mut names: Vec<String> = serve
+            .unwrap_or_default()
+            .iter()
+            .chain(cli.get_arguments())
+            .filter_map(|arg| arg.get_env().map(|e| e.to_string_lossy().into_owned()))
+            .collect();
+        // Read with `env(...)` in `run_serve`, and by the log set-up.
+        for direct in [vars::ACCOUNT_SID, vars::AUTH_TOKEN, vars::WORKSPACE_SID, vars::RUST_LOG] {
+            names.push(direct.to_owned());
+        }
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    #[test]
+    fn server_variables_are_exactly_what_serve_reads() {
+        let mut listed: Vec<String> = config::SERVER_VARIABLES.iter().map(|v| v.name.to_owned()).collect();
+        listed.sort();
+        assert_eq!(read_by_serve(), listed);
     }
 }

@@ -14,6 +14,146 @@ use rand::RngCore;
 
 use crate::api::Credentials;
 
+/// The names of the environment variables trworker reads. The code reads them through these constants (clap's
+/// `env = ...` included), so [`SERVER_VARIABLES`] cannot miss one without a test noticing.
+pub mod vars {
+    /// Account SID of the Twilio being talked to, real or local.
+    pub const ACCOUNT_SID: &str = "ACCOUNT_SID";
+    /// Its auth token.
+    pub const AUTH_TOKEN: &str = "AUTH_TOKEN";
+    /// The TaskRouter workspace.
+    pub const WORKSPACE_SID: &str = "WORKSPACE_SID";
+    /// The workers' sign-in password.
+    pub const TOKEN_PASSWORD: &str = "TOKEN_PASSWORD";
+    /// `local` or `twilio`.
+    pub const MODE: &str = "TRWORKER_MODE";
+    /// The port to listen on.
+    pub const PORT: &str = "PORT";
+    /// The address to bind.
+    pub const BIND: &str = "TRWORKER_BIND";
+    /// The data directory.
+    pub const DATA_DIR: &str = "TRWORKER_DATA_DIR";
+    /// The address clients and Twilio use to reach the server.
+    pub const PUBLIC_URL: &str = "PUBLIC_URL";
+    /// Trust `X-Forwarded-*` headers from a router in front.
+    pub const TRUST_PROXY: &str = "TRWORKER_TRUST_PROXY";
+    /// Activity after accepting.
+    pub const ACCEPT_ACTIVITY: &str = "TRWORKER_ACCEPT_ACTIVITY";
+    /// Activity after the conference ends.
+    pub const POST_WORK_ACTIVITY: &str = "TRWORKER_POST_WORK_ACTIVITY";
+    /// Wrap-up completion delay.
+    pub const WRAP_UP_SECONDS: &str = "TRWORKER_WRAP_UP_SECONDS";
+    /// TaskRouter base URL.
+    pub const TASKROUTER_URL: &str = "TWILIO_TASKROUTER_URL";
+    /// API 2010 base URL.
+    pub const API_URL: &str = "TWILIO_API_URL";
+    /// `text` or `json` logs.
+    pub const LOG_FORMAT: &str = "TRWORKER_LOG_FORMAT";
+    /// Log filter.
+    pub const RUST_LOG: &str = "RUST_LOG";
+}
+
+/// An environment variable of the server, with what an operator needs to know to set it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Variable {
+    /// Its name.
+    pub name: &'static str,
+    /// What it does, in one or two sentences (app.json's `description`).
+    pub description: &'static str,
+    /// Whether twilio mode needs it (Heroku asks for it).
+    pub required_for_twilio: bool,
+}
+
+/// Every environment variable `trworker serve` reads (besides `NO_COLOR`, the convention that turns colours
+/// off on a terminal). `app.json` and the README's configuration reference must list each one; a test checks.
+pub const SERVER_VARIABLES: &[Variable] = &[
+    Variable {
+        name: vars::ACCOUNT_SID,
+        description: "Your Twilio Account SID (AC..., from the Twilio Console). With AUTH_TOKEN and WORKSPACE_SID it selects twilio mode.",
+        required_for_twilio: true,
+    },
+    Variable {
+        name: vars::AUTH_TOKEN,
+        description: "Your Twilio Auth Token (Twilio Console). Signs worker tokens and checks TaskRouter's webhook signatures.",
+        required_for_twilio: true,
+    },
+    Variable {
+        name: vars::WORKSPACE_SID,
+        description: "The TaskRouter workspace (WS...) whose workers sign in.",
+        required_for_twilio: true,
+    },
+    Variable {
+        name: vars::TOKEN_PASSWORD,
+        description: "The password workers sign in with; any string you choose.",
+        required_for_twilio: true,
+    },
+    Variable {
+        name: vars::MODE,
+        description: "local (embedded TaskRouter engine) or twilio; by default twilio when ACCOUNT_SID, AUTH_TOKEN and WORKSPACE_SID are set.",
+        required_for_twilio: false,
+    },
+    Variable {
+        name: vars::PORT,
+        description: "The port to listen on (Heroku sets it; default 8080).",
+        required_for_twilio: false,
+    },
+    Variable {
+        name: vars::BIND,
+        description: "The address to listen on (default 127.0.0.1; 0.0.0.0 to accept connections from other machines).",
+        required_for_twilio: false,
+    },
+    Variable {
+        name: vars::DATA_DIR,
+        description: "Directory for the local engine's state and generated credentials (default ./data).",
+        required_for_twilio: false,
+    },
+    Variable {
+        name: vars::PUBLIC_URL,
+        description: "The https://host clients and Twilio use to reach this app. When set it wins over forwarded headers for webhook signatures.",
+        required_for_twilio: false,
+    },
+    Variable {
+        name: vars::TRUST_PROXY,
+        description: "true behind a router (Heroku, a load balancer): client addresses come from X-Forwarded-For.",
+        required_for_twilio: false,
+    },
+    Variable {
+        name: vars::ACCEPT_ACTIVITY,
+        description: "Activity a worker is moved to after accepting a call (default Unavailable).",
+        required_for_twilio: false,
+    },
+    Variable {
+        name: vars::POST_WORK_ACTIVITY,
+        description: "Activity a worker is moved to when the conference ends (default Offline).",
+        required_for_twilio: false,
+    },
+    Variable {
+        name: vars::WRAP_UP_SECONDS,
+        description: "Complete a task left in wrap-up after this many seconds (default: as soon as the worker is unavailable; 0: never).",
+        required_for_twilio: false,
+    },
+    Variable {
+        name: vars::TASKROUTER_URL,
+        description: "TaskRouter base URL override (default Twilio's), e.g. a separate trworker engine.",
+        required_for_twilio: false,
+    },
+    Variable {
+        name: vars::API_URL,
+        description: "API 2010 (Conferences) base URL override (default Twilio's).",
+        required_for_twilio: false,
+    },
+    Variable {
+        name: vars::LOG_FORMAT,
+        description: "text (default) or json: one JSON object per log line.",
+        required_for_twilio: false,
+    },
+    Variable {
+        name: vars::RUST_LOG,
+        description: "Log level filter, e.g. info (default) or debug or trworker=debug.",
+        required_for_twilio: false,
+    },
+];
+
 /// Why a configuration file could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -73,6 +73,8 @@ pub struct Embedded {
     pub manual_clock: Option<ManualClock>,
     /// The data directory.
     pub data_dir: PathBuf,
+    /// Counts of the event callbacks delivered by [`Embedded::routes`]' deliverer, for `/metrics`.
+    pub callback_stats: Arc<api::callbacks::DeliveryStats>,
 }
 
 impl Embedded {
@@ -100,7 +102,14 @@ impl Embedded {
         } else {
             handle.read(|state| state.core.workspaces(None).into_iter().map(|w| w.sid).next()).await?
         };
-        Ok(Embedded { handle, credentials, workspace_sid, manual_clock, data_dir: settings.data_dir })
+        Ok(Embedded {
+            handle,
+            credentials,
+            workspace_sid,
+            manual_clock,
+            data_dir: settings.data_dir,
+            callback_stats: Arc::default(),
+        })
     }
 
     /// The engine as the facade's port.
@@ -113,7 +122,11 @@ impl Embedded {
     pub fn routes(&self, public_url: &str) -> Router {
         let engine = self.port();
         let credentials = self.credentials.clone();
-        api::callbacks::spawn(engine.clone(), credentials.clone(), api::callbacks::Options::default());
+        let options = api::callbacks::Options {
+            stats: self.callback_stats.clone(),
+            ..api::callbacks::Options::default()
+        };
+        api::callbacks::spawn(engine.clone(), credentials.clone(), options);
         api::assignment::spawn(engine.clone(), credentials.clone(), api::assignment::TIMEOUT);
         let state = AppState::new(engine, credentials, public_url);
         let mut routes = api::routes(state.clone());

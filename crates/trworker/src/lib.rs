@@ -9,6 +9,7 @@
 //! - [`embedded`]: the engine embedded in this process: data directory, credentials, seeding, routes.
 //! - [`cli`]: the command line and the commands that run servers.
 //! - [`config`]: `.env`, generated local credentials and `local.env`.
+//! - [`obs`]: operating a server: `/healthz`, `/readyz`, `/metrics` and the log format.
 //! - [`ops`]: the ops commands (`workers`, `tasks`, `conferences`, `call`, `setup`, `token`), which talk to
 //!   TaskRouter only through the `twilio` client, so they work against Twilio and the local engine alike.
 
@@ -17,4 +18,5 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod embedded;
+pub mod obs;
 pub mod ops;

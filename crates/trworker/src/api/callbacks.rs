@@ -16,6 +16,7 @@
 //! an update takes effect from the events that follow it.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -42,6 +43,42 @@ pub struct Options {
     pub max_backoff: Duration,
     /// How long one post may take (Twilio gives receivers 15 s).
     pub timeout: Duration,
+    /// Where deliveries, failures and drops are counted (for `/metrics`).
+    pub stats: Arc<DeliveryStats>,
+}
+
+/// Counters of callback delivery, shared with whoever reports them. Relaxed atomics: one add per post.
+#[derive(Debug, Default)]
+pub struct DeliveryStats {
+    delivered: AtomicU64,
+    failed_attempts: AtomicU64,
+    given_up: AtomicU64,
+    dropped: AtomicU64,
+}
+
+/// The values of [`DeliveryStats`] at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DeliveryCounts {
+    /// Posts answered with a 2xx.
+    pub delivered: u64,
+    /// Posts that failed (transport error, timeout, non-2xx); every retry counts.
+    pub failed_attempts: u64,
+    /// Events abandoned after [`Options::max_attempts`] failed posts.
+    pub given_up: u64,
+    /// Events never posted: a workspace's queue was full, or the dispatcher fell behind the engine.
+    pub dropped: u64,
+}
+
+impl DeliveryStats {
+    /// The current counts.
+    pub fn snapshot(&self) -> DeliveryCounts {
+        DeliveryCounts {
+            delivered: self.delivered.load(Ordering::Relaxed),
+            failed_attempts: self.failed_attempts.load(Ordering::Relaxed),
+            given_up: self.given_up.load(Ordering::Relaxed),
+            dropped: self.dropped.load(Ordering::Relaxed),
+        }
+    }
 }
 
 impl Default for Options {
@@ -52,6 +89,7 @@ impl Default for Options {
             backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(60),
             timeout: Duration::from_secs(15),
+            stats: Arc::default(),
         }
     }
 }
@@ -135,6 +173,7 @@ async fn dispatch(
         let event = match events.recv().await {
             Ok(e) => e,
             Err(broadcast::error::RecvError::Lagged(n)) => {
+                options.stats.dropped.fetch_add(n, Ordering::Relaxed);
                 tracing::warn!(
                     skipped = n,
                     "event callbacks fell behind the engine; {n} events were not delivered"
@@ -166,6 +205,7 @@ async fn dispatch(
             tx
         });
         if let Err(e) = sender.try_send(Post { url, event }) {
+            options.stats.dropped.fetch_add(1, Ordering::Relaxed);
             let dropped = match &e {
                 mpsc::error::TrySendError::Full(p) | mpsc::error::TrySendError::Closed(p) => p.event.clone(),
             };
@@ -212,8 +252,13 @@ async fn send_loop(
                 Ok(r) => Some(format!("the receiver answered {}", r.status())),
                 Err(e) => Some(e.to_string()),
             };
-            let Some(failure) = failure else { break };
+            let Some(failure) = failure else {
+                options.stats.delivered.fetch_add(1, Ordering::Relaxed);
+                break;
+            };
+            options.stats.failed_attempts.fetch_add(1, Ordering::Relaxed);
             if attempt == options.max_attempts.max(1) {
+                options.stats.given_up.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(
                     url = %post.url, event_type = %post.event.event_type.as_str(), seq = post.event.seq, %failure,
                     "event callback given up after {attempt} attempts"

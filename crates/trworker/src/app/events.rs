@@ -77,6 +77,7 @@ pub trait EventIntake: Send + Sync + 'static {
 
 impl EventIntake for AppState {
     fn ingest(&self, event: TaskRouterEvent) {
+        self.inner.metrics.count_event(&event.event_type);
         let hub = &self.inner.hub;
         let worker_sid =
             event.worker_sid.clone().or_else(|| event.task_sid.as_deref().and_then(|t| hub.task_owner(t)));
@@ -123,6 +124,30 @@ fn signed_url(public_url: &str, uri: &axum::http::Uri) -> String {
     format!("{}{path}", public_url.trim_end_matches('/'))
 }
 
+/// The scheme and host the client asked for, as a router in front of this server forwards them
+/// (`X-Forwarded-Proto`, `X-Forwarded-Host`, first values), else the `Host` header over http. `None` without
+/// any host. Only used when `PUBLIC_URL` is not set ([`super::AppConfig::public_url_from_headers`]).
+fn forwarded_base(headers: &HeaderMap) -> Option<String> {
+    let first = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
+    let host = first("x-forwarded-host").or_else(|| first("host"))?;
+    let scheme = match first("x-forwarded-proto") {
+        Some(p) if p.eq_ignore_ascii_case("https") => "https",
+        _ => "http",
+    };
+    // A host with a path, spaces or a user part is not a host: refuse it rather than sign something odd.
+    if host.contains(['/', ' ', '@', '\\']) {
+        return None;
+    }
+    Some(format!("{scheme}://{host}"))
+}
+
 async fn receive(
     State(state): State<AppState>,
     OriginalUri(uri): OriginalUri,
@@ -130,7 +155,11 @@ async fn receive(
     body: Bytes,
 ) -> Response {
     let signature = headers.get(twilio::signature::HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let url = signed_url(&state.config().public_url, &uri);
+    let base = match state.config().public_url_from_headers {
+        true => forwarded_base(&headers).unwrap_or_else(|| state.config().public_url.clone()),
+        false => state.config().public_url.clone(),
+    };
+    let url = signed_url(&base, &uri);
     if signature.is_empty()
         || !twilio::signature::validate_form_body(&state.config().auth_token, &url, &body, signature)
     {
@@ -241,6 +270,31 @@ mod tests {
         ]));
         assert_eq!(with_ms.map(|e| (e.at_ms, e.description)), Some((Some(5), "x".to_owned())));
         assert_eq!(TaskRouterEvent::from_fields(&fields(&[("WorkerSid", "WK1")])), None);
+    }
+
+    #[test]
+    fn forwarded_headers_name_the_url_the_router_was_asked_for() {
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut map = HeaderMap::new();
+            for (k, v) in pairs {
+                map.insert(*k, axum::http::HeaderValue::from_static(v));
+            }
+            map
+        };
+        let behind_router = headers(&[
+            ("host", "10.1.2.3:5000"),
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-host", "app.example.com"),
+        ]);
+        assert_eq!(forwarded_base(&behind_router).as_deref(), Some("https://app.example.com"));
+        let proto_only = headers(&[("host", "app.herokuapp.com"), ("x-forwarded-proto", "https, http")]);
+        assert_eq!(forwarded_base(&proto_only).as_deref(), Some("https://app.herokuapp.com"));
+        assert_eq!(
+            forwarded_base(&headers(&[("host", "127.0.0.1:8080")])).as_deref(),
+            Some("http://127.0.0.1:8080")
+        );
+        assert_eq!(forwarded_base(&headers(&[("host", "evil/path")])), None);
+        assert_eq!(forwarded_base(&HeaderMap::new()), None);
     }
 
     #[test]

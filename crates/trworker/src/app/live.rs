@@ -195,6 +195,17 @@ impl Hub {
         }
     }
 
+    /// Workers with an open socket, and open sockets: counted when `/metrics` is read, so sockets pay
+    /// nothing for it.
+    pub(crate) fn connections(&self) -> (usize, usize) {
+        let Ok(workers) = self.workers.lock() else { return (0, 0) };
+        workers
+            .values()
+            .map(|c| c.tx.receiver_count())
+            .filter(|n| *n > 0)
+            .fold((0, 0), |(w, s), n| (w + 1, s + n))
+    }
+
     /// Tells every socket that the server is going away.
     pub(crate) fn shutdown(&self) {
         if let Ok(workers) = self.workers.lock() {

@@ -116,6 +116,10 @@ pub struct AppConfig {
     pub sign_in_limit_per_identity: RateLimit,
     /// Take the client IP from the last `X-Forwarded-For` entry (behind a proxy such as Heroku's router).
     pub trust_forwarded_for: bool,
+    /// Check webhook signatures against the URL the request names (`X-Forwarded-Proto`, `X-Forwarded-Host`,
+    /// else `Host`) instead of `public_url`: for a server whose `PUBLIC_URL` is not set, behind a router
+    /// (Heroku's) that forwards the original scheme and host. Default false: `public_url` wins.
+    pub public_url_from_headers: bool,
     /// Require a bearer token on the seed's `conferenceEndFn.php` and `taskReservationTaskFix.php` (the seed
     /// did not; existing pages do not send one). Default false, for compatibility.
     pub legacy_requires_token: bool,
@@ -151,6 +155,7 @@ impl AppConfig {
             sign_in_limit_per_ip: RateLimit { burst: 20, refill_every: Duration::from_secs(3) },
             sign_in_limit_per_identity: RateLimit { burst: 10, refill_every: Duration::from_secs(6) },
             trust_forwarded_for: false,
+            public_url_from_headers: false,
             legacy_requires_token: false,
             event_buffer: 256,
         }
@@ -238,6 +243,8 @@ pub(crate) struct Inner {
     pub(crate) wrapping: wrapup::Tracker,
     /// Ends the background loop and every socket.
     pub(crate) shutdown: tokio::sync::watch::Sender<bool>,
+    /// Counters reported at `/metrics` (reservation outcomes are counted at event intake).
+    pub(crate) metrics: Arc<crate::obs::Metrics>,
 }
 
 impl AppState {
@@ -264,6 +271,7 @@ impl AppState {
             client,
             clock,
             shutdown,
+            metrics: crate::obs::Metrics::new(),
         };
         AppState { inner: Arc::new(inner) }
     }
@@ -276,6 +284,16 @@ impl AppState {
     /// The Twilio client the app uses.
     pub fn client(&self) -> &twilio::Client {
         &self.inner.client
+    }
+
+    /// The app's metrics registry (the server also times its HTTP requests into it).
+    pub fn metrics(&self) -> &Arc<crate::obs::Metrics> {
+        &self.inner.metrics
+    }
+
+    /// Connected workers and open sockets (signed-in WebSockets), counted now.
+    pub fn connections(&self) -> (usize, usize) {
+        self.inner.hub.connections()
     }
 
     /// Where TaskRouter events enter the app: the webhook uses it, and local mode may feed the engine's

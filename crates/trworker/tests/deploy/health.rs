@@ -1,0 +1,114 @@
+//! `/healthz`, `/readyz` and `trworker health` in local and twilio mode, including the not-ready cases.
+
+use serde_json::json;
+
+use crate::helpers::{get_json, local_env, Proc, TempDir};
+
+/// Runs `trworker health ARGS` and returns its exit code and output.
+async fn health(args: &[&str]) -> (i32, String) {
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    tokio::task::spawn_blocking(move || {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_trworker"))
+            .arg("health")
+            .args(&args)
+            .env_clear()
+            .output()
+            .expect("run trworker health");
+        let text =
+            format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        (output.status.code().unwrap_or(-1), text)
+    })
+    .await
+    .expect("join")
+}
+
+#[tokio::test]
+async fn local_mode_is_live_and_ready() {
+    let dir = TempDir::new("health-local");
+    let server = Proc::start(&dir.0, &["serve"], &[]);
+    assert_eq!(get_json(&server.url("/healthz")).await, (200, json!({ "status": "ok" })));
+    assert_eq!(get_json(&server.url("/readyz")).await, (200, json!({ "status": "ready" })));
+    let (code, output) = health(&["--url", &server.base]).await;
+    assert_eq!(code, 0, "{output}");
+    let exit = server.terminate();
+    assert_eq!(exit.code, Some(0), "{exit:?}");
+}
+
+#[tokio::test]
+async fn twilio_mode_is_live_but_not_ready_while_taskrouter_is_unreachable() {
+    let dir = TempDir::new("health-unreachable");
+    // Port 1 on loopback: nothing listens there, so every request is refused.
+    let nowhere = "http://127.0.0.1:1";
+    let server = Proc::start(
+        &dir.0,
+        &["serve"],
+        &[
+            ("ACCOUNT_SID", "AC0123456789abcdef0123456789abcdef"),
+            ("AUTH_TOKEN", "0123456789abcdef0123456789abcdef"),
+            ("WORKSPACE_SID", "WS0123456789abcdef0123456789abcdef"),
+            ("TOKEN_PASSWORD", "unreachable-test-password"),
+            ("TWILIO_TASKROUTER_URL", nowhere),
+            ("TWILIO_API_URL", nowhere),
+        ],
+    );
+    assert_eq!(get_json(&server.url("/healthz")).await.0, 200, "liveness does not depend on Twilio");
+    let (status, body) = get_json(&server.url("/readyz")).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["status"], "not ready");
+    let reason = body["reason"].as_str().unwrap_or_default();
+    assert!(reason.starts_with("TaskRouter is not usable"), "{reason}");
+
+    let (code, output) = health(&["--url", &server.base]).await;
+    assert_ne!(code, 0, "{output}");
+    assert!(output.contains("503") && output.contains("TaskRouter is not usable"), "{output}");
+    let (code, output) = health(&["--live", "--url", &server.base]).await;
+    assert_eq!(code, 0, "{output}");
+    let exit = server.terminate();
+    assert_eq!(exit.code, Some(0), "{exit:?}");
+}
+
+#[tokio::test]
+async fn twilio_mode_is_ready_when_taskrouter_accepts_its_credentials() {
+    // A local server is the "Twilio" of two twilio-mode servers: one with its credentials, one with a wrong
+    // auth token.
+    let upstream_dir = TempDir::new("health-upstream");
+    let upstream = Proc::start(&upstream_dir.0, &["serve"], &[]);
+    let env = local_env(&upstream_dir.0);
+    let start = |dir: &TempDir, auth_token: &str| {
+        Proc::start(
+            &dir.0,
+            &["serve"],
+            &[
+                ("ACCOUNT_SID", &env["ACCOUNT_SID"]),
+                ("AUTH_TOKEN", auth_token),
+                ("WORKSPACE_SID", &env["WORKSPACE_SID"]),
+                ("TOKEN_PASSWORD", "ready-test-password"),
+                ("TWILIO_TASKROUTER_URL", &upstream.base),
+                ("TWILIO_API_URL", &upstream.base),
+            ],
+        )
+    };
+    let good_dir = TempDir::new("health-good");
+    let server = start(&good_dir, &env["AUTH_TOKEN"]);
+    assert_eq!(get_json(&server.url("/readyz")).await, (200, json!({ "status": "ready" })));
+
+    let wrong_dir = TempDir::new("health-wrong");
+    let refused = start(&wrong_dir, "ffffffffffffffffffffffffffffffff");
+    let (status, body) = get_json(&refused.url("/readyz")).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body["reason"].as_str().unwrap_or_default().contains("401"), "{body}");
+
+    for proc in [server, refused] {
+        let exit = proc.terminate();
+        assert_eq!(exit.code, Some(0), "{exit:?}");
+        // Credentials given to a twilio-mode server are never printed or logged.
+        for secret in ["ready-test-password", env["AUTH_TOKEN"].as_str(), "ffffffffffffffffffffffffffffffff"]
+        {
+            assert!(
+                !exit.stdout.contains(secret) && !exit.stderr.contains(secret),
+                "{secret} shown: {exit:?}"
+            );
+        }
+    }
+    assert_eq!(upstream.terminate().code, Some(0));
+}
