@@ -26,7 +26,7 @@ pub const RESERVATION_TIMEOUT: u32 = 10;
 /// `trworker setup`.
 #[derive(Debug, Clone, Args)]
 pub struct SetupArgs {
-    /// Where TaskRouter should POST workspace events (e.g. https://your-app/taskrouter/events).
+    /// Where TaskRouter should POST workspace events (e.g. https://your-app/twilio/events).
     #[arg(long, env = "TRWORKER_CALLBACK_URL")]
     pub callback_url: Option<String>,
     /// The worker to create when it does not exist.
