@@ -10,19 +10,25 @@
 //!    reservation timeout, mints each worker's token with `WorkerCapability` (sign-in is rate-limited per
 //!    address), connects N sockets (`hello`, waits for the first `state`), sets every worker Available, then
 //!    creates T tasks (default N: each worker gets exactly one reservation) paced at R per second. A task's
-//!    latency runs from just before its POST to the arrival of the `reservation.created` event frame on the
-//!    socket of the worker it was reserved for. The event frame does not name the task, so each socket pairs
-//!    its `reservation.created` arrival with the reservation that is new in the `state` frame that follows
-//!    it (matched by `reservations[].task.sid`); only the event frame's arrival time counts.
+//!    latency runs from the instant just before its POST is handed to the HTTP client (`Instant::now()` in
+//!    the task that sends it) to the instant the client task reading the worker's socket has the complete
+//!    `reservation.created` event frame (matched to the task by the frame's `task_sid`), before parsing it.
+//!    The client shares the process and its two-thread runtime with the server, so its own scheduling and
+//!    parsing are in the figure: an upper bound for what a separate client would see.
+//!    A breakdown splits that at the instant the engine released the `reservation.created` event (after its
+//!    durable commit), seen by one more in-process subscriber of the engine's event stream, as the app's
+//!    feed sees it: POST -> released is the engine's part (HTTP, routing, commit), released -> frame the
+//!    app's (event intake, frame, WebSocket write, client read).
 //! 2. Memory. Closes those sockets, creates M more workers, connects M sockets that then stay idle, and
 //!    prints VmRSS before and after. Client and server ends live in this one process, so the per-connection
 //!    figure is an upper bound for the server; the client sockets use 4 KiB read buffers to keep their share small.
 //!
 //! `cargo run --release -p trworker --example ws_bench -- [--workers N] [--rate R] [--tasks T] [--idle M]`
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -204,6 +210,11 @@ fn rss_kb() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// How many file descriptors the process has open.
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
+}
+
 fn mib(kb: u64) -> f64 {
     kb as f64 / 1024.0
 }
@@ -251,7 +262,9 @@ async fn run(args: &Args, dir: &Path) -> anyhow::Result<()> {
     };
     println!("app at {} (pid {})", bench.base, std::process::id());
 
-    latency(&bench, args).await?;
+    let (engine_watch, released) = watch_engine(bench.account_sid.clone(), embedded.handle.subscribe());
+    latency(&bench, args, &released).await?;
+    engine_watch.abort();
     if args.idle > 0 {
         idle(&bench, args.idle).await?;
     }
@@ -268,37 +281,59 @@ struct Arrival {
     at: Instant,
 }
 
-/// Reads a worker's socket: pairs each `reservation.created` frame's arrival with the reservation that is
-/// new in the next `state`.
-async fn watch(mut socket: Socket, tx: mpsc::UnboundedSender<Arrival>) {
-    let mut seen: HashSet<String> = HashSet::new();
-    let mut pending: Vec<Instant> = Vec::new();
+/// Reads a worker's socket: each `reservation.created` frame's arrival, with the task it names.
+async fn watch(mut socket: Socket, tx: mpsc::UnboundedSender<Arrival>, states: Arc<AtomicUsize>) {
+    let debug = std::env::var_os("WS_BENCH_DEBUG").is_some();
     while let Some(Ok(frame)) = socket.next().await {
         let at = Instant::now();
         let Message::Text(text) = frame else { continue };
         let Ok(value) = serde_json::from_str::<Value>(&text) else { continue };
-        if std::env::var_os("WS_BENCH_DEBUG").is_some() {
+        if debug {
             eprintln!("frame: {}", text.chars().take(600).collect::<String>());
         }
         match value.get("type").and_then(Value::as_str) {
             Some("event")
                 if value.get("event_type").and_then(Value::as_str) == Some("reservation.created") =>
             {
-                pending.push(at);
+                if let Some(task) = value.get("task_sid").and_then(Value::as_str) {
+                    let _ = tx.send(Arrival { task_sid: task.to_owned(), at });
+                }
             }
             Some("state") => {
-                let reservations = value.get("reservations").and_then(Value::as_array);
-                for r in reservations.into_iter().flatten() {
-                    let Some(task) = r.pointer("/task/sid").and_then(Value::as_str) else { continue };
-                    if seen.insert(task.to_owned()) && !pending.is_empty() {
-                        let at = pending.remove(0);
-                        let _ = tx.send(Arrival { task_sid: task.to_owned(), at });
-                    }
-                }
+                states.fetch_add(1, Ordering::Relaxed);
             }
             _ => {}
         }
     }
+}
+
+/// Records when the engine releases each `reservation.created` event (task SID -> instant), as an
+/// in-process subscriber of its event stream.
+fn watch_engine(
+    account_sid: String,
+    mut events: tokio::sync::broadcast::Receiver<Arc<engine::Event>>,
+) -> (tokio::task::JoinHandle<()>, Arc<std::sync::Mutex<HashMap<String, Instant>>>) {
+    let released = Arc::new(std::sync::Mutex::new(HashMap::new()));
+    let map = released.clone();
+    let handle = tokio::spawn(async move {
+        loop {
+            match events.recv().await {
+                Ok(event) => {
+                    let at = Instant::now();
+                    let fields = trworker::api::callbacks::event_fields(&account_sid, &event);
+                    let get = |name: &str| fields.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
+                    if get("EventType").as_deref() == Some("reservation.created") {
+                        if let (Some(task), Ok(mut map)) = (get("TaskSid"), map.lock()) {
+                            map.insert(task, at);
+                        }
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    });
+    (handle, released)
 }
 
 fn percentile(sorted: &[Duration], q: f64) -> Duration {
@@ -313,7 +348,11 @@ fn ms(d: Duration) -> String {
     format!("{:.3} ms", d.as_secs_f64() * 1000.0)
 }
 
-async fn latency(bench: &Bench, args: &Args) -> anyhow::Result<()> {
+async fn latency(
+    bench: &Bench,
+    args: &Args,
+    released: &std::sync::Mutex<HashMap<String, Instant>>,
+) -> anyhow::Result<()> {
     let tasks = args.tasks.unwrap_or(args.workers);
     println!("latency: {} workers, {tasks} tasks at {}/s", args.workers, args.rate);
 
@@ -354,7 +393,9 @@ async fn latency(bench: &Bench, args: &Args) -> anyhow::Result<()> {
     println!("  connected {} sockets in {:.1} s", sockets.len(), started.elapsed().as_secs_f64());
 
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let watchers: Vec<_> = sockets.into_iter().map(|s| tokio::spawn(watch(s, tx.clone()))).collect();
+    let states = Arc::new(AtomicUsize::new(0));
+    let watchers: Vec<_> =
+        sockets.into_iter().map(|s| tokio::spawn(watch(s, tx.clone(), states.clone()))).collect();
     drop(tx);
 
     let started = Instant::now();
@@ -370,6 +411,7 @@ async fn latency(bench: &Bench, args: &Args) -> anyhow::Result<()> {
     println!("  set {} workers Available in {:.1} s", workers.len(), started.elapsed().as_secs_f64());
     // Let the app push the Available states before the clock starts.
     tokio::time::sleep(Duration::from_secs(2)).await;
+    let states_before = states.load(Ordering::Relaxed);
 
     // Paced creation: task i's POST starts at start + i/R, each on its own tokio task.
     let workflow = Arc::new(workflow);
@@ -455,14 +497,38 @@ async fn latency(bench: &Bench, args: &Args) -> anyhow::Result<()> {
         ms(percentile(&latencies, 0.99)),
         ms(latencies.last().copied().unwrap_or_default()),
     );
+    let released = released.lock().map(|m| m.clone()).unwrap_or_default();
+    let mut engine_part = Vec::with_capacity(tasks);
+    let mut app_part = Vec::with_capacity(tasks);
+    for (sid, sent) in &sent_at {
+        if let (Some(out), Some(at)) = (released.get(sid), arrivals.get(sid)) {
+            engine_part.push(out.saturating_duration_since(*sent));
+            app_part.push(at.saturating_duration_since(*out));
+        }
+    }
+    engine_part.sort();
+    app_part.sort();
     println!(
-        "  (for reference) task POST response time: p50 {}, p99 {}, max {}",
+        "  breakdown ({} tasks): POST -> engine released the event p50 {}, p99 {}; released -> frame read p50 {}, p99 {}",
+        app_part.len(),
+        ms(percentile(&engine_part, 0.50)),
+        ms(percentile(&engine_part, 0.99)),
+        ms(percentile(&app_part, 0.50)),
+        ms(percentile(&app_part, 0.99)),
+    );
+    println!(
+        "  (for reference) task POST response time: p50 {}, p99 {}, max {}; state frames pushed meanwhile: {}",
         ms(percentile(&answered, 0.50)),
         ms(percentile(&answered, 0.99)),
         ms(answered.last().copied().unwrap_or_default()),
+        states.load(Ordering::Relaxed).saturating_sub(states_before),
     );
-    // Let the aborted sockets close before the memory part.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Let the aborted sockets close before the memory part (both ends live in this process, and the idle
+    // part needs nearly all of its file descriptors).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while open_fds() > 600 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     Ok(())
 }
 

@@ -3,8 +3,11 @@
 //! Protocol. The client's first message is `{"type":"hello","token","last_seq"}` (the token never goes in
 //! the URL). The server then sends the events the client missed, when its buffer still holds all of them,
 //! and a `state` (the worker's whole state, [`super::snapshot`]); afterwards an `event` per TaskRouter event
-//! concerning the worker and a new `state` after every change. `error` reports a problem, `shutdown` says
-//! the server is going away. A later `hello` with a fresh token extends the socket's life past the first
+//! concerning the worker, and a new `state` after every change that the event frame does not describe in
+//! full. An `event` frame carries what the event itself says (`reservation` with its task, `worker` with its
+//! new activity: [`super::events::frame`]); a `state`'s `seq` is the last event it is known to reflect, so
+//! the page applies the event frames numbered above it on top of it. `error` reports a problem, `shutdown`
+//! says the server is going away. A later `hello` with a fresh token extends the socket's life past the first
 //! token's expiry and is answered with a fresh `state`; at expiry the socket gets an `error` and is closed
 //! with code 4401.
 //!
@@ -131,23 +134,43 @@ impl Hub {
             .unwrap_or_default()
     }
 
-    /// Numbers, buffers and sends an event to `worker_sid`'s sockets.
-    pub(crate) fn push_event(&self, worker_sid: &str, at_ms: i64, event_type: &str, description: &str) {
+    /// Numbers, buffers and sends an event to `worker_sid`'s sockets: one `event` frame, serialized once for
+    /// all of them, with `extra`'s members after the standard ones.
+    pub(crate) fn push_event(
+        &self,
+        worker_sid: &str,
+        at_ms: i64,
+        event_type: &str,
+        description: &str,
+        extra: serde_json::Map<String, Value>,
+    ) {
         let Some(channel) = self.channel(worker_sid) else { return };
+        let mut frame = extra;
+        frame.insert("type".into(), Value::from("event"));
+        frame.insert("at".into(), Value::from(at_ms));
+        frame.insert("event_type".into(), Value::from(event_type));
+        frame.insert("description".into(), Value::from(description));
         let Ok(mut log) = channel.log.lock() else { return };
         log.seq += 1;
         let seq = log.seq;
-        let text: Arc<str> = json!({
-            "type": "event", "seq": seq, "at": at_ms, "event_type": event_type, "description": description,
-        })
-        .to_string()
-        .into();
+        frame.insert("seq".into(), Value::from(seq));
+        let text: Arc<str> = Value::Object(frame).to_string().into();
         log.events.push_back((seq, text.clone()));
         while log.events.len() > self.buffer {
             log.events.pop_front();
         }
         // Sent under the lock so that sockets see events in sequence order.
         let _ = channel.tx.send(Push::Event { seq, text });
+    }
+
+    /// Notes that `worker_sid`'s state changed without a rebuild (the sockets were told by an event frame),
+    /// so the next state built is pushed even if it equals the last one pushed.
+    pub(crate) fn state_changed(&self, worker_sid: &str) {
+        if let Some(channel) = self.channel(worker_sid) {
+            if let Ok(mut last) = channel.last_state.lock() {
+                *last = None;
+            }
+        }
     }
 
     /// Sends `message` (an `error`) to `worker_sid`'s sockets, unbuffered.
@@ -157,8 +180,9 @@ impl Hub {
         }
     }
 
-    /// Sends `snapshot` to `worker_sid`'s sockets unless it equals the last one sent.
-    fn push_state(&self, worker_sid: &str, snapshot: Snapshot, now: Timestamp) {
+    /// Sends `snapshot`, which reflects at least the events up to `seq`, to `worker_sid`'s sockets unless it
+    /// equals the last one sent.
+    fn push_state(&self, worker_sid: &str, snapshot: Snapshot, seq: u64, now: Timestamp) {
         let Some(channel) = self.channel(worker_sid) else { return };
         if let Ok(mut last) = channel.last_state.lock() {
             if last.as_ref() == Some(&snapshot) {
@@ -167,7 +191,7 @@ impl Hub {
             *last = Some(snapshot.clone());
         }
         self.learn_tasks(worker_sid, &snapshot.task_sids);
-        let text = state_message(&snapshot, channel.seq(), now);
+        let text = state_message(&snapshot, seq, now);
         let _ = channel.tx.send(Push::Message(text.into()));
     }
 
@@ -205,7 +229,8 @@ impl Hub {
     }
 }
 
-/// The `state` message.
+/// The `state` message. `seq` is the number of the last event the snapshot is known to reflect (taken
+/// before it was built): the page re-applies the event frames it has with higher numbers on top of it.
 fn state_message(snapshot: &Snapshot, seq: u64, now: Timestamp) -> String {
     json!({
         "type": "state",
@@ -256,11 +281,14 @@ pub(crate) fn refresh(state: &AppState, worker_sid: &str) {
 
 /// Rebuilds and pushes `worker_sid`'s state now (reporting a failure to its sockets).
 pub(crate) async fn refresh_now(state: &AppState, worker_sid: &str) {
+    let hub = &state.inner.hub;
+    let Some(channel) = hub.channel(worker_sid) else { return };
+    let seq = channel.seq();
     match snapshot::build(state, worker_sid).await {
-        Ok(snapshot) => state.inner.hub.push_state(worker_sid, snapshot, state.now()),
+        Ok(snapshot) => hub.push_state(worker_sid, snapshot, seq, state.now()),
         Err(error) => {
             tracing::warn!(%worker_sid, %error, "could not rebuild a worker's state");
-            state.inner.hub.push_message(worker_sid, error_message(&error.message()));
+            hub.push_message(worker_sid, error_message(&error.message()));
         }
     }
 }
@@ -386,8 +414,9 @@ async fn session(state: &AppState, socket: &mut WebSocket) -> Result<(), String>
                 }
                 Err(broadcast::error::RecvError::Lagged(_)) => {
                     // Too far behind: a whole state makes the client right again.
+                    let seq = channel.seq();
                     match snapshot::build(state, &worker_sid).await {
-                        Ok(snapshot) => send(socket, &state_message(&snapshot, channel.seq(), state.now())).await?,
+                        Ok(snapshot) => send(socket, &state_message(&snapshot, seq, state.now())).await?,
                         Err(error) => send(socket, &error_message(&error.message()).to_string()).await?,
                     }
                 }
@@ -402,9 +431,10 @@ async fn session(state: &AppState, socket: &mut WebSocket) -> Result<(), String>
                         match auth::verify(state, &again.token) {
                             Ok(fresh) if fresh.worker_sid == worker_sid => {
                                 bearer = fresh;
+                                let seq = channel.seq();
                                 match snapshot::build(state, &worker_sid).await {
                                     Ok(snapshot) => {
-                                        let text = state_message(&snapshot, channel.seq(), state.now());
+                                        let text = state_message(&snapshot, seq, state.now());
                                         send(socket, &text).await?;
                                     }
                                     Err(error) => send(socket, &error_message(&error.message()).to_string()).await?,
@@ -445,7 +475,7 @@ mod tests {
     fn missed_events_only_when_the_buffer_holds_them_all() {
         let hub = Hub::new(3, Timestamp(0));
         for i in 0..5 {
-            hub.push_event("WK1", i, "worker.activity.update", "x");
+            hub.push_event("WK1", i, "worker.activity.update", "x", serde_json::Map::new());
         }
         let Some(channel) = hub.channel("WK1") else { panic!("no channel") };
         // Buffer holds 3, 4, 5.

@@ -188,6 +188,19 @@ async fn reservation_timeout(state: &AppState, workflow_sid: &str) -> Option<u32
     map.get(workflow_sid).copied()
 }
 
+/// The reservation timeout of `workflow_sid` in seconds, if the cache holds it (no I/O: for building a frame
+/// on the hot path).
+pub(crate) fn cached_reservation_timeout(state: &AppState, workflow_sid: &str) -> Option<u32> {
+    state.inner.cache.workflows.lock().ok()?.get(workflow_sid).copied()
+}
+
+/// Whether activity `activity_sid` makes a worker available, if the cached workspace knows it (no I/O).
+/// The cache's age does not matter: an activity's availability cannot change after it is created.
+pub(crate) fn cached_activity_available(state: &AppState, activity_sid: &str) -> Option<bool> {
+    let cached = state.inner.cache.workspace.lock().ok()?;
+    cached.as_ref()?.1.activity(activity_sid).map(|a| a.available)
+}
+
 /// A worker's whole state (without `type`, `seq` and `server_time`, which the hub adds).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Snapshot {
