@@ -384,6 +384,121 @@ mod tests {
     }
 
     #[test]
+    fn task_fields_are_read_and_the_first_of_a_repeated_name_counts() {
+        let event = TaskRouterEvent::from_fields(&fields(&[
+            ("EventType", "reservation.created"),
+            ("TaskAttributes", r#"{"from":"+1555"}"#),
+            ("TaskPriority", "7"),
+            ("TaskAge", "3"),
+            ("TaskAssignmentStatus", "reserved"),
+            ("WorkflowSid", "WW1"),
+            ("WorkerActivitySid", "WA1"),
+            ("TaskPriority", "9"),
+            ("TaskAge", "not a number"),
+            ("EventType", "task.created"),
+        ]));
+        let Some(event) = event else { panic!("no event") };
+        assert_eq!(event.event_type, "reservation.created");
+        assert_eq!(event.task_attributes.as_deref(), Some(r#"{"from":"+1555"}"#));
+        assert_eq!((event.task_priority, event.task_age), (Some(7), Some(3)));
+        assert_eq!(event.task_assignment_status.as_deref(), Some("reserved"));
+        assert_eq!(event.workflow_sid.as_deref(), Some("WW1"));
+        assert_eq!(event.worker_activity_sid.as_deref(), Some("WA1"));
+        assert_eq!(event.reservation_status(), Some("pending"));
+        let wrapup = TaskRouterEvent { event_type: "reservation.wrapup".into(), ..event.clone() };
+        assert_eq!(wrapup.reservation_status(), Some("wrapping"));
+        let task = TaskRouterEvent { event_type: "task.created".into(), ..event };
+        assert_eq!(task.reservation_status(), None);
+    }
+
+    fn app_state() -> AppState {
+        let config = super::super::AppConfig::new(
+            super::super::Mode::Twilio,
+            "AC0123456789abcdef0123456789abcdef",
+            "token",
+            "WS0123456789abcdef0123456789abcdef",
+            "pw",
+            "https://app.example.com",
+        );
+        let clock: std::sync::Arc<dyn engine::Clock> = std::sync::Arc::new(engine::SystemClock);
+        match AppState::new(config, clock) {
+            Ok(state) => state,
+            Err(error) => panic!("{error}"),
+        }
+    }
+
+    fn new_reservation() -> TaskRouterEvent {
+        TaskRouterEvent {
+            event_type: "reservation.created".into(),
+            worker_sid: Some("WK1".into()),
+            task_sid: Some("WT1".into()),
+            reservation_sid: Some("WR1".into()),
+            task_attributes: Some(r#"{"from":"+1555","call_sid":"CA1"}"#.into()),
+            task_priority: Some(0),
+            task_age: Some(0),
+            task_assignment_status: Some("reserved".into()),
+            workflow_sid: Some("WW1".into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_new_reservation_frame_is_complete_once_the_timeout_is_known() {
+        let state = app_state();
+        let unknown = frame(&state, &new_reservation(), 1_000);
+        assert!(!unknown.complete, "the workflow's timeout is not cached: a state must follow");
+        assert_eq!(unknown.extra["reservation"]["timeout_at"], Value::Null);
+
+        if let Ok(mut workflows) = state.inner.cache.workflows.lock() {
+            workflows.insert("WW1".into(), 10);
+        }
+        let known = frame(&state, &new_reservation(), 1_000);
+        assert!(known.complete);
+        assert_eq!(
+            Value::Object(known.extra),
+            json!({
+                "worker_sid": "WK1", "task_sid": "WT1", "reservation_sid": "WR1",
+                "reservation": {
+                    "sid": "WR1", "status": "pending", "created_at": 1_000, "timeout_at": 11_000,
+                    "task": {
+                        "sid": "WT1", "assignment_status": "reserved", "priority": 0, "age": 0,
+                        "attributes": { "from": "+1555", "call_sid": "CA1" },
+                    },
+                },
+            })
+        );
+
+        // Attributes that are not JSON: no task to show, so the state must tell.
+        let bad = TaskRouterEvent { task_attributes: Some("{nope".into()), ..new_reservation() };
+        let bad = frame(&state, &bad, 1_000);
+        assert!(!bad.complete && bad.extra["reservation"].get("task").is_none());
+        // Other reservation events say the new status; a state follows them.
+        let timeout = TaskRouterEvent { event_type: "reservation.timeout".into(), ..new_reservation() };
+        let timeout = frame(&state, &timeout, 2_000);
+        assert!(!timeout.complete);
+        assert_eq!(timeout.extra["reservation"]["status"], "timeout");
+    }
+
+    #[test]
+    fn an_activity_frame_says_the_new_activity() {
+        let state = app_state();
+        let event = TaskRouterEvent {
+            event_type: "worker.activity.update".into(),
+            worker_sid: Some("WK1".into()),
+            worker_activity_sid: Some("WA1".into()),
+            worker_activity_name: Some("Available".into()),
+            ..Default::default()
+        };
+        let built = frame(&state, &event, 5);
+        assert!(!built.complete);
+        assert_eq!(
+            built.extra["worker"],
+            json!({ "activity_sid": "WA1", "activity_name": "Available", "activity_changed_at": 5 }),
+            "availability unknown until the workspace is cached"
+        );
+    }
+
+    #[test]
     fn the_signed_url_is_the_public_url_plus_path_and_query() {
         let uri: axum::http::Uri = "/twilio/events?x=1".parse().unwrap_or_default();
         assert_eq!(signed_url("https://app.example.com/", &uri), "https://app.example.com/twilio/events?x=1");

@@ -30,7 +30,7 @@ const ACTIVITIES_TTL_MS: i64 = 60_000;
 pub(crate) struct Cache {
     workspace: Mutex<Option<(Timestamp, WorkspaceView)>>,
     /// Workflow SID -> `task_reservation_timeout` in seconds.
-    workflows: Mutex<HashMap<String, u32>>,
+    pub(crate) workflows: Mutex<HashMap<String, u32>>,
 }
 
 /// The workspace and its activities, as `GET /api/workspace` shows them.
