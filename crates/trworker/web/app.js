@@ -44,6 +44,8 @@ const state = {
   announced: new Set(),
   /** Event frames with changes, numbered after the last state: re-applied on top of each new state. */
   recent: [],
+  /** Reservations an event frame just ended, with the status it gave (`timeout`, `canceled`, ...). */
+  endings: new Map(),
   signedIn: false,
 };
 
@@ -263,7 +265,10 @@ function applyEventChanges(msg) {
     const current = state.reservations.find((x) => x.sid === r.sid);
     const task = r.task && typeof r.task === 'object' && typeof r.task.sid === 'string' ? r.task : null;
     if (!RESERVATION_STATUSES.has(r.status)) {
-      if (current) state.reservations = state.reservations.filter((x) => x.sid !== r.sid);
+      if (current) {
+        state.reservations = state.reservations.filter((x) => x.sid !== r.sid);
+        state.endings.set(r.sid, r.status);
+      }
     } else if (current) {
       if (r.status !== 'pending') {
         state.reservations = state.reservations.map((x) =>
@@ -299,13 +304,17 @@ function noteEndedReservations(before) {
   for (const [sid, old] of before) {
     if (now.has(sid) || old.status !== 'pending' || state.acted.has(sid)) continue;
     const caller = callerOf(old);
-    if (Number.isFinite(old.timeout_at) && old.timeout_at <= serverNow() + 1500) {
+    const timedOut = state.endings.has(sid)
+      ? state.endings.get(sid) === 'timeout'
+      : Number.isFinite(old.timeout_at) && old.timeout_at <= serverNow() + 1500;
+    if (timedOut) {
       log(`Missed call from ${caller}: the reservation timed out.`, { kind: 'warning' });
       announce(`Missed call from ${caller}.`);
     } else {
       log(`The call from ${caller} is no longer waiting for you.`);
     }
   }
+  state.endings.clear();
   for (const sid of state.acted) if (!now.has(sid)) state.acted.delete(sid);
   for (const sid of state.announced) if (!now.has(sid)) state.announced.delete(sid);
 }
