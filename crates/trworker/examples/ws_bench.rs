@@ -19,9 +19,9 @@
 //!    durable commit), seen by one more in-process subscriber of the engine's event stream, as the app's
 //!    feed sees it: POST -> released is the engine's part (HTTP, routing, commit), released -> frame the
 //!    app's (event intake, frame, WebSocket write, client read).
-//! 2. Memory. Closes those sockets, creates M more workers, connects M sockets that then stay idle, and
-//!    prints VmRSS before and after. Client and server ends live in this one process, so the per-connection
-//!    figure is an upper bound for the server; the client sockets use 4 KiB read buffers to keep their share small.
+//! 2. Memory. Closes those sockets, creates M more workers, and has a child process (this example run with
+//!    `--connect URL`, tokens on its stdin) connect M sockets that then stay idle; prints this process's
+//!    VmRSS (the server's: engine, app, the M server ends) before and after.
 //!
 //! `cargo run --release -p trworker --example ws_bench -- [--workers N] [--rate R] [--tasks T] [--idle M]`
 
@@ -84,6 +84,11 @@ fn parse_args() -> anyhow::Result<Args> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let mut argv = std::env::args().skip(1);
+    if argv.next().as_deref() == Some("--connect") {
+        let url = argv.next().context("--connect needs the WebSocket URL")?;
+        return idle_clients(&url).await;
+    }
     let args = parse_args()?;
     let dir = std::env::temp_dir().join(format!("trworker-wsbench-{}", trworker::config::random_hex()));
     let result = run(&args, &dir).await;
@@ -163,40 +168,70 @@ impl Bench {
     }
 
     /// Opens `/api/ws`, says hello and waits for the first `state`.
-    async fn connect(&self, worker_sid: &str) -> anyhow::Result<Socket> {
-        let token = self.token(worker_sid)?;
-        // Small client buffers (tungstenite's default read buffer is 128 KiB), so that the memory figure is
-        // mostly the server's.
-        let config = WebSocketConfig::default().read_buffer_size(4096).write_buffer_size(0);
-        let (mut socket, _) =
-            tokio_tungstenite::connect_async_with_config(self.ws_url.as_str(), Some(config), true).await?;
-        let hello = json!({ "type": "hello", "token": token, "last_seq": null });
-        socket.send(Message::Text(hello.to_string().into())).await?;
-        let first_state = async {
-            while let Some(frame) = socket.next().await {
-                if let Message::Text(text) = frame? {
-                    let value: Value = serde_json::from_str(&text)?;
-                    match value.get("type").and_then(Value::as_str) {
-                        Some("state") => return Ok(()),
-                        Some("error") => bail!("the app refused the socket: {value}"),
-                        _ => {}
-                    }
+    async fn connect_all(&self, workers: &[String]) -> anyhow::Result<Vec<Socket>> {
+        let tokens = workers.iter().map(|w| self.token(w)).collect::<anyhow::Result<Vec<_>>>()?;
+        connect_all(&self.ws_url, &tokens).await
+    }
+}
+
+/// Opens `/api/ws`, says hello with `token` and waits for the first `state`.
+async fn connect(ws_url: &str, token: &str) -> anyhow::Result<Socket> {
+    // Small client buffers (tungstenite's default read buffer is 128 KiB): the client's share stays small.
+    let config = WebSocketConfig::default().read_buffer_size(4096).write_buffer_size(0);
+    let (mut socket, _) = tokio_tungstenite::connect_async_with_config(ws_url, Some(config), true).await?;
+    let hello = json!({ "type": "hello", "token": token, "last_seq": null });
+    socket.send(Message::Text(hello.to_string().into())).await?;
+    let first_state = async {
+        while let Some(frame) = socket.next().await {
+            if let Message::Text(text) = frame? {
+                let value: Value = serde_json::from_str(&text)?;
+                match value.get("type").and_then(Value::as_str) {
+                    Some("state") => return Ok(()),
+                    Some("error") => bail!("the app refused the socket: {value}"),
+                    _ => {}
                 }
             }
-            bail!("the socket closed before its first state")
-        };
-        tokio::time::timeout(STATE_TIMEOUT, first_state).await.context("no first state in time")??;
-        Ok(socket)
-    }
+        }
+        bail!("the socket closed before its first state")
+    };
+    tokio::time::timeout(STATE_TIMEOUT, first_state).await.context("no first state in time")??;
+    Ok(socket)
+}
 
-    async fn connect_all(&self, workers: &[String]) -> anyhow::Result<Vec<Socket>> {
-        let results: Vec<anyhow::Result<Socket>> = futures_util::stream::iter(workers)
-            .map(|w| self.connect(w))
-            .buffered(SETUP_CONCURRENCY)
-            .collect()
-            .await;
-        results.into_iter().collect()
-    }
+async fn connect_all(ws_url: &str, tokens: &[String]) -> anyhow::Result<Vec<Socket>> {
+    let results: Vec<anyhow::Result<Socket>> = futures_util::stream::iter(tokens)
+        .map(|t| connect(ws_url, t))
+        .buffered(SETUP_CONCURRENCY)
+        .collect()
+        .await;
+    results.into_iter().collect()
+}
+
+/// The idle clients' process (`--connect URL`): reads one token a line from stdin up to an empty line,
+/// connects a socket for each, prints `connected N` (or `error …`), and keeps them open until stdin closes.
+async fn idle_clients(ws_url: &str) -> anyhow::Result<()> {
+    use std::io::{BufRead as _, Write as _};
+    let tokens = tokio::task::spawn_blocking(|| {
+        std::io::stdin()
+            .lock()
+            .lines()
+            .map_while(Result::ok)
+            .take_while(|line| !line.is_empty())
+            .collect::<Vec<String>>()
+    })
+    .await?;
+    let sockets = match connect_all(ws_url, &tokens).await {
+        Ok(sockets) => sockets,
+        Err(error) => {
+            println!("error {error:#}");
+            return Ok(());
+        }
+    };
+    println!("connected {}", sockets.len());
+    std::io::stdout().flush()?;
+    tokio::task::spawn_blocking(|| std::io::stdin().lock().lines().count()).await?;
+    drop(sockets);
+    Ok(())
 }
 
 fn sid_of(body: &Value) -> anyhow::Result<String> {
@@ -533,29 +568,60 @@ async fn latency(
 }
 
 async fn idle(bench: &Bench, m: usize) -> anyhow::Result<()> {
-    println!("idle: {m} connected workers");
+    use std::io::{BufRead as _, Write as _};
+    println!("idle: {m} connected workers (client sockets in a child process)");
     let before_workers = rss_kb().unwrap_or(0);
     let started = Instant::now();
     let workers = bench.create_workers("idle", m).await?;
     println!("  created {} workers in {:.1} s", workers.len(), started.elapsed().as_secs_f64());
+    let tokens = workers.iter().map(|w| bench.token(w)).collect::<anyhow::Result<Vec<_>>>()?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let before = rss_kb().unwrap_or(0);
     let started = Instant::now();
-    let sockets = bench.connect_all(&workers).await?;
-    println!("  connected {} sockets in {:.1} s", sockets.len(), started.elapsed().as_secs_f64());
+    let mut child = std::process::Command::new(std::env::current_exe()?)
+        .args(["--connect", bench.ws_url.as_str()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .context("cannot start the idle clients' process")?;
+    let mut stdin = child.stdin.take().context("no stdin")?;
+    let stdout = child.stdout.take().context("no stdout")?;
+    // The pipe is blocking: write and read on their own threads, off the runtime that serves the sockets.
+    let writer = std::thread::spawn(move || -> std::io::Result<std::process::ChildStdin> {
+        for token in &tokens {
+            writeln!(stdin, "{token}")?;
+        }
+        writeln!(stdin)?;
+        stdin.flush()?;
+        Ok(stdin)
+    });
+    let line = tokio::task::spawn_blocking(move || {
+        std::io::BufReader::new(stdout).lines().next().and_then(Result::ok).unwrap_or_default()
+    })
+    .await?;
+    let stdin = writer.join().map_err(|_| anyhow!("the token writer panicked"))??;
+    let connected: usize = match line.strip_prefix("connected ") {
+        Some(n) => n.trim().parse()?,
+        None => {
+            let _ = child.kill();
+            bail!("the idle clients failed: {line}");
+        }
+    };
+    println!("  connected {connected} sockets in {:.1} s", started.elapsed().as_secs_f64());
     tokio::time::sleep(Duration::from_secs(3)).await;
     let after = rss_kb().unwrap_or(0);
     println!(
-        "  VmRSS: {:.1} MiB before the workers, {:.1} MiB before the sockets, {:.1} MiB with {} idle sockets",
+        "  server process VmRSS: {:.1} MiB before the workers, {:.1} MiB before the sockets, {:.1} MiB with {} idle sockets",
         mib(before_workers),
         mib(before),
         mib(after),
-        sockets.len()
+        connected
     );
     println!(
-        "  per connection (client and server ends, one process): {:.1} KiB",
-        after.saturating_sub(before) as f64 / sockets.len().max(1) as f64
+        "  per connection (server end only): {:.1} KiB",
+        after.saturating_sub(before) as f64 / connected.max(1) as f64
     );
-    drop(sockets);
+    drop(stdin);
+    let _ = child.wait();
     Ok(())
 }

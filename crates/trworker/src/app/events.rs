@@ -12,7 +12,8 @@
 //!   through [`EventIntake::ingest`]) instead of the HTTP hop; use one or the other, not both, or every
 //!   event shows twice. The webhook path stays tested.
 //! - [`reconcile`] is the safety net for lost webhooks: connected workers' states are rebuilt and pushed
-//!   where they changed, and wrapping tasks are checked against the wrap-up policy.
+//!   where they changed, and wrapping tasks are checked against the wrap-up policy. It also reloads the
+//!   workflows' reservation timeouts (as do `workflow.*` events), which new reservations' frames need.
 
 use axum::body::Bytes;
 use axum::extract::{OriginalUri, State};
@@ -221,6 +222,10 @@ impl EventIntake for AppState {
                 self.inner.wrapping.seen(task, self.now());
             }
         }
+        if matches!(event.event_type.as_str(), "workflow.created" | "workflow.updated" | "workflow.deleted") {
+            // Keeps the reservation timeouts that complete a new reservation's frame up to date.
+            snapshot::reload_workflows(self);
+        }
         if let Some(worker) = &worker_sid {
             let at = event.at_ms.unwrap_or_else(|| self.now().millis());
             let frame = frame(self, &event, at);
@@ -343,6 +348,7 @@ const RECONCILE_CONCURRENCY: usize = 8;
 /// One reconciliation round (see [`AppState::reconcile`]).
 pub(crate) async fn reconcile(state: &AppState) {
     use futures_util::StreamExt as _;
+    snapshot::load_workflows(state).await;
     let workers = state.inner.hub.connected();
     // A few at a time: real Twilio rate-limits the account, and this is only the safety net.
     futures_util::stream::iter(workers)

@@ -31,6 +31,8 @@ pub(crate) struct Cache {
     workspace: Mutex<Option<(Timestamp, WorkspaceView)>>,
     /// Workflow SID -> `task_reservation_timeout` in seconds.
     pub(crate) workflows: Mutex<HashMap<String, u32>>,
+    /// Whether a reload of `workflows` runs, and whether another was asked for meanwhile.
+    workflows_reload: Mutex<(bool, bool)>,
 }
 
 /// The workspace and its activities, as `GET /api/workspace` shows them.
@@ -186,6 +188,51 @@ async fn reservation_timeout(state: &AppState, workflow_sid: &str) -> Option<u32
         map.insert(workflow.sid, workflow.task_reservation_timeout);
     }
     map.get(workflow_sid).copied()
+}
+
+/// Reloads every workflow's reservation timeout into the cache (one listing), so that frames of new
+/// reservations can say when they time out without a state rebuild. A failure keeps the cache as it was.
+pub(crate) async fn load_workflows(state: &AppState) {
+    let listed = state.client().list_workflows(&WorkflowFilter::default()).all().await;
+    let workflows = match listed {
+        Ok(workflows) => workflows,
+        Err(error) => {
+            tracing::debug!(%error, "could not list the workflows; their reservation timeouts stay as cached");
+            return;
+        }
+    };
+    if let Ok(mut map) = state.inner.cache.workflows.lock() {
+        map.clear();
+        for workflow in workflows {
+            map.insert(workflow.sid, workflow.task_reservation_timeout);
+        }
+    }
+}
+
+/// [`load_workflows`] in the background (a workflow was created, changed or deleted). Coalesced: while one
+/// reload runs, further requests make it run once more when it is done.
+pub(crate) fn reload_workflows(state: &AppState) {
+    {
+        let Ok(mut reload) = state.inner.cache.workflows_reload.lock() else { return };
+        if reload.0 {
+            reload.1 = true;
+            return;
+        }
+        *reload = (true, false);
+    }
+    let state = state.clone();
+    tokio::spawn(async move {
+        loop {
+            load_workflows(&state).await;
+            let Ok(mut reload) = state.inner.cache.workflows_reload.lock() else { return };
+            if reload.1 {
+                reload.1 = false;
+            } else {
+                reload.0 = false;
+                return;
+            }
+        }
+    });
 }
 
 /// The reservation timeout of `workflow_sid` in seconds, if the cache holds it (no I/O: for building a frame

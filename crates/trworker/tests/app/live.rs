@@ -17,7 +17,7 @@ fn pending(state: &Value) -> Option<&Value> {
 }
 
 #[tokio::test]
-async fn a_socket_gets_the_state_then_the_call_as_event_and_state() {
+async fn a_socket_gets_the_state_then_the_call_as_an_event_frame() {
     let app = spawn_app_with(|config| config.wrap_up = WrapUpPolicy::Never).await;
     let token = app.sign_in("alice").await;
     let mut socket = app.socket(&token, None).await;
@@ -36,23 +36,17 @@ async fn a_socket_gets_the_state_then_the_call_as_event_and_state() {
     app.set_activity(&token, "Available").await;
     socket.state_where("Available", |s| s["worker"]["activity_name"] == "Available").await;
 
+    // Reconciliation (the background loop's first round, or a workflow event) loads the workflows'
+    // reservation timeouts.
+    app.state.reconcile().await;
     let task = app.incoming_call("+15551239999").await;
-    // The event and the state showing the reservation may come in either order: the state can be
-    // rebuilt (after the activity change) before the callback arrives, and is not pushed twice.
-    let (mut event, mut state) = (None, None);
-    while event.is_none() || state.is_none() {
-        let message = socket.until("the call", |m| m["type"] == "event" || m["type"] == "state").await;
-        if message["event_type"] == "reservation.created" {
-            event = Some(message);
-        } else if message["type"] == "state" && pending(&message).is_some() {
-            state = Some(message);
-        }
-    }
-    let (event, state) = (event.unwrap_or_default(), state.unwrap_or_default());
+    // The event frame alone shows the call: no state needs to follow it.
+    let event = socket.until("the call", |m| m["event_type"] == "reservation.created").await;
     assert!(event["seq"].as_u64() > first["seq"].as_u64(), "{event}");
     assert!(event["at"].is_i64() && event["description"].is_string(), "{event}");
-    let reservation = pending(&state).expect("pending");
+    let reservation = &event["reservation"];
     assert!(reservation["sid"].as_str().is_some_and(|s| s.starts_with("WR")));
+    assert_eq!(reservation["status"], "pending");
     assert_eq!(reservation["task"]["sid"], task.sid.as_str());
     assert_eq!(reservation["task"]["attributes"]["from"], "+15551239999");
     assert!(reservation["task"]["priority"].is_i64() && reservation["task"]["age"].is_u64());
@@ -322,4 +316,53 @@ async fn reconciliation_corrects_what_a_frame_alone_said() {
     assert_eq!(next["type"], "state", "{next}");
     assert_eq!(next["reservations"], json!([]), "{next}");
     assert!(next["seq"].as_u64() >= frame["seq"].as_u64(), "the state reflects the frame's event: {next}");
+}
+
+#[tokio::test]
+async fn a_new_workflows_timeout_reaches_the_first_frame_of_its_calls() {
+    let app = spawn_app_with(webhooks_elsewhere).await;
+    let existing = app.admin.list_workflows(&Default::default()).all().await.expect("workflows");
+    let configuration = existing.first().expect("the seeded workflow").configuration_json().expect("JSON");
+    let workflow = app
+        .admin
+        .create_workflow(&twilio::client::taskrouter::CreateWorkflow {
+            friendly_name: "slow answers".into(),
+            configuration,
+            task_reservation_timeout: Some(42),
+            ..Default::default()
+        })
+        .await
+        .expect("create workflow");
+    // Reconciliation reloads the workflows (so do workflow events, which this app does not receive here).
+    app.state.reconcile().await;
+
+    let bob = app.sign_in("bob").await;
+    let mut bobs = app.socket(&bob, None).await;
+    bobs.next().await.expect("state");
+    app.set_activity(&bob, "Available").await;
+    bobs.state_where("Available", |s| s["worker"]["activity_name"] == "Available").await;
+    let task = app
+        .admin
+        .create_task(&twilio::client::taskrouter::CreateTask {
+            attributes: Some(json!({ "from": "+15551230042" })),
+            workflow_sid: Some(workflow.sid.clone()),
+            ..Default::default()
+        })
+        .await
+        .expect("create task");
+    let reservation = app.reservation(&app.bob, twilio::models::ReservationStatus::Pending).await;
+    // What the engine would have sent, fed in as the webhook would.
+    app.state.ingest(TaskRouterEvent {
+        event_type: "reservation.created".into(),
+        description: "bob's call".into(),
+        at_ms: Some(1_000),
+        worker_sid: Some(app.bob.clone()),
+        task_sid: Some(task.sid.clone()),
+        reservation_sid: Some(reservation.sid.clone()),
+        task_attributes: Some(r#"{"from":"+15551230042"}"#.into()),
+        workflow_sid: Some(workflow.sid.clone()),
+        ..Default::default()
+    });
+    let frame = bobs.until("bob's call", |m| m["event_type"] == "reservation.created").await;
+    assert_eq!(frame["reservation"]["timeout_at"].as_i64(), Some(43_000), "{frame}");
 }
