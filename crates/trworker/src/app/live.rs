@@ -34,8 +34,9 @@ use super::{auth, AppState};
 
 /// How long a new socket has to say hello.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
-/// Pushes a socket may fall behind by before it gets a fresh state instead.
-const CHANNEL_CAPACITY: usize = 64;
+/// Pushes a socket may fall behind by before it gets a fresh state instead. Every worker's channel holds this
+/// many slots from the start, so it is kept small: 10,000 idle workers cost 16 slots each.
+const CHANNEL_CAPACITY: usize = 16;
 /// Close code for a refused or expired token (the page then checks its session).
 const CLOSE_UNAUTHORIZED: u16 = 4401;
 
@@ -62,7 +63,9 @@ pub(crate) struct Channel {
     /// Std mutexes throughout: held for a few field updates, never across an await.
     log: Mutex<Log>,
     refresh: Mutex<Refresh>,
-    last_state: Mutex<Option<Snapshot>>,
+    /// A fingerprint of the last state pushed ([`Snapshot::fingerprint`]), not the state itself: one word
+    /// per worker instead of its JSON.
+    last_state: Mutex<Option<u64>>,
 }
 
 #[derive(Default)]
@@ -184,11 +187,12 @@ impl Hub {
     /// equals the last one sent.
     fn push_state(&self, worker_sid: &str, snapshot: Snapshot, seq: u64, now: Timestamp) {
         let Some(channel) = self.channel(worker_sid) else { return };
+        let fingerprint = snapshot.fingerprint();
         if let Ok(mut last) = channel.last_state.lock() {
-            if last.as_ref() == Some(&snapshot) {
+            if *last == Some(fingerprint) {
                 return;
             }
-            *last = Some(snapshot.clone());
+            *last = Some(fingerprint);
         }
         self.learn_tasks(worker_sid, &snapshot.task_sids);
         let text = state_message(&snapshot, seq, now);
@@ -347,28 +351,31 @@ async fn until_expiry(state: &AppState, exp: u64) {
 }
 
 async fn session(state: &AppState, socket: &mut WebSocket) -> Result<(), String> {
-    let first = match tokio::time::timeout(HELLO_TIMEOUT, socket.recv()).await {
-        Ok(Some(Ok(Message::Text(text)))) => text,
-        Ok(_) => return Err("closed before hello".into()),
-        Err(_) => {
-            close(socket, 1008, "no hello").await;
-            return Err("no hello in time".into());
-        }
-    };
-    let hello = match parse_hello(first.as_str()) {
-        Ok(hello) => hello,
-        Err(message) => {
-            send(socket, &error_message(&message).to_string()).await?;
-            close(socket, 1008, "bad hello").await;
-            return Err(message);
-        }
-    };
-    let mut bearer = match auth::verify(state, &hello.token) {
-        Ok(bearer) => bearer,
-        Err(error) => {
-            send(socket, &error_message(&error.message()).to_string()).await?;
-            close(socket, CLOSE_UNAUTHORIZED, "token refused").await;
-            return Err(error.message());
+    // In a block: the hello's text and token are not kept for the socket's whole life.
+    let (mut bearer, last_seq) = {
+        let first = match tokio::time::timeout(HELLO_TIMEOUT, socket.recv()).await {
+            Ok(Some(Ok(Message::Text(text)))) => text,
+            Ok(_) => return Err("closed before hello".into()),
+            Err(_) => {
+                close(socket, 1008, "no hello").await;
+                return Err("no hello in time".into());
+            }
+        };
+        let hello = match parse_hello(first.as_str()) {
+            Ok(hello) => hello,
+            Err(message) => {
+                send(socket, &error_message(&message).to_string()).await?;
+                close(socket, 1008, "bad hello").await;
+                return Err(message);
+            }
+        };
+        match auth::verify(state, &hello.token) {
+            Ok(bearer) => (bearer, hello.last_seq),
+            Err(error) => {
+                send(socket, &error_message(&error.message()).to_string()).await?;
+                close(socket, CLOSE_UNAUTHORIZED, "token refused").await;
+                return Err(error.message());
+            }
         }
     };
     let worker_sid = bearer.worker_sid.clone();
@@ -376,9 +383,11 @@ async fn session(state: &AppState, socket: &mut WebSocket) -> Result<(), String>
     let channel = hub.channel(&worker_sid).ok_or("hub unavailable")?;
     // Subscribe first: whatever happens while the state is built arrives through `rx`.
     let mut rx = channel.tx.subscribe();
-    let missed = channel.missed(hello.last_seq);
+    let missed = channel.missed(last_seq);
     let seq_at_start = channel.seq();
-    let snapshot = match snapshot::build(state, &worker_sid).await {
+    // Boxed here and below: the rebuild's future is large and only lives while it runs, so the idle
+    // session's own future stays small (10,000 idle sockets are 10,000 of them).
+    let snapshot = match Box::pin(snapshot::build(state, &worker_sid)).await {
         Ok(snapshot) => snapshot,
         Err(error) => {
             send(socket, &error_message(&error.message()).to_string()).await?;
@@ -387,15 +396,17 @@ async fn session(state: &AppState, socket: &mut WebSocket) -> Result<(), String>
         }
     };
     hub.learn_tasks(&worker_sid, &snapshot.task_sids);
-    let mut sent_up_to = hello.last_seq.unwrap_or(0);
+    let mut sent_up_to = last_seq.unwrap_or(0);
     for (seq, text) in &missed {
         send(socket, text).await?;
         sent_up_to = sent_up_to.max(*seq);
     }
+    drop(missed);
     send(socket, &state_message(&snapshot, seq_at_start, state.now())).await?;
     if let Ok(mut last) = channel.last_state.lock() {
-        *last = Some(snapshot);
+        *last = Some(snapshot.fingerprint());
     }
+    drop(snapshot);
 
     loop {
         tokio::select! {
@@ -415,7 +426,7 @@ async fn session(state: &AppState, socket: &mut WebSocket) -> Result<(), String>
                 Err(broadcast::error::RecvError::Lagged(_)) => {
                     // Too far behind: a whole state makes the client right again.
                     let seq = channel.seq();
-                    match snapshot::build(state, &worker_sid).await {
+                    match Box::pin(snapshot::build(state, &worker_sid)).await {
                         Ok(snapshot) => send(socket, &state_message(&snapshot, seq, state.now())).await?,
                         Err(error) => send(socket, &error_message(&error.message()).to_string()).await?,
                     }
@@ -432,7 +443,7 @@ async fn session(state: &AppState, socket: &mut WebSocket) -> Result<(), String>
                             Ok(fresh) if fresh.worker_sid == worker_sid => {
                                 bearer = fresh;
                                 let seq = channel.seq();
-                                match snapshot::build(state, &worker_sid).await {
+                                match Box::pin(snapshot::build(state, &worker_sid)).await {
                                     Ok(snapshot) => {
                                         let text = state_message(&snapshot, seq, state.now());
                                         send(socket, &text).await?;

@@ -261,6 +261,20 @@ pub struct Snapshot {
     pub task_sids: Vec<String>,
 }
 
+impl Snapshot {
+    /// A 64-bit fingerprint of what the page shows (worker, reservations, conference), to tell whether a
+    /// new state differs from the last one pushed without keeping that one.
+    pub(crate) fn fingerprint(&self) -> u64 {
+        use std::hash::{Hash as _, Hasher as _};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        // serde_json writes a `Value` deterministically (its maps are ordered by key).
+        let text =
+            serde_json::to_string(&(&self.worker, &self.reservations, &self.conference)).unwrap_or_default();
+        text.hash(&mut hasher);
+        hasher.finish()
+    }
+}
+
 /// Builds `worker_sid`'s state over REST.
 pub(crate) async fn build(state: &AppState, worker_sid: &str) -> Result<Snapshot, AppError> {
     let client = state.client();
