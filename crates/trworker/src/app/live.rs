@@ -303,9 +303,10 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn upgrade(State(state): State<AppState>, upgrade: WebSocketUpgrade) -> Response {
-    // Frames from the page are small (hello, a refreshed token): a 4 KiB read buffer instead of the default
-    // 128 KiB is what lets thousands of idle workers stay connected in little memory (docs/PERFORMANCE.md).
-    upgrade.read_buffer_size(4096).on_upgrade(move |socket| async move {
+    // The page sends little (a hello and later refreshed tokens, a few KiB at most): a 1 KiB read buffer
+    // (a longer frame is read in several steps) instead of the default 128 KiB is what lets thousands of
+    // idle workers stay connected in little memory (docs/PERFORMANCE.md).
+    upgrade.read_buffer_size(1024).on_upgrade(move |socket| async move {
         let mut socket = socket;
         if let Err(reason) = session(&state, &mut socket).await {
             tracing::debug!(%reason, "websocket ended");
