@@ -46,6 +46,9 @@ const state = {
   recent: [],
   /** Reservations an event frame just ended, with the status it gave (`timeout`, `canceled`, ...). */
   endings: new Map(),
+  /** Reservations event frames said are over: a late `reservation.created` (webhooks may come out of
+   * order) does not bring them back. */
+  gone: new Set(),
   signedIn: false,
 };
 
@@ -196,6 +199,7 @@ function signOut(message) {
   ringer.stop();
   notifier.keepOnly(new Set());
   Object.assign(state, { worker: null, reservations: [], conference: null, recent: [] });
+  state.gone.clear();
   state.busy.clear();
   state.acted.clear();
   state.announced.clear();
@@ -257,7 +261,8 @@ function applyEvent(msg) {
 /**
  * Applies what an event frame says. A reservation in a final status goes away; one that is accepted or
  * wrapping takes the new status; a new pending one (with its task) is added, but never replaces what a
- * state already shows, which may be newer. A new activity replaces the worker's.
+ * state already shows, which may be newer, nor brings back one a frame said is over. A new activity
+ * replaces the worker's.
  */
 function applyEventChanges(msg) {
   const r = msg.reservation;
@@ -265,6 +270,8 @@ function applyEventChanges(msg) {
     const current = state.reservations.find((x) => x.sid === r.sid);
     const task = r.task && typeof r.task === 'object' && typeof r.task.sid === 'string' ? r.task : null;
     if (!RESERVATION_STATUSES.has(r.status)) {
+      state.gone.add(r.sid);
+      if (state.gone.size > RECENT_MAX) state.gone.delete(state.gone.values().next().value);
       if (current) {
         state.reservations = state.reservations.filter((x) => x.sid !== r.sid);
         state.endings.set(r.sid, r.status);
@@ -275,7 +282,7 @@ function applyEventChanges(msg) {
           x.sid === r.sid ? { ...x, status: r.status, ...(task ? { task } : {}) } : x,
         );
       }
-    } else if (r.status === 'pending' && task) {
+    } else if (r.status === 'pending' && task && !state.gone.has(r.sid)) {
       state.reservations = [...state.reservations, { ...r, task }];
     }
   }
