@@ -10,19 +10,25 @@
 //!    reservation timeout, mints each worker's token with `WorkerCapability` (sign-in is rate-limited per
 //!    address), connects N sockets (`hello`, waits for the first `state`), sets every worker Available, then
 //!    creates T tasks (default N: each worker gets exactly one reservation) paced at R per second. A task's
-//!    latency runs from just before its POST to the arrival of the `reservation.created` event frame on the
-//!    socket of the worker it was reserved for. The event frame does not name the task, so each socket pairs
-//!    its `reservation.created` arrival with the reservation that is new in the `state` frame that follows
-//!    it (matched by `reservations[].task.sid`); only the event frame's arrival time counts.
-//! 2. Memory. Closes those sockets, creates M more workers, connects M sockets that then stay idle, and
-//!    prints VmRSS before and after. Client and server ends live in this one process, so the per-connection
-//!    figure is an upper bound for the server; the client sockets use 4 KiB read buffers to keep their share small.
+//!    latency runs from the instant just before its POST is handed to the HTTP client (`Instant::now()` in
+//!    the task that sends it) to the instant the client task reading the worker's socket has the complete
+//!    `reservation.created` event frame (matched to the task by the frame's `task_sid`), before parsing it.
+//!    The client shares the process and its two-thread runtime with the server, so its own scheduling and
+//!    parsing are in the figure: an upper bound for what a separate client would see.
+//!    A breakdown splits that at the instant the engine released the `reservation.created` event (after its
+//!    durable commit), seen by one more in-process subscriber of the engine's event stream, as the app's
+//!    feed sees it: POST -> released is the engine's part (HTTP, routing, commit), released -> frame the
+//!    app's (event intake, frame, WebSocket write, client read).
+//! 2. Memory. Closes those sockets, creates M more workers, and has a child process (this example run with
+//!    `--connect URL`, tokens on its stdin) connect M sockets that then stay idle; prints this process's
+//!    VmRSS (the server's: engine, app, the M server ends) before and after.
 //!
 //! `cargo run --release -p trworker --example ws_bench -- [--workers N] [--rate R] [--tasks T] [--idle M]`
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -78,6 +84,11 @@ fn parse_args() -> anyhow::Result<Args> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let mut argv = std::env::args().skip(1);
+    if argv.next().as_deref() == Some("--connect") {
+        let url = argv.next().context("--connect needs the WebSocket URL")?;
+        return idle_clients(&url).await;
+    }
     let args = parse_args()?;
     let dir = std::env::temp_dir().join(format!("trworker-wsbench-{}", trworker::config::random_hex()));
     let result = run(&args, &dir).await;
@@ -157,40 +168,70 @@ impl Bench {
     }
 
     /// Opens `/api/ws`, says hello and waits for the first `state`.
-    async fn connect(&self, worker_sid: &str) -> anyhow::Result<Socket> {
-        let token = self.token(worker_sid)?;
-        // Small client buffers (tungstenite's default read buffer is 128 KiB), so that the memory figure is
-        // mostly the server's.
-        let config = WebSocketConfig::default().read_buffer_size(4096).write_buffer_size(0);
-        let (mut socket, _) =
-            tokio_tungstenite::connect_async_with_config(self.ws_url.as_str(), Some(config), true).await?;
-        let hello = json!({ "type": "hello", "token": token, "last_seq": null });
-        socket.send(Message::Text(hello.to_string().into())).await?;
-        let first_state = async {
-            while let Some(frame) = socket.next().await {
-                if let Message::Text(text) = frame? {
-                    let value: Value = serde_json::from_str(&text)?;
-                    match value.get("type").and_then(Value::as_str) {
-                        Some("state") => return Ok(()),
-                        Some("error") => bail!("the app refused the socket: {value}"),
-                        _ => {}
-                    }
+    async fn connect_all(&self, workers: &[String]) -> anyhow::Result<Vec<Socket>> {
+        let tokens = workers.iter().map(|w| self.token(w)).collect::<anyhow::Result<Vec<_>>>()?;
+        connect_all(&self.ws_url, &tokens).await
+    }
+}
+
+/// Opens `/api/ws`, says hello with `token` and waits for the first `state`.
+async fn connect(ws_url: &str, token: &str) -> anyhow::Result<Socket> {
+    // Small client buffers (tungstenite's default read buffer is 128 KiB): the client's share stays small.
+    let config = WebSocketConfig::default().read_buffer_size(4096).write_buffer_size(0);
+    let (mut socket, _) = tokio_tungstenite::connect_async_with_config(ws_url, Some(config), true).await?;
+    let hello = json!({ "type": "hello", "token": token, "last_seq": null });
+    socket.send(Message::Text(hello.to_string().into())).await?;
+    let first_state = async {
+        while let Some(frame) = socket.next().await {
+            if let Message::Text(text) = frame? {
+                let value: Value = serde_json::from_str(&text)?;
+                match value.get("type").and_then(Value::as_str) {
+                    Some("state") => return Ok(()),
+                    Some("error") => bail!("the app refused the socket: {value}"),
+                    _ => {}
                 }
             }
-            bail!("the socket closed before its first state")
-        };
-        tokio::time::timeout(STATE_TIMEOUT, first_state).await.context("no first state in time")??;
-        Ok(socket)
-    }
+        }
+        bail!("the socket closed before its first state")
+    };
+    tokio::time::timeout(STATE_TIMEOUT, first_state).await.context("no first state in time")??;
+    Ok(socket)
+}
 
-    async fn connect_all(&self, workers: &[String]) -> anyhow::Result<Vec<Socket>> {
-        let results: Vec<anyhow::Result<Socket>> = futures_util::stream::iter(workers)
-            .map(|w| self.connect(w))
-            .buffered(SETUP_CONCURRENCY)
-            .collect()
-            .await;
-        results.into_iter().collect()
-    }
+async fn connect_all(ws_url: &str, tokens: &[String]) -> anyhow::Result<Vec<Socket>> {
+    let results: Vec<anyhow::Result<Socket>> = futures_util::stream::iter(tokens)
+        .map(|t| connect(ws_url, t))
+        .buffered(SETUP_CONCURRENCY)
+        .collect()
+        .await;
+    results.into_iter().collect()
+}
+
+/// The idle clients' process (`--connect URL`): reads one token a line from stdin up to an empty line,
+/// connects a socket for each, prints `connected N` (or `error …`), and keeps them open until stdin closes.
+async fn idle_clients(ws_url: &str) -> anyhow::Result<()> {
+    use std::io::{BufRead as _, Write as _};
+    let tokens = tokio::task::spawn_blocking(|| {
+        std::io::stdin()
+            .lock()
+            .lines()
+            .map_while(Result::ok)
+            .take_while(|line| !line.is_empty())
+            .collect::<Vec<String>>()
+    })
+    .await?;
+    let sockets = match connect_all(ws_url, &tokens).await {
+        Ok(sockets) => sockets,
+        Err(error) => {
+            println!("error {error:#}");
+            return Ok(());
+        }
+    };
+    println!("connected {}", sockets.len());
+    std::io::stdout().flush()?;
+    tokio::task::spawn_blocking(|| std::io::stdin().lock().lines().count()).await?;
+    drop(sockets);
+    Ok(())
 }
 
 fn sid_of(body: &Value) -> anyhow::Result<String> {
@@ -202,6 +243,11 @@ fn rss_kb() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// How many file descriptors the process has open.
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
 }
 
 fn mib(kb: u64) -> f64 {
@@ -251,7 +297,9 @@ async fn run(args: &Args, dir: &Path) -> anyhow::Result<()> {
     };
     println!("app at {} (pid {})", bench.base, std::process::id());
 
-    latency(&bench, args).await?;
+    let (engine_watch, released) = watch_engine(bench.account_sid.clone(), embedded.handle.subscribe());
+    latency(&bench, args, &released).await?;
+    engine_watch.abort();
     if args.idle > 0 {
         idle(&bench, args.idle).await?;
     }
@@ -268,37 +316,59 @@ struct Arrival {
     at: Instant,
 }
 
-/// Reads a worker's socket: pairs each `reservation.created` frame's arrival with the reservation that is
-/// new in the next `state`.
-async fn watch(mut socket: Socket, tx: mpsc::UnboundedSender<Arrival>) {
-    let mut seen: HashSet<String> = HashSet::new();
-    let mut pending: Vec<Instant> = Vec::new();
+/// Reads a worker's socket: each `reservation.created` frame's arrival, with the task it names.
+async fn watch(mut socket: Socket, tx: mpsc::UnboundedSender<Arrival>, states: Arc<AtomicUsize>) {
+    let debug = std::env::var_os("WS_BENCH_DEBUG").is_some();
     while let Some(Ok(frame)) = socket.next().await {
         let at = Instant::now();
         let Message::Text(text) = frame else { continue };
         let Ok(value) = serde_json::from_str::<Value>(&text) else { continue };
-        if std::env::var_os("WS_BENCH_DEBUG").is_some() {
+        if debug {
             eprintln!("frame: {}", text.chars().take(600).collect::<String>());
         }
         match value.get("type").and_then(Value::as_str) {
             Some("event")
                 if value.get("event_type").and_then(Value::as_str) == Some("reservation.created") =>
             {
-                pending.push(at);
+                if let Some(task) = value.get("task_sid").and_then(Value::as_str) {
+                    let _ = tx.send(Arrival { task_sid: task.to_owned(), at });
+                }
             }
             Some("state") => {
-                let reservations = value.get("reservations").and_then(Value::as_array);
-                for r in reservations.into_iter().flatten() {
-                    let Some(task) = r.pointer("/task/sid").and_then(Value::as_str) else { continue };
-                    if seen.insert(task.to_owned()) && !pending.is_empty() {
-                        let at = pending.remove(0);
-                        let _ = tx.send(Arrival { task_sid: task.to_owned(), at });
-                    }
-                }
+                states.fetch_add(1, Ordering::Relaxed);
             }
             _ => {}
         }
     }
+}
+
+/// Records when the engine releases each `reservation.created` event (task SID -> instant), as an
+/// in-process subscriber of its event stream.
+fn watch_engine(
+    account_sid: String,
+    mut events: tokio::sync::broadcast::Receiver<Arc<engine::Event>>,
+) -> (tokio::task::JoinHandle<()>, Arc<std::sync::Mutex<HashMap<String, Instant>>>) {
+    let released = Arc::new(std::sync::Mutex::new(HashMap::new()));
+    let map = released.clone();
+    let handle = tokio::spawn(async move {
+        loop {
+            match events.recv().await {
+                Ok(event) => {
+                    let at = Instant::now();
+                    let fields = trworker::api::callbacks::event_fields(&account_sid, &event);
+                    let get = |name: &str| fields.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
+                    if get("EventType").as_deref() == Some("reservation.created") {
+                        if let (Some(task), Ok(mut map)) = (get("TaskSid"), map.lock()) {
+                            map.insert(task, at);
+                        }
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    });
+    (handle, released)
 }
 
 fn percentile(sorted: &[Duration], q: f64) -> Duration {
@@ -313,7 +383,11 @@ fn ms(d: Duration) -> String {
     format!("{:.3} ms", d.as_secs_f64() * 1000.0)
 }
 
-async fn latency(bench: &Bench, args: &Args) -> anyhow::Result<()> {
+async fn latency(
+    bench: &Bench,
+    args: &Args,
+    released: &std::sync::Mutex<HashMap<String, Instant>>,
+) -> anyhow::Result<()> {
     let tasks = args.tasks.unwrap_or(args.workers);
     println!("latency: {} workers, {tasks} tasks at {}/s", args.workers, args.rate);
 
@@ -354,7 +428,9 @@ async fn latency(bench: &Bench, args: &Args) -> anyhow::Result<()> {
     println!("  connected {} sockets in {:.1} s", sockets.len(), started.elapsed().as_secs_f64());
 
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let watchers: Vec<_> = sockets.into_iter().map(|s| tokio::spawn(watch(s, tx.clone()))).collect();
+    let states = Arc::new(AtomicUsize::new(0));
+    let watchers: Vec<_> =
+        sockets.into_iter().map(|s| tokio::spawn(watch(s, tx.clone(), states.clone()))).collect();
     drop(tx);
 
     let started = Instant::now();
@@ -370,6 +446,7 @@ async fn latency(bench: &Bench, args: &Args) -> anyhow::Result<()> {
     println!("  set {} workers Available in {:.1} s", workers.len(), started.elapsed().as_secs_f64());
     // Let the app push the Available states before the clock starts.
     tokio::time::sleep(Duration::from_secs(2)).await;
+    let states_before = states.load(Ordering::Relaxed);
 
     // Paced creation: task i's POST starts at start + i/R, each on its own tokio task.
     let workflow = Arc::new(workflow);
@@ -455,41 +532,96 @@ async fn latency(bench: &Bench, args: &Args) -> anyhow::Result<()> {
         ms(percentile(&latencies, 0.99)),
         ms(latencies.last().copied().unwrap_or_default()),
     );
+    let released = released.lock().map(|m| m.clone()).unwrap_or_default();
+    let mut engine_part = Vec::with_capacity(tasks);
+    let mut app_part = Vec::with_capacity(tasks);
+    for (sid, sent) in &sent_at {
+        if let (Some(out), Some(at)) = (released.get(sid), arrivals.get(sid)) {
+            engine_part.push(out.saturating_duration_since(*sent));
+            app_part.push(at.saturating_duration_since(*out));
+        }
+    }
+    engine_part.sort();
+    app_part.sort();
     println!(
-        "  (for reference) task POST response time: p50 {}, p99 {}, max {}",
+        "  breakdown ({} tasks): POST -> engine released the event p50 {}, p99 {}; released -> frame read p50 {}, p99 {}",
+        app_part.len(),
+        ms(percentile(&engine_part, 0.50)),
+        ms(percentile(&engine_part, 0.99)),
+        ms(percentile(&app_part, 0.50)),
+        ms(percentile(&app_part, 0.99)),
+    );
+    println!(
+        "  (for reference) task POST response time: p50 {}, p99 {}, max {}; state frames pushed meanwhile: {}",
         ms(percentile(&answered, 0.50)),
         ms(percentile(&answered, 0.99)),
         ms(answered.last().copied().unwrap_or_default()),
+        states.load(Ordering::Relaxed).saturating_sub(states_before),
     );
-    // Let the aborted sockets close before the memory part.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Let the aborted sockets close before the memory part (both ends live in this process, and the idle
+    // part needs nearly all of its file descriptors).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while open_fds() > 600 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     Ok(())
 }
 
 async fn idle(bench: &Bench, m: usize) -> anyhow::Result<()> {
-    println!("idle: {m} connected workers");
+    use std::io::{BufRead as _, Write as _};
+    println!("idle: {m} connected workers (client sockets in a child process)");
     let before_workers = rss_kb().unwrap_or(0);
     let started = Instant::now();
     let workers = bench.create_workers("idle", m).await?;
     println!("  created {} workers in {:.1} s", workers.len(), started.elapsed().as_secs_f64());
+    let tokens = workers.iter().map(|w| bench.token(w)).collect::<anyhow::Result<Vec<_>>>()?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let before = rss_kb().unwrap_or(0);
     let started = Instant::now();
-    let sockets = bench.connect_all(&workers).await?;
-    println!("  connected {} sockets in {:.1} s", sockets.len(), started.elapsed().as_secs_f64());
+    let mut child = std::process::Command::new(std::env::current_exe()?)
+        .args(["--connect", bench.ws_url.as_str()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .context("cannot start the idle clients' process")?;
+    let mut stdin = child.stdin.take().context("no stdin")?;
+    let stdout = child.stdout.take().context("no stdout")?;
+    // The pipe is blocking: write and read on their own threads, off the runtime that serves the sockets.
+    let writer = std::thread::spawn(move || -> std::io::Result<std::process::ChildStdin> {
+        for token in &tokens {
+            writeln!(stdin, "{token}")?;
+        }
+        writeln!(stdin)?;
+        stdin.flush()?;
+        Ok(stdin)
+    });
+    let line = tokio::task::spawn_blocking(move || {
+        std::io::BufReader::new(stdout).lines().next().and_then(Result::ok).unwrap_or_default()
+    })
+    .await?;
+    let stdin = writer.join().map_err(|_| anyhow!("the token writer panicked"))??;
+    let connected: usize = match line.strip_prefix("connected ") {
+        Some(n) => n.trim().parse()?,
+        None => {
+            let _ = child.kill();
+            bail!("the idle clients failed: {line}");
+        }
+    };
+    println!("  connected {connected} sockets in {:.1} s", started.elapsed().as_secs_f64());
     tokio::time::sleep(Duration::from_secs(3)).await;
     let after = rss_kb().unwrap_or(0);
     println!(
-        "  VmRSS: {:.1} MiB before the workers, {:.1} MiB before the sockets, {:.1} MiB with {} idle sockets",
+        "  server process VmRSS: {:.1} MiB before the workers, {:.1} MiB before the sockets, {:.1} MiB with {} idle sockets",
         mib(before_workers),
         mib(before),
         mib(after),
-        sockets.len()
+        connected
     );
     println!(
-        "  per connection (client and server ends, one process): {:.1} KiB",
-        after.saturating_sub(before) as f64 / sockets.len().max(1) as f64
+        "  per connection (server end only): {:.1} KiB",
+        after.saturating_sub(before) as f64 / connected.max(1) as f64
     );
-    drop(sockets);
+    drop(stdin);
+    let _ = child.wait();
     Ok(())
 }

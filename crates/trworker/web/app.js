@@ -7,8 +7,11 @@
 // - view.js: building cards and log lines as text, timers;
 // - app.js:  this file: the state the page shows, rendering it, and the worker's actions.
 //
-// The server sends the worker's whole state after every change, so rendering is idempotent: whatever the
-// order of messages and however many tabs are open, the page shows the last state it was sent.
+// The server sends the worker's whole state after changes, so rendering is idempotent: whatever the order
+// of messages and however many tabs are open, the page shows the last state it was sent, with the event
+// frames numbered after that state applied on top. An event frame carries what the event itself says (a new
+// reservation with its task, a reservation's new status, a new activity), so a call shows as soon as its
+// `reservation.created` frame arrives, without waiting for a state.
 
 import { ApiError, Client, fetchWorkspace } from './api.js';
 import { Live } from './live.js';
@@ -20,6 +23,8 @@ const SEQ_KEY = 'trworker.seq';
 const LOG_MAX = 200;
 const TICK_MS = 250;
 const RESERVATION_STATUSES = new Set(['pending', 'accepted', 'wrapping']);
+/** Event frames kept for re-applying on top of a state built before them. */
+const RECENT_MAX = 100;
 
 const $ = (id) => document.getElementById(id);
 
@@ -37,6 +42,13 @@ const state = {
   acted: new Set(),
   /** Pending reservations already announced, so that a re-sent state does not announce them again. */
   announced: new Set(),
+  /** Event frames with changes, numbered after the last state: re-applied on top of each new state. */
+  recent: [],
+  /** Reservations an event frame just ended, with the status it gave (`timeout`, `canceled`, ...). */
+  endings: new Map(),
+  /** Reservations event frames said are over: a late `reservation.created` (webhooks may come out of
+   * order) does not bring them back. */
+  gone: new Set(),
   signedIn: false,
 };
 
@@ -54,11 +66,7 @@ const client = new Client({
 const live = new Live({
   getToken: () => client.token,
   onState: applyState,
-  onEvent: (msg) =>
-    log(typeof msg.description === 'string' && msg.description ? msg.description : 'Event', {
-      at: Number.isFinite(msg.at) ? msg.at : serverNow(),
-      type: typeof msg.event_type === 'string' ? msg.event_type : null,
-    }),
+  onEvent: applyEvent,
   onError: (msg) => report(typeof msg.message === 'string' && msg.message ? msg.message : 'The server reported an error.'),
   onStatus: renderConnection,
   checkToken: () => client.refresh(),
@@ -190,7 +198,8 @@ function signOut(message) {
   client.clear();
   ringer.stop();
   notifier.keepOnly(new Set());
-  Object.assign(state, { worker: null, reservations: [], conference: null });
+  Object.assign(state, { worker: null, reservations: [], conference: null, recent: [] });
+  state.gone.clear();
   state.busy.clear();
   state.acted.clear();
   state.announced.clear();
@@ -206,7 +215,12 @@ function signOut(message) {
 // ---------------------------------------------------------------------------------------------------------
 // Live state
 
-function applyState(msg) {
+/**
+ * A state: the worker's whole state as of event `msg.seq`. Event frames numbered after it are applied on
+ * top; `first` (the first state of a connection) drops those of the previous connection, which the new
+ * state already reflects (or which belong to a server that has since restarted).
+ */
+function applyState(msg, first = false) {
   if (!state.signedIn) return;
   if (Number.isFinite(msg.server_time)) state.skewMs = msg.server_time - Date.now();
   const before = new Map(state.reservations.map((r) => [r.sid, r]));
@@ -216,6 +230,8 @@ function applyState(msg) {
   );
   state.conference =
     msg.conference && typeof msg.conference === 'object' && typeof msg.conference.sid === 'string' ? msg.conference : null;
+  state.recent = first || !Number.isFinite(msg.seq) ? [] : state.recent.filter((e) => e.seq > msg.seq);
+  for (const event of state.recent) applyEventChanges(event);
   noteEndedReservations(before);
   try {
     if (Number.isFinite(msg.seq)) sessionStorage.setItem(SEQ_KEY, String(live.lastSeq ?? msg.seq));
@@ -223,6 +239,65 @@ function applyState(msg) {
     // Without storage a reload simply starts from a fresh state.
   }
   render();
+}
+
+/** An event frame: logged, and what it changes is shown at once. */
+function applyEvent(msg) {
+  log(typeof msg.description === 'string' && msg.description ? msg.description : 'Event', {
+    at: Number.isFinite(msg.at) ? msg.at : serverNow(),
+    type: typeof msg.event_type === 'string' ? msg.event_type : null,
+  });
+  if (!state.signedIn || !Number.isFinite(msg.seq)) return;
+  const changes = (msg.reservation && typeof msg.reservation === 'object') || (msg.worker && typeof msg.worker === 'object');
+  if (!changes) return;
+  state.recent.push(msg);
+  if (state.recent.length > RECENT_MAX) state.recent.shift();
+  const before = new Map(state.reservations.map((r) => [r.sid, r]));
+  applyEventChanges(msg);
+  noteEndedReservations(before);
+  render();
+}
+
+/**
+ * Applies what an event frame says. A reservation in a final status goes away; one that is accepted or
+ * wrapping takes the new status; a new pending one (with its task) is added, but never replaces what a
+ * state already shows, which may be newer, nor brings back one a frame said is over. A new activity
+ * replaces the worker's.
+ */
+function applyEventChanges(msg) {
+  const r = msg.reservation;
+  if (r && typeof r === 'object' && typeof r.sid === 'string' && typeof r.status === 'string') {
+    const current = state.reservations.find((x) => x.sid === r.sid);
+    const task = r.task && typeof r.task === 'object' && typeof r.task.sid === 'string' ? r.task : null;
+    if (!RESERVATION_STATUSES.has(r.status)) {
+      state.gone.add(r.sid);
+      if (state.gone.size > RECENT_MAX) state.gone.delete(state.gone.values().next().value);
+      if (current) {
+        state.reservations = state.reservations.filter((x) => x.sid !== r.sid);
+        state.endings.set(r.sid, r.status);
+      }
+    } else if (current) {
+      if (r.status !== 'pending') {
+        state.reservations = state.reservations.map((x) =>
+          x.sid === r.sid ? { ...x, status: r.status, ...(task ? { task } : {}) } : x,
+        );
+      }
+    } else if (r.status === 'pending' && task && !state.gone.has(r.sid)) {
+      state.reservations = [...state.reservations, { ...r, task }];
+    }
+  }
+  const w = msg.worker;
+  if (w && typeof w === 'object' && typeof w.activity_sid === 'string' && state.worker) {
+    const activity = state.workspace?.activities.find((a) => a.sid === w.activity_sid);
+    const available = typeof w.available === 'boolean' ? w.available : activity?.available;
+    mergeWorker({
+      ...state.worker,
+      activity_sid: w.activity_sid,
+      activity_name: typeof w.activity_name === 'string' ? w.activity_name : activity?.friendly_name,
+      available: typeof available === 'boolean' ? available : state.worker.available,
+      activity_changed_at: Number.isFinite(w.activity_changed_at) ? w.activity_changed_at : state.worker.activity_changed_at,
+    });
+  }
 }
 
 function mergeWorker(worker) {
@@ -236,13 +311,17 @@ function noteEndedReservations(before) {
   for (const [sid, old] of before) {
     if (now.has(sid) || old.status !== 'pending' || state.acted.has(sid)) continue;
     const caller = callerOf(old);
-    if (Number.isFinite(old.timeout_at) && old.timeout_at <= serverNow() + 1500) {
+    const timedOut = state.endings.has(sid)
+      ? state.endings.get(sid) === 'timeout'
+      : Number.isFinite(old.timeout_at) && old.timeout_at <= serverNow() + 1500;
+    if (timedOut) {
       log(`Missed call from ${caller}: the reservation timed out.`, { kind: 'warning' });
       announce(`Missed call from ${caller}.`);
     } else {
       log(`The call from ${caller} is no longer waiting for you.`);
     }
   }
+  state.endings.clear();
   for (const sid of state.acted) if (!now.has(sid)) state.acted.delete(sid);
   for (const sid of state.announced) if (!now.has(sid)) state.announced.delete(sid);
 }

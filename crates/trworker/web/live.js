@@ -15,7 +15,8 @@ const AUTH_CLOSE_CODES = new Set([1008, 4001, 4003, 4401, 4403]);
 const SEEN_EVENTS_MAX = 500;
 
 /**
- * Keeps one WebSocket open while started. Callbacks: `onState(msg)`, `onEvent(msg)`, `onError(msg)`,
+ * Keeps one WebSocket open while started. Callbacks: `onState(msg, first)` (`first`: the connection's first
+ * state), `onEvent(msg)`, `onError(msg)`,
  * `onStatus('connected' | 'reconnecting' | 'offline')`, and `checkToken()` which resolves to false when the
  * session is over (the connection then stays down).
  */
@@ -98,6 +99,7 @@ export class Live {
       }
       if (!msg || typeof msg !== 'object') return;
       if (msg.type === 'state') {
+        const first = !gotState;
         if (!gotState) {
           gotState = true;
           clearTimeout(this.watchdog);
@@ -111,7 +113,7 @@ export class Live {
           this.setStatus('connected');
         }
         this.noteSeq(msg.seq);
-        this.onState(msg);
+        this.onState(msg, first);
       } else if (msg.type === 'event') {
         if (Number.isFinite(msg.seq)) {
           if (this.seenEvents.has(msg.seq)) return;

@@ -1,15 +1,19 @@
 //! Event intake: how the app learns that something changed.
 //!
 //! - [`EventIntake`] is the one door. [`AppState`] implements it: an event is numbered and pushed at once to
-//!   the sockets of the worker it concerns (found by `WorkerSid`, or by the task's last known worker), that
-//!   worker's state is rebuilt over REST, and the wrap-up policy is applied where the event may call for it.
+//!   the sockets of the worker it concerns (found by `WorkerSid`, or by the task's last known worker) as an
+//!   `event` frame built from the event's own fields ([`frame`]: a new reservation with its task, a new
+//!   activity), then that worker's state is rebuilt over REST unless the frame said it all (a new
+//!   reservation: the hot path of an incoming call costs no REST call), and the wrap-up policy is applied
+//!   where the event may call for it.
 //! - `POST /twilio/events` is TaskRouter's `EventCallbackUrl`: form-encoded, signed with `X-Twilio-Signature`
 //!   over the configured public URL (403 on a bad signature), answered 204 at once.
 //! - In local mode the engine's in-process event stream may be fed in with [`spawn_feed`] (the same fields,
 //!   through [`EventIntake::ingest`]) instead of the HTTP hop; use one or the other, not both, or every
 //!   event shows twice. The webhook path stays tested.
 //! - [`reconcile`] is the safety net for lost webhooks: connected workers' states are rebuilt and pushed
-//!   where they changed, and wrapping tasks are checked against the wrap-up policy.
+//!   where they changed, and wrapping tasks are checked against the wrap-up policy. It also reloads the
+//!   workflows' reservation timeouts (as do `workflow.*` events), which new reservations' frames need.
 
 use axum::body::Bytes;
 use axum::extract::{OriginalUri, State};
@@ -17,13 +21,15 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
+use serde_json::{json, Value};
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
-use super::{live, wrapup, AppError, AppState};
+use super::{live, snapshot, wrapup, AppError, AppState};
 
-/// One TaskRouter event, as the `EventCallbackUrl` form carries it (reference §9.2).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One TaskRouter event, as the `EventCallbackUrl` form carries it (reference §9.2): the fields the app
+/// routes by, and those the page needs to show a reservation without asking the REST API.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TaskRouterEvent {
     /// `reservation.created`, `worker.activity.update`, ...
     pub event_type: String,
@@ -37,35 +43,163 @@ pub struct TaskRouterEvent {
     pub task_sid: Option<String>,
     /// `ReservationSid`, when it names a reservation.
     pub reservation_sid: Option<String>,
-    /// `WorkerActivityName`, on worker events.
+    /// `WorkerActivityName`, on worker and reservation events.
     pub worker_activity_name: Option<String>,
+    /// `WorkerActivitySid`, on worker and reservation events.
+    pub worker_activity_sid: Option<String>,
+    /// `TaskAttributes` (JSON text), on task and reservation events.
+    pub task_attributes: Option<String>,
+    /// `TaskAssignmentStatus`, on task and reservation events.
+    pub task_assignment_status: Option<String>,
+    /// `TaskPriority`.
+    pub task_priority: Option<i64>,
+    /// `TaskAge`, in seconds.
+    pub task_age: Option<u64>,
+    /// `WorkflowSid`, on task and reservation events.
+    pub workflow_sid: Option<String>,
 }
 
 impl TaskRouterEvent {
-    /// Reads the form fields of an event callback (PascalCase names, any order). `None` without an
-    /// `EventType`.
+    /// Reads the form fields of an event callback (PascalCase names, any order; the first of a repeated
+    /// name counts, empty values count as absent). `None` without an `EventType`.
     pub fn from_fields(fields: &[(String, String)]) -> Option<TaskRouterEvent> {
-        let get = |name: &str| {
-            fields
-                .iter()
-                .find(|(key, _)| key == name)
-                .map(|(_, value)| value.clone())
-                .filter(|v| !v.is_empty())
-        };
-        let event_type = get("EventType")?;
-        let at_ms = get("TimestampMs")
+        let mut event = TaskRouterEvent::default();
+        let (mut description, mut timestamp_ms, mut timestamp) = (None, None, None);
+        for (name, value) in fields {
+            if value.is_empty() {
+                continue;
+            }
+            let slot = match name.as_str() {
+                "EventType" if event.event_type.is_empty() => {
+                    event.event_type = value.clone();
+                    continue;
+                }
+                "EventDescription" => &mut description,
+                "TimestampMs" => &mut timestamp_ms,
+                "Timestamp" => &mut timestamp,
+                "WorkerSid" => &mut event.worker_sid,
+                "TaskSid" => &mut event.task_sid,
+                "ReservationSid" => &mut event.reservation_sid,
+                "WorkerActivityName" => &mut event.worker_activity_name,
+                "WorkerActivitySid" => &mut event.worker_activity_sid,
+                "TaskAttributes" => &mut event.task_attributes,
+                "TaskAssignmentStatus" => &mut event.task_assignment_status,
+                "WorkflowSid" => &mut event.workflow_sid,
+                "TaskPriority" => {
+                    event.task_priority = event.task_priority.or_else(|| value.parse().ok());
+                    continue;
+                }
+                "TaskAge" => {
+                    event.task_age = event.task_age.or_else(|| value.parse().ok());
+                    continue;
+                }
+                _ => continue,
+            };
+            if slot.is_none() {
+                *slot = Some(value.clone());
+            }
+        }
+        if event.event_type.is_empty() {
+            return None;
+        }
+        event.at_ms = timestamp_ms
             .and_then(|v| v.parse::<i64>().ok())
-            .or_else(|| get("Timestamp").and_then(|v| v.parse::<i64>().ok()).map(|s| s.saturating_mul(1000)));
-        Some(TaskRouterEvent {
-            description: get("EventDescription").unwrap_or_else(|| event_type.clone()),
-            event_type,
-            at_ms,
-            worker_sid: get("WorkerSid"),
-            task_sid: get("TaskSid"),
-            reservation_sid: get("ReservationSid"),
-            worker_activity_name: get("WorkerActivityName"),
-        })
+            .or_else(|| timestamp.and_then(|v| v.parse::<i64>().ok()).map(|s| s.saturating_mul(1000)));
+        event.description = description.unwrap_or_else(|| event.event_type.clone());
+        Some(event)
     }
+
+    /// The reservation status this event leaves its reservation in (`reservation.*` events only).
+    pub fn reservation_status(&self) -> Option<&'static str> {
+        let status = match self.event_type.strip_prefix("reservation.")? {
+            "created" => "pending",
+            "accepted" => "accepted",
+            "rejected" => "rejected",
+            "timeout" => "timeout",
+            "canceled" => "canceled",
+            "rescinded" => "rescinded",
+            "completed" => "completed",
+            "wrapup" => "wrapping",
+            _ => return None,
+        };
+        Some(status)
+    }
+}
+
+/// What an `event` frame carries beyond `type`, `seq`, `at`, `event_type` and `description`, built from
+/// the event alone (plus the caches of rarely changing resources), so that the page can show the change at
+/// once, before (or without) a state rebuilt over REST.
+pub(crate) struct Frame {
+    /// The extra members of the frame.
+    pub(crate) extra: serde_json::Map<String, Value>,
+    /// Whether the frame says all a worker's state gains from the event, so that no rebuild over REST is
+    /// needed (a `reservation.created` whose task and reservation timeout are known).
+    pub(crate) complete: bool,
+}
+
+/// The frame members of `event`, which happened at `at_ms`:
+/// - `worker_sid`, `task_sid`, `reservation_sid` when the event names them;
+/// - `reservation` on `reservation.*` events: `sid`, `status` (the status the event leaves it in), and the
+///   `task` (`sid`, `assignment_status`, `priority`, `age`, `attributes`) when the event carries its
+///   attributes; on `reservation.created` also `created_at` and `timeout_at` (the latter when the workflow's
+///   reservation timeout is cached), the shape of a `state` message's `reservations[]` item;
+/// - `worker` on `worker.activity.update`: `activity_sid`, `activity_name`, `activity_changed_at` and
+///   `available` (when the activity is known).
+pub(crate) fn frame(state: &AppState, event: &TaskRouterEvent, at_ms: i64) -> Frame {
+    let mut extra = serde_json::Map::new();
+    let mut complete = false;
+    for (name, value) in [
+        ("worker_sid", &event.worker_sid),
+        ("task_sid", &event.task_sid),
+        ("reservation_sid", &event.reservation_sid),
+    ] {
+        if let Some(value) = value {
+            extra.insert(name.to_owned(), Value::String(value.clone()));
+        }
+    }
+    if let (Some(status), Some(sid)) = (event.reservation_status(), &event.reservation_sid) {
+        let mut reservation = serde_json::Map::new();
+        reservation.insert("sid".into(), Value::String(sid.clone()));
+        reservation.insert("status".into(), Value::String(status.to_owned()));
+        let attributes =
+            event.task_attributes.as_deref().and_then(|text| serde_json::from_str::<Value>(text).ok());
+        if let (Some(task_sid), Some(attributes)) = (&event.task_sid, attributes) {
+            reservation.insert(
+                "task".into(),
+                json!({
+                    "sid": task_sid,
+                    "assignment_status": event.task_assignment_status,
+                    "priority": event.task_priority,
+                    "age": event.task_age,
+                    "attributes": attributes,
+                }),
+            );
+            if status == "pending" {
+                let timeout = event
+                    .workflow_sid
+                    .as_deref()
+                    .and_then(|workflow| snapshot::cached_reservation_timeout(state, workflow));
+                let timeout_at = timeout.map(|secs| at_ms.saturating_add(i64::from(secs) * 1000));
+                reservation.insert("created_at".into(), json!(at_ms));
+                reservation.insert("timeout_at".into(), json!(timeout_at));
+                complete = timeout_at.is_some();
+            }
+        }
+        extra.insert("reservation".into(), Value::Object(reservation));
+    }
+    if event.event_type == "worker.activity.update" {
+        if let (Some(sid), Some(name)) = (&event.worker_activity_sid, &event.worker_activity_name) {
+            let mut worker = serde_json::Map::new();
+            worker.insert("activity_sid".into(), Value::String(sid.clone()));
+            worker.insert("activity_name".into(), Value::String(name.clone()));
+            worker.insert("activity_changed_at".into(), json!(at_ms));
+            if let Some(available) = snapshot::cached_activity_available(state, sid) {
+                worker.insert("available".into(), Value::Bool(available));
+            }
+            extra.insert("worker".into(), Value::Object(worker));
+        }
+    }
+    Frame { extra, complete }
 }
 
 /// Where TaskRouter events enter the app. Implemented by [`AppState`]; must be called within a Tokio
@@ -89,10 +223,21 @@ impl EventIntake for AppState {
                 self.inner.wrapping.seen(task, self.now());
             }
         }
+        if matches!(event.event_type.as_str(), "workflow.created" | "workflow.updated" | "workflow.deleted") {
+            // Keeps the reservation timeouts that complete a new reservation's frame up to date.
+            snapshot::reload_workflows(self);
+        }
         if let Some(worker) = &worker_sid {
             let at = event.at_ms.unwrap_or_else(|| self.now().millis());
-            hub.push_event(worker, at, &event.event_type, &event.description);
-            live::refresh(self, worker);
+            let frame = frame(self, &event, at);
+            hub.push_event(worker, at, &event.event_type, &event.description, frame.extra);
+            if frame.complete {
+                // The frame says it all: no rebuild over REST on the hot path. The next state pushed is
+                // sent even if it equals the last one, and reconciliation stays the safety net.
+                hub.state_changed(worker);
+            } else {
+                live::refresh(self, worker);
+            }
             let may_need_wrap_up =
                 event.event_type.ends_with(".wrapup") || event.event_type == "worker.activity.update";
             if may_need_wrap_up && self.is_signed_in(worker) {
@@ -232,6 +377,7 @@ const RECONCILE_CONCURRENCY: usize = 8;
 /// One reconciliation round (see [`AppState::reconcile`]).
 pub(crate) async fn reconcile(state: &AppState) {
     use futures_util::StreamExt as _;
+    snapshot::load_workflows(state).await;
     let workers = state.inner.hub.connected();
     // A few at a time: real Twilio rate-limits the account, and this is only the safety net.
     futures_util::stream::iter(workers)
@@ -295,6 +441,121 @@ mod tests {
         );
         assert_eq!(forwarded_base(&headers(&[("host", "evil/path")])), None);
         assert_eq!(forwarded_base(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn task_fields_are_read_and_the_first_of_a_repeated_name_counts() {
+        let event = TaskRouterEvent::from_fields(&fields(&[
+            ("EventType", "reservation.created"),
+            ("TaskAttributes", r#"{"from":"+1555"}"#),
+            ("TaskPriority", "7"),
+            ("TaskAge", "3"),
+            ("TaskAssignmentStatus", "reserved"),
+            ("WorkflowSid", "WW1"),
+            ("WorkerActivitySid", "WA1"),
+            ("TaskPriority", "9"),
+            ("TaskAge", "not a number"),
+            ("EventType", "task.created"),
+        ]));
+        let Some(event) = event else { panic!("no event") };
+        assert_eq!(event.event_type, "reservation.created");
+        assert_eq!(event.task_attributes.as_deref(), Some(r#"{"from":"+1555"}"#));
+        assert_eq!((event.task_priority, event.task_age), (Some(7), Some(3)));
+        assert_eq!(event.task_assignment_status.as_deref(), Some("reserved"));
+        assert_eq!(event.workflow_sid.as_deref(), Some("WW1"));
+        assert_eq!(event.worker_activity_sid.as_deref(), Some("WA1"));
+        assert_eq!(event.reservation_status(), Some("pending"));
+        let wrapup = TaskRouterEvent { event_type: "reservation.wrapup".into(), ..event.clone() };
+        assert_eq!(wrapup.reservation_status(), Some("wrapping"));
+        let task = TaskRouterEvent { event_type: "task.created".into(), ..event };
+        assert_eq!(task.reservation_status(), None);
+    }
+
+    fn app_state() -> AppState {
+        let config = super::super::AppConfig::new(
+            super::super::Mode::Twilio,
+            "AC0123456789abcdef0123456789abcdef",
+            "token",
+            "WS0123456789abcdef0123456789abcdef",
+            "pw",
+            "https://app.example.com",
+        );
+        let clock: std::sync::Arc<dyn engine::Clock> = std::sync::Arc::new(engine::SystemClock);
+        match AppState::new(config, clock) {
+            Ok(state) => state,
+            Err(error) => panic!("{error}"),
+        }
+    }
+
+    fn new_reservation() -> TaskRouterEvent {
+        TaskRouterEvent {
+            event_type: "reservation.created".into(),
+            worker_sid: Some("WK1".into()),
+            task_sid: Some("WT1".into()),
+            reservation_sid: Some("WR1".into()),
+            task_attributes: Some(r#"{"from":"+1555","call_sid":"CA1"}"#.into()),
+            task_priority: Some(0),
+            task_age: Some(0),
+            task_assignment_status: Some("reserved".into()),
+            workflow_sid: Some("WW1".into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_new_reservation_frame_is_complete_once_the_timeout_is_known() {
+        let state = app_state();
+        let unknown = frame(&state, &new_reservation(), 1_000);
+        assert!(!unknown.complete, "the workflow's timeout is not cached: a state must follow");
+        assert_eq!(unknown.extra["reservation"]["timeout_at"], Value::Null);
+
+        if let Ok(mut workflows) = state.inner.cache.workflows.lock() {
+            workflows.insert("WW1".into(), 10);
+        }
+        let known = frame(&state, &new_reservation(), 1_000);
+        assert!(known.complete);
+        assert_eq!(
+            Value::Object(known.extra),
+            json!({
+                "worker_sid": "WK1", "task_sid": "WT1", "reservation_sid": "WR1",
+                "reservation": {
+                    "sid": "WR1", "status": "pending", "created_at": 1_000, "timeout_at": 11_000,
+                    "task": {
+                        "sid": "WT1", "assignment_status": "reserved", "priority": 0, "age": 0,
+                        "attributes": { "from": "+1555", "call_sid": "CA1" },
+                    },
+                },
+            })
+        );
+
+        // Attributes that are not JSON: no task to show, so the state must tell.
+        let bad = TaskRouterEvent { task_attributes: Some("{nope".into()), ..new_reservation() };
+        let bad = frame(&state, &bad, 1_000);
+        assert!(!bad.complete && bad.extra["reservation"].get("task").is_none());
+        // Other reservation events say the new status; a state follows them.
+        let timeout = TaskRouterEvent { event_type: "reservation.timeout".into(), ..new_reservation() };
+        let timeout = frame(&state, &timeout, 2_000);
+        assert!(!timeout.complete);
+        assert_eq!(timeout.extra["reservation"]["status"], "timeout");
+    }
+
+    #[test]
+    fn an_activity_frame_says_the_new_activity() {
+        let state = app_state();
+        let event = TaskRouterEvent {
+            event_type: "worker.activity.update".into(),
+            worker_sid: Some("WK1".into()),
+            worker_activity_sid: Some("WA1".into()),
+            worker_activity_name: Some("Available".into()),
+            ..Default::default()
+        };
+        let built = frame(&state, &event, 5);
+        assert!(!built.complete);
+        assert_eq!(
+            built.extra["worker"],
+            json!({ "activity_sid": "WA1", "activity_name": "Available", "activity_changed_at": 5 }),
+            "availability unknown until the workspace is cached"
+        );
     }
 
     #[test]

@@ -3,8 +3,11 @@
 //! Protocol. The client's first message is `{"type":"hello","token","last_seq"}` (the token never goes in
 //! the URL). The server then sends the events the client missed, when its buffer still holds all of them,
 //! and a `state` (the worker's whole state, [`super::snapshot`]); afterwards an `event` per TaskRouter event
-//! concerning the worker and a new `state` after every change. `error` reports a problem, `shutdown` says
-//! the server is going away. A later `hello` with a fresh token extends the socket's life past the first
+//! concerning the worker, and a new `state` after every change that the event frame does not describe in
+//! full. An `event` frame carries what the event itself says (`reservation` with its task, `worker` with its
+//! new activity: [`super::events::frame`]); a `state`'s `seq` is the last event it is known to reflect, so
+//! the page applies the event frames numbered above it on top of it. `error` reports a problem, `shutdown`
+//! says the server is going away. A later `hello` with a fresh token extends the socket's life past the first
 //! token's expiry and is answered with a fresh `state`; at expiry the socket gets an `error` and is closed
 //! with code 4401.
 //!
@@ -31,8 +34,9 @@ use super::{auth, AppState};
 
 /// How long a new socket has to say hello.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
-/// Pushes a socket may fall behind by before it gets a fresh state instead.
-const CHANNEL_CAPACITY: usize = 64;
+/// Pushes a socket may fall behind by before it gets a fresh state instead. Every worker's channel holds this
+/// many slots from the start, so it is kept small: 10,000 idle workers cost 16 slots each.
+const CHANNEL_CAPACITY: usize = 16;
 /// Close code for a refused or expired token (the page then checks its session).
 const CLOSE_UNAUTHORIZED: u16 = 4401;
 
@@ -59,7 +63,9 @@ pub(crate) struct Channel {
     /// Std mutexes throughout: held for a few field updates, never across an await.
     log: Mutex<Log>,
     refresh: Mutex<Refresh>,
-    last_state: Mutex<Option<Snapshot>>,
+    /// A fingerprint of the last state pushed ([`Snapshot::fingerprint`]), not the state itself: one word
+    /// per worker instead of its JSON.
+    last_state: Mutex<Option<u64>>,
 }
 
 #[derive(Default)]
@@ -131,23 +137,43 @@ impl Hub {
             .unwrap_or_default()
     }
 
-    /// Numbers, buffers and sends an event to `worker_sid`'s sockets.
-    pub(crate) fn push_event(&self, worker_sid: &str, at_ms: i64, event_type: &str, description: &str) {
+    /// Numbers, buffers and sends an event to `worker_sid`'s sockets: one `event` frame, serialized once for
+    /// all of them, with `extra`'s members after the standard ones.
+    pub(crate) fn push_event(
+        &self,
+        worker_sid: &str,
+        at_ms: i64,
+        event_type: &str,
+        description: &str,
+        extra: serde_json::Map<String, Value>,
+    ) {
         let Some(channel) = self.channel(worker_sid) else { return };
+        let mut frame = extra;
+        frame.insert("type".into(), Value::from("event"));
+        frame.insert("at".into(), Value::from(at_ms));
+        frame.insert("event_type".into(), Value::from(event_type));
+        frame.insert("description".into(), Value::from(description));
         let Ok(mut log) = channel.log.lock() else { return };
         log.seq += 1;
         let seq = log.seq;
-        let text: Arc<str> = json!({
-            "type": "event", "seq": seq, "at": at_ms, "event_type": event_type, "description": description,
-        })
-        .to_string()
-        .into();
+        frame.insert("seq".into(), Value::from(seq));
+        let text: Arc<str> = Value::Object(frame).to_string().into();
         log.events.push_back((seq, text.clone()));
         while log.events.len() > self.buffer {
             log.events.pop_front();
         }
         // Sent under the lock so that sockets see events in sequence order.
         let _ = channel.tx.send(Push::Event { seq, text });
+    }
+
+    /// Notes that `worker_sid`'s state changed without a rebuild (the sockets were told by an event frame),
+    /// so the next state built is pushed even if it equals the last one pushed.
+    pub(crate) fn state_changed(&self, worker_sid: &str) {
+        if let Some(channel) = self.channel(worker_sid) {
+            if let Ok(mut last) = channel.last_state.lock() {
+                *last = None;
+            }
+        }
     }
 
     /// Sends `message` (an `error`) to `worker_sid`'s sockets, unbuffered.
@@ -157,17 +183,19 @@ impl Hub {
         }
     }
 
-    /// Sends `snapshot` to `worker_sid`'s sockets unless it equals the last one sent.
-    fn push_state(&self, worker_sid: &str, snapshot: Snapshot, now: Timestamp) {
+    /// Sends `snapshot`, which reflects at least the events up to `seq`, to `worker_sid`'s sockets unless it
+    /// equals the last one sent.
+    fn push_state(&self, worker_sid: &str, snapshot: Snapshot, seq: u64, now: Timestamp) {
         let Some(channel) = self.channel(worker_sid) else { return };
+        let fingerprint = snapshot.fingerprint();
         if let Ok(mut last) = channel.last_state.lock() {
-            if last.as_ref() == Some(&snapshot) {
+            if *last == Some(fingerprint) {
                 return;
             }
-            *last = Some(snapshot.clone());
+            *last = Some(fingerprint);
         }
         self.learn_tasks(worker_sid, &snapshot.task_sids);
-        let text = state_message(&snapshot, channel.seq(), now);
+        let text = state_message(&snapshot, seq, now);
         let _ = channel.tx.send(Push::Message(text.into()));
     }
 
@@ -216,7 +244,8 @@ impl Hub {
     }
 }
 
-/// The `state` message.
+/// The `state` message. `seq` is the number of the last event the snapshot is known to reflect (taken
+/// before it was built): the page re-applies the event frames it has with higher numbers on top of it.
 fn state_message(snapshot: &Snapshot, seq: u64, now: Timestamp) -> String {
     json!({
         "type": "state",
@@ -267,11 +296,14 @@ pub(crate) fn refresh(state: &AppState, worker_sid: &str) {
 
 /// Rebuilds and pushes `worker_sid`'s state now (reporting a failure to its sockets).
 pub(crate) async fn refresh_now(state: &AppState, worker_sid: &str) {
+    let hub = &state.inner.hub;
+    let Some(channel) = hub.channel(worker_sid) else { return };
+    let seq = channel.seq();
     match snapshot::build(state, worker_sid).await {
-        Ok(snapshot) => state.inner.hub.push_state(worker_sid, snapshot, state.now()),
+        Ok(snapshot) => hub.push_state(worker_sid, snapshot, seq, state.now()),
         Err(error) => {
             tracing::warn!(%worker_sid, %error, "could not rebuild a worker's state");
-            state.inner.hub.push_message(worker_sid, error_message(&error.message()));
+            hub.push_message(worker_sid, error_message(&error.message()));
         }
     }
 }
@@ -282,9 +314,10 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn upgrade(State(state): State<AppState>, upgrade: WebSocketUpgrade) -> Response {
-    // Frames from the page are small (hello, a refreshed token): a 4 KiB read buffer instead of the default
-    // 128 KiB is what lets thousands of idle workers stay connected in little memory (docs/PERFORMANCE.md).
-    upgrade.read_buffer_size(4096).on_upgrade(move |socket| async move {
+    // The page sends little (a hello and later refreshed tokens, a few KiB at most): a 1 KiB read buffer
+    // (a longer frame is read in several steps) instead of the default 128 KiB is what lets thousands of
+    // idle workers stay connected in little memory (docs/PERFORMANCE.md).
+    upgrade.read_buffer_size(1024).on_upgrade(move |socket| async move {
         let mut socket = socket;
         if let Err(reason) = session(&state, &mut socket).await {
             tracing::debug!(%reason, "websocket ended");
@@ -330,28 +363,31 @@ async fn until_expiry(state: &AppState, exp: u64) {
 }
 
 async fn session(state: &AppState, socket: &mut WebSocket) -> Result<(), String> {
-    let first = match tokio::time::timeout(HELLO_TIMEOUT, socket.recv()).await {
-        Ok(Some(Ok(Message::Text(text)))) => text,
-        Ok(_) => return Err("closed before hello".into()),
-        Err(_) => {
-            close(socket, 1008, "no hello").await;
-            return Err("no hello in time".into());
-        }
-    };
-    let hello = match parse_hello(first.as_str()) {
-        Ok(hello) => hello,
-        Err(message) => {
-            send(socket, &error_message(&message).to_string()).await?;
-            close(socket, 1008, "bad hello").await;
-            return Err(message);
-        }
-    };
-    let mut bearer = match auth::verify(state, &hello.token) {
-        Ok(bearer) => bearer,
-        Err(error) => {
-            send(socket, &error_message(&error.message()).to_string()).await?;
-            close(socket, CLOSE_UNAUTHORIZED, "token refused").await;
-            return Err(error.message());
+    // In a block: the hello's text and token are not kept for the socket's whole life.
+    let (mut bearer, last_seq) = {
+        let first = match tokio::time::timeout(HELLO_TIMEOUT, socket.recv()).await {
+            Ok(Some(Ok(Message::Text(text)))) => text,
+            Ok(_) => return Err("closed before hello".into()),
+            Err(_) => {
+                close(socket, 1008, "no hello").await;
+                return Err("no hello in time".into());
+            }
+        };
+        let hello = match parse_hello(first.as_str()) {
+            Ok(hello) => hello,
+            Err(message) => {
+                send(socket, &error_message(&message).to_string()).await?;
+                close(socket, 1008, "bad hello").await;
+                return Err(message);
+            }
+        };
+        match auth::verify(state, &hello.token) {
+            Ok(bearer) => (bearer, hello.last_seq),
+            Err(error) => {
+                send(socket, &error_message(&error.message()).to_string()).await?;
+                close(socket, CLOSE_UNAUTHORIZED, "token refused").await;
+                return Err(error.message());
+            }
         }
     };
     let worker_sid = bearer.worker_sid.clone();
@@ -359,9 +395,11 @@ async fn session(state: &AppState, socket: &mut WebSocket) -> Result<(), String>
     let channel = hub.channel(&worker_sid).ok_or("hub unavailable")?;
     // Subscribe first: whatever happens while the state is built arrives through `rx`.
     let mut rx = channel.tx.subscribe();
-    let missed = channel.missed(hello.last_seq);
+    let missed = channel.missed(last_seq);
     let seq_at_start = channel.seq();
-    let snapshot = match snapshot::build(state, &worker_sid).await {
+    // Boxed here and below: the rebuild's future is large and only lives while it runs, so the idle
+    // session's own future stays small (10,000 idle sockets are 10,000 of them).
+    let snapshot = match Box::pin(snapshot::build(state, &worker_sid)).await {
         Ok(snapshot) => snapshot,
         Err(error) => {
             send(socket, &error_message(&error.message()).to_string()).await?;
@@ -370,15 +408,17 @@ async fn session(state: &AppState, socket: &mut WebSocket) -> Result<(), String>
         }
     };
     hub.learn_tasks(&worker_sid, &snapshot.task_sids);
-    let mut sent_up_to = hello.last_seq.unwrap_or(0);
+    let mut sent_up_to = last_seq.unwrap_or(0);
     for (seq, text) in &missed {
         send(socket, text).await?;
         sent_up_to = sent_up_to.max(*seq);
     }
+    drop(missed);
     send(socket, &state_message(&snapshot, seq_at_start, state.now())).await?;
     if let Ok(mut last) = channel.last_state.lock() {
-        *last = Some(snapshot);
+        *last = Some(snapshot.fingerprint());
     }
+    drop(snapshot);
 
     loop {
         tokio::select! {
@@ -397,8 +437,9 @@ async fn session(state: &AppState, socket: &mut WebSocket) -> Result<(), String>
                 }
                 Err(broadcast::error::RecvError::Lagged(_)) => {
                     // Too far behind: a whole state makes the client right again.
-                    match snapshot::build(state, &worker_sid).await {
-                        Ok(snapshot) => send(socket, &state_message(&snapshot, channel.seq(), state.now())).await?,
+                    let seq = channel.seq();
+                    match Box::pin(snapshot::build(state, &worker_sid)).await {
+                        Ok(snapshot) => send(socket, &state_message(&snapshot, seq, state.now())).await?,
                         Err(error) => send(socket, &error_message(&error.message()).to_string()).await?,
                     }
                 }
@@ -413,9 +454,10 @@ async fn session(state: &AppState, socket: &mut WebSocket) -> Result<(), String>
                         match auth::verify(state, &again.token) {
                             Ok(fresh) if fresh.worker_sid == worker_sid => {
                                 bearer = fresh;
-                                match snapshot::build(state, &worker_sid).await {
+                                let seq = channel.seq();
+                                match Box::pin(snapshot::build(state, &worker_sid)).await {
                                     Ok(snapshot) => {
-                                        let text = state_message(&snapshot, channel.seq(), state.now());
+                                        let text = state_message(&snapshot, seq, state.now());
                                         send(socket, &text).await?;
                                     }
                                     Err(error) => send(socket, &error_message(&error.message()).to_string()).await?,
@@ -456,7 +498,7 @@ mod tests {
     fn missed_events_only_when_the_buffer_holds_them_all() {
         let hub = Hub::new(3, Timestamp(0));
         for i in 0..5 {
-            hub.push_event("WK1", i, "worker.activity.update", "x");
+            hub.push_event("WK1", i, "worker.activity.update", "x", serde_json::Map::new());
         }
         let Some(channel) = hub.channel("WK1") else { panic!("no channel") };
         // Buffer holds 3, 4, 5.

@@ -30,7 +30,9 @@ const ACTIVITIES_TTL_MS: i64 = 60_000;
 pub(crate) struct Cache {
     workspace: Mutex<Option<(Timestamp, WorkspaceView)>>,
     /// Workflow SID -> `task_reservation_timeout` in seconds.
-    workflows: Mutex<HashMap<String, u32>>,
+    pub(crate) workflows: Mutex<HashMap<String, u32>>,
+    /// Whether a reload of `workflows` runs, and whether another was asked for meanwhile.
+    workflows_reload: Mutex<(bool, bool)>,
 }
 
 /// The workspace and its activities, as `GET /api/workspace` shows them.
@@ -188,6 +190,64 @@ async fn reservation_timeout(state: &AppState, workflow_sid: &str) -> Option<u32
     map.get(workflow_sid).copied()
 }
 
+/// Reloads every workflow's reservation timeout into the cache (one listing), so that frames of new
+/// reservations can say when they time out without a state rebuild. A failure keeps the cache as it was.
+pub(crate) async fn load_workflows(state: &AppState) {
+    let listed = state.client().list_workflows(&WorkflowFilter::default()).all().await;
+    let workflows = match listed {
+        Ok(workflows) => workflows,
+        Err(error) => {
+            tracing::debug!(%error, "could not list the workflows; their reservation timeouts stay as cached");
+            return;
+        }
+    };
+    if let Ok(mut map) = state.inner.cache.workflows.lock() {
+        map.clear();
+        for workflow in workflows {
+            map.insert(workflow.sid, workflow.task_reservation_timeout);
+        }
+    }
+}
+
+/// [`load_workflows`] in the background (a workflow was created, changed or deleted). Coalesced: while one
+/// reload runs, further requests make it run once more when it is done.
+pub(crate) fn reload_workflows(state: &AppState) {
+    {
+        let Ok(mut reload) = state.inner.cache.workflows_reload.lock() else { return };
+        if reload.0 {
+            reload.1 = true;
+            return;
+        }
+        *reload = (true, false);
+    }
+    let state = state.clone();
+    tokio::spawn(async move {
+        loop {
+            load_workflows(&state).await;
+            let Ok(mut reload) = state.inner.cache.workflows_reload.lock() else { return };
+            if reload.1 {
+                reload.1 = false;
+            } else {
+                reload.0 = false;
+                return;
+            }
+        }
+    });
+}
+
+/// The reservation timeout of `workflow_sid` in seconds, if the cache holds it (no I/O: for building a frame
+/// on the hot path).
+pub(crate) fn cached_reservation_timeout(state: &AppState, workflow_sid: &str) -> Option<u32> {
+    state.inner.cache.workflows.lock().ok()?.get(workflow_sid).copied()
+}
+
+/// Whether activity `activity_sid` makes a worker available, if the cached workspace knows it (no I/O).
+/// The cache's age does not matter: an activity's availability cannot change after it is created.
+pub(crate) fn cached_activity_available(state: &AppState, activity_sid: &str) -> Option<bool> {
+    let cached = state.inner.cache.workspace.lock().ok()?;
+    cached.as_ref()?.1.activity(activity_sid).map(|a| a.available)
+}
+
 /// A worker's whole state (without `type`, `seq` and `server_time`, which the hub adds).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Snapshot {
@@ -199,6 +259,20 @@ pub struct Snapshot {
     pub conference: Value,
     /// Task SIDs of the reservations, so task events can be routed to the worker.
     pub task_sids: Vec<String>,
+}
+
+impl Snapshot {
+    /// A 64-bit fingerprint of what the page shows (worker, reservations, conference), to tell whether a
+    /// new state differs from the last one pushed without keeping that one.
+    pub(crate) fn fingerprint(&self) -> u64 {
+        use std::hash::{Hash as _, Hasher as _};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        // serde_json writes a `Value` deterministically (its maps are ordered by key).
+        let text =
+            serde_json::to_string(&(&self.worker, &self.reservations, &self.conference)).unwrap_or_default();
+        text.hash(&mut hasher);
+        hasher.finish()
+    }
 }
 
 /// Builds `worker_sid`'s state over REST.

@@ -17,7 +17,7 @@ fn pending(state: &Value) -> Option<&Value> {
 }
 
 #[tokio::test]
-async fn a_socket_gets_the_state_then_the_call_as_event_and_state() {
+async fn a_socket_gets_the_state_then_the_call_as_an_event_frame() {
     let app = spawn_app_with(|config| config.wrap_up = WrapUpPolicy::Never).await;
     let token = app.sign_in("alice").await;
     let mut socket = app.socket(&token, None).await;
@@ -36,23 +36,17 @@ async fn a_socket_gets_the_state_then_the_call_as_event_and_state() {
     app.set_activity(&token, "Available").await;
     socket.state_where("Available", |s| s["worker"]["activity_name"] == "Available").await;
 
+    // Reconciliation (the background loop's first round, or a workflow event) loads the workflows'
+    // reservation timeouts.
+    app.state.reconcile().await;
     let task = app.incoming_call("+15551239999").await;
-    // The event and the state showing the reservation may come in either order: the state can be
-    // rebuilt (after the activity change) before the callback arrives, and is not pushed twice.
-    let (mut event, mut state) = (None, None);
-    while event.is_none() || state.is_none() {
-        let message = socket.until("the call", |m| m["type"] == "event" || m["type"] == "state").await;
-        if message["event_type"] == "reservation.created" {
-            event = Some(message);
-        } else if message["type"] == "state" && pending(&message).is_some() {
-            state = Some(message);
-        }
-    }
-    let (event, state) = (event.unwrap_or_default(), state.unwrap_or_default());
+    // The event frame alone shows the call: no state needs to follow it.
+    let event = socket.until("the call", |m| m["event_type"] == "reservation.created").await;
     assert!(event["seq"].as_u64() > first["seq"].as_u64(), "{event}");
     assert!(event["at"].is_i64() && event["description"].is_string(), "{event}");
-    let reservation = pending(&state).expect("pending");
+    let reservation = &event["reservation"];
     assert!(reservation["sid"].as_str().is_some_and(|s| s.starts_with("WR")));
+    assert_eq!(reservation["status"], "pending");
     assert_eq!(reservation["task"]["sid"], task.sid.as_str());
     assert_eq!(reservation["task"]["attributes"]["from"], "+15551239999");
     assert!(reservation["task"]["priority"].is_i64() && reservation["task"]["age"].is_u64());
@@ -93,9 +87,7 @@ async fn a_reconnecting_socket_gets_what_it_missed() {
             description: description.into(),
             at_ms: Some(1),
             worker_sid: Some(app.alice.clone()),
-            task_sid: None,
-            reservation_sid: None,
-            worker_activity_name: None,
+            ..Default::default()
         });
     }
     let mut socket = app.socket(&token, Some(seq)).await;
@@ -180,8 +172,7 @@ fn event(event_type: &str, worker: Option<&str>, task: &str) -> TaskRouterEvent 
         at_ms: None,
         worker_sid: worker.map(str::to_owned),
         task_sid: Some(task.into()),
-        reservation_sid: None,
-        worker_activity_name: None,
+        ..Default::default()
     }
 }
 
@@ -246,4 +237,132 @@ async fn a_socket_lives_as_long_as_its_latest_token() {
     let error = socket.until("the expiry", |m| m["type"] == "error").await;
     assert!(error["message"].as_str().is_some_and(|m| m.contains("expired")), "{error}");
     assert_eq!(socket.next().await.err(), Some(Some(4401)));
+}
+
+#[tokio::test]
+async fn a_call_frame_carries_the_reservation_as_the_state_shows_it() {
+    let app = spawn_app_with(|config| config.wrap_up = WrapUpPolicy::Never).await;
+    // Alice's call makes the app learn the workflow's reservation timeout (from the state it rebuilds).
+    let alice = app.sign_in("alice").await;
+    let mut alices = app.socket(&alice, None).await;
+    alices.next().await.expect("state");
+    app.set_activity(&alice, "Available").await;
+    app.incoming_call("+15551230001").await;
+    alices.state_where("alice's call", |s| pending(s).is_some()).await;
+
+    let bob = app.sign_in("bob").await;
+    let mut bobs = app.socket(&bob, None).await;
+    bobs.next().await.expect("state");
+    app.set_activity(&bob, "Available").await;
+    bobs.state_where("Available", |s| s["worker"]["activity_name"] == "Available").await;
+    let task = app.incoming_call("+15551230002").await;
+    let frame = bobs.until("bob's call", |m| m["event_type"] == "reservation.created").await;
+    assert_eq!(frame["task_sid"], task.sid.as_str(), "{frame}");
+    assert_eq!(frame["worker_sid"], app.bob.as_str(), "{frame}");
+    let reservation = &frame["reservation"];
+    assert_eq!(frame["reservation_sid"], reservation["sid"], "{frame}");
+    assert_eq!(reservation["status"], "pending", "{frame}");
+    assert_eq!(reservation["task"]["sid"], task.sid.as_str(), "{frame}");
+    assert_eq!(reservation["task"]["attributes"]["from"], "+15551230002", "{frame}");
+    let created = reservation["created_at"].as_i64().expect("created_at");
+    assert_eq!(reservation["timeout_at"].as_i64(), Some(created + 10_000), "the workflow's 10 s: {frame}");
+
+    // A state rebuilt over REST (a new socket's first) shows the same reservation.
+    let mut fresh = app.socket(&bob, None).await;
+    let state = fresh.next().await.expect("state");
+    let item = pending(&state).expect("the reservation in the state");
+    assert_eq!(item["sid"], reservation["sid"]);
+    for field in ["sid", "attributes", "priority", "assignment_status"] {
+        assert_eq!(item["task"][field], reservation["task"][field], "task.{field}: {item} vs {reservation}");
+    }
+    // The state's dates come from ISO-8601 seconds, the event's from its millisecond timestamp.
+    let state_created = item["created_at"].as_i64().expect("created_at");
+    assert!((created - state_created).abs() < 1000, "{created} vs {state_created}");
+}
+
+#[tokio::test]
+async fn reconciliation_corrects_what_a_frame_alone_said() {
+    let app = spawn_app_with(webhooks_elsewhere).await;
+    // A state with bob's pending reservation teaches the app the workflow's reservation timeout.
+    let bob = app.sign_in("bob").await;
+    app.set_activity(&bob, "Available").await;
+    app.incoming_call("+15551230003").await;
+    app.reservation(&app.bob, twilio::models::ReservationStatus::Pending).await;
+    let mut bobs = app.socket(&bob, None).await;
+    assert!(pending(&bobs.next().await.expect("state")).is_some());
+
+    let alice = app.sign_in("alice").await;
+    let mut socket = app.socket(&alice, None).await;
+    let first = socket.next().await.expect("state");
+    assert_eq!(first["reservations"], json!([]));
+    // A reservation.created the engine never made (as if a webhook were forged past the signature, or the
+    // reservation were gone before the app heard of it): its frame is complete, so no state follows.
+    app.state.ingest(TaskRouterEvent {
+        event_type: "reservation.created".into(),
+        description: "phantom".into(),
+        worker_sid: Some(app.alice.clone()),
+        task_sid: Some("WT0000000000000000000000000000dead".into()),
+        reservation_sid: Some("WR0000000000000000000000000000dead".into()),
+        task_attributes: Some(r#"{"from":"+15550000000"}"#.into()),
+        workflow_sid: Some(app.workflow_sid.clone()),
+        ..Default::default()
+    });
+    let frame = socket.until("the phantom", |m| m["type"] == "event").await;
+    assert!(frame["reservation"]["timeout_at"].is_i64(), "a complete frame: {frame}");
+    // Reconciliation rebuilds alice's state, equal to the last one pushed, and sends it all the same: the
+    // page had been told otherwise by the frame.
+    app.state.reconcile().await;
+    let next = socket.next().await.expect("the reconciled state");
+    assert_eq!(next["type"], "state", "{next}");
+    assert_eq!(next["reservations"], json!([]), "{next}");
+    assert!(next["seq"].as_u64() >= frame["seq"].as_u64(), "the state reflects the frame's event: {next}");
+}
+
+#[tokio::test]
+async fn a_new_workflows_timeout_reaches_the_first_frame_of_its_calls() {
+    let app = spawn_app_with(webhooks_elsewhere).await;
+    let existing = app.admin.list_workflows(&Default::default()).all().await.expect("workflows");
+    let configuration = existing.first().expect("the seeded workflow").configuration_json().expect("JSON");
+    let workflow = app
+        .admin
+        .create_workflow(&twilio::client::taskrouter::CreateWorkflow {
+            friendly_name: "slow answers".into(),
+            configuration,
+            task_reservation_timeout: Some(42),
+            ..Default::default()
+        })
+        .await
+        .expect("create workflow");
+    // Reconciliation reloads the workflows (so do workflow events, which this app does not receive here).
+    app.state.reconcile().await;
+
+    let bob = app.sign_in("bob").await;
+    let mut bobs = app.socket(&bob, None).await;
+    bobs.next().await.expect("state");
+    app.set_activity(&bob, "Available").await;
+    bobs.state_where("Available", |s| s["worker"]["activity_name"] == "Available").await;
+    let task = app
+        .admin
+        .create_task(&twilio::client::taskrouter::CreateTask {
+            attributes: Some(json!({ "from": "+15551230042" })),
+            workflow_sid: Some(workflow.sid.clone()),
+            ..Default::default()
+        })
+        .await
+        .expect("create task");
+    let reservation = app.reservation(&app.bob, twilio::models::ReservationStatus::Pending).await;
+    // What the engine would have sent, fed in as the webhook would.
+    app.state.ingest(TaskRouterEvent {
+        event_type: "reservation.created".into(),
+        description: "bob's call".into(),
+        at_ms: Some(1_000),
+        worker_sid: Some(app.bob.clone()),
+        task_sid: Some(task.sid.clone()),
+        reservation_sid: Some(reservation.sid.clone()),
+        task_attributes: Some(r#"{"from":"+15551230042"}"#.into()),
+        workflow_sid: Some(workflow.sid.clone()),
+        ..Default::default()
+    });
+    let frame = bobs.until("bob's call", |m| m["event_type"] == "reservation.created").await;
+    assert_eq!(frame["reservation"]["timeout_at"].as_i64(), Some(43_000), "{frame}");
 }

@@ -144,3 +144,41 @@ async fn by_default_the_server_completes_the_task_when_the_call_ends() {
     browser.close().await;
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_shows_from_its_event_frame_alone_and_reconciliation_corrects_it() {
+    use trworker::app::{EventIntake as _, TaskRouterEvent};
+    let Some(driver) = chromedriver_or_skip() else { return };
+    let _one = crate::exclusive().await;
+    let dir = DataDir::new("frame");
+    let server = Server::start(&dir, 0).await;
+    let browser = Browser::launch(&driver).await;
+    online(&browser, &server).await;
+    // A first call: the state rebuilt for it teaches the app the workflow's reservation timeout.
+    server.call("+15551230010", serde_json::json!({})).await;
+    browser.wait_xpath("the real call", &pending_from("+15551230010")).await;
+
+    // A reservation.created that no REST state will ever show: the card can only come from the frame.
+    let worker_sid = server.worker_sid(WORKER).await;
+    server.state.ingest(TaskRouterEvent {
+        event_type: "reservation.created".into(),
+        description: "a call only the frame knows".into(),
+        worker_sid: Some(worker_sid),
+        task_sid: Some("WT0000000000000000000000000000f00d".into()),
+        reservation_sid: Some("WR0000000000000000000000000000f00d".into()),
+        task_attributes: Some(r#"{"from":"+15550009999","type":"inbound"}"#.into()),
+        workflow_sid: Some(server.workflow_sid.clone()),
+        ..Default::default()
+    });
+    let phantom = pending_from("+15550009999");
+    browser.wait_xpath("the call from the frame", &phantom).await;
+    browser.wait_xpath("its countdown", &format!("{phantom}//*[@data-testid='countdown']")).await;
+
+    // Reconciliation sends the state over REST, which does not have it: the card goes, the real one stays.
+    server.state.reconcile().await;
+    browser.wait_gone("the call only the frame knew", &phantom).await;
+    browser.wait_xpath("the real call", &pending_from("+15551230010")).await;
+
+    browser.close().await;
+    server.stop().await;
+}
