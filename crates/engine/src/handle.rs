@@ -23,7 +23,7 @@ use std::time::Duration;
 use tokio::sync::{broadcast, oneshot};
 
 use crate::core::{Core, CoreConfig, Reply};
-use crate::store::{Store, StoreError, Write};
+use crate::store::{Store, StoreError, Value, Write};
 use crate::{Clock, Command, Event, Sid, SidGen, Timestamp};
 
 /// How long retained events are kept, as Twilio does: 30 days.
@@ -227,7 +227,7 @@ pub fn open(
     for stored in store.events_after(from, options.event_memory)? {
         // An event that no longer parses (written by another version) is left out of memory, not fatal:
         // it is still on disk, and routing does not depend on the log.
-        if let Ok(event) = serde_json::from_str::<Event>(&stored.value) {
+        if let Ok(event) = Event::decode(&stored.value) {
             recent.push_back(Arc::new(event));
         }
     }
@@ -373,18 +373,31 @@ impl Actor {
 
     /// Moves the core's new events and changes into the pass and the in-memory log.
     fn collect(&mut self, pass: &mut Pass) {
+        // Records and events are serialized by the store's writer thread (`Value::Later`), not here: the
+        // engine's thread goes on routing while the writer encodes and writes.
         for change in self.state.core.take_changes() {
+            if self.store.is_none() {
+                continue;
+            }
             pass.writes.push(match change.value {
-                Some(value) => Write::Put { kind: change.kind, key: change.key, value },
+                Some(record) => Write::Put {
+                    kind: change.kind,
+                    key: change.key,
+                    value: Value::Later(Box::new(move || record.to_json())),
+                },
                 None => Write::Delete { kind: change.kind, key: change.key },
             });
         }
         for event in self.state.core.take_events() {
-            if self.store.is_some() {
-                let value = serde_json::to_string(&event).unwrap_or_else(|_| String::from("{}"));
-                pass.writes.push(Write::Event { seq: event.seq, at_ms: event.at.millis(), value });
-            }
             let event = Arc::new(event);
+            if self.store.is_some() {
+                let stored = event.clone();
+                pass.writes.push(Write::Event {
+                    seq: event.seq,
+                    at_ms: event.at.millis(),
+                    value: Value::Later(Box::new(move || stored.encode())),
+                });
+            }
             if self.state.events.len() >= self.options.event_memory.max(1) {
                 self.state.events.pop_front();
             }
