@@ -1087,6 +1087,42 @@ mod tests {
     }
 
     #[test]
+    fn an_older_schema_is_refused_naming_the_directory() {
+        let dir = TempDir::new("older");
+        drop(Store::open(dir.path()).unwrap());
+        let db = dir.path().join(DB_FILE);
+        Connection::open(&db).unwrap().pragma_update(None, "user_version", 1).unwrap();
+        let err = Store::open(dir.path()).unwrap_err();
+        assert!(
+            matches!(err, StoreError::OldSchema { found: 1, supported: SCHEMA_VERSION, dir: ref d } if d.as_path() == dir.path()),
+            "{err:?}"
+        );
+        let message = err.to_string();
+        assert!(message.contains(&dir.path().display().to_string()), "{message}");
+        assert!(message.contains("move the directory aside or delete it"), "{message}");
+    }
+
+    #[test]
+    fn deferred_values_are_encoded_by_the_writer() {
+        let dir = TempDir::new("deferred");
+        let store = Store::open(dir.path()).unwrap();
+        write(
+            &store,
+            vec![
+                Write::Put {
+                    kind: "task",
+                    key: "WT1".into(),
+                    value: Value::Later(Box::new(|| "{}".to_owned())),
+                },
+                Write::Event { seq: 1, at_ms: 5, value: Value::Later(Box::new(|| vec![0, 159, 146, 150])) },
+            ],
+        )
+        .unwrap();
+        assert_eq!(store.load().unwrap().records[0].value, "{}");
+        assert_eq!(store.events_after(0, 10).unwrap()[0].value, vec![0, 159, 146, 150]);
+    }
+
+    #[test]
     fn prune_drops_old_events_and_the_seq_never_goes_back() {
         let dir = TempDir::new("prune");
         {
