@@ -30,6 +30,7 @@
 //! file is refused with [`StoreError::OldSchema`], which names the directory: there was no release with
 //! version 1, so there is no conversion.
 //!
+//! - Pages are 16 KiB (`PAGE_SIZE`), set when the file is created.
 //! - `records(kind, key, value)`, primary key `(kind, key)`, `WITHOUT ROWID` so a record lives in the primary
 //!   key's b-tree alone (one b-tree write per upsert instead of two).
 //! - `events(seq INTEGER PRIMARY KEY, at_ms, value BLOB)`: `seq` is the rowid, so appends go to the end of the
@@ -55,6 +56,11 @@ const SCHEMA_VERSION: i64 = 2;
 
 /// `PRAGMA application_id` of a trworker store ("trwk"), so a foreign SQLite file is recognised as such.
 const APPLICATION_ID: i64 = 0x7472_776b;
+
+/// Page size of a new database. Records are 0.5-1 KiB: with SQLite's default 4 KiB pages a page holds only a
+/// few, and the writer spent much of its time splitting and rebalancing b-tree pages. 16 KiB pages cut the
+/// writer's CPU per routed task by about a quarter (measured with the routing bench's durable case).
+const PAGE_SIZE: i64 = 16384;
 
 /// File name of the database inside the data directory.
 const DB_FILE: &str = "engine.db";
@@ -418,6 +424,8 @@ impl Store {
 
         let mut conn = Connection::open(&path).map_err(sql)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(sql)?;
+        // Only takes effect in a new file (before its first write); an existing file keeps its page size.
+        conn.pragma_update(None, "page_size", PAGE_SIZE).map_err(sql)?;
         let mode: String =
             conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0)).map_err(sql)?;
         if !mode.eq_ignore_ascii_case("wal") {
@@ -1052,7 +1060,7 @@ mod tests {
         let len = std::fs::metadata(&db).unwrap().len() as usize;
         assert!(len > 100_000, "the records should be in engine.db after a clean close, not in the WAL");
         let mut bytes = std::fs::read(&db).unwrap();
-        bytes[4096..].fill(0x5a);
+        bytes[PAGE_SIZE as usize..].fill(0x5a);
         std::fs::write(&db, bytes).unwrap();
 
         let result = Store::open(dir.path()).and_then(|store| store.load());
