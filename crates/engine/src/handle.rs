@@ -110,6 +110,7 @@ impl Handle {
             events: events.clone(),
             options,
             last_prune: Timestamp(i64::MIN),
+            last_pass: (0, 0, 0),
             poisoned: Arc::new(AtomicBool::new(false)),
         };
         std::thread::Builder::new()
@@ -245,6 +246,9 @@ struct Actor {
     events: broadcast::Sender<Arc<Event>>,
     options: Options,
     last_prune: Timestamp,
+    /// How many writes, events and replies the previous pass had: the next pass starts with room for as many, so a
+    /// busy pass does not regrow (and copy) its lists a dozen times.
+    last_pass: (usize, usize, usize),
     /// Set by the store's writer thread when a batch fails: memory is then ahead of disk, so the actor stops
     /// accepting changes rather than acknowledge anything a restart would not have.
     poisoned: Arc<AtomicBool>,
@@ -268,7 +272,12 @@ impl Actor {
                 Waited::Deadline => None,
                 Waited::Disconnected => break,
             };
-            let mut pass = Pass::default();
+            let mut pass = Pass {
+                writes: Vec::with_capacity(self.last_pass.0),
+                events: Vec::with_capacity(self.last_pass.1),
+                replies: Vec::with_capacity(self.last_pass.2),
+                ..Pass::default()
+            };
             let mut stop = None;
             let mut flushes = Vec::new();
             let mut next = first;
@@ -324,6 +333,7 @@ impl Actor {
             self.state.core.advance(now);
             self.prune_events(now, &mut pass);
             self.collect(&mut pass);
+            self.last_pass = (pass.writes.len(), pass.events.len(), pass.replies.len());
             self.release(pass);
             if !flushes.is_empty() || stop.is_some() {
                 let result = self.flush_store();
