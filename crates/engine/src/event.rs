@@ -398,32 +398,21 @@ impl Event {
         self.fields().iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
     }
 
-    /// The compact binary form the store keeps (read back with [`Event::decode`]).
+    /// The compact binary form the store keeps (read back with [`Event::decode`]): numbers as varints,
+    /// strings inline with their length, SIDs as prefix and 16 bytes.
     pub fn encode(&self) -> Vec<u8> {
         let d = &self.data;
-        let mut out = Vec::with_capacity(96 + d.text.len() + d.items.len() * 18);
+        let mut out = Vec::with_capacity(64 + d.text.len() + d.items.len() * 8);
         out.push(ENCODING);
-        out.extend_from_slice(&self.seq.to_le_bytes());
-        out.extend_from_slice(&self.at.millis().to_le_bytes());
+        put_varint(&mut out, self.seq);
+        put_varint(&mut out, zigzag(self.at.millis()));
         put_sid(&mut out, self.sid);
         out.push(EventType::ALL.iter().position(|t| *t == self.event_type).unwrap_or(0) as u8);
         put_sid(&mut out, self.workspace_sid);
         out.push(RESOURCE_TYPES.iter().position(|t| *t == self.resource_type).unwrap_or(0) as u8);
         put_sid(&mut out, self.resource_sid);
-        // Constants are written as text after the buffer, so a reader needs no table of them.
-        let statics: usize =
-            d.items.iter().map(|(_, v)| if let Val::Static(s) = v { s.len() } else { 0 }).sum();
-        out.extend_from_slice(&((d.text.len() + statics) as u32).to_le_bytes());
-        out.extend_from_slice(d.text.as_bytes());
-        for (_, v) in &d.items {
-            if let Val::Static(s) = v {
-                out.extend_from_slice(s.as_bytes());
-            }
-        }
-        out.extend_from_slice(&d.workspace_name.0.to_le_bytes());
-        out.extend_from_slice(&d.workspace_name.1.to_le_bytes());
-        out.extend_from_slice(&(d.items.len() as u32).to_le_bytes());
-        let mut next_static = d.text.len() as u32;
+        put_str(&mut out, self.workspace_name());
+        put_varint(&mut out, d.items.len() as u64);
         for &(code, val) in &d.items {
             out.push(code);
             match val {
@@ -433,7 +422,7 @@ impl Event {
                 }
                 Val::Int(i) => {
                     out.push(1);
-                    out.extend_from_slice(&i.to_le_bytes());
+                    put_varint(&mut out, zigzag(i));
                 }
                 Val::Bool(b) => {
                     out.push(2);
@@ -441,15 +430,11 @@ impl Event {
                 }
                 Val::Text(a, b) => {
                     out.push(3);
-                    out.extend_from_slice(&a.to_le_bytes());
-                    out.extend_from_slice(&b.to_le_bytes());
+                    put_str(&mut out, d.str_of((a, b)));
                 }
                 Val::Static(s) => {
                     out.push(3);
-                    let end = next_static + s.len() as u32;
-                    out.extend_from_slice(&next_static.to_le_bytes());
-                    out.extend_from_slice(&end.to_le_bytes());
-                    next_static = end;
+                    put_str(&mut out, s);
                 }
             }
         }
@@ -463,8 +448,8 @@ impl Event {
         if r.u8()? != ENCODING {
             return Err(DecodeError("unknown encoding version"));
         }
-        let seq = r.u64()?;
-        let at = Timestamp(r.u64()? as i64);
+        let seq = r.varint()?;
+        let at = Timestamp(unzigzag(r.varint()?));
         let sid = r.sid()?;
         let event_type =
             *EventType::ALL.get(usize::from(r.u8()?)).ok_or(DecodeError("unknown event type"))?;
@@ -472,18 +457,14 @@ impl Event {
         let resource_type =
             *RESOURCE_TYPES.get(usize::from(r.u8()?)).ok_or(DecodeError("unknown resource type"))?;
         let resource_sid = r.sid()?;
-        let text_len = r.u32()? as usize;
-        let text = std::str::from_utf8(r.take(text_len)?).map_err(|_| DecodeError("text is not UTF-8"))?;
-        let text = text.to_owned();
-        let range = |a: u32, b: u32| -> Result<(u32, u32), DecodeError> {
-            match text.get(a as usize..b as usize) {
-                Some(_) => Ok((a, b)),
-                None => Err(DecodeError("text range out of bounds")),
-            }
-        };
-        let workspace_name = range(r.u32()?, r.u32()?)?;
-        let n = r.u32()? as usize;
-        let mut items = Vec::with_capacity(n.min(256));
+        let mut data = EventData::with_capacity(0, r.bytes.len());
+        data.workspace_name(r.str()?);
+        let n = usize::try_from(r.varint()?).map_err(|_| DecodeError("too many fields"))?;
+        // Each item takes at least 3 bytes: a count beyond that is damage, not a reason to allocate.
+        if n > r.bytes.len() / 3 {
+            return Err(DecodeError("truncated"));
+        }
+        data.items.reserve_exact(n);
         for _ in 0..n {
             let code = r.u8()?;
             if code != DESC && usize::from(code) >= Field::ALL.len() {
@@ -491,22 +472,44 @@ impl Event {
             }
             let val = match r.u8()? {
                 0 => sid_val(r.sid()?),
-                1 => Val::Int(r.u64()? as i64),
+                1 => Val::Int(unzigzag(r.varint()?)),
                 2 => Val::Bool(r.u8()? != 0),
                 3 => {
-                    let (a, b) = range(r.u32()?, r.u32()?)?;
-                    Val::Text(a, b)
+                    let text = r.str()?;
+                    data.push_text(text)
                 }
                 _ => return Err(DecodeError("unknown value kind")),
             };
-            items.push((code, val));
+            data.items.push((code, val));
         }
         if !r.bytes.is_empty() {
             return Err(DecodeError("trailing bytes"));
         }
-        let data = EventData { text, workspace_name, items };
         Ok(Event::new(seq, sid, event_type, at, workspace_sid, resource_type, resource_sid, data))
     }
+}
+
+/// Signed to unsigned so small negative numbers stay short as varints.
+fn zigzag(i: i64) -> u64 {
+    ((i << 1) ^ (i >> 63)) as u64
+}
+
+fn unzigzag(u: u64) -> i64 {
+    ((u >> 1) as i64) ^ -((u & 1) as i64)
+}
+
+/// LEB128: 7 bits a byte, low first, high bit set on all but the last.
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    put_varint(out, s.len() as u64);
+    out.extend_from_slice(s.as_bytes());
 }
 
 fn put_sid(out: &mut Vec<u8>, sid: Sid) {
@@ -537,12 +540,21 @@ impl<'a> Reader<'a> {
         Ok(self.array::<1>()?[0])
     }
 
-    fn u32(&mut self) -> Result<u32, DecodeError> {
-        Ok(u32::from_le_bytes(self.array()?))
+    fn varint(&mut self) -> Result<u64, DecodeError> {
+        let mut v: u64 = 0;
+        for shift in (0..64).step_by(7) {
+            let b = self.u8()?;
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err(DecodeError("varint too long"))
     }
 
-    fn u64(&mut self) -> Result<u64, DecodeError> {
-        Ok(u64::from_le_bytes(self.array()?))
+    fn str(&mut self) -> Result<&'a str, DecodeError> {
+        let len = usize::try_from(self.varint()?).map_err(|_| DecodeError("truncated"))?;
+        std::str::from_utf8(self.take(len)?).map_err(|_| DecodeError("text is not UTF-8"))
     }
 
     fn sid(&mut self) -> Result<Sid, DecodeError> {
@@ -611,6 +623,28 @@ mod tests {
         assert_eq!(back, e);
         assert_eq!(back.at, e.at);
         assert_eq!(back.fields(), e.fields());
+    }
+
+    #[test]
+    fn extreme_numbers_and_empty_strings_round_trip() {
+        let mut d = EventData::with_capacity(4, 0);
+        d.int(Field::TaskPriority, i64::MIN).int(Field::TaskVersion, i64::MAX).text(Field::TaskQueueName, "");
+        let e = Event::new(
+            u64::MAX,
+            Sid::new(Prefix::Event, u128::MAX),
+            EventType::WorkspaceDeleted,
+            Timestamp(i64::MIN),
+            Sid::new(Prefix::Workspace, 0),
+            "taskchannel",
+            Sid::new(Prefix::Call, 1),
+            d,
+        );
+        let back = Event::decode(&e.encode()).unwrap();
+        assert_eq!(back, e);
+        assert_eq!(back.at, Timestamp(i64::MIN));
+        assert_eq!(back.field("TaskPriority"), Some(i64::MIN.to_string().as_str()));
+        assert_eq!(back.field("TaskQueueName"), Some(""));
+        assert_eq!(back.workspace_name(), "");
     }
 
     #[test]
