@@ -7,11 +7,15 @@
 //! `in_memory` drives the sans-IO core directly; `durable` goes through the actor with the SQLite store, so
 //! every task is on disk before its reply (group commit). Run: `cargo bench -p engine --bench routing`.
 //!
-//! The benchmark runs on mimalloc, not glibc's malloc: routing allocates ~160 small blocks per task (mostly
-//! the `String` pairs of its ~5 events), and on a heap holding 100k workers glibc spends most of the time
-//! coalescing freed chunks (`malloc_consolidate`/`unlink_chunk`), which made the cost grow with the number
-//! of workers although no routing step looks at more than the workers it reserves. The `trworker` binary
-//! should use the same allocator to get these numbers.
+//! What "as in production" means for `in_memory`: after each task the loop takes the events (each a compact
+//! typed payload, see `engine::event`) and the changed records (typed copies, `engine::Record`) exactly as
+//! the actor does. Turning those into bytes (record JSON, event binary form) happens on the store's writer
+//! thread in production, so it is part of `durable`, not of `in_memory`.
+//!
+//! The benchmark runs on mimalloc, not glibc's malloc: on a heap holding 100k workers glibc spent most of the
+//! time coalescing freed chunks (`malloc_consolidate`/`unlink_chunk`), which made the cost grow with the
+//! number of workers although no routing step looks at more than the workers it reserves. The `trworker`
+//! binary should use the same allocator to get these numbers.
 
 use std::sync::Arc;
 

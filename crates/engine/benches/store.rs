@@ -10,7 +10,7 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use divan::counter::ItemsCount;
 use divan::Bencher;
-use engine::store::{Store, Write};
+use engine::store::{Store, Value, Write};
 
 fn main() {
     divan::main();
@@ -28,7 +28,7 @@ struct Bench {
     dir: PathBuf,
     seq: AtomicU64,
     record: String,
-    event: String,
+    event: Vec<u8>,
 }
 
 impl Bench {
@@ -41,7 +41,8 @@ impl Bench {
         let store = Store::open(&dir).expect("open the benchmark store");
         // About the size of a task's JSON with a few attributes.
         let record = format!("{{\"attributes\":\"{}\",\"assignment_status\":\"reserved\"}}", "a".repeat(350));
-        let event = format!("{{\"event_type\":\"reservation.created\",\"data\":\"{}\"}}", "e".repeat(250));
+        let event = format!("{{\"event_type\":\"reservation.created\",\"data\":\"{}\"}}", "e".repeat(250))
+            .into_bytes();
         Bench { store: Some(store), dir, seq: AtomicU64::new(0), record, event }
     }
 
@@ -55,12 +56,20 @@ impl Bench {
         let task = format!("WT{:032x}", seq % TASKS);
         let worker = format!("WK{:032x}", seq % 1000);
         vec![
-            Write::Put { kind: "task", key: task.clone(), value: self.record.clone() },
-            Write::Put { kind: "reservation", key: format!("WR{seq:032x}"), value: self.record.clone() },
-            Write::Put { kind: "worker", key: worker, value: self.record.clone() },
-            Write::Put { kind: "queue", key: format!("WQ{:032x}", seq % 8), value: self.record.clone() },
-            Write::Put { kind: "workspace", key: "WS0".into(), value: self.record.clone() },
-            Write::Event { seq, at_ms: seq as i64, value: self.event.clone() },
+            Write::Put { kind: "task", key: task.clone(), value: Value::Ready(self.record.clone()) },
+            Write::Put {
+                kind: "reservation",
+                key: format!("WR{seq:032x}"),
+                value: Value::Ready(self.record.clone()),
+            },
+            Write::Put { kind: "worker", key: worker, value: Value::Ready(self.record.clone()) },
+            Write::Put {
+                kind: "queue",
+                key: format!("WQ{:032x}", seq % 8),
+                value: Value::Ready(self.record.clone()),
+            },
+            Write::Put { kind: "workspace", key: "WS0".into(), value: Value::Ready(self.record.clone()) },
+            Write::Event { seq, at_ms: seq as i64, value: Value::Ready(self.event.clone()) },
         ]
     }
 }

@@ -23,7 +23,7 @@ use std::time::Duration;
 use tokio::sync::{broadcast, oneshot};
 
 use crate::core::{Core, CoreConfig, Reply};
-use crate::store::{Store, StoreError, Write};
+use crate::store::{Store, StoreError, Value, Write};
 use crate::{Clock, Command, Event, Sid, SidGen, Timestamp};
 
 /// How long retained events are kept, as Twilio does: 30 days.
@@ -134,6 +134,7 @@ impl Handle {
             events: events.clone(),
             options,
             last_prune: Timestamp(i64::MIN),
+            last_pass: (0, 0, 0),
             poisoned: gauges.poisoned.clone(),
             gauges: gauges.clone(),
         };
@@ -270,7 +271,7 @@ pub fn open(
     for stored in store.events_after(from, options.event_memory)? {
         // An event that no longer parses (written by another version) is left out of memory, not fatal:
         // it is still on disk, and routing does not depend on the log.
-        if let Ok(event) = serde_json::from_str::<Event>(&stored.value) {
+        if let Ok(event) = Event::decode(&stored.value) {
             recent.push_back(Arc::new(event));
         }
     }
@@ -288,6 +289,9 @@ struct Actor {
     events: broadcast::Sender<Arc<Event>>,
     options: Options,
     last_prune: Timestamp,
+    /// How many writes, events and replies the previous pass had: the next pass starts with room for as many, so a
+    /// busy pass does not regrow (and copy) its lists a dozen times.
+    last_pass: (usize, usize, usize),
     /// Set by the store's writer thread when a batch fails: memory is then ahead of disk, so the actor stops
     /// accepting changes rather than acknowledge anything a restart would not have.
     poisoned: Arc<AtomicBool>,
@@ -313,7 +317,12 @@ impl Actor {
                 Waited::Deadline => None,
                 Waited::Disconnected => break,
             };
-            let mut pass = Pass::default();
+            let mut pass = Pass {
+                writes: Vec::with_capacity(self.last_pass.0),
+                events: Vec::with_capacity(self.last_pass.1),
+                replies: Vec::with_capacity(self.last_pass.2),
+                ..Pass::default()
+            };
             let mut stop = None;
             let mut flushes = Vec::new();
             let mut next = first;
@@ -370,6 +379,7 @@ impl Actor {
             self.state.core.advance(now);
             self.prune_events(now, &mut pass);
             self.collect(&mut pass);
+            self.last_pass = (pass.writes.len(), pass.events.len(), pass.replies.len());
             self.release(pass);
             if !flushes.is_empty() || stop.is_some() {
                 let result = self.flush_store();
@@ -419,18 +429,31 @@ impl Actor {
 
     /// Moves the core's new events and changes into the pass and the in-memory log.
     fn collect(&mut self, pass: &mut Pass) {
+        // Records and events are serialized by the store's writer thread (`Value::Later`), not here: the
+        // engine's thread goes on routing while the writer encodes and writes.
         for change in self.state.core.take_changes() {
+            if self.store.is_none() {
+                continue;
+            }
             pass.writes.push(match change.value {
-                Some(value) => Write::Put { kind: change.kind, key: change.key, value },
+                Some(record) => Write::Put {
+                    kind: change.kind,
+                    key: change.key,
+                    value: Value::Later(Box::new(move || record.to_json())),
+                },
                 None => Write::Delete { kind: change.kind, key: change.key },
             });
         }
         for event in self.state.core.take_events() {
-            if self.store.is_some() {
-                let value = serde_json::to_string(&event).unwrap_or_else(|_| String::from("{}"));
-                pass.writes.push(Write::Event { seq: event.seq, at_ms: event.at.millis(), value });
-            }
             let event = Arc::new(event);
+            if self.store.is_some() {
+                let stored = event.clone();
+                pass.writes.push(Write::Event {
+                    seq: event.seq,
+                    at_ms: event.at.millis(),
+                    value: Value::Later(Box::new(move || stored.encode())),
+                });
+            }
             if self.state.events.len() >= self.options.event_memory.max(1) {
                 self.state.events.pop_front();
             }

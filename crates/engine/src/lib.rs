@@ -35,7 +35,7 @@ pub mod store;
 pub mod time;
 pub mod workflow;
 
-pub use crate::core::{Change, Core, CoreConfig, Reply};
+pub use crate::core::{Change, Core, CoreConfig, Record, Reply};
 pub use command::Command;
 pub use error::Error;
 pub use event::{Event, EventType};

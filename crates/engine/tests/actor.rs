@@ -205,13 +205,14 @@ async fn a_reservation_times_out_when_the_clock_passes_its_deadline() {
 async fn state_and_timers_survive_a_restart() {
     let dir = TempDir::new("restart");
     let clock = ManualClock::new(START);
-    let (ws, workflow, last_seq) = {
+    let (ws, workflow, last_seq, logged) = {
         let handle = open(&dir, &clock);
         let (ws, workflow, _) = call_centre(&handle).await;
         create_call(&handle, ws, workflow).await;
-        let last = handle.events_after(0, usize::MAX).await.unwrap_or_default().last().map(|e| e.seq);
+        let logged = handle.events_after(0, usize::MAX).await.unwrap_or_default();
+        let last = logged.last().map(|e| e.seq);
         handle.stop().await.unwrap_or_else(|e| panic!("stop: {e}"));
-        (ws, workflow, last.unwrap_or(0))
+        (ws, workflow, last.unwrap_or(0), logged)
     };
     // The reservation's deadline passes while the engine is down; it fires at recovery.
     clock.advance_millis(60_000);
@@ -219,6 +220,13 @@ async fn state_and_timers_survive_a_restart() {
     let restored = handle.events_after(0, usize::MAX).await.unwrap_or_default();
     let before: Vec<u64> = restored.iter().map(|e| e.seq).take_while(|seq| *seq <= last_seq).collect();
     assert_eq!(before, (1..=last_seq).collect::<Vec<_>>(), "the event log is restored");
+    // Read back from the store's binary form: the same descriptions and fields, in the same order.
+    for (stored, original) in restored.iter().zip(&logged) {
+        assert_eq!(stored.description(), original.description());
+        assert_eq!(stored.fields(), original.fields());
+        assert_eq!(stored.workspace_name(), original.workspace_name());
+        assert_eq!(**stored, **original);
+    }
     // The actor fires overdue timers on its own as soon as it starts; the tick only makes sure it has.
     handle.tick().await.unwrap_or_else(|e| panic!("tick: {e}"));
     let after = handle.events_after(last_seq, usize::MAX).await.unwrap_or_default();

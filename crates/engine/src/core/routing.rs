@@ -8,7 +8,7 @@ use super::space::{parse_attributes, Space, TaskKey};
 use super::{check_if_match, Key, Out, Reply, Timer};
 use crate::command::*;
 use crate::error::Error;
-use crate::event::EventType;
+use crate::event::{EventData, EventType, Field, Part};
 use crate::expr::{TargetScope, WorkerCounts, WorkerScope};
 use crate::model::*;
 use crate::sid::{Prefix, Sid};
@@ -35,49 +35,53 @@ enum Exit {
 impl Space {
     // ---- event fields ---------------------------------------------------------------------------------
 
-    /// A task's event fields, with room for `extra` more so callers that append do not reallocate.
-    pub(crate) fn task_fields(&self, t: &Task, now: Timestamp, extra: usize) -> crate::event::Fields {
-        // 11 fixed fields, up to 7 optional ones.
-        let mut f: crate::event::Fields = Vec::with_capacity(18 + extra);
-        f.extend([
-            ("TaskSid".into(), t.sid.to_string()),
-            ("TaskAttributes".into(), t.attributes.clone()),
-            ("TaskAge".into(), t.age(now).to_string()),
-            ("TaskPriority".into(), t.priority.to_string()),
-            ("TaskAssignmentStatus".into(), t.assignment_status.as_str().into()),
-            ("TaskChannelSid".into(), t.task_channel_sid.to_string()),
-            ("TaskChannelUniqueName".into(), t.task_channel_unique_name.clone()),
-            ("TaskDateCreated".into(), t.date_created.secs().to_string()),
-            ("TaskVersion".into(), t.version.to_string()),
-            ("TaskVirtualStartTime".into(), t.virtual_start_time.secs().to_string()),
-            ("TaskIgnoreCapacity".into(), t.ignore_capacity.to_string()),
-        ]);
+    /// Appends a task's event fields.
+    pub(crate) fn push_task_fields(&self, t: &Task, now: Timestamp, f: &mut EventData) {
+        f.sid(Field::TaskSid, t.sid)
+            .text(Field::TaskAttributes, &t.attributes)
+            .int(Field::TaskAge, t.age(now))
+            .int(Field::TaskPriority, t.priority)
+            .fixed(Field::TaskAssignmentStatus, t.assignment_status.as_str())
+            .sid(Field::TaskChannelSid, t.task_channel_sid)
+            .text(Field::TaskChannelUniqueName, &t.task_channel_unique_name)
+            .int(Field::TaskDateCreated, t.date_created.secs())
+            .int(Field::TaskVersion, t.version as i64)
+            .int(Field::TaskVirtualStartTime, t.virtual_start_time.secs())
+            .bool(Field::TaskIgnoreCapacity, t.ignore_capacity);
         if let Some(q) = t.task_queue_sid {
-            f.push(("TaskQueueSid".into(), q.to_string()));
+            f.sid(Field::TaskQueueSid, q);
             if let Some(n) = &t.task_queue_friendly_name {
-                f.push(("TaskQueueName".into(), n.clone()));
+                f.text(Field::TaskQueueName, n);
             }
             if let Some(d) = t.task_queue_entered_date {
-                f.push(("TaskQueueEnteredDate".into(), d.secs().to_string()));
+                f.int(Field::TaskQueueEnteredDate, d.secs());
             }
             if let Some(q) = self.queues.get(&q) {
-                f.push(("TaskQueueTargetExpression".into(), q.target_workers.clone()));
+                f.text(Field::TaskQueueTargetExpression, &q.target_workers);
             }
         }
         if let Some(w) = t.workflow_sid {
-            f.push(("WorkflowSid".into(), w.to_string()));
+            f.sid(Field::WorkflowSid, w);
             if let Some(n) = &t.workflow_friendly_name {
-                f.push(("WorkflowName".into(), n.clone()));
+                f.text(Field::WorkflowName, n);
             }
         }
         if let Some(r) = &t.reason {
             match t.assignment_status {
-                TaskStatus::Canceled => f.push(("TaskCanceledReason".into(), r.clone())),
-                TaskStatus::Completed => f.push(("TaskCompletedReason".into(), r.clone())),
+                TaskStatus::Canceled => {
+                    f.text(Field::TaskCanceledReason, r);
+                }
+                TaskStatus::Completed => {
+                    f.text(Field::TaskCompletedReason, r);
+                }
                 _ => {}
             }
         }
-        f
+    }
+
+    /// A payload sized for a task's fields (11 fixed, up to 7 optional) plus `extra` more.
+    fn task_data(t: &Task, extra: usize) -> EventData {
+        EventData::with_capacity(24 + extra, 256 + t.attributes.len())
     }
 
     pub(crate) fn emit_task(
@@ -86,13 +90,15 @@ impl Space {
         now: Timestamp,
         ty: EventType,
         t: &Task,
-        description: String,
+        description: &[Part<'_>],
     ) {
-        let fields = self.task_fields(t, now, 0);
-        out.emit(&self.ws, now, ty, "task", t.sid, description, fields);
+        let mut data = Self::task_data(t, 0);
+        data.desc(description);
+        self.push_task_fields(t, now, &mut data);
+        out.emit(&self.ws, now, ty, "task", t.sid, data);
     }
 
-    fn emit_task_sid(&self, out: &mut Out, now: Timestamp, ty: EventType, t: Sid, description: String) {
+    fn emit_task_sid(&self, out: &mut Out, now: Timestamp, ty: EventType, t: Sid, description: &[Part<'_>]) {
         if let Some(task) = self.tasks.get(&t) {
             self.emit_task(out, now, ty, task, description);
         }
@@ -100,21 +106,36 @@ impl Space {
 
     pub(crate) fn emit_reservation(&self, out: &mut Out, now: Timestamp, ty: EventType, r: Sid) {
         let Some(res) = self.reservations.get(&r) else { return };
-        // Worker fields (6) and the two reservation fields follow the task's.
-        let extra = super::space::WORKER_FIELDS + 2;
-        let mut fields = match self.tasks.get(&res.task_sid) {
-            Some(t) => self.task_fields(t, now, extra),
-            None => vec![("TaskSid".into(), res.task_sid.to_string())],
-        };
-        match self.workers.get(&res.worker_sid) {
-            Some(w) => self.push_worker_fields(w, &mut fields),
-            None => fields.push(("WorkerSid".into(), res.worker_sid.to_string())),
-        }
-        fields.push(("ReservationSid".into(), r.to_string()));
-        fields.push(("ReservationVersion".into(), res.version.to_string()));
         let what = ty.as_str().trim_start_matches("reservation.");
-        let description = format!("Reservation {r} {what} for Worker {}", res.worker_sid);
-        out.emit(&self.ws, now, ty, "reservation", r, description, fields);
+        // Worker fields and the two reservation fields follow the task's.
+        let extra = super::space::WORKER_FIELDS + 2;
+        let task = self.tasks.get(&res.task_sid);
+        let mut data = match task {
+            Some(t) => Self::task_data(t, extra),
+            None => EventData::with_capacity(16, 128),
+        };
+        data.desc(&[
+            Part::S("Reservation "),
+            Part::Sid(r),
+            Part::S(" "),
+            Part::S(what),
+            Part::S(" for Worker "),
+            Part::Sid(res.worker_sid),
+        ]);
+        match task {
+            Some(t) => self.push_task_fields(t, now, &mut data),
+            None => {
+                data.sid(Field::TaskSid, res.task_sid);
+            }
+        }
+        match self.workers.get(&res.worker_sid) {
+            Some(w) => self.push_worker_fields(w, &mut data),
+            None => {
+                data.sid(Field::WorkerSid, res.worker_sid);
+            }
+        }
+        data.sid(Field::ReservationSid, r).int(Field::ReservationVersion, res.version as i64);
+        out.emit(&self.ws, now, ty, "reservation", r, data);
     }
 
     // ---- indexes --------------------------------------------------------------------------------------
@@ -629,7 +650,13 @@ impl Space {
             t.date_updated = now;
         }
         out.touch(Key::Task(wsid, task));
-        self.emit_task_sid(out, now, EventType::TaskWrapup, task, format!("Task {task} wrapping up"));
+        self.emit_task_sid(
+            out,
+            now,
+            EventType::TaskWrapup,
+            task,
+            &[Part::S("Task "), Part::Sid(task), Part::S(" wrapping up")],
+        );
         for r in self.task_reservations.get(&task).cloned().unwrap_or_default() {
             if let Some(res) = self.reservations.get_mut(&r) {
                 if res.reservation_status == ReservationStatus::Accepted {
@@ -669,7 +696,13 @@ impl Space {
         out.timers.cancel(Timer::TaskTtl(wsid, task));
         out.timers.set(Timer::Purge(wsid, task), now.plus_millis(out.config.terminal_task_purge_ms));
         self.count(queue, wf, |c| c.tasks_completed += 1);
-        self.emit_task_sid(out, now, EventType::TaskCompleted, task, format!("Task {task} completed"));
+        self.emit_task_sid(
+            out,
+            now,
+            EventType::TaskCompleted,
+            task,
+            &[Part::S("Task "), Part::Sid(task), Part::S(" completed")],
+        );
         for r in self.task_reservations.get(&task).cloned().unwrap_or_default() {
             let Some(res) = self.reservations.get_mut(&r) else { continue };
             if matches!(res.reservation_status, ReservationStatus::Accepted | ReservationStatus::Wrapping) {
@@ -735,7 +768,7 @@ impl Space {
             now,
             EventType::TaskCanceled,
             task,
-            format!("Task {task} canceled: {reason}"),
+            &[Part::S("Task "), Part::Sid(task), Part::S(" canceled: "), Part::S(&reason)],
         );
         Ok(())
     }
@@ -813,7 +846,13 @@ impl Space {
             if !matches {
                 continue;
             }
-            let desc = format!("Task {task} matched filter '{}'", cfg.filters[fi].name);
+            let desc = &[
+                Part::S("Task "),
+                Part::Sid(task),
+                Part::S(" matched filter '"),
+                Part::S(&cfg.filters[fi].name),
+                Part::S("'"),
+            ];
             self.emit_task_sid(out, now, EventType::WorkflowTargetMatched, task, desc);
             match self.enter_targets(out, now, task, &cfg, Some(fi), 0, base) {
                 Exit::Entered => return,
@@ -836,7 +875,7 @@ impl Space {
                 now,
                 EventType::WorkflowSkipped,
                 task,
-                format!("Task {task} skipped the workflow"),
+                &[Part::S("Task "), Part::Sid(task), Part::S(" skipped the workflow")],
             );
         } else {
             self.emit_task_sid(
@@ -844,7 +883,7 @@ impl Space {
                 now,
                 EventType::WorkflowTimeout,
                 task,
-                format!("Task {task} timed out of the workflow"),
+                &[Part::S("Task "), Part::Sid(task), Part::S(" timed out of the workflow")],
             );
         }
         self.count(None, wf, |c| c.tasks_timed_out_in_workflow += 1);
@@ -902,7 +941,7 @@ impl Space {
                 now,
                 EventType::TaskQueueEntered,
                 task,
-                format!("Task {task} entered queue {}", target.queue),
+                &[Part::S("Task "), Part::Sid(task), Part::S(" entered queue "), Part::Sid(target.queue)],
             );
             let made = self.route_task(out, now, task);
             if made == 0 {
@@ -961,7 +1000,7 @@ impl Space {
             now,
             EventType::TaskQueueTimeout,
             task,
-            format!("Task {task} timed out of its queue"),
+            &[Part::S("Task "), Part::Sid(task), Part::S(" timed out of its queue")],
         );
         self.count(queue, wf, |c| c.tasks_moved += 1);
         match self.enter_targets(out, now, task, &cfg, pos.filter, pos.target + 1, pos.filter_entered_at) {
@@ -972,7 +1011,7 @@ impl Space {
                         now,
                         EventType::TaskQueueMoved,
                         task,
-                        format!("Task {task} moved queue"),
+                        &[Part::S("Task "), Part::Sid(task), Part::S(" moved queue")],
                     );
                 }
             }
@@ -1126,14 +1165,20 @@ impl Space {
         out.touch(Key::Task(wsid, sid));
         out.timers.set(Timer::TaskTtl(wsid, sid), now.plus_secs(timeout));
         self.count(None, wf.as_ref().map(|w| w.0), |c| c.tasks_created += 1);
-        self.emit_task_sid(out, now, EventType::TaskCreated, sid, format!("Task {sid} created"));
+        self.emit_task_sid(
+            out,
+            now,
+            EventType::TaskCreated,
+            sid,
+            &[Part::S("Task "), Part::Sid(sid), Part::S(" created")],
+        );
         if wf.is_some() {
             self.emit_task_sid(
                 out,
                 now,
                 EventType::WorkflowEntered,
                 sid,
-                format!("Task {sid} entered workflow"),
+                &[Part::S("Task "), Part::Sid(sid), Part::S(" entered workflow")],
             );
             self.enter_workflow(out, now, sid, 0, now, false);
         } else if let Some(q) = queue {
@@ -1150,7 +1195,7 @@ impl Space {
                 now,
                 EventType::TaskQueueEntered,
                 sid,
-                format!("Task {sid} entered queue {q}"),
+                &[Part::S("Task "), Part::Sid(sid), Part::S(" entered queue "), Part::Sid(q)],
             );
             self.route_task(out, now, sid);
         }
@@ -1273,7 +1318,13 @@ impl Space {
         }
         if changed {
             out.touch(Key::Task(wsid, sid));
-            self.emit_task_sid(out, now, EventType::TaskUpdated, sid, format!("Task {sid} updated"));
+            self.emit_task_sid(
+                out,
+                now,
+                EventType::TaskUpdated,
+                sid,
+                &[Part::S("Task "), Part::Sid(sid), Part::S(" updated")],
+            );
             self.reindex_task(sid);
             if reeval {
                 self.reevaluate(out, now, sid);
@@ -1327,7 +1378,7 @@ impl Space {
             }
         }
         self.count(queue, wf, |c| c.tasks_deleted += 1);
-        self.emit_task_sid(out, now, ty, sid, format!("Task {sid} deleted"));
+        self.emit_task_sid(out, now, ty, sid, &[Part::S("Task "), Part::Sid(sid), Part::S(" deleted")]);
         self.remove_task(out, sid);
         out.touch(Key::Task(wsid, sid));
     }
@@ -1345,7 +1396,13 @@ impl Space {
         t.version += 1;
         t.date_updated = now;
         out.touch(Key::Task(wsid, task));
-        self.emit_task_sid(out, now, EventType::TaskUpdated, task, format!("Task {task} updated"));
+        self.emit_task_sid(
+            out,
+            now,
+            EventType::TaskUpdated,
+            task,
+            &[Part::S("Task "), Part::Sid(task), Part::S(" updated")],
+        );
     }
 
     /// Reservation update other than the conference instruction (reference §7).

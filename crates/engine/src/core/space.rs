@@ -10,7 +10,7 @@
 use super::{check_if_match, Key, Out, Reply, Timer};
 use crate::command::*;
 use crate::error::Error;
-use crate::event::EventType;
+use crate::event::{EventData, EventType, Field, Part};
 use crate::expr::{Expr, WorkerScope};
 use crate::model::*;
 use crate::sid::{Prefix, Sid};
@@ -295,19 +295,11 @@ impl Space {
     }
 
     fn emit_workspace(&self, out: &mut Out, now: Timestamp, t: EventType) {
-        let fields = vec![
-            ("WorkspaceSid".into(), self.ws.sid.to_string()),
-            ("WorkspaceName".into(), self.ws.friendly_name.clone()),
-        ];
-        out.emit(
-            &self.ws,
-            now,
-            t,
-            "workspace",
-            self.ws.sid,
-            format!("Workspace {} {}", self.ws.friendly_name, verb(t)),
-            fields,
-        );
+        let mut data = EventData::with_capacity(6, 64);
+        data.desc(&[Part::S("Workspace "), Part::S(&self.ws.friendly_name), Part::S(" "), Part::S(verb(t))])
+            .sid(Field::WorkspaceSid, self.ws.sid)
+            .text(Field::WorkspaceName, &self.ws.friendly_name);
+        out.emit(&self.ws, now, t, "workspace", self.ws.sid, data);
     }
 
     pub(crate) fn update_workspace(
@@ -544,20 +536,12 @@ impl Space {
     }
 
     fn emit_activity(&self, out: &mut Out, now: Timestamp, t: EventType, a: &Activity) {
-        let fields = vec![
-            ("ActivitySid".into(), a.sid.to_string()),
-            ("ActivityName".into(), a.friendly_name.clone()),
-            ("ActivityAvailable".into(), a.available.to_string()),
-        ];
-        out.emit(
-            &self.ws,
-            now,
-            t,
-            "activity",
-            a.sid,
-            format!("Activity {} {}", a.friendly_name, verb(t)),
-            fields,
-        );
+        let mut data = EventData::with_capacity(7, 64);
+        data.desc(&[Part::S("Activity "), Part::S(&a.friendly_name), Part::S(" "), Part::S(verb(t))])
+            .sid(Field::ActivitySid, a.sid)
+            .text(Field::ActivityName, &a.friendly_name)
+            .bool(Field::ActivityAvailable, a.available);
+        out.emit(&self.ws, now, t, "activity", a.sid, data);
     }
 
     fn update_activity(
@@ -674,21 +658,13 @@ impl Space {
     }
 
     fn emit_channel(&self, out: &mut Out, now: Timestamp, t: EventType, c: &TaskChannel) {
-        let fields = vec![
-            ("TaskChannelSid".into(), c.sid.to_string()),
-            ("TaskChannelName".into(), c.friendly_name.clone()),
-            ("TaskChannelUniqueName".into(), c.unique_name.clone()),
-            ("TaskChannelOptimizedRouting".into(), c.channel_optimized_routing.to_string()),
-        ];
-        out.emit(
-            &self.ws,
-            now,
-            t,
-            "taskchannel",
-            c.sid,
-            format!("TaskChannel {} {}", c.unique_name, verb(t)),
-            fields,
-        );
+        let mut data = EventData::with_capacity(8, 96);
+        data.desc(&[Part::S("TaskChannel "), Part::S(&c.unique_name), Part::S(" "), Part::S(verb(t))])
+            .sid(Field::TaskChannelSid, c.sid)
+            .text(Field::TaskChannelName, &c.friendly_name)
+            .text(Field::TaskChannelUniqueName, &c.unique_name)
+            .bool(Field::TaskChannelOptimizedRouting, c.channel_optimized_routing);
+        out.emit(&self.ws, now, t, "taskchannel", c.sid, data);
     }
 
     fn insert_worker_channel(
@@ -722,15 +698,13 @@ impl Space {
     // ---- workers ------------------------------------------------------------------------------------
 
     /// Appends a worker's [`WORKER_FIELDS`] event fields.
-    pub(crate) fn push_worker_fields(&self, w: &Worker, f: &mut crate::event::Fields) {
-        f.extend([
-            ("WorkerSid".into(), w.sid.to_string()),
-            ("WorkerName".into(), w.friendly_name.clone()),
-            ("WorkerAttributes".into(), w.attributes.clone()),
-            ("WorkerActivitySid".into(), w.activity_sid.to_string()),
-            ("WorkerActivityName".into(), w.activity_name.clone()),
-            ("WorkerVersion".into(), w.version.to_string()),
-        ]);
+    pub(crate) fn push_worker_fields(&self, w: &Worker, f: &mut EventData) {
+        f.sid(Field::WorkerSid, w.sid)
+            .text(Field::WorkerName, &w.friendly_name)
+            .text(Field::WorkerAttributes, &w.attributes)
+            .sid(Field::WorkerActivitySid, w.activity_sid)
+            .text(Field::WorkerActivityName, &w.activity_name)
+            .int(Field::WorkerVersion, w.version as i64);
     }
 
     pub(crate) fn emit_worker(
@@ -739,18 +713,22 @@ impl Space {
         now: Timestamp,
         t: EventType,
         w: &Worker,
-        extra: crate::event::Fields,
+        extra: impl FnOnce(&mut EventData),
     ) {
-        let mut fields = Vec::with_capacity(WORKER_FIELDS + extra.len());
-        self.push_worker_fields(w, &mut fields);
-        fields.extend(extra);
-        let description = match t {
-            EventType::WorkerActivityUpdate => {
-                format!("Worker {} updated to {} Activity", w.friendly_name, w.activity_name)
-            }
-            _ => format!("Worker {} {}", w.friendly_name, verb(t)),
+        let mut data = EventData::with_capacity(WORKER_FIELDS + 12, 128 + w.attributes.len());
+        match t {
+            EventType::WorkerActivityUpdate => data.desc(&[
+                Part::S("Worker "),
+                Part::S(&w.friendly_name),
+                Part::S(" updated to "),
+                Part::S(&w.activity_name),
+                Part::S(" Activity"),
+            ]),
+            _ => data.desc(&[Part::S("Worker "), Part::S(&w.friendly_name), Part::S(" "), Part::S(verb(t))]),
         };
-        out.emit(&self.ws, now, t, "worker", w.sid, description, fields);
+        self.push_worker_fields(w, &mut data);
+        extra(&mut data);
+        out.emit(&self.ws, now, t, "worker", w.sid, data);
     }
 
     fn queue_matches(q: &TaskQueue, scope: &WorkerScope<'_>) -> bool {
@@ -857,7 +835,7 @@ impl Space {
             last_idle_at: now,
         };
         self.worker_names.insert(name.to_lowercase(), sid);
-        self.emit_worker(out, now, EventType::WorkerCreated, &w, Vec::new());
+        self.emit_worker(out, now, EventType::WorkerCreated, &w, |_: &mut EventData| {});
         self.workers.insert(sid, w);
         out.touch(Key::Worker(self.ws.sid, sid));
         let channels: Vec<(Sid, String)> =
@@ -892,12 +870,12 @@ impl Space {
         }
         let w = w.clone();
         out.touch(Key::Worker(self.ws.sid, worker));
-        let extra = vec![
-            ("WorkerPreviousActivitySid".into(), prev_sid.to_string()),
-            ("WorkerPreviousActivityName".into(), prev_name),
-            ("WorkerTimeInPreviousActivity".into(), (in_prev / 1000).to_string()),
-            ("WorkerTimeInPreviousActivityMs".into(), in_prev.to_string()),
-        ];
+        let extra = |d: &mut EventData| {
+            d.sid(Field::WorkerPreviousActivitySid, prev_sid)
+                .text(Field::WorkerPreviousActivityName, &prev_name)
+                .int(Field::WorkerTimeInPreviousActivity, in_prev / 1000)
+                .int(Field::WorkerTimeInPreviousActivityMs, in_prev);
+        };
         self.emit_worker(out, now, EventType::WorkerActivityUpdate, &w, extra);
         self.refresh_availability(worker);
         if w.available {
@@ -962,7 +940,7 @@ impl Space {
                 w.version += 1;
                 w.date_updated = now;
                 let w = w.clone();
-                self.emit_worker(out, now, EventType::WorkerAttributesUpdate, &w, Vec::new());
+                self.emit_worker(out, now, EventType::WorkerAttributesUpdate, &w, |_: &mut EventData| {});
             }
             out.touch(Key::Worker(wsid, sid));
             self.refresh_membership(sid);
@@ -1033,7 +1011,7 @@ impl Space {
             out.touch(Key::WorkerChannel(self.ws.sid, wc));
         }
         out.touch(Key::Worker(self.ws.sid, sid));
-        self.emit_worker(out, now, EventType::WorkerDeleted, &w, Vec::new());
+        self.emit_worker(out, now, EventType::WorkerDeleted, &w, |_: &mut EventData| {});
         Ok(Reply::Deleted)
     }
 
@@ -1076,16 +1054,16 @@ impl Space {
         wc.date_updated = now;
         let wc = wc.clone();
         out.touch(Key::WorkerChannel(self.ws.sid, wc_sid));
-        let extra = vec![
-            ("TaskChannelSid".into(), wc.task_channel_sid.to_string()),
-            ("TaskChannelUniqueName".into(), wc.task_channel_unique_name.clone()),
-            ("WorkerChannelAvailable".into(), wc.available.to_string()),
-            ("WorkerChannelAvailableCapacity".into(), wc.available_capacity_percentage().to_string()),
-            ("WorkerChannelPreviousCapacity".into(), prev.to_string()),
-            ("WorkerChannelTaskCount".into(), wc.assigned_tasks.to_string()),
-        ];
+        let extra = |d: &mut EventData| {
+            d.sid(Field::TaskChannelSid, wc.task_channel_sid)
+                .text(Field::TaskChannelUniqueName, &wc.task_channel_unique_name)
+                .bool(Field::WorkerChannelAvailable, wc.available)
+                .int(Field::WorkerChannelAvailableCapacity, i64::from(wc.available_capacity_percentage()))
+                .int(Field::WorkerChannelPreviousCapacity, i64::from(prev))
+                .int(Field::WorkerChannelTaskCount, i64::from(wc.assigned_tasks));
+        };
         if capacity.is_some() {
-            self.emit_worker(out, now, EventType::WorkerCapacityUpdate, &w, extra.clone());
+            self.emit_worker(out, now, EventType::WorkerCapacityUpdate, &w, extra);
         }
         if available.is_some() {
             self.emit_worker(out, now, EventType::WorkerChannelAvailabilityUpdate, &w, extra);
@@ -1098,20 +1076,12 @@ impl Space {
     // ---- task queues --------------------------------------------------------------------------------
 
     fn emit_queue(&self, out: &mut Out, now: Timestamp, t: EventType, q: &TaskQueue) {
-        let fields = vec![
-            ("TaskQueueSid".into(), q.sid.to_string()),
-            ("TaskQueueName".into(), q.friendly_name.clone()),
-            ("TaskQueueTargetExpression".into(), q.target_workers.clone()),
-        ];
-        out.emit(
-            &self.ws,
-            now,
-            t,
-            "taskqueue",
-            q.sid,
-            format!("TaskQueue {} {}", q.friendly_name, verb(t)),
-            fields,
-        );
+        let mut data = EventData::with_capacity(7, 64 + q.target_workers.len());
+        data.desc(&[Part::S("TaskQueue "), Part::S(&q.friendly_name), Part::S(" "), Part::S(verb(t))])
+            .sid(Field::TaskQueueSid, q.sid)
+            .text(Field::TaskQueueName, &q.friendly_name)
+            .text(Field::TaskQueueTargetExpression, &q.target_workers);
+        out.emit(&self.ws, now, t, "taskqueue", q.sid, data);
     }
 
     fn queue_params(&self, p: &TaskQueueParams) -> Result<(Option<Option<Expr>>, Option<QueueOrder>), Error> {
@@ -1303,17 +1273,11 @@ impl Space {
     // ---- workflows ----------------------------------------------------------------------------------
 
     fn emit_workflow(&self, out: &mut Out, now: Timestamp, t: EventType, w: &Workflow) {
-        let fields =
-            vec![("WorkflowSid".into(), w.sid.to_string()), ("WorkflowName".into(), w.friendly_name.clone())];
-        out.emit(
-            &self.ws,
-            now,
-            t,
-            "workflow",
-            w.sid,
-            format!("Workflow {} {}", w.friendly_name, verb(t)),
-            fields,
-        );
+        let mut data = EventData::with_capacity(6, 64);
+        data.desc(&[Part::S("Workflow "), Part::S(&w.friendly_name), Part::S(" "), Part::S(verb(t))])
+            .sid(Field::WorkflowSid, w.sid)
+            .text(Field::WorkflowName, &w.friendly_name);
+        out.emit(&self.ws, now, t, "workflow", w.sid, data);
     }
 
     fn parse_config(&self, text: &str) -> Result<WorkflowConfig, Error> {

@@ -503,7 +503,7 @@ fn restore_round_trip_equals_state_and_timers() {
     let mut store: BTreeMap<(String, String), String> = BTreeMap::new();
     for c in d.core.take_changes() {
         match c.value {
-            Some(v) => store.insert((c.kind.to_string(), c.key), v),
+            Some(v) => store.insert((c.kind.to_string(), c.key), v.to_json()),
             None => store.remove(&(c.kind.to_string(), c.key)),
         };
     }

@@ -138,17 +138,17 @@ pub fn event_fields(account_sid: &str, event: &Event) -> Vec<(String, String)> {
         ("EventType".into(), event.event_type.as_str().into()),
         ("AccountSid".into(), account_sid.into()),
         ("WorkspaceSid".into(), event.workspace_sid.to_string()),
-        ("WorkspaceName".into(), event.workspace_name.clone()),
-        ("EventDescription".into(), event.description.clone()),
-        ("ResourceType".into(), event.resource_type.clone()),
+        ("WorkspaceName".into(), event.workspace_name().into()),
+        ("EventDescription".into(), event.description().into()),
+        ("ResourceType".into(), event.resource_type.into()),
         ("ResourceSid".into(), event.resource_sid.to_string()),
         ("Sid".into(), event.sid.to_string()),
         ("Timestamp".into(), event.at.secs().to_string()),
         ("TimestampMs".into(), event.at.millis().to_string()),
     ];
-    for (name, value) in &event.fields {
+    for (name, value) in event.fields() {
         if !fields.iter().any(|(n, _)| n == name) {
-            fields.push((name.clone(), value.clone()));
+            fields.push(((*name).into(), value.clone()));
         }
     }
     fields

@@ -41,7 +41,7 @@ fn snake_case(name: &str) -> String {
 /// The path of an event's resource under the workspace, when it has one.
 fn resource_path(e: &Event) -> Option<String> {
     let sid = e.resource_sid;
-    Some(match e.resource_type.as_str() {
+    Some(match e.resource_type {
         "task" => format!("/Tasks/{sid}"),
         "worker" => format!("/Workers/{sid}"),
         "reservation" => format!("/Tasks/{}/Reservations/{sid}", e.field("TaskSid")?),
@@ -58,13 +58,13 @@ fn render(state: &AppState, e: &Event) -> Value {
     let urls = state.urls();
     let ws = e.workspace_sid;
     let data: serde_json::Map<String, Value> =
-        e.fields.iter().map(|(k, v)| (snake_case(k), Value::String(v.clone()))).collect();
+        e.fields().iter().map(|(k, v)| (snake_case(k), Value::String(v.clone()))).collect();
     json!({
         "account_sid": state.credentials().account_sid,
         "workspace_sid": ws.to_string(),
         "sid": e.sid.to_string(),
         "event_type": e.event_type.as_str(),
-        "description": e.description,
+        "description": e.description(),
         "event_date": iso8601(e.at),
         "event_date_ms": e.at.millis(),
         "event_data": data,
