@@ -1,9 +1,12 @@
 //! The TaskRouter and Conference resources as the engine holds them.
 //!
 //! Field names follow Twilio's JSON so the facade renders them almost one to one. Attributes are kept as
-//! the caller's original JSON string (what Twilio returns) and, parsed once, as a [`Value`] for routing;
-//! the parsed forms are `#[serde(skip)]` and rebuilt by [`crate::core::Core::restore`]. Fields marked
-//! "engine" are bookkeeping the facade does not render (routing position, deadlines).
+//! the caller's original JSON string (what Twilio returns). A worker also keeps them parsed, as a [`Value`]
+//! (`#[serde(skip)]`, rebuilt by [`crate::core::Core::restore`]): queue membership and workflow target
+//! expressions evaluate worker attributes all the time. A task keeps only the text, since a parsed tree
+//! costs several hundred bytes per task and a million tasks may wait; the engine parses it where an
+//! expression looks into it ([`Task::attributes_value`]). Fields marked "engine" are bookkeeping the facade
+//! does not render (routing position, deadlines).
 
 use crate::expr::Expr;
 use crate::sid::Sid;
@@ -251,9 +254,8 @@ pub struct Task {
     pub workspace_sid: Sid,
     pub sid: Sid,
     pub assignment_status: TaskStatus,
+    /// The JSON object string as given (or as merged by the engine); parse with [`Task::attributes_value`].
     pub attributes: String,
-    #[serde(skip)]
-    pub attributes_value: Value,
     pub priority: i64,
     /// TTL in seconds.
     pub timeout: i64,
@@ -285,6 +287,12 @@ pub struct Task {
 }
 
 impl Task {
+    /// `attributes` parsed. Parses on every call (the task does not keep the tree); `Value::Null` if the
+    /// text is not JSON, which the engine never stores.
+    pub fn attributes_value(&self) -> Value {
+        serde_json::from_str(&self.attributes).unwrap_or_default()
+    }
+
     /// `age` in seconds at `now`.
     pub fn age(&self, now: Timestamp) -> i64 {
         now.millis_since(self.date_created) / 1000

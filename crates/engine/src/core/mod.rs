@@ -423,9 +423,8 @@ impl Core {
                         sp.worker_channels.insert(c.sid, c);
                     }
                     7 => {
-                        let mut t: Task = parse(&key, &json)?;
-                        t.attributes_value = serde_json::from_str(&t.attributes).unwrap_or_default();
-                        space(&mut core, t.workspace_sid, &key)?.tasks.insert(t.sid, t);
+                        let t: Task = parse(&key, &json)?;
+                        space(&mut core, t.workspace_sid, &key)?.tasks.insert(t.sid, Box::new(t));
                     }
                     8 => {
                         let r: Reservation = parse(&key, &json)?;
@@ -513,7 +512,7 @@ impl Core {
     fn refresh(&self, reply: Reply) -> Reply {
         match reply {
             Reply::Task(t) => match self.spaces.get(&t.workspace_sid).and_then(|s| s.tasks.get(&t.sid)) {
-                Some(cur) => Reply::Task(cur.clone()),
+                Some(cur) => Reply::Task(Task::clone(cur)),
                 None => Reply::Task(t),
             },
             Reply::Worker(w) => match self.spaces.get(&w.workspace_sid).and_then(|s| s.workers.get(&w.sid)) {

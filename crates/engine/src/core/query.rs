@@ -265,7 +265,7 @@ impl Core {
     /// One task.
     pub fn task(&self, ws: Sid, sid: Sid) -> Result<&Task, Error> {
         let sp = self.space(ws)?;
-        sp.tasks.get(&sid).ok_or_else(|| Error::not_found(sp.path(format!("Tasks/{sid}"))))
+        sp.tasks.get(&sid).map(|t| &**t).ok_or_else(|| Error::not_found(sp.path(format!("Tasks/{sid}"))))
     }
 
     /// Tasks, oldest first (the facade applies `Ordering`).
@@ -286,6 +286,7 @@ impl Core {
         let v = sp
             .tasks
             .values()
+            .map(|t| &**t)
             .filter(|t| f.priority.is_none_or(|p| t.priority == p))
             .filter(|t| statuses.is_empty() || statuses.contains(&t.assignment_status))
             .filter(|t| f.workflow_sid.is_none_or(|w| t.workflow_sid == Some(w)))
@@ -295,7 +296,7 @@ impl Core {
                 f.task_queue_name.as_ref().is_none_or(|n| t.task_queue_friendly_name.as_ref() == Some(n))
             })
             .filter(|t| f.routing_target.is_none_or(|r| t.routing_target == Some(r)))
-            .filter(|t| expr.as_ref().is_none_or(|e| e.eval(&t.attributes_value)))
+            .filter(|t| expr.as_ref().is_none_or(|e| e.eval(&t.attributes_value())))
             .collect();
         Ok(by_created(v, |t| (t.date_created, t.sid)))
     }
@@ -467,7 +468,7 @@ impl Core {
     /// Workspace real-time statistics.
     pub fn workspace_realtime(&self, ws: Sid, now: Timestamp) -> Result<RealTimeStats, Error> {
         let sp = self.space(ws)?;
-        Ok(self.realtime(sp, now, sp.tasks.values(), sp.workers.values()))
+        Ok(self.realtime(sp, now, sp.tasks.values().map(|t| &**t), sp.workers.values()))
     }
 
     /// Workers real-time statistics (`activity_statistics`, `total_workers`).
@@ -482,8 +483,12 @@ impl Core {
         self.task_queue(ws, queue)?;
         let members = sp.qidx.get(&queue);
         let workers = members.into_iter().flat_map(|ix| ix.members.iter()).filter_map(|w| sp.workers.get(w));
-        let stats =
-            self.realtime(sp, now, sp.tasks.values().filter(|t| t.task_queue_sid == Some(queue)), workers);
+        let stats = self.realtime(
+            sp,
+            now,
+            sp.tasks.values().map(|t| &**t).filter(|t| t.task_queue_sid == Some(queue)),
+            workers,
+        );
         Ok(QueueRealTime {
             total_available_workers: members
                 .map(|ix| {
@@ -503,7 +508,7 @@ impl Core {
         Ok(self.realtime(
             sp,
             now,
-            sp.tasks.values().filter(|t| t.workflow_sid == Some(wf)),
+            sp.tasks.values().map(|t| &**t).filter(|t| t.workflow_sid == Some(wf)),
             std::iter::empty(),
         ))
     }

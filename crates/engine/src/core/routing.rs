@@ -9,12 +9,14 @@ use super::{check_if_match, Key, Out, Reply, Timer};
 use crate::command::*;
 use crate::error::Error;
 use crate::event::EventType;
-use crate::expr::{TargetScope, WorkerCounts, WorkerScope};
+use crate::expr::{Path, Scope, TargetScope, WorkerCounts, WorkerScope};
 use crate::model::*;
 use crate::sid::{Prefix, Sid};
 use crate::time::Timestamp;
 use crate::workflow::{KnownWorker, Target, WorkflowConfig};
 use serde_json::Value;
+use std::borrow::Cow;
+use std::cell::OnceCell;
 use std::cmp::Reverse;
 use std::sync::Arc;
 
@@ -25,6 +27,31 @@ const MAX_SCAN: usize = 10_000;
 
 /// Order of candidate tasks across a worker's queues: priority, queue kind, age key, SID.
 type Rank = (Reverse<i64>, u8, i64, Sid);
+
+/// A task's attributes as an expression scope, parsed from the text on first use (a task keeps only the
+/// text): one per routing decision, so all the workers a decision looks at share one parse, and a target
+/// whose expression never reads `task.…` never parses.
+pub(crate) struct TaskAttrs<'a> {
+    text: &'a str,
+    value: OnceCell<Value>,
+}
+
+impl<'a> TaskAttrs<'a> {
+    pub(crate) fn new(t: &'a Task) -> TaskAttrs<'a> {
+        TaskAttrs { text: &t.attributes, value: OnceCell::new() }
+    }
+
+    /// The parsed attributes (`Null` if the text were not JSON, which the engine never stores).
+    pub(crate) fn value(&self) -> &Value {
+        self.value.get_or_init(|| serde_json::from_str(self.text).unwrap_or_default())
+    }
+}
+
+impl Scope for TaskAttrs<'_> {
+    fn resolve(&self, path: &Path) -> Option<Cow<'_, Value>> {
+        self.value().resolve(path)
+    }
+}
 
 /// How a pass over a filter's targets ended.
 enum Exit {
@@ -182,18 +209,18 @@ impl Space {
     }
 
     /// `None`: any worker; `Some(None)`: nobody (unresolvable known worker); `Some(Some(w))`: only `w`.
-    fn worker_constraint(&self, t: &Task, target: Option<&Target>) -> Option<Option<Sid>> {
+    fn worker_constraint(&self, t: &Task, attrs: &TaskAttrs, target: Option<&Target>) -> Option<Option<Sid>> {
         if let Some(rt) = t.routing_target.filter(|s| s.prefix() == Prefix::Worker) {
             return Some(Some(rt));
         }
         let known = target?.known_worker.as_ref()?;
         Some(match known {
             KnownWorker::Sid(r) => r
-                .resolve(&t.attributes_value)
+                .resolve(attrs.value())
                 .and_then(|s| Sid::parse_as(&s, Prefix::Worker).ok())
                 .filter(|s| self.workers.contains_key(s)),
             KnownWorker::FriendlyName(r) => {
-                r.resolve(&t.attributes_value).and_then(|n| self.worker_names.get(&n.to_lowercase()).copied())
+                r.resolve(attrs.value()).and_then(|n| self.worker_names.get(&n.to_lowercase()).copied())
             }
         })
     }
@@ -217,7 +244,7 @@ impl Space {
         }
     }
 
-    fn eligible(&self, t: &Task, target: Option<&Target>, w: &Worker) -> bool {
+    fn eligible(&self, t: &Task, attrs: &TaskAttrs, target: Option<&Target>, w: &Worker) -> bool {
         if self.pending_reservations(t.sid).any(|r| r.worker_sid == w.sid) {
             return false;
         }
@@ -235,7 +262,7 @@ impl Space {
                 activity_sid: &act,
                 activity_name: &w.activity_name,
             };
-            let scope = TargetScope { task: &t.attributes_value, worker: &ws };
+            let scope = TargetScope { task: attrs, worker: &ws };
             if !expr.eval(&scope) {
                 return false;
             }
@@ -252,12 +279,13 @@ impl Space {
         let cfg = self.config_of(t);
         let target = cfg.as_deref().and_then(|c| self.current_target(c, t));
         let Some(ix) = self.qidx.get(&q) else { return 0 };
+        let attrs = TaskAttrs::new(t);
         let mut chosen: Vec<Sid> = Vec::new();
-        match self.worker_constraint(t, target) {
+        match self.worker_constraint(t, &attrs, target) {
             Some(only) => {
                 if let Some(w) = only.and_then(|w| self.workers.get(&w)) {
                     let member = ix.members.contains(&w.sid) || t.routing_target == Some(w.sid);
-                    if member && self.eligible(t, target, w) {
+                    if member && self.eligible(t, &attrs, target, w) {
                         chosen.push(w.sid);
                     }
                 }
@@ -268,7 +296,7 @@ impl Space {
                         .available
                         .iter()
                         .filter_map(|(_, w)| self.workers.get(w))
-                        .filter(|w| self.eligible(t, target, w))
+                        .filter(|w| self.eligible(t, &attrs, target, w))
                         .collect();
                     // Stable sort keeps longest-idle order among ties.
                     all.sort_by(|a, b| order.compare(&a.attributes_value, &b.attributes_value));
@@ -280,7 +308,7 @@ impl Space {
                             break;
                         }
                         if let Some(worker) = self.workers.get(w) {
-                            if self.eligible(t, target, worker) {
+                            if self.eligible(t, &attrs, target, worker) {
                                 chosen.push(*w);
                             }
                         }
@@ -323,12 +351,13 @@ impl Space {
                     let Some(t) = self.tasks.get(&key.2) else { continue };
                     let cfg = self.config_of(t);
                     let target = cfg.as_deref().and_then(|c| self.current_target(c, t));
-                    match self.worker_constraint(t, target) {
+                    let attrs = TaskAttrs::new(t);
+                    match self.worker_constraint(t, &attrs, target) {
                         Some(Some(only)) if only == worker => {}
                         Some(_) => continue,
                         None => {}
                     }
-                    if self.eligible(t, target, w) {
+                    if self.eligible(t, &attrs, target, w) {
                         best = Some((rank, t.sid));
                         break;
                     }
@@ -794,7 +823,9 @@ impl Space {
     // ---- workflow ------------------------------------------------------------------------------------
 
     /// Runs a task through its workflow from `start_filter`. `timed_out`: a filter already timed out (the
-    /// default filter is then no longer a fallback).
+    /// default filter is then no longer a fallback). `parsed`: the task's attributes if the caller has them
+    /// parsed already (else they are parsed here, once, if a filter is evaluated).
+    #[allow(clippy::too_many_arguments)]
     fn enter_workflow(
         &mut self,
         out: &mut Out,
@@ -803,13 +834,16 @@ impl Space {
         start_filter: usize,
         mut base: Timestamp,
         mut timed_out: bool,
+        mut parsed: Option<Value>,
     ) {
         let Some(t) = self.tasks.get(&task) else { return };
         let Some(cfg) = self.config_of(t) else { return };
         let mut skipped_last = false;
         for fi in start_filter..cfg.filters.len() {
-            let matches =
-                self.tasks.get(&task).is_some_and(|t| cfg.filters[fi].expression.eval(&t.attributes_value));
+            if parsed.is_none() {
+                parsed = self.tasks.get(&task).map(|t| t.attributes_value());
+            }
+            let matches = parsed.as_ref().is_some_and(|v| cfg.filters[fi].expression.eval(v));
             if !matches {
                 continue;
             }
@@ -982,7 +1016,7 @@ impl Space {
                     t.routing = None;
                 }
                 self.reindex_task(task);
-                self.enter_workflow(out, now, task, next, now, true);
+                self.enter_workflow(out, now, task, next, now, true, None);
             }
         }
     }
@@ -997,7 +1031,7 @@ impl Space {
         let created = t.date_created;
         out.timers.cancel(Timer::TargetTimeout(self.ws.sid, task));
         self.reindex_task(task);
-        self.enter_workflow(out, now, task, 0, created, false);
+        self.enter_workflow(out, now, task, 0, created, false, None);
     }
 
     // ---- task commands ---------------------------------------------------------------------------------
@@ -1099,7 +1133,6 @@ impl Space {
             sid,
             assignment_status: TaskStatus::Pending,
             attributes,
-            attributes_value: value,
             priority,
             timeout,
             reason: None,
@@ -1122,7 +1155,7 @@ impl Space {
             terminal_at: None,
             assigned_at: None,
         };
-        self.tasks.insert(sid, task);
+        self.tasks.insert(sid, Box::new(task));
         out.touch(Key::Task(wsid, sid));
         out.timers.set(Timer::TaskTtl(wsid, sid), now.plus_secs(timeout));
         self.count(None, wf.as_ref().map(|w| w.0), |c| c.tasks_created += 1);
@@ -1135,7 +1168,7 @@ impl Space {
                 sid,
                 format!("Task {sid} entered workflow"),
             );
-            self.enter_workflow(out, now, sid, 0, now, false);
+            self.enter_workflow(out, now, sid, 0, now, false, Some(value));
         } else if let Some(q) = queue {
             let qname = self.queues.get(&q).map(|q| q.friendly_name.clone());
             if let Some(t) = self.tasks.get_mut(&sid) {
@@ -1154,7 +1187,8 @@ impl Space {
             );
             self.route_task(out, now, sid);
         }
-        let t = self.tasks.get(&sid).cloned().ok_or_else(|| Error::not_found(sid.to_string()))?;
+        let t =
+            self.tasks.get(&sid).map(|t| Task::clone(t)).ok_or_else(|| Error::not_found(sid.to_string()))?;
         Ok(Reply::Task(t))
     }
 
@@ -1247,9 +1281,8 @@ impl Space {
         let mut changed = false;
         let mut reeval = false;
         if let Some(t) = self.tasks.get_mut(&sid) {
-            if let (Some(text), Some(v)) = (p.attributes, value) {
+            if let (Some(text), Some(_)) = (p.attributes, value) {
                 t.attributes = text;
-                t.attributes_value = v;
                 changed = true;
                 reeval = t.assignment_status == TaskStatus::Pending;
             }
@@ -1290,7 +1323,8 @@ impl Space {
             Some(TaskStatus::Completed) => self.complete_task(out, now, sid, p.reason)?,
             _ => {}
         }
-        let t = self.tasks.get(&sid).cloned().ok_or_else(|| Error::not_found(sid.to_string()))?;
+        let t =
+            self.tasks.get(&sid).map(|t| Task::clone(t)).ok_or_else(|| Error::not_found(sid.to_string()))?;
         Ok(Reply::Task(t))
     }
 
@@ -1336,12 +1370,13 @@ impl Space {
     pub(crate) fn merge_task_attributes(&mut self, out: &mut Out, now: Timestamp, task: Sid, patch: Value) {
         let wsid = self.ws.sid;
         let Some(t) = self.tasks.get_mut(&task) else { return };
-        if let (Value::Object(dst), Value::Object(src)) = (&mut t.attributes_value, patch) {
+        let mut value = t.attributes_value();
+        if let (Value::Object(dst), Value::Object(src)) = (&mut value, patch) {
             for (k, v) in src {
                 dst.insert(k, v);
             }
         }
-        t.attributes = t.attributes_value.to_string();
+        t.attributes = value.to_string();
         t.version += 1;
         t.date_updated = now;
         out.touch(Key::Task(wsid, task));

@@ -125,7 +125,9 @@ pub(crate) struct Space {
     pub(crate) worker_channels: SidMap<Sid, WorkerChannel>,
     pub(crate) queues: BTreeMap<Sid, TaskQueue>,
     pub(crate) workflows: BTreeMap<Sid, Workflow>,
-    pub(crate) tasks: SidMap<Sid, Task>,
+    /// Boxed: a million waiting tasks in a hash table sized by powers of two would otherwise leave up to
+    /// half its slots of a full `Task` each empty; a boxed slot is 32 bytes.
+    pub(crate) tasks: SidMap<Sid, Box<Task>>,
     pub(crate) reservations: SidMap<Sid, Reservation>,
     // Indexes.
     pub(crate) qidx: SidMap<Sid, QueueIndex>,
@@ -1408,6 +1410,7 @@ impl Space {
             let mut tasks: Vec<&Task> = self
                 .tasks
                 .values()
+                .map(|t| &**t)
                 .filter(|t| t.workflow_sid == Some(sid) && t.assignment_status == TaskStatus::Pending)
                 .collect();
             tasks.sort_by_key(|t| (t.date_created, t.sid));

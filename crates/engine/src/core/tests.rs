@@ -153,15 +153,15 @@ fn whole_call_flow_conference_wrapping_completed() {
     assert_eq!(r2.reservation_status, ReservationStatus::Accepted);
     let task = d.task(t.sid);
     assert_eq!(task.assignment_status, TaskStatus::Assigned);
-    let cf_sid = task.attributes_value["conference"]["sid"].as_str().unwrap().to_owned();
+    let cf_sid = task.attributes_value()["conference"]["sid"].as_str().unwrap().to_owned();
     let cf = Sid::parse(&cf_sid).unwrap();
     let conf = d.core.conference(cf).unwrap();
     assert_eq!(conf.friendly_name, t.sid.to_string());
     assert_eq!(conf.status, ConferenceStatus::InProgress);
     let worker_leg =
-        task.attributes_value["conference"]["participants"]["worker"].as_str().unwrap().to_owned();
+        task.attributes_value()["conference"]["participants"]["worker"].as_str().unwrap().to_owned();
     assert_eq!(
-        task.attributes_value["conference"]["participants"]["customer"],
+        task.attributes_value()["conference"]["participants"]["customer"],
         "CA00000000000000000000000000000abc"
     );
     let parts = d.core.participants(cf).unwrap();
@@ -1079,7 +1079,7 @@ fn caller_hangup_cancels_a_waiting_task_and_ends_a_connected_call() {
     )
     .unwrap();
     d.core.apply(at(6), Command::CallerHangup { call_sid: Sid::new(Prefix::Call, 2) }).unwrap();
-    let cf = Sid::parse(d.task(t.sid).attributes_value["conference"]["sid"].as_str().unwrap()).unwrap();
+    let cf = Sid::parse(d.task(t.sid).attributes_value()["conference"]["sid"].as_str().unwrap()).unwrap();
     let conf = d.core.conference(cf).unwrap();
     assert_eq!(conf.reason_conference_ended.as_deref(), Some("participant-with-end-conference-on-exit-left"));
     assert_eq!(d.task(t.sid).assignment_status, TaskStatus::Wrapping);
@@ -1101,9 +1101,10 @@ fn kicking_the_last_participant_ends_the_conference() {
     )
     .unwrap();
     let task = d.task(t.sid);
-    let cf = Sid::parse(task.attributes_value["conference"]["sid"].as_str().unwrap()).unwrap();
+    let cf = Sid::parse(task.attributes_value()["conference"]["sid"].as_str().unwrap()).unwrap();
     let worker_leg =
-        Sid::parse(task.attributes_value["conference"]["participants"]["worker"].as_str().unwrap()).unwrap();
+        Sid::parse(task.attributes_value()["conference"]["participants"]["worker"].as_str().unwrap())
+            .unwrap();
     d.core
         .apply(at(4), Command::DeleteParticipant { conference_sid: cf, call_sid: Sid::new(Prefix::Call, 3) })
         .unwrap();
