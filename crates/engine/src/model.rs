@@ -284,6 +284,19 @@ pub struct Task {
     /// Engine: when the task was assigned (assigned tasks are system-deleted after 24 h).
     #[serde(default)]
     pub assigned_at: Option<Timestamp>,
+    /// Engine: the task's entry in a queue's waiting index, if it has one (rebuilt on restore).
+    #[serde(skip)]
+    pub(crate) waiting: Option<Waiting>,
+}
+
+/// Engine: where a task sits in a queue's waiting index. Kept on the task (not in a map beside it) so the
+/// entry can be found again after the fields it was keyed by change, for no more than its own size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Waiting {
+    /// The queue whose index holds the entry.
+    pub(crate) queue: Sid,
+    /// The entry's priority and age key (its SID is the task's).
+    pub(crate) key: (std::cmp::Reverse<i64>, i64),
 }
 
 impl Task {

@@ -181,18 +181,24 @@ impl Space {
 
     /// Puts a task into (or out of) its queue's waiting set, per its current state.
     pub(crate) fn reindex_task(&mut self, task: Sid) {
-        if let Some((q, key)) = self.waiting_key.remove(&task) {
-            if let Some(ix) = self.qidx.get_mut(&q) {
-                ix.waiting.remove(&key);
-            }
-        }
+        self.unindex_task(task);
         let Some(t) = self.tasks.get(&task) else { return };
         let Some((q, _)) = self.wants_more(t) else { return };
         let Some(queue) = self.queues.get(&q) else { return };
         let key = Self::task_key(t, queue);
         if let Some(ix) = self.qidx.get_mut(&q) {
             ix.waiting.insert(key);
-            self.waiting_key.insert(task, (q, key));
+            if let Some(t) = self.tasks.get_mut(&task) {
+                t.waiting = Some(Waiting { queue: q, key: (key.0, key.1) });
+            }
+        }
+    }
+
+    /// Takes a task out of the waiting index it is in, if any.
+    fn unindex_task(&mut self, task: Sid) {
+        let Some(w) = self.tasks.get_mut(&task).and_then(|t| t.waiting.take()) else { return };
+        if let Some(ix) = self.qidx.get_mut(&w.queue) {
+            ix.waiting.remove(&(w.key.0, w.key.1, task));
         }
     }
 
@@ -794,11 +800,7 @@ impl Space {
 
     fn remove_task(&mut self, out: &mut Out, task: Sid) {
         let wsid = self.ws.sid;
-        if let Some((q, key)) = self.waiting_key.remove(&task) {
-            if let Some(ix) = self.qidx.get_mut(&q) {
-                ix.waiting.remove(&key);
-            }
-        }
+        self.unindex_task(task);
         let mut workers = Vec::new();
         for r in self.task_reservations.remove(&task).unwrap_or_default() {
             if let Some(res) = self.reservations.remove(&r) {
@@ -1154,6 +1156,7 @@ impl Space {
             assignment_count: 0,
             terminal_at: None,
             assigned_at: None,
+            waiting: None,
         };
         self.tasks.insert(sid, Box::new(task));
         out.touch(Key::Task(wsid, sid));

@@ -136,8 +136,6 @@ pub(crate) struct Space {
     pub(crate) channel_of: SidMap<(Sid, Sid), Sid>,
     pub(crate) task_reservations: SidMap<Sid, Vec<Sid>>,
     pub(crate) worker_reservations: SidMap<Sid, Vec<Sid>>,
-    /// task -> (queue, key) while in a queue's `waiting` set.
-    pub(crate) waiting_key: SidMap<Sid, (Sid, TaskKey)>,
     /// worker -> idle key while in `available` sets.
     pub(crate) idle_key: SidMap<Sid, Timestamp>,
     // Statistics.
@@ -199,7 +197,6 @@ impl Space {
             channel_of: SidMap::default(),
             task_reservations: SidMap::default(),
             worker_reservations: SidMap::default(),
-            waiting_key: SidMap::default(),
             idle_key: SidMap::default(),
             counters: Counters::default(),
             queue_counters: SidMap::default(),
@@ -1267,7 +1264,7 @@ impl Space {
         }
         // Order or max reservations may have changed: re-key waiting tasks.
         let tasks: Vec<Sid> =
-            self.waiting_key.iter().filter(|(_, (qq, _))| *qq == sid).map(|(t, _)| *t).collect();
+            self.qidx.get(&sid).map(|ix| ix.waiting.iter().map(|k| k.2).collect()).unwrap_or_default();
         for t in tasks {
             self.reindex_task(t);
             out.route_tasks.push_back((self.ws.sid, t));

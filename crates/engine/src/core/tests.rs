@@ -1196,7 +1196,7 @@ mod invariants {
                     t.sid, t.assignment_status
                 ),
             }
-            let waiting = sp.waiting_key.contains_key(&t.sid);
+            let waiting = t.waiting.is_some();
             assert_eq!(waiting, sp.wants_more_pub(t), "waiting index of {}", t.sid);
         }
         for r in sp.reservations.values() {
