@@ -14,6 +14,7 @@ use crate::time::Timestamp;
 use crate::workflow::WorkflowConfig;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::sync::Arc;
 
 /// FIFO or LIFO (queue `task_order`, workspace `prioritize_queue_order`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -124,7 +125,8 @@ pub struct WorkerChannel {
     pub sid: Sid,
     pub worker_sid: Sid,
     pub task_channel_sid: Sid,
-    pub task_channel_unique_name: String,
+    /// Shared with the other copies of the name (the engine interns them).
+    pub task_channel_unique_name: Arc<str>,
     pub configured_capacity: u32,
     /// Tasks assigned or wrapping on this channel.
     pub assigned_tasks: u32,
@@ -261,16 +263,19 @@ pub struct Task {
     pub timeout: i64,
     pub reason: Option<String>,
     pub task_queue_sid: Option<Sid>,
-    pub task_queue_friendly_name: Option<String>,
+    /// The queue's name when the task entered it. This and the other two names are shared with every other
+    /// task in the same queue, workflow and channel (the engine interns them).
+    pub task_queue_friendly_name: Option<Arc<str>>,
     pub task_queue_entered_date: Option<Timestamp>,
     pub workflow_sid: Option<Sid>,
-    pub workflow_friendly_name: Option<String>,
+    pub workflow_friendly_name: Option<Arc<str>>,
     pub task_channel_sid: Sid,
-    pub task_channel_unique_name: String,
+    pub task_channel_unique_name: Arc<str>,
     pub virtual_start_time: Timestamp,
     pub routing_target: Option<Sid>,
     pub ignore_capacity: bool,
-    pub addons: String,
+    /// `{}` for every task the engine makes (shared).
+    pub addons: Arc<str>,
     pub date_created: Timestamp,
     pub date_updated: Timestamp,
     /// ETag version.

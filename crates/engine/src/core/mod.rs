@@ -417,14 +417,25 @@ impl Core {
                         sp.workers.insert(w.sid, w);
                     }
                     6 => {
-                        let c: WorkerChannel = parse(&key, &json)?;
+                        let mut c: WorkerChannel = parse(&key, &json)?;
                         let sp = space(&mut core, c.workspace_sid, &key)?;
+                        c.task_channel_unique_name = sp.names.get(&c.task_channel_unique_name);
                         sp.channel_of.insert((c.worker_sid, c.task_channel_sid), c.sid);
                         sp.worker_channels.insert(c.sid, c);
                     }
                     7 => {
-                        let t: Task = parse(&key, &json)?;
-                        space(&mut core, t.workspace_sid, &key)?.tasks.insert(t.sid, Box::new(t));
+                        let mut t: Task = parse(&key, &json)?;
+                        let sp = space(&mut core, t.workspace_sid, &key)?;
+                        // Share the names again, as when the tasks were made.
+                        let names = &mut sp.names;
+                        for n in [&mut t.task_queue_friendly_name, &mut t.workflow_friendly_name] {
+                            if let Some(v) = n.as_mut() {
+                                *v = names.get(v);
+                            }
+                        }
+                        t.task_channel_unique_name = names.get(&t.task_channel_unique_name);
+                        t.addons = names.get(&t.addons);
+                        sp.tasks.insert(t.sid, Box::new(t));
                     }
                     8 => {
                         let r: Reservation = parse(&key, &json)?;

@@ -290,10 +290,16 @@ impl Core {
             .filter(|t| f.priority.is_none_or(|p| t.priority == p))
             .filter(|t| statuses.is_empty() || statuses.contains(&t.assignment_status))
             .filter(|t| f.workflow_sid.is_none_or(|w| t.workflow_sid == Some(w)))
-            .filter(|t| f.workflow_name.as_ref().is_none_or(|n| t.workflow_friendly_name.as_ref() == Some(n)))
+            .filter(|t| {
+                f.workflow_name
+                    .as_ref()
+                    .is_none_or(|n| t.workflow_friendly_name.as_deref() == Some(n.as_str()))
+            })
             .filter(|t| f.task_queue_sid.is_none_or(|q| t.task_queue_sid == Some(q)))
             .filter(|t| {
-                f.task_queue_name.as_ref().is_none_or(|n| t.task_queue_friendly_name.as_ref() == Some(n))
+                f.task_queue_name
+                    .as_ref()
+                    .is_none_or(|n| t.task_queue_friendly_name.as_deref() == Some(n.as_str()))
             })
             .filter(|t| f.routing_target.is_none_or(|r| t.routing_target == Some(r)))
             .filter(|t| expr.as_ref().is_none_or(|e| e.eval(&t.attributes_value())))

@@ -73,7 +73,7 @@ impl Space {
             ("TaskPriority".into(), t.priority.to_string()),
             ("TaskAssignmentStatus".into(), t.assignment_status.as_str().into()),
             ("TaskChannelSid".into(), t.task_channel_sid.to_string()),
-            ("TaskChannelUniqueName".into(), t.task_channel_unique_name.clone()),
+            ("TaskChannelUniqueName".into(), t.task_channel_unique_name.to_string()),
             ("TaskDateCreated".into(), t.date_created.secs().to_string()),
             ("TaskVersion".into(), t.version.to_string()),
             ("TaskVirtualStartTime".into(), t.virtual_start_time.secs().to_string()),
@@ -82,7 +82,7 @@ impl Space {
         if let Some(q) = t.task_queue_sid {
             f.push(("TaskQueueSid".into(), q.to_string()));
             if let Some(n) = &t.task_queue_friendly_name {
-                f.push(("TaskQueueName".into(), n.clone()));
+                f.push(("TaskQueueName".into(), n.to_string()));
             }
             if let Some(d) = t.task_queue_entered_date {
                 f.push(("TaskQueueEnteredDate".into(), d.secs().to_string()));
@@ -94,7 +94,7 @@ impl Space {
         if let Some(w) = t.workflow_sid {
             f.push(("WorkflowSid".into(), w.to_string()));
             if let Some(n) = &t.workflow_friendly_name {
-                f.push(("WorkflowName".into(), n.clone()));
+                f.push(("WorkflowName".into(), n.to_string()));
             }
         }
         if let Some(r) = &t.reason {
@@ -915,7 +915,7 @@ impl Space {
                 continue;
             }
             let Some(queue) = self.queues.get(&target.queue) else { continue };
-            let qname = queue.friendly_name.clone();
+            let qname = self.names.get(&queue.friendly_name);
             let Some(t) = self.tasks.get_mut(&task) else { return Exit::Entered };
             if let Some(p) = target.priority {
                 t.priority = p;
@@ -1142,13 +1142,13 @@ impl Space {
             task_queue_friendly_name: None,
             task_queue_entered_date: None,
             workflow_sid: wf.as_ref().map(|w| w.0),
-            workflow_friendly_name: wf.as_ref().map(|w| w.1.clone()),
+            workflow_friendly_name: wf.as_ref().map(|w| self.names.get(&w.1)),
             task_channel_sid: channel.sid,
-            task_channel_unique_name: channel.unique_name,
+            task_channel_unique_name: self.names.get(&channel.unique_name),
             virtual_start_time: vst,
             routing_target: p.routing_target,
             ignore_capacity,
-            addons: "{}".into(),
+            addons: self.names.get("{}"),
             date_created: now,
             date_updated: now,
             version: 1,
@@ -1173,7 +1173,7 @@ impl Space {
             );
             self.enter_workflow(out, now, sid, 0, now, false, Some(value));
         } else if let Some(q) = queue {
-            let qname = self.queues.get(&q).map(|q| q.friendly_name.clone());
+            let qname = self.queues.get(&q).map(|q| self.names.get(&q.friendly_name));
             if let Some(t) = self.tasks.get_mut(&sid) {
                 t.task_queue_sid = Some(q);
                 t.task_queue_friendly_name = qname;
@@ -1295,7 +1295,7 @@ impl Space {
             }
             if let Some(c) = channel {
                 t.task_channel_sid = c.sid;
-                t.task_channel_unique_name = c.unique_name;
+                t.task_channel_unique_name = self.names.get(&c.unique_name);
                 changed = true;
             }
             if let Some(v) = p.virtual_start_time {

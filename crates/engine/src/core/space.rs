@@ -18,7 +18,8 @@ use crate::time::Timestamp;
 use crate::workflow::WorkflowConfig;
 use serde_json::Value;
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 /// Max friendly name length.
 pub(crate) const MAX_NAME: usize = 64;
@@ -90,6 +91,24 @@ impl std::hash::Hasher for SidHash {
 /// How many fields [`Space::push_worker_fields`] appends.
 pub(crate) const WORKER_FIELDS: usize = 6;
 
+/// One shared copy of each name that tasks and worker channels repeat (queue, workflow and channel names,
+/// `{}` addons): a million tasks in one queue hold one string between them, not a million.
+#[derive(Debug, Default)]
+pub(crate) struct Names(HashSet<Arc<str>>);
+
+impl Names {
+    /// The shared copy of `name`, made on first use. Never shrinks: the set holds one entry per distinct
+    /// name ever used in the workspace, a handful.
+    pub(crate) fn get(&mut self, name: &str) -> Arc<str> {
+        if let Some(n) = self.0.get(name) {
+            return n.clone();
+        }
+        let n: Arc<str> = Arc::from(name);
+        self.0.insert(n.clone());
+        n
+    }
+}
+
 /// Per-queue routing index.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct QueueIndex {
@@ -144,6 +163,8 @@ pub(crate) struct Space {
     pub(crate) workflow_counters: SidMap<Sid, Counters>,
     /// Reservation counters per worker.
     pub(crate) worker_counters: SidMap<Sid, Counters>,
+    /// Shared names (see [`Names`]).
+    pub(crate) names: Names,
 }
 
 pub(crate) fn validate_name(param: &str, name: &str) -> Result<(), Error> {
@@ -202,6 +223,7 @@ impl Space {
             queue_counters: SidMap::default(),
             workflow_counters: SidMap::default(),
             worker_counters: SidMap::default(),
+            names: Names::default(),
         }
     }
 
@@ -705,7 +727,7 @@ impl Space {
             sid,
             worker_sid: worker,
             task_channel_sid: channel,
-            task_channel_unique_name: unique.to_owned(),
+            task_channel_unique_name: self.names.get(unique),
             configured_capacity: 1,
             assigned_tasks: 0,
             reserved_tasks: 0,
@@ -1077,7 +1099,7 @@ impl Space {
         out.touch(Key::WorkerChannel(self.ws.sid, wc_sid));
         let extra = vec![
             ("TaskChannelSid".into(), wc.task_channel_sid.to_string()),
-            ("TaskChannelUniqueName".into(), wc.task_channel_unique_name.clone()),
+            ("TaskChannelUniqueName".into(), wc.task_channel_unique_name.to_string()),
             ("WorkerChannelAvailable".into(), wc.available.to_string()),
             ("WorkerChannelAvailableCapacity".into(), wc.available_capacity_percentage().to_string()),
             ("WorkerChannelPreviousCapacity".into(), prev.to_string()),

@@ -560,6 +560,52 @@ fn restore_round_trip_equals_state_and_timers() {
     assert_eq!(pending.len(), 1);
 }
 
+#[test]
+fn waiting_tasks_share_names_in_memory_and_store_plain_json() {
+    let mut d = Demo::new();
+    let t1 = d.create_task(at(1), r#"{"n":1}"#);
+    let t2 = d.create_task(at(2), r#"{"n":2}"#);
+    let same = |c: &Core| {
+        let (a, b) = (c.task(d.ws, t1.sid).unwrap(), c.task(d.ws, t2.sid).unwrap());
+        assert_eq!(a.task_queue_friendly_name.as_deref(), Some("support"));
+        assert!(std::sync::Arc::ptr_eq(
+            a.task_queue_friendly_name.as_ref().unwrap(),
+            b.task_queue_friendly_name.as_ref().unwrap()
+        ));
+        assert!(std::sync::Arc::ptr_eq(
+            a.workflow_friendly_name.as_ref().unwrap(),
+            b.workflow_friendly_name.as_ref().unwrap()
+        ));
+        assert!(std::sync::Arc::ptr_eq(&a.task_channel_unique_name, &b.task_channel_unique_name));
+        assert!(std::sync::Arc::ptr_eq(&a.addons, &b.addons));
+        let sp = &c.spaces[&d.ws];
+        let mut wcs = sp.worker_channels.values().filter(|w| &*w.task_channel_unique_name == "default");
+        let (x, y) = (wcs.next().unwrap(), wcs.next().unwrap());
+        assert!(std::sync::Arc::ptr_eq(&x.task_channel_unique_name, &y.task_channel_unique_name));
+    };
+    same(&d.core);
+    let changes = d.core.take_changes();
+    let stored = changes.iter().find(|c| c.key == t1.sid.to_string()).and_then(|c| c.value.clone()).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&stored).unwrap();
+    assert_eq!(v["task_queue_friendly_name"], "support");
+    assert_eq!(v["workflow_friendly_name"], "support");
+    assert_eq!(v["task_channel_unique_name"], "default");
+    assert_eq!(v["addons"], "{}");
+    assert_eq!(v["attributes"], r#"{"n":1}"#);
+    assert!(v.get("attributes_value").is_none() && v.get("waiting").is_none(), "{stored}");
+    let records = changes.into_iter().filter_map(|c| Some((c.kind.to_string(), c.key, c.value?)));
+    let restored = Core::restore(
+        d.core.account_sid(),
+        Box::new(SequentialSids::new()),
+        CoreConfig::default(),
+        records,
+        0,
+    )
+    .unwrap();
+    same(&restored);
+    assert!(restored.task(d.ws, t1.sid).unwrap().waiting.is_some(), "waiting index rebuilt");
+}
+
 /// A bare workspace for routing tests.
 struct Lab {
     core: Core,
