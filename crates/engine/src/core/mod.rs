@@ -421,7 +421,7 @@ impl Core {
                         let sp = space(&mut core, c.workspace_sid, &key)?;
                         c.task_channel_unique_name = sp.names.get(&c.task_channel_unique_name);
                         sp.channel_of.insert((c.worker_sid, c.task_channel_sid), c.sid);
-                        sp.worker_channels.insert(c.sid, c);
+                        sp.worker_channels.insert(c.sid, Box::new(c));
                     }
                     7 => {
                         let mut t: Task = parse(&key, &json)?;

@@ -207,17 +207,26 @@ impl Core {
         let sp = self.space(ws)?;
         let nf = || Error::not_found(sp.path(format!("Workers/{worker}/Channels/{sid_or_name}")));
         if let Ok(s) = Sid::parse_as(sid_or_name, Prefix::WorkerChannel) {
-            return sp.worker_channels.get(&s).filter(|c| c.worker_sid == worker).ok_or_else(nf);
+            return sp
+                .worker_channels
+                .get(&s)
+                .map(|c| &**c)
+                .filter(|c| c.worker_sid == worker)
+                .ok_or_else(nf);
         }
         let ch = sp.channel_by_name(sid_or_name).ok_or_else(nf)?;
-        sp.channel_of.get(&(worker, ch.sid)).and_then(|c| sp.worker_channels.get(c)).ok_or_else(nf)
+        sp.channel_of
+            .get(&(worker, ch.sid))
+            .and_then(|c| sp.worker_channels.get(c))
+            .map(|c| &**c)
+            .ok_or_else(nf)
     }
 
     /// A worker's channels.
     pub fn worker_channels(&self, ws: Sid, worker: Sid) -> Result<Vec<&WorkerChannel>, Error> {
         self.worker(ws, worker)?;
         let sp = self.space(ws)?;
-        let v = sp.worker_channels.values().filter(|c| c.worker_sid == worker).collect();
+        let v = sp.worker_channels.values().map(|c| &**c).filter(|c| c.worker_sid == worker).collect();
         Ok(by_created(v, |c| (c.date_created, c.sid)))
     }
 

@@ -109,6 +109,39 @@ impl Names {
     }
 }
 
+/// (worker, task channel) -> worker channel, grouped by worker: one small list per worker instead of one
+/// hash slot per pair (a workspace has five channels by default, so five pairs per worker). Same calls as
+/// the map it replaces.
+#[derive(Debug, Default)]
+pub(crate) struct ChannelOf(SidMap<Sid, Vec<(Sid, Sid)>>);
+
+impl ChannelOf {
+    pub(crate) fn get(&self, key: &(Sid, Sid)) -> Option<&Sid> {
+        self.0.get(&key.0)?.iter().find(|(c, _)| *c == key.1).map(|(_, wc)| wc)
+    }
+
+    pub(crate) fn insert(&mut self, key: (Sid, Sid), wc: Sid) {
+        let list = self.0.entry(key.0).or_default();
+        match list.iter_mut().find(|(c, _)| *c == key.1) {
+            Some(slot) => slot.1 = wc,
+            None => {
+                // Exact growth: lists are short and made once per worker and channel.
+                list.reserve_exact(1);
+                list.push((key.1, wc));
+            }
+        }
+    }
+
+    pub(crate) fn remove(&mut self, key: &(Sid, Sid)) {
+        if let Some(list) = self.0.get_mut(&key.0) {
+            list.retain(|(c, _)| *c != key.1);
+            if list.is_empty() {
+                self.0.remove(&key.0);
+            }
+        }
+    }
+}
+
 /// Per-queue routing index.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct QueueIndex {
@@ -141,7 +174,8 @@ pub(crate) struct Space {
     pub(crate) activities: BTreeMap<Sid, Activity>,
     pub(crate) channels: BTreeMap<Sid, TaskChannel>,
     pub(crate) workers: SidMap<Sid, Worker>,
-    pub(crate) worker_channels: SidMap<Sid, WorkerChannel>,
+    /// Boxed for the same reason as `tasks`: five per worker, so half a million at 100,000 workers.
+    pub(crate) worker_channels: SidMap<Sid, Box<WorkerChannel>>,
     pub(crate) queues: BTreeMap<Sid, TaskQueue>,
     pub(crate) workflows: BTreeMap<Sid, Workflow>,
     /// Boxed: a million waiting tasks in a hash table sized by powers of two would otherwise leave up to
@@ -152,7 +186,7 @@ pub(crate) struct Space {
     pub(crate) qidx: SidMap<Sid, QueueIndex>,
     pub(crate) worker_queues: SidMap<Sid, Vec<Sid>>,
     pub(crate) worker_names: HashMap<String, Sid>,
-    pub(crate) channel_of: SidMap<(Sid, Sid), Sid>,
+    pub(crate) channel_of: ChannelOf,
     pub(crate) task_reservations: SidMap<Sid, Vec<Sid>>,
     pub(crate) worker_reservations: SidMap<Sid, Vec<Sid>>,
     /// worker -> idle key while in `available` sets.
@@ -215,7 +249,7 @@ impl Space {
             qidx: SidMap::default(),
             worker_queues: SidMap::default(),
             worker_names: HashMap::new(),
-            channel_of: SidMap::default(),
+            channel_of: ChannelOf::default(),
             task_reservations: SidMap::default(),
             worker_reservations: SidMap::default(),
             idle_key: SidMap::default(),
@@ -736,7 +770,7 @@ impl Space {
             date_updated: now,
         };
         self.channel_of.insert((worker, channel), sid);
-        self.worker_channels.insert(sid, wc);
+        self.worker_channels.insert(sid, Box::new(wc));
         out.touch(Key::WorkerChannel(self.ws.sid, sid));
     }
 
@@ -1113,7 +1147,7 @@ impl Space {
         }
         self.refresh_availability(worker);
         out.route_workers.push_back((self.ws.sid, worker));
-        Ok(Reply::WorkerChannel(wc))
+        Ok(Reply::WorkerChannel(*wc))
     }
 
     // ---- task queues --------------------------------------------------------------------------------
