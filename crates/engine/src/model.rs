@@ -236,13 +236,14 @@ impl TaskStatus {
     }
 }
 
-/// Where a task stands in its workflow (engine).
+/// Where a task stands in its workflow (engine). The indexes are `u32` (a workflow's filters and targets
+/// come from a configuration of bounded size) to keep [`Task`] within a smaller allocation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoutingPos {
     /// Index of the matched filter; `None` = the default filter.
-    pub filter: Option<usize>,
+    pub filter: Option<u32>,
     /// Index of the target within the filter.
-    pub target: usize,
+    pub target: u32,
     /// When the current target times out (cumulative, from when the filter was entered).
     pub timeout_at: Option<Timestamp>,
     /// When the filter was entered.
@@ -257,11 +258,11 @@ pub struct Task {
     pub sid: Sid,
     pub assignment_status: TaskStatus,
     /// The JSON object string as given (or as merged by the engine); parse with [`Task::attributes_value`].
-    pub attributes: String,
+    pub attributes: Box<str>,
     pub priority: i64,
     /// TTL in seconds.
     pub timeout: i64,
-    pub reason: Option<String>,
+    pub reason: Option<Box<str>>,
     pub task_queue_sid: Option<Sid>,
     /// The queue's name when the task entered it. This and the other two names are shared with every other
     /// task in the same queue, workflow and channel (the engine interns them).

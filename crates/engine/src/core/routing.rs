@@ -68,7 +68,7 @@ impl Space {
         let mut f: crate::event::Fields = Vec::with_capacity(18 + extra);
         f.extend([
             ("TaskSid".into(), t.sid.to_string()),
-            ("TaskAttributes".into(), t.attributes.clone()),
+            ("TaskAttributes".into(), t.attributes.to_string()),
             ("TaskAge".into(), t.age(now).to_string()),
             ("TaskPriority".into(), t.priority.to_string()),
             ("TaskAssignmentStatus".into(), t.assignment_status.as_str().into()),
@@ -99,8 +99,8 @@ impl Space {
         }
         if let Some(r) = &t.reason {
             match t.assignment_status {
-                TaskStatus::Canceled => f.push(("TaskCanceledReason".into(), r.clone())),
-                TaskStatus::Completed => f.push(("TaskCompletedReason".into(), r.clone())),
+                TaskStatus::Canceled => f.push(("TaskCanceledReason".into(), r.to_string())),
+                TaskStatus::Completed => f.push(("TaskCompletedReason".into(), r.to_string())),
                 _ => {}
             }
         }
@@ -205,7 +205,7 @@ impl Space {
     fn current_target<'a>(&self, cfg: &'a WorkflowConfig, t: &Task) -> Option<&'a Target> {
         let pos = t.routing?;
         match pos.filter {
-            Some(f) => cfg.filters.get(f)?.targets.get(pos.target),
+            Some(f) => cfg.filters.get(f as usize)?.targets.get(pos.target as usize),
             None => cfg.default_filter.as_ref(),
         }
     }
@@ -695,7 +695,7 @@ impl Space {
         let (queue, wf) = (t.task_queue_sid, t.workflow_sid);
         if let Some(t) = self.tasks.get_mut(&task) {
             t.assignment_status = TaskStatus::Completed;
-            t.reason = reason.or_else(|| t.reason.clone());
+            t.reason = reason.map(String::into_boxed_str).or_else(|| t.reason.clone());
             t.version += 1;
             t.date_updated = now;
             t.terminal_at = Some(now);
@@ -751,7 +751,7 @@ impl Space {
         // Mark canceled first so the withdrawn reservations do not put it back to pending.
         if let Some(t) = self.tasks.get_mut(&task) {
             t.assignment_status = TaskStatus::Canceled;
-            t.reason = Some(reason.clone());
+            t.reason = Some(reason.as_str().into());
             t.version += 1;
             t.date_updated = now;
             t.terminal_at = Some(now);
@@ -926,7 +926,13 @@ impl Space {
             if entered || t.task_queue_entered_date.is_none() {
                 t.task_queue_entered_date = Some(now);
             }
-            t.routing = Some(RoutingPos { filter, target: ti, timeout_at, filter_entered_at: base });
+            let index = |i: usize| u32::try_from(i).unwrap_or(u32::MAX);
+            t.routing = Some(RoutingPos {
+                filter: filter.map(index),
+                target: index(ti),
+                timeout_at,
+                filter_entered_at: base,
+            });
             t.version += 1;
             t.date_updated = now;
             let wf = t.workflow_sid;
@@ -1000,7 +1006,9 @@ impl Space {
             format!("Task {task} timed out of its queue"),
         );
         self.count(queue, wf, |c| c.tasks_moved += 1);
-        match self.enter_targets(out, now, task, &cfg, pos.filter, pos.target + 1, pos.filter_entered_at) {
+        let filter = pos.filter.map(|f| f as usize);
+        match self.enter_targets(out, now, task, &cfg, filter, pos.target as usize + 1, pos.filter_entered_at)
+        {
             Exit::Entered => {
                 if self.tasks.get(&task).and_then(|t| t.task_queue_sid) != queue {
                     self.emit_task_sid(
@@ -1013,7 +1021,7 @@ impl Space {
                 }
             }
             Exit::Exhausted { .. } => {
-                let next = pos.filter.map(|f| f + 1).unwrap_or(usize::MAX);
+                let next = filter.map(|f| f + 1).unwrap_or(usize::MAX);
                 if let Some(t) = self.tasks.get_mut(&task) {
                     t.routing = None;
                 }
@@ -1134,7 +1142,7 @@ impl Space {
             workspace_sid: wsid,
             sid,
             assignment_status: TaskStatus::Pending,
-            attributes,
+            attributes: attributes.into_boxed_str(),
             priority,
             timeout,
             reason: None,
@@ -1285,7 +1293,7 @@ impl Space {
         let mut reeval = false;
         if let Some(t) = self.tasks.get_mut(&sid) {
             if let (Some(text), Some(_)) = (p.attributes, value) {
-                t.attributes = text;
+                t.attributes = text.into_boxed_str();
                 changed = true;
                 reeval = t.assignment_status == TaskStatus::Pending;
             }
@@ -1379,7 +1387,7 @@ impl Space {
                 dst.insert(k, v);
             }
         }
-        t.attributes = value.to_string();
+        t.attributes = value.to_string().into_boxed_str();
         t.version += 1;
         t.date_updated = now;
         out.touch(Key::Task(wsid, task));

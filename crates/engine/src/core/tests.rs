@@ -1489,3 +1489,13 @@ fn assigned_task_is_system_deleted_after_24_hours() {
     assert_eq!(types, ["task.system-deleted"]);
     assert_eq!(l.core.worker_channel(l.ws, w, "default").unwrap().assigned_tasks, 0, "capacity released");
 }
+
+#[test]
+fn task_and_index_entries_stay_small() {
+    use std::mem::size_of;
+    // A million waiting tasks are a million boxed `Task`s: 448 bytes is a size class of mimalloc (the
+    // allocator of the binary and the benches); one byte more costs the next class, 512.
+    assert!(size_of::<Task>() <= 448, "Task grew to {} bytes", size_of::<Task>());
+    assert_eq!(size_of::<space::TaskKey>(), 40);
+    assert_eq!(size_of::<Timer>(), 56);
+}
