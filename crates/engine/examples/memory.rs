@@ -1,7 +1,9 @@
-//! Memory of a large engine: W available-then-busy workers and T pending tasks, in process, no store.
+//! Memory of a large engine: W workers (in the default, unavailable activity, so nothing is reserved) and T
+//! pending tasks in one queue, in process, no store.
 //!
 //! `cargo run --release -p engine --example memory -- [WORKERS] [TASKS]` (default 100,000 and 1,000,000).
-//! Prints the process's resident memory (VmRSS) after the workers and after the tasks.
+//! Prints the process's resident memory (VmRSS) and the live heap (bytes allocated and not freed, counted
+//! by a wrapper around mimalloc) after the workers and after the tasks.
 
 use engine::command::{CreateTaskParams, TaskQueueParams, WorkerParams, WorkflowParams, WorkspaceParams};
 use engine::{Command, Core, CoreConfig, Prefix, Reply, SequentialSids, Sid, Timestamp};
