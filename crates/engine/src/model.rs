@@ -1,9 +1,12 @@
 //! The TaskRouter and Conference resources as the engine holds them.
 //!
 //! Field names follow Twilio's JSON so the facade renders them almost one to one. Attributes are kept as
-//! the caller's original JSON string (what Twilio returns) and, parsed once, as a [`Value`] for routing;
-//! the parsed forms are `#[serde(skip)]` and rebuilt by [`crate::core::Core::restore`]. Fields marked
-//! "engine" are bookkeeping the facade does not render (routing position, deadlines).
+//! the caller's original JSON string (what Twilio returns). A worker also keeps them parsed, as a [`Value`]
+//! (`#[serde(skip)]`, rebuilt by [`crate::core::Core::restore`]): queue membership and workflow target
+//! expressions evaluate worker attributes all the time. A task keeps only the text, since a parsed tree
+//! costs several hundred bytes per task and a million tasks may wait; the engine parses it where an
+//! expression looks into it ([`Task::attributes_value`]). Fields marked "engine" are bookkeeping the facade
+//! does not render (routing position, deadlines).
 
 use crate::expr::Expr;
 use crate::sid::Sid;
@@ -11,6 +14,7 @@ use crate::time::Timestamp;
 use crate::workflow::WorkflowConfig;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::sync::Arc;
 
 /// FIFO or LIFO (queue `task_order`, workspace `prioritize_queue_order`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -121,7 +125,8 @@ pub struct WorkerChannel {
     pub sid: Sid,
     pub worker_sid: Sid,
     pub task_channel_sid: Sid,
-    pub task_channel_unique_name: String,
+    /// Shared with the other copies of the name (the engine interns them).
+    pub task_channel_unique_name: Arc<str>,
     pub configured_capacity: u32,
     /// Tasks assigned or wrapping on this channel.
     pub assigned_tasks: u32,
@@ -231,13 +236,14 @@ impl TaskStatus {
     }
 }
 
-/// Where a task stands in its workflow (engine).
+/// Where a task stands in its workflow (engine). The indexes are `u32` (a workflow's filters and targets
+/// come from a configuration of bounded size) to keep [`Task`] within a smaller allocation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoutingPos {
     /// Index of the matched filter; `None` = the default filter.
-    pub filter: Option<usize>,
+    pub filter: Option<u32>,
     /// Index of the target within the filter.
-    pub target: usize,
+    pub target: u32,
     /// When the current target times out (cumulative, from when the filter was entered).
     pub timeout_at: Option<Timestamp>,
     /// When the filter was entered.
@@ -251,24 +257,26 @@ pub struct Task {
     pub workspace_sid: Sid,
     pub sid: Sid,
     pub assignment_status: TaskStatus,
-    pub attributes: String,
-    #[serde(skip)]
-    pub attributes_value: Value,
+    /// The JSON object string as given (or as merged by the engine); parse with [`Task::attributes_value`].
+    pub attributes: Box<str>,
     pub priority: i64,
     /// TTL in seconds.
     pub timeout: i64,
-    pub reason: Option<String>,
+    pub reason: Option<Box<str>>,
     pub task_queue_sid: Option<Sid>,
-    pub task_queue_friendly_name: Option<String>,
+    /// The queue's name when the task entered it. This and the other two names are shared with every other
+    /// task in the same queue, workflow and channel (the engine interns them).
+    pub task_queue_friendly_name: Option<Arc<str>>,
     pub task_queue_entered_date: Option<Timestamp>,
     pub workflow_sid: Option<Sid>,
-    pub workflow_friendly_name: Option<String>,
+    pub workflow_friendly_name: Option<Arc<str>>,
     pub task_channel_sid: Sid,
-    pub task_channel_unique_name: String,
+    pub task_channel_unique_name: Arc<str>,
     pub virtual_start_time: Timestamp,
     pub routing_target: Option<Sid>,
     pub ignore_capacity: bool,
-    pub addons: String,
+    /// `{}` for every task the engine makes (shared).
+    pub addons: Arc<str>,
     pub date_created: Timestamp,
     pub date_updated: Timestamp,
     /// ETag version.
@@ -282,9 +290,28 @@ pub struct Task {
     /// Engine: when the task was assigned (assigned tasks are system-deleted after 24 h).
     #[serde(default)]
     pub assigned_at: Option<Timestamp>,
+    /// Engine: the task's entry in a queue's waiting index, if it has one (rebuilt on restore).
+    #[serde(skip)]
+    pub(crate) waiting: Option<Waiting>,
+}
+
+/// Engine: where a task sits in a queue's waiting index. Kept on the task (not in a map beside it) so the
+/// entry can be found again after the fields it was keyed by change, for no more than its own size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Waiting {
+    /// The queue whose index holds the entry.
+    pub(crate) queue: Sid,
+    /// The entry's priority and age key (its SID is the task's).
+    pub(crate) key: (std::cmp::Reverse<i64>, i64),
 }
 
 impl Task {
+    /// `attributes` parsed. Parses on every call (the task does not keep the tree); `Value::Null` if the
+    /// text is not JSON, which the engine never stores.
+    pub fn attributes_value(&self) -> Value {
+        serde_json::from_str(&self.attributes).unwrap_or_default()
+    }
+
     /// `age` in seconds at `now`.
     pub fn age(&self, now: Timestamp) -> i64 {
         now.millis_since(self.date_created) / 1000

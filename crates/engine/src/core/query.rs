@@ -207,17 +207,26 @@ impl Core {
         let sp = self.space(ws)?;
         let nf = || Error::not_found(sp.path(format!("Workers/{worker}/Channels/{sid_or_name}")));
         if let Ok(s) = Sid::parse_as(sid_or_name, Prefix::WorkerChannel) {
-            return sp.worker_channels.get(&s).filter(|c| c.worker_sid == worker).ok_or_else(nf);
+            return sp
+                .worker_channels
+                .get(&s)
+                .map(|c| &**c)
+                .filter(|c| c.worker_sid == worker)
+                .ok_or_else(nf);
         }
         let ch = sp.channel_by_name(sid_or_name).ok_or_else(nf)?;
-        sp.channel_of.get(&(worker, ch.sid)).and_then(|c| sp.worker_channels.get(c)).ok_or_else(nf)
+        sp.channel_of
+            .get(&(worker, ch.sid))
+            .and_then(|c| sp.worker_channels.get(c))
+            .map(|c| &**c)
+            .ok_or_else(nf)
     }
 
     /// A worker's channels.
     pub fn worker_channels(&self, ws: Sid, worker: Sid) -> Result<Vec<&WorkerChannel>, Error> {
         self.worker(ws, worker)?;
         let sp = self.space(ws)?;
-        let v = sp.worker_channels.values().filter(|c| c.worker_sid == worker).collect();
+        let v = sp.worker_channels.values().map(|c| &**c).filter(|c| c.worker_sid == worker).collect();
         Ok(by_created(v, |c| (c.date_created, c.sid)))
     }
 
@@ -265,7 +274,7 @@ impl Core {
     /// One task.
     pub fn task(&self, ws: Sid, sid: Sid) -> Result<&Task, Error> {
         let sp = self.space(ws)?;
-        sp.tasks.get(&sid).ok_or_else(|| Error::not_found(sp.path(format!("Tasks/{sid}"))))
+        sp.tasks.get(&sid).map(|t| &**t).ok_or_else(|| Error::not_found(sp.path(format!("Tasks/{sid}"))))
     }
 
     /// Tasks, oldest first (the facade applies `Ordering`).
@@ -286,16 +295,23 @@ impl Core {
         let v = sp
             .tasks
             .values()
+            .map(|t| &**t)
             .filter(|t| f.priority.is_none_or(|p| t.priority == p))
             .filter(|t| statuses.is_empty() || statuses.contains(&t.assignment_status))
             .filter(|t| f.workflow_sid.is_none_or(|w| t.workflow_sid == Some(w)))
-            .filter(|t| f.workflow_name.as_ref().is_none_or(|n| t.workflow_friendly_name.as_ref() == Some(n)))
+            .filter(|t| {
+                f.workflow_name
+                    .as_ref()
+                    .is_none_or(|n| t.workflow_friendly_name.as_deref() == Some(n.as_str()))
+            })
             .filter(|t| f.task_queue_sid.is_none_or(|q| t.task_queue_sid == Some(q)))
             .filter(|t| {
-                f.task_queue_name.as_ref().is_none_or(|n| t.task_queue_friendly_name.as_ref() == Some(n))
+                f.task_queue_name
+                    .as_ref()
+                    .is_none_or(|n| t.task_queue_friendly_name.as_deref() == Some(n.as_str()))
             })
             .filter(|t| f.routing_target.is_none_or(|r| t.routing_target == Some(r)))
-            .filter(|t| expr.as_ref().is_none_or(|e| e.eval(&t.attributes_value)))
+            .filter(|t| expr.as_ref().is_none_or(|e| e.eval(&t.attributes_value())))
             .collect();
         Ok(by_created(v, |t| (t.date_created, t.sid)))
     }
@@ -467,7 +483,7 @@ impl Core {
     /// Workspace real-time statistics.
     pub fn workspace_realtime(&self, ws: Sid, now: Timestamp) -> Result<RealTimeStats, Error> {
         let sp = self.space(ws)?;
-        Ok(self.realtime(sp, now, sp.tasks.values(), sp.workers.values()))
+        Ok(self.realtime(sp, now, sp.tasks.values().map(|t| &**t), sp.workers.values()))
     }
 
     /// Workers real-time statistics (`activity_statistics`, `total_workers`).
@@ -482,8 +498,12 @@ impl Core {
         self.task_queue(ws, queue)?;
         let members = sp.qidx.get(&queue);
         let workers = members.into_iter().flat_map(|ix| ix.members.iter()).filter_map(|w| sp.workers.get(w));
-        let stats =
-            self.realtime(sp, now, sp.tasks.values().filter(|t| t.task_queue_sid == Some(queue)), workers);
+        let stats = self.realtime(
+            sp,
+            now,
+            sp.tasks.values().map(|t| &**t).filter(|t| t.task_queue_sid == Some(queue)),
+            workers,
+        );
         Ok(QueueRealTime {
             total_available_workers: members
                 .map(|ix| {
@@ -503,7 +523,7 @@ impl Core {
         Ok(self.realtime(
             sp,
             now,
-            sp.tasks.values().filter(|t| t.workflow_sid == Some(wf)),
+            sp.tasks.values().map(|t| &**t).filter(|t| t.workflow_sid == Some(wf)),
             std::iter::empty(),
         ))
     }

@@ -9,12 +9,14 @@ use super::{check_if_match, Key, Out, Reply, Timer};
 use crate::command::*;
 use crate::error::Error;
 use crate::event::{EventData, EventType, Field, Part};
-use crate::expr::{TargetScope, WorkerCounts, WorkerScope};
+use crate::expr::{Path, Scope, TargetScope, WorkerCounts, WorkerScope};
 use crate::model::*;
 use crate::sid::{Prefix, Sid};
 use crate::time::Timestamp;
 use crate::workflow::{KnownWorker, Target, WorkflowConfig};
 use serde_json::Value;
+use std::borrow::Cow;
+use std::cell::OnceCell;
 use std::cmp::Reverse;
 use std::sync::Arc;
 
@@ -25,6 +27,31 @@ const MAX_SCAN: usize = 10_000;
 
 /// Order of candidate tasks across a worker's queues: priority, queue kind, age key, SID.
 type Rank = (Reverse<i64>, u8, i64, Sid);
+
+/// A task's attributes as an expression scope, parsed from the text on first use (a task keeps only the
+/// text): one per routing decision, so all the workers a decision looks at share one parse, and a target
+/// whose expression never reads `task.…` never parses.
+pub(crate) struct TaskAttrs<'a> {
+    text: &'a str,
+    value: OnceCell<Value>,
+}
+
+impl<'a> TaskAttrs<'a> {
+    pub(crate) fn new(t: &'a Task) -> TaskAttrs<'a> {
+        TaskAttrs { text: &t.attributes, value: OnceCell::new() }
+    }
+
+    /// The parsed attributes (`Null` if the text were not JSON, which the engine never stores).
+    pub(crate) fn value(&self) -> &Value {
+        self.value.get_or_init(|| serde_json::from_str(self.text).unwrap_or_default())
+    }
+}
+
+impl Scope for TaskAttrs<'_> {
+    fn resolve(&self, path: &Path) -> Option<Cow<'_, Value>> {
+        self.value().resolve(path)
+    }
+}
 
 /// How a pass over a filter's targets ended.
 enum Exit {
@@ -175,25 +202,31 @@ impl Space {
 
     /// Puts a task into (or out of) its queue's waiting set, per its current state.
     pub(crate) fn reindex_task(&mut self, task: Sid) {
-        if let Some((q, key)) = self.waiting_key.remove(&task) {
-            if let Some(ix) = self.qidx.get_mut(&q) {
-                ix.waiting.remove(&key);
-            }
-        }
+        self.unindex_task(task);
         let Some(t) = self.tasks.get(&task) else { return };
         let Some((q, _)) = self.wants_more(t) else { return };
         let Some(queue) = self.queues.get(&q) else { return };
         let key = Self::task_key(t, queue);
         if let Some(ix) = self.qidx.get_mut(&q) {
             ix.waiting.insert(key);
-            self.waiting_key.insert(task, (q, key));
+            if let Some(t) = self.tasks.get_mut(&task) {
+                t.waiting = Some(Waiting { queue: q, key: (key.0, key.1) });
+            }
+        }
+    }
+
+    /// Takes a task out of the waiting index it is in, if any.
+    fn unindex_task(&mut self, task: Sid) {
+        let Some(w) = self.tasks.get_mut(&task).and_then(|t| t.waiting.take()) else { return };
+        if let Some(ix) = self.qidx.get_mut(&w.queue) {
+            ix.waiting.remove(&(w.key.0, w.key.1, task));
         }
     }
 
     fn current_target<'a>(&self, cfg: &'a WorkflowConfig, t: &Task) -> Option<&'a Target> {
         let pos = t.routing?;
         match pos.filter {
-            Some(f) => cfg.filters.get(f)?.targets.get(pos.target),
+            Some(f) => cfg.filters.get(f as usize)?.targets.get(pos.target as usize),
             None => cfg.default_filter.as_ref(),
         }
     }
@@ -203,18 +236,18 @@ impl Space {
     }
 
     /// `None`: any worker; `Some(None)`: nobody (unresolvable known worker); `Some(Some(w))`: only `w`.
-    fn worker_constraint(&self, t: &Task, target: Option<&Target>) -> Option<Option<Sid>> {
+    fn worker_constraint(&self, t: &Task, attrs: &TaskAttrs, target: Option<&Target>) -> Option<Option<Sid>> {
         if let Some(rt) = t.routing_target.filter(|s| s.prefix() == Prefix::Worker) {
             return Some(Some(rt));
         }
         let known = target?.known_worker.as_ref()?;
         Some(match known {
             KnownWorker::Sid(r) => r
-                .resolve(&t.attributes_value)
+                .resolve(attrs.value())
                 .and_then(|s| Sid::parse_as(&s, Prefix::Worker).ok())
                 .filter(|s| self.workers.contains_key(s)),
             KnownWorker::FriendlyName(r) => {
-                r.resolve(&t.attributes_value).and_then(|n| self.worker_names.get(&n.to_lowercase()).copied())
+                r.resolve(attrs.value()).and_then(|n| self.worker_names.get(&n.to_lowercase()).copied())
             }
         })
     }
@@ -238,7 +271,7 @@ impl Space {
         }
     }
 
-    fn eligible(&self, t: &Task, target: Option<&Target>, w: &Worker) -> bool {
+    fn eligible(&self, t: &Task, attrs: &TaskAttrs, target: Option<&Target>, w: &Worker) -> bool {
         if self.pending_reservations(t.sid).any(|r| r.worker_sid == w.sid) {
             return false;
         }
@@ -256,7 +289,7 @@ impl Space {
                 activity_sid: &act,
                 activity_name: &w.activity_name,
             };
-            let scope = TargetScope { task: &t.attributes_value, worker: &ws };
+            let scope = TargetScope { task: attrs, worker: &ws };
             if !expr.eval(&scope) {
                 return false;
             }
@@ -273,12 +306,13 @@ impl Space {
         let cfg = self.config_of(t);
         let target = cfg.as_deref().and_then(|c| self.current_target(c, t));
         let Some(ix) = self.qidx.get(&q) else { return 0 };
+        let attrs = TaskAttrs::new(t);
         let mut chosen: Vec<Sid> = Vec::new();
-        match self.worker_constraint(t, target) {
+        match self.worker_constraint(t, &attrs, target) {
             Some(only) => {
                 if let Some(w) = only.and_then(|w| self.workers.get(&w)) {
                     let member = ix.members.contains(&w.sid) || t.routing_target == Some(w.sid);
-                    if member && self.eligible(t, target, w) {
+                    if member && self.eligible(t, &attrs, target, w) {
                         chosen.push(w.sid);
                     }
                 }
@@ -289,7 +323,7 @@ impl Space {
                         .available
                         .iter()
                         .filter_map(|(_, w)| self.workers.get(w))
-                        .filter(|w| self.eligible(t, target, w))
+                        .filter(|w| self.eligible(t, &attrs, target, w))
                         .collect();
                     // Stable sort keeps longest-idle order among ties.
                     all.sort_by(|a, b| order.compare(&a.attributes_value, &b.attributes_value));
@@ -301,7 +335,7 @@ impl Space {
                             break;
                         }
                         if let Some(worker) = self.workers.get(w) {
-                            if self.eligible(t, target, worker) {
+                            if self.eligible(t, &attrs, target, worker) {
                                 chosen.push(*w);
                             }
                         }
@@ -344,12 +378,13 @@ impl Space {
                     let Some(t) = self.tasks.get(&key.2) else { continue };
                     let cfg = self.config_of(t);
                     let target = cfg.as_deref().and_then(|c| self.current_target(c, t));
-                    match self.worker_constraint(t, target) {
+                    let attrs = TaskAttrs::new(t);
+                    match self.worker_constraint(t, &attrs, target) {
                         Some(Some(only)) if only == worker => {}
                         Some(_) => continue,
                         None => {}
                     }
-                    if self.eligible(t, target, w) {
+                    if self.eligible(t, &attrs, target, w) {
                         best = Some((rank, t.sid));
                         break;
                     }
@@ -687,7 +722,7 @@ impl Space {
         let (queue, wf) = (t.task_queue_sid, t.workflow_sid);
         if let Some(t) = self.tasks.get_mut(&task) {
             t.assignment_status = TaskStatus::Completed;
-            t.reason = reason.or_else(|| t.reason.clone());
+            t.reason = reason.map(String::into_boxed_str).or_else(|| t.reason.clone());
             t.version += 1;
             t.date_updated = now;
             t.terminal_at = Some(now);
@@ -749,7 +784,7 @@ impl Space {
         // Mark canceled first so the withdrawn reservations do not put it back to pending.
         if let Some(t) = self.tasks.get_mut(&task) {
             t.assignment_status = TaskStatus::Canceled;
-            t.reason = Some(reason.clone());
+            t.reason = Some(reason.as_str().into());
             t.version += 1;
             t.date_updated = now;
             t.terminal_at = Some(now);
@@ -798,11 +833,7 @@ impl Space {
 
     fn remove_task(&mut self, out: &mut Out, task: Sid) {
         let wsid = self.ws.sid;
-        if let Some((q, key)) = self.waiting_key.remove(&task) {
-            if let Some(ix) = self.qidx.get_mut(&q) {
-                ix.waiting.remove(&key);
-            }
-        }
+        self.unindex_task(task);
         let mut workers = Vec::new();
         for r in self.task_reservations.remove(&task).unwrap_or_default() {
             if let Some(res) = self.reservations.remove(&r) {
@@ -827,7 +858,9 @@ impl Space {
     // ---- workflow ------------------------------------------------------------------------------------
 
     /// Runs a task through its workflow from `start_filter`. `timed_out`: a filter already timed out (the
-    /// default filter is then no longer a fallback).
+    /// default filter is then no longer a fallback). `parsed`: the task's attributes if the caller has them
+    /// parsed already (else they are parsed here, once, if a filter is evaluated).
+    #[allow(clippy::too_many_arguments)]
     fn enter_workflow(
         &mut self,
         out: &mut Out,
@@ -836,13 +869,16 @@ impl Space {
         start_filter: usize,
         mut base: Timestamp,
         mut timed_out: bool,
+        mut parsed: Option<Value>,
     ) {
         let Some(t) = self.tasks.get(&task) else { return };
         let Some(cfg) = self.config_of(t) else { return };
         let mut skipped_last = false;
         for fi in start_filter..cfg.filters.len() {
-            let matches =
-                self.tasks.get(&task).is_some_and(|t| cfg.filters[fi].expression.eval(&t.attributes_value));
+            if parsed.is_none() {
+                parsed = self.tasks.get(&task).map(|t| t.attributes_value());
+            }
+            let matches = parsed.as_ref().is_some_and(|v| cfg.filters[fi].expression.eval(v));
             if !matches {
                 continue;
             }
@@ -918,7 +954,7 @@ impl Space {
                 continue;
             }
             let Some(queue) = self.queues.get(&target.queue) else { continue };
-            let qname = queue.friendly_name.clone();
+            let qname = self.names.get(&queue.friendly_name);
             let Some(t) = self.tasks.get_mut(&task) else { return Exit::Entered };
             if let Some(p) = target.priority {
                 t.priority = p;
@@ -929,7 +965,13 @@ impl Space {
             if entered || t.task_queue_entered_date.is_none() {
                 t.task_queue_entered_date = Some(now);
             }
-            t.routing = Some(RoutingPos { filter, target: ti, timeout_at, filter_entered_at: base });
+            let index = |i: usize| u32::try_from(i).unwrap_or(u32::MAX);
+            t.routing = Some(RoutingPos {
+                filter: filter.map(index),
+                target: index(ti),
+                timeout_at,
+                filter_entered_at: base,
+            });
             t.version += 1;
             t.date_updated = now;
             let wf = t.workflow_sid;
@@ -1003,7 +1045,9 @@ impl Space {
             &[Part::S("Task "), Part::Sid(task), Part::S(" timed out of its queue")],
         );
         self.count(queue, wf, |c| c.tasks_moved += 1);
-        match self.enter_targets(out, now, task, &cfg, pos.filter, pos.target + 1, pos.filter_entered_at) {
+        let filter = pos.filter.map(|f| f as usize);
+        match self.enter_targets(out, now, task, &cfg, filter, pos.target as usize + 1, pos.filter_entered_at)
+        {
             Exit::Entered => {
                 if self.tasks.get(&task).and_then(|t| t.task_queue_sid) != queue {
                     self.emit_task_sid(
@@ -1016,12 +1060,12 @@ impl Space {
                 }
             }
             Exit::Exhausted { .. } => {
-                let next = pos.filter.map(|f| f + 1).unwrap_or(usize::MAX);
+                let next = filter.map(|f| f + 1).unwrap_or(usize::MAX);
                 if let Some(t) = self.tasks.get_mut(&task) {
                     t.routing = None;
                 }
                 self.reindex_task(task);
-                self.enter_workflow(out, now, task, next, now, true);
+                self.enter_workflow(out, now, task, next, now, true, None);
             }
         }
     }
@@ -1036,7 +1080,7 @@ impl Space {
         let created = t.date_created;
         out.timers.cancel(Timer::TargetTimeout(self.ws.sid, task));
         self.reindex_task(task);
-        self.enter_workflow(out, now, task, 0, created, false);
+        self.enter_workflow(out, now, task, 0, created, false, None);
     }
 
     // ---- task commands ---------------------------------------------------------------------------------
@@ -1137,8 +1181,7 @@ impl Space {
             workspace_sid: wsid,
             sid,
             assignment_status: TaskStatus::Pending,
-            attributes,
-            attributes_value: value,
+            attributes: attributes.into_boxed_str(),
             priority,
             timeout,
             reason: None,
@@ -1146,13 +1189,13 @@ impl Space {
             task_queue_friendly_name: None,
             task_queue_entered_date: None,
             workflow_sid: wf.as_ref().map(|w| w.0),
-            workflow_friendly_name: wf.as_ref().map(|w| w.1.clone()),
+            workflow_friendly_name: wf.as_ref().map(|w| self.names.get(&w.1)),
             task_channel_sid: channel.sid,
-            task_channel_unique_name: channel.unique_name,
+            task_channel_unique_name: self.names.get(&channel.unique_name),
             virtual_start_time: vst,
             routing_target: p.routing_target,
             ignore_capacity,
-            addons: "{}".into(),
+            addons: self.names.get("{}"),
             date_created: now,
             date_updated: now,
             version: 1,
@@ -1160,8 +1203,9 @@ impl Space {
             assignment_count: 0,
             terminal_at: None,
             assigned_at: None,
+            waiting: None,
         };
-        self.tasks.insert(sid, task);
+        self.tasks.insert(sid, Box::new(task));
         out.touch(Key::Task(wsid, sid));
         out.timers.set(Timer::TaskTtl(wsid, sid), now.plus_secs(timeout));
         self.count(None, wf.as_ref().map(|w| w.0), |c| c.tasks_created += 1);
@@ -1180,9 +1224,9 @@ impl Space {
                 sid,
                 &[Part::S("Task "), Part::Sid(sid), Part::S(" entered workflow")],
             );
-            self.enter_workflow(out, now, sid, 0, now, false);
+            self.enter_workflow(out, now, sid, 0, now, false, Some(value));
         } else if let Some(q) = queue {
-            let qname = self.queues.get(&q).map(|q| q.friendly_name.clone());
+            let qname = self.queues.get(&q).map(|q| self.names.get(&q.friendly_name));
             if let Some(t) = self.tasks.get_mut(&sid) {
                 t.task_queue_sid = Some(q);
                 t.task_queue_friendly_name = qname;
@@ -1199,7 +1243,8 @@ impl Space {
             );
             self.route_task(out, now, sid);
         }
-        let t = self.tasks.get(&sid).cloned().ok_or_else(|| Error::not_found(sid.to_string()))?;
+        let t =
+            self.tasks.get(&sid).map(|t| Task::clone(t)).ok_or_else(|| Error::not_found(sid.to_string()))?;
         Ok(Reply::Task(t))
     }
 
@@ -1292,9 +1337,8 @@ impl Space {
         let mut changed = false;
         let mut reeval = false;
         if let Some(t) = self.tasks.get_mut(&sid) {
-            if let (Some(text), Some(v)) = (p.attributes, value) {
-                t.attributes = text;
-                t.attributes_value = v;
+            if let (Some(text), Some(_)) = (p.attributes, value) {
+                t.attributes = text.into_boxed_str();
                 changed = true;
                 reeval = t.assignment_status == TaskStatus::Pending;
             }
@@ -1304,7 +1348,7 @@ impl Space {
             }
             if let Some(c) = channel {
                 t.task_channel_sid = c.sid;
-                t.task_channel_unique_name = c.unique_name;
+                t.task_channel_unique_name = self.names.get(&c.unique_name);
                 changed = true;
             }
             if let Some(v) = p.virtual_start_time {
@@ -1341,7 +1385,8 @@ impl Space {
             Some(TaskStatus::Completed) => self.complete_task(out, now, sid, p.reason)?,
             _ => {}
         }
-        let t = self.tasks.get(&sid).cloned().ok_or_else(|| Error::not_found(sid.to_string()))?;
+        let t =
+            self.tasks.get(&sid).map(|t| Task::clone(t)).ok_or_else(|| Error::not_found(sid.to_string()))?;
         Ok(Reply::Task(t))
     }
 
@@ -1387,12 +1432,13 @@ impl Space {
     pub(crate) fn merge_task_attributes(&mut self, out: &mut Out, now: Timestamp, task: Sid, patch: Value) {
         let wsid = self.ws.sid;
         let Some(t) = self.tasks.get_mut(&task) else { return };
-        if let (Value::Object(dst), Value::Object(src)) = (&mut t.attributes_value, patch) {
+        let mut value = t.attributes_value();
+        if let (Value::Object(dst), Value::Object(src)) = (&mut value, patch) {
             for (k, v) in src {
                 dst.insert(k, v);
             }
         }
-        t.attributes = t.attributes_value.to_string();
+        t.attributes = value.to_string().into_boxed_str();
         t.version += 1;
         t.date_updated = now;
         out.touch(Key::Task(wsid, task));

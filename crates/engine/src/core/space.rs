@@ -18,7 +18,8 @@ use crate::time::Timestamp;
 use crate::workflow::WorkflowConfig;
 use serde_json::Value;
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 /// Max friendly name length.
 pub(crate) const MAX_NAME: usize = 64;
@@ -90,6 +91,57 @@ impl std::hash::Hasher for SidHash {
 /// How many fields [`Space::push_worker_fields`] appends.
 pub(crate) const WORKER_FIELDS: usize = 6;
 
+/// One shared copy of each name that tasks and worker channels repeat (queue, workflow and channel names,
+/// `{}` addons): a million tasks in one queue hold one string between them, not a million.
+#[derive(Debug, Default)]
+pub(crate) struct Names(HashSet<Arc<str>>);
+
+impl Names {
+    /// The shared copy of `name`, made on first use. Never shrinks: the set holds one entry per distinct
+    /// name ever used in the workspace, a handful.
+    pub(crate) fn get(&mut self, name: &str) -> Arc<str> {
+        if let Some(n) = self.0.get(name) {
+            return n.clone();
+        }
+        let n: Arc<str> = Arc::from(name);
+        self.0.insert(n.clone());
+        n
+    }
+}
+
+/// (worker, task channel) -> worker channel, grouped by worker: one small list per worker instead of one
+/// hash slot per pair (a workspace has five channels by default, so five pairs per worker). Same calls as
+/// the map it replaces.
+#[derive(Debug, Default)]
+pub(crate) struct ChannelOf(SidMap<Sid, Vec<(Sid, Sid)>>);
+
+impl ChannelOf {
+    pub(crate) fn get(&self, key: &(Sid, Sid)) -> Option<&Sid> {
+        self.0.get(&key.0)?.iter().find(|(c, _)| *c == key.1).map(|(_, wc)| wc)
+    }
+
+    pub(crate) fn insert(&mut self, key: (Sid, Sid), wc: Sid) {
+        let list = self.0.entry(key.0).or_default();
+        match list.iter_mut().find(|(c, _)| *c == key.1) {
+            Some(slot) => slot.1 = wc,
+            None => {
+                // Exact growth: lists are short and made once per worker and channel.
+                list.reserve_exact(1);
+                list.push((key.1, wc));
+            }
+        }
+    }
+
+    pub(crate) fn remove(&mut self, key: &(Sid, Sid)) {
+        if let Some(list) = self.0.get_mut(&key.0) {
+            list.retain(|(c, _)| *c != key.1);
+            if list.is_empty() {
+                self.0.remove(&key.0);
+            }
+        }
+    }
+}
+
 /// Per-queue routing index.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct QueueIndex {
@@ -122,20 +174,21 @@ pub(crate) struct Space {
     pub(crate) activities: BTreeMap<Sid, Activity>,
     pub(crate) channels: BTreeMap<Sid, TaskChannel>,
     pub(crate) workers: SidMap<Sid, Worker>,
-    pub(crate) worker_channels: SidMap<Sid, WorkerChannel>,
+    /// Boxed for the same reason as `tasks`: five per worker, so half a million at 100,000 workers.
+    pub(crate) worker_channels: SidMap<Sid, Box<WorkerChannel>>,
     pub(crate) queues: BTreeMap<Sid, TaskQueue>,
     pub(crate) workflows: BTreeMap<Sid, Workflow>,
-    pub(crate) tasks: SidMap<Sid, Task>,
+    /// Boxed: a million waiting tasks in a hash table sized by powers of two would otherwise leave up to
+    /// half its slots of a full `Task` each empty; a boxed slot is 32 bytes.
+    pub(crate) tasks: SidMap<Sid, Box<Task>>,
     pub(crate) reservations: SidMap<Sid, Reservation>,
     // Indexes.
     pub(crate) qidx: SidMap<Sid, QueueIndex>,
     pub(crate) worker_queues: SidMap<Sid, Vec<Sid>>,
     pub(crate) worker_names: HashMap<String, Sid>,
-    pub(crate) channel_of: SidMap<(Sid, Sid), Sid>,
+    pub(crate) channel_of: ChannelOf,
     pub(crate) task_reservations: SidMap<Sid, Vec<Sid>>,
     pub(crate) worker_reservations: SidMap<Sid, Vec<Sid>>,
-    /// task -> (queue, key) while in a queue's `waiting` set.
-    pub(crate) waiting_key: SidMap<Sid, (Sid, TaskKey)>,
     /// worker -> idle key while in `available` sets.
     pub(crate) idle_key: SidMap<Sid, Timestamp>,
     // Statistics.
@@ -144,6 +197,8 @@ pub(crate) struct Space {
     pub(crate) workflow_counters: SidMap<Sid, Counters>,
     /// Reservation counters per worker.
     pub(crate) worker_counters: SidMap<Sid, Counters>,
+    /// Shared names (see [`Names`]).
+    pub(crate) names: Names,
 }
 
 pub(crate) fn validate_name(param: &str, name: &str) -> Result<(), Error> {
@@ -194,15 +249,15 @@ impl Space {
             qidx: SidMap::default(),
             worker_queues: SidMap::default(),
             worker_names: HashMap::new(),
-            channel_of: SidMap::default(),
+            channel_of: ChannelOf::default(),
             task_reservations: SidMap::default(),
             worker_reservations: SidMap::default(),
-            waiting_key: SidMap::default(),
             idle_key: SidMap::default(),
             counters: Counters::default(),
             queue_counters: SidMap::default(),
             workflow_counters: SidMap::default(),
             worker_counters: SidMap::default(),
+            names: Names::default(),
         }
     }
 
@@ -682,7 +737,7 @@ impl Space {
             sid,
             worker_sid: worker,
             task_channel_sid: channel,
-            task_channel_unique_name: unique.to_owned(),
+            task_channel_unique_name: self.names.get(unique),
             configured_capacity: 1,
             assigned_tasks: 0,
             reserved_tasks: 0,
@@ -691,7 +746,7 @@ impl Space {
             date_updated: now,
         };
         self.channel_of.insert((worker, channel), sid);
-        self.worker_channels.insert(sid, wc);
+        self.worker_channels.insert(sid, Box::new(wc));
         out.touch(Key::WorkerChannel(self.ws.sid, sid));
     }
 
@@ -1070,7 +1125,7 @@ impl Space {
         }
         self.refresh_availability(worker);
         out.route_workers.push_back((self.ws.sid, worker));
-        Ok(Reply::WorkerChannel(wc))
+        Ok(Reply::WorkerChannel(*wc))
     }
 
     // ---- task queues --------------------------------------------------------------------------------
@@ -1235,7 +1290,7 @@ impl Space {
         }
         // Order or max reservations may have changed: re-key waiting tasks.
         let tasks: Vec<Sid> =
-            self.waiting_key.iter().filter(|(_, (qq, _))| *qq == sid).map(|(t, _)| *t).collect();
+            self.qidx.get(&sid).map(|ix| ix.waiting.iter().map(|k| k.2).collect()).unwrap_or_default();
         for t in tasks {
             self.reindex_task(t);
             out.route_tasks.push_back((self.ws.sid, t));
@@ -1372,6 +1427,7 @@ impl Space {
             let mut tasks: Vec<&Task> = self
                 .tasks
                 .values()
+                .map(|t| &**t)
                 .filter(|t| t.workflow_sid == Some(sid) && t.assignment_status == TaskStatus::Pending)
                 .collect();
             tasks.sort_by_key(|t| (t.date_created, t.sid));

@@ -70,7 +70,8 @@ impl Core {
         let task =
             sp.tasks.get(&res.task_sid).cloned().ok_or_else(|| Error::not_found(res.task_sid.to_string()))?;
         let worker = sp.workers.get(&res.worker_sid).cloned();
-        let call_text = task.attributes_value.get("call_sid").and_then(|v| v.as_str()).ok_or_else(|| {
+        let attributes = task.attributes_value();
+        let call_text = attributes.get("call_sid").and_then(|v| v.as_str()).ok_or_else(|| {
             Error::illegal(format!(
                 "Cannot issue the conference instruction for task {}: its attributes have no \"call_sid\" of the \
                  customer's call (Twilio debugger error 40142)",
@@ -141,7 +142,7 @@ impl Core {
                     answer_at,
                 }
             };
-        let customer_to = task.attributes_value.get("from").and_then(|v| v.as_str()).unwrap_or("").to_owned();
+        let customer_to = attributes.get("from").and_then(|v| v.as_str()).unwrap_or("").to_owned();
         let mut c = leg(
             customer,
             customer_to,
@@ -426,8 +427,12 @@ impl Core {
         let mut found: Option<(Sid, Sid)> = None;
         for sp in self.spaces.values() {
             for t in sp.tasks.values() {
+                // The text test first: tasks keep only their attributes' text, and parsing every waiting
+                // task's would be slow; a task whose text lacks the SID cannot have it as `call_sid`.
                 if matches!(t.assignment_status, TaskStatus::Pending | TaskStatus::Reserved)
-                    && t.attributes_value.get("call_sid").and_then(|v| v.as_str()) == Some(call_text.as_str())
+                    && t.attributes.contains(call_text.as_str())
+                    && t.attributes_value().get("call_sid").and_then(|v| v.as_str())
+                        == Some(call_text.as_str())
                 {
                     found = Some((sp.sid(), t.sid));
                 }
@@ -439,7 +444,8 @@ impl Core {
         let Core { spaces, out, .. } = self;
         let sp = space_mut(spaces, ws)?;
         sp.cancel_task(out, now, task, "Caller hung up".into())?;
-        let t = sp.tasks.get(&task).cloned().ok_or_else(|| Error::not_found(task.to_string()))?;
+        let t =
+            sp.tasks.get(&task).map(|t| Task::clone(t)).ok_or_else(|| Error::not_found(task.to_string()))?;
         Ok(Reply::Task(t))
     }
 }

@@ -153,15 +153,15 @@ fn whole_call_flow_conference_wrapping_completed() {
     assert_eq!(r2.reservation_status, ReservationStatus::Accepted);
     let task = d.task(t.sid);
     assert_eq!(task.assignment_status, TaskStatus::Assigned);
-    let cf_sid = task.attributes_value["conference"]["sid"].as_str().unwrap().to_owned();
+    let cf_sid = task.attributes_value()["conference"]["sid"].as_str().unwrap().to_owned();
     let cf = Sid::parse(&cf_sid).unwrap();
     let conf = d.core.conference(cf).unwrap();
     assert_eq!(conf.friendly_name, t.sid.to_string());
     assert_eq!(conf.status, ConferenceStatus::InProgress);
     let worker_leg =
-        task.attributes_value["conference"]["participants"]["worker"].as_str().unwrap().to_owned();
+        task.attributes_value()["conference"]["participants"]["worker"].as_str().unwrap().to_owned();
     assert_eq!(
-        task.attributes_value["conference"]["participants"]["customer"],
+        task.attributes_value()["conference"]["participants"]["customer"],
         "CA00000000000000000000000000000abc"
     );
     let parts = d.core.participants(cf).unwrap();
@@ -539,7 +539,7 @@ fn restore_round_trip_equals_state_and_timers() {
     assert_eq!(snapshot(&restored), snapshot(&d.core));
     assert_eq!(restored.timer_count(), d.core.timer_count());
     assert_eq!(restored.next_deadline(), d.core.next_deadline());
-    let timers = |c: &Core| c.out.timers.by_deadline.iter().copied().collect::<Vec<_>>();
+    let timers = |c: &Core| c.out.timers.all();
     assert_eq!(timers(&restored), timers(&d.core));
     // Indexes came back: the restored engine routes the waiting task when a worker frees up.
     let mut restored = restored;
@@ -558,6 +558,57 @@ fn restore_round_trip_equals_state_and_timers() {
         .unwrap();
     let pending = restored.worker_reservations(d.ws, ada, Some(ReservationStatus::Pending)).unwrap();
     assert_eq!(pending.len(), 1);
+}
+
+#[test]
+fn waiting_tasks_share_names_in_memory_and_store_plain_json() {
+    let mut d = Demo::new();
+    let t1 = d.create_task(at(1), r#"{"n":1}"#);
+    let t2 = d.create_task(at(2), r#"{"n":2}"#);
+    let same = |c: &Core| {
+        let (a, b) = (c.task(d.ws, t1.sid).unwrap(), c.task(d.ws, t2.sid).unwrap());
+        assert_eq!(a.task_queue_friendly_name.as_deref(), Some("support"));
+        assert!(std::sync::Arc::ptr_eq(
+            a.task_queue_friendly_name.as_ref().unwrap(),
+            b.task_queue_friendly_name.as_ref().unwrap()
+        ));
+        assert!(std::sync::Arc::ptr_eq(
+            a.workflow_friendly_name.as_ref().unwrap(),
+            b.workflow_friendly_name.as_ref().unwrap()
+        ));
+        assert!(std::sync::Arc::ptr_eq(&a.task_channel_unique_name, &b.task_channel_unique_name));
+        assert!(std::sync::Arc::ptr_eq(&a.addons, &b.addons));
+        let sp = &c.spaces[&d.ws];
+        let mut wcs = sp.worker_channels.values().filter(|w| &*w.task_channel_unique_name == "default");
+        let (x, y) = (wcs.next().unwrap(), wcs.next().unwrap());
+        assert!(std::sync::Arc::ptr_eq(&x.task_channel_unique_name, &y.task_channel_unique_name));
+    };
+    same(&d.core);
+    let changes = d.core.take_changes();
+    let stored = changes
+        .iter()
+        .find(|c| c.key == t1.sid.to_string())
+        .and_then(|c| c.value.as_ref())
+        .unwrap()
+        .to_json();
+    let v: serde_json::Value = serde_json::from_str(&stored).unwrap();
+    assert_eq!(v["task_queue_friendly_name"], "support");
+    assert_eq!(v["workflow_friendly_name"], "support");
+    assert_eq!(v["task_channel_unique_name"], "default");
+    assert_eq!(v["addons"], "{}");
+    assert_eq!(v["attributes"], r#"{"n":1}"#);
+    assert!(v.get("attributes_value").is_none() && v.get("waiting").is_none(), "{stored}");
+    let records = changes.into_iter().filter_map(|c| Some((c.kind.to_string(), c.key, c.value?.to_json())));
+    let restored = Core::restore(
+        d.core.account_sid(),
+        Box::new(SequentialSids::new()),
+        CoreConfig::default(),
+        records,
+        0,
+    )
+    .unwrap();
+    same(&restored);
+    assert!(restored.task(d.ws, t1.sid).unwrap().waiting.is_some(), "waiting index rebuilt");
 }
 
 /// A bare workspace for routing tests.
@@ -1079,7 +1130,7 @@ fn caller_hangup_cancels_a_waiting_task_and_ends_a_connected_call() {
     )
     .unwrap();
     d.core.apply(at(6), Command::CallerHangup { call_sid: Sid::new(Prefix::Call, 2) }).unwrap();
-    let cf = Sid::parse(d.task(t.sid).attributes_value["conference"]["sid"].as_str().unwrap()).unwrap();
+    let cf = Sid::parse(d.task(t.sid).attributes_value()["conference"]["sid"].as_str().unwrap()).unwrap();
     let conf = d.core.conference(cf).unwrap();
     assert_eq!(conf.reason_conference_ended.as_deref(), Some("participant-with-end-conference-on-exit-left"));
     assert_eq!(d.task(t.sid).assignment_status, TaskStatus::Wrapping);
@@ -1101,9 +1152,10 @@ fn kicking_the_last_participant_ends_the_conference() {
     )
     .unwrap();
     let task = d.task(t.sid);
-    let cf = Sid::parse(task.attributes_value["conference"]["sid"].as_str().unwrap()).unwrap();
+    let cf = Sid::parse(task.attributes_value()["conference"]["sid"].as_str().unwrap()).unwrap();
     let worker_leg =
-        Sid::parse(task.attributes_value["conference"]["participants"]["worker"].as_str().unwrap()).unwrap();
+        Sid::parse(task.attributes_value()["conference"]["participants"]["worker"].as_str().unwrap())
+            .unwrap();
     d.core
         .apply(at(4), Command::DeleteParticipant { conference_sid: cf, call_sid: Sid::new(Prefix::Call, 3) })
         .unwrap();
@@ -1195,7 +1247,7 @@ mod invariants {
                     t.sid, t.assignment_status
                 ),
             }
-            let waiting = sp.waiting_key.contains_key(&t.sid);
+            let waiting = t.waiting.is_some();
             assert_eq!(waiting, sp.wants_more_pub(t), "waiting index of {}", t.sid);
         }
         for r in sp.reservations.values() {
@@ -1441,4 +1493,45 @@ fn assigned_task_is_system_deleted_after_24_hours() {
     let types: Vec<_> = l.core.take_events().iter().map(|e| e.event_type.as_str()).collect();
     assert_eq!(types, ["task.system-deleted"]);
     assert_eq!(l.core.worker_channel(l.ws, w, "default").unwrap().assigned_tasks, 0, "capacity released");
+}
+
+#[test]
+fn task_and_index_entries_stay_small() {
+    use std::mem::size_of;
+    // A million waiting tasks are a million boxed `Task`s: 448 bytes is a size class of mimalloc (the
+    // allocator of the binary and the benches); one byte more costs the next class, 512.
+    assert!(size_of::<Task>() <= 448, "Task grew to {} bytes", size_of::<Task>());
+    assert_eq!(size_of::<space::TaskKey>(), 40);
+    assert_eq!(size_of::<Timer>(), 56);
+    assert_eq!(size_of::<Slot>(), 32);
+}
+
+#[test]
+fn timers_number_first_sids_and_free_the_numbers() {
+    let mut t = Timers::default();
+    let ws = Sid::new(Prefix::Workspace, 1);
+    let cf = Sid::new(Prefix::Conference, 2);
+    let call = Sid::new(Prefix::Call, 3);
+    let task = |n| Sid::new(Prefix::Task, n);
+    t.set(Timer::TaskTtl(ws, task(1)), at(10));
+    t.set(Timer::TaskTtl(ws, task(2)), at(5));
+    t.set(Timer::Answer(cf, call), at(7));
+    t.set(Timer::TaskTtl(ws, task(1)), at(3)); // moved, not added
+    assert_eq!(t.len(), 3);
+    assert_eq!(t.get(&Timer::TaskTtl(ws, task(1))), Some(at(3)));
+    assert_eq!(t.get(&Timer::Purge(ws, task(1))), None);
+    let order: Vec<Timer> = t.all().into_iter().map(|(_, x)| x).collect();
+    assert_eq!(
+        order,
+        vec![Timer::TaskTtl(ws, task(1)), Timer::TaskTtl(ws, task(2)), Timer::Answer(cf, call)]
+    );
+    t.cancel(Timer::Answer(cf, call));
+    t.cancel(Timer::Answer(cf, call)); // a second cancel changes nothing
+    assert_eq!(t.firsts.numbers.len(), 1, "the conference's number is freed with its last timer");
+    t.cancel(Timer::TaskTtl(ws, task(1)));
+    t.cancel(Timer::TaskTtl(ws, task(2)));
+    assert_eq!((t.len(), t.firsts.numbers.len(), t.first()), (0, 0, None));
+    t.set(Timer::Purge(ws, task(9)), at(1));
+    assert_eq!(t.firsts.sids.len(), 2, "freed numbers are reused");
+    assert_eq!(t.first(), Some((at(1), Timer::Purge(ws, task(9)))));
 }
