@@ -24,8 +24,7 @@ use crate::time::Timestamp;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 pub use query::{
-    ActivityFilter, ActivityStat, CumulativeStats, QueueRealTime, RealTimeStats, TaskFilter, TaskQueueFilter,
-    WorkerFilter,
+    ActivityFilter, ActivityStat, QueueRealTime, RealTimeStats, TaskFilter, TaskQueueFilter, WorkerFilter,
 };
 pub(crate) use space::Space;
 

@@ -1,9 +1,10 @@
 //! Read-only views for the facade: fetch by SID, filtered lists (ordered by creation) and statistics.
 //!
-//! Lists are computed on demand; they are not on the routing hot path. Statistics windows (`Minutes`,
-//! `StartDate`) are not applied: cumulative counters count since the engine started.
+//! Lists are computed on demand; they are not on the routing hot path. Real-time statistics are computed here
+//! from the current state; cumulative statistics are windows over the event log, counted by the facade
+//! (`trworker::api::stats`), so the core keeps no counters on the routing path.
 
-use super::space::{Counters, Space};
+use super::space::Space;
 use super::{Core, Timer};
 use crate::error::Error;
 use crate::expr::{Expr, WorkerScope};
@@ -84,9 +85,6 @@ pub struct QueueRealTime {
     pub total_available_workers: u64,
     pub total_eligible_workers: u64,
 }
-
-/// Cumulative statistics.
-pub type CumulativeStats = Counters;
 
 fn by_created<T>(mut v: Vec<&T>, key: impl Fn(&T) -> (Timestamp, Sid)) -> Vec<&T> {
     v.sort_by_key(|x| key(x));
@@ -526,42 +524,5 @@ impl Core {
             sp.tasks.values().map(|t| &**t).filter(|t| t.workflow_sid == Some(wf)),
             std::iter::empty(),
         ))
-    }
-
-    /// Workspace cumulative statistics.
-    pub fn workspace_cumulative(&self, ws: Sid) -> Result<CumulativeStats, Error> {
-        Ok(self.space(ws)?.counters.clone())
-    }
-
-    /// Queue cumulative statistics.
-    pub fn queue_cumulative(&self, ws: Sid, queue: Sid) -> Result<CumulativeStats, Error> {
-        self.task_queue(ws, queue)?;
-        Ok(self.space(ws)?.queue_counters.get(&queue).cloned().unwrap_or_default())
-    }
-
-    /// One worker's cumulative statistics (its reservation counters; task counters stay 0).
-    pub fn worker_cumulative(&self, ws: Sid, worker: Sid) -> Result<CumulativeStats, Error> {
-        self.worker(ws, worker)?;
-        Ok(self.space(ws)?.worker_counters.get(&worker).cloned().unwrap_or_default())
-    }
-
-    /// All workers' cumulative statistics: the workspace's reservation counters.
-    pub fn workers_cumulative(&self, ws: Sid) -> Result<CumulativeStats, Error> {
-        let c = self.workspace_cumulative(ws)?;
-        Ok(CumulativeStats {
-            reservations_created: c.reservations_created,
-            reservations_accepted: c.reservations_accepted,
-            reservations_rejected: c.reservations_rejected,
-            reservations_timed_out: c.reservations_timed_out,
-            reservations_canceled: c.reservations_canceled,
-            reservations_rescinded: c.reservations_rescinded,
-            ..Default::default()
-        })
-    }
-
-    /// Workflow cumulative statistics.
-    pub fn workflow_cumulative(&self, ws: Sid, wf: Sid) -> Result<CumulativeStats, Error> {
-        self.workflow(ws, wf)?;
-        Ok(self.space(ws)?.workflow_counters.get(&wf).cloned().unwrap_or_default())
     }
 }

@@ -463,29 +463,12 @@ impl Space {
             w.last_idle_at = now;
         }
         self.refresh_availability(worker);
-        self.count(queue, wf, |c| c.reservations_created += 1);
-        self.worker_counters.entry(worker).or_default().reservations_created += 1;
         self.reindex_task(task);
         self.emit_reservation(out, now, EventType::ReservationCreated, sid);
         if let Some(a) = reservation_activity {
             self.set_worker_activity(out, now, worker, a);
         }
         true
-    }
-
-    pub(crate) fn count(
-        &mut self,
-        queue: Option<Sid>,
-        wf: Option<Sid>,
-        f: impl Fn(&mut super::space::Counters),
-    ) {
-        f(&mut self.counters);
-        if let Some(q) = queue {
-            f(self.queue_counters.entry(q).or_default());
-        }
-        if let Some(w) = wf {
-            f(self.workflow_counters.entry(w).or_default());
-        }
     }
 
     /// Ends a pending reservation without acceptance; the task goes back to pending when none is left.
@@ -506,8 +489,7 @@ impl Space {
         res.version += 1;
         res.date_updated = now;
         res.timeout_at = None;
-        let (task, worker, channel, queue) =
-            (res.task_sid, res.worker_sid, res.task_channel_sid, res.task_queue_sid);
+        let (task, worker, channel) = (res.task_sid, res.worker_sid, res.task_channel_sid);
         out.timers.cancel(Timer::ReservationTimeout(wsid, r));
         out.touch(Key::Reservation(wsid, r));
         if self.ws.multi_task_enabled {
@@ -518,15 +500,6 @@ impl Space {
                 out.touch(Key::WorkerChannel(wsid, wc.sid));
             }
         }
-        let wf = self.tasks.get(&task).and_then(|t| t.workflow_sid);
-        let tally = |c: &mut super::space::Counters| match status {
-            ReservationStatus::Rejected => c.reservations_rejected += 1,
-            ReservationStatus::Timeout => c.reservations_timed_out += 1,
-            ReservationStatus::Rescinded => c.reservations_rescinded += 1,
-            _ => c.reservations_canceled += 1,
-        };
-        self.count(queue, wf, tally);
-        tally(self.worker_counters.entry(worker).or_default());
         let none_left = self.pending_reservations(task).next().is_none();
         if let Some(t) = self.tasks.get_mut(&task) {
             if none_left && t.assignment_status == TaskStatus::Reserved {
@@ -615,21 +588,17 @@ impl Space {
                 out.touch(Key::WorkerChannel(wsid, wc.sid));
             }
         }
-        let mut wf = None;
         if let Some(t) = self.tasks.get_mut(&task) {
             t.assignment_status = TaskStatus::Assigned;
             t.version += 1;
             t.date_updated = now;
             t.routing = None;
             t.assigned_at = Some(now);
-            wf = t.workflow_sid;
             out.touch(Key::Task(wsid, task));
         }
         out.timers.cancel(Timer::TargetTimeout(wsid, task));
         out.timers.set(Timer::TaskTtl(wsid, task), now.plus_millis(out.config.assigned_task_ttl_ms));
         self.reindex_task(task);
-        self.count(queue, wf, |c| c.reservations_accepted += 1);
-        self.worker_counters.entry(worker).or_default().reservations_accepted += 1;
         self.emit_reservation(out, now, EventType::ReservationAccepted, r);
         self.withdraw_pending(out, now, task, ReservationStatus::Rescinded);
         if !self.ws.multi_task_enabled {
@@ -719,7 +688,6 @@ impl Space {
             return Err(self.illegal_task("complete", task, "it is not assigned or wrapping."));
         }
         let wsid = self.ws.sid;
-        let (queue, wf) = (t.task_queue_sid, t.workflow_sid);
         if let Some(t) = self.tasks.get_mut(&task) {
             t.assignment_status = TaskStatus::Completed;
             t.reason = reason.map(String::into_boxed_str).or_else(|| t.reason.clone());
@@ -730,7 +698,6 @@ impl Space {
         out.touch(Key::Task(wsid, task));
         out.timers.cancel(Timer::TaskTtl(wsid, task));
         out.timers.set(Timer::Purge(wsid, task), now.plus_millis(out.config.terminal_task_purge_ms));
-        self.count(queue, wf, |c| c.tasks_completed += 1);
         self.emit_task_sid(
             out,
             now,
@@ -780,7 +747,6 @@ impl Space {
             return Err(self.illegal_task("cancel", task, "it is not pending or reserved."));
         }
         let wsid = self.ws.sid;
-        let (queue, wf) = (t.task_queue_sid, t.workflow_sid);
         // Mark canceled first so the withdrawn reservations do not put it back to pending.
         if let Some(t) = self.tasks.get_mut(&task) {
             t.assignment_status = TaskStatus::Canceled;
@@ -797,7 +763,6 @@ impl Space {
         }
         out.timers.set(Timer::Purge(wsid, task), now.plus_millis(out.config.terminal_task_purge_ms));
         out.touch(Key::Task(wsid, task));
-        self.count(queue, wf, |c| c.tasks_canceled += 1);
         self.emit_task_sid(
             out,
             now,
@@ -904,7 +869,6 @@ impl Space {
                 return;
             }
         }
-        let wf = self.tasks.get(&task).and_then(|t| t.workflow_sid);
         if skipped_last {
             self.emit_task_sid(
                 out,
@@ -922,7 +886,6 @@ impl Space {
                 &[Part::S("Task "), Part::Sid(task), Part::S(" timed out of the workflow")],
             );
         }
-        self.count(None, wf, |c| c.tasks_timed_out_in_workflow += 1);
         let _ = self.cancel_task(out, now, task, "Workflow Timeout".into());
     }
 
@@ -974,10 +937,8 @@ impl Space {
             });
             t.version += 1;
             t.date_updated = now;
-            let wf = t.workflow_sid;
             out.touch(Key::Task(wsid, task));
             self.reindex_task(task);
-            self.count(Some(target.queue), wf, |c| c.tasks_entered += 1);
             self.emit_task_sid(
                 out,
                 now,
@@ -1035,7 +996,6 @@ impl Space {
         let Some(pos) = t.routing else { return };
         let Some(cfg) = self.config_of(t) else { return };
         let queue = t.task_queue_sid;
-        let wf = t.workflow_sid;
         self.withdraw_pending(out, now, task, ReservationStatus::Canceled);
         self.emit_task_sid(
             out,
@@ -1044,7 +1004,6 @@ impl Space {
             task,
             &[Part::S("Task "), Part::Sid(task), Part::S(" timed out of its queue")],
         );
-        self.count(queue, wf, |c| c.tasks_moved += 1);
         let filter = pos.filter.map(|f| f as usize);
         match self.enter_targets(out, now, task, &cfg, filter, pos.target as usize + 1, pos.filter_entered_at)
         {
@@ -1208,7 +1167,6 @@ impl Space {
         self.tasks.insert(sid, Box::new(task));
         out.touch(Key::Task(wsid, sid));
         out.timers.set(Timer::TaskTtl(wsid, sid), now.plus_secs(timeout));
-        self.count(None, wf.as_ref().map(|w| w.0), |c| c.tasks_created += 1);
         self.emit_task_sid(
             out,
             now,
@@ -1233,7 +1191,6 @@ impl Space {
                 t.task_queue_entered_date = Some(now);
             }
             self.reindex_task(sid);
-            self.count(Some(q), None, |c| c.tasks_entered += 1);
             self.emit_task_sid(
                 out,
                 now,
@@ -1407,7 +1364,6 @@ impl Space {
     fn drop_task(&mut self, out: &mut Out, now: Timestamp, sid: Sid, ty: EventType) {
         let wsid = self.ws.sid;
         let Some(t) = self.tasks.get(&sid) else { return };
-        let (queue, wf) = (t.task_queue_sid, t.workflow_sid);
         if matches!(t.assignment_status, TaskStatus::Pending | TaskStatus::Reserved) {
             if let Some(t) = self.tasks.get_mut(&sid) {
                 t.assignment_status = TaskStatus::Canceled;
@@ -1422,7 +1378,6 @@ impl Space {
                 out.route_workers.push_back((wsid, worker));
             }
         }
-        self.count(queue, wf, |c| c.tasks_deleted += 1);
         self.emit_task_sid(out, now, ty, sid, &[Part::S("Task "), Part::Sid(sid), Part::S(" deleted")]);
         self.remove_task(out, sid);
         out.touch(Key::Task(wsid, sid));

@@ -150,24 +150,6 @@ pub(crate) struct QueueIndex {
     pub(crate) waiting: BTreeSet<TaskKey>,
 }
 
-/// Cumulative counters (since the engine started; not windowed).
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Counters {
-    pub reservations_created: u64,
-    pub reservations_accepted: u64,
-    pub reservations_rejected: u64,
-    pub reservations_timed_out: u64,
-    pub reservations_canceled: u64,
-    pub reservations_rescinded: u64,
-    pub tasks_created: u64,
-    pub tasks_canceled: u64,
-    pub tasks_completed: u64,
-    pub tasks_deleted: u64,
-    pub tasks_moved: u64,
-    pub tasks_entered: u64,
-    pub tasks_timed_out_in_workflow: u64,
-}
-
 /// One workspace's state.
 pub(crate) struct Space {
     pub(crate) ws: Workspace,
@@ -192,11 +174,6 @@ pub(crate) struct Space {
     /// worker -> idle key while in `available` sets.
     pub(crate) idle_key: SidMap<Sid, Timestamp>,
     // Statistics.
-    pub(crate) counters: Counters,
-    pub(crate) queue_counters: SidMap<Sid, Counters>,
-    pub(crate) workflow_counters: SidMap<Sid, Counters>,
-    /// Reservation counters per worker.
-    pub(crate) worker_counters: SidMap<Sid, Counters>,
     /// Shared names (see [`Names`]).
     pub(crate) names: Names,
 }
@@ -253,10 +230,6 @@ impl Space {
             task_reservations: SidMap::default(),
             worker_reservations: SidMap::default(),
             idle_key: SidMap::default(),
-            counters: Counters::default(),
-            queue_counters: SidMap::default(),
-            workflow_counters: SidMap::default(),
-            worker_counters: SidMap::default(),
             names: Names::default(),
         }
     }
