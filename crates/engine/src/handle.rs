@@ -11,6 +11,12 @@
 //! only when the store reports the batch durable (group commit), so no client ever sees an acknowledgement
 //! or an event that a crash could take back.
 //!
+//! One exception, for in-process views only: [`Handle::subscribe_applied`] hands out each event as soon as its
+//! change is applied, before it is durable. Reads ([`Handle::read`]) already see applied state at that moment,
+//! so such a subscriber learns nothing a read would not show; it is for live displays (the worker page's
+//! socket), which then show a call one disk sync sooner. Acknowledgements, callbacks to other systems and
+//! [`Handle::subscribe`] keep waiting for the disk.
+//!
 //! Time: the actor reads its injected [`Clock`]. With a [`crate::ManualClock`] timers fire only when a test
 //! moves the clock and calls [`Handle::tick`]; nothing in the tests waits for real time.
 
@@ -95,6 +101,7 @@ enum Msg {
 pub struct Handle {
     tx: mpsc::Sender<Msg>,
     events: broadcast::Sender<Arc<Event>>,
+    applied: broadcast::Sender<Arc<Event>>,
     clock: Arc<dyn Clock>,
     gauges: Arc<Gauges>,
 }
@@ -126,12 +133,14 @@ impl Handle {
     pub fn start(core: Core, store: Option<Store>, clock: Arc<dyn Clock>, options: Options) -> Handle {
         let (tx, rx) = mpsc::channel();
         let (events, _) = broadcast::channel(options.broadcast_capacity.max(1));
+        let (applied, _) = broadcast::channel(options.broadcast_capacity.max(1));
         let gauges = Arc::new(Gauges::default());
         let actor = Actor {
             state: State { core, events: VecDeque::new() },
             store,
             clock: clock.clone(),
             events: events.clone(),
+            applied: applied.clone(),
             options,
             last_prune: Timestamp(i64::MIN),
             last_pass: (0, 0, 0),
@@ -143,7 +152,7 @@ impl Handle {
             .spawn(move || actor.run(rx))
             .map(|_| ())
             .unwrap_or_else(|e| panic!("cannot start the engine thread: {e}"));
-        Handle { tx, events, clock, gauges }
+        Handle { tx, events, applied, clock, gauges }
     }
 
     /// Sends a message to the actor, counting it in the mailbox depth.
@@ -219,6 +228,14 @@ impl Handle {
         self.events.subscribe()
     }
 
+    /// Follows the event stream as changes are applied, before they are durable (see the module doc): for
+    /// in-process live views, which may then show a change a crash in the next few milliseconds would take
+    /// back, exactly as a read at that moment would. Anything that acknowledges or forwards events to other
+    /// systems uses [`Handle::subscribe`].
+    pub fn subscribe_applied(&self) -> broadcast::Receiver<Arc<Event>> {
+        self.applied.subscribe()
+    }
+
     /// Retained in-memory events with `seq > after`, oldest first, at most `limit`.
     pub async fn events_after(&self, after: u64, limit: usize) -> Result<Vec<Arc<Event>>, Error> {
         self.read(move |state| {
@@ -287,6 +304,8 @@ struct Actor {
     store: Option<Store>,
     clock: Arc<dyn Clock>,
     events: broadcast::Sender<Arc<Event>>,
+    /// Events as applied, before durable ([`Handle::subscribe_applied`]).
+    applied: broadcast::Sender<Arc<Event>>,
     options: Options,
     last_prune: Timestamp,
     /// How many writes, events and replies the previous pass had: the next pass starts with room for as many, so a
@@ -458,6 +477,9 @@ impl Actor {
                 self.state.events.pop_front();
             }
             self.state.events.push_back(event.clone());
+            if self.applied.receiver_count() > 0 {
+                let _ = self.applied.send(event.clone());
+            }
             pass.events.push(event);
         }
     }

@@ -160,6 +160,32 @@ async fn events_are_published_in_order_once_durable() {
     ));
 }
 
+/// Live views may follow events as applied: the same events, in the same order, each one out no later than
+/// its durable twin (here: all of a command's applied events are there once its reply is).
+#[tokio::test]
+async fn applied_events_are_the_durable_events_released_sooner() {
+    let dir = TempDir::new("applied");
+    let clock = ManualClock::new(START);
+    let handle = open(&dir, &clock);
+    let mut durable = handle.subscribe();
+    let mut applied = handle.subscribe_applied();
+    let (ws, workflow, _) = call_centre(&handle).await;
+    let task = create_call(&handle, ws, workflow).await;
+    let drain = |rx: &mut tokio::sync::broadcast::Receiver<Arc<engine::Event>>| {
+        let mut v = Vec::new();
+        while let Ok(e) = rx.try_recv() {
+            v.push((e.seq, e.event_type));
+        }
+        v
+    };
+    let early = drain(&mut applied);
+    assert!(early.iter().any(|(_, t)| *t == EventType::ReservationCreated), "{early:?}");
+    assert_eq!(early, drain(&mut durable));
+    // Nothing held back: a reader at this moment sees the task the applied events spoke of.
+    let seen = handle.read(move |state| state.core.task(ws, task).is_ok()).await.unwrap_or(false);
+    assert!(seen);
+}
+
 #[tokio::test]
 async fn a_refused_command_is_reported_and_changes_nothing() {
     let dir = TempDir::new("refused");

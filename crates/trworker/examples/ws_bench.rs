@@ -15,15 +15,17 @@
 //!    `reservation.created` event frame (matched to the task by the frame's `task_sid`), before parsing it.
 //!    The client shares the process and its two-thread runtime with the server, so its own scheduling and
 //!    parsing are in the figure: an upper bound for what a separate client would see.
-//!    A breakdown splits that at the instant the engine released the `reservation.created` event (after its
-//!    durable commit), seen by one more in-process subscriber of the engine's event stream, as the app's
-//!    feed sees it: POST -> released is the engine's part (HTTP, routing, commit), released -> frame the
-//!    app's (event intake, frame, WebSocket write, client read).
+//!    A breakdown splits that at the instant the engine released the `reservation.created` event, seen by
+//!    one more in-process subscriber of the stream the app's feed follows (events as applied, as in
+//!    `trworker serve` local mode; `--durable-feed` follows the stream released after the durable commit
+//!    instead): POST -> released is the engine's part (HTTP, routing, and with `--durable-feed` the commit),
+//!    released -> frame the app's (event intake, frame, WebSocket write, client read).
 //! 2. Memory. Closes those sockets, creates M more workers, and has a child process (this example run with
 //!    `--connect URL`, tokens on its stdin) connect M sockets that then stay idle; prints this process's
 //!    VmRSS (the server's: engine, app, the M server ends) before and after.
 //!
-//! `cargo run --release -p trworker --example ws_bench -- [--workers N] [--rate R] [--tasks T] [--idle M]`
+//! `cargo run --release -p trworker --example ws_bench -- [--workers N] [--rate R] [--tasks T] [--idle M]
+//! [--durable-feed]`
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -57,12 +59,18 @@ struct Args {
     rate: u32,
     tasks: Option<usize>,
     idle: usize,
+    /// Feed the app the events released after the durable commit (as before `subscribe_applied`).
+    durable_feed: bool,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
-    let mut args = Args { workers: 1000, rate: 1000, tasks: None, idle: 10_000 };
+    let mut args = Args { workers: 1000, rate: 1000, tasks: None, idle: 10_000, durable_feed: false };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
+        if flag == "--durable-feed" {
+            args.durable_feed = true;
+            continue;
+        }
         let value = it.next().with_context(|| format!("{flag} needs a value"))?;
         let n: usize = value.parse().with_context(|| format!("{flag} wants a number, not {value:?}"))?;
         match flag.as_str() {
@@ -70,7 +78,9 @@ fn parse_args() -> anyhow::Result<Args> {
             "--rate" => args.rate = u32::try_from(n).context("--rate is too large")?,
             "--tasks" => args.tasks = Some(n),
             "--idle" => args.idle = n,
-            other => bail!("unknown option {other}: use --workers N --rate R --tasks T --idle M"),
+            other => {
+                bail!("unknown option {other}: use --workers N --rate R --tasks T --idle M --durable-feed")
+            }
         }
     }
     if args.rate == 0 {
@@ -279,7 +289,9 @@ async fn run(args: &Args, dir: &Path) -> anyhow::Result<()> {
     let state = AppState::new(config, clock).map_err(|e| anyhow!("{e}"))?;
     let router = trworker::app::router(state.clone()).merge(embedded.routes(&base));
     let feed_account = account_sid.clone();
-    trworker::app::events::spawn_feed(state.clone(), embedded.handle.subscribe(), move |e| {
+    let follow =
+        |h: &engine::handle::Handle| if args.durable_feed { h.subscribe() } else { h.subscribe_applied() };
+    trworker::app::events::spawn_feed(state.clone(), follow(&embedded.handle), move |e| {
         trworker::api::callbacks::event_fields(&feed_account, e)
     });
     let background = state.spawn_background();
@@ -297,7 +309,7 @@ async fn run(args: &Args, dir: &Path) -> anyhow::Result<()> {
     };
     println!("app at {} (pid {})", bench.base, std::process::id());
 
-    let (engine_watch, released) = watch_engine(bench.account_sid.clone(), embedded.handle.subscribe());
+    let (engine_watch, released) = watch_engine(bench.account_sid.clone(), follow(&embedded.handle));
     latency(&bench, args, &released).await?;
     engine_watch.abort();
     if args.idle > 0 {

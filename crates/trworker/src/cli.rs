@@ -282,9 +282,10 @@ async fn run_serve(args: ServeArgs, log: LogFormat) -> anyhow::Result<()> {
         .layer(axum::middleware::from_fn_with_state(state.metrics().clone(), obs::track));
     if let Some(embedded) = &local {
         // In-process event intake: the engine's events reach the app without the HTTP hop, through the same
-        // intake the /twilio/events webhook feeds (which a real Twilio uses).
+        // intake the /twilio/events webhook feeds (which a real Twilio uses). They come as applied, one disk
+        // sync before they are durable: the page shows a call as soon as a read would (engine::handle docs).
         let account = embedded.credentials.account_sid.clone();
-        crate::app::events::spawn_feed(state.clone(), embedded.handle.subscribe(), move |e| {
+        crate::app::events::spawn_feed(state.clone(), embedded.handle.subscribe_applied(), move |e| {
             crate::api::callbacks::event_fields(&account, e)
         });
         let env_file = embedded
