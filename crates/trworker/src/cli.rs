@@ -270,7 +270,10 @@ async fn run_serve(args: ServeArgs, log: LogFormat) -> anyhow::Result<()> {
 
     let observer = Observer::builder(state.metrics().clone(), mode.as_str()).app(state.clone());
     let observer = match &local {
-        Some(embedded) => observer.engine(embedded.handle.clone(), embedded.callback_stats.clone()),
+        Some(embedded) => observer
+            .engine(embedded.handle.clone(), embedded.callback_stats.clone())
+            .assignments(embedded.assignment_stats.clone())
+            .assignments(embedded.assignment_stats.clone()),
         None => observer.twilio(state.client().clone()),
     };
     let mut router = crate::app::router(state.clone()).merge(obs::router(observer.build()));
@@ -405,6 +408,7 @@ async fn run_engine(args: EngineArgs, command: &str, log: LogFormat) -> anyhow::
     let metrics = obs::Metrics::new();
     let observer = Observer::builder(metrics.clone(), "engine")
         .engine(embedded.handle.clone(), embedded.callback_stats.clone())
+        .assignments(embedded.assignment_stats.clone())
         .build();
     // No worker app here to see the events: reservation outcomes are counted straight from the engine.
     let mut events = embedded.handle.subscribe();

@@ -75,6 +75,8 @@ pub struct Embedded {
     pub data_dir: PathBuf,
     /// Counts of the event callbacks delivered by [`Embedded::routes`]' deliverer, for `/metrics`.
     pub callback_stats: Arc<api::callbacks::DeliveryStats>,
+    /// Counts of the assignment callbacks (workflows' `AssignmentCallbackUrl`), for `/metrics`.
+    pub assignment_stats: Arc<api::callbacks::DeliveryStats>,
 }
 
 impl Embedded {
@@ -109,6 +111,7 @@ impl Embedded {
             manual_clock,
             data_dir: settings.data_dir,
             callback_stats: Arc::default(),
+            assignment_stats: Arc::default(),
         })
     }
 
@@ -127,7 +130,12 @@ impl Embedded {
             ..api::callbacks::Options::default()
         };
         api::callbacks::spawn(engine.clone(), credentials.clone(), options);
-        api::assignment::spawn(engine.clone(), credentials.clone(), api::assignment::TIMEOUT);
+        api::assignment::spawn(
+            engine.clone(),
+            credentials.clone(),
+            api::assignment::TIMEOUT,
+            self.assignment_stats.clone(),
+        );
         let state = AppState::new(engine, credentials, public_url);
         let mut routes = api::routes(state.clone());
         if let Some(clock) = &self.manual_clock {

@@ -20,7 +20,7 @@ use engine::command::{Command, UpdateReservationParams};
 use engine::event::{Event, EventType};
 
 use super::auth::Credentials;
-use super::callbacks::event_fields;
+use super::callbacks::{event_fields, DeliveryStats};
 use super::port::{Engine, Op, Out};
 
 /// The parameters of the assignment POST, taken from the `reservation.created` event's fields.
@@ -42,10 +42,17 @@ const FIELDS: [&str; 12] = [
 /// How long the receiver has to answer, as Twilio documents.
 pub const TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Starts assignment callbacks for every reservation created from now on.
-pub fn spawn(engine: Arc<dyn Engine>, credentials: Credentials, timeout: Duration) -> JoinHandle<()> {
+/// Starts assignment callbacks for every reservation created from now on, counting them in `stats`
+/// (delivered: a 2xx; failed attempts: each URL that failed; given up: both URLs failed; dropped: skipped
+/// because the deliverer fell behind the engine).
+pub fn spawn(
+    engine: Arc<dyn Engine>,
+    credentials: Credentials,
+    timeout: Duration,
+    stats: Arc<DeliveryStats>,
+) -> JoinHandle<()> {
     let events = engine.subscribe();
-    tokio::spawn(run(engine, events, Arc::new(credentials), timeout))
+    tokio::spawn(run(engine, events, Arc::new(credentials), timeout, stats))
 }
 
 async fn run(
@@ -53,6 +60,7 @@ async fn run(
     mut events: broadcast::Receiver<Arc<Event>>,
     credentials: Arc<Credentials>,
     timeout: Duration,
+    stats: Arc<DeliveryStats>,
 ) {
     let client = match reqwest::Client::builder().timeout(timeout).build() {
         Ok(c) => c,
@@ -66,6 +74,7 @@ async fn run(
             Ok(e) => e,
             Err(broadcast::error::RecvError::Lagged(n)) => {
                 tracing::warn!(skipped = n, "assignment callbacks fell behind; {n} events were skipped");
+                stats.count_dropped(n);
                 continue;
             }
             Err(broadcast::error::RecvError::Closed) => return,
@@ -73,7 +82,7 @@ async fn run(
         if event.event_type != EventType::ReservationCreated {
             continue;
         }
-        tokio::spawn(assign(engine.clone(), client.clone(), credentials.clone(), event));
+        tokio::spawn(assign(engine.clone(), client.clone(), credentials.clone(), event, stats.clone()));
     }
 }
 
@@ -82,6 +91,7 @@ async fn assign(
     client: reqwest::Client,
     credentials: Arc<Credentials>,
     event: Arc<Event>,
+    stats: Arc<DeliveryStats>,
 ) {
     let ws = event.workspace_sid;
     let reservation = event.resource_sid;
@@ -99,8 +109,15 @@ async fn assign(
         params.push(("ReservationSid".into(), reservation.to_string()));
     }
     let urls = [wf.assignment_callback_url, wf.fallback_assignment_callback_url];
+    let mut tried = false;
     for url in urls.into_iter().flatten().filter(|u| !u.is_empty()) {
-        match post(&client, &credentials.auth_token, &url, &params).await {
+        tried = true;
+        let answer = post(&client, &credentials.auth_token, &url, &params).await;
+        match &answer {
+            Ok(_) => stats.count_delivered(),
+            Err(_) => stats.count_failed_attempt(),
+        }
+        match answer {
             Ok(Some(change)) => {
                 let op = Op::Apply(Command::UpdateReservation {
                     workspace_sid: ws,
@@ -118,6 +135,9 @@ async fn assign(
             Ok(None) => return,
             Err(e) => tracing::warn!(%url, %reservation, error = %e, "assignment callback failed"),
         }
+    }
+    if tried {
+        stats.count_given_up();
     }
 }
 

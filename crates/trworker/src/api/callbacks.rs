@@ -70,6 +70,26 @@ pub struct DeliveryCounts {
 }
 
 impl DeliveryStats {
+    /// Counts a post answered with a 2xx.
+    pub fn count_delivered(&self) {
+        self.delivered.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a post that failed.
+    pub fn count_failed_attempt(&self) {
+        self.failed_attempts.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a callback abandoned after its last attempt.
+    pub fn count_given_up(&self) {
+        self.given_up.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts callbacks never posted.
+    pub fn count_dropped(&self, n: u64) {
+        self.dropped.fetch_add(n, Ordering::Relaxed);
+    }
+
     /// The current counts.
     pub fn snapshot(&self) -> DeliveryCounts {
         DeliveryCounts {

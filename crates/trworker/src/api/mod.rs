@@ -25,7 +25,7 @@
 //! let engine: Arc<dyn api::Engine> = Arc::new(api::local::LocalEngine::new(core, clock)); // or the actor
 //! let credentials = api::Credentials { account_sid, auth_token };
 //! api::callbacks::spawn(engine.clone(), credentials.clone(), api::callbacks::Options::default());
-//! api::assignment::spawn(engine.clone(), credentials.clone(), api::assignment::TIMEOUT);
+//! api::assignment::spawn(engine.clone(), credentials.clone(), api::assignment::TIMEOUT, Default::default());
 //! let state = api::AppState::new(engine, credentials, &public_url);
 //! api::serve(listener, state, shutdown).await?;
 //! ```

@@ -46,6 +46,7 @@ struct Inner {
     app: Option<AppState>,
     engine: Option<Handle>,
     callbacks: Option<Arc<DeliveryStats>>,
+    assignments: Option<Arc<DeliveryStats>>,
     twilio: Option<TwilioProbe>,
 }
 
@@ -85,6 +86,7 @@ impl Observer {
                 app: None,
                 engine: None,
                 callbacks: None,
+                assignments: None,
                 twilio: None,
             },
         }
@@ -175,6 +177,29 @@ impl Observer {
                 counts.dropped,
             );
         }
+        if let Some(assignments) = &inner.assignments {
+            let counts = assignments.snapshot();
+            out.counter(
+                "trworker_assignment_callbacks_delivered_total",
+                "Assignment callbacks (AssignmentCallbackUrl or its fallback) answered with a 2xx.",
+                counts.delivered,
+            );
+            out.counter(
+                "trworker_assignment_callback_failures_total",
+                "Assignment callback posts that failed (transport error, timeout or non-2xx), per URL tried.",
+                counts.failed_attempts,
+            );
+            out.counter(
+                "trworker_assignment_callbacks_given_up_total",
+                "Reservations whose assignment callback and fallback both failed.",
+                counts.given_up,
+            );
+            out.counter(
+                "trworker_assignment_callbacks_dropped_total",
+                "Reservations skipped because assignment delivery fell behind the engine.",
+                counts.dropped,
+            );
+        }
         if let Some(engine) = &inner.engine {
             let stats = engine.stats();
             out.gauge(
@@ -221,6 +246,12 @@ impl ObserverBuilder {
     pub fn engine(mut self, handle: Handle, callbacks: Arc<DeliveryStats>) -> Self {
         self.inner.engine = Some(handle);
         self.inner.callbacks = Some(callbacks);
+        self
+    }
+
+    /// Reports the embedded engine's assignment callback deliveries.
+    pub fn assignments(mut self, stats: Arc<DeliveryStats>) -> Self {
+        self.inner.assignments = Some(stats);
         self
     }
 

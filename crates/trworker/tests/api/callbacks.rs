@@ -154,7 +154,13 @@ async fn assignment_callback_instruction_accepts_the_reservation() {
     tokio::spawn(async move { axum::serve(listener, router).await });
     let mut rec = Receiver { url: url.clone(), rx };
 
-    trworker::api::assignment::spawn(app.engine.clone(), credentials(), trworker::api::assignment::TIMEOUT);
+    let stats = Arc::new(callbacks::DeliveryStats::default());
+    trworker::api::assignment::spawn(
+        app.engine.clone(),
+        credentials(),
+        trworker::api::assignment::TIMEOUT,
+        stats.clone(),
+    );
     let ws = app.workspace(&[]).await;
     let base = format!("/v1/Workspaces/{ws}");
     let centre = app.call_centre(&ws, &[("AssignmentCallbackUrl", url.as_str())]).await;
@@ -177,6 +183,8 @@ async fn assignment_callback_instruction_accepts_the_reservation() {
     .expect("the reservation is accepted");
     let (_, r) = app.get(&format!("{base}/Tasks/{task_sid}/Reservations/{reservation}")).await;
     assert_eq!(r["reservation_status"], "accepted");
+    let counts = stats.snapshot();
+    assert_eq!((counts.delivered, counts.failed_attempts, counts.given_up), (1, 0, 0), "{counts:?}");
 }
 
 #[tokio::test]
@@ -225,7 +233,12 @@ async fn real_engine_carries_out_the_assignment_instruction() {
         .with_state(Rx { tx, fail_first: Arc::new(Mutex::new(0)) });
     tokio::spawn(async move { axum::serve(listener, router).await });
     let mut rec = Receiver { url: url.clone(), rx };
-    trworker::api::assignment::spawn(real.engine.clone(), credentials(), trworker::api::assignment::TIMEOUT);
+    trworker::api::assignment::spawn(
+        real.engine.clone(),
+        credentials(),
+        trworker::api::assignment::TIMEOUT,
+        Default::default(),
+    );
 
     let (_, wfs) = app.get(&format!("/v1/Workspaces/{ws}/Workflows")).await;
     let wf = wfs["workflows"][0]["sid"].as_str().unwrap().to_owned();

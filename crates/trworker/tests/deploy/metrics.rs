@@ -45,6 +45,7 @@ async fn requests_are_counted_by_route_template_never_by_raw_path() {
     assert_eq!(sample(&page, "trworker_engine_poisoned", ""), Some(0.0));
     assert!(sample(&page, "trworker_engine_mailbox", "").is_some());
     assert!(sample(&page, "trworker_engine_unsaved_batches", "").is_some());
+    assert_eq!(sample(&page, "trworker_assignment_callbacks_delivered_total", ""), Some(0.0), "{page}");
     assert!(page.contains("# TYPE trworker_http_request_duration_seconds histogram"));
     assert_eq!(server.terminate().code, Some(0));
 }
