@@ -229,13 +229,7 @@ pub fn tally<'a>(events: impl Iterator<Item = &'a Event>, ws: Sid, scope: Scope,
                 t.wait_until_accepted.add(age);
                 let entered = secs_field(e, "TaskQueueEnteredDate").unwrap_or(e.at.secs());
                 t.wait_in_queue_until_accepted.add((e.at.secs() - entered).max(0));
-                for (threshold, split) in &mut t.splits {
-                    if age < *threshold {
-                        split.below_accepted += 1;
-                    } else {
-                        split.above_accepted += 1;
-                    }
-                }
+                t.split(age, true);
             }
             EventType::ReservationRejected => t.reservations_rejected += 1,
             EventType::ReservationTimeout => t.reservations_timed_out += 1,
@@ -245,13 +239,7 @@ pub fn tally<'a>(events: impl Iterator<Item = &'a Event>, ws: Sid, scope: Scope,
             EventType::TaskCanceled => {
                 t.tasks_canceled += 1;
                 t.wait_until_canceled.add(age);
-                for (threshold, split) in &mut t.splits {
-                    if age < *threshold {
-                        split.below_canceled += 1;
-                    } else {
-                        split.above_canceled += 1;
-                    }
-                }
+                t.split(age, false);
             }
             EventType::TaskCompleted => t.tasks_completed += 1,
             EventType::TaskDeleted | EventType::TaskSystemDeleted => t.tasks_deleted += 1,
@@ -266,6 +254,19 @@ pub fn tally<'a>(events: impl Iterator<Item = &'a Event>, ws: Sid, scope: Scope,
 }
 
 impl Tally {
+    /// Counts an acceptance (or a cancellation) at task age `age` below or above every threshold.
+    fn split(&mut self, age: i64, accepted: bool) {
+        for (threshold, split) in &mut self.splits {
+            let count = match (age < *threshold, accepted) {
+                (true, true) => &mut split.below_accepted,
+                (true, false) => &mut split.below_canceled,
+                (false, true) => &mut split.above_accepted,
+                (false, false) => &mut split.above_canceled,
+            };
+            *count += 1;
+        }
+    }
+
     /// Adds each worker's current stretch (from its last status change, clipped to the window) to the
     /// activity durations.
     pub fn add_current_activities<'a>(&mut self, workers: impl Iterator<Item = &'a Worker>, window: &Window) {

@@ -24,7 +24,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use engine::Handle;
 
-use crate::api::callbacks::DeliveryStats;
+use crate::api::callbacks::{DeliveryCounts, DeliveryStats};
 use crate::app::AppState;
 pub use metrics::{Exposition, Metrics};
 
@@ -155,49 +155,48 @@ impl Observer {
             out.gauge("trworker_websocket_connections", "Signed-in WebSockets open.", sockets as u64);
         }
         if let Some(callbacks) = &inner.callbacks {
-            let counts = callbacks.snapshot();
-            out.counter(
-                "trworker_event_callbacks_delivered_total",
-                "Event callbacks (EventCallbackUrl) answered with a 2xx.",
-                counts.delivered,
-            );
-            out.counter(
-                "trworker_event_callback_failures_total",
-                "Event callback posts that failed (transport error, timeout or non-2xx); each retry counts.",
-                counts.failed_attempts,
-            );
-            out.counter(
-                "trworker_event_callbacks_given_up_total",
-                "Event callbacks abandoned after the last retry.",
-                counts.given_up,
-            );
-            out.counter(
-                "trworker_event_callbacks_dropped_total",
-                "Event callbacks never sent: the workspace's queue was full or delivery fell behind.",
-                counts.dropped,
+            delivery_counters(
+                &mut out,
+                callbacks.snapshot(),
+                [
+                    (
+                        "trworker_event_callbacks_delivered_total",
+                        "Event callbacks (EventCallbackUrl) answered with a 2xx.",
+                    ),
+                    (
+                        "trworker_event_callback_failures_total",
+                        "Event callback posts that failed (transport error, timeout or non-2xx); each retry counts.",
+                    ),
+                    ("trworker_event_callbacks_given_up_total", "Event callbacks abandoned after the last retry."),
+                    (
+                        "trworker_event_callbacks_dropped_total",
+                        "Event callbacks never sent: the workspace's queue was full or delivery fell behind.",
+                    ),
+                ],
             );
         }
         if let Some(assignments) = &inner.assignments {
-            let counts = assignments.snapshot();
-            out.counter(
-                "trworker_assignment_callbacks_delivered_total",
-                "Assignment callbacks (AssignmentCallbackUrl or its fallback) answered with a 2xx.",
-                counts.delivered,
-            );
-            out.counter(
-                "trworker_assignment_callback_failures_total",
-                "Assignment callback posts that failed (transport error, timeout or non-2xx), per URL tried.",
-                counts.failed_attempts,
-            );
-            out.counter(
-                "trworker_assignment_callbacks_given_up_total",
-                "Reservations whose assignment callback and fallback both failed.",
-                counts.given_up,
-            );
-            out.counter(
-                "trworker_assignment_callbacks_dropped_total",
-                "Reservations skipped because assignment delivery fell behind the engine.",
-                counts.dropped,
+            delivery_counters(
+                &mut out,
+                assignments.snapshot(),
+                [
+                    (
+                        "trworker_assignment_callbacks_delivered_total",
+                        "Assignment callbacks (AssignmentCallbackUrl or its fallback) answered with a 2xx.",
+                    ),
+                    (
+                        "trworker_assignment_callback_failures_total",
+                        "Assignment callback posts that failed (transport error, timeout or non-2xx), per URL tried.",
+                    ),
+                    (
+                        "trworker_assignment_callbacks_given_up_total",
+                        "Reservations whose assignment callback and fallback both failed.",
+                    ),
+                    (
+                        "trworker_assignment_callbacks_dropped_total",
+                        "Reservations skipped because assignment delivery fell behind the engine.",
+                    ),
+                ],
             );
         }
         if let Some(engine) = &inner.engine {
@@ -309,4 +308,13 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: 
     let route = route.as_ref().map_or(metrics::UNMATCHED_ROUTE, |r| r.as_str());
     metrics.observe_http(route, method.as_str(), response.status().as_u16(), started.elapsed());
     response
+}
+
+/// The four counters of one kind of callback delivery (delivered, failed attempts, given up, dropped), each
+/// with its name and help text.
+fn delivery_counters(out: &mut Exposition, counts: DeliveryCounts, names: [(&str, &str); 4]) {
+    let values = [counts.delivered, counts.failed_attempts, counts.given_up, counts.dropped];
+    for ((name, help), value) in names.into_iter().zip(values) {
+        out.counter(name, help, value);
+    }
 }
