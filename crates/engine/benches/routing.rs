@@ -134,7 +134,7 @@ fn create_task(workspace: Sid, workflow: Sid, n: usize) -> Command {
 }
 
 /// Sans-IO: the routing decision itself. Its cost should stay flat as the number of workers grows.
-#[divan::bench(args = [1_000, 10_000, 100_000], sample_count = 10, sample_size = 1)]
+#[divan::bench(args = [1_000, 10_000, 100_000], sample_count = 30, sample_size = 1)]
 fn in_memory(bencher: Bencher, workers: usize) {
     bencher.counter(ItemsCount::new(TASKS)).with_inputs(|| centre(workers)).bench_local_values(|mut c| {
         for n in 0..TASKS {
