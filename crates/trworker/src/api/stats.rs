@@ -114,13 +114,14 @@ pub enum Scope {
 }
 
 impl Scope {
-    fn matches(self, e: &Event) -> bool {
-        let is = |name: &str, sid: Sid| e.field(name).is_some_and(|v| v == sid.to_string());
+    /// The event field that must name the scope's resource, and that resource's SID as text; `None` when
+    /// every event of the workspace counts.
+    fn field(self) -> Option<(&'static str, String)> {
         match self {
-            Scope::Workspace | Scope::Workers(None) => true,
-            Scope::Queue(q) => is("TaskQueueSid", q),
-            Scope::Workflow(wf) => is("WorkflowSid", wf),
-            Scope::Workers(Some(wk)) => is("WorkerSid", wk),
+            Scope::Workspace | Scope::Workers(None) => None,
+            Scope::Queue(q) => Some(("TaskQueueSid", q.to_string())),
+            Scope::Workflow(wf) => Some(("WorkflowSid", wf.to_string())),
+            Scope::Workers(Some(wk)) => Some(("WorkerSid", wk.to_string())),
         }
     }
 }
@@ -202,8 +203,11 @@ pub fn tally<'a>(events: impl Iterator<Item = &'a Event>, ws: Sid, scope: Scope,
         splits: window.split_by_wait_time.iter().map(|&s| (s, Split::default())).collect(),
         ..Tally::default()
     };
+    // The scope's SID as text once, not once per event.
+    let wanted = scope.field();
+    let in_scope = |e: &Event| wanted.as_ref().is_none_or(|(name, sid)| e.field(name) == Some(sid.as_str()));
     for e in events {
-        if e.workspace_sid != ws || !window.contains(e.at) || !scope.matches(e) {
+        if e.workspace_sid != ws || !window.contains(e.at) || !in_scope(e) {
             continue;
         }
         if e.event_type == EventType::WorkerActivityUpdate {
