@@ -409,6 +409,10 @@ impl Actor {
                     // Close the store (its writer thread and the directory lock) before answering, so a
                     // caller may reopen the same directory as soon as `stop` returns.
                     drop(self.store.take());
+                    // Close the mailbox before answering too, so a message sent once `stop` has returned is
+                    // refused by the channel (and not counted in the mailbox gauge) rather than queued for
+                    // a receiver that is about to go away.
+                    drop(rx);
                     let _ = done.send(result);
                     return;
                 }

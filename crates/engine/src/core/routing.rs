@@ -260,14 +260,17 @@ impl Space {
                 v.iter().any(|r| self.reservations.get(r).is_some_and(|r| r.reservation_status.is_active()))
             });
         }
-        let free = |c: Sid| {
-            self.channel_of.get(&(worker, c)).and_then(|wc| self.worker_channels.get(wc)).is_some_and(|wc| {
+        let free = |wc: &Sid| {
+            self.worker_channels.get(wc).is_some_and(|wc| {
                 wc.available && wc.assigned_tasks + wc.reserved_tasks < wc.configured_capacity
             })
         };
         match channel {
-            Some(c) => free(c),
-            None => self.channels.keys().any(|c| free(*c)),
+            Some(c) => self.channel_of.get(&(worker, c)).is_some_and(free),
+            // The worker's own list, read once, rather than one lookup of the worker per workspace channel.
+            None => {
+                self.channel_of.of(worker).iter().any(|(c, wc)| self.channels.contains_key(c) && free(wc))
+            }
         }
     }
 

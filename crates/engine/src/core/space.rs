@@ -120,6 +120,11 @@ impl ChannelOf {
         self.0.get(&key.0)?.iter().find(|(c, _)| *c == key.1).map(|(_, wc)| wc)
     }
 
+    /// The worker's (task channel, worker channel) pairs.
+    pub(crate) fn of(&self, worker: Sid) -> &[(Sid, Sid)] {
+        self.0.get(&worker).map(Vec::as_slice).unwrap_or(&[])
+    }
+
     pub(crate) fn insert(&mut self, key: (Sid, Sid), wc: Sid) {
         let list = self.0.entry(key.0).or_default();
         match list.iter_mut().find(|(c, _)| *c == key.1) {
