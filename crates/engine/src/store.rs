@@ -26,7 +26,7 @@
 //!
 //! # Schema (version 3, in `PRAGMA user_version`; `PRAGMA application_id` marks the file as trworker's)
 //!
-//! - Pages are 4 KiB (`PAGE_SIZE`), set when the file is created; a file keeps the page size it was made with.
+//! - Pages are 8 KiB (`PAGE_SIZE`), set when the file is created; a file keeps the page size it was made with.
 //! - `records(seq INTEGER PRIMARY KEY, kind, key, value)`: one row per live record. `seq` is the rowid and
 //!   only grows, so a new record is appended at the end of the b-tree, and an update rewrites the row where
 //!   it is. The writer finds a record's row through an in-memory index of `(kind, key) -> seq`, built when
@@ -65,12 +65,12 @@ const SCHEMA_VERSION: i64 = 3;
 /// `PRAGMA application_id` of a trworker store ("trwk"), so a foreign SQLite file is recognised as such.
 const APPLICATION_ID: i64 = 0x7472_776b;
 
-/// Page size of a new database: SQLite's default. Every commit rewrites whole pages: the new rows' tail pages,
-/// the b-trees' interior pages on the way to them, and page 1 (the file's size is in its header). With rows
-/// appended in `seq` order (see the module doc) that is a handful of pages per commit, so small pages write
-/// less: 4 KiB gave 40% more task creates per second over HTTP than 16 KiB (docs/PERFORMANCE.md). (16 KiB
-/// paid off only while records were keyed by SID and inserts split pages all over the b-tree.)
-const PAGE_SIZE: i64 = 4096;
+/// Page size of a new database. Every commit rewrites whole pages: the new rows' tail pages, the b-trees'
+/// interior pages on the way to them, and page 1 (the file's size is in its header), so small commits (HTTP
+/// requests one by one) favour small pages; large groups (a burst through the actor) favour large ones,
+/// which need fewer page allocations per row. 8 KiB measured best for both against 4 and 16 KiB (alternating
+/// runs, docs/PERFORMANCE.md).
+const PAGE_SIZE: i64 = 8192;
 
 /// File name of the database inside the data directory.
 const DB_FILE: &str = "engine.db";
