@@ -68,8 +68,8 @@ const APPLICATION_ID: i64 = 0x7472_776b;
 /// Page size of a new database. Every commit rewrites whole pages: the new rows' tail pages, the b-trees'
 /// interior pages on the way to them, and page 1 (the file's size is in its header), so small commits (HTTP
 /// requests one by one) favour small pages; large groups (a burst through the actor) favour large ones,
-/// which need fewer page allocations per row. 8 KiB measured best for both against 4 and 16 KiB (alternating
-/// runs, docs/PERFORMANCE.md).
+/// which need fewer page allocations per row. 8 KiB was as good as 4 KiB or better over HTTP in alternating
+/// runs and about 10% faster in the durable bench; 16 KiB gave clearly fewer HTTP creates (docs/PERFORMANCE.md).
 const PAGE_SIZE: i64 = 8192;
 
 /// File name of the database inside the data directory.
