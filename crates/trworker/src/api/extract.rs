@@ -8,7 +8,6 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use engine::{Prefix, Sid};
 use serde::de::DeserializeOwned;
-use serde_json::Value;
 
 use super::error::{ApiError, ApiResult};
 use super::port::{Failure, Op, Out};
@@ -81,12 +80,12 @@ macro_rules! expect_out {
 pub(crate) use expect_out;
 
 /// A JSON response with a status.
-pub fn json(status: StatusCode, body: Value) -> Response {
+pub fn json(status: StatusCode, body: impl serde::Serialize) -> Response {
     (status, Json(body)).into_response()
 }
 
 /// A JSON response with an `ETag` header carrying `version`.
-pub fn json_etag(status: StatusCode, body: Value, version: u64) -> Response {
+pub fn json_etag(status: StatusCode, body: impl serde::Serialize, version: u64) -> Response {
     let mut response = json(status, body);
     if let Ok(v) = HeaderValue::from_str(&version.to_string()) {
         response.headers_mut().insert("ETag", v);

@@ -6,9 +6,9 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use engine::{Prefix, Sid};
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use super::{base, list_query, v1_list};
+use super::{list_query, v1_list};
 use crate::api::extract::{call, deleted, expect_out, if_match, json_etag, opt_sid, sid, Segments};
 use crate::api::params::{Form, Params, Query};
 use crate::api::port::{Op, Out, TaskFilter};
@@ -25,40 +25,87 @@ pub fn router() -> Router<AppState> {
 
 const STATUSES: [&str; 6] = ["pending", "reserved", "assigned", "canceled", "completed", "wrapping"];
 
-pub(crate) fn render(state: &AppState, t: &Task) -> Value {
+/// A Task as the API shows it. A typed body rather than a `serde_json::Value` map because task creates are the
+/// API's hot path: building ~25 map entries (each key and value its own allocation) and serializing the map
+/// took about a fifth of the HTTP threads' time per create. Fields are in alphabetical order, the order the
+/// `Value` maps of the other resources serialize in, so every resource reads the same way.
+#[derive(serde::Serialize)]
+pub(crate) struct TaskBody<'a> {
+    account_sid: &'a str,
+    addons: &'a str,
+    age: i64,
+    assignment_status: &'static str,
+    attributes: &'a str,
+    date_created: String,
+    date_updated: String,
+    ignore_capacity: bool,
+    links: TaskLinks,
+    priority: i64,
+    reason: Option<&'a str>,
+    routing_target: Option<Sid>,
+    sid: Sid,
+    task_channel_sid: Sid,
+    task_channel_unique_name: &'a str,
+    task_queue_entered_date: Option<String>,
+    task_queue_friendly_name: Option<&'a str>,
+    task_queue_sid: Option<Sid>,
+    timeout: i64,
+    url: String,
+    virtual_start_time: String,
+    workflow_friendly_name: Option<&'a str>,
+    workflow_sid: Option<Sid>,
+    workspace_sid: Sid,
+}
+
+#[derive(serde::Serialize)]
+struct TaskLinks {
+    reservations: String,
+    task_queue: Option<String>,
+    workflow: Option<String>,
+    workspace: String,
+}
+
+pub(crate) fn body<'a>(state: &'a AppState, t: &'a Task) -> TaskBody<'a> {
     let urls = state.urls();
     let ws = t.workspace_sid;
     let url = urls.workspace(ws, &format!("/Tasks/{}", t.sid));
-    let mut m = base(state, Some(ws), t.sid, (t.date_created, t.date_updated), url.clone());
-    let s = |x: Option<Sid>| x.map(|x| x.to_string());
-    let age = t.age(state.engine().now());
-    m.insert("assignment_status".into(), json!(t.assignment_status.as_str()));
-    m.insert("attributes".into(), json!(t.attributes));
-    m.insert("addons".into(), json!(t.addons));
-    m.insert("age".into(), json!(age));
-    m.insert("priority".into(), json!(t.priority));
-    m.insert("reason".into(), json!(t.reason));
-    m.insert("timeout".into(), json!(t.timeout));
-    m.insert("task_queue_sid".into(), json!(s(t.task_queue_sid)));
-    m.insert("task_queue_friendly_name".into(), json!(t.task_queue_friendly_name));
-    m.insert("task_queue_entered_date".into(), json!(t.task_queue_entered_date.map(iso8601)));
-    m.insert("workflow_sid".into(), json!(s(t.workflow_sid)));
-    m.insert("workflow_friendly_name".into(), json!(t.workflow_friendly_name));
-    m.insert("task_channel_sid".into(), json!(t.task_channel_sid.to_string()));
-    m.insert("task_channel_unique_name".into(), json!(t.task_channel_unique_name));
-    m.insert("virtual_start_time".into(), json!(iso8601(t.virtual_start_time)));
-    m.insert("routing_target".into(), json!(s(t.routing_target)));
-    m.insert("ignore_capacity".into(), json!(t.ignore_capacity));
-    m.insert(
-        "links".into(),
-        json!({
-            "task_queue": t.task_queue_sid.map(|q| urls.workspace(ws, &format!("/TaskQueues/{q}"))),
-            "workflow": t.workflow_sid.map(|w| urls.workspace(ws, &format!("/Workflows/{w}"))),
-            "workspace": urls.workspace(ws, ""),
-            "reservations": format!("{url}/Reservations"),
-        }),
-    );
-    Value::Object(m)
+    TaskBody {
+        account_sid: &state.credentials().account_sid,
+        addons: &t.addons,
+        age: t.age(state.engine().now()),
+        assignment_status: t.assignment_status.as_str(),
+        attributes: &t.attributes,
+        date_created: iso8601(t.date_created),
+        date_updated: iso8601(t.date_updated),
+        ignore_capacity: t.ignore_capacity,
+        links: TaskLinks {
+            reservations: format!("{url}/Reservations"),
+            task_queue: t.task_queue_sid.map(|q| urls.workspace(ws, &format!("/TaskQueues/{q}"))),
+            workflow: t.workflow_sid.map(|w| urls.workspace(ws, &format!("/Workflows/{w}"))),
+            workspace: urls.workspace(ws, ""),
+        },
+        priority: t.priority,
+        reason: t.reason.as_deref(),
+        routing_target: t.routing_target,
+        sid: t.sid,
+        task_channel_sid: t.task_channel_sid,
+        task_channel_unique_name: &t.task_channel_unique_name,
+        task_queue_entered_date: t.task_queue_entered_date.map(iso8601),
+        task_queue_friendly_name: t.task_queue_friendly_name.as_deref(),
+        task_queue_sid: t.task_queue_sid,
+        timeout: t.timeout,
+        url,
+        virtual_start_time: iso8601(t.virtual_start_time),
+        workflow_friendly_name: t.workflow_friendly_name.as_deref(),
+        workflow_sid: t.workflow_sid,
+        workspace_sid: ws,
+    }
+}
+
+/// The task as a JSON value, for list pages.
+pub(crate) fn render(state: &AppState, t: &Task) -> Value {
+    // Cannot fail: `to_value` fails only for maps with non-string keys, and the body has none.
+    serde_json::to_value(body(state, t)).unwrap_or(Value::Null)
 }
 
 fn virtual_start_time(p: &mut Params) -> ApiResult<Option<engine::Timestamp>> {
@@ -118,7 +165,7 @@ async fn create_task(
         call(&state, Op::Apply(Command::CreateTask { workspace_sid: ws, params })).await?,
         Out::Task
     );
-    Ok(json_etag(StatusCode::CREATED, render(&state, &t), t.version))
+    Ok(json_etag(StatusCode::CREATED, body(&state, &t), t.version))
 }
 
 async fn fetch_task(
@@ -127,7 +174,7 @@ async fn fetch_task(
 ) -> ApiResult<Response> {
     let (ws, sid) = ids(&ws, &s)?;
     let t = expect_out!(call(&state, Op::FetchTask { ws, sid }).await?, Out::Task);
-    Ok(json_etag(StatusCode::OK, render(&state, &t), t.version))
+    Ok(json_etag(StatusCode::OK, body(&state, &t), t.version))
 }
 
 async fn update_task(
@@ -148,7 +195,7 @@ async fn update_task(
     p.finish()?;
     let op = Op::Apply(Command::UpdateTask { workspace_sid: ws, sid, params, if_match: if_match(&headers) });
     let t = expect_out!(call(&state, op).await?, Out::Task);
-    Ok(json_etag(StatusCode::OK, render(&state, &t), t.version))
+    Ok(json_etag(StatusCode::OK, body(&state, &t), t.version))
 }
 
 async fn delete_task(
