@@ -10,6 +10,7 @@
 //!   `take_events`/`take_changes` for the log and the store, `restore` from stored records, read-only queries
 //!   and statistics. Submodules: `space` (one workspace, its indexes and CRUD), `routing` (workflows,
 //!   reservations, task lifecycle), `telephony` (simulated conferences), `query` (views).
+//! - [`cumulative`]: cumulative statistics counted from the event log over a window ([`cumulative::tally`]).
 //! - [`model`]: the resources (Workspace … Reservation, Conference, Participant) with Twilio's field names.
 //! - [`command`]: [`Command`], one variant per mutating REST operation plus simulation commands.
 //! - [`error`]: [`Error`], each with its Twilio code and HTTP status.
@@ -25,6 +26,7 @@
 
 pub mod command;
 pub mod core;
+pub mod cumulative;
 pub mod error;
 pub mod event;
 pub mod expr;

@@ -17,7 +17,7 @@ use tokio::sync::broadcast;
 
 use super::port::{ConferenceFilter, Engine, EventFilter, Failure, Op, Out, StatisticsQuery, TaskFilter};
 use super::render::iso8601;
-use super::stats::{tally, Scope, Tally, Window};
+use super::stats::{tally, Scope, Tally, TallyJson, Window};
 
 /// A command's reply as the facade's answer.
 pub fn reply(r: Reply) -> Out {
@@ -372,7 +372,7 @@ fn statistics<'a>(
 ) -> Result<Out, Failure> {
     core.workspace(ws)?;
     let kind = q.kind.as_str();
-    let window = Window::from_query(q, now)?;
+    let window = super::stats::window(q, now)?;
     let pick = |rt: Map<String, Value>, cum: Map<String, Value>| match kind {
         "RealTimeStatistics" => rt,
         "CumulativeStatistics" => cum,
