@@ -1,8 +1,8 @@
 //! Read-only views for the facade: fetch by SID, filtered lists (ordered by creation) and statistics.
 //!
 //! Lists are computed on demand; they are not on the routing hot path. Real-time statistics are computed here
-//! from the current state; cumulative statistics are windows over the event log, counted by the facade
-//! (`trworker::api::stats`), so the core keeps no counters on the routing path.
+//! from the current state; cumulative statistics are windows over the event log, counted by
+//! [`crate::cumulative`], so the core keeps no counters on the routing path.
 
 use super::space::Space;
 use super::{Core, Timer};

@@ -16,6 +16,7 @@
 //! - [`local`]: the port answered by the engine's `Core` ([`local::query`], [`local::reply`]) and
 //!   [`local::LocalEngine`], the core in process behind a mutex.
 //! - one module per resource, each with its own `router()`.
+//! - [`stats`]: the window of a cumulative-statistics request and the JSON of what the engine counted.
 //! - [`callbacks`]: signed, ordered, retried delivery of events to each workspace's `EventCallbackUrl`.
 //! - [`assignment`]: the workflow's `AssignmentCallbackUrl` and the instructions it answers with.
 //!
