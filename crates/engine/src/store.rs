@@ -811,16 +811,16 @@ impl<'c> Writer<'c> {
                         &encoded
                     }
                 };
-                match rows.find(kind, key) {
-                    Some(seq) => {
-                        self.update.execute(params![seq, value])?;
-                    }
-                    None => {
-                        let seq = rows.next;
-                        self.insert.execute(params![seq, kind, key, value])?;
-                        rows.next += 1;
-                        rows.of_kind(kind).insert(key.as_str().into(), seq);
-                    }
+                let updated = match rows.find(kind, key) {
+                    Some(seq) => self.update.execute(params![seq, value])? == 1,
+                    None => false,
+                };
+                // Not found, or (the file changed behind the index, e.g. by hand) its row is gone: a new row.
+                if !updated {
+                    let seq = rows.next;
+                    self.insert.execute(params![seq, kind, key, value])?;
+                    rows.next += 1;
+                    rows.of_kind(kind).insert(key.as_str().into(), seq);
                 }
             }
             Write::Delete { kind, key } => {
@@ -1068,6 +1068,19 @@ mod tests {
         let got: Vec<_> =
             loaded.records.iter().map(|r| (r.kind.as_str(), r.key.as_str(), r.value.as_str())).collect();
         assert_eq!(got, vec![("task", "WT1", "3"), ("task", "WT3", "1"), ("worker", "WT1", "w")]);
+    }
+
+    #[test]
+    fn a_row_removed_behind_the_writers_back_is_written_again() {
+        let dir = TempDir::new("stale");
+        let store = Store::open(dir.path()).unwrap();
+        write(&store, vec![put("task", "WT1", "1")]).unwrap();
+        // Someone deletes the row with the sqlite3 shell while trworker runs.
+        Connection::open(dir.path().join(DB_FILE)).unwrap().execute("DELETE FROM records", []).unwrap();
+        write(&store, vec![put("task", "WT1", "2")]).unwrap();
+        let records = store.load().unwrap().records;
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].value, "2");
     }
 
     #[test]
