@@ -1,8 +1,9 @@
 //! Routing throughput: create a task, route it through its workflow and reserve a worker.
 //!
 //! Setup (not timed): one workspace, `QUEUES` queues each targeting `team == q`, one workflow per queue, and
-//! N available workers spread over the teams. Timed: `TASKS` task creations, each of which evaluates its
-//! workflow, enters the queue, picks the longest-idle eligible worker and creates a reservation.
+//! N available workers spread over the teams; for `in_memory`, a warm-up that routes `TASKS` tasks and deletes
+//! them, so the maps are at working size (see `warm_centre`). Timed: `TASKS` task creations, each of which
+//! evaluates its workflow, enters the queue, picks the longest-idle eligible worker and creates a reservation.
 //!
 //! `in_memory` drives the sans-IO core directly; `durable` goes through the actor with the SQLite store, so
 //! every task is on disk before its reply (group commit). Run: `cargo bench -p engine --bench routing`.
