@@ -24,7 +24,8 @@ use crate::time::Timestamp;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 pub use query::{
-    ActivityFilter, ActivityStat, QueueRealTime, RealTimeStats, TaskFilter, TaskQueueFilter, WorkerFilter,
+    order_by, ActivityFilter, ActivityStat, Compare, Ordered, QueueRealTime, RealTimeStats, TaskFilter,
+    TaskQueueFilter, WorkerFilter,
 };
 pub(crate) use space::Space;
 

@@ -1531,3 +1531,36 @@ fn timers_number_first_sids_and_free_the_numbers() {
     assert_eq!(t.firsts.sids.len(), 2, "freed numbers are reused");
     assert_eq!(t.first(), Some((at(1), Timer::Purge(ws, task(9)))));
 }
+
+#[test]
+fn ordering_sorts_by_each_pair_in_turn_and_names_what_it_refuses() {
+    let mut d = Demo::new();
+    let mut tasks: Vec<Task> = [(0, "{}"), (1, "{}"), (2, "{}")].map(|(s, a)| d.create_task(at(s), a)).into();
+    tasks[0].priority = 5;
+    tasks[2].priority = 5;
+    let sids = |tasks: &[Task]| tasks.iter().map(|t| t.sid).collect::<Vec<_>>();
+    let (a, b, c) = (tasks[0].sid, tasks[1].sid, tasks[2].sid);
+    order_by(&mut tasks, "Priority:desc,DateCreated:desc").unwrap();
+    assert_eq!(sids(&tasks), vec![c, a, b]);
+    order_by(&mut tasks, " ").unwrap();
+    assert_eq!(sids(&tasks), vec![c, a, b], "a blank Ordering keeps the order");
+    order_by(&mut tasks, "DateCreated").unwrap();
+    assert_eq!(sids(&tasks), vec![a, b, c], "the direction defaults to asc");
+    for (ordering, says) in [
+        ("DateCreated:up", "'up' is not asc or desc"),
+        ("Age:asc", "'Age' is not one of DateCreated, Priority, VirtualStartTime"),
+        ("DateCreated:asc,VirtualStartTime:asc", "cannot be combined"),
+    ] {
+        let err = order_by(&mut tasks, ordering).unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidParameter { param, message } if param == "Ordering" && message.contains(says)),
+            "{ordering}: {err:?}"
+        );
+    }
+    let mut workers: Vec<Worker> = d.core.spaces[&d.ws].workers.values().cloned().collect();
+    order_by(&mut workers, "FriendlyName:asc").unwrap();
+    let names: Vec<&str> = workers.iter().map(|w| w.friendly_name.as_ref()).collect();
+    let mut sorted = names.clone();
+    sorted.sort_unstable();
+    assert_eq!(names, sorted);
+}

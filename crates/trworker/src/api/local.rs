@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use engine::core::{
-    ActivityFilter, QueueRealTime, RealTimeStats, TaskFilter as CoreTaskFilter, TaskQueueFilter,
+    order_by, ActivityFilter, QueueRealTime, RealTimeStats, TaskFilter as CoreTaskFilter, TaskQueueFilter,
     WorkerFilter as CoreWorkerFilter,
 };
 use engine::handle::{self, Handle};
@@ -77,20 +77,7 @@ pub fn query<'a>(
                 task_queue_sid: filter.task_queue_sid,
             };
             let mut workers = owned(core.workers(ws, &f)?);
-            if let Some(ordering) = filter.ordering.filter(|o| !o.trim().is_empty()) {
-                // The spec names no attributes for Workers and TaskQueues ("Sorting parameter"); [INFER] the
-                // dates every resource has, and the friendly name.
-                order_by(
-                    &mut workers,
-                    &ordering,
-                    &[
-                        ("DateCreated", |a, b| a.date_created.cmp(&b.date_created)),
-                        ("DateUpdated", |a, b| a.date_updated.cmp(&b.date_updated)),
-                        ("DateStatusChanged", |a, b| a.date_status_changed.cmp(&b.date_status_changed)),
-                        ("FriendlyName", |a, b| a.friendly_name.cmp(&b.friendly_name)),
-                    ],
-                )?;
-            }
+            order_by(&mut workers, filter.ordering.as_deref().unwrap_or_default())?;
             Out::Workers(workers)
         }
         Op::FetchWorkerChannel { ws, worker, key } => {
@@ -103,17 +90,7 @@ pub fn query<'a>(
         Op::ListTaskQueues { ws, friendly_name, evaluate_worker_attributes, worker_sid, ordering } => {
             let f = TaskQueueFilter { friendly_name, evaluate_worker_attributes, worker_sid };
             let mut queues = owned(core.task_queues(ws, &f)?);
-            if let Some(ordering) = ordering.filter(|o| !o.trim().is_empty()) {
-                order_by(
-                    &mut queues,
-                    &ordering,
-                    &[
-                        ("DateCreated", |a, b| a.date_created.cmp(&b.date_created)),
-                        ("DateUpdated", |a, b| a.date_updated.cmp(&b.date_updated)),
-                        ("FriendlyName", |a, b| a.friendly_name.cmp(&b.friendly_name)),
-                    ],
-                )?;
-            }
+            order_by(&mut queues, ordering.as_deref().unwrap_or_default())?;
             Out::TaskQueues(queues)
         }
         Op::FetchWorkflow { ws, sid } => Out::Workflow(core.workflow(ws, sid)?.clone()),
@@ -239,61 +216,11 @@ fn list_tasks(core: &Core, ws: Sid, f: TaskFilter) -> Result<Vec<Task>, Failure>
         routing_target,
     };
     let mut tasks = owned(core.tasks(ws, &cf)?);
-    if let Some(ordering) = f.ordering.filter(|o| !o.trim().is_empty()) {
-        order_tasks(&mut tasks, &ordering)?;
-    }
+    order_by(&mut tasks, f.ordering.as_deref().unwrap_or_default())?;
     if f.has_addons == Some(true) {
         tasks.retain(|t| t.addons.trim() != "{}" && !t.addons.trim().is_empty());
     }
     Ok(tasks)
-}
-
-/// How one `Ordering` attribute compares two items.
-type Compare<T> = fn(&T, &T) -> std::cmp::Ordering;
-
-/// Sorts by an `Ordering` parameter: `Attribute:asc|desc` pairs, comma-separated (reference §4.8), the first
-/// pair deciding first. `attributes` are the names the resource accepts. The sort is stable, so ties keep
-/// creation order.
-fn order_by<T>(items: &mut [T], ordering: &str, attributes: &[(&str, Compare<T>)]) -> Result<(), Failure> {
-    let mut keys: Vec<(&str, Compare<T>, bool)> = Vec::new();
-    for part in ordering.split(',') {
-        let (field, dir) = part.trim().split_once(':').unwrap_or((part.trim(), "asc"));
-        let descending = match dir.to_ascii_lowercase().as_str() {
-            "asc" => false,
-            "desc" => true,
-            other => return Err(bad("Ordering", format!("'{other}' is not asc or desc"))),
-        };
-        let Some((name, compare)) = attributes.iter().find(|(name, _)| *name == field) else {
-            let names: Vec<&str> = attributes.iter().map(|(n, _)| *n).collect();
-            return Err(bad("Ordering", format!("'{field}' is not one of {}", names.join(", "))));
-        };
-        keys.push((name, *compare, descending));
-    }
-    items.sort_by(|a, b| {
-        keys.iter()
-            .map(|(_, compare, descending)| if *descending { compare(a, b).reverse() } else { compare(a, b) })
-            .find(|o| o.is_ne())
-            .unwrap_or(std::cmp::Ordering::Equal)
-    });
-    Ok(())
-}
-
-/// Tasks: `Priority:desc,DateCreated:asc`; DateCreated and VirtualStartTime cannot be combined (spec).
-fn order_tasks(tasks: &mut [Task], ordering: &str) -> Result<(), Failure> {
-    let names: Vec<&str> =
-        ordering.split(',').map(|p| p.trim().split(':').next().unwrap_or_default()).collect();
-    if names.contains(&"DateCreated") && names.contains(&"VirtualStartTime") {
-        return Err(bad("Ordering", "DateCreated and VirtualStartTime cannot be combined"));
-    }
-    order_by(
-        tasks,
-        ordering,
-        &[
-            ("DateCreated", |a, b| a.date_created.cmp(&b.date_created)),
-            ("Priority", |a, b| a.priority.cmp(&b.priority)),
-            ("VirtualStartTime", |a, b| a.virtual_start_time.cmp(&b.virtual_start_time)),
-        ],
-    )
 }
 
 fn list_events<'a>(

@@ -35,6 +35,12 @@ async fn call_task(app: &TestApp, ws: &str) -> Value {
     body
 }
 
+/// The SID of the task's first reservation.
+async fn first_reservation(app: &TestApp, ws: &str, task_sid: &str) -> String {
+    let (_, list) = app.get(&format!("/v1/Workspaces/{ws}/Tasks/{task_sid}/Reservations")).await;
+    list["reservations"][0]["sid"].as_str().unwrap_or_else(|| panic!("no reservation: {list}")).to_owned()
+}
+
 #[tokio::test]
 async fn the_seed_call_flow_end_to_end() {
     let (real, ws) = spawn_real().await;
@@ -125,8 +131,7 @@ async fn reservation_timeout_and_reject_follow_the_engine() {
     go_available(app, &ws, &charles).await;
     let task = call_task(app, &ws).await;
     let task_sid = task["sid"].as_str().unwrap().to_owned();
-    let (_, list) = app.get(&format!("/v1/Workspaces/{ws}/Tasks/{task_sid}/Reservations")).await;
-    let res = list["reservations"][0]["sid"].as_str().unwrap().to_owned();
+    let res = first_reservation(app, &ws, &task_sid).await;
 
     // The demo workflow's reservation timeout is 10 s.
     real.clock.advance_millis(11_000);
@@ -187,8 +192,7 @@ async fn every_get_operation_answers_200_on_real_resources() {
     go_available(app, &ws, &charles).await;
     let task = call_task(app, &ws).await;
     let task_sid = task["sid"].as_str().unwrap().to_owned();
-    let (_, list) = app.get(&format!("/v1/Workspaces/{ws}/Tasks/{task_sid}/Reservations")).await;
-    let res = list["reservations"][0]["sid"].as_str().unwrap().to_owned();
+    let res = first_reservation(app, &ws, &task_sid).await;
     let (status, body) = app
         .post(
             &format!("/v1/Workspaces/{ws}/Tasks/{task_sid}/Reservations/{res}"),
@@ -262,8 +266,7 @@ async fn cumulative_statistics_count_the_window_from_the_event_log() {
     let task_sid = task["sid"].as_str().unwrap().to_owned();
     let queue = task["task_queue_sid"].as_str().unwrap().to_owned();
     let workflow = task["workflow_sid"].as_str().unwrap().to_owned();
-    let (_, list) = app.get(&format!("/v1/Workspaces/{ws}/Tasks/{task_sid}/Reservations")).await;
-    let res = list["reservations"][0]["sid"].as_str().unwrap().to_owned();
+    let res = first_reservation(app, &ws, &task_sid).await;
     real.clock.advance_millis(7_000);
     let (status, body) = app
         .post(
