@@ -139,6 +139,8 @@ pub struct TaskFilter {
     pub task_queue_name: Option<String>,
     pub evaluate_task_attributes: Option<String>,
     pub routing_target: Option<Sid>,
+    /// `HasAddons=true`: only tasks with add-on data (`false` or absent: no filter, as in Twilio).
+    pub has_addons: Option<bool>,
 }
 
 /// Workers per activity.
@@ -394,6 +396,7 @@ impl Core {
                     .is_none_or(|n| t.task_queue_friendly_name.as_deref() == Some(n.as_str()))
             })
             .filter(|t| f.routing_target.is_none_or(|r| t.routing_target == Some(r)))
+            .filter(|t| f.has_addons != Some(true) || !matches!(t.addons.trim(), "" | "{}"))
             .filter(|t| expr.as_ref().is_none_or(|e| e.eval(&t.attributes_value())))
             .collect();
         Ok(by_created(v, |t| (t.date_created, t.sid)))

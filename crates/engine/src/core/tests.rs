@@ -1564,3 +1564,14 @@ fn ordering_sorts_by_each_pair_in_turn_and_names_what_it_refuses() {
     sorted.sort_unstable();
     assert_eq!(names, sorted);
 }
+
+#[test]
+fn has_addons_keeps_only_tasks_with_add_on_data() {
+    let mut d = Demo::new();
+    d.create_task(at(0), "{}");
+    let count = |d: &Demo, has_addons| {
+        d.core.tasks(d.ws, &query::TaskFilter { has_addons, ..Default::default() }).unwrap().len()
+    };
+    // Tasks made through the API have no add-on data (`{}`).
+    assert_eq!((count(&d, None), count(&d, Some(false)), count(&d, Some(true))), (1, 1, 0));
+}

@@ -214,12 +214,10 @@ fn list_tasks(core: &Core, ws: Sid, f: TaskFilter) -> Result<Vec<Task>, Failure>
         task_queue_name: f.task_queue_name,
         evaluate_task_attributes: f.evaluate_task_attributes,
         routing_target,
+        has_addons: f.has_addons,
     };
     let mut tasks = owned(core.tasks(ws, &cf)?);
     order_by(&mut tasks, f.ordering.as_deref().unwrap_or_default())?;
-    if f.has_addons == Some(true) {
-        tasks.retain(|t| t.addons.trim() != "{}" && !t.addons.trim().is_empty());
-    }
     Ok(tasks)
 }
 
