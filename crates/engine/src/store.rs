@@ -12,6 +12,10 @@
 //! - **Fast.** One writer thread takes the first queued batch, then everything else already queued (bounded),
 //!   and writes the whole group in one transaction with statements prepared once: one fsync pays for
 //!   thousands of batches. The caller keeps working while the disk syncs; only its replies wait.
+//! - **No stalls for checkpoints.** SQLite's automatic checkpoint runs inside the commit that crosses its
+//!   mark, holding up every reply waiting on that commit. Here a checkpointer thread copies the WAL into the
+//!   database beside the writer, and the writer only finishes the little that is left, every few megabytes,
+//!   so the WAL starts over (`Writer::after_commit`).
 //! - **One process per directory.** An exclusive lock on `engine.lock` stops a second trworker from
 //!   writing the same files.
 //!
@@ -83,6 +87,16 @@ const MAX_GROUP_BATCHES: usize = 4096;
 
 /// At most about this many bytes of keys and values go into one transaction, for the same reason.
 const MAX_GROUP_BYTES: usize = 8 << 20;
+
+/// After about this many bytes of committed data, the checkpointer thread is asked to copy the WAL into the
+/// database. It works beside the writer, so commits do not wait for it.
+const CHECKPOINT_BYTES: usize = 1 << 20;
+
+/// After about this many bytes of committed data since the WAL last started over, the writer finishes the
+/// checkpoint itself (the little the checkpointer has not copied yet), so that its next transaction starts
+/// the WAL from the beginning. Without this the WAL would never restart under a steady load: a checkpoint
+/// running beside the writer never catches up with the frames committed while it runs.
+const RESTART_BYTES: usize = 8 << 20;
 
 /// How long a statement waits for a SQLite lock before failing. Only this process writes (the lock file
 /// makes sure), so waits are short: a checkpoint, or an external `sqlite3` shell reading the file.
@@ -446,6 +460,10 @@ impl Store {
         conn.pragma_update(None, "journal_size_limit", 64i64 << 20).map_err(sql)?;
         // A 32 MiB page cache (instead of 2 MiB) keeps the hot records' b-tree pages in memory.
         conn.pragma_update(None, "cache_size", -32768i64).map_err(sql)?;
+        // No checkpoints inside commits: SQLite's automatic one (every 1,000 pages) made the commit that
+        // crossed the mark copy and sync megabytes, stalling every request waiting on it for 5-20 ms. The
+        // checkpointer thread and the writer's restarts (`Writer::after_commit`) take over.
+        conn.pragma_update(None, "wal_autocheckpoint", 0i64).map_err(sql)?;
         ensure_schema(&mut conn, &path)?;
         let last_seq = last_event_seq(&conn).map_err(sql)?;
 
@@ -455,12 +473,13 @@ impl Store {
         )
         .map_err(sql)?;
         reader.busy_timeout(BUSY_TIMEOUT).map_err(sql)?;
+        let checkpointer = Checkpointer::start(&path)?;
 
         let (queue, jobs) = mpsc::channel();
         let writer_path = path.clone();
         let writer = thread::Builder::new()
             .name("trworker-store".into())
-            .spawn(move || Writer::run(conn, writer_path, last_seq, jobs))
+            .spawn(move || Writer::run(conn, writer_path, last_seq, jobs, checkpointer))
             .map_err(|e| StoreError::Thread { cause: Arc::new(e) })?;
 
         Ok(Store { path, queue: Some(queue), writer: Some(writer), reader: Mutex::new(reader), _lock: lock })
@@ -681,7 +700,7 @@ struct Writer<'c> {
 impl<'c> Writer<'c> {
     /// The writer thread: takes groups of jobs off the queue and commits each group in one transaction,
     /// until the queue is closed and drained.
-    fn run(conn: Connection, path: PathBuf, last_seq: u64, jobs: Receiver<Job>) {
+    fn run(conn: Connection, path: PathBuf, last_seq: u64, jobs: Receiver<Job>, checkpointer: Checkpointer) {
         let mut writer = match Writer::new(&conn, path.clone(), last_seq) {
             Ok(writer) => writer,
             Err(e) => {
@@ -693,6 +712,7 @@ impl<'c> Writer<'c> {
             }
         };
         let mut group: Vec<Job> = Vec::new();
+        let mut wal = WalGrowth::default();
         while let Ok(first) = jobs.recv() {
             let mut bytes = first.batch.iter().map(Write::size).sum::<usize>();
             group.push(first);
@@ -702,8 +722,11 @@ impl<'c> Writer<'c> {
                 group.push(job);
             }
             writer.commit_group(&mut group);
+            writer.after_commit(bytes, &mut wal, &checkpointer);
         }
         drop(writer);
+        // The checkpointer stops before the last checkpoint, which then has the WAL to itself.
+        drop(checkpointer);
         // A clean stop folds the WAL back into engine.db and empties it, so a stopped store is one file.
         // Failing here loses nothing: the next open replays the WAL.
         let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
@@ -736,6 +759,35 @@ impl<'c> Writer<'c> {
                  ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
             )?,
         })
+    }
+
+    /// Keeps the WAL short without stalling commits: every [`CHECKPOINT_BYTES`] the checkpointer thread is
+    /// asked to copy it into the database, and every [`RESTART_BYTES`] the writer checkpoints what is left,
+    /// which is little, so that its next transaction starts the WAL over. Sizes are those of the groups
+    /// (`Write::size`), an estimate of what reached the WAL.
+    ///
+    /// A failed or blocked checkpoint costs nothing but WAL length: the writer tries again after its next
+    /// commit, and a commit that cannot write reports its own error.
+    fn after_commit(&mut self, bytes: usize, wal: &mut WalGrowth, checkpointer: &Checkpointer) {
+        wal.since_nudge += bytes;
+        wal.since_restart += bytes;
+        if wal.since_nudge >= CHECKPOINT_BYTES {
+            wal.since_nudge = 0;
+            checkpointer.nudge();
+        }
+        if wal.since_restart >= RESTART_BYTES {
+            // (busy, frames in the WAL, frames copied): everything copied and nothing blocked means the next
+            // write transaction restarts the WAL.
+            let done = self
+                .conn
+                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+                    Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?, row.get::<_, i64>(2)?))
+                })
+                .is_ok_and(|(busy, log, copied)| busy == 0 && log == copied);
+            if done {
+                wal.since_restart = 0;
+            }
+        }
     }
 
     /// Writes every valid batch of `group` in one transaction, commits, then reports to every `done` in
@@ -861,6 +913,63 @@ impl<'c> Writer<'c> {
             // If even the rollback fails the connection is beyond repair; the next group's BEGIN will fail
             // and report that to its batches.
             let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+}
+
+/// Bytes committed since the writer last nudged the checkpointer, and since the WAL last started over.
+#[derive(Default)]
+struct WalGrowth {
+    since_nudge: usize,
+    since_restart: usize,
+}
+
+/// A thread with its own connection that copies the WAL into the database when nudged (`PASSIVE`: it never
+/// waits for, nor blocks, the writer or the readers). Dropping it stops and joins the thread.
+struct Checkpointer {
+    nudges: Option<mpsc::SyncSender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    fn start(path: &Path) -> Result<Checkpointer, StoreError> {
+        let sql = |e| StoreError::sqlite(path, e);
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(sql)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(sql)?;
+        // A checkpoint syncs the database file before the WAL may be reused; FULL is SQLite's default, stated.
+        conn.pragma_update(None, "synchronous", "FULL").map_err(sql)?;
+        conn.pragma_update(None, "wal_autocheckpoint", 0i64).map_err(sql)?;
+        // One pending nudge is enough: a nudge that finds the channel full is already answered by that one.
+        let (nudges, wakeups) = mpsc::sync_channel::<()>(1);
+        let thread = thread::Builder::new()
+            .name("trworker-checkpoint".into())
+            .spawn(move || {
+                for () in wakeups {
+                    // Errors are left to the writer: its own checkpoint and its next commit meet the same
+                    // disk and report what is wrong with it.
+                    let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                }
+            })
+            .map_err(|e| StoreError::Thread { cause: Arc::new(e) })?;
+        Ok(Checkpointer { nudges: Some(nudges), thread: Some(thread) })
+    }
+
+    fn nudge(&self) {
+        if let Some(nudges) = &self.nudges {
+            let _ = nudges.try_send(());
+        }
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.nudges = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
         }
     }
 }
@@ -1047,6 +1156,23 @@ mod tests {
             .unwrap()
             .query_row("SELECT count(*) FROM records", [], |row| row.get(0))
             .unwrap()
+    }
+
+    #[test]
+    fn the_wal_starts_over_under_a_steady_stream_of_commits() {
+        let dir = TempDir::new("walrestart");
+        let store = Store::open(dir.path()).unwrap();
+        let value = "x".repeat(64 << 10);
+        // Four restart distances, committed 256 KiB at a time as a steady load would.
+        let batches = 4 * RESTART_BYTES / (256 << 10);
+        for i in 0..batches {
+            write(&store, (0..4).map(|j| put("task", &format!("T{i}-{j}"), &value)).collect()).unwrap();
+        }
+        // Never restarted, the WAL would hold every page written: over 32 MiB.
+        let wal = std::fs::metadata(dir.path().join("engine.db-wal")).unwrap().len();
+        assert!(wal < 2 * RESTART_BYTES as u64, "the WAL grew to {wal} bytes");
+        drop(store);
+        assert_eq!(row_count(dir.path()), 4 * batches as i64);
     }
 
     #[test]
