@@ -4,7 +4,8 @@ use clap::Parser;
 
 /// mimalloc rather than glibc's allocator: with 100,000 workers in memory, glibc's free-chunk coalescing made
 /// each routing decision several times slower than with 1,000 (see docs/PERFORMANCE.md); mimalloc keeps the
-/// cost flat.
+/// cost flat. Built without transparent huge pages (`no_thp` in the workspace manifest), for latency: see there.
+/// On a machine whose THP setting is `always` rather than `madvise`, `MIMALLOC_ALLOW_THP=0` turns them off.
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
