@@ -121,8 +121,10 @@ impl Params {
     /// not valid JSON. Returns the text as sent, after checking it parses.
     pub fn json_object(&mut self, name: &str) -> ApiResult<Option<String>> {
         let Some(raw) = self.str(name) else { return Ok(None) };
-        match serde_json::from_str::<serde_json::Value>(&raw) {
-            Ok(serde_json::Value::Object(_)) => Ok(Some(raw)),
+        // Checked without building the document (the engine parses what it keeps): a JSON text that starts
+        // with `{` and parses is an object.
+        match serde_json::from_str::<serde::de::IgnoredAny>(&raw) {
+            Ok(_) if raw.trim_start().starts_with('{') => Ok(Some(raw)),
             Ok(_) => Err(ApiError::invalid(format!("Invalid parameter {name}: it must be a JSON object"))),
             Err(e) => Err(ApiError::invalid(format!("Invalid parameter {name}: it is not valid JSON ({e})"))),
         }
