@@ -2,10 +2,10 @@
 //! `If-Match`, `ETag`, and calling the engine.
 
 use axum::extract::{FromRequestParts, Path};
+use axum::http::header::{CONTENT_TYPE, ETAG};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use engine::{Prefix, Sid};
 use serde::de::DeserializeOwned;
 
@@ -79,17 +79,25 @@ macro_rules! expect_out {
 }
 pub(crate) use expect_out;
 
-/// A JSON response with a status.
+/// A JSON response with a status. The body is written into a buffer the size of a typical resource (a task
+/// is about 1.5 KB), so most responses never grow it.
 pub fn json(status: StatusCode, body: impl serde::Serialize) -> Response {
-    (status, Json(body)).into_response()
+    let mut buf = Vec::with_capacity(2048);
+    match serde_json::to_writer(&mut buf, &body) {
+        Ok(()) => {
+            (status, [(CONTENT_TYPE, HeaderValue::from_static("application/json"))], buf).into_response()
+        }
+        // Only a map with non-string keys fails, and no body has one.
+        Err(e) => {
+            ApiError::internal(&format!("the response could not be written as JSON: {e}")).into_response()
+        }
+    }
 }
 
 /// A JSON response with an `ETag` header carrying `version`.
 pub fn json_etag(status: StatusCode, body: impl serde::Serialize, version: u64) -> Response {
     let mut response = json(status, body);
-    if let Ok(v) = HeaderValue::from_str(&version.to_string()) {
-        response.headers_mut().insert("ETag", v);
-    }
+    response.headers_mut().insert(ETAG, HeaderValue::from(version));
     response
 }
 

@@ -12,9 +12,48 @@ fn datetime(ts: Timestamp) -> OffsetDateTime {
 }
 
 /// `2014-05-14T10:50:02Z`, as TaskRouter v1 writes dates.
+///
+/// Every v1 body carries several of these, so years 0 to 9999 (all a client can send or the clock can give)
+/// are written by hand from the day count; other years go through `time`'s formatter.
 pub fn iso8601(ts: Timestamp) -> String {
-    let fmt = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
-    datetime(ts).format(&fmt).unwrap_or_default()
+    let secs = ts.secs();
+    let (days, of_day) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (year, month, day) = civil_from_days(days);
+    if !(0..=9999).contains(&year) {
+        let fmt = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+        return datetime(ts).format(&fmt).unwrap_or_default();
+    }
+    let mut out = String::with_capacity(20);
+    for (n, after) in [
+        (year / 100, ""),
+        (year % 100, "-"),
+        (month, "-"),
+        (day, "T"),
+        (of_day / 3600, ":"),
+        (of_day / 60 % 60, ":"),
+        (of_day % 60, "Z"),
+    ] {
+        // Every `n` is in 0..=99 here.
+        out.push(char::from(b'0' + (n / 10) as u8));
+        out.push(char::from(b'0' + (n % 10) as u8));
+        out.push_str(after);
+    }
+    out
+}
+
+/// Year, month (1-12) and day (1-31) of the proleptic Gregorian calendar for a count of days since
+/// 1970-01-01 (Howard Hinnant's `civil_from_days`, valid for every `i64` day count this module can get).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
 }
 
 /// `Fri, 18 Feb 2011 19:26:50 +0000`, as API 2010 writes dates.
@@ -76,6 +115,37 @@ mod tests {
         assert_eq!(parse_iso8601("2011-02-18T19:26:50Z"), Some(ts));
         assert_eq!(parse_day("2011-02-18"), Some(Timestamp::from_secs(1_297_987_200)));
         assert_eq!(parse_day("18/02/2011"), None);
+    }
+
+    #[test]
+    fn the_hand_written_iso8601_agrees_with_the_time_crate() {
+        let fmt = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+        let by_time = |ts: Timestamp| datetime(ts).format(&fmt).unwrap();
+        // Day, month, year and leap-year boundaries, the epoch and the ends of years 0 and 9999.
+        let edges = [
+            0,
+            -1,
+            951_782_399_999,
+            951_782_400_000,
+            4_107_542_399_999,
+            -62_167_219_200_000,
+            253_402_300_799_999,
+            1_298_057_210_000,
+        ];
+        for ms in edges {
+            assert_eq!(iso8601(Timestamp(ms)), by_time(Timestamp(ms)), "at {ms} ms");
+        }
+        // A pseudo-random walk over years 0 to 9999, with odd milliseconds.
+        let (first, last) = (-62_167_219_200_000i64, 253_402_300_799_999i64);
+        let mut ms = first;
+        let mut step = 7_777_777_777i64;
+        while ms <= last {
+            assert_eq!(iso8601(Timestamp(ms)), by_time(Timestamp(ms)), "at {ms} ms");
+            step = (step * 48_271) % 2_147_483_647 + 1_000_003_999;
+            ms += step;
+        }
+        // Outside years 0 to 9999 it is whatever `time` writes.
+        assert_eq!(iso8601(Timestamp(-62_167_219_200_001)), by_time(Timestamp(-62_167_219_200_001)));
     }
 
     #[test]

@@ -66,9 +66,9 @@ struct TaskLinks {
 }
 
 pub(crate) fn body<'a>(state: &'a AppState, t: &'a Task) -> TaskBody<'a> {
-    let urls = state.urls();
     let ws = t.workspace_sid;
-    let url = urls.workspace(ws, &format!("/Tasks/{}", t.sid));
+    let workspace = state.urls().workspace(ws, "");
+    let url = format!("{workspace}/Tasks/{}", t.sid);
     TaskBody {
         account_sid: &state.credentials().account_sid,
         addons: &t.addons,
@@ -80,9 +80,9 @@ pub(crate) fn body<'a>(state: &'a AppState, t: &'a Task) -> TaskBody<'a> {
         ignore_capacity: t.ignore_capacity,
         links: TaskLinks {
             reservations: format!("{url}/Reservations"),
-            task_queue: t.task_queue_sid.map(|q| urls.workspace(ws, &format!("/TaskQueues/{q}"))),
-            workflow: t.workflow_sid.map(|w| urls.workspace(ws, &format!("/Workflows/{w}"))),
-            workspace: urls.workspace(ws, ""),
+            task_queue: t.task_queue_sid.map(|q| format!("{workspace}/TaskQueues/{q}")),
+            workflow: t.workflow_sid.map(|w| format!("{workspace}/Workflows/{w}")),
+            workspace,
         },
         priority: t.priority,
         reason: t.reason.as_deref(),
