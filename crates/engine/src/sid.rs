@@ -197,7 +197,10 @@ impl FromStr for Sid {
 
 impl serde::Serialize for Sid {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        // Written as a plain string rather than through `Display` (`collect_str`), which costs a formatter
+        // and an adapter per SID; a task's JSON carries about ten.
+        let text = self.text();
+        serializer.serialize_str(std::str::from_utf8(&text).map_err(serde::ser::Error::custom)?)
     }
 }
 
