@@ -367,8 +367,8 @@ pub enum StoreError {
         /// The seq it had to exceed.
         last: u64,
     },
-    /// The writer thread could not be started.
-    #[error("cannot start the store's writer thread: {cause}; the system is short of threads or memory")]
+    /// The writer or checkpointer thread could not be started.
+    #[error("cannot start the store's writer or checkpointer thread: {cause}; the system is short of threads or memory")]
     Thread {
         /// Why.
         cause: Arc<io::Error>,
@@ -408,8 +408,8 @@ struct Job {
 
 /// The durable store of one data directory. `Send + Sync`: share it behind an `Arc`.
 ///
-/// Dropping it writes everything already submitted, calls every pending `done`, stops the writer thread and
-/// releases the directory lock.
+/// Dropping it writes everything already submitted, calls every pending `done`, stops the writer and
+/// checkpointer threads and releases the directory lock.
 pub struct Store {
     /// `DIR/engine.db`, for error messages.
     path: PathBuf,
@@ -434,7 +434,7 @@ impl std::fmt::Debug for Store {
 
 impl Store {
     /// Opens (creating if needed) the store in `dir`: creates the directory and `dir/engine.db`, takes the
-    /// directory's lock, checks or creates the schema and starts the writer thread.
+    /// directory's lock, checks or creates the schema and starts the writer and checkpointer threads.
     ///
     /// Fails with [`StoreError::InUse`] if another process holds the directory, [`StoreError::Corrupt`] or
     /// [`StoreError::Foreign`] if `engine.db` is not a trworker database, and [`StoreError::NewerSchema`] if
