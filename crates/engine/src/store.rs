@@ -766,8 +766,9 @@ impl<'c> Writer<'c> {
     /// which is little, so that its next transaction starts the WAL over. Sizes are those of the groups
     /// (`Write::size`), an estimate of what reached the WAL.
     ///
-    /// A failed or blocked checkpoint costs nothing but WAL length: the writer tries again after its next
-    /// commit, and a commit that cannot write reports its own error.
+    /// A failed or blocked checkpoint (the checkpointer at work, or a reader still on old frames) costs only
+    /// WAL length: the writer tries again after another [`CHECKPOINT_BYTES`], not after every commit, and a
+    /// commit that cannot write reports its own error.
     fn after_commit(&mut self, bytes: usize, wal: &mut WalGrowth, checkpointer: &Checkpointer) {
         wal.since_nudge += bytes;
         wal.since_restart += bytes;
@@ -784,9 +785,7 @@ impl<'c> Writer<'c> {
                     Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?, row.get::<_, i64>(2)?))
                 })
                 .is_ok_and(|(busy, log, copied)| busy == 0 && log == copied);
-            if done {
-                wal.since_restart = 0;
-            }
+            wal.since_restart = if done { 0 } else { RESTART_BYTES - CHECKPOINT_BYTES };
         }
     }
 
