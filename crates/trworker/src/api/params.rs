@@ -277,4 +277,25 @@ mod tests {
         assert!(p.int("M", 1, 4).unwrap_err().message.contains("not an integer"));
         assert!(p.required("Nope").unwrap_err().message.contains("Nope"));
     }
+
+    #[test]
+    fn only_a_whole_json_object_passes_as_one() {
+        let check = |value: &str| {
+            let mut p = Params { pairs: vec![("Attributes".into(), value.into())] };
+            p.json_object("Attributes").map_err(|e| e.message)
+        };
+        assert_eq!(
+            check(" \n{\"a\":[1,{\"b\":null}]} ").unwrap().as_deref(),
+            Some(" \n{\"a\":[1,{\"b\":null}]} ")
+        );
+        assert_eq!(check("{}").unwrap().as_deref(), Some("{}"));
+        for not_an_object in ["\"{}\"", "[{}]", "1", "null", "true"] {
+            let message = check(not_an_object).unwrap_err();
+            assert!(message.contains("must be a JSON object"), "{not_an_object}: {message}");
+        }
+        for not_json in ["{", "{} {}", "{\"a\":}", "{'a':1}", "\u{a0}{}", ""] {
+            let message = check(not_json).unwrap_err();
+            assert!(message.contains("is not valid JSON"), "{not_json:?}: {message}");
+        }
+    }
 }
