@@ -635,8 +635,7 @@ fn ensure_schema(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     }
     let tx = conn.transaction().map_err(sql)?;
     tx.execute_batch(&format!(
-        "CREATE TABLE records (seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, key TEXT NOT NULL, \
-             value TEXT NOT NULL);
+        "CREATE TABLE records {RECORDS_COLUMNS};
          CREATE TABLE events (seq INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL, value BLOB NOT NULL);
          CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) WITHOUT ROWID;
          CREATE TABLE store_state (key TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL) WITHOUT ROWID;
@@ -647,14 +646,17 @@ fn ensure_schema(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     tx.commit().map_err(sql)
 }
 
+/// The columns of the `records` table (schema version 3), for creating it and for converting to it.
+const RECORDS_COLUMNS: &str =
+    "(seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL)";
+
 /// Converts a version-2 file (records keyed by `(kind, key)`) to version 3 in one transaction: a crash half-way
 /// leaves the file at version 2, to be converted at the next open.
 fn upgrade_from_2(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     let sql = |e| StoreError::sqlite(path, e);
     let tx = conn.transaction().map_err(sql)?;
     tx.execute_batch(&format!(
-        "CREATE TABLE records_v3 (seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, key TEXT NOT NULL, \
-             value TEXT NOT NULL);
+        "CREATE TABLE records_v3 {RECORDS_COLUMNS};
          INSERT INTO records_v3 (kind, key, value) SELECT kind, key, value FROM records ORDER BY kind, key;
          DROP TABLE records;
          ALTER TABLE records_v3 RENAME TO records;
@@ -684,6 +686,10 @@ struct Writer<'c> {
     /// Where each record lives in the file. `None` after a failed transaction (the index may then be ahead of
     /// the rolled-back file), so it is read again before the next write.
     rows: Option<RowIndex>,
+    /// Copies the WAL into the database beside the writer; stopped when the writer is dropped.
+    checkpointer: Checkpointer,
+    /// Committed bytes since the checkpointer was last nudged and since the WAL last restarted.
+    wal: WalGrowth,
     begin: rusqlite::Statement<'c>,
     commit: rusqlite::Statement<'c>,
     insert: rusqlite::Statement<'c>,
@@ -701,7 +707,7 @@ impl<'c> Writer<'c> {
     /// The writer thread: takes groups of jobs off the queue and commits each group in one transaction,
     /// until the queue is closed and drained.
     fn run(conn: Connection, path: PathBuf, last_seq: u64, jobs: Receiver<Job>, checkpointer: Checkpointer) {
-        let mut writer = match Writer::new(&conn, path.clone(), last_seq) {
+        let mut writer = match Writer::new(&conn, path.clone(), last_seq, checkpointer) {
             Ok(writer) => writer,
             Err(e) => {
                 let err = StoreError::sqlite(&path, e);
@@ -712,7 +718,6 @@ impl<'c> Writer<'c> {
             }
         };
         let mut group: Vec<Job> = Vec::new();
-        let mut wal = WalGrowth::default();
         while let Ok(first) = jobs.recv() {
             let mut bytes = first.batch.iter().map(Write::size).sum::<usize>();
             group.push(first);
@@ -722,21 +727,27 @@ impl<'c> Writer<'c> {
                 group.push(job);
             }
             writer.commit_group(&mut group);
-            writer.after_commit(bytes, &mut wal, &checkpointer);
+            writer.after_commit(bytes);
         }
+        // Dropping the writer stops its checkpointer, so the last checkpoint has the WAL to itself.
         drop(writer);
-        // The checkpointer stops before the last checkpoint, which then has the WAL to itself.
-        drop(checkpointer);
         // A clean stop folds the WAL back into engine.db and empties it, so a stopped store is one file.
         // Failing here loses nothing: the next open replays the WAL.
         let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
     }
 
-    fn new(conn: &'c Connection, path: PathBuf, last_seq: u64) -> rusqlite::Result<Writer<'c>> {
+    fn new(
+        conn: &'c Connection,
+        path: PathBuf,
+        last_seq: u64,
+        checkpointer: Checkpointer,
+    ) -> rusqlite::Result<Writer<'c>> {
         Ok(Writer {
             conn,
             path,
             last_seq,
+            checkpointer,
+            wal: WalGrowth::default(),
             rows: Some(RowIndex::read(conn)?),
             // IMMEDIATE takes the write lock at the start, so a transaction never fails half-way for a lock.
             begin: conn.prepare("BEGIN IMMEDIATE")?,
@@ -769,22 +780,17 @@ impl<'c> Writer<'c> {
     /// A failed or blocked checkpoint (the checkpointer at work, or a reader still on old frames) costs only
     /// WAL length: the writer tries again after another [`CHECKPOINT_BYTES`], not after every commit, and a
     /// commit that cannot write reports its own error.
-    fn after_commit(&mut self, bytes: usize, wal: &mut WalGrowth, checkpointer: &Checkpointer) {
+    fn after_commit(&mut self, bytes: usize) {
+        let wal = &mut self.wal;
         wal.since_nudge += bytes;
         wal.since_restart += bytes;
         if wal.since_nudge >= CHECKPOINT_BYTES {
             wal.since_nudge = 0;
-            checkpointer.nudge();
+            self.checkpointer.nudge();
         }
         if wal.since_restart >= RESTART_BYTES {
-            // (busy, frames in the WAL, frames copied): everything copied and nothing blocked means the next
-            // write transaction restarts the WAL.
-            let done = self
-                .conn
-                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
-                    Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?, row.get::<_, i64>(2)?))
-                })
-                .is_ok_and(|(busy, log, copied)| busy == 0 && log == copied);
+            // Everything copied means the next write transaction restarts the WAL.
+            let done = checkpoint_passive(self.conn).unwrap_or(false);
             wal.since_restart = if done { 0 } else { RESTART_BYTES - CHECKPOINT_BYTES };
         }
     }
@@ -916,6 +922,16 @@ impl<'c> Writer<'c> {
     }
 }
 
+/// Copies what it can of the WAL into the database without waiting for, or blocking, anyone (`PASSIVE`), and
+/// says whether every frame is now copied (nothing blocked it: no other checkpoint running, no reader on old
+/// frames).
+fn checkpoint_passive(conn: &Connection) -> rusqlite::Result<bool> {
+    // The row is (busy, frames in the WAL, frames copied).
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+        Ok(row.get::<_, i64>(0)? == 0 && row.get::<_, i64>(1)? == row.get::<_, i64>(2)?)
+    })
+}
+
 /// Bytes committed since the writer last nudged the checkpointer, and since the WAL last started over.
 #[derive(Default)]
 struct WalGrowth {
@@ -950,7 +966,7 @@ impl Checkpointer {
                 for () in wakeups {
                     // Errors are left to the writer: its own checkpoint and its next commit meet the same
                     // disk and report what is wrong with it.
-                    let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                    let _ = checkpoint_passive(&conn);
                 }
             })
             .map_err(|e| StoreError::Thread { cause: Arc::new(e) })?;
