@@ -423,6 +423,7 @@ impl Actor {
         }
     }
 
+    /// The next message, or the next deadline, whichever comes first; sleeps only when the mailbox is empty.
     fn wait_for_message(&mut self, rx: &mpsc::Receiver<Msg>) -> Waited {
         // A message already queued is taken at once: the actor is busy, and the pass will drain the rest.
         match rx.try_recv() {
