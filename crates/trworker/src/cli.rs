@@ -280,9 +280,7 @@ async fn run_serve(args: ServeArgs, log: LogFormat) -> anyhow::Result<()> {
     if let Some(routes) = engine_routes {
         router = router.merge(routes);
     }
-    let router = router
-        .fallback(crate::api::not_found)
-        .layer(axum::middleware::from_fn_with_state(state.metrics().clone(), obs::track));
+    let router = router.fallback(crate::api::not_found).layer(obs::Track::new(state.metrics().clone()));
     if let Some(embedded) = &local {
         // In-process event intake: the engine's events reach the app without the HTTP hop, through the same
         // intake the /twilio/events webhook feeds (which a real Twilio uses). They come as applied, one disk
@@ -426,7 +424,7 @@ async fn run_engine(args: EngineArgs, command: &str, log: LogFormat) -> anyhow::
         .routes(&public_url)
         .merge(obs::router(observer))
         .fallback(crate::api::not_found)
-        .layer(axum::middleware::from_fn_with_state(metrics, obs::track));
+        .layer(obs::Track::new(metrics));
     let env_file = embedded.write_local_env(&public_url, &[])?;
 
     tracing::info!(url = %public_url, data_dir = %embedded.data_dir.display(), "trworker {command} started");

@@ -142,7 +142,7 @@ impl Embedded {
             let clock_routes = Router::new()
                 .route("/trworker/v1/Clock", post(advance_clock))
                 .with_state(ClockState { clock: clock.clone(), handle: self.handle.clone() })
-                .layer(axum::middleware::from_fn_with_state(state, api::auth::require));
+                .layer(api::auth::RequireAuth::new(state));
             routes = routes.merge(clock_routes);
         }
         routes

@@ -109,7 +109,7 @@ pub fn routes(state: AppState) -> Router {
         .merge(resources::router())
         .merge(conferences::router())
         .method_not_allowed_fallback(method_not_allowed)
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require))
+        .route_layer(auth::RequireAuth::new(state.clone()))
         .with_state(state)
 }
 

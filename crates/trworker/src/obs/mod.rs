@@ -6,23 +6,26 @@
 //!
 //! # Layout
 //!
-//! - this file: [`Observer`] (what the three routes read), [`router`], [`track`] (the timing middleware).
+//! - this file: [`Observer`] (what the three routes read), [`router`], [`Track`] (the timing layer).
 //! - [`metrics`]: the registry of counters and histograms and the exposition format.
 //! - [`log`]: `tracing` output as text for people or JSON lines for log collectors.
 
 pub mod log;
 pub mod metrics;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{header, StatusCode};
-use axum::middleware::Next;
+use axum::http::{header, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use engine::Handle;
+use tower::{Layer, Service};
 
 use crate::api::callbacks::{DeliveryCounts, DeliveryStats};
 use crate::app::AppState;
@@ -298,16 +301,96 @@ async fn metrics_page(State(observer): State<Observer>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response()
 }
 
-/// Middleware timing every request into `metrics` by route template (axum's [`MatchedPath`]), method and
-/// status. Apply it with `Router::layer` after every route and the fallback are added.
-pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let route = request.extensions().get::<MatchedPath>().cloned();
-    let method = request.method().clone();
-    let response = next.run(request).await;
-    let route = route.as_ref().map_or(metrics::UNMATCHED_ROUTE, |r| r.as_str());
-    metrics.observe_http(route, method.as_str(), response.status().as_u16(), started.elapsed());
-    response
+/// Layer timing every request into `metrics` by route template (axum's [`MatchedPath`]), method and status.
+/// Apply it with `Router::layer` after every route and the fallback are added: axum then wraps each route
+/// (and the fallback) in it, after routing, so the route template is known.
+///
+/// Hand-written rather than `axum::middleware::from_fn` so that timing a request allocates nothing of its
+/// own (see [`crate::api::auth::RequireAuth`] for the measured cost of `from_fn`).
+#[derive(Clone)]
+pub struct Track {
+    metrics: Arc<Metrics>,
+}
+
+impl Track {
+    /// Records into `metrics`.
+    pub fn new(metrics: Arc<Metrics>) -> Track {
+        Track { metrics }
+    }
+}
+
+impl<S> Layer<S> for Track {
+    type Service = TrackService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        TrackService { inner, metrics: self.metrics.clone() }
+    }
+}
+
+/// The service of [`Track`].
+#[derive(Clone)]
+pub struct TrackService<S> {
+    inner: S,
+    metrics: Arc<Metrics>,
+}
+
+impl<S> Service<Request> for TrackService<S>
+where
+    S: Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Tracked<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let route = request.extensions().get::<MatchedPath>().cloned();
+        let method = request.method().clone();
+        Tracked {
+            inner: self.inner.call(request),
+            started: Instant::now(),
+            route,
+            method,
+            metrics: self.metrics.clone(),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A request's response future, observed into the metrics when it completes.
+    pub struct Tracked<F> {
+        #[pin]
+        inner: F,
+        started: Instant,
+        route: Option<MatchedPath>,
+        method: Method,
+        metrics: Arc<Metrics>,
+    }
+}
+
+impl<F, E> Future for Tracked<F>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let result = std::task::ready!(this.inner.poll(cx));
+        if let Ok(response) = &result {
+            let route = this.route.as_ref().map_or(metrics::UNMATCHED_ROUTE, |r| r.as_str());
+            this.metrics.observe_http(
+                route,
+                this.method.as_str(),
+                response.status().as_u16(),
+                this.started.elapsed(),
+            );
+        }
+        Poll::Ready(result)
+    }
 }
 
 /// The four counters of one kind of callback delivery (delivered, failed attempts, given up, dropped), each

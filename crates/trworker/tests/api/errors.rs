@@ -6,6 +6,9 @@ use super::helpers::*;
 async fn missing_or_wrong_credentials_get_401_20003() {
     let app = spawn_app().await;
     let r = app.client.get(app.url("/v1/Workspaces")).send().await.unwrap();
+    // The challenge tells a browser or curl user which credentials to send, as Twilio's does.
+    let challenge = r.headers().get("www-authenticate").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    assert_eq!(challenge.as_deref(), Some("Basic realm=\"Twilio API\""));
     let (status, body) = read(r).await;
     assert_eq!(status, 401);
     assert_twilio_error(&body, 401, 20003);
