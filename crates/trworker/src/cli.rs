@@ -272,7 +272,6 @@ async fn run_serve(args: ServeArgs, log: LogFormat) -> anyhow::Result<()> {
     let observer = match &local {
         Some(embedded) => observer
             .engine(embedded.handle.clone(), embedded.callback_stats.clone())
-            .assignments(embedded.assignment_stats.clone())
             .assignments(embedded.assignment_stats.clone()),
         None => observer.twilio(state.client().clone()),
     };
