@@ -27,7 +27,7 @@ struct Bench {
     store: Option<Store>,
     dir: PathBuf,
     seq: AtomicU64,
-    record: String,
+    record: Vec<u8>,
     event: Vec<u8>,
 }
 
@@ -39,8 +39,9 @@ impl Bench {
         let dir = root.join(format!("store-bench-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let store = Store::open(&dir).expect("open the benchmark store");
-        // About the size of a task's JSON with a few attributes.
-        let record = format!("{{\"attributes\":\"{}\",\"assignment_status\":\"reserved\"}}", "a".repeat(350));
+        // About the size of a record (a task's binary form with a few attributes, a worker's JSON).
+        let record = format!("{{\"attributes\":\"{}\",\"assignment_status\":\"reserved\"}}", "a".repeat(350))
+            .into_bytes();
         let event = format!("{{\"event_type\":\"reservation.created\",\"data\":\"{}\"}}", "e".repeat(250))
             .into_bytes();
         Bench { store: Some(store), dir, seq: AtomicU64::new(0), record, event }

@@ -13,6 +13,8 @@
 use std::fmt::Write as _;
 use std::sync::OnceLock;
 
+pub use crate::codec::DecodeError;
+use crate::codec::{put_sid, put_str, put_varint, unzigzag, zigzag, Reader};
 use crate::sid::{Prefix, Sid};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -326,11 +328,6 @@ impl PartialEq for Event {
     }
 }
 
-/// Why stored bytes are not an event.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("stored event is not readable: {0}")]
-pub struct DecodeError(&'static str);
-
 /// Version byte of the binary form.
 const ENCODING: u8 = 1;
 
@@ -486,80 +483,6 @@ impl Event {
             return Err(DecodeError("trailing bytes"));
         }
         Ok(Event::new(seq, sid, event_type, at, workspace_sid, resource_type, resource_sid, data))
-    }
-}
-
-/// Signed to unsigned so small negative numbers stay short as varints.
-fn zigzag(i: i64) -> u64 {
-    ((i << 1) ^ (i >> 63)) as u64
-}
-
-fn unzigzag(u: u64) -> i64 {
-    ((u >> 1) as i64) ^ -((u & 1) as i64)
-}
-
-/// LEB128: 7 bits a byte, low first, high bit set on all but the last.
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn put_str(out: &mut Vec<u8>, s: &str) {
-    put_varint(out, s.len() as u64);
-    out.extend_from_slice(s.as_bytes());
-}
-
-fn put_sid(out: &mut Vec<u8>, sid: Sid) {
-    out.push(Prefix::ALL.iter().position(|p| *p == sid.prefix()).unwrap_or(0) as u8);
-    out.extend_from_slice(&sid.number().to_le_bytes());
-}
-
-/// A bounds-checked cursor over stored bytes.
-struct Reader<'a> {
-    bytes: &'a [u8],
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
-        if self.bytes.len() < n {
-            return Err(DecodeError("truncated"));
-        }
-        let (head, tail) = self.bytes.split_at(n);
-        self.bytes = tail;
-        Ok(head)
-    }
-
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
-        self.take(N)?.try_into().map_err(|_| DecodeError("truncated"))
-    }
-
-    fn u8(&mut self) -> Result<u8, DecodeError> {
-        Ok(self.array::<1>()?[0])
-    }
-
-    fn varint(&mut self) -> Result<u64, DecodeError> {
-        let mut v: u64 = 0;
-        for shift in (0..64).step_by(7) {
-            let b = self.u8()?;
-            v |= u64::from(b & 0x7f) << shift;
-            if b & 0x80 == 0 {
-                return Ok(v);
-            }
-        }
-        Err(DecodeError("varint too long"))
-    }
-
-    fn str(&mut self) -> Result<&'a str, DecodeError> {
-        let len = usize::try_from(self.varint()?).map_err(|_| DecodeError("truncated"))?;
-        std::str::from_utf8(self.take(len)?).map_err(|_| DecodeError("text is not UTF-8"))
-    }
-
-    fn sid(&mut self) -> Result<Sid, DecodeError> {
-        let prefix = *Prefix::ALL.get(usize::from(self.u8()?)).ok_or(DecodeError("unknown SID prefix"))?;
-        Ok(Sid::new(prefix, u128::from_le_bytes(self.array()?)))
     }
 }
 

@@ -481,7 +481,7 @@ impl Actor {
                 Some(record) => Write::Put {
                     kind: change.kind,
                     key: change.key,
-                    value: Value::Later(Box::new(move || record.to_json())),
+                    value: Value::Later(Box::new(move || record.encode())),
                 },
                 None => Write::Delete { kind: change.kind, key: change.key },
             });

@@ -24,6 +24,7 @@
 //! - [`store`]: the durable store: SQLite in WAL mode, one writer thread with group commit ([`Store`]).
 //! - [`time`]: [`Timestamp`] and the injected [`Clock`].
 
+mod codec;
 pub mod command;
 pub mod core;
 pub mod cumulative;

@@ -1,7 +1,7 @@
 //! The engine's durable store: one SQLite file per data directory, written with group commit.
 //!
 //! The store owns durability and nothing else. It does not know the domain types: the actor hands it
-//! records (`kind`, `key`, JSON `value`), events (bytes) with their sequence numbers, and small settings.
+//! records (`kind`, `key`, serialized `value`), events (bytes) with their sequence numbers, and small settings.
 //! A value may come as a [`Value::Later`] closure that the writer thread runs, so serializing happens on the
 //! store's thread instead of the caller's. What it guarantees:
 //!
@@ -28,10 +28,11 @@
 //! `DIR/engine.db` (with SQLite's `-wal` and `-shm` companions) and `DIR/engine.lock`. The lock file is
 //! left in place on exit: removing it would race with a process that is just opening it.
 //!
-//! # Schema (version 3, in `PRAGMA user_version`; `PRAGMA application_id` marks the file as trworker's)
+//! # Schema (version 4, in `PRAGMA user_version`; `PRAGMA application_id` marks the file as trworker's)
 //!
 //! - Pages are 8 KiB (`PAGE_SIZE`), set when the file is created; a file keeps the page size it was made with.
-//! - `records(seq INTEGER PRIMARY KEY, kind, key, value)`: one row per live record. `seq` is the rowid and
+//! - `records(seq INTEGER PRIMARY KEY, kind, key, value)`: one row per live record. `value` holds the bytes
+//!   the engine put: JSON for most kinds, a binary form for tasks (`Task::encode`). `seq` is the rowid and
 //!   only grows, so a new record is appended at the end of the b-tree, and an update rewrites the row where
 //!   it is. The writer finds a record's row through an in-memory index of `(kind, key) -> seq`, built when
 //!   the store opens; the file has no index on `(kind, key)`.
@@ -47,9 +48,12 @@
 //! the WAL (and again to the database at the checkpoint): about 56 KB written per 2 KB task. Appending by
 //! `seq` writes each commit's new rows into the same few tail pages.
 //!
-//! Older versions: version 2 (records keyed by `(kind, key)`, `WITHOUT ROWID`) is converted in place when
-//! opened, in one transaction. Version 1 (events as JSON) is refused with [`StoreError::OldSchema`], which
-//! names the directory: there was no release with version 1, so there is no conversion.
+//! Older versions: version 3 (every value JSON text) only has its number raised when opened, since `load`
+//! reads text values as well as blobs and the engine reads a JSON task as well as a binary one; the number
+//! keeps older builds from misreading a binary value. Version 2 (records keyed by `(kind, key)`,
+//! `WITHOUT ROWID`) is converted in place when opened, in one transaction. Version 1 (events as JSON) is
+//! refused with [`StoreError::OldSchema`], which names the directory: there was no release with version 1,
+//! so there is no conversion.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions, TryLockError};
@@ -61,10 +65,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
+use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension};
 
 /// The schema version this build writes and understands.
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 /// `PRAGMA application_id` of a trworker store ("trwk"), so a foreign SQLite file is recognised as such.
 const APPLICATION_ID: i64 = 0x7472_776b;
@@ -138,14 +143,14 @@ impl<T: AsRef<[u8]>> Value<T> {
 /// One change to persist. A batch (`Vec<Write>`) is written atomically.
 #[derive(Debug)]
 pub enum Write {
-    /// Insert or replace the record `(kind, key)`; `value` is its JSON.
+    /// Insert or replace the record `(kind, key)`; `value` is its serialized form.
     Put {
         /// The record type, e.g. `"task"`.
         kind: &'static str,
         /// The record's identity within its kind, usually its SID.
         key: String,
-        /// The serialized record.
-        value: Value<String>,
+        /// The serialized record (JSON or binary: the store does not look inside).
+        value: Value<Vec<u8>>,
     },
     /// Remove the record `(kind, key)`; removing a record that does not exist is not an error.
     Delete {
@@ -202,8 +207,8 @@ pub struct Record {
     pub kind: String,
     /// The record's identity within its kind.
     pub key: String,
-    /// The serialized record.
-    pub value: String,
+    /// The serialized record, as it was put.
+    pub value: Vec<u8>,
 }
 
 /// One event from the log.
@@ -494,7 +499,9 @@ impl Store {
         let records = {
             let mut stmt = tx.prepare("SELECT kind, key, value FROM records").map_err(sql)?;
             let rows = stmt
-                .query_map([], |row| Ok(Record { kind: row.get(0)?, key: row.get(1)?, value: row.get(2)? }))
+                .query_map([], |row| {
+                    Ok(Record { kind: row.get(0)?, key: row.get(1)?, value: bytes(row, 2)? })
+                })
                 .map_err(sql)?;
             let mut records = rows.collect::<Result<Vec<_>, _>>().map_err(sql)?;
             // The file has no index on (kind, key) (see the module doc); sorting here is cheaper than
@@ -616,6 +623,7 @@ fn ensure_schema(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     if app_id == APPLICATION_ID {
         return match version {
             SCHEMA_VERSION => Ok(()),
+            3 => upgrade_from_3(conn, path),
             2 => upgrade_from_2(conn, path),
             v if v > SCHEMA_VERSION => {
                 Err(StoreError::NewerSchema { path: path.to_path_buf(), found: v, supported: SCHEMA_VERSION })
@@ -646,24 +654,40 @@ fn ensure_schema(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     tx.commit().map_err(sql)
 }
 
-/// The columns of the `records` table (schema version 3), for creating it and for converting to it.
+/// The columns of the `records` table, for creating it and for converting to it. Files made by version 3 declare
+/// `value TEXT`; SQLite keeps a blob a blob in either, so they need no change.
 const RECORDS_COLUMNS: &str =
-    "(seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL)";
+    "(seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL)";
 
-/// Converts a version-2 file (records keyed by `(kind, key)`) to version 3 in one transaction: a crash half-way
+/// Converts a version-3 file: nothing to rewrite, since version 4 only adds binary values beside the JSON
+/// ones (and `load` reads both). The new number keeps older builds, which read every value as text, from
+/// opening the file.
+fn upgrade_from_3(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    conn.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(|e| StoreError::sqlite(path, e))
+}
+
+/// Converts a version-2 file (records keyed by `(kind, key)`) to version 4 in one transaction: a crash half-way
 /// leaves the file at version 2, to be converted at the next open.
 fn upgrade_from_2(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     let sql = |e| StoreError::sqlite(path, e);
     let tx = conn.transaction().map_err(sql)?;
     tx.execute_batch(&format!(
-        "CREATE TABLE records_v3 {RECORDS_COLUMNS};
-         INSERT INTO records_v3 (kind, key, value) SELECT kind, key, value FROM records ORDER BY kind, key;
+        "CREATE TABLE records_v4 {RECORDS_COLUMNS};
+         INSERT INTO records_v4 (kind, key, value) SELECT kind, key, value FROM records ORDER BY kind, key;
          DROP TABLE records;
-         ALTER TABLE records_v3 RENAME TO records;
+         ALTER TABLE records_v4 RENAME TO records;
          PRAGMA user_version = {SCHEMA_VERSION};"
     ))
     .map_err(sql)?;
     tx.commit().map_err(sql)
+}
+
+/// A column's bytes, whether SQLite holds them as text (records written before version 4) or as a blob.
+fn bytes(row: &rusqlite::Row<'_>, column: usize) -> rusqlite::Result<Vec<u8>> {
+    match row.get_ref(column)? {
+        ValueRef::Text(b) | ValueRef::Blob(b) => Ok(b.to_vec()),
+        other => Err(rusqlite::Error::InvalidColumnType(column, "value".into(), other.data_type())),
+    }
 }
 
 /// The highest event seq ever written: the newest event, or the highest pruned one if the log is empty.
@@ -1065,7 +1089,7 @@ mod tests {
     }
 
     fn put(kind: &'static str, key: &str, value: &str) -> Write {
-        Write::Put { kind, key: key.to_owned(), value: Value::Ready(value.to_owned()) }
+        Write::Put { kind, key: key.to_owned(), value: Value::Ready(value.as_bytes().to_vec()) }
     }
 
     fn event(seq: u64, at_ms: i64) -> Write {
@@ -1207,8 +1231,8 @@ mod tests {
         assert_eq!(row_count(dir.path()), 3, "one row per live record");
         let loaded = Store::open(dir.path()).unwrap().load().unwrap();
         let got: Vec<_> =
-            loaded.records.iter().map(|r| (r.kind.as_str(), r.key.as_str(), r.value.as_str())).collect();
-        assert_eq!(got, vec![("task", "WT1", "3"), ("task", "WT3", "1"), ("worker", "WT1", "w")]);
+            loaded.records.iter().map(|r| (r.kind.as_str(), r.key.as_str(), r.value.as_slice())).collect();
+        assert_eq!(got, vec![("task", "WT1", &b"3"[..]), ("task", "WT3", b"1"), ("worker", "WT1", b"w")]);
     }
 
     #[test]
@@ -1221,7 +1245,7 @@ mod tests {
         write(&store, vec![put("task", "WT1", "2")]).unwrap();
         let records = store.load().unwrap().records;
         assert_eq!(records.len(), 1);
-        assert_eq!(records[0].value, "2");
+        assert_eq!(records[0].value, b"2");
     }
 
     #[test]
@@ -1263,8 +1287,50 @@ mod tests {
             .unwrap();
         assert_eq!(version, SCHEMA_VERSION);
         let loaded = Store::open(dir.path()).unwrap().load().unwrap();
-        assert_eq!(loaded.records[0].value, "new");
+        assert_eq!(loaded.records[0].value, b"new");
         assert_eq!(loaded.records.len(), 2);
+    }
+
+    #[test]
+    fn a_version_3_store_opens_as_version_4_and_reads_its_text_values_beside_new_binary_ones() {
+        let dir = TempDir::new("v3");
+        std::fs::create_dir_all(dir.path()).unwrap();
+        {
+            // The version-3 layout, as the previous build created it: values declared and stored as text.
+            let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+            conn.execute_batch(&format!(
+                "PRAGMA journal_mode = WAL;
+                 CREATE TABLE records (seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, key TEXT NOT NULL, \
+                     value TEXT NOT NULL);
+                 CREATE TABLE events (seq INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL, value BLOB NOT NULL);
+                 CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) WITHOUT ROWID;
+                 CREATE TABLE store_state (key TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL) WITHOUT ROWID;
+                 INSERT INTO records (kind, key, value) VALUES ('task', 'WT1', '{{\"sid\":1}}'), ('worker', 'WK1', 'w');
+                 PRAGMA application_id = {APPLICATION_ID};
+                 PRAGMA user_version = 3;"
+            ))
+            .unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        let binary = vec![1, 0, 0xff, 0x7b];
+        write(
+            &store,
+            vec![Write::Put { kind: "task", key: "WT2".into(), value: Value::Ready(binary.clone()) }],
+        )
+        .unwrap();
+        drop(store);
+        let version: i64 = Connection::open(dir.path().join(DB_FILE))
+            .unwrap()
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let loaded = Store::open(dir.path()).unwrap().load().unwrap();
+        let got: Vec<_> =
+            loaded.records.iter().map(|r| (r.kind.as_str(), r.key.as_str(), r.value.as_slice())).collect();
+        assert_eq!(
+            got,
+            vec![("task", "WT1", &b"{\"sid\":1}"[..]), ("task", "WT2", &binary), ("worker", "WK1", b"w")]
+        );
     }
 
     #[test]
@@ -1285,7 +1351,7 @@ mod tests {
         assert_eq!(calls, (0..n).map(|i| (i, true)).collect::<Vec<_>>());
         let loaded = store.load().unwrap();
         assert_eq!(loaded.records.len(), 1);
-        assert_eq!(loaded.records[0].value, (n - 1).to_string());
+        assert_eq!(loaded.records[0].value, (n - 1).to_string().into_bytes());
         assert_eq!(loaded.last_event_seq, n);
         assert_eq!(store.events_after(0, usize::MAX).unwrap().len(), n as usize);
     }
@@ -1442,13 +1508,13 @@ mod tests {
                 Write::Put {
                     kind: "task",
                     key: "WT1".into(),
-                    value: Value::Later(Box::new(|| "{}".to_owned())),
+                    value: Value::Later(Box::new(|| b"{}".to_vec())),
                 },
                 Write::Event { seq: 1, at_ms: 5, value: Value::Later(Box::new(|| vec![0, 159, 146, 150])) },
             ],
         )
         .unwrap();
-        assert_eq!(store.load().unwrap().records[0].value, "{}");
+        assert_eq!(store.load().unwrap().records[0].value, b"{}");
         assert_eq!(store.events_after(0, 10).unwrap()[0].value, vec![0, 159, 146, 150]);
     }
 
@@ -1555,7 +1621,7 @@ mod tests {
         write(&store, vec![put("task", "a", "{\"v\":2}"), put("task", "c", "{}")]).unwrap();
         let records = store.load().unwrap().records;
         assert_eq!(records.len(), 2);
-        assert_eq!(records[0].value, "{\"v\":2}");
+        assert_eq!(records[0].value, b"{\"v\":2}");
         assert_eq!(seqs(&store.events_after(0, 10).unwrap()), vec![1, 2]);
     }
 

@@ -500,10 +500,10 @@ fn restore_round_trip_equals_state_and_timers() {
         UpdateReservationParams { instruction: Some("conference".into()), ..Default::default() },
     )
     .unwrap();
-    let mut store: BTreeMap<(String, String), String> = BTreeMap::new();
+    let mut store: BTreeMap<(String, String), Vec<u8>> = BTreeMap::new();
     for c in d.core.take_changes() {
         match c.value {
-            Some(v) => store.insert((c.kind.to_string(), c.key), v.to_json()),
+            Some(v) => store.insert((c.kind.to_string(), c.key), v.encode()),
             None => store.remove(&(c.kind.to_string(), c.key)),
         };
     }
@@ -561,7 +561,7 @@ fn restore_round_trip_equals_state_and_timers() {
 }
 
 #[test]
-fn waiting_tasks_share_names_in_memory_and_store_plain_json() {
+fn waiting_tasks_share_names_in_memory_and_restore_from_binary_or_json() {
     let mut d = Demo::new();
     let t1 = d.create_task(at(1), r#"{"n":1}"#);
     let t2 = d.create_task(at(2), r#"{"n":2}"#);
@@ -585,30 +585,34 @@ fn waiting_tasks_share_names_in_memory_and_store_plain_json() {
     };
     same(&d.core);
     let changes = d.core.take_changes();
-    let stored = changes
-        .iter()
-        .find(|c| c.key == t1.sid.to_string())
-        .and_then(|c| c.value.as_ref())
-        .unwrap()
-        .to_json();
-    let v: serde_json::Value = serde_json::from_str(&stored).unwrap();
-    assert_eq!(v["task_queue_friendly_name"], "support");
-    assert_eq!(v["workflow_friendly_name"], "support");
-    assert_eq!(v["task_channel_unique_name"], "default");
-    assert_eq!(v["addons"], "{}");
-    assert_eq!(v["attributes"], r#"{"n":1}"#);
-    assert!(v.get("attributes_value").is_none() && v.get("waiting").is_none(), "{stored}");
-    let records = changes.into_iter().filter_map(|c| Some((c.kind.to_string(), c.key, c.value?.to_json())));
-    let restored = Core::restore(
-        d.core.account_sid(),
-        Box::new(SequentialSids::new()),
-        CoreConfig::default(),
-        records,
-        0,
-    )
-    .unwrap();
-    same(&restored);
-    assert!(restored.task(d.ws, t1.sid).unwrap().waiting.is_some(), "waiting index rebuilt");
+    let stored = changes.iter().find(|c| c.key == t1.sid.to_string()).and_then(|c| c.value.as_ref()).unwrap();
+    let Record::Task(task) = stored else { panic!("{stored:?}") };
+    let back = Task::decode(&stored.encode()).unwrap();
+    assert_eq!(back.task_queue_friendly_name.as_deref(), Some("support"));
+    assert_eq!(back.workflow_friendly_name.as_deref(), Some("support"));
+    assert_eq!(&*back.task_channel_unique_name, "default");
+    assert_eq!(&*back.addons, "{}");
+    assert_eq!(&*back.attributes, r#"{"n":1}"#);
+    assert_eq!(serde_json::to_value(&back).unwrap(), serde_json::to_value(task).unwrap());
+    // Tasks saved before schema version 4 are JSON, with the same fields; both forms restore alike.
+    let json = |r: &Record| match r {
+        Record::Task(t) => serde_json::to_vec(t).unwrap(),
+        other => other.encode(),
+    };
+    for form in [Record::encode as fn(&Record) -> Vec<u8>, json] {
+        let records =
+            changes.iter().filter_map(|c| Some((c.kind.to_string(), c.key.clone(), form(c.value.as_ref()?))));
+        let restored = Core::restore(
+            d.core.account_sid(),
+            Box::new(SequentialSids::new()),
+            CoreConfig::default(),
+            records,
+            0,
+        )
+        .unwrap();
+        same(&restored);
+        assert!(restored.task(d.ws, t1.sid).unwrap().waiting.is_some(), "waiting index rebuilt");
+    }
 }
 
 /// A bare workspace for routing tests.
