@@ -1197,6 +1197,31 @@ mod tests {
             .unwrap()
     }
 
+    fn user_version(dir: &Path) -> i64 {
+        Connection::open(dir.join(DB_FILE))
+            .unwrap()
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .unwrap()
+    }
+
+    /// Makes a store file as an earlier build did: its `records` table (`records_sql`), the other tables
+    /// (unchanged since version 2), then `rows_sql`, stamped with `version`.
+    fn old_store(dir: &Path, version: i64, records_sql: &str, rows_sql: &str) {
+        std::fs::create_dir_all(dir).unwrap();
+        let conn = Connection::open(dir.join(DB_FILE)).unwrap();
+        conn.execute_batch(&format!(
+            "PRAGMA journal_mode = WAL;
+             {records_sql};
+             CREATE TABLE events (seq INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL, value BLOB NOT NULL);
+             CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) WITHOUT ROWID;
+             CREATE TABLE store_state (key TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL) WITHOUT ROWID;
+             {rows_sql};
+             PRAGMA application_id = {APPLICATION_ID};
+             PRAGMA user_version = {version};"
+        ))
+        .unwrap();
+    }
+
     #[test]
     fn the_wal_starts_over_under_a_steady_stream_of_commits() {
         let dir = TempDir::new("walrestart");
@@ -1251,25 +1276,15 @@ mod tests {
     #[test]
     fn a_version_2_store_is_converted_and_keeps_its_records() {
         let dir = TempDir::new("v2");
-        std::fs::create_dir_all(dir.path()).unwrap();
-        {
-            // The version-2 layout, as the previous build created it.
-            let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
-            conn.execute_batch(&format!(
-                "PRAGMA journal_mode = WAL;
-                 CREATE TABLE records (kind TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, \
-                     PRIMARY KEY (kind, key)) WITHOUT ROWID;
-                 CREATE TABLE events (seq INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL, value BLOB NOT NULL);
-                 CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) WITHOUT ROWID;
-                 CREATE TABLE store_state (key TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL) WITHOUT ROWID;
-                 INSERT INTO records VALUES ('worker', 'WK1', 'w'), ('task', 'WT2', 't2'), ('task', 'WT1', 't1');
-                 INSERT INTO events VALUES (7, 100, x'01');
-                 INSERT INTO meta VALUES ('auth_token', 'secret');
-                 PRAGMA application_id = {APPLICATION_ID};
-                 PRAGMA user_version = 2;"
-            ))
-            .unwrap();
-        }
+        old_store(
+            dir.path(),
+            2,
+            "CREATE TABLE records (kind TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, \
+                 PRIMARY KEY (kind, key)) WITHOUT ROWID",
+            "INSERT INTO records VALUES ('worker', 'WK1', 'w'), ('task', 'WT2', 't2'), ('task', 'WT1', 't1');
+             INSERT INTO events VALUES (7, 100, x'01');
+             INSERT INTO meta VALUES ('auth_token', 'secret')",
+        );
         let store = Store::open(dir.path()).unwrap();
         let loaded = store.load().unwrap();
         let keys: Vec<_> = loaded.records.iter().map(|r| (r.kind.as_str(), r.key.as_str())).collect();
@@ -1281,11 +1296,7 @@ mod tests {
             .unwrap();
         drop(store);
         assert_eq!(row_count(dir.path()), 2);
-        let version: i64 = Connection::open(dir.path().join(DB_FILE))
-            .unwrap()
-            .pragma_query_value(None, "user_version", |row| row.get(0))
-            .unwrap();
-        assert_eq!(version, SCHEMA_VERSION);
+        assert_eq!(user_version(dir.path()), SCHEMA_VERSION);
         let loaded = Store::open(dir.path()).unwrap().load().unwrap();
         assert_eq!(loaded.records[0].value, b"new");
         assert_eq!(loaded.records.len(), 2);
@@ -1294,23 +1305,14 @@ mod tests {
     #[test]
     fn a_version_3_store_opens_as_version_4_and_reads_its_text_values_beside_new_binary_ones() {
         let dir = TempDir::new("v3");
-        std::fs::create_dir_all(dir.path()).unwrap();
-        {
-            // The version-3 layout, as the previous build created it: values declared and stored as text.
-            let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
-            conn.execute_batch(&format!(
-                "PRAGMA journal_mode = WAL;
-                 CREATE TABLE records (seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, key TEXT NOT NULL, \
-                     value TEXT NOT NULL);
-                 CREATE TABLE events (seq INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL, value BLOB NOT NULL);
-                 CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) WITHOUT ROWID;
-                 CREATE TABLE store_state (key TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL) WITHOUT ROWID;
-                 INSERT INTO records (kind, key, value) VALUES ('task', 'WT1', '{{\"sid\":1}}'), ('worker', 'WK1', 'w');
-                 PRAGMA application_id = {APPLICATION_ID};
-                 PRAGMA user_version = 3;"
-            ))
-            .unwrap();
-        }
+        // Version 3 declared the values as text and stored them as text.
+        old_store(
+            dir.path(),
+            3,
+            "CREATE TABLE records (seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, key TEXT NOT NULL, \
+                 value TEXT NOT NULL)",
+            "INSERT INTO records (kind, key, value) VALUES ('task', 'WT1', '{\"sid\":1}'), ('worker', 'WK1', 'w')",
+        );
         let store = Store::open(dir.path()).unwrap();
         let binary = vec![1, 0, 0xff, 0x7b];
         write(
@@ -1319,11 +1321,7 @@ mod tests {
         )
         .unwrap();
         drop(store);
-        let version: i64 = Connection::open(dir.path().join(DB_FILE))
-            .unwrap()
-            .pragma_query_value(None, "user_version", |row| row.get(0))
-            .unwrap();
-        assert_eq!(version, SCHEMA_VERSION);
+        assert_eq!(user_version(dir.path()), SCHEMA_VERSION);
         let loaded = Store::open(dir.path()).unwrap().load().unwrap();
         let got: Vec<_> =
             loaded.records.iter().map(|r| (r.kind.as_str(), r.key.as_str(), r.value.as_slice())).collect();
