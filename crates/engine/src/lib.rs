@@ -22,6 +22,7 @@
 //! - [`handle`]: the actor that owns the core on its own thread ([`Handle`]): commands in order, timers from an
 //!   injected clock, replies and events released only once durable, recovery from the data directory.
 //! - [`store`]: the durable store: SQLite in WAL mode, one writer thread with group commit ([`Store`]).
+//! - `codec` (private): the compact binary forms the store keeps for events and tasks.
 //! - [`time`]: [`Timestamp`] and the injected [`Clock`].
 
 mod codec;

@@ -65,9 +65,9 @@ pub struct Change {
     pub value: Option<Record>,
 }
 
-/// A changed record, as a copy of the resource. It is turned into its stored JSON ([`Record::to_json`],
-/// what [`Core::restore`] reads) only when the store writes it, on the store's thread: serializing every
-/// changed record on the engine's thread took about a quarter of the time of routing a task.
+/// A changed record, as a copy of the resource. It is turned into its stored form ([`Record::encode`], what
+/// [`Core::restore`] reads) only when the store writes it, on the store's thread: serializing every changed
+/// record on the engine's thread took about a quarter of the time of routing a task.
 #[derive(Debug, Clone)]
 pub enum Record {
     Workspace(Workspace),
