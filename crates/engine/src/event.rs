@@ -331,6 +331,21 @@ impl PartialEq for Event {
 /// Version byte of the binary form.
 const ENCODING: u8 = 1;
 
+// The kinds of an item's value in the binary form.
+/// A SID: prefix and 16 bytes.
+const SID: u8 = 0;
+/// A signed number: zigzag varint.
+const INT: u8 = 1;
+/// A flag: one byte.
+const BOOL: u8 = 2;
+/// A string: length and bytes.
+const TEXT: u8 = 3;
+/// The event's resource SID again: nothing follows. Written since store schema version 4, which older
+/// builds do not open, so the encoding version stayed 1 (an older event never holds it).
+const RESOURCE_SID: u8 = 4;
+/// The event's workspace SID again: nothing follows (as [`RESOURCE_SID`]).
+const WORKSPACE_SID: u8 = 5;
+
 impl Event {
     /// An event with its payload.
     #[allow(clippy::too_many_arguments)]
@@ -396,7 +411,9 @@ impl Event {
     }
 
     /// The compact binary form the store keeps (read back with [`Event::decode`]): numbers as varints,
-    /// strings inline with their length, SIDs as prefix and 16 bytes.
+    /// strings inline with their length, SIDs as prefix and 16 bytes, except that a value repeating the
+    /// event's resource or workspace SID (the task's SID in a task event's fields and description, say) is
+    /// one byte. Each item is its code, a kind byte ([`SID`], [`INT`], ...) and the value.
     pub fn encode(&self) -> Vec<u8> {
         let d = &self.data;
         let mut out = Vec::with_capacity(64 + d.text.len() + d.items.len() * 8);
@@ -414,23 +431,30 @@ impl Event {
             out.push(code);
             match val {
                 Val::Sid(prefix, [hi, lo]) => {
-                    out.push(0);
-                    put_sid(&mut out, Sid::new(prefix, (u128::from(hi) << 64) | u128::from(lo)));
+                    let sid = Sid::new(prefix, (u128::from(hi) << 64) | u128::from(lo));
+                    if sid == self.resource_sid {
+                        out.push(RESOURCE_SID);
+                    } else if sid == self.workspace_sid {
+                        out.push(WORKSPACE_SID);
+                    } else {
+                        out.push(SID);
+                        put_sid(&mut out, sid);
+                    }
                 }
                 Val::Int(i) => {
-                    out.push(1);
+                    out.push(INT);
                     put_varint(&mut out, zigzag(i));
                 }
                 Val::Bool(b) => {
-                    out.push(2);
+                    out.push(BOOL);
                     out.push(u8::from(b));
                 }
                 Val::Text(a, b) => {
-                    out.push(3);
+                    out.push(TEXT);
                     put_str(&mut out, d.str_of((a, b)));
                 }
                 Val::Static(s) => {
-                    out.push(3);
+                    out.push(TEXT);
                     put_str(&mut out, s);
                 }
             }
@@ -457,8 +481,8 @@ impl Event {
         let mut data = EventData::with_capacity(0, r.bytes.len());
         data.workspace_name(r.str()?);
         let n = usize::try_from(r.varint()?).map_err(|_| DecodeError("too many fields"))?;
-        // Each item takes at least 3 bytes: a count beyond that is damage, not a reason to allocate.
-        if n > r.bytes.len() / 3 {
+        // Each item takes at least 2 bytes: a count beyond that is damage, not a reason to allocate.
+        if n > r.bytes.len() / 2 {
             return Err(DecodeError("truncated"));
         }
         data.items.reserve_exact(n);
@@ -468,13 +492,15 @@ impl Event {
                 return Err(DecodeError("unknown field"));
             }
             let val = match r.u8()? {
-                0 => sid_val(r.sid()?),
-                1 => Val::Int(unzigzag(r.varint()?)),
-                2 => Val::Bool(r.u8()? != 0),
-                3 => {
+                SID => sid_val(r.sid()?),
+                INT => Val::Int(unzigzag(r.varint()?)),
+                BOOL => Val::Bool(r.u8()? != 0),
+                TEXT => {
                     let text = r.str()?;
                     data.push_text(text)
                 }
+                RESOURCE_SID => sid_val(resource_sid),
+                WORKSPACE_SID => sid_val(workspace_sid),
                 _ => return Err(DecodeError("unknown value kind")),
             };
             data.items.push((code, val));
@@ -546,6 +572,41 @@ mod tests {
         assert_eq!(back, e);
         assert_eq!(back.at, e.at);
         assert_eq!(back.fields(), e.fields());
+    }
+
+    #[test]
+    fn repeated_resource_and_workspace_sids_are_stored_once() {
+        let task = Sid::new(Prefix::Task, 0x0123_4567_89ab_cdef_0123_4567_89ab_cdef);
+        let ws = Sid::new(Prefix::Workspace, 0xfedc_ba98_7654_3210_fedc_ba98_7654_3210);
+        let other = Sid::new(Prefix::Task, 5);
+        let mut d = EventData::with_capacity(8, 16);
+        d.workspace_name("w")
+            .desc(&[Part::S("Task "), Part::Sid(task), Part::S(" after "), Part::Sid(other)])
+            .sid(Field::TaskSid, task)
+            .sid(Field::WorkspaceSid, ws)
+            .sid(Field::WorkflowSid, other);
+        let e = Event::new(
+            1,
+            Sid::new(Prefix::Event, 2),
+            EventType::TaskCreated,
+            Timestamp(3),
+            ws,
+            "task",
+            task,
+            d,
+        );
+        let bytes = e.encode();
+        let count = |sid: Sid| bytes.windows(16).filter(|w| *w == sid.number().to_le_bytes()).count();
+        assert_eq!(
+            (count(task), count(ws), count(other)),
+            (1, 1, 2),
+            "once in the header, then by reference"
+        );
+        let back = Event::decode(&bytes).unwrap();
+        assert_eq!(back, e);
+        assert_eq!(back.description(), format!("Task {task} after {other}"));
+        assert_eq!(back.field("TaskSid"), Some(task.to_string().as_str()));
+        assert_eq!(back.field("WorkspaceSid"), Some(ws.to_string().as_str()));
     }
 
     #[test]
