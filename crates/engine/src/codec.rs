@@ -134,7 +134,7 @@ const TASK_STATUSES: [TaskStatus; 6] = [
 ];
 
 /// Tasks are the one record kind the engine writes at the rate of its traffic (every create, every status
-/// change), so they are stored in binary: about 400 bytes for a typical call task instead of about 970 as
+/// change), so they are stored in binary: about 280 bytes for a typical call task instead of about 970 as
 /// JSON, and a small fraction of the CPU to write. Every other kind stays JSON, readable in a `sqlite3` shell.
 impl Task {
     /// The binary form the store keeps (read back with [`Task::decode`]). Fields in declaration order;
