@@ -531,7 +531,7 @@ impl Core {
         let mut core = Core::new(account_sid, sids, config);
         core.out.seq = last_event_seq;
         let mut by_kind: BTreeMap<u8, Vec<(String, Vec<u8>)>> = BTreeMap::new();
-        for (kind, key, json) in records {
+        for (kind, key, stored) in records {
             let rank = match kind.as_str() {
                 "workspace" => 0,
                 "activity" => 1,
@@ -548,7 +548,7 @@ impl Core {
                     return Err(Error::invalid("kind", format!("unknown record kind '{other}' (key {key})")));
                 }
             };
-            by_kind.entry(rank).or_default().push((key, json));
+            by_kind.entry(rank).or_default().push((key, stored));
         }
         fn parse<T: serde::de::DeserializeOwned>(key: &str, json: &[u8]) -> Result<T, Error> {
             serde_json::from_slice(json)
@@ -568,29 +568,29 @@ impl Core {
                 .ok_or_else(|| Error::invalid("record", format!("record {key} names missing workspace {ws}")))
         }
         for (rank, list) in by_kind {
-            for (key, json) in list {
+            for (key, stored) in list {
                 match rank {
                     0 => {
-                        let ws: Workspace = parse(&key, &json)?;
+                        let ws: Workspace = parse(&key, &stored)?;
                         core.spaces.insert(ws.sid, Space::new(ws));
                     }
                     1 => {
-                        let a: Activity = parse(&key, &json)?;
+                        let a: Activity = parse(&key, &stored)?;
                         space(&mut core, a.workspace_sid, &key)?.activities.insert(a.sid, a);
                     }
                     2 => {
-                        let c: TaskChannel = parse(&key, &json)?;
+                        let c: TaskChannel = parse(&key, &stored)?;
                         space(&mut core, c.workspace_sid, &key)?.channels.insert(c.sid, c);
                     }
                     3 => {
-                        let mut q: TaskQueue = parse(&key, &json)?;
+                        let mut q: TaskQueue = parse(&key, &stored)?;
                         q.target_expr = space::parse_target_workers(&q.target_workers).ok().flatten();
                         let sp = space(&mut core, q.workspace_sid, &key)?;
                         sp.qidx.insert(q.sid, Default::default());
                         sp.queues.insert(q.sid, q);
                     }
                     4 => {
-                        let mut w: Workflow = parse(&key, &json)?;
+                        let mut w: Workflow = parse(&key, &stored)?;
                         let sp = space(&mut core, w.workspace_sid, &key)?;
                         w.config = std::sync::Arc::new(
                             crate::workflow::WorkflowConfig::parse(&w.configuration, &|q| {
@@ -601,21 +601,21 @@ impl Core {
                         sp.workflows.insert(w.sid, w);
                     }
                     5 => {
-                        let mut w: Worker = parse(&key, &json)?;
+                        let mut w: Worker = parse(&key, &stored)?;
                         w.attributes_value = serde_json::from_str(&w.attributes).unwrap_or_default();
                         let sp = space(&mut core, w.workspace_sid, &key)?;
                         sp.worker_names.insert(w.friendly_name.to_lowercase(), w.sid);
                         sp.workers.insert(w.sid, w);
                     }
                     6 => {
-                        let mut c: WorkerChannel = parse(&key, &json)?;
+                        let mut c: WorkerChannel = parse(&key, &stored)?;
                         let sp = space(&mut core, c.workspace_sid, &key)?;
                         c.task_channel_unique_name = sp.names.get(&c.task_channel_unique_name);
                         sp.channel_of.insert((c.worker_sid, c.task_channel_sid), c.sid);
                         sp.worker_channels.insert(c.sid, Box::new(c));
                     }
                     7 => {
-                        let mut t = parse_task(&key, &json)?;
+                        let mut t = parse_task(&key, &stored)?;
                         let sp = space(&mut core, t.workspace_sid, &key)?;
                         // Share the names again, as when the tasks were made.
                         let names = &mut sp.names;
@@ -629,18 +629,18 @@ impl Core {
                         sp.tasks.insert(t.sid, Box::new(t));
                     }
                     8 => {
-                        let r: Reservation = parse(&key, &json)?;
+                        let r: Reservation = parse(&key, &stored)?;
                         let sp = space(&mut core, r.workspace_sid, &key)?;
                         sp.task_reservations.entry(r.task_sid).or_default().push(r.sid);
                         sp.worker_reservations.entry(r.worker_sid).or_default().push(r.sid);
                         sp.reservations.insert(r.sid, r);
                     }
                     9 => {
-                        let c: Conference = parse(&key, &json)?;
+                        let c: Conference = parse(&key, &stored)?;
                         core.tel.conferences.insert(c.sid, c);
                     }
                     _ => {
-                        let p: Participant = parse(&key, &json)?;
+                        let p: Participant = parse(&key, &stored)?;
                         core.tel.calls.insert(p.call_sid, p.conference_sid);
                         core.tel.participants.insert((p.conference_sid, p.call_sid), p);
                     }
