@@ -683,10 +683,15 @@ fn upgrade_from_2(conn: &mut Connection, path: &Path) -> Result<(), StoreError> 
 }
 
 /// A column's bytes, whether SQLite holds them as text (records written before version 4) or as a blob.
+/// Anything else (a number, put there by hand) is damage, reported as SQLite reports a corrupt file, so the
+/// caller gets [`StoreError::Corrupt`] and its advice rather than a failed write.
 fn bytes(row: &rusqlite::Row<'_>, column: usize) -> rusqlite::Result<Vec<u8>> {
     match row.get_ref(column)? {
         ValueRef::Text(b) | ValueRef::Blob(b) => Ok(b.to_vec()),
-        other => Err(rusqlite::Error::InvalidColumnType(column, "value".into(), other.data_type())),
+        other => Err(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT),
+            Some(format!("a record's value is {}, not text or bytes", other.data_type())),
+        )),
     }
 }
 
@@ -1328,6 +1333,23 @@ mod tests {
         assert_eq!(
             got,
             vec![("task", "WT1", &b"{\"sid\":1}"[..]), ("task", "WT2", &binary), ("worker", "WK1", b"w")]
+        );
+    }
+
+    #[test]
+    fn a_record_value_that_is_not_text_or_bytes_is_reported_as_a_corrupt_file() {
+        let dir = TempDir::new("badvalue");
+        drop(Store::open(dir.path()).unwrap());
+        Connection::open(dir.path().join(DB_FILE))
+            .unwrap()
+            .execute("INSERT INTO records (kind, key, value) VALUES ('task', 'WT1', 42)", [])
+            .unwrap();
+        let err = Store::open(dir.path()).unwrap().load().unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+        let message = err.to_string();
+        assert!(
+            message.contains("not text or bytes") && message.contains("restore it from a backup"),
+            "{message}"
         );
     }
 
