@@ -40,6 +40,11 @@ pub(crate) fn put_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(s.as_bytes());
 }
 
+/// A timestamp: its milliseconds since the epoch, zigzagged (read back with [`Reader::time`]).
+pub(crate) fn put_time(out: &mut Vec<u8>, t: Timestamp) {
+    put_varint(out, zigzag(t.millis()));
+}
+
 pub(crate) fn put_sid(out: &mut Vec<u8>, sid: Sid) {
     out.push(Prefix::ALL.iter().position(|p| *p == sid.prefix()).unwrap_or(0) as u8);
     out.extend_from_slice(&sid.number().to_le_bytes());
@@ -229,10 +234,6 @@ impl Task {
         }
         Ok(task)
     }
-}
-
-fn put_time(out: &mut Vec<u8>, t: Timestamp) {
-    put_varint(out, zigzag(t.millis()));
 }
 
 fn put_opt<T>(out: &mut Vec<u8>, value: Option<T>, put: impl FnOnce(&mut Vec<u8>, T)) {

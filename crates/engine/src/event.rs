@@ -14,7 +14,7 @@ use std::fmt::Write as _;
 use std::sync::OnceLock;
 
 pub use crate::codec::DecodeError;
-use crate::codec::{put_sid, put_str, put_varint, unzigzag, zigzag, Reader};
+use crate::codec::{put_sid, put_str, put_time, put_varint, unzigzag, zigzag, Reader};
 use crate::sid::{Prefix, Sid};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -419,7 +419,7 @@ impl Event {
         let mut out = Vec::with_capacity(64 + d.text.len() + d.items.len() * 8);
         out.push(ENCODING);
         put_varint(&mut out, self.seq);
-        put_varint(&mut out, zigzag(self.at.millis()));
+        put_time(&mut out, self.at);
         put_sid(&mut out, self.sid);
         out.push(EventType::ALL.iter().position(|t| *t == self.event_type).unwrap_or(0) as u8);
         put_sid(&mut out, self.workspace_sid);
@@ -470,7 +470,7 @@ impl Event {
             return Err(DecodeError("unknown encoding version"));
         }
         let seq = r.varint()?;
-        let at = Timestamp(unzigzag(r.varint()?));
+        let at = r.time()?;
         let sid = r.sid()?;
         let event_type =
             *EventType::ALL.get(usize::from(r.u8()?)).ok_or(DecodeError("unknown event type"))?;
