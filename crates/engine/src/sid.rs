@@ -159,9 +159,9 @@ impl Sid {
 }
 
 impl Sid {
-    /// The 34 ASCII bytes of the text form. Hand-rolled because `{:032x}` on a `u128` writes one char at a
-    /// time, and SIDs are formatted for every event field and every stored record.
-    fn text(self) -> [u8; 34] {
+    /// The 34 ASCII bytes of the text form (what `Display` writes). Hand-rolled because `{:032x}` on a
+    /// `u128` writes one char at a time, and SIDs are formatted for every event field and every stored record.
+    pub fn text(self) -> [u8; 34] {
         const HEX: &[u8; 16] = b"0123456789abcdef";
         let mut out = [b'0'; 34];
         out[..2].copy_from_slice(self.prefix.as_str().as_bytes());

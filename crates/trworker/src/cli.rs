@@ -445,7 +445,9 @@ async fn run_engine(args: EngineArgs, command: &str, log: LogFormat) -> anyhow::
         }
     }
 
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+    // Without connect info: nothing behind these routes asks for the peer's address (only the worker app's
+    // sign-in does), and recording it costs an extension map per request.
+    axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             stop.await;
             tracing::info!("shutting down");

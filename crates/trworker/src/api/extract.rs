@@ -84,9 +84,7 @@ pub(crate) use expect_out;
 pub fn json(status: StatusCode, body: impl serde::Serialize) -> Response {
     let mut buf = Vec::with_capacity(2048);
     match serde_json::to_writer(&mut buf, &body) {
-        Ok(()) => {
-            (status, [(CONTENT_TYPE, HeaderValue::from_static("application/json"))], buf).into_response()
-        }
+        Ok(()) => json_bytes(status, buf),
         // Only a map with non-string keys fails, and no body has one.
         Err(e) => {
             ApiError::internal(&format!("the response could not be written as JSON: {e}")).into_response()
@@ -94,9 +92,18 @@ pub fn json(status: StatusCode, body: impl serde::Serialize) -> Response {
     }
 }
 
+/// A response with a status and a body that is already JSON.
+pub fn json_bytes(status: StatusCode, body: Vec<u8>) -> Response {
+    (status, [(CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
+}
+
 /// A JSON response with an `ETag` header carrying `version`.
 pub fn json_etag(status: StatusCode, body: impl serde::Serialize, version: u64) -> Response {
-    let mut response = json(status, body);
+    with_etag(json(status, body), version)
+}
+
+/// `response` with an `ETag` header carrying `version`.
+pub fn with_etag(mut response: Response, version: u64) -> Response {
     response.headers_mut().insert(ETAG, HeaderValue::from(version));
     response
 }

@@ -20,13 +20,21 @@ fn datetime(ts: Timestamp) -> OffsetDateTime {
 /// Every v1 body carries several of these, so years 0 to 9999 (all a client can send or the clock can give)
 /// are written by hand from the day count; other years go through `time`'s formatter.
 pub fn iso8601(ts: Timestamp) -> String {
+    let mut out = Vec::with_capacity(20);
+    put_iso8601(&mut out, ts);
+    // Only ASCII digits and separators, or the `time` crate's output, which is a `String`.
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Appends [`iso8601`]'s text to `out`, for bodies written without a `String` per date.
+pub fn put_iso8601(out: &mut Vec<u8>, ts: Timestamp) {
     let secs = ts.secs();
     let (days, of_day) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let (year, month, day) = civil_from_days(days);
     if !(0..=9999).contains(&year) {
-        return datetime(ts).format(ISO8601).unwrap_or_default();
+        out.extend_from_slice(datetime(ts).format(ISO8601).unwrap_or_default().as_bytes());
+        return;
     }
-    let mut out = String::with_capacity(20);
     for (n, after) in [
         (year / 100, ""),
         (year % 100, "-"),
@@ -37,11 +45,10 @@ pub fn iso8601(ts: Timestamp) -> String {
         (of_day % 60, "Z"),
     ] {
         // Every `n` is in 0..=99 here.
-        out.push(char::from(b'0' + (n / 10) as u8));
-        out.push(char::from(b'0' + (n % 10) as u8));
-        out.push_str(after);
+        out.push(b'0' + (n / 10) as u8);
+        out.push(b'0' + (n % 10) as u8);
+        out.extend_from_slice(after.as_bytes());
     }
-    out
 }
 
 /// Year, month (1-12) and day (1-31) of the proleptic Gregorian calendar for a count of days since

@@ -9,13 +9,18 @@ use engine::{Prefix, Sid};
 use serde_json::Value;
 
 use super::{list_query, v1_list};
-use crate::api::extract::{call, deleted, expect_out, if_match, json_etag, opt_sid, sid, Segments};
+use std::io::Write as _;
+
+use crate::api::extract::{
+    call, deleted, expect_out, if_match, json_bytes, opt_sid, sid, with_etag, Segments,
+};
 use crate::api::params::{Form, Params, Query};
 use crate::api::port::{Op, Out, TaskFilter};
-use crate::api::render::{iso8601, parse_iso8601};
+use crate::api::render::{iso8601, parse_iso8601, put_iso8601};
 use crate::api::{ApiError, ApiResult, AppState};
 use engine::command::{Command, CreateTaskParams, UpdateTaskParams};
 use engine::model::Task;
+use engine::Timestamp;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -66,13 +71,21 @@ struct TaskLinks {
 }
 
 pub(crate) fn body<'a>(state: &'a AppState, t: &'a Task) -> TaskBody<'a> {
+    body_of(
+        &state.credentials().account_sid,
+        state.urls().workspace(t.workspace_sid, ""),
+        state.engine().now(),
+        t,
+    )
+}
+
+fn body_of<'a>(account_sid: &'a str, workspace: String, now: Timestamp, t: &'a Task) -> TaskBody<'a> {
     let ws = t.workspace_sid;
-    let workspace = state.urls().workspace(ws, "");
     let url = format!("{workspace}/Tasks/{}", t.sid);
     TaskBody {
-        account_sid: &state.credentials().account_sid,
+        account_sid,
         addons: &t.addons,
-        age: t.age(state.engine().now()),
+        age: t.age(now),
         assignment_status: t.assignment_status.as_str(),
         attributes: &t.attributes,
         date_created: iso8601(t.date_created),
@@ -99,6 +112,136 @@ pub(crate) fn body<'a>(state: &'a AppState, t: &'a Task) -> TaskBody<'a> {
         workflow_friendly_name: t.workflow_friendly_name.as_deref(),
         workflow_sid: t.workflow_sid,
         workspace_sid: ws,
+    }
+}
+
+/// A single task's response: the bytes `serde_json` makes of its [`TaskBody`], written straight into the
+/// buffer. Task creates are the API's hot path, and this skips the body's nine `String`s (URLs and dates)
+/// and serde's per-field calls: about 2 us of the ~35 us the HTTP threads spend per create. Lists keep using
+/// [`TaskBody`]; a test checks that both give the same bytes.
+fn task_response(state: &AppState, status: StatusCode, t: &Task) -> Response {
+    let urls = state.urls();
+    let json = task_json(&state.credentials().account_sid, urls.base(), state.engine().now(), t);
+    with_etag(json_bytes(status, json), t.version)
+}
+
+fn task_json(account_sid: &str, base: &str, now: Timestamp, t: &Task) -> Vec<u8> {
+    let mut o = Json(Vec::with_capacity(2048));
+    let (base, sid, ws) = (base.as_bytes(), t.sid.text(), t.workspace_sid.text());
+    let workspace: &[u8] = b"/v1/Workspaces/";
+    o.key("{\"account_sid\"");
+    o.str(account_sid);
+    o.key(",\"addons\"");
+    o.str(&t.addons);
+    o.key(",\"age\"");
+    o.int(t.age(now));
+    o.key(",\"assignment_status\"");
+    o.str(t.assignment_status.as_str());
+    o.key(",\"attributes\"");
+    o.str(&t.attributes);
+    o.key(",\"date_created\"");
+    o.date(t.date_created);
+    o.key(",\"date_updated\"");
+    o.date(t.date_updated);
+    o.key(",\"ignore_capacity\"");
+    o.raw(if t.ignore_capacity { "true" } else { "false" });
+    o.key(",\"links\":{\"reservations\"");
+    o.string(&[base, workspace, &ws, b"/Tasks/", &sid, b"/Reservations"]);
+    o.key(",\"task_queue\"");
+    o.opt(t.task_queue_sid, |o, q| o.string(&[base, workspace, &ws, b"/TaskQueues/", &q.text()]));
+    o.key(",\"workflow\"");
+    o.opt(t.workflow_sid, |o, w| o.string(&[base, workspace, &ws, b"/Workflows/", &w.text()]));
+    o.key(",\"workspace\"");
+    o.string(&[base, workspace, &ws]);
+    o.key("},\"priority\"");
+    o.int(t.priority);
+    o.key(",\"reason\"");
+    o.opt(t.reason.as_deref(), Json::str);
+    o.key(",\"routing_target\"");
+    o.opt(t.routing_target, Json::sid);
+    o.key(",\"sid\"");
+    o.sid(t.sid);
+    o.key(",\"task_channel_sid\"");
+    o.sid(t.task_channel_sid);
+    o.key(",\"task_channel_unique_name\"");
+    o.str(&t.task_channel_unique_name);
+    o.key(",\"task_queue_entered_date\"");
+    o.opt(t.task_queue_entered_date, Json::date);
+    o.key(",\"task_queue_friendly_name\"");
+    o.opt(t.task_queue_friendly_name.as_deref(), Json::str);
+    o.key(",\"task_queue_sid\"");
+    o.opt(t.task_queue_sid, Json::sid);
+    o.key(",\"timeout\"");
+    o.int(t.timeout);
+    o.key(",\"url\"");
+    o.string(&[base, workspace, &ws, b"/Tasks/", &sid]);
+    o.key(",\"virtual_start_time\"");
+    o.date(t.virtual_start_time);
+    o.key(",\"workflow_friendly_name\"");
+    o.opt(t.workflow_friendly_name.as_deref(), Json::str);
+    o.key(",\"workflow_sid\"");
+    o.opt(t.workflow_sid, Json::sid);
+    o.key(",\"workspace_sid\"");
+    o.sid(t.workspace_sid);
+    o.raw("}");
+    o.0
+}
+
+/// JSON written by hand, escaped exactly as `serde_json` escapes.
+struct Json(Vec<u8>);
+
+impl Json {
+    /// Punctuation and literals, copied as they are.
+    fn raw(&mut self, text: &str) {
+        self.0.extend_from_slice(text.as_bytes());
+    }
+
+    /// A key with what comes before it (`,"name"`), then the `:`.
+    fn key(&mut self, text: &str) {
+        self.raw(text);
+        self.0.push(b':');
+    }
+
+    fn str(&mut self, value: &str) {
+        self.string(&[value.as_bytes()]);
+    }
+
+    /// One string made of `parts` (each from a `str`), copied as they are when none needs escaping (SIDs,
+    /// dates, the usual URL), otherwise through `serde_json`.
+    fn string(&mut self, parts: &[&[u8]]) {
+        // serde_json escapes `"`, `\\` and the control characters, nothing else.
+        let plain = |part: &&[u8]| part.iter().all(|c| *c >= 0x20 && *c != b'"' && *c != b'\\');
+        if parts.iter().all(plain) {
+            self.0.push(b'"');
+            parts.iter().for_each(|part| self.0.extend_from_slice(part));
+            self.0.push(b'"');
+        } else {
+            let joined = String::from_utf8_lossy(&parts.concat()).into_owned();
+            // A `Vec` writer cannot fail.
+            let _ = serde_json::to_writer(&mut self.0, &joined);
+        }
+    }
+
+    fn sid(&mut self, sid: Sid) {
+        self.string(&[&sid.text()]);
+    }
+
+    fn date(&mut self, ts: Timestamp) {
+        self.0.push(b'"');
+        put_iso8601(&mut self.0, ts);
+        self.0.push(b'"');
+    }
+
+    fn int(&mut self, n: i64) {
+        // A `Vec` writer cannot fail.
+        let _ = write!(self.0, "{n}");
+    }
+
+    fn opt<T>(&mut self, value: Option<T>, write: impl FnOnce(&mut Json, T)) {
+        match value {
+            Some(v) => write(self, v),
+            None => self.raw("null"),
+        }
     }
 }
 
@@ -165,7 +308,7 @@ async fn create_task(
         call(&state, Op::Apply(Command::CreateTask { workspace_sid: ws, params })).await?,
         Out::Task
     );
-    Ok(json_etag(StatusCode::CREATED, body(&state, &t), t.version))
+    Ok(task_response(&state, StatusCode::CREATED, &t))
 }
 
 async fn fetch_task(
@@ -174,7 +317,7 @@ async fn fetch_task(
 ) -> ApiResult<Response> {
     let (ws, sid) = ids(&ws, &s)?;
     let t = expect_out!(call(&state, Op::FetchTask { ws, sid }).await?, Out::Task);
-    Ok(json_etag(StatusCode::OK, body(&state, &t), t.version))
+    Ok(task_response(&state, StatusCode::OK, &t))
 }
 
 async fn update_task(
@@ -195,7 +338,7 @@ async fn update_task(
     p.finish()?;
     let op = Op::Apply(Command::UpdateTask { workspace_sid: ws, sid, params, if_match: if_match(&headers) });
     let t = expect_out!(call(&state, op).await?, Out::Task);
-    Ok(json_etag(StatusCode::OK, body(&state, &t), t.version))
+    Ok(task_response(&state, StatusCode::OK, &t))
 }
 
 async fn delete_task(
@@ -244,4 +387,79 @@ async fn list_tasks(
         |t| t.sid.to_string(),
         |t| render(&state, t),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::render::Urls;
+
+    fn task(changes: serde_json::Value) -> Task {
+        let mut t = serde_json::json!({
+            "account_sid": "AC0123456789abcdef0123456789abcdef",
+            "workspace_sid": "WS0123456789abcdef0123456789abcdef",
+            "sid": "WTfedcba9876543210fedcba9876543210",
+            "assignment_status": "pending",
+            "attributes": "{\"type\":\"call\"}",
+            "priority": 5,
+            "timeout": 86400,
+            "reason": null,
+            "task_queue_sid": "WQ0123456789abcdef0123456789abcdef",
+            "task_queue_friendly_name": "support",
+            "task_queue_entered_date": 1_700_000_001_000i64,
+            "workflow_sid": "WW0123456789abcdef0123456789abcdef",
+            "workflow_friendly_name": "main",
+            "task_channel_sid": "TC0123456789abcdef0123456789abcdef",
+            "task_channel_unique_name": "voice",
+            "virtual_start_time": 1_700_000_000_000i64,
+            "routing_target": null,
+            "ignore_capacity": false,
+            "addons": "{}",
+            "date_created": 1_700_000_000_000i64,
+            "date_updated": 1_700_000_002_500i64,
+            "version": 3,
+            "routing": null,
+            "assignment_count": 0,
+            "terminal_at": null,
+        });
+        for (key, value) in changes.as_object().expect("an object") {
+            t[key] = value.clone();
+        }
+        serde_json::from_value(t).expect("a task")
+    }
+
+    #[test]
+    fn a_single_task_is_written_as_its_body_serializes() {
+        let cases = [
+            serde_json::json!({}),
+            // Every optional field absent.
+            serde_json::json!({
+                "task_queue_sid": null, "task_queue_friendly_name": null, "task_queue_entered_date": null,
+                "workflow_sid": null, "workflow_friendly_name": null,
+            }),
+            // Every optional field present, strings that need escaping, a year the fast date path leaves.
+            serde_json::json!({
+                "reason": "said \"no\"\n\\ \u{1} ünï",
+                "routing_target": "WK0123456789abcdef0123456789abcdef",
+                "ignore_capacity": true,
+                "attributes": "{\"q\":\"a\\\"b\",\"tab\":\"\t\",\"emoji\":\"🙂\"}",
+                "task_queue_friendly_name": "</script>\u{7f}",
+                "workflow_friendly_name": "",
+                "assignment_status": "wrapping",
+                "priority": -1,
+                "virtual_start_time": 253_402_300_800_000i64,
+                "date_created": -1_000i64,
+            }),
+        ];
+        let now = Timestamp::from_secs(1_700_000_100);
+        for base in ["http://127.0.0.1:8080", "https://taskrouter.example.com/\"odd\\base\u{1}"] {
+            for case in &cases {
+                let t = task(case.clone());
+                let workspace = Urls::new(base).workspace(t.workspace_sid, "");
+                let expected = serde_json::to_vec(&body_of("AC\"x", workspace, now, &t)).unwrap();
+                let got = task_json("AC\"x", base, now, &t);
+                assert_eq!(String::from_utf8(got).unwrap(), String::from_utf8(expected).unwrap(), "{case}");
+            }
+        }
+    }
 }
