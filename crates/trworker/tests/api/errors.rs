@@ -18,6 +18,19 @@ async fn missing_or_wrong_credentials_get_401_20003() {
     assert_twilio_error(&body, 401, 20003);
     let (status, _) = app.get("/v1/Workspaces").await;
     assert_eq!(status, 200);
+    // The header as the helper libraries send it is matched as it is; other spellings are decoded.
+    use base64::Engine as _;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{ACCOUNT}:{TOKEN}"));
+    for (header, expected) in [
+        (format!("basic  {encoded} "), 200),
+        (format!("Basic {}", &encoded[..encoded.len() - 1]), 401),
+        (format!("Basic {encoded}x"), 401),
+        (format!("Bearer {encoded}"), 401),
+    ] {
+        let r =
+            app.client.get(app.url("/v1/Workspaces")).header("Authorization", &header).send().await.unwrap();
+        assert_eq!(r.status(), expected, "{header}");
+    }
 }
 
 #[tokio::test]
