@@ -1044,13 +1044,13 @@ impl<'c> Writer<'c> {
                     let seq = rows.next;
                     self.insert.execute(params![seq, kind, key, value])?;
                     rows.next += 1;
-                    rows.of_kind(kind).insert(key.as_str().into(), seq);
+                    rows.insert(kind, key, seq);
                 }
             }
             Write::Delete { kind, key } => {
                 if let Some(seq) = rows.find(kind, key) {
                     self.delete.execute([seq])?;
-                    rows.of_kind(kind).remove(key.as_str());
+                    rows.remove(kind, key);
                 }
             }
             Write::Event { seq, at_ms, value } => {
@@ -1183,8 +1183,13 @@ impl Drop for Checkpointer {
 
 /// Where each record lives: kind, then key, to the `seq` of its row in `records`. About 100 bytes per record
 /// (1,000,000 pending tasks: about 100 MB); in exchange no write has to look a record up in the file.
+///
+/// Each kind's keys are split over [`INDEX_SHARDS`] tables by a hash of the key, so that no single table
+/// holds them all: a hash table grows by rehashing every entry at once, and the tasks' table held the
+/// writer (and every reply waiting on it) for 100-200 ms when it grew past 458,752 and 917,504 entries.
+/// Split, each table grows on its own, a 64th of the entries at a time.
 struct RowIndex {
-    keys: HashMap<String, HashMap<Box<str>, i64>>,
+    keys: HashMap<String, Vec<HashMap<Box<str>, i64>>>,
     /// The `seq` the next new record gets.
     next: i64,
 }
@@ -1199,22 +1204,41 @@ impl RowIndex {
             let kind = row.get_ref(1)?.as_str()?;
             let key = row.get_ref(2)?.as_str()?;
             index.next = index.next.max(seq + 1);
-            index.of_kind(kind).insert(key.into(), seq);
+            index.insert(kind, key, seq);
         }
         Ok(index)
     }
 
     fn find(&self, kind: &str, key: &str) -> Option<i64> {
-        self.keys.get(kind).and_then(|keys| keys.get(key)).copied()
+        self.keys.get(kind).and_then(|shards| shards[shard(key)].get(key)).copied()
     }
 
-    /// The keys of one kind (a dozen kinds: the kind's name is allocated once, when first seen).
-    fn of_kind(&mut self, kind: &str) -> &mut HashMap<Box<str>, i64> {
+    fn insert(&mut self, kind: &str, key: &str, seq: i64) {
+        // A dozen kinds: the kind's name is allocated once, when first seen.
         if !self.keys.contains_key(kind) {
-            self.keys.insert(kind.to_owned(), HashMap::new());
+            self.keys.insert(kind.to_owned(), (0..INDEX_SHARDS).map(|_| HashMap::new()).collect());
         }
-        self.keys.get_mut(kind).unwrap_or_else(|| unreachable!("inserted above"))
+        if let Some(shards) = self.keys.get_mut(kind) {
+            shards[shard(key)].insert(key.into(), seq);
+        }
     }
+
+    fn remove(&mut self, kind: &str, key: &str) {
+        if let Some(shards) = self.keys.get_mut(kind) {
+            shards[shard(key)].remove(key);
+        }
+    }
+}
+
+/// How many tables each kind's keys are split into (see [`RowIndex`]).
+const INDEX_SHARDS: usize = 64;
+
+/// The table of [`RowIndex`] that holds `key`: FNV-1a of its bytes (SIDs end in 32 random hex digits).
+fn shard(key: &str) -> usize {
+    let hash =
+        key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    // The high half: FNV's low bits mix only the bytes' low bits.
+    ((hash >> 32) % INDEX_SHARDS as u64) as usize
 }
 
 /// Calls a `done`, containing a panic so the writer thread survives to report the other batches.

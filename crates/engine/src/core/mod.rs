@@ -234,7 +234,8 @@ impl Firsts {
 #[derive(Default)]
 pub(crate) struct Timers {
     by_deadline: BTreeSet<(Timestamp, Slot)>,
-    deadlines: space::SidMap<Slot, Timestamp>,
+    /// Sharded: one per task (its timeout), so it grows with the tasks.
+    deadlines: space::ShardedSidMap<Slot, Timestamp>,
     firsts: Firsts,
 }
 
