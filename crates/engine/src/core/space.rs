@@ -35,11 +35,11 @@ pub(crate) type TaskKey = (Reverse<i64>, i64, Sid);
 pub(crate) type SidMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<SidHash>>;
 
 /// A [`SidMap`] split into [`SHARDS`] tables by a few bits of the key's hash, for the maps that grow with the
-/// number of tasks. A hash table grows by moving every entry into a table twice the size, all at once: at a
-/// million tasks that held the engine's thread for 50-120 ms (and the store writer's index of rows, which
-/// grows with it, for 100-200 ms), and every request waiting on that pass with it: the HTTP create
-/// benchmark's p99 went from 7-10 ms to 80-220 ms in the rounds that crossed 458,752 and 917,504 tasks
-/// (docs/PERFORMANCE.md). Split, each shard grows on its own, 1/64 of the entries at a time.
+/// number of tasks. A hash table grows by moving every entry into a table twice the size, all at once: at
+/// 458,752 and 917,504 tasks that held the engine's thread for 67 and 120 ms (and the store writer's index of
+/// rows, which grows with it, for 111 and 208 ms), and every request waiting on that pass with it: the HTTP
+/// create benchmark's p99 was 80 and 223 ms in the rounds that crossed those counts, 8-14 ms in the others
+/// (docs/PERFORMANCE.md). Split, each shard grows on its own, a 64th of the entries at a time.
 pub(crate) struct ShardedSidMap<K, V> {
     shards: Box<[SidMap<K, V>]>,
 }
