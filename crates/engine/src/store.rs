@@ -1381,12 +1381,17 @@ mod tests {
         );
     }
 
-    /// Rows in `records`, for checking that updates rewrite a row and deletes remove it.
-    fn row_count(dir: &Path) -> i64 {
+    /// Rows in `table`: `records` for checking that updates rewrite a row and deletes remove it,
+    /// `event_chunks` for checking how events are grouped.
+    fn rows_in(dir: &Path, table: &str) -> i64 {
         Connection::open(dir.join(DB_FILE))
             .unwrap()
-            .query_row("SELECT count(*) FROM records", [], |row| row.get(0))
+            .query_row(&format!("SELECT count(*) FROM {table}"), [], |row| row.get(0))
             .unwrap()
+    }
+
+    fn row_count(dir: &Path) -> i64 {
+        rows_in(dir, "records")
     }
 
     fn user_version(dir: &Path) -> i64 {
@@ -1523,14 +1528,6 @@ mod tests {
         );
     }
 
-    /// Rows in `event_chunks`.
-    fn chunk_count(dir: &Path) -> i64 {
-        Connection::open(dir.join(DB_FILE))
-            .unwrap()
-            .query_row("SELECT count(*) FROM event_chunks", [], |row| row.get(0))
-            .unwrap()
-    }
-
     #[test]
     fn a_version_4_store_keeps_its_events_in_the_chunked_log() {
         let dir = TempDir::new("v4");
@@ -1565,7 +1562,7 @@ mod tests {
         assert_eq!(seqs(&store.events_after(699, 10).unwrap()), vec![700, 701]);
         drop(store);
         assert_eq!(user_version(dir.path()), SCHEMA_VERSION);
-        let n = chunk_count(dir.path());
+        let n = rows_in(dir.path(), "event_chunks");
         assert!((4..=6).contains(&n), "{n} rows");
         let old_table: i64 = Connection::open(dir.path().join(DB_FILE))
             .unwrap()
@@ -1588,7 +1585,7 @@ mod tests {
         for _ in 0..3 {
             results.recv().unwrap().1.unwrap();
         }
-        assert_eq!(chunk_count(dir.path()), 1);
+        assert_eq!(rows_in(dir.path(), "event_chunks"), 1);
         let all = store.events_after(0, 100).unwrap();
         let got: Vec<(u64, i64)> = all.iter().map(|e| (e.seq, e.at_ms)).collect();
         assert_eq!(got, vec![(3, 1_000), (4, 990), (9, -5), (10, i64::MAX), (11, i64::MIN)]);
@@ -1603,7 +1600,7 @@ mod tests {
         let big = |seq: u64| Write::Event { seq, at_ms: 0, value: Value::Ready(vec![seq as u8; 10_000]) };
         write(&store, (12..=41).map(big).collect()).unwrap();
         // 300 KB of events beside the first row.
-        assert!(chunk_count(dir.path()) > 300_000 / CHUNK_BYTES as i64);
+        assert!(rows_in(dir.path(), "event_chunks") > 300_000 / CHUNK_BYTES as i64);
         let read = store.events_after(11, 100).unwrap();
         assert_eq!(seqs(&read), (12..=41).collect::<Vec<_>>());
         assert!(read.iter().all(|e| e.value == vec![e.seq as u8; 10_000]));
