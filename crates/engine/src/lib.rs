@@ -22,6 +22,7 @@
 //! - [`handle`]: the actor that owns the core on its own thread ([`Handle`]): commands in order, timers from an
 //!   injected clock, replies and events released only once durable, recovery from the data directory.
 //! - [`store`]: the durable store: SQLite in WAL mode, one writer thread with group commit ([`Store`]).
+//! - `sharded` (private): a hash map split into 64 tables, for the maps that grow with the tasks.
 //! - `codec` (private): the compact binary forms the store keeps for events and tasks.
 //! - [`time`]: [`Timestamp`] and the injected [`Clock`].
 
@@ -34,6 +35,7 @@ pub mod event;
 pub mod expr;
 pub mod handle;
 pub mod model;
+mod sharded;
 pub mod sid;
 pub mod store;
 pub mod time;

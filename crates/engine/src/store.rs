@@ -78,6 +78,7 @@ use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension};
 
 use crate::codec::{put_varint, unzigzag, zigzag, DecodeError, Reader};
+use crate::sharded::Sharded;
 
 /// The schema version this build writes and understands.
 const SCHEMA_VERSION: i64 = 5;
@@ -1186,14 +1187,10 @@ impl Drop for Checkpointer {
 }
 
 /// Where each record lives: kind, then key, to the `seq` of its row in `records`. About 100 bytes per record
-/// (1,000,000 pending tasks: about 100 MB); in exchange no write has to look a record up in the file.
-///
-/// Each kind's keys are split over [`INDEX_SHARDS`] tables by a hash of the key, so that no single table
-/// holds them all: a hash table grows by rehashing every entry at once, and the tasks' table held the
-/// writer (and every reply waiting on it) for 111 and 208 ms when it grew past 458,752 and 917,504 entries.
-/// Split, each table grows on its own, a 64th of the entries at a time.
+/// (1,000,000 pending tasks: about 100 MB); in exchange no write has to look a record up in the file. Each
+/// kind's keys are [`Sharded`], so the tasks' table does not stall the writer when it grows.
 struct RowIndex {
-    keys: HashMap<String, Vec<HashMap<Box<str>, i64>>>,
+    keys: HashMap<String, Sharded<Box<str>, i64>>,
     /// The `seq` the next new record gets.
     next: i64,
 }
@@ -1214,35 +1211,24 @@ impl RowIndex {
     }
 
     fn find(&self, kind: &str, key: &str) -> Option<i64> {
-        self.keys.get(kind).and_then(|shards| shards[shard(key)].get(key)).copied()
+        self.keys.get(kind).and_then(|keys| keys.get(key)).copied()
     }
 
     fn insert(&mut self, kind: &str, key: &str, seq: i64) {
         // A dozen kinds: the kind's name is allocated once, when first seen.
         if !self.keys.contains_key(kind) {
-            self.keys.insert(kind.to_owned(), (0..INDEX_SHARDS).map(|_| HashMap::new()).collect());
+            self.keys.insert(kind.to_owned(), Sharded::default());
         }
-        if let Some(shards) = self.keys.get_mut(kind) {
-            shards[shard(key)].insert(key.into(), seq);
+        if let Some(keys) = self.keys.get_mut(kind) {
+            keys.insert(key.into(), seq);
         }
     }
 
     fn remove(&mut self, kind: &str, key: &str) {
-        if let Some(shards) = self.keys.get_mut(kind) {
-            shards[shard(key)].remove(key);
+        if let Some(keys) = self.keys.get_mut(kind) {
+            keys.remove(key);
         }
     }
-}
-
-/// How many tables each kind's keys are split into (see [`RowIndex`]).
-const INDEX_SHARDS: usize = 64;
-
-/// The table of [`RowIndex`] that holds `key`: FNV-1a of its bytes (SIDs end in 32 random hex digits).
-fn shard(key: &str) -> usize {
-    let hash =
-        key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
-    // The high half: FNV's low bits mix only the bytes' low bits.
-    ((hash >> 32) % INDEX_SHARDS as u64) as usize
 }
 
 /// Calls a `done`, containing a panic so the writer thread survives to report the other batches.

@@ -13,6 +13,7 @@ use crate::error::Error;
 use crate::event::{EventData, EventType, Field, Part};
 use crate::expr::{Expr, WorkerScope};
 use crate::model::*;
+use crate::sharded::Sharded;
 use crate::sid::{Prefix, Sid};
 use crate::time::Timestamp;
 use crate::workflow::WorkflowConfig;
@@ -34,67 +35,8 @@ pub(crate) type TaskKey = (Reverse<i64>, i64, Sid);
 /// A map keyed by engine-made SIDs (or tuples of them), hashed with [`SidHash`] instead of SipHash.
 pub(crate) type SidMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<SidHash>>;
 
-/// A [`SidMap`] split into [`SHARDS`] tables by a few bits of the key's hash, for the maps that grow with the
-/// number of tasks. A hash table grows by moving every entry into a table twice the size, all at once: at
-/// 458,752 and 917,504 tasks that held the engine's thread for 67 and 120 ms (and the store writer's index of
-/// rows, which grows with it, for 111 and 208 ms), and every request waiting on that pass with it: the HTTP
-/// create benchmark's p99 was 80 and 223 ms in the rounds that crossed those counts, 8-14 ms in the others
-/// (docs/PERFORMANCE.md). Split, each shard grows on its own, a 64th of the entries at a time.
-pub(crate) struct ShardedSidMap<K, V> {
-    shards: Box<[SidMap<K, V>]>,
-}
-
-/// How many tables a [`ShardedSidMap`] is split into.
-pub(crate) const SHARDS: usize = 64;
-
-impl<K: std::hash::Hash + Eq, V> Default for ShardedSidMap<K, V> {
-    fn default() -> Self {
-        ShardedSidMap { shards: (0..SHARDS).map(|_| SidMap::default()).collect() }
-    }
-}
-
-impl<K: std::hash::Hash + Eq, V> ShardedSidMap<K, V> {
-    fn shard(&self, key: &K) -> usize {
-        use std::hash::BuildHasher;
-        // Bits 40-45: the tables index by the low bits and tag by the top seven, so the shard's keys still
-        // spread over all of a table's slots and tags.
-        let hash = std::hash::BuildHasherDefault::<SidHash>::default().hash_one(key);
-        (hash >> 40) as usize % SHARDS
-    }
-
-    pub(crate) fn get(&self, key: &K) -> Option<&V> {
-        self.shards[self.shard(key)].get(key)
-    }
-
-    pub(crate) fn get_mut(&mut self, key: &K) -> Option<&mut V> {
-        let shard = self.shard(key);
-        self.shards[shard].get_mut(key)
-    }
-
-    pub(crate) fn insert(&mut self, key: K, value: V) -> Option<V> {
-        let shard = self.shard(&key);
-        self.shards[shard].insert(key, value)
-    }
-
-    pub(crate) fn remove(&mut self, key: &K) -> Option<V> {
-        let shard = self.shard(key);
-        self.shards[shard].remove(key)
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.shards.iter().map(HashMap::len).sum()
-    }
-
-    /// In no particular order, as a hash map's.
-    pub(crate) fn keys(&self) -> impl Iterator<Item = &K> {
-        self.shards.iter().flat_map(HashMap::keys)
-    }
-
-    /// In no particular order, as a hash map's.
-    pub(crate) fn values(&self) -> impl Iterator<Item = &V> {
-        self.shards.iter().flat_map(HashMap::values)
-    }
-}
+/// A [`SidMap`] split into 64 tables ([`Sharded`]), for the maps that grow with the number of tasks.
+pub(crate) type ShardedSidMap<K, V> = Sharded<K, V, std::hash::BuildHasherDefault<SidHash>>;
 
 /// Multiply-rotate hasher for SID keys (the hot index lookups of routing). Not DoS-resistant, so used only
 /// for maps whose keys the engine generates: SIDs are 128-bit numbers the engine assigns, never names a
