@@ -56,6 +56,19 @@ pub(crate) struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
+    /// A reader past the form's first byte, which must be `version`; `unknown` says what it is otherwise.
+    pub(crate) fn versioned(
+        bytes: &'a [u8],
+        version: u8,
+        unknown: &'static str,
+    ) -> Result<Self, DecodeError> {
+        let mut reader = Reader { bytes };
+        if reader.u8()? != version {
+            return Err(DecodeError(unknown));
+        }
+        Ok(reader)
+    }
+
     pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
         if self.bytes.len() < n {
             return Err(DecodeError("truncated"));
@@ -184,10 +197,7 @@ impl Task {
     /// Reads the binary form written by [`Task::encode`]. Never panics: bytes that are not a task give an
     /// error.
     pub fn decode(bytes: &[u8]) -> Result<Task, DecodeError> {
-        let mut r = Reader { bytes };
-        if r.u8()? != TASK_ENCODING {
-            return Err(DecodeError("unknown task encoding version"));
-        }
+        let mut r = Reader::versioned(bytes, TASK_ENCODING, "unknown task encoding version")?;
         let account_sid = r.sid()?;
         let workspace_sid = r.sid()?;
         let sid = r.sid()?;

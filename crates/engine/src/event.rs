@@ -465,10 +465,7 @@ impl Event {
     /// Reads the binary form written by [`Event::encode`]. Never panics: bytes that are not an event give
     /// an error.
     pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
-        let mut r = Reader { bytes };
-        if r.u8()? != ENCODING {
-            return Err(DecodeError("unknown encoding version"));
-        }
+        let mut r = Reader::versioned(bytes, ENCODING, "unknown encoding version")?;
         let seq = r.varint()?;
         let at = r.time()?;
         let sid = r.sid()?;

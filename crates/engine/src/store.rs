@@ -804,10 +804,7 @@ impl Chunk {
     /// The events of a stored row, in order.
     fn decode(bytes: &[u8]) -> rusqlite::Result<Vec<StoredEvent>> {
         let bad = |e: DecodeError| damaged(format!("a row of the event log is not readable: {}", e.0));
-        let mut reader = Reader { bytes };
-        if reader.u8().map_err(bad)? != CHUNK_VERSION {
-            return Err(bad(DecodeError("unknown version")));
-        }
+        let mut reader = Reader::versioned(bytes, CHUNK_VERSION, "unknown version").map_err(bad)?;
         let (mut seq, mut at_ms) = (0u64, 0i64);
         let mut events: Vec<StoredEvent> = Vec::new();
         while !reader.bytes.is_empty() {
