@@ -35,7 +35,16 @@ impl std::fmt::Debug for Credentials {
 }
 
 impl Credentials {
-    /// Whether an `Authorization` header value carries these credentials.
+    /// The `Authorization` header value as the helper libraries send it: `Basic ` and the padded base64 of
+    /// `sid:token`.
+    pub fn basic_header(&self) -> String {
+        format!("Basic {}", STANDARD.encode(format!("{}:{}", self.account_sid, self.auth_token)))
+    }
+
+    /// Whether an `Authorization` header value carries these credentials: [`basic_header`], or the same with
+    /// `basic` in lower case or spaces around the base64.
+    ///
+    /// [`basic_header`]: Credentials::basic_header
     pub fn accepts(&self, header: &str) -> bool {
         let Some(encoded) = header.strip_prefix("Basic ").or_else(|| header.strip_prefix("basic ")) else {
             return false;
@@ -68,9 +77,8 @@ pub struct RequireAuth {
 impl RequireAuth {
     /// Checks requests against the credentials of `state`.
     pub fn new(state: AppState) -> RequireAuth {
-        let c = state.credentials();
-        let usual = format!("Basic {}", STANDARD.encode(format!("{}:{}", c.account_sid, c.auth_token)));
-        RequireAuth { state, usual: usual.into_bytes().into() }
+        let usual = state.credentials().basic_header().into_bytes().into();
+        RequireAuth { state, usual }
     }
 }
 
@@ -130,6 +138,7 @@ mod tests {
         let c = Credentials { account_sid: "AC1".into(), auth_token: "secret".into() };
         let header = |u: &str, p: &str| format!("Basic {}", STANDARD.encode(format!("{u}:{p}")));
         assert!(c.accepts(&header("AC1", "secret")));
+        assert_eq!(c.basic_header(), header("AC1", "secret"));
         assert!(!c.accepts(&header("AC1", "secre")));
         assert!(!c.accepts(&header("AC2", "secret")));
         assert!(!c.accepts("Basic !!!"));

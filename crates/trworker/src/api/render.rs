@@ -89,12 +89,20 @@ pub fn parse_day(s: &str) -> Option<Timestamp> {
 pub struct Urls {
     /// Scheme, host and port, no trailing slash, e.g. `http://127.0.0.1:8080`.
     base: String,
+    /// `{base}/v1/Workspaces/`, which every workspace URL starts with.
+    workspaces: String,
+    /// Whether `workspaces` can go into a JSON string as it is (no `"`, `\` or control character, the
+    /// only characters serde_json escapes); an operator may set the base URL to anything.
+    json_plain: bool,
 }
 
 impl Urls {
     /// From the public base URL (a trailing `/` is dropped).
     pub fn new(base: &str) -> Urls {
-        Urls { base: base.trim_end_matches('/').to_owned() }
+        let base = base.trim_end_matches('/').to_owned();
+        let workspaces = format!("{base}/v1/Workspaces/");
+        let json_plain = workspaces.bytes().all(|c| c >= 0x20 && c != b'"' && c != b'\\');
+        Urls { base, workspaces, json_plain }
     }
 
     /// The public base URL.
@@ -109,7 +117,13 @@ impl Urls {
 
     /// `{base}/v1/Workspaces/{ws}{rest}`.
     pub fn workspace(&self, ws: impl std::fmt::Display, rest: &str) -> String {
-        format!("{}/v1/Workspaces/{ws}{rest}", self.base)
+        format!("{}{ws}{rest}", self.workspaces)
+    }
+
+    /// `{base}/v1/Workspaces/`, and whether it needs no escaping in a JSON string, for bodies that write
+    /// their URLs straight into a buffer.
+    pub fn workspaces(&self) -> (&str, bool) {
+        (&self.workspaces, self.json_plain)
     }
 }
 

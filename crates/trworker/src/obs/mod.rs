@@ -347,15 +347,10 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
+        let started = Instant::now();
         let route = request.extensions().get::<MatchedPath>().cloned();
         let method = request.method().clone();
-        Tracked {
-            inner: self.inner.call(request),
-            started: Instant::now(),
-            route,
-            method,
-            metrics: self.metrics.clone(),
-        }
+        Tracked { inner: self.inner.call(request), started, route, method, metrics: self.metrics.clone() }
     }
 }
 

@@ -1,5 +1,7 @@
 //! `/v1/Workspaces/{WS}/Tasks[/{Sid}]`, with `ETag` and `If-Match`.
 
+use std::io::Write as _;
+
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -9,14 +11,12 @@ use engine::{Prefix, Sid};
 use serde_json::Value;
 
 use super::{list_query, v1_list};
-use std::io::Write as _;
-
 use crate::api::extract::{
     call, deleted, expect_out, if_match, json_bytes, opt_sid, sid, with_etag, Segments,
 };
 use crate::api::params::{Form, Params, Query};
 use crate::api::port::{Op, Out, TaskFilter};
-use crate::api::render::{iso8601, parse_iso8601, put_iso8601};
+use crate::api::render::{iso8601, parse_iso8601, put_iso8601, Urls};
 use crate::api::{ApiError, ApiResult, AppState};
 use engine::command::{Command, CreateTaskParams, UpdateTaskParams};
 use engine::model::Task;
@@ -121,17 +121,16 @@ fn body_of<'a>(account_sid: &'a str, workspace: String, now: Timestamp, t: &'a T
 /// 11-13% of the HTTP threads' samples, and this takes about 6%, the response's headers included. Lists keep
 /// using [`TaskBody`]; a test checks that both give the same bytes.
 fn task_response(state: &AppState, status: StatusCode, t: &Task) -> Response {
-    let urls = state.urls();
-    let json = task_json(&state.credentials().account_sid, urls.base(), state.engine().now(), t);
+    let json = task_json(&state.credentials().account_sid, state.urls(), state.engine().now(), t);
     with_etag(json_bytes(status, json), t.version)
 }
 
-fn task_json(account_sid: &str, base: &str, now: Timestamp, t: &Task) -> Vec<u8> {
+fn task_json(account_sid: &str, urls: &Urls, now: Timestamp, t: &Task) -> Vec<u8> {
     let mut o = Json(Vec::with_capacity(2048));
     let (sid, ws) = (t.sid.text(), t.workspace_sid.text());
-    // The URLs are the public base URL, which an operator may set to anything, then SIDs and fixed paths.
-    let base_plain = base.bytes().all(|c| c >= 0x20 && c != b'"' && c != b'\\');
-    let (base, workspace): (&[u8], &[u8]) = (base.as_bytes(), b"/v1/Workspaces/");
+    // Every URL is the workspaces' prefix (from the public base URL), then SIDs and fixed paths.
+    let (workspaces, plain) = urls.workspaces();
+    let workspaces = workspaces.as_bytes();
     o.key("{\"account_sid\"");
     o.str(account_sid);
     o.key(",\"addons\"");
@@ -149,13 +148,13 @@ fn task_json(account_sid: &str, base: &str, now: Timestamp, t: &Task) -> Vec<u8>
     o.key(",\"ignore_capacity\"");
     o.raw(if t.ignore_capacity { "true" } else { "false" });
     o.key(",\"links\":{\"reservations\"");
-    o.url(base_plain, &[base, workspace, &ws, b"/Tasks/", &sid, b"/Reservations"]);
+    o.url(plain, &[workspaces, &ws, b"/Tasks/", &sid, b"/Reservations"]);
     o.key(",\"task_queue\"");
-    o.opt(t.task_queue_sid, |o, q| o.url(base_plain, &[base, workspace, &ws, b"/TaskQueues/", &q.text()]));
+    o.opt(t.task_queue_sid, |o, q| o.url(plain, &[workspaces, &ws, b"/TaskQueues/", &q.text()]));
     o.key(",\"workflow\"");
-    o.opt(t.workflow_sid, |o, w| o.url(base_plain, &[base, workspace, &ws, b"/Workflows/", &w.text()]));
+    o.opt(t.workflow_sid, |o, w| o.url(plain, &[workspaces, &ws, b"/Workflows/", &w.text()]));
     o.key(",\"workspace\"");
-    o.url(base_plain, &[base, workspace, &ws]);
+    o.url(plain, &[workspaces, &ws]);
     o.key("},\"priority\"");
     o.int(t.priority);
     o.key(",\"reason\"");
@@ -177,7 +176,7 @@ fn task_json(account_sid: &str, base: &str, now: Timestamp, t: &Task) -> Vec<u8>
     o.key(",\"timeout\"");
     o.int(t.timeout);
     o.key(",\"url\"");
-    o.url(base_plain, &[base, workspace, &ws, b"/Tasks/", &sid]);
+    o.url(plain, &[workspaces, &ws, b"/Tasks/", &sid]);
     o.key(",\"virtual_start_time\"");
     o.date(t.virtual_start_time);
     o.key(",\"workflow_friendly_name\"");
@@ -393,7 +392,6 @@ async fn list_tasks(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::render::Urls;
 
     fn task(changes: serde_json::Value) -> Task {
         let mut t = serde_json::json!({
@@ -456,9 +454,10 @@ mod tests {
         for base in ["http://127.0.0.1:8080", "https://taskrouter.example.com/\"odd\\base\u{1}"] {
             for case in &cases {
                 let t = task(case.clone());
-                let workspace = Urls::new(base).workspace(t.workspace_sid, "");
+                let urls = Urls::new(base);
+                let workspace = urls.workspace(t.workspace_sid, "");
                 let expected = serde_json::to_vec(&body_of("AC\"x", workspace, now, &t)).unwrap();
-                let got = task_json("AC\"x", base, now, &t);
+                let got = task_json("AC\"x", &urls, now, &t);
                 assert_eq!(String::from_utf8(got).unwrap(), String::from_utf8(expected).unwrap(), "{case}");
             }
         }
