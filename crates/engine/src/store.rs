@@ -28,7 +28,7 @@
 //! `DIR/engine.db` (with SQLite's `-wal` and `-shm` companions) and `DIR/engine.lock`. The lock file is
 //! left in place on exit: removing it would race with a process that is just opening it.
 //!
-//! # Schema (version 5, in `PRAGMA user_version`; `PRAGMA application_id` marks the file as trworker's)
+//! # Schema (version 6, in `PRAGMA user_version`; `PRAGMA application_id` marks the file as trworker's)
 //!
 //! - Pages are 8 KiB (`PAGE_SIZE`), set when the file is created; a file keeps the page size it was made with.
 //! - `records(seq INTEGER PRIMARY KEY, kind, key, value)`: one row per live record. `value` holds the bytes
@@ -39,9 +39,10 @@
 //! - `event_chunks(last_seq INTEGER PRIMARY KEY, max_at_ms, value BLOB)`: the event log, one row per
 //!   transaction's events (split every [`CHUNK_BYTES`]), keyed by the highest `seq` in the row, so appends go
 //!   to the end of the b-tree and `events_after` is a range scan from the row holding the first wanted event.
-//!   `value` is the events one after the other ([`Chunk`]), `max_at_ms` the latest `at_ms` among them, so
-//!   pruning reads only the one row that straddles its bound. One row per group instead of one per event
-//!   saves the writer about a sixth of its time per task created over HTTP (three events each).
+//!   `value` is the events one after the other, compressed with LZ4 ([`Chunk`]), `max_at_ms` the latest
+//!   `at_ms` among them, so pruning reads only the one row that straddles its bound. One row per group
+//!   instead of one per event saves the writer about a sixth of its time per task created over HTTP (three
+//!   events each); compressing it makes the log about eight times smaller.
 //! - `meta(key, value)`: small settings of the layers above.
 //! - `store_state(key, value)`: the store's own bookkeeping, kept apart from `meta` so callers never see or
 //!   clobber it. Today it holds `pruned_through`, the highest event `seq` ever pruned, so the sequence never
@@ -54,6 +55,8 @@
 //!
 //! Older versions are converted in place when opened, each in one transaction, so a crash half-way leaves
 //! the file as it was, to be converted at the next open:
+//! - version 5 (event rows uncompressed): only the number changes; those rows are read as they are, and new
+//!   rows are compressed;
 //! - version 4 (one `events` row per event): the events are gathered into `event_chunks`;
 //! - version 3 (every record value JSON text): as version 4; `load` reads text values as well as blobs and
 //!   the engine reads a JSON task as well as a binary one, so records stay as they are (the new number keeps
@@ -81,7 +84,7 @@ use crate::codec::{put_varint, unzigzag, zigzag, DecodeError, Reader};
 use crate::sharded::Sharded;
 
 /// The schema version this build writes and understands.
-const SCHEMA_VERSION: i64 = 5;
+const SCHEMA_VERSION: i64 = 6;
 
 /// `PRAGMA application_id` of a trworker store ("trwk"), so a foreign SQLite file is recognised as such.
 const APPLICATION_ID: i64 = 0x7472_776b;
@@ -645,6 +648,10 @@ fn ensure_schema(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     if app_id == APPLICATION_ID {
         return match version {
             SCHEMA_VERSION => Ok(()),
+            // Its event rows are all in the plain form, which this build reads as it is. The number is raised
+            // so that a build that knows only the plain form refuses the file once rows in the LZ4 form are
+            // in it, rather than call them damaged.
+            5 => conn.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(sql),
             3 | 4 => upgrade(conn, path, false),
             2 => upgrade(conn, path, true),
             v if v > SCHEMA_VERSION => {
@@ -747,35 +754,55 @@ fn damaged(what: String) -> rusqlite::Error {
 /// Inserts a row of `event_chunks`: `last_seq`, `max_at_ms`, `value`.
 const INSERT_CHUNK: &str = "INSERT INTO event_chunks (last_seq, max_at_ms, value) VALUES (?1, ?2, ?3)";
 
-/// Events on their way into one row of `event_chunks`, and the form of that row: a version byte, then per
-/// event its `seq` as the difference from the previous event's (the first from 0), its `at_ms` likewise
-/// (zigzagged, as a clock may step back), and its value's length and bytes; all numbers varints.
+/// Events on their way into one row of `event_chunks`, and the forms of that row.
+///
+/// The events' *plain form*: per event its `seq` as the difference from the previous event's (the first
+/// from 0), its `at_ms` likewise (zigzagged, as a clock may step back), and its value's length and bytes;
+/// all numbers varints. A row is a form byte, then:
+/// - [`CHUNK_PLAIN`] (written by schema version 5): the plain form;
+/// - [`CHUNK_LZ4`] (since version 6): the plain form's length as a varint, then the plain form compressed as
+///   one LZ4 block.
+///
+/// Why compressed: the events of a row repeat each other (the same SIDs, the task's attributes in each of its
+/// events, the same field names), so a row of task creates shrinks about eightfold, from about 325 bytes
+/// an event to about 40. Every byte is written twice (to the WAL, then by the checkpoint into the
+/// database), and LZ4 costs less than a microsecond per event to pack; the database grows half as fast
+/// under task creates (docs/PERFORMANCE.md, eighth session).
 #[derive(Default)]
 struct Chunk {
-    bytes: Vec<u8>,
+    /// The plain form of the events gathered so far.
+    plain: Vec<u8>,
+    /// The last row packed ([`Chunk::pack`]), kept to reuse its allocation.
+    packed: Vec<u8>,
     last_seq: u64,
     last_at_ms: i64,
     max_at_ms: i64,
 }
 
-/// The first byte of a row of `event_chunks`, so a later build can tell its forms apart.
-const CHUNK_VERSION: u8 = 1;
+/// The first byte of a row of `event_chunks` in the plain form.
+const CHUNK_PLAIN: u8 = 1;
+
+/// The first byte of a row of `event_chunks` in the LZ4 form.
+const CHUNK_LZ4: u8 = 2;
+
+/// An LZ4 block expands to at most about 255 times its size, so a row claiming more is damaged; it is
+/// refused before anything that size is allocated.
+const LZ4_MAX_RATIO: usize = 255;
 
 impl Chunk {
     /// Appends an event; `seq` must be above the previous one's (the writer has checked the batch).
     fn push(&mut self, seq: u64, at_ms: i64, value: &[u8]) {
-        if self.bytes.is_empty() {
-            self.bytes.push(CHUNK_VERSION);
+        if self.plain.is_empty() {
             self.last_seq = 0;
             self.last_at_ms = 0;
             self.max_at_ms = at_ms;
         }
         // Seqs only grow (the writer checks each batch; a converted table is read in `seq` order), so this
         // does not wrap; if a hand-edited file made it, the row would read back as damaged, not panic here.
-        put_varint(&mut self.bytes, seq.wrapping_sub(self.last_seq));
-        put_varint(&mut self.bytes, zigzag(at_ms.wrapping_sub(self.last_at_ms)));
-        put_varint(&mut self.bytes, value.len() as u64);
-        self.bytes.extend_from_slice(value);
+        put_varint(&mut self.plain, seq.wrapping_sub(self.last_seq));
+        put_varint(&mut self.plain, zigzag(at_ms.wrapping_sub(self.last_at_ms)));
+        put_varint(&mut self.plain, value.len() as u64);
+        self.plain.extend_from_slice(value);
         self.last_seq = seq;
         self.last_at_ms = at_ms;
         self.max_at_ms = self.max_at_ms.max(at_ms);
@@ -783,28 +810,54 @@ impl Chunk {
 
     /// Whether the row should be closed ([`CHUNK_BYTES`]).
     fn is_full(&self) -> bool {
-        self.bytes.len() >= CHUNK_BYTES
+        self.plain.len() >= CHUNK_BYTES
     }
 
     /// Writes the events gathered so far as one row (nothing if there are none) and starts over.
     fn insert(&mut self, insert: &mut rusqlite::Statement<'_>) -> rusqlite::Result<()> {
-        if !self.bytes.is_empty() {
+        if !self.plain.is_empty() {
             // The writer refused seqs above i64::MAX, so this conversion is exact.
-            insert.execute(params![self.last_seq as i64, self.max_at_ms, self.bytes])?;
-            self.bytes.clear();
+            let (last_seq, max_at_ms) = (self.last_seq as i64, self.max_at_ms);
+            insert.execute(params![last_seq, max_at_ms, self.pack()?])?;
+            self.plain.clear();
         }
         Ok(())
     }
 
+    /// The row for the events gathered so far, in the LZ4 form.
+    fn pack(&mut self) -> rusqlite::Result<&[u8]> {
+        let packed = &mut self.packed;
+        packed.clear();
+        packed.push(CHUNK_LZ4);
+        put_varint(packed, self.plain.len() as u64);
+        let start = packed.len();
+        packed.resize(start + lz4_flex::block::get_maximum_output_size(self.plain.len()), 0);
+        // The room is the most LZ4 can need, so this does not fail; if it did, the transaction would.
+        let len = lz4_flex::block::compress_into(&self.plain, &mut packed[start..])
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        packed.truncate(start + len);
+        Ok(packed)
+    }
+
     /// Forgets the events gathered so far (their transaction failed).
     fn clear(&mut self) {
-        self.bytes.clear();
+        self.plain.clear();
     }
 
     /// The events of a stored row, in order.
-    fn decode(bytes: &[u8]) -> rusqlite::Result<Vec<StoredEvent>> {
+    fn decode(row: &[u8]) -> rusqlite::Result<Vec<StoredEvent>> {
         let bad = |e: DecodeError| damaged(format!("a row of the event log is not readable: {}", e.0));
-        let mut reader = Reader::versioned(bytes, CHUNK_VERSION, "unknown version").map_err(bad)?;
+        let unpacked;
+        let plain = match row.split_first() {
+            Some((&CHUNK_PLAIN, plain)) => plain,
+            Some((&CHUNK_LZ4, packed)) => {
+                unpacked = unpack(packed).map_err(bad)?;
+                &unpacked[..]
+            }
+            Some(_) => return Err(bad(DecodeError("unknown version"))),
+            None => return Err(bad(DecodeError("truncated"))),
+        };
+        let mut reader = Reader { bytes: plain };
         let (mut seq, mut at_ms) = (0u64, 0i64);
         let mut events: Vec<StoredEvent> = Vec::new();
         while !reader.bytes.is_empty() {
@@ -822,6 +875,20 @@ impl Chunk {
             events.push(StoredEvent { seq, at_ms, value });
         }
         Ok(events)
+    }
+}
+
+/// The plain form inside a row of the LZ4 form (after its first byte).
+fn unpack(packed: &[u8]) -> Result<Vec<u8>, DecodeError> {
+    let mut reader = Reader { bytes: packed };
+    let len = reader.varint()?;
+    let len = usize::try_from(len)
+        .ok()
+        .filter(|len| *len <= reader.bytes.len().saturating_mul(LZ4_MAX_RATIO))
+        .ok_or(DecodeError("a length out of range"))?;
+    match lz4_flex::block::decompress(reader.bytes, len) {
+        Ok(plain) if plain.len() == len => Ok(plain),
+        _ => Err(DecodeError("compressed events that do not decompress")),
     }
 }
 
@@ -1093,7 +1160,7 @@ impl<'c> Writer<'c> {
                         }
                         // The row's last event is kept, and so is its latest (every event dropped is older than
                         // the bound, which the latest is not): the row keeps its key and its `max_at_ms`.
-                        self.update_chunk.execute(params![last_seq, kept.bytes])?;
+                        self.update_chunk.execute(params![last_seq, kept.pack()?])?;
                         dropped_through = Some(events[old - 1].seq as i64);
                     }
                 }
@@ -1612,8 +1679,14 @@ mod tests {
     fn a_damaged_row_of_the_event_log_is_reported_as_a_corrupt_file() {
         for (value, says) in [
             ("x''", "truncated"),
-            ("x'02'", "unknown version"),
+            ("x'03'", "unknown version"),
             ("x'0105000403'", "truncated"),
+            // The LZ4 form: no length; a length beyond what the block could hold; a block that is not LZ4;
+            // a valid block ("a49") shorter than the length says.
+            ("x'02'", "truncated"),
+            ("x'02ff7f00'", "out of range"),
+            ("x'0205ffffffffff'", "do not decompress"),
+            ("x'020a30613439'", "do not decompress"),
             ("x'0101000000000000'", "out of order"),
             // A step of 2^63.
             ("x'01808080808080808080010000'", "out of range"),
@@ -1638,6 +1711,119 @@ mod tests {
             );
             // What is before the damage is still readable.
             assert_eq!(seqs(&store.events_after(0, 1).unwrap()), vec![1]);
+        }
+    }
+
+    #[test]
+    fn event_rows_are_compressed_and_read_back_whole() {
+        let dir = TempDir::new("lz4");
+        let store = Store::open(dir.path()).unwrap();
+        // Events like a task's: the same SIDs and field names over and over.
+        let value = |seq: u64| {
+            format!(
+                "{{\"seq\":{seq},\"workspace_sid\":\"WS0123456789abcdef0123456789abcdef\",\
+                 \"task_sid\":\"WT{seq:032}\",\"attributes\":{{\"selected_product\":\"support\"}}}}"
+            )
+            .into_bytes()
+        };
+        let batch =
+            (1..=200).map(|seq| Write::Event { seq, at_ms: seq as i64, value: Value::Ready(value(seq)) });
+        write(&store, batch.collect()).unwrap();
+        let plain: usize = (1..=200).map(|seq| value(seq).len()).sum();
+        let (rows, stored, first): (i64, i64, Vec<u8>) = Connection::open(dir.path().join(DB_FILE))
+            .unwrap()
+            .query_row(
+                "SELECT count(*), sum(length(value)), (SELECT substr(value, 1, 1) FROM event_chunks) \
+                 FROM event_chunks",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!((rows, first), (1, vec![CHUNK_LZ4]));
+        assert!((stored as usize) * 4 < plain, "{stored} bytes stored for {plain}");
+        let read = store.events_after(0, 1000).unwrap();
+        assert_eq!(seqs(&read), (1..=200).collect::<Vec<_>>());
+        assert!(read.iter().all(|e| e.value == value(e.seq) && e.at_ms == e.seq as i64));
+    }
+
+    #[test]
+    fn a_version_5_file_keeps_its_plain_rows_and_compresses_new_ones() {
+        let dir = TempDir::new("v5");
+        {
+            let store = Store::open(dir.path()).unwrap();
+            write(&store, vec![put("task", "WT1", "{}"), event(1, 10), event(2, 20)]).unwrap();
+            write(&store, vec![event(3, 30)]).unwrap();
+        }
+        // As version 5 wrote them: each row in the plain form.
+        {
+            let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+            let rows: Vec<(i64, Vec<u8>)> = conn
+                .prepare("SELECT last_seq, value FROM event_chunks")
+                .unwrap()
+                .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            assert_eq!(rows.len(), 2);
+            for (last_seq, row) in rows {
+                let mut chunk = Chunk::default();
+                for e in Chunk::decode(&row).unwrap() {
+                    chunk.push(e.seq, e.at_ms, &e.value);
+                }
+                let plain = [&[CHUNK_PLAIN][..], &chunk.plain].concat();
+                conn.execute(
+                    "UPDATE event_chunks SET value = ?2 WHERE last_seq = ?1",
+                    params![last_seq, plain],
+                )
+                .unwrap();
+            }
+            conn.pragma_update(None, "user_version", 5).unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(user_version(dir.path()), SCHEMA_VERSION);
+        let loaded = store.load().unwrap();
+        assert_eq!((loaded.records.len(), loaded.last_event_seq), (1, 3));
+        write(&store, vec![event(4, 40), event(5, 50), Write::PruneEvents { before_ms: 15 }]).unwrap();
+        // The plain rows and the new compressed one, read together; the prune rewrote the first row.
+        let read = store.events_after(0, 10).unwrap();
+        assert_eq!(seqs(&read), vec![2, 3, 4, 5]);
+        assert_eq!(read[0].value, b"{\"seq\":2}");
+        let forms: Vec<Vec<u8>> = Connection::open(dir.path().join(DB_FILE))
+            .unwrap()
+            .prepare("SELECT substr(value, 1, 1) FROM event_chunks ORDER BY last_seq")
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(forms, vec![vec![CHUNK_LZ4], vec![CHUNK_PLAIN], vec![CHUNK_LZ4]]);
+    }
+
+    proptest::proptest! {
+        /// Any events come back from a packed row as they went in, and a row with any one byte changed is
+        /// read or refused, never a panic.
+        #[test]
+        fn a_packed_row_round_trips_and_damage_never_panics(
+            events in proptest::collection::vec(
+                (1u64..1000, proptest::num::i64::ANY, proptest::collection::vec(0u8..4, 0..200)),
+                1..40,
+            ),
+            at in proptest::num::usize::ANY,
+            flip in 1u8..=255,
+        ) {
+            let mut chunk = Chunk::default();
+            let mut seq = 0;
+            let mut want = Vec::new();
+            for (step, at_ms, value) in events {
+                seq += step;
+                chunk.push(seq, at_ms, &value);
+                want.push(StoredEvent { seq, at_ms, value });
+            }
+            let mut row = chunk.pack().unwrap().to_vec();
+            proptest::prop_assert_eq!(Chunk::decode(&row).unwrap(), want);
+            let i = at % row.len();
+            row[i] ^= flip;
+            let _ = Chunk::decode(&row);
         }
     }
 
