@@ -71,11 +71,32 @@ pub struct Options {
     /// Capacity of the broadcast channel; a subscriber that falls further behind gets `Lagged` and must
     /// catch up from [`Handle::events_after`].
     pub broadcast_capacity: usize,
+    /// The most commands one pass applies before it hands their changes to the store (at least 1). See
+    /// [`PASS_COMMANDS`], the default.
+    pub pass_commands: usize,
 }
+
+/// How many commands a pass applies, at most, before handing their changes to the store.
+///
+/// A pass used to take everything queued. Under steady load that made the work move in one wave: every
+/// request in flight reached the actor at about the same time, one long pass applied them all, the store
+/// could not start writing until that pass ended, and every reply waited for the one commit that followed,
+/// while the HTTP threads (and the clients) had nothing to do. A profile of the task-create benchmark showed
+/// one CPU idle for the whole commit of each wave: 16-18% of the machine idle.
+///
+/// Bounded passes turn the wave into a pipeline: the store starts on the first commands while the actor
+/// applies the next ones, and their replies go out while the rest are written. The store still groups
+/// whatever passes queue up behind a commit, so this does not make commits smaller when the disk is the
+/// bottleneck; it only stops a commit waiting for a long pass. With 64 connections creating tasks, 32 left
+/// 9-13% of the machine idle and gave 3-20% more creates per second in eight alternating pairs; 8 was
+/// slower (more commits, more context switches), and 64 left as much idle time as no bound; with 16 or 256
+/// connections 32 made no difference (docs/PERFORMANCE.md, eleventh session). Reads, ticks and flushes are
+/// not counted: they write nothing.
+pub const PASS_COMMANDS: usize = 32;
 
 impl Default for Options {
     fn default() -> Self {
-        Options { event_memory: 100_000, broadcast_capacity: 16_384 }
+        Options { event_memory: 100_000, broadcast_capacity: 16_384, pass_commands: PASS_COMMANDS }
     }
 }
 
@@ -345,9 +366,11 @@ impl Actor {
             let mut stop = None;
             let mut flushes = Vec::new();
             let mut next = first;
-            // Drain what is queued (bounded, so a flood of commands still gets timers and durability in
-            // between), applying commands and answering reads in arrival order.
+            // Drain what is queued, applying commands and answering reads in arrival order. Bounded twice:
+            // by messages, so a flood of reads still lets timers fire in between, and by commands
+            // ([`PASS_COMMANDS`]), so the store starts on their changes while the next pass is applied.
             let mut budget = 4096usize;
+            let mut commands = 0usize;
             loop {
                 if let Some(msg) = next.take() {
                     self.gauges.mailbox.fetch_sub(1, Ordering::Relaxed);
@@ -359,6 +382,7 @@ impl Actor {
                             let now = self.clock.now();
                             let result = self.state.core.seed_demo(now);
                             pass.seeds.push((reply, result));
+                            commands += 1;
                         }
                         Msg::Apply(_, reply) if self.poisoned.load(Ordering::SeqCst) => {
                             let _ = reply.send(Err(Error::Store(POISONED.into())));
@@ -368,6 +392,7 @@ impl Actor {
                             self.state.core.advance(now);
                             let result = self.state.core.apply(now, cmd);
                             pass.replies.push((reply, result));
+                            commands += 1;
                         }
                         // A read may see a change whose batch is still on its way to disk. If that write fails,
                         // the engine is poisoned and refuses further changes, so memory cannot drift further
@@ -385,7 +410,7 @@ impl Actor {
                     }
                     self.collect(&mut pass);
                 }
-                if stop.is_some() || budget == 0 {
+                if stop.is_some() || budget == 0 || commands >= self.options.pass_commands.max(1) {
                     break;
                 }
                 budget -= 1;
@@ -634,5 +659,84 @@ mod tests {
         handle.stop().await.unwrap_or_else(|e| panic!("stop: {e}"));
         assert!(matches!(handle.read(|_| ()).await, Err(Error::Stopped)));
         assert_eq!(handle.stats().mailbox, 0, "a refused send is not counted");
+    }
+
+    #[tokio::test]
+    async fn a_long_queue_goes_to_the_store_in_passes_of_at_most_pass_commands() {
+        let dir = std::env::temp_dir().join(format!(
+            "trworker-handle-passes-{}-{:x}",
+            std::process::id(),
+            RandomSids::new().next(Prefix::Call).number()
+        ));
+        let store = Store::open(&dir).unwrap_or_else(|e| panic!("open: {e}"));
+        // The store's writer is parked inside a batch's `done`, so every pass the actor submits stays
+        // unsaved, and counted, until the test lets it go.
+        let (parked_tx, parked) = std::sync::mpsc::channel::<()>();
+        let (release_writer, writer_held) = std::sync::mpsc::channel::<()>();
+        store.submit(
+            Vec::new(),
+            Box::new(move |_| {
+                let _ = parked_tx.send(());
+                let _ = writer_held.recv();
+            }),
+        );
+        parked.recv().unwrap_or_else(|_| panic!("the writer did not take the holding batch"));
+        let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(Timestamp::from_secs(1_700_000_000)));
+        let core =
+            Core::new(Sid::new(Prefix::Account, 1), Box::new(RandomSids::new()), CoreConfig::default());
+        let options = Options { pass_commands: 4, ..Options::default() };
+        let handle = Handle::start(core, Some(store), clock, options);
+        // The actor is held up by a read, so the ten commands sent next are all queued when it goes on.
+        let (release_actor, actor_held) = std::sync::mpsc::channel::<()>();
+        let (started, running) = oneshot::channel::<()>();
+        let holding = tokio::spawn({
+            let handle = handle.clone();
+            async move {
+                handle
+                    .read(move |_| {
+                        let _ = started.send(());
+                        let _ = actor_held.recv();
+                    })
+                    .await
+            }
+        });
+        running.await.unwrap_or_else(|_| panic!("the read did not start"));
+        let creates: Vec<_> = (0..10)
+            .map(|i| {
+                let handle = handle.clone();
+                tokio::spawn(async move {
+                    let params = crate::command::WorkspaceParams {
+                        friendly_name: Some(format!("ws {i}")),
+                        ..Default::default()
+                    };
+                    handle.apply(Command::CreateWorkspace { params }).await
+                })
+            })
+            .collect();
+        while handle.stats().mailbox < 10 {
+            tokio::task::yield_now().await;
+        }
+        // Queued behind the ten, so it runs in the pass of the last two: by then the passes of four before
+        // it have gone to the store, and nothing of its own pass has.
+        let probe = handle.clone();
+        let unsaved_at_the_end = tokio::spawn({
+            let handle = handle.clone();
+            async move { handle.read(move |_| probe.stats().unsaved_batches).await }
+        });
+        while handle.stats().mailbox < 11 {
+            tokio::task::yield_now().await;
+        }
+        let _ = release_actor.send(());
+        assert!(holding.await.is_ok_and(|r| r.is_ok()));
+        let unsaved = unsaved_at_the_end.await.unwrap_or_else(|e| panic!("probe: {e}"));
+        assert_eq!(unsaved.unwrap_or_else(|e| panic!("probe: {e}")), 2, "passes of 4, 4 and 2 commands");
+        let _ = release_writer.send(());
+        for create in creates {
+            let reply = create.await.unwrap_or_else(|e| panic!("create: {e}"));
+            assert!(matches!(reply, Ok(Reply::Workspace(_))), "{reply:?}");
+        }
+        assert_eq!(handle.stats().unsaved_batches, 0);
+        handle.stop().await.unwrap_or_else(|e| panic!("stop: {e}"));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
