@@ -4,15 +4,17 @@
 //! load the engine's task map and timer deadlines and the store writer's row index all doubled in the same
 //! pass, at 458,752 and 917,504 tasks: the engine's thread stalled for 67 and 120 ms and the writer's for
 //! 111 and 208 ms, and every request waiting on them with it (a p99 of 80 and 223 ms in the benchmark rounds
-//! that crossed those counts, 8-14 ms in the others; docs/PERFORMANCE.md). Split by a few bits of the key's
-//! hash, each table grows on its own, a 64th of the entries at a time.
+//! that crossed those counts, 8-14 ms in the others; docs/PERFORMANCE.md). Split by some bits of the key's
+//! hash, each table grows on its own, with a small part of the entries.
 //!
-//! The tables do not get equal shares. With equal shares they all filled up together and doubled within
-//! about one percent of each other: no single long stall any more, but a burst of 64 short ones, with about a
-//! second of the engine's and the writer's time spent moving entries around 1.8 million tasks (a fifth fewer
-//! creates per second in that window; docs/PERFORMANCE.md, eleventh session). Table `i` gets a share
-//! proportional to `64 + i` ([`SLOTS`]), so the largest gets about twice the smallest, and their doublings
-//! are spread evenly over each doubling of the whole map: growing costs about the same at every size.
+//! The tables do not get equal shares. With equal shares (and 64 tables) they all filled up together and
+//! doubled within about one percent of each other: a burst of 64 short stalls, about a second of the
+//! engine's and the writer's time around 1.8 million tasks, and a window of the create benchmark 10-28%
+//! slower. Table `i` gets a share proportional to `1 + i / SHARDS`, so the largest gets about twice the
+//! smallest and their doublings are spread over each doubling of the whole map: growing costs about the same
+//! at every size. Spread out, the stalls land in many more of the benchmark's rounds, so each must be short:
+//! with 64 tables a table held up to 2% of three million tasks and the rounds past two million had p99s of
+//! 12-18 ms; 256 tables hold a quarter of that each (docs/PERFORMANCE.md, eleventh session).
 
 use std::borrow::Borrow;
 use std::collections::hash_map::RandomState;
@@ -20,27 +22,16 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash};
 
 /// How many tables a [`Sharded`] map is split into.
-const SHARDS: usize = 64;
+const SHARDS: usize = 256;
 
-/// The shares of the tables: table `i` owns `SHARDS + i` of these slots, so the shares go from 64 to 127.
-const SLOTS: usize = SHARDS * SHARDS + SHARDS * (SHARDS - 1) / 2;
-
-/// Which table each slot belongs to.
-static TABLE_OF_SLOT: [u8; SLOTS] = {
-    let mut table = [0u8; SLOTS];
-    let mut slot = 0;
-    let mut shard = 0;
-    while shard < SHARDS {
-        let mut owned = 0;
-        while owned < SHARDS + shard {
-            table[slot] = shard as u8;
-            slot += 1;
-            owned += 1;
-        }
-        shard += 1;
-    }
-    table
-};
+/// The table for 16 bits of a key's hash: table `i` gets a share of the 65,536 values proportional to
+/// `1 + i / SHARDS` (the inverse of that share's cumulative distribution, `x = sqrt(1 + 3u) - 1`).
+fn table_for(bits: u16) -> usize {
+    let u = f64::from(bits) / 65_536.0;
+    let x = (1.0 + 3.0 * u).sqrt() - 1.0;
+    // `x < 1` for every `u < 1`; the `min` only guards the last value against rounding.
+    ((x * SHARDS as f64) as usize).min(SHARDS - 1)
+}
 
 /// A `HashMap` with hasher `S`, split into [`SHARDS`] tables; the methods the engine uses, with the same
 /// meaning. Iteration is in no particular order, as a hash map's.
@@ -60,11 +51,9 @@ impl<K, V, S: BuildHasher + Clone + Default> Default for Sharded<K, V, S> {
 
 impl<K: Hash + Eq, V, S: BuildHasher> Sharded<K, V, S> {
     fn shard<Q: Hash + ?Sized>(&self, key: &Q) -> usize {
-        // Bits 40-55 pick the slot: the tables index by the low bits and tag by the top seven, so one table's
-        // keys still spread over all of its buckets and tags.
-        let bits = (self.hasher.hash_one(key) >> 40) & 0xffff;
-        let slot = (bits * SLOTS as u64) >> 16;
-        usize::from(TABLE_OF_SLOT[slot as usize])
+        // Bits 40-55 pick the table: the tables index by the low bits and tag by the top seven, so one
+        // table's keys still spread over all of its buckets and tags.
+        table_for((self.hasher.hash_one(key) >> 40) as u16)
     }
 
     pub(crate) fn get<Q: Hash + Eq + ?Sized>(&self, key: &Q) -> Option<&V>
@@ -134,25 +123,32 @@ mod tests {
     }
 
     #[test]
-    fn the_slots_give_table_i_a_share_of_64_plus_i() {
-        for shard in 0..SHARDS {
-            let owned = TABLE_OF_SLOT.iter().filter(|&&t| usize::from(t) == shard).count();
-            assert_eq!(owned, SHARDS + shard, "table {shard}");
+    fn table_i_gets_a_share_rising_from_1_to_2() {
+        let mut shares = vec![0usize; SHARDS];
+        for bits in 0..=u16::MAX {
+            shares[table_for(bits)] += 1;
         }
+        // 65,536 values: 171 for the first table, 341 for the last, rising in between.
+        let (first, last) = (shares[0], shares[SHARDS - 1]);
+        assert!((165..=180).contains(&first) && (330..=350).contains(&last), "{first} .. {last}");
+        assert!(shares.windows(2).all(|w| w[1] + 2 >= w[0]), "{shares:?}");
     }
 
     #[test]
     fn the_tables_double_at_different_sizes_of_the_map() {
-        // Equal shares would make every table go past 3,584 entries (and double) within a few percent of
-        // 229,000 entries in the map; with shares from 64 to 127 the doublings spread over 170,000-350,000.
+        // Equal shares would make every table go past 896 entries (and double) within a few percent of
+        // 229,000 entries in the map; with shares from 1 to 2 the doublings spread over 172,000-344,000.
         let mut map: Sharded<String, usize> = Sharded::default();
         let mut doubled_at = vec![None; SHARDS];
         for i in 0..400_000 {
             map.insert(format!("WT{i:032x}"), i);
+            if i % 500 != 0 {
+                continue;
+            }
             for (shard, table) in map.shards.iter().enumerate() {
-                if doubled_at[shard].is_none() && table.capacity() > 3_584 {
-                    // Each doubling moves only its own table's entries: a few percent of the map.
-                    assert!(table.len() < (i + 1) / 30, "table {shard} holds {} of {}", table.len(), i + 1);
+                if doubled_at[shard].is_none() && table.capacity() > 896 {
+                    // Each doubling moves only its own table's entries: under one percent of the map.
+                    assert!(table.len() < (i + 1) / 100, "table {shard} holds {} of {}", table.len(), i + 1);
                     doubled_at[shard] = Some(i + 1);
                 }
             }

@@ -35,7 +35,7 @@ pub(crate) type TaskKey = (Reverse<i64>, i64, Sid);
 /// A map keyed by engine-made SIDs (or tuples of them), hashed with [`SidHash`] instead of SipHash.
 pub(crate) type SidMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<SidHash>>;
 
-/// A [`SidMap`] split into 64 tables ([`Sharded`]), for the maps that grow with the number of tasks.
+/// A [`SidMap`] split into 256 tables ([`Sharded`]), for the maps that grow with the number of tasks.
 pub(crate) type ShardedSidMap<K, V> = Sharded<K, V, std::hash::BuildHasherDefault<SidHash>>;
 
 /// Multiply-rotate hasher for SID keys (the hot index lookups of routing). Not DoS-resistant, so used only
