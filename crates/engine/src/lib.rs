@@ -22,7 +22,8 @@
 //! - [`handle`]: the actor that owns the core on its own thread ([`Handle`]): commands in order, timers from an
 //!   injected clock, replies and events released only once durable, recovery from the data directory.
 //! - [`store`]: the durable store: SQLite in WAL mode, one writer thread with group commit ([`Store`]).
-//! - `sharded` (private): a hash map split into 256 tables of unequal shares, for the maps that grow with the tasks.
+//! - `sharded` (private): a hash map split into 256 tables of unequal shares, for the maps that grow with the
+//!   tasks.
 //! - `codec` (private): the compact binary forms the store keeps for events and tasks.
 //! - [`time`]: [`Timestamp`] and the injected [`Clock`].
 

@@ -14,7 +14,7 @@
 //! smallest and their doublings are spread over each doubling of the whole map: growing costs about the same
 //! at every size. Spread out, the stalls land in many more of the benchmark's rounds, so each must be short:
 //! with 64 tables a table held up to 2% of three million tasks and the rounds past two million had p99s of
-//! 12-18 ms; 256 tables hold a quarter of that each (docs/PERFORMANCE.md, eleventh session).
+//! 8-18 ms; 256 tables hold a quarter of that each (docs/PERFORMANCE.md, eleventh session).
 
 use std::borrow::Borrow;
 use std::collections::hash_map::RandomState;
