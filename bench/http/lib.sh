@@ -1,7 +1,8 @@
 # Shared by bench/http/run and bench/http/windows; sourced, not run. The sourcing script sets `prog` (its name,
 # for messages), `repo` (the repository's root) and `build` (1: build the release binaries first), and gets
-# `die`, a work directory `$work` removed on exit with every process listed in `pids`, `wait_for`, `free_port`,
-# `cpu_ticks`, the release binaries in `$bin`, and the engine helpers below.
+# `die`, a work directory `$work` removed on exit with every process listed in `pids`, `show_log`, `wait_for`,
+# `free_port`, `cpu_ticks`, `check`, `bench_field`, the release binaries in `$bin`, and the engine helpers
+# below. Files in `$work` are gone once the script exits, so errors show the end of a log instead of its path.
 
 die() { echo "$prog: $*" >&2; exit 1; }
 for tool in cargo curl; do
@@ -24,14 +25,20 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Waits up to 30 s for a command to succeed.
+# show_log FILE: the end of FILE on stderr, indented.
+show_log() { tail -n 20 "$1" 2>/dev/null | sed 's/^/   /' >&2 || true; }
+
+# wait_for WHAT LOG COMMAND...: waits up to 30 s for COMMAND to succeed; if it does not, shows the end of LOG
+# (WHAT's output) and stops.
 wait_for() {
-    local what="$1"; shift
+    local what="$1" log="$2"; shift 2
     for _ in $(seq 300); do
         if "$@" >/dev/null 2>&1; then return 0; fi
         sleep 0.1
     done
-    die "$what did not come up within 30 s (its log: $work)"
+    echo "== $what did not come up within 30 s; the end of its log:" >&2
+    show_log "$log"
+    die "$what did not come up within 30 s (its log is above)"
 }
 
 free_port() {
@@ -45,6 +52,18 @@ free_port() {
 
 # CPU time (user + system, in clock ticks) a process has used so far.
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+
+# check NAME STATUS METHOD URL [BODY]: one request by curl, which must answer STATUS, before wrk runs.
+check() {
+    local name="$1" want="$2" method="$3" url="$4" body="${5:-}" got
+    local args=(-s -o "$work/check.out" -w '%{http_code}' -X "$method" -H "Authorization: $auth")
+    [[ -n "$body" ]] && args+=(-H 'Content-Type: application/x-www-form-urlencoded' --data "$body")
+    got="$(curl "${args[@]}" "$url")" || got="no answer"
+    [[ "$got" == "$want" ]] || die "$name: expected $want, got $got: $(head -c 400 "$work/check.out")"
+}
+
+# bench_field LINE NAME: the number NAME=... in the `BENCH ...` summary line that bench/http/request.lua prints.
+bench_field() { sed -n "s/.* $2=\([0-9]*\).*/\1/p" <<<"$1"; }
 
 if [[ $build == 1 ]]; then
     echo "== building release binaries (cargo build --release -p trworker --examples --bins)"
@@ -65,7 +84,7 @@ start_engine() {
     RUST_LOG=warn "$bin/trworker" engine --port 0 --data-dir "$data" --seed demo >"$work/engine-$n.log" 2>&1 &
     engine_pid=$!
     pids+=("$engine_pid")
-    wait_for "trworker engine" test -s "$data/local.env"
+    wait_for "trworker engine $n" "$work/engine-$n.log" test -s "$data/local.env"
     env_value() { sed -n "s/^$1=//p" "$data/local.env" | head -n1; }
     account_sid="$(env_value ACCOUNT_SID)"
     auth_token="$(env_value AUTH_TOKEN)"
@@ -77,7 +96,7 @@ start_engine() {
     [[ "$base_url" == http://127.0.0.1:* ]] || die "the engine is not on 127.0.0.1 ($base_url)"
     auth="Basic $(printf '%s:%s' "$account_sid" "$auth_token" | base64 -w0)"
     ws_url="$base_url/v1/Workspaces/$workspace_sid"
-    wait_for "the engine's API" curl -sf -H "Authorization: $auth" "$ws_url"
+    wait_for "trworker engine $n's API" "$work/engine-$n.log" curl -sf -H "Authorization: $auth" "$ws_url"
     workflow_sid="$(curl -sf -H "Authorization: $auth" "$ws_url/Workflows?FriendlyName=support" | grep -o 'WW[0-9a-f]\{32\}' | head -n1)"
     worker_sid="$(curl -sf -H "Authorization: $auth" "$ws_url/Workers" | grep -o 'WK[0-9a-f]\{32\}' | head -n1)"
     [[ -n "$workflow_sid" ]] || die "the demo workspace has no 'support' workflow"
@@ -92,7 +111,7 @@ check_engine_alive() {
     if ! kill -0 "$engine_pid" 2>/dev/null; then
         engines_dead+=("$engine_n")
         echo "== trworker engine $engine_n has stopped; the end of its log:" >&2
-        tail -n 20 "$work/engine-$engine_n.log" | sed 's/^/   /' >&2
+        show_log "$work/engine-$engine_n.log"
     fi
 }
 
