@@ -1393,6 +1393,23 @@ mod tests {
         events.iter().map(|e| e.seq).collect()
     }
 
+    /// SQLite 3.50.2 fixed CVE-2025-29087 (`concat_ws` overflow) and CVE-2025-6965 (aggregate terms beyond
+    /// a limit corrupting memory). The store links the SQLite that rusqlite's `bundled` feature builds, so a
+    /// downgrade of rusqlite that brings back an older SQLite fails here.
+    #[test]
+    fn the_linked_sqlite_has_the_2025_security_fixes() {
+        assert!(
+            rusqlite::version_number() >= 3_050_002,
+            "SQLite {} is older than 3.50.2",
+            rusqlite::version()
+        );
+        let reported: String = Connection::open_in_memory()
+            .unwrap()
+            .query_row("SELECT sqlite_version()", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(reported, rusqlite::version());
+    }
+
     #[test]
     fn round_trip_survives_close_and_reopen() {
         let dir = TempDir::new("roundtrip");
