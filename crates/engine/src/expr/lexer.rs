@@ -4,7 +4,7 @@
 //! be keywords (`task.in`), and so that the parser never has to ask whether whitespace separated them.
 //! The lexer is pulled by the parser, so the first error reported is the leftmost one.
 
-use super::{ParseError, Path, Segment};
+use super::{ParseError, Path, Segment, MAX_EXPRESSION_BYTES, MAX_PATH_SEGMENTS};
 use serde_json::Number;
 
 /// Largest index accepted in `[n]`; larger ones cannot exist in any JSON array the engine holds.
@@ -90,8 +90,22 @@ fn is_key_start(c: char) -> bool {
 }
 
 impl Lexer {
-    pub fn new(src: &str) -> Lexer {
-        Lexer { chars: src.chars().collect(), pos: 0 }
+    /// A lexer over `src`, or the length-limit error when `src` is longer than [`MAX_EXPRESSION_BYTES`]:
+    /// checked before anything is read, so the work of refusing a long text does not grow with it.
+    pub fn new(src: &str) -> Result<Lexer, ParseError> {
+        if src.len() > MAX_EXPRESSION_BYTES {
+            // Positions are in chars: the first char that does not fit.
+            let position =
+                src.char_indices().take_while(|(at, c)| at + c.len_utf8() <= MAX_EXPRESSION_BYTES).count();
+            return Err(ParseError {
+                position,
+                expected: format!(
+                    "an expression of at most {MAX_EXPRESSION_BYTES} bytes (the limit on an expression's length)"
+                ),
+                found: format!("one of {} bytes; shorten it, e.g. by moving long lists into attributes", src.len()),
+            });
+        }
+        Ok(Lexer { chars: src.chars().collect(), pos: 0 })
     }
 
     /// The source text of chars `[start, end)`, shortened for error messages.
@@ -278,6 +292,16 @@ impl Lexer {
         let root = self.key();
         let mut segments = Vec::new();
         loop {
+            if segments.len() == MAX_PATH_SEGMENTS && matches!(self.peek_at(0), Some('.' | '[')) {
+                return Err(self.error(
+                    self.pos,
+                    format!(
+                        "the end of the reference: it may have at most {MAX_PATH_SEGMENTS} keys and indexes \
+                         after its root (the limit on a reference's length)"
+                    ),
+                    format!("key or index number {}", MAX_PATH_SEGMENTS + 1),
+                ));
+            }
             match self.peek_at(0) {
                 Some('.') => {
                     self.pos += 1;

@@ -23,6 +23,9 @@
 //!   condition (true when the value is JSON `true`). Expressions meant for real Twilio should not use them.
 //! - An empty expression is a parse error; what an absent expression means (a queue with no
 //!   `target_workers` matches nobody) is the caller's rule.
+//! - Limits, each a parse error that names it: [`MAX_EXPRESSION_BYTES`] of text, [`MAX_DEPTH`] levels of
+//!   parentheses and `NOT`, [`MAX_PATH_SEGMENTS`] steps in a reference. Within them, parsing costs time
+//!   and memory linear in the length of the text, and no recursion goes deeper than [`MAX_DEPTH`].
 //!
 //! # Semantics (Twilio documents few of these; the choices are ours)
 //!
@@ -71,7 +74,9 @@ pub use order::{Direction, OrderBy, OrderClause, TaskRef};
 use parser::{Node, Operand, RefRule};
 use serde_json::Value;
 use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::str::FromStr;
+use std::sync::Arc;
 
 /// Why an expression could not be parsed: where, what the parser wanted there, and what it saw.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -85,6 +90,30 @@ pub struct ParseError {
     pub found: String,
 }
 
+/// Longest expression accepted, in bytes of UTF-8: queue `target_workers`, workflow filter and target
+/// expressions, `skip_if`, `order_by`, known-worker references and the Worker list's
+/// `TargetWorkersExpression`.
+///
+/// Twilio publishes no limit. Expressions are evaluated against task and worker attributes, which Twilio
+/// caps at 4,096 characters; the longest real expressions are `IN` lists of names or SIDs (400 SIDs of 34
+/// characters plus quotes is 15 KB), so 16 KiB is four times the attributes they read and still bounds
+/// the work of one parse. A 1 MB form field is refused before it is read into tokens.
+pub const MAX_EXPRESSION_BYTES: usize = 16 * 1024;
+
+/// Deepest nesting of parentheses and prefix `NOT` accepted.
+///
+/// The parser, the evaluator and the renderer recurse once per level, so this bounds their stack (a few
+/// hundred bytes per level, so well under 100 KB even in a debug build, on any thread). Real expressions
+/// nest two or three levels; 64 is what this engine has always accepted.
+pub const MAX_DEPTH: usize = 64;
+
+/// Most keys and indexes after a reference's root (`task.a.b[0]` has three).
+///
+/// Real paths have one to four (`task.customer.address.city`); 32 is eight times that. Worker and task
+/// attributes (at most 4,096 characters) can nest deeper than that only as a curiosity, and a path is
+/// looked up step by step at every evaluation, against every worker of a queue, so its length is work.
+pub const MAX_PATH_SEGMENTS: usize = 32;
+
 /// One step of a [`Path`] after its root.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Segment {
@@ -97,32 +126,51 @@ pub enum Segment {
 /// A reference such as `task.object.array[2]`: a root key and the steps below it.
 ///
 /// The path without its root ([`Path::tail`]) is built at parse time, so [`TargetScope`] can hand
-/// `object.array[2]` to the task's scope without allocating per evaluation.
-#[derive(Clone, PartialEq, Eq, Hash)]
+/// `object.array[2]` to the task's scope without allocating per evaluation. A path and all its tails share
+/// one list of steps, each tail adding one small box: the tails of an `n`-step path cost `O(n)`, where
+/// copying the remaining steps into each tail cost `O(n²)` (5,000 steps took 1.2 GB).
 pub struct Path {
-    root: String,
-    segments: Vec<Segment>,
-    /// `segments` re-rooted at their first key; `None` when there are no segments or the first is an index.
+    /// The root as a [`Segment::Key`], then the segments; shared by the path and every tail below it.
+    steps: Arc<[Segment]>,
+    /// Where this path's root is in `steps`: 0 for a parsed path, `n` for its `n`-th tail. Always a key.
+    start: usize,
+    /// The path rooted at the next step, when that step is a key.
     tail: Option<Box<Path>>,
 }
 
 impl Path {
     pub(crate) fn new(root: String, segments: Vec<Segment>) -> Path {
-        let tail = match segments.split_first() {
-            Some((Segment::Key(key), rest)) => Some(Box::new(Path::new(key.clone(), rest.to_vec()))),
-            _ => None,
-        };
-        Path { root, segments, tail }
+        let mut steps = Vec::with_capacity(1 + segments.len());
+        steps.push(Segment::Key(root));
+        steps.extend(segments);
+        Path::rooted_at(steps.into(), 0)
+    }
+
+    /// The path whose root is `steps[start]` (a key), with its chain of tails. Built from the last step
+    /// back, so no recursion however long the path.
+    fn rooted_at(steps: Arc<[Segment]>, start: usize) -> Path {
+        let mut tail = None;
+        for at in (start + 1..steps.len()).rev() {
+            tail = match steps[at] {
+                Segment::Key(_) => Some(Box::new(Path { steps: steps.clone(), start: at, tail })),
+                Segment::Index(_) => None,
+            };
+        }
+        Path { steps, start, tail }
     }
 
     /// The first key, e.g. `task` in `task.language`.
     pub fn root(&self) -> &str {
-        &self.root
+        match &self.steps[self.start] {
+            Segment::Key(key) => key,
+            // `start` always names a key (see `rooted_at`'s callers); an empty root would match nothing.
+            Segment::Index(_) => "",
+        }
     }
 
     /// The steps after the root.
     pub fn segments(&self) -> &[Segment] {
-        &self.segments
+        &self.steps[self.start + 1..]
     }
 
     /// The path without its root (`language` for `task.language`); `None` for a one-key path or when an
@@ -134,8 +182,8 @@ impl Path {
     /// Looks the path up in a JSON object: the root is a key of `value`, then each segment in turn.
     /// `None` when any step is missing or of the wrong type. Borrows; never allocates.
     pub fn lookup<'v>(&self, value: &'v Value) -> Option<&'v Value> {
-        let mut at = value.as_object()?.get(&self.root)?;
-        for segment in &self.segments {
+        let mut at = value.as_object()?.get(self.root())?;
+        for segment in self.segments() {
             at = match segment {
                 Segment::Key(key) => at.as_object()?.get(key)?,
                 Segment::Index(index) => at.as_array()?.get(*index)?,
@@ -143,12 +191,65 @@ impl Path {
         }
         Some(at)
     }
+
+    /// What the parsed form holds, in steps and key bytes, counting the shared steps once and each tail
+    /// as one: the measure the resource tests bound by the length of the source.
+    #[cfg(test)]
+    pub(crate) fn cost(&self) -> usize {
+        let keys: usize = self.steps[self.start..]
+            .iter()
+            .map(|s| match s {
+                Segment::Key(key) => key.len(),
+                Segment::Index(_) => 1,
+            })
+            .sum();
+        let tails = std::iter::successors(self.tail(), |t| t.tail()).count();
+        self.steps.len() - self.start + keys + tails
+    }
+
+    /// Whether `other` shares this path's steps rather than holding a copy (for the resource tests).
+    #[cfg(test)]
+    pub(crate) fn shares_steps_with(&self, other: &Path) -> bool {
+        Arc::ptr_eq(&self.steps, &other.steps)
+    }
+}
+
+/// Rebuilds the chain of tails over the same shared steps, without recursion.
+impl Clone for Path {
+    fn clone(&self) -> Path {
+        Path::rooted_at(self.steps.clone(), self.start)
+    }
+}
+
+/// Unlinks the chain of tails one by one: the derived drop would recurse once per step.
+impl Drop for Path {
+    fn drop(&mut self) {
+        let mut next = self.tail.take();
+        while let Some(mut path) = next {
+            next = path.tail.take();
+        }
+    }
+}
+
+/// Equal when the root and segments are (a tail equals a parsed path with the same text).
+impl PartialEq for Path {
+    fn eq(&self, other: &Path) -> bool {
+        self.steps[self.start..] == other.steps[other.start..]
+    }
+}
+
+impl Eq for Path {}
+
+impl Hash for Path {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.steps[self.start..].hash(state);
+    }
 }
 
 impl fmt::Display for Path {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.root)?;
-        for segment in &self.segments {
+        f.write_str(self.root())?;
+        for segment in self.segments() {
             match segment {
                 Segment::Key(key) => write!(f, ".{key}")?,
                 Segment::Index(index) => write!(f, "[{index}]")?,

@@ -14,12 +14,9 @@
 //! Nesting (parentheses and `NOT`) is limited to [`MAX_DEPTH`] so hostile input cannot overflow the stack.
 
 use super::lexer::{Keyword, Lexer, Tok, Token};
-use super::{ParseError, Path};
+use super::{ParseError, Path, MAX_DEPTH};
 use serde_json::Value;
 use std::fmt;
-
-/// Deepest nesting of parentheses and `NOT` accepted.
-pub(crate) const MAX_DEPTH: usize = 64;
 
 /// A comparison operator. Aliases (`=`, `>-`, `<-`) are folded into their canonical form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,7 +94,7 @@ pub(crate) struct Parser {
 
 /// Parses a whole expression.
 pub(crate) fn parse(src: &str, rule: RefRule) -> Result<Node, ParseError> {
-    let mut lexer = Lexer::new(src);
+    let mut lexer = Lexer::new(src)?;
     let current = lexer.next_token()?;
     let mut parser = Parser { lexer, current, rule, depth: 0 };
     let node = parser.or("a condition")?;
@@ -151,7 +148,9 @@ impl Parser {
 
     fn nest(&mut self) -> Result<(), ParseError> {
         if self.depth >= MAX_DEPTH {
-            return Err(self.unexpected(format!("at most {MAX_DEPTH} levels of parentheses and NOT")));
+            return Err(self.unexpected(format!(
+                "at most {MAX_DEPTH} levels of parentheses and NOT (the limit on nesting)"
+            )));
         }
         self.depth += 1;
         Ok(())
@@ -303,7 +302,7 @@ pub(crate) struct ListItem {
 /// Parses a comma-separated list of paths, each optionally followed by one word (`ASC`/`DESC`), for
 /// `order_by`.
 pub(crate) fn parse_path_list(src: &str) -> Result<Vec<ListItem>, ParseError> {
-    let mut lexer = Lexer::new(src);
+    let mut lexer = Lexer::new(src)?;
     let mut out = Vec::new();
     loop {
         let token = lexer.next_token()?;
@@ -339,7 +338,7 @@ pub(crate) fn parse_path_list(src: &str) -> Result<Vec<ListItem>, ParseError> {
 
 /// Parses exactly one path and nothing else. Returns it with its position.
 pub(crate) fn parse_single_path(src: &str, expected: &str) -> Result<(Path, usize), ParseError> {
-    let mut lexer = Lexer::new(src);
+    let mut lexer = Lexer::new(src)?;
     let token = lexer.next_token()?;
     let Tok::Path(path) = token.tok.clone() else {
         return Err(ParseError {

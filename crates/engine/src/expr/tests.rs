@@ -1,6 +1,6 @@
 //! Unit and property tests of the expression language.
 
-use super::parser::{Node, Op, Operand, MAX_DEPTH as MAX_NESTING};
+use super::parser::{Node, Op, Operand};
 use super::*;
 use proptest::prelude::*;
 use serde_json::json;
@@ -582,13 +582,111 @@ fn expr_error_positions_count_chars_not_bytes() {
 
 #[test]
 fn expr_nesting_is_limited() {
-    let deep = format!("{}a == 1{}", "(".repeat(MAX_NESTING), ")".repeat(MAX_NESTING));
+    let deep = format!("{}a == 1{}", "(".repeat(MAX_DEPTH), ")".repeat(MAX_DEPTH));
     assert!(Expr::parse(&deep).is_ok());
-    let too_deep = format!("{}a == 1{}", "(".repeat(MAX_NESTING + 1), ")".repeat(MAX_NESTING + 1));
+    let too_deep = format!("{}a == 1{}", "(".repeat(MAX_DEPTH + 1), ")".repeat(MAX_DEPTH + 1));
     let e = parse_err(&too_deep);
-    assert_eq!(e.position, MAX_NESTING);
+    assert_eq!(e.position, MAX_DEPTH);
     let nots = format!("{}a", "NOT ".repeat(10_000));
     assert!(Expr::parse(&nots).is_err());
+}
+
+#[test]
+fn expr_length_is_limited() {
+    let fits = |len: usize| format!("a == '{}'", "x".repeat(len - "a == ''".len()));
+    assert!(Expr::parse(&fits(MAX_EXPRESSION_BYTES)).is_ok());
+    let e = parse_err(&fits(MAX_EXPRESSION_BYTES + 1));
+    assert_eq!(e.position, MAX_EXPRESSION_BYTES);
+    let message = e.to_string();
+    assert!(message.contains(&format!("at most {MAX_EXPRESSION_BYTES} bytes")), "{message}");
+    assert!(message.contains(&format!("one of {} bytes", MAX_EXPRESSION_BYTES + 1)), "{message}");
+    // Bytes, not chars; the position is still a char offset.
+    let wide = format!("a == '{}'", "é".repeat(MAX_EXPRESSION_BYTES / 2));
+    assert_eq!(parse_err(&wide).position, "a == '".len() + (MAX_EXPRESSION_BYTES - "a == '".len()) / 2);
+    let long = format!("worker.{}", "a".repeat(MAX_EXPRESSION_BYTES));
+    assert!(OrderBy::parse(&long).unwrap_err().to_string().contains("the limit on an expression's length"));
+    assert!(TaskRef::parse(&long).unwrap_err().to_string().contains("the limit on an expression's length"));
+    assert!(target_err(&long).to_string().contains("the limit on an expression's length"));
+}
+
+#[test]
+fn expr_path_segments_are_limited() {
+    let path = |n: usize| format!("task{}", ".a".repeat(n));
+    let longest = Expr::parse(&format!("{} == 1", path(MAX_PATH_SEGMENTS))).unwrap();
+    assert!(!longest.eval(&json!({"task": {"a": {"a": {"a": 1}}}})));
+    let mut nested = json!(1);
+    for _ in 0..MAX_PATH_SEGMENTS {
+        nested = json!({ "a": nested });
+    }
+    assert!(longest.eval(&json!({ "task": nested })));
+
+    let e = parse_err(&format!("{} == 1", path(MAX_PATH_SEGMENTS + 1)));
+    assert_eq!(e.position, "task".len() + 2 * MAX_PATH_SEGMENTS);
+    assert!(e.to_string().contains(&format!("at most {MAX_PATH_SEGMENTS} keys and indexes")), "{e}");
+    let e = parse_err(&format!("x{} == 1", "[0]".repeat(MAX_PATH_SEGMENTS + 1)));
+    assert!(e.to_string().contains("the limit on a reference's length"), "{e}");
+    assert!(OrderBy::parse(&format!("worker{}", ".a".repeat(MAX_PATH_SEGMENTS + 1))).is_err());
+    assert!(TaskRef::parse(&path(MAX_PATH_SEGMENTS + 1)).is_err());
+
+    // The case that once took gigabytes: 9,000 segments, 18 KB. Refused for its length before it is lexed.
+    let e = parse_err(&format!("{} == 1", "a.".repeat(9_000).trim_end_matches('.')));
+    assert!(e.to_string().contains("the limit on an expression's length"), "{e}");
+    // Just under the length limit it is refused at the segment limit, having read only that far.
+    let e = parse_err(&format!("{} == 1", "a.".repeat(MAX_EXPRESSION_BYTES / 2 - 10).trim_end_matches('.')));
+    assert_eq!(e.position, 1 + 2 * MAX_PATH_SEGMENTS);
+}
+
+#[test]
+fn expr_path_tails_share_their_steps() {
+    // Built directly, past the parser's limits: the representation itself must be linear and must not
+    // recurse per step when built, cloned, compared or dropped.
+    let n = 100_000;
+    let path = Path::new("task".to_owned(), vec![Segment::Key("a".to_owned()); n]);
+    assert_eq!(path.segments().len(), n);
+    assert!(path.cost() <= 4 * (n + 1), "cost {} for {n} steps", path.cost());
+    let tail = path.tail().unwrap();
+    assert!(tail.shares_steps_with(&path));
+    assert_eq!((tail.root(), tail.segments().len()), ("a", n - 1));
+    assert_eq!(std::iter::successors(Some(&path), |p| p.tail()).count(), n + 1);
+    let copy = path.clone();
+    assert_eq!(copy, path);
+    assert_ne!(*tail, path);
+    assert_eq!(*tail, Path::new("a".to_owned(), vec![Segment::Key("a".to_owned()); n - 1]));
+    drop(copy);
+    drop(path);
+
+    let indexed = Path::new("x".to_owned(), vec![Segment::Index(0), Segment::Key("k".to_owned())]);
+    assert!(indexed.tail().is_none(), "no tail when an index follows the root");
+    let keyed = Path::new("task".to_owned(), vec![Segment::Key("k".to_owned()), Segment::Index(2)]);
+    assert_eq!(keyed.tail().map(ToString::to_string), Some("k[2]".to_owned()));
+    assert!(keyed.tail().unwrap().tail().is_none());
+}
+
+#[test]
+fn expr_adversarial_nesting_is_refused_without_overflowing_the_stack() {
+    // Each as long as the length limit allows, so the nesting limit (not the length) is what refuses it.
+    let fill = |unit: &str, tail: &str| {
+        let n = (MAX_EXPRESSION_BYTES - tail.len()) / unit.len();
+        format!("{}{tail}", unit.repeat(n))
+    };
+    let nesting = format!("at most {MAX_DEPTH} levels");
+    for src in [fill("(", "a"), fill("NOT ", "a"), fill("NOT (", "a"), fill("(NOT ", "a"), fill("not(", "")] {
+        let e = parse_err(&src);
+        assert!(e.to_string().contains(&nesting), "{}…: {e}", &src[..20]);
+    }
+    // Arrays hold constants only, so nesting them is a syntax error at the second `[`.
+    let e = parse_err(&fill("[", "1"));
+    assert_eq!(e.position, 1);
+
+    // Long flat chains are not nesting: they parse into one node with many children, and evaluate.
+    let and = fill("a == 1 AND ", "a == 1");
+    let expr = Expr::parse(&and).unwrap();
+    assert!(expr.eval(&json!({"a": 1})));
+    let or = fill("a == 1 OR ", "b");
+    assert!(Expr::parse(&or).unwrap().eval(&json!({"b": true})));
+    let array = fill("1,", "1]");
+    let array = format!("a IN [{}", &array["a IN [".len()..]);
+    assert!(Expr::parse(&array).unwrap().eval(&json!({"a": 1})));
 }
 
 #[test]
@@ -672,6 +770,90 @@ fn arb_json() -> impl Strategy<Value = Value> {
                 .prop_map(|m| Value::Object(m.into_iter().collect())),
         ]
     })
+}
+
+/// What a parsed tree holds: one per node, operand and array item, plus string bytes and each path's
+/// [`Path::cost`]. Test-only: the resource property bounds it by the length of the source.
+fn tree_cost(node: &Node) -> usize {
+    fn value(v: &Value) -> usize {
+        match v {
+            Value::String(s) => 1 + s.len(),
+            Value::Array(items) => 1 + items.iter().map(value).sum::<usize>(),
+            _ => 1,
+        }
+    }
+    fn operand(o: &Operand) -> usize {
+        match o {
+            Operand::Literal(v) => value(v),
+            Operand::Ref(path) => path.cost(),
+        }
+    }
+    match node {
+        Node::Or(children) | Node::And(children) => 1 + children.iter().map(tree_cost).sum::<usize>(),
+        Node::Not(inner) => 1 + tree_cost(inner),
+        Node::Compare { left, right, .. } => 1 + operand(left) + operand(right),
+        Node::Truthy(o) => 1 + operand(o),
+    }
+}
+
+/// Text built to stress the parser: a fragment repeated up to past the length limit, between a prefix and
+/// a suffix that may or may not close it.
+fn arb_adversarial() -> impl Strategy<Value = String> {
+    let fragments = vec![
+        "a.",
+        "a.b[0].",
+        "(",
+        "NOT ",
+        "NOT (",
+        "[",
+        "1, ",
+        "a == 1 AND ",
+        "x OR ",
+        "'é",
+        "task.a.a.a IN [1] AND ",
+    ];
+    let unit = prop_oneof![
+        proptest::sample::select(fragments).prop_map(str::to_owned),
+        "[a-z.()\\[\\]'\" ,=!<>0-9]{1,8}",
+    ];
+    let prefix = prop_oneof![Just(""), Just("a IN ["), Just("("), Just("task.")];
+    let suffix = prop_oneof![Just(""), Just("a"), Just("a == 1"), Just("1]"), Just(")"), Just("1")];
+    (prefix, unit, 0..(MAX_EXPRESSION_BYTES + 64), suffix).prop_map(|(prefix, unit, n, suffix)| {
+        format!("{prefix}{}{suffix}", unit.repeat(n / unit.len().max(1)))
+    })
+}
+
+proptest! {
+    /// Parsing never costs more than a constant per byte: it fails, or the tree is linear in the source.
+    #[test]
+    fn expr_parse_cost_is_linear_in_the_source(
+        src in prop_oneof![
+            arb_adversarial(),
+            any::<String>(),
+            "[a-z.\\[\\]0-9 =()]{0,200}",
+            (0..MAX_PATH_SEGMENTS + 4, "[a-z]{1,3}")
+                .prop_map(|(n, key)| format!("task.{} == 1", vec![key; n].join("."))),
+        ]
+    ) {
+        for expr in [Expr::parse(&src), Expr::parse_target(&src)].into_iter().flatten() {
+            prop_assert!(src.len() <= MAX_EXPRESSION_BYTES);
+            let cost = tree_cost(expr.tree());
+            prop_assert!(cost <= 4 * src.len() + 4, "cost {} for {} bytes", cost, src.len());
+            for path in expr.references() {
+                prop_assert!(path.segments().len() <= MAX_PATH_SEGMENTS);
+                if let Some(tail) = path.tail() {
+                    prop_assert!(tail.shares_steps_with(path));
+                }
+            }
+        }
+        if let Ok(order) = OrderBy::parse(&src) {
+            let cost: usize = order.clauses().iter().map(|c| c.path.cost()).sum();
+            prop_assert!(cost <= 4 * src.len() + 4, "order_by cost {} for {} bytes", cost, src.len());
+        }
+        if let Ok(reference) = TaskRef::parse(&src) {
+            prop_assert!(reference.path().cost() <= 4 * src.len() + 4);
+        }
+    }
 }
 
 proptest! {
