@@ -5,6 +5,7 @@ mod helpers;
 mod callbacks;
 mod conferences;
 mod errors;
+mod limits;
 mod real_engine;
 mod resources;
 mod sweep;
