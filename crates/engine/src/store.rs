@@ -28,6 +28,14 @@
 //! `DIR/engine.db` (with SQLite's `-wal` and `-shm` companions) and `DIR/engine.lock`. The lock file is
 //! left in place on exit: removing it would race with a process that is just opening it.
 //!
+//! They hold callers' data (phone numbers in task attributes), so on Unix they are the owner's only: a new
+//! data directory is made `0700` ([`create_data_dir`]), the lock file and the database `0600`. The database
+//! file is made before SQLite opens it because SQLite gives its `-wal` and `-shm` the main file's mode. A
+//! file an older trworker left readable by others (`0644` under the usual umask) is set to `0600` when the
+//! store opens, without a word: there is no choice for the operator to make, and the engine has no log of
+//! its own. An existing directory keeps its mode: it may be one the operator made and shares on purpose,
+//! and what is in it is private anyway.
+//!
 //! # Schema (version 6, in `PRAGMA user_version`; `PRAGMA application_id` marks the file as trworker's)
 //!
 //! - Pages are 8 KiB (`PAGE_SIZE`), set when the file is created; a file keeps the page size it was made with.
@@ -269,6 +277,18 @@ pub enum StoreError {
         /// Why.
         cause: Arc<io::Error>,
     },
+    /// A file of the store could not be made, or made readable by its owner only.
+    #[error(
+        "cannot make {} readable by its owner only ({cause}); run trworker as the user who owns the data \
+         directory, or fix the file's owner and permissions",
+        .path.display()
+    )]
+    Private {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        cause: Arc<io::Error>,
+    },
     /// The lock file could not be opened or locked (other than being held by another process).
     #[error(
         "cannot lock {path}: {cause}; the data directory must be writable and on a local file system that \
@@ -465,10 +485,19 @@ impl Store {
     /// [`StoreError::Foreign`] if `engine.db` is not a trworker database, and [`StoreError::NewerSchema`] if
     /// a newer trworker wrote it.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        std::fs::create_dir_all(dir)
+        Store::open_capped(dir, None)
+    }
+
+    /// As [`Store::open`], but with `max_bytes` the database file stops growing at that size (rounded down
+    /// to whole pages, and never below its size now): a transaction that needs more fails with
+    /// [`StoreError::DiskFull`] and changes nothing, exactly as on a full disk. SQLite enforces the cap
+    /// (`PRAGMA max_page_count`), so tests reach the real full-disk path without filling a disk.
+    pub fn open_capped(dir: &Path, max_bytes: Option<u64>) -> Result<Store, StoreError> {
+        create_data_dir(dir)
             .map_err(|e| StoreError::CreateDir { dir: dir.to_path_buf(), cause: Arc::new(e) })?;
         let lock = lock_dir(dir)?;
         let path = dir.join(DB_FILE);
+        make_private(&path)?;
         let sql = |e| StoreError::sqlite(&path, e);
 
         let mut conn = Connection::open(&path).map_err(sql)?;
@@ -490,6 +519,12 @@ impl Store {
         // checkpointer thread and the writer's restarts (`Writer::after_commit`) take over.
         conn.pragma_update(None, "wal_autocheckpoint", 0i64).map_err(sql)?;
         ensure_schema(&mut conn, &path)?;
+        if let Some(max_bytes) = max_bytes {
+            // After the schema, so a new file gets its tables whatever the cap.
+            // SQLite takes 0 as "no change", and raises a cap below the file's size to that size.
+            let pages = i64::try_from(max_bytes / PAGE_SIZE as u64).unwrap_or(i64::MAX).max(1);
+            conn.pragma_update(None, "max_page_count", pages).map_err(sql)?;
+        }
         let last_seq = last_event_seq(&conn).map_err(sql)?;
 
         let reader = Connection::open_with_flags(
@@ -623,14 +658,69 @@ const _: fn() = || {
     send_sync::<Store>();
 };
 
+/// Creates `dir` and any missing parents, readable by the owner only (`0700` on Unix; each directory made
+/// gets that mode, an existing one keeps its own). The one way trworker makes its data directory, also for
+/// the configuration files it writes there.
+pub fn create_data_dir(dir: &Path) -> io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Options that create a file readable and writable by its owner only (`0600` on Unix) without truncating
+/// an existing one. The mode applies only to a file they create; see [`make_private`] for one that exists.
+fn private_file() -> OpenOptions {
+    let mut options = OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+}
+
+/// Makes sure `DIR/engine.db` exists and is its owner's only before SQLite opens it, and takes back what an
+/// older trworker left readable by others: the database and, if a crash left them, its `-wal` and `-shm`.
+///
+/// SQLite treats the empty file made here as a new database. Called with the directory lock held and
+/// before any connection of this store exists: closing this file releases the process's POSIX locks on the
+/// database, which would matter only to a connection already open on it.
+fn make_private(db: &Path) -> Result<(), StoreError> {
+    let failed =
+        |path: &Path, e: io::Error| StoreError::Private { path: path.to_path_buf(), cause: Arc::new(e) };
+    let file = private_file().open(db).map_err(|e| failed(db, e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let private = |mode: u32| mode & 0o077 == 0;
+        let mode = file.metadata().map_err(|e| failed(db, e))?.permissions().mode();
+        if !private(mode) {
+            file.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(|e| failed(db, e))?;
+        }
+        for suffix in ["-wal", "-shm"] {
+            let mut companion = db.as_os_str().to_owned();
+            companion.push(suffix);
+            let companion = PathBuf::from(companion);
+            // Only a regular file: a symbolic link is left alone, so its target's mode is never changed.
+            match std::fs::symlink_metadata(&companion) {
+                Ok(meta) if meta.is_file() && !private(meta.permissions().mode()) => {
+                    std::fs::set_permissions(&companion, std::fs::Permissions::from_mode(0o600))
+                        .map_err(|e| failed(&companion, e))?;
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(failed(&companion, e)),
+            }
+        }
+    }
+    drop(file);
+    Ok(())
+}
+
 /// Opens `DIR/engine.lock` and takes an exclusive, non-blocking lock on it.
 fn lock_dir(dir: &Path) -> Result<File, StoreError> {
     let path = dir.join(LOCK_FILE);
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
+    let file = private_file()
         .open(&path)
         .map_err(|e| StoreError::Lock { path: path.clone(), cause: Arc::new(e) })?;
     match file.try_lock() {
@@ -1410,6 +1500,70 @@ mod tests {
         assert_eq!(reported, rusqlite::version());
     }
 
+    /// The name and mode bits of every entry of `dir` (of a symbolic link itself, not of its target).
+    #[cfg(unix)]
+    fn modes(dir: &Path) -> Vec<(String, u32)> {
+        use std::os::unix::fs::PermissionsExt;
+        let mut modes: Vec<(String, u32)> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| {
+                let entry = entry.unwrap();
+                let mode = entry.path().symlink_metadata().unwrap().permissions().mode() & 0o777;
+                (entry.file_name().to_string_lossy().into_owned(), mode)
+            })
+            .collect();
+        modes.sort();
+        modes
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_new_data_dir_and_every_file_in_it_are_the_owners_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = TempDir::new("private");
+        let data = dir.path().join("nested").join("data");
+        let store = Store::open(&data).unwrap();
+        write(&store, vec![put("task", "WT1", "{\"from\":\"+15551234567\"}"), event(1, 0)]).unwrap();
+        // While the store is open SQLite's companions exist, and hold the data.
+        let private = |names: &[&str]| names.iter().map(|n| (n.to_string(), 0o600)).collect::<Vec<_>>();
+        assert_eq!(modes(&data), private(&["engine.db", "engine.db-shm", "engine.db-wal", "engine.lock"]));
+        for made in [&data, &dir.path().join("nested")] {
+            assert_eq!(std::fs::metadata(made).unwrap().permissions().mode() & 0o777, 0o700, "{made:?}");
+        }
+        drop(store);
+        assert_eq!(modes(&data), private(&["engine.db", "engine.lock"]));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn files_an_older_version_left_readable_are_made_private_and_links_left_alone() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = TempDir::new("tighten");
+        drop(Store::open(dir.path()).unwrap());
+        let db = dir.path().join(DB_FILE);
+        let wal = dir.path().join("engine.db-wal");
+        // What an older build, and a crash of it, left: everything world-readable.
+        std::fs::write(&wal, b"").unwrap();
+        for path in [dir.path(), &db, &wal] {
+            let mode = if path.is_dir() { 0o755 } else { 0o644 };
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+        // A link named like a companion: its target is not the store's to change.
+        let target = TempDir::new("tighten-target");
+        std::fs::create_dir_all(target.path()).unwrap();
+        let elsewhere = target.path().join("shared");
+        std::fs::write(&elsewhere, b"").unwrap();
+        std::fs::set_permissions(&elsewhere, std::fs::Permissions::from_mode(0o644)).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, dir.path().join("engine.db-shm")).unwrap();
+
+        // Whether SQLite then works with a link as its `-shm` does not matter here: only the modes do.
+        let _ = Store::open(dir.path());
+        let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        assert_eq!((mode(&db), mode(&wal)), (0o600, 0o600));
+        assert_eq!(mode(&elsewhere), 0o644);
+        assert_eq!(mode(dir.path()), 0o755, "an existing directory keeps its mode");
+    }
+
     #[test]
     fn round_trip_survives_close_and_reopen() {
         let dir = TempDir::new("roundtrip");
@@ -2154,6 +2308,29 @@ mod tests {
         assert_eq!(records.len(), 2);
         assert_eq!(records[0].value, b"{\"v\":2}");
         assert_eq!(seqs(&store.events_after(0, 10).unwrap()), vec![1, 2]);
+    }
+
+    #[test]
+    fn a_full_database_fails_the_write_as_disk_full_and_keeps_what_was_saved() {
+        let dir = TempDir::new("full");
+        {
+            let store = Store::open(dir.path()).unwrap();
+            write(&store, vec![put("task", "WT1", "{}"), event(1, 0)]).unwrap();
+        }
+        // Capped at its size now: a row that needs new pages cannot be written.
+        let store = Store::open_capped(dir.path(), Some(0)).unwrap();
+        let big = "x".repeat(64 << 10);
+        let err = write(&store, vec![put("task", "WT2", &big), event(2, 0)]).unwrap_err();
+        assert!(matches!(err, StoreError::DiskFull { .. }), "{err:?}");
+        let message = err.to_string();
+        assert!(message.contains("is full") && message.contains("not saved"), "{message}");
+        let loaded = store.load().unwrap();
+        assert_eq!((loaded.records.len(), loaded.last_event_seq), (1, 1));
+        // What fits in the pages the file has is still written.
+        write(&store, vec![put("task", "WT1", "{\"v\":2}"), event(2, 0)]).unwrap();
+        drop(store);
+        let loaded = Store::open(dir.path()).unwrap().load().unwrap();
+        assert_eq!((loaded.records[0].value.as_slice(), loaded.last_event_seq), (&b"{\"v\":2}"[..], 2));
     }
 
     #[test]

@@ -51,6 +51,18 @@ pub mod vars {
     pub const LOG_FORMAT: &str = "TRWORKER_LOG_FORMAT";
     /// Log filter.
     pub const RUST_LOG: &str = "RUST_LOG";
+    /// Connections served at once.
+    pub const MAX_CONNECTIONS: &str = "TRWORKER_MAX_CONNECTIONS";
+    /// Time a new connection has to send its first request's head.
+    pub const HEADER_TIMEOUT: &str = "TRWORKER_HEADER_TIMEOUT_SECONDS";
+    /// Time a keep-alive connection may wait for its next request.
+    pub const IDLE_TIMEOUT: &str = "TRWORKER_IDLE_TIMEOUT_SECONDS";
+    /// Time a new WebSocket has to say hello.
+    pub const WS_HELLO_TIMEOUT: &str = "TRWORKER_WS_HELLO_TIMEOUT_SECONDS";
+    /// Largest WebSocket message a client may send.
+    pub const WS_MAX_MESSAGE: &str = "TRWORKER_WS_MAX_MESSAGE_BYTES";
+    /// Let the seed's action URLs act without a worker token.
+    pub const LEGACY_OPEN: &str = "TRWORKER_LEGACY_OPEN";
 }
 
 /// An environment variable of the server, with what an operator needs to know to set it.
@@ -143,6 +155,36 @@ pub const SERVER_VARIABLES: &[Variable] = &[
         required_for_twilio: false,
     },
     Variable {
+        name: vars::MAX_CONNECTIONS,
+        description: "Connections served at once, WebSockets included (default 16384, lowered to fit the open-files limit); one over it gets 503.",
+        required_for_twilio: false,
+    },
+    Variable {
+        name: vars::HEADER_TIMEOUT,
+        description: "Seconds a new connection has to send its first request's headers before it is closed (default 10).",
+        required_for_twilio: false,
+    },
+    Variable {
+        name: vars::IDLE_TIMEOUT,
+        description: "Seconds a keep-alive connection may wait for its next request before it is closed (default 60).",
+        required_for_twilio: false,
+    },
+    Variable {
+        name: vars::WS_HELLO_TIMEOUT,
+        description: "Seconds a new worker WebSocket has to send its hello with a token before it is closed (default 10).",
+        required_for_twilio: false,
+    },
+    Variable {
+        name: vars::WS_MAX_MESSAGE,
+        description: "Largest message in bytes a client may send on the worker WebSocket (default 16384).",
+        required_for_twilio: false,
+    },
+    Variable {
+        name: vars::LEGACY_OPEN,
+        description: "true lets the original app's conferenceEndFn.php and taskReservationTaskFix.php act without a worker token, as the original did (trusted networks only; logs a warning). Default false.",
+        required_for_twilio: false,
+    },
+    Variable {
         name: vars::LOG_FORMAT,
         description: "text (default) or json: one JSON object per log line.",
         required_for_twilio: false,
@@ -229,12 +271,13 @@ pub fn load_dotenv(path: &Path) -> Result<Option<PathBuf>, Error> {
     Ok(Some(path.to_owned()))
 }
 
-/// Writes `KEY=value` lines atomically (temporary file, then rename) and readable by the owner only, since
-/// the file holds an auth token.
+/// Writes `KEY=value` lines atomically (temporary file, then rename) and readable by the owner only (`0600`
+/// on Unix), since the file holds an auth token; a missing directory is made the owner's only too (`0700`,
+/// as the engine makes its data directory).
 pub fn write_env_file(path: &Path, entries: &[(&str, &str)]) -> Result<(), Error> {
     let io = |source| Error::Io { path: path.to_owned(), source };
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(io)?;
+    if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+        engine::store::create_data_dir(dir).map_err(io)?;
     }
     let tmp = path.with_extension("tmp");
     let mut options = std::fs::OpenOptions::new();
@@ -245,6 +288,13 @@ pub fn write_env_file(path: &Path, entries: &[(&str, &str)]) -> Result<(), Error
         options.mode(0o600);
     }
     let mut file = options.open(&tmp).map_err(io)?;
+    // The mode above applies only to a file it creates: a temporary file left by an interrupted write of an
+    // older version keeps its own, and the rename would carry it over.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+    }
     let mut text = String::from("# Written by trworker. Source it, or let the trworker CLI find it.\n");
     for (key, value) in entries {
         text.push_str(key);
@@ -350,6 +400,25 @@ mod tests {
         assert_eq!(first.len(), 14);
         assert_eq!(local_token_password(&dir).unwrap(), first);
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_new_data_dir_is_private_and_a_readable_leftover_does_not_make_a_readable_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        let root = temp_dir("private");
+        let dir = root.join("data");
+        local_token_password(&dir).unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join("token_password.env")), 0o600);
+        // An interrupted write of an older version left its temporary file readable by everyone.
+        let leftover = dir.join("credentials.tmp");
+        std::fs::write(&leftover, "").unwrap();
+        std::fs::set_permissions(&leftover, std::fs::Permissions::from_mode(0o644)).unwrap();
+        local_credentials(&dir, None, None).unwrap();
+        assert_eq!(mode(&dir.join("credentials.env")), 0o600);
+        std::fs::remove_dir_all(root).unwrap();
     }
 
     #[test]
