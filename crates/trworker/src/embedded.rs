@@ -190,11 +190,7 @@ async fn advance_clock(
         .filter(|s: &f64| s.is_finite() && (0.0..=2_678_400.0).contains(s))
         .ok_or_else(|| ApiError::invalid("AdvanceSeconds must be a number of seconds from 0 to 2678400"))?;
     state.clock.advance_millis((seconds * 1000.0).round() as i64);
-    state
-        .handle
-        .tick()
-        .await
-        .map_err(|e| ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, 20503, e.to_string()))?;
+    state.handle.tick().await.map_err(|e| ApiError::unavailable(e.to_string()))?;
     let now = state.clock.now();
     Ok(Json(serde_json::json!({ "now": now.millis(), "now_iso": api::render::iso8601(now) })))
 }

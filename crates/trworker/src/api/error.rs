@@ -3,7 +3,8 @@
 //! Every failure a client can cause ends here, so every response, including the ones axum would otherwise
 //! write itself (unknown path, wrong method, oversized body), has the shape the helper libraries parse.
 
-use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
@@ -13,6 +14,13 @@ pub const INVALID_PARAMETER: u32 = 20001;
 pub const AUTHENTICATE: u32 = 20003;
 /// Twilio's code for a resource that does not exist.
 pub const NOT_FOUND: u32 = 20404;
+/// Twilio's code for a service that cannot answer for now.
+pub const UNAVAILABLE: u32 = 20503;
+
+/// The `Retry-After` of a 503, in seconds. The engine cannot save changes until its operator has freed
+/// disk space (or fixed the file system) and restarted it, which takes minutes, not milliseconds: a
+/// client that comes back sooner only gets another 503.
+pub const RETRY_AFTER_SECONDS: u32 = 30;
 
 /// An error answered to an HTTP client in Twilio's format.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -73,6 +81,15 @@ impl ApiError {
         )
     }
 
+    /// 503/20503 with `Retry-After`: the engine cannot take the request for now, e.g. it could not save a
+    /// change because its disk is full, read-only or failing (the change was not acknowledged). The message
+    /// says what happened and is logged here, since the operator has to act on it.
+    pub fn unavailable(message: impl Into<String>) -> ApiError {
+        let message = message.into();
+        tracing::error!(cause = %message, "the engine is unavailable");
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE, message)
+    }
+
     /// 500 for a failure inside the process. The cause is logged here and not shown to the client.
     pub fn internal(cause: &dyn std::fmt::Display) -> ApiError {
         tracing::error!(%cause, "request failed inside the engine");
@@ -101,7 +118,11 @@ impl IntoResponse for ApiError {
             more_info: format!("https://www.twilio.com/docs/errors/{}", self.code),
             status: self.status.as_u16(),
         };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+        }
+        response
     }
 }
 
@@ -122,5 +143,23 @@ mod tests {
         assert_eq!(json["status"], 404);
         assert_eq!(json["more_info"], "https://www.twilio.com/docs/errors/20404");
         assert_eq!(json["message"], "The requested resource /Workspaces/WS1 was not found");
+    }
+
+    #[tokio::test]
+    async fn unavailable_is_a_503_with_retry_after_in_twilios_shape() {
+        let response = ApiError::unavailable("the disk is full").into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[RETRY_AFTER], RETRY_AFTER_SECONDS.to_string().as_str());
+        let bytes = axum::body::to_bytes(response.into_body(), 10_000).await.unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "code": 20503,
+                "message": "the disk is full",
+                "more_info": "https://www.twilio.com/docs/errors/20503",
+                "status": 503,
+            })
+        );
     }
 }

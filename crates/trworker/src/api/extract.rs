@@ -47,6 +47,11 @@ pub fn if_match(headers: &HeaderMap) -> Option<String> {
 impl From<Failure> for ApiError {
     fn from(f: Failure) -> ApiError {
         let status = StatusCode::from_u16(f.status).unwrap_or(StatusCode::BAD_REQUEST);
+        // The engine could not save a change (disk full, read-only, I/O error) or has stopped: the client
+        // learns that, and when to come back, instead of a bare 500.
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            return ApiError::unavailable(f.message);
+        }
         if status.is_server_error() {
             return ApiError::internal(&f.message);
         }
