@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
@@ -12,6 +13,7 @@ use crate::config::{self, vars};
 use crate::embedded::{self, Embedded, Seed};
 use crate::obs::{self, log::LogFormat, Observer};
 use crate::ops;
+use crate::server::{self, Limits};
 
 /// A TaskRouter worker app with its own TaskRouter.
 #[derive(Debug, Parser)]
@@ -80,6 +82,33 @@ pub struct ListenArgs {
     /// (default http://127.0.0.1:PORT).
     #[arg(long, env = vars::PUBLIC_URL)]
     pub public_url: Option<String>,
+    /// Connections served at once, WebSockets included; one more gets 503 (lowered to fit the open-files
+    /// limit).
+    #[arg(long, env = vars::MAX_CONNECTIONS, default_value_t = 16_384,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+    /// Seconds a new connection has to send its first request's headers.
+    #[arg(long, env = vars::HEADER_TIMEOUT, default_value_t = Limits::default().header_timeout.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub header_timeout_seconds: u64,
+    /// Seconds a keep-alive connection may wait for its next request.
+    #[arg(long, env = vars::IDLE_TIMEOUT, default_value_t = Limits::default().idle_timeout.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..=86400))]
+    pub idle_timeout_seconds: u64,
+}
+
+impl ListenArgs {
+    /// The connection limits these arguments ask for, fitted to the open-files limit.
+    fn limits(&self) -> Limits {
+        let mut limits = Limits {
+            max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+            header_timeout: Duration::from_secs(self.header_timeout_seconds),
+            idle_timeout: Duration::from_secs(self.idle_timeout_seconds),
+            ..Limits::default()
+        };
+        limits.fit_to_open_files_limit();
+        limits
+    }
 }
 
 /// `trworker serve`.
@@ -114,6 +143,18 @@ pub struct ServeArgs {
     /// API 2010 base URL in twilio mode.
     #[arg(long, env = vars::API_URL)]
     pub api_url: Option<String>,
+    /// Seconds a new worker WebSocket has to send its hello.
+    #[arg(long, env = vars::WS_HELLO_TIMEOUT, default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub ws_hello_timeout_seconds: u64,
+    /// Largest message in bytes a client may send on the worker WebSocket.
+    #[arg(long, env = vars::WS_MAX_MESSAGE, default_value_t = 16 * 1024,
+          value_parser = clap::value_parser!(u32).range(1024..=16 * 1024 * 1024))]
+    pub ws_max_message_bytes: u32,
+    /// Let the original app's conferenceEndFn.php and taskReservationTaskFix.php act without a worker token,
+    /// as the original did: only for an unmodified old page on a trusted network.
+    #[arg(long, env = vars::LEGACY_OPEN)]
+    pub legacy_open: bool,
 }
 
 /// `trworker engine`.
@@ -195,8 +236,10 @@ async fn run_serve(args: ServeArgs, log: LogFormat) -> anyhow::Result<()> {
         None => Mode::Local,
     };
     let (listener, bound, public_url) = bind(&args.listen).await?;
-    // The app reaches its TaskRouter over HTTP, the same code path as with Twilio. In local mode that is this
-    // very server, on loopback, whatever public address a proxy gives it.
+    // The app reaches its TaskRouter over HTTP, the same code path as with Twilio. In local mode that is the
+    // embedded engine's routes on a private loopback listener of their own: the same routes the public port
+    // serves to the CLI and to other programs, but outside the public port's connection cap, so a flood of
+    // strangers' connections cannot cut the app off from its own engine.
     let loopback = embedded::default_public_url(bound);
     let password_given = args.token_password.is_some();
     let (mut app_config, engine_routes, local) = match mode {
@@ -225,10 +268,15 @@ async fn run_serve(args: ServeArgs, log: LogFormat) -> anyhow::Result<()> {
                 password,
                 &public_url,
             );
-            config.taskrouter_url = Some(loopback.clone());
-            config.api_url = Some(loopback.clone());
+            let internal = tokio::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
+                .await
+                .context("cannot listen on a loopback port for the app's own engine requests")?;
+            let internal_url =
+                embedded::default_public_url(internal.local_addr().context("cannot read the bound address")?);
+            config.taskrouter_url = Some(internal_url.clone());
+            config.api_url = Some(internal_url);
             let routes = embedded.routes(&public_url);
-            (config, Some(routes), Some(embedded))
+            (config, Some((routes, internal)), Some(embedded))
         }
         Mode::Twilio => {
             let need = |name: &str| {
@@ -262,11 +310,21 @@ async fn run_serve(args: ServeArgs, log: LogFormat) -> anyhow::Result<()> {
         Some(s) => WrapUpPolicy::After(std::time::Duration::from_secs(s)),
     };
     app_config.trust_forwarded_for = args.trust_proxy;
+    app_config.ws_hello_timeout = Duration::from_secs(args.ws_hello_timeout_seconds);
+    app_config.ws_max_message_bytes = usize::try_from(args.ws_max_message_bytes).unwrap_or(usize::MAX);
+    app_config.legacy_open = args.legacy_open;
+    if args.legacy_open {
+        tracing::warn!(
+            "{}: conferenceEndFn.php and taskReservationTaskFix.php act without a worker token, as the original \
+             app did; anyone who can reach this server can end calls and read tasks",
+            vars::LEGACY_OPEN
+        );
+    }
     // Without PUBLIC_URL the webhook's signed URL is the one the request names (a router's forwarded scheme
     // and host); with it, PUBLIC_URL wins.
     app_config.public_url_from_headers = args.listen.public_url.is_none();
     let clock: std::sync::Arc<dyn engine::Clock> = std::sync::Arc::new(engine::SystemClock);
-    let state = AppState::new(app_config.clone(), clock).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let state = AppState::new(app_config.clone(), clock.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
 
     let observer = Observer::builder(state.metrics().clone(), mode.as_str()).app(state.clone());
     let observer = match &local {
@@ -276,8 +334,19 @@ async fn run_serve(args: ServeArgs, log: LogFormat) -> anyhow::Result<()> {
         None => observer.twilio(state.client().clone()),
     };
     let mut router = crate::app::router(state.clone()).merge(obs::router(observer.build()));
-    if let Some(routes) = engine_routes {
-        router = router.merge(routes);
+    let (internal_stop, internal_stopped) = tokio::sync::watch::channel(false);
+    let mut internal_server = None;
+    if let Some((routes, internal)) = engine_routes {
+        router = router.merge(routes.clone());
+        let routes = routes.fallback(crate::api::not_found).layer(obs::Track::new(state.metrics().clone()));
+        let mut stopped = internal_stopped.clone();
+        let stop = async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        };
+        // Only this process connects here; its client keeps a handful of pooled connections.
+        let limits = Limits { max_connections: 1024, ..Limits::default() };
+        internal_server =
+            Some(tokio::spawn(server::serve(internal, routes, limits, clock.clone(), false, stop)));
     }
     let router = router.fallback(crate::api::not_found).layer(obs::Track::new(state.metrics().clone()));
     if let Some(embedded) = &local {
@@ -340,14 +409,21 @@ async fn run_serve(args: ServeArgs, log: LogFormat) -> anyhow::Result<()> {
     }
     let background = state.spawn_background();
     let on_shutdown = state.clone();
-    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async move {
-            stop.await;
-            tracing::info!("shutting down: no new connections; telling connected workers");
-            on_shutdown.shutdown();
-        })
-        .await
-        .context("the server failed")?;
+    let limits = args.listen.limits();
+    server::serve(listener, router, limits, clock, true, async move {
+        stop.await;
+        tracing::info!("shutting down: no new connections; telling connected workers");
+        on_shutdown.shutdown();
+    })
+    .await
+    .context("the server failed")?;
+    internal_stop.send_replace(true);
+    if let Some(internal) = internal_server {
+        internal
+            .await
+            .context("the app's engine listener failed")?
+            .context("the app's engine listener failed")?;
+    }
     // Upgraded WebSockets outlive the HTTP server: give them a moment to send their goodbye and close, or
     // the runtime's end would cut them off mid-frame.
     let closing = std::time::Instant::now();
@@ -447,13 +523,13 @@ async fn run_engine(args: EngineArgs, command: &str, log: LogFormat) -> anyhow::
 
     // Without connect info: nothing behind these routes asks for the peer's address (only the worker app's
     // sign-in does), and recording it costs an extension map per request.
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            stop.await;
-            tracing::info!("shutting down");
-        })
-        .await
-        .context("the server failed")?;
+    let clock: std::sync::Arc<dyn engine::Clock> = std::sync::Arc::new(engine::SystemClock);
+    server::serve(listener, app, listen.limits(), clock, false, async move {
+        stop.await;
+        tracing::info!("shutting down");
+    })
+    .await
+    .context("the server failed")?;
     embedded.handle.stop().await.context("could not save the engine's state on shutdown")?;
     tracing::info!("stopped");
     if text {

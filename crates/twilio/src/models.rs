@@ -20,6 +20,14 @@ use serde::{Deserialize, Serialize};
 /// not set may come back as `null` (the local engine leaves such links out, but a client should not break).
 pub type Links = BTreeMap<String, Option<String>>;
 
+/// Whether `value` has the shape of a Twilio SID with `prefix` (`"WT"`, `"CF"`, ...): the two letters and 32
+/// hexadecimal digits. For checking input before it goes into a URL, so a malformed SID is the caller's
+/// error rather than a request Twilio refuses.
+pub fn is_sid(prefix: &str, value: &str) -> bool {
+    value.len() == 34
+        && value.strip_prefix(prefix).is_some_and(|hex| hex.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
 /// Defines a string enum with an `Other(String)` arm: `as_str`, `Display`, and serde as the plain string.
 macro_rules! string_enum {
     ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal,)+ }) => {
@@ -452,6 +460,15 @@ has_etag!(Worker, Task, Reservation);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sid_shapes() {
+        assert!(is_sid("WT", "WT0123456789abcdef0123456789ABCDEF"));
+        assert!(!is_sid("WT", "WR0123456789abcdef0123456789abcdef"), "another kind");
+        assert!(!is_sid("WT", "WT0123456789abcdef0123456789abcde"), "too short");
+        assert!(!is_sid("WT", "WT0123456789abcdef0123456789abcdeg"), "not hex");
+        assert!(!is_sid("WT", "WT0123456789abcdef0123456789abcdé"), "not ASCII");
+    }
 
     #[test]
     fn enums_round_trip_known_and_unknown_values() -> Result<(), serde_json::Error> {

@@ -117,15 +117,21 @@ where
         });
         match ok {
             true => Either::Right(self.inner.call(req)),
-            false => Either::Left(ready(Ok(unauthenticated()))),
+            false => Either::Left(ready(Ok(unauthenticated(req.headers().contains_key(AUTHORIZATION))))),
         }
     }
 }
 
 /// The 401 for a request without the right credentials, with the challenge Twilio sends.
-fn unauthenticated() -> Response {
+/// The 401. When the request carried credentials (`guessed`), the response is marked so the server loop
+/// (`crate::server`) counts it against the client's address and throttles an address that keeps guessing; a
+/// request with none is not a guess (a client probing what needs auth) and is not counted.
+fn unauthenticated(guessed: bool) -> Response {
     let mut response = ApiError::unauthenticated().into_response();
     response.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"Twilio API\""));
+    if guessed {
+        response.extensions_mut().insert(crate::server::AuthFailed);
+    }
     response
 }
 

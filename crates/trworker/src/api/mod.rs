@@ -127,11 +127,14 @@ pub(crate) fn twilio_path(path: &str) -> String {
     path.strip_prefix("/v1").filter(|p| !p.is_empty()).unwrap_or(path).to_owned()
 }
 
-/// Serves the facade on `listener` until `shutdown` resolves. The caller binds the socket, so tests use port 0.
+/// Serves the facade on `listener` within the default [`crate::server::Limits`] until `shutdown` resolves.
+/// The caller binds the socket, so tests use port 0.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+    let clock: Arc<dyn engine::Clock> = Arc::new(engine::SystemClock);
+    let limits = crate::server::Limits::default();
+    crate::server::serve(listener, router(state), limits, clock, false, shutdown).await
 }

@@ -61,13 +61,50 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        // A body must say it is JSON. A cross-site form may POST `text/plain` without a CORS preflight; read
+        // as JSON regardless, it would reach sign-in from any web page a worker opens.
+        let declared_json = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(is_json_media_type);
         let bytes = Bytes::from_request(req, state)
             .await
             .map_err(|e| AppError::BadRequest(format!("Could not read the request body: {e}")))?;
-        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
-        serde_json::from_slice(bytes)
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return serde_json::from_slice(b"{}")
+                .map(JsonBody)
+                .map_err(|e| AppError::BadRequest(format!("The request needs a JSON body: {e}")));
+        }
+        if !declared_json {
+            return Err(AppError::UnsupportedMediaType(
+                "Send the body as JSON with Content-Type: application/json.".to_owned(),
+            ));
+        }
+        serde_json::from_slice(&bytes)
             .map(JsonBody)
             .map_err(|e| AppError::BadRequest(format!("The request body is not the expected JSON: {e}")))
+    }
+}
+
+/// `application/json`, or a `+json` type, with any parameters.
+fn is_json_media_type(value: &str) -> bool {
+    let essence = value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// The longest identity sign-in looks up. Worker names are short; a longer one cannot be a worker's, and
+/// nothing of it is kept, but it is refused before any work is done for it.
+pub(crate) const MAX_IDENTITY_CHARS: usize = 256;
+
+/// `value` as a SID of kind `prefix`, or a 400 naming what was expected, before it goes into a URL.
+pub(crate) fn require_sid<'a>(what: &str, prefix: &str, value: &'a str) -> Result<&'a str, AppError> {
+    match twilio::models::is_sid(prefix, value) {
+        true => Ok(value),
+        false => Err(AppError::BadRequest(format!(
+            "{what} must be {prefix} followed by 32 hexadecimal digits; got {:?}.",
+            crate::app::error::shorten(value)
+        ))),
     }
 }
 
@@ -99,9 +136,16 @@ pub(crate) async fn sign_in(
     identity: &str,
     password: &str,
 ) -> Result<SignedIn, AppError> {
-    state.inner.limiter.attempt(state.now(), ip, identity)?;
+    if identity.chars().count() > MAX_IDENTITY_CHARS {
+        return Err(AppError::BadRequest(format!(
+            "The identity is longer than {MAX_IDENTITY_CHARS} characters; no worker has such a name."
+        )));
+    }
+    let limiter = &state.inner.limiter;
+    limiter.admit(state.now(), ip)?;
     let password_ok = auth::password_matches(&state.config().token_password, password);
     if !password_ok || identity.trim().is_empty() {
+        limiter.failed(state.now());
         return Err(AppError::BadCredentials);
     }
     let filter = WorkerFilter { friendly_name: Some(identity.to_owned()), ..Default::default() };
@@ -111,11 +155,13 @@ pub(crate) async fn sign_in(
         .all()
         .await
         .map_err(|e| AppError::upstream("look up the worker", e))?;
-    let worker = workers
-        .into_iter()
-        .find(|w| w.friendly_name.as_deref() == Some(identity))
-        .ok_or(AppError::BadCredentials)?;
+    let worker = workers.into_iter().find(|w| w.friendly_name.as_deref() == Some(identity));
+    let Some(worker) = worker else {
+        limiter.failed(state.now());
+        return Err(AppError::BadCredentials);
+    };
     let issued = auth::issue(state, &worker.sid)?;
+    limiter.succeeded(state.now(), ip);
     Ok(SignedIn { token: issued.token, exp: issued.exp, worker })
 }
 
@@ -191,6 +237,7 @@ async fn own_reservation(
     worker_sid: &str,
     reservation_sid: &str,
 ) -> Result<Reservation, AppError> {
+    require_sid("A reservation SID", "WR", reservation_sid)?;
     let forbidden =
         || AppError::Forbidden(format!("Reservation {reservation_sid} is not one of your reservations."));
     match state.client().fetch_worker_reservation(worker_sid, reservation_sid).await {
@@ -202,15 +249,26 @@ async fn own_reservation(
     }
 }
 
-/// Whether the worker has a reservation for `task_sid`; 403 if not.
+/// Whether the worker holds `task_sid`: it accepted the task's reservation (which is then `accepted`,
+/// `wrapping` or `completed`); 403 if not. A reservation the worker was only offered (pending, rejected,
+/// timed out, rescinded, canceled) does not count: the task went, or may go, to someone else.
 pub(crate) async fn own_task(state: &AppState, worker_sid: &str, task_sid: &str) -> Result<(), AppError> {
     let forbidden = || AppError::Forbidden(format!("Task {task_sid} is not one of your tasks."));
-    if !task_sid.starts_with("WT") {
+    if !twilio::models::is_sid("WT", task_sid) {
         return Err(forbidden());
     }
     let filter = ReservationFilter { worker_sid: Some(worker_sid.to_owned()), ..Default::default() };
+    let holds = |r: &Reservation| {
+        r.worker_sid.as_deref() == Some(worker_sid)
+            && matches!(
+                r.reservation_status,
+                Some(
+                    ReservationStatus::Accepted | ReservationStatus::Wrapping | ReservationStatus::Completed
+                )
+            )
+    };
     match state.client().list_task_reservations(task_sid, &filter).all().await {
-        Ok(list) if list.iter().any(|r| r.worker_sid.as_deref() == Some(worker_sid)) => Ok(()),
+        Ok(list) if list.iter().any(holds) => Ok(()),
         Ok(_) => Err(forbidden()),
         Err(e) if e.is_not_found() => Err(forbidden()),
         Err(e) => Err(AppError::upstream("read the task's reservations", e)),
@@ -290,6 +348,7 @@ async fn complete_task(
     bearer: Bearer,
     Path(task_sid): Path<String>,
 ) -> Result<Json<Value>, AppError> {
+    require_sid("A task SID", "WT", &task_sid)?;
     own_task(&state, &bearer.worker_sid, &task_sid).await?;
     let update = UpdateTask {
         assignment_status: Some(TaskAssignmentStatus::Completed),
@@ -311,6 +370,7 @@ async fn fix_wrapping(
     bearer: Bearer,
     Path(task_sid): Path<String>,
 ) -> Result<Json<Value>, AppError> {
+    require_sid("A task SID", "WT", &task_sid)?;
     own_task(&state, &bearer.worker_sid, &task_sid).await?;
     let task = wrapup::fix_task(&state, &task_sid).await?;
     live::refresh(&state, &bearer.worker_sid);
@@ -320,8 +380,13 @@ async fn fix_wrapping(
 /// The conference named by a SID (`CF…`) or a friendly name; a name finds one that has not ended.
 pub(crate) async fn find_conference(state: &AppState, sid_or_name: &str) -> Result<Conference, AppError> {
     let client = state.client();
-    let looks_like_sid = sid_or_name.len() == 34 && sid_or_name.starts_with("CF");
-    if looks_like_sid {
+    if sid_or_name.chars().count() > MAX_IDENTITY_CHARS {
+        return Err(AppError::BadRequest(format!(
+            "A conference name is at most {MAX_IDENTITY_CHARS} characters (TaskRouter names them by task SID)."
+        )));
+    }
+    if sid_or_name.starts_with("CF") && sid_or_name.len() == 34 {
+        require_sid("A conference SID", "CF", sid_or_name)?;
         return client
             .fetch_conference(sid_or_name)
             .await

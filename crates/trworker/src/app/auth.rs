@@ -6,13 +6,12 @@
 //! - The worker token is the `twilio::token` worker capability JWT (what TaskRouter.js takes) and is also
 //!   the bearer credential of the app's own API and WebSocket, verified with the same module: signature,
 //!   expiry, issuer, and this app's account and workspace.
-//! - Sign-in attempts are limited with token buckets per client address and per identity, on the injected
-//!   clock. Every attempt counts, so hammering with the right password is limited too.
+//! - Sign-in attempts are limited per client address and by an overall budget of failures, on the injected
+//!   clock ([`Limiter`] says why there is no per-identity limit).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
-use std::time::Duration;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
@@ -22,15 +21,8 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::{AppError, AppState};
-
-/// A token bucket: `burst` attempts at once, then one more every `refill_every`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateLimit {
-    /// Attempts allowed in a row.
-    pub burst: u32,
-    /// Time for one attempt to be given back.
-    pub refill_every: Duration,
-}
+pub use crate::limit::RateLimit;
+use crate::limit::{client_key, Bucket, KeyedLimiter};
 
 /// Whether `given` is the configured password, in time that depends on neither.
 pub(crate) fn password_matches(configured: &str, given: &str) -> bool {
@@ -145,75 +137,101 @@ impl FromRequestParts<AppState> for ClientIp {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Bucket {
-    tokens: f64,
-    at: Timestamp,
-}
+/// Addresses remembered as having signed in, at most this many (the oldest forgotten first).
+const MAX_KNOWN_GOOD: usize = 10_000;
+/// How long an address that signed in stays exempt from the overall budget.
+const KNOWN_GOOD_FOR_SECS: i64 = 12 * 3600;
+/// Per-address buckets kept at most; see [`KeyedLimiter`] for what happens beyond.
+const MAX_ADDRESSES: usize = 10_000;
 
-/// Token buckets per client address and per identity. A std mutex: held for a map update only.
+/// The sign-in limits, built so that an attacker cannot turn them against a worker:
+///
+/// - **Per client address**, every attempt counts (right password or not): one address cannot guess fast.
+///   IPv6 clients are counted per /64 ([`client_key`]).
+/// - **An overall budget of failed attempts**, across all addresses: many addresses together cannot guess
+///   fast either. When it is spent, attempts are refused, except from addresses that signed in
+///   successfully in the last 12 hours: a distributed attack keeps out newcomers, never the office whose
+///   workers are already signing in.
+/// - **Nothing per identity.** Every worker signs in with the same password (`TOKEN_PASSWORD`), so an
+///   identity is not a secret to protect, and a per-identity lockout would let anyone lock a named worker
+///   out by hammering their name.
+///
+/// Memory is bounded: buckets are keyed by address (16 bytes), never by what a client typed, and both maps
+/// have a capacity.
 pub(crate) struct Limiter {
-    per_ip: RateLimit,
-    per_identity: RateLimit,
-    buckets: Mutex<HashMap<String, Bucket>>,
+    per_address: KeyedLimiter<IpAddr>,
+    overall: RateLimit,
+    /// The overall budget of failed attempts. A std mutex: held for an arithmetic update only.
+    failures: Mutex<Bucket>,
+    /// Addresses with a recent successful sign-in, and when.
+    known_good: Mutex<HashMap<IpAddr, Timestamp>>,
 }
-
-/// Buckets kept before full (idle) ones are dropped.
-const MAX_BUCKETS: usize = 10_000;
 
 impl Limiter {
-    pub(crate) fn new(per_ip: RateLimit, per_identity: RateLimit) -> Limiter {
-        Limiter { per_ip, per_identity, buckets: Mutex::new(HashMap::new()) }
+    pub(crate) fn new(per_address: RateLimit, overall: RateLimit, now: Timestamp) -> Limiter {
+        Limiter {
+            per_address: KeyedLimiter::new(per_address, MAX_ADDRESSES),
+            overall,
+            failures: Mutex::new(Bucket::full(overall, now)),
+            known_good: Mutex::new(HashMap::new()),
+        }
     }
 
-    /// Takes one attempt from the client's and the identity's buckets, or says how many seconds to wait.
-    pub(crate) fn attempt(&self, now: Timestamp, ip: Option<IpAddr>, identity: &str) -> Result<(), AppError> {
-        let Ok(mut buckets) = self.buckets.lock() else {
-            return Ok(());
-        };
-        let mut keys = vec![(format!("id:{}", identity.to_lowercase()), self.per_identity)];
-        if let Some(ip) = ip {
-            keys.push((format!("ip:{ip}"), self.per_ip));
+    /// Admits one attempt from `ip`, or says how many seconds to wait.
+    pub(crate) fn admit(&self, now: Timestamp, ip: Option<IpAddr>) -> Result<(), AppError> {
+        let key = ip.map(client_key);
+        if let Some(key) = &key {
+            self.per_address.take(key, now).map_err(|retry_after| AppError::RateLimited { retry_after })?;
         }
-        let mut wait = 0u64;
-        for (key, limit) in &keys {
-            let bucket = refill(buckets.get(key).copied(), *limit, now);
-            if bucket.tokens < 1.0 {
-                let per = limit.refill_every.as_secs_f64();
-                wait = wait.max(((1.0 - bucket.tokens) * per).ceil().max(1.0) as u64);
+        let budget = self.failures.lock().map(|b| b.refilled(self.overall, now)).ok();
+        match budget {
+            Some(budget) if !budget.has_one() && !key.is_some_and(|k| self.is_known_good(k, now)) => {
+                Err(AppError::RateLimited { retry_after: budget.wait_secs(self.overall) })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Spends one token of the overall budget for a failed attempt.
+    pub(crate) fn failed(&self, now: Timestamp) {
+        if let Ok(mut budget) = self.failures.lock() {
+            *budget = budget.refilled(self.overall, now);
+            budget.take();
+        }
+    }
+
+    /// Remembers that `ip` signed in.
+    pub(crate) fn succeeded(&self, now: Timestamp, ip: Option<IpAddr>) {
+        let (Some(ip), Ok(mut known)) = (ip, self.known_good.lock()) else { return };
+        let key = client_key(ip);
+        if !known.contains_key(&key) && known.len() >= MAX_KNOWN_GOOD {
+            known.retain(|_, at| now.millis_since(*at) < KNOWN_GOOD_FOR_SECS * 1000);
+            if known.len() >= MAX_KNOWN_GOOD {
+                if let Some(oldest) = known.iter().min_by_key(|(_, at)| **at).map(|(k, _)| *k) {
+                    known.remove(&oldest);
+                }
             }
         }
-        if wait > 0 {
-            return Err(AppError::RateLimited { retry_after: wait });
-        }
-        for (key, limit) in keys {
-            let mut bucket = refill(buckets.get(&key).copied(), limit, now);
-            bucket.tokens -= 1.0;
-            buckets.insert(key, bucket);
-        }
-        if buckets.len() > MAX_BUCKETS {
-            let (ip, identity) = (self.per_ip, self.per_identity);
-            buckets.retain(|key, bucket| {
-                let limit = if key.starts_with("ip:") { ip } else { identity };
-                refill(Some(*bucket), limit, now).tokens < f64::from(limit.burst)
-            });
-        }
-        Ok(())
+        known.insert(key, now);
     }
-}
 
-fn refill(bucket: Option<Bucket>, limit: RateLimit, now: Timestamp) -> Bucket {
-    let full = f64::from(limit.burst);
-    let Some(bucket) = bucket else {
-        return Bucket { tokens: full, at: now };
-    };
-    let per_ms = limit.refill_every.as_millis().max(1) as f64;
-    let gained = now.millis_since(bucket.at) as f64 / per_ms;
-    Bucket { tokens: (bucket.tokens + gained).min(full), at: now }
+    fn is_known_good(&self, key: IpAddr, now: Timestamp) -> bool {
+        self.known_good.lock().is_ok_and(|known| {
+            known.get(&key).is_some_and(|at| now.millis_since(*at) < KNOWN_GOOD_FOR_SECS * 1000)
+        })
+    }
+
+    /// Buckets and remembered addresses held now: what the capacities bound.
+    #[cfg(test)]
+    pub(crate) fn entries(&self) -> usize {
+        self.per_address.len() + self.known_good.lock().map(|k| k.len()).unwrap_or(0)
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]
@@ -225,21 +243,56 @@ mod tests {
     }
 
     #[test]
-    fn buckets_empty_then_refill() {
-        let limit = RateLimit { burst: 2, refill_every: Duration::from_secs(10) };
-        let limiter = Limiter::new(limit, limit);
+    fn one_address_is_limited_and_others_are_not() {
+        let limit = RateLimit::new(2, Duration::from_secs(10));
+        let limiter =
+            Limiter::new(limit, RateLimit::new(100, Duration::from_secs(1)), Timestamp::from_secs(0));
         let t0 = Timestamp::from_secs(1000);
-        let ip = Some(IpAddr::from([127, 0, 0, 1]));
-        assert!(limiter.attempt(t0, ip, "alice").is_ok());
-        assert!(limiter.attempt(t0, ip, "Alice").is_ok());
-        match limiter.attempt(t0, ip, "alice") {
+        let (a, b) = (Some(IpAddr::from([192, 0, 2, 1])), Some(IpAddr::from([192, 0, 2, 2])));
+        assert!(limiter.admit(t0, a).is_ok());
+        assert!(limiter.admit(t0, a).is_ok());
+        match limiter.admit(t0, a) {
             Err(AppError::RateLimited { retry_after }) => assert_eq!(retry_after, 10),
             other => panic!("expected a rate limit, got {other:?}"),
         }
-        // The address is spent too, so another identity from it waits as well.
-        assert!(limiter.attempt(t0, ip, "bob").is_err());
-        assert!(limiter.attempt(t0.plus_secs(10), ip, "alice").is_ok());
-        assert!(limiter.attempt(t0.plus_secs(10), None, "carol").is_ok());
+        assert!(limiter.admit(t0, b).is_ok(), "another address is not held up");
+        assert!(limiter.admit(t0.plus_secs(10), a).is_ok());
+    }
+
+    #[test]
+    fn a_spent_overall_budget_keeps_out_newcomers_but_not_known_addresses() {
+        let per_address = RateLimit::new(1000, Duration::from_secs(1));
+        let overall = RateLimit::new(3, Duration::from_secs(5));
+        let t0 = Timestamp::from_secs(1000);
+        let limiter = Limiter::new(per_address, overall, t0);
+        let office = Some(IpAddr::from([198, 51, 100, 1]));
+        limiter.succeeded(t0, office);
+        for n in 0..3u8 {
+            assert!(limiter.admit(t0, Some(IpAddr::from([203, 0, 113, n]))).is_ok());
+            limiter.failed(t0);
+        }
+        let newcomer = Some(IpAddr::from([203, 0, 113, 200]));
+        assert!(matches!(limiter.admit(t0, newcomer), Err(AppError::RateLimited { retry_after: 5 })));
+        assert!(limiter.admit(t0, office).is_ok(), "an address that signed in recently still may");
+        assert!(limiter.admit(t0.plus_secs(5), newcomer).is_ok(), "the budget refills");
+        let much_later = t0.plus_secs(KNOWN_GOOD_FOR_SECS + 1);
+        for _ in 0..4 {
+            limiter.failed(much_later);
+        }
+        assert!(limiter.admit(much_later, office).is_err(), "known addresses are forgotten after a while");
+    }
+
+    #[test]
+    fn remembered_addresses_are_bounded() {
+        let limit = RateLimit::new(5, Duration::from_secs(1));
+        let t0 = Timestamp::from_secs(1000);
+        let limiter = Limiter::new(limit, limit, t0);
+        for n in 0..(MAX_KNOWN_GOOD as u32 + MAX_ADDRESSES as u32 + 500) {
+            let ip = Some(IpAddr::from(n.to_be_bytes()));
+            let _ = limiter.admit(t0, ip);
+            limiter.succeeded(t0, ip);
+        }
+        assert!(limiter.entries() <= MAX_KNOWN_GOOD + MAX_ADDRESSES, "{}", limiter.entries());
     }
 
     #[test]

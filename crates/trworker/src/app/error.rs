@@ -30,6 +30,9 @@ pub enum AppError {
     /// TaskRouter refused the action in the resource's current state.
     #[error("{0}")]
     Conflict(String),
+    /// The body is not in a media type the endpoint reads.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// Too many sign-in attempts.
     #[error("Too many sign-in attempts. Wait {retry_after} seconds and try again.")]
     RateLimited {
@@ -72,6 +75,7 @@ impl AppError {
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Config(_) => StatusCode::INTERNAL_SERVER_ERROR,
             AppError::Upstream { .. } => StatusCode::BAD_GATEWAY,
@@ -107,6 +111,15 @@ impl IntoResponse for AppError {
             }
         }
         response
+    }
+}
+
+/// `value` cut to 64 characters for an error message, so a hostile input is not echoed whole.
+pub(crate) fn shorten(value: &str) -> String {
+    const MAX: usize = 64;
+    match value.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}…", &value[..cut]),
+        None => value.to_owned(),
     }
 }
 

@@ -10,14 +10,23 @@
 //!   sent as a space so the list still splits. On failure: `0`.
 //! - `GET /generateTrToken.php?clientid=IDENTITY&tokenPassword=PASSWORD`: the worker token alone, or `0` on
 //!   any failure (wrong password, unknown identity, rate limit with status 429 and `Retry-After`).
-//! - `GET /conferenceEndFn.php?conferenceName=CF…|NAME`: `Ended conference CF….` or
+//! - `GET /conferenceEndFn.php?conferenceName=CF…|NAME[&token=…]`: `Ended conference CF….` or
 //!   `Conference not found.`; `0` without a name.
-//! - `GET /taskReservationTaskFix.php?taskSid=WT…`: `Task assignmentStatus: STATUS.` and, when it was
+//! - `GET /taskReservationTaskFix.php?taskSid=WT…[&token=…]`: `Task assignmentStatus: STATUS.` and, when it was
 //!   wrapping, a second line `Task assignmentStatus set to: completed.`; `0` without a SID or on failure.
 //!
-//! The last two did not check anything in the seed. Here, a request with a bearer token may only act on the
-//! worker's own conference or task (as the JSON API); one without a token acts as the seed did unless
-//! `legacy_requires_token` is set, then it gets `0` with status 401.
+//! The last two did not check anything in the seed: any page, any stranger could end anyone's call or read
+//! any task. Here they act for a worker, who must show the token `generateTrToken.php` issued, as
+//! `Authorization: Bearer …` or as a `token` query parameter (what an old page can add most easily), and may
+//! only act on their own conference or task, as in the JSON API. Without a token: `0` with status 401.
+//!
+//! Being GETs, they could be fired by any web page a worker opens. Every legacy action therefore also
+//! refuses (403, `0`) a request the browser marks as coming from another site (`Sec-Fetch-Site:
+//! cross-site` or `same-site`, or an `Origin` other than this server's).
+//!
+//! `AppConfig::legacy_open` restores the seed's behaviour without a token, for an unmodified old page on a
+//! trusted network. It is an explicit opt-in (`TRWORKER_LEGACY_OPEN=1`), the server logs a warning at start,
+//! and the same-site check still applies.
 
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -98,13 +107,41 @@ async fn generate_token(
     }
 }
 
-/// The worker a legacy request acts for: `Ok(Some)` with a valid token, `Ok(None)` without one when that
-/// is allowed, else the status to answer `0` with.
-fn legacy_worker(state: &AppState, headers: &HeaderMap) -> Result<Option<String>, StatusCode> {
-    match auth::bearer_token(headers) {
+/// The worker a legacy request acts for: `Ok(Some)` with a valid token, `Ok(None)` without one when the
+/// server is configured open, else the status to answer `0` with.
+fn legacy_worker(
+    state: &AppState,
+    headers: &HeaderMap,
+    token: Option<&str>,
+) -> Result<Option<String>, StatusCode> {
+    if from_another_site(headers, &state.config().public_url) {
+        return Err(StatusCode::FORBIDDEN);
+    }
+    let token = auth::bearer_token(headers).or(token.filter(|t| !t.is_empty()));
+    match token {
         Some(token) => auth::verify(state, token).map(|b| Some(b.worker_sid)).map_err(|e| e.status()),
-        None if state.config().legacy_requires_token => Err(StatusCode::UNAUTHORIZED),
-        None => Ok(None),
+        None if state.config().legacy_open => Ok(None),
+        None => Err(StatusCode::UNAUTHORIZED),
+    }
+}
+
+/// Whether the browser says the request comes from a page of another site. Browsers send
+/// `Sec-Fetch-Site` with every request (Chromium since 76, Firefox 90, Safari 16.4) and `Origin` with
+/// cross-origin `fetch`es; a client that sends neither (curl, an old browser) is not a site at all. An
+/// `Origin` is this server's when it names the request's `Host` or the configured public URL.
+fn from_another_site(headers: &HeaderMap, public_url: &str) -> bool {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if matches!(header("sec-fetch-site"), Some("cross-site" | "same-site")) {
+        return true;
+    }
+    match (header("origin"), header("host")) {
+        (Some("null"), _) => true,
+        (Some(origin), host) => {
+            let ours = host.is_some_and(|host| authority(origin).eq_ignore_ascii_case(host))
+                || origin.eq_ignore_ascii_case(public_url.trim_end_matches('/'));
+            !ours
+        }
+        (None, _) => false,
     }
 }
 
@@ -112,6 +149,8 @@ fn legacy_worker(state: &AppState, headers: &HeaderMap) -> Result<Option<String>
 struct ConferenceQuery {
     #[serde(default, rename = "conferenceName")]
     conference_name: String,
+    #[serde(default)]
+    token: Option<String>,
 }
 
 async fn conference_end(
@@ -122,7 +161,7 @@ async fn conference_end(
     if query.conference_name.is_empty() {
         return zero(StatusCode::BAD_REQUEST);
     }
-    let worker = match legacy_worker(&state, &headers) {
+    let worker = match legacy_worker(&state, &headers, query.token.as_deref()) {
         Ok(worker) => worker,
         Err(status) => return zero(status),
     };
@@ -137,6 +176,8 @@ async fn conference_end(
 struct TaskQuery {
     #[serde(default, rename = "taskSid")]
     task_sid: String,
+    #[serde(default)]
+    token: Option<String>,
 }
 
 async fn task_fix(
@@ -147,10 +188,13 @@ async fn task_fix(
     if query.task_sid.is_empty() {
         return zero(StatusCode::BAD_REQUEST);
     }
-    let worker = match legacy_worker(&state, &headers) {
+    let worker = match legacy_worker(&state, &headers, query.token.as_deref()) {
         Ok(worker) => worker,
         Err(status) => return zero(status),
     };
+    if !twilio::models::is_sid("WT", &query.task_sid) {
+        return zero(StatusCode::BAD_REQUEST);
+    }
     if let Some(worker) = &worker {
         if let Err(error) = api::own_task(&state, worker, &query.task_sid).await {
             return zero(error.status());
@@ -171,9 +215,37 @@ async fn task_fix(
     text(StatusCode::OK, body)
 }
 
+/// `host[:port]` of an origin `scheme://host[:port]`.
+fn authority(origin: &str) -> &str {
+    origin.split_once("://").map_or(origin, |(_, rest)| rest)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn requests_from_other_sites_are_told_apart() {
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut map = HeaderMap::new();
+            for (name, value) in pairs {
+                map.insert(*name, HeaderValue::from_static(value));
+            }
+            map
+        };
+        let public = "https://app.example.com";
+        assert!(!from_another_site(&headers(&[]), public), "curl");
+        assert!(!from_another_site(&headers(&[("sec-fetch-site", "same-origin")]), public));
+        assert!(!from_another_site(&headers(&[("sec-fetch-site", "none")]), public), "typed in the bar");
+        assert!(from_another_site(&headers(&[("sec-fetch-site", "cross-site")]), public));
+        assert!(from_another_site(&headers(&[("sec-fetch-site", "same-site")]), public));
+        let same = [("origin", "http://127.0.0.1:8080"), ("host", "127.0.0.1:8080")];
+        assert!(!from_another_site(&headers(&same), public));
+        assert!(!from_another_site(&headers(&[("origin", "https://app.example.com")]), public));
+        let other = [("origin", "https://evil.example"), ("host", "127.0.0.1:8080")];
+        assert!(from_another_site(&headers(&other), public));
+        assert!(from_another_site(&headers(&[("origin", "null")]), public), "sandboxed frames");
+    }
     use crate::app::snapshot::{ActivityView, WorkspaceView};
 
     #[test]

@@ -32,8 +32,6 @@ use tokio::sync::broadcast;
 use super::snapshot::{self, Snapshot};
 use super::{auth, AppState};
 
-/// How long a new socket has to say hello.
-const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// Pushes a socket may fall behind by before it gets a fresh state instead. Every worker's channel holds this
 /// many slots from the start, so it is kept small: 10,000 idle workers cost 16 slots each.
 const CHANNEL_CAPACITY: usize = 16;
@@ -317,6 +315,11 @@ async fn upgrade(State(state): State<AppState>, upgrade: WebSocketUpgrade) -> Re
     // The page sends little (a hello and later refreshed tokens, a few KiB at most): a 1 KiB read buffer
     // (a longer frame is read in several steps) instead of the default 128 KiB is what lets thousands of
     // idle workers stay connected in little memory (docs/PERFORMANCE.md).
+    // Nothing a client may send is larger than `ws_max_message_bytes`, whether or not it has said hello:
+    // tungstenite's defaults (64 MiB messages, 16 MiB frames) let an unauthenticated socket make the server
+    // buffer that much. An oversized message closes the socket with 1009 (message too big).
+    let max = state.config().ws_max_message_bytes;
+    let upgrade = upgrade.max_message_size(max).max_frame_size(max);
     upgrade.read_buffer_size(1024).on_upgrade(move |socket| async move {
         let mut socket = socket;
         if let Err(reason) = session(&state, &mut socket).await {
@@ -365,7 +368,7 @@ async fn until_expiry(state: &AppState, exp: u64) {
 async fn session(state: &AppState, socket: &mut WebSocket) -> Result<(), String> {
     // In a block: the hello's text and token are not kept for the socket's whole life.
     let (mut bearer, last_seq) = {
-        let first = match tokio::time::timeout(HELLO_TIMEOUT, socket.recv()).await {
+        let first = match tokio::time::timeout(state.config().ws_hello_timeout, socket.recv()).await {
             Ok(Some(Ok(Message::Text(text)))) => text,
             Ok(_) => return Err("closed before hello".into()),
             Err(_) => {

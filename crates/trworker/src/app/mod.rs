@@ -33,7 +33,6 @@ pub mod wrapup;
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -110,19 +109,26 @@ pub struct AppConfig {
     pub token_ttl: Duration,
     /// How often connected workers' state is rebuilt over REST and wrapping tasks are checked (default 30 s).
     pub reconcile_interval: Duration,
-    /// Sign-in attempts allowed per client IP address.
+    /// Sign-in attempts allowed per client IP address (an IPv6 client per /64), right password or not.
     pub sign_in_limit_per_ip: RateLimit,
-    /// Sign-in attempts allowed per identity.
-    pub sign_in_limit_per_identity: RateLimit,
+    /// Failed sign-ins allowed across all addresses; when spent, only addresses that signed in recently may
+    /// try ([`auth::Limiter`]).
+    pub sign_in_limit_overall: RateLimit,
     /// Take the client IP from the last `X-Forwarded-For` entry (behind a proxy such as Heroku's router).
     pub trust_forwarded_for: bool,
     /// Check webhook signatures against the URL the request names (`X-Forwarded-Proto`, `X-Forwarded-Host`,
     /// else `Host`) instead of `public_url`: for a server whose `PUBLIC_URL` is not set, behind a router
     /// (Heroku's) that forwards the original scheme and host. Default false: `public_url` wins.
     pub public_url_from_headers: bool,
-    /// Require a bearer token on the seed's `conferenceEndFn.php` and `taskReservationTaskFix.php` (the seed
-    /// did not; existing pages do not send one). Default false, for compatibility.
-    pub legacy_requires_token: bool,
+    /// Let the seed's `conferenceEndFn.php` and `taskReservationTaskFix.php` act without a worker token, as
+    /// the seed did, for an unmodified old page on a trusted network. Default false: they need the token
+    /// that `generateTrToken.php` issued ([`legacy`]). When true, the server logs a warning at start.
+    pub legacy_open: bool,
+    /// How long a new WebSocket has to send its hello before it is closed (default 10 s).
+    pub ws_hello_timeout: Duration,
+    /// The largest message (and frame) a client may send on the WebSocket (default 16 KiB; the page sends a
+    /// hello with a token of about 1 KiB).
+    pub ws_max_message_bytes: usize,
     /// Events kept per worker for a reconnecting socket (default 256).
     pub event_buffer: usize,
 }
@@ -152,11 +158,13 @@ impl AppConfig {
             wrap_up: WrapUpPolicy::WhenOffline,
             token_ttl: twilio::token::DEFAULT_WORKER_TTL,
             reconcile_interval: Duration::from_secs(30),
-            sign_in_limit_per_ip: RateLimit { burst: 20, refill_every: Duration::from_secs(3) },
-            sign_in_limit_per_identity: RateLimit { burst: 10, refill_every: Duration::from_secs(6) },
+            sign_in_limit_per_ip: RateLimit::new(20, Duration::from_secs(3)),
+            sign_in_limit_overall: RateLimit::new(100, Duration::from_secs(2)),
             trust_forwarded_for: false,
             public_url_from_headers: false,
-            legacy_requires_token: false,
+            legacy_open: false,
+            ws_hello_timeout: Duration::from_secs(10),
+            ws_max_message_bytes: 16 * 1024,
             event_buffer: 256,
         }
     }
@@ -164,11 +172,7 @@ impl AppConfig {
     /// Checks what can be checked before talking to anyone: the SIDs' kinds, a non-empty password and an
     /// http(s) public URL. Each error names the environment variable to fix.
     pub fn validate(&self) -> Result<(), AppError> {
-        let sid = |value: &str, prefix: &str| {
-            value.len() == 34
-                && value.starts_with(prefix)
-                && value[2..].bytes().all(|b| b.is_ascii_hexdigit())
-        };
+        let sid = |value: &str, prefix: &str| twilio::models::is_sid(prefix, value);
         if !sid(&self.account_sid, "AC") {
             return Err(AppError::Config("ACCOUNT_SID must be AC followed by 32 hexadecimal digits".into()));
         }
@@ -262,7 +266,11 @@ impl AppState {
     pub fn with_client(config: AppConfig, client: twilio::Client, clock: Arc<dyn Clock>) -> AppState {
         let (shutdown, _) = tokio::sync::watch::channel(false);
         let inner = Inner {
-            limiter: auth::Limiter::new(config.sign_in_limit_per_ip, config.sign_in_limit_per_identity),
+            limiter: auth::Limiter::new(
+                config.sign_in_limit_per_ip,
+                config.sign_in_limit_overall,
+                clock.now(),
+            ),
             hub: live::Hub::new(config.event_buffer, clock.now()),
             cache: snapshot::Cache::default(),
             signed_in: Mutex::new(HashMap::new()),
@@ -363,8 +371,8 @@ impl AppState {
 
 /// The whole app: the JSON API, the WebSocket, the webhook, the legacy URLs and the page.
 ///
-/// Serve it with connect info (`into_make_service_with_connect_info::<SocketAddr>()`, as [`serve`] does) so
-/// that sign-in attempts are limited per client address; without it only the per-identity limit applies.
+/// Serve it with connect info (`ConnectInfo<SocketAddr>` in each request, as [`serve`] does) so that sign-in
+/// attempts are limited per client address; without it only the overall budget applies.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(api::router())
@@ -375,21 +383,21 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves [`router`] on `listener` (with client addresses) until `shutdown` resolves; then tells the sockets.
-/// The caller binds the socket, so tests use port 0.
+/// Serves [`router`] on `listener` (with client addresses, within the default [`crate::server::Limits`])
+/// until `shutdown` resolves; then tells the sockets. The caller binds the socket, so tests use port 0.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let on_shutdown = state.clone();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            on_shutdown.shutdown();
-        })
-        .await
+    let clock = state.inner.clock.clone();
+    let limits = crate::server::Limits::default();
+    crate::server::serve(listener, router(state), limits, clock, true, async move {
+        shutdown.await;
+        on_shutdown.shutdown();
+    })
+    .await
 }
 
 #[cfg(test)]

@@ -132,17 +132,11 @@ pub struct Ended {
     pub already_ended: bool,
 }
 
-/// Whether `value` has the shape of a conference SID.
-fn is_conference_sid(value: &str) -> bool {
-    value.len() == 34
-        && value.strip_prefix("CF").is_some_and(|hex| hex.bytes().all(|b| b.is_ascii_hexdigit()))
-}
-
 /// Ends the conference named by SID or friendly name; a conference that already ended is reported, not
 /// ended twice.
 pub async fn end(settings: &Settings, sid_or_name: &str) -> Result<Ended, Error> {
     let hint = "; `trworker conferences list --all` shows the conferences";
-    let conference = if is_conference_sid(sid_or_name) {
+    let conference = if twilio::models::is_sid("CF", sid_or_name) {
         settings
             .client
             .fetch_conference(sid_or_name)
@@ -192,14 +186,4 @@ pub async fn end(settings: &Settings, sid_or_name: &str) -> Result<Ended, Error>
         friendly_name: ended.friendly_name,
         already_ended: false,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn conference_sids_are_told_from_names() {
-        assert!(super::is_conference_sid("CF0123456789abcdef0123456789abcdef"));
-        assert!(!super::is_conference_sid("WT0123456789abcdef0123456789abcdef"));
-        assert!(!super::is_conference_sid("CFé"));
-    }
 }

@@ -197,3 +197,54 @@ async fn twilio_failures_are_502_with_a_message() {
     assert_eq!(response.status().as_u16(), 502);
     assert_eq!(response.text().await.expect("text"), "0");
 }
+
+#[tokio::test]
+async fn a_worker_who_was_only_offered_a_task_cannot_act_on_it_later() {
+    let app = spawn_app_with(|config| config.wrap_up = WrapUpPolicy::Never).await;
+    let alice = app.sign_in("alice").await;
+    let bob = app.sign_in("bob").await;
+    app.set_activity(&alice, "Available").await;
+    let task = app.incoming_call("+15551230009").await;
+    let offered = app.reservation(&app.alice, ReservationStatus::Pending).await;
+    let offline = app.activity("Offline").await;
+    let (status, body) = app
+        .post(
+            &format!("/api/reservations/{}/reject", offered.sid),
+            &alice,
+            json!({ "activity_sid": offline }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    app.set_activity(&bob, "Available").await;
+    let reservation = app.reservation(&app.bob, ReservationStatus::Pending).await;
+    assert_eq!(app.accept(&bob, &reservation.sid).await.0, 200);
+    app.task_status(&task.sid, "assigned").await;
+
+    // Alice's rejected reservation for the task does not make it hers.
+    for path in [format!("/api/tasks/{}/complete", task.sid), format!("/api/conferences/{}/end", task.sid)] {
+        let (status, body) = app.post(&path, &alice, json!({})).await;
+        assert_eq!(status, 403, "{path}: {body}");
+    }
+    let (status, _) = app.post(&format!("/api/tasks/{}/fix-wrapping", task.sid), &alice, json!({})).await;
+    assert_eq!(status, 403);
+    // Bob's call goes on.
+    let task = app.admin.fetch_task(&task.sid).await.expect("task");
+    assert_eq!(task.assignment_status.as_ref().map(|s| s.as_str()), Some("assigned"));
+}
+
+#[tokio::test]
+async fn malformed_sids_are_the_callers_mistake() {
+    let app = spawn_app().await;
+    let token = app.sign_in("alice").await;
+    for path in [
+        "/api/reservations/WRnope/accept",
+        "/api/reservations/not-a-sid/reject",
+        "/api/tasks/WT0123/complete",
+        "/api/tasks/WTzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz/fix-wrapping",
+        "/api/conferences/CFzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz/end",
+    ] {
+        let (status, body) = app.post(path, &token, json!({})).await;
+        assert_eq!(status, 400, "{path}: {body}");
+        assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("32 hexadecimal")), "{body}");
+    }
+}

@@ -55,10 +55,12 @@ async fn conference_end_and_task_fix_answer_in_the_seeds_words() {
     let app = spawn_app_with(|config| config.wrap_up = WrapUpPolicy::Never).await;
     assert_eq!(app.get_text("/conferenceEndFn.php").await.2, "0");
     assert_eq!(app.get_text("/taskReservationTaskFix.php").await.2, "0");
-    let (status, _, body) = app.get_text("/conferenceEndFn.php?conferenceName=no-such-call").await;
+    // The token generateTrToken.php issued, as a query parameter (what an old page adds most easily).
+    let token = app.sign_in("alice").await;
+    let (status, _, body) =
+        app.get_text(&format!("/conferenceEndFn.php?conferenceName=no-such-call&token={token}")).await;
     assert_eq!((status, body.as_str()), (200, "Conference not found.\n"));
 
-    let token = app.sign_in("alice").await;
     app.set_activity(&token, "Available").await;
     let task = app.incoming_call("+15551230005").await;
     let reservation = app.reservation(&app.alice, ReservationStatus::Pending).await;
@@ -69,25 +71,95 @@ async fn conference_end_and_task_fix_answer_in_the_seeds_words() {
         .expect("conference sid")
         .to_owned();
 
-    let (_, _, body) = app.get_text(&format!("/taskReservationTaskFix.php?taskSid={}", task.sid)).await;
+    let (_, _, body) =
+        app.get_text(&format!("/taskReservationTaskFix.php?taskSid={}&token={token}", task.sid)).await;
     assert_eq!(body, "Task assignmentStatus: assigned.\n");
 
-    let (status, _, body) = app.get_text(&format!("/conferenceEndFn.php?conferenceName={conference}")).await;
+    let (status, _, body) =
+        app.get_text(&format!("/conferenceEndFn.php?conferenceName={conference}&token={token}")).await;
     assert_eq!((status, body), (200, format!("Ended conference {conference}.\n")));
     app.task_status(&task.sid, "wrapping").await;
 
-    let (_, _, body) = app.get_text(&format!("/taskReservationTaskFix.php?taskSid={}", task.sid)).await;
+    // As a bearer header, the other way to show it.
+    let response = app
+        .http
+        .get(app.url(&format!("/taskReservationTaskFix.php?taskSid={}", task.sid)))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("request");
+    let body = response.text().await.expect("body");
     assert_eq!(body, "Task assignmentStatus: wrapping.\nTask assignmentStatus set to: completed.\n");
     let task = app.task_status(&task.sid, "completed").await;
     assert_eq!(task.reason.as_deref(), Some("Was stuck in wrapping"));
 }
 
 #[tokio::test]
-async fn legacy_actions_can_require_a_token() {
-    let app = spawn_app_with(|config| config.legacy_requires_token = true).await;
-    let (status, _, body) =
-        app.get_text("/taskReservationTaskFix.php?taskSid=WT00000000000000000000000000000001").await;
-    assert_eq!((status, body.as_str()), (401, "0"));
-    let (status, _, body) = app.get_text("/conferenceEndFn.php?conferenceName=x").await;
-    assert_eq!((status, body.as_str()), (401, "0"));
+async fn legacy_actions_need_the_workers_own_token_and_refuse_other_sites() {
+    let app = spawn_app().await;
+    let alice = app.sign_in("alice").await;
+    let bob = app.sign_in("bob").await;
+    app.set_activity(&alice, "Available").await;
+    let task = app.incoming_call("+15551230006").await;
+    let reservation = app.reservation(&app.alice, ReservationStatus::Pending).await;
+    app.accept(&alice, &reservation.sid).await;
+    app.task_status(&task.sid, "assigned").await;
+    let fix = format!("/taskReservationTaskFix.php?taskSid={}", task.sid);
+    let end = format!("/conferenceEndFn.php?conferenceName={}", task.sid);
+
+    // No token: nothing is read or ended.
+    for path in [&fix, &end] {
+        let (status, _, body) = app.get_text(path).await;
+        assert_eq!((status, body.as_str()), (401, "0"), "{path}");
+    }
+    // Another worker's token: not theirs.
+    for path in [&fix, &end] {
+        let (status, _, body) = app.get_text(&format!("{path}&token={bob}")).await;
+        assert_eq!((status, body.as_str()), (403, "0"), "{path}");
+    }
+    // The right token from a page of another site: refused too (they are GETs any page could fire).
+    for (header, value) in [("sec-fetch-site", "cross-site"), ("origin", "https://evil.example")] {
+        let response = app
+            .http
+            .get(app.url(&format!("{end}&token={alice}")))
+            .header(header, value)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status().as_u16(), 403, "{header}");
+    }
+    // A malformed SID is the caller's mistake.
+    let (status, _, _) =
+        app.get_text(&format!("/taskReservationTaskFix.php?taskSid=WTnope&token={alice}")).await;
+    assert_eq!(status, 400);
+    // The call is still up, the task still assigned.
+    assert_eq!(
+        app.admin
+            .fetch_task(&task.sid)
+            .await
+            .expect("task")
+            .assignment_status
+            .map(|s| s.as_str().to_owned())
+            .as_deref(),
+        Some("assigned")
+    );
+}
+
+#[tokio::test]
+async fn the_open_legacy_mode_is_an_opt_in_that_still_refuses_other_sites() {
+    let app = spawn_app_with(|config| config.legacy_open = true).await;
+    let (status, _, body) = app.get_text("/conferenceEndFn.php?conferenceName=no-such-call").await;
+    assert_eq!(
+        (status, body.as_str()),
+        (200, "Conference not found.\n"),
+        "acts without a token, as the seed"
+    );
+    let response = app
+        .http
+        .get(app.url("/conferenceEndFn.php?conferenceName=no-such-call"))
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status().as_u16(), 403);
 }

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::helpers::{spawn_app, spawn_app_with, PASSWORD};
+use crate::helpers::{spawn_app, spawn_app_with, TestApp, PASSWORD};
 
 #[tokio::test]
 async fn the_right_password_gets_a_worker_token_for_eight_hours() {
@@ -48,28 +48,92 @@ async fn wrong_password_and_unknown_identity_get_the_same_401() {
     let (empty_status, empty_body, _) = app.post_token("", PASSWORD).await;
     assert_eq!((empty_status, &empty_body), (401, &wrong_body));
     // Malformed JSON comes back in the app's error shape.
-    let response = app.http.post(app.url("/api/token")).body("{nope").send().await.expect("request");
+    let response = app
+        .http
+        .post(app.url("/api/token"))
+        .header("content-type", "application/json")
+        .body("{nope")
+        .send()
+        .await
+        .expect("request");
     assert_eq!(response.status().as_u16(), 400);
     let body: serde_json::Value = response.json().await.expect("json");
     assert!(body["error"]["message"].is_string(), "{body}");
 }
 
+/// `POST /api/token` from the client address `from` (the app trusts `X-Forwarded-For` in these tests).
+async fn sign_in_from(app: &TestApp, from: &str, identity: &str, password: &str) -> (u16, Option<String>) {
+    let response = app
+        .http
+        .post(app.url("/api/token"))
+        .header("x-forwarded-for", from)
+        .json(&json!({ "identity": identity, "password": password }))
+        .send()
+        .await
+        .expect("request");
+    let retry = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    (response.status().as_u16(), retry)
+}
+
 #[tokio::test]
-async fn sign_in_attempts_are_limited_per_identity_then_refilled() {
-    let app = spawn_app().await;
-    let burst = app.state.config().sign_in_limit_per_identity.burst;
+async fn hammering_one_identity_does_not_lock_the_worker_out() {
+    let app = spawn_app_with(|config| config.trust_forwarded_for = true).await;
+    let burst = app.state.config().sign_in_limit_per_ip.burst;
     for _ in 0..burst {
-        let (status, _, _) = app.post_token("alice", "guess").await;
-        assert_eq!(status, 401);
+        assert_eq!(sign_in_from(&app, "192.0.2.66", "alice", "guess").await.0, 401);
     }
-    let (status, body, retry_after) = app.post_token("alice", PASSWORD).await;
-    assert_eq!(status, 429, "even the right password waits: {body}");
-    let retry_after: u64 = retry_after.expect("Retry-After").parse().expect("seconds");
-    assert!(retry_after >= 1, "{retry_after}");
-    // Another identity from the same address still may try.
-    assert_eq!(app.post_token("bob", PASSWORD).await.0, 200);
-    app.clock.advance_millis(retry_after as i64 * 1000);
-    assert_eq!(app.post_token("alice", PASSWORD).await.0, 200);
+    let (status, retry_after) = sign_in_from(&app, "192.0.2.66", "alice", PASSWORD).await;
+    assert_eq!(status, 429, "the hammering address waits, even with the right password");
+    assert!(retry_after.is_some_and(|s| s.parse::<u64>().is_ok_and(|s| s >= 1)));
+    // The real alice, from her own desk, is not held up.
+    assert_eq!(sign_in_from(&app, "198.51.100.7", "alice", PASSWORD).await.0, 200);
+}
+
+#[tokio::test]
+async fn guesses_from_many_addresses_meet_an_overall_budget_that_spares_known_desks() {
+    let app = spawn_app_with(|config| {
+        config.trust_forwarded_for = true;
+        config.sign_in_limit_overall.burst = 5;
+        config.sign_in_limit_overall.refill_every = Duration::from_secs(30);
+    })
+    .await;
+    // The office signed in this morning.
+    assert_eq!(sign_in_from(&app, "198.51.100.7", "alice", PASSWORD).await.0, 200);
+    for n in 0..5 {
+        assert_eq!(sign_in_from(&app, &format!("203.0.113.{n}"), "alice", "guess").await.0, 401);
+    }
+    let (status, retry_after) = sign_in_from(&app, "203.0.113.77", "alice", "guess").await;
+    assert_eq!((status, retry_after.as_deref()), (429, Some("30")), "a sixth address is held up");
+    assert_eq!(sign_in_from(&app, "203.0.113.78", "bob", PASSWORD).await.0, 429, "newcomers wait");
+    assert_eq!(sign_in_from(&app, "198.51.100.7", "bob", PASSWORD).await.0, 200, "the office does not");
+    app.clock.advance_millis(30_000);
+    assert_eq!(sign_in_from(&app, "203.0.113.78", "bob", PASSWORD).await.0, 200, "the budget refills");
+}
+
+#[tokio::test]
+async fn a_huge_identity_is_refused_before_any_work() {
+    let app = spawn_app().await;
+    let (status, body, _) = app.post_token(&"a".repeat(1_000_000), PASSWORD).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("256")), "{body}");
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_declared_json_is_not_read_as_json() {
+    let app = spawn_app().await;
+    // What a cross-site HTML form can send without a CORS preflight.
+    let body = json!({ "identity": "alice", "password": PASSWORD }).to_string();
+    let response = app
+        .http
+        .post(app.url("/api/token"))
+        .header("content-type", "text/plain")
+        .body(body)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status().as_u16(), 415);
+    let body: serde_json::Value = response.json().await.expect("json");
+    assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("application/json")), "{body}");
 }
 
 #[tokio::test]

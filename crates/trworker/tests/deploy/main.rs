@@ -6,6 +6,7 @@ mod helpers;
 
 mod files;
 mod health;
+mod limits;
 mod logs;
 mod metrics;
 mod proxy;
