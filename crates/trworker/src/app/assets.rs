@@ -1,7 +1,8 @@
 //! The worker page: the files under `crates/trworker/web/`, embedded in the binary so it needs no CDN, no
 //! Node build and no files beside it. `GET /` is `index.html`; every other file is served at `/{name}`.
 //!
-//! The list below is explicit; a unit test fails when a file in `web/` is missing from it.
+//! The list below is explicit; a unit test fails when a file in `web/` is missing from it. The security
+//! headers (`nosniff`, the Content-Security-Policy the page is written for) come from [`super::headers`].
 
 use axum::extract::Path;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -35,7 +36,6 @@ fn serve(name: &str) -> Response {
             headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
             // Revalidate every time so a new binary's page is picked up at once.
             headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-            headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
             response
         }
         None => AppError::NotFound(format!("There is no page file {name:?}.")).into_response(),

@@ -19,12 +19,15 @@
 //! - [`wrapup`]: completing a signed-in worker's task left in `wrapping`, per [`WrapUpPolicy`].
 //! - [`legacy`]: the seed's `*.php` URLs in the seed's plain-text formats.
 //! - [`assets`]: the page under `crates/trworker/web/`, embedded in the binary.
+//! - [`headers`]: the security headers (Content-Security-Policy, no framing, no referrer, no sniffing) on
+//!   every response.
 
 pub mod api;
 pub mod assets;
 pub mod auth;
 pub mod error;
 pub mod events;
+pub mod headers;
 pub mod legacy;
 pub mod live;
 pub mod snapshot;
@@ -369,7 +372,8 @@ impl AppState {
     }
 }
 
-/// The whole app: the JSON API, the WebSocket, the webhook, the legacy URLs and the page.
+/// The whole app: the JSON API, the WebSocket, the webhook, the legacy URLs and the page, every response
+/// with the [`headers`] (routes merged into it later do not get them: layer those with [`headers::layer`]).
 ///
 /// Serve it with connect info (`ConnectInfo<SocketAddr>` in each request, as [`serve`] does) so that sign-in
 /// attempts are limited per client address; without it only the overall budget applies.
@@ -381,6 +385,7 @@ pub fn router(state: AppState) -> Router {
         .merge(legacy::router())
         .merge(assets::router())
         .with_state(state)
+        .layer(headers::layer())
 }
 
 /// Serves [`router`] on `listener` (with client addresses, within the default [`crate::server::Limits`])

@@ -5,6 +5,7 @@ mod helpers;
 mod upstream;
 
 mod actions;
+mod headers;
 mod legacy;
 mod live;
 mod token;

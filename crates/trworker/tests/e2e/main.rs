@@ -15,6 +15,7 @@ mod server;
 
 mod access;
 mod calls;
+mod policy;
 mod safety;
 mod session;
 
