@@ -16,7 +16,7 @@
 import { ApiError, Client, fetchWorkspace } from './api.js';
 import { Live } from './live.js';
 import { Notifier, Ringer, askNotificationPermission } from './ring.js';
-import { callerOf, conferenceCard, logLine, reservationCard, tickTimers } from './view.js';
+import { callerLabel, callerOf, cleanText, conferenceCard, logLine, reservationCard, setUserText, shortText, tickTimers } from './view.js';
 
 const LOG_KEY = 'trworker.log';
 const SEQ_KEY = 'trworker.seq';
@@ -166,7 +166,7 @@ async function onSignIn(event) {
 }
 
 function signInError(message, focus) {
-  $('signin-error').textContent = message ?? '';
+  $('signin-error').textContent = message ? shortText(message, 300).text : '';
   if (focus) {
     focus.focus();
     if (focus.type === 'password') focus.select();
@@ -310,7 +310,7 @@ function noteEndedReservations(before) {
   const now = new Set(state.reservations.map((r) => r.sid));
   for (const [sid, old] of before) {
     if (now.has(sid) || old.status !== 'pending' || state.acted.has(sid)) continue;
-    const caller = callerOf(old);
+    const caller = callerLabel(old);
     const timedOut = state.endings.has(sid)
       ? state.endings.get(sid) === 'timeout'
       : Number.isFinite(old.timeout_at) && old.timeout_at <= serverNow() + 1500;
@@ -407,7 +407,7 @@ function onCallsClick(event) {
 
 function answer(reservation, verb) {
   const { sid } = reservation;
-  const caller = callerOf(reservation);
+  const caller = callerLabel(reservation);
   state.acted.add(sid);
   const failure = verb === 'accept' ? `Could not accept the call from ${caller}` : `Could not reject the call from ${caller}`;
   run(`reservation:${sid}`, failure, async () => {
@@ -433,7 +433,7 @@ function complete(reservation) {
     if (task?.assignment_status === 'completed') {
       state.reservations = state.reservations.filter((r) => r.task?.sid !== taskSid);
     }
-    log(`Completed the task of the call from ${callerOf(reservation)}.`);
+    log(`Completed the task of the call from ${callerLabel(reservation)}.`);
   }).catch(() => {});
 }
 
@@ -461,10 +461,10 @@ function render() {
 function renderWorkspace() {
   const ws = state.workspace;
   if (!ws) return;
-  $('workspace-name').textContent = ws.friendly_name || ws.sid || 'Workspace';
+  setUserText($('workspace-name'), ws.friendly_name || ws.sid || 'Workspace');
   const mode = $('mode');
   mode.hidden = !ws.mode;
-  mode.textContent = { local: 'local demo', twilio: 'Twilio' }[ws.mode] ?? ws.mode ?? '';
+  mode.textContent = cleanText({ local: 'local demo', twilio: 'Twilio' }[ws.mode] ?? ws.mode ?? '');
 }
 
 function activityName(worker) {
@@ -475,12 +475,12 @@ function activityName(worker) {
 
 function renderWorker() {
   const worker = state.worker;
-  $('worker-name').textContent = worker?.friendly_name ?? '';
+  setUserText($('worker-name'), worker?.friendly_name ?? '');
   const activity = $('activity');
   activity.dataset.available = String(Boolean(worker?.available));
   activity.dataset.onCall = String(Boolean(state.conference));
   const name = worker ? activityName(worker) : '…';
-  if ($('activity-name').textContent !== name) $('activity-name').textContent = name;
+  setUserText($('activity-name'), name);
   const time = $('activity-time');
   if (Number.isFinite(worker?.activity_changed_at)) time.dataset.since = worker.activity_changed_at;
   else {
@@ -518,7 +518,9 @@ function renderActivityButtons() {
         button.type = 'button';
         button.className = `button activity-button activity-${kind}`;
         button.dataset.activitySid = activity.sid;
-        button.textContent = label;
+        // "Go online" and "Go offline" are the page's own words; other labels are activity names.
+        if (kind === 'other') setUserText(button, label, 40);
+        else button.textContent = label;
         return button;
       }),
     );
@@ -632,7 +634,7 @@ function renderAlerting() {
   for (const r of ringing) {
     if (state.announced.has(r.sid)) continue;
     state.announced.add(r.sid);
-    announce(`Incoming call from ${callerOf(r)}. Accept or Reject.`);
+    announce(`Incoming call from ${callerLabel(r)}. Accept or Reject.`);
     const card = $('pending-slot').querySelector(`[data-sid="${CSS.escape(r.sid)}"]`);
     const accept = card?.querySelector('[data-action="accept"]');
     // Bring the keyboard to the call, unless the worker is in the middle of something else.
@@ -640,7 +642,7 @@ function renderAlerting() {
     if (accept && idle) accept.focus();
   }
   if (document.hidden) {
-    for (const r of ringing) notifier.notify(r.sid, 'Incoming call', `From ${callerOf(r)}`);
+    for (const r of ringing) notifier.notify(r.sid, 'Incoming call', `From ${callerLabel(r)}`);
     notifier.keepOnly(new Set(ringing.map((r) => r.sid)));
   } else {
     notifier.keepOnly(new Set());
@@ -682,8 +684,7 @@ function showAlert(message) {
   dismiss.className = 'button quiet small';
   dismiss.dataset.action = 'dismiss';
   dismiss.textContent = 'Dismiss';
-  const text = document.createElement('p');
-  text.textContent = message;
+  const text = setUserText(document.createElement('p'), message, 300);
   region.replaceChildren(text, dismiss);
 }
 
@@ -697,7 +698,7 @@ function announce(text) {
   // Emptying first makes a repeated message be read again.
   region.textContent = '';
   setTimeout(() => {
-    region.textContent = text;
+    region.textContent = cleanText(text);
   }, 50);
 }
 

@@ -4,6 +4,15 @@
 // (no innerHTML), every value goes through text nodes or attributes. Timers are elements carrying
 // `data-since` / `data-until` (server milliseconds) that `tickTimers` refreshes, so a render need not run
 // every second.
+//
+// Text that comes from outside (names, callers, attributes, messages) is shown through `cleanText`: Unicode
+// direction controls are removed, so that a U+202E in a caller's `from` cannot show the number reversed, and
+// control characters are made visible. `setUserText` also cuts long values (the whole value stays in the
+// `title`) and marks the element `user-text`, which the style sheet isolates (`unicode-bidi: isolate`) from
+// the text around it. Only what is displayed changes; the data is kept as the server sent it.
+//
+// The page runs under a strict Content-Security-Policy (no inline script or style, no eval): styles are only
+// ever set through the CSSOM (`el.style.x = …`), never as a `style` attribute.
 
 /** Creates an element: `props` are attributes (`class`, `text` and `dataset` are special), children text or nodes. */
 export function h(tag, props = {}, ...children) {
@@ -20,6 +29,54 @@ export function h(tag, props = {}, ...children) {
     el.append(child instanceof Node ? child : String(child));
   }
   return el;
+}
+
+/** Direction controls: embeddings and overrides (U+202A–U+202E), isolates (U+2066–U+2069) and marks (U+200E,
+ * U+200F, U+061C). */
+const BIDI_CONTROLS = /[\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/g;
+/** Line and paragraph breaks and tabs: shown as a space, as HTML would collapse them anyway. */
+const BREAKS = /[\t\n\r\u2028\u2029]/g;
+/** The other C0 controls, DEL and the C1 controls. */
+const CONTROLS = /[\u0000-\u001F\u007F-\u009F]/g;
+
+/** How many characters of a value are shown by default; the rest is in the element's `title`. */
+export const TEXT_MAX = 120;
+
+/** `value` as text safe to display: no direction controls, control characters as visible symbols. */
+export function cleanText(value) {
+  return String(value)
+    .replace(BIDI_CONTROLS, '')
+    .replace(BREAKS, ' ')
+    .replace(CONTROLS, (c) => {
+      const code = c.charCodeAt(0);
+      // C0 as its Control Pictures symbol (U+2400 block: ␀ … ␟, ␡); C1 has none: the replacement character.
+      if (code < 0x20) return String.fromCharCode(0x2400 + code);
+      return code === 0x7f ? '\u2421' : '\uFFFD';
+    });
+}
+
+/** `cleanText(value)`, cut to `max` characters with an ellipsis; `full` is the whole cleaned text when cut. */
+export function shortText(value, max = TEXT_MAX) {
+  const whole = cleanText(value);
+  // By code point, so that a cut never splits a surrogate pair.
+  const chars = Array.from(whole);
+  if (chars.length <= max) return { text: whole, full: null };
+  return { text: `${chars.slice(0, Math.max(1, max - 1)).join('')}…`, full: whole };
+}
+
+/** Shows outside text in `el`: cleaned, cut to `max` (the whole value as `title`), isolated as `user-text`. */
+export function setUserText(el, value, max = TEXT_MAX) {
+  const { text, full } = shortText(value, max);
+  el.classList.add('user-text');
+  if (el.textContent !== text) el.textContent = text;
+  if (full !== null) el.title = full;
+  else el.removeAttribute('title');
+  return el;
+}
+
+/** A `tag` element (with `props`, as for `h`) showing outside text `value` through `setUserText`. */
+export function userText(tag, props, value, max = TEXT_MAX) {
+  return setUserText(h(tag, props), value, max);
 }
 
 const pad2 = (n) => String(n).padStart(2, '0');
@@ -52,10 +109,18 @@ export function displayValue(value) {
   return String(value);
 }
 
-/** Who is calling: the task's `from` attribute, as the seed shows it. */
+/** Who is calling: the task's `from` attribute, as the seed shows it (for display: see `callerLabel`). */
 export function callerOf(reservation) {
   const from = reservation?.task?.attributes?.from;
   return from === undefined || from === null || from === '' ? 'Unknown caller' : displayValue(from);
+}
+
+/** How many characters of a caller messages and log lines show. */
+const CALLER_MAX = 64;
+
+/** The caller as messages, log lines and notifications name it: cleaned and cut. */
+export function callerLabel(reservation) {
+  return shortText(callerOf(reservation), CALLER_MAX).text;
 }
 
 /** Refreshes every timer under `root` for the server time `now`; returns true if a countdown ran out. */
@@ -121,7 +186,7 @@ export function reservationCard(reservation) {
     },
     head,
     h('p', { class: 'caller-label' }, 'Caller'),
-    h('h3', { class: 'caller', id: headingId, 'data-testid': 'caller' }, callerOf(reservation)),
+    userText('h3', { class: 'caller', id: headingId, 'data-testid': 'caller' }, callerOf(reservation), CALLER_MAX),
   );
 
   if (status === 'pending' && Number.isFinite(reservation.timeout_at)) {
@@ -137,13 +202,15 @@ export function reservationCard(reservation) {
 
   if (others.length > 0) {
     const list = h('dl', { class: 'attributes', 'data-testid': 'attributes' });
-    for (const [key, value] of others) list.append(h('div', {}, h('dt', {}, key), h('dd', {}, displayValue(value))));
+    for (const [key, value] of others) {
+      list.append(h('div', {}, userText('dt', {}, key, CALLER_MAX), userText('dd', {}, displayValue(value))));
+    }
     card.append(list);
   }
 
   const meta = [`Task ${task?.sid ?? '—'}`];
   if (task?.priority !== undefined && task?.priority !== null) meta.push(`priority ${displayValue(task.priority)}`);
-  card.append(h('p', { class: 'meta' }, meta.join(' · ')));
+  card.append(userText('p', { class: 'meta' }, meta.join(' · ')));
 
   if (status === 'pending') {
     card.append(
@@ -176,11 +243,11 @@ export function conferenceCard({ conference, caller }) {
       h(
         'li',
         {},
-        h('span', { class: 'role' }, ROLE_NAMES[p?.role] ?? displayValue(p?.role)),
+        userText('span', { class: 'role' }, ROLE_NAMES[p?.role] ?? displayValue(p?.role)),
         ' ',
-        h('span', { class: 'mono' }, displayValue(p?.call_sid)),
+        userText('span', { class: 'mono' }, displayValue(p?.call_sid)),
         ' ',
-        h('span', { class: 'participant-status' }, displayValue(p?.status)),
+        userText('span', { class: 'participant-status' }, displayValue(p?.status)),
       ),
     );
   }
@@ -203,15 +270,18 @@ export function conferenceCard({ conference, caller }) {
         ? h('span', { class: 'call-time' }, 'Call time ', h('span', { class: 'timer', 'data-testid': 'call-timer', dataset: { since: conference.started_at } }, '00:00'))
         : h('span', { class: 'call-time' }, 'Connecting…'),
     ),
-    h('h3', { id: 'conference-title' }, caller ? `Call with ${caller}` : 'Conference'),
-    h('p', { class: 'meta' }, 'Conference ', h('span', { class: 'mono', 'data-testid': 'conference-sid' }, displayValue(conference.sid))),
-    name ? h('p', { class: 'meta' }, `Name ${name}`) : null,
-    h('p', { class: 'meta' }, `Status ${displayValue(conference.status)}`),
+    caller ? h('h3', { id: 'conference-title' }, 'Call with ', userText('span', {}, caller, CALLER_MAX)) : h('h3', { id: 'conference-title' }, 'Conference'),
+    h('p', { class: 'meta' }, 'Conference ', userText('span', { class: 'mono', 'data-testid': 'conference-sid' }, displayValue(conference.sid))),
+    name ? h('p', { class: 'meta' }, 'Name ', userText('span', {}, name)) : null,
+    h('p', { class: 'meta' }, 'Status ', userText('span', {}, displayValue(conference.status))),
     h('h4', {}, 'Participants'),
     list,
     h('div', { class: 'actions' }, h('button', { type: 'button', class: 'button danger', dataset: { action: 'end-conference' } }, 'End conference')),
   );
 }
+
+/** How many characters of a log line are shown (the line is made of messages and cut values). */
+const LOG_TEXT_MAX = 400;
 
 /** One log line: time, then the text (and the event type in a quieter tone). */
 export function logLine({ at, text, kind, type }) {
@@ -220,8 +290,8 @@ export function logLine({ at, text, kind, type }) {
     { class: `log-line log-${kind ?? 'info'}` },
     h('time', { datetime: new Date(at).toISOString() }, formatClock(at)),
     ' ',
-    type ? h('span', { class: 'log-type' }, type) : null,
+    type ? userText('span', { class: 'log-type' }, type, CALLER_MAX) : null,
     type ? ' ' : null,
-    h('span', { class: 'log-text' }, text),
+    userText('span', { class: 'log-text' }, text, LOG_TEXT_MAX),
   );
 }

@@ -14,6 +14,7 @@ mod browser;
 mod server;
 
 mod access;
+mod bidi;
 mod calls;
 mod policy;
 mod safety;

@@ -1,0 +1,85 @@
+//! Text from callers is shown as sent: a direction override (U+202E) cannot reverse a caller's number,
+//! control characters are visible, and a very long value is cut (the whole of it in the `title`).
+
+use serde_json::{json, Value};
+
+use crate::browser::{chromedriver_or_skip, Browser};
+use crate::calls::{online, pending_from};
+use crate::server::{DataDir, Server};
+
+/// Every direction control the page must not display.
+const BIDI: &str = r"/[\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/";
+
+/// Whether the characters of the first element matching `css` are laid out left to right, one after the
+/// other, as they are in the text (a reversed number would have them right to left).
+async fn reads_left_to_right(browser: &Browser, css: &str) -> Value {
+    let script = format!(
+        r#"const el = document.querySelector({css:?});
+const node = el.firstChild;
+const range = document.createRange();
+const lefts = [];
+for (let i = 0; i < node.length; i += 1) {{
+  range.setStart(node, i);
+  range.setEnd(node, i + 1);
+  lefts.push(range.getBoundingClientRect().left);
+}}
+return lefts.every((x, i) => i === 0 || x > lefts[i - 1]);"#
+    );
+    browser.eval(&script).await
+}
+
+/// Whether anything the page shows (text or tooltips) holds a direction control.
+async fn shows_bidi(browser: &Browser) -> Value {
+    let script = format!(
+        "const bidi = {BIDI}; return bidi.test(document.body.innerText) || \
+         [...document.querySelectorAll('[title]')].some((el) => bidi.test(el.title));"
+    );
+    browser.eval(&script).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direction_overrides_and_controls_in_a_call_are_not_displayed() {
+    let Some(driver) = chromedriver_or_skip() else { return };
+    let _one = crate::exclusive().await;
+    let dir = DataDir::new("bidi");
+    let server = Server::start(&dir, 0).await;
+    let browser = Browser::launch(&driver).await;
+    online(&browser, &server).await;
+
+    let number = "+15551230102";
+    // Shown raw, the override would display the number as "2010321555".
+    let from = format!("\u{202E}{number}\u{202C}");
+    let long = format!("\u{2067}{}", "7".repeat(2000));
+    let name = "\u{202E}Alice\u{2069}\u{200F} \u{7}bell\u{85}next";
+    server.call(&from, json!({ "caller_name": name, "account": long })).await;
+
+    let card = browser.wait_xpath("the call, its caller as sent", &pending_from(number)).await;
+    assert_eq!(browser.text_of("caller").await, number);
+    assert_eq!(reads_left_to_right(&browser, "[data-testid='caller']").await, json!(true));
+    let isolated = browser
+        .eval("return getComputedStyle(document.querySelector('[data-testid=caller]')).unicodeBidi;")
+        .await;
+    assert_eq!(isolated, json!("isolate"), "the caller is isolated from the text around it");
+
+    // Control characters are visible symbols; the override is gone.
+    let attributes = browser.text_of("attributes").await;
+    assert!(attributes.contains("Alice ␇bell\u{FFFD}next"), "{attributes:?}");
+    // The long value is cut, with the whole of it (less the controls) in the title.
+    let account = card
+        .find(fantoccini::Locator::XPath(".//dt[.='account']/following-sibling::dd"))
+        .await
+        .expect("the account attribute");
+    let shown = account.text().await.expect("shown text");
+    assert!(shown.ends_with('…') && shown.chars().count() <= 120, "cut: {shown:?}");
+    let title = account.attr("title").await.expect("title").unwrap_or_default();
+    assert_eq!(title, "7".repeat(2000), "the whole value, without the isolate, is in the title");
+
+    assert_eq!(shows_bidi(&browser).await, json!(false), "a direction control is displayed");
+
+    browser.press_in(&pending_from(number), "Reject").await;
+    browser.wait_text("log", &format!("Rejected the call from {number}")).await;
+    assert_eq!(shows_bidi(&browser).await, json!(false), "a direction control is displayed in the log");
+
+    browser.close().await;
+    server.stop().await;
+}
