@@ -68,9 +68,12 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
             .get(axum::http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(is_json_media_type);
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|e| AppError::BadRequest(format!("Could not read the request body: {e}")))?;
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| match e.status() {
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+                AppError::PayloadTooLarge(format!("The request body is too large: {e}"))
+            }
+            _ => AppError::BadRequest(format!("Could not read the request body: {e}")),
+        })?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return serde_json::from_slice(b"{}")
                 .map(JsonBody)
@@ -92,6 +95,10 @@ fn is_json_media_type(value: &str) -> bool {
     let essence = value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
     essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
+
+/// The largest JSON body the API reads (413 beyond): its requests carry an identity and a password, an
+/// activity SID, at most a few notes.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// The longest identity sign-in looks up. Worker names are short; a longer one cannot be a worker's, and
 /// nothing of it is kept, but it is refused before any work is done for it.

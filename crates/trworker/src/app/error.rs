@@ -33,6 +33,9 @@ pub enum AppError {
     /// The body is not in a media type the endpoint reads.
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// The body is larger than the endpoint reads.
+    #[error("{0}")]
+    PayloadTooLarge(String),
     /// Too many sign-in attempts.
     #[error("Too many sign-in attempts. Wait {retry_after} seconds and try again.")]
     RateLimited {
@@ -76,8 +79,13 @@ impl AppError {
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Config(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            // The engine (or Twilio) says it cannot take changes now (a full disk): so is this server.
+            AppError::Upstream { source: twilio::Error::Api { status: 503, .. }, .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             AppError::Upstream { .. } => StatusCode::BAD_GATEWAY,
         }
     }
@@ -105,13 +113,43 @@ impl IntoResponse for AppError {
         }
         let body = serde_json::json!({ "error": { "message": self.message() } });
         let mut response = (status, Json(body)).into_response();
-        if let AppError::RateLimited { retry_after } = self {
-            if let Ok(value) = HeaderValue::from_str(&retry_after.to_string()) {
-                response.headers_mut().insert(header::RETRY_AFTER, value);
-            }
+        let retry_after = match self {
+            AppError::RateLimited { retry_after } => Some(retry_after),
+            _ if status == StatusCode::SERVICE_UNAVAILABLE => Some(5),
+            _ => None,
+        };
+        if let Some(value) = retry_after.and_then(|s| HeaderValue::from_str(&s.to_string()).ok()) {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
         }
         response
     }
+}
+
+/// Puts an error response that is not JSON (the 400 of a refused WebSocket upgrade, a 405, a path that is not
+/// UTF-8: what axum and its extractors answer themselves) into the app's `{"error":{"message"}}` shape, keeping
+/// its status and headers, so a client of the JSON API reads every failure the same way.
+pub(crate) async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    // These bodies are a line of text; anything longer is not a message worth passing on.
+    let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&text);
+    let message = match text.trim() {
+        "" => status.canonical_reason().unwrap_or("The request failed.").to_owned(),
+        text => text.to_owned(),
+    };
+    let body = serde_json::json!({ "error": { "message": message } }).to_string();
+    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(body))
 }
 
 /// `value` cut to 64 characters for an error message, so a hostile input is not echoed whole.
@@ -126,6 +164,22 @@ pub(crate) fn shorten(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn plain_text_failures_are_put_in_the_json_shape() {
+        let plain = (StatusCode::BAD_REQUEST, "Connection header did not include 'upgrade'").into_response();
+        let response = json_errors(plain).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let bytes = axum::body::to_bytes(response.into_body(), 4096).await.unwrap_or_default();
+        let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        assert_eq!(body["error"]["message"], "Connection header did not include 'upgrade'");
+        let empty = json_errors(StatusCode::METHOD_NOT_ALLOWED.into_response()).await;
+        let bytes = axum::body::to_bytes(empty.into_body(), 4096).await.unwrap_or_default();
+        let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        assert_eq!(body["error"]["message"], "Method Not Allowed");
+        let fine = json_errors(StatusCode::OK.into_response()).await;
+        assert_eq!(fine.status(), StatusCode::OK);
+    }
 
     fn api(status: u16) -> twilio::Error {
         twilio::Error::Api { status, code: 20001, message: "nope".into(), more_info: None }

@@ -379,8 +379,13 @@ impl AppState {
 /// attempts are limited per client address; without it only the overall budget applies.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .merge(api::router())
-        .merge(live::router())
+        .merge(
+            api::router()
+                .merge(live::router())
+                // The page's bodies are a few hundred bytes; axum's default allows 2 MiB per request.
+                .layer(axum::extract::DefaultBodyLimit::max(api::MAX_BODY_BYTES))
+                .layer(axum::middleware::map_response(error::json_errors)),
+        )
         .merge(events::router())
         .merge(legacy::router())
         .merge(assets::router())

@@ -113,7 +113,7 @@ async fn guesses_from_many_addresses_meet_an_overall_budget_that_spares_known_de
 #[tokio::test]
 async fn a_huge_identity_is_refused_before_any_work() {
     let app = spawn_app().await;
-    let (status, body, _) = app.post_token(&"a".repeat(1_000_000), PASSWORD).await;
+    let (status, body, _) = app.post_token(&"a".repeat(10_000), PASSWORD).await;
     assert_eq!(status, 400, "{body}");
     assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("256")), "{body}");
 }
@@ -220,4 +220,23 @@ async fn the_page_is_served() {
     assert!(content_type.starts_with("text/javascript"), "{content_type}");
     assert_eq!(app.get_text("/style.css").await.0, 200);
     assert_eq!(app.get_text("/nothing.js").await.0, 404);
+}
+
+#[tokio::test]
+async fn every_api_failure_comes_in_the_apps_json_shape() {
+    let app = spawn_app().await;
+    let token = app.sign_in("alice").await;
+    let too_big = json!({ "identity": "a".repeat(100 * 1024), "password": "x" });
+    let cases = [
+        (app.http.get(app.url("/api/ws")), 400),
+        (app.http.put(app.url("/api/token")), 405),
+        (app.http.post(app.url("/api/token")).json(&too_big), 413),
+        (app.http.post(app.url("/api/tasks/%FF/complete")).bearer_auth(&token).json(&json!({})), 400),
+    ];
+    for (request, want) in cases {
+        let response = request.send().await.expect("request");
+        assert_eq!(response.status().as_u16(), want);
+        let body: serde_json::Value = response.json().await.expect("a JSON body");
+        assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{want}: {body}");
+    }
 }
