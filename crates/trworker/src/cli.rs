@@ -348,7 +348,10 @@ async fn run_serve(args: ServeArgs, log: LogFormat) -> anyhow::Result<()> {
         internal_server =
             Some(tokio::spawn(server::serve(internal, routes, limits, clock.clone(), false, stop)));
     }
-    let router = router.fallback(crate::api::not_found).layer(obs::Track::new(state.metrics().clone()));
+    let router = router
+        .fallback(crate::api::not_found)
+        .layer(crate::app::headers::layer())
+        .layer(obs::Track::new(state.metrics().clone()));
     if let Some(embedded) = &local {
         // In-process event intake: the engine's events reach the app without the HTTP hop, through the same
         // intake the /twilio/events webhook feeds (which a real Twilio uses). They come as applied, one disk
@@ -499,6 +502,7 @@ async fn run_engine(args: EngineArgs, command: &str, log: LogFormat) -> anyhow::
         .routes(&public_url)
         .merge(obs::router(observer))
         .fallback(crate::api::not_found)
+        .layer(crate::app::headers::layer())
         .layer(obs::Track::new(metrics));
     let env_file = embedded.write_local_env(&public_url, &[])?;
 
