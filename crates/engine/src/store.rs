@@ -9,6 +9,11 @@
 //!   holds it has committed with `synchronous=FULL` (the WAL is fsynced), so an `Ok` means the batch survives
 //!   a crash of the process or the machine.
 //! - **All or nothing, in order.** A batch is never half-written, and batches commit in submission order.
+//! - **A prefix, always.** What is on disk is every batch up to some point in submission order, never a later
+//!   batch without an earlier one: after a batch fails, every batch submitted after it is refused with the
+//!   same error until the caller calls [`Store::resume`]. The caller built those batches on a state that now
+//!   will never be on disk (the engine's memory held the failed change), so writing them would store changes
+//!   that depend on one that is missing. The engine reloads its state from the store, then resumes.
 //! - **Fast.** One writer thread takes the first queued batch, then everything else already queued (bounded),
 //!   and writes the whole group in one transaction with statements prepared once: one fsync pays for
 //!   thousands of batches. The caller keeps working while the disk syncs; only its replies wait.
@@ -80,6 +85,7 @@ use std::fs::{File, OpenOptions, TryLockError};
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
@@ -134,6 +140,9 @@ const CHUNK_BYTES: usize = 64 << 10;
 /// How long a statement waits for a SQLite lock before failing. Only this process writes (the lock file
 /// makes sure), so waits are short: a checkpoint, or an external `sqlite3` shell reading the file.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// `max_page_count` meaning "no cap": SQLite's own largest page count, which it also uses as the default.
+const UNCAPPED_PAGES: u64 = 0xFFFF_FFFE;
 
 /// Called once, from the writer thread, with the outcome of the transaction that held the batch.
 pub type Done = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
@@ -368,7 +377,8 @@ pub enum StoreError {
         /// The journal mode SQLite reported.
         mode: String,
     },
-    /// The disk is full; nothing of the failed transaction was written. Later writes are retried.
+    /// The disk is full; nothing of the failed transaction was written. Later batches are refused until
+    /// [`Store::resume`].
     #[error("the disk holding {} is full; the write was not saved: free some space", .path.display())]
     DiskFull {
         /// The database file.
@@ -426,7 +436,52 @@ pub enum StoreError {
     },
 }
 
+/// The class of a [`StoreError`], for a caller that must choose how to answer: the environment refused the
+/// write (the operator can fix it, and a retry then succeeds), or the store itself is damaged or misused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The disk is full (or the store's size cap is reached).
+    Full,
+    /// The database file or its directory cannot be written.
+    ReadOnly,
+    /// The operating system reported an I/O error.
+    Io,
+    /// The database file is damaged or not a trworker database.
+    Corrupt,
+    /// Anything else: a bug, a refused batch, a stopped writer, a failure while opening.
+    Other,
+}
+
+impl ErrorKind {
+    /// The disk or file system refused the write: nothing is wrong with the data, and once the operator has
+    /// freed space or fixed the file system, the same request succeeds.
+    pub fn is_exhaustion(self) -> bool {
+        matches!(self, ErrorKind::Full | ErrorKind::ReadOnly | ErrorKind::Io)
+    }
+}
+
 impl StoreError {
+    /// Which class of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            StoreError::DiskFull { .. } => ErrorKind::Full,
+            StoreError::ReadOnly { .. } => ErrorKind::ReadOnly,
+            StoreError::Io { .. } => ErrorKind::Io,
+            StoreError::Corrupt { .. } | StoreError::Foreign { .. } => ErrorKind::Corrupt,
+            StoreError::CreateDir { .. }
+            | StoreError::Private { .. }
+            | StoreError::Lock { .. }
+            | StoreError::InUse { .. }
+            | StoreError::NewerSchema { .. }
+            | StoreError::OldSchema { .. }
+            | StoreError::NoWal { .. }
+            | StoreError::Sqlite { .. }
+            | StoreError::EventOrder { .. }
+            | StoreError::Thread { .. }
+            | StoreError::WriterStopped { .. } => ErrorKind::Other,
+        }
+    }
+
     /// Classifies an SQLite error on `path` into the variant that tells the user what to do.
     fn sqlite(path: &Path, err: rusqlite::Error) -> StoreError {
         let path = path.to_path_buf();
@@ -451,6 +506,39 @@ struct Job {
     done: Done,
 }
 
+/// What the writer thread is asked to do, in submission order.
+enum Request {
+    /// Write a batch.
+    Write(Job),
+    /// Accept batches again after a failure ([`Store::resume`]).
+    Resume,
+}
+
+/// The cap on the database file's size, which may be changed while the store runs ([`Store::size_cap`]).
+/// How tests give the store a full disk, and free it again, without filling a disk.
+///
+/// Read by the writer once per transaction (one relaxed load), not per batch.
+#[derive(Debug, Clone, Default)]
+pub struct SizeCap(Arc<AtomicU64>);
+
+impl SizeCap {
+    /// From the next transaction on, the file stops growing at `max_bytes` (rounded down to whole pages, and
+    /// never below its size then); `None` lifts the cap. A transaction that needs more fails with
+    /// [`StoreError::DiskFull`] and changes nothing, exactly as on a full disk.
+    pub fn set(&self, max_bytes: Option<u64>) {
+        self.0.store(cap_pages(max_bytes), Ordering::Relaxed);
+    }
+}
+
+/// `max_page_count` for a cap in bytes. SQLite takes 0 as "no change", and raises a cap below the file's
+/// size to that size.
+fn cap_pages(max_bytes: Option<u64>) -> u64 {
+    match max_bytes {
+        Some(bytes) => (bytes / PAGE_SIZE as u64).clamp(1, UNCAPPED_PAGES),
+        None => UNCAPPED_PAGES,
+    }
+}
+
 /// The durable store of one data directory. `Send + Sync`: share it behind an `Arc`.
 ///
 /// Dropping it writes everything already submitted, calls every pending `done`, stops the writer and
@@ -461,9 +549,11 @@ pub struct Store {
     /// The writer's queue. Unbounded on purpose: `submit` is called from the engine's actor, which must
     /// never block; the callers' own concurrency (requests waiting for their reply) bounds what is queued.
     /// `None` only while dropping.
-    queue: Option<Sender<Job>>,
+    queue: Option<Sender<Request>>,
     /// The writer thread, joined on drop.
     writer: Option<JoinHandle<()>>,
+    /// The file's size cap, applied by the writer.
+    cap: SizeCap,
     /// The read-only connection. A `std` mutex because reads are short, synchronous and rare next to writes.
     reader: Mutex<Connection>,
     /// Holds the exclusive lock on `engine.lock` for as long as the store lives; declared last so it is
@@ -491,7 +581,8 @@ impl Store {
     /// As [`Store::open`], but with `max_bytes` the database file stops growing at that size (rounded down
     /// to whole pages, and never below its size now): a transaction that needs more fails with
     /// [`StoreError::DiskFull`] and changes nothing, exactly as on a full disk. SQLite enforces the cap
-    /// (`PRAGMA max_page_count`), so tests reach the real full-disk path without filling a disk.
+    /// (`PRAGMA max_page_count`), so tests reach the real full-disk path without filling a disk. The cap can
+    /// be changed later through [`Store::size_cap`].
     pub fn open_capped(dir: &Path, max_bytes: Option<u64>) -> Result<Store, StoreError> {
         create_data_dir(dir)
             .map_err(|e| StoreError::CreateDir { dir: dir.to_path_buf(), cause: Arc::new(e) })?;
@@ -519,11 +610,11 @@ impl Store {
         // checkpointer thread and the writer's restarts (`Writer::after_commit`) take over.
         conn.pragma_update(None, "wal_autocheckpoint", 0i64).map_err(sql)?;
         ensure_schema(&mut conn, &path)?;
-        if let Some(max_bytes) = max_bytes {
+        let cap = SizeCap::default();
+        cap.set(max_bytes);
+        if max_bytes.is_some() {
             // After the schema, so a new file gets its tables whatever the cap.
-            // SQLite takes 0 as "no change", and raises a cap below the file's size to that size.
-            let pages = i64::try_from(max_bytes / PAGE_SIZE as u64).unwrap_or(i64::MAX).max(1);
-            conn.pragma_update(None, "max_page_count", pages).map_err(sql)?;
+            conn.pragma_update(None, "max_page_count", cap_pages(max_bytes) as i64).map_err(sql)?;
         }
         let last_seq = last_event_seq(&conn).map_err(sql)?;
 
@@ -537,12 +628,20 @@ impl Store {
 
         let (queue, jobs) = mpsc::channel();
         let writer_path = path.clone();
+        let writer_cap = cap.clone();
         let writer = thread::Builder::new()
             .name("trworker-store".into())
-            .spawn(move || Writer::run(conn, writer_path, last_seq, jobs, checkpointer))
+            .spawn(move || Writer::run(conn, writer_path, last_seq, jobs, checkpointer, writer_cap))
             .map_err(|e| StoreError::Thread { cause: Arc::new(e) })?;
 
-        Ok(Store { path, queue: Some(queue), writer: Some(writer), reader: Mutex::new(reader), _lock: lock })
+        Ok(Store {
+            path,
+            queue: Some(queue),
+            writer: Some(writer),
+            cap,
+            reader: Mutex::new(reader),
+            _lock: lock,
+        })
     }
 
     /// Reads everything needed to rebuild the engine's state: all records, all settings and the last event
@@ -604,6 +703,9 @@ impl Store {
     /// the batch has committed (`Ok`) or failed and been rolled back (`Err`, nothing of the batch written).
     /// Batches commit in the order they are submitted. Never blocks.
     ///
+    /// After a batch has failed, every later one is refused with the same error, and nothing of it written,
+    /// until [`Store::resume`] (see the module doc).
+    ///
     /// `done` should be quick (send on a channel): the next group waits for it. If it panics, the panic is
     /// contained so the other batches are still reported and the store keeps working.
     pub fn submit(&self, batch: Vec<Write>, done: Done) {
@@ -611,14 +713,36 @@ impl Store {
             done(Err(StoreError::WriterStopped { path: self.path.clone() }));
             return;
         };
-        if let Err(mpsc::SendError(job)) = queue.send(Job { batch, done }) {
+        if let Err(mpsc::SendError(Request::Write(job))) = queue.send(Request::Write(Job { batch, done })) {
             (job.done)(Err(StoreError::WriterStopped { path: self.path.clone() }));
         }
     }
 
+    /// Lets the batches submitted from now on be written again after a failure had the store refuse every
+    /// batch (see [`Store::submit`]). Call it once what those batches build on agrees with the disk again:
+    /// the engine first reloads its state with [`Store::load`]. Batches submitted before the call are still
+    /// refused. Harmless when nothing failed.
+    pub fn resume(&self) {
+        if let Some(queue) = &self.queue {
+            // A writer that is gone refuses every batch anyway.
+            let _ = queue.send(Request::Resume);
+        }
+    }
+
+    /// The file's size cap, to change it while the store runs (see [`Store::open_capped`]).
+    pub fn size_cap(&self) -> SizeCap {
+        self.cap.clone()
+    }
+
+    /// The data directory, for messages that name it.
+    pub fn dir(&self) -> &Path {
+        self.path.parent().unwrap_or(&self.path)
+    }
+
     /// Blocks until everything submitted before the call is durable (their `done`s have been called).
     /// Returns the outcome of the transaction that carried the flush: an `Err` means something submitted
-    /// just before it was not saved (errors of earlier transactions went to their own `done`s).
+    /// just before it was not saved (errors of earlier transactions went to their own `done`s), or that the
+    /// store refuses batches after a failure and has not been resumed.
     pub fn flush(&self) -> Result<(), StoreError> {
         let (tx, rx) = mpsc::sync_channel(1);
         self.submit(
@@ -1004,6 +1128,11 @@ struct Writer<'c> {
     rows: Option<RowIndex>,
     /// Copies the WAL into the database beside the writer; stopped when the writer is dropped.
     checkpointer: Checkpointer,
+    /// The failure every batch is refused with until [`Request::Resume`] (see [`Store::submit`]).
+    fenced: Option<StoreError>,
+    /// The cap the file should have, and the `max_page_count` last given to SQLite.
+    cap: SizeCap,
+    applied_cap: u64,
     /// Committed bytes since the checkpointer was last nudged and since the WAL last restarted.
     wal: WalGrowth,
     begin: rusqlite::Statement<'c>,
@@ -1025,25 +1154,59 @@ struct Writer<'c> {
 impl<'c> Writer<'c> {
     /// The writer thread: takes groups of jobs off the queue and commits each group in one transaction,
     /// until the queue is closed and drained.
-    fn run(conn: Connection, path: PathBuf, last_seq: u64, jobs: Receiver<Job>, checkpointer: Checkpointer) {
-        let mut writer = match Writer::new(&conn, path.clone(), last_seq, checkpointer) {
+    fn run(
+        conn: Connection,
+        path: PathBuf,
+        last_seq: u64,
+        jobs: Receiver<Request>,
+        checkpointer: Checkpointer,
+        cap: SizeCap,
+    ) {
+        let mut writer = match Writer::new(&conn, path.clone(), last_seq, checkpointer, cap) {
             Ok(writer) => writer,
             Err(e) => {
                 let err = StoreError::sqlite(&path, e);
-                for job in jobs {
-                    report(job.done, Err(err.clone()));
+                for request in jobs {
+                    if let Request::Write(job) = request {
+                        report(job.done, Err(err.clone()));
+                    }
                 }
                 return;
             }
         };
         let mut group: Vec<Job> = Vec::new();
-        while let Ok(first) = jobs.recv() {
+        let mut carried = None;
+        loop {
+            let request = match carried.take() {
+                Some(request) => request,
+                None => match jobs.recv() {
+                    Ok(request) => request,
+                    Err(_) => break,
+                },
+            };
+            let first = match request {
+                Request::Write(job) => job,
+                Request::Resume => {
+                    writer.fenced = None;
+                    continue;
+                }
+            };
+            writer.apply_cap();
             let mut bytes = first.batch.iter().map(Write::size).sum::<usize>();
             group.push(first);
             while group.len() < MAX_GROUP_BATCHES && bytes < MAX_GROUP_BYTES {
-                let Ok(job) = jobs.try_recv() else { break };
-                bytes += job.batch.iter().map(Write::size).sum::<usize>();
-                group.push(job);
+                match jobs.try_recv() {
+                    Ok(Request::Write(job)) => {
+                        bytes += job.batch.iter().map(Write::size).sum::<usize>();
+                        group.push(job);
+                    }
+                    // A resume is for the batches after it: they go in the next group.
+                    Ok(resume) => {
+                        carried = Some(resume);
+                        break;
+                    }
+                    Err(_) => break,
+                }
             }
             writer.commit_group(&mut group);
             writer.after_commit(bytes);
@@ -1060,12 +1223,18 @@ impl<'c> Writer<'c> {
         path: PathBuf,
         last_seq: u64,
         checkpointer: Checkpointer,
+        cap: SizeCap,
     ) -> rusqlite::Result<Writer<'c>> {
+        // `open_capped` has given SQLite the cap it started with.
+        let applied_cap = cap.0.load(Ordering::Relaxed);
         Ok(Writer {
             conn,
             path,
             last_seq,
             checkpointer,
+            fenced: None,
+            cap,
+            applied_cap,
             wal: WalGrowth::default(),
             rows: Some(RowIndex::read(conn)?),
             // IMMEDIATE takes the write lock at the start, so a transaction never fails half-way for a lock.
@@ -1121,20 +1290,33 @@ impl<'c> Writer<'c> {
         }
     }
 
-    /// Writes every valid batch of `group` in one transaction, commits, then reports to every `done` in
+    /// Gives SQLite the size cap [`SizeCap::set`] asked for, if it changed. A failure leaves the old cap and
+    /// is tried again at the next transaction.
+    fn apply_cap(&mut self) {
+        let wanted = self.cap.0.load(Ordering::Relaxed);
+        if wanted != self.applied_cap
+            && self.conn.pragma_update(None, "max_page_count", wanted as i64).is_ok()
+        {
+            self.applied_cap = wanted;
+        }
+    }
+
+    /// Writes every admitted batch of `group` in one transaction, commits, then reports to every `done` in
     /// submission order. Empties `group`.
     fn commit_group(&mut self, group: &mut Vec<Job>) {
         let start_seq = self.last_seq;
-        // A batch that breaks the event order is refused on its own, before anything is written, so it
-        // cannot take the rest of the group down with it.
-        let verdicts: Vec<Result<(), StoreError>> = group.iter().map(|job| self.check(&job.batch)).collect();
+        // Batches are admitted before anything is written, so one that breaks the event order is refused
+        // without taking the batches before it down with it.
+        let verdicts: Vec<Result<(), StoreError>> = group.iter().map(|job| self.admit(&job.batch)).collect();
         let has_writes = group.iter().zip(&verdicts).any(|(job, ok)| ok.is_ok() && !job.batch.is_empty());
         let outcome = if has_writes {
             self.write_group(group, &verdicts).map_err(|e| {
                 self.rollback();
                 self.last_seq = start_seq;
                 self.rows = None;
-                StoreError::sqlite(&self.path, e)
+                let failure = StoreError::sqlite(&self.path, e);
+                self.fenced = Some(failure.clone());
+                failure
             })
         } else {
             // Only flushes (or refused batches): everything before them is already committed.
@@ -1147,6 +1329,19 @@ impl<'c> Writer<'c> {
             };
             report(job.done, result);
         }
+    }
+
+    /// Whether a batch may be written: none while the store is fenced by an earlier failure, and one that
+    /// breaks the event order is refused and fences the store (the batches after it were built on it).
+    fn admit(&mut self, batch: &[Write]) -> Result<(), StoreError> {
+        if let Some(failure) = &self.fenced {
+            return Err(failure.clone());
+        }
+        let verdict = self.check(batch);
+        if let Err(refused) = &verdict {
+            self.fenced = Some(refused.clone());
+        }
+        verdict
     }
 
     /// Checks a batch's events against the log's order, advancing `last_seq` if it is accepted.
@@ -2223,6 +2418,7 @@ mod tests {
         assert_eq!(store.load().unwrap().last_event_seq, 4);
         let err = write(&store, vec![event(4, 50)]).unwrap_err();
         assert!(matches!(err, StoreError::EventOrder { seq: 4, last: 4 }), "{err:?}");
+        store.resume();
         write(&store, vec![event(5, 50)]).unwrap();
         assert_eq!(seqs(&store.events_after(0, 10).unwrap()), vec![5]);
     }
@@ -2250,7 +2446,7 @@ mod tests {
     }
 
     #[test]
-    fn an_event_out_of_order_refuses_only_its_own_batch() {
+    fn an_event_out_of_order_refuses_its_batch_and_every_later_one_until_resumed() {
         let dir = TempDir::new("eventorder");
         let store = Store::open(dir.path()).unwrap();
         write(&store, vec![event(1, 0)]).unwrap();
@@ -2264,12 +2460,18 @@ mod tests {
         let got: Vec<_> = (0..4).map(|_| results.recv().unwrap()).collect();
         assert_eq!(got.iter().map(|(tag, _)| *tag).collect::<Vec<_>>(), vec![0, 1, 2, 3]);
         assert!(got[0].1.is_ok());
-        assert!(matches!(got[1].1, Err(StoreError::EventOrder { seq: 2, last: 2 })), "{:?}", got[1]);
-        assert!(matches!(got[2].1, Err(StoreError::EventOrder { seq: u64::MAX, .. })), "{:?}", got[2]);
-        assert!(got[3].1.is_ok());
+        // The batches after the refused one were built on it: refused with the same error, even one
+        // whose own events are in order.
+        for (_, result) in &got[1..] {
+            assert!(matches!(result, Err(StoreError::EventOrder { seq: 2, last: 2 })), "{result:?}");
+        }
+        let keys: Vec<_> = store.load().unwrap().records.into_iter().map(|r| r.key).collect();
+        assert_eq!(keys, vec!["a"]);
+        assert_eq!(seqs(&store.events_after(0, 10).unwrap()), vec![1, 2]);
+        store.resume();
+        write(&store, vec![put("task", "d", "{}"), event(3, 0)]).unwrap();
         let keys: Vec<_> = store.load().unwrap().records.into_iter().map(|r| r.key).collect();
         assert_eq!(keys, vec!["a", "d"]);
-        assert_eq!(seqs(&store.events_after(0, 10).unwrap()), vec![1, 2, 3]);
     }
 
     #[test]
@@ -2301,6 +2503,7 @@ mod tests {
         // Nothing of the group was written, and the event seqs it used are free again.
         assert!(store.load().unwrap().records.is_empty());
         assert_eq!(store.load().unwrap().last_event_seq, 1);
+        store.resume();
         // The failed group's new records are not remembered as written: putting one again inserts it.
         write(&store, vec![put("task", "a", "{}"), event(2, 0)]).unwrap();
         write(&store, vec![put("task", "a", "{\"v\":2}"), put("task", "c", "{}")]).unwrap();
@@ -2322,15 +2525,43 @@ mod tests {
         let big = "x".repeat(64 << 10);
         let err = write(&store, vec![put("task", "WT2", &big), event(2, 0)]).unwrap_err();
         assert!(matches!(err, StoreError::DiskFull { .. }), "{err:?}");
+        assert_eq!(err.kind(), ErrorKind::Full);
+        assert!(err.kind().is_exhaustion());
         let message = err.to_string();
         assert!(message.contains("is full") && message.contains("not saved"), "{message}");
         let loaded = store.load().unwrap();
         assert_eq!((loaded.records.len(), loaded.last_event_seq), (1, 1));
-        // What fits in the pages the file has is still written.
+        // A later batch that would fit, in a transaction of its own, is refused as well: the caller built it
+        // on the failed one.
+        let err = write(&store, vec![put("task", "WT1", "{\"v\":2}"), event(2, 0)]).unwrap_err();
+        assert!(matches!(err, StoreError::DiskFull { .. }), "{err:?}");
+        assert!(store.flush().is_err(), "a flush says the store refuses batches");
+        assert_eq!(store.load().unwrap().records[0].value, b"{}");
+        // Once resumed, what fits in the pages the file has is written.
+        store.resume();
         write(&store, vec![put("task", "WT1", "{\"v\":2}"), event(2, 0)]).unwrap();
+        // And once the cap is lifted, the big row too, without reopening.
+        store.size_cap().set(None);
+        write(&store, vec![put("task", "WT2", &big), event(3, 0)]).unwrap();
         drop(store);
         let loaded = Store::open(dir.path()).unwrap().load().unwrap();
-        assert_eq!((loaded.records[0].value.as_slice(), loaded.last_event_seq), (&b"{\"v\":2}"[..], 2));
+        assert_eq!((loaded.records[0].value.as_slice(), loaded.last_event_seq), (&b"{\"v\":2}"[..], 3));
+        assert_eq!(loaded.records[1].value.len(), big.len());
+    }
+
+    #[test]
+    fn a_size_cap_set_while_running_applies_from_the_next_transaction() {
+        let dir = TempDir::new("cap");
+        let store = Store::open(dir.path()).unwrap();
+        write(&store, vec![put("task", "a", "{}")]).unwrap();
+        store.size_cap().set(Some(0));
+        let big = "x".repeat(64 << 10);
+        let err = write(&store, vec![put("task", "b", &big)]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Full, "{err}");
+        store.resume();
+        store.size_cap().set(None);
+        write(&store, vec![put("task", "b", &big)]).unwrap();
+        assert_eq!(store.load().unwrap().records.len(), 2);
     }
 
     #[test]
