@@ -80,3 +80,40 @@ impl Error {
         Error::IllegalTransition { message: message.into() }
     }
 }
+
+/// Most characters of a caller's text that [`quote`] repeats.
+const QUOTE_CHARS: usize = 100;
+
+/// A caller's text (an expression, a filter name, a number as given) quoted for an error message: whole when
+/// it is short, else its first [`QUOTE_CHARS`] characters, `…` and its length. An expression may be 16 KiB
+/// and a workflow configuration 1 MB; repeating them whole made error bodies as large, while the parse
+/// error itself already says where the mistake is and shows the text there.
+pub(crate) fn quote(text: &str) -> String {
+    match text.char_indices().nth(QUOTE_CHARS) {
+        None => format!("\"{text}\""),
+        Some((cut, _)) => format!("\"{}…\" ({} characters)", &text[..cut], text.chars().count()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quote_repeats_short_text_whole_and_long_text_in_part() {
+        assert_eq!(quote("a == 1"), "\"a == 1\"");
+        assert_eq!(quote(""), "\"\"");
+        let exact = "x".repeat(QUOTE_CHARS);
+        assert_eq!(quote(&exact), format!("\"{exact}\""));
+        let long = format!("{} == 1", vec!["a"; 9_000].join("."));
+        let quoted = quote(&long);
+        assert_eq!(quoted, format!("\"{}…\" ({} characters)", &long[..QUOTE_CHARS], long.len()));
+        assert!(quoted.len() < 150, "{quoted}");
+        // Cut at a character, not a byte: multi-byte text neither panics nor splits a character.
+        let wide = "é".repeat(QUOTE_CHARS + 1);
+        assert_eq!(
+            quote(&wide),
+            format!("\"{}…\" ({} characters)", "é".repeat(QUOTE_CHARS), QUOTE_CHARS + 1)
+        );
+    }
+}

@@ -3,7 +3,8 @@
 //! Errors name the filter (by index and `filter_friendly_name`) and the problem, so a developer can fix the
 //! document without guessing.
 
-use crate::expr::{Expr, OrderBy, TaskRef};
+use crate::error::quote;
+use crate::expr::{Expr, OrderBy, Origin, TaskRef};
 use crate::sid::{Prefix, Sid};
 use serde_json::Value;
 
@@ -69,6 +70,16 @@ impl WorkflowConfig {
 
     /// Parses and validates a configuration; `queue_exists` checks queue SIDs against the workspace.
     pub fn parse(text: &str, queue_exists: &dyn Fn(Sid) -> bool) -> Result<WorkflowConfig, String> {
+        WorkflowConfig::parse_from(text, Origin::Input, queue_exists)
+    }
+
+    /// [`WorkflowConfig::parse`] with the expression limits of `origin`: restore parses what was stored
+    /// with [`Origin::Stored`], so a workflow accepted before a limit existed still loads.
+    pub(crate) fn parse_from(
+        text: &str,
+        origin: Origin,
+        queue_exists: &dyn Fn(Sid) -> bool,
+    ) -> Result<WorkflowConfig, String> {
         if text.len() > MAX_CONFIGURATION_BYTES {
             return Err(format!(
                 "the configuration is {} bytes; the limit is {MAX_CONFIGURATION_BYTES}",
@@ -86,14 +97,17 @@ impl WorkflowConfig {
         let mut filters = Vec::new();
         for (i, f) in filters_json.iter().enumerate() {
             let name = f.get("filter_friendly_name").and_then(Value::as_str).unwrap_or("").to_owned();
-            let label =
-                if name.is_empty() { format!("filter {i}") } else { format!("filter {i} (\"{name}\")") };
+            let label = if name.is_empty() {
+                format!("filter {i}")
+            } else {
+                format!("filter {i} ({})", quote(&name))
+            };
             let expr_text = f
                 .get("expression")
                 .and_then(Value::as_str)
                 .ok_or_else(|| format!("{label}: \"expression\" (a string) is required"))?;
-            let expression = Expr::parse(expr_text)
-                .map_err(|e| format!("{label}: invalid expression \"{expr_text}\": {e}"))?;
+            let expression = Expr::parse_from(expr_text, origin)
+                .map_err(|e| format!("{label}: invalid expression {}: {e}", quote(expr_text)))?;
             let targets_json = f
                 .get("targets")
                 .and_then(Value::as_array)
@@ -102,7 +116,7 @@ impl WorkflowConfig {
             let mut targets: Vec<Target> = Vec::new();
             for (j, t) in targets_json.iter().enumerate() {
                 let inherited = targets.last().map(|p| p.queue);
-                let target = parse_target(t, inherited, true, queue_exists)
+                let target = parse_target(t, inherited, true, origin, queue_exists)
                     .map_err(|e| format!("{label}, target {j}: {e}"))?;
                 targets.push(target);
             }
@@ -110,9 +124,10 @@ impl WorkflowConfig {
         }
         let default_filter = match routing.get("default_filter") {
             None | Some(Value::Null) => None,
-            Some(t) => {
-                Some(parse_target(t, None, false, queue_exists).map_err(|e| format!("default_filter: {e}"))?)
-            }
+            Some(t) => Some(
+                parse_target(t, None, false, origin, queue_exists)
+                    .map_err(|e| format!("default_filter: {e}"))?,
+            ),
         };
         Ok(WorkflowConfig { filters, default_filter })
     }
@@ -126,7 +141,7 @@ fn int_field(t: &Value, key: &str) -> Result<Option<i64>, String> {
             .trim()
             .parse::<i64>()
             .map(Some)
-            .map_err(|_| format!("\"{key}\" must be an integer, not \"{s}\"")),
+            .map_err(|_| format!("\"{key}\" must be an integer, not {}", quote(s))),
         Some(_) => Err(format!("\"{key}\" must be an integer")),
     }
 }
@@ -143,6 +158,7 @@ fn parse_target(
     t: &Value,
     inherited: Option<Sid>,
     allow_timeout: bool,
+    origin: Origin,
     queue_exists: &dyn Fn(Sid) -> bool,
 ) -> Result<Target, String> {
     if !t.is_object() {
@@ -174,17 +190,23 @@ fn parse_target(
         }
     }
     let expression = match str_field(t, "expression")? {
-        Some(e) => {
-            Some(Expr::parse_target(e).map_err(|err| format!("invalid \"expression\" \"{e}\": {err}"))?)
-        }
+        Some(e) => Some(
+            Expr::parse_target_from(e, origin)
+                .map_err(|err| format!("invalid \"expression\" {}: {err}", quote(e)))?,
+        ),
         None => None,
     };
     let order_by = match str_field(t, "order_by")? {
-        Some(o) => Some(OrderBy::parse(o).map_err(|err| format!("invalid \"order_by\" \"{o}\": {err}"))?),
+        Some(o) => Some(
+            OrderBy::parse_from(o, origin)
+                .map_err(|err| format!("invalid \"order_by\" {}: {err}", quote(o)))?,
+        ),
         None => None,
     };
     let skip_if = match str_field(t, "skip_if")? {
-        Some(s) => Some(Expr::parse(s).map_err(|err| format!("invalid \"skip_if\" \"{s}\": {err}"))?),
+        Some(s) => Some(
+            Expr::parse_from(s, origin).map_err(|err| format!("invalid \"skip_if\" {}: {err}", quote(s)))?,
+        ),
         None => None,
     };
     let known_worker = match (str_field(t, "known_worker_sid")?, str_field(t, "known_worker_friendly_name")?)
@@ -193,11 +215,12 @@ fn parse_target(
             return Err("give \"known_worker_sid\" or \"known_worker_friendly_name\", not both".into())
         }
         (Some(r), None) => Some(KnownWorker::Sid(
-            TaskRef::parse(r).map_err(|err| format!("invalid \"known_worker_sid\" \"{r}\": {err}"))?,
+            TaskRef::parse_from(r, origin)
+                .map_err(|err| format!("invalid \"known_worker_sid\" {}: {err}", quote(r)))?,
         )),
         (None, Some(r)) => Some(KnownWorker::FriendlyName(
-            TaskRef::parse(r)
-                .map_err(|err| format!("invalid \"known_worker_friendly_name\" \"{r}\": {err}"))?,
+            TaskRef::parse_from(r, origin)
+                .map_err(|err| format!("invalid \"known_worker_friendly_name\" {}: {err}", quote(r)))?,
         )),
         (None, None) => None,
     };
@@ -240,5 +263,12 @@ mod tests {
         let err = WorkflowConfig::parse(&text, &|_| false).unwrap_err();
         assert!(err.contains("does not exist"), "{err}");
         assert!(WorkflowConfig::parse("[]", &|_| true).is_err());
+        // A long expression is quoted in part, so the error is not as long as the document.
+        let long = format!("a IN [{}1]", "1, ".repeat(6_000));
+        let text = serde_json::json!({"task_routing": {"filters": [{"expression": long, "targets": []}]}});
+        let err = WorkflowConfig::parse(&text.to_string(), &|_| true).unwrap_err();
+        assert!(err.starts_with("filter 0: invalid expression \"a IN [1, 1, "), "{err:.300}");
+        assert!(err.contains(&format!("…\" ({} characters)", long.len())), "{err:.300}");
+        assert!(err.len() < 500, "{err}");
     }
 }

@@ -18,6 +18,7 @@ mod tests;
 use crate::command::Command;
 use crate::error::Error;
 use crate::event::{Event, EventData, EventType};
+use crate::expr::Origin;
 use crate::model::*;
 use crate::sid::{Prefix, Sid, SidGen};
 use crate::time::Timestamp;
@@ -585,7 +586,10 @@ impl Core {
                     }
                     3 => {
                         let mut q: TaskQueue = parse(&key, &stored)?;
-                        q.target_expr = space::parse_target_workers(&q.target_workers).ok().flatten();
+                        // Stored expressions load as they were accepted, past the length and path limits
+                        // added since (see `Origin`): the limits guard the API, not data already kept.
+                        q.target_expr =
+                            space::parse_target_workers(&q.target_workers, Origin::Stored).ok().flatten();
                         let sp = space(&mut core, q.workspace_sid, &key)?;
                         sp.qidx.insert(q.sid, Default::default());
                         sp.queues.insert(q.sid, q);
@@ -593,10 +597,13 @@ impl Core {
                     4 => {
                         let mut w: Workflow = parse(&key, &stored)?;
                         let sp = space(&mut core, w.workspace_sid, &key)?;
+                        // As for queues: one workflow stored before a limit existed must not stop the start.
                         w.config = std::sync::Arc::new(
-                            crate::workflow::WorkflowConfig::parse(&w.configuration, &|q| {
-                                sp.queues.contains_key(&q)
-                            })
+                            crate::workflow::WorkflowConfig::parse_from(
+                                &w.configuration,
+                                Origin::Stored,
+                                &|q| sp.queues.contains_key(&q),
+                            )
                             .map_err(|e| Error::invalid("record", format!("workflow {key}: {e}")))?,
                         );
                         sp.workflows.insert(w.sid, w);

@@ -6,7 +6,7 @@
 
 use super::space::Space;
 use super::{Core, Timer};
-use crate::error::Error;
+use crate::error::{quote, Error};
 use crate::expr::{Expr, WorkerScope};
 use crate::model::*;
 use crate::sid::{Prefix, Sid};
@@ -179,7 +179,7 @@ fn by_created<T>(mut v: Vec<&T>, key: impl Fn(&T) -> (Timestamp, Sid)) -> Vec<&T
 }
 
 fn parse_filter_expr(param: &str, text: &str) -> Result<Expr, Error> {
-    Expr::parse(text).map_err(|e| Error::invalid(param, format!("\"{text}\" {e}")))
+    Expr::parse(text).map_err(|e| Error::invalid(param, format!("{} {e}", quote(text))))
 }
 
 impl Core {

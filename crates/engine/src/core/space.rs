@@ -9,9 +9,9 @@
 
 use super::{check_if_match, Key, Out, Reply, Timer};
 use crate::command::*;
-use crate::error::Error;
+use crate::error::{quote, Error};
 use crate::event::{EventData, EventType, Field, Part};
-use crate::expr::{Expr, WorkerScope};
+use crate::expr::{Expr, Origin, WorkerScope};
 use crate::model::*;
 use crate::sharded::Sharded;
 use crate::sid::{Prefix, Sid};
@@ -212,12 +212,14 @@ pub(crate) fn parse_attributes(text: &str) -> Result<Value, Error> {
     }
 }
 
-/// Parses `TargetWorkers`; empty = matches nobody.
-pub(crate) fn parse_target_workers(text: &str) -> Result<Option<Expr>, Error> {
+/// Parses `TargetWorkers` with the limits of `origin`; empty = matches nobody.
+pub(crate) fn parse_target_workers(text: &str, origin: Origin) -> Result<Option<Expr>, Error> {
     if text.trim().is_empty() {
         return Ok(None);
     }
-    Expr::parse(text).map(Some).map_err(|e| Error::invalid("TargetWorkers", format!("\"{text}\" {e}")))
+    Expr::parse_from(text, origin)
+        .map(Some)
+        .map_err(|e| Error::invalid("TargetWorkers", format!("{} {e}", quote(text))))
 }
 
 impl Space {
@@ -1149,7 +1151,7 @@ impl Space {
             }
         }
         let expr = match &p.target_workers {
-            Some(t) => Some(parse_target_workers(t)?),
+            Some(t) => Some(parse_target_workers(t, Origin::Input)?),
             None => None,
         };
         Ok((expr, order))
@@ -1166,7 +1168,7 @@ impl Space {
         let target = p.target_workers.clone().unwrap_or_else(|| "1==1".into());
         let expr = match expr {
             Some(e) => e,
-            None => parse_target_workers(&target)?,
+            None => parse_target_workers(&target, Origin::Input)?,
         };
         let act_name =
             |a: Option<Sid>| a.and_then(|a| self.activities.get(&a)).map(|a| a.friendly_name.clone());

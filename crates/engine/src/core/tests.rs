@@ -615,6 +615,99 @@ fn waiting_tasks_share_names_in_memory_and_restore_from_binary_or_json() {
     }
 }
 
+#[test]
+fn restore_loads_queues_and_workflows_stored_past_the_expression_limits() {
+    use crate::expr::{Expr, MAX_EXPRESSION_BYTES, MAX_PATH_SEGMENTS};
+    use serde_json::json;
+    // A reference one step past the path limit (`a.a.…`), and attributes that hold `leaf` at its end.
+    let steps = MAX_PATH_SEGMENTS + 1;
+    let path = format!("a{}", ".a".repeat(steps));
+    let nest = |leaf: &str| (0..=steps).fold(json!(leaf), |v, _| json!({ "a": v }))["a"].clone();
+    // An `IN` list past the length limit: what an older version accepted for a long list of agents.
+    let names: String = (0..2_000).map(|i| format!("'w{i:04}', ")).collect();
+    let target_workers = format!("id IN [{names}'ada'] AND {path} == 'deep'");
+    let configuration = |old: Sid, all: Sid| {
+        json!({"task_routing": {
+            "filters": [{
+                "filter_friendly_name": "gold",
+                "expression": format!("team IN [{names}'gold']"),
+                "targets": [{
+                    "queue": old.to_string(),
+                    "expression": format!("worker.{path} == task.{path}"),
+                    "order_by": format!("worker.{path} DESC"),
+                }],
+            }],
+            "default_filter": {"queue": all.to_string(), "known_worker_friendly_name": format!("task.{path}")},
+        }})
+        .to_string()
+    };
+    assert!(target_workers.len() > MAX_EXPRESSION_BYTES);
+    assert!(Expr::parse(&target_workers).is_err(), "past the limits the API applies");
+
+    let mut l = Lab::new(true);
+    let old = l.queue("old", "1==1", 1, "FIFO");
+    let all = l.queue("all", "1==1", 1, "FIFO");
+    let wf = l.workflow(default_to(all), 120);
+    let ada = l.worker(at(1), "ada", &json!({"id": "ada", "a": nest("deep")}).to_string(), true);
+    let bob = l.worker(at(1), "bob", r#"{"id":"bob"}"#, true);
+    // Write the queue and the workflow into the store records as a version before the limits did.
+    let mut store: BTreeMap<(String, String), Vec<u8>> = BTreeMap::new();
+    for c in l.core.take_changes() {
+        if let Some(v) = c.value {
+            store.insert((c.kind.to_string(), c.key), v.encode());
+        }
+    }
+    let mut rewrite = |kind: &str, sid: Sid, field: &str, text: &str| {
+        let record = store.get_mut(&(kind.to_owned(), sid.to_string())).unwrap();
+        let mut value: serde_json::Value = serde_json::from_slice(record).unwrap();
+        value[field] = json!(text);
+        *record = serde_json::to_vec(&value).unwrap();
+    };
+    rewrite("task_queue", old, "target_workers", &target_workers);
+    rewrite("workflow", wf, "configuration", &configuration(old, all));
+
+    let core = Core::restore(
+        l.core.account_sid(),
+        Box::new(SequentialSids::new()),
+        CoreConfig::default(),
+        store.into_iter().map(|((kind, key), v)| (kind, key, v)),
+        l.core.last_event_seq(),
+    )
+    .unwrap();
+    let mut l = Lab { core, ..l };
+    let queue = l.core.spaces[&l.ws].queues[&old].clone();
+    assert_eq!(queue.target_workers, target_workers, "shown back as stored");
+    assert!(queue.target_expr.is_some(), "the stored queue matches workers, not nobody");
+
+    // They route: the long filter and the deep target to ada, through the long queue expression ...
+    let gold = l.task(at(2), &json!({"team": "gold", "a": nest("deep")}).to_string(), 0);
+    assert_eq!(l.get(gold).task_queue_sid, Some(old));
+    assert_eq!(l.res(gold).iter().map(|r| r.worker_sid).collect::<Vec<_>>(), [ada]);
+    // ... and the default filter's deep known-worker reference to bob.
+    let other = l.task(at(3), &json!({"team": "silver", "a": nest("bob")}).to_string(), 0);
+    assert_eq!(l.get(other).task_queue_sid, Some(all));
+    assert_eq!(l.res(other).iter().map(|r| r.worker_sid).collect::<Vec<_>>(), [bob]);
+
+    // The API still refuses the same text, and its error quotes only the start of it.
+    let refused = l
+        .core
+        .apply(
+            at(4),
+            Command::UpdateTaskQueue {
+                workspace_sid: l.ws,
+                sid: old,
+                params: TaskQueueParams {
+                    target_workers: Some(target_workers.clone()),
+                    ..Default::default()
+                },
+            },
+        )
+        .unwrap_err();
+    let message = refused.to_string();
+    assert!(message.contains(&format!("at most {MAX_EXPRESSION_BYTES} bytes")), "{message:.300}");
+    assert!(message.len() < 500, "{message}");
+}
+
 /// A bare workspace for routing tests.
 struct Lab {
     core: Core,

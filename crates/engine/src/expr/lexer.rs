@@ -4,7 +4,7 @@
 //! be keywords (`task.in`), and so that the parser never has to ask whether whitespace separated them.
 //! The lexer is pulled by the parser, so the first error reported is the leftmost one.
 
-use super::{ParseError, Path, Segment, MAX_EXPRESSION_BYTES, MAX_PATH_SEGMENTS};
+use super::{Origin, ParseError, Path, Segment, MAX_EXPRESSION_BYTES, MAX_PATH_SEGMENTS};
 use serde_json::Number;
 
 /// Largest index accepted in `[n]`; larger ones cannot exist in any JSON array the engine holds.
@@ -79,6 +79,8 @@ pub(crate) struct Token {
 pub(crate) struct Lexer {
     chars: Vec<char>,
     pos: usize,
+    /// Most steps after a path's root: [`MAX_PATH_SEGMENTS`] for input, none for stored text.
+    max_segments: usize,
 }
 
 fn is_key_char(c: char) -> bool {
@@ -90,10 +92,11 @@ fn is_key_start(c: char) -> bool {
 }
 
 impl Lexer {
-    /// A lexer over `src`, or the length-limit error when `src` is longer than [`MAX_EXPRESSION_BYTES`]:
-    /// checked before anything is read, so the work of refusing a long text does not grow with it.
-    pub fn new(src: &str) -> Result<Lexer, ParseError> {
-        if src.len() > MAX_EXPRESSION_BYTES {
+    /// A lexer over `src`, or the length-limit error when `src` is input longer than
+    /// [`MAX_EXPRESSION_BYTES`]: checked before anything is read, so the work of refusing a long text does
+    /// not grow with it. Stored text meets neither that limit nor [`MAX_PATH_SEGMENTS`] (see [`Origin`]).
+    pub fn new(src: &str, origin: Origin) -> Result<Lexer, ParseError> {
+        if origin == Origin::Input && src.len() > MAX_EXPRESSION_BYTES {
             // Positions are in chars: the first char that does not fit.
             let position =
                 src.char_indices().take_while(|(at, c)| at + c.len_utf8() <= MAX_EXPRESSION_BYTES).count();
@@ -105,7 +108,11 @@ impl Lexer {
                 found: format!("one of {} bytes; shorten it, e.g. by moving long lists into attributes", src.len()),
             });
         }
-        Ok(Lexer { chars: src.chars().collect(), pos: 0 })
+        let max_segments = match origin {
+            Origin::Input => MAX_PATH_SEGMENTS,
+            Origin::Stored => usize::MAX,
+        };
+        Ok(Lexer { chars: src.chars().collect(), pos: 0, max_segments })
     }
 
     /// The source text of chars `[start, end)`, shortened for error messages.
@@ -292,7 +299,7 @@ impl Lexer {
         let root = self.key();
         let mut segments = Vec::new();
         loop {
-            if segments.len() == MAX_PATH_SEGMENTS && matches!(self.peek_at(0), Some('.' | '[')) {
+            if segments.len() == self.max_segments && matches!(self.peek_at(0), Some('.' | '[')) {
                 return Err(self.error(
                     self.pos,
                     format!(

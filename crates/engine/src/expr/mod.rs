@@ -25,7 +25,8 @@
 //!   `target_workers` matches nobody) is the caller's rule.
 //! - Limits, each a parse error that names it: [`MAX_EXPRESSION_BYTES`] of text, [`MAX_DEPTH`] levels of
 //!   parentheses and `NOT`, [`MAX_PATH_SEGMENTS`] steps in a reference. Within them, parsing costs time
-//!   and memory linear in the length of the text, and no recursion goes deeper than [`MAX_DEPTH`].
+//!   and memory linear in the length of the text, and no recursion goes deeper than [`MAX_DEPTH`]. Text
+//!   read back from the store is held only to [`MAX_DEPTH`] (see `Origin`).
 //!
 //! # Semantics (Twilio documents few of these; the choices are ours)
 //!
@@ -113,6 +114,25 @@ pub const MAX_DEPTH: usize = 64;
 /// attributes (at most 4,096 characters) can nest deeper than that only as a curiosity, and a path is
 /// looked up step by step at every evaluation, against every worker of a queue, so its length is work.
 pub const MAX_PATH_SEGMENTS: usize = 32;
+
+/// Where a text to parse comes from, which decides the limits it must meet.
+///
+/// [`MAX_EXPRESSION_BYTES`] and [`MAX_PATH_SEGMENTS`] are input validation at the API: they came after
+/// versions that accepted and stored longer expressions. Data once accepted must load as it was accepted:
+/// restore re-parses every stored queue and workflow, and enforcing those two there would stop the engine
+/// from starting on one old workflow, or leave an old queue quietly matching nobody. Stored text costs
+/// what it cost when it was accepted (parsing is linear in its length), so waiving them risks nothing new.
+/// [`MAX_DEPTH`] holds for both: it protects the stack, and nothing deeper was ever accepted.
+///
+/// Crate-private, so nothing outside the engine can parse past the limits; only `Core::restore` says
+/// [`Origin::Stored`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// A request: every limit applies.
+    Input,
+    /// Text the engine accepted and stored before: only [`MAX_DEPTH`] applies.
+    Stored,
+}
 
 /// One step of a [`Path`] after its root.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -278,13 +298,23 @@ impl Expr {
     /// Parses an expression whose references may be bare (`language`) or prefixed (`task.language`); a
     /// prefix is just the first key of the path.
     pub fn parse(src: &str) -> Result<Expr, ParseError> {
-        Ok(Expr { source: src.to_owned(), root: parser::parse(src, RefRule::Any)? })
+        Expr::parse_from(src, Origin::Input)
+    }
+
+    /// [`Expr::parse`] with the limits of `origin`.
+    pub(crate) fn parse_from(src: &str, origin: Origin) -> Result<Expr, ParseError> {
+        Ok(Expr { source: src.to_owned(), root: parser::parse(src, RefRule::Any, origin)? })
     }
 
     /// Parses a workflow target expression: every reference must start with `task.` or `worker.` and name
     /// something below it; the error gives the position and text of the first one that does not.
     pub fn parse_target(src: &str) -> Result<Expr, ParseError> {
-        Ok(Expr { source: src.to_owned(), root: parser::parse(src, RefRule::TaskOrWorker)? })
+        Expr::parse_target_from(src, Origin::Input)
+    }
+
+    /// [`Expr::parse_target`] with the limits of `origin`.
+    pub(crate) fn parse_target_from(src: &str, origin: Origin) -> Result<Expr, ParseError> {
+        Ok(Expr { source: src.to_owned(), root: parser::parse(src, RefRule::TaskOrWorker, origin)? })
     }
 
     /// The text this expression was parsed from.

@@ -3,7 +3,7 @@
 
 use super::eval::cmp_numbers;
 use super::parser::{parse_path_list, parse_single_path, ListItem};
-use super::{ParseError, Path};
+use super::{Origin, ParseError, Path};
 use serde_json::{Number, Value};
 use std::cmp::Ordering;
 use std::fmt;
@@ -38,8 +38,13 @@ pub struct OrderBy {
 impl OrderBy {
     /// Parses an `order_by`. Every clause must name a `worker.` attribute; an empty text is an error.
     pub fn parse(src: &str) -> Result<OrderBy, ParseError> {
+        OrderBy::parse_from(src, Origin::Input)
+    }
+
+    /// [`OrderBy::parse`] with the limits of `origin`.
+    pub(crate) fn parse_from(src: &str, origin: Origin) -> Result<OrderBy, ParseError> {
         let mut clauses = Vec::new();
-        for ListItem { path, position, word } in parse_path_list(src)? {
+        for ListItem { path, position, word } in parse_path_list(src, origin)? {
             if path.root() != "worker" || path.tail().is_none() {
                 return Err(ParseError {
                     position,
@@ -132,8 +137,13 @@ pub struct TaskRef {
 impl TaskRef {
     /// Parses `task.<path>` (surrounding whitespace allowed, nothing else).
     pub fn parse(src: &str) -> Result<TaskRef, ParseError> {
+        TaskRef::parse_from(src, Origin::Input)
+    }
+
+    /// [`TaskRef::parse`] with the limits of `origin`.
+    pub(crate) fn parse_from(src: &str, origin: Origin) -> Result<TaskRef, ParseError> {
         const EXPECTED: &str = "a `task.` reference naming the task attribute that holds the worker";
-        let (path, position) = parse_single_path(src, EXPECTED)?;
+        let (path, position) = parse_single_path(src, EXPECTED, origin)?;
         if path.root() != "task" || path.tail().is_none() {
             return Err(ParseError { position, expected: EXPECTED.to_owned(), found: format!("`{path}`") });
         }

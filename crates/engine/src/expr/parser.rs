@@ -14,7 +14,7 @@
 //! Nesting (parentheses and `NOT`) is limited to [`MAX_DEPTH`] so hostile input cannot overflow the stack.
 
 use super::lexer::{Keyword, Lexer, Tok, Token};
-use super::{ParseError, Path, MAX_DEPTH};
+use super::{Origin, ParseError, Path, MAX_DEPTH};
 use serde_json::Value;
 use std::fmt;
 
@@ -93,8 +93,8 @@ pub(crate) struct Parser {
 }
 
 /// Parses a whole expression.
-pub(crate) fn parse(src: &str, rule: RefRule) -> Result<Node, ParseError> {
-    let mut lexer = Lexer::new(src)?;
+pub(crate) fn parse(src: &str, rule: RefRule, origin: Origin) -> Result<Node, ParseError> {
+    let mut lexer = Lexer::new(src, origin)?;
     let current = lexer.next_token()?;
     let mut parser = Parser { lexer, current, rule, depth: 0 };
     let node = parser.or("a condition")?;
@@ -301,8 +301,8 @@ pub(crate) struct ListItem {
 
 /// Parses a comma-separated list of paths, each optionally followed by one word (`ASC`/`DESC`), for
 /// `order_by`.
-pub(crate) fn parse_path_list(src: &str) -> Result<Vec<ListItem>, ParseError> {
-    let mut lexer = Lexer::new(src)?;
+pub(crate) fn parse_path_list(src: &str, origin: Origin) -> Result<Vec<ListItem>, ParseError> {
+    let mut lexer = Lexer::new(src, origin)?;
     let mut out = Vec::new();
     loop {
         let token = lexer.next_token()?;
@@ -337,8 +337,12 @@ pub(crate) fn parse_path_list(src: &str) -> Result<Vec<ListItem>, ParseError> {
 }
 
 /// Parses exactly one path and nothing else. Returns it with its position.
-pub(crate) fn parse_single_path(src: &str, expected: &str) -> Result<(Path, usize), ParseError> {
-    let mut lexer = Lexer::new(src)?;
+pub(crate) fn parse_single_path(
+    src: &str,
+    expected: &str,
+    origin: Origin,
+) -> Result<(Path, usize), ParseError> {
+    let mut lexer = Lexer::new(src, origin)?;
     let token = lexer.next_token()?;
     let Tok::Path(path) = token.tok.clone() else {
         return Err(ParseError {

@@ -637,6 +637,36 @@ fn expr_path_segments_are_limited() {
 }
 
 #[test]
+fn expr_stored_text_is_held_to_the_nesting_limit_only() {
+    // What an older version accepted and stored: past the length and path limits, parsed in linear time.
+    let long_path = format!("{} == 1", "a.".repeat(200).trim_end_matches('.'));
+    let mut nested = json!(1);
+    for _ in 0..199 {
+        nested = json!({ "a": nested });
+    }
+    let expr = Expr::parse_from(&long_path, Origin::Stored).unwrap();
+    assert!(expr.eval(&json!({ "a": nested })));
+    assert!(Expr::parse(&long_path).is_err());
+    let longest = format!("{} == 1", "a.".repeat(9_000).trim_end_matches('.'));
+    assert!(Expr::parse_from(&longest, Origin::Stored).is_ok());
+    let deep_target = format!("task{} == worker.x", ".a".repeat(MAX_PATH_SEGMENTS + 1));
+    assert!(Expr::parse_target_from(&deep_target, Origin::Stored).is_ok());
+    assert!(Expr::parse_target(&deep_target).is_err());
+    let long_list = format!("a IN [{}1]", "1,".repeat(MAX_EXPRESSION_BYTES));
+    assert!(Expr::parse_from(&long_list, Origin::Stored).unwrap().eval(&json!({"a": 1})));
+    let order = format!("worker{}.n DESC", ".a".repeat(MAX_PATH_SEGMENTS));
+    assert_eq!(OrderBy::parse_from(&order, Origin::Stored).unwrap().clauses().len(), 1);
+    assert!(OrderBy::parse(&order).is_err());
+    let known = format!("task{}", ".a".repeat(MAX_EXPRESSION_BYTES));
+    assert!(TaskRef::parse_from(&known, Origin::Stored).is_ok());
+    assert!(TaskRef::parse(&known).is_err());
+    // Nesting never was accepted past the limit, and it guards the stack: stored text meets it too.
+    let too_deep = format!("{}a == 1{}", "(".repeat(MAX_DEPTH + 1), ")".repeat(MAX_DEPTH + 1));
+    let e = Expr::parse_from(&too_deep, Origin::Stored).unwrap_err();
+    assert!(e.to_string().contains(&format!("at most {MAX_DEPTH} levels")), "{e}");
+}
+
+#[test]
 fn expr_path_tails_share_their_steps() {
     // Built directly, past the parser's limits: the representation itself must be linear and must not
     // recurse per step when built, cloned, compared or dropped.
