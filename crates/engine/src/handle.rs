@@ -17,11 +17,35 @@
 //! socket), which then show a call one disk sync sooner. Acknowledgements, callbacks to other systems and
 //! [`Handle::subscribe`] keep waiting for the disk.
 //!
+//! # When a write fails
+//!
+//! A change is applied in memory before it is written, so when the store cannot write it (disk full,
+//! read-only, I/O error) memory is ahead of disk, and the passes applied after it were built on it. The
+//! store then refuses every later batch until told to resume (its batches on disk are always a prefix of
+//! those submitted), so nothing built on the lost change reaches the disk, and every pass it refuses fails
+//! its commands: none of them is acknowledged. The actor, at its next message (or timer), stops applying,
+//! drops its state and reloads it from the store with the restore that runs at start ([`open`]: records,
+//! indexes, timers, recent events), then lets the store resume and goes on with the queue. So reads never
+//! show the refused change once its command has been answered (the answer is sent after the failure is
+//! flagged, and a read sent after it is taken after the reload), and once the operator frees space the
+//! engine works again without a restart.
+//!
+//! Why reload instead of undoing the change in memory: the core keeps no undo log, and keeping one would
+//! cost every command work (copies of what it changes) on the hot path for a rare fault; reloading costs
+//! nothing until a write fails, and reuses the restore every start already exercises. What it costs: the
+//! reload takes as long as a start (seconds for millions of tasks), during which commands wait. The success
+//! path gains nothing but one epoch number per pass; the per-message check was there before (one atomic
+//! load).
+//!
+//! If the reload itself fails (the disk cannot even be read, or what is on it does not load), memory
+//! cannot be made to agree with disk: the actor refuses every request ([`Error::Halted`]) until it is
+//! stopped, and [`Stats::poisoned`] says so.
+//!
 //! Time: the actor reads its injected [`Clock`]. With a [`crate::ManualClock`] timers fire only when a test
 //! moves the clock and calls [`Handle::tick`]; nothing in the tests waits for real time.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,16 +53,11 @@ use std::time::Duration;
 use tokio::sync::{broadcast, oneshot};
 
 use crate::core::{Core, CoreConfig, Reply};
-use crate::store::{Store, StoreError, Value, Write};
-use crate::{Clock, Command, Event, Sid, SidGen, Timestamp};
+use crate::store::{ErrorKind, Store, StoreError, Value, Write};
+use crate::{Clock, Command, Event, SequentialSids, Sid, SidGen, Timestamp};
 
 /// How long retained events are kept, as Twilio does: 30 days.
 const EVENT_RETENTION_MS: i64 = 30 * 24 * 60 * 60 * 1000;
-
-/// What every later command gets once a write to disk has failed.
-const POISONED: &str =
-    "an earlier change could not be written to disk, so the engine accepts no more changes; \
-     check the data directory's disk and permissions, then restart trworker";
 
 /// Why a call to the actor failed.
 #[derive(Debug, thiserror::Error)]
@@ -46,12 +65,34 @@ pub enum Error {
     /// The engine refused the command; nothing changed.
     #[error(transparent)]
     Engine(#[from] crate::Error),
-    /// The change could not be written to disk, so it was not acknowledged.
-    #[error("the engine could not save the change: {0}")]
-    Store(String),
+    /// The change could not be written to disk (or was built on one that could not), so it was not
+    /// acknowledged, and the engine reloaded its state from disk: nothing of it remains. The kind
+    /// ([`StoreError::kind`]) tells a disk that refused (full, read-only, I/O error: the same request
+    /// succeeds once the operator has fixed it, without a restart) from a damaged store or a bug. The
+    /// message names no file, so it can go to a client; the [`StoreError`] does, for the server's log.
+    #[error("the engine could not save the change: {}; nothing was changed", describe(.0.kind()))]
+    Store(StoreError),
+    /// After a failed write the engine could not reload its state from disk, so it refuses every request
+    /// until restarted. The text says why and names the files: for the server's log, not for clients.
+    #[error(
+        "the engine could not reload its state after a failed write, so it refuses every request; fix the \
+         data directory's disk, then restart trworker"
+    )]
+    Halted(Arc<str>),
     /// The engine has stopped (shutdown or a fatal store error).
     #[error("the engine has stopped; restart trworker")]
     Stopped,
+}
+
+/// What a store failure was, in words for a client: no file names, no SQLite codes.
+fn describe(kind: ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::Full => "its disk is full",
+        ErrorKind::ReadOnly => "its data directory is read-only",
+        ErrorKind::Io => "its disk reported an I/O error",
+        ErrorKind::Corrupt => "its database is damaged",
+        ErrorKind::Other => "its store failed",
+    }
 }
 
 /// What the read-only closures of [`Handle::read`] see.
@@ -100,7 +141,8 @@ impl Default for Options {
     }
 }
 
-type ReadFn = Box<dyn FnOnce(&State) + Send>;
+/// A read: given the state, or the reason the engine refuses (see [`Error::Halted`]).
+type ReadFn = Box<dyn FnOnce(Result<&State, Error>) + Send>;
 type ReplyTx = oneshot::Sender<Result<Reply, Error>>;
 type SeedTx = oneshot::Sender<Result<Sid, Error>>;
 
@@ -134,8 +176,8 @@ struct Gauges {
     mailbox: AtomicUsize,
     /// Batches handed to the store and not yet durable.
     unsaved_batches: AtomicUsize,
-    /// Shared with the actor: a write to disk failed.
-    poisoned: Arc<AtomicBool>,
+    /// Set by the actor when it could not reload its state after a failed write.
+    poisoned: AtomicBool,
 }
 
 /// A point-in-time view of the actor's queues, for health checks and metrics ([`Handle::stats`]).
@@ -145,12 +187,15 @@ pub struct Stats {
     pub mailbox: usize,
     /// Batches of changes on their way to disk (their replies wait for them).
     pub unsaved_batches: usize,
-    /// A write to disk failed: the engine refuses every change until restarted.
+    /// A write to disk failed and the engine could not reload its state from disk: it refuses every request
+    /// until restarted. (A failed write alone does not set this: the engine reloads and goes on.)
     pub poisoned: bool,
 }
 
 impl Handle {
-    /// Starts the actor thread around `core`. With a `store`, every acknowledged change is durable first.
+    /// Starts the actor thread around `core`. With a `store`, every acknowledged change is durable first, and
+    /// `core` must hold what the store holds: after a failed write the actor rebuilds the core from the store
+    /// (with `core`'s account, configuration and SID generator).
     pub fn start(core: Core, store: Option<Store>, clock: Arc<dyn Clock>, options: Options) -> Handle {
         let (tx, rx) = mpsc::channel();
         let (events, _) = broadcast::channel(options.broadcast_capacity.max(1));
@@ -165,7 +210,8 @@ impl Handle {
             options,
             last_prune: Timestamp(i64::MIN),
             last_pass: (0, 0, 0),
-            poisoned: gauges.poisoned.clone(),
+            epoch: 1,
+            diverged: Arc::new(AtomicU64::new(0)),
             gauges: gauges.clone(),
         };
         std::thread::Builder::new()
@@ -215,10 +261,10 @@ impl Handle {
     ) -> Result<R, Error> {
         let (tx, rx) = oneshot::channel();
         let job: ReadFn = Box::new(move |state| {
-            let _ = tx.send(f(state));
+            let _ = tx.send(state.map(f));
         });
         self.post(Msg::Read(job))?;
-        rx.await.map_err(|_| Error::Stopped)
+        rx.await.map_err(|_| Error::Stopped)?
     }
 
     /// Fires every timer that is due by the clock now. The actor also does this on its own when a real clock
@@ -299,25 +345,39 @@ pub fn open(
     options: Options,
 ) -> Result<(Handle, bool), OpenError> {
     let store = Store::open(dir)?;
+    let (state, fresh) = restore(&store, account_sid, sids, config, options.event_memory)?;
+    let handle = Handle::start(state.core, Some(store), clock, options);
+    if !state.events.is_empty() {
+        let _ = handle.post(Msg::Restore(state.events));
+    }
+    Ok((handle, fresh))
+}
+
+/// Rebuilds the state from what `store` holds: the core (records, indexes, timers) and the most recent
+/// `event_memory` events. The one restore, at start and after a failed write. Also says whether the store
+/// held no records.
+fn restore(
+    store: &Store,
+    account_sid: Sid,
+    sids: Box<dyn SidGen>,
+    config: CoreConfig,
+    event_memory: usize,
+) -> Result<(State, bool), OpenError> {
     let loaded = store.load()?;
     let fresh = loaded.records.is_empty();
     let records = loaded.records.into_iter().map(|r| (r.kind, r.key, r.value));
     let core = Core::restore(account_sid, sids, config, records, loaded.last_event_seq)
-        .map_err(|cause| OpenError::Restore { dir: dir.display().to_string(), cause })?;
-    let mut recent = VecDeque::new();
-    let from = loaded.last_event_seq.saturating_sub(options.event_memory as u64);
-    for stored in store.events_after(from, options.event_memory)? {
+        .map_err(|cause| OpenError::Restore { dir: store.dir().display().to_string(), cause })?;
+    let mut events = VecDeque::new();
+    let from = loaded.last_event_seq.saturating_sub(event_memory as u64);
+    for stored in store.events_after(from, event_memory)? {
         // An event that no longer parses (written by another version) is left out of memory, not fatal:
         // it is still on disk, and routing does not depend on the log.
         if let Ok(event) = Event::decode(&stored.value) {
-            recent.push_back(Arc::new(event));
+            events.push_back(Arc::new(event));
         }
     }
-    let handle = Handle::start(core, Some(store), clock, options);
-    if !recent.is_empty() {
-        let _ = handle.post(Msg::Restore(recent));
-    }
-    Ok((handle, fresh))
+    Ok((State { core, events }, fresh))
 }
 
 struct Actor {
@@ -332,9 +392,14 @@ struct Actor {
     /// How many writes, events and replies the previous pass had: the next pass starts with room for as many, so a
     /// busy pass does not regrow (and copy) its lists a dozen times.
     last_pass: (usize, usize, usize),
-    /// Set by the store's writer thread when a batch fails: memory is then ahead of disk, so the actor stops
-    /// accepting changes rather than acknowledge anything a restart would not have.
-    poisoned: Arc<AtomicBool>,
+    /// Counts the reloads after failed writes, from 1: the passes applied since the last reload. Each pass's
+    /// callback carries the epoch it was applied in, so a failure reported late for a pass of an earlier
+    /// epoch (refused by the store before it resumed) does not start another reload, which would drop
+    /// passes of this epoch still on their way to disk.
+    epoch: u64,
+    /// Set by the store's writer thread, to the epoch of a pass whose batch failed: memory is then ahead of
+    /// disk, and the actor reloads before it applies or answers anything else (see the module doc).
+    diverged: Arc<AtomicU64>,
     /// Depths reported by [`Handle::stats`].
     gauges: Arc<Gauges>,
 }
@@ -351,12 +416,22 @@ struct Pass {
 
 impl Actor {
     fn run(mut self, rx: mpsc::Receiver<Msg>) {
+        // A message taken off the queue after a write failed, kept for the pass after the reload.
+        let mut carried = None;
         loop {
-            let first = match self.wait_for_message(&rx) {
-                Waited::Message(msg) => Some(msg),
-                Waited::Deadline => None,
-                Waited::Disconnected => break,
+            let first = match carried.take() {
+                Some(msg) => Some(msg),
+                None => match self.wait_for_message(&rx) {
+                    Waited::Message(msg) => Some(msg),
+                    Waited::Deadline => None,
+                    Waited::Disconnected => break,
+                },
             };
+            if self.diverged() {
+                if let Err(why) = self.reload() {
+                    return self.refuse_until_stopped(rx, first, why);
+                }
+            }
             let mut pass = Pass {
                 writes: Vec::with_capacity(self.last_pass.0),
                 events: Vec::with_capacity(self.last_pass.1),
@@ -373,19 +448,19 @@ impl Actor {
             let mut commands = 0usize;
             loop {
                 if let Some(msg) = next.take() {
+                    if self.diverged() {
+                        // Nothing more on top of the lost change: this pass ends (the store refuses it),
+                        // and the message waits for the reload.
+                        carried = Some(msg);
+                        break;
+                    }
                     self.gauges.mailbox.fetch_sub(1, Ordering::Relaxed);
                     match msg {
-                        Msg::SeedDemo(reply) if self.poisoned.load(Ordering::SeqCst) => {
-                            let _ = reply.send(Err(Error::Store(POISONED.into())));
-                        }
                         Msg::SeedDemo(reply) => {
                             let now = self.clock.now();
                             let result = self.state.core.seed_demo(now);
                             pass.seeds.push((reply, result));
                             commands += 1;
-                        }
-                        Msg::Apply(_, reply) if self.poisoned.load(Ordering::SeqCst) => {
-                            let _ = reply.send(Err(Error::Store(POISONED.into())));
                         }
                         Msg::Apply(cmd, reply) => {
                             let now = self.clock.now();
@@ -395,9 +470,9 @@ impl Actor {
                             commands += 1;
                         }
                         // A read may see a change whose batch is still on its way to disk. If that write fails,
-                        // the engine is poisoned and refuses further changes, so memory cannot drift further
-                        // from disk, and a restart returns to what was acknowledged.
-                        Msg::Read(job) => job(&self.state),
+                        // the actor reloads before the next message, so a read sent after the change's
+                        // command was answered never sees it.
+                        Msg::Read(job) => job(Ok(&self.state)),
                         Msg::Tick(done) => pass.ticks.push(done),
                         Msg::Restore(mut recent) => {
                             recent.append(&mut self.state.events);
@@ -445,6 +520,74 @@ impl Actor {
         }
         if let Some(store) = &self.store {
             let _ = store.flush();
+        }
+    }
+
+    /// Whether a batch of this epoch failed: memory is ahead of disk until [`Actor::reload`]. One atomic
+    /// load per message.
+    fn diverged(&self) -> bool {
+        self.diverged.load(Ordering::Acquire) >= self.epoch
+    }
+
+    /// Makes memory equal to disk again after a failed write: replaces the state with the one the store
+    /// holds (the restore of [`open`]), then lets the store write again. The passes applied since the
+    /// failed one were submitted before the resume, so the store refuses them and their commands fail.
+    /// Returns why, for the log, if the store could not be read back.
+    fn reload(&mut self) -> Result<(), Arc<str>> {
+        let Some(store) = &self.store else {
+            // Without a store nothing is written, so nothing can fail.
+            return Ok(());
+        };
+        let account_sid = self.state.core.account_sid();
+        let config = self.state.core.out.config.clone();
+        // The generator goes on where it was, so no SID of a refused change is ever handed out again.
+        let sids = std::mem::replace(&mut self.state.core.out.sids, Box::new(SequentialSids::new()));
+        let (state, _) = restore(store, account_sid, sids, config, self.options.event_memory)
+            .map_err(|e| Arc::<str>::from(e.to_string()))?;
+        self.state = state;
+        store.resume();
+        self.epoch += 1;
+        Ok(())
+    }
+
+    /// The actor once a reload has failed: memory cannot be made to agree with disk, so every request is
+    /// refused with [`Error::Halted`] (`first` too, if any) until the engine is stopped.
+    fn refuse_until_stopped(mut self, rx: mpsc::Receiver<Msg>, first: Option<Msg>, why: Arc<str>) {
+        self.gauges.poisoned.store(true, Ordering::SeqCst);
+        let mut next = first;
+        loop {
+            let msg = match next.take() {
+                Some(msg) => msg,
+                None => match rx.recv() {
+                    Ok(msg) => msg,
+                    Err(_) => return,
+                },
+            };
+            self.gauges.mailbox.fetch_sub(1, Ordering::Relaxed);
+            let halted = || Error::Halted(why.clone());
+            match msg {
+                Msg::Apply(_, reply) => {
+                    let _ = reply.send(Err(halted()));
+                }
+                Msg::SeedDemo(reply) => {
+                    let _ = reply.send(Err(halted()));
+                }
+                Msg::Read(job) => job(Err(halted())),
+                Msg::Tick(done) => {
+                    let _ = done.send(());
+                }
+                Msg::Restore(_) => {}
+                Msg::Flush(done) => {
+                    let _ = done.send(Err(halted()));
+                }
+                Msg::Stop(done) => {
+                    // As in `run`: the store and the mailbox are closed before the answer.
+                    drop(self.store.take());
+                    drop(rx);
+                    let _ = done.send(Err(halted()));
+                    return;
+                }
+            }
         }
     }
 
@@ -548,8 +691,9 @@ impl Actor {
         let Pass { writes, replies, events, seeds, ticks } = pass;
         let publish = {
             let sender = self.events.clone();
-            let poisoned = self.poisoned.clone();
-            move |ok: Result<(), String>| {
+            let diverged = self.diverged.clone();
+            let epoch = self.epoch;
+            move |ok: Result<(), StoreError>| {
                 match ok {
                     Ok(()) => {
                         for event in events {
@@ -563,13 +707,14 @@ impl Actor {
                             let _ = reply.send(result.map_err(Error::Engine));
                         }
                     }
-                    Err(message) => {
-                        poisoned.store(true, Ordering::SeqCst);
+                    Err(failure) => {
+                        // Before any answer goes out, so a read sent after one is taken after the reload.
+                        diverged.fetch_max(epoch, Ordering::AcqRel);
                         for (reply, _) in replies {
-                            let _ = reply.send(Err(Error::Store(message.clone())));
+                            let _ = reply.send(Err(Error::Store(failure.clone())));
                         }
                         for (reply, _) in seeds {
-                            let _ = reply.send(Err(Error::Store(message.clone())));
+                            let _ = reply.send(Err(Error::Store(failure.clone())));
                         }
                     }
                 }
@@ -586,7 +731,7 @@ impl Actor {
                     writes,
                     Box::new(move |result: Result<(), StoreError>| {
                         gauges.unsaved_batches.fetch_sub(1, Ordering::Relaxed);
-                        publish(result.map_err(|e| e.to_string()))
+                        publish(result)
                     }),
                 );
             }
@@ -596,7 +741,7 @@ impl Actor {
 
     fn flush_store(&self) -> Result<(), Error> {
         match &self.store {
-            Some(store) => store.flush().map_err(|e| Error::Store(e.to_string())),
+            Some(store) => store.flush().map_err(Error::Store),
             None => Ok(()),
         }
     }
@@ -613,7 +758,8 @@ enum Waited {
 fn copy(result: &Result<(), Error>) -> Result<(), Error> {
     match result {
         Ok(()) => Ok(()),
-        Err(Error::Store(message)) => Err(Error::Store(message.clone())),
+        Err(Error::Store(failure)) => Err(Error::Store(failure.clone())),
+        Err(Error::Halted(why)) => Err(Error::Halted(why.clone())),
         Err(_) => Err(Error::Stopped),
     }
 }

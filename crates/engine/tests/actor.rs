@@ -5,9 +5,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use engine::command::{CreateTaskParams, TaskQueueParams, WorkerParams, WorkflowParams, WorkspaceParams};
-use engine::core::{CoreConfig, Reply};
+use engine::core::{Core, CoreConfig, Reply};
 use engine::event::EventType;
 use engine::handle::{self, Handle, Options};
+use engine::store::Store;
 use engine::{Command, ManualClock, Prefix, RandomSids, Sid, SidGen, Timestamp};
 
 const START: Timestamp = Timestamp::from_secs(1_700_000_000);
@@ -264,4 +265,141 @@ async fn state_and_timers_survive_a_restart() {
     assert!(types.contains(&EventType::ReservationTimeout), "got {types:?}");
     // The restored workspace still routes.
     create_call(&handle, ws, workflow).await;
+}
+
+/// The snapshot of a workspace that a failed write must leave as it was: its tasks, the timers, the last
+/// event's seq.
+async fn snapshot(handle: &Handle, ws: Sid) -> (Vec<Sid>, usize, u64) {
+    handle
+        .read(move |state| {
+            let filter = engine::core::TaskFilter::default();
+            let mut tasks: Vec<Sid> =
+                state.core.tasks(ws, &filter).unwrap_or_default().iter().map(|t| t.sid).collect();
+            tasks.sort();
+            (tasks, state.core.timer_count(), state.core.last_event_seq())
+        })
+        .await
+        .unwrap_or_else(|e| panic!("read: {e}"))
+}
+
+fn big_task(ws: Sid, workflow: Sid) -> Command {
+    let attributes = serde_json::json!({ "from": "+15551230001", "notes": "x".repeat(4000) }).to_string();
+    Command::CreateTask {
+        workspace_sid: ws,
+        params: CreateTaskParams {
+            workflow_sid: Some(workflow),
+            attributes: Some(attributes),
+            ..Default::default()
+        },
+    }
+}
+
+/// A full disk (the store capped at its size, so SQLite fails with SQLITE_FULL): the pass whose change
+/// cannot be written fails, and so does the pass applied on top of it before the failure was known. A read
+/// then shows the state without either (timers included), nothing of them was published, and once there is
+/// room again commands succeed, without a restart. The store's writer and the actor are held at fixed
+/// points, so nothing depends on timing.
+#[tokio::test]
+async fn a_failed_write_is_dropped_from_memory_with_what_was_built_on_it_and_the_engine_goes_on() {
+    let dir = TempDir::new("full");
+    let clock = ManualClock::new(START);
+    let handle = open(&dir, &clock);
+    let (ws, workflow, _) = call_centre(&handle).await;
+    create_call(&handle, ws, workflow).await;
+    handle.stop().await.unwrap_or_else(|e| panic!("stop: {e}"));
+
+    let store = Store::open_capped(&dir.0, Some(0)).unwrap_or_else(|e| panic!("open: {e}"));
+    let cap = store.size_cap();
+    let loaded = store.load().unwrap_or_else(|e| panic!("load: {e}"));
+    let records = loaded.records.into_iter().map(|r| (r.kind, r.key, r.value));
+    let core = Core::restore(
+        account(),
+        Box::new(RandomSids::new()),
+        CoreConfig::default(),
+        records,
+        loaded.last_event_seq,
+    )
+    .unwrap_or_else(|e| panic!("restore: {e}"));
+    // The writer is parked inside a holding batch's `done`, so both passes below are applied before either
+    // reaches the disk.
+    let (parked_tx, parked) = std::sync::mpsc::channel::<()>();
+    let (release_writer, writer_held) = std::sync::mpsc::channel::<()>();
+    store.submit(
+        Vec::new(),
+        Box::new(move |_| {
+            let _ = parked_tx.send(());
+            let _ = writer_held.recv();
+        }),
+    );
+    parked.recv().unwrap_or_else(|_| panic!("the writer did not take the holding batch"));
+    let options = Options { pass_commands: 10, ..Options::default() };
+    let handle = Handle::start(core, Some(store), Arc::new(clock.clone()), options);
+    let before = snapshot(&handle, ws).await;
+    let mut durable = handle.subscribe();
+
+    // Held in a read, the actor finds ten creates of 4 KB tasks queued (40 KB of rows: more than the file
+    // has free), then one more command: a pass of ten, and a pass of one applied on top of it.
+    let (release_actor, actor_held) = std::sync::mpsc::channel::<()>();
+    let (started, running) = tokio::sync::oneshot::channel::<()>();
+    let holding = tokio::spawn({
+        let handle = handle.clone();
+        async move {
+            handle
+                .read(move |_| {
+                    let _ = started.send(());
+                    let _ = actor_held.recv();
+                })
+                .await
+        }
+    });
+    running.await.unwrap_or_else(|_| panic!("the read did not start"));
+    let spawn_apply = |cmd: Command| {
+        let handle = handle.clone();
+        tokio::spawn(async move { handle.apply(cmd).await })
+    };
+    let refused: Vec<_> = (0..10).map(|_| spawn_apply(big_task(ws, workflow))).collect();
+    while handle.stats().mailbox < 10 {
+        tokio::task::yield_now().await;
+    }
+    let built_on = spawn_apply(Command::UpdateWorkspace {
+        workspace_sid: ws,
+        params: WorkspaceParams { friendly_name: Some("renamed".into()), ..Default::default() },
+    });
+    while handle.stats().mailbox < 11 {
+        tokio::task::yield_now().await;
+    }
+    let _ = release_actor.send(());
+    assert!(holding.await.is_ok_and(|r| r.is_ok()));
+    while handle.stats().unsaved_batches < 2 {
+        tokio::task::yield_now().await;
+    }
+    let _ = release_writer.send(());
+
+    for create in refused.into_iter().chain([built_on]) {
+        match create.await.unwrap_or_else(|e| panic!("apply: {e}")) {
+            Err(handle::Error::Store(e)) => assert_eq!(e.kind(), engine::store::ErrorKind::Full, "{e}"),
+            other => panic!("a change on a full disk was not refused as such: {other:?}"),
+        }
+    }
+    // Answered after the failure, so read after the reload: memory is what the disk holds.
+    assert_eq!(snapshot(&handle, ws).await, before);
+    let name = handle.read(move |state| state.core.workspace(ws).map(|w| w.friendly_name.clone())).await;
+    assert_eq!(name.ok().and_then(|n| n.ok()).as_deref(), Some("actor"));
+    assert!(matches!(durable.try_recv(), Err(tokio::sync::broadcast::error::TryRecvError::Empty)));
+    assert!(!handle.stats().poisoned);
+
+    // Room again: the engine takes changes without a restart, and they last.
+    cap.set(None);
+    let task = match handle.apply(big_task(ws, workflow)).await {
+        Ok(Reply::Task(task)) => task.sid,
+        other => panic!("a change with room on disk failed: {other:?}"),
+    };
+    handle.stop().await.unwrap_or_else(|e| panic!("stop: {e}"));
+    let handle = open(&dir, &clock);
+    let (tasks, _, _) = snapshot(&handle, ws).await;
+    let mut expected = before.0.clone();
+    expected.push(task);
+    expected.sort();
+    assert_eq!(tasks, expected);
+    handle.stop().await.unwrap_or_else(|e| panic!("stop: {e}"));
 }
