@@ -18,8 +18,8 @@ pub const NOT_FOUND: u32 = 20404;
 pub const UNAVAILABLE: u32 = 20503;
 
 /// The `Retry-After` of a 503, in seconds. The engine cannot save changes until its operator has freed
-/// disk space (or fixed the file system) and restarted it, which takes minutes, not milliseconds: a
-/// client that comes back sooner only gets another 503.
+/// disk space (or fixed the file system), which takes minutes, not milliseconds: a client that comes back
+/// sooner only gets another 503. (The engine takes changes again by itself once there is room.)
 pub const RETRY_AFTER_SECONDS: u32 = 30;
 
 /// An error answered to an HTTP client in Twilio's format.

@@ -436,12 +436,24 @@ impl HandleEngine {
     }
 }
 
-/// The actor's own failures: a refused command keeps its Twilio status; a store failure or a stopped engine is
-/// a 503 the client may retry after the operator fixed the cause.
+/// The actor's own failures: a refused command keeps its Twilio status. A disk that refused a write (full,
+/// read-only, I/O error), an engine that could not reload after one, and a stopped engine are a 503 the
+/// client may retry once the operator has fixed the cause; the message names no server path, and the cause
+/// (which does) is logged here. A damaged store or a bug is a 500, logged where it becomes an `ApiError`.
 fn failure(e: handle::Error) -> Failure {
+    let unavailable = |message: String| Failure { status: 503, code: 20503, message };
     match e {
         handle::Error::Engine(e) => e.into(),
-        other => Failure { status: 503, code: 20503, message: other.to_string() },
+        handle::Error::Store(ref cause) if cause.kind().is_exhaustion() => {
+            tracing::error!(%cause, "a change could not be saved; the engine reloaded what is on disk");
+            unavailable(e.to_string())
+        }
+        handle::Error::Store(cause) => Failure { status: 500, code: 20500, message: cause.to_string() },
+        handle::Error::Halted(ref why) => {
+            tracing::error!(cause = %why, "the engine could not reload its state after a failed write");
+            unavailable(e.to_string())
+        }
+        handle::Error::Stopped => unavailable(e.to_string()),
     }
 }
 
