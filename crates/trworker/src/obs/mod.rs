@@ -216,7 +216,7 @@ impl Observer {
             );
             out.gauge(
                 "trworker_engine_poisoned",
-                "1 when a write to disk failed and the engine refuses changes.",
+                "1 when the engine could not reload its state after a failed write and refuses everything until restarted.",
                 u64::from(stats.poisoned),
             );
             let timers = engine.read(|state| state.core.timer_count());
