@@ -292,7 +292,7 @@ async fn run(args: &Args, dir: &Path) -> anyhow::Result<()> {
     let follow =
         |h: &engine::handle::Handle| if args.durable_feed { h.subscribe() } else { h.subscribe_applied() };
     trworker::app::events::spawn_feed(state.clone(), follow(&embedded.handle), move |e| {
-        trworker::api::callbacks::event_fields(&feed_account, e)
+        twilio_server::callbacks::event_fields(&feed_account, e)
     });
     let background = state.spawn_background();
     let server = tokio::spawn(async move {
@@ -367,7 +367,7 @@ fn watch_engine(
             match events.recv().await {
                 Ok(event) => {
                     let at = Instant::now();
-                    let fields = trworker::api::callbacks::event_fields(&account_sid, &event);
+                    let fields = twilio_server::callbacks::event_fields(&account_sid, &event);
                     let get = |name: &str| fields.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
                     if get("EventType").as_deref() == Some("reservation.created") {
                         if let (Some(task), Ok(mut map)) = (get("TaskSid"), map.lock()) {

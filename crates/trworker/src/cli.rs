@@ -13,7 +13,7 @@ use crate::config::{self, vars};
 use crate::embedded::{self, Embedded, Seed};
 use crate::obs::{self, log::LogFormat, Observer};
 use crate::ops;
-use crate::server::{self, Limits};
+use twilio_server::http::{self, Limits};
 
 /// A TaskRouter worker app with its own TaskRouter.
 #[derive(Debug, Parser)]
@@ -338,7 +338,8 @@ async fn run_serve(args: ServeArgs, log: LogFormat) -> anyhow::Result<()> {
     let mut internal_server = None;
     if let Some((routes, internal)) = engine_routes {
         router = router.merge(routes.clone());
-        let routes = routes.fallback(crate::api::not_found).layer(obs::Track::new(state.metrics().clone()));
+        let routes =
+            routes.fallback(twilio_server::not_found).layer(obs::Track::new(state.metrics().clone()));
         let mut stopped = internal_stopped.clone();
         let stop = async move {
             let _ = stopped.wait_for(|stop| *stop).await;
@@ -346,10 +347,10 @@ async fn run_serve(args: ServeArgs, log: LogFormat) -> anyhow::Result<()> {
         // Only this process connects here; its client keeps a handful of pooled connections.
         let limits = Limits { max_connections: 1024, ..Limits::default() };
         internal_server =
-            Some(tokio::spawn(server::serve(internal, routes, limits, clock.clone(), false, stop)));
+            Some(tokio::spawn(http::serve(internal, routes, limits, clock.clone(), false, stop)));
     }
     let router = router
-        .fallback(crate::api::not_found)
+        .fallback(twilio_server::not_found)
         .layer(crate::app::headers::layer())
         .layer(obs::Track::new(state.metrics().clone()));
     if let Some(embedded) = &local {
@@ -358,7 +359,7 @@ async fn run_serve(args: ServeArgs, log: LogFormat) -> anyhow::Result<()> {
         // sync before they are durable: the page shows a call as soon as a read would (engine::handle docs).
         let account = embedded.credentials.account_sid.clone();
         crate::app::events::spawn_feed(state.clone(), embedded.handle.subscribe_applied(), move |e| {
-            crate::api::callbacks::event_fields(&account, e)
+            twilio_server::callbacks::event_fields(&account, e)
         });
         let env_file = embedded
             .write_local_env(&loopback, &[(vars::TOKEN_PASSWORD, app_config.token_password.as_str())])?;
@@ -413,7 +414,7 @@ async fn run_serve(args: ServeArgs, log: LogFormat) -> anyhow::Result<()> {
     let background = state.spawn_background();
     let on_shutdown = state.clone();
     let limits = args.listen.limits();
-    server::serve(listener, router, limits, clock, true, async move {
+    http::serve(listener, router, limits, clock, true, async move {
         stop.await;
         tracing::info!("shutting down: no new connections; telling connected workers");
         on_shutdown.shutdown();
@@ -501,7 +502,7 @@ async fn run_engine(args: EngineArgs, command: &str, log: LogFormat) -> anyhow::
     let app = embedded
         .routes(&public_url)
         .merge(obs::router(observer))
-        .fallback(crate::api::not_found)
+        .fallback(twilio_server::not_found)
         .layer(crate::app::headers::layer())
         .layer(obs::Track::new(metrics));
     let env_file = embedded.write_local_env(&public_url, &[])?;
@@ -528,7 +529,7 @@ async fn run_engine(args: EngineArgs, command: &str, log: LogFormat) -> anyhow::
     // Without connect info: nothing behind these routes asks for the peer's address (only the worker app's
     // sign-in does), and recording it costs an extension map per request.
     let clock: std::sync::Arc<dyn engine::Clock> = std::sync::Arc::new(engine::SystemClock);
-    server::serve(listener, app, listen.limits(), clock, false, async move {
+    http::serve(listener, app, listen.limits(), clock, false, async move {
         stop.await;
         tracing::info!("shutting down");
     })

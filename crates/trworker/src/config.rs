@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use rand::RngCore;
 
-use crate::api::Credentials;
+use twilio_server::Credentials;
 
 /// The names of the environment variables trworker reads. The code reads them through these constants (clap's
 /// `env = ...` included), so [`SERVER_VARIABLES`] cannot miss one without a test noticing.

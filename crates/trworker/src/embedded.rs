@@ -11,10 +11,10 @@ use axum::{Json, Router};
 use engine::handle::{self, Handle, Options};
 use engine::{Clock, CoreConfig, ManualClock, RandomSids, Sid, SystemClock};
 
-use crate::api::local::HandleEngine;
-use crate::api::Credentials;
-use crate::api::{self, ApiError, AppState, Engine};
 use crate::config;
+use twilio_server::local::HandleEngine;
+use twilio_server::Credentials;
+use twilio_server::{self, ApiError, AppState, Engine};
 
 /// What a new, empty engine is given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -74,9 +74,9 @@ pub struct Embedded {
     /// The data directory.
     pub data_dir: PathBuf,
     /// Counts of the event callbacks delivered by [`Embedded::routes`]' deliverer, for `/metrics`.
-    pub callback_stats: Arc<api::callbacks::DeliveryStats>,
+    pub callback_stats: Arc<twilio_server::callbacks::DeliveryStats>,
     /// Counts of the assignment callbacks (workflows' `AssignmentCallbackUrl`), for `/metrics`.
-    pub assignment_stats: Arc<api::callbacks::DeliveryStats>,
+    pub assignment_stats: Arc<twilio_server::callbacks::DeliveryStats>,
 }
 
 impl Embedded {
@@ -125,24 +125,24 @@ impl Embedded {
     pub fn routes(&self, public_url: &str) -> Router {
         let engine = self.port();
         let credentials = self.credentials.clone();
-        let options = api::callbacks::Options {
+        let options = twilio_server::callbacks::Options {
             stats: self.callback_stats.clone(),
-            ..api::callbacks::Options::default()
+            ..twilio_server::callbacks::Options::default()
         };
-        api::callbacks::spawn(engine.clone(), credentials.clone(), options);
-        api::assignment::spawn(
+        twilio_server::callbacks::spawn(engine.clone(), credentials.clone(), options);
+        twilio_server::assignment::spawn(
             engine.clone(),
             credentials.clone(),
-            api::assignment::TIMEOUT,
+            twilio_server::assignment::TIMEOUT,
             self.assignment_stats.clone(),
         );
         let state = AppState::new(engine, credentials, public_url);
-        let mut routes = api::routes(state.clone());
+        let mut routes = twilio_server::routes(state.clone());
         if let Some(clock) = &self.manual_clock {
             let clock_routes = Router::new()
                 .route("/trworker/v1/Clock", post(advance_clock))
                 .with_state(ClockState { clock: clock.clone(), handle: self.handle.clone() })
-                .layer(api::auth::RequireAuth::new(state));
+                .layer(twilio_server::auth::RequireAuth::new(state));
             routes = routes.merge(clock_routes);
         }
         routes
@@ -192,7 +192,7 @@ async fn advance_clock(
     state.clock.advance_millis((seconds * 1000.0).round() as i64);
     state.handle.tick().await.map_err(|e| ApiError::unavailable(e.to_string()))?;
     let now = state.clock.now();
-    Ok(Json(serde_json::json!({ "now": now.millis(), "now_iso": api::render::iso8601(now) })))
+    Ok(Json(serde_json::json!({ "now": now.millis(), "now_iso": twilio_server::render::iso8601(now) })))
 }
 
 /// The default public URL of a server bound to `addr`: loopback when bound to every interface.

@@ -128,10 +128,10 @@ async fn serve_store(store: engine::store::Store) -> (engine::Handle, String) {
     let handle = engine::Handle::start(core, Some(store), std::sync::Arc::new(clock), Default::default());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let engine = std::sync::Arc::new(trworker::api::local::HandleEngine::new(handle.clone()));
-    let credentials = trworker::api::Credentials { account_sid: ACCOUNT.into(), auth_token: TOKEN.into() };
-    let state = trworker::api::AppState::new(engine, credentials, &base);
-    tokio::spawn(trworker::api::serve(listener, state, std::future::pending()));
+    let engine = std::sync::Arc::new(twilio_server::local::HandleEngine::new(handle.clone()));
+    let credentials = twilio_server::Credentials { account_sid: ACCOUNT.into(), auth_token: TOKEN.into() };
+    let state = twilio_server::AppState::new(engine, credentials, &base);
+    tokio::spawn(twilio_server::serve(listener, state, std::future::pending()));
     (handle, base)
 }
 
@@ -174,7 +174,7 @@ async fn a_full_disk_answers_503_and_saves_nothing() {
         saved.push(body["sid"].as_str().unwrap().to_owned());
     };
     assert_eq!(status, 503, "{body}");
-    assert_eq!(headers["retry-after"], trworker::api::error::RETRY_AFTER_SECONDS.to_string().as_str());
+    assert_eq!(headers["retry-after"], twilio_server::error::RETRY_AFTER_SECONDS.to_string().as_str());
     assert_eq!(body["status"], 503);
     assert_eq!(body["code"], 20503);
     assert_eq!(body["more_info"], "https://www.twilio.com/docs/errors/20503");

@@ -21,8 +21,8 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::{AppError, AppState};
-pub use crate::limit::RateLimit;
-use crate::limit::{client_key, Bucket, KeyedLimiter};
+pub use twilio_server::limit::RateLimit;
+use twilio_server::limit::{client_key, Bucket, KeyedLimiter};
 
 /// Whether `given` is the configured password, in time that depends on neither.
 pub(crate) fn password_matches(configured: &str, given: &str) -> bool {

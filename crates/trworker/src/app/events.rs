@@ -342,7 +342,7 @@ fn for_this_workspace(state: &AppState, fields: &[(String, String)]) -> bool {
 
 /// Feeds an in-process event stream (local mode: the embedded engine's broadcast) into the app, as the
 /// webhook would, until the sender is gone. `to_fields` turns an event into its callback form fields
-/// (e.g. `trworker::api::callbacks::event_fields`). Events of other workspaces are skipped; when the
+/// (e.g. `trworker::twilio_server::callbacks::event_fields`). Events of other workspaces are skipped; when the
 /// receiver lags behind and events are lost, a reconciliation round puts every connected worker right.
 pub fn spawn_feed<T, F>(state: AppState, mut events: broadcast::Receiver<T>, to_fields: F) -> JoinHandle<()>
 where

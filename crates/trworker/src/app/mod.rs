@@ -393,7 +393,7 @@ pub fn router(state: AppState) -> Router {
         .layer(headers::layer())
 }
 
-/// Serves [`router`] on `listener` (with client addresses, within the default [`crate::server::Limits`])
+/// Serves [`router`] on `listener` (with client addresses, within the default [`twilio_server::http::Limits`])
 /// until `shutdown` resolves; then tells the sockets. The caller binds the socket, so tests use port 0.
 pub async fn serve(
     listener: tokio::net::TcpListener,
@@ -402,8 +402,8 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let on_shutdown = state.clone();
     let clock = state.inner.clock.clone();
-    let limits = crate::server::Limits::default();
-    crate::server::serve(listener, router(state), limits, clock, true, async move {
+    let limits = twilio_server::http::Limits::default();
+    twilio_server::http::serve(listener, router(state), limits, clock, true, async move {
         shutdown.await;
         on_shutdown.shutdown();
     })

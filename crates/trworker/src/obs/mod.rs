@@ -27,9 +27,9 @@ use axum::{Json, Router};
 use engine::Handle;
 use tower::{Layer, Service};
 
-use crate::api::callbacks::{DeliveryCounts, DeliveryStats};
 use crate::app::AppState;
 pub use metrics::{Exposition, Metrics};
+use twilio_server::callbacks::{DeliveryCounts, DeliveryStats};
 
 /// How long a Twilio reachability answer is reused, so that probes cannot flood Twilio's API.
 pub const TWILIO_CHECK_TTL: Duration = Duration::from_secs(10);
@@ -306,7 +306,7 @@ async fn metrics_page(State(observer): State<Observer>) -> Response {
 /// (and the fallback) in it, after routing, so the route template is known.
 ///
 /// Hand-written rather than `axum::middleware::from_fn` so that timing a request allocates nothing of its
-/// own (see [`crate::api::auth::RequireAuth`] for the measured cost of `from_fn`).
+/// own (see [`twilio_server::auth::RequireAuth`] for the measured cost of `from_fn`).
 #[derive(Clone)]
 pub struct Track {
     metrics: Arc<Metrics>,

@@ -113,12 +113,12 @@ impl Server {
         let state = AppState::new(config, shared).expect("app state");
         let account = credentials.account_sid.clone();
         let feed = app::events::spawn_feed(state.clone(), embedded.handle.subscribe(), move |event| {
-            trworker::api::callbacks::event_fields(&account, event)
+            twilio_server::callbacks::event_fields(&account, event)
         });
 
         let routes = app::router(state.clone())
             .merge(embedded.routes(&base))
-            .fallback(trworker::api::not_found)
+            .fallback(twilio_server::not_found)
             .into_make_service_with_connect_info::<SocketAddr>();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let on_stop = state.clone();

@@ -11,10 +11,10 @@ use engine::{Prefix, Sid};
 use serde_json::{json, Value};
 
 use super::{list_query, v1_list};
-use crate::api::extract::{call, expect_out, json, sid, Segments};
-use crate::api::params::{Params, Query, BODY_LIMIT};
-use crate::api::port::{Op, Out, StatisticsQuery};
-use crate::api::{ApiError, ApiResult, AppState};
+use crate::extract::{call, expect_out, json, sid, Segments};
+use crate::params::{Params, Query, BODY_LIMIT};
+use crate::port::{Op, Out, StatisticsQuery};
+use crate::{ApiError, ApiResult, AppState};
 
 pub fn router() -> Router<AppState> {
     let ws = "/v1/Workspaces/{ws}";

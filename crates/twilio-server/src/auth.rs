@@ -62,7 +62,7 @@ impl Credentials {
 /// Layer: 401/20003 unless the request carries the engine's credentials; apply it with `Router::route_layer`.
 ///
 /// A hand-written service rather than `axum::middleware::from_fn`, which boxes a future and a clone of the
-/// inner service on every request. With `from_fn`, this layer and the metrics one ([`crate::obs::Track`])
+/// inner service on every request. With `from_fn`, this layer and the metrics one (trworker's `obs::Track`)
 /// took about 6 of the 40 us of HTTP CPU a task create costs; written like this, about half as much
 /// (docs/PERFORMANCE.md). It allocates nothing of its own for the usual header: an authorized request goes
 /// straight to the inner service's future.
@@ -124,13 +124,13 @@ where
 
 /// The 401 for a request without the right credentials, with the challenge Twilio sends.
 /// The 401. When the request carried credentials (`guessed`), the response is marked so the server loop
-/// (`crate::server`) counts it against the client's address and throttles an address that keeps guessing; a
+/// (`crate::http`) counts it against the client's address and throttles an address that keeps guessing; a
 /// request with none is not a guess (a client probing what needs auth) and is not counted.
 fn unauthenticated(guessed: bool) -> Response {
     let mut response = ApiError::unauthenticated().into_response();
     response.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"Twilio API\""));
     if guessed {
-        response.extensions_mut().insert(crate::server::AuthFailed);
+        response.extensions_mut().insert(crate::http::AuthFailed);
     }
     response
 }

@@ -11,13 +11,11 @@ use engine::{Prefix, Sid};
 use serde_json::Value;
 
 use super::{list_query, v1_list};
-use crate::api::extract::{
-    call, deleted, expect_out, if_match, json_bytes, opt_sid, sid, with_etag, Segments,
-};
-use crate::api::params::{Form, Params, Query};
-use crate::api::port::{Op, Out, TaskFilter};
-use crate::api::render::{iso8601, parse_iso8601, put_iso8601, Urls};
-use crate::api::{ApiError, ApiResult, AppState};
+use crate::extract::{call, deleted, expect_out, if_match, json_bytes, opt_sid, sid, with_etag, Segments};
+use crate::params::{Form, Params, Query};
+use crate::port::{Op, Out, TaskFilter};
+use crate::render::{iso8601, parse_iso8601, put_iso8601, Urls};
+use crate::{ApiError, ApiResult, AppState};
 use engine::command::{Command, CreateTaskParams, UpdateTaskParams};
 use engine::model::Task;
 use engine::Timestamp;

@@ -1,5 +1,8 @@
-//! The Twilio-compatible HTTP facade over the engine: TaskRouter v1 at `/v1/Workspaces/...` and the API 2010
-//! Conference resources at `/2010-04-01/Accounts/{AccountSid}/Conferences...json`.
+//! The Twilio-compatible server over trworker's engine: TaskRouter v1 at `/v1/Workspaces/...` and the API
+//! 2010 Conference resources at `/2010-04-01/Accounts/{AccountSid}/Conferences...json`, with the event and
+//! assignment callbacks Twilio sends. `trworker engine` serves it alone; `trworker serve` in local mode next
+//! to the worker app. It depends on the engine and on the `twilio` crate's signatures, and knows nothing of
+//! the worker app.
 //!
 //! The facade holds no domain rules. It authenticates, parses Twilio-style parameters into engine commands,
 //! renders engine state back with the spec's field names, pages lists and turns every failure into Twilio's
@@ -19,16 +22,19 @@
 //! - [`stats`]: the window of a cumulative-statistics request and the JSON of what the engine counted.
 //! - [`callbacks`]: signed, ordered, retried delivery of events to each workspace's `EventCallbackUrl`.
 //! - [`assignment`]: the workflow's `AssignmentCallbackUrl` and the instructions it answers with.
+//! - [`http`]: the HTTP server loop of every trworker server: connection cap, header and idle timeouts,
+//!   the throttle on failed authentication, graceful shutdown.
+//! - [`limit`]: rate limits with bounded memory (the throttle; the worker app's sign-in).
 //!
 //! # Wiring
 //!
 //! ```text
-//! let engine: Arc<dyn api::Engine> = Arc::new(api::local::LocalEngine::new(core, clock)); // or the actor
-//! let credentials = api::Credentials { account_sid, auth_token };
-//! api::callbacks::spawn(engine.clone(), credentials.clone(), api::callbacks::Options::default());
-//! api::assignment::spawn(engine.clone(), credentials.clone(), api::assignment::TIMEOUT, Default::default());
-//! let state = api::AppState::new(engine, credentials, &public_url);
-//! api::serve(listener, state, shutdown).await?;
+//! let engine: Arc<dyn twilio_server::Engine> = Arc::new(twilio_server::local::HandleEngine::new(handle));
+//! let credentials = twilio_server::Credentials { account_sid, auth_token };
+//! twilio_server::callbacks::spawn(engine.clone(), credentials.clone(), Default::default());
+//! twilio_server::assignment::spawn(engine.clone(), credentials.clone(), twilio_server::assignment::TIMEOUT, Default::default());
+//! let state = twilio_server::AppState::new(engine, credentials, &public_url);
+//! twilio_server::serve(listener, state, shutdown).await?;
 //! ```
 //!
 //! To mount the facade next to other routes (the worker app), merge [`routes`] (no fallback) into the app's
@@ -38,6 +44,8 @@ pub mod assignment;
 pub mod auth;
 pub mod callbacks;
 pub mod error;
+pub mod http;
+pub mod limit;
 pub mod local;
 pub mod page;
 pub mod params;
@@ -127,7 +135,7 @@ pub(crate) fn twilio_path(path: &str) -> String {
     path.strip_prefix("/v1").filter(|p| !p.is_empty()).unwrap_or(path).to_owned()
 }
 
-/// Serves the facade on `listener` within the default [`crate::server::Limits`] until `shutdown` resolves.
+/// Serves the facade on `listener` within the default [`crate::http::Limits`] until `shutdown` resolves.
 /// The caller binds the socket, so tests use port 0.
 pub async fn serve(
     listener: tokio::net::TcpListener,
@@ -135,6 +143,6 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let clock: Arc<dyn engine::Clock> = Arc::new(engine::SystemClock);
-    let limits = crate::server::Limits::default();
-    crate::server::serve(listener, router(state), limits, clock, false, shutdown).await
+    let limits = crate::http::Limits::default();
+    crate::http::serve(listener, router(state), limits, clock, false, shutdown).await
 }

@@ -9,11 +9,11 @@ use engine::{Prefix, Sid};
 use serde_json::{json, Value};
 
 use super::{list_query, v1_list};
-use crate::api::extract::{call, expect_out, json, opt_sid, sid, Segments};
-use crate::api::params::{Params, Query};
-use crate::api::port::{EventFilter, Op, Out};
-use crate::api::render::{iso8601, parse_iso8601};
-use crate::api::{ApiError, ApiResult, AppState};
+use crate::extract::{call, expect_out, json, opt_sid, sid, Segments};
+use crate::params::{Params, Query};
+use crate::port::{EventFilter, Op, Out};
+use crate::render::{iso8601, parse_iso8601};
+use crate::{ApiError, ApiResult, AppState};
 use engine::event::Event;
 
 pub fn router() -> Router<AppState> {

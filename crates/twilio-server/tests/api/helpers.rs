@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use serde_json::Value;
-use trworker::api::local::HandleEngine;
-use trworker::api::{self, AppState, Credentials};
+use twilio_server::local::HandleEngine;
+use twilio_server::{self, AppState, Credentials};
 
 pub const ACCOUNT: &str = "AC00000000000000000000000000000001";
 pub const TOKEN: &str = "test-auth-token";
@@ -37,7 +37,7 @@ pub async fn spawn_app() -> TestApp {
     let engine = Arc::new(HandleEngine::new(handle));
     let state = AppState::new(engine.clone(), credentials(), &base);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(api::serve(listener, state, async move {
+    tokio::spawn(twilio_server::serve(listener, state, async move {
         let _ = rx.await;
     }));
     TestApp { base, client: reqwest::Client::new(), engine, clock, _shutdown: tx }

@@ -9,11 +9,11 @@ use engine::{Prefix, Sid};
 use serde_json::{json, Value};
 
 use super::{base, friendly_name, list_query, v1_list};
-use crate::api::extract::{call, deleted, expect_out, if_match, json_etag, opt_sid, sid, Segments};
-use crate::api::params::{Form, Params, Query};
-use crate::api::port::{Op, Out, WorkerFilter};
-use crate::api::render::iso8601;
-use crate::api::{ApiResult, AppState};
+use crate::extract::{call, deleted, expect_out, if_match, json_etag, opt_sid, sid, Segments};
+use crate::params::{Form, Params, Query};
+use crate::port::{Op, Out, WorkerFilter};
+use crate::render::iso8601;
+use crate::{ApiResult, AppState};
 use engine::command::{Command, WorkerParams};
 use engine::model::Worker;
 

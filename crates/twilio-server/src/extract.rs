@@ -78,7 +78,7 @@ macro_rules! expect_out {
     ($out:expr, $variant:path) => {
         match $out {
             $variant(v) => v,
-            other => return Err($crate::api::extract::unexpected(&other)),
+            other => return Err($crate::extract::unexpected(&other)),
         }
     };
 }

@@ -9,10 +9,10 @@ use engine::{Prefix, Sid};
 use serde_json::{json, Value};
 
 use super::{base, friendly_name, list_query, v1_list};
-use crate::api::extract::{call, deleted, expect_out, json, opt_sid, sid, Segments};
-use crate::api::params::{Form, Params, Query};
-use crate::api::port::{Op, Out};
-use crate::api::{ApiError, ApiResult, AppState};
+use crate::extract::{call, deleted, expect_out, json, opt_sid, sid, Segments};
+use crate::params::{Form, Params, Query};
+use crate::port::{Op, Out};
+use crate::{ApiError, ApiResult, AppState};
 use engine::command::{Command, TaskQueueParams};
 use engine::model::TaskQueue;
 

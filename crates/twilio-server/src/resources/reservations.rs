@@ -10,10 +10,10 @@ use engine::{Prefix, Sid};
 use serde_json::{json, Value};
 
 use super::{base, list_query, v1_list};
-use crate::api::extract::{call, expect_out, if_match, json_etag, opt_sid, sid, Segments};
-use crate::api::params::{Form, Params, Query};
-use crate::api::port::{Op, Out};
-use crate::api::{ApiError, ApiResult, AppState};
+use crate::extract::{call, expect_out, if_match, json_etag, opt_sid, sid, Segments};
+use crate::params::{Form, Params, Query};
+use crate::port::{Op, Out};
+use crate::{ApiError, ApiResult, AppState};
 use engine::command::{Command, UpdateReservationParams};
 use engine::model::Reservation;
 

@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
 use tokio::sync::mpsc;
-use trworker::api::callbacks;
+use twilio_server::callbacks;
 
 use super::helpers::*;
 
@@ -39,7 +39,7 @@ async fn receive(State(rx): State<Rx>, headers: HeaderMap, body: String) -> Stat
 }
 
 fn url_pairs(body: &str) -> Vec<(String, String)> {
-    let mut p = trworker::api::params::Params::parse(body).unwrap();
+    let mut p = twilio_server::params::Params::parse(body).unwrap();
     let names: Vec<String> = p.pairs().iter().map(|(k, _)| k.clone()).collect();
     names.into_iter().filter_map(|n| p.str(&n).map(|v| (n, v))).collect()
 }
@@ -155,17 +155,17 @@ async fn assignment_callback_instruction_accepts_the_reservation() {
     let mut rec = Receiver { url: url.clone(), rx };
 
     let stats = Arc::new(callbacks::DeliveryStats::default());
-    trworker::api::assignment::spawn(
+    twilio_server::assignment::spawn(
         app.engine.clone(),
         credentials(),
-        trworker::api::assignment::TIMEOUT,
+        twilio_server::assignment::TIMEOUT,
         stats.clone(),
     );
     let ws = app.workspace(&[]).await;
     let base = format!("/v1/Workspaces/{ws}");
     let centre = app.call_centre(&ws, &[("AssignmentCallbackUrl", url.as_str())]).await;
     app.available_worker(&ws, "erin").await;
-    let mut events = trworker::api::Engine::subscribe(app.engine.as_ref());
+    let mut events = twilio_server::Engine::subscribe(app.engine.as_ref());
     let task = app.task(&ws).await;
     let task_sid = task["sid"].as_str().unwrap();
 
@@ -233,10 +233,10 @@ async fn real_engine_carries_out_the_assignment_instruction() {
         .with_state(Rx { tx, fail_first: Arc::new(Mutex::new(0)) });
     tokio::spawn(async move { axum::serve(listener, router).await });
     let mut rec = Receiver { url: url.clone(), rx };
-    trworker::api::assignment::spawn(
+    twilio_server::assignment::spawn(
         real.engine.clone(),
         credentials(),
-        trworker::api::assignment::TIMEOUT,
+        twilio_server::assignment::TIMEOUT,
         Default::default(),
     );
 
@@ -252,7 +252,7 @@ async fn real_engine_carries_out_the_assignment_instruction() {
     let available = acts["activities"][0]["sid"].as_str().unwrap().to_owned();
     app.post(&format!("/v1/Workspaces/{ws}/Workers/{charles}"), &[("ActivitySid", available.as_str())]).await;
 
-    let mut events = trworker::api::Engine::subscribe(real.engine.as_ref());
+    let mut events = twilio_server::Engine::subscribe(real.engine.as_ref());
     let (_, task) =
         app.post(&format!("/v1/Workspaces/{ws}/Tasks"), &[("Attributes", r#"{"type":"support"}"#)]).await;
     let task_sid = task["sid"].as_str().unwrap();

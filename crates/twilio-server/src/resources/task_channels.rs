@@ -9,10 +9,10 @@ use engine::Prefix;
 use serde_json::{json, Value};
 
 use super::{base, friendly_name, list_query, v1_list};
-use crate::api::extract::{call, deleted, expect_out, json, sid, Segments};
-use crate::api::params::{Form, Query};
-use crate::api::port::{Op, Out};
-use crate::api::{ApiResult, AppState};
+use crate::extract::{call, deleted, expect_out, json, sid, Segments};
+use crate::params::{Form, Query};
+use crate::port::{Op, Out};
+use crate::{ApiResult, AppState};
 use engine::command::Command;
 use engine::model::TaskChannel;
 
