@@ -8,12 +8,14 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 
-use crate::app::{AppConfig, AppState, Mode, WrapUpPolicy};
-use crate::config::{self, vars};
+use twilio_server::http::Limits;
+
+use crate::app::{AppConfig, Mode, WrapUpPolicy};
+use crate::config::vars;
 use crate::embedded::{self, Embedded, Seed};
-use crate::obs::{self, log::LogFormat, Observer};
+use crate::obs::log::LogFormat;
 use crate::ops;
-use twilio_server::http::{self, Limits};
+use crate::start::{start, Role, Settings};
 
 /// A TaskRouter worker app with its own TaskRouter.
 #[derive(Debug, Parser)]
@@ -202,22 +204,14 @@ fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
-async fn bind(listen: &ListenArgs) -> anyhow::Result<(tokio::net::TcpListener, SocketAddr, String)> {
+async fn bind(listen: &ListenArgs) -> anyhow::Result<tokio::net::TcpListener> {
     let addr: SocketAddr = format!("{}:{}", listen.bind, listen.port)
         .parse()
         .or_else(|_| format!("[{}]:{}", listen.bind, listen.port).parse())
         .with_context(|| format!("TRWORKER_BIND/--bind '{}' is not an IP address", listen.bind))?;
-    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
-        format!("cannot listen on {addr}: is another program using port {}?", listen.port)
-    })?;
-    let bound = listener.local_addr().context("cannot read the bound address")?;
-    let public_url = listen
-        .public_url
-        .clone()
-        .unwrap_or_else(|| embedded::default_public_url(bound))
-        .trim_end_matches('/')
-        .to_owned();
-    Ok((listener, bound, public_url))
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}: is another program using port {}?", listen.port))
 }
 
 /// `trworker serve`. With JSON logs the start-up banner is left out of stdout (the `started` log line says
@@ -235,48 +229,12 @@ async fn run_serve(args: ServeArgs, log: LogFormat) -> anyhow::Result<()> {
         None if twilio_configured => Mode::Twilio,
         None => Mode::Local,
     };
-    let (listener, bound, public_url) = bind(&args.listen).await?;
-    // The app reaches its TaskRouter over HTTP, the same code path as with Twilio. In local mode that is the
-    // embedded engine's routes on a private loopback listener of their own: the same routes the public port
-    // serves to the CLI and to other programs, but outside the public port's connection cap, so a flood of
-    // strangers' connections cannot cut the app off from its own engine.
-    let loopback = embedded::default_public_url(bound);
+    let listener = bind(&args.listen).await?;
     let password_given = args.token_password.is_some();
-    let (mut app_config, engine_routes, local) = match mode {
+    let mut app_config = match mode {
+        // The account, token, workspace, base URLs and a generated password come from the embedded engine.
         Mode::Local => {
-            let embedded = Embedded::open(embedded::Settings {
-                data_dir: args.listen.data_dir.clone(),
-                account_sid: env(vars::ACCOUNT_SID),
-                auth_token: env(vars::AUTH_TOKEN),
-                seed: Seed::Demo,
-                manual_clock: false,
-            })
-            .await
-            .with_context(|| format!("cannot start the engine in {}", args.listen.data_dir.display()))?;
-            let workspace = embedded.workspace_sid.map(|s| s.to_string()).context(
-                "the local engine has no workspace; move the data directory aside to start with the demo one",
-            )?;
-            let password = match args.token_password.clone() {
-                Some(p) => p,
-                None => config::local_token_password(&args.listen.data_dir)?,
-            };
-            let mut config = AppConfig::new(
-                Mode::Local,
-                &embedded.credentials.account_sid,
-                &embedded.credentials.auth_token,
-                workspace,
-                password,
-                &public_url,
-            );
-            let internal = tokio::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
-                .await
-                .context("cannot listen on a loopback port for the app's own engine requests")?;
-            let internal_url =
-                embedded::default_public_url(internal.local_addr().context("cannot read the bound address")?);
-            config.taskrouter_url = Some(internal_url.clone());
-            config.api_url = Some(internal_url);
-            let routes = embedded.routes(&public_url);
-            (config, Some((routes, internal)), Some(embedded))
+            AppConfig::new(Mode::Local, "", "", "", args.token_password.clone().unwrap_or_default(), "")
         }
         Mode::Twilio => {
             let need = |name: &str| {
@@ -295,11 +253,11 @@ async fn run_serve(args: ServeArgs, log: LogFormat) -> anyhow::Result<()> {
                 args.token_password
                     .clone()
                     .context("TOKEN_PASSWORD is not set: workers need it to sign in")?,
-                &public_url,
+                "",
             );
             config.taskrouter_url = args.taskrouter_url.clone();
             config.api_url = args.api_url.clone();
-            (config, None, None)
+            config
         }
     };
     app_config.accept_activity = args.accept_activity.clone();
@@ -307,142 +265,91 @@ async fn run_serve(args: ServeArgs, log: LogFormat) -> anyhow::Result<()> {
     app_config.wrap_up = match args.wrap_up_seconds {
         None => WrapUpPolicy::WhenOffline,
         Some(0) => WrapUpPolicy::Never,
-        Some(s) => WrapUpPolicy::After(std::time::Duration::from_secs(s)),
+        Some(s) => WrapUpPolicy::After(Duration::from_secs(s)),
     };
     app_config.trust_forwarded_for = args.trust_proxy;
     app_config.ws_hello_timeout = Duration::from_secs(args.ws_hello_timeout_seconds);
     app_config.ws_max_message_bytes = usize::try_from(args.ws_max_message_bytes).unwrap_or(usize::MAX);
     app_config.legacy_open = args.legacy_open;
-    if args.legacy_open {
-        tracing::warn!(
-            "{}: conferenceEndFn.php and taskReservationTaskFix.php act without a worker token, as the original \
-             app did; anyone who can reach this server can end calls and read tasks",
-            vars::LEGACY_OPEN
-        );
-    }
     // Without PUBLIC_URL the webhook's signed URL is the one the request names (a router's forwarded scheme
     // and host); with it, PUBLIC_URL wins.
     app_config.public_url_from_headers = args.listen.public_url.is_none();
-    let clock: std::sync::Arc<dyn engine::Clock> = std::sync::Arc::new(engine::SystemClock);
-    let state = AppState::new(app_config.clone(), clock.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
-
-    let observer = Observer::builder(state.metrics().clone(), mode.as_str()).app(state.clone());
-    let observer = match &local {
-        Some(embedded) => observer
-            .engine(embedded.handle.clone(), embedded.callback_stats.clone())
-            .assignments(embedded.assignment_stats.clone()),
-        None => observer.twilio(state.client().clone()),
+    let settings = Settings {
+        role: Role::Serve(Box::new(app_config)),
+        engine: engine_settings(&args.listen, Seed::Demo, false),
+        public_url: args.listen.public_url.clone(),
+        limits: args.listen.limits(),
+        app_clock: None,
     };
-    let mut router = crate::app::router(state.clone()).merge(obs::router(observer.build()));
-    let (internal_stop, internal_stopped) = tokio::sync::watch::channel(false);
-    let mut internal_server = None;
-    if let Some((routes, internal)) = engine_routes {
-        router = router.merge(routes.clone());
-        let routes =
-            routes.fallback(twilio_server::not_found).layer(obs::Track::new(state.metrics().clone()));
-        let mut stopped = internal_stopped.clone();
-        let stop = async move {
-            let _ = stopped.wait_for(|stop| *stop).await;
-        };
-        // Only this process connects here; its client keeps a handful of pooled connections.
-        let limits = Limits { max_connections: 1024, ..Limits::default() };
-        internal_server =
-            Some(tokio::spawn(http::serve(internal, routes, limits, clock.clone(), false, stop)));
-    }
-    let router = router
-        .fallback(twilio_server::not_found)
-        .layer(crate::app::headers::layer())
-        .layer(obs::Track::new(state.metrics().clone()));
-    if let Some(embedded) = &local {
-        // In-process event intake: the engine's events reach the app without the HTTP hop, through the same
-        // intake the /twilio/events webhook feeds (which a real Twilio uses). They come as applied, one disk
-        // sync before they are durable: the page shows a call as soon as a read would (engine::handle docs).
-        let account = embedded.credentials.account_sid.clone();
-        crate::app::events::spawn_feed(state.clone(), embedded.handle.subscribe_applied(), move |e| {
-            twilio_server::callbacks::event_fields(&account, e)
-        });
-        let env_file = embedded
-            .write_local_env(&loopback, &[(vars::TOKEN_PASSWORD, app_config.token_password.as_str())])?;
-        let identities = local_identities(embedded).await;
-        // Where to read the sign-in password (never the password itself): the generated one's file, or the
-        // variable that gave it.
-        let password_from = match password_given {
-            true => vars::TOKEN_PASSWORD.to_owned(),
-            false => embedded.data_dir.join("token_password.env").display().to_string(),
-        };
-        tracing::info!(
-            url = %public_url, mode = "local", workspace_sid = %app_config.workspace_sid,
-            data_dir = %embedded.data_dir.display(), identities = %identities.join(","), %password_from,
-            listening = %loopback, "trworker serve started"
-        );
-        if text {
-            // The password is shown only when it was generated here: a password the operator gave is never
-            // echoed (it may end up in a log collector).
-            let password = match password_given {
-                true => "(from TOKEN_PASSWORD)".to_owned(),
-                false => app_config.token_password.clone(),
+    let started = start(listener, settings, stop).await?;
+    let (url, listening) = (started.url.as_str(), started.listening.as_str());
+    let config = started.app.as_ref().map(|app| app.config().clone()).context("the app did not start")?;
+    match &started.engine {
+        Some(embedded) => {
+            let identities = local_identities(embedded).await;
+            // Where to read the sign-in password (never the password itself): the generated one's file, or
+            // the variable that gave it.
+            let password_from = match password_given {
+                true => vars::TOKEN_PASSWORD.to_owned(),
+                false => embedded.data_dir.join("token_password.env").display().to_string(),
             };
-            println!("trworker: worker app at {public_url} (local mode: embedded TaskRouter engine)");
-            if public_url != loopback {
-                println!("  listening on   {loopback}");
-            }
-            println!("  sign in as     {}", identities.join(", "));
-            println!("  password       {password}");
-            println!("  account SID    {}", embedded.credentials.account_sid);
-            println!("  workspace SID  {}", app_config.workspace_sid);
-            println!("  data           {}", embedded.data_dir.display());
-            println!("  settings for the CLI and scripts: {}", env_file.display());
-        }
-    } else {
-        tracing::info!(
-            url = %public_url, mode = "twilio", workspace_sid = %app_config.workspace_sid,
-            listening = %loopback, "trworker serve started"
-        );
-        if text {
-            println!(
-                "trworker: worker app at {public_url} (twilio mode, workspace {})",
-                app_config.workspace_sid
+            tracing::info!(
+                url = %url, mode = "local", workspace_sid = %config.workspace_sid,
+                data_dir = %embedded.data_dir.display(), identities = %identities.join(","), %password_from,
+                listening = %listening, "trworker serve started"
             );
-            if public_url != loopback {
-                println!("  listening on   {loopback}");
+            if text {
+                // The password is shown only when it was generated here: a password the operator gave is
+                // never echoed (it may end up in a log collector).
+                let password = match password_given {
+                    true => "(from TOKEN_PASSWORD)".to_owned(),
+                    false => config.token_password.clone(),
+                };
+                println!("trworker: worker app at {url} (local mode: embedded TaskRouter engine)");
+                if url != listening {
+                    println!("  listening on   {listening}");
+                }
+                println!("  sign in as     {}", identities.join(", "));
+                println!("  password       {password}");
+                println!("  account SID    {}", embedded.credentials.account_sid);
+                println!("  workspace SID  {}", config.workspace_sid);
+                println!("  data           {}", embedded.data_dir.display());
+                if let Some(env_file) = &started.local_env {
+                    println!("  settings for the CLI and scripts: {}", env_file.display());
+                }
             }
-            println!(
-                "  TaskRouter events: set the workspace's EventCallbackUrl to {public_url}/twilio/events"
+        }
+        None => {
+            tracing::info!(
+                url = %url, mode = "twilio", workspace_sid = %config.workspace_sid,
+                listening = %listening, "trworker serve started"
             );
+            if text {
+                println!("trworker: worker app at {url} (twilio mode, workspace {})", config.workspace_sid);
+                if url != listening {
+                    println!("  listening on   {listening}");
+                }
+                println!("  TaskRouter events: set the workspace's EventCallbackUrl to {url}/twilio/events");
+            }
         }
     }
-    let background = state.spawn_background();
-    let on_shutdown = state.clone();
-    let limits = args.listen.limits();
-    http::serve(listener, router, limits, clock, true, async move {
-        stop.await;
-        tracing::info!("shutting down: no new connections; telling connected workers");
-        on_shutdown.shutdown();
-    })
-    .await
-    .context("the server failed")?;
-    internal_stop.send_replace(true);
-    if let Some(internal) = internal_server {
-        internal
-            .await
-            .context("the app's engine listener failed")?
-            .context("the app's engine listener failed")?;
-    }
-    // Upgraded WebSockets outlive the HTTP server: give them a moment to send their goodbye and close, or
-    // the runtime's end would cut them off mid-frame.
-    let closing = std::time::Instant::now();
-    while state.connections().1 > 0 && closing.elapsed() < std::time::Duration::from_secs(2) {
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    background.abort();
-    if let Some(embedded) = local {
-        embedded.handle.stop().await.context("could not save the engine's state on shutdown")?;
-    }
+    started.stopped().await?;
     tracing::info!("stopped");
     if text {
         println!("trworker: stopped, state saved");
     }
     Ok(())
+}
+
+/// The embedded engine's settings from the command line and the environment.
+fn engine_settings(listen: &ListenArgs, seed: Seed, manual_clock: bool) -> embedded::Settings {
+    embedded::Settings {
+        data_dir: listen.data_dir.clone(),
+        account_sid: env(vars::ACCOUNT_SID),
+        auth_token: env(vars::AUTH_TOKEN),
+        seed,
+        manual_clock,
+    }
 }
 
 /// The demo identities to print at start: the workspace's worker names.
@@ -469,73 +376,39 @@ async fn local_identities(embedded: &Embedded) -> Vec<String> {
 async fn run_engine(args: EngineArgs, command: &str, log: LogFormat) -> anyhow::Result<()> {
     let text = log == LogFormat::Text;
     let stop = shutdown_signal();
-    let listen = args.listen;
     let auth_token_given = env(vars::AUTH_TOKEN).is_some();
-    let embedded = Embedded::open(embedded::Settings {
-        data_dir: listen.data_dir.clone(),
-        account_sid: env(vars::ACCOUNT_SID),
-        auth_token: env(vars::AUTH_TOKEN),
-        seed: args.seed,
-        manual_clock: args.manual_clock,
-    })
-    .await
-    .with_context(|| format!("cannot start the engine in {}", listen.data_dir.display()))?;
-
-    let (listener, _, public_url) = bind(&listen).await?;
-    let metrics = obs::Metrics::new();
-    let observer = Observer::builder(metrics.clone(), "engine")
-        .engine(embedded.handle.clone(), embedded.callback_stats.clone())
-        .assignments(embedded.assignment_stats.clone())
-        .build();
-    // No worker app here to see the events: reservation outcomes are counted straight from the engine.
-    let mut events = embedded.handle.subscribe();
-    let counting = metrics.clone();
-    tokio::spawn(async move {
-        loop {
-            match events.recv().await {
-                Ok(event) => counting.count_event(event.event_type.as_str()),
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-            }
-        }
-    });
-    let app = embedded
-        .routes(&public_url)
-        .merge(obs::router(observer))
-        .fallback(twilio_server::not_found)
-        .layer(crate::app::headers::layer())
-        .layer(obs::Track::new(metrics));
-    let env_file = embedded.write_local_env(&public_url, &[])?;
-
-    tracing::info!(url = %public_url, data_dir = %embedded.data_dir.display(), "trworker {command} started");
+    let listener = bind(&args.listen).await?;
+    let settings = Settings {
+        role: Role::Engine,
+        engine: engine_settings(&args.listen, args.seed, args.manual_clock),
+        public_url: args.listen.public_url.clone(),
+        limits: args.listen.limits(),
+        app_clock: None,
+    };
+    let started = start(listener, settings, stop).await?;
+    let url = started.url.as_str();
+    let embedded = started.engine.as_ref().context("the engine did not start")?;
+    tracing::info!(url = %url, data_dir = %embedded.data_dir.display(), "trworker {command} started");
     if text {
         let auth_token = match auth_token_given {
             true => "(from AUTH_TOKEN)",
             false => embedded.credentials.auth_token.as_str(),
         };
-        println!("trworker {command}: local TaskRouter engine at {public_url}");
+        println!("trworker {command}: local TaskRouter engine at {url}");
         println!("  account SID    {}", embedded.credentials.account_sid);
         println!("  auth token     {auth_token}");
         if let Some(ws) = embedded.workspace_sid {
             println!("  workspace SID  {ws}");
         }
         println!("  data           {}", embedded.data_dir.display());
-        println!("  settings for the CLI and scripts: {}", env_file.display());
+        if let Some(env_file) = &started.local_env {
+            println!("  settings for the CLI and scripts: {}", env_file.display());
+        }
         if args.manual_clock {
-            println!("  manual clock: POST {public_url}/trworker/v1/Clock AdvanceSeconds=N moves time");
+            println!("  manual clock: POST {url}/trworker/v1/Clock AdvanceSeconds=N moves time");
         }
     }
-
-    // Without connect info: nothing behind these routes asks for the peer's address (only the worker app's
-    // sign-in does), and recording it costs an extension map per request.
-    let clock: std::sync::Arc<dyn engine::Clock> = std::sync::Arc::new(engine::SystemClock);
-    http::serve(listener, app, listen.limits(), clock, false, async move {
-        stop.await;
-        tracing::info!("shutting down");
-    })
-    .await
-    .context("the server failed")?;
-    embedded.handle.stop().await.context("could not save the engine's state on shutdown")?;
+    started.stopped().await?;
     tracing::info!("stopped");
     if text {
         println!("trworker {command}: stopped, state saved");
@@ -601,6 +474,7 @@ mod tests {
     use clap::CommandFactory as _;
 
     use super::*;
+    use crate::config;
 
     /// Every environment variable `serve` takes through clap, plus those read directly.
     fn read_by_serve() -> Vec<String> {

@@ -8,6 +8,8 @@
 //! - [`cli`]: the command line and the commands that run servers.
 //! - [`config`]: `.env`, generated local credentials and `local.env`.
 //! - [`obs`]: operating a server: `/healthz`, `/readyz`, `/metrics` and the log format.
+//! - [`start`]: the one way to start trworker (engine alone, or the app in local or twilio mode) on a bound
+//!   listener with a shutdown signal: used by the CLI, the benchmark example and the test harnesses.
 //! - [`ops`]: the ops commands (`workers`, `tasks`, `conferences`, `call`, `setup`, `token`), which talk to
 //!   TaskRouter only through the `twilio` client, so they work against Twilio and the local engine alike.
 
@@ -17,3 +19,4 @@ pub mod config;
 pub mod embedded;
 pub mod obs;
 pub mod ops;
+pub mod start;
