@@ -8,8 +8,11 @@
 //!
 //! - [`core`]: the sans-IO state machine ([`Core`]): `apply(now, command)`, `advance(now)` for timers,
 //!   `take_events`/`take_changes` for the log and the store, `restore` from stored records, read-only queries
-//!   and statistics. Submodules: `space` (one workspace, its indexes and CRUD), `routing` (workflows,
-//!   reservations, task lifecycle), `telephony` (simulated conferences), `query` (views).
+//!   and statistics. `Space` is one workspace, its `impl` cut by resource: `space` (the maps and indexes, the
+//!   Workspace, command dispatch), `activities`, `workers` (task channels, workers, worker channels),
+//!   `task_queues` (and queue membership), `workflows` (and stepping a task through one), `tasks` (commands
+//!   and lifecycle), `reservations`, `routing` (eligibility, offering tasks to workers). Beside them:
+//!   `timers` (every deadline), `telephony` (simulated conferences), `query` (views and statistics).
 //! - [`cumulative`]: cumulative statistics counted from the event log over a window ([`cumulative::tally`]).
 //! - [`model`]: the resources (Workspace … Reservation, Conference, Participant) with Twilio's field names.
 //! - [`command`]: [`Command`], one variant per mutating REST operation plus simulation commands.

@@ -3,6 +3,7 @@
 use super::*;
 use crate::command::*;
 use crate::sid::SequentialSids;
+use timers::Slot;
 
 const T0: Timestamp = Timestamp(1_700_000_000_000);
 
@@ -1597,36 +1598,6 @@ fn task_and_index_entries_stay_small() {
     assert_eq!(size_of::<space::TaskKey>(), 40);
     assert_eq!(size_of::<Timer>(), 56);
     assert_eq!(size_of::<Slot>(), 32);
-}
-
-#[test]
-fn timers_number_first_sids_and_free_the_numbers() {
-    let mut t = Timers::default();
-    let ws = Sid::new(Prefix::Workspace, 1);
-    let cf = Sid::new(Prefix::Conference, 2);
-    let call = Sid::new(Prefix::Call, 3);
-    let task = |n| Sid::new(Prefix::Task, n);
-    t.set(Timer::TaskTtl(ws, task(1)), at(10));
-    t.set(Timer::TaskTtl(ws, task(2)), at(5));
-    t.set(Timer::Answer(cf, call), at(7));
-    t.set(Timer::TaskTtl(ws, task(1)), at(3)); // moved, not added
-    assert_eq!(t.len(), 3);
-    assert_eq!(t.get(&Timer::TaskTtl(ws, task(1))), Some(at(3)));
-    assert_eq!(t.get(&Timer::Purge(ws, task(1))), None);
-    let order: Vec<Timer> = t.all().into_iter().map(|(_, x)| x).collect();
-    assert_eq!(
-        order,
-        vec![Timer::TaskTtl(ws, task(1)), Timer::TaskTtl(ws, task(2)), Timer::Answer(cf, call)]
-    );
-    t.cancel(Timer::Answer(cf, call));
-    t.cancel(Timer::Answer(cf, call)); // a second cancel changes nothing
-    assert_eq!(t.firsts.numbers.len(), 1, "the conference's number is freed with its last timer");
-    t.cancel(Timer::TaskTtl(ws, task(1)));
-    t.cancel(Timer::TaskTtl(ws, task(2)));
-    assert_eq!((t.len(), t.firsts.numbers.len(), t.first()), (0, 0, None));
-    t.set(Timer::Purge(ws, task(9)), at(1));
-    assert_eq!(t.firsts.sids.len(), 2, "freed numbers are reused");
-    assert_eq!(t.first(), Some((at(1), Timer::Purge(ws, task(9)))));
 }
 
 #[test]
