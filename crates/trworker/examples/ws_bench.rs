@@ -1,9 +1,9 @@
 //! The worker app's benchmark of issue 5: REST task creation -> `reservation.created` frame on the worker's
 //! WebSocket, and the memory cost of idle connected workers.
 //!
-//! Runs the app in-process exactly as `trworker serve` does in local mode (embedded engine in a temporary
-//! data directory, the app reaching it over HTTP on its own loopback URL, events fed in-process), on
-//! 127.0.0.1:
+//! Runs the app in-process exactly as `trworker serve` does in local mode, started by the same
+//! `trworker::start::start` (embedded engine in a temporary data directory, the app reaching it over HTTP on
+//! its own loopback URL, events fed in-process), on 127.0.0.1:
 //!
 //! 1. Latency. Creates N workers (`skills: ["support","bench"]`) in the demo workspace, a queue
 //!    `skills HAS "bench"` (so the demo workers never take a task) and a workflow with a one-hour
@@ -28,7 +28,6 @@
 //! [--durable-feed]`
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -42,8 +41,10 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-use trworker::app::{AppConfig, AppState, Mode};
-use trworker::embedded::{Embedded, Seed, Settings};
+use trworker::app::{AppConfig, Mode};
+use trworker::embedded::{self, Seed};
+use trworker::start::{start, Feed, Role, Settings};
+use twilio_server::http::Limits;
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -265,61 +266,55 @@ fn mib(kb: u64) -> f64 {
 }
 
 async fn run(args: &Args, dir: &Path) -> anyhow::Result<()> {
-    let embedded = Embedded::open(Settings {
-        data_dir: dir.to_path_buf(),
-        account_sid: None,
-        auth_token: None,
-        seed: Seed::Demo,
-        manual_clock: false,
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    // As `trworker serve` sets them: the open-files limit raised to its hard limit, for the idle sockets.
+    let mut limits = Limits::default();
+    limits.fit_to_open_files_limit();
+    let settings = Settings {
+        role: Role::Serve(Box::new(AppConfig::new(Mode::Local, "", "", "", "bench-password", ""))),
+        engine: Some(embedded::Settings {
+            data_dir: dir.to_path_buf(),
+            account_sid: None,
+            auth_token: None,
+            seed: Seed::Demo,
+            manual_clock: false,
+        }),
+        public_url: None,
+        limits,
+        app_clock: None,
+        feed: if args.durable_feed { Feed::Durable } else { Feed::Applied },
+        reconcile: true,
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let started = start(listener, settings, async move {
+        let _ = stopped.await;
     })
-    .await
-    .map_err(|e| anyhow!("cannot open the engine: {e}"))?;
+    .await?;
+    let embedded = started.engine.clone().context("local mode has an engine")?;
     let workspace =
         embedded.workspace_sid.map(|s| s.to_string()).context("the demo seed has no workspace")?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let base = format!("http://{addr}");
-    let account_sid = embedded.credentials.account_sid.clone();
-    let auth_token = embedded.credentials.auth_token.clone();
-    let mut config =
-        AppConfig::new(Mode::Local, &account_sid, &auth_token, workspace.clone(), "bench-password", &base);
-    config.taskrouter_url = Some(base.clone());
-    config.api_url = Some(base.clone());
-    let clock: Arc<dyn engine::Clock> = Arc::new(engine::SystemClock);
-    let state = AppState::new(config, clock).map_err(|e| anyhow!("{e}"))?;
-    let router = trworker::app::router(state.clone()).merge(embedded.routes(&base));
-    let feed_account = account_sid.clone();
-    let follow =
-        |h: &engine::handle::Handle| if args.durable_feed { h.subscribe() } else { h.subscribe_applied() };
-    trworker::app::events::spawn_feed(state.clone(), follow(&embedded.handle), move |e| {
-        twilio_server::callbacks::event_fields(&feed_account, e)
-    });
-    let background = state.spawn_background();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).await
-    });
-
     let bench = Bench {
-        ws_url: format!("ws://{addr}/api/ws"),
-        base,
+        ws_url: format!("ws://{}/api/ws", started.addr),
+        base: started.listening.clone(),
         workspace,
-        account_sid,
-        auth_token,
+        account_sid: embedded.credentials.account_sid.clone(),
+        auth_token: embedded.credentials.auth_token.clone(),
         http: reqwest::Client::builder().pool_max_idle_per_host(256).build()?,
     };
     println!("app at {} (pid {})", bench.base, std::process::id());
 
-    let (engine_watch, released) = watch_engine(bench.account_sid.clone(), follow(&embedded.handle));
+    // The stream the app's feed follows.
+    let events =
+        if args.durable_feed { embedded.handle.subscribe() } else { embedded.handle.subscribe_applied() };
+    let (engine_watch, released) = watch_engine(bench.account_sid.clone(), events);
     latency(&bench, args, &released).await?;
     engine_watch.abort();
     if args.idle > 0 {
         idle(&bench, args.idle).await?;
     }
 
-    background.abort();
-    server.abort();
-    embedded.handle.stop().await.map_err(|e| anyhow!("engine stop: {e}"))?;
-    Ok(())
+    let _ = stop.send(());
+    started.stopped().await
 }
 
 /// What a socket saw: the task its new reservation is for, and when the `reservation.created` frame came.

@@ -15,7 +15,7 @@ use crate::config::vars;
 use crate::embedded::{self, Embedded, Seed};
 use crate::obs::log::LogFormat;
 use crate::ops;
-use crate::start::{start, Role, Settings};
+use crate::start::{start, Feed, Role, Settings};
 
 /// A TaskRouter worker app with its own TaskRouter.
 #[derive(Debug, Parser)]
@@ -276,10 +276,12 @@ async fn run_serve(args: ServeArgs, log: LogFormat) -> anyhow::Result<()> {
     app_config.public_url_from_headers = args.listen.public_url.is_none();
     let settings = Settings {
         role: Role::Serve(Box::new(app_config)),
-        engine: engine_settings(&args.listen, Seed::Demo, false),
+        engine: (mode == Mode::Local).then(|| engine_settings(&args.listen, Seed::Demo, false)),
         public_url: args.listen.public_url.clone(),
         limits: args.listen.limits(),
         app_clock: None,
+        feed: Feed::Applied,
+        reconcile: true,
     };
     let started = start(listener, settings, stop).await?;
     let (url, listening) = (started.url.as_str(), started.listening.as_str());
@@ -380,10 +382,12 @@ async fn run_engine(args: EngineArgs, command: &str, log: LogFormat) -> anyhow::
     let listener = bind(&args.listen).await?;
     let settings = Settings {
         role: Role::Engine,
-        engine: engine_settings(&args.listen, args.seed, args.manual_clock),
+        engine: Some(engine_settings(&args.listen, args.seed, args.manual_clock)),
         public_url: args.listen.public_url.clone(),
         limits: args.listen.limits(),
         app_clock: None,
+        feed: Feed::Applied,
+        reconcile: true,
     };
     let started = start(listener, settings, stop).await?;
     let url = started.url.as_str();

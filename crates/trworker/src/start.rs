@@ -24,7 +24,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use twilio_server::http::{self, Limits};
 
-use crate::app::{AppConfig, AppState, Mode};
+use crate::app::{AppConfig, AppState};
 use crate::config::{self, vars};
 use crate::embedded::{self, Embedded};
 use crate::obs::{self, Metrics, Observer};
@@ -33,9 +33,9 @@ use crate::obs::{self, Metrics, Observer};
 pub enum Role {
     /// The engine alone, as `trworker engine`: the Twilio-compatible REST API and callbacks.
     Engine,
-    /// The worker app, configured by this. With `mode` [`Mode::Local`], [`start`] fills in the account, auth
-    /// token, workspace, base URLs and (when empty) the password from the embedded engine; in twilio mode
-    /// they are used as given.
+    /// The worker app, configured by this. With [`Settings::engine`] (local mode), [`start`] fills in the
+    /// account, auth token, workspace, base URLs and (when empty) the password from the embedded engine;
+    /// without it they are used as given. `mode` is what the app reports ([`crate::app::Mode`]).
     Serve(Box<AppConfig>),
 }
 
@@ -43,14 +43,35 @@ pub enum Role {
 pub struct Settings {
     /// What to run.
     pub role: Role,
-    /// The embedded engine to open: needed by [`Role::Engine`] and by local mode, ignored in twilio mode.
-    pub engine: embedded::Settings,
+    /// The embedded engine to open: needed by [`Role::Engine`]. With [`Role::Serve`] it makes the local-mode
+    /// composition (the app's account, token, workspace and base URLs come from it; the CLI gives it in
+    /// local mode only); without it the app talks to the TaskRouter its configuration names (twilio mode,
+    /// or the test harnesses' upstream engine with the app reporting local mode).
+    pub engine: Option<embedded::Settings>,
     /// The address clients use to reach this server (default: the bound address on loopback).
     pub public_url: Option<String>,
     /// What a connection may cost ([`Limits::fit_to_open_files_limit`] is the caller's choice).
     pub limits: Limits,
     /// The app's clock; by default the engine's (a manual one when the engine has one), else the system's.
     pub app_clock: Option<Arc<dyn Clock>>,
+    /// Which of the embedded engine's event streams the app follows in local mode.
+    pub feed: Feed,
+    /// Whether the app reconciles every `reconcile_interval` in the background (the CLI: always). Tests
+    /// that move a manual clock call [`AppState::reconcile`] themselves, so that nothing happens on a real
+    /// timer while they look.
+    pub reconcile: bool,
+}
+
+/// Which of the engine's event streams feeds the app in local mode (`engine::handle` docs).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Feed {
+    /// Events as applied, one disk sync before they are durable: the page shows a call as soon as a read
+    /// would. What `trworker serve` does.
+    #[default]
+    Applied,
+    /// Events released after the durable commit: for `ws_bench --durable-feed`, which measures what the
+    /// applied feed saves.
+    Durable,
 }
 
 /// A started server: where it is and its parts, for banners and tests.
@@ -94,11 +115,19 @@ pub async fn start(
         settings.public_url.clone().unwrap_or_else(|| listening.clone()).trim_end_matches('/').to_owned();
     match settings.role {
         Role::Engine => {
-            start_engine(listener, settings.engine, settings.limits, url, listening, addr, shutdown).await
+            let engine = settings.engine.context("the engine alone needs Settings::engine")?;
+            start_engine(listener, engine, settings.limits, url, listening, addr, shutdown).await
         }
         Role::Serve(config) => {
-            let parts =
-                Parts { limits: settings.limits, url, listening, addr, app_clock: settings.app_clock };
+            let parts = Parts {
+                limits: settings.limits,
+                url,
+                listening,
+                addr,
+                app_clock: settings.app_clock,
+                feed: settings.feed,
+                reconcile: settings.reconcile,
+            };
             start_serve(listener, *config, settings.engine, parts, shutdown).await
         }
     }
@@ -111,6 +140,8 @@ struct Parts {
     listening: String,
     addr: SocketAddr,
     app_clock: Option<Arc<dyn Clock>>,
+    feed: Feed,
+    reconcile: bool,
 }
 
 async fn open_engine(settings: embedded::Settings) -> anyhow::Result<Arc<Embedded>> {
@@ -187,14 +218,14 @@ async fn start_engine(
 async fn start_serve(
     listener: TcpListener,
     mut config: AppConfig,
-    engine: embedded::Settings,
+    engine: Option<embedded::Settings>,
     parts: Parts,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<Started> {
-    let Parts { limits, url, listening, addr, app_clock } = parts;
+    let Parts { limits, url, listening, addr, app_clock, feed, reconcile } = parts;
     config.public_url = url.clone();
     let mut local = None;
-    if config.mode == Mode::Local {
+    if let Some(engine) = engine {
         let data_dir = engine.data_dir.clone();
         let embedded = open_engine(engine).await?;
         config.account_sid = embedded.credentials.account_sid.clone();
@@ -255,7 +286,11 @@ async fn start_serve(
         internal_server =
             Some(tokio::spawn(http::serve(internal, routes, internal_limits, clock.clone(), false, stop)));
         let account = embedded.credentials.account_sid.clone();
-        crate::app::events::spawn_feed(state.clone(), embedded.handle.subscribe_applied(), move |e| {
+        let events = match feed {
+            Feed::Applied => embedded.handle.subscribe_applied(),
+            Feed::Durable => embedded.handle.subscribe(),
+        };
+        crate::app::events::spawn_feed(state.clone(), events, move |e| {
             twilio_server::callbacks::event_fields(&account, e)
         });
         let password = state.config().token_password.clone();
@@ -267,7 +302,7 @@ async fn start_serve(
         .layer(crate::app::headers::layer())
         .layer(obs::Track::new(metrics.clone()));
 
-    let background = state.spawn_background();
+    let background = reconcile.then(|| state.spawn_background());
     let app = state.clone();
     let stopping = engine.clone();
     let done = tokio::spawn(async move {
@@ -292,7 +327,9 @@ async fn start_serve(
         while app.connections().1 > 0 && closing.elapsed() < Duration::from_secs(2) {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        background.abort();
+        if let Some(background) = background {
+            background.abort();
+        }
         if let Some(embedded) = stopping {
             embedded.handle.stop().await.context("could not save the engine's state on shutdown")?;
         }

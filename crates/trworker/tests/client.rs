@@ -1,10 +1,8 @@
 //! The `twilio` client against the real local engine over HTTP: the seed's whole call flow, paging, errors
 //! and tokens. No mock server: the engine is the Twilio these calls speak to.
 
-use std::path::PathBuf;
-
 use serde_json::json;
-use trworker::embedded::{Embedded, Seed, Settings};
+use trworker::embedded::Seed;
 use twilio::client::conference::ConferenceFilter;
 use twilio::client::taskrouter::{
     ActivityFilter, ConferenceInstruction, CreateTask, Instruction, ReservationFilter, TaskFilter,
@@ -13,71 +11,21 @@ use twilio::client::taskrouter::{
 use twilio::models::{ConferenceStatus, ReservationStatus, TaskAssignmentStatus};
 use twilio::{Client, Config, Error};
 
-struct Engine {
-    url: String,
-    account_sid: String,
-    auth_token: String,
-    workspace_sid: String,
-    dir: PathBuf,
-    _shutdown: tokio::sync::oneshot::Sender<()>,
-}
+#[path = "support/mod.rs"]
+mod support;
 
-impl Drop for Engine {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+use support::Engine;
 
 async fn start_engine() -> Engine {
-    let dir = std::env::temp_dir().join(format!("trworker-client-{}", trworker::config::random_hex()));
-    let embedded = Embedded::open(Settings {
-        data_dir: dir.clone(),
-        account_sid: None,
-        auth_token: None,
-        seed: Seed::Demo,
-        manual_clock: true,
-    })
-    .await
-    .expect("engine opens");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let app = embedded.routes(&url);
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = rx.await;
-            })
-            .await;
-    });
-    Engine {
-        url,
-        account_sid: embedded.credentials.account_sid.clone(),
-        auth_token: embedded.credentials.auth_token.clone(),
-        workspace_sid: embedded.workspace_sid.expect("demo workspace").to_string(),
-        dir,
-        _shutdown: tx,
-    }
+    support::start_engine_in_temp("client", Seed::Demo).await
 }
 
 fn client(engine: &Engine) -> Client {
-    Client::new(
-        Config::new(&engine.account_sid, &engine.auth_token)
-            .workspace(&engine.workspace_sid)
-            .base_urls(&engine.url, &engine.url),
-    )
-    .expect("client")
+    engine.client().with_workspace(&engine.workspace_sid)
 }
 
 async fn advance(engine: &Engine, seconds: u32) {
-    let response = reqwest::Client::new()
-        .post(format!("{}/trworker/v1/Clock", engine.url))
-        .basic_auth(&engine.account_sid, Some(&engine.auth_token))
-        .form(&[("AdvanceSeconds", seconds.to_string())])
-        .send()
-        .await
-        .expect("clock");
-    assert_eq!(response.status(), 200);
+    engine.advance(seconds).await;
 }
 
 #[tokio::test]

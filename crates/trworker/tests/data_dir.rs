@@ -1,64 +1,32 @@
 //! The embedded engine's data directory as the operating system sees it: who may read its files, and what a
 //! client is told when the disk under it refuses a write.
 
-use std::path::{Path, PathBuf};
-
 use serde_json::Value;
-use trworker::embedded::{Embedded, Seed, Settings};
+use trworker::embedded::Seed;
 
-/// A directory under the system temp dir that does not exist yet (so trworker makes it), removed on drop.
-struct TempDir(PathBuf);
+#[path = "support/mod.rs"]
+mod support;
+
+/// A directory under the system temp dir, removed on drop, whose `data` trworker makes: the test also sees
+/// the root left as it was.
+struct TempDir(support::TempDir);
 
 impl TempDir {
     fn new(name: &str) -> TempDir {
-        let root = std::env::temp_dir().join(format!(
-            "trworker-datadir-{name}-{}-{}",
-            std::process::id(),
-            trworker::config::random_hex()
-        ));
-        TempDir(root)
+        TempDir(support::TempDir::new(&format!("datadir-{name}")))
     }
 
-    /// The data directory, one level below the root, so the test also sees the root left as it was.
-    fn data(&self) -> PathBuf {
-        self.0.join("data")
+    /// The data directory, one level below the root.
+    fn data(&self) -> std::path::PathBuf {
+        self.0.path().join("data")
     }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-async fn open(data_dir: &Path) -> Embedded {
-    Embedded::open(Settings {
-        data_dir: data_dir.to_owned(),
-        account_sid: None,
-        auth_token: None,
-        seed: Seed::Demo,
-        manual_clock: true,
-    })
-    .await
-    .unwrap_or_else(|e| panic!("open {}: {e}", data_dir.display()))
-}
-
-/// The facade of `embedded` on port 0; returns its base URL. The server stops with the test's runtime.
-async fn serve(embedded: &Embedded) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let routes = embedded.routes(&base);
-    tokio::spawn(async move { axum::serve(listener, routes).await });
-    base
 }
 
 async fn send(
-    embedded: &Embedded,
+    engine: &support::Engine,
     request: reqwest::RequestBuilder,
 ) -> (u16, reqwest::header::HeaderMap, Value) {
-    let credentials = &embedded.credentials;
-    let response =
-        request.basic_auth(&credentials.account_sid, Some(&credentials.auth_token)).send().await.unwrap();
+    let response = request.basic_auth(&engine.account_sid, Some(&engine.auth_token)).send().await.unwrap();
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     let body = response.json().await.unwrap_or(Value::Null);
@@ -71,16 +39,15 @@ async fn every_file_in_a_new_data_dir_is_the_owners_only() {
     use std::os::unix::fs::PermissionsExt;
     let root = TempDir::new("modes");
     let data = root.data();
-    let embedded = open(&data).await;
+    // As `trworker engine` starts it: `local.env` written.
+    let engine = support::start_engine(&data, Seed::Demo).await;
     trworker::config::local_token_password(&data).unwrap();
-    embedded.write_local_env("http://127.0.0.1:8080", &[]).unwrap();
     // A change after the seed, so the running engine has written to its WAL.
-    let ws = embedded.workspace_sid.unwrap();
-    let base = serve(&embedded).await;
+    let (ws, base) = (&engine.workspace_sid, &engine.url);
     let client = reqwest::Client::new();
     let form = [("Attributes", r#"{"from":"+15551234567"}"#)];
     let (status, _, body) =
-        send(&embedded, client.post(format!("{base}/v1/Workspaces/{ws}/Tasks")).form(&form)).await;
+        send(&engine, client.post(format!("{base}/v1/Workspaces/{ws}/Tasks")).form(&form)).await;
     assert_eq!(status, 201, "{body}");
 
     let mut modes: Vec<(String, u32)> = std::fs::read_dir(&data)
@@ -108,7 +75,7 @@ async fn every_file_in_a_new_data_dir_is_the_owners_only() {
     .collect();
     assert_eq!(modes, expected);
     assert_eq!(std::fs::metadata(&data).unwrap().permissions().mode() & 0o777, 0o700);
-    embedded.handle.stop().await.unwrap();
+    engine.stop().await;
 }
 
 /// The facade over the engine kept in `data_dir`, its store opened with `store` (capped or not), on port 0.

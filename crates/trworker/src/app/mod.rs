@@ -6,7 +6,7 @@
 //!
 //! # Layout
 //!
-//! - this file: [`AppConfig`], [`AppState`], [`router`] and [`serve`].
+//! - this file: [`AppConfig`], [`AppState`] and [`router`] (served by [`crate::start`]).
 //! - [`error`]: [`AppError`], the one error type of every handler, and its `{"error":{"message"}}` body.
 //! - [`auth`]: passwords, worker tokens as bearer credentials, and the sign-in rate limiter.
 //! - [`api`]: the JSON API under `/api` (workspace, token, activity, reservations, tasks, conferences).
@@ -35,7 +35,6 @@ pub mod wrapup;
 
 use std::collections::HashMap;
 use std::fmt;
-use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -134,6 +133,9 @@ pub struct AppConfig {
     pub ws_max_message_bytes: usize,
     /// Events kept per worker for a reconnecting socket (default 256).
     pub event_buffer: usize,
+    /// How many times a failed TaskRouter or Conferences request is repeated; `None` (default) keeps the
+    /// client's own default ([`twilio::Config`]). Tests of an unreachable upstream set 0.
+    pub client_retries: Option<u32>,
 }
 
 impl AppConfig {
@@ -169,6 +171,7 @@ impl AppConfig {
             ws_hello_timeout: Duration::from_secs(10),
             ws_max_message_bytes: 16 * 1024,
             event_buffer: 256,
+            client_retries: None,
         }
     }
 
@@ -205,6 +208,9 @@ impl AppConfig {
         }
         if let Some(url) = &self.api_url {
             config.api_url = url.clone();
+        }
+        if let Some(retries) = self.client_retries {
+            config.max_retries = retries;
         }
         config
     }
@@ -375,7 +381,7 @@ impl AppState {
 /// The whole app: the JSON API, the WebSocket, the webhook, the legacy URLs and the page, every response
 /// with the [`headers`] (routes merged into it later do not get them: layer those with [`headers::layer`]).
 ///
-/// Serve it with connect info (`ConnectInfo<SocketAddr>` in each request, as [`serve`] does) so that sign-in
+/// Serve it with connect info (`ConnectInfo<SocketAddr>` in each request, as [`crate::start`] does) so that sign-in
 /// attempts are limited per client address; without it only the overall budget applies.
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -391,23 +397,6 @@ pub fn router(state: AppState) -> Router {
         .merge(assets::router())
         .with_state(state)
         .layer(headers::layer())
-}
-
-/// Serves [`router`] on `listener` (with client addresses, within the default [`twilio_server::http::Limits`])
-/// until `shutdown` resolves; then tells the sockets. The caller binds the socket, so tests use port 0.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    state: AppState,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let on_shutdown = state.clone();
-    let clock = state.inner.clock.clone();
-    let limits = twilio_server::http::Limits::default();
-    twilio_server::http::serve(listener, router(state), limits, clock, true, async move {
-        shutdown.await;
-        on_shutdown.shutdown();
-    })
-    .await
 }
 
 #[cfg(test)]

@@ -158,7 +158,7 @@ async fn twilio_failures_are_502_with_a_message() {
     let dead = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", dead.local_addr().expect("addr"));
     drop(dead);
-    let (base, state) = crate::helpers::spawn_detached(&url).await;
+    let (base, state, _server) = crate::helpers::spawn_detached(&url).await;
     let http = reqwest::Client::new();
     let response = http.get(format!("{base}/api/workspace")).send().await.expect("request");
     assert_eq!(response.status().as_u16(), 502);

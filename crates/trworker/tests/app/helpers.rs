@@ -2,7 +2,8 @@
 //! seeded workspace, the worker app on port 0 pointed at it, and typed helpers for requests and sockets.
 //!
 //! Only [`start_upstream`] knows how the upstream is started; everything else talks to it with the
-//! `twilio` client, as the app does.
+//! `twilio` client, as the app does. Both are started by `crate::support` (`trworker::start`); the app has
+//! a manual clock of its own, and reconciles only when a test calls it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +12,7 @@ use engine::{Clock, ManualClock, SystemClock};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
-use trworker::app::{self, AppConfig, AppState, Mode};
+use trworker::app::{AppConfig, AppState, Mode};
 use twilio::client::taskrouter::{
     ActivityFilter, CreateActivity, CreateTask, CreateWorker, CreateWorkflow, CreateWorkspace,
     ReservationFilter,
@@ -20,14 +21,7 @@ use twilio::models::{Reservation, ReservationStatus, Task};
 
 pub const PASSWORD: &str = "correct horse battery staple";
 
-/// A running upstream: where it is and its credentials.
-pub struct Upstream {
-    pub url: String,
-    pub account_sid: String,
-    pub auth_token: String,
-    /// Whatever keeps the upstream running while the test holds it.
-    pub _guard: Box<dyn std::any::Any + Send>,
-}
+pub use crate::upstream::Upstream;
 
 /// Starts the TaskRouter the app talks to (see `upstream.rs`, the one place that knows it is trworker's
 /// own engine).
@@ -47,7 +41,7 @@ pub struct TestApp {
     pub workflow_sid: String,
     pub alice: String,
     pub bob: String,
-    _stop: tokio::sync::oneshot::Sender<()>,
+    _server: crate::support::Server,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -58,11 +52,9 @@ pub async fn spawn_app() -> TestApp {
 /// 10 s reservation timeout, workers alice and bob offline), then starts the app with `adjust`ed config.
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut AppConfig)) -> TestApp {
     let upstream = start_upstream().await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = crate::support::bind(0).await;
     let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let config = twilio::Config::new(&upstream.account_sid, &upstream.auth_token)
-        .base_urls(&upstream.url, &upstream.url);
-    let root = twilio::Client::new(config).expect("client");
+    let root = upstream.client();
     let workspace = root
         .create_workspace(&CreateWorkspace {
             friendly_name: "Tiger Support".into(),
@@ -130,16 +122,12 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut AppConfig)) -> TestApp {
     config.api_url = Some(upstream.url.clone());
     config.caller_id = Some("+15005550006".into());
     adjust(&mut config);
-    let state = AppState::new(config, clock.clone()).expect("app state");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(app::serve(listener, state.clone(), async move {
-        let _ = stopped.await;
-    }));
+    let server = crate::support::start_app(listener, config, clock.clone()).await;
     let (alice, bob) = (workers[0].clone(), workers[1].clone());
     TestApp {
         base,
         http: reqwest::Client::new(),
-        state,
+        state: server.app().clone(),
         clock,
         upstream,
         admin,
@@ -147,7 +135,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut AppConfig)) -> TestApp {
         workflow_sid: workflow.sid,
         alice,
         bob,
-        _stop: stop,
+        _server: server,
     }
 }
 
@@ -226,15 +214,7 @@ impl TestApp {
 
     /// Moves the engine's manual clock and fires what became due.
     pub async fn advance_engine(&self, seconds: u32) {
-        let response = self
-            .http
-            .post(format!("{}/trworker/v1/Clock", self.upstream.url))
-            .basic_auth(&self.upstream.account_sid, Some(&self.upstream.auth_token))
-            .form(&[("AdvanceSeconds", seconds.to_string())])
-            .send()
-            .await
-            .expect("advance the engine clock");
-        assert!(response.status().is_success(), "{:?}", response.text().await);
+        self.upstream.advance(seconds).await;
     }
 
     /// Accepts `reservation` through the app, then lets the simulated worker leg answer (it rings for two
@@ -343,9 +323,9 @@ impl Socket {
 }
 
 /// The app alone, pointed at `upstream_url` (e.g. one nobody listens on), with a client that does not
-/// retry. Returns its base URL and state.
-pub async fn spawn_detached(upstream_url: &str) -> (String, AppState) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+/// retry. Returns its base URL, its state, and the server, which stops when dropped.
+pub async fn spawn_detached(upstream_url: &str) -> (String, AppState, crate::support::Server) {
+    let listener = crate::support::bind(0).await;
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let mut config = AppConfig::new(
         Mode::Twilio,
@@ -357,11 +337,8 @@ pub async fn spawn_detached(upstream_url: &str) -> (String, AppState) {
     );
     config.taskrouter_url = Some(upstream_url.to_owned());
     config.api_url = Some(upstream_url.to_owned());
-    let mut client_config = config.client_config();
-    client_config.max_retries = 0;
-    let client = twilio::Client::new(client_config).expect("client");
+    config.client_retries = Some(0);
     let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(SystemClock.now()));
-    let state = AppState::with_client(config, client, clock);
-    tokio::spawn(app::serve(listener, state.clone(), std::future::pending()));
-    (base, state)
+    let server = crate::support::start_app(listener, config, clock).await;
+    (base, server.app().clone(), server)
 }

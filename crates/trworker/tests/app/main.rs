@@ -2,6 +2,8 @@
 //! TaskRouter-compatible upstream (trworker's own engine and facade) over HTTP.
 
 mod helpers;
+#[path = "../support/mod.rs"]
+mod support;
 mod upstream;
 
 mod actions;

@@ -4,15 +4,14 @@
 use std::path::PathBuf;
 
 use serde_json::Value;
-use trworker::embedded::{Embedded, Seed, Settings};
+use trworker::embedded::Seed;
 
 pub struct Local {
     pub dir: PathBuf,
     pub client: twilio::Client,
     pub auth_token: String,
     pub workspace_sid: String,
-    _embedded: Embedded,
-    _shutdown: tokio::sync::oneshot::Sender<()>,
+    _engine: crate::support::Engine,
 }
 
 /// What one run of the binary came to.
@@ -95,35 +94,11 @@ impl Local {
 
     async fn start(seed: Seed) -> Local {
         let dir = temp_dir();
-        let embedded = Embedded::open(Settings {
-            data_dir: dir.join("data"),
-            account_sid: None,
-            auth_token: None,
-            seed,
-            manual_clock: true,
-        })
-        .await
-        .unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let app = embedded.routes(&url);
-        embedded.write_local_env(&url, &[]).unwrap();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
-                .with_graceful_shutdown(async move {
-                    let _ = rx.await;
-                })
-                .await
-                .unwrap();
-        });
-        let auth_token = embedded.credentials.auth_token.clone();
-        let workspace_sid = embedded.workspace_sid.map(|s| s.to_string()).unwrap_or_default();
-        let config = twilio::Config::new(&embedded.credentials.account_sid, &auth_token)
-            .workspace(&workspace_sid)
-            .base_urls(&url, &url);
-        let client = twilio::Client::new(config).unwrap();
-        Local { dir, client, auth_token, workspace_sid, _embedded: embedded, _shutdown: tx }
+        let engine = crate::support::start_engine(&dir.join("data"), seed).await;
+        let auth_token = engine.auth_token.clone();
+        let workspace_sid = engine.workspace_sid.clone();
+        let client = engine.client().with_workspace(&workspace_sid);
+        Local { dir, client, auth_token, workspace_sid, _engine: engine }
     }
 
     /// Rewrites `local.env` with some values replaced.

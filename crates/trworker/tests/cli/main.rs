@@ -2,6 +2,8 @@
 //! test on an ephemeral port, found through `DIR/local.env` as next to a running `trworker serve`.
 
 mod helpers;
+#[path = "../support/mod.rs"]
+mod support;
 
 mod calls;
 mod conferences;

@@ -13,7 +13,7 @@ use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Map, Value};
 
-use crate::server::unique_temp_path;
+use crate::support::TempDir;
 
 /// How long the page may take to reach a state before the test fails.
 pub const PATIENCE: Duration = Duration::from_secs(30);
@@ -41,7 +41,8 @@ pub struct Browser {
     pub client: Client,
     /// `None` once ended.
     driver: Option<Child>,
-    profile: PathBuf,
+    /// Chromium's profile, removed on drop (after the driver's end).
+    _profile: TempDir,
 }
 
 impl Browser {
@@ -61,7 +62,7 @@ impl Browser {
             end_group(&mut driver);
             panic!("chromedriver did not start: {message}");
         }
-        let profile = unique_temp_path("trworker-e2e-profile");
+        let profile = TempDir::new("e2e-profile");
         let binary = std::env::var("CHROME_BIN")
             .ok()
             .filter(|b| !b.is_empty())
@@ -77,7 +78,7 @@ impl Browser {
             "--no-first-run".to_owned(),
             "--disable-breakpad".to_owned(),
             "--window-size=1280,900".to_owned(),
-            format!("--user-data-dir={}", profile.display()),
+            format!("--user-data-dir={}", profile.path().display()),
         ];
         let mut capabilities = Map::new();
         capabilities.insert("browserName".into(), json!("chrome"));
@@ -93,7 +94,7 @@ impl Browser {
                 panic!("cannot open a Chromium session through chromedriver ({binary}): {e}");
             }
         };
-        Browser { client, driver: Some(driver), profile }
+        Browser { client, driver: Some(driver), _profile: profile }
     }
 
     /// Ends the session, then chromedriver.
@@ -106,7 +107,6 @@ impl Browser {
     fn kill_driver(&mut self) {
         if let Some(mut driver) = self.driver.take() {
             end_group(&mut driver);
-            let _ = std::fs::remove_dir_all(&self.profile);
         }
     }
 

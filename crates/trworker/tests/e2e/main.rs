@@ -12,6 +12,8 @@
 
 mod browser;
 mod server;
+#[path = "../support/mod.rs"]
+mod support;
 
 mod access;
 mod bidi;

@@ -6,55 +6,20 @@
 //! [`Server::start`] on the same [`DataDir`] and port are a server restart.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
 
-use engine::{Clock, ManualClock};
+use engine::ManualClock;
 use serde_json::json;
-use trworker::app::{self, AppConfig, AppState, Mode};
-use trworker::embedded::{self, Embedded, Seed};
+use trworker::app::{AppConfig, AppState, Mode};
 use twilio::client::taskrouter::{ActivityFilter, CreateTask, WorkflowFilter};
 use twilio::models::Task;
+
+pub use crate::support::TempDir as DataDir;
 
 /// The password every worker signs in with.
 pub const PASSWORD: &str = "e2e correct horse battery staple";
 
 /// A demo worker with the `support` skill: the support queue's calls reach it when it is available.
 pub const WORKER: &str = "charles";
-
-/// A data directory of its own under the system's temporary directory, removed on drop.
-pub struct DataDir {
-    path: PathBuf,
-}
-
-impl DataDir {
-    /// A fresh, empty directory named after `what`.
-    pub fn new(what: &str) -> DataDir {
-        let path = unique_temp_path(&format!("trworker-e2e-{what}"));
-        std::fs::create_dir_all(&path).expect("create the test's data directory");
-        DataDir { path }
-    }
-
-    /// Where it is.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-}
-
-impl Drop for DataDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.path);
-    }
-}
-
-/// A path in the temporary directory that no other test (or test process) uses.
-pub fn unique_temp_path(prefix: &str) -> PathBuf {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, Ordering::SeqCst);
-    std::env::temp_dir().join(format!("{prefix}-{}-{n}", std::process::id()))
-}
 
 /// A running server.
 pub struct Server {
@@ -68,9 +33,7 @@ pub struct Server {
     pub admin: twilio::Client,
     pub workflow_sid: String,
     handle: engine::Handle,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    served: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
-    feed: tokio::task::JoinHandle<()>,
+    server: crate::support::Server,
 }
 
 impl Server {
@@ -82,95 +45,35 @@ impl Server {
 
     /// As [`Server::start`], with the app's configuration `adjust`ed.
     pub async fn start_with(dir: &DataDir, port: u16, adjust: impl FnOnce(&mut AppConfig)) -> Server {
-        let embedded = Embedded::open(embedded::Settings {
-            data_dir: dir.path().to_owned(),
-            account_sid: None,
-            auth_token: None,
-            seed: Seed::Demo,
-            manual_clock: true,
-        })
-        .await
-        .expect("open the embedded engine");
-        let listener = bind(port).await;
-        let addr = listener.local_addr().expect("bound address");
-        let base = format!("http://{addr}");
-        let workspace_sid = embedded.workspace_sid.expect("the demo workspace").to_string();
-        let clock = embedded.manual_clock.clone().expect("a manual clock");
-        let credentials = embedded.credentials.clone();
-
-        let mut config = AppConfig::new(
-            Mode::Local,
-            &credentials.account_sid,
-            &credentials.auth_token,
-            &workspace_sid,
-            PASSWORD,
-            &base,
-        );
-        config.taskrouter_url = Some(base.clone());
-        config.api_url = Some(base.clone());
+        let mut config = AppConfig::new(Mode::Local, "", "", "", PASSWORD, "");
         adjust(&mut config);
-        let shared: Arc<dyn Clock> = Arc::new(clock.clone());
-        let state = AppState::new(config, shared).expect("app state");
-        let account = credentials.account_sid.clone();
-        let feed = app::events::spawn_feed(state.clone(), embedded.handle.subscribe(), move |event| {
-            twilio_server::callbacks::event_fields(&account, event)
-        });
-
-        let routes = app::router(state.clone())
-            .merge(embedded.routes(&base))
-            .fallback(twilio_server::not_found)
-            .into_make_service_with_connect_info::<SocketAddr>();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let on_stop = state.clone();
-        let served = tokio::spawn(async move {
-            axum::serve(listener, routes)
-                .with_graceful_shutdown(async move {
-                    let _ = stopped.await;
-                    on_stop.shutdown();
-                })
-                .await
-        });
-
+        let server = crate::support::start_local(dir.path(), crate::support::bind(port).await, config).await;
+        let embedded = server.engine();
+        let credentials = &embedded.credentials;
+        let workspace_sid = embedded.workspace_sid.expect("the demo workspace").to_string();
         let root = twilio::Client::new(
-            twilio::Config::new(&credentials.account_sid, &credentials.auth_token).base_urls(&base, &base),
+            twilio::Config::new(&credentials.account_sid, &credentials.auth_token)
+                .base_urls(&server.base, &server.base),
         )
         .expect("admin client");
         let admin = root.with_workspace(&workspace_sid);
         let workflows = admin.list_workflows(&WorkflowFilter::default()).all().await.expect("workflows");
         let workflow_sid = workflows.into_iter().next().expect("the demo workflow").sid;
         Server {
-            base,
-            addr,
-            state,
-            clock,
+            base: server.base.clone(),
+            addr: server.addr,
+            state: server.app().clone(),
+            clock: embedded.manual_clock.clone().expect("a manual clock"),
             admin,
             workflow_sid,
-            handle: embedded.handle,
-            stop: Some(stop),
-            served: Some(served),
-            feed,
+            handle: embedded.handle.clone(),
+            server,
         }
     }
 
     /// Stops serving (sockets are told, connections closed) and saves the engine's state.
-    pub async fn stop(mut self) {
-        self.shutdown().await;
-    }
-
-    async fn shutdown(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(served) = self.served.take() {
-            // Graceful shutdown waits for open connections; a browser's idle keep-alive ones are closed by
-            // the server, so this ends promptly. Abort rather than hang a test if it does not.
-            let abort = served.abort_handle();
-            if tokio::time::timeout(Duration::from_secs(10), served).await.is_err() {
-                abort.abort();
-            }
-        }
-        self.feed.abort();
-        let _ = self.handle.stop().await;
+    pub async fn stop(self) {
+        self.server.stop().await;
     }
 
     /// The page's URL.
@@ -237,29 +140,6 @@ impl Server {
         let task = self.admin.fetch_task(task_sid).await.expect("task");
         task.assignment_status.map(|s| s.as_str().to_owned()).unwrap_or_default()
     }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        self.feed.abort();
-    }
-}
-
-/// Binds `127.0.0.1:port`; a port just released by a stopped server may take a moment to be free again.
-async fn bind(port: u16) -> tokio::net::TcpListener {
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut last = None;
-    for _ in 0..100 {
-        match tokio::net::TcpListener::bind(addr).await {
-            Ok(listener) => return listener,
-            Err(e) => last = Some(e),
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("cannot listen on {addr}: {last:?}");
 }
 
 fn call_sid() -> String {
