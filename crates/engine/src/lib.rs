@@ -25,6 +25,8 @@
 //! - [`handle`]: the actor that owns the core on its own thread ([`Handle`]): commands in order, timers from an
 //!   injected clock, replies and events released only once durable, recovery from the data directory.
 //! - [`store`]: the durable store: SQLite in WAL mode, one writer thread with group commit ([`Store`]).
+//!   Parts: `writer` (the writer thread), `chunk` (the LZ4-packed event log), `schema` (creation and
+//!   upgrades), `checkpoint` (the checkpointer thread), `dir` (the directory lock, private modes), `error`.
 //! - `sharded` (private): a hash map split into 256 tables of unequal shares, for the maps that grow with the
 //!   tasks.
 //! - `codec` (private): the compact binary forms the store keeps for events and tasks.
