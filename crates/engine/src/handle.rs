@@ -131,8 +131,8 @@ pub struct Options {
 /// bottleneck; it only stops a commit waiting for a long pass. With 64 connections creating tasks, 32 left
 /// 9-13% of the machine idle and gave 3-20% more creates per second in eight alternating pairs; 8 was
 /// slower (more commits, more context switches), and 64 left as much idle time as no bound; with 16 or 256
-/// connections 32 made no difference (docs/PERFORMANCE.md, eleventh session). Reads, ticks and flushes are
-/// not counted: they write nothing.
+/// connections 32 made no difference (docs/PERFORMANCE.md, "Group commit, and engine passes of at most 32
+/// commands"). Reads, ticks and flushes are not counted: they write nothing.
 pub const PASS_COMMANDS: usize = 32;
 
 impl Default for Options {
@@ -606,7 +606,8 @@ impl Actor {
             // again by the next request: two context switches per request. Yielding once lets the senders
             // go on first; the pass then takes what they queued meanwhile. With nothing else to run it
             // returns at once. Under HTTP load: 0.21 futex calls per task create instead of 0.39, 17% fewer
-            // context switches, 15% fewer store commits (docs/PERFORMANCE.md, fifth session).
+            // context switches, 15% fewer store commits (docs/PERFORMANCE.md, "The engine yields once after
+            // being woken").
             std::thread::yield_now();
         }
         waited

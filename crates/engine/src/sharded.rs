@@ -4,8 +4,9 @@
 //! load the engine's task map and timer deadlines and the store writer's row index all doubled in the same
 //! pass, at 458,752 and 917,504 tasks: the engine's thread stalled for 67 and 120 ms and the writer's for
 //! 111 and 208 ms, and every request waiting on them with it (a p99 of 80 and 223 ms in the benchmark rounds
-//! that crossed those counts, 8-14 ms in the others; docs/PERFORMANCE.md). Split by some bits of the key's
-//! hash, each table grows on its own, with a small part of the entries.
+//! that crossed those counts, 8-14 ms in the others; docs/PERFORMANCE.md, "Sharded maps: 256 tables of
+//! unequal shares"). Split by some bits of the key's hash, each table grows on its own, with a small part of
+//! the entries.
 //!
 //! The tables do not get equal shares. With equal shares (and 64 tables) they all filled up together and
 //! doubled within about one percent of each other: a burst of 64 short stalls, about a second of the
@@ -14,7 +15,8 @@
 //! smallest and their doublings are spread over each doubling of the whole map: growing costs about the same
 //! at every size. Spread out, the stalls land in many more of the benchmark's rounds, so each must be short:
 //! with 64 tables a table held up to 2% of three million tasks and the rounds past two million had p99s of
-//! 8-18 ms; 256 tables hold a quarter of that each (docs/PERFORMANCE.md, eleventh session).
+//! 8-18 ms; 256 tables hold a quarter of that each (docs/PERFORMANCE.md, "Sharded maps: 256 tables of
+//! unequal shares").
 
 use std::borrow::Borrow;
 use std::collections::hash_map::RandomState;
