@@ -12,9 +12,8 @@ use engine::handle::{self, Handle, Options};
 use engine::{Clock, CoreConfig, ManualClock, RandomSids, Sid, SystemClock};
 
 use crate::config;
-use twilio_server::local::HandleEngine;
 use twilio_server::Credentials;
-use twilio_server::{self, ApiError, AppState, Engine};
+use twilio_server::{self, ApiError, AppState};
 
 /// What a new, empty engine is given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -115,15 +114,15 @@ impl Embedded {
         })
     }
 
-    /// The engine as the facade's port.
-    pub fn port(&self) -> Arc<dyn Engine> {
-        Arc::new(HandleEngine::new(self.handle.clone()))
+    /// The engine as the Twilio-compatible server drives it.
+    pub fn engine(&self) -> twilio_server::Engine {
+        twilio_server::Engine::new(self.handle.clone())
     }
 
     /// The Twilio-compatible routes (behind Basic auth) plus, with a manual clock, `POST /trworker/v1/Clock`.
     /// Starts the event and assignment callback deliverers.
     pub fn routes(&self, public_url: &str) -> Router {
-        let engine = self.port();
+        let engine = self.engine();
         let credentials = self.credentials.clone();
         let options = twilio_server::callbacks::Options {
             stats: self.callback_stats.clone(),

@@ -95,7 +95,7 @@ async fn serve_store(store: engine::store::Store) -> (engine::Handle, String) {
     let handle = engine::Handle::start(core, Some(store), std::sync::Arc::new(clock), Default::default());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let engine = std::sync::Arc::new(twilio_server::local::HandleEngine::new(handle.clone()));
+    let engine = twilio_server::Engine::new(handle.clone());
     let credentials = twilio_server::Credentials { account_sid: ACCOUNT.into(), auth_token: TOKEN.into() };
     let state = twilio_server::AppState::new(engine, credentials, &base);
     tokio::spawn(twilio_server::serve(listener, state, std::future::pending()));

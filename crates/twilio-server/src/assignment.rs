@@ -18,10 +18,11 @@ use tokio::task::JoinHandle;
 use super::callbacks::form_body;
 use engine::command::{Command, UpdateReservationParams};
 use engine::event::{Event, EventType};
+use engine::model::Reservation;
 
 use super::auth::Credentials;
 use super::callbacks::{event_fields, DeliveryStats};
-use super::port::{Engine, Op, Out};
+use super::handle::Engine;
 
 /// The parameters of the assignment POST, taken from the `reservation.created` event's fields.
 const FIELDS: [&str; 12] = [
@@ -46,7 +47,7 @@ pub const TIMEOUT: Duration = Duration::from_secs(5);
 /// (delivered: a 2xx; failed attempts: each URL that failed; given up: both URLs failed; dropped: skipped
 /// because the deliverer fell behind the engine).
 pub fn spawn(
-    engine: Arc<dyn Engine>,
+    engine: Engine,
     credentials: Credentials,
     timeout: Duration,
     stats: Arc<DeliveryStats>,
@@ -56,7 +57,7 @@ pub fn spawn(
 }
 
 async fn run(
-    engine: Arc<dyn Engine>,
+    engine: Engine,
     mut events: broadcast::Receiver<Arc<Event>>,
     credentials: Arc<Credentials>,
     timeout: Duration,
@@ -87,7 +88,7 @@ async fn run(
 }
 
 async fn assign(
-    engine: Arc<dyn Engine>,
+    engine: Engine,
     client: reqwest::Client,
     credentials: Arc<Credentials>,
     event: Arc<Event>,
@@ -102,7 +103,7 @@ async fn assign(
     else {
         return;
     };
-    let Ok(Out::Workflow(wf)) = engine.call(Op::FetchWorkflow { ws, sid: workflow }).await else { return };
+    let Ok(wf) = engine.workflow(ws, workflow).await else { return };
     let mut params: Vec<(String, String)> =
         FIELDS.iter().filter_map(|name| field(name).map(|v| ((*name).to_owned(), v.to_owned()))).collect();
     if field("ReservationSid").is_none() {
@@ -119,15 +120,15 @@ async fn assign(
         }
         match answer {
             Ok(Some(change)) => {
-                let op = Op::Apply(Command::UpdateReservation {
+                let instruction = Command::UpdateReservation {
                     workspace_sid: ws,
                     task_sid: Some(task),
                     worker_sid: None,
                     sid: reservation,
                     params: Box::new(change),
                     if_match: None,
-                });
-                if let Err(e) = engine.call(op).await {
+                };
+                if let Err(e) = engine.apply::<Reservation>(instruction).await {
                     tracing::warn!(%url, %reservation, error = %e, "the assignment instruction could not be carried out");
                 }
                 return;

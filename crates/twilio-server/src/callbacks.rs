@@ -28,7 +28,7 @@ use super::auth::Credentials;
 use super::page::encode_component;
 use engine::event::Event;
 
-use super::port::{Engine, Op, Out};
+use super::handle::Engine;
 
 /// Tunables of delivery.
 #[derive(Debug, Clone)]
@@ -115,7 +115,7 @@ impl Default for Options {
 }
 
 /// Starts delivery for every event published from now on. Runs until the engine's broadcast closes.
-pub fn spawn(engine: Arc<dyn Engine>, credentials: Credentials, options: Options) -> JoinHandle<()> {
+pub fn spawn(engine: Engine, credentials: Credentials, options: Options) -> JoinHandle<()> {
     let events = engine.subscribe();
     tokio::spawn(dispatch(engine, events, Arc::new(credentials), options))
 }
@@ -134,16 +134,16 @@ impl Target {
     }
 }
 
-async fn target(engine: &dyn Engine, ws: Sid) -> Target {
-    match engine.call(Op::FetchWorkspace(ws)).await {
-        Ok(Out::Workspace(w)) => Target {
+async fn target(engine: &Engine, ws: Sid) -> Target {
+    match engine.workspace(ws).await {
+        Ok(w) => Target {
             url: w.event_callback_url,
             filter: w
                 .events_filter
                 .filter(|f| !f.trim().is_empty())
                 .map(|f| f.split(',').map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()).collect()),
         },
-        _ => Target::default(),
+        Err(_) => Target::default(),
     }
 }
 
@@ -175,7 +175,7 @@ pub fn event_fields(account_sid: &str, event: &Event) -> Vec<(String, String)> {
 }
 
 async fn dispatch(
-    engine: Arc<dyn Engine>,
+    engine: Engine,
     mut events: broadcast::Receiver<Arc<Event>>,
     credentials: Arc<Credentials>,
     options: Options,
@@ -210,7 +210,7 @@ async fn dispatch(
         let target = match targets.get(&ws) {
             Some(t) => t.clone(),
             None => {
-                let t = target(engine.as_ref(), ws).await;
+                let t = target(&engine, ws).await;
                 targets.insert(ws, t.clone());
                 t
             }

@@ -12,14 +12,14 @@ use axum::Router;
 use engine::Sid;
 use serde_json::{json, Value};
 
-use super::extract::{call, deleted, expect_out, json, Segments};
+use super::extract::{deleted, json, Segments};
+use super::handle::ConferenceFilter;
 use super::page::{self, PageRequest};
 use super::params::{Form, Params, Query};
-use super::port::{ConferenceFilter, Op, Out};
 use super::render::{parse_day, rfc2822};
 use super::{twilio_path, ApiError, ApiResult, AppState};
 use engine::command::{Command, CreateParticipantParams, UpdateParticipantParams};
-use engine::model::{Conference, Participant};
+use engine::model::{Conference, ConferenceStatus, Participant};
 use engine::Prefix;
 
 pub fn router() -> Router<AppState> {
@@ -206,7 +206,12 @@ async fn list_conferences(
     let updated_before = day(&mut p, "DateUpdated<")?;
     let updated_after = day(&mut p, "DateUpdated>")?;
     let filter = ConferenceFilter {
-        status,
+        status: match status.as_deref() {
+            Some("init") => Some(ConferenceStatus::Init),
+            Some("in-progress") => Some(ConferenceStatus::InProgress),
+            Some("completed") => Some(ConferenceStatus::Completed),
+            _ => None,
+        },
         friendly_name: p.str("FriendlyName"),
         created_from: created_on.or(created_after),
         created_until: created_on.or(created_before).map(|d| d.plus_millis(DAY_MS - 1)),
@@ -214,7 +219,7 @@ async fn list_conferences(
         updated_until: updated_on.or(updated_before).map(|d| d.plus_millis(DAY_MS - 1)),
     };
     p.finish()?;
-    let items = expect_out!(call(&state, Op::ListConferences { filter }).await?, Out::Conferences);
+    let items = state.engine().conferences(filter).await?;
     Ok(v2010_list(
         format!("{}/Conferences.json", account_path(&state)),
         &filters,
@@ -233,7 +238,7 @@ async fn fetch_conference(
 ) -> ApiResult<Response> {
     check(&state, &account, uri.path())?;
     let key = strip_json(&conf, uri.path())?;
-    let c = expect_out!(call(&state, Op::FetchConference { key }).await?, Out::Conference);
+    let c = state.engine().conference(key).await?;
     Ok(json(StatusCode::OK, render_conference(&state, &c)))
 }
 
@@ -248,19 +253,18 @@ async fn update_conference(
     let status = p.str("Status");
     p.ignore(&["AnnounceUrl", "AnnounceMethod"]);
     p.finish()?;
-    let op = match status.as_deref() {
+    let c = match status.as_deref() {
         Some("completed") => {
             let sid = conference_sid(&state, key).await?;
-            Op::Apply(Command::UpdateConference { sid, status })
+            state.engine().apply::<Conference>(Command::UpdateConference { sid, status }).await?
         }
         Some(other) => {
             return Err(ApiError::invalid(format!(
                 "Invalid parameter Status: '{other}' cannot be set; the only value allowed is completed"
             )))
         }
-        None => Op::FetchConference { key },
+        None => state.engine().conference(key).await?,
     };
-    let c = expect_out!(call(&state, op).await?, Out::Conference);
     Ok(json(StatusCode::OK, render_conference(&state, &c)))
 }
 
@@ -269,7 +273,7 @@ async fn conference_sid(state: &AppState, key: String) -> ApiResult<Sid> {
     if let Ok(sid) = Sid::parse_as(&key, Prefix::Conference) {
         return Ok(sid);
     }
-    Ok(expect_out!(call(state, Op::FetchConference { key }).await?, Out::Conference).sid)
+    Ok(state.engine().conference(key).await?.sid)
 }
 
 /// The conference and call SIDs of a participant named by call SID or label.
@@ -279,10 +283,7 @@ async fn participant_sids(state: &AppState, conference: String, call_key: String
     {
         return Ok((c, p));
     }
-    let part = expect_out!(
-        call(state, Op::FetchParticipant { conference, call: call_key }).await?,
-        Out::Participant
-    );
+    let part = state.engine().participant(conference, call_key).await?;
     Ok((part.conference_sid, part.call_sid))
 }
 
@@ -303,8 +304,8 @@ async fn create_participant(
     };
     p.ignore(CALL_OPTIONS);
     p.finish()?;
-    let op = Op::Apply(Command::CreateParticipant { conference, params });
-    let part = expect_out!(call(&state, op).await?, Out::Participant);
+    let op = Command::CreateParticipant { conference, params };
+    let part = state.engine().apply::<Participant>(op).await?;
     // The simulated call is placed at once: no time in queue.
     Ok(json(StatusCode::CREATED, render_participant(&state, &part, Some("0"))))
 }
@@ -316,10 +317,7 @@ async fn fetch_participant(
 ) -> ApiResult<Response> {
     check(&state, &account, uri.path())?;
     let call_key = strip_json(&call_seg, uri.path())?;
-    let part = expect_out!(
-        call(&state, Op::FetchParticipant { conference, call: call_key }).await?,
-        Out::Participant
-    );
+    let part = state.engine().participant(conference, call_key).await?;
     Ok(json(StatusCode::OK, render_participant(&state, &part, None)))
 }
 
@@ -341,8 +339,8 @@ async fn update_participant(
     p.ignore(&UPDATE_OPTIONS);
     p.finish()?;
     let (conference_sid, call_sid) = participant_sids(&state, conference, call_key).await?;
-    let op = Op::Apply(Command::UpdateParticipant { conference_sid, call_sid, params });
-    let part = expect_out!(call(&state, op).await?, Out::Participant);
+    let op = Command::UpdateParticipant { conference_sid, call_sid, params };
+    let part = state.engine().apply::<Participant>(op).await?;
     Ok(json(StatusCode::OK, render_participant(&state, &part, None)))
 }
 
@@ -354,7 +352,7 @@ async fn delete_participant(
     check(&state, &account, uri.path())?;
     let call_key = strip_json(&call_seg, uri.path())?;
     let (conference_sid, call_sid) = participant_sids(&state, conference, call_key).await?;
-    deleted(call(&state, Op::Apply(Command::DeleteParticipant { conference_sid, call_sid })).await?)
+    deleted(state.engine().apply(Command::DeleteParticipant { conference_sid, call_sid }).await?)
 }
 
 async fn list_participants(
@@ -366,14 +364,9 @@ async fn list_participants(
     check(&state, &account, uri.path())?;
     let req = PageRequest::from_params(&mut p)?;
     let filters = p.pairs().to_vec();
-    let op = Op::ListParticipants {
-        conference: conference.clone(),
-        muted: p.bool("Muted"),
-        hold: p.bool("Hold"),
-        coaching: p.bool("Coaching"),
-    };
+    let (muted, hold, coaching) = (p.bool("Muted"), p.bool("Hold"), p.bool("Coaching"));
     p.finish()?;
-    let items = expect_out!(call(&state, op).await?, Out::Participants);
+    let items = state.engine().participants(conference.clone(), muted, hold, coaching).await?;
     let sid = items.first().map(|x| x.conference_sid.to_string()).unwrap_or(conference);
     Ok(v2010_list(
         format!("{}/Conferences/{sid}/Participants.json", account_path(&state)),
@@ -398,7 +391,7 @@ async fn list_recordings(
     p.ignore(&["DateCreated", "DateCreated<", "DateCreated>"]);
     p.finish()?;
     // The conference must exist even though it has no recordings.
-    let c = expect_out!(call(&state, Op::FetchConference { key: conference }).await?, Out::Conference);
+    let c = state.engine().conference(conference).await?;
     let none: [Sid; 0] = [];
     Ok(v2010_list(
         format!("{}/Conferences/{}/Recordings.json", account_path(&state), c.sid),

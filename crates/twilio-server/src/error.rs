@@ -101,6 +101,37 @@ impl ApiError {
     }
 }
 
+/// A refused command or read keeps the engine's Twilio status and code.
+impl From<engine::Error> for ApiError {
+    fn from(e: engine::Error) -> ApiError {
+        let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
+        ApiError::new(status, e.code(), e.to_string())
+    }
+}
+
+/// The actor's own failures. A disk that refused a write (full, read-only, I/O error), an engine that could
+/// not reload after one, and a stopped engine are a 503 the client may retry once the operator has fixed the
+/// cause; the message names no server path, and the cause (which does) is logged here. A damaged store is a
+/// 500, its cause logged and not shown.
+impl From<engine::handle::Error> for ApiError {
+    fn from(e: engine::handle::Error) -> ApiError {
+        use engine::handle::Error;
+        match e {
+            Error::Engine(e) => e.into(),
+            Error::Store(ref cause) if cause.kind().is_exhaustion() => {
+                tracing::error!(%cause, "a change could not be saved; the engine reloaded what is on disk");
+                ApiError::unavailable(e.to_string())
+            }
+            Error::Store(cause) => ApiError::internal(&cause),
+            Error::Halted(ref why) => {
+                tracing::error!(cause = %why, "the engine could not reload its state after a failed write");
+                ApiError::unavailable(e.to_string())
+            }
+            Error::Stopped => ApiError::unavailable(e.to_string()),
+        }
+    }
+}
+
 /// The JSON body, field for field as Twilio sends it.
 #[derive(serde::Serialize)]
 struct Body<'a> {

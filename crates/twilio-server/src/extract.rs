@@ -1,5 +1,5 @@
 //! Small extractors and helpers every resource module shares: path segments with Twilio errors, SID parsing,
-//! `If-Match`, `ETag`, and calling the engine.
+//! `If-Match` and `ETag`.
 
 use axum::extract::{FromRequestParts, Path};
 use axum::http::header::{CONTENT_TYPE, ETAG};
@@ -10,8 +10,6 @@ use engine::{Prefix, Sid};
 use serde::de::DeserializeOwned;
 
 use super::error::{ApiError, ApiResult};
-use super::port::{Failure, Op, Out};
-use super::AppState;
 
 /// Path parameters; a segment that is not valid percent-encoded UTF-8 is a Twilio 404 rather than axum's
 /// plain-text rejection.
@@ -44,46 +42,6 @@ pub fn if_match(headers: &HeaderMap) -> Option<String> {
     headers.get("if-match").and_then(|v| v.to_str().ok()).map(|v| v.trim().trim_matches('"').to_owned())
 }
 
-impl From<Failure> for ApiError {
-    fn from(f: Failure) -> ApiError {
-        let status = StatusCode::from_u16(f.status).unwrap_or(StatusCode::BAD_REQUEST);
-        // The engine could not save a change (disk full, read-only, I/O error) or has stopped: the client
-        // learns that, and when to come back, instead of a bare 500.
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            return ApiError::unavailable(f.message);
-        }
-        if status.is_server_error() {
-            return ApiError::internal(&f.message);
-        }
-        ApiError::new(status, f.code, f.message)
-    }
-}
-
-/// Runs an operation on the engine.
-pub async fn call(state: &AppState, op: Op) -> ApiResult<Out> {
-    Ok(state.engine().call(op).await?)
-}
-
-/// The error for an engine answer of the wrong kind (an adapter bug, never client input).
-pub fn unexpected(out: &Out) -> ApiError {
-    let kind = format!("{out:?}");
-    ApiError::internal(&format!(
-        "the engine answered with an unexpected result: {}",
-        kind.split('(').next().unwrap_or("?")
-    ))
-}
-
-/// Takes one variant out of an engine answer.
-macro_rules! expect_out {
-    ($out:expr, $variant:path) => {
-        match $out {
-            $variant(v) => v,
-            other => return Err($crate::extract::unexpected(&other)),
-        }
-    };
-}
-pub(crate) use expect_out;
-
 /// A JSON response with a status. The body is written into a buffer the size of a typical resource (a task
 /// is about 1.5 KB), so most responses never grow it.
 pub fn json(status: StatusCode, body: impl serde::Serialize) -> Response {
@@ -113,10 +71,7 @@ pub fn with_etag(mut response: Response, version: u64) -> Response {
     response
 }
 
-/// 204 No Content for deletes.
-pub fn deleted(out: Out) -> ApiResult<Response> {
-    match out {
-        Out::Deleted => Ok(StatusCode::NO_CONTENT.into_response()),
-        other => Err(unexpected(&other)),
-    }
+/// 204 No Content, once the engine has deleted (the `()` a delete answers).
+pub fn deleted((): ()) -> ApiResult<Response> {
+    Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -15,11 +15,10 @@
 //! - [`page`]: `PageSize`/`PageToken` and the v1 and API 2010 list envelopes.
 //! - [`render`]: dates and absolute URLs.
 //! - [`auth`]: Basic auth with the account SID and auth token.
-//! - [`port`]: the [`Engine`] the facade drives, so the actor (or a test double) plugs in.
-//! - [`local`]: the port answered by the engine's `Core` ([`local::query`], [`local::reply`]) and
-//!   [`local::LocalEngine`], the core in process behind a mutex.
+//! - [`handle`]: [`Engine`], the engine actor with typed reads and commands: every read a closure run on the
+//!   actor, in order with the commands; statistics as the engine's figures.
 //! - one module per resource, each with its own `router()`.
-//! - [`stats`]: the window of a cumulative-statistics request and the JSON of what the engine counted.
+//! - [`stats`]: the window of a statistics request and the JSON of the engine's figures.
 //! - [`callbacks`]: signed, ordered, retried delivery of events to each workspace's `EventCallbackUrl`.
 //! - [`assignment`]: the workflow's `AssignmentCallbackUrl` and the instructions it answers with.
 //! - [`http`]: the HTTP server loop of every trworker server: connection cap, header and idle timeouts,
@@ -29,7 +28,7 @@
 //! # Wiring
 //!
 //! ```text
-//! let engine: Arc<dyn twilio_server::Engine> = Arc::new(twilio_server::local::HandleEngine::new(handle));
+//! let engine = twilio_server::Engine::new(handle);
 //! let credentials = twilio_server::Credentials { account_sid, auth_token };
 //! twilio_server::callbacks::spawn(engine.clone(), credentials.clone(), Default::default());
 //! twilio_server::assignment::spawn(engine.clone(), credentials.clone(), twilio_server::assignment::TIMEOUT, Default::default());
@@ -44,12 +43,11 @@ pub mod assignment;
 pub mod auth;
 pub mod callbacks;
 pub mod error;
+pub mod handle;
 pub mod http;
 pub mod limit;
-pub mod local;
 pub mod page;
 pub mod params;
-pub mod port;
 pub mod render;
 pub mod stats;
 
@@ -66,7 +64,7 @@ use axum::Router;
 
 pub use auth::Credentials;
 pub use error::{ApiError, ApiResult};
-pub use port::Engine;
+pub use handle::Engine;
 use render::Urls;
 
 /// What every handler shares. Cheap to clone.
@@ -76,7 +74,7 @@ pub struct AppState {
 }
 
 struct Inner {
-    engine: Arc<dyn Engine>,
+    engine: Engine,
     credentials: Credentials,
     urls: Urls,
 }
@@ -84,13 +82,13 @@ struct Inner {
 impl AppState {
     /// The state of a facade over `engine`, answering for `credentials`, with `public_url` (scheme, host and
     /// port clients reach the engine at) as the base of every absolute URL it renders.
-    pub fn new(engine: Arc<dyn Engine>, credentials: Credentials, public_url: &str) -> AppState {
+    pub fn new(engine: Engine, credentials: Credentials, public_url: &str) -> AppState {
         AppState { inner: Arc::new(Inner { engine, credentials, urls: Urls::new(public_url) }) }
     }
 
     /// The engine.
-    pub fn engine(&self) -> &dyn Engine {
-        self.inner.engine.as_ref()
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
     }
 
     /// The account and its token.

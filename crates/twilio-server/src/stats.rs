@@ -1,30 +1,33 @@
-//! Cumulative statistics over HTTP: the window a request asks for, and the JSON of what the engine counted.
+//! Statistics over HTTP: the window a request asks for, and the JSON of the figures the engine returns.
 //!
 //! The counting itself (which events count for which scope and window, durations, wait-time splits) is the
 //! engine's, in [`engine::cumulative`]; this module reads `Minutes`, `StartDate`, `EndDate`, `TaskChannel` and
-//! `SplitByWaitTime` into a [`Window`] and renders a [`Tally`] with TaskRouter's field names.
+//! `SplitByWaitTime` into a [`Window`] and renders the engine's [`RealTimeStats`], [`QueueRealTime`] and
+//! [`Tally`] with TaskRouter's field names.
 
+use engine::core::{QueueRealTime, RealTimeStats};
 use engine::cumulative::Durations;
-pub use engine::cumulative::{tally, Scope, Tally, Window};
+pub use engine::cumulative::{Scope, Tally, Window};
 use engine::model::Activity;
 use engine::Timestamp;
 use serde_json::{json, Map, Value};
 
-use super::port::{Failure, StatisticsQuery};
+use super::handle::{Cumulative, WorkersCumulative};
 use super::render::{iso8601, parse_iso8601};
+use super::ApiResult;
 
 /// Twilio's default window.
 const DEFAULT_MINUTES: i64 = 15;
 
-fn bad(param: &str, message: impl Into<String>) -> Failure {
+fn bad(param: &str, message: impl Into<String>) -> super::ApiError {
     engine::Error::InvalidParameter { param: param.into(), message: message.into() }.into()
 }
 
 /// Reads `Minutes`, `StartDate`, `EndDate`, `TaskChannel` and `SplitByWaitTime`. `StartDate` wins over
 /// `Minutes`; without either the window is the 15 minutes before `EndDate` (default now).
-pub fn window(q: &StatisticsQuery, now: Timestamp) -> Result<Window, Failure> {
+pub fn window(params: &[(String, String)], now: Timestamp) -> ApiResult<Window> {
     let param =
-        |n: &str| q.params.iter().find(|(k, _)| k == n).map(|(_, v)| v.trim()).filter(|v| !v.is_empty());
+        |n: &str| params.iter().find(|(k, _)| k == n).map(|(_, v)| v.trim()).filter(|v| !v.is_empty());
     let date = |name: &str| {
         param(name)
             .map(|v| {
@@ -181,15 +184,57 @@ fn splits_json(t: &Tally) -> Value {
     Value::Object(m)
 }
 
+/// The real-time document of a workspace or workflow: the engine's figures, field for field.
+pub fn realtime(rt: &RealTimeStats) -> Map<String, Value> {
+    match serde_json::to_value(rt) {
+        Ok(Value::Object(m)) => m,
+        // A struct of numbers, strings and string-keyed maps always serializes to an object.
+        _ => Map::new(),
+    }
+}
+
+/// The real-time document of a task queue: the common figures, the queue's workers and its oldest task.
+pub fn queue_realtime(q: &QueueRealTime) -> Map<String, Value> {
+    let mut m = realtime(&q.stats);
+    m.insert("total_available_workers".into(), json!(q.total_available_workers));
+    m.insert("total_eligible_workers".into(), json!(q.total_eligible_workers));
+    m.insert("longest_relative_task_age_in_queue".into(), json!(q.stats.longest_task_waiting_age));
+    m.insert("longest_relative_task_sid_in_queue".into(), json!(q.stats.longest_task_waiting_sid));
+    m
+}
+
+/// The real-time document of the workers: workers per activity and in all.
+pub fn workers_realtime(rt: &RealTimeStats) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("activity_statistics".into(), json!(rt.activity_statistics));
+    m.insert("total_workers".into(), json!(rt.total_workers));
+    m
+}
+
+/// The cumulative document of a workspace, queue or workflow.
+pub fn cumulative(c: &Cumulative) -> Map<String, Value> {
+    c.tally.cumulative_json(c.scope, &c.window)
+}
+
+/// The cumulative document of the workers, or of one worker (which adds `tasks_assigned`).
+pub fn workers_cumulative(c: &WorkersCumulative, one_worker: bool) -> Map<String, Value> {
+    let mut m = Map::new();
+    c.tally.reservations_json(&mut m);
+    m.insert("activity_durations".into(), c.tally.activity_durations_json(c.activities.iter()));
+    m.insert("start_time".into(), json!(iso8601(c.window.start)));
+    m.insert("end_time".into(), json!(iso8601(c.window.end)));
+    if one_worker {
+        m.insert("tasks_assigned".into(), json!(c.tally.reservations_accepted));
+    }
+    m
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn query(params: &[(&str, &str)]) -> StatisticsQuery {
-        StatisticsQuery {
-            kind: "CumulativeStatistics".into(),
-            params: params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-        }
+    fn query(params: &[(&str, &str)]) -> Vec<(String, String)> {
+        params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     const NOW: Timestamp = Timestamp(1_800_000_000_000);

@@ -9,11 +9,11 @@ use engine::Prefix;
 use serde_json::{json, Value};
 
 use super::{base, friendly_name, list_query, v1_list};
-use crate::extract::{call, deleted, expect_out, json, sid, Segments};
+use crate::extract::{deleted, json, sid, Segments};
 use crate::params::{Form, Query};
-use crate::port::{Op, Out};
 use crate::{ApiResult, AppState};
 use engine::command::Command;
+use engine::core::ActivityFilter;
 use engine::model::Activity;
 
 pub fn router() -> Router<AppState> {
@@ -41,11 +41,10 @@ async fn create_activity(
     let friendly_name = friendly_name(&mut p, true)?;
     let available = p.bool("Available");
     p.finish()?;
-    let a = expect_out!(
-        call(&state, Op::Apply(Command::CreateActivity { workspace_sid: ws, friendly_name, available }))
-            .await?,
-        Out::Activity
-    );
+    let a = state
+        .engine()
+        .apply::<Activity>(Command::CreateActivity { workspace_sid: ws, friendly_name, available })
+        .await?;
     Ok(json(StatusCode::CREATED, render(&state, &a)))
 }
 
@@ -58,7 +57,7 @@ async fn fetch_activity(
     Segments((ws, s)): Segments<(String, String)>,
 ) -> ApiResult<Response> {
     let (ws, sid) = ids(&ws, &s)?;
-    let a = expect_out!(call(&state, Op::FetchActivity { ws, sid }).await?, Out::Activity);
+    let a = state.engine().activity(ws, sid).await?;
     Ok(json(StatusCode::OK, render(&state, &a)))
 }
 
@@ -70,10 +69,10 @@ async fn update_activity(
     let (ws, sid) = ids(&ws, &s)?;
     let friendly_name = friendly_name(&mut p, false)?;
     p.finish()?;
-    let a = expect_out!(
-        call(&state, Op::Apply(Command::UpdateActivity { workspace_sid: ws, sid, friendly_name })).await?,
-        Out::Activity
-    );
+    let a = state
+        .engine()
+        .apply::<Activity>(Command::UpdateActivity { workspace_sid: ws, sid, friendly_name })
+        .await?;
     Ok(json(StatusCode::OK, render(&state, &a)))
 }
 
@@ -82,7 +81,7 @@ async fn delete_activity(
     Segments((ws, s)): Segments<(String, String)>,
 ) -> ApiResult<Response> {
     let (ws, sid) = ids(&ws, &s)?;
-    deleted(call(&state, Op::Apply(Command::DeleteActivity { workspace_sid: ws, sid })).await?)
+    deleted(state.engine().apply(Command::DeleteActivity { workspace_sid: ws, sid }).await?)
 }
 
 async fn list_activities(
@@ -95,10 +94,7 @@ async fn list_activities(
     let friendly_name = p.str("FriendlyName");
     let available = p.bool("Available");
     p.finish()?;
-    let items = expect_out!(
-        call(&state, Op::ListActivities { ws, friendly_name, available }).await?,
-        Out::Activities
-    );
+    let items = state.engine().activities(ws, ActivityFilter { friendly_name, available }).await?;
     Ok(v1_list(
         state.urls().workspace(ws, "/Activities"),
         &filters,

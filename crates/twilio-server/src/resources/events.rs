@@ -9,9 +9,9 @@ use engine::{Prefix, Sid};
 use serde_json::{json, Value};
 
 use super::{list_query, v1_list};
-use crate::extract::{call, expect_out, json, opt_sid, sid, Segments};
+use crate::extract::{json, opt_sid, sid, Segments};
+use crate::handle::EventFilter;
 use crate::params::{Params, Query};
-use crate::port::{EventFilter, Op, Out};
 use crate::render::{iso8601, parse_iso8601};
 use crate::{ApiError, ApiResult, AppState};
 use engine::event::Event;
@@ -96,7 +96,7 @@ async fn fetch_event(
 ) -> ApiResult<Response> {
     let ws = sid(&ws, Prefix::Workspace, "WorkspaceSid")?;
     let sid = sid(&s, Prefix::Event, "Sid")?;
-    let e = expect_out!(call(&state, Op::FetchEvent { ws, sid }).await?, Out::Event);
+    let e = state.engine().event(ws, sid).await?;
     Ok(json(StatusCode::OK, render(&state, &e)))
 }
 
@@ -121,7 +121,7 @@ async fn list_events(
         sid: opt_sid(p.str("Sid"), Prefix::Event, "Sid")?,
     };
     p.finish()?;
-    let items = expect_out!(call(&state, Op::ListEvents { ws, filter }).await?, Out::Events);
+    let items = state.engine().events(ws, filter).await?;
     Ok(v1_list(
         state.urls().workspace(ws, "/Events"),
         &filters,

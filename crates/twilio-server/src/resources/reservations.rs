@@ -10,12 +10,12 @@ use engine::{Prefix, Sid};
 use serde_json::{json, Value};
 
 use super::{base, list_query, v1_list};
-use crate::extract::{call, expect_out, if_match, json_etag, opt_sid, sid, Segments};
+use crate::extract::{if_match, json_etag, opt_sid, sid, Segments};
+use crate::handle::Parent as View;
 use crate::params::{Form, Params, Query};
-use crate::port::{Op, Out};
 use crate::{ApiError, ApiResult, AppState};
 use engine::command::{Command, UpdateReservationParams};
-use engine::model::Reservation;
+use engine::model::{Reservation, ReservationStatus};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -70,13 +70,6 @@ const IGNORED: [&str; 31] = [
     "JitterBufferSize",
 ];
 
-/// Which view a request came through.
-#[derive(Clone, Copy)]
-enum View {
-    Task(Sid),
-    Worker(Sid),
-}
-
 impl View {
     fn task(self) -> Option<Sid> {
         match self {
@@ -84,6 +77,7 @@ impl View {
             View::Worker(_) => None,
         }
     }
+
     fn worker(self) -> Option<Sid> {
         match self {
             View::Worker(w) => Some(w),
@@ -161,8 +155,7 @@ fn params(p: &mut Params, view: View) -> ApiResult<UpdateReservationParams> {
 async fn fetch(state: AppState, ws: String, view: View, s: String) -> ApiResult<Response> {
     let ws = sid(&ws, Prefix::Workspace, "WorkspaceSid")?;
     let sid = sid(&s, Prefix::Reservation, "Sid")?;
-    let op = Op::FetchReservation { ws, task: view.task(), worker: view.worker(), sid };
-    let r = expect_out!(call(&state, op).await?, Out::Reservation);
+    let r = state.engine().reservation(ws, view, sid).await?;
     Ok(json_etag(StatusCode::OK, render(&state, view, &r), r.version))
 }
 
@@ -178,15 +171,15 @@ async fn update(
     let sid = sid(&s, Prefix::Reservation, "Sid")?;
     let params = params(&mut p, view)?;
     p.finish()?;
-    let op = Op::Apply(Command::UpdateReservation {
+    let op = Command::UpdateReservation {
         workspace_sid: ws,
         task_sid: view.task(),
         worker_sid: view.worker(),
         sid,
         params: Box::new(params),
         if_match: if_match(&headers),
-    });
-    let r = expect_out!(call(&state, op).await?, Out::Reservation);
+    };
+    let r = state.engine().apply::<Reservation>(op).await?;
     Ok(json_etag(StatusCode::OK, render(&state, view, &r), r.version))
 }
 
@@ -199,9 +192,8 @@ async fn list(state: AppState, ws: String, view: View, mut p: Params) -> ApiResu
         View::Worker(_) => None,
     };
     p.finish()?;
-    let op =
-        Op::ListReservations { ws, task: view.task(), worker: view.worker(), reservation_status, worker_sid };
-    let items = expect_out!(call(&state, op).await?, Out::Reservations);
+    let status = reservation_status.as_deref().and_then(ReservationStatus::parse);
+    let items = state.engine().reservations(ws, view, status, worker_sid).await?;
     let list_url = match view {
         View::Task(t) => state.urls().workspace(ws, &format!("/Tasks/{t}/Reservations")),
         View::Worker(w) => state.urls().workspace(ws, &format!("/Workers/{w}/Reservations")),

@@ -1,5 +1,6 @@
 //! The statistics resources of workspaces, task queues, workflows and workers. The engine computes the
-//! documents; this module routes, checks parameters and adds `account_sid`, `workspace_sid` and `url`.
+//! figures; this module routes, checks parameters, renders them ([`crate::stats`]) and adds `account_sid`,
+//! `workspace_sid` and `url`.
 
 use axum::body::Body;
 use axum::extract::State;
@@ -8,12 +9,12 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use engine::{Prefix, Sid};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use super::{list_query, v1_list};
-use crate::extract::{call, expect_out, json, sid, Segments};
+use crate::extract::{json, sid, Segments};
 use crate::params::{Params, Query, BODY_LIMIT};
-use crate::port::{Op, Out, StatisticsQuery};
+use crate::stats;
 use crate::{ApiError, ApiResult, AppState};
 
 pub fn router() -> Router<AppState> {
@@ -57,117 +58,180 @@ fn take(p: &mut Params, allowed: &[&str]) -> ApiResult<Vec<(String, String)>> {
     Ok(out)
 }
 
+/// Which document of a scope a request asks for.
+#[derive(Clone, Copy)]
+enum Kind {
+    /// Both, as `{"realtime": ..., "cumulative": ...}`.
+    Statistics,
+    RealTime,
+    Cumulative,
+}
+
+impl Kind {
+    /// The last segment of the resource's path.
+    fn path(self) -> &'static str {
+        match self {
+            Kind::Statistics => "Statistics",
+            Kind::RealTime => "RealTimeStatistics",
+            Kind::Cumulative => "CumulativeStatistics",
+        }
+    }
+
+    fn pick(self, realtime: Map<String, Value>, cumulative: Map<String, Value>) -> Map<String, Value> {
+        match self {
+            Kind::RealTime => realtime,
+            Kind::Cumulative => cumulative,
+            Kind::Statistics => {
+                let mut m = Map::new();
+                m.insert("realtime".into(), Value::Object(realtime));
+                m.insert("cumulative".into(), Value::Object(cumulative));
+                m
+            }
+        }
+    }
+}
+
+/// Whose statistics.
+#[derive(Clone, Copy)]
+enum Target {
+    Workspace,
+    TaskQueue(Sid),
+    Workflow(Sid),
+    Workers,
+    Worker(Sid),
+}
+
 async fn document(
     state: &AppState,
     ws: &str,
-    scope: String,
-    kind: &str,
+    target: Target,
+    kind: Kind,
     mut p: Params,
     allowed: &[&str],
 ) -> ApiResult<Response> {
     let ws: Sid = sid(ws, Prefix::Workspace, "WorkspaceSid")?;
     let params = take(&mut p, allowed)?;
     p.finish()?;
-    let query = StatisticsQuery { kind: kind.to_owned(), params };
-    let doc =
-        expect_out!(call(state, Op::Statistics { ws, scope: scope.clone(), query }).await?, Out::Statistics);
-    let path = if scope.is_empty() { format!("/{kind}") } else { format!("/{scope}/{kind}") };
-    Ok(json(StatusCode::OK, decorate(state, ws, doc, state.urls().workspace(ws, &path))))
-}
-
-fn decorate(state: &AppState, ws: Sid, doc: Value, url: String) -> Value {
-    let mut m = match doc {
-        Value::Object(m) => m,
-        other => {
-            let mut m = serde_json::Map::new();
-            m.insert("data".into(), other);
-            m
+    let engine = state.engine();
+    let window = stats::window(&params, engine.now())?;
+    let (scope, doc) = match target {
+        Target::Workspace => {
+            let s = engine.workspace_statistics(ws, window).await?;
+            (String::new(), kind.pick(stats::realtime(&s.realtime), stats::cumulative(&s.cumulative)))
+        }
+        Target::TaskQueue(queue) => {
+            let s = engine.task_queue_statistics(ws, queue, window).await?;
+            let mut doc = kind.pick(stats::queue_realtime(&s.realtime), stats::cumulative(&s.cumulative));
+            doc.insert("task_queue_sid".into(), json!(queue));
+            (format!("TaskQueues/{queue}"), doc)
+        }
+        Target::Workflow(workflow) => {
+            let s = engine.workflow_statistics(ws, workflow, window).await?;
+            let mut doc = kind.pick(stats::realtime(&s.realtime), stats::cumulative(&s.cumulative));
+            doc.insert("workflow_sid".into(), json!(workflow));
+            (format!("Workflows/{workflow}"), doc)
+        }
+        Target::Workers => {
+            let (realtime, cumulative) = engine.workers_statistics(ws, window).await?;
+            let doc =
+                kind.pick(stats::workers_realtime(&realtime), stats::workers_cumulative(&cumulative, false));
+            ("Workers".to_owned(), doc)
+        }
+        Target::Worker(worker) => {
+            // One worker: its cumulative figures only (FetchWorkerInstanceStatistics).
+            let cumulative = engine.worker_statistics(ws, worker, window).await?;
+            let mut doc = Map::new();
+            doc.insert("cumulative".into(), Value::Object(stats::workers_cumulative(&cumulative, true)));
+            doc.insert("worker_sid".into(), json!(worker));
+            (format!("Workers/{worker}"), doc)
         }
     };
+    let path =
+        if scope.is_empty() { format!("/{}", kind.path()) } else { format!("/{scope}/{}", kind.path()) };
+    Ok(json(StatusCode::OK, decorate(state, ws, doc, Some(state.urls().workspace(ws, &path)))))
+}
+
+/// Adds `account_sid`, `workspace_sid` and (but for list items) `url`.
+fn decorate(state: &AppState, ws: Sid, mut m: Map<String, Value>, url: Option<String>) -> Value {
     m.insert("account_sid".into(), json!(state.credentials().account_sid));
-    m.insert("workspace_sid".into(), json!(ws.to_string()));
-    m.insert("url".into(), json!(url));
+    m.insert("workspace_sid".into(), json!(ws));
+    if let Some(url) = url {
+        m.insert("url".into(), json!(url));
+    }
     Value::Object(m)
 }
 
 macro_rules! workspace_doc {
-    ($name:ident, $kind:literal, $allowed:expr) => {
+    ($name:ident, $kind:expr, $allowed:expr) => {
         async fn $name(
             State(state): State<AppState>,
             Segments(ws): Segments<String>,
             Query(p): Query,
         ) -> ApiResult<Response> {
-            document(&state, &ws, String::new(), $kind, p, &$allowed).await
+            document(&state, &ws, Target::Workspace, $kind, p, &$allowed).await
         }
     };
 }
 
 macro_rules! scoped_doc {
-    ($name:ident, $collection:literal, $prefix:expr, $param:literal, $kind:literal, $allowed:expr) => {
+    ($name:ident, $target:path, $prefix:expr, $param:literal, $kind:expr, $allowed:expr) => {
         async fn $name(
             State(state): State<AppState>,
             Segments((ws, id)): Segments<(String, String)>,
             Query(p): Query,
         ) -> ApiResult<Response> {
             let id = sid(&id, $prefix, $param)?;
-            document(&state, &ws, format!("{}/{id}", $collection), $kind, p, &$allowed).await
+            document(&state, &ws, $target(id), $kind, p, &$allowed).await
         }
     };
 }
 
 macro_rules! workers_doc {
-    ($name:ident, $kind:literal, $allowed:expr) => {
+    ($name:ident, $kind:expr, $allowed:expr) => {
         async fn $name(
             State(state): State<AppState>,
             Segments(ws): Segments<String>,
             Query(p): Query,
         ) -> ApiResult<Response> {
-            document(&state, &ws, "Workers".to_owned(), $kind, p, &$allowed).await
+            document(&state, &ws, Target::Workers, $kind, p, &$allowed).await
         }
     };
 }
 
-workspace_doc!(workspace_statistics, "Statistics", WINDOW);
-workspace_doc!(workspace_real_time, "RealTimeStatistics", REAL_TIME);
-workspace_doc!(workspace_cumulative, "CumulativeStatistics", WINDOW);
-scoped_doc!(task_queue_statistics, "TaskQueues", Prefix::TaskQueue, "TaskQueueSid", "Statistics", WINDOW);
+workspace_doc!(workspace_statistics, Kind::Statistics, WINDOW);
+workspace_doc!(workspace_real_time, Kind::RealTime, REAL_TIME);
+workspace_doc!(workspace_cumulative, Kind::Cumulative, WINDOW);
 scoped_doc!(
-    task_queue_real_time,
-    "TaskQueues",
+    task_queue_statistics,
+    Target::TaskQueue,
     Prefix::TaskQueue,
     "TaskQueueSid",
-    "RealTimeStatistics",
+    Kind::Statistics,
+    WINDOW
+);
+scoped_doc!(
+    task_queue_real_time,
+    Target::TaskQueue,
+    Prefix::TaskQueue,
+    "TaskQueueSid",
+    Kind::RealTime,
     REAL_TIME
 );
 scoped_doc!(
     task_queue_cumulative,
-    "TaskQueues",
+    Target::TaskQueue,
     Prefix::TaskQueue,
     "TaskQueueSid",
-    "CumulativeStatistics",
+    Kind::Cumulative,
     WINDOW
 );
-scoped_doc!(workflow_statistics, "Workflows", Prefix::Workflow, "WorkflowSid", "Statistics", WINDOW);
-scoped_doc!(
-    workflow_real_time,
-    "Workflows",
-    Prefix::Workflow,
-    "WorkflowSid",
-    "RealTimeStatistics",
-    REAL_TIME
-);
-scoped_doc!(
-    workflow_cumulative,
-    "Workflows",
-    Prefix::Workflow,
-    "WorkflowSid",
-    "CumulativeStatistics",
-    WINDOW
-);
-scoped_doc!(worker_statistics, "Workers", Prefix::Worker, "WorkerSid", "Statistics", WORKER_WINDOW);
-workers_doc!(workers_statistics, "Statistics", WORKERS);
-workers_doc!(workers_real_time, "RealTimeStatistics", REAL_TIME);
-workers_doc!(workers_cumulative, "CumulativeStatistics", WORKER_WINDOW);
+scoped_doc!(workflow_statistics, Target::Workflow, Prefix::Workflow, "WorkflowSid", Kind::Statistics, WINDOW);
+scoped_doc!(workflow_real_time, Target::Workflow, Prefix::Workflow, "WorkflowSid", Kind::RealTime, REAL_TIME);
+scoped_doc!(workflow_cumulative, Target::Workflow, Prefix::Workflow, "WorkflowSid", Kind::Cumulative, WINDOW);
+scoped_doc!(worker_statistics, Target::Worker, Prefix::Worker, "WorkerSid", Kind::Statistics, WORKER_WINDOW);
+workers_doc!(workers_statistics, Kind::Statistics, WORKERS);
+workers_doc!(workers_real_time, Kind::RealTime, REAL_TIME);
+workers_doc!(workers_cumulative, Kind::Cumulative, WORKER_WINDOW);
 
 async fn list_task_queues_statistics(
     State(state): State<AppState>,
@@ -176,34 +240,30 @@ async fn list_task_queues_statistics(
 ) -> ApiResult<Response> {
     let ws: Sid = sid(&ws, Prefix::Workspace, "WorkspaceSid")?;
     let (req, filters) = list_query(&mut p)?;
-    let mut params = take(&mut p, &WINDOW)?;
-    if let Some(f) = p.str("FriendlyName") {
-        params.push(("FriendlyName".into(), f));
-    }
+    let params = take(&mut p, &WINDOW)?;
+    let friendly_name = p.str("FriendlyName");
     p.finish()?;
-    let query = StatisticsQuery { kind: "Statistics".into(), params };
-    let op = Op::Statistics { ws, scope: "TaskQueues".into(), query };
-    let items = expect_out!(call(&state, op).await?, Out::StatisticsList);
-    let key = |v: &Value| v.get("task_queue_sid").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let window = stats::window(&params, state.engine().now())?;
+    let items = state.engine().task_queues_statistics(ws, friendly_name, window).await?;
     Ok(v1_list(
         state.urls().workspace(ws, "/TaskQueues/Statistics"),
         &filters,
         "task_queues_statistics",
         &req,
         &items,
-        key,
-        |v| {
-            let mut v = decorate(&state, ws, v.clone(), String::new());
-            if let Value::Object(m) = &mut v {
-                m.remove("url");
-            }
-            v
+        |(queue, _)| queue.to_string(),
+        |(queue, s)| {
+            let mut m = Map::new();
+            m.insert("task_queue_sid".into(), json!(queue));
+            m.insert("realtime".into(), Value::Object(stats::queue_realtime(&s.realtime)));
+            m.insert("cumulative".into(), Value::Object(stats::cumulative(&s.cumulative)));
+            decorate(&state, ws, m, None)
         },
     ))
 }
 
-/// `POST /TaskQueues/RealTimeStatistics` takes a JSON body (`{"TaskQueueSids":[...]}` style); it is checked
-/// to be JSON and handed to the engine as the `Body` parameter.
+/// `POST /TaskQueues/RealTimeStatistics` takes a JSON body listing queues (`{"TaskQueueSids":[...]}`, or
+/// the list itself); anything else that is JSON means every queue.
 async fn bulk_task_queue_real_time(
     State(state): State<AppState>,
     Segments(ws): Segments<String>,
@@ -213,15 +273,25 @@ async fn bulk_task_queue_real_time(
     let body = axum::body::to_bytes(body, BODY_LIMIT).await.map_err(|_| ApiError::too_large(BODY_LIMIT))?;
     let text =
         std::str::from_utf8(&body).map_err(|_| ApiError::invalid("The JSON body is not valid UTF-8"))?;
-    serde_json::from_str::<Value>(text).map_err(|e| {
+    let v = serde_json::from_str::<Value>(text).map_err(|e| {
         ApiError::invalid(format!("The body must be a JSON document listing task queues ({e})"))
     })?;
-    let query =
-        StatisticsQuery { kind: "RealTimeStatistics".into(), params: vec![("Body".into(), text.to_owned())] };
-    let op = Op::Statistics { ws, scope: "TaskQueues".into(), query };
-    let doc = expect_out!(call(&state, op).await?, Out::Statistics);
-    Ok(json(
-        StatusCode::OK,
-        decorate(&state, ws, doc, state.urls().workspace(ws, "/TaskQueues/RealTimeStatistics")),
-    ))
+    let list = v.get("TaskQueueSids").or_else(|| v.get("task_queue_sids")).unwrap_or(&v);
+    let wanted: Option<Vec<String>> =
+        list.as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect());
+    let queues = state.engine().task_queues_real_time(ws, wanted).await?;
+    let data: Vec<Value> = queues
+        .iter()
+        .map(|(queue, realtime)| {
+            let mut m = stats::queue_realtime(realtime);
+            m.insert("task_queue_sid".into(), json!(queue));
+            Value::Object(m)
+        })
+        .collect();
+    let count = data.len();
+    let mut doc = Map::new();
+    doc.insert("task_queue_data".into(), Value::Array(data));
+    doc.insert("task_queue_response_count".into(), json!(count));
+    let url = state.urls().workspace(ws, "/TaskQueues/RealTimeStatistics");
+    Ok(json(StatusCode::OK, decorate(&state, ws, doc, Some(url))))
 }

@@ -9,9 +9,8 @@ use engine::Prefix;
 use serde_json::{json, Value};
 
 use super::{base, friendly_name, list_query, v1_list};
-use crate::extract::{call, deleted, expect_out, json, sid, Segments};
+use crate::extract::{deleted, json, sid, Segments};
 use crate::params::{Form, Query};
-use crate::port::{Op, Out};
 use crate::{ApiResult, AppState};
 use engine::command::Command;
 use engine::model::TaskChannel;
@@ -45,13 +44,13 @@ async fn create_task_channel(
     let unique_name = Some(p.required("UniqueName")?);
     let channel_optimized_routing = p.bool("ChannelOptimizedRouting");
     p.finish()?;
-    let op = Op::Apply(Command::CreateTaskChannel {
+    let op = Command::CreateTaskChannel {
         workspace_sid: ws,
         friendly_name,
         unique_name,
         channel_optimized_routing,
-    });
-    let c = expect_out!(call(&state, op).await?, Out::TaskChannel);
+    };
+    let c = state.engine().apply::<TaskChannel>(op).await?;
     Ok(json(StatusCode::CREATED, render(&state, &c)))
 }
 
@@ -60,7 +59,7 @@ async fn fetch_task_channel(
     Segments((ws, key)): Segments<(String, String)>,
 ) -> ApiResult<Response> {
     let ws = sid(&ws, Prefix::Workspace, "WorkspaceSid")?;
-    let c = expect_out!(call(&state, Op::FetchTaskChannel { ws, key }).await?, Out::TaskChannel);
+    let c = state.engine().task_channel(ws, key).await?;
     Ok(json(StatusCode::OK, render(&state, &c)))
 }
 
@@ -73,13 +72,9 @@ async fn update_task_channel(
     let friendly_name = friendly_name(&mut p, false)?;
     let channel_optimized_routing = p.bool("ChannelOptimizedRouting");
     p.finish()?;
-    let op = Op::Apply(Command::UpdateTaskChannel {
-        workspace_sid: ws,
-        sid: key,
-        friendly_name,
-        channel_optimized_routing,
-    });
-    let c = expect_out!(call(&state, op).await?, Out::TaskChannel);
+    let op =
+        Command::UpdateTaskChannel { workspace_sid: ws, sid: key, friendly_name, channel_optimized_routing };
+    let c = state.engine().apply::<TaskChannel>(op).await?;
     Ok(json(StatusCode::OK, render(&state, &c)))
 }
 
@@ -88,7 +83,7 @@ async fn delete_task_channel(
     Segments((ws, key)): Segments<(String, String)>,
 ) -> ApiResult<Response> {
     let ws = sid(&ws, Prefix::Workspace, "WorkspaceSid")?;
-    deleted(call(&state, Op::Apply(Command::DeleteTaskChannel { workspace_sid: ws, sid: key })).await?)
+    deleted(state.engine().apply(Command::DeleteTaskChannel { workspace_sid: ws, sid: key }).await?)
 }
 
 async fn list_task_channels(
@@ -99,7 +94,7 @@ async fn list_task_channels(
     let ws = sid(&ws, Prefix::Workspace, "WorkspaceSid")?;
     let (req, filters) = list_query(&mut p)?;
     p.finish()?;
-    let items = expect_out!(call(&state, Op::ListTaskChannels { ws }).await?, Out::TaskChannels);
+    let items = state.engine().task_channels(ws).await?;
     Ok(v1_list(
         state.urls().workspace(ws, "/TaskChannels"),
         &filters,

@@ -9,11 +9,11 @@ use engine::{Prefix, Sid};
 use serde_json::{json, Value};
 
 use super::{base, friendly_name, list_query, v1_list};
-use crate::extract::{call, deleted, expect_out, json, opt_sid, sid, Segments};
+use crate::extract::{deleted, json, opt_sid, sid, Segments};
 use crate::params::{Form, Params, Query};
-use crate::port::{Op, Out};
 use crate::{ApiError, ApiResult, AppState};
 use engine::command::{Command, TaskQueueParams};
+use engine::core::TaskQueueFilter;
 use engine::model::TaskQueue;
 
 pub fn router() -> Router<AppState> {
@@ -100,10 +100,7 @@ async fn create_task_queue(
     let ws = sid(&ws, Prefix::Workspace, "WorkspaceSid")?;
     let params = params(&mut p, true)?;
     p.finish()?;
-    let q = expect_out!(
-        call(&state, Op::Apply(Command::CreateTaskQueue { workspace_sid: ws, params })).await?,
-        Out::TaskQueue
-    );
+    let q = state.engine().apply::<TaskQueue>(Command::CreateTaskQueue { workspace_sid: ws, params }).await?;
     Ok(json(StatusCode::CREATED, render(&state, &q)))
 }
 
@@ -112,7 +109,7 @@ async fn fetch_task_queue(
     Segments((ws, s)): Segments<(String, String)>,
 ) -> ApiResult<Response> {
     let (ws, sid) = ids(&ws, &s)?;
-    let q = expect_out!(call(&state, Op::FetchTaskQueue { ws, sid }).await?, Out::TaskQueue);
+    let q = state.engine().task_queue(ws, sid).await?;
     Ok(json(StatusCode::OK, render(&state, &q)))
 }
 
@@ -124,10 +121,10 @@ async fn update_task_queue(
     let (ws, sid) = ids(&ws, &s)?;
     let params = params(&mut p, false)?;
     p.finish()?;
-    let q = expect_out!(
-        call(&state, Op::Apply(Command::UpdateTaskQueue { workspace_sid: ws, sid, params })).await?,
-        Out::TaskQueue
-    );
+    let q = state
+        .engine()
+        .apply::<TaskQueue>(Command::UpdateTaskQueue { workspace_sid: ws, sid, params })
+        .await?;
     Ok(json(StatusCode::OK, render(&state, &q)))
 }
 
@@ -136,7 +133,7 @@ async fn delete_task_queue(
     Segments((ws, s)): Segments<(String, String)>,
 ) -> ApiResult<Response> {
     let (ws, sid) = ids(&ws, &s)?;
-    deleted(call(&state, Op::Apply(Command::DeleteTaskQueue { workspace_sid: ws, sid })).await?)
+    deleted(state.engine().apply(Command::DeleteTaskQueue { workspace_sid: ws, sid }).await?)
 }
 
 async fn list_task_queues(
@@ -146,15 +143,14 @@ async fn list_task_queues(
 ) -> ApiResult<Response> {
     let ws = sid(&ws, Prefix::Workspace, "WorkspaceSid")?;
     let (req, filters) = list_query(&mut p)?;
-    let op = Op::ListTaskQueues {
-        ws,
+    let filter = TaskQueueFilter {
         friendly_name: p.str("FriendlyName"),
         evaluate_worker_attributes: p.json_object("EvaluateWorkerAttributes")?,
         worker_sid: opt_sid(p.str("WorkerSid"), Prefix::Worker, "WorkerSid")?,
-        ordering: p.str("Ordering"),
     };
+    let ordering = p.str("Ordering").unwrap_or_default();
     p.finish()?;
-    let items = expect_out!(call(&state, op).await?, Out::TaskQueues);
+    let items = state.engine().task_queues(ws, filter, ordering).await?;
     Ok(v1_list(
         state.urls().workspace(ws, "/TaskQueues"),
         &filters,

@@ -11,12 +11,12 @@ use engine::{Prefix, Sid};
 use serde_json::Value;
 
 use super::{list_query, v1_list};
-use crate::extract::{call, deleted, expect_out, if_match, json_bytes, opt_sid, sid, with_etag, Segments};
+use crate::extract::{deleted, if_match, json_bytes, opt_sid, sid, with_etag, Segments};
 use crate::params::{Form, Params, Query};
-use crate::port::{Op, Out, TaskFilter};
 use crate::render::{iso8601, parse_iso8601, put_iso8601, Urls};
 use crate::{ApiError, ApiResult, AppState};
 use engine::command::{Command, CreateTaskParams, UpdateTaskParams};
+use engine::core::TaskFilter;
 use engine::model::Task;
 use engine::Timestamp;
 
@@ -271,6 +271,16 @@ fn status(value: Option<String>, name: &str) -> ApiResult<Option<String>> {
     }
 }
 
+/// `RoutingTarget`: a worker's SID, or empty for none.
+fn routing_target_param(value: Option<String>) -> ApiResult<Option<Sid>> {
+    value
+        .filter(|v| !v.is_empty())
+        .map(|v| {
+            Sid::parse(&v).map_err(|e| ApiError::invalid(format!("Invalid parameter RoutingTarget: {e}")))
+        })
+        .transpose()
+}
+
 fn ids(ws: &str, s: &str) -> ApiResult<(Sid, Sid)> {
     Ok((sid(ws, Prefix::Workspace, "WorkspaceSid")?, sid(s, Prefix::Task, "Sid")?))
 }
@@ -288,13 +298,7 @@ async fn create_task(
         workflow_sid: opt_sid(p.str("WorkflowSid"), Prefix::Workflow, "WorkflowSid")?,
         attributes: p.json_object("Attributes")?,
         virtual_start_time: virtual_start_time(&mut p)?,
-        routing_target: match p.str("RoutingTarget").filter(|v| !v.is_empty()) {
-            None => None,
-            Some(v) => Some(
-                Sid::parse(&v)
-                    .map_err(|e| ApiError::invalid(format!("Invalid parameter RoutingTarget: {e}")))?,
-            ),
-        },
+        routing_target: routing_target_param(p.str("RoutingTarget"))?,
         ignore_capacity: p.bool("IgnoreCapacity"),
         task_queue_sid: opt_sid(p.str("TaskQueueSid"), Prefix::TaskQueue, "TaskQueueSid")?,
     };
@@ -302,10 +306,7 @@ async fn create_task(
         return Err(ApiError::invalid("Invalid parameter Attributes: it must be at most 4096 characters"));
     }
     p.finish()?;
-    let t = expect_out!(
-        call(&state, Op::Apply(Command::CreateTask { workspace_sid: ws, params })).await?,
-        Out::Task
-    );
+    let t = state.engine().apply::<Task>(Command::CreateTask { workspace_sid: ws, params }).await?;
     Ok(task_response(&state, StatusCode::CREATED, &t))
 }
 
@@ -314,7 +315,7 @@ async fn fetch_task(
     Segments((ws, s)): Segments<(String, String)>,
 ) -> ApiResult<Response> {
     let (ws, sid) = ids(&ws, &s)?;
-    let t = expect_out!(call(&state, Op::FetchTask { ws, sid }).await?, Out::Task);
+    let t = state.engine().task(ws, sid).await?;
     Ok(task_response(&state, StatusCode::OK, &t))
 }
 
@@ -334,8 +335,8 @@ async fn update_task(
         virtual_start_time: virtual_start_time(&mut p)?,
     };
     p.finish()?;
-    let op = Op::Apply(Command::UpdateTask { workspace_sid: ws, sid, params, if_match: if_match(&headers) });
-    let t = expect_out!(call(&state, op).await?, Out::Task);
+    let update = Command::UpdateTask { workspace_sid: ws, sid, params, if_match: if_match(&headers) };
+    let t = state.engine().apply::<Task>(update).await?;
     Ok(task_response(&state, StatusCode::OK, &t))
 }
 
@@ -346,7 +347,9 @@ async fn delete_task(
 ) -> ApiResult<Response> {
     let (ws, sid) = ids(&ws, &s)?;
     deleted(
-        call(&state, Op::Apply(Command::DeleteTask { workspace_sid: ws, sid, if_match: if_match(&headers) }))
+        state
+            .engine()
+            .apply(Command::DeleteTask { workspace_sid: ws, sid, if_match: if_match(&headers) })
             .await?,
     )
 }
@@ -370,12 +373,14 @@ async fn list_tasks(
         task_queue_sid: opt_sid(p.str("TaskQueueSid"), Prefix::TaskQueue, "TaskQueueSid")?,
         task_queue_name: p.str("TaskQueueName"),
         evaluate_task_attributes: p.str("EvaluateTaskAttributes"),
-        routing_target: p.str("RoutingTarget"),
-        ordering: p.str("Ordering"),
+        routing_target: None,
         has_addons: p.bool("HasAddons"),
     };
+    let routing_target = p.str("RoutingTarget");
+    let ordering = p.str("Ordering").unwrap_or_default();
     p.finish()?;
-    let items = expect_out!(call(&state, Op::ListTasks { ws, filter }).await?, Out::Tasks);
+    let filter = TaskFilter { routing_target: routing_target_param(routing_target)?, ..filter };
+    let items = state.engine().tasks(ws, filter, ordering).await?;
     Ok(v1_list(
         state.urls().workspace(ws, "/Tasks"),
         &filters,

@@ -10,9 +10,8 @@ use engine::{Prefix, Sid};
 use serde_json::{json, Value};
 
 use super::{base, list_query, v1_list};
-use crate::extract::{call, expect_out, json, sid, Segments};
+use crate::extract::{json, sid, Segments};
 use crate::params::{Form, Query};
-use crate::port::{Op, Out};
 use crate::{ApiResult, AppState};
 use engine::command::Command;
 use engine::model::WorkerChannel;
@@ -47,7 +46,7 @@ async fn fetch_worker_channel(
     Segments((ws, worker, key)): Segments<(String, String, String)>,
 ) -> ApiResult<Response> {
     let (ws, worker) = ids(&ws, &worker)?;
-    let c = expect_out!(call(&state, Op::FetchWorkerChannel { ws, worker, key }).await?, Out::WorkerChannel);
+    let c = state.engine().worker_channel(ws, worker, key).await?;
     Ok(json(StatusCode::OK, render(&state, &c)))
 }
 
@@ -60,14 +59,9 @@ async fn update_worker_channel(
     let capacity = p.int("Capacity", 0, 50)?;
     let available = p.bool("Available");
     p.finish()?;
-    let op = Op::Apply(Command::UpdateWorkerChannel {
-        workspace_sid: ws,
-        worker_sid: worker,
-        sid: key,
-        capacity,
-        available,
-    });
-    let c = expect_out!(call(&state, op).await?, Out::WorkerChannel);
+    let op =
+        Command::UpdateWorkerChannel { workspace_sid: ws, worker_sid: worker, sid: key, capacity, available };
+    let c = state.engine().apply::<WorkerChannel>(op).await?;
     Ok(json(StatusCode::OK, render(&state, &c)))
 }
 
@@ -79,7 +73,7 @@ async fn list_worker_channels(
     let (ws, worker) = ids(&ws, &worker)?;
     let (req, filters) = list_query(&mut p)?;
     p.finish()?;
-    let items = expect_out!(call(&state, Op::ListWorkerChannels { ws, worker }).await?, Out::WorkerChannels);
+    let items = state.engine().worker_channels(ws, worker).await?;
     Ok(v1_list(
         state.urls().workspace(ws, &format!("/Workers/{worker}/Channels")),
         &filters,

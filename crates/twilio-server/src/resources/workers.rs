@@ -9,12 +9,12 @@ use engine::{Prefix, Sid};
 use serde_json::{json, Value};
 
 use super::{base, friendly_name, list_query, v1_list};
-use crate::extract::{call, deleted, expect_out, if_match, json_etag, opt_sid, sid, Segments};
+use crate::extract::{deleted, if_match, json_etag, opt_sid, sid, Segments};
 use crate::params::{Form, Params, Query};
-use crate::port::{Op, Out, WorkerFilter};
 use crate::render::iso8601;
 use crate::{ApiResult, AppState};
 use engine::command::{Command, WorkerParams};
+use engine::core::WorkerFilter;
 use engine::model::Worker;
 
 pub fn router() -> Router<AppState> {
@@ -73,10 +73,7 @@ async fn create_worker(
     let ws = sid(&ws, Prefix::Workspace, "WorkspaceSid")?;
     let params = params(&mut p, true)?;
     p.finish()?;
-    let w = expect_out!(
-        call(&state, Op::Apply(Command::CreateWorker { workspace_sid: ws, params })).await?,
-        Out::Worker
-    );
+    let w = state.engine().apply::<Worker>(Command::CreateWorker { workspace_sid: ws, params }).await?;
     Ok(json_etag(StatusCode::CREATED, render(&state, &w), w.version))
 }
 
@@ -85,7 +82,7 @@ async fn fetch_worker(
     Segments((ws, s)): Segments<(String, String)>,
 ) -> ApiResult<Response> {
     let (ws, sid) = ids(&ws, &s)?;
-    let w = expect_out!(call(&state, Op::FetchWorker { ws, sid }).await?, Out::Worker);
+    let w = state.engine().worker(ws, sid).await?;
     Ok(json_etag(StatusCode::OK, render(&state, &w), w.version))
 }
 
@@ -98,9 +95,8 @@ async fn update_worker(
     let (ws, sid) = ids(&ws, &s)?;
     let params = params(&mut p, false)?;
     p.finish()?;
-    let op =
-        Op::Apply(Command::UpdateWorker { workspace_sid: ws, sid, params, if_match: if_match(&headers) });
-    let w = expect_out!(call(&state, op).await?, Out::Worker);
+    let update = Command::UpdateWorker { workspace_sid: ws, sid, params, if_match: if_match(&headers) };
+    let w = state.engine().apply::<Worker>(update).await?;
     Ok(json_etag(StatusCode::OK, render(&state, &w), w.version))
 }
 
@@ -111,11 +107,10 @@ async fn delete_worker(
 ) -> ApiResult<Response> {
     let (ws, sid) = ids(&ws, &s)?;
     deleted(
-        call(
-            &state,
-            Op::Apply(Command::DeleteWorker { workspace_sid: ws, sid, if_match: if_match(&headers) }),
-        )
-        .await?,
+        state
+            .engine()
+            .apply(Command::DeleteWorker { workspace_sid: ws, sid, if_match: if_match(&headers) })
+            .await?,
     )
 }
 
@@ -134,10 +129,10 @@ async fn list_workers(
         target_workers_expression: p.str("TargetWorkersExpression"),
         task_queue_name: p.str("TaskQueueName"),
         task_queue_sid: opt_sid(p.str("TaskQueueSid"), Prefix::TaskQueue, "TaskQueueSid")?,
-        ordering: p.str("Ordering"),
     };
+    let ordering = p.str("Ordering").unwrap_or_default();
     p.finish()?;
-    let items = expect_out!(call(&state, Op::ListWorkers { ws, filter }).await?, Out::Workers);
+    let items = state.engine().workers(ws, filter, ordering).await?;
     Ok(v1_list(
         state.urls().workspace(ws, "/Workers"),
         &filters,

@@ -9,9 +9,8 @@ use engine::{Prefix, Sid};
 use serde_json::{json, Value};
 
 use super::{base, friendly_name, list_query, url_param, v1_list};
-use crate::extract::{call, deleted, expect_out, json, sid, Segments};
+use crate::extract::{deleted, json, sid, Segments};
 use crate::params::{Form, Params, Query};
-use crate::port::{Op, Out};
 use crate::{ApiError, ApiResult, AppState};
 use engine::command::{Command, WorkflowParams};
 use engine::model::Workflow;
@@ -73,10 +72,7 @@ async fn create_workflow(
     let ws = sid(&ws, Prefix::Workspace, "WorkspaceSid")?;
     let params = params(&mut p, true)?;
     p.finish()?;
-    let w = expect_out!(
-        call(&state, Op::Apply(Command::CreateWorkflow { workspace_sid: ws, params })).await?,
-        Out::Workflow
-    );
+    let w = state.engine().apply::<Workflow>(Command::CreateWorkflow { workspace_sid: ws, params }).await?;
     Ok(json(StatusCode::CREATED, render(&state, &w)))
 }
 
@@ -85,7 +81,7 @@ async fn fetch_workflow(
     Segments((ws, s)): Segments<(String, String)>,
 ) -> ApiResult<Response> {
     let (ws, sid) = ids(&ws, &s)?;
-    let w = expect_out!(call(&state, Op::FetchWorkflow { ws, sid }).await?, Out::Workflow);
+    let w = state.engine().workflow(ws, sid).await?;
     Ok(json(StatusCode::OK, render(&state, &w)))
 }
 
@@ -97,10 +93,8 @@ async fn update_workflow(
     let (ws, sid) = ids(&ws, &s)?;
     let params = params(&mut p, false)?;
     p.finish()?;
-    let w = expect_out!(
-        call(&state, Op::Apply(Command::UpdateWorkflow { workspace_sid: ws, sid, params })).await?,
-        Out::Workflow
-    );
+    let w =
+        state.engine().apply::<Workflow>(Command::UpdateWorkflow { workspace_sid: ws, sid, params }).await?;
     Ok(json(StatusCode::OK, render(&state, &w)))
 }
 
@@ -109,7 +103,7 @@ async fn delete_workflow(
     Segments((ws, s)): Segments<(String, String)>,
 ) -> ApiResult<Response> {
     let (ws, sid) = ids(&ws, &s)?;
-    deleted(call(&state, Op::Apply(Command::DeleteWorkflow { workspace_sid: ws, sid })).await?)
+    deleted(state.engine().apply(Command::DeleteWorkflow { workspace_sid: ws, sid }).await?)
 }
 
 async fn list_workflows(
@@ -121,7 +115,7 @@ async fn list_workflows(
     let (req, filters) = list_query(&mut p)?;
     let friendly_name = p.str("FriendlyName");
     p.finish()?;
-    let items = expect_out!(call(&state, Op::ListWorkflows { ws, friendly_name }).await?, Out::Workflows);
+    let items = state.engine().workflows(ws, friendly_name).await?;
     Ok(v1_list(
         state.urls().workspace(ws, "/Workflows"),
         &filters,

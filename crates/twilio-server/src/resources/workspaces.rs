@@ -9,9 +9,8 @@ use engine::Prefix;
 use serde_json::{json, Value};
 
 use super::{base, friendly_name, list_query, url_param, v1_list};
-use crate::extract::{call, deleted, expect_out, json, opt_sid, sid, Segments};
+use crate::extract::{deleted, json, opt_sid, sid, Segments};
 use crate::params::{Form, Params, Query};
-use crate::port::{Op, Out};
 use crate::{ApiError, ApiResult, AppState};
 use engine::command::{Command, WorkspaceParams};
 use engine::model::Workspace;
@@ -84,7 +83,7 @@ async fn create_workspace(State(state): State<AppState>, Form(mut p): Form) -> A
         ..WorkspaceParams::default()
     };
     p.finish()?;
-    let w = expect_out!(call(&state, Op::Apply(Command::CreateWorkspace { params })).await?, Out::Workspace);
+    let w = state.engine().apply::<Workspace>(Command::CreateWorkspace { params }).await?;
     Ok(json(StatusCode::CREATED, render(&state, &w)))
 }
 
@@ -93,7 +92,7 @@ async fn fetch_workspace(
     Segments(ws): Segments<String>,
 ) -> ApiResult<Response> {
     let ws = sid(&ws, Prefix::Workspace, "Sid")?;
-    let w = expect_out!(call(&state, Op::FetchWorkspace(ws)).await?, Out::Workspace);
+    let w = state.engine().workspace(ws).await?;
     Ok(json(StatusCode::OK, render(&state, &w)))
 }
 
@@ -114,10 +113,7 @@ async fn update_workspace(
         template: None,
     };
     p.finish()?;
-    let w = expect_out!(
-        call(&state, Op::Apply(Command::UpdateWorkspace { workspace_sid: ws, params })).await?,
-        Out::Workspace
-    );
+    let w = state.engine().apply::<Workspace>(Command::UpdateWorkspace { workspace_sid: ws, params }).await?;
     Ok(json(StatusCode::OK, render(&state, &w)))
 }
 
@@ -126,14 +122,14 @@ async fn delete_workspace(
     Segments(ws): Segments<String>,
 ) -> ApiResult<Response> {
     let ws = sid(&ws, Prefix::Workspace, "Sid")?;
-    deleted(call(&state, Op::Apply(Command::DeleteWorkspace { workspace_sid: ws })).await?)
+    deleted(state.engine().apply(Command::DeleteWorkspace { workspace_sid: ws }).await?)
 }
 
 async fn list_workspaces(State(state): State<AppState>, Query(mut p): Query) -> ApiResult<Response> {
     let (req, filters) = list_query(&mut p)?;
     let friendly_name = p.str("FriendlyName");
     p.finish()?;
-    let items = expect_out!(call(&state, Op::ListWorkspaces { friendly_name }).await?, Out::Workspaces);
+    let items = state.engine().workspaces(friendly_name).await?;
     Ok(v1_list(
         state.urls().v1("/Workspaces"),
         &filters,

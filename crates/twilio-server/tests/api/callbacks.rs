@@ -165,7 +165,7 @@ async fn assignment_callback_instruction_accepts_the_reservation() {
     let base = format!("/v1/Workspaces/{ws}");
     let centre = app.call_centre(&ws, &[("AssignmentCallbackUrl", url.as_str())]).await;
     app.available_worker(&ws, "erin").await;
-    let mut events = twilio_server::Engine::subscribe(app.engine.as_ref());
+    let mut events = twilio_server::Engine::subscribe(&app.engine);
     let task = app.task(&ws).await;
     let task_sid = task["sid"].as_str().unwrap();
 
@@ -252,7 +252,7 @@ async fn real_engine_carries_out_the_assignment_instruction() {
     let available = acts["activities"][0]["sid"].as_str().unwrap().to_owned();
     app.post(&format!("/v1/Workspaces/{ws}/Workers/{charles}"), &[("ActivitySid", available.as_str())]).await;
 
-    let mut events = twilio_server::Engine::subscribe(real.engine.as_ref());
+    let mut events = twilio_server::Engine::subscribe(&real.engine);
     let (_, task) =
         app.post(&format!("/v1/Workspaces/{ws}/Tasks"), &[("Attributes", r#"{"type":"support"}"#)]).await;
     let task_sid = task["sid"].as_str().unwrap();

@@ -3,8 +3,7 @@
 use std::sync::Arc;
 
 use serde_json::Value;
-use twilio_server::local::HandleEngine;
-use twilio_server::{self, AppState, Credentials};
+use twilio_server::{self, AppState, Credentials, Engine};
 
 pub const ACCOUNT: &str = "AC00000000000000000000000000000001";
 pub const TOKEN: &str = "test-auth-token";
@@ -17,7 +16,7 @@ pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     /// The real engine (in memory, no store) behind the facade, as the port the facade uses.
-    pub engine: Arc<HandleEngine>,
+    pub engine: Engine,
     /// The engine's clock: time moves only when a test moves it.
     pub clock: engine::ManualClock,
     _shutdown: tokio::sync::oneshot::Sender<()>,
@@ -34,7 +33,7 @@ pub async fn spawn_app() -> TestApp {
         engine::CoreConfig::default(),
     );
     let handle = engine::Handle::start(core, None, Arc::new(clock.clone()), Default::default());
-    let engine = Arc::new(HandleEngine::new(handle));
+    let engine = Engine::new(handle);
     let state = AppState::new(engine.clone(), credentials(), &base);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(twilio_server::serve(listener, state, async move {
@@ -55,7 +54,7 @@ pub async fn spawn_real() -> (RealApp, String) {
 /// A [`TestApp`] on the seeded engine, with its engine and clock at hand.
 pub struct RealApp {
     pub app: TestApp,
-    pub engine: Arc<HandleEngine>,
+    pub engine: Engine,
     pub clock: engine::ManualClock,
 }
 
