@@ -23,7 +23,7 @@ use crate::start::{start, Feed, Role, Settings};
 pub struct Cli {
     /// What to run; `serve` when omitted.
     #[command(subcommand)]
-    pub command: Option<Command>,
+    pub command: Option<Action>,
     /// Log lines as human-readable text or as one JSON object per line (level from RUST_LOG).
     #[arg(long, global = true, env = vars::LOG_FORMAT, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -31,7 +31,7 @@ pub struct Cli {
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub enum Action {
     /// Run the worker app: the page, its API and live events; with its own embedded engine in local mode.
     Serve(ServeArgs),
     /// Run the local TaskRouter engine alone: Twilio's REST API for any Twilio program on this machine.
@@ -175,15 +175,15 @@ pub struct EngineArgs {
 /// Runs the command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Some(Command::Engine(args)) => run_engine(args, "engine", cli.log_format).await,
-        Some(Command::Serve(args)) => run_serve(args, cli.log_format).await,
-        Some(Command::Workers(args)) => ops::workers::run(args).await,
-        Some(Command::Tasks(args)) => ops::tasks::run(args).await,
-        Some(Command::Conferences(args)) => ops::conferences::run(args).await,
-        Some(Command::Call(args)) => ops::call::run(args).await,
-        Some(Command::Setup(args)) => ops::setup::run(args).await,
-        Some(Command::Token(args)) => ops::token::run(args).await,
-        Some(Command::Health(args)) => run_health(args).await,
+        Some(Action::Engine(args)) => run_engine(args, "engine", cli.log_format).await,
+        Some(Action::Serve(args)) => run_serve(args, cli.log_format).await,
+        Some(Action::Workers(args)) => ops::workers::run(args).await,
+        Some(Action::Tasks(args)) => ops::tasks::run(args).await,
+        Some(Action::Conferences(args)) => ops::conferences::run(args).await,
+        Some(Action::Call(args)) => ops::call::run(args).await,
+        Some(Action::Setup(args)) => ops::setup::run(args).await,
+        Some(Action::Token(args)) => ops::token::run(args).await,
+        Some(Action::Health(args)) => run_health(args).await,
         None => run_serve(ServeArgs::parse_from_env(), cli.log_format).await,
     }
 }

@@ -7,6 +7,8 @@
 //! - [`embedded`]: the engine embedded in this process: data directory, credentials, seeding, routes.
 //! - [`cli`]: the command line and the commands that run servers.
 //! - [`config`]: `.env`, generated local credentials and `local.env`.
+//! - [`metrics`]: the registry of counters and histograms and the Prometheus exposition format, which the
+//!   app counts into and [`obs`] renders.
 //! - [`obs`]: operating a server: `/healthz`, `/readyz`, `/metrics` and the log format.
 //! - [`start`]: the one way to start trworker (engine alone, or the app in local or twilio mode) on a bound
 //!   listener with a shutdown signal: used by the CLI, the benchmark example and the test harnesses.
@@ -17,6 +19,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod embedded;
+pub mod metrics;
 pub mod obs;
 pub mod ops;
 pub mod start;

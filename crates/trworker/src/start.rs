@@ -27,7 +27,8 @@ use twilio_server::http::{self, Limits};
 use crate::app::{AppConfig, AppState};
 use crate::config::{self, vars};
 use crate::embedded::{self, Embedded};
-use crate::obs::{self, Metrics, Observer};
+use crate::metrics::Metrics;
+use crate::obs::{self, Observer};
 
 /// What to run.
 pub enum Role {

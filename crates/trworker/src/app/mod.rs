@@ -257,7 +257,7 @@ pub(crate) struct Inner {
     /// Ends the background loop and every socket.
     pub(crate) shutdown: tokio::sync::watch::Sender<bool>,
     /// Counters reported at `/metrics` (reservation outcomes are counted at event intake).
-    pub(crate) metrics: Arc<crate::obs::Metrics>,
+    pub(crate) metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl AppState {
@@ -288,7 +288,7 @@ impl AppState {
             client,
             clock,
             shutdown,
-            metrics: crate::obs::Metrics::new(),
+            metrics: crate::metrics::Metrics::new(),
         };
         AppState { inner: Arc::new(inner) }
     }
@@ -304,7 +304,7 @@ impl AppState {
     }
 
     /// The app's metrics registry (the server also times its HTTP requests into it).
-    pub fn metrics(&self) -> &Arc<crate::obs::Metrics> {
+    pub fn metrics(&self) -> &Arc<crate::metrics::Metrics> {
         &self.inner.metrics
     }
 

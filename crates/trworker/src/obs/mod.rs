@@ -7,11 +7,12 @@
 //! # Layout
 //!
 //! - this file: [`Observer`] (what the three routes read), [`router`], [`Track`] (the timing layer).
-//! - [`metrics`]: the registry of counters and histograms and the exposition format.
 //! - [`log`]: `tracing` output as text for people or JSON lines for log collectors.
+//!
+//! The registry of counters itself is [`crate::metrics`], below both this module and the app that counts
+//! into it: `obs` depends on the parts it observes, never the reverse.
 
 pub mod log;
-pub mod metrics;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -28,7 +29,7 @@ use engine::Handle;
 use tower::{Layer, Service};
 
 use crate::app::AppState;
-pub use metrics::{Exposition, Metrics};
+use crate::metrics::{self, Exposition, Metrics};
 use twilio_server::callbacks::{DeliveryCounts, DeliveryStats};
 
 /// How long a Twilio reachability answer is reused, so that probes cannot flood Twilio's API.

@@ -122,7 +122,7 @@ pub struct Settings {
     /// `WORKSPACE_SID`.
     pub workspace_sid: String,
     /// How to print.
-    pub out: output::Out,
+    pub out: output::Output,
 }
 
 impl Settings {
@@ -173,7 +173,7 @@ impl Settings {
         config.max_retry_delay = Duration::from_secs(5);
         config.timeout = Duration::from_secs(20);
         let client = twilio::Client::new(config).map_err(|e| Error::Usage(e.to_string()))?;
-        Ok(Settings { client, auth_token, workspace_sid, out: output::Out::new(args.json) })
+        Ok(Settings { client, auth_token, workspace_sid, out: output::Output::new(args.json) })
     }
 
     /// Turns a client error into an ops error; `what` says what was being done ("listing tasks") or what

@@ -38,18 +38,18 @@ impl Style {
 
 /// Where and how a command prints.
 #[derive(Debug, Clone, Copy)]
-pub struct Out {
+pub struct Output {
     /// `--json`.
     pub json: bool,
     /// Colours on stdout.
     pub colour: bool,
 }
 
-impl Out {
+impl Output {
     /// JSON when asked; colours only for a terminal without `NO_COLOR`.
-    pub fn new(json: bool) -> Out {
+    pub fn new(json: bool) -> Output {
         let colour = !json && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-        Out { json, colour }
+        Output { json, colour }
     }
 
     /// Prints `value` as pretty JSON with a final newline.
@@ -113,7 +113,7 @@ impl Table {
                 *width = (*width).max(cell.chars().count());
             }
         }
-        let out = Out { json: false, colour };
+        let out = Output { json: false, colour };
         let mut text = String::new();
         let mut line = |cells: Vec<(&str, Style)>| {
             let mut parts = Vec::new();
