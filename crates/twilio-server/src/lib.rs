@@ -17,7 +17,8 @@
 //! - [`auth`]: Basic auth with the account SID and auth token.
 //! - [`handle`]: [`Engine`], the engine actor with typed reads and commands: every read a closure run on the
 //!   actor, in order with the commands; statistics as the engine's figures.
-//! - one module per resource, each with its own `router()`.
+//! - one module per resource, each with its own `router()`; the v1 collections' shared list, create, fetch,
+//!   update and delete are written once (`resources::crud`), and a resource module says what differs.
 //! - [`stats`]: the window of a statistics request and the JSON of the engine's figures.
 //! - [`callbacks`]: signed, ordered, retried delivery of events to each workspace's `EventCallbackUrl`.
 //! - [`assignment`]: the workflow's `AssignmentCallbackUrl` and the instructions it answers with.

@@ -1,25 +1,86 @@
 //! `/v1/Workspaces/{WS}/Events[/{Sid}]`: the engine's event log.
 
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::Response;
-use axum::routing::get;
-use axum::Router;
+use engine::event::Event;
 use engine::{Prefix, Sid};
 use serde_json::{json, Value};
 
-use super::{list_query, v1_list};
-use crate::extract::{json, opt_sid, sid, Segments};
-use crate::handle::EventFilter;
-use crate::params::{Params, Query};
+use super::crud::{self, sid_segment, Resource};
+use crate::extract::opt_sid;
+use crate::handle::{Engine, EventFilter};
+use crate::params::Params;
 use crate::render::{iso8601, parse_iso8601};
 use crate::{ApiError, ApiResult, AppState};
-use engine::event::Event;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/Workspaces/{ws}/Events", get(list_events))
-        .route("/v1/Workspaces/{ws}/Events/{sid}", get(fetch_event))
+pub fn router() -> axum::Router<AppState> {
+    crud::read_router::<Event>()
+}
+
+impl Resource for Event {
+    const COLLECTION: &'static str = "Events";
+    const SEGMENT: &'static str = "sid";
+    const LIST_KEY: &'static str = "events";
+    type Id = Sid;
+    type Filter = EventFilter;
+
+    fn id(segment: &str) -> ApiResult<Sid> {
+        sid_segment(segment, Prefix::Event)
+    }
+
+    fn sid(&self) -> Sid {
+        self.sid
+    }
+
+    fn render(&self, state: &AppState) -> Value {
+        let e = self;
+        let urls = state.urls();
+        let ws = e.workspace_sid;
+        let data: serde_json::Map<String, Value> =
+            e.fields().iter().map(|(k, v)| (snake_case(k), Value::String(v.clone()))).collect();
+        json!({
+            "account_sid": state.credentials().account_sid,
+            "workspace_sid": ws.to_string(),
+            "sid": e.sid.to_string(),
+            "event_type": e.event_type.as_str(),
+            "description": e.description(),
+            "event_date": iso8601(e.at),
+            "event_date_ms": e.at.millis(),
+            "event_data": data,
+            "resource_type": e.resource_type,
+            "resource_sid": e.resource_sid.to_string(),
+            "resource_url": resource_path(e).map(|p| urls.workspace(ws, &p)),
+            "actor_type": "workspace",
+            "actor_sid": ws.to_string(),
+            "actor_url": urls.workspace(ws, ""),
+            "source": "twilio",
+            "source_ip_address": Value::Null,
+            "url": urls.workspace(ws, &format!("/Events/{}", e.sid)),
+        })
+    }
+
+    async fn fetch(engine: &Engine, ws: Sid, sid: Sid) -> ApiResult<Event> {
+        engine.event(ws, sid).await
+    }
+
+    fn filter(p: &mut Params) -> ApiResult<EventFilter> {
+        let filter = EventFilter {
+            start_date: date(p, "StartDate")?,
+            end_date: date(p, "EndDate")?,
+            event_type: p.str("EventType"),
+            minutes: p.int("Minutes", 1, 43_200)?.map(|n| n as u32),
+            reservation_sid: opt_sid(p.str("ReservationSid"), Prefix::Reservation, "ReservationSid")?,
+            task_queue_sid: opt_sid(p.str("TaskQueueSid"), Prefix::TaskQueue, "TaskQueueSid")?,
+            task_sid: opt_sid(p.str("TaskSid"), Prefix::Task, "TaskSid")?,
+            worker_sid: opt_sid(p.str("WorkerSid"), Prefix::Worker, "WorkerSid")?,
+            workflow_sid: opt_sid(p.str("WorkflowSid"), Prefix::Workflow, "WorkflowSid")?,
+            task_channel: p.str("TaskChannel"),
+            sid: opt_sid(p.str("Sid"), Prefix::Event, "Sid")?,
+        };
+        Ok(filter)
+    }
+
+    async fn list(engine: &Engine, ws: Sid, filter: EventFilter) -> ApiResult<Vec<Event>> {
+        engine.events(ws, filter).await
+    }
 }
 
 /// `WorkerActivitySid` -> `worker_activity_sid`, as Twilio names `event_data` keys.
@@ -54,32 +115,6 @@ fn resource_path(e: &Event) -> Option<String> {
     })
 }
 
-fn render(state: &AppState, e: &Event) -> Value {
-    let urls = state.urls();
-    let ws = e.workspace_sid;
-    let data: serde_json::Map<String, Value> =
-        e.fields().iter().map(|(k, v)| (snake_case(k), Value::String(v.clone()))).collect();
-    json!({
-        "account_sid": state.credentials().account_sid,
-        "workspace_sid": ws.to_string(),
-        "sid": e.sid.to_string(),
-        "event_type": e.event_type.as_str(),
-        "description": e.description(),
-        "event_date": iso8601(e.at),
-        "event_date_ms": e.at.millis(),
-        "event_data": data,
-        "resource_type": e.resource_type,
-        "resource_sid": e.resource_sid.to_string(),
-        "resource_url": resource_path(e).map(|p| urls.workspace(ws, &p)),
-        "actor_type": "workspace",
-        "actor_sid": ws.to_string(),
-        "actor_url": urls.workspace(ws, ""),
-        "source": "twilio",
-        "source_ip_address": Value::Null,
-        "url": urls.workspace(ws, &format!("/Events/{}", e.sid)),
-    })
-}
-
 fn date(p: &mut Params, name: &str) -> ApiResult<Option<engine::Timestamp>> {
     p.str(name)
         .map(|v| {
@@ -88,47 +123,4 @@ fn date(p: &mut Params, name: &str) -> ApiResult<Option<engine::Timestamp>> {
             })
         })
         .transpose()
-}
-
-async fn fetch_event(
-    State(state): State<AppState>,
-    Segments((ws, s)): Segments<(String, String)>,
-) -> ApiResult<Response> {
-    let ws = sid(&ws, Prefix::Workspace, "WorkspaceSid")?;
-    let sid = sid(&s, Prefix::Event, "Sid")?;
-    let e = state.engine().event(ws, sid).await?;
-    Ok(json(StatusCode::OK, render(&state, &e)))
-}
-
-async fn list_events(
-    State(state): State<AppState>,
-    Segments(ws): Segments<String>,
-    Query(mut p): Query,
-) -> ApiResult<Response> {
-    let ws: Sid = sid(&ws, Prefix::Workspace, "WorkspaceSid")?;
-    let (req, filters) = list_query(&mut p)?;
-    let filter = EventFilter {
-        start_date: date(&mut p, "StartDate")?,
-        end_date: date(&mut p, "EndDate")?,
-        event_type: p.str("EventType"),
-        minutes: p.int("Minutes", 1, 43_200)?.map(|n| n as u32),
-        reservation_sid: opt_sid(p.str("ReservationSid"), Prefix::Reservation, "ReservationSid")?,
-        task_queue_sid: opt_sid(p.str("TaskQueueSid"), Prefix::TaskQueue, "TaskQueueSid")?,
-        task_sid: opt_sid(p.str("TaskSid"), Prefix::Task, "TaskSid")?,
-        worker_sid: opt_sid(p.str("WorkerSid"), Prefix::Worker, "WorkerSid")?,
-        workflow_sid: opt_sid(p.str("WorkflowSid"), Prefix::Workflow, "WorkflowSid")?,
-        task_channel: p.str("TaskChannel"),
-        sid: opt_sid(p.str("Sid"), Prefix::Event, "Sid")?,
-    };
-    p.finish()?;
-    let items = state.engine().events(ws, filter).await?;
-    Ok(v1_list(
-        state.urls().workspace(ws, "/Events"),
-        &filters,
-        "events",
-        &req,
-        &items,
-        |e| e.sid.to_string(),
-        |e| render(&state, e),
-    ))
 }

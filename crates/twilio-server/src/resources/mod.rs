@@ -1,6 +1,7 @@
 //! TaskRouter v1 resources under `/v1/Workspaces`, one module per resource, each with its own `router()`.
 
 mod activities;
+mod crud;
 mod events;
 mod reservations;
 mod statistics;

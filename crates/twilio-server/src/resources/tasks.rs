@@ -2,122 +2,125 @@
 
 use std::io::Write as _;
 
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::get;
-use axum::Router;
-use engine::{Prefix, Sid};
-use serde_json::Value;
-
-use super::{list_query, v1_list};
-use crate::extract::{deleted, if_match, json_bytes, opt_sid, sid, with_etag, Segments};
-use crate::params::{Form, Params, Query};
-use crate::render::{iso8601, parse_iso8601, put_iso8601, Urls};
-use crate::{ApiError, ApiResult, AppState};
 use engine::command::{Command, CreateTaskParams, UpdateTaskParams};
 use engine::core::TaskFilter;
 use engine::model::Task;
-use engine::Timestamp;
+use engine::{Prefix, Sid, Timestamp};
+use serde_json::Value;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/Workspaces/{ws}/Tasks", get(list_tasks).post(create_task))
-        .route("/v1/Workspaces/{ws}/Tasks/{task}", get(fetch_task).post(update_task).delete(delete_task))
+use super::crud::{self, sid_segment, Editable, Resource};
+use crate::extract::{json_bytes, opt_sid, with_etag};
+use crate::handle::Engine;
+use crate::params::Params;
+use crate::render::{parse_iso8601, put_iso8601, Urls};
+use crate::{ApiError, ApiResult, AppState};
+
+pub fn router() -> axum::Router<AppState> {
+    crud::router::<Task>()
 }
 
 const STATUSES: [&str; 6] = ["pending", "reserved", "assigned", "canceled", "completed", "wrapping"];
 
-/// A Task as the API shows it. A typed body rather than a `serde_json::Value` map because task creates are the
-/// API's hot path: building ~25 map entries (each key and value its own allocation) and serializing the map
-/// took about a fifth of the HTTP threads' time per create. Fields are in alphabetical order, the order the
-/// `Value` maps of the other resources serialize in, so every resource reads the same way.
-#[derive(serde::Serialize)]
-pub(crate) struct TaskBody<'a> {
-    account_sid: &'a str,
-    addons: &'a str,
-    age: i64,
-    assignment_status: &'static str,
-    attributes: &'a str,
-    date_created: String,
-    date_updated: String,
-    ignore_capacity: bool,
-    links: TaskLinks,
-    priority: i64,
-    reason: Option<&'a str>,
-    routing_target: Option<Sid>,
-    sid: Sid,
-    task_channel_sid: Sid,
-    task_channel_unique_name: &'a str,
-    task_queue_entered_date: Option<String>,
-    task_queue_friendly_name: Option<&'a str>,
-    task_queue_sid: Option<Sid>,
-    timeout: i64,
-    url: String,
-    virtual_start_time: String,
-    workflow_friendly_name: Option<&'a str>,
-    workflow_sid: Option<Sid>,
-    workspace_sid: Sid,
+impl Resource for Task {
+    const COLLECTION: &'static str = "Tasks";
+    const SEGMENT: &'static str = "task";
+    const LIST_KEY: &'static str = "tasks";
+    type Id = Sid;
+    /// The filters and the `Ordering`.
+    type Filter = (TaskFilter, String);
+
+    fn id(segment: &str) -> ApiResult<Sid> {
+        sid_segment(segment, Prefix::Task)
+    }
+
+    fn sid(&self) -> Sid {
+        self.sid
+    }
+
+    /// The task as a JSON value, for list pages: [`task_json`] read back, so a task has one rendering.
+    fn render(&self, state: &AppState) -> Value {
+        let json = task_json(&state.credentials().account_sid, state.urls(), state.engine().now(), self);
+        // Cannot fail: `task_json` writes valid JSON (a test checks it against `serde_json`'s).
+        serde_json::from_slice(&json).unwrap_or(Value::Null)
+    }
+
+    fn respond(&self, state: &AppState, status: StatusCode) -> Response {
+        task_response(state, status, self)
+    }
+
+    async fn fetch(engine: &Engine, ws: Sid, sid: Sid) -> ApiResult<Task> {
+        engine.task(ws, sid).await
+    }
+
+    fn filter(p: &mut Params) -> ApiResult<(TaskFilter, String)> {
+        let assignment_status = p.list("AssignmentStatus");
+        for s in &assignment_status {
+            status(Some(s.clone()), "AssignmentStatus")?;
+        }
+        let filter = TaskFilter {
+            priority: p.int("Priority", 0, i64::from(i32::MAX))?,
+            assignment_status,
+            workflow_sid: opt_sid(p.str("WorkflowSid"), Prefix::Workflow, "WorkflowSid")?,
+            workflow_name: p.str("WorkflowName"),
+            task_queue_sid: opt_sid(p.str("TaskQueueSid"), Prefix::TaskQueue, "TaskQueueSid")?,
+            task_queue_name: p.str("TaskQueueName"),
+            evaluate_task_attributes: p.str("EvaluateTaskAttributes"),
+            routing_target: routing_target_param(p.str("RoutingTarget"))?,
+            has_addons: p.bool("HasAddons"),
+        };
+        Ok((filter, p.str("Ordering").unwrap_or_default()))
+    }
+
+    async fn list(engine: &Engine, ws: Sid, (filter, ordering): Self::Filter) -> ApiResult<Vec<Task>> {
+        engine.tasks(ws, filter, ordering).await
+    }
 }
 
-#[derive(serde::Serialize)]
-struct TaskLinks {
-    reservations: String,
-    task_queue: Option<String>,
-    workflow: Option<String>,
-    workspace: String,
-}
+impl Editable for Task {
+    fn create(ws: Sid, p: &mut Params) -> ApiResult<Command> {
+        let params = CreateTaskParams {
+            timeout: p.int("Timeout", 1, 1_209_600)?,
+            priority: p.int("Priority", 0, i64::from(i32::MAX))?,
+            task_channel: p.str("TaskChannel"),
+            workflow_sid: opt_sid(p.str("WorkflowSid"), Prefix::Workflow, "WorkflowSid")?,
+            attributes: p.json_object("Attributes")?,
+            virtual_start_time: virtual_start_time(p)?,
+            routing_target: routing_target_param(p.str("RoutingTarget"))?,
+            ignore_capacity: p.bool("IgnoreCapacity"),
+            task_queue_sid: opt_sid(p.str("TaskQueueSid"), Prefix::TaskQueue, "TaskQueueSid")?,
+        };
+        if params.attributes.as_ref().is_some_and(|a| a.chars().count() > 4096) {
+            return Err(ApiError::invalid(
+                "Invalid parameter Attributes: it must be at most 4096 characters",
+            ));
+        }
+        Ok(Command::CreateTask { workspace_sid: ws, params })
+    }
 
-pub(crate) fn body<'a>(state: &'a AppState, t: &'a Task) -> TaskBody<'a> {
-    body_of(
-        &state.credentials().account_sid,
-        state.urls().workspace(t.workspace_sid, ""),
-        state.engine().now(),
-        t,
-    )
-}
+    fn update(ws: Sid, sid: Sid, p: &mut Params, if_match: Option<String>) -> ApiResult<Command> {
+        let params = UpdateTaskParams {
+            attributes: p.json_object("Attributes")?,
+            assignment_status: status(p.str("AssignmentStatus"), "AssignmentStatus")?,
+            reason: p.str("Reason"),
+            priority: p.int("Priority", 0, i64::from(i32::MAX))?,
+            task_channel: p.str("TaskChannel"),
+            virtual_start_time: virtual_start_time(p)?,
+        };
+        Ok(Command::UpdateTask { workspace_sid: ws, sid, params, if_match })
+    }
 
-fn body_of<'a>(account_sid: &'a str, workspace: String, now: Timestamp, t: &'a Task) -> TaskBody<'a> {
-    let ws = t.workspace_sid;
-    let url = format!("{workspace}/Tasks/{}", t.sid);
-    TaskBody {
-        account_sid,
-        addons: &t.addons,
-        age: t.age(now),
-        assignment_status: t.assignment_status.as_str(),
-        attributes: &t.attributes,
-        date_created: iso8601(t.date_created),
-        date_updated: iso8601(t.date_updated),
-        ignore_capacity: t.ignore_capacity,
-        links: TaskLinks {
-            reservations: format!("{url}/Reservations"),
-            task_queue: t.task_queue_sid.map(|q| format!("{workspace}/TaskQueues/{q}")),
-            workflow: t.workflow_sid.map(|w| format!("{workspace}/Workflows/{w}")),
-            workspace,
-        },
-        priority: t.priority,
-        reason: t.reason.as_deref(),
-        routing_target: t.routing_target,
-        sid: t.sid,
-        task_channel_sid: t.task_channel_sid,
-        task_channel_unique_name: &t.task_channel_unique_name,
-        task_queue_entered_date: t.task_queue_entered_date.map(iso8601),
-        task_queue_friendly_name: t.task_queue_friendly_name.as_deref(),
-        task_queue_sid: t.task_queue_sid,
-        timeout: t.timeout,
-        url,
-        virtual_start_time: iso8601(t.virtual_start_time),
-        workflow_friendly_name: t.workflow_friendly_name.as_deref(),
-        workflow_sid: t.workflow_sid,
-        workspace_sid: ws,
+    fn delete(ws: Sid, sid: Sid, if_match: Option<String>) -> Command {
+        Command::DeleteTask { workspace_sid: ws, sid, if_match }
     }
 }
 
 /// A single task's response: the bytes `serde_json` makes of its [`TaskBody`], written straight into the
-/// buffer. Task creates are the API's hot path, and this skips the body's nine `String`s (URLs and dates)
+/// buffer: the one rendering of a Task. Task creates are the API's hot path, and this skips the body's nine `String`s (URLs and dates)
 /// and serde's per-field calls: in profiles of the create load, building and serializing the body took
-/// 11-13% of the HTTP threads' samples, and this takes about 6%, the response's headers included. Lists keep
-/// using [`TaskBody`]; a test checks that both give the same bytes.
+/// 11-13% of the HTTP threads' samples, and this takes about 6%, the response's headers included. A test
+/// checks that it writes the bytes `serde_json` makes of the same fields.
 fn task_response(state: &AppState, status: StatusCode, t: &Task) -> Response {
     let json = task_json(&state.credentials().account_sid, state.urls(), state.engine().now(), t);
     with_etag(json_bytes(status, json), t.version)
@@ -243,12 +246,6 @@ impl Json {
     }
 }
 
-/// The task as a JSON value, for list pages.
-pub(crate) fn render(state: &AppState, t: &Task) -> Value {
-    // Cannot fail: `to_value` fails only for maps with non-string keys, and the body has none.
-    serde_json::to_value(body(state, t)).unwrap_or(Value::Null)
-}
-
 fn virtual_start_time(p: &mut Params) -> ApiResult<Option<engine::Timestamp>> {
     p.str("VirtualStartTime")
         .map(|v| {
@@ -281,120 +278,86 @@ fn routing_target_param(value: Option<String>) -> ApiResult<Option<Sid>> {
         .transpose()
 }
 
-fn ids(ws: &str, s: &str) -> ApiResult<(Sid, Sid)> {
-    Ok((sid(ws, Prefix::Workspace, "WorkspaceSid")?, sid(s, Prefix::Task, "Sid")?))
-}
-
-async fn create_task(
-    State(state): State<AppState>,
-    Segments(ws): Segments<String>,
-    Form(mut p): Form,
-) -> ApiResult<Response> {
-    let ws = sid(&ws, Prefix::Workspace, "WorkspaceSid")?;
-    let params = CreateTaskParams {
-        timeout: p.int("Timeout", 1, 1_209_600)?,
-        priority: p.int("Priority", 0, i64::from(i32::MAX))?,
-        task_channel: p.str("TaskChannel"),
-        workflow_sid: opt_sid(p.str("WorkflowSid"), Prefix::Workflow, "WorkflowSid")?,
-        attributes: p.json_object("Attributes")?,
-        virtual_start_time: virtual_start_time(&mut p)?,
-        routing_target: routing_target_param(p.str("RoutingTarget"))?,
-        ignore_capacity: p.bool("IgnoreCapacity"),
-        task_queue_sid: opt_sid(p.str("TaskQueueSid"), Prefix::TaskQueue, "TaskQueueSid")?,
-    };
-    if params.attributes.as_ref().is_some_and(|a| a.chars().count() > 4096) {
-        return Err(ApiError::invalid("Invalid parameter Attributes: it must be at most 4096 characters"));
-    }
-    p.finish()?;
-    let t = state.engine().apply::<Task>(Command::CreateTask { workspace_sid: ws, params }).await?;
-    Ok(task_response(&state, StatusCode::CREATED, &t))
-}
-
-async fn fetch_task(
-    State(state): State<AppState>,
-    Segments((ws, s)): Segments<(String, String)>,
-) -> ApiResult<Response> {
-    let (ws, sid) = ids(&ws, &s)?;
-    let t = state.engine().task(ws, sid).await?;
-    Ok(task_response(&state, StatusCode::OK, &t))
-}
-
-async fn update_task(
-    State(state): State<AppState>,
-    Segments((ws, s)): Segments<(String, String)>,
-    headers: HeaderMap,
-    Form(mut p): Form,
-) -> ApiResult<Response> {
-    let (ws, sid) = ids(&ws, &s)?;
-    let params = UpdateTaskParams {
-        attributes: p.json_object("Attributes")?,
-        assignment_status: status(p.str("AssignmentStatus"), "AssignmentStatus")?,
-        reason: p.str("Reason"),
-        priority: p.int("Priority", 0, i64::from(i32::MAX))?,
-        task_channel: p.str("TaskChannel"),
-        virtual_start_time: virtual_start_time(&mut p)?,
-    };
-    p.finish()?;
-    let update = Command::UpdateTask { workspace_sid: ws, sid, params, if_match: if_match(&headers) };
-    let t = state.engine().apply::<Task>(update).await?;
-    Ok(task_response(&state, StatusCode::OK, &t))
-}
-
-async fn delete_task(
-    State(state): State<AppState>,
-    Segments((ws, s)): Segments<(String, String)>,
-    headers: HeaderMap,
-) -> ApiResult<Response> {
-    let (ws, sid) = ids(&ws, &s)?;
-    deleted(
-        state
-            .engine()
-            .apply(Command::DeleteTask { workspace_sid: ws, sid, if_match: if_match(&headers) })
-            .await?,
-    )
-}
-
-async fn list_tasks(
-    State(state): State<AppState>,
-    Segments(ws): Segments<String>,
-    Query(mut p): Query,
-) -> ApiResult<Response> {
-    let ws = sid(&ws, Prefix::Workspace, "WorkspaceSid")?;
-    let (req, filters) = list_query(&mut p)?;
-    let assignment_status = p.list("AssignmentStatus");
-    for s in &assignment_status {
-        status(Some(s.clone()), "AssignmentStatus")?;
-    }
-    let filter = TaskFilter {
-        priority: p.int("Priority", 0, i64::from(i32::MAX))?,
-        assignment_status,
-        workflow_sid: opt_sid(p.str("WorkflowSid"), Prefix::Workflow, "WorkflowSid")?,
-        workflow_name: p.str("WorkflowName"),
-        task_queue_sid: opt_sid(p.str("TaskQueueSid"), Prefix::TaskQueue, "TaskQueueSid")?,
-        task_queue_name: p.str("TaskQueueName"),
-        evaluate_task_attributes: p.str("EvaluateTaskAttributes"),
-        routing_target: None,
-        has_addons: p.bool("HasAddons"),
-    };
-    let routing_target = p.str("RoutingTarget");
-    let ordering = p.str("Ordering").unwrap_or_default();
-    p.finish()?;
-    let filter = TaskFilter { routing_target: routing_target_param(routing_target)?, ..filter };
-    let items = state.engine().tasks(ws, filter, ordering).await?;
-    Ok(v1_list(
-        state.urls().workspace(ws, "/Tasks"),
-        &filters,
-        "tasks",
-        &req,
-        &items,
-        |t| t.sid.to_string(),
-        |t| render(&state, t),
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::render::iso8601;
+
+    /// A Task as the API shows it. A typed body rather than a `serde_json::Value` map because task creates are the
+    /// API's hot path: building ~25 map entries (each key and value its own allocation) and serializing the map
+    /// took about a fifth of the HTTP threads' time per create. Fields are in alphabetical order, the order the
+    /// `Value` maps of the other resources serialize in, so every resource reads the same way.
+    #[derive(serde::Serialize)]
+    struct TaskBody<'a> {
+        account_sid: &'a str,
+        addons: &'a str,
+        age: i64,
+        assignment_status: &'static str,
+        attributes: &'a str,
+        date_created: String,
+        date_updated: String,
+        ignore_capacity: bool,
+        links: TaskLinks,
+        priority: i64,
+        reason: Option<&'a str>,
+        routing_target: Option<Sid>,
+        sid: Sid,
+        task_channel_sid: Sid,
+        task_channel_unique_name: &'a str,
+        task_queue_entered_date: Option<String>,
+        task_queue_friendly_name: Option<&'a str>,
+        task_queue_sid: Option<Sid>,
+        timeout: i64,
+        url: String,
+        virtual_start_time: String,
+        workflow_friendly_name: Option<&'a str>,
+        workflow_sid: Option<Sid>,
+        workspace_sid: Sid,
+    }
+
+    #[derive(serde::Serialize)]
+    struct TaskLinks {
+        reservations: String,
+        task_queue: Option<String>,
+        workflow: Option<String>,
+        workspace: String,
+    }
+
+    fn body_of<'a>(account_sid: &'a str, workspace: String, now: Timestamp, t: &'a Task) -> TaskBody<'a> {
+        let ws = t.workspace_sid;
+        let url = format!("{workspace}/Tasks/{}", t.sid);
+        TaskBody {
+            account_sid,
+            addons: &t.addons,
+            age: t.age(now),
+            assignment_status: t.assignment_status.as_str(),
+            attributes: &t.attributes,
+            date_created: iso8601(t.date_created),
+            date_updated: iso8601(t.date_updated),
+            ignore_capacity: t.ignore_capacity,
+            links: TaskLinks {
+                reservations: format!("{url}/Reservations"),
+                task_queue: t.task_queue_sid.map(|q| format!("{workspace}/TaskQueues/{q}")),
+                workflow: t.workflow_sid.map(|w| format!("{workspace}/Workflows/{w}")),
+                workspace,
+            },
+            priority: t.priority,
+            reason: t.reason.as_deref(),
+            routing_target: t.routing_target,
+            sid: t.sid,
+            task_channel_sid: t.task_channel_sid,
+            task_channel_unique_name: &t.task_channel_unique_name,
+            task_queue_entered_date: t.task_queue_entered_date.map(iso8601),
+            task_queue_friendly_name: t.task_queue_friendly_name.as_deref(),
+            task_queue_sid: t.task_queue_sid,
+            timeout: t.timeout,
+            url,
+            virtual_start_time: iso8601(t.virtual_start_time),
+            workflow_friendly_name: t.workflow_friendly_name.as_deref(),
+            workflow_sid: t.workflow_sid,
+            workspace_sid: ws,
+        }
+    }
 
     fn task(changes: serde_json::Value) -> Task {
         let mut t = serde_json::json!({

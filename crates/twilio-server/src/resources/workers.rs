@@ -1,55 +1,108 @@
 //! `/v1/Workspaces/{WS}/Workers[/{Sid}]`, with `ETag` and `If-Match`.
 
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::get;
-use axum::Router;
-use engine::{Prefix, Sid};
-use serde_json::{json, Value};
-
-use super::{base, friendly_name, list_query, v1_list};
-use crate::extract::{deleted, if_match, json_etag, opt_sid, sid, Segments};
-use crate::params::{Form, Params, Query};
-use crate::render::iso8601;
-use crate::{ApiResult, AppState};
 use engine::command::{Command, WorkerParams};
 use engine::core::WorkerFilter;
 use engine::model::Worker;
+use engine::{Prefix, Sid};
+use serde_json::{json, Value};
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/Workspaces/{ws}/Workers", get(list_workers).post(create_worker)).route(
-        "/v1/Workspaces/{ws}/Workers/{worker}",
-        get(fetch_worker).post(update_worker).delete(delete_worker),
-    )
+use super::crud::{self, sid_segment, Editable, Resource};
+use super::{base, friendly_name};
+use crate::extract::{json_etag, opt_sid};
+use crate::handle::Engine;
+use crate::params::Params;
+use crate::render::iso8601;
+use crate::{ApiResult, AppState};
+
+pub fn router() -> axum::Router<AppState> {
+    crud::router::<Worker>()
 }
 
-fn render(state: &AppState, w: &Worker) -> Value {
-    let urls = state.urls();
-    let url = urls.workspace(w.workspace_sid, &format!("/Workers/{}", w.sid));
-    let mut m = base(state, Some(w.workspace_sid), w.sid, (w.date_created, w.date_updated), url.clone());
-    m.insert("friendly_name".into(), json!(w.friendly_name));
-    m.insert("activity_sid".into(), json!(w.activity_sid.to_string()));
-    m.insert("activity_name".into(), json!(w.activity_name));
-    m.insert("available".into(), json!(w.available));
-    m.insert("attributes".into(), json!(w.attributes));
-    m.insert("date_status_changed".into(), json!(iso8601(w.date_status_changed)));
-    let link = |rest: &str| format!("{url}/{rest}");
-    m.insert(
-        "links".into(),
-        json!({
-            "channels": link("Channels"),
-            "worker_channels": link("Channels"),
-            "reservations": link("Reservations"),
-            "statistics": link("Statistics"),
-            "worker_statistics": link("Statistics"),
-            "real_time_statistics": urls.workspace(w.workspace_sid, "/Workers/RealTimeStatistics"),
-            "cumulative_statistics": urls.workspace(w.workspace_sid, "/Workers/CumulativeStatistics"),
-            "activity": urls.workspace(w.workspace_sid, &format!("/Activities/{}", w.activity_sid)),
-            "workspace": urls.workspace(w.workspace_sid, ""),
-        }),
-    );
-    Value::Object(m)
+impl Resource for Worker {
+    const COLLECTION: &'static str = "Workers";
+    const SEGMENT: &'static str = "worker";
+    const LIST_KEY: &'static str = "workers";
+    type Id = Sid;
+    /// The filters and the `Ordering`.
+    type Filter = (WorkerFilter, String);
+
+    fn id(segment: &str) -> ApiResult<Sid> {
+        sid_segment(segment, Prefix::Worker)
+    }
+
+    fn sid(&self) -> Sid {
+        self.sid
+    }
+
+    fn render(&self, state: &AppState) -> Value {
+        let w = self;
+        let urls = state.urls();
+        let url = urls.workspace(w.workspace_sid, &format!("/Workers/{}", w.sid));
+        let mut m = base(state, Some(w.workspace_sid), w.sid, (w.date_created, w.date_updated), url.clone());
+        m.insert("friendly_name".into(), json!(w.friendly_name));
+        m.insert("activity_sid".into(), json!(w.activity_sid.to_string()));
+        m.insert("activity_name".into(), json!(w.activity_name));
+        m.insert("available".into(), json!(w.available));
+        m.insert("attributes".into(), json!(w.attributes));
+        m.insert("date_status_changed".into(), json!(iso8601(w.date_status_changed)));
+        let link = |rest: &str| format!("{url}/{rest}");
+        m.insert(
+            "links".into(),
+            json!({
+                "channels": link("Channels"),
+                "worker_channels": link("Channels"),
+                "reservations": link("Reservations"),
+                "statistics": link("Statistics"),
+                "worker_statistics": link("Statistics"),
+                "real_time_statistics": urls.workspace(w.workspace_sid, "/Workers/RealTimeStatistics"),
+                "cumulative_statistics": urls.workspace(w.workspace_sid, "/Workers/CumulativeStatistics"),
+                "activity": urls.workspace(w.workspace_sid, &format!("/Activities/{}", w.activity_sid)),
+                "workspace": urls.workspace(w.workspace_sid, ""),
+            }),
+        );
+        Value::Object(m)
+    }
+
+    fn respond(&self, state: &AppState, status: StatusCode) -> Response {
+        json_etag(status, self.render(state), self.version)
+    }
+
+    async fn fetch(engine: &Engine, ws: Sid, sid: Sid) -> ApiResult<Worker> {
+        engine.worker(ws, sid).await
+    }
+
+    fn filter(p: &mut Params) -> ApiResult<(WorkerFilter, String)> {
+        let filter = WorkerFilter {
+            activity_name: p.str("ActivityName"),
+            activity_sid: opt_sid(p.str("ActivitySid"), Prefix::Activity, "ActivitySid")?,
+            available: p.bool("Available"),
+            friendly_name: p.str("FriendlyName"),
+            target_workers_expression: p.str("TargetWorkersExpression"),
+            task_queue_name: p.str("TaskQueueName"),
+            task_queue_sid: opt_sid(p.str("TaskQueueSid"), Prefix::TaskQueue, "TaskQueueSid")?,
+        };
+        Ok((filter, p.str("Ordering").unwrap_or_default()))
+    }
+
+    async fn list(engine: &Engine, ws: Sid, (filter, ordering): Self::Filter) -> ApiResult<Vec<Worker>> {
+        engine.workers(ws, filter, ordering).await
+    }
+}
+
+impl Editable for Worker {
+    fn create(ws: Sid, p: &mut Params) -> ApiResult<Command> {
+        Ok(Command::CreateWorker { workspace_sid: ws, params: params(p, true)? })
+    }
+
+    fn update(ws: Sid, sid: Sid, p: &mut Params, if_match: Option<String>) -> ApiResult<Command> {
+        Ok(Command::UpdateWorker { workspace_sid: ws, sid, params: params(p, false)?, if_match })
+    }
+
+    fn delete(ws: Sid, sid: Sid, if_match: Option<String>) -> Command {
+        Command::DeleteWorker { workspace_sid: ws, sid, if_match }
+    }
 }
 
 fn params(p: &mut Params, create: bool) -> ApiResult<WorkerParams> {
@@ -59,87 +112,4 @@ fn params(p: &mut Params, create: bool) -> ApiResult<WorkerParams> {
         attributes: p.json_object("Attributes")?,
         reject_pending_reservations: if create { None } else { p.bool("RejectPendingReservations") },
     })
-}
-
-fn ids(ws: &str, s: &str) -> ApiResult<(Sid, Sid)> {
-    Ok((sid(ws, Prefix::Workspace, "WorkspaceSid")?, sid(s, Prefix::Worker, "Sid")?))
-}
-
-async fn create_worker(
-    State(state): State<AppState>,
-    Segments(ws): Segments<String>,
-    Form(mut p): Form,
-) -> ApiResult<Response> {
-    let ws = sid(&ws, Prefix::Workspace, "WorkspaceSid")?;
-    let params = params(&mut p, true)?;
-    p.finish()?;
-    let w = state.engine().apply::<Worker>(Command::CreateWorker { workspace_sid: ws, params }).await?;
-    Ok(json_etag(StatusCode::CREATED, render(&state, &w), w.version))
-}
-
-async fn fetch_worker(
-    State(state): State<AppState>,
-    Segments((ws, s)): Segments<(String, String)>,
-) -> ApiResult<Response> {
-    let (ws, sid) = ids(&ws, &s)?;
-    let w = state.engine().worker(ws, sid).await?;
-    Ok(json_etag(StatusCode::OK, render(&state, &w), w.version))
-}
-
-async fn update_worker(
-    State(state): State<AppState>,
-    Segments((ws, s)): Segments<(String, String)>,
-    headers: HeaderMap,
-    Form(mut p): Form,
-) -> ApiResult<Response> {
-    let (ws, sid) = ids(&ws, &s)?;
-    let params = params(&mut p, false)?;
-    p.finish()?;
-    let update = Command::UpdateWorker { workspace_sid: ws, sid, params, if_match: if_match(&headers) };
-    let w = state.engine().apply::<Worker>(update).await?;
-    Ok(json_etag(StatusCode::OK, render(&state, &w), w.version))
-}
-
-async fn delete_worker(
-    State(state): State<AppState>,
-    Segments((ws, s)): Segments<(String, String)>,
-    headers: HeaderMap,
-) -> ApiResult<Response> {
-    let (ws, sid) = ids(&ws, &s)?;
-    deleted(
-        state
-            .engine()
-            .apply(Command::DeleteWorker { workspace_sid: ws, sid, if_match: if_match(&headers) })
-            .await?,
-    )
-}
-
-async fn list_workers(
-    State(state): State<AppState>,
-    Segments(ws): Segments<String>,
-    Query(mut p): Query,
-) -> ApiResult<Response> {
-    let ws = sid(&ws, Prefix::Workspace, "WorkspaceSid")?;
-    let (req, filters) = list_query(&mut p)?;
-    let filter = WorkerFilter {
-        activity_name: p.str("ActivityName"),
-        activity_sid: opt_sid(p.str("ActivitySid"), Prefix::Activity, "ActivitySid")?,
-        available: p.bool("Available"),
-        friendly_name: p.str("FriendlyName"),
-        target_workers_expression: p.str("TargetWorkersExpression"),
-        task_queue_name: p.str("TaskQueueName"),
-        task_queue_sid: opt_sid(p.str("TaskQueueSid"), Prefix::TaskQueue, "TaskQueueSid")?,
-    };
-    let ordering = p.str("Ordering").unwrap_or_default();
-    p.finish()?;
-    let items = state.engine().workers(ws, filter, ordering).await?;
-    Ok(v1_list(
-        state.urls().workspace(ws, "/Workers"),
-        &filters,
-        "workers",
-        &req,
-        &items,
-        |w| w.sid.to_string(),
-        |w| render(&state, w),
-    ))
 }

@@ -64,14 +64,18 @@ fn queue_order(p: &mut Params) -> ApiResult<Option<String>> {
     }
 }
 
-async fn create_workspace(State(state): State<AppState>, Form(mut p): Form) -> ApiResult<Response> {
-    let params = WorkspaceParams {
-        friendly_name: friendly_name(&mut p, true)?,
-        event_callback_url: url_param(&mut p, "EventCallbackUrl")?,
+/// The parameters of a create (`Template`) or an update (the default and timeout activities).
+fn params(p: &mut Params, create: bool) -> ApiResult<WorkspaceParams> {
+    let mut params = WorkspaceParams {
+        friendly_name: friendly_name(p, create)?,
+        event_callback_url: url_param(p, "EventCallbackUrl")?,
         events_filter: p.str("EventsFilter"),
         multi_task_enabled: p.bool("MultiTaskEnabled"),
-        prioritize_queue_order: queue_order(&mut p)?,
-        template: match p.str("Template") {
+        prioritize_queue_order: queue_order(p)?,
+        ..WorkspaceParams::default()
+    };
+    if create {
+        params.template = match p.str("Template") {
             None => None,
             Some(t) if t == "NONE" || t == "FIFO" => Some(t),
             Some(t) => {
@@ -79,9 +83,17 @@ async fn create_workspace(State(state): State<AppState>, Form(mut p): Form) -> A
                     "Invalid parameter Template: '{t}' is not NONE or FIFO"
                 )))
             }
-        },
-        ..WorkspaceParams::default()
-    };
+        };
+    } else {
+        let activity = |p: &mut Params, name: &str| opt_sid(p.str(name), Prefix::Activity, name);
+        params.default_activity_sid = activity(p, "DefaultActivitySid")?;
+        params.timeout_activity_sid = activity(p, "TimeoutActivitySid")?;
+    }
+    Ok(params)
+}
+
+async fn create_workspace(State(state): State<AppState>, Form(mut p): Form) -> ApiResult<Response> {
+    let params = params(&mut p, true)?;
     p.finish()?;
     let w = state.engine().apply::<Workspace>(Command::CreateWorkspace { params }).await?;
     Ok(json(StatusCode::CREATED, render(&state, &w)))
@@ -102,16 +114,7 @@ async fn update_workspace(
     Form(mut p): Form,
 ) -> ApiResult<Response> {
     let ws = sid(&ws, Prefix::Workspace, "Sid")?;
-    let params = WorkspaceParams {
-        friendly_name: friendly_name(&mut p, false)?,
-        event_callback_url: url_param(&mut p, "EventCallbackUrl")?,
-        events_filter: p.str("EventsFilter"),
-        multi_task_enabled: p.bool("MultiTaskEnabled"),
-        prioritize_queue_order: queue_order(&mut p)?,
-        default_activity_sid: opt_sid(p.str("DefaultActivitySid"), Prefix::Activity, "DefaultActivitySid")?,
-        timeout_activity_sid: opt_sid(p.str("TimeoutActivitySid"), Prefix::Activity, "TimeoutActivitySid")?,
-        template: None,
-    };
+    let params = params(&mut p, false)?;
     p.finish()?;
     let w = state.engine().apply::<Workspace>(Command::UpdateWorkspace { workspace_sid: ws, params }).await?;
     Ok(json(StatusCode::OK, render(&state, &w)))

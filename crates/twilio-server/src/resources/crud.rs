@@ -1,0 +1,154 @@
+//! The shape every workspace-scoped v1 collection shares, written once: list and create at
+//! `/v1/Workspaces/{WS}/{Collection}`, fetch, update and delete at `/v1/Workspaces/{WS}/{Collection}/{Sid}`.
+//!
+//! A resource module says only what differs (its parameters, the command each write becomes, its filters and
+//! its fields) by implementing [`Resource`] (reads) and [`Editable`] (writes); the handlers here parse the
+//! path, finish the parameters, call the engine and render.
+
+use std::future::Future;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use engine::command::Command;
+use engine::{Prefix, Sid};
+use serde_json::Value;
+
+use super::{list_query, v1_list};
+use crate::extract::{if_match, json, sid, Segments};
+use crate::handle::{Engine, FromReply};
+use crate::params::{Form, Params, Query};
+use crate::{ApiResult, AppState};
+
+/// A resource that can be fetched and listed.
+pub(super) trait Resource: Sized + Send + Sync + 'static {
+    /// The collection's path segment under the workspace, e.g. `TaskQueues`.
+    const COLLECTION: &'static str;
+    /// The name of the item's path parameter in the route (routes that share a position share the name).
+    const SEGMENT: &'static str;
+    /// The key of the items in a list page, e.g. `task_queues`.
+    const LIST_KEY: &'static str;
+    /// How the path names one: a SID, or (task channels) a SID or unique name.
+    type Id: Send + 'static;
+    /// The list's filters.
+    type Filter: Send + 'static;
+
+    /// Reads the item's path segment.
+    fn id(segment: &str) -> ApiResult<Self::Id>;
+    fn sid(&self) -> Sid;
+    /// The resource with the spec's fields.
+    fn render(&self, state: &AppState) -> Value;
+    /// The response for one resource (a resource with a version adds an `ETag`).
+    fn respond(&self, state: &AppState, status: StatusCode) -> Response {
+        json(status, self.render(state))
+    }
+
+    fn fetch(engine: &Engine, ws: Sid, id: Self::Id) -> impl Future<Output = ApiResult<Self>> + Send + '_;
+    /// Reads the list's filters (before the parameters are finished).
+    fn filter(p: &mut Params) -> ApiResult<Self::Filter>;
+    fn list(
+        engine: &Engine,
+        ws: Sid,
+        filter: Self::Filter,
+    ) -> impl Future<Output = ApiResult<Vec<Self>>> + Send + '_;
+}
+
+/// A resource that can be created, updated and deleted: each write is one engine command.
+pub(super) trait Editable: Resource + FromReply {
+    fn create(ws: Sid, p: &mut Params) -> ApiResult<Command>;
+    fn update(ws: Sid, id: Self::Id, p: &mut Params, if_match: Option<String>) -> ApiResult<Command>;
+    fn delete(ws: Sid, id: Self::Id, if_match: Option<String>) -> Command;
+}
+
+/// A path segment that must be a SID with `prefix` (named `Sid` in errors).
+pub(super) fn sid_segment(segment: &str, prefix: Prefix) -> ApiResult<Sid> {
+    sid(segment, prefix, "Sid")
+}
+
+fn workspace(ws: &str) -> ApiResult<Sid> {
+    sid(ws, Prefix::Workspace, "WorkspaceSid")
+}
+
+/// List and fetch.
+pub(super) fn read_router<R: Resource>() -> Router<AppState> {
+    Router::new()
+        .route(&format!("/v1/Workspaces/{{ws}}/{}", R::COLLECTION), get(list::<R>))
+        .route(&format!("/v1/Workspaces/{{ws}}/{}/{{{}}}", R::COLLECTION, R::SEGMENT), get(fetch::<R>))
+}
+
+/// List, create, fetch, update and delete.
+pub(super) fn router<R: Editable>() -> Router<AppState> {
+    Router::new()
+        .route(&format!("/v1/Workspaces/{{ws}}/{}", R::COLLECTION), get(list::<R>).post(create::<R>))
+        .route(
+            &format!("/v1/Workspaces/{{ws}}/{}/{{{}}}", R::COLLECTION, R::SEGMENT),
+            get(fetch::<R>).post(update::<R>).delete(delete::<R>),
+        )
+}
+
+async fn create<R: Editable>(
+    State(state): State<AppState>,
+    Segments(ws): Segments<String>,
+    Form(mut p): Form,
+) -> ApiResult<Response> {
+    let ws = workspace(&ws)?;
+    let command = R::create(ws, &mut p)?;
+    p.finish()?;
+    let created: R = state.engine().apply(command).await?;
+    Ok(created.respond(&state, StatusCode::CREATED))
+}
+
+async fn fetch<R: Resource>(
+    State(state): State<AppState>,
+    Segments((ws, id)): Segments<(String, String)>,
+) -> ApiResult<Response> {
+    let (ws, id) = (workspace(&ws)?, R::id(&id)?);
+    let found = R::fetch(state.engine(), ws, id).await?;
+    Ok(found.respond(&state, StatusCode::OK))
+}
+
+async fn update<R: Editable>(
+    State(state): State<AppState>,
+    Segments((ws, id)): Segments<(String, String)>,
+    headers: HeaderMap,
+    Form(mut p): Form,
+) -> ApiResult<Response> {
+    let (ws, id) = (workspace(&ws)?, R::id(&id)?);
+    let command = R::update(ws, id, &mut p, if_match(&headers))?;
+    p.finish()?;
+    let updated: R = state.engine().apply(command).await?;
+    Ok(updated.respond(&state, StatusCode::OK))
+}
+
+async fn delete<R: Editable>(
+    State(state): State<AppState>,
+    Segments((ws, id)): Segments<(String, String)>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let (ws, id) = (workspace(&ws)?, R::id(&id)?);
+    state.engine().apply::<()>(R::delete(ws, id, if_match(&headers))).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn list<R: Resource>(
+    State(state): State<AppState>,
+    Segments(ws): Segments<String>,
+    Query(mut p): Query,
+) -> ApiResult<Response> {
+    let ws = workspace(&ws)?;
+    let (req, filters) = list_query(&mut p)?;
+    let filter = R::filter(&mut p)?;
+    p.finish()?;
+    let items = R::list(state.engine(), ws, filter).await?;
+    Ok(v1_list(
+        state.urls().workspace(ws, &format!("/{}", R::COLLECTION)),
+        &filters,
+        R::LIST_KEY,
+        &req,
+        &items,
+        |x| x.sid().to_string(),
+        |x| x.render(&state),
+    ))
+}
