@@ -304,52 +304,38 @@ impl Core {
 
     fn change_for(&self, key: Key) -> Change {
         let space = |ws: Sid| self.spaces.get(&ws);
+        // A resource of a workspace, keyed by its SID.
+        let in_space = |kind, ws: Sid, s: Sid, get: fn(&Space, Sid) -> Option<Record>| {
+            (kind, s.to_string(), space(ws).and_then(|x| get(x, s)))
+        };
         let (kind, key_text, value) = match key {
             Key::Workspace(ws) => {
                 ("workspace", ws.to_string(), space(ws).map(|s| Record::Workspace(s.ws.clone())))
             }
-            Key::Activity(ws, s) => (
-                "activity",
-                s.to_string(),
-                space(ws).and_then(|x| x.activities.get(&s)).cloned().map(Record::Activity),
-            ),
-            Key::TaskChannel(ws, s) => (
-                "task_channel",
-                s.to_string(),
-                space(ws).and_then(|x| x.channels.get(&s)).cloned().map(Record::TaskChannel),
-            ),
-            Key::Worker(ws, s) => (
-                "worker",
-                s.to_string(),
-                space(ws).and_then(|x| x.workers.get(&s)).cloned().map(Record::Worker),
-            ),
-            Key::WorkerChannel(ws, s) => (
-                "worker_channel",
-                s.to_string(),
-                space(ws)
-                    .and_then(|x| x.worker_channels.get(&s))
-                    .map(|w| Record::WorkerChannel(WorkerChannel::clone(w))),
-            ),
-            Key::TaskQueue(ws, s) => (
-                "task_queue",
-                s.to_string(),
-                space(ws).and_then(|x| x.queues.get(&s)).cloned().map(Record::TaskQueue),
-            ),
-            Key::Workflow(ws, s) => (
-                "workflow",
-                s.to_string(),
-                space(ws).and_then(|x| x.workflows.get(&s)).cloned().map(Record::Workflow),
-            ),
-            Key::Task(ws, s) => (
-                "task",
-                s.to_string(),
-                space(ws).and_then(|x| x.tasks.get(&s)).map(|t| Record::Task(Task::clone(t))),
-            ),
-            Key::Reservation(ws, s) => (
-                "reservation",
-                s.to_string(),
-                space(ws).and_then(|x| x.reservations.get(&s)).cloned().map(Record::Reservation),
-            ),
+            Key::Activity(ws, s) => {
+                in_space("activity", ws, s, |x, s| x.activities.get(&s).cloned().map(Record::Activity))
+            }
+            Key::TaskChannel(ws, s) => {
+                in_space("task_channel", ws, s, |x, s| x.channels.get(&s).cloned().map(Record::TaskChannel))
+            }
+            Key::Worker(ws, s) => {
+                in_space("worker", ws, s, |x, s| x.workers.get(&s).cloned().map(Record::Worker))
+            }
+            Key::WorkerChannel(ws, s) => in_space("worker_channel", ws, s, |x, s| {
+                x.worker_channels.get(&s).map(|w| Record::WorkerChannel(WorkerChannel::clone(w)))
+            }),
+            Key::TaskQueue(ws, s) => {
+                in_space("task_queue", ws, s, |x, s| x.queues.get(&s).cloned().map(Record::TaskQueue))
+            }
+            Key::Workflow(ws, s) => {
+                in_space("workflow", ws, s, |x, s| x.workflows.get(&s).cloned().map(Record::Workflow))
+            }
+            Key::Task(ws, s) => {
+                in_space("task", ws, s, |x, s| x.tasks.get(&s).map(|t| Record::Task(Task::clone(t))))
+            }
+            Key::Reservation(ws, s) => in_space("reservation", ws, s, |x, s| {
+                x.reservations.get(&s).cloned().map(Record::Reservation)
+            }),
             Key::Conference(s) => {
                 ("conference", s.to_string(), self.tel.conferences.get(&s).cloned().map(Record::Conference))
             }

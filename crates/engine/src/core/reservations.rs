@@ -124,6 +124,40 @@ impl Space {
         true
     }
 
+    /// Moves a pending reservation to `status`: its timeout canceled and, when multitasking, the worker's
+    /// reserved slot on the channel freed (taken as an assigned one if accepted). Returns its task, worker
+    /// and queue.
+    fn settle(
+        &mut self,
+        out: &mut Out,
+        now: Timestamp,
+        r: Sid,
+        status: ReservationStatus,
+    ) -> Option<(Sid, Sid, Option<Sid>)> {
+        let wsid = self.ws.sid;
+        let res = self.reservations.get_mut(&r)?;
+        res.reservation_status = status;
+        res.version += 1;
+        res.date_updated = now;
+        res.timeout_at = None;
+        let (task, worker, channel, queue) =
+            (res.task_sid, res.worker_sid, res.task_channel_sid, res.task_queue_sid);
+        out.timers.cancel(Timer::ReservationTimeout(wsid, r));
+        out.touch(Key::Reservation(wsid, r));
+        if self.ws.multi_task_enabled {
+            if let Some(wc) =
+                self.channel_of.get(&(worker, channel)).and_then(|c| self.worker_channels.get_mut(c))
+            {
+                wc.reserved_tasks = wc.reserved_tasks.saturating_sub(1);
+                if status == ReservationStatus::Accepted {
+                    wc.assigned_tasks += 1;
+                }
+                out.touch(Key::WorkerChannel(wsid, wc.sid));
+            }
+        }
+        Some((task, worker, queue))
+    }
+
     /// Ends a pending reservation without acceptance; the task goes back to pending when none is left.
     fn end_pending(
         &mut self,
@@ -134,25 +168,11 @@ impl Space {
         ty: EventType,
     ) {
         let wsid = self.ws.sid;
-        let Some(res) = self.reservations.get_mut(&r) else { return };
+        let Some(res) = self.reservations.get(&r) else { return };
         if res.reservation_status != ReservationStatus::Pending {
             return;
         }
-        res.reservation_status = status;
-        res.version += 1;
-        res.date_updated = now;
-        res.timeout_at = None;
-        let (task, worker, channel) = (res.task_sid, res.worker_sid, res.task_channel_sid);
-        out.timers.cancel(Timer::ReservationTimeout(wsid, r));
-        out.touch(Key::Reservation(wsid, r));
-        if self.ws.multi_task_enabled {
-            if let Some(wc) =
-                self.channel_of.get(&(worker, channel)).and_then(|c| self.worker_channels.get_mut(c))
-            {
-                wc.reserved_tasks = wc.reserved_tasks.saturating_sub(1);
-                out.touch(Key::WorkerChannel(wsid, wc.sid));
-            }
-        }
+        let Some((task, worker, _)) = self.settle(out, now, r, status) else { return };
         let none_left = self.pending_reservations(task).next().is_none();
         if let Some(t) = self.tasks.get_mut(&task) {
             if none_left && t.assignment_status == TaskStatus::Reserved {
@@ -229,24 +249,9 @@ impl Space {
     pub(crate) fn accept(&mut self, out: &mut Out, now: Timestamp, r: Sid) -> Result<(), Error> {
         self.check_pending(r, "accept")?;
         let wsid = self.ws.sid;
-        let Some(res) = self.reservations.get_mut(&r) else { return Err(Error::not_found(r.to_string())) };
-        res.reservation_status = ReservationStatus::Accepted;
-        res.version += 1;
-        res.date_updated = now;
-        res.timeout_at = None;
-        let (task, worker, channel, queue) =
-            (res.task_sid, res.worker_sid, res.task_channel_sid, res.task_queue_sid);
-        out.timers.cancel(Timer::ReservationTimeout(wsid, r));
-        out.touch(Key::Reservation(wsid, r));
-        if self.ws.multi_task_enabled {
-            if let Some(wc) =
-                self.channel_of.get(&(worker, channel)).and_then(|c| self.worker_channels.get_mut(c))
-            {
-                wc.reserved_tasks = wc.reserved_tasks.saturating_sub(1);
-                wc.assigned_tasks += 1;
-                out.touch(Key::WorkerChannel(wsid, wc.sid));
-            }
-        }
+        let Some((task, worker, queue)) = self.settle(out, now, r, ReservationStatus::Accepted) else {
+            return Err(Error::not_found(r.to_string()));
+        };
         if let Some(t) = self.tasks.get_mut(&task) {
             t.assignment_status = TaskStatus::Assigned;
             t.version += 1;
@@ -290,6 +295,13 @@ impl Space {
         }
     }
 
+    /// Places the call to the worker (the `dequeue` and `call` instructions): its SID goes into the task's
+    /// attributes as `worker_call_sid`.
+    fn call_worker(&mut self, out: &mut Out, now: Timestamp, task: Sid) {
+        let call = out.sid(Prefix::Call);
+        self.merge_task_attributes(out, now, task, serde_json::json!({"worker_call_sid": call.to_string()}));
+    }
+
     /// Reservation update other than the conference instruction (reference §7).
     pub(crate) fn update_reservation(
         &mut self,
@@ -328,13 +340,7 @@ impl Space {
                     self.activity(a, "DequeuePostWorkActivitySid")?;
                 }
                 self.accept(out, now, r)?;
-                let call = out.sid(Prefix::Call);
-                self.merge_task_attributes(
-                    out,
-                    now,
-                    res.task_sid,
-                    serde_json::json!({"worker_call_sid": call.to_string()}),
-                );
+                self.call_worker(out, now, res.task_sid);
                 Ok(())
             }
             (Some("call"), _) => {
@@ -348,13 +354,7 @@ impl Space {
                 if p.call_accept == Some(true) {
                     self.accept(out, now, r)?;
                 }
-                let call = out.sid(Prefix::Call);
-                self.merge_task_attributes(
-                    out,
-                    now,
-                    res.task_sid,
-                    serde_json::json!({"worker_call_sid": call.to_string()}),
-                );
+                self.call_worker(out, now, res.task_sid);
                 Ok(())
             }
             (Some("redirect"), _) => {

@@ -247,9 +247,13 @@ impl Space {
             );
             self.route_task(out, now, sid);
         }
-        let t =
-            self.tasks.get(&sid).map(|t| Task::clone(t)).ok_or_else(|| Error::not_found(sid.to_string()))?;
-        Ok(Reply::Task(t))
+        self.task_reply(sid)
+    }
+
+    /// The task as it is now, for a command's reply.
+    fn task_reply(&self, sid: Sid) -> Result<Reply, Error> {
+        let t = self.tasks.get(&sid).ok_or_else(|| Error::not_found(sid.to_string()))?;
+        Ok(Reply::Task(Task::clone(t)))
     }
 
     pub(crate) fn update_task(
@@ -389,9 +393,7 @@ impl Space {
             Some(TaskStatus::Completed) => self.complete_task(out, now, sid, p.reason)?,
             _ => {}
         }
-        let t =
-            self.tasks.get(&sid).map(|t| Task::clone(t)).ok_or_else(|| Error::not_found(sid.to_string()))?;
-        Ok(Reply::Task(t))
+        self.task_reply(sid)
     }
 
     pub(crate) fn delete_task(
