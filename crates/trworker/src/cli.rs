@@ -15,7 +15,7 @@ use crate::config::vars;
 use crate::embedded::{self, Embedded, Seed};
 use crate::obs::log::LogFormat;
 use crate::ops;
-use crate::start::{start, Feed, Role, Settings};
+use crate::start::{start, Feed, Role, Settings, Started};
 
 /// A TaskRouter worker app with its own TaskRouter.
 #[derive(Debug, Parser)]
@@ -335,12 +335,7 @@ async fn run_serve(args: ServeArgs, log: LogFormat) -> anyhow::Result<()> {
             }
         }
     }
-    started.stopped().await?;
-    tracing::info!("stopped");
-    if text {
-        println!("trworker: stopped, state saved");
-    }
-    Ok(())
+    stopped(started, text, "trworker").await
 }
 
 /// The embedded engine's settings from the command line and the environment.
@@ -412,10 +407,15 @@ async fn run_engine(args: EngineArgs, command: &str, log: LogFormat) -> anyhow::
             println!("  manual clock: POST {url}/trworker/v1/Clock AdvanceSeconds=N moves time");
         }
     }
+    stopped(started, text, &format!("trworker {command}")).await
+}
+
+/// Waits for a started server to stop and says so.
+async fn stopped(started: Started, text: bool, name: &str) -> anyhow::Result<()> {
     started.stopped().await?;
     tracing::info!("stopped");
     if text {
-        println!("trworker {command}: stopped, state saved");
+        println!("{name}: stopped, state saved");
     }
     Ok(())
 }

@@ -258,12 +258,11 @@ async fn own_reservation(
 
 /// Whether the worker holds `task_sid`: it accepted the task's reservation (which is then `accepted`,
 /// `wrapping` or `completed`); 403 if not. A reservation the worker was only offered (pending, rejected,
-/// timed out, rescinded, canceled) does not count: the task went, or may go, to someone else.
+/// timed out, rescinded, canceled) does not count: the task went, or may go, to someone else. A malformed
+/// SID is a 400.
 pub(crate) async fn own_task(state: &AppState, worker_sid: &str, task_sid: &str) -> Result<(), AppError> {
+    require_sid("A task SID", "WT", task_sid)?;
     let forbidden = || AppError::Forbidden(format!("Task {task_sid} is not one of your tasks."));
-    if !twilio::models::is_sid("WT", task_sid) {
-        return Err(forbidden());
-    }
     let filter = ReservationFilter { worker_sid: Some(worker_sid.to_owned()), ..Default::default() };
     let holds = |r: &Reservation| {
         r.worker_sid.as_deref() == Some(worker_sid)
@@ -355,7 +354,6 @@ async fn complete_task(
     bearer: Bearer,
     Path(task_sid): Path<String>,
 ) -> Result<Json<Value>, AppError> {
-    require_sid("A task SID", "WT", &task_sid)?;
     own_task(&state, &bearer.worker_sid, &task_sid).await?;
     let update = UpdateTask {
         assignment_status: Some(TaskAssignmentStatus::Completed),
@@ -377,7 +375,6 @@ async fn fix_wrapping(
     bearer: Bearer,
     Path(task_sid): Path<String>,
 ) -> Result<Json<Value>, AppError> {
-    require_sid("A task SID", "WT", &task_sid)?;
     own_task(&state, &bearer.worker_sid, &task_sid).await?;
     let task = wrapup::fix_task(&state, &task_sid).await?;
     live::refresh(&state, &bearer.worker_sid);
