@@ -101,6 +101,11 @@ impl Params {
         Ok(Some(value))
     }
 
+    /// An integer of any value: its range is the engine's rule (Timeout, Priority, ...), checked there.
+    pub fn integer(&mut self, name: &str) -> ApiResult<Option<i64>> {
+        self.int(name, i64::MIN, i64::MAX)
+    }
+
     /// A list given as repeated keys, comma-joined values, or a JSON array string; empty items are dropped.
     pub fn list(&mut self, name: &str) -> Vec<String> {
         let mut out = Vec::new();

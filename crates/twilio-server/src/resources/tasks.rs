@@ -81,8 +81,8 @@ impl Resource for Task {
 impl Editable for Task {
     fn create(ws: Sid, p: &mut Params) -> ApiResult<Command> {
         let params = CreateTaskParams {
-            timeout: p.int("Timeout", 1, 1_209_600)?,
-            priority: p.int("Priority", 0, i64::from(i32::MAX))?,
+            timeout: p.integer("Timeout")?,
+            priority: p.integer("Priority")?,
             task_channel: p.str("TaskChannel"),
             workflow_sid: opt_sid(p.str("WorkflowSid"), Prefix::Workflow, "WorkflowSid")?,
             attributes: p.json_object("Attributes")?,
@@ -91,11 +91,6 @@ impl Editable for Task {
             ignore_capacity: p.bool("IgnoreCapacity"),
             task_queue_sid: opt_sid(p.str("TaskQueueSid"), Prefix::TaskQueue, "TaskQueueSid")?,
         };
-        if params.attributes.as_ref().is_some_and(|a| a.chars().count() > 4096) {
-            return Err(ApiError::invalid(
-                "Invalid parameter Attributes: it must be at most 4096 characters",
-            ));
-        }
         Ok(Command::CreateTask { workspace_sid: ws, params })
     }
 
@@ -104,7 +99,7 @@ impl Editable for Task {
             attributes: p.json_object("Attributes")?,
             assignment_status: status(p.str("AssignmentStatus"), "AssignmentStatus")?,
             reason: p.str("Reason"),
-            priority: p.int("Priority", 0, i64::from(i32::MAX))?,
+            priority: p.integer("Priority")?,
             task_channel: p.str("TaskChannel"),
             virtual_start_time: virtual_start_time(p)?,
         };
