@@ -13,7 +13,7 @@ use engine::{Clock, CoreConfig, ManualClock, RandomSids, Sid, SystemClock};
 
 use crate::config;
 use twilio_server::Credentials;
-use twilio_server::{self, ApiError, AppState};
+use twilio_server::{self, ApiError, ServerState};
 
 /// What a new, empty engine is given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -135,7 +135,7 @@ impl Embedded {
             twilio_server::assignment::TIMEOUT,
             self.assignment_stats.clone(),
         );
-        let state = AppState::new(engine, credentials, public_url);
+        let state = ServerState::new(engine, credentials, public_url);
         let mut routes = twilio_server::routes(state.clone());
         if let Some(clock) = &self.manual_clock {
             let clock_routes = Router::new()

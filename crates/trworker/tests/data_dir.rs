@@ -97,7 +97,7 @@ async fn serve_store(store: engine::store::Store) -> (engine::Handle, String) {
     let base = format!("http://{}", listener.local_addr().unwrap());
     let engine = twilio_server::Engine::new(handle.clone());
     let credentials = twilio_server::Credentials { account_sid: ACCOUNT.into(), auth_token: TOKEN.into() };
-    let state = twilio_server::AppState::new(engine, credentials, &base);
+    let state = twilio_server::ServerState::new(engine, credentials, &base);
     tokio::spawn(twilio_server::serve(listener, state, std::future::pending()));
     (handle, base)
 }

@@ -17,7 +17,7 @@ use subtle::ConstantTimeEq;
 use tower::{Layer, Service};
 
 use super::error::ApiError;
-use super::AppState;
+use super::ServerState;
 
 /// The account the engine serves.
 #[derive(Clone)]
@@ -68,7 +68,7 @@ impl Credentials {
 /// straight to the inner service's future.
 #[derive(Clone)]
 pub struct RequireAuth {
-    state: AppState,
+    state: ServerState,
     /// The header as the helper libraries send it (`Basic ` and the padded base64 of `sid:token`), compared
     /// as bytes before anything is decoded; other spellings ([`Credentials::accepts`]) are decoded.
     usual: Arc<[u8]>,
@@ -76,7 +76,7 @@ pub struct RequireAuth {
 
 impl RequireAuth {
     /// Checks requests against the credentials of `state`.
-    pub fn new(state: AppState) -> RequireAuth {
+    pub fn new(state: ServerState) -> RequireAuth {
         let usual = state.credentials().basic_header().into_bytes().into();
         RequireAuth { state, usual }
     }
@@ -94,7 +94,7 @@ impl<S> Layer<S> for RequireAuth {
 #[derive(Clone)]
 pub struct RequireAuthService<S> {
     inner: S,
-    state: AppState,
+    state: ServerState,
     usual: Arc<[u8]>,
 }
 

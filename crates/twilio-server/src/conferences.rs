@@ -17,12 +17,12 @@ use super::handle::ConferenceFilter;
 use super::page::{self, PageRequest};
 use super::params::{Form, Params, Query};
 use super::render::{parse_day, rfc2822};
-use super::{twilio_path, ApiError, ApiResult, AppState};
+use super::{twilio_path, ApiError, ApiResult, ServerState};
 use engine::command::{Command, CreateParticipantParams, UpdateParticipantParams};
 use engine::model::{Conference, ConferenceStatus, Participant};
 use engine::Prefix;
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<ServerState> {
     let acc = "/2010-04-01/Accounts/{account}";
     Router::new()
         .route(&format!("{acc}/Conferences.json"), get(list_conferences))
@@ -99,12 +99,12 @@ const CALL_OPTIONS: &[&str] = &[
 const UPDATE_OPTIONS: [&str; 7] =
     ["HoldUrl", "HoldMethod", "AnnounceUrl", "AnnounceMethod", "WaitUrl", "WaitMethod", "BeepOnExit"];
 
-fn account_path(state: &AppState) -> String {
+fn account_path(state: &ServerState) -> String {
     format!("/2010-04-01/Accounts/{}", state.credentials().account_sid)
 }
 
 /// Checks the account in the path and strips `.json` from the last segment.
-fn check(state: &AppState, account: &str, full_path: &str) -> ApiResult<()> {
+fn check(state: &ServerState, account: &str, full_path: &str) -> ApiResult<()> {
     if account != state.credentials().account_sid {
         return Err(ApiError::not_found(full_path));
     }
@@ -115,7 +115,7 @@ fn strip_json(segment: &str, full_path: &str) -> ApiResult<String> {
     segment.strip_suffix(".json").map(str::to_owned).ok_or_else(|| ApiError::not_found(full_path))
 }
 
-fn render_conference(state: &AppState, c: &Conference) -> Value {
+fn render_conference(state: &ServerState, c: &Conference) -> Value {
     let uri = format!("{}/Conferences/{}", account_path(state), c.sid);
     json!({
         "account_sid": state.credentials().account_sid,
@@ -136,7 +136,7 @@ fn render_conference(state: &AppState, c: &Conference) -> Value {
     })
 }
 
-fn render_participant(state: &AppState, p: &Participant, queue_time: Option<&str>) -> Value {
+fn render_participant(state: &ServerState, p: &Participant, queue_time: Option<&str>) -> Value {
     json!({
         "account_sid": state.credentials().account_sid,
         "call_sid": p.call_sid.to_string(),
@@ -183,7 +183,7 @@ fn day(p: &mut Params, name: &str) -> ApiResult<Option<engine::Timestamp>> {
 const DAY_MS: i64 = 86_400_000;
 
 async fn list_conferences(
-    State(state): State<AppState>,
+    State(state): State<ServerState>,
     Segments(account): Segments<String>,
     uri: axum::http::Uri,
     Query(mut p): Query,
@@ -232,7 +232,7 @@ async fn list_conferences(
 }
 
 async fn fetch_conference(
-    State(state): State<AppState>,
+    State(state): State<ServerState>,
     Segments((account, conf)): Segments<(String, String)>,
     uri: axum::http::Uri,
 ) -> ApiResult<Response> {
@@ -243,7 +243,7 @@ async fn fetch_conference(
 }
 
 async fn update_conference(
-    State(state): State<AppState>,
+    State(state): State<ServerState>,
     Segments((account, conf)): Segments<(String, String)>,
     uri: axum::http::Uri,
     Form(mut p): Form,
@@ -269,7 +269,7 @@ async fn update_conference(
 }
 
 /// The SID of a conference named by SID or friendly name.
-async fn conference_sid(state: &AppState, key: String) -> ApiResult<Sid> {
+async fn conference_sid(state: &ServerState, key: String) -> ApiResult<Sid> {
     if let Ok(sid) = Sid::parse_as(&key, Prefix::Conference) {
         return Ok(sid);
     }
@@ -277,7 +277,11 @@ async fn conference_sid(state: &AppState, key: String) -> ApiResult<Sid> {
 }
 
 /// The conference and call SIDs of a participant named by call SID or label.
-async fn participant_sids(state: &AppState, conference: String, call_key: String) -> ApiResult<(Sid, Sid)> {
+async fn participant_sids(
+    state: &ServerState,
+    conference: String,
+    call_key: String,
+) -> ApiResult<(Sid, Sid)> {
     if let (Ok(c), Ok(p)) =
         (Sid::parse_as(&conference, Prefix::Conference), Sid::parse_as(&call_key, Prefix::Call))
     {
@@ -288,7 +292,7 @@ async fn participant_sids(state: &AppState, conference: String, call_key: String
 }
 
 async fn create_participant(
-    State(state): State<AppState>,
+    State(state): State<ServerState>,
     Segments((account, conference)): Segments<(String, String)>,
     uri: axum::http::Uri,
     Form(mut p): Form,
@@ -311,7 +315,7 @@ async fn create_participant(
 }
 
 async fn fetch_participant(
-    State(state): State<AppState>,
+    State(state): State<ServerState>,
     Segments((account, conference, call_seg)): Segments<(String, String, String)>,
     uri: axum::http::Uri,
 ) -> ApiResult<Response> {
@@ -322,7 +326,7 @@ async fn fetch_participant(
 }
 
 async fn update_participant(
-    State(state): State<AppState>,
+    State(state): State<ServerState>,
     Segments((account, conference, call_seg)): Segments<(String, String, String)>,
     uri: axum::http::Uri,
     Form(mut p): Form,
@@ -345,7 +349,7 @@ async fn update_participant(
 }
 
 async fn delete_participant(
-    State(state): State<AppState>,
+    State(state): State<ServerState>,
     Segments((account, conference, call_seg)): Segments<(String, String, String)>,
     uri: axum::http::Uri,
 ) -> ApiResult<Response> {
@@ -356,7 +360,7 @@ async fn delete_participant(
 }
 
 async fn list_participants(
-    State(state): State<AppState>,
+    State(state): State<ServerState>,
     Segments((account, conference)): Segments<(String, String)>,
     uri: axum::http::Uri,
     Query(mut p): Query,
@@ -380,7 +384,7 @@ async fn list_participants(
 }
 
 async fn list_recordings(
-    State(state): State<AppState>,
+    State(state): State<ServerState>,
     Segments((account, conference)): Segments<(String, String)>,
     uri: axum::http::Uri,
     Query(mut p): Query,

@@ -33,7 +33,7 @@
 //! let credentials = twilio_server::Credentials { account_sid, auth_token };
 //! twilio_server::callbacks::spawn(engine.clone(), credentials.clone(), Default::default());
 //! twilio_server::assignment::spawn(engine.clone(), credentials.clone(), twilio_server::assignment::TIMEOUT, Default::default());
-//! let state = twilio_server::AppState::new(engine, credentials, &public_url);
+//! let state = twilio_server::ServerState::new(engine, credentials, &public_url);
 //! twilio_server::serve(listener, state, shutdown).await?;
 //! ```
 //!
@@ -70,7 +70,7 @@ use render::Urls;
 
 /// What every handler shares. Cheap to clone.
 #[derive(Clone)]
-pub struct AppState {
+pub struct ServerState {
     inner: Arc<Inner>,
 }
 
@@ -80,11 +80,11 @@ struct Inner {
     urls: Urls,
 }
 
-impl AppState {
+impl ServerState {
     /// The state of a facade over `engine`, answering for `credentials`, with `public_url` (scheme, host and
     /// port clients reach the engine at) as the base of every absolute URL it renders.
-    pub fn new(engine: Engine, credentials: Credentials, public_url: &str) -> AppState {
-        AppState { inner: Arc::new(Inner { engine, credentials, urls: Urls::new(public_url) }) }
+    pub fn new(engine: Engine, credentials: Credentials, public_url: &str) -> ServerState {
+        ServerState { inner: Arc::new(Inner { engine, credentials, urls: Urls::new(public_url) }) }
     }
 
     /// The engine.
@@ -105,13 +105,13 @@ impl AppState {
 
 /// The whole facade: every TaskRouter v1 and Conference route behind Basic auth, with Twilio-style 404 and
 /// 405 bodies for everything else, and request tracing.
-pub fn router(state: AppState) -> Router {
+pub fn router(state: ServerState) -> Router {
     routes(state).fallback(not_found).layer(tower_http::trace::TraceLayer::new_for_http())
 }
 
 /// The facade's routes behind Basic auth, without a fallback, for merging into a larger router (the worker
 /// app): axum allows one fallback per router, and the app has its own.
-pub fn routes(state: AppState) -> Router {
+pub fn routes(state: ServerState) -> Router {
     Router::new()
         .merge(resources::router())
         .merge(conferences::router())
@@ -138,7 +138,7 @@ pub(crate) fn twilio_path(path: &str) -> String {
 /// The caller binds the socket, so tests use port 0.
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    state: AppState,
+    state: ServerState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let clock: Arc<dyn engine::Clock> = Arc::new(engine::SystemClock);

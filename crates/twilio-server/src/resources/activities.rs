@@ -10,9 +10,9 @@ use super::crud::{self, sid_segment, Editable, Resource};
 use super::{base, friendly_name};
 use crate::handle::Engine;
 use crate::params::Params;
-use crate::{ApiResult, AppState};
+use crate::{ApiResult, ServerState};
 
-pub fn router() -> axum::Router<AppState> {
+pub fn router() -> axum::Router<ServerState> {
     crud::router::<Activity>()
 }
 
@@ -31,7 +31,7 @@ impl Resource for Activity {
         self.sid
     }
 
-    fn render(&self, state: &AppState) -> Value {
+    fn render(&self, state: &ServerState) -> Value {
         let a = self;
         let url = state.urls().workspace(a.workspace_sid, &format!("/Activities/{}", a.sid));
         let mut m = base(state, Some(a.workspace_sid), a.sid, (a.date_created, a.date_updated), url);

@@ -20,7 +20,7 @@ use super::{list_query, v1_list};
 use crate::extract::{if_match, json, sid, Segments};
 use crate::handle::{Engine, FromReply};
 use crate::params::{Form, Params, Query};
-use crate::{ApiResult, AppState};
+use crate::{ApiResult, ServerState};
 
 /// A resource that can be fetched and listed.
 pub(super) trait Resource: Sized + Send + Sync + 'static {
@@ -39,9 +39,9 @@ pub(super) trait Resource: Sized + Send + Sync + 'static {
     fn id(segment: &str) -> ApiResult<Self::Id>;
     fn sid(&self) -> Sid;
     /// The resource with the spec's fields.
-    fn render(&self, state: &AppState) -> Value;
+    fn render(&self, state: &ServerState) -> Value;
     /// The response for one resource (a resource with a version adds an `ETag`).
-    fn respond(&self, state: &AppState, status: StatusCode) -> Response {
+    fn respond(&self, state: &ServerState, status: StatusCode) -> Response {
         json(status, self.render(state))
     }
 
@@ -72,14 +72,14 @@ fn workspace(ws: &str) -> ApiResult<Sid> {
 }
 
 /// List and fetch.
-pub(super) fn read_router<R: Resource>() -> Router<AppState> {
+pub(super) fn read_router<R: Resource>() -> Router<ServerState> {
     Router::new()
         .route(&format!("/v1/Workspaces/{{ws}}/{}", R::COLLECTION), get(list::<R>))
         .route(&format!("/v1/Workspaces/{{ws}}/{}/{{{}}}", R::COLLECTION, R::SEGMENT), get(fetch::<R>))
 }
 
 /// List, create, fetch, update and delete.
-pub(super) fn router<R: Editable>() -> Router<AppState> {
+pub(super) fn router<R: Editable>() -> Router<ServerState> {
     Router::new()
         .route(&format!("/v1/Workspaces/{{ws}}/{}", R::COLLECTION), get(list::<R>).post(create::<R>))
         .route(
@@ -89,7 +89,7 @@ pub(super) fn router<R: Editable>() -> Router<AppState> {
 }
 
 async fn create<R: Editable>(
-    State(state): State<AppState>,
+    State(state): State<ServerState>,
     Segments(ws): Segments<String>,
     Form(mut p): Form,
 ) -> ApiResult<Response> {
@@ -101,7 +101,7 @@ async fn create<R: Editable>(
 }
 
 async fn fetch<R: Resource>(
-    State(state): State<AppState>,
+    State(state): State<ServerState>,
     Segments((ws, id)): Segments<(String, String)>,
 ) -> ApiResult<Response> {
     let (ws, id) = (workspace(&ws)?, R::id(&id)?);
@@ -110,7 +110,7 @@ async fn fetch<R: Resource>(
 }
 
 async fn update<R: Editable>(
-    State(state): State<AppState>,
+    State(state): State<ServerState>,
     Segments((ws, id)): Segments<(String, String)>,
     headers: HeaderMap,
     Form(mut p): Form,
@@ -123,7 +123,7 @@ async fn update<R: Editable>(
 }
 
 async fn delete<R: Editable>(
-    State(state): State<AppState>,
+    State(state): State<ServerState>,
     Segments((ws, id)): Segments<(String, String)>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
@@ -133,7 +133,7 @@ async fn delete<R: Editable>(
 }
 
 async fn list<R: Resource>(
-    State(state): State<AppState>,
+    State(state): State<ServerState>,
     Segments(ws): Segments<String>,
     Query(mut p): Query,
 ) -> ApiResult<Response> {

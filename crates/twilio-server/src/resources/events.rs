@@ -9,9 +9,9 @@ use crate::extract::opt_sid;
 use crate::handle::{Engine, EventFilter};
 use crate::params::Params;
 use crate::render::{iso8601, parse_iso8601};
-use crate::{ApiError, ApiResult, AppState};
+use crate::{ApiError, ApiResult, ServerState};
 
-pub fn router() -> axum::Router<AppState> {
+pub fn router() -> axum::Router<ServerState> {
     crud::read_router::<Event>()
 }
 
@@ -30,7 +30,7 @@ impl Resource for Event {
         self.sid
     }
 
-    fn render(&self, state: &AppState) -> Value {
+    fn render(&self, state: &ServerState) -> Value {
         let e = self;
         let urls = state.urls();
         let ws = e.workspace_sid;

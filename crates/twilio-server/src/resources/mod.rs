@@ -23,11 +23,11 @@ use super::extract::json;
 use super::page::{self, PageRequest};
 use super::params::Params;
 use super::render::iso8601;
-use super::AppState;
+use super::ServerState;
 use super::{ApiError, ApiResult};
 
 /// Every TaskRouter v1 route.
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<ServerState> {
     Router::new()
         .merge(workspaces::router())
         .merge(activities::router())
@@ -44,7 +44,7 @@ pub fn router() -> Router<AppState> {
 
 /// The fields every workspace-scoped v1 resource starts with.
 fn base(
-    state: &AppState,
+    state: &ServerState,
     ws: Option<Sid>,
     sid: Sid,
     dates: (Timestamp, Timestamp),

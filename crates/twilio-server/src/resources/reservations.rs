@@ -13,11 +13,11 @@ use super::{base, list_query, v1_list};
 use crate::extract::{if_match, json_etag, opt_sid, sid, Segments};
 use crate::handle::Parent as View;
 use crate::params::{Form, Params, Query};
-use crate::{ApiError, ApiResult, AppState};
+use crate::{ApiError, ApiResult, ServerState};
 use engine::command::{Command, UpdateReservationParams};
 use engine::model::{Reservation, ReservationStatus};
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<ServerState> {
     Router::new()
         .route("/v1/Workspaces/{ws}/Tasks/{task}/Reservations", get(list_task_reservations))
         .route(
@@ -86,7 +86,7 @@ impl View {
     }
 }
 
-fn render(state: &AppState, view: View, r: &Reservation) -> Value {
+fn render(state: &ServerState, view: View, r: &Reservation) -> Value {
     let urls = state.urls();
     let ws = r.workspace_sid;
     let url = match view {
@@ -152,7 +152,7 @@ fn params(p: &mut Params, view: View) -> ApiResult<UpdateReservationParams> {
     Ok(params)
 }
 
-async fn fetch(state: AppState, ws: String, view: View, s: String) -> ApiResult<Response> {
+async fn fetch(state: ServerState, ws: String, view: View, s: String) -> ApiResult<Response> {
     let ws = sid(&ws, Prefix::Workspace, "WorkspaceSid")?;
     let sid = sid(&s, Prefix::Reservation, "Sid")?;
     let r = state.engine().reservation(ws, view, sid).await?;
@@ -160,7 +160,7 @@ async fn fetch(state: AppState, ws: String, view: View, s: String) -> ApiResult<
 }
 
 async fn update(
-    state: AppState,
+    state: ServerState,
     ws: String,
     view: View,
     s: String,
@@ -183,7 +183,7 @@ async fn update(
     Ok(json_etag(StatusCode::OK, render(&state, view, &r), r.version))
 }
 
-async fn list(state: AppState, ws: String, view: View, mut p: Params) -> ApiResult<Response> {
+async fn list(state: ServerState, ws: String, view: View, mut p: Params) -> ApiResult<Response> {
     let ws = sid(&ws, Prefix::Workspace, "WorkspaceSid")?;
     let (req, filters) = list_query(&mut p)?;
     let reservation_status = reservation_status(p.str("ReservationStatus"))?;
@@ -218,7 +218,7 @@ fn worker_view(worker: &str) -> ApiResult<View> {
 }
 
 async fn list_task_reservations(
-    State(state): State<AppState>,
+    State(state): State<ServerState>,
     Segments((ws, task)): Segments<(String, String)>,
     Query(p): Query,
 ) -> ApiResult<Response> {
@@ -226,14 +226,14 @@ async fn list_task_reservations(
 }
 
 async fn fetch_task_reservation(
-    State(state): State<AppState>,
+    State(state): State<ServerState>,
     Segments((ws, task, s)): Segments<(String, String, String)>,
 ) -> ApiResult<Response> {
     fetch(state, ws, task_view(&task)?, s).await
 }
 
 async fn update_task_reservation(
-    State(state): State<AppState>,
+    State(state): State<ServerState>,
     Segments((ws, task, s)): Segments<(String, String, String)>,
     headers: HeaderMap,
     Form(p): Form,
@@ -242,7 +242,7 @@ async fn update_task_reservation(
 }
 
 async fn list_worker_reservations(
-    State(state): State<AppState>,
+    State(state): State<ServerState>,
     Segments((ws, worker)): Segments<(String, String)>,
     Query(p): Query,
 ) -> ApiResult<Response> {
@@ -250,14 +250,14 @@ async fn list_worker_reservations(
 }
 
 async fn fetch_worker_reservation(
-    State(state): State<AppState>,
+    State(state): State<ServerState>,
     Segments((ws, worker, s)): Segments<(String, String, String)>,
 ) -> ApiResult<Response> {
     fetch(state, ws, worker_view(&worker)?, s).await
 }
 
 async fn update_worker_reservation(
-    State(state): State<AppState>,
+    State(state): State<ServerState>,
     Segments((ws, worker, s)): Segments<(String, String, String)>,
     headers: HeaderMap,
     Form(p): Form,

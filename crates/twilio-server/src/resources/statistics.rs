@@ -15,9 +15,9 @@ use super::{list_query, v1_list};
 use crate::extract::{json, sid, Segments};
 use crate::params::{Params, Query, BODY_LIMIT};
 use crate::stats;
-use crate::{ApiError, ApiResult, AppState};
+use crate::{ApiError, ApiResult, ServerState};
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<ServerState> {
     let ws = "/v1/Workspaces/{ws}";
     Router::new()
         .route(&format!("{ws}/Statistics"), get(workspace_statistics))
@@ -102,7 +102,7 @@ enum Target {
 }
 
 async fn document(
-    state: &AppState,
+    state: &ServerState,
     ws: &str,
     target: Target,
     kind: Kind,
@@ -152,7 +152,7 @@ async fn document(
 }
 
 /// Adds `account_sid`, `workspace_sid` and (but for list items) `url`.
-fn decorate(state: &AppState, ws: Sid, mut m: Map<String, Value>, url: Option<String>) -> Value {
+fn decorate(state: &ServerState, ws: Sid, mut m: Map<String, Value>, url: Option<String>) -> Value {
     m.insert("account_sid".into(), json!(state.credentials().account_sid));
     m.insert("workspace_sid".into(), json!(ws));
     if let Some(url) = url {
@@ -164,7 +164,7 @@ fn decorate(state: &AppState, ws: Sid, mut m: Map<String, Value>, url: Option<St
 macro_rules! workspace_doc {
     ($name:ident, $kind:expr, $allowed:expr) => {
         async fn $name(
-            State(state): State<AppState>,
+            State(state): State<ServerState>,
             Segments(ws): Segments<String>,
             Query(p): Query,
         ) -> ApiResult<Response> {
@@ -176,7 +176,7 @@ macro_rules! workspace_doc {
 macro_rules! scoped_doc {
     ($name:ident, $target:path, $prefix:expr, $param:literal, $kind:expr, $allowed:expr) => {
         async fn $name(
-            State(state): State<AppState>,
+            State(state): State<ServerState>,
             Segments((ws, id)): Segments<(String, String)>,
             Query(p): Query,
         ) -> ApiResult<Response> {
@@ -189,7 +189,7 @@ macro_rules! scoped_doc {
 macro_rules! workers_doc {
     ($name:ident, $kind:expr, $allowed:expr) => {
         async fn $name(
-            State(state): State<AppState>,
+            State(state): State<ServerState>,
             Segments(ws): Segments<String>,
             Query(p): Query,
         ) -> ApiResult<Response> {
@@ -234,7 +234,7 @@ workers_doc!(workers_real_time, Kind::RealTime, REAL_TIME);
 workers_doc!(workers_cumulative, Kind::Cumulative, WORKER_WINDOW);
 
 async fn list_task_queues_statistics(
-    State(state): State<AppState>,
+    State(state): State<ServerState>,
     Segments(ws): Segments<String>,
     Query(mut p): Query,
 ) -> ApiResult<Response> {
@@ -265,7 +265,7 @@ async fn list_task_queues_statistics(
 /// `POST /TaskQueues/RealTimeStatistics` takes a JSON body listing queues (`{"TaskQueueSids":[...]}`, or
 /// the list itself); anything else that is JSON means every queue.
 async fn bulk_task_queue_real_time(
-    State(state): State<AppState>,
+    State(state): State<ServerState>,
     Segments(ws): Segments<String>,
     body: Body,
 ) -> ApiResult<Response> {

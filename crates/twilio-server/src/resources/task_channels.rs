@@ -9,9 +9,9 @@ use super::crud::{self, Editable, Resource};
 use super::{base, friendly_name};
 use crate::handle::Engine;
 use crate::params::Params;
-use crate::{ApiResult, AppState};
+use crate::{ApiResult, ServerState};
 
-pub fn router() -> axum::Router<AppState> {
+pub fn router() -> axum::Router<ServerState> {
     crud::router::<TaskChannel>()
 }
 
@@ -31,7 +31,7 @@ impl Resource for TaskChannel {
         self.sid
     }
 
-    fn render(&self, state: &AppState) -> Value {
+    fn render(&self, state: &ServerState) -> Value {
         let c = self;
         let url = state.urls().workspace(c.workspace_sid, &format!("/TaskChannels/{}", c.sid));
         let mut m = base(state, Some(c.workspace_sid), c.sid, (c.date_created, c.date_updated), url);

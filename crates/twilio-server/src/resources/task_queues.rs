@@ -11,9 +11,9 @@ use super::{base, friendly_name};
 use crate::extract::opt_sid;
 use crate::handle::Engine;
 use crate::params::Params;
-use crate::{ApiError, ApiResult, AppState};
+use crate::{ApiError, ApiResult, ServerState};
 
-pub fn router() -> axum::Router<AppState> {
+pub fn router() -> axum::Router<ServerState> {
     crud::router::<TaskQueue>()
 }
 
@@ -33,7 +33,7 @@ impl Resource for TaskQueue {
         self.sid
     }
 
-    fn render(&self, state: &AppState) -> Value {
+    fn render(&self, state: &ServerState) -> Value {
         let q = self;
         let urls = state.urls();
         let url = urls.workspace(q.workspace_sid, &format!("/TaskQueues/{}", q.sid));

@@ -15,9 +15,9 @@ use crate::extract::{json_bytes, opt_sid, with_etag};
 use crate::handle::Engine;
 use crate::params::Params;
 use crate::render::{parse_iso8601, put_iso8601, Urls};
-use crate::{ApiError, ApiResult, AppState};
+use crate::{ApiError, ApiResult, ServerState};
 
-pub fn router() -> axum::Router<AppState> {
+pub fn router() -> axum::Router<ServerState> {
     crud::router::<Task>()
 }
 
@@ -40,13 +40,13 @@ impl Resource for Task {
     }
 
     /// The task as a JSON value, for list pages: [`task_json`] read back, so a task has one rendering.
-    fn render(&self, state: &AppState) -> Value {
+    fn render(&self, state: &ServerState) -> Value {
         let json = task_json(&state.credentials().account_sid, state.urls(), state.engine().now(), self);
         // Cannot fail: `task_json` writes valid JSON (a test checks it against `serde_json`'s).
         serde_json::from_slice(&json).unwrap_or(Value::Null)
     }
 
-    fn respond(&self, state: &AppState, status: StatusCode) -> Response {
+    fn respond(&self, state: &ServerState, status: StatusCode) -> Response {
         task_response(state, status, self)
     }
 
@@ -116,7 +116,7 @@ impl Editable for Task {
 /// and serde's per-field calls: in profiles of the create load, building and serializing the body took
 /// 11-13% of the HTTP threads' samples, and this takes about 6%, the response's headers included. A test
 /// checks that it writes the bytes `serde_json` makes of the same fields.
-fn task_response(state: &AppState, status: StatusCode, t: &Task) -> Response {
+fn task_response(state: &ServerState, status: StatusCode, t: &Task) -> Response {
     let json = task_json(&state.credentials().account_sid, state.urls(), state.engine().now(), t);
     with_etag(json_bytes(status, json), t.version)
 }

@@ -12,18 +12,18 @@ use serde_json::{json, Value};
 use super::{base, list_query, v1_list};
 use crate::extract::{json, sid, Segments};
 use crate::params::{Form, Query};
-use crate::{ApiResult, AppState};
+use crate::{ApiResult, ServerState};
 use engine::command::Command;
 use engine::model::WorkerChannel;
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<ServerState> {
     Router::new().route("/v1/Workspaces/{ws}/Workers/{worker}/Channels", get(list_worker_channels)).route(
         "/v1/Workspaces/{ws}/Workers/{worker}/Channels/{sid}",
         get(fetch_worker_channel).post(update_worker_channel),
     )
 }
 
-fn render(state: &AppState, c: &WorkerChannel) -> Value {
+fn render(state: &ServerState, c: &WorkerChannel) -> Value {
     let urls = state.urls();
     let url = urls.workspace(c.workspace_sid, &format!("/Workers/{}/Channels/{}", c.worker_sid, c.sid));
     let mut m = base(state, Some(c.workspace_sid), c.sid, (c.date_created, c.date_updated), url);
@@ -42,7 +42,7 @@ fn ids(ws: &str, worker: &str) -> ApiResult<(Sid, Sid)> {
 }
 
 async fn fetch_worker_channel(
-    State(state): State<AppState>,
+    State(state): State<ServerState>,
     Segments((ws, worker, key)): Segments<(String, String, String)>,
 ) -> ApiResult<Response> {
     let (ws, worker) = ids(&ws, &worker)?;
@@ -51,7 +51,7 @@ async fn fetch_worker_channel(
 }
 
 async fn update_worker_channel(
-    State(state): State<AppState>,
+    State(state): State<ServerState>,
     Segments((ws, worker, key)): Segments<(String, String, String)>,
     Form(mut p): Form,
 ) -> ApiResult<Response> {
@@ -66,7 +66,7 @@ async fn update_worker_channel(
 }
 
 async fn list_worker_channels(
-    State(state): State<AppState>,
+    State(state): State<ServerState>,
     Segments((ws, worker)): Segments<(String, String)>,
     Query(mut p): Query,
 ) -> ApiResult<Response> {

@@ -14,9 +14,9 @@ use crate::extract::{json_etag, opt_sid};
 use crate::handle::Engine;
 use crate::params::Params;
 use crate::render::iso8601;
-use crate::{ApiResult, AppState};
+use crate::{ApiResult, ServerState};
 
-pub fn router() -> axum::Router<AppState> {
+pub fn router() -> axum::Router<ServerState> {
     crud::router::<Worker>()
 }
 
@@ -36,7 +36,7 @@ impl Resource for Worker {
         self.sid
     }
 
-    fn render(&self, state: &AppState) -> Value {
+    fn render(&self, state: &ServerState) -> Value {
         let w = self;
         let urls = state.urls();
         let url = urls.workspace(w.workspace_sid, &format!("/Workers/{}", w.sid));
@@ -65,7 +65,7 @@ impl Resource for Worker {
         Value::Object(m)
     }
 
-    fn respond(&self, state: &AppState, status: StatusCode) -> Response {
+    fn respond(&self, state: &ServerState, status: StatusCode) -> Response {
         json_etag(status, self.render(state), self.version)
     }
 

@@ -9,9 +9,9 @@ use super::crud::{self, sid_segment, Editable, Resource};
 use super::{base, friendly_name, url_param};
 use crate::handle::Engine;
 use crate::params::Params;
-use crate::{ApiError, ApiResult, AppState};
+use crate::{ApiError, ApiResult, ServerState};
 
-pub fn router() -> axum::Router<AppState> {
+pub fn router() -> axum::Router<ServerState> {
     crud::router::<Workflow>()
 }
 
@@ -31,7 +31,7 @@ impl Resource for Workflow {
         self.sid
     }
 
-    fn render(&self, state: &AppState) -> Value {
+    fn render(&self, state: &ServerState) -> Value {
         let w = self;
         let url = state.urls().workspace(w.workspace_sid, &format!("/Workflows/{}", w.sid));
         let mut m = base(state, Some(w.workspace_sid), w.sid, (w.date_created, w.date_updated), url.clone());

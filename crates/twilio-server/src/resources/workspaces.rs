@@ -11,18 +11,18 @@ use serde_json::{json, Value};
 use super::{base, friendly_name, list_query, url_param, v1_list};
 use crate::extract::{deleted, json, opt_sid, sid, Segments};
 use crate::params::{Form, Params, Query};
-use crate::{ApiError, ApiResult, AppState};
+use crate::{ApiError, ApiResult, ServerState};
 use engine::command::{Command, WorkspaceParams};
 use engine::model::Workspace;
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<ServerState> {
     Router::new()
         .route("/v1/Workspaces", get(list_workspaces).post(create_workspace))
         .route("/v1/Workspaces/{ws}", get(fetch_workspace).post(update_workspace).delete(delete_workspace))
 }
 
 /// Renders a workspace with the spec's fields.
-pub(crate) fn render(state: &AppState, w: &Workspace) -> Value {
+pub(crate) fn render(state: &ServerState, w: &Workspace) -> Value {
     let urls = state.urls();
     let url = urls.workspace(w.sid, "");
     let mut m = base(state, None, w.sid, (w.date_created, w.date_updated), url.clone());
@@ -92,7 +92,7 @@ fn params(p: &mut Params, create: bool) -> ApiResult<WorkspaceParams> {
     Ok(params)
 }
 
-async fn create_workspace(State(state): State<AppState>, Form(mut p): Form) -> ApiResult<Response> {
+async fn create_workspace(State(state): State<ServerState>, Form(mut p): Form) -> ApiResult<Response> {
     let params = params(&mut p, true)?;
     p.finish()?;
     let w = state.engine().apply::<Workspace>(Command::CreateWorkspace { params }).await?;
@@ -100,7 +100,7 @@ async fn create_workspace(State(state): State<AppState>, Form(mut p): Form) -> A
 }
 
 async fn fetch_workspace(
-    State(state): State<AppState>,
+    State(state): State<ServerState>,
     Segments(ws): Segments<String>,
 ) -> ApiResult<Response> {
     let ws = sid(&ws, Prefix::Workspace, "Sid")?;
@@ -109,7 +109,7 @@ async fn fetch_workspace(
 }
 
 async fn update_workspace(
-    State(state): State<AppState>,
+    State(state): State<ServerState>,
     Segments(ws): Segments<String>,
     Form(mut p): Form,
 ) -> ApiResult<Response> {
@@ -121,14 +121,14 @@ async fn update_workspace(
 }
 
 async fn delete_workspace(
-    State(state): State<AppState>,
+    State(state): State<ServerState>,
     Segments(ws): Segments<String>,
 ) -> ApiResult<Response> {
     let ws = sid(&ws, Prefix::Workspace, "Sid")?;
     deleted(state.engine().apply(Command::DeleteWorkspace { workspace_sid: ws }).await?)
 }
 
-async fn list_workspaces(State(state): State<AppState>, Query(mut p): Query) -> ApiResult<Response> {
+async fn list_workspaces(State(state): State<ServerState>, Query(mut p): Query) -> ApiResult<Response> {
     let (req, filters) = list_query(&mut p)?;
     let friendly_name = p.str("FriendlyName");
     p.finish()?;

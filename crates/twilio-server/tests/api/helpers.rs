@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use serde_json::Value;
-use twilio_server::{self, AppState, Credentials, Engine};
+use twilio_server::{self, Credentials, Engine, ServerState};
 
 pub const ACCOUNT: &str = "AC00000000000000000000000000000001";
 pub const TOKEN: &str = "test-auth-token";
@@ -34,7 +34,7 @@ pub async fn spawn_app() -> TestApp {
     );
     let handle = engine::Handle::start(core, None, Arc::new(clock.clone()), Default::default());
     let engine = Engine::new(handle);
-    let state = AppState::new(engine.clone(), credentials(), &base);
+    let state = ServerState::new(engine.clone(), credentials(), &base);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(twilio_server::serve(listener, state, async move {
         let _ = rx.await;
