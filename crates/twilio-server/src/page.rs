@@ -54,7 +54,7 @@ impl PageRequest {
 
     /// The index range of `len` items (keyed by `key`) this page covers, plus the tokens of the next and the
     /// previous page.
-    pub fn window(&self, len: usize, key: impl Fn(usize) -> String) -> Window {
+    pub fn window(&self, len: usize, key: impl Fn(usize) -> String) -> Slice {
         let start = match &self.cursor {
             None => 0,
             Some(Cursor { offset, after: None }) => *offset,
@@ -75,13 +75,13 @@ impl PageRequest {
         });
         let previous = (start > 0)
             .then(|| encode_token(&Cursor { offset: start.saturating_sub(self.size), after: None }));
-        Window { start, end, next, previous }
+        Slice { start, end, next, previous }
     }
 }
 
 /// One page's slice of a list.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Window {
+pub struct Slice {
     /// First index on the page.
     pub start: usize,
     /// One past the last index on the page.
@@ -139,7 +139,7 @@ pub fn v1(
     filters: &[(String, String)],
     key: &str,
     req: &PageRequest,
-    window: &Window,
+    window: &Slice,
     items: Vec<Value>,
 ) -> Value {
     let link =
@@ -167,7 +167,7 @@ pub fn v2010(
     filters: &[(String, String)],
     key: &str,
     req: &PageRequest,
-    window: &Window,
+    window: &Slice,
     items: Vec<Value>,
 ) -> Value {
     let link =

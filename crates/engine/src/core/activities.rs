@@ -1,7 +1,7 @@
 //! Activities: the states a Worker is in, and whether each counts as available.
 
 use super::space::{validate_name, verb, Space, MAX_ACTIVITIES};
-use super::{Key, Out, Reply};
+use super::{Effects, Key, Reply};
 use crate::error::Error;
 use crate::event::{EventData, EventType, Field, Part};
 use crate::model::*;
@@ -11,7 +11,7 @@ use crate::time::Timestamp;
 impl Space {
     pub(crate) fn create_activity(
         &mut self,
-        out: &mut Out,
+        out: &mut Effects,
         now: Timestamp,
         friendly_name: Option<String>,
         available: Option<bool>,
@@ -36,7 +36,7 @@ impl Space {
 
     pub(crate) fn insert_activity(
         &mut self,
-        out: &mut Out,
+        out: &mut Effects,
         now: Timestamp,
         sid: Sid,
         name: String,
@@ -56,7 +56,7 @@ impl Space {
         self.activities.insert(sid, a);
     }
 
-    fn emit_activity(&self, out: &mut Out, now: Timestamp, t: EventType, a: &Activity) {
+    fn emit_activity(&self, out: &mut Effects, now: Timestamp, t: EventType, a: &Activity) {
         let mut data = EventData::with_capacity(7, 64);
         data.desc(&[Part::S("Activity "), Part::S(&a.friendly_name), Part::S(" "), Part::S(verb(t))])
             .sid(Field::ActivitySid, a.sid)
@@ -67,7 +67,7 @@ impl Space {
 
     pub(crate) fn update_activity(
         &mut self,
-        out: &mut Out,
+        out: &mut Effects,
         now: Timestamp,
         sid: Sid,
         name: Option<String>,
@@ -123,7 +123,7 @@ impl Space {
 
     pub(crate) fn delete_activity(
         &mut self,
-        out: &mut Out,
+        out: &mut Effects,
         now: Timestamp,
         sid: Sid,
     ) -> Result<Reply, Error> {

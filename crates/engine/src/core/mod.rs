@@ -153,7 +153,7 @@ pub(crate) enum Key {
 
 /// Everything a workspace's operations write besides the workspace itself: events, changed keys, timers,
 /// new SIDs and the routing work lists.
-pub(crate) struct Out {
+pub(crate) struct Effects {
     pub(crate) account_sid: Sid,
     pub(crate) config: CoreConfig,
     pub(crate) sids: Box<dyn SidGen>,
@@ -167,7 +167,7 @@ pub(crate) struct Out {
     pub(crate) route_workers: VecDeque<(Sid, Sid)>,
 }
 
-impl Out {
+impl Effects {
     pub(crate) fn sid(&mut self, prefix: Prefix) -> Sid {
         self.sids.next(prefix)
     }
@@ -217,7 +217,7 @@ pub(crate) struct Tel {
 pub struct Core {
     pub(crate) spaces: HashMap<Sid, Space>,
     pub(crate) tel: Tel,
-    pub(crate) out: Out,
+    pub(crate) out: Effects,
 }
 
 /// Checks an `If-Match` header value (`"3"`, `W/"3"` or `3`) against a version.
@@ -241,7 +241,7 @@ impl Core {
         Core {
             spaces: HashMap::new(),
             tel: Tel::default(),
-            out: Out {
+            out: Effects {
                 account_sid,
                 config,
                 sids,

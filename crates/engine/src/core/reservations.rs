@@ -1,7 +1,7 @@
 //! Reservations: creating one for a task and a worker, and its lifecycle (reference §6, §7).
 
 use super::space::Space;
-use super::{Key, Out, Timer};
+use super::{Effects, Key, Timer};
 use crate::command::*;
 use crate::error::Error;
 use crate::event::{EventData, EventType, Field, Part};
@@ -10,7 +10,7 @@ use crate::sid::{Prefix, Sid};
 use crate::time::Timestamp;
 
 impl Space {
-    pub(crate) fn emit_reservation(&self, out: &mut Out, now: Timestamp, ty: EventType, r: Sid) {
+    pub(crate) fn emit_reservation(&self, out: &mut Effects, now: Timestamp, ty: EventType, r: Sid) {
         let Some(res) = self.reservations.get(&r) else { return };
         let what = ty.as_str().trim_start_matches("reservation.");
         // Worker fields and the two reservation fields follow the task's.
@@ -48,7 +48,7 @@ impl Space {
     /// assignment count).
     pub(crate) fn create_reservation(
         &mut self,
-        out: &mut Out,
+        out: &mut Effects,
         now: Timestamp,
         task: Sid,
         worker: Sid,
@@ -129,7 +129,7 @@ impl Space {
     /// and queue.
     fn settle(
         &mut self,
-        out: &mut Out,
+        out: &mut Effects,
         now: Timestamp,
         r: Sid,
         status: ReservationStatus,
@@ -161,7 +161,7 @@ impl Space {
     /// Ends a pending reservation without acceptance; the task goes back to pending when none is left.
     fn end_pending(
         &mut self,
-        out: &mut Out,
+        out: &mut Effects,
         now: Timestamp,
         r: Sid,
         status: ReservationStatus,
@@ -190,7 +190,7 @@ impl Space {
     }
 
     /// Reservation timeout (timer): worker to the workspace's timeout activity, task re-offered.
-    pub(crate) fn reservation_timed_out(&mut self, out: &mut Out, now: Timestamp, r: Sid) {
+    pub(crate) fn reservation_timed_out(&mut self, out: &mut Effects, now: Timestamp, r: Sid) {
         let Some(res) = self.reservations.get(&r) else { return };
         if res.reservation_status != ReservationStatus::Pending {
             return;
@@ -204,7 +204,7 @@ impl Space {
     /// Reject: worker to `activity`, else (when `use_previous`) back to its activity before the reservation.
     pub(crate) fn reject_reservation(
         &mut self,
-        out: &mut Out,
+        out: &mut Effects,
         now: Timestamp,
         r: Sid,
         activity: Option<Sid>,
@@ -223,7 +223,7 @@ impl Space {
     /// Cancels (or rescinds) every pending reservation of a task, reverting reservation-activity switches.
     pub(crate) fn withdraw_pending(
         &mut self,
-        out: &mut Out,
+        out: &mut Effects,
         now: Timestamp,
         task: Sid,
         status: ReservationStatus,
@@ -246,7 +246,7 @@ impl Space {
     }
 
     /// Accepts a pending reservation: task assigned, others rescinded (reference §5.4).
-    pub(crate) fn accept(&mut self, out: &mut Out, now: Timestamp, r: Sid) -> Result<(), Error> {
+    pub(crate) fn accept(&mut self, out: &mut Effects, now: Timestamp, r: Sid) -> Result<(), Error> {
         self.check_pending(r, "accept")?;
         let wsid = self.ws.sid;
         let Some((task, worker, queue)) = self.settle(out, now, r, ReservationStatus::Accepted) else {
@@ -297,7 +297,7 @@ impl Space {
 
     /// Places the call to the worker (the `dequeue` and `call` instructions): its SID goes into the task's
     /// attributes as `worker_call_sid`.
-    fn call_worker(&mut self, out: &mut Out, now: Timestamp, task: Sid) {
+    fn call_worker(&mut self, out: &mut Effects, now: Timestamp, task: Sid) {
         let call = out.sid(Prefix::Call);
         self.merge_task_attributes(out, now, task, serde_json::json!({"worker_call_sid": call.to_string()}));
     }
@@ -305,7 +305,7 @@ impl Space {
     /// Reservation update other than the conference instruction (reference §7).
     pub(crate) fn update_reservation(
         &mut self,
-        out: &mut Out,
+        out: &mut Effects,
         now: Timestamp,
         r: Sid,
         p: &UpdateReservationParams,

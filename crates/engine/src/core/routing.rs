@@ -7,7 +7,7 @@
 //! of each queue it belongs to and stops at the first task it may take. Neither scans all workers or tasks.
 
 use super::space::{Space, TaskKey};
-use super::Out;
+use super::Effects;
 use crate::expr::{Path, Scope, TargetScope, WorkerScope};
 use crate::model::*;
 use crate::sid::{Prefix, Sid};
@@ -185,7 +185,7 @@ impl Space {
     }
 
     /// Offers a task to eligible workers; returns how many reservations were created.
-    pub(crate) fn route_task(&mut self, out: &mut Out, now: Timestamp, task: Sid) -> usize {
+    pub(crate) fn route_task(&mut self, out: &mut Effects, now: Timestamp, task: Sid) -> usize {
         let Some(t) = self.tasks.get(&task) else { return 0 };
         let Some((q, need)) = self.wants_more(t) else { return 0 };
         let cfg = self.config_of(t);
@@ -241,7 +241,7 @@ impl Space {
     }
 
     /// Offers waiting tasks to a worker that may have freed up.
-    pub(crate) fn route_worker(&mut self, out: &mut Out, now: Timestamp, worker: Sid) {
+    pub(crate) fn route_worker(&mut self, out: &mut Effects, now: Timestamp, worker: Sid) {
         for _ in 0..64 {
             let Some(w) = self.workers.get(&worker) else { return };
             if !w.available {

@@ -9,7 +9,7 @@
 //! - `waiting[queue]`: tasks in the queue that want more reservations, ordered by priority, then age
 //!   (FIFO/LIFO by `virtual_start_time`), then SID.
 
-use super::{Key, Out, Reply, Timer};
+use super::{Effects, Key, Reply, Timer};
 use crate::command::*;
 use crate::error::{quote, Error};
 use crate::event::{EventData, EventType, Field, Part};
@@ -268,7 +268,7 @@ impl Space {
     }
 
     /// Creates a workspace with the default activities and task channels.
-    pub(crate) fn create(out: &mut Out, now: Timestamp, p: WorkspaceParams) -> Result<Space, Error> {
+    pub(crate) fn create(out: &mut Effects, now: Timestamp, p: WorkspaceParams) -> Result<Space, Error> {
         let name = p.friendly_name.ok_or_else(|| Error::invalid("FriendlyName", "is required"))?;
         validate_name("FriendlyName", &name)?;
         let order = match &p.prioritize_queue_order {
@@ -334,7 +334,7 @@ impl Space {
         Ok(sp)
     }
 
-    fn emit_workspace(&self, out: &mut Out, now: Timestamp, t: EventType) {
+    fn emit_workspace(&self, out: &mut Effects, now: Timestamp, t: EventType) {
         let mut data = EventData::with_capacity(6, 64);
         data.desc(&[Part::S("Workspace "), Part::S(&self.ws.friendly_name), Part::S(" "), Part::S(verb(t))])
             .sid(Field::WorkspaceSid, self.ws.sid)
@@ -344,7 +344,7 @@ impl Space {
 
     pub(crate) fn update_workspace(
         &mut self,
-        out: &mut Out,
+        out: &mut Effects,
         now: Timestamp,
         p: WorkspaceParams,
     ) -> Result<Reply, Error> {
@@ -402,7 +402,7 @@ impl Space {
     }
 
     /// Removes every record of the workspace (store deletions, timers).
-    pub(crate) fn delete_all(self, out: &mut Out, now: Timestamp) {
+    pub(crate) fn delete_all(self, out: &mut Effects, now: Timestamp) {
         let ws = self.ws.sid;
         self.emit_workspace(out, now, EventType::WorkspaceDeleted);
         out.touch(Key::Workspace(ws));
@@ -437,7 +437,7 @@ impl Space {
     }
 
     /// Every workspace-scoped command.
-    pub(crate) fn apply(&mut self, out: &mut Out, now: Timestamp, cmd: Command) -> Result<Reply, Error> {
+    pub(crate) fn apply(&mut self, out: &mut Effects, now: Timestamp, cmd: Command) -> Result<Reply, Error> {
         match cmd {
             Command::CreateActivity { friendly_name, available, .. } => {
                 self.create_activity(out, now, friendly_name, available)
@@ -481,7 +481,7 @@ impl Space {
     }
 
     /// Rebuilds every index and timer after a restore.
-    pub(crate) fn rebuild_indexes(&mut self, out: &mut Out) {
+    pub(crate) fn rebuild_indexes(&mut self, out: &mut Effects) {
         let ws = self.ws.sid;
         for q in self.queues.keys() {
             self.qidx.entry(*q).or_default();

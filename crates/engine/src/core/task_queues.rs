@@ -1,7 +1,7 @@
 //! TaskQueues and the membership and availability indexes over them.
 
 use super::space::{parse_target_workers, validate_name, verb, QueueIndex, Space};
-use super::{Key, Out, Reply};
+use super::{Effects, Key, Reply};
 use crate::command::*;
 use crate::error::Error;
 use crate::event::{EventData, EventType, Field, Part};
@@ -83,7 +83,7 @@ impl Space {
         };
     }
 
-    fn emit_queue(&self, out: &mut Out, now: Timestamp, t: EventType, q: &TaskQueue) {
+    fn emit_queue(&self, out: &mut Effects, now: Timestamp, t: EventType, q: &TaskQueue) {
         let mut data = EventData::with_capacity(7, 64 + q.target_workers.len());
         data.desc(&[Part::S("TaskQueue "), Part::S(&q.friendly_name), Part::S(" "), Part::S(verb(t))])
             .sid(Field::TaskQueueSid, q.sid)
@@ -128,7 +128,7 @@ impl Space {
 
     pub(crate) fn create_queue(
         &mut self,
-        out: &mut Out,
+        out: &mut Effects,
         now: Timestamp,
         p: TaskQueueParams,
     ) -> Result<TaskQueue, Error> {
@@ -167,7 +167,7 @@ impl Space {
     }
 
     /// Recomputes a queue's members over all workers (queue create / expression change only).
-    fn rebuild_queue_members(&mut self, out: &mut Out, queue: Sid) {
+    fn rebuild_queue_members(&mut self, out: &mut Effects, queue: Sid) {
         let Some(q) = self.queues.get(&queue) else { return };
         let members: BTreeSet<Sid> = self
             .workers
@@ -196,7 +196,7 @@ impl Space {
 
     pub(crate) fn update_queue(
         &mut self,
-        out: &mut Out,
+        out: &mut Effects,
         now: Timestamp,
         sid: Sid,
         p: TaskQueueParams,
@@ -251,7 +251,12 @@ impl Space {
         Ok(Reply::TaskQueue(q))
     }
 
-    pub(crate) fn delete_queue(&mut self, out: &mut Out, now: Timestamp, sid: Sid) -> Result<Reply, Error> {
+    pub(crate) fn delete_queue(
+        &mut self,
+        out: &mut Effects,
+        now: Timestamp,
+        sid: Sid,
+    ) -> Result<Reply, Error> {
         let q = self
             .queues
             .get(&sid)

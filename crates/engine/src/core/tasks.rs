@@ -2,7 +2,7 @@
 //! cancel, TTL, purge).
 
 use super::space::{parse_attributes, Space};
-use super::{check_if_match, Key, Out, Reply, Timer};
+use super::{check_if_match, Effects, Key, Reply, Timer};
 use crate::command::*;
 use crate::error::Error;
 use crate::event::{EventData, EventType, Field, Part};
@@ -66,7 +66,7 @@ impl Space {
 
     pub(crate) fn emit_task(
         &self,
-        out: &mut Out,
+        out: &mut Effects,
         now: Timestamp,
         ty: EventType,
         t: &Task,
@@ -80,7 +80,7 @@ impl Space {
 
     pub(crate) fn emit_task_sid(
         &self,
-        out: &mut Out,
+        out: &mut Effects,
         now: Timestamp,
         ty: EventType,
         t: Sid,
@@ -93,7 +93,7 @@ impl Space {
 
     pub(crate) fn create_task(
         &mut self,
-        out: &mut Out,
+        out: &mut Effects,
         now: Timestamp,
         p: CreateTaskParams,
     ) -> Result<Reply, Error> {
@@ -258,7 +258,7 @@ impl Space {
 
     pub(crate) fn update_task(
         &mut self,
-        out: &mut Out,
+        out: &mut Effects,
         now: Timestamp,
         sid: Sid,
         p: UpdateTaskParams,
@@ -398,7 +398,7 @@ impl Space {
 
     pub(crate) fn delete_task(
         &mut self,
-        out: &mut Out,
+        out: &mut Effects,
         now: Timestamp,
         sid: Sid,
         if_match: Option<String>,
@@ -410,7 +410,7 @@ impl Space {
     }
 
     /// Deletes a task in any state: pending reservations canceled, capacity of accepted ones released.
-    fn drop_task(&mut self, out: &mut Out, now: Timestamp, sid: Sid, ty: EventType) {
+    fn drop_task(&mut self, out: &mut Effects, now: Timestamp, sid: Sid, ty: EventType) {
         let wsid = self.ws.sid;
         let Some(t) = self.tasks.get(&sid) else { return };
         if matches!(t.assignment_status, TaskStatus::Pending | TaskStatus::Reserved) {
@@ -433,7 +433,13 @@ impl Space {
     }
 
     /// Merges `patch` (an object) into the task's attributes; emits `task.updated`.
-    pub(crate) fn merge_task_attributes(&mut self, out: &mut Out, now: Timestamp, task: Sid, patch: Value) {
+    pub(crate) fn merge_task_attributes(
+        &mut self,
+        out: &mut Effects,
+        now: Timestamp,
+        task: Sid,
+        patch: Value,
+    ) {
         let wsid = self.ws.sid;
         let Some(t) = self.tasks.get_mut(&task) else { return };
         let mut value = t.attributes_value();
@@ -463,7 +469,7 @@ impl Space {
     }
 
     /// Task and its accepted reservation to wrapping.
-    pub(crate) fn wrap_task(&mut self, out: &mut Out, now: Timestamp, task: Sid) -> Result<(), Error> {
+    pub(crate) fn wrap_task(&mut self, out: &mut Effects, now: Timestamp, task: Sid) -> Result<(), Error> {
         let t = self.tasks.get(&task).ok_or_else(|| Error::not_found(self.path(format!("Tasks/{task}"))))?;
         if t.assignment_status != TaskStatus::Assigned {
             return Err(Error::illegal(format!(
@@ -502,7 +508,7 @@ impl Space {
     /// Task and its reservation to completed; capacity freed; purge scheduled.
     pub(crate) fn complete_task(
         &mut self,
-        out: &mut Out,
+        out: &mut Effects,
         now: Timestamp,
         task: Sid,
         reason: Option<String>,
@@ -549,7 +555,7 @@ impl Space {
         Ok(())
     }
 
-    fn release_assigned(&mut self, out: &mut Out, worker: Sid, channel: Sid) {
+    fn release_assigned(&mut self, out: &mut Effects, worker: Sid, channel: Sid) {
         if let Some(wc) =
             self.channel_of.get(&(worker, channel)).and_then(|c| self.worker_channels.get_mut(c))
         {
@@ -561,7 +567,7 @@ impl Space {
     /// Cancels a pending or reserved task.
     pub(crate) fn cancel_task(
         &mut self,
-        out: &mut Out,
+        out: &mut Effects,
         now: Timestamp,
         task: Sid,
         reason: String,
@@ -598,7 +604,7 @@ impl Space {
     }
 
     /// Task TTL timer: a waiting task is canceled; an assigned or wrapping one (24 h cap) is system-deleted.
-    pub(crate) fn task_ttl(&mut self, out: &mut Out, now: Timestamp, task: Sid) {
+    pub(crate) fn task_ttl(&mut self, out: &mut Effects, now: Timestamp, task: Sid) {
         match self.tasks.get(&task).map(|t| t.assignment_status) {
             Some(TaskStatus::Pending | TaskStatus::Reserved) => {
                 let _ = self.cancel_task(out, now, task, "Task TTL Exceeded".into());
@@ -611,7 +617,7 @@ impl Space {
     }
 
     /// Terminal task purge timer: the task and its reservations disappear (no event, as Twilio).
-    pub(crate) fn purge_task(&mut self, out: &mut Out, task: Sid) {
+    pub(crate) fn purge_task(&mut self, out: &mut Effects, task: Sid) {
         let wsid = self.ws.sid;
         if !self.tasks.get(&task).is_some_and(|t| t.assignment_status.is_terminal()) {
             return;
@@ -620,7 +626,7 @@ impl Space {
         out.touch(Key::Task(wsid, task));
     }
 
-    fn remove_task(&mut self, out: &mut Out, task: Sid) {
+    fn remove_task(&mut self, out: &mut Effects, task: Sid) {
         let wsid = self.ws.sid;
         self.unindex_task(task);
         let mut workers = Vec::new();

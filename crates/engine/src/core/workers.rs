@@ -1,7 +1,7 @@
 //! Task channels, Workers and their per-channel capacity (WorkerChannels).
 
 use super::space::{parse_attributes, validate_name, verb, Space, WORKER_FIELDS};
-use super::{check_if_match, Key, Out, Reply};
+use super::{check_if_match, Effects, Key, Reply};
 use crate::command::*;
 use crate::error::Error;
 use crate::event::{EventData, EventType, Field, Part};
@@ -12,7 +12,7 @@ use crate::time::Timestamp;
 impl Space {
     pub(crate) fn create_channel(
         &mut self,
-        out: &mut Out,
+        out: &mut Effects,
         now: Timestamp,
         friendly_name: Option<String>,
         unique_name: Option<String>,
@@ -33,7 +33,7 @@ impl Space {
 
     pub(crate) fn insert_channel(
         &mut self,
-        out: &mut Out,
+        out: &mut Effects,
         now: Timestamp,
         name: String,
         unique: String,
@@ -63,7 +63,7 @@ impl Space {
 
     pub(crate) fn update_channel(
         &mut self,
-        out: &mut Out,
+        out: &mut Effects,
         now: Timestamp,
         sid: String,
         friendly_name: Option<String>,
@@ -92,7 +92,7 @@ impl Space {
 
     pub(crate) fn delete_channel(
         &mut self,
-        out: &mut Out,
+        out: &mut Effects,
         now: Timestamp,
         sid: String,
     ) -> Result<Reply, Error> {
@@ -120,7 +120,7 @@ impl Space {
         Ok(Reply::Deleted)
     }
 
-    pub(crate) fn emit_channel(&self, out: &mut Out, now: Timestamp, t: EventType, c: &TaskChannel) {
+    pub(crate) fn emit_channel(&self, out: &mut Effects, now: Timestamp, t: EventType, c: &TaskChannel) {
         let mut data = EventData::with_capacity(8, 96);
         data.desc(&[Part::S("TaskChannel "), Part::S(&c.unique_name), Part::S(" "), Part::S(verb(t))])
             .sid(Field::TaskChannelSid, c.sid)
@@ -132,7 +132,7 @@ impl Space {
 
     fn insert_worker_channel(
         &mut self,
-        out: &mut Out,
+        out: &mut Effects,
         now: Timestamp,
         worker: Sid,
         channel: Sid,
@@ -170,7 +170,7 @@ impl Space {
 
     pub(crate) fn emit_worker(
         &self,
-        out: &mut Out,
+        out: &mut Effects,
         now: Timestamp,
         t: EventType,
         w: &Worker,
@@ -194,7 +194,7 @@ impl Space {
 
     pub(crate) fn create_worker(
         &mut self,
-        out: &mut Out,
+        out: &mut Effects,
         now: Timestamp,
         p: WorkerParams,
     ) -> Result<Reply, Error> {
@@ -245,7 +245,13 @@ impl Space {
     }
 
     /// Moves a worker to an activity (emits `worker.activity.update`); routing follows via the work list.
-    pub(crate) fn set_worker_activity(&mut self, out: &mut Out, now: Timestamp, worker: Sid, activity: Sid) {
+    pub(crate) fn set_worker_activity(
+        &mut self,
+        out: &mut Effects,
+        now: Timestamp,
+        worker: Sid,
+        activity: Sid,
+    ) {
         let Some(a) = self.activities.get(&activity).cloned() else { return };
         let Some(w) = self.workers.get_mut(&worker) else { return };
         if w.activity_sid == activity {
@@ -280,7 +286,7 @@ impl Space {
 
     pub(crate) fn update_worker(
         &mut self,
-        out: &mut Out,
+        out: &mut Effects,
         now: Timestamp,
         sid: Sid,
         p: WorkerParams,
@@ -367,7 +373,7 @@ impl Space {
 
     pub(crate) fn delete_worker(
         &mut self,
-        out: &mut Out,
+        out: &mut Effects,
         now: Timestamp,
         sid: Sid,
         if_match: Option<String>,
@@ -412,7 +418,7 @@ impl Space {
 
     pub(crate) fn update_worker_channel(
         &mut self,
-        out: &mut Out,
+        out: &mut Effects,
         now: Timestamp,
         worker: Sid,
         sid: &str,

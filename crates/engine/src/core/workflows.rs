@@ -1,7 +1,7 @@
 //! Workflows: their CRUD, and running a task through a workflow's filters and targets (reference §5).
 
 use super::space::{validate_name, verb, Space};
-use super::{Key, Out, Reply, Timer};
+use super::{Effects, Key, Reply, Timer};
 use crate::command::*;
 use crate::error::Error;
 use crate::event::{EventData, EventType, Field, Part};
@@ -19,7 +19,7 @@ enum Exit {
 }
 
 impl Space {
-    fn emit_workflow(&self, out: &mut Out, now: Timestamp, t: EventType, w: &Workflow) {
+    fn emit_workflow(&self, out: &mut Effects, now: Timestamp, t: EventType, w: &Workflow) {
         let mut data = EventData::with_capacity(6, 64);
         data.desc(&[Part::S("Workflow "), Part::S(&w.friendly_name), Part::S(" "), Part::S(verb(t))])
             .sid(Field::WorkflowSid, w.sid)
@@ -46,7 +46,7 @@ impl Space {
 
     pub(crate) fn create_workflow(
         &mut self,
-        out: &mut Out,
+        out: &mut Effects,
         now: Timestamp,
         p: WorkflowParams,
     ) -> Result<Workflow, Error> {
@@ -78,7 +78,7 @@ impl Space {
 
     pub(crate) fn update_workflow(
         &mut self,
-        out: &mut Out,
+        out: &mut Effects,
         now: Timestamp,
         sid: Sid,
         p: WorkflowParams,
@@ -133,7 +133,7 @@ impl Space {
 
     pub(crate) fn delete_workflow(
         &mut self,
-        out: &mut Out,
+        out: &mut Effects,
         now: Timestamp,
         sid: Sid,
     ) -> Result<Reply, Error> {
@@ -159,7 +159,7 @@ impl Space {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn enter_workflow(
         &mut self,
-        out: &mut Out,
+        out: &mut Effects,
         now: Timestamp,
         task: Sid,
         start_filter: usize,
@@ -223,7 +223,7 @@ impl Space {
     #[allow(clippy::too_many_arguments)]
     fn enter_targets(
         &mut self,
-        out: &mut Out,
+        out: &mut Effects,
         now: Timestamp,
         task: Sid,
         cfg: &WorkflowConfig,
@@ -319,7 +319,7 @@ impl Space {
     }
 
     /// Workflow target timeout (timer): withdraw pending reservations, move to the next target or filter.
-    pub(crate) fn target_timed_out(&mut self, out: &mut Out, now: Timestamp, task: Sid) {
+    pub(crate) fn target_timed_out(&mut self, out: &mut Effects, now: Timestamp, task: Sid) {
         let Some(t) = self.tasks.get(&task) else { return };
         if !matches!(t.assignment_status, TaskStatus::Pending | TaskStatus::Reserved) {
             return;
@@ -361,7 +361,7 @@ impl Space {
     }
 
     /// Re-runs filter matching for a pending task (attributes update, `ReEvaluateTasks`).
-    pub(crate) fn reevaluate(&mut self, out: &mut Out, now: Timestamp, task: Sid) {
+    pub(crate) fn reevaluate(&mut self, out: &mut Effects, now: Timestamp, task: Sid) {
         let Some(t) = self.tasks.get_mut(&task) else { return };
         if t.assignment_status != TaskStatus::Pending || t.workflow_sid.is_none() {
             return;

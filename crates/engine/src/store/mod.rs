@@ -219,7 +219,7 @@ impl Write {
 
 /// One stored record, as returned by [`Store::load`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Record {
+pub struct StoredRecord {
     /// The record type, e.g. `"task"`.
     pub kind: String,
     /// The record's identity within its kind.
@@ -244,7 +244,7 @@ pub struct StoredEvent {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Loaded {
     /// All records, ordered by `(kind, key)`.
-    pub records: Vec<Record>,
+    pub records: Vec<StoredRecord>,
     /// All settings, ordered by key.
     pub meta: Vec<(String, String)>,
     /// The highest event `seq` ever written (also counting pruned events); 0 for a new store. The next
@@ -392,7 +392,7 @@ impl Store {
             let mut stmt = tx.prepare("SELECT kind, key, value FROM records").map_err(sql)?;
             let rows = stmt
                 .query_map([], |row| {
-                    Ok(Record { kind: row.get(0)?, key: row.get(1)?, value: bytes(row, 2)? })
+                    Ok(StoredRecord { kind: row.get(0)?, key: row.get(1)?, value: bytes(row, 2)? })
                 })
                 .map_err(sql)?;
             let mut records = rows.collect::<Result<Vec<_>, _>>().map_err(sql)?;

@@ -167,8 +167,8 @@ fn round_trip_survives_close_and_reopen() {
     assert_eq!(
         loaded.records,
         vec![
-            Record { kind: "task".into(), key: "WT1".into(), value: "{\"v\":2}".into() },
-            Record { kind: "worker".into(), key: "WK1".into(), value: "{\"w\":true}".into() },
+            StoredRecord { kind: "task".into(), key: "WT1".into(), value: "{\"v\":2}".into() },
+            StoredRecord { kind: "worker".into(), key: "WK1".into(), value: "{\"w\":true}".into() },
         ]
     );
     assert_eq!(loaded.meta, vec![("auth_token".to_owned(), "rotated".to_owned())]);
