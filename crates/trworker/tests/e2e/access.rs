@@ -4,9 +4,10 @@
 use fantoccini::key::Key;
 use twilio::client::taskrouter::UpdateWorker;
 
-use crate::browser::{chromedriver_or_skip, Browser};
-use crate::calls::pending_from;
-use crate::server::{DataDir, Server, PASSWORD, WORKER};
+use crate::browser::Browser;
+use crate::calls::ring;
+use crate::scene::Scene;
+use crate::server::{PASSWORD, WORKER};
 
 /// The focused element's `id` attribute and text.
 async fn focused(browser: &Browser) -> (String, String) {
@@ -17,20 +18,15 @@ async fn focused(browser: &Browser) -> (String, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_keyboard_alone_signs_in_and_accepts_a_call() {
-    let Some(driver) = chromedriver_or_skip() else { return };
-    let _one = crate::exclusive().await;
-    let dir = DataDir::new("keyboard");
-    let server = Server::start(&dir, 0).await;
-    let browser = Browser::launch(&driver).await;
-    browser.open(&server.page()).await;
-    browser.wait_xpath("the sign-in form", "//*[@id='signin'][not(@hidden)]").await;
+    let Some(scene) = Scene::at_sign_in("keyboard").await else { return };
+    let Scene { browser, server, .. } = &scene;
 
     // The identity field has the focus on arrival; Tab leads to the password; Enter submits.
-    assert_eq!(focused(&browser).await.0, "identity");
+    assert_eq!(focused(browser).await.0, "identity");
     let field = browser.client.active_element().await.expect("focused field");
     field.send_keys(WORKER).await.expect("type identity");
     field.send_keys(&char::from(Key::Tab).to_string()).await.expect("tab");
-    assert_eq!(focused(&browser).await.0, "password");
+    assert_eq!(focused(browser).await.0, "password");
     let field = browser.client.active_element().await.expect("focused field");
     field.send_keys(&format!("{PASSWORD}{}", char::from(Key::Enter))).await.expect("type password");
     browser.wait_connected().await;
@@ -46,18 +42,16 @@ async fn the_keyboard_alone_signs_in_and_accepts_a_call() {
         .expect("worker online");
     browser.wait_activity("Available").await;
 
-    server.call("+15551230008", serde_json::json!({})).await;
-    browser.wait_xpath("the incoming call", &pending_from("+15551230008")).await;
+    ring(browser, server, "+15551230008").await;
     // Screen readers hear the call; the keyboard is brought to "Accept".
     browser.wait_text("announcer", "Incoming call from +15551230008").await;
     let accept = browser
         .wait_xpath("Accept with the focus", "//button[normalize-space(.)='Accept'][@data-action='accept']")
         .await;
-    let (_, text) = focused(&browser).await;
+    let (_, text) = focused(browser).await;
     assert_eq!(text, "Accept", "a new call brings the focus to its Accept button");
     accept.send_keys(&char::from(Key::Enter).to_string()).await.expect("press Enter");
     browser.wait_xpath("the accepted call", "//*[@data-testid='reservation'][@data-status='accepted']").await;
 
-    browser.close().await;
-    server.stop().await;
+    scene.close().await;
 }

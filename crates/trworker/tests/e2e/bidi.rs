@@ -3,9 +3,9 @@
 
 use serde_json::{json, Value};
 
-use crate::browser::{chromedriver_or_skip, Browser};
-use crate::calls::{online, pending_from};
-use crate::server::{DataDir, Server};
+use crate::browser::Browser;
+use crate::calls::pending_from;
+use crate::scene::Scene;
 
 /// Every direction control the page must not display.
 const BIDI: &str = r"/[\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/";
@@ -39,12 +39,8 @@ async fn shows_bidi(browser: &Browser) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn direction_overrides_and_controls_in_a_call_are_not_displayed() {
-    let Some(driver) = chromedriver_or_skip() else { return };
-    let _one = crate::exclusive().await;
-    let dir = DataDir::new("bidi");
-    let server = Server::start(&dir, 0).await;
-    let browser = Browser::launch(&driver).await;
-    online(&browser, &server).await;
+    let Some(scene) = Scene::online("bidi").await else { return };
+    let Scene { browser, server, .. } = &scene;
 
     let number = "+15551230102";
     // Shown raw, the override would display the number as "2010321555".
@@ -55,7 +51,7 @@ async fn direction_overrides_and_controls_in_a_call_are_not_displayed() {
 
     let card = browser.wait_xpath("the call, its caller as sent", &pending_from(number)).await;
     assert_eq!(browser.text_of("caller").await, number);
-    assert_eq!(reads_left_to_right(&browser, "[data-testid='caller']").await, json!(true));
+    assert_eq!(reads_left_to_right(browser, "[data-testid='caller']").await, json!(true));
     let isolated = browser
         .eval("return getComputedStyle(document.querySelector('[data-testid=caller]')).unicodeBidi;")
         .await;
@@ -74,12 +70,11 @@ async fn direction_overrides_and_controls_in_a_call_are_not_displayed() {
     let title = account.attr("title").await.expect("title").unwrap_or_default();
     assert_eq!(title, "7".repeat(2000), "the whole value, without the isolate, is in the title");
 
-    assert_eq!(shows_bidi(&browser).await, json!(false), "a direction control is displayed");
+    assert_eq!(shows_bidi(browser).await, json!(false), "a direction control is displayed");
 
     browser.press_in(&pending_from(number), "Reject").await;
     browser.wait_text("log", &format!("Rejected the call from {number}")).await;
-    assert_eq!(shows_bidi(&browser).await, json!(false), "a direction control is displayed in the log");
+    assert_eq!(shows_bidi(browser).await, json!(false), "a direction control is displayed in the log");
 
-    browser.close().await;
-    server.stop().await;
+    scene.close().await;
 }

@@ -1,9 +1,11 @@
 //! Calls: one arrives and is accepted, talked through and completed; one is rejected; one rings out.
 
 use trworker::app::WrapUpPolicy;
+use twilio::models::Task;
 
-use crate::browser::{chromedriver_or_skip, literal, Browser};
-use crate::server::{DataDir, Server, PASSWORD, WORKER};
+use crate::browser::{literal, Browser};
+use crate::scene::Scene;
+use crate::server::{Server, WORKER};
 
 /// The pending reservation card (an incoming call).
 pub const PENDING: &str = "//*[@data-testid='reservation'][@data-status='pending']";
@@ -13,28 +15,22 @@ pub fn pending_from(from: &str) -> String {
     format!("{PENDING}[.//*[@data-testid='caller'][normalize-space(.)={}]]", literal(from))
 }
 
-/// Signs in as the demo worker, goes online, and waits until the page shows it Available.
-pub async fn online(browser: &Browser, server: &Server) {
-    browser.open(&server.page()).await;
-    browser.sign_in_ok(WORKER, PASSWORD).await;
-    browser.press("Go online").await;
-    browser.wait_activity("Available").await;
+/// Places a call from `from` and waits until the page shows it ringing.
+pub async fn ring(browser: &Browser, server: &Server, from: &str) -> Task {
+    let task = server.call(from, serde_json::json!({})).await;
+    browser.wait_xpath(&format!("the incoming call from {from}"), &pending_from(from)).await;
+    task
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_is_accepted_then_the_conference_ended_and_the_task_completed() {
-    let Some(driver) = chromedriver_or_skip() else { return };
-    let _one = crate::exclusive().await;
-    let dir = DataDir::new("accept");
     // Completing by hand is the point here, so the server does not complete the wrapping task itself.
-    let server = Server::start_with(&dir, 0, |c| c.wrap_up = WrapUpPolicy::Never).await;
-    let browser = Browser::launch(&driver).await;
-    online(&browser, &server).await;
+    let Some(scene) = Scene::online_with("accept", |c| c.wrap_up = WrapUpPolicy::Never).await else { return };
+    let Scene { browser, server, .. } = &scene;
     assert_eq!(server.worker_activity(WORKER).await, "Available");
 
-    let task = server.call("+15551230001", serde_json::json!({})).await;
+    let task = ring(browser, server, "+15551230001").await;
     let card = pending_from("+15551230001");
-    browser.wait_xpath("the incoming call with its caller", &card).await;
     browser.wait_xpath("the countdown", &format!("{card}//*[@data-testid='countdown']")).await;
 
     browser.press_in(&card, "Accept").await;
@@ -62,18 +58,13 @@ async fn a_call_is_accepted_then_the_conference_ended_and_the_task_completed() {
     assert_eq!(server.task_status(&task.sid).await, "completed");
     browser.wait_text("log", "Completed the task of the call from +15551230001").await;
 
-    browser.close().await;
-    server.stop().await;
+    scene.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_is_rejected() {
-    let Some(driver) = chromedriver_or_skip() else { return };
-    let _one = crate::exclusive().await;
-    let dir = DataDir::new("reject");
-    let server = Server::start(&dir, 0).await;
-    let browser = Browser::launch(&driver).await;
-    online(&browser, &server).await;
+    let Some(scene) = Scene::online("reject").await else { return };
+    let Scene { browser, server, .. } = &scene;
 
     let task = server.call("+15551230002", serde_json::json!({})).await;
     let card = pending_from("+15551230002");
@@ -92,21 +83,15 @@ async fn a_call_is_rejected() {
     let rejected = server.admin.fetch_task_reservation(&task.sid, &reservation).await.expect("reservation");
     assert_eq!(rejected.reservation_status.map(|s| s.as_str().to_owned()).as_deref(), Some("rejected"));
 
-    browser.close().await;
-    server.stop().await;
+    scene.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unanswered_call_times_out_and_the_worker_shows_unavailable() {
-    let Some(driver) = chromedriver_or_skip() else { return };
-    let _one = crate::exclusive().await;
-    let dir = DataDir::new("timeout");
-    let server = Server::start(&dir, 0).await;
-    let browser = Browser::launch(&driver).await;
-    online(&browser, &server).await;
+    let Some(scene) = Scene::online("timeout").await else { return };
+    let Scene { browser, server, .. } = &scene;
 
-    server.call("+15551230003", serde_json::json!({})).await;
-    browser.wait_xpath("the incoming call", &pending_from("+15551230003")).await;
+    ring(browser, server, "+15551230003").await;
 
     // Past the workflow's 10 s reservation timeout: the engine times the reservation out and moves the
     // worker to the workspace's timeout activity.
@@ -116,20 +101,15 @@ async fn an_unanswered_call_times_out_and_the_worker_shows_unavailable() {
     assert_eq!(server.worker_activity(WORKER).await, "Unavailable");
     browser.wait_text("log", "Missed call from +15551230003").await;
 
-    browser.close().await;
-    server.stop().await;
+    scene.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn by_default_the_server_completes_the_task_when_the_call_ends() {
-    let Some(driver) = chromedriver_or_skip() else { return };
-    let _one = crate::exclusive().await;
-    let dir = DataDir::new("wrapup");
-    let server = Server::start(&dir, 0).await;
-    let browser = Browser::launch(&driver).await;
-    online(&browser, &server).await;
+    let Some(scene) = Scene::online("wrapup").await else { return };
+    let Scene { browser, server, .. } = &scene;
 
-    let task = server.call("+15551230007", serde_json::json!({})).await;
+    let task = ring(browser, server, "+15551230007").await;
     browser.press_in(&pending_from("+15551230007"), "Accept").await;
     server.advance(3).await;
     browser.press_in("//*[@data-testid='conference']", "End conference").await;
@@ -141,22 +121,16 @@ async fn by_default_the_server_completes_the_task_when_the_call_ends() {
     browser.wait_gone("the call's card", "//*[@data-testid='reservation']").await;
     assert_eq!(server.task_status(&task.sid).await, "completed");
 
-    browser.close().await;
-    server.stop().await;
+    scene.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_shows_from_its_event_frame_alone_and_reconciliation_corrects_it() {
     use trworker::app::{EventIntake as _, TaskRouterEvent};
-    let Some(driver) = chromedriver_or_skip() else { return };
-    let _one = crate::exclusive().await;
-    let dir = DataDir::new("frame");
-    let server = Server::start(&dir, 0).await;
-    let browser = Browser::launch(&driver).await;
-    online(&browser, &server).await;
+    let Some(scene) = Scene::online("frame").await else { return };
+    let Scene { browser, server, .. } = &scene;
     // A first call: the state rebuilt for it teaches the app the workflow's reservation timeout.
-    server.call("+15551230010", serde_json::json!({})).await;
-    browser.wait_xpath("the real call", &pending_from("+15551230010")).await;
+    ring(browser, server, "+15551230010").await;
 
     // A reservation.created that no REST state will ever show: the card can only come from the frame.
     let worker_sid = server.worker_sid(WORKER).await;
@@ -179,6 +153,5 @@ async fn a_call_shows_from_its_event_frame_alone_and_reconciliation_corrects_it(
     browser.wait_gone("the call only the frame knew", &phantom).await;
     browser.wait_xpath("the real call", &pending_from("+15551230010")).await;
 
-    browser.close().await;
-    server.stop().await;
+    scene.close().await;
 }

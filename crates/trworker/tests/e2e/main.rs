@@ -6,11 +6,12 @@
 //!
 //! Without chromedriver every test prints "skipping: chromedriver not found (...)" and passes, unless
 //! `E2E_REQUIRED=1` (as `.ci/run` sets after installing `chromium` and `chromium-driver`), when it fails.
-//! Browser tests run one at a time (see [`exclusive`]): two cores cannot run several Chromiums briskly.
+//! Browser tests run one at a time (see [`scene::Scene`]): two cores cannot run several Chromiums briskly.
 //!
 //! Run: `cargo test -p trworker --test e2e` (add `-- --nocapture` to see skips).
 
 mod browser;
+mod scene;
 mod server;
 #[path = "../support/mod.rs"]
 mod support;
@@ -21,11 +22,3 @@ mod calls;
 mod policy;
 mod safety;
 mod session;
-
-use tokio::sync::{Mutex, MutexGuard};
-
-/// Serialises the browser tests of this binary.
-pub async fn exclusive() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::const_new(());
-    LOCK.lock().await
-}

@@ -9,9 +9,10 @@ use axum::Router;
 use fantoccini::Locator;
 use serde_json::{json, Value};
 
-use crate::browser::{chromedriver_or_skip, Browser};
+use crate::browser::Browser;
 use crate::calls::pending_from;
-use crate::server::{DataDir, Server, PASSWORD, WORKER};
+use crate::scene::Scene;
+use crate::server::{PASSWORD, WORKER};
 
 /// Collects the page's CSP violations into `window.__csp` and counts them on `<html data-csp>`, so a test
 /// can wait for one. Those reported while the page loaded, before this ran, come from a buffered
@@ -40,13 +41,8 @@ async fn violations(browser: &Browser) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_page_signs_in_connects_and_rings_without_a_csp_violation() {
-    let Some(driver) = chromedriver_or_skip() else { return };
-    let _one = crate::exclusive().await;
-    let dir = DataDir::new("csp");
-    let server = Server::start(&dir, 0).await;
-    let browser = Browser::launch(&driver).await;
-    browser.open(&server.page()).await;
-    browser.wait_xpath("the sign-in form", "//*[@id='signin'][not(@hidden)]").await;
+    let Some(scene) = Scene::at_sign_in("csp").await else { return };
+    let Scene { browser, server, .. } = &scene;
     browser.eval(COLLECT).await;
 
     // Sign-in (fetch), the live connection (WebSocket to /api/ws), going online, and a call ringing.
@@ -58,18 +54,17 @@ async fn the_page_signs_in_connects_and_rings_without_a_csp_violation() {
     browser.wait_xpath("the ring tone on", "//body[@data-ringing='true']").await;
     // The ring tone's AudioContext runs (the page hides "Enable sound" only then).
     browser.wait_xpath("sound allowed", "//button[@id='sound-button'][@hidden]").await;
-    assert_eq!(violations(&browser).await, json!([]), "the page must run under its CSP without a violation");
+    assert_eq!(violations(browser).await, json!([]), "the page must run under its CSP without a violation");
 
     // The collector does see a violation: an inline style, as an attribute, is one.
     browser
         .eval("document.body.append(Object.assign(document.createElement('div'), { id: 'probe' })); document.getElementById('probe').setAttribute('style', 'color: red'); return null;")
         .await;
     browser.wait_xpath("the probe's violation", "/html[@data-csp='1']").await;
-    let seen = violations(&browser).await;
+    let seen = violations(browser).await;
     assert_eq!(seen[0]["directive"], "style-src-attr", "{seen}");
 
-    browser.close().await;
-    server.stop().await;
+    scene.close().await;
 }
 
 /// A page of another origin (another port) that frames `app` and a plain form of its own, and marks
@@ -92,10 +87,8 @@ for (const frame of document.querySelectorAll('iframe')) {{
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_site_cannot_show_the_sign_in_form_in_a_frame() {
-    let Some(driver) = chromedriver_or_skip() else { return };
-    let _one = crate::exclusive().await;
-    let dir = DataDir::new("frame");
-    let server = Server::start(&dir, 0).await;
+    let Some(scene) = Scene::open("frame").await else { return };
+    let Scene { browser, server, .. } = &scene;
 
     let page = framing_page(&server.base);
     let other = Router::new()
@@ -107,7 +100,6 @@ async fn another_site_cannot_show_the_sign_in_form_in_a_frame() {
     let other_url = format!("http://{}/", listener.local_addr().expect("address"));
     let site = tokio::spawn(async move { axum::serve(listener, other).await });
 
-    let browser = Browser::launch(&driver).await;
     browser.open(&other_url).await;
     browser.wait_xpath("both frames loaded", "//body[@data-framed='2']").await;
 
@@ -129,7 +121,6 @@ async fn another_site_cannot_show_the_sign_in_form_in_a_frame() {
     assert!(!text.as_str().unwrap_or("").contains("Sign in"), "the app rendered in a frame: {text}");
     browser.client.enter_parent_frame().await.expect("back to the page");
 
-    browser.close().await;
     site.abort();
-    server.stop().await;
+    scene.close().await;
 }

@@ -1,17 +1,12 @@
 //! Task attributes come from callers and integrations: whatever HTML they hold is shown as text.
 
-use crate::browser::{chromedriver_or_skip, Browser};
-use crate::calls::{online, pending_from};
-use crate::server::{DataDir, Server};
+use crate::calls::pending_from;
+use crate::scene::Scene;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn html_in_task_attributes_is_shown_as_text() {
-    let Some(driver) = chromedriver_or_skip() else { return };
-    let _one = crate::exclusive().await;
-    let dir = DataDir::new("html");
-    let server = Server::start(&dir, 0).await;
-    let browser = Browser::launch(&driver).await;
-    online(&browser, &server).await;
+    let Some(scene) = Scene::online("html").await else { return };
+    let Scene { browser, server, .. } = &scene;
     browser.eval("window.__xss = 0; return null;").await;
 
     let from = "<img src=x onerror=alert(1)>";
@@ -30,6 +25,5 @@ async fn html_in_task_attributes_is_shown_as_text() {
         "no script from an attribute may run"
     );
 
-    browser.close().await;
-    server.stop().await;
+    scene.close().await;
 }

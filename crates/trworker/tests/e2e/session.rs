@@ -1,17 +1,13 @@
 //! Signing in, reload, two tabs of one worker, and a server restart under a signed-in page.
 
-use crate::browser::{chromedriver_or_skip, Browser};
-use crate::calls::{online, pending_from, PENDING};
-use crate::server::{DataDir, Server, PASSWORD, WORKER};
+use crate::calls::{pending_from, ring, PENDING};
+use crate::scene::Scene;
+use crate::server::{Server, PASSWORD, WORKER};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_in_with_a_wrong_password_then_the_right_one() {
-    let Some(driver) = chromedriver_or_skip() else { return };
-    let _one = crate::exclusive().await;
-    let dir = DataDir::new("signin");
-    let server = Server::start(&dir, 0).await;
-    let browser = Browser::launch(&driver).await;
-    browser.open(&server.page()).await;
+    let Some(scene) = Scene::at_sign_in("signin").await else { return };
+    let Scene { browser, .. } = &scene;
 
     // The workspace's name is there before anyone signs in.
     browser.wait_text("workspace", "writers").await;
@@ -30,20 +26,14 @@ async fn sign_in_with_a_wrong_password_then_the_right_one() {
     browser.wait_gone("the sign-in error", "//*[@data-testid='signin-error'][normalize-space(.)!='']").await;
     assert_eq!(browser.count("#signin:not([hidden])").await, 0, "the sign-in form is hidden once signed in");
 
-    browser.close().await;
-    server.stop().await;
+    scene.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reload_keeps_the_session_and_the_incoming_call() {
-    let Some(driver) = chromedriver_or_skip() else { return };
-    let _one = crate::exclusive().await;
-    let dir = DataDir::new("reload");
-    let server = Server::start(&dir, 0).await;
-    let browser = Browser::launch(&driver).await;
-    online(&browser, &server).await;
-    server.call("+15551230004", serde_json::json!({})).await;
-    browser.wait_xpath("the incoming call", &pending_from("+15551230004")).await;
+    let Some(scene) = Scene::online("reload").await else { return };
+    let Scene { browser, server, .. } = &scene;
+    ring(browser, server, "+15551230004").await;
 
     browser.client.refresh().await.expect("reload");
     browser.wait_connected().await;
@@ -53,19 +43,13 @@ async fn a_reload_keeps_the_session_and_the_incoming_call() {
     // The log survives the reload too.
     browser.wait_text("log", "Signed in as").await;
 
-    browser.close().await;
-    server.stop().await;
+    scene.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_tabs_of_one_worker_stay_in_step() {
-    let Some(driver) = chromedriver_or_skip() else { return };
-    let _one = crate::exclusive().await;
-    let dir = DataDir::new("tabs");
-    let server = Server::start(&dir, 0).await;
-    let browser = Browser::launch(&driver).await;
-    browser.open(&server.page()).await;
-    browser.sign_in_ok(WORKER, PASSWORD).await;
+    let Some(scene) = Scene::signed_in("tabs").await else { return };
+    let Scene { browser, server, .. } = &scene;
     let first = browser.client.window().await.expect("first window");
 
     // A second tab of the same worker (a tab's session lives in its own sessionStorage: sign in there too).
@@ -100,46 +84,36 @@ async fn two_tabs_of_one_worker_stay_in_step() {
         .await;
     browser.wait_activity("Unavailable").await;
 
-    browser.close().await;
-    server.stop().await;
+    scene.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_page_reconnects_after_a_server_restart() {
-    let Some(driver) = chromedriver_or_skip() else { return };
-    let _one = crate::exclusive().await;
-    let dir = DataDir::new("restart");
-    let server = Server::start(&dir, 0).await;
-    let port = server.addr.port();
-    let browser = Browser::launch(&driver).await;
-    online(&browser, &server).await;
+    let Some(mut scene) = Scene::online("restart").await else { return };
+    let port = scene.server.addr.port();
 
-    server.stop().await;
-    browser
+    // The server alone stops (moved out of the scene) and starts again in its place.
+    scene.server.stop().await;
+    scene
+        .browser
         .wait_xpath("the lost connection", "//*[@data-testid='connection'][@data-state!='connected']")
         .await;
 
     // Same port, same data directory: same credentials, so the page's token is still good.
-    let server = Server::start(&dir, port).await;
+    scene.server = Server::start(&scene.dir, port).await;
+    let Scene { browser, server, .. } = &scene;
     browser.wait_connected().await;
     browser.wait_activity("Available").await;
     assert_eq!(browser.count("#signin:not([hidden])").await, 0, "the worker stays signed in");
-    server.call("+15551230006", serde_json::json!({})).await;
-    browser.wait_xpath("a call after the restart", &pending_from("+15551230006")).await;
+    ring(browser, server, "+15551230006").await;
 
-    browser.close().await;
-    server.stop().await;
+    scene.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_log_clears_and_signing_out_returns_to_the_form() {
-    let Some(driver) = chromedriver_or_skip() else { return };
-    let _one = crate::exclusive().await;
-    let dir = DataDir::new("signout");
-    let server = Server::start(&dir, 0).await;
-    let browser = Browser::launch(&driver).await;
-    browser.open(&server.page()).await;
-    browser.sign_in_ok(WORKER, PASSWORD).await;
+    let Some(scene) = Scene::signed_in("signout").await else { return };
+    let Scene { browser, .. } = &scene;
     browser.wait_text("log", "Signed in as").await;
 
     browser.press("Clear").await;
@@ -153,6 +127,5 @@ async fn the_log_clears_and_signing_out_returns_to_the_form() {
     browser.wait_xpath("the sign-in form after a reload", "//*[@id='signin'][not(@hidden)]").await;
     browser.wait_text("workspace", "writers").await;
 
-    browser.close().await;
-    server.stop().await;
+    scene.close().await;
 }
