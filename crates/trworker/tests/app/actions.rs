@@ -28,9 +28,7 @@ async fn a_worker_changes_its_activity() {
 async fn accept_conference_end_wrapping_complete() {
     let app = spawn_app_with(|config| config.wrap_up = WrapUpPolicy::Never).await;
     let token = app.sign_in("alice").await;
-    app.set_activity(&token, "Available").await;
-    let task = app.incoming_call("+15551230001").await;
-    let reservation = app.reservation(&app.alice, ReservationStatus::Pending).await;
+    let (task, reservation) = app.offer_call(&token, &app.alice, "+15551230001").await;
     assert_eq!(reservation.task_sid.as_deref(), Some(task.sid.as_str()));
 
     let (status, body) = app.accept(&token, &reservation.sid).await;
@@ -60,17 +58,8 @@ async fn accept_conference_end_wrapping_complete() {
 async fn a_worker_rejects_and_names_its_next_activity() {
     let app = spawn_app().await;
     let token = app.sign_in("alice").await;
-    app.set_activity(&token, "Available").await;
-    let task = app.incoming_call("+15551230002").await;
-    let reservation = app.reservation(&app.alice, ReservationStatus::Pending).await;
-    let offline = app.activity("Offline").await;
-    let (status, body) = app
-        .post(
-            &format!("/api/reservations/{}/reject", reservation.sid),
-            &token,
-            json!({ "activity_sid": offline }),
-        )
-        .await;
+    let (task, reservation) = app.offer_call(&token, &app.alice, "+15551230002").await;
+    let (status, body) = app.reject(&token, &reservation.sid, Some("Offline")).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["status"], "rejected");
     assert_eq!(app.worker_activity(&app.alice).await, "Offline");
@@ -78,8 +67,7 @@ async fn a_worker_rejects_and_names_its_next_activity() {
     assert_ne!(task.assignment_status.as_ref().map(|s| s.as_str()), Some("assigned"));
 
     // Rejecting it again: TaskRouter refuses, the app says so with a 4xx.
-    let (status, body) =
-        app.post(&format!("/api/reservations/{}/reject", reservation.sid), &token, json!({})).await;
+    let (status, body) = app.reject(&token, &reservation.sid, None).await;
     assert_eq!(status, 409, "{body}");
 }
 
@@ -88,9 +76,7 @@ async fn a_worker_may_not_act_on_another_workers_call() {
     let app = spawn_app_with(|config| config.wrap_up = WrapUpPolicy::Never).await;
     let alice = app.sign_in("alice").await;
     let bob = app.sign_in("bob").await;
-    app.set_activity(&alice, "Available").await;
-    let task = app.incoming_call("+15551230003").await;
-    let reservation = app.reservation(&app.alice, ReservationStatus::Pending).await;
+    let (task, reservation) = app.offer_call(&alice, &app.alice, "+15551230003").await;
 
     for verb in ["accept", "reject"] {
         let (status, body) =
@@ -133,11 +119,7 @@ async fn a_worker_may_not_act_on_another_workers_call() {
 async fn fix_wrapping_completes_only_a_wrapping_task() {
     let app = spawn_app_with(|config| config.wrap_up = WrapUpPolicy::Never).await;
     let token = app.sign_in("alice").await;
-    app.set_activity(&token, "Available").await;
-    let task = app.incoming_call("+15551230004").await;
-    let reservation = app.reservation(&app.alice, ReservationStatus::Pending).await;
-    app.accept(&token, &reservation.sid).await;
-    app.task_status(&task.sid, "assigned").await;
+    let task = app.on_call(&token, &app.alice, "+15551230004").await;
 
     let (status, body) = app.post(&format!("/api/tasks/{}/fix-wrapping", task.sid), &token, json!({})).await;
     assert_eq!(status, 200, "{body}");
@@ -203,17 +185,8 @@ async fn a_worker_who_was_only_offered_a_task_cannot_act_on_it_later() {
     let app = spawn_app_with(|config| config.wrap_up = WrapUpPolicy::Never).await;
     let alice = app.sign_in("alice").await;
     let bob = app.sign_in("bob").await;
-    app.set_activity(&alice, "Available").await;
-    let task = app.incoming_call("+15551230009").await;
-    let offered = app.reservation(&app.alice, ReservationStatus::Pending).await;
-    let offline = app.activity("Offline").await;
-    let (status, body) = app
-        .post(
-            &format!("/api/reservations/{}/reject", offered.sid),
-            &alice,
-            json!({ "activity_sid": offline }),
-        )
-        .await;
+    let (task, offered) = app.offer_call(&alice, &app.alice, "+15551230009").await;
+    let (status, body) = app.reject(&alice, &offered.sid, Some("Offline")).await;
     assert_eq!(status, 200, "{body}");
     app.set_activity(&bob, "Available").await;
     let reservation = app.reservation(&app.bob, ReservationStatus::Pending).await;

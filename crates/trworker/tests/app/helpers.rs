@@ -14,8 +14,8 @@ use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 use trworker::app::{AppConfig, AppState, Mode};
 use twilio::client::taskrouter::{
-    ActivityFilter, CreateActivity, CreateTask, CreateWorker, CreateWorkflow, CreateWorkspace,
-    ReservationFilter,
+    ActivityFilter, CreateActivity, CreateWorker, CreateWorkflow, CreateWorkspace, ReservationFilter,
+    UpdateWorker,
 };
 use twilio::models::{Reservation, ReservationStatus, Task};
 
@@ -145,18 +145,6 @@ pub async fn activity_sid(admin: &twilio::Client, name: &str) -> String {
     list.into_iter().find(|a| a.friendly_name.as_deref() == Some(name)).expect("activity exists").sid
 }
 
-/// A fresh call SID.
-pub fn call_sid() -> String {
-    format!("CA{:032x}", rand_u128())
-}
-
-fn rand_u128() -> u128 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    let n = NEXT.fetch_add(1, Ordering::SeqCst);
-    (u128::from(std::process::id()) << 64) | u128::from(n)
-}
-
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
@@ -204,6 +192,14 @@ impl TestApp {
         (status, content_type, response.text().await.unwrap_or_default())
     }
 
+    /// `GET path`, asserting a 200 whose content type starts with `content_type`: the body text.
+    pub async fn served(&self, path: &str, content_type: &str) -> String {
+        let (status, served_type, body) = self.get_text(path).await;
+        assert_eq!(status, 200, "{path}");
+        assert!(served_type.starts_with(content_type), "{path}: {served_type}");
+        body
+    }
+
     /// Moves a worker through the app.
     pub async fn set_activity(&self, token: &str, name: &str) -> Value {
         let sid = self.activity(name).await;
@@ -227,16 +223,42 @@ impl TestApp {
 
     /// Creates a voice task as an incoming call would.
     pub async fn incoming_call(&self, from: &str) -> Task {
-        let attributes =
-            json!({ "call_sid": call_sid(), "from": from, "to": "+15005550001", "type": "inbound" });
+        crate::support::place_call(&self.admin, &self.workflow_sid, from, Value::Null).await
+    }
+
+    /// Moves `worker` (whose token is `token`) to Available through the app and places a call from
+    /// `from`, which is offered to it: the task and `worker`'s pending reservation.
+    pub async fn offer_call(&self, token: &str, worker: &str, from: &str) -> (Task, Reservation) {
+        self.set_activity(token, "Available").await;
+        let task = self.incoming_call(from).await;
+        let reservation = self.reservation(worker, ReservationStatus::Pending).await;
+        (task, reservation)
+    }
+
+    /// As [`TestApp::offer_call`], then accepts through the app: the task, once assigned.
+    pub async fn on_call(&self, token: &str, worker: &str, from: &str) -> Task {
+        let (task, reservation) = self.offer_call(token, worker, from).await;
+        let (status, body) = self.accept(token, &reservation.sid).await;
+        assert_eq!(status, 200, "{body}");
+        self.task_status(&task.sid, "assigned").await
+    }
+
+    /// Rejects `reservation` through the app, naming the worker's next activity if `next` is given.
+    pub async fn reject(&self, token: &str, reservation: &str, next: Option<&str>) -> (u16, Value) {
+        let body = match next {
+            Some(name) => json!({ "activity_sid": self.activity(name).await }),
+            None => json!({}),
+        };
+        self.post(&format!("/api/reservations/{reservation}/reject"), token, body).await
+    }
+
+    /// Moves `worker` to the activity `name` with the administrator's client, behind the app's back.
+    pub async fn admin_set_activity(&self, worker: &str, name: &str) {
+        let activity_sid = Some(self.activity(name).await);
         self.admin
-            .create_task(&CreateTask {
-                attributes: Some(attributes),
-                workflow_sid: Some(self.workflow_sid.clone()),
-                ..Default::default()
-            })
+            .update_worker(worker, &UpdateWorker { activity_sid, ..Default::default() })
             .await
-            .expect("create task")
+            .expect("update worker");
     }
 
     /// Waits (polling the upstream) until `worker` has a reservation in `status`.
@@ -270,6 +292,15 @@ impl TestApp {
     pub async fn worker_activity(&self, worker: &str) -> String {
         let worker = self.admin.fetch_worker(worker).await.expect("worker");
         worker.activity_name.unwrap_or_default()
+    }
+
+    /// Signs `identity` in and opens a socket with its token, whose first message (the state) is read:
+    /// the token and the socket.
+    pub async fn connect(&self, identity: &str) -> (String, Socket) {
+        let token = self.sign_in(identity).await;
+        let mut socket = self.socket(&token, None).await;
+        socket.next().await.expect("state");
+        (token, socket)
     }
 
     /// Opens `/api/ws` and says hello.

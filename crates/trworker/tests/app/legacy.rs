@@ -1,16 +1,13 @@
 //! The seed's URLs and their plain-text formats.
 
 use trworker::app::WrapUpPolicy;
-use twilio::models::ReservationStatus;
 
 use crate::helpers::{spawn_app, spawn_app_with, PASSWORD};
 
 #[tokio::test]
 async fn activities_come_colon_separated_after_the_workspace_name() {
     let app = spawn_app().await;
-    let (status, content_type, body) = app.get_text("/getTrActivites.php").await;
-    assert_eq!(status, 200);
-    assert!(content_type.starts_with("text/plain"), "{content_type}");
+    let body = app.served("/getTrActivites.php", "text/plain").await;
     let fields: Vec<&str> = body.split(':').collect();
     assert_eq!(&fields[..2], &["Tiger Support", "workspacefriendlyname"], "{body}");
     assert!(!body.ends_with(':'), "no trailing separator: {body}");
@@ -61,12 +58,8 @@ async fn conference_end_and_task_fix_answer_in_the_seeds_words() {
         app.get_text(&format!("/conferenceEndFn.php?conferenceName=no-such-call&token={token}")).await;
     assert_eq!((status, body.as_str()), (200, "Conference not found.\n"));
 
-    app.set_activity(&token, "Available").await;
-    let task = app.incoming_call("+15551230005").await;
-    let reservation = app.reservation(&app.alice, ReservationStatus::Pending).await;
-    app.accept(&token, &reservation.sid).await;
-    let assigned = app.task_status(&task.sid, "assigned").await;
-    let conference = assigned.attributes_json().expect("attributes")["conference"]["sid"]
+    let task = app.on_call(&token, &app.alice, "+15551230005").await;
+    let conference = task.attributes_json().expect("attributes")["conference"]["sid"]
         .as_str()
         .expect("conference sid")
         .to_owned();
@@ -99,11 +92,7 @@ async fn legacy_actions_need_the_workers_own_token_and_refuse_other_sites() {
     let app = spawn_app().await;
     let alice = app.sign_in("alice").await;
     let bob = app.sign_in("bob").await;
-    app.set_activity(&alice, "Available").await;
-    let task = app.incoming_call("+15551230006").await;
-    let reservation = app.reservation(&app.alice, ReservationStatus::Pending).await;
-    app.accept(&alice, &reservation.sid).await;
-    app.task_status(&task.sid, "assigned").await;
+    let task = app.on_call(&alice, &app.alice, "+15551230006").await;
     let fix = format!("/taskReservationTaskFix.php?taskSid={}", task.sid);
     let end = format!("/conferenceEndFn.php?conferenceName={}", task.sid);
 

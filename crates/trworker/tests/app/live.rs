@@ -116,9 +116,7 @@ async fn every_socket_of_a_worker_gets_the_same_pushes() {
     let mut two = app.socket(&token, None).await;
     one.next().await.expect("state");
     two.next().await.expect("state");
-    let bob = app.sign_in("bob").await;
-    let mut bobs = app.socket(&bob, None).await;
-    bobs.next().await.expect("state");
+    let (bob, mut bobs) = app.connect("bob").await;
 
     app.set_activity(&token, "Available").await;
     for socket in [&mut one, &mut two] {
@@ -157,9 +155,7 @@ async fn a_bad_token_or_hello_is_refused() {
 #[tokio::test]
 async fn shutdown_is_announced() {
     let app = spawn_app().await;
-    let token = app.sign_in("alice").await;
-    let mut socket = app.socket(&token, None).await;
-    socket.next().await.expect("state");
+    let (_, mut socket) = app.connect("alice").await;
     app.state.shutdown();
     let message = socket.until("shutdown", |m| m["type"] == "shutdown").await;
     assert_eq!(message, json!({ "type": "shutdown" }));
@@ -179,9 +175,7 @@ fn event(event_type: &str, worker: Option<&str>, task: &str) -> TaskRouterEvent 
 #[tokio::test]
 async fn task_events_reach_the_worker_the_task_was_reserved_for() {
     let app = spawn_app_with(webhooks_elsewhere).await;
-    let token = app.sign_in("alice").await;
-    let mut socket = app.socket(&token, None).await;
-    socket.next().await.expect("state");
+    let (_, mut socket) = app.connect("alice").await;
     let task = "WT00000000000000000000000000000abc";
     app.state.ingest(event("reservation.created", Some(&app.alice), task));
     // Task events carry no worker: the app remembers whose task it is.
@@ -203,9 +197,7 @@ async fn task_events_reach_the_worker_the_task_was_reserved_for() {
 #[tokio::test]
 async fn a_socket_lives_as_long_as_its_latest_token() {
     let app = spawn_app_with(webhooks_elsewhere).await;
-    let token = app.sign_in("alice").await;
-    let mut socket = app.socket(&token, None).await;
-    socket.next().await.expect("state");
+    let (token, mut socket) = app.connect("alice").await;
     let poke = |description: &str| TaskRouterEvent {
         worker_sid: Some(app.alice.clone()),
         description: description.into(),
@@ -243,16 +235,12 @@ async fn a_socket_lives_as_long_as_its_latest_token() {
 async fn a_call_frame_carries_the_reservation_as_the_state_shows_it() {
     let app = spawn_app_with(|config| config.wrap_up = WrapUpPolicy::Never).await;
     // Alice's call makes the app learn the workflow's reservation timeout (from the state it rebuilds).
-    let alice = app.sign_in("alice").await;
-    let mut alices = app.socket(&alice, None).await;
-    alices.next().await.expect("state");
+    let (alice, mut alices) = app.connect("alice").await;
     app.set_activity(&alice, "Available").await;
     app.incoming_call("+15551230001").await;
     alices.state_where("alice's call", |s| pending(s).is_some()).await;
 
-    let bob = app.sign_in("bob").await;
-    let mut bobs = app.socket(&bob, None).await;
-    bobs.next().await.expect("state");
+    let (bob, mut bobs) = app.connect("bob").await;
     app.set_activity(&bob, "Available").await;
     bobs.state_where("Available", |s| s["worker"]["activity_name"] == "Available").await;
     let task = app.incoming_call("+15551230002").await;
@@ -285,9 +273,7 @@ async fn reconciliation_corrects_what_a_frame_alone_said() {
     let app = spawn_app_with(webhooks_elsewhere).await;
     // A state with bob's pending reservation teaches the app the workflow's reservation timeout.
     let bob = app.sign_in("bob").await;
-    app.set_activity(&bob, "Available").await;
-    app.incoming_call("+15551230003").await;
-    app.reservation(&app.bob, twilio::models::ReservationStatus::Pending).await;
+    app.offer_call(&bob, &app.bob, "+15551230003").await;
     let mut bobs = app.socket(&bob, None).await;
     assert!(pending(&bobs.next().await.expect("state")).is_some());
 
@@ -336,9 +322,7 @@ async fn a_new_workflows_timeout_reaches_the_first_frame_of_its_calls() {
     // Reconciliation reloads the workflows (so do workflow events, which this app does not receive here).
     app.state.reconcile().await;
 
-    let bob = app.sign_in("bob").await;
-    let mut bobs = app.socket(&bob, None).await;
-    bobs.next().await.expect("state");
+    let (bob, mut bobs) = app.connect("bob").await;
     app.set_activity(&bob, "Available").await;
     bobs.state_where("Available", |s| s["worker"]["activity_name"] == "Available").await;
     let task = app

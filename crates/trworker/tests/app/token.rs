@@ -211,13 +211,9 @@ async fn the_workspace_lists_its_activities_without_sign_in() {
 #[tokio::test]
 async fn the_page_is_served() {
     let app = spawn_app().await;
-    let (status, content_type, body) = app.get_text("/").await;
-    assert_eq!(status, 200);
-    assert!(content_type.starts_with("text/html"), "{content_type}");
+    let body = app.served("/", "text/html").await;
     assert!(body.contains("<html") || body.contains("<!doctype") || body.contains("<!DOCTYPE"));
-    let (status, content_type, _) = app.get_text("/app.js").await;
-    assert_eq!(status, 200);
-    assert!(content_type.starts_with("text/javascript"), "{content_type}");
+    app.served("/app.js", "text/javascript").await;
     assert_eq!(app.get_text("/style.css").await.0, 200);
     assert_eq!(app.get_text("/nothing.js").await.0, 404);
 }

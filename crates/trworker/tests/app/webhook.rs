@@ -22,9 +22,7 @@ fn form(worker: &str) -> Vec<(String, String)> {
 #[tokio::test]
 async fn a_signed_event_is_taken_and_pushed_a_forged_one_is_403() {
     let app = spawn_app().await;
-    let token = app.sign_in("alice").await;
-    let mut socket = app.socket(&token, None).await;
-    socket.next().await.expect("state");
+    let (_, mut socket) = app.connect("alice").await;
 
     let url = app.url("/twilio/events");
     let fields = form(&app.alice);
@@ -65,18 +63,9 @@ async fn a_signed_event_is_taken_and_pushed_a_forged_one_is_403() {
 async fn the_upstream_delivers_signed_events_that_reach_the_socket() {
     // The workspace's EventCallbackUrl is this app: the engine signs, the app validates.
     let app = spawn_app().await;
-    let token = app.sign_in("alice").await;
-    let mut socket = app.socket(&token, None).await;
-    socket.next().await.expect("state");
+    let (_, mut socket) = app.connect("alice").await;
     // An activity change made behind the app's back (by an administrator) still reaches the page.
-    let available = app.activity("Available").await;
-    app.admin
-        .update_worker(
-            &app.alice,
-            &twilio::client::taskrouter::UpdateWorker { activity_sid: Some(available), ..Default::default() },
-        )
-        .await
-        .expect("update worker");
+    app.admin_set_activity(&app.alice, "Available").await;
     socket
         .until("worker.activity.update", |m| {
             m["type"] == "event" && m["event_type"] == "worker.activity.update"
@@ -93,17 +82,8 @@ async fn reconciliation_pushes_changes_the_webhook_missed() {
         config.public_url = "https://elsewhere.example".into();
     })
     .await;
-    let token = app.sign_in("alice").await;
-    let mut socket = app.socket(&token, None).await;
-    socket.next().await.expect("state");
-    let available = app.activity("Available").await;
-    app.admin
-        .update_worker(
-            &app.alice,
-            &twilio::client::taskrouter::UpdateWorker { activity_sid: Some(available), ..Default::default() },
-        )
-        .await
-        .expect("update worker");
+    let (_, mut socket) = app.connect("alice").await;
+    app.admin_set_activity(&app.alice, "Available").await;
     app.state.reconcile().await;
     socket.state_where("Available", |s| s["worker"]["activity_name"] == "Available").await;
 }
@@ -112,9 +92,7 @@ async fn reconciliation_pushes_changes_the_webhook_missed() {
 async fn an_in_process_feed_reaches_the_socket_and_skips_other_workspaces() {
     let app =
         crate::helpers::spawn_app_with(|config| config.public_url = "https://elsewhere.example".into()).await;
-    let token = app.sign_in("alice").await;
-    let mut socket = app.socket(&token, None).await;
-    socket.next().await.expect("state");
+    let (_, mut socket) = app.connect("alice").await;
     let (tx, rx) = tokio::sync::broadcast::channel::<Vec<(String, String)>>(16);
     trworker::app::events::spawn_feed(app.state.clone(), rx, Clone::clone);
     let with_workspace = |workspace: &str, description: &str| {

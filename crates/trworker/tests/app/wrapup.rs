@@ -4,19 +4,15 @@ use std::time::Duration;
 
 use serde_json::json;
 use trworker::app::WrapUpPolicy;
-use twilio::models::ReservationStatus;
 
 use crate::helpers::{spawn_app, spawn_app_with, TestApp};
 
-/// Alice takes a call and its conference ends: the task is wrapping (unless the policy already acted).
-async fn call_ended(app: &TestApp, token: &str) -> String {
-    app.set_activity(token, "Available").await;
-    let task = app.incoming_call("+15551230006").await;
-    let reservation = app.reservation(&app.alice, ReservationStatus::Pending).await;
-    let (status, body) = app.accept(token, &reservation.sid).await;
-    assert_eq!(status, 200, "{body}");
-    app.task_status(&task.sid, "assigned").await;
-    let (status, body) = app.post(&format!("/api/conferences/{}/end", task.sid), token, json!({})).await;
+/// Alice signs in, takes a call and its conference ends: the task is wrapping (unless the policy already
+/// acted).
+async fn call_ended(app: &TestApp) -> String {
+    let token = app.sign_in("alice").await;
+    let task = app.on_call(&token, &app.alice, "+15551230006").await;
+    let (status, body) = app.post(&format!("/api/conferences/{}/end", task.sid), &token, json!({})).await;
     assert_eq!(status, 200, "{body}");
     task.sid
 }
@@ -24,8 +20,7 @@ async fn call_ended(app: &TestApp, token: &str) -> String {
 #[tokio::test]
 async fn after_a_delay_on_the_apps_clock() {
     let app = spawn_app_with(|config| config.wrap_up = WrapUpPolicy::After(Duration::from_secs(60))).await;
-    let token = app.sign_in("alice").await;
-    let task = call_ended(&app, &token).await;
+    let task = call_ended(&app).await;
     app.task_status(&task, "wrapping").await;
     app.state.reconcile().await;
     app.clock.advance_millis(59_000);
@@ -42,8 +37,7 @@ async fn after_a_delay_on_the_apps_clock() {
 async fn by_default_when_the_worker_is_offline_as_the_seed_did() {
     // The conference instruction's post-work activity is Offline, so ending the call is enough.
     let app = spawn_app().await;
-    let token = app.sign_in("alice").await;
-    let task = call_ended(&app, &token).await;
+    let task = call_ended(&app).await;
     let done = app.task_status(&task, "completed").await;
     assert_eq!(done.reason.as_deref(), Some("Was stuck in wrapping"));
 }
@@ -51,8 +45,7 @@ async fn by_default_when_the_worker_is_offline_as_the_seed_did() {
 #[tokio::test]
 async fn not_for_workers_who_are_not_signed_in() {
     let app = spawn_app_with(|config| config.wrap_up = WrapUpPolicy::After(Duration::from_secs(1))).await;
-    let token = app.sign_in("alice").await;
-    let task = call_ended(&app, &token).await;
+    let task = call_ended(&app).await;
     app.task_status(&task, "wrapping").await;
     // Alice's token runs out; the task stays for her (or an administrator) to deal with.
     app.clock.advance_millis(9 * 3600 * 1000);

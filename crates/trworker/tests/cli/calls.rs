@@ -25,8 +25,7 @@ async fn a_call_becomes_a_voice_task_like_studio_enqueue_makes() {
 #[tokio::test]
 async fn a_call_reports_the_reservation_and_extra_attributes_route_it() {
     let local = Local::demo().await;
-    local.set_activity("charles", "Available").await;
-    let placed = local.call("+15551230002").await;
+    let placed = local.call_for("charles", "+15551230002").await;
     assert_eq!(placed["status"], "reserved", "{placed}");
     assert_eq!(placed["reservation"]["worker_name"], "charles");
     assert_eq!(placed["reservation"]["status"], "pending");
@@ -64,8 +63,7 @@ async fn hanging_up_a_waiting_call_cancels_its_task() {
 #[tokio::test]
 async fn hanging_up_a_call_in_a_conference_ends_the_conference() {
     let local = Local::demo().await;
-    local.set_activity("charles", "Available").await;
-    let placed = local.call("+15551230004").await;
+    let placed = local.call_for("charles", "+15551230004").await;
     let sid = placed["task_sid"].as_str().unwrap();
     local.conference(sid).await;
     let hung = local.run(&["call", "hangup", sid, "--json"]).await.json();
@@ -99,8 +97,7 @@ async fn a_token_is_signed_for_the_named_worker() {
 #[tokio::test]
 async fn an_assigned_call_without_conference_cannot_be_hung_up() {
     let local = Local::demo().await;
-    local.set_activity("charles", "Available").await;
-    let placed = local.call("+15551230010").await;
+    let placed = local.call_for("charles", "+15551230010").await;
     let task = placed["task_sid"].as_str().unwrap();
     let reservation = placed["reservation"]["sid"].as_str().unwrap();
     let accept = twilio::client::taskrouter::UpdateReservation {

@@ -10,8 +10,7 @@ async fn lists_conferences_in_progress_and_ends_one_by_name() {
     let table = local.run(&["conferences", "list"]).await;
     assert_eq!(table.stdout.trim(), "No conferences in progress.");
 
-    local.set_activity("charles", "Available").await;
-    let task = local.call("+15551230005").await["task_sid"].as_str().unwrap().to_owned();
+    let task = local.call_for("charles", "+15551230005").await["task_sid"].as_str().unwrap().to_owned();
     local.conference(&task).await;
     let listed = local.run(&["conferences", "list", "--json"]).await.json();
     let conferences = listed["conferences"].as_array().unwrap();

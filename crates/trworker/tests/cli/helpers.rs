@@ -134,6 +134,12 @@ impl Local {
         workers.into_iter().find(|w| w.friendly_name.as_deref() == Some(name)).unwrap().sid
     }
 
+    /// Moves `worker` to Available and places a call with the CLI, which reserves them: its `--json` report.
+    pub async fn call_for(&self, worker: &str, from: &str) -> Value {
+        self.set_activity(worker, "Available").await;
+        self.call(from).await
+    }
+
     /// Places a call with the CLI and returns its `--json` report.
     pub async fn call(&self, from: &str) -> Value {
         self.run(&["call", "--from", from, "--to", "+15550100", "--json"]).await.json()

@@ -55,8 +55,7 @@ async fn setup_creates_what_is_missing_once_and_dry_run_changes_nothing() {
     assert!(states(&again).iter().all(|(_, _, state)| state == "found"), "{again}");
 
     // The created workspace takes calls: a call to it reaches the created worker once available.
-    local.set_activity("charles", "Available").await;
-    let placed = local.call("+15551230009").await;
+    let placed = local.call_for("charles", "+15551230009").await;
     assert_eq!(placed["reservation"]["worker_name"], "charles", "{placed}");
 }
 

@@ -18,8 +18,7 @@ async fn an_empty_workspace_has_no_tasks_to_list_fix_or_delete() {
 #[tokio::test]
 async fn lists_tasks_with_reservations_conference_and_wrapping_then_fixes_them() {
     let local = Local::demo().await;
-    local.set_activity("charles", "Available").await;
-    let waiting = local.call("+15551230006").await["task_sid"].as_str().unwrap().to_owned();
+    let waiting = local.call_for("charles", "+15551230006").await["task_sid"].as_str().unwrap().to_owned();
     local.conference(&waiting).await;
     let listed = local.run(&["tasks", "list", "--json"]).await.json();
     let task = &listed["tasks"][0];

@@ -22,6 +22,31 @@ async fn health(args: &[&str]) -> (i32, String) {
     .expect("join")
 }
 
+/// The Twilio a twilio-mode server is pointed at: TaskRouter's (and the API's) URL and the credentials.
+struct Twilio<'a> {
+    url: &'a str,
+    account_sid: &'a str,
+    auth_token: &'a str,
+    workspace_sid: &'a str,
+    token_password: &'a str,
+}
+
+/// Starts `trworker serve` in twilio mode in `dir`, against `twilio`.
+fn serve_twilio_mode(dir: &TempDir, twilio: Twilio) -> Proc {
+    Proc::start(
+        &dir.0,
+        &["serve"],
+        &[
+            ("ACCOUNT_SID", twilio.account_sid),
+            ("AUTH_TOKEN", twilio.auth_token),
+            ("WORKSPACE_SID", twilio.workspace_sid),
+            ("TOKEN_PASSWORD", twilio.token_password),
+            ("TWILIO_TASKROUTER_URL", twilio.url),
+            ("TWILIO_API_URL", twilio.url),
+        ],
+    )
+}
+
 #[tokio::test]
 async fn local_mode_is_live_and_ready() {
     let dir = TempDir::new("health-local");
@@ -39,17 +64,15 @@ async fn twilio_mode_is_live_but_not_ready_while_taskrouter_is_unreachable() {
     let dir = TempDir::new("health-unreachable");
     // Port 1 on loopback: nothing listens there, so every request is refused.
     let nowhere = "http://127.0.0.1:1";
-    let server = Proc::start(
-        &dir.0,
-        &["serve"],
-        &[
-            ("ACCOUNT_SID", "AC0123456789abcdef0123456789abcdef"),
-            ("AUTH_TOKEN", "0123456789abcdef0123456789abcdef"),
-            ("WORKSPACE_SID", "WS0123456789abcdef0123456789abcdef"),
-            ("TOKEN_PASSWORD", "unreachable-test-password"),
-            ("TWILIO_TASKROUTER_URL", nowhere),
-            ("TWILIO_API_URL", nowhere),
-        ],
+    let server = serve_twilio_mode(
+        &dir,
+        Twilio {
+            url: nowhere,
+            account_sid: "AC0123456789abcdef0123456789abcdef",
+            auth_token: "0123456789abcdef0123456789abcdef",
+            workspace_sid: "WS0123456789abcdef0123456789abcdef",
+            token_password: "unreachable-test-password",
+        },
     );
     assert_eq!(get_json(&server.url("/healthz")).await.0, 200, "liveness does not depend on Twilio");
     let (status, body) = get_json(&server.url("/readyz")).await;
@@ -75,18 +98,14 @@ async fn twilio_mode_is_ready_when_taskrouter_accepts_its_credentials() {
     let upstream = Proc::start(&upstream_dir.0, &["serve"], &[]);
     let env = local_env(&upstream_dir.0);
     let start = |dir: &TempDir, auth_token: &str| {
-        Proc::start(
-            &dir.0,
-            &["serve"],
-            &[
-                ("ACCOUNT_SID", &env["ACCOUNT_SID"]),
-                ("AUTH_TOKEN", auth_token),
-                ("WORKSPACE_SID", &env["WORKSPACE_SID"]),
-                ("TOKEN_PASSWORD", "ready-test-password"),
-                ("TWILIO_TASKROUTER_URL", &upstream.base),
-                ("TWILIO_API_URL", &upstream.base),
-            ],
-        )
+        let twilio = Twilio {
+            url: &upstream.base,
+            account_sid: &env["ACCOUNT_SID"],
+            auth_token,
+            workspace_sid: &env["WORKSPACE_SID"],
+            token_password: "ready-test-password",
+        };
+        serve_twilio_mode(dir, twilio)
     };
     let good_dir = TempDir::new("health-good");
     let server = start(&good_dir, &env["AUTH_TOKEN"]);

@@ -11,7 +11,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::helpers::{get, local_env, Proc, TempDir};
+use crate::helpers::{get, local_env, Proc, Socket, TempDir};
 
 /// How long the server may take to close a connection it should close.
 const PATIENCE: Duration = Duration::from_secs(30);
@@ -35,6 +35,21 @@ async fn until_closed(stream: &mut TcpStream) -> String {
     .await;
     assert!(read.is_ok(), "the server kept the connection open");
     String::from_utf8_lossy(&received).into_owned()
+}
+
+/// Reads until the server closes `socket`: its close code, if it sent one. Fails if it stays open.
+async fn close_code(socket: &mut Socket) -> Option<u16> {
+    tokio::time::timeout(PATIENCE, async {
+        loop {
+            match socket.next().await {
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return None,
+            }
+        }
+    })
+    .await
+    .expect("the socket was closed")
 }
 
 #[tokio::test]
@@ -125,32 +140,12 @@ async fn a_websocket_must_say_a_small_hello_in_time() {
     // A first message over the limit closes the socket before the server buffers it.
     let (mut big, _) = tokio_tungstenite::connect_async(&url).await.expect("connect");
     let _ = big.send(Message::Text("x".repeat(64 * 1024).into())).await;
-    let ended = tokio::time::timeout(PATIENCE, async {
-        loop {
-            match big.next().await {
-                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
-                Some(Ok(_)) => continue,
-                Some(Err(_)) | None => return None,
-            }
-        }
-    })
-    .await
-    .expect("the socket was closed");
+    let ended = close_code(&mut big).await;
     assert!(ended.is_none() || ended == Some(1009), "closed as too big: {ended:?}");
 
     // Saying nothing: closed with 1008 once the hello time is up.
     let (mut quiet, _) = tokio_tungstenite::connect_async(&url).await.expect("connect");
-    let closed = tokio::time::timeout(PATIENCE, async {
-        loop {
-            match quiet.next().await {
-                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
-                Some(Ok(_)) => continue,
-                Some(Err(_)) | None => return None,
-            }
-        }
-    })
-    .await
-    .expect("the socket was closed");
+    let closed = close_code(&mut quiet).await;
     assert_eq!(closed, Some(1008));
 }
 

@@ -8,9 +8,8 @@
 use std::net::SocketAddr;
 
 use engine::ManualClock;
-use serde_json::json;
 use trworker::app::{AppConfig, AppState, Mode};
-use twilio::client::taskrouter::{ActivityFilter, CreateTask, WorkflowFilter};
+use twilio::client::taskrouter::{ActivityFilter, WorkflowFilter};
 use twilio::models::Task;
 
 pub use crate::support::TempDir as DataDir;
@@ -114,25 +113,7 @@ impl Server {
 
     /// Places a call as TaskRouter sees one: a task with the caller in `from`, plus `extra` attributes.
     pub async fn call(&self, from: &str, extra: serde_json::Value) -> Task {
-        let mut attributes = json!({
-            "call_sid": call_sid(),
-            "from": from,
-            "to": "+15005550001",
-            "type": "inbound",
-        });
-        if let (Some(all), Some(more)) = (attributes.as_object_mut(), extra.as_object()) {
-            for (key, value) in more {
-                all.insert(key.clone(), value.clone());
-            }
-        }
-        self.admin
-            .create_task(&CreateTask {
-                attributes: Some(attributes),
-                workflow_sid: Some(self.workflow_sid.clone()),
-                ..Default::default()
-            })
-            .await
-            .expect("create task")
+        crate::support::place_call(&self.admin, &self.workflow_sid, from, extra).await
     }
 
     /// The task's assignment status, read from the engine.
@@ -140,11 +121,4 @@ impl Server {
         let task = self.admin.fetch_task(task_sid).await.expect("task");
         task.assignment_status.map(|s| s.as_str().to_owned()).unwrap_or_default()
     }
-}
-
-fn call_sid() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    let n = NEXT.fetch_add(1, Ordering::SeqCst);
-    format!("CA{:032x}", (u128::from(std::process::id()) << 64) | u128::from(n))
 }

@@ -3,6 +3,8 @@
 //! app with its embedded engine ([`start_local`]) or the app alone against an upstream TaskRouter
 //! ([`start_app`]).
 //!
+//! [`place_call`] creates a task as an incoming call would, for the harnesses that place calls.
+//!
 //! Engines run on a manual clock and the app never reconciles on a timer: time moves only when a test
 //! moves it. Each test binary includes this file with `#[path = "../support/mod.rs"] mod support;`.
 
@@ -228,4 +230,37 @@ pub async fn start_app(listener: TcpListener, config: AppConfig, clock: Arc<dyn 
     let settings =
         Settings { public_url, app_clock: Some(clock), ..settings(Role::Serve(Box::new(config)), None) };
     Server::start(listener, settings).await
+}
+
+/// Places a call as TaskRouter sees one: a task on `workflow_sid` with a fresh call SID, the caller in
+/// `from`, plus the `extra` attributes (an object, or `null` for none).
+pub async fn place_call(
+    admin: &twilio::Client,
+    workflow_sid: &str,
+    from: &str,
+    extra: serde_json::Value,
+) -> twilio::models::Task {
+    let mut attributes = serde_json::json!({
+        "call_sid": call_sid(),
+        "from": from,
+        "to": "+15005550001",
+        "type": "inbound",
+    });
+    if let (Some(all), Some(more)) = (attributes.as_object_mut(), extra.as_object()) {
+        all.extend(more.clone());
+    }
+    let task = twilio::client::taskrouter::CreateTask {
+        attributes: Some(attributes),
+        workflow_sid: Some(workflow_sid.to_owned()),
+        ..Default::default()
+    };
+    admin.create_task(&task).await.expect("create task")
+}
+
+/// A call SID no other call of this process has.
+fn call_sid() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let n = NEXT.fetch_add(1, Ordering::SeqCst);
+    format!("CA{:032x}", (u128::from(std::process::id()) << 64) | u128::from(n))
 }
