@@ -58,6 +58,9 @@ pub const MAX_HEADER_BYTES: usize = 64 * 1024;
 /// to connections over the cap.
 const RESERVED_DESCRIPTORS: u64 = 128;
 
+/// Connections over the cap answered with a `503` at once; beyond, they are closed without an answer.
+const MAX_REFUSALS: usize = 256;
+
 /// Addresses the failed-authentication throttle remembers at most.
 const MAX_THROTTLED_ADDRESSES: usize = 10_000;
 
@@ -143,6 +146,8 @@ pub async fn serve(
     let (done_tx, done_rx) = watch::channel(());
     let mut shutdown = pin!(shutdown);
     let mut over_cap_logged = false;
+    let refusals = Arc::new(Semaphore::new(MAX_REFUSALS));
+    let mut accept_error_logged = false;
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -150,8 +155,11 @@ pub async fn serve(
                 Err(error) => {
                     if !is_connection_error(&error) {
                         // EMFILE and the like: back off instead of spinning; the connections that hold
-                        // descriptors are timed out meanwhile.
-                        tracing::error!(%error, "could not accept a connection");
+                        // descriptors are timed out meanwhile. Logged once until a connection is accepted.
+                        if !accept_error_logged {
+                            tracing::error!(%error, "could not accept a connection; retrying every 100 ms");
+                            accept_error_logged = true;
+                        }
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
                     continue;
@@ -159,12 +167,20 @@ pub async fn serve(
             },
             _ = &mut shutdown => break,
         };
+        accept_error_logged = false;
         let Ok(permit) = permits.clone().try_acquire_owned() else {
             if !over_cap_logged {
                 tracing::warn!(max_connections = limits.max_connections, "connection cap reached; refusing");
                 over_cap_logged = true;
             }
-            tokio::spawn(refuse(stream));
+            // Each answer holds its socket for up to a second; past a bound, a flood of connections is
+            // closed without one rather than holding a descriptor each.
+            if let Ok(refusing) = refusals.clone().try_acquire_owned() {
+                tokio::spawn(async move {
+                    refuse(stream).await;
+                    drop(refusing);
+                });
+            }
             continue;
         };
         over_cap_logged = false;
@@ -191,6 +207,7 @@ pub async fn serve(
             let first_head = tokio::time::sleep(limits.header_timeout);
             let mut first_head = pin!(first_head);
             let mut first_head_pending = true;
+            let mut draining = false;
             loop {
                 tokio::select! {
                     result = connection.as_mut() => {
@@ -206,7 +223,11 @@ pub async fn serve(
                             break;
                         }
                     }
-                    _ = stop.changed() => connection.as_mut().graceful_shutdown(),
+                    // Once: after the loop has stopped accepting, `changed` answers at once every time.
+                    _ = stop.changed(), if !draining => {
+                        draining = true;
+                        connection.as_mut().graceful_shutdown();
+                    }
                 }
             }
             drop(done);

@@ -56,7 +56,10 @@ fn collect(
     std::thread::spawn(move || {
         for line in std::io::BufReader::new(stream).lines() {
             let Ok(line) = line else { return };
-            if let Some(url) = base_url_in(&line) {
+            // Only the start-up line: with debug logs, other lines name other loopback addresses (the
+            // app's own engine listener).
+            let announces = line.contains("started") || line.contains(" at http://127.0.0.1:");
+            if let Some(url) = base_url_in(&line).filter(|_| announces) {
                 let _ = found.send(url);
             }
             lines.lock().expect("lines").push(line);
