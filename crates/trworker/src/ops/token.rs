@@ -1,12 +1,18 @@
-//! `trworker token IDENTITY`: the worker capability token the browser app would get for that worker, signed
-//! with `AUTH_TOKEN`; for trying TaskRouter.js or scripts against a workspace.
+//! `trworker token IDENTITY`: a token for that worker, for trying Twilio's worker SDKs or scripts against a
+//! workspace, real or local:
+//!
+//! - `--sdk v1` (the default): the worker capability token of taskrouter.js v1, signed with `AUTH_TOKEN`:
+//!   what the original app's page used and what trworker's own page holds.
+//! - `--sdk v2`: an AccessToken with a TaskRouter grant, as twilio-taskrouter 2.x/3.x takes it, signed with
+//!   an API key (`--api-key SK…` and `--api-secret`, or `TWILIO_API_KEY` and `TWILIO_API_SECRET`), as
+//!   Twilio's helper libraries make them.
 
 use std::time::Duration;
 
 use clap::Args;
 use serde::Serialize;
 use twilio::client::taskrouter::WorkerFilter;
-use twilio::token::WorkerCapability;
+use twilio::token::{AccessToken, TaskRouterGrant, WorkerCapability};
 
 use super::{unix_now, Error, OpsArgs, Settings};
 
@@ -18,8 +24,27 @@ pub struct TokenArgs {
     /// How long the token is valid: seconds, or a number with s, m or h (default 8h, one shift).
     #[arg(long, default_value = "8h", value_parser = parse_ttl)]
     pub ttl: Duration,
+    /// Which worker SDK the token is for: v1 (taskrouter.js v1: a capability token signed with AUTH_TOKEN)
+    /// or v2 (twilio-taskrouter 2.x/3.x: an AccessToken signed with an API key).
+    #[arg(long, value_enum, default_value_t = Sdk::V1)]
+    pub sdk: Sdk,
+    /// The API key (`SK…`) that signs a v2 token.
+    #[arg(long, env = "TWILIO_API_KEY")]
+    pub api_key: Option<String>,
+    /// That API key's secret.
+    #[arg(long, env = "TWILIO_API_SECRET", hide_env_values = true)]
+    pub api_secret: Option<String>,
     #[command(flatten)]
     pub ops: OpsArgs,
+}
+
+/// The worker SDK generation a token is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Sdk {
+    /// taskrouter.js v1: a worker capability token.
+    V1,
+    /// twilio-taskrouter 2.x and 3.x: an AccessToken with a TaskRouter grant.
+    V2,
 }
 
 /// What `token --json` prints.
@@ -78,17 +103,40 @@ pub async fn run(args: TokenArgs) -> anyhow::Result<()> {
         })?;
     let now = u64::try_from(unix_now()).unwrap_or(0);
     let config = settings.client.config();
-    let token = WorkerCapability::new(
-        &config.account_sid,
-        &settings.auth_token,
-        &settings.workspace_sid,
-        &worker.sid,
-    )
-    .ttl(args.ttl)
-    .allow_fetch_subresources(true)
-    .allow_activity_updates(true)
-    .allow_reservation_updates(true)
-    .to_jwt(now)
+    let token = match args.sdk {
+        Sdk::V1 => WorkerCapability::new(
+            &config.account_sid,
+            &settings.auth_token,
+            &settings.workspace_sid,
+            &worker.sid,
+        )
+        .ttl(args.ttl)
+        .allow_fetch_subresources(true)
+        .allow_activity_updates(true)
+        .allow_reservation_updates(true)
+        .to_jwt(now),
+        Sdk::V2 => {
+            let (Some(key), Some(secret)) = (&args.api_key, &args.api_secret) else {
+                return Err(Error::Usage(
+                    "a v2 token is signed with an API key: pass --api-key SK… and --api-secret (or set \
+                     TWILIO_API_KEY and TWILIO_API_SECRET); create one in the Twilio Console, or with \
+                     POST /2010-04-01/Accounts/{AccountSid}/Keys.json on a trworker engine"
+                        .to_owned(),
+                )
+                .into());
+            };
+            let grant = TaskRouterGrant {
+                workspace_sid: Some(settings.workspace_sid.clone()),
+                worker_sid: Some(worker.sid.clone()),
+                role: Some("worker".to_owned()),
+            };
+            AccessToken::new(&config.account_sid, key, secret)
+                .identity(&args.identity)
+                .ttl(args.ttl)
+                .task_router_grant(grant)
+                .to_jwt(now)
+        }
+    }
     .map_err(|e| Error::Usage(format!("cannot sign the token: {e}")))?;
     let issued = Issued {
         identity: args.identity,

@@ -95,6 +95,27 @@ async fn a_token_is_signed_for_the_named_worker() {
 }
 
 #[tokio::test]
+async fn a_v2_token_is_an_access_token_signed_with_the_api_key() {
+    let local = Local::demo().await;
+    let key = "SK0123456789abcdef0123456789abcdef";
+    let secret = "the-api-key-secret";
+    let args = ["token", "ada", "--sdk", "v2", "--api-key", key, "--api-secret", secret, "--json"];
+    let issued = local.run(&args).await.json();
+    let token = issued["token"].as_str().unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let claims = twilio::token::verify_access_token(token, secret, now).unwrap();
+    assert_eq!(claims.iss, key);
+    assert_eq!(claims.grants.identity.as_deref(), Some("ada"));
+    let grant = claims.grants.task_router.expect("a TaskRouter grant");
+    assert_eq!(grant.worker_sid, Some(local.worker_sid("ada").await));
+    assert_eq!(grant.workspace_sid.as_deref(), Some(local.workspace_sid.as_str()));
+    assert!(twilio::token::verify_access_token(token, &local.auth_token, now).is_err());
+
+    let error = local.run(&["token", "ada", "--sdk", "v2"]).await.error();
+    assert!(error.contains("--api-key") && error.contains("Keys"), "{error}");
+}
+
+#[tokio::test]
 async fn an_assigned_call_without_conference_cannot_be_hung_up() {
     let local = Local::demo().await;
     let placed = local.call_for("charles", "+15551230010").await;
