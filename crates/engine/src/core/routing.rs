@@ -22,8 +22,12 @@ use std::sync::Arc;
 /// Bound on tasks inspected per queue when offering a freed worker.
 const MAX_SCAN: usize = 10_000;
 
-/// Order of candidate tasks across a worker's queues: priority, queue kind, age key, SID.
-type Rank = (Reverse<i64>, u8, i64, Sid);
+/// Order of candidate tasks across a worker's queues: queue kind (the workspace's `prioritize_queue_order`
+/// first), then the queue's own [`TaskKey`]. The kind comes first because a LIFO queue's key carries no
+/// priority, so priorities can only be compared between queues of one kind; across kinds the workspace's
+/// choice decides, as `prioritize_queue_order` is documented ("the type of TaskQueue to prioritize when
+/// Workers are receiving Tasks from both types").
+type Rank = (u8, Reverse<i64>, i64, Sid);
 
 /// A task's attributes as an expression scope, parsed from the text on first use (a task keeps only the
 /// text): one per routing decision, so all the workers a decision looks at share one parse, and a target
@@ -60,12 +64,14 @@ impl Space {
             .filter(|r| r.reservation_status == ReservationStatus::Pending)
     }
 
+    /// A task's place in its queue's waiting set. FIFO: highest priority, then oldest. LIFO: newest, by age
+    /// alone ("Unlike FIFO ordering, LIFO ordering does not consider the Task priority", Twilio's
+    /// queue-ordering page), so its priority part is a constant.
     fn task_key(t: &Task, q: &TaskQueue) -> TaskKey {
-        let age = match q.task_order {
-            QueueOrder::Fifo => t.virtual_start_time.0,
-            QueueOrder::Lifo => t.virtual_start_time.0.saturating_neg(),
-        };
-        (Reverse(t.priority), age, t.sid)
+        match q.task_order {
+            QueueOrder::Fifo => (Reverse(t.priority), t.virtual_start_time.0, t.sid),
+            QueueOrder::Lifo => (Reverse(0), t.virtual_start_time.0.saturating_neg(), t.sid),
+        }
     }
 
     fn wants_more(&self, t: &Task) -> Option<(Sid, usize)> {
@@ -256,7 +262,7 @@ impl Space {
                 let (Some(ix), Some(queue)) = (self.qidx.get(q), self.queues.get(q)) else { continue };
                 let kind = u8::from(queue.task_order != self.ws.prioritize_queue_order);
                 for key in ix.waiting.iter().take(MAX_SCAN) {
-                    let rank = (key.0, kind, key.1, key.2);
+                    let rank = (kind, key.0, key.1, key.2);
                     if best.as_ref().is_some_and(|(b, _)| *b <= rank) {
                         break;
                     }

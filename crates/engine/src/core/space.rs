@@ -6,8 +6,8 @@
 //! - `members[queue]`: workers whose attributes match the queue's `target_workers`, recomputed only when a
 //!   worker's attributes or a queue's expression change;
 //! - `available[queue]`: available members ordered by `(last_idle_at, sid)`: longest idle first;
-//! - `waiting[queue]`: tasks in the queue that want more reservations, ordered by priority, then age
-//!   (FIFO/LIFO by `virtual_start_time`), then SID.
+//! - `waiting[queue]`: tasks in the queue that want more reservations: in a FIFO queue by priority, then
+//!   oldest `virtual_start_time`; in a LIFO queue by newest `virtual_start_time` alone; then SID.
 
 use super::{Effects, Key, Reply, Timer};
 use crate::command::*;
@@ -30,7 +30,7 @@ pub(crate) const MAX_ATTRIBUTES: usize = 4096;
 /// Max activities per workspace.
 pub(crate) const MAX_ACTIVITIES: usize = 100;
 
-/// Order of a waiting task: priority desc, then age key, then SID.
+/// Order of a waiting task: priority desc (a constant in a LIFO queue), then age key, then SID.
 pub(crate) type TaskKey = (Reverse<i64>, i64, Sid);
 
 /// A map keyed by engine-made SIDs (or tuples of them), hashed with [`SidHash`] instead of SipHash.

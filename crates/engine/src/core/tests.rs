@@ -1012,9 +1012,11 @@ fn known_worker_and_order_by_targets() {
     assert!(l.res(t3).is_empty(), "a known-worker task waits for that worker only");
 }
 
+/// FIFO: highest priority first, then oldest. LIFO: newest first whatever the priority ("Unlike FIFO ordering,
+/// LIFO ordering does not consider the Task priority", Twilio's queue-ordering page).
 #[test]
-fn priority_then_fifo_or_lifo_order() {
-    for (order, expect) in [("FIFO", [1usize, 0, 2]), ("LIFO", [1, 2, 0])] {
+fn fifo_by_priority_then_age_lifo_by_age_alone() {
+    for (order, expect) in [("FIFO", [1usize, 0, 2]), ("LIFO", [2, 1, 0])] {
         let mut l = Lab::new(true);
         let q = l.queue("q", "1==1", 1, order);
         l.workflow(default_to(q), 120);
@@ -1033,6 +1035,41 @@ fn priority_then_fifo_or_lifo_order() {
             .unwrap();
         }
         assert_eq!(got, expect, "{order}");
+    }
+}
+
+/// A worker in a FIFO and a LIFO queue takes from the kind the workspace's `prioritize_queue_order` names,
+/// whatever the priorities: a LIFO task has no priority to compare with a FIFO task's.
+#[test]
+fn prioritize_queue_order_picks_the_queue_kind_before_priority() {
+    for (prioritize, expect) in [("FIFO", "fifo"), ("LIFO", "lifo")] {
+        let mut l = Lab::new(true);
+        l.core
+            .apply(
+                T0,
+                Command::UpdateWorkspace {
+                    workspace_sid: l.ws,
+                    params: WorkspaceParams {
+                        prioritize_queue_order: Some(prioritize.into()),
+                        ..Default::default()
+                    },
+                },
+            )
+            .unwrap();
+        let fifo = l.queue("fifo", "1==1", 1, "FIFO");
+        let lifo = l.queue("lifo", "1==1", 1, "LIFO");
+        l.workflow(
+            serde_json::json!({"task_routing": {"filters": [
+                {"expression": "kind == 'lifo'", "targets": [{"queue": lifo.to_string()}]}],
+                "default_filter": {"queue": fifo.to_string()}}}),
+            120,
+        );
+        let low_fifo = l.task(at(0), r#"{"kind":"fifo"}"#, 0);
+        let high_lifo = l.task(at(1), r#"{"kind":"lifo"}"#, 9);
+        let w = l.worker(at(2), "w", "{}", true);
+        let first = l.pending_of(w).remove(0).task_sid;
+        let want = if expect == "fifo" { low_fifo } else { high_lifo };
+        assert_eq!(first, want, "prioritize_queue_order {prioritize}");
     }
 }
 
