@@ -3,6 +3,7 @@
 //! Everything here works on borrowed `&Value`s; constants are JSON values built at parse time, and NULL is
 //! one static value, so evaluating against a plain attributes object does not allocate.
 
+use super::lexer::numeric_string;
 use super::parser::{Node, Op, Operand};
 use super::{Path, Segment};
 use serde_json::{Number, Value};
@@ -189,13 +190,28 @@ fn is_scalar(v: &Value) -> bool {
     matches!(v, Value::String(_) | Value::Number(_) | Value::Bool(_))
 }
 
-/// `==` between two scalars; false across types.
+/// A number against a string that spells one ([`numeric_string`]): the two numbers, the number on the
+/// string's side in its place. `None` for any other pair, so two strings still compare as strings.
+///
+/// Twilio's TaskQueue resource page lists the queues `EvaluateWorkerAttributes={"tech_support_skill": "6"}`
+/// targets, and names the `tech_support_skill > 5` queue among them: a numeric string attribute compares
+/// as a number with a number constant. That is the one documented case; the rule is applied to every
+/// scalar comparison (see the module doc) so that `==`, `!=` and the orderings agree with each other.
+fn mixed_numbers(a: &Value, b: &Value) -> Option<(Number, Number)> {
+    match (a, b) {
+        (Value::Number(x), Value::String(y)) => Some((x.clone(), numeric_string(y)?)),
+        (Value::String(x), Value::Number(y)) => Some((numeric_string(x)?, y.clone())),
+        _ => None,
+    }
+}
+
+/// `==` between two scalars; false across types, except a number and a numeric string.
 fn scalar_eq(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => cmp_numbers(x, y) == Some(Ordering::Equal),
         (Value::String(x), Value::String(y)) => x == y,
         (Value::Bool(x), Value::Bool(y)) => x == y,
-        _ => false,
+        _ => mixed_numbers(a, b).is_some_and(|(x, y)| cmp_numbers(&x, &y) == Some(Ordering::Equal)),
     }
 }
 
@@ -203,7 +219,7 @@ fn ordering(a: &Value, b: &Value) -> Option<Ordering> {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => cmp_numbers(x, y),
         (Value::String(x), Value::String(y)) => Some(x.cmp(y)),
-        _ => None,
+        _ => mixed_numbers(a, b).and_then(|(x, y)| cmp_numbers(&x, &y)),
     }
 }
 

@@ -83,6 +83,50 @@ pub(crate) struct Lexer {
     max_segments: usize,
 }
 
+/// The value of a number's text as [`Lexer::number`] scanned it: an integer within 64 bits stays exact
+/// (`float` false), anything else is read as a finite `f64`.
+fn number_value(text: &str, float: bool) -> Option<Number> {
+    let exact = if float {
+        None
+    } else {
+        text.parse::<i64>().ok().map(Number::from).or_else(|| text.parse::<u64>().ok().map(Number::from))
+    };
+    exact.or_else(|| text.parse::<f64>().ok().and_then(Number::from_f64))
+}
+
+/// The number a whole string spells in the form of a number constant (`6`, `-2`, `5.1`, `1e3`; no sign
+/// `+`, no spaces, no `.5` or `5.`), or `None`. What evaluation calls a numeric string. Does not allocate.
+pub(super) fn numeric_string(text: &str) -> Option<Number> {
+    let bytes = text.as_bytes();
+    let digits = |from: usize| from + bytes[from..].iter().take_while(|b| b.is_ascii_digit()).count();
+    let mut pos = usize::from(bytes.first() == Some(&b'-'));
+    let end = digits(pos);
+    if end == pos {
+        return None;
+    }
+    pos = end;
+    let mut float = false;
+    if bytes.get(pos) == Some(&b'.') {
+        let end = digits(pos + 1);
+        if end == pos + 1 {
+            return None;
+        }
+        (pos, float) = (end, true);
+    }
+    if matches!(bytes.get(pos), Some(b'e' | b'E')) {
+        let sign = usize::from(matches!(bytes.get(pos + 1), Some(b'+' | b'-')));
+        let end = digits(pos + 1 + sign);
+        if end == pos + 1 + sign {
+            return None;
+        }
+        (pos, float) = (end, true);
+    }
+    if pos != bytes.len() {
+        return None;
+    }
+    number_value(text, float)
+}
+
 fn is_key_char(c: char) -> bool {
     c.is_alphanumeric() || c == '_'
 }
@@ -268,16 +312,7 @@ impl Lexer {
             }
         }
         let text: String = self.chars[start..self.pos].iter().collect();
-        let number = if float {
-            None
-        } else {
-            text.parse::<i64>().ok().map(Number::from).or_else(|| text.parse::<u64>().ok().map(Number::from))
-        };
-        let number = match number {
-            Some(n) => Some(n),
-            None => text.parse::<f64>().ok().and_then(Number::from_f64),
-        };
-        match number {
+        match number_value(&text, float) {
             Some(n) => Ok(Token { tok: Tok::Num(n), start, end: self.pos }),
             None => {
                 Err(self.error(start, "a number within the range of a 64-bit float", format!("`{text}`")))

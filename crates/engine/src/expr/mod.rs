@@ -32,13 +32,21 @@
 //!
 //! - NULL is a missing key or JSON `null`. `x == null` is true when `x` is NULL, `x != null` when it is
 //!   not, whatever the type of `x` (so `preferred_agents != null` works on arrays).
+//! - A **numeric string** is a string that is, whole, a number constant as written above (`"6"`, `"-2"`,
+//!   `"5.1"`, `"1e3"`, `"007"`; not `" 6"`, `"+6"`, `".5"`, `"5."`, `"0x10"`, `"NaN"`). Against a number,
+//!   in every scalar comparison (`==`, `!=`, `<`, `<=`, `>`, `>=`, and the element tests of `HAS`, `IN`,
+//!   `NOT IN`), it compares as that number, on either side: Twilio's TaskQueue resource page matches
+//!   `EvaluateWorkerAttributes={"tech_support_skill": "6"}` to the queue `tech_support_skill > 5`. The
+//!   docs show only `>`; applying it to all of them keeps `x == 6` in step with `x >= 6 AND x <= 6`. Two
+//!   strings still compare as strings (`"10" < "9"`), and booleans never as numbers.
 //! - `==`/`!=` on scalars: numbers compare numerically (`1 == 1.0`), strings exactly (case-sensitive),
-//!   booleans with booleans. Across scalar types `==` is false and **`!=` is true**: `!=` is always the
-//!   negation of `==` for scalars and NULL, so `object.param != "apple"` holds when `param` is missing.
+//!   booleans with booleans. Across other scalar types `==` is false and **`!=` is true**: `!=` is always
+//!   the negation of `==` for scalars and NULL, so `object.param != "apple"` holds when `param` is missing.
 //!   `==` and `!=` with an array or object on either side are false (Twilio: "scalar operators applied to
 //!   arrays are false"), except the NULL tests above.
-//! - `<`, `<=`, `>`, `>=`: numbers numerically, strings lexicographically by Unicode code point; anything
-//!   else (NULL, booleans, arrays, mixed types) is false.
+//! - `<`, `<=`, `>`, `>=`: numbers numerically (a numeric string against a number too), strings
+//!   lexicographically by Unicode code point; anything else (NULL, booleans, arrays, other mixed types) is
+//!   false.
 //! - `CONTAINS`: left string contains right string (case-sensitive); false for anything else, including an
 //!   array on the left (use `HAS`).
 //! - `HAS`: left array has an element `==` to the right scalar (string, number or boolean); false when the

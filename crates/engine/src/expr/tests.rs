@@ -199,8 +199,9 @@ fn expr_equality_operators() {
     assert!(eval("language == 'en' AND language = 'en'", &w));
     assert!(eval("language != 'fr'", &w));
     assert!(!eval("language != 'en'", &w));
-    assert!(!eval("level == '3'", &w), "no coercion between strings and numbers");
-    assert!(eval("level != '3'", &w), "!= across scalar types is true");
+    assert!(!eval("level == 'three'", &w), "a string that is no number never equals a number");
+    assert!(eval("level != 'three'", &w), "!= across scalar types is true");
+    assert!(!eval("vip == 'true' OR vip == 1", &w), "booleans equal booleans only");
     assert!(!eval("skills == 'support'", &w), "== on an array is false");
     assert!(!eval("skills != 'support'", &w), "!= on an array is false");
     assert!(!eval("object == 'x' OR object != 'x'", &w), "objects are not scalars");
@@ -217,6 +218,49 @@ fn expr_ordering_operators() {
     assert!(eval("'B' < 'a'", &w), "strings order by code point");
     assert!(!eval("language > 1 OR level > 'a'", &w), "mixed types are false");
     assert!(!eval("skills > 1 OR skills < 1", &w), "arrays are not ordered");
+}
+
+/// Twilio's TaskQueue resource page: `EvaluateWorkerAttributes={"tech_support_skill": "6"}` lists the queue
+/// `tech_support_skill > 5`. A numeric string compares as a number against a number, in every scalar
+/// comparison and on either side; two strings still compare as strings.
+#[test]
+fn expr_numeric_strings_compare_as_numbers_against_numbers() {
+    let w = json!({"tech_support_skill": "6", "rating": "5.5", "big": "1e3", "padded": " 6", "code": "007",
+                   "ids": ["1", "2"], "n": 6});
+    assert!(eval("tech_support_skill > 5", &w), "the documented example");
+    assert!(eval("tech_support_skill >= 6 AND tech_support_skill <= 6 AND tech_support_skill < 7", &w));
+    assert!(eval("tech_support_skill == 6 AND tech_support_skill == 6.0 AND tech_support_skill != 5", &w));
+    assert!(!eval("tech_support_skill != 6 OR tech_support_skill > 6", &w));
+    assert!(eval("5 < tech_support_skill AND 6 == tech_support_skill", &w), "the number may be on the left");
+    assert!(eval("n == '6' AND n > '5' AND n < '10'", &w), "a numeric string constant against a number");
+    assert!(eval("rating > 5 AND rating < 6 AND big == 1000 AND code == 7", &w));
+    assert!(eval("1 IN ids AND ids HAS 2 AND 3 NOT IN ids", &w), "membership uses the same equality");
+    assert!(!eval("padded == 6 OR padded > 5", &w), "spaces make it no number");
+    assert!(eval("padded != 6", &w), "!= stays the negation of ==");
+    assert!(eval("tech_support_skill > '10'", &w), "two strings compare as strings");
+    assert!(!eval("tech_support_skill == '6.0'", &w), "two strings compare exactly");
+}
+
+#[test]
+fn expr_numeric_string_forms() {
+    use super::lexer::numeric_string;
+    for (text, number) in [
+        ("6", json!(6)),
+        ("-2", json!(-2)),
+        ("007", json!(7)),
+        ("5.1", json!(5.1)),
+        ("1e3", json!(1000.0)),
+        ("2E-1", json!(0.2)),
+        ("18446744073709551615", json!(u64::MAX)),
+        ("99999999999999999999", json!(1e20)),
+    ] {
+        assert_eq!(numeric_string(text).map(Value::Number), Some(number), "{text:?}");
+    }
+    for text in
+        ["", "-", " 6", "6 ", "+6", ".5", "5.", "1e", "1e+", "0x10", "NaN", "inf", "1_000", "6a", "1e999"]
+    {
+        assert_eq!(numeric_string(text), None, "{text:?}");
+    }
 }
 
 #[test]
@@ -931,6 +975,19 @@ proptest! {
         let list = Value::Array(vec![b.clone()]);
         if !a.is_null() {
             prop_assert_eq!(eval::compare(&a, Op::NotIn, &list), !eval::compare(&a, Op::In, &list));
+        }
+    }
+
+    /// A number written as a string compares with a number exactly as the number itself does.
+    #[test]
+    fn expr_a_numeric_string_compares_as_its_number(x in any::<i64>(), y in any::<i64>(), f in -1e9f64..1e9) {
+        let f = Value::from(f);
+        for (a, b) in [(Value::from(x), Value::from(y)), (Value::from(x), f.clone()), (f.clone(), Value::from(y))] {
+            for op in [Op::Eq, Op::Ne, Op::Lt, Op::Le, Op::Gt, Op::Ge] {
+                let text = Value::String(a.to_string());
+                prop_assert_eq!(eval::compare(&text, op, &b), eval::compare(&a, op, &b), "{} {:?} {}", text, op, b);
+                prop_assert_eq!(eval::compare(&b, op, &text), eval::compare(&b, op, &a), "{} {:?} {}", b, op, text);
+            }
         }
     }
 

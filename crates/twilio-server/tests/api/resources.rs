@@ -86,6 +86,28 @@ async fn activity_worker_queue_workflow_crud() {
     assert_eq!(app.delete(&format!("{base}/TaskQueues/{q_sid}")).await, 204);
 }
 
+/// The TaskQueue resource page's example: `EvaluateWorkerAttributes={"tech_support_skill": "6"}` lists the
+/// `tech_support_skill > 5` queue, a numeric string compared with a number as a number.
+#[tokio::test]
+async fn evaluate_worker_attributes_compares_a_numeric_string_with_a_number() {
+    let app = spawn_app().await;
+    let ws = app.workspace(&[]).await;
+    let base = format!("/v1/Workspaces/{ws}/TaskQueues");
+    let mut sids = Vec::new();
+    for (name, target) in [("over 5", "tech_support_skill > 5"), ("over 7", "tech_support_skill > 7")] {
+        let (status, q) = app.post(&base, &[("FriendlyName", name), ("TargetWorkers", target)]).await;
+        assert_eq!(status, 201, "{q}");
+        sids.push(q["sid"].as_str().unwrap().to_owned());
+    }
+    let query = serde_urlencoded::to_string([("EvaluateWorkerAttributes", r#"{"tech_support_skill": "6"}"#)])
+        .unwrap();
+    let (status, list) = app.get(&format!("{base}?{query}")).await;
+    assert_eq!(status, 200, "{list}");
+    let listed: Vec<&str> =
+        list["task_queues"].as_array().unwrap().iter().map(|q| q["sid"].as_str().unwrap()).collect();
+    assert_eq!(listed, [sids[0].as_str()]);
+}
+
 #[tokio::test]
 async fn task_lifecycle_with_etag_and_if_match() {
     let app = spawn_app().await;
