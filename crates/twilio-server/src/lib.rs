@@ -25,6 +25,8 @@
 //! - [`http`]: the HTTP server loop of every trworker server: connection cap, header and idle timeouts,
 //!   the throttle on failed authentication, graceful shutdown.
 //! - [`limit`]: rate limits with bounded memory (the throttle; the worker app's sign-in).
+//! - [`bridge`]: TaskRouter's event bridge for Twilio's worker SDK (v2 addressing): the worker's event
+//!   channel (WebSocket) and the REST envelope at `/v1/wschannels`, authenticated by token, not Basic auth.
 //!
 //! # Wiring
 //!
@@ -42,6 +44,7 @@
 
 pub mod assignment;
 pub mod auth;
+pub mod bridge;
 pub mod callbacks;
 pub mod error;
 pub mod handle;
@@ -78,13 +81,25 @@ struct Inner {
     engine: Engine,
     credentials: Credentials,
     urls: Urls,
+    bridge: bridge::Bridge,
 }
 
 impl ServerState {
     /// The state of a facade over `engine`, answering for `credentials`, with `public_url` (scheme, host and
     /// port clients reach the engine at) as the base of every absolute URL it renders.
     pub fn new(engine: Engine, credentials: Credentials, public_url: &str) -> ServerState {
-        ServerState { inner: Arc::new(Inner { engine, credentials, urls: Urls::new(public_url) }) }
+        ServerState::with_bridge(engine, credentials, public_url, bridge::Options::default())
+    }
+
+    /// [`ServerState::new`] with the event bridge's options (tests shorten the heartbeat).
+    pub fn with_bridge(
+        engine: Engine,
+        credentials: Credentials,
+        public_url: &str,
+        bridge: bridge::Options,
+    ) -> ServerState {
+        let bridge = bridge::Bridge::new(bridge);
+        ServerState { inner: Arc::new(Inner { engine, credentials, urls: Urls::new(public_url), bridge }) }
     }
 
     /// The engine.
@@ -101,6 +116,11 @@ impl ServerState {
     pub fn urls(&self) -> &Urls {
         &self.inner.urls
     }
+
+    /// The event bridge's options and open channels.
+    pub(crate) fn bridge(&self) -> &bridge::Bridge {
+        &self.inner.bridge
+    }
 }
 
 /// The whole facade: every TaskRouter v1 and Conference route behind Basic auth, with Twilio-style 404 and
@@ -109,14 +129,17 @@ pub fn router(state: ServerState) -> Router {
     routes(state).fallback(not_found).layer(tower_http::trace::TraceLayer::new_for_http())
 }
 
-/// The facade's routes behind Basic auth, without a fallback, for merging into a larger router (the worker
-/// app): axum allows one fallback per router, and the app has its own.
+/// The facade's routes behind Basic auth, and the event bridge's (whose credential is a token, see
+/// [`bridge`]), without a fallback, for merging into a larger router (the worker app): axum allows one
+/// fallback per router, and the app has its own.
 pub fn routes(state: ServerState) -> Router {
     Router::new()
         .merge(resources::router())
         .merge(conferences::router())
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(auth::RequireAuth::new(state.clone()))
+        // After the auth layer, which applies only to the routes added before it.
+        .merge(bridge::routes())
         .with_state(state)
 }
 

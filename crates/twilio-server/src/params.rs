@@ -43,6 +43,16 @@ impl Params {
         Ok(Params { pairs })
     }
 
+    /// Parameters given as name/value pairs (the event bridge's envelope, whose parameters are JSON).
+    pub fn from_pairs(pairs: Vec<(String, String)>) -> Params {
+        Params { pairs }
+    }
+
+    /// Adds a parameter (an alias the caller resolved to the name the parser takes).
+    pub fn push(&mut self, name: &str, value: String) {
+        self.pairs.push((name.to_owned(), value));
+    }
+
     /// Parses a body given as bytes.
     pub fn parse_bytes(raw: &[u8]) -> ApiResult<Params> {
         let text = std::str::from_utf8(raw).map_err(|_| {

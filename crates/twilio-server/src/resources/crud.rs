@@ -23,7 +23,7 @@ use crate::params::{Form, Params, Query};
 use crate::{ApiResult, ServerState};
 
 /// A resource that can be fetched and listed.
-pub(super) trait Resource: Sized + Send + Sync + 'static {
+pub(crate) trait Resource: Sized + Send + Sync + 'static {
     /// The collection's path segment under the workspace, e.g. `TaskQueues`.
     const COLLECTION: &'static str;
     /// The name of the item's path parameter in the route (routes that share a position share the name).
@@ -56,7 +56,7 @@ pub(super) trait Resource: Sized + Send + Sync + 'static {
 }
 
 /// A resource that can be created, updated and deleted: each write is one engine command.
-pub(super) trait Editable: Resource + FromReply {
+pub(crate) trait Editable: Resource + FromReply {
     fn create(ws: Sid, p: &mut Params) -> ApiResult<Command>;
     fn update(ws: Sid, id: Self::Id, p: &mut Params, if_match: Option<String>) -> ApiResult<Command>;
     fn delete(ws: Sid, id: Self::Id, if_match: Option<String>) -> Command;

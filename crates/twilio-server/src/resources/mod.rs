@@ -13,6 +13,9 @@ mod workers;
 mod workflows;
 mod workspaces;
 
+pub(crate) use crud::Editable;
+pub(crate) use reservations::params as reservation_params;
+
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Router;

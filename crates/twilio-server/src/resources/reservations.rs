@@ -119,7 +119,8 @@ fn reservation_status(value: Option<String>) -> ApiResult<Option<String>> {
     }
 }
 
-fn params(p: &mut Params, view: View) -> ApiResult<UpdateReservationParams> {
+/// The update parameters of a reservation (also the event bridge's envelope).
+pub(crate) fn params(p: &mut Params, view: View) -> ApiResult<UpdateReservationParams> {
     let activity = |p: &mut Params, name: &str| opt_sid(p.str(name), Prefix::Activity, name);
     let params = UpdateReservationParams {
         reservation_status: reservation_status(p.str("ReservationStatus"))?,

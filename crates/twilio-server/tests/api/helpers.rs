@@ -24,6 +24,11 @@ pub struct TestApp {
 
 /// The facade over a fresh, empty engine on port 0.
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(twilio_server::bridge::Options::default()).await
+}
+
+/// [`spawn_app`] with the event bridge's options.
+pub async fn spawn_app_with(bridge: twilio_server::bridge::Options) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let clock = engine::ManualClock::new(engine::Timestamp::from_secs(1_700_000_000));
@@ -34,7 +39,7 @@ pub async fn spawn_app() -> TestApp {
     );
     let handle = engine::Handle::start(core, None, Arc::new(clock.clone()), Default::default());
     let engine = Engine::new(handle);
-    let state = ServerState::new(engine.clone(), credentials(), &base);
+    let state = ServerState::with_bridge(engine.clone(), credentials(), &base, bridge);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(twilio_server::serve(listener, state, async move {
         let _ = rx.await;

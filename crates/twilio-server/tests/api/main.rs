@@ -2,6 +2,7 @@
 
 mod helpers;
 
+mod bridge;
 mod callbacks;
 mod conferences;
 mod errors;

@@ -1,0 +1,401 @@
+//! The REST envelope (eb §4): `POST /v1/wschannels` with the JSON body `{url, method, params, token}`,
+//! answered `{"payload": …}` in the SDK's internal format, or a non-2xx `{message}`.
+//!
+//! The body is JSON whatever its Content-Type (the SDK sends none, or `text/plain`). `url` is relative to
+//! the workspace list (`Workspaces/WS…/Workers/WK…`); a leading `/`, `v1/` or a scheme and host are
+//! stripped, so a client that names Twilio's host or the engine's base is routed by path. The parameters
+//! become the form parameters of the REST resource and go through that resource's own parser and engine
+//! command, so the rules are the REST API's. A worker token may act on its own worker, its own
+//! reservations and the tasks reserved to it, nothing else (403).
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::header::{
+    ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN,
+    ACCESS_CONTROL_MAX_AGE, ORIGIN, VARY,
+};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use engine::command::Command;
+use engine::core::ActivityFilter;
+use engine::model::{Reservation, Task, Worker};
+use engine::{Prefix, Sid};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::format;
+use super::token::{self, Bearer};
+use crate::extract::{if_match, json as json_response, sid};
+use crate::handle::Parent;
+use crate::params::Params;
+use crate::resources::{reservation_params, Editable};
+use crate::{ApiError, ApiResult, ServerState};
+
+/// The largest envelope accepted: a task's attributes may be 4,096 characters, escaped up to six bytes
+/// each in JSON, plus the rest; 64 KiB is well above any call of the SDK.
+pub const ENVELOPE_LIMIT: usize = 64 * 1024;
+
+/// The most items one page carries (the SDK asks for 1,000).
+const MAX_PAGE: usize = 1000;
+
+/// The envelope's body.
+#[derive(Deserialize)]
+struct Envelope {
+    url: String,
+    method: String,
+    #[serde(default)]
+    params: Option<Map<String, Value>>,
+    token: String,
+}
+
+/// `OPTIONS /v1/wschannels`: the CORS preflight of a browser's envelope (eb §4.1).
+pub(super) async fn preflight(headers: HeaderMap) -> Response {
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    let h = response.headers_mut();
+    allow_origin(h, &headers);
+    h.insert(ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("POST, OPTIONS"));
+    h.insert(
+        ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("clientversion, apiversion, if-match, content-type"),
+    );
+    h.insert(ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+    response
+}
+
+/// `Access-Control-Allow-Origin`: the request's origin (so a page served from anywhere works, as with
+/// Twilio's bridge), or `*` without one. No credentials are involved: the token is in the body.
+fn allow_origin(h: &mut HeaderMap, request: &HeaderMap) {
+    let origin = request.get(ORIGIN).cloned().unwrap_or(HeaderValue::from_static("*"));
+    h.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    h.insert(VARY, HeaderValue::from_static("Origin"));
+}
+
+/// An error as the SDK reads it: the status and `{message}` (Twilio's `code` and `status` beside it).
+pub(super) fn error_response(e: ApiError, request: Option<&HeaderMap>) -> Response {
+    let body = json!({ "message": e.message, "code": e.code, "status": e.status.as_u16() });
+    let mut response = json_response(e.status, body);
+    if let Some(request) = request {
+        allow_origin(response.headers_mut(), request);
+    }
+    response
+}
+
+/// `POST /v1/wschannels`.
+pub(super) async fn post_envelope(
+    State(state): State<ServerState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let answer = match axum::body::to_bytes(body, ENVELOPE_LIMIT).await {
+        Ok(bytes) => answer(&state, &headers, &bytes).await,
+        Err(_) => Err(ApiError::too_large(ENVELOPE_LIMIT)),
+    };
+    match answer {
+        Ok(payload) => {
+            let mut response = json_response(StatusCode::OK, json!({ "payload": payload }));
+            allow_origin(response.headers_mut(), &headers);
+            response
+        }
+        Err(e) => error_response(e, Some(&headers)),
+    }
+}
+
+async fn answer(state: &ServerState, headers: &HeaderMap, body: &[u8]) -> ApiResult<Value> {
+    let envelope: Envelope = serde_json::from_slice(body).map_err(|e| {
+        ApiError::invalid(format!(
+            "The envelope must be JSON {{\"url\",\"method\",\"params\",\"token\"}} with string url, method and token ({e})"
+        ))
+    })?;
+    let bearer = token::verify(state, &envelope.token, state.engine().now())?;
+    let p = params(envelope.params.unwrap_or_default());
+    let path = relative(&envelope.url);
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let method = envelope.method.to_ascii_uppercase();
+    let Some((&"Workspaces", rest)) = segments.split_first() else {
+        return Err(unknown(&method, &envelope.url));
+    };
+    let Some((ws, rest)) = rest.split_first() else { return Err(unknown(&method, &envelope.url)) };
+    let ws = sid(ws, Prefix::Workspace, "WorkspaceSid")?;
+    if ws != bearer.workspace_sid {
+        return Err(forbidden(format!("the token is for workspace {}, not {ws}", bearer.workspace_sid)));
+    }
+    let call = Call { state, bearer, p, if_match: if_match(headers) };
+    match (method.as_str(), rest) {
+        ("GET", ["Activities"]) => call.activities().await,
+        ("GET", ["Workers", wk]) => call.worker(wk).await,
+        ("POST", ["Workers", wk]) => call.update_worker(wk).await,
+        ("GET", ["Workers", wk, "WorkerChannels"] | ["Workers", wk, "Channels"]) => {
+            call.worker_channels(wk).await
+        }
+        ("GET", ["Workers", wk, "Reservations"]) => call.reservations(wk).await,
+        ("GET", ["Workers", wk, "Reservations", wr]) => call.reservation(wk, wr).await,
+        ("POST", ["Workers", wk, "Reservations", wr]) => call.update_reservation(wk, wr).await,
+        ("POST", ["Tasks"]) => call.create_task().await,
+        ("GET", ["Tasks", wt]) => call.task(wt).await,
+        ("POST", ["Tasks", wt]) => call.update_task(wt).await,
+        _ => Err(unknown(&method, &envelope.url)),
+    }
+}
+
+/// The path relative to the TaskRouter base: without scheme and host, a leading `/` or `v1/`.
+fn relative(url: &str) -> &str {
+    let path = match url.split_once("://") {
+        Some((_, rest)) => rest.find('/').map_or("", |i| &rest[i..]),
+        None => url,
+    };
+    let path = path.split(['?', '#']).next().unwrap_or("");
+    let path = path.trim_start_matches('/');
+    path.strip_prefix("v1/").unwrap_or(path)
+}
+
+/// The envelope's JSON parameters as form parameters: strings as they are, numbers and booleans as their
+/// text, objects and arrays (`Attributes`) as their JSON text, `null` as absent.
+fn params(map: Map<String, Value>) -> Params {
+    let mut form = Vec::with_capacity(map.len());
+    for (name, value) in map {
+        let text = match value {
+            Value::Null => continue,
+            Value::String(s) => s,
+            other => other.to_string(),
+        };
+        form.push((name, text));
+    }
+    Params::from_pairs(form)
+}
+
+fn unknown(method: &str, url: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        crate::error::NOT_FOUND,
+        format!("The event bridge has no route for {method} {url}"),
+    )
+}
+
+fn forbidden(why: String) -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, 20403, format!("Forbidden: {why}"))
+}
+
+/// One envelope call, checked against its bearer.
+struct Call<'a> {
+    state: &'a ServerState,
+    bearer: Bearer,
+    p: Params,
+    if_match: Option<String>,
+}
+
+impl Call<'_> {
+    fn ws(&self) -> Sid {
+        self.bearer.workspace_sid
+    }
+
+    /// The worker of the path, which must be the bearer's.
+    fn own_worker(&self, wk: &str) -> ApiResult<Sid> {
+        let wk = sid(wk, Prefix::Worker, "WorkerSid")?;
+        if wk != self.bearer.worker_sid {
+            return Err(forbidden(format!("the token is for worker {}, not {wk}", self.bearer.worker_sid)));
+        }
+        Ok(wk)
+    }
+
+    /// The task of the path, which must be reserved to the bearer's worker (now or before).
+    async fn own_task(&self, wt: &str) -> ApiResult<Sid> {
+        let wt = sid(wt, Prefix::Task, "TaskSid")?;
+        let (ws, wk) = (self.ws(), self.bearer.worker_sid);
+        let theirs = self.state.engine().reservations(ws, Parent::Task(wt), None, Some(wk)).await?;
+        if theirs.is_empty() {
+            return Err(forbidden(format!("task {wt} is not reserved to worker {wk}")));
+        }
+        Ok(wt)
+    }
+
+    /// `PageSize` and `AfterSid` of a list.
+    fn page_request(&mut self) -> ApiResult<(usize, Option<String>)> {
+        let size = self.p.int("PageSize", 1, MAX_PAGE as i64)?.unwrap_or(50);
+        Ok((usize::try_from(size).unwrap_or(MAX_PAGE), self.p.str("AfterSid")))
+    }
+
+    fn finish(self) -> ApiResult<()> {
+        self.p.finish()
+    }
+
+    async fn activities(mut self) -> ApiResult<Value> {
+        let (size, after) = self.page_request()?;
+        let ws = self.ws();
+        let engine = self.state.engine().clone();
+        self.finish()?;
+        let items = engine.activities(ws, ActivityFilter::default()).await?;
+        page(&items, size, after, |a| a.sid, format::activity)
+    }
+
+    async fn worker(self, wk: &str) -> ApiResult<Value> {
+        let wk = self.own_worker(wk)?;
+        let w = self.state.engine().worker(self.ws(), wk).await?;
+        Ok(format::worker(&w))
+    }
+
+    async fn update_worker(mut self, wk: &str) -> ApiResult<Value> {
+        let wk = self.own_worker(wk)?;
+        let command = <Worker as Editable>::update(self.ws(), wk, &mut self.p, self.if_match.take())?;
+        let engine = self.state.engine().clone();
+        self.finish()?;
+        let w = engine.apply::<Worker>(command).await?;
+        Ok(format::worker(&w))
+    }
+
+    async fn worker_channels(mut self, wk: &str) -> ApiResult<Value> {
+        let wk = self.own_worker(wk)?;
+        let (size, after) = self.page_request()?;
+        let ws = self.ws();
+        let engine = self.state.engine().clone();
+        self.finish()?;
+        let items = engine.worker_channels(ws, wk).await?;
+        page(&items, size, after, |c| c.sid, format::worker_channel)
+    }
+
+    /// The worker's reservations with their tasks; `Active=true` keeps pending, accepted and wrapping ones
+    /// (those the SDK tracks), `ReservationStatus` one status.
+    async fn reservations(mut self, wk: &str) -> ApiResult<Value> {
+        let wk = self.own_worker(wk)?;
+        let (size, after) = self.page_request()?;
+        let active = self.p.bool("Active").unwrap_or(false);
+        let status = match self.p.str("ReservationStatus") {
+            Some(s) => Some(engine::model::ReservationStatus::parse(&s).ok_or_else(|| {
+                ApiError::invalid(format!(
+                    "Invalid parameter ReservationStatus: '{s}' is not a reservation status"
+                ))
+            })?),
+            None => None,
+        };
+        let ws = self.ws();
+        let engine = self.state.engine().clone();
+        self.finish()?;
+        let now = engine.now();
+        let list = engine.handle().read(move |s| {
+            let core = &s.core;
+            let rs = core.worker_reservations(ws, wk, status)?;
+            let rs = rs.into_iter().filter(|r| !active || r.reservation_status.is_active());
+            Ok::<_, engine::Error>(
+                rs.map(|r| (r.sid, format::reservation(r, core.task(ws, r.task_sid).ok(), now)))
+                    .collect::<Vec<_>>(),
+            )
+        });
+        let items = list.await??;
+        page(&items, size, after, |(sid, _)| *sid, |(_, v)| v.clone())
+    }
+
+    async fn reservation(self, wk: &str, wr: &str) -> ApiResult<Value> {
+        let wk = self.own_worker(wk)?;
+        let wr = sid(wr, Prefix::Reservation, "ReservationSid")?;
+        let r = self.state.engine().reservation(self.ws(), Parent::Worker(wk), wr).await?;
+        with_task(self.state, &r).await
+    }
+
+    async fn update_reservation(mut self, wk: &str, wr: &str) -> ApiResult<Value> {
+        let wk = self.own_worker(wk)?;
+        let wr = sid(wr, Prefix::Reservation, "ReservationSid")?;
+        let view = Parent::Worker(wk);
+        let params = reservation_params(&mut self.p, view)?;
+        let command = Command::UpdateReservation {
+            workspace_sid: self.ws(),
+            task_sid: None,
+            worker_sid: Some(wk),
+            sid: wr,
+            params: Box::new(params),
+            if_match: self.if_match.take(),
+        };
+        let state = self.state;
+        self.finish()?;
+        let r = state.engine().apply::<Reservation>(command).await?;
+        with_task(state, &r).await
+    }
+
+    async fn task(self, wt: &str) -> ApiResult<Value> {
+        let wt = self.own_task(wt).await?;
+        let engine = self.state.engine();
+        let t = engine.task(self.ws(), wt).await?;
+        Ok(format::task(&t, engine.now()))
+    }
+
+    async fn update_task(mut self, wt: &str) -> ApiResult<Value> {
+        let wt = self.own_task(wt).await?;
+        let command = <Task as Editable>::update(self.ws(), wt, &mut self.p, self.if_match.take())?;
+        let engine = self.state.engine().clone();
+        self.finish()?;
+        let t = engine.apply::<Task>(command).await?;
+        Ok(format::task(&t, engine.now()))
+    }
+
+    /// `Worker.createTask` (eb §4.3): the SDK names the channel `TaskChannelUniqueName` or `TaskChannelSid`
+    /// where the REST API has `TaskChannel`.
+    async fn create_task(mut self) -> ApiResult<Value> {
+        for alias in ["TaskChannelUniqueName", "TaskChannelSid"] {
+            if let Some(channel) = self.p.str(alias) {
+                self.p.push("TaskChannel", channel);
+            }
+        }
+        let command = <Task as Editable>::create(self.ws(), &mut self.p)?;
+        let engine = self.state.engine().clone();
+        self.finish()?;
+        let t = engine.apply::<Task>(command).await?;
+        Ok(format::task(&t, engine.now()))
+    }
+}
+
+/// A reservation with its task as the engine has it now (the SDK validates the nested task too).
+async fn with_task(state: &ServerState, r: &Reservation) -> ApiResult<Value> {
+    let task = state.engine().task(r.workspace_sid, r.task_sid).await.ok();
+    Ok(format::reservation(r, task.as_ref(), state.engine().now()))
+}
+
+/// One page of `items` after `after` (a SID of the list), at most `size`, as the SDK pages (eb §4.2).
+fn page<T>(
+    items: &[T],
+    size: usize,
+    after: Option<String>,
+    sid: impl Fn(&T) -> Sid,
+    render: impl Fn(&T) -> Value,
+) -> ApiResult<Value> {
+    let start = match after {
+        None => 0,
+        Some(after) => {
+            let i = items.iter().position(|t| sid(t).to_string() == after).ok_or_else(|| {
+                ApiError::invalid(format!("Invalid parameter AfterSid: {after} is not an item of this list"))
+            })?;
+            i + 1
+        }
+    };
+    let end = start.saturating_add(size).min(items.len());
+    let slice = items.get(start..end).unwrap_or(&[]);
+    let more = (end < items.len()).then(|| slice.last().map(&sid)).flatten();
+    Ok(format::page(slice.iter().map(render).collect(), more))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_paths_are_routed_by_path() {
+        for url in [
+            "Workspaces/WS1/Workers/WK1",
+            "/v1/Workspaces/WS1/Workers/WK1",
+            "https://taskrouter.twilio.com/v1/Workspaces/WS1/Workers/WK1",
+            "http://127.0.0.1:8080/v1/Workspaces/WS1/Workers/WK1?x=1",
+        ] {
+            assert_eq!(relative(url), "Workspaces/WS1/Workers/WK1", "{url}");
+        }
+    }
+
+    #[test]
+    fn json_params_become_form_params() {
+        let map = json!({"ActivitySid": "WA1", "RejectPendingReservations": true, "PageSize": 1000,
+            "Attributes": {"a": 1}, "Gone": null});
+        let Value::Object(map) = map else { unreachable!() };
+        let mut p = params(map);
+        assert_eq!(p.str("ActivitySid").as_deref(), Some("WA1"));
+        assert_eq!(p.bool("RejectPendingReservations"), Some(true));
+        assert_eq!(p.int("PageSize", 1, 1000).unwrap(), Some(1000));
+        assert_eq!(p.str("Attributes").as_deref(), Some(r#"{"a":1}"#));
+        p.finish().unwrap();
+    }
+}

@@ -1,0 +1,154 @@
+//! The bearer of the event bridge: a token in the WebSocket query or the envelope's body (eb §2).
+//!
+//! Accepted, each signed HS256 with the engine's auth token:
+//! - an AccessToken with a TaskRouter grant naming the workspace and the worker, `sub` the engine's account
+//!   and `iss` an `SK…` key or the account SID itself. Until the API Keys resource exists, every `SK…`
+//!   issuer is taken as a key whose secret is the auth token;
+//! - a worker capability token (the original app's, `twilio::token::WorkerCapability`), whose `channel` is
+//!   the worker.
+//!
+//! Times are the engine's clock, so a manual clock moves token expiry with everything else.
+
+use axum::http::StatusCode;
+use engine::{Prefix, Sid, Timestamp};
+use twilio::token::{verify_access_token_signature, verify_worker_token, TokenError};
+
+use crate::{ApiError, ApiResult, ServerState};
+
+/// Who a valid token speaks for, and until when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Bearer {
+    pub workspace_sid: Sid,
+    pub worker_sid: Sid,
+    /// Expiry, unix seconds.
+    pub exp: u64,
+}
+
+impl Bearer {
+    /// Milliseconds the token has left at `now` (the `token_lifetime` of `init`, eb §2).
+    pub fn lifetime_ms(&self, now: Timestamp) -> i64 {
+        i64::try_from(self.exp).unwrap_or(i64::MAX).saturating_mul(1000).saturating_sub(now.millis()).max(0)
+    }
+}
+
+/// 401 with what was wrong with the token.
+pub(super) fn unauthorized(why: impl std::fmt::Display) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, crate::error::AUTHENTICATE, format!("Invalid token: {why}"))
+}
+
+/// Checks `token` against the engine's credentials at `now`.
+pub(super) fn verify(state: &ServerState, token: &str, now: Timestamp) -> ApiResult<Bearer> {
+    let credentials = state.credentials();
+    let secs = u64::try_from(now.secs()).unwrap_or(0);
+    let access = verify_access_token_signature(token, &credentials.auth_token, secs);
+    let bearer = match access {
+        Ok(claims) => {
+            if claims.sub != credentials.account_sid {
+                return Err(unauthorized(format!(
+                    "it is for account {}, this engine serves {}",
+                    claims.sub, credentials.account_sid
+                )));
+            }
+            if !(claims.iss.starts_with("SK") || claims.iss == credentials.account_sid) {
+                return Err(unauthorized(format!(
+                    "its issuer {} is neither an API key (SK…) nor the account",
+                    claims.iss
+                )));
+            }
+            let grant = claims.grants.task_router.unwrap_or_default();
+            let (Some(ws), Some(wk)) = (grant.workspace_sid, grant.worker_sid) else {
+                return Err(unauthorized(
+                    "its TaskRouter grant must name a workspace_sid and a worker_sid for a worker's channel",
+                ));
+            };
+            Bearer {
+                workspace_sid: parse(&ws, Prefix::Workspace)?,
+                worker_sid: parse(&wk, Prefix::Worker)?,
+                exp: claims.exp,
+            }
+        }
+        // Not an AccessToken's claims: perhaps a worker capability token.
+        Err(TokenError::Malformed(_)) => {
+            let claims = verify_worker_token(token, &credentials.auth_token, secs).map_err(unauthorized)?;
+            if claims.account_sid != credentials.account_sid {
+                return Err(unauthorized(format!(
+                    "it is for account {}, this engine serves {}",
+                    claims.account_sid, credentials.account_sid
+                )));
+            }
+            Bearer {
+                workspace_sid: parse(&claims.workspace_sid, Prefix::Workspace)?,
+                worker_sid: parse(&claims.worker_sid, Prefix::Worker)?,
+                exp: claims.exp,
+            }
+        }
+        Err(e) => return Err(unauthorized(e)),
+    };
+    Ok(bearer)
+}
+
+fn parse(value: &str, prefix: Prefix) -> ApiResult<Sid> {
+    Sid::parse_as(value, prefix).map_err(|e| unauthorized(format!("{value} is not a {prefix:?} SID ({e})")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Credentials, Engine};
+    use std::sync::Arc;
+    use twilio::token::{AccessToken, TaskRouterGrant, WorkerCapability};
+
+    const AC: &str = "AC00000000000000000000000000000001";
+    const WS: &str = "WS00000000000000000000000000000002";
+    const WK: &str = "WK00000000000000000000000000000003";
+    const NOW: u64 = 1_700_000_000;
+
+    fn state() -> ServerState {
+        let core = engine::Core::new(
+            Sid::parse(AC).unwrap(),
+            Box::new(engine::SequentialSids::new()),
+            engine::CoreConfig::default(),
+        );
+        let clock = engine::ManualClock::new(Timestamp::from_secs(NOW as i64));
+        let handle = engine::Handle::start(core, None, Arc::new(clock), Default::default());
+        let credentials = Credentials { account_sid: AC.into(), auth_token: "secret".into() };
+        ServerState::new(Engine::new(handle), credentials, "http://localhost")
+    }
+
+    fn access(account: &str, secret: &str, worker: Option<&str>) -> String {
+        let grant = TaskRouterGrant {
+            workspace_sid: Some(WS.into()),
+            worker_sid: worker.map(Into::into),
+            role: Some("worker".into()),
+        };
+        AccessToken::new(account, "SK00000000000000000000000000000009", secret)
+            .task_router_grant(grant)
+            .to_jwt(NOW)
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn accepts_access_and_capability_tokens_of_the_account_only() {
+        let state = state();
+        let now = Timestamp::from_secs(NOW as i64);
+        let ok = verify(&state, &access(AC, "secret", Some(WK)), now).unwrap();
+        assert_eq!(ok.worker_sid.to_string(), WK);
+        assert_eq!(ok.lifetime_ms(now), 3_600_000);
+        let cap = WorkerCapability::new(AC, "secret", WS, WK).to_jwt(NOW).unwrap();
+        assert_eq!(verify(&state, &cap, now).unwrap().workspace_sid.to_string(), WS);
+
+        let other = "AC00000000000000000000000000000099";
+        for bad in [
+            access(AC, "other secret", Some(WK)),
+            access(other, "secret", Some(WK)),
+            access(AC, "secret", None),
+            "not a token".to_owned(),
+        ] {
+            let e = verify(&state, &bad, now).unwrap_err();
+            assert_eq!(e.status, StatusCode::UNAUTHORIZED, "{e}");
+        }
+        let later = Timestamp::from_secs(NOW as i64 + 3601);
+        let e = verify(&state, &access(AC, "secret", Some(WK)), later).unwrap_err();
+        assert!(e.message.contains("expired"), "{e}");
+    }
+}

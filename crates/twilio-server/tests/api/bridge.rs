@@ -1,0 +1,387 @@
+//! The event bridge (v2 addressing) as Twilio's worker SDK uses it: the channel's upgrade, `init`,
+//! heartbeats and events over a real WebSocket, and the REST envelope, with the token's policies.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use twilio::token::{AccessToken, TaskRouterGrant, WorkerCapability};
+
+use crate::helpers::{spawn_app_with, TestApp, ACCOUNT, TOKEN};
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// The engine's clock in the tests (see `spawn_app`).
+const NOW: u64 = 1_700_000_000;
+
+/// A short heartbeat so the test sees one without waiting Twilio's 15 s.
+async fn app() -> TestApp {
+    spawn_app_with(twilio_server::bridge::Options { heartbeat: Duration::from_millis(50) }).await
+}
+
+fn token(ws: &str, wk: &str, ttl: u64) -> String {
+    let grant = TaskRouterGrant {
+        workspace_sid: Some(ws.into()),
+        worker_sid: Some(wk.into()),
+        role: Some("worker".into()),
+    };
+    AccessToken::new(ACCOUNT, "SK00000000000000000000000000000009", TOKEN)
+        .identity("alice")
+        .ttl(Duration::from_secs(ttl))
+        .task_router_grant(grant)
+        .to_jwt(NOW)
+        .unwrap()
+}
+
+fn ws_url(app: &TestApp, query: &str) -> String {
+    format!("{}/v1/wschannels?{query}", app.base.replacen("http", "ws", 1))
+}
+
+async fn connect(app: &TestApp, token: &str, extra: &str) -> Socket {
+    let url = ws_url(app, &format!("token={token}&closeExistingSessions=false&clientVersion=2.1.1{extra}"));
+    tokio_tungstenite::connect_async(url).await.unwrap().0
+}
+
+/// The next frame that is not a heartbeat, as JSON; or the close frame's code and reason as `{close}`.
+async fn next_event(socket: &mut Socket) -> Value {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(10), socket.next()).await.unwrap();
+        match message {
+            Some(Ok(Message::Text(text))) if text.trim().is_empty() => continue,
+            Some(Ok(Message::Text(text))) => return serde_json::from_str(&text).unwrap(),
+            Some(Ok(Message::Close(frame))) => {
+                let frame = frame.unwrap();
+                return json!({ "close": u16::from(frame.code), "reason": frame.reason.as_str() });
+            }
+            Some(Ok(_)) => continue,
+            other => panic!("socket ended: {other:?}"),
+        }
+    }
+}
+
+/// The next event of type `event_type`, skipping others.
+async fn wait_for(socket: &mut Socket, event_type: &str) -> Value {
+    loop {
+        let event = next_event(socket).await;
+        if event["event_type"] == event_type {
+            return event["payload"].clone();
+        }
+        assert!(event.get("close").is_none(), "closed while waiting for {event_type}: {event}");
+    }
+}
+
+/// Posts an envelope; answers the status and body.
+async fn envelope(app: &TestApp, body: Value, headers: &[(&str, &str)]) -> (u16, Value) {
+    let mut request =
+        app.client.post(app.url("/v1/wschannels")).header("content-type", "text/plain;charset=UTF-8");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.body(body.to_string()).send().await.unwrap();
+    crate::helpers::read(response).await
+}
+
+async fn call(app: &TestApp, token: &str, method: &str, url: &str, params: Value) -> (u16, Value) {
+    envelope(app, json!({ "url": url, "method": method, "params": params, "token": token }), &[]).await
+}
+
+/// A workspace with a support queue and two available workers, A and B.
+async fn call_centre(app: &TestApp) -> (String, String, String) {
+    let ws = app.workspace(&[]).await;
+    app.call_centre(&ws, &[]).await;
+    let a = app.available_worker(&ws, "alice").await;
+    let b = app.available_worker(&ws, "bob").await;
+    (ws, a, b)
+}
+
+#[tokio::test]
+async fn a_worker_gets_init_heartbeats_and_its_reservation_and_accepts_through_the_envelope() {
+    let app = app().await;
+    let (ws, a, b) = call_centre(&app).await;
+    // B is busy elsewhere, so the task goes to A.
+    let offline = app.activity(&ws, "Offline").await;
+    app.post(&format!("/v1/Workspaces/{ws}/Workers/{b}"), &[("ActivitySid", &offline)]).await;
+    let token = token(&ws, &a, 3600);
+    let mut socket = connect(&app, &token, "").await;
+
+    let first = socket.next().await.unwrap().unwrap();
+    let init: Value = serde_json::from_str(first.to_text().unwrap()).unwrap();
+    assert_eq!(init["event_type"], "init");
+    assert_eq!(init["payload"]["channel_id"], a.as_str());
+    assert_eq!(init["payload"]["account_sid"], ACCOUNT);
+    assert_eq!(init["payload"]["workspace_sid"], ws.as_str());
+    assert_eq!(init["payload"]["token_lifetime"], 3_600_000);
+    let beat = socket.next().await.unwrap().unwrap();
+    assert!(beat.is_text() && beat.to_text().unwrap().trim().is_empty(), "{beat:?}");
+
+    // What the SDK fetches at init, in its format.
+    let (status, worker) =
+        call(&app, &token, "GET", &format!("Workspaces/{ws}/Workers/{a}"), json!({})).await;
+    assert_eq!(status, 200, "{worker}");
+    assert_eq!(worker["payload"]["sid"], a.as_str());
+    assert!(
+        worker["payload"]["attributes"].is_string() && worker["payload"]["date_created"].is_i64(),
+        "{worker}"
+    );
+    let (status, list) =
+        call(&app, &token, "GET", &format!("Workspaces/{ws}/Activities"), json!({"PageSize": 2})).await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list["payload"]["contents"].as_array().unwrap().len(), 2);
+    let after = list["payload"]["after_sid"].as_str().unwrap().to_owned();
+    let (_, rest) = call(
+        &app,
+        &token,
+        "GET",
+        &format!("Workspaces/{ws}/Activities"),
+        json!({"PageSize": 1000, "AfterSid": after}),
+    )
+    .await;
+    assert!(rest["payload"]["after_sid"].is_null(), "{rest}");
+    let (status, channels) = call(
+        &app,
+        &token,
+        "GET",
+        &format!("Workspaces/{ws}/Workers/{a}/WorkerChannels"),
+        json!({"PageSize": 1000}),
+    )
+    .await;
+    assert_eq!(status, 200, "{channels}");
+    assert!(channels["payload"]["contents"][0]["sid"].as_str().unwrap().starts_with("WC"));
+
+    let task = app.task(&ws).await;
+    let task_sid = task["sid"].as_str().unwrap();
+    let created = wait_for(&mut socket, "reservation.created").await;
+    assert_eq!(created["reservation_status"], "pending");
+    assert_eq!(created["worker_sid"], a.as_str());
+    assert_eq!(created["task"]["sid"], task_sid);
+    assert!(created["task"]["attributes"].is_string(), "{created}");
+    let wr = created["sid"].as_str().unwrap().to_owned();
+
+    let (status, active) = call(
+        &app,
+        &token,
+        "GET",
+        &format!("Workspaces/{ws}/Workers/{a}/Reservations"),
+        json!({"Active": "true", "PageSize": 1000}),
+    )
+    .await;
+    assert_eq!(status, 200, "{active}");
+    assert_eq!(active["payload"]["contents"][0]["sid"], wr.as_str());
+
+    // If-Match with a stale version is refused and changes nothing.
+    let path = format!("Workspaces/{ws}/Workers/{a}/Reservations/{wr}");
+    let accept =
+        json!({"url": path, "method": "POST", "params": {"ReservationStatus": "accepted"}, "token": token});
+    let (status, stale) = envelope(&app, accept.clone(), &[("if-match", "99")]).await;
+    assert_eq!(status, 412, "{stale}");
+    assert!(stale["message"].is_string());
+    let (status, accepted) =
+        envelope(&app, accept, &[("apiversion", "v1"), ("clientversion", "2.1.1")]).await;
+    assert_eq!(status, 200, "{accepted}");
+    assert_eq!(accepted["payload"]["reservation_status"], "accepted");
+    assert_eq!(accepted["payload"]["task"]["assignment_status"], "assigned");
+    let event = wait_for(&mut socket, "reservation.accepted").await;
+    assert_eq!(event["sid"], wr.as_str());
+
+    // The task, now the worker's: read and completed through the envelope.
+    let (status, t) =
+        call(&app, &token, "GET", &format!("Workspaces/{ws}/Tasks/{task_sid}"), json!({})).await;
+    assert_eq!(status, 200, "{t}");
+    let (status, done) = call(
+        &app,
+        &token,
+        "POST",
+        &format!("Workspaces/{ws}/Tasks/{task_sid}"),
+        json!({"AssignmentStatus": "completed", "Reason": "done"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["payload"]["assignment_status"], "completed");
+    let completed = wait_for(&mut socket, "task.completed").await;
+    assert_eq!(completed["sid"], task_sid);
+}
+
+#[tokio::test]
+async fn a_worker_token_cannot_read_or_act_on_another_worker() {
+    let app = app().await;
+    let (ws, a, b) = call_centre(&app).await;
+    let offline = app.activity(&ws, "Offline").await;
+    app.post(&format!("/v1/Workspaces/{ws}/Workers/{b}"), &[("ActivitySid", &offline)]).await;
+    let task = app.task(&ws).await;
+    let task_sid = task["sid"].as_str().unwrap();
+    let wr = app.first_reservation(&ws, task_sid).await;
+    let b_token = token(&ws, &b, 3600);
+
+    for (method, url, params) in [
+        ("GET", format!("Workspaces/{ws}/Workers/{a}"), json!({})),
+        ("POST", format!("Workspaces/{ws}/Workers/{a}"), json!({"ActivitySid": offline})),
+        ("GET", format!("Workspaces/{ws}/Workers/{a}/Reservations"), json!({})),
+        (
+            "POST",
+            format!("Workspaces/{ws}/Workers/{a}/Reservations/{wr}"),
+            json!({"ReservationStatus": "accepted"}),
+        ),
+        ("GET", format!("Workspaces/{ws}/Tasks/{task_sid}"), json!({})),
+        ("POST", format!("Workspaces/{ws}/Tasks/{task_sid}"), json!({"AssignmentStatus": "canceled"})),
+    ] {
+        let (status, body) = call(&app, &b_token, method, &url, params).await;
+        assert_eq!(status, 403, "{method} {url}: {body}");
+        assert!(body["message"].as_str().unwrap().contains("Forbidden"), "{body}");
+    }
+    // B naming A's reservation under its own worker is not B's either.
+    let (status, body) = call(
+        &app,
+        &b_token,
+        "POST",
+        &format!("Workspaces/{ws}/Workers/{b}/Reservations/{wr}"),
+        json!({"ReservationStatus": "accepted"}),
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+    let (_, r) = app.get(&format!("/v1/Workspaces/{ws}/Tasks/{task_sid}/Reservations/{wr}")).await;
+    assert_eq!(r["reservation_status"], "pending", "nothing changed");
+}
+
+#[tokio::test]
+async fn bad_tokens_are_refused_on_upgrade_and_in_the_envelope() {
+    let app = app().await;
+    let (ws, a, _) = call_centre(&app).await;
+    let other_secret = AccessToken::new(ACCOUNT, "SK00000000000000000000000000000009", "not the auth token")
+        .task_router_grant(TaskRouterGrant {
+            workspace_sid: Some(ws.clone()),
+            worker_sid: Some(a.clone()),
+            role: None,
+        })
+        .to_jwt(NOW)
+        .unwrap();
+    // Issued long enough ago to have expired by the engine's clock.
+    let expired = AccessToken::new(ACCOUNT, "SK00000000000000000000000000000009", TOKEN)
+        .ttl(Duration::from_secs(10))
+        .task_router_grant(TaskRouterGrant {
+            workspace_sid: Some(ws.clone()),
+            worker_sid: Some(a.clone()),
+            role: None,
+        })
+        .to_jwt(NOW - 3600)
+        .unwrap();
+    let unknown_worker = token(&ws, "WK000000000000000000000000000000ff", 3600);
+    // A valid token for a worker the engine does not have opens no channel, and may not act on A (403).
+    for (bad, in_envelope) in
+        [(other_secret, 401), (expired, 401), (unknown_worker, 403), ("garbage".to_owned(), 401)]
+    {
+        let url = ws_url(&app, &format!("token={bad}&closeExistingSessions=false&clientVersion=2.1.1"));
+        match tokio_tungstenite::connect_async(url).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                assert_eq!(response.status(), 401);
+                let body: Value = serde_json::from_slice(response.body().as_deref().unwrap()).unwrap();
+                assert!(body["message"].as_str().unwrap().starts_with("Invalid token"), "{body}");
+            }
+            other => panic!("upgrade with a bad token: {other:?}"),
+        }
+        let (status, body) =
+            call(&app, &bad, "GET", &format!("Workspaces/{ws}/Workers/{a}"), json!({})).await;
+        assert_eq!(status, in_envelope, "{body}");
+    }
+    // A worker capability token signed with the auth token is a bearer too.
+    let capability = WorkerCapability::new(ACCOUNT, TOKEN, &ws, &a).to_jwt(NOW).unwrap();
+    let mut socket = connect(&app, &capability, "").await;
+    assert_eq!(next_event(&mut socket).await["event_type"], "init");
+}
+
+#[tokio::test]
+async fn malformed_envelopes_unknown_routes_and_preflight() {
+    let app = app().await;
+    let (ws, a, _) = call_centre(&app).await;
+    let token = token(&ws, &a, 3600);
+    for body in ["not json", "{}", r#"{"url":1,"method":"GET","token":"x"}"#] {
+        let response = app.client.post(app.url("/v1/wschannels")).body(body).send().await.unwrap();
+        let (status, error) = crate::helpers::read(response).await;
+        assert_eq!(status, 400, "{body}: {error}");
+        assert!(error["message"].is_string());
+    }
+    let (status, body) = call(&app, &token, "GET", &format!("Workspaces/{ws}/Nothing"), json!({})).await;
+    assert_eq!(status, 404, "{body}");
+    let (status, body) =
+        call(&app, &token, "DELETE", &format!("Workspaces/{ws}/Workers/{a}"), json!({})).await;
+    assert_eq!(status, 404, "{body}");
+    let (status, body) =
+        call(&app, &token, "POST", &format!("Workspaces/{ws}/Workers/{a}"), json!({"Nonsense": 1})).await;
+    assert_eq!(status, 400, "{body}");
+    let huge = "x".repeat(70 * 1024);
+    let response = app.client.post(app.url("/v1/wschannels")).body(huge).send().await.unwrap();
+    assert_eq!(response.status(), 413);
+
+    let preflight = app
+        .client
+        .request(reqwest::Method::OPTIONS, app.url("/v1/wschannels"))
+        .header("origin", "http://localhost:3000")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success());
+    let h = preflight.headers();
+    assert_eq!(h["access-control-allow-origin"], "http://localhost:3000");
+    assert!(h["access-control-allow-headers"].to_str().unwrap().contains("if-match"));
+    let (_, _) = (h, ());
+    let response = app
+        .client
+        .post(app.url("/v1/wschannels"))
+        .header("origin", "http://localhost:3000")
+        .body(json!({"url": format!("Workspaces/{ws}/Workers/{a}"), "method": "GET", "params": {}, "token": token}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["access-control-allow-origin"], "http://localhost:3000");
+    // Basic-auth REST is untouched.
+    let (status, _) = app.get(&format!("/v1/Workspaces/{ws}/Workers/{a}")).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn sessions_close_existing_ones_set_offline_and_close_at_token_expiry() {
+    let app = app().await;
+    let (ws, a, _) = call_centre(&app).await;
+    let token = token(&ws, &a, 3600);
+    let mut first = connect(&app, &token, "").await;
+    assert_eq!(next_event(&mut first).await["event_type"], "init");
+    let url = ws_url(&app, &format!("token={token}&closeExistingSessions=true&clientVersion=2.1.1&setWorkerOfflineIfDisconnected=true"));
+    let mut second = tokio_tungstenite::connect_async(url).await.unwrap().0;
+    assert_eq!(next_event(&mut second).await["event_type"], "init");
+    let closed = next_event(&mut first).await;
+    assert_eq!(closed["close"], 4002, "{closed}");
+
+    // The worker's last session goes: with setWorkerOfflineIfDisconnected it goes Offline.
+    second.send(Message::Close(None)).await.unwrap();
+    while second.next().await.is_some() {}
+    let mut activity = String::new();
+    for _ in 0..200 {
+        let (_, worker) = app.get(&format!("/v1/Workspaces/{ws}/Workers/{a}")).await;
+        activity = worker["activity_name"].as_str().unwrap().to_owned();
+        if activity == "Offline" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(activity, "Offline");
+
+    // A token with a second left: the channel closes with a reason when it runs out.
+    let short = AccessToken::new(ACCOUNT, "SK00000000000000000000000000000009", TOKEN)
+        .ttl(Duration::from_secs(1))
+        .task_router_grant(TaskRouterGrant {
+            workspace_sid: Some(ws.clone()),
+            worker_sid: Some(a.clone()),
+            role: None,
+        })
+        .to_jwt(NOW)
+        .unwrap();
+    let mut socket = connect(&app, &short, "").await;
+    let init = next_event(&mut socket).await;
+    assert_eq!(init["payload"]["token_lifetime"], 1000);
+    let closed = next_event(&mut socket).await;
+    assert_eq!(closed["close"], 4001, "{closed}");
+    assert!(closed["reason"].as_str().unwrap().contains("expired"));
+}
