@@ -4,6 +4,7 @@
 //! `None` means "not given". Enumerated parameters (`TaskOrder`, `AssignmentStatus`, ...) stay strings so the
 //! core, which owns the rules, names the parameter when a value is wrong.
 
+use crate::model::Secret;
 use crate::sid::Sid;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -266,5 +267,19 @@ pub enum Command {
     /// Simulation: the customer on `call_sid` hangs up.
     CallerHangup {
         call_sid: Sid,
+    },
+    /// API 2010 `POST /Keys`. The caller draws the secret from the operating system's random source: the
+    /// core takes no randomness from anywhere but its commands and its injected SID generator.
+    CreateApiKey {
+        friendly_name: Option<String>,
+        secret: Secret,
+    },
+    /// API 2010 `POST /Keys/{Sid}`: `FriendlyName`, the only field that changes.
+    UpdateApiKey {
+        sid: Sid,
+        friendly_name: Option<String>,
+    },
+    DeleteApiKey {
+        sid: Sid,
     },
 }

@@ -483,3 +483,40 @@ pub struct Participant {
     /// Engine: when a ringing leg answers.
     pub answer_at: Option<Timestamp>,
 }
+
+/// An API key (API 2010 `/Keys`): a SID (`SK…`) and a secret that sign AccessTokens, as Twilio's helper
+/// libraries make them for the worker SDKs. Account-wide, like conferences.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApiKey {
+    pub sid: Sid,
+    /// `null` until one is given: `FriendlyName` is optional on create.
+    pub friendly_name: Option<String>,
+    pub secret: Secret,
+    pub date_created: Timestamp,
+    pub date_updated: Timestamp,
+}
+
+/// An API key's secret. Its own type so that it never appears in a `Debug` print (a logged command or
+/// resource): read it with [`Secret::expose`]. Stored as the plain string, since verifying a token
+/// signed with it needs the secret itself.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(secret: String) -> Secret {
+        Secret(secret)
+    }
+
+    /// The secret itself.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(…)")
+    }
+}

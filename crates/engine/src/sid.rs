@@ -37,11 +37,14 @@ pub enum Prefix {
     Conference,
     /// `CA` call (participant legs).
     Call,
+    /// `SK` API key (API 2010 `Keys`).
+    ApiKey,
 }
 
 impl Prefix {
-    /// Every prefix, for parsing and tests.
-    pub const ALL: [Prefix; 13] = [
+    /// Every prefix, for parsing and tests. The stored binary forms name a prefix by its index here
+    /// (`codec`): new prefixes go at the end.
+    pub const ALL: [Prefix; 14] = [
         Prefix::Account,
         Prefix::Workspace,
         Prefix::Activity,
@@ -55,6 +58,7 @@ impl Prefix {
         Prefix::Event,
         Prefix::Conference,
         Prefix::Call,
+        Prefix::ApiKey,
     ];
 
     /// The two letters Twilio uses for this resource type.
@@ -73,6 +77,7 @@ impl Prefix {
             Prefix::Event => "EV",
             Prefix::Conference => "CF",
             Prefix::Call => "CA",
+            Prefix::ApiKey => "SK",
         }
     }
 

@@ -267,6 +267,43 @@ async fn state_and_timers_survive_a_restart() {
     create_call(&handle, ws, workflow).await;
 }
 
+#[tokio::test]
+async fn api_keys_survive_a_restart_and_a_deleted_one_stays_deleted() {
+    let dir = TempDir::new("api-keys");
+    let clock = ManualClock::new(START);
+    let create = |name: &str| Command::CreateApiKey {
+        friendly_name: Some(name.into()),
+        secret: engine::model::Secret::new(format!("secret of {name}")),
+    };
+    let (kept, deleted) = {
+        let handle = open(&dir, &clock);
+        let Ok(Reply::ApiKey(kept)) = handle.apply(create("kept")).await else { panic!("create failed") };
+        let Ok(Reply::ApiKey(deleted)) = handle.apply(create("deleted")).await else {
+            panic!("create failed")
+        };
+        let renamed =
+            handle.apply(Command::UpdateApiKey { sid: kept.sid, friendly_name: Some("renamed".into()) });
+        assert!(matches!(renamed.await, Ok(Reply::ApiKey(_))));
+        assert!(matches!(handle.apply(Command::DeleteApiKey { sid: deleted.sid }).await, Ok(Reply::Deleted)));
+        handle.stop().await.unwrap_or_else(|e| panic!("stop: {e}"));
+        (kept.sid, deleted.sid)
+    };
+    let handle = open(&dir, &clock);
+    let keys = handle
+        .read(move |state| {
+            let core = &state.core;
+            let listed: Vec<(Sid, Option<String>, String)> = core
+                .api_keys()
+                .iter()
+                .map(|k| (k.sid, k.friendly_name.clone(), k.secret.expose().to_owned()))
+                .collect();
+            (listed, core.api_key(deleted).is_err())
+        })
+        .await
+        .unwrap_or_else(|e| panic!("read: {e}"));
+    assert_eq!(keys, (vec![(kept, Some("renamed".to_owned()), "secret of kept".to_owned())], true));
+}
+
 /// The snapshot of a workspace that a failed write must leave as it was: its tasks, the timers, the last
 /// event's seq.
 async fn snapshot(handle: &Handle, ws: Sid) -> (Vec<Sid>, usize, u64) {

@@ -9,9 +9,11 @@
 //! one file per resource with its `impl Space` block: `activities`, `workers` (task channels, workers, worker
 //! channels), `task_queues` (and queue membership), `workflows` (and stepping a task through one), `tasks`
 //! (task commands and lifecycle), `reservations`; `routing` (eligibility and offering), `timers` (every
-//! deadline), `telephony` (simulated conferences), `query` (read-only views and statistics).
+//! deadline), `telephony` (simulated conferences), `query` (read-only views and statistics), `api_keys`
+//! (the account's API keys).
 
 mod activities;
+mod api_keys;
 mod query;
 mod reservations;
 mod routing;
@@ -69,7 +71,7 @@ impl Default for CoreConfig {
 #[derive(Debug, Clone)]
 pub struct Change {
     /// `workspace`, `activity`, `task_channel`, `worker`, `worker_channel`, `task_queue`, `workflow`, `task`,
-    /// `reservation`, `conference`, `participant`.
+    /// `reservation`, `conference`, `participant`, `api_key`.
     pub kind: &'static str,
     /// The SID (participants: `CF…/CA…`).
     pub key: String,
@@ -93,6 +95,7 @@ pub enum Record {
     Reservation(Reservation),
     Conference(Conference),
     Participant(Participant),
+    ApiKey(ApiKey),
 }
 
 impl Record {
@@ -111,6 +114,7 @@ impl Record {
             Record::Reservation(v) => serde_json::to_vec(v),
             Record::Conference(v) => serde_json::to_vec(v),
             Record::Participant(v) => serde_json::to_vec(v),
+            Record::ApiKey(v) => serde_json::to_vec(v),
         };
         // The resources hold only strings, numbers and maps with string keys: serializing cannot fail.
         json.unwrap_or_else(|_| b"{}".to_vec())
@@ -131,11 +135,14 @@ pub enum Reply {
     Reservation(Reservation),
     Conference(Conference),
     Participant(Participant),
+    ApiKey(ApiKey),
     /// The resource was deleted.
     Deleted,
 }
 
 /// A record that changed since the last `take_changes`.
+// `ApiKey` is the resource's name (Twilio's "API Key"), not a stutter of this enum's.
+#[allow(clippy::enum_variant_names)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Key {
     Workspace(Sid),
@@ -149,6 +156,7 @@ pub(crate) enum Key {
     Reservation(Sid, Sid),
     Conference(Sid),
     Participant(Sid, Sid),
+    ApiKey(Sid),
 }
 
 /// Everything a workspace's operations write besides the workspace itself: events, changed keys, timers,
@@ -217,6 +225,8 @@ pub(crate) struct Tel {
 pub struct Core {
     pub(crate) spaces: HashMap<Sid, Space>,
     pub(crate) tel: Tel,
+    /// The account's API keys, in SID order (the order they are listed in).
+    pub(crate) api_keys: BTreeMap<Sid, ApiKey>,
     pub(crate) out: Effects,
 }
 
@@ -241,6 +251,7 @@ impl Core {
         Core {
             spaces: HashMap::new(),
             tel: Tel::default(),
+            api_keys: BTreeMap::new(),
             out: Effects {
                 account_sid,
                 config,
@@ -344,6 +355,7 @@ impl Core {
                 format!("{c}/{s}"),
                 self.tel.participants.get(&(c, s)).cloned().map(Record::Participant),
             ),
+            Key::ApiKey(s) => ("api_key", s.to_string(), self.api_keys.get(&s).cloned().map(Record::ApiKey)),
         };
         Change { kind, key: key_text, value }
     }
@@ -373,6 +385,7 @@ impl Core {
                 "reservation" => 8,
                 "conference" => 9,
                 "participant" => 10,
+                "api_key" => 11,
                 other => {
                     return Err(Error::invalid("kind", format!("unknown record kind '{other}' (key {key})")));
                 }
@@ -474,6 +487,10 @@ impl Core {
                         let c: Conference = parse(&key, &stored)?;
                         core.tel.conferences.insert(c.sid, c);
                     }
+                    11 => {
+                        let k: ApiKey = parse(&key, &stored)?;
+                        core.api_keys.insert(k.sid, k);
+                    }
                     _ => {
                         let p: Participant = parse(&key, &stored)?;
                         core.tel.calls.insert(p.call_sid, p.conference_sid);
@@ -482,7 +499,7 @@ impl Core {
                 }
             }
         }
-        let Core { spaces, tel, out } = &mut core;
+        let Core { spaces, tel, out, .. } = &mut core;
         for sp in spaces.values_mut() {
             sp.rebuild_indexes(out);
         }
@@ -503,6 +520,11 @@ impl Core {
             }
             Command::DeleteWorkspace { workspace_sid } => self.delete_workspace(now, workspace_sid),
             Command::CallerHangup { call_sid } => self.caller_hangup(now, call_sid),
+            Command::CreateApiKey { friendly_name, secret } => {
+                self.create_api_key(now, friendly_name, secret)
+            }
+            Command::UpdateApiKey { sid, friendly_name } => self.update_api_key(now, sid, friendly_name),
+            Command::DeleteApiKey { sid } => self.delete_api_key(sid),
             Command::UpdateConference { sid, status } => self.update_conference(now, sid, status),
             Command::CreateParticipant { conference, params } => {
                 self.create_participant(now, &conference, params)

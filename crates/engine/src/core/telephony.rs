@@ -63,7 +63,7 @@ impl Core {
         r: Sid,
         p: &UpdateReservationParams,
     ) -> Result<(), Error> {
-        let Core { spaces, tel, out } = self;
+        let Core { spaces, tel, out, .. } = self;
         let sp = space_mut(spaces, ws)?;
         sp.check_pending(r, "conference")?;
         let res = sp.reservations.get(&r).cloned().ok_or_else(|| Error::not_found(r.to_string()))?;

@@ -1680,3 +1680,49 @@ fn has_addons_keeps_only_tasks_with_add_on_data() {
     // Tasks made through the API have no add-on data (`{}`).
     assert_eq!((count(&d, None), count(&d, Some(false)), count(&d, Some(true))), (1, 1, 0));
 }
+
+#[test]
+fn api_keys_are_created_renamed_deleted_and_restored_with_their_secret() {
+    let mut c = core();
+    let secret = || Secret::new("s3cr3t".into());
+    let Reply::ApiKey(k) =
+        c.apply(at(0), Command::CreateApiKey { friendly_name: None, secret: secret() }).unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(k.sid.prefix(), Prefix::ApiKey);
+    assert_eq!(k.friendly_name, None);
+    assert!(!format!("{k:?}").contains("s3cr3t"), "a Debug print hides the secret");
+    let Reply::ApiKey(renamed) =
+        c.apply(at(5), Command::UpdateApiKey { sid: k.sid, friendly_name: Some("bridge".into()) }).unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!((renamed.friendly_name.as_deref(), renamed.date_updated), (Some("bridge"), at(5)));
+    assert_eq!(renamed.date_created, at(0));
+    let Reply::ApiKey(gone) = c
+        .apply(at(6), Command::CreateApiKey { friendly_name: Some("gone".into()), secret: secret() })
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert!(matches!(c.apply(at(7), Command::DeleteApiKey { sid: gone.sid }), Ok(Reply::Deleted)));
+    let long = "x".repeat(65);
+    let refused = c.apply(at(8), Command::CreateApiKey { friendly_name: Some(long), secret: secret() });
+    assert!(matches!(refused, Err(Error::InvalidParameter { .. })), "{refused:?}");
+    let refused = c.apply(at(8), Command::DeleteApiKey { sid: gone.sid }).unwrap_err();
+    assert_eq!(refused.status(), 404);
+
+    let records: Vec<(String, String, Vec<u8>)> = c
+        .take_changes()
+        .into_iter()
+        .filter_map(|ch| Some((ch.kind.to_string(), ch.key, ch.value?.encode())))
+        .collect();
+    let restored =
+        Core::restore(c.account_sid(), Box::new(SequentialSids::new()), CoreConfig::default(), records, 0)
+            .unwrap();
+    let keys: Vec<(Sid, Option<&str>, &str)> =
+        restored.api_keys().iter().map(|k| (k.sid, k.friendly_name.as_deref(), k.secret.expose())).collect();
+    assert_eq!(keys, [(k.sid, Some("bridge"), "s3cr3t")]);
+    assert!(restored.api_key(gone.sid).is_err());
+}
