@@ -99,12 +99,12 @@ const CALL_OPTIONS: &[&str] = &[
 const UPDATE_OPTIONS: [&str; 7] =
     ["HoldUrl", "HoldMethod", "AnnounceUrl", "AnnounceMethod", "WaitUrl", "WaitMethod", "BeepOnExit"];
 
-fn account_path(state: &ServerState) -> String {
+pub(crate) fn account_path(state: &ServerState) -> String {
     format!("/2010-04-01/Accounts/{}", state.credentials().account_sid)
 }
 
-/// Checks the account in the path and strips `.json` from the last segment.
-fn check(state: &ServerState, account: &str, full_path: &str) -> ApiResult<()> {
+/// Checks the account in the path.
+pub(crate) fn check(state: &ServerState, account: &str, full_path: &str) -> ApiResult<()> {
     if account != state.credentials().account_sid {
         return Err(ApiError::not_found(full_path));
     }
@@ -156,7 +156,8 @@ fn render_participant(state: &ServerState, p: &Participant, queue_time: Option<&
     })
 }
 
-fn v2010_list<T>(
+/// One page of an API 2010 list, in the flat envelope, keyed by `sort_key` for the page tokens.
+pub(crate) fn v2010_list<T>(
     list_uri: String,
     filters: &[(String, String)],
     key: &str,

@@ -18,8 +18,8 @@ use engine::core::{
 use engine::cumulative::{tally, Scope, Tally, Window};
 use engine::handle::{Handle, State};
 use engine::model::{
-    Activity, Conference, ConferenceStatus, Participant, Reservation, ReservationStatus, Task, TaskChannel,
-    TaskQueue, Worker, WorkerChannel, Workflow, Workspace,
+    Activity, ApiKey, Conference, ConferenceStatus, Participant, Reservation, ReservationStatus, Task,
+    TaskChannel, TaskQueue, Worker, WorkerChannel, Workflow, Workspace,
 };
 use engine::{Core, Event, Prefix, Reply, Sid, Timestamp};
 use tokio::sync::broadcast;
@@ -62,7 +62,8 @@ from_reply!(
     Task,
     Reservation,
     Conference,
-    Participant
+    Participant,
+    ApiKey
 );
 
 /// A delete answers nothing.
@@ -304,6 +305,20 @@ impl Engine {
             Ok(list_events(state.events.iter().map(|e| &**e), ws, &filter, now))
         })
         .await
+    }
+
+    pub async fn api_key(&self, sid: Sid) -> ApiResult<ApiKey> {
+        self.core(move |core| Ok(core.api_key(sid)?.clone())).await
+    }
+
+    pub async fn api_keys(&self) -> ApiResult<Vec<ApiKey>> {
+        self.core(|core| Ok(owned(core.api_keys()))).await
+    }
+
+    /// The secret of API key `sid`, to verify an AccessToken that names it as its issuer (`iss`); `None`
+    /// when there is no such key (or the engine has stopped).
+    pub async fn api_key_secret(&self, sid: Sid) -> Option<String> {
+        self.core(move |core| Ok(core.api_key(sid)?.secret.expose().to_owned())).await.ok()
     }
 
     /// A conference by SID or friendly name; by name, the live one wins over ended ones, then the newest.

@@ -1,7 +1,7 @@
 //! The Twilio-compatible server over trworker's engine: TaskRouter v1 at `/v1/Workspaces/...` and the API
-//! 2010 Conference resources at `/2010-04-01/Accounts/{AccountSid}/Conferences...json`, with the event and
-//! assignment callbacks Twilio sends. `trworker engine` serves it alone; `trworker serve` in local mode next
-//! to the worker app. It depends on the engine and on the `twilio` crate's signatures, and knows nothing of
+//! 2010 Conference resources at `/2010-04-01/Accounts/{AccountSid}/Conferences...json` (and API Keys at
+//! `.../Keys`), with the event and assignment callbacks Twilio sends. `trworker engine` serves it alone;
+//! `trworker serve` in local mode next to the worker app. It depends on the engine and on the `twilio` crate's signatures, and knows nothing of
 //! the worker app.
 //!
 //! The facade holds no domain rules. It authenticates, parses Twilio-style parameters into engine commands,
@@ -18,7 +18,8 @@
 //! - [`handle`]: [`Engine`], the engine actor with typed reads and commands: every read a closure run on the
 //!   actor, in order with the commands; statistics as the engine's figures.
 //! - one module per resource, each with its own `router()`; the v1 collections' shared list, create, fetch,
-//!   update and delete are written once (`resources::crud`), and a resource module says what differs.
+//!   update and delete are written once (`resources::crud`), and a resource module says what differs. API
+//!   2010: `conferences` (Conferences, Participants) and `keys` (API Keys, whose secrets sign AccessTokens).
 //! - [`stats`]: the window of a statistics request and the JSON of the engine's figures.
 //! - [`callbacks`]: signed, ordered, retried delivery of events to each workspace's `EventCallbackUrl`.
 //! - [`assignment`]: the workflow's `AssignmentCallbackUrl` and the instructions it answers with.
@@ -57,6 +58,7 @@ pub mod stats;
 
 mod conferences;
 mod extract;
+mod keys;
 mod resources;
 
 use std::future::Future;
@@ -136,6 +138,7 @@ pub fn routes(state: ServerState) -> Router {
     Router::new()
         .merge(resources::router())
         .merge(conferences::router())
+        .merge(keys::router())
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(auth::RequireAuth::new(state.clone()))
         // After the auth layer, which applies only to the routes added before it.

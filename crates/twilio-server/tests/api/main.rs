@@ -6,6 +6,7 @@ mod bridge;
 mod callbacks;
 mod conferences;
 mod errors;
+mod keys;
 mod limits;
 mod real_engine;
 mod resources;
