@@ -261,3 +261,44 @@ async fn queues_and_workflows_are_created_and_listed() {
         other => panic!("expected a 400 naming TargetWorkers, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn api_keys_are_kept_across_a_restart_and_their_secret_signs_access_tokens() {
+    let dir = support::TempDir::new("client-keys");
+    let engine = support::start_engine(dir.path(), Seed::Demo).await;
+    let client = engine.client();
+    let key = client.create_key(Some("sdk")).await.expect("key");
+    assert!(twilio::models::is_sid("SK", &key.sid), "{key:?}");
+    assert_eq!(key.secret.len(), 32);
+    assert!(!format!("{key:?}").contains(&key.secret), "Debug hides the secret");
+    let unnamed = client.create_key(None).await.expect("a key without a name");
+    assert_eq!(unnamed.friendly_name, None);
+    let renamed = client.update_key(&key.sid, "bridge").await.expect("rename");
+    assert_eq!(renamed.friendly_name.as_deref(), Some("bridge"));
+    client.delete_key(&unnamed.sid).await.expect("delete");
+    match client.fetch_key(&unnamed.sid).await {
+        Err(Error::Api { status: 404, code: 20404, .. }) => {}
+        other => panic!("expected 404/20404 for a deleted key, got {other:?}"),
+    }
+    engine.stop().await;
+
+    let engine = support::start_engine(dir.path(), Seed::Demo).await;
+    let client = engine.client();
+    let listed = client.list_keys(Some(1)).all().await.expect("keys");
+    let listed: Vec<(&str, Option<&str>)> =
+        listed.iter().map(|k| (k.sid.as_str(), k.friendly_name.as_deref())).collect();
+    assert_eq!(listed, [(key.sid.as_str(), Some("bridge"))]);
+    assert_eq!(client.fetch_key(&key.sid).await.expect("fetch").date_created, key.date_created);
+    // What the event bridge verifies an AccessToken with: the secret the create answered, still known.
+    let sid = key.sid.parse().expect("an SK SID");
+    let secret = twilio_server::Engine::new(engine.server.engine().handle.clone()).api_key_secret(sid).await;
+    assert_eq!(secret.as_deref(), Some(key.secret.as_str()));
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
+    let token = twilio::token::AccessToken::new(&engine.account_sid, &key.sid, &key.secret)
+        .identity("alice")
+        .to_jwt(now)
+        .expect("token");
+    let claims = twilio::token::verify_access_token(&token, secret.as_deref().unwrap_or_default(), now);
+    assert_eq!(claims.expect("verifies").iss, key.sid);
+    engine.stop().await;
+}

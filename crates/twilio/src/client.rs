@@ -1,7 +1,7 @@
 //! The HTTP client: configuration, Basic auth, form encoding, retries, timeouts and paging.
 //!
-//! The operations themselves live in [`taskrouter`] (TaskRouter v1) and [`conference`] (API 2010) as
-//! `impl Client` blocks with their parameter types; this file owns what every request shares:
+//! The operations themselves live in [`taskrouter`] (TaskRouter v1), [`conference`] and [`keys`] (API 2010)
+//! as `impl Client` blocks with their parameter types; this file owns what every request shares:
 //!
 //! - Requests go to the configured base URLs only (`taskrouter_url`, `api_url`), so the same client drives
 //!   real Twilio and the local engine.
@@ -14,6 +14,7 @@
 //!   joined to `api_url`) until the server says there is no next page.
 
 pub mod conference;
+pub mod keys;
 pub mod taskrouter;
 
 use std::fmt;

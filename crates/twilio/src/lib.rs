@@ -9,7 +9,8 @@
 //! - [`client`]: [`Client`] and its [`Config`]: Basic auth, form encoding, timeouts, retries with backoff
 //!   and `Retry-After`, and [`Paged`] list streams. The operations are in [`client::taskrouter`]
 //!   (workspace, activities, workers, tasks, reservations and their instructions, events, task queues,
-//!   workflows) and [`client::conference`] (conferences, participants), each with its parameter types.
+//!   workflows), [`client::conference`] (conferences, participants) and [`client::keys`] (API Keys, whose
+//!   secrets sign AccessTokens), each with its parameter types.
 //! - [`models`]: the resources as the specs define them (`Option` fields, enums with an `Other` arm).
 //! - [`error`]: [`Error`], including Twilio's error bodies (legacy and RFC 9457) as [`Error::Api`].
 //! - [`signature`]: compute and validate `X-Twilio-Signature` (sorted form params, the port quirk,

@@ -441,6 +441,46 @@ pub struct Participant {
     pub uri: Option<String>,
 }
 
+/// An API 2010 API Key as fetch, list and update show it: never its secret.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct Key {
+    /// `SK…`: the issuer (`iss`) of the AccessTokens it signs, and the Basic auth username it stands for.
+    pub sid: String,
+    pub friendly_name: Option<String>,
+    /// RFC 2822.
+    pub date_created: Option<String>,
+    /// RFC 2822.
+    pub date_updated: Option<String>,
+}
+
+/// An API 2010 API Key as its create answers it: the only time Twilio shows the secret, so the caller keeps
+/// it. `Debug` does not print the secret.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct NewKey {
+    pub sid: String,
+    pub friendly_name: Option<String>,
+    /// Signs AccessTokens (HS256) and is the Basic auth password with `sid`.
+    pub secret: String,
+    /// RFC 2822.
+    pub date_created: Option<String>,
+    /// RFC 2822.
+    pub date_updated: Option<String>,
+}
+
+impl fmt::Debug for NewKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewKey")
+            .field("sid", &self.sid)
+            .field("friendly_name", &self.friendly_name)
+            .field("secret", &"<redacted>")
+            .field("date_created", &self.date_created)
+            .field("date_updated", &self.date_updated)
+            .finish()
+    }
+}
+
 /// Models that carry the `ETag` response header.
 pub(crate) trait HasEtag {
     fn set_etag(&mut self, etag: Option<String>);
