@@ -131,10 +131,10 @@ pub struct ServeArgs {
     /// Activity given as the conference instruction's PostWorkActivitySid.
     #[arg(long, env = vars::POST_WORK_ACTIVITY, default_value = "Offline")]
     pub post_work_activity: String,
-    /// Complete a signed-in worker's task left in wrap-up after this many seconds (default: as soon as the
-    /// worker is in an unavailable activity, as the original app did; 0 = never).
-    #[arg(long, env = vars::WRAP_UP_SECONDS)]
-    pub wrap_up_seconds: Option<u64>,
+    /// Seconds of wrap-up after a call ("Extend" adds a minute at a time, up to 10 minutes); at zero the
+    /// server completes the task. 0: no wrap-up, the task is completed as soon as the call ends.
+    #[arg(long, env = vars::WRAP_UP_SECONDS, default_value_t = WrapUpPolicy::DEFAULT_SECONDS)]
+    pub wrap_up_seconds: u64,
     /// Behind a router (Heroku's, a load balancer): take client addresses from X-Forwarded-For for the
     /// sign-in rate limit.
     #[arg(long, env = vars::TRUST_PROXY)]
@@ -262,11 +262,7 @@ async fn run_serve(args: ServeArgs, log: LogFormat) -> anyhow::Result<()> {
     };
     app_config.accept_activity = args.accept_activity.clone();
     app_config.post_work_activity = args.post_work_activity.clone();
-    app_config.wrap_up = match args.wrap_up_seconds {
-        None => WrapUpPolicy::WhenOffline,
-        Some(0) => WrapUpPolicy::Never,
-        Some(s) => WrapUpPolicy::After(Duration::from_secs(s)),
-    };
+    app_config.wrap_up = WrapUpPolicy::seconds(args.wrap_up_seconds);
     app_config.trust_forwarded_for = args.trust_proxy;
     app_config.ws_hello_timeout = Duration::from_secs(args.ws_hello_timeout_seconds);
     app_config.ws_max_message_bytes = usize::try_from(args.ws_max_message_bytes).unwrap_or(usize::MAX);

@@ -41,7 +41,7 @@ pub mod vars {
     pub const ACCEPT_ACTIVITY: &str = "TRWORKER_ACCEPT_ACTIVITY";
     /// Activity after the conference ends.
     pub const POST_WORK_ACTIVITY: &str = "TRWORKER_POST_WORK_ACTIVITY";
-    /// Wrap-up completion delay.
+    /// Wrap-up countdown.
     pub const WRAP_UP_SECONDS: &str = "TRWORKER_WRAP_UP_SECONDS";
     /// TaskRouter base URL.
     pub const TASKROUTER_URL: &str = "TWILIO_TASKROUTER_URL";
@@ -141,7 +141,7 @@ pub const SERVER_VARIABLES: &[Variable] = &[
     },
     Variable {
         name: vars::WRAP_UP_SECONDS,
-        description: "Complete a task left in wrap-up after this many seconds (default: as soon as the worker is unavailable; 0: never).",
+        description: "Seconds of wrap-up after a call (default 60; Extend adds a minute, up to 10 minutes); at zero the server completes the task. 0: no wrap-up, the task is completed when the call ends.",
         required_for_twilio: false,
     },
     Variable {

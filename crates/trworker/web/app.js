@@ -16,10 +16,25 @@
 import { ApiError, Client, fetchWorkspace } from './api.js';
 import { Live } from './live.js';
 import { Notifier, Ringer, askNotificationPermission } from './ring.js';
-import { callerLabel, callerOf, cleanText, conferenceCard, logLine, reservationCard, setUserText, shortText, tickTimers } from './view.js';
+import {
+  ATTRIBUTES_MAX,
+  attributesWithWrapUp,
+  callerLabel,
+  callerOf,
+  cleanText,
+  conferenceCard,
+  logLine,
+  reservationCard,
+  setUserText,
+  shortText,
+  tickTimers,
+} from './view.js';
 
 const LOG_KEY = 'trworker.log';
 const SEQ_KEY = 'trworker.seq';
+/** Wrap-up drafts (disposition and notes) are kept per task under this prefix until the task is completed,
+ * so that a reload or a lost connection does not lose what the worker typed. */
+const DRAFT_PREFIX = 'trworker.wrapup.';
 const LOG_MAX = 200;
 const TICK_MS = 250;
 const RESERVATION_STATUSES = new Set(['pending', 'accepted', 'wrapping']);
@@ -49,6 +64,8 @@ const state = {
   /** Reservations event frames said are over: a late `reservation.created` (webhooks may come out of
    * order) does not bring them back. */
   gone: new Set(),
+  /** Tasks whose wrap-up ran out on this page and were completed with their notes (once each). */
+  autoCompleted: new Set(),
   signedIn: false,
 };
 
@@ -85,6 +102,8 @@ function boot() {
   $('log-clear').addEventListener('click', clearLog);
   $('activity-buttons').addEventListener('click', onActivityClick);
   $('calls').addEventListener('click', onCallsClick);
+  $('calls').addEventListener('input', onWrapUpInput);
+  $('calls').addEventListener('change', onWrapUpInput);
   $('alert').addEventListener('click', (event) => {
     if (event.target.closest('[data-action="dismiss"]')) showAlert(null);
   });
@@ -203,7 +222,9 @@ function signOut(message) {
   state.busy.clear();
   state.acted.clear();
   state.announced.clear();
+  state.autoCompleted.clear();
   forgetSeq();
+  forgetDrafts(new Set());
   showAlert(null);
   showSignIn();
   render();
@@ -233,6 +254,7 @@ function applyState(msg, first = false) {
   state.recent = first || !Number.isFinite(msg.seq) ? [] : state.recent.filter((e) => e.seq > msg.seq);
   for (const event of state.recent) applyEventChanges(event);
   noteEndedReservations(before);
+  forgetDrafts(new Set(state.reservations.filter((r) => r.status === 'wrapping').map((r) => r.task?.sid)));
   try {
     if (Number.isFinite(msg.seq)) sessionStorage.setItem(SEQ_KEY, String(live.lastSeq ?? msg.seq));
   } catch {
@@ -403,6 +425,7 @@ function onCallsClick(event) {
   if (action === 'accept') answer(reservation, 'accept');
   else if (action === 'reject') answer(reservation, 'reject');
   else if (action === 'complete') complete(reservation);
+  else if (action === 'extend') extendWrapUp(reservation);
 }
 
 function answer(reservation, verb) {
@@ -425,16 +448,121 @@ function patchReservation(sid, updated) {
   else state.reservations = state.reservations.filter((r) => r.sid !== sid);
 }
 
-function complete(reservation) {
+/** Completes the task of a wrapping reservation with the disposition and notes of its draft; `auto` when
+ * the wrap-up time ran out. The size limit is checked here, before anything is sent. */
+function complete(reservation, auto = false) {
   const taskSid = reservation.task?.sid;
   if (typeof taskSid !== 'string') return;
+  const draft = readDraft(taskSid);
+  const saved = attributesWithWrapUp(reservation.task?.attributes, draft);
+  if (saved && saved.length > ATTRIBUTES_MAX) {
+    const over = saved.length - ATTRIBUTES_MAX;
+    const message = `The notes are too long by ${over} character${over === 1 ? '' : 's'}: a task keeps at most ${ATTRIBUTES_MAX.toLocaleString('en')} characters of attributes, the call's own included. Shorten them, then Complete.`;
+    wrapUpError(taskSid, message);
+    if (!auto) focusNotes(taskSid);
+    return;
+  }
+  wrapUpError(taskSid, '');
+  const body = saved ? { disposition: draft.disposition ?? '', notes: draft.notes ?? '' } : {};
   run(`task:${taskSid}`, 'Could not complete the task', async () => {
-    const task = await client.call(`api/tasks/${encodeURIComponent(taskSid)}/complete`, {});
+    const task = await client.call(`api/tasks/${encodeURIComponent(taskSid)}/complete`, body);
     if (task?.assignment_status === 'completed') {
       state.reservations = state.reservations.filter((r) => r.task?.sid !== taskSid);
+      forgetDraft(taskSid);
     }
-    log(`Completed the task of the call from ${callerLabel(reservation)}.`);
+    const how = auto ? 'The wrap-up time ran out: completed' : 'Completed';
+    log(`${how} the task of the call from ${callerLabel(reservation)}${saved ? ' with your notes' : ''}.`);
+  }).catch((err) => wrapUpError(taskSid, `${err.message} Your notes are kept on this page.`));
+}
+
+function extendWrapUp(reservation) {
+  const taskSid = reservation.task?.sid;
+  if (typeof taskSid !== 'string') return;
+  run(`task:${taskSid}`, 'Could not extend the wrap-up', async () => {
+    const answer = await client.call(`api/tasks/${encodeURIComponent(taskSid)}/wrap-up/extend`, {});
+    const wrapUp = answer?.wrap_up;
+    if (wrapUp && Number.isFinite(wrapUp.ends_at)) {
+      state.reservations = state.reservations.map((r) => (r.task?.sid === taskSid ? { ...r, wrap_up: wrapUp } : r));
+      announce('Wrap-up extended.');
+    }
   }).catch(() => {});
+}
+
+/** A wrapping card whose countdown ran out completes its task with the notes, once. */
+function completeExpiredWrapUps(now) {
+  for (const r of state.reservations) {
+    const taskSid = r.task?.sid;
+    if (r.status !== 'wrapping' || typeof taskSid !== 'string' || !Number.isFinite(r.wrap_up?.ends_at)) continue;
+    if (r.wrap_up.ends_at > now || state.autoCompleted.has(taskSid) || state.busy.has(`task:${taskSid}`)) continue;
+    state.autoCompleted.add(taskSid);
+    complete(r, true);
+  }
+}
+
+function wrapUpCard(taskSid) {
+  return $('task-slot').querySelector(`[data-testid="reservation"][data-task-sid="${CSS.escape(taskSid)}"]`);
+}
+
+function wrapUpError(taskSid, message) {
+  const el = wrapUpCard(taskSid)?.querySelector('[data-testid="wrap-up-error"]');
+  if (el) setUserText(el, message, 400);
+}
+
+function focusNotes(taskSid) {
+  wrapUpCard(taskSid)?.querySelector('[data-field="notes"]')?.focus();
+}
+
+/** Keeps what is typed in a wrap-up form as the task's draft. */
+function onWrapUpInput(event) {
+  const field = event.target.closest('[data-field]');
+  const card = field?.closest('[data-testid="reservation"]');
+  const taskSid = card?.dataset.taskSid;
+  if (!taskSid) return;
+  const draft = readDraft(taskSid);
+  draft[field.dataset.field] = field.value;
+  saveDraft(taskSid, draft);
+  const error = card.querySelector('[data-testid="wrap-up-error"]');
+  if (error?.textContent) error.textContent = '';
+}
+
+function readDraft(taskSid) {
+  try {
+    const saved = JSON.parse(sessionStorage.getItem(DRAFT_PREFIX + taskSid) ?? '{}');
+    const text = (v) => (typeof v === 'string' ? v : '');
+    return saved && typeof saved === 'object' ? { disposition: text(saved.disposition), notes: text(saved.notes) } : {};
+  } catch {
+    return {};
+  }
+}
+
+function saveDraft(taskSid, draft) {
+  try {
+    sessionStorage.setItem(DRAFT_PREFIX + taskSid, JSON.stringify(draft));
+  } catch {
+    // Without storage the notes stay in the form, only not across a reload.
+  }
+}
+
+function forgetDraft(taskSid) {
+  try {
+    sessionStorage.removeItem(DRAFT_PREFIX + taskSid);
+  } catch {
+    // Nothing was stored either.
+  }
+}
+
+/** Forgets the drafts of tasks other than `keep` (no longer in wrap-up: completed, here or elsewhere). */
+function forgetDrafts(keep) {
+  try {
+    const stale = [];
+    for (let i = 0; i < sessionStorage.length; i += 1) {
+      const key = sessionStorage.key(i);
+      if (key?.startsWith(DRAFT_PREFIX) && !keep.has(key.slice(DRAFT_PREFIX.length))) stale.push(key);
+    }
+    for (const key of stale) sessionStorage.removeItem(key);
+  } catch {
+    // Nothing was stored either.
+  }
 }
 
 function endConference(sid) {
@@ -564,15 +692,18 @@ function renderCalls() {
   }
   const order = { 'pending-slot': [], 'conference-slot': [], 'task-slot': [] };
   for (const [key, { slot, data, build }] of wanted) {
-    // The task's age grows with every state; it is not shown, so it must not rebuild the card.
-    const signature = JSON.stringify(data, (k, v) => (k === 'age' ? undefined : v));
+    // The task's age grows with every state; it is not shown, so it must not rebuild the card. Nor does an
+    // extended wrap-up, whose countdown moves in place, so that the notes being typed stay put.
+    const signature = JSON.stringify(data, (k, v) => (k === 'age' || k === 'wrap_up' ? undefined : v));
     let card = cards.get(key);
     if (!card || card.signature !== signature) {
       const el = build(data);
+      fillWrapUp(el, data);
       if (card) replaceKeepingFocus(card.el, el);
       card = { el, signature };
       cards.set(key, card);
     }
+    updateWrapUp(card.el, data);
     order[slot].push(card.el);
   }
   for (const [slot, elements] of Object.entries(order)) {
@@ -600,6 +731,24 @@ function conferenceCaller(conference) {
   const accepted = state.reservations.filter((r) => r.status === 'accepted');
   const match = state.reservations.find((r) => r.sid === conference.friendly_name) ?? (accepted.length === 1 ? accepted[0] : null);
   return match ? callerOf(match) : null;
+}
+
+/** Fills a new wrap-up form from its task's draft. */
+function fillWrapUp(el, reservation) {
+  const taskSid = reservation?.task?.sid;
+  if (reservation?.status !== 'wrapping' || typeof taskSid !== 'string') return;
+  const draft = readDraft(taskSid);
+  for (const field of el.querySelectorAll('[data-field]')) field.value = draft[field.dataset.field] ?? '';
+}
+
+/** Moves a wrap-up's countdown to the latest end, and offers "Extend" while it can be extended. */
+function updateWrapUp(el, reservation) {
+  const wrapUp = reservation?.wrap_up;
+  if (reservation?.status !== 'wrapping' || !wrapUp) return;
+  const timer = el.querySelector('[data-testid="wrap-up-countdown"]');
+  if (timer && Number.isFinite(wrapUp.ends_at) && timer.dataset.until !== String(wrapUp.ends_at)) timer.dataset.until = wrapUp.ends_at;
+  const extend = el.querySelector('[data-action="extend"]');
+  if (extend) extend.hidden = !(Number.isFinite(wrapUp.limit_at) && wrapUp.ends_at < wrapUp.limit_at);
 }
 
 function replaceKeepingFocus(oldEl, newEl) {
@@ -665,7 +814,9 @@ function renderConnection(status) {
 }
 
 function tick() {
-  const expired = tickTimers(document.body, serverNow());
+  const now = serverNow();
+  const expired = tickTimers(document.body, now);
+  if (state.signedIn) completeExpiredWrapUps(now);
   // A countdown that ran out stops the ring at once; the server's next state removes the card.
   if (expired) renderAlerting();
 }

@@ -136,6 +136,7 @@ export function tickTimers(root, now) {
     if (left <= 0) expired = true;
     // Round up: "00:01" is shown until the very end, "00:00" only when it is over.
     setText(el, formatDuration(Math.ceil(Math.max(left, 0) / 1000) * 1000));
+    el.classList.toggle('is-low', left < 10_000);
   }
   for (const el of root.querySelectorAll('[data-bar-until]')) {
     const until = Number(el.dataset.barUntil);
@@ -223,12 +224,66 @@ export function reservationCard(reservation) {
       h('p', { class: 'sound-hint', hidden: true }, 'The browser is blocking sound: press “Enable sound” at the top or click anywhere on the page to hear the ring.'),
     );
   } else if (status === 'wrapping') {
-    card.append(
-      h('p', { class: 'note' }, 'The call has ended. Complete the task when your notes are done.'),
-      h('div', { class: 'actions' }, h('button', { type: 'button', class: 'button primary', dataset: { action: 'complete' } }, 'Complete')),
-    );
+    card.append(wrapUpForm(reservation));
   }
   return card;
+}
+
+/** The dispositions offered in wrap-up; the choice is saved on the task as `wrap_up.disposition`. */
+export const DISPOSITIONS = ['Resolved', 'Follow-up needed', 'Callback requested', 'Escalated', 'Wrong number', 'Other'];
+
+/** TaskRouter's limit on a task's attributes, in characters of their JSON text. */
+export const ATTRIBUTES_MAX = 4096;
+
+/**
+ * The task's attributes with `wrap_up: {disposition, notes}` (the non-empty ones) merged in, as the server
+ * will save them, and their length in characters; `null` when there is nothing to save.
+ */
+export function attributesWithWrapUp(attributes, { disposition, notes }) {
+  const wrapUp = {};
+  if (typeof disposition === 'string' && disposition.trim()) wrapUp.disposition = disposition.trim();
+  if (typeof notes === 'string' && notes.trim()) wrapUp.notes = notes.trim();
+  if (Object.keys(wrapUp).length === 0) return null;
+  const base = attributes && typeof attributes === 'object' && !Array.isArray(attributes) ? attributes : {};
+  const merged = { ...base, wrap_up: wrapUp };
+  // By code point, as TaskRouter counts.
+  return { attributes: merged, length: Array.from(JSON.stringify(merged)).length };
+}
+
+/**
+ * The wrap-up part of a wrapping reservation's card: countdown, disposition, notes, "Complete" and "Extend".
+ * The fields start empty: app.js fills them from the draft it keeps, and moves the countdown in place
+ * (`data-until` of `[data-testid="wrap-up-countdown"]`) so that an extension never rebuilds the form.
+ */
+function wrapUpForm(reservation) {
+  const id = `wrap-${reservation.sid}`;
+  const select = h('select', { id: `${id}-disposition`, name: 'disposition', 'data-field': 'disposition', 'data-testid': 'disposition' });
+  select.append(h('option', { value: '' }, 'Choose…'), ...DISPOSITIONS.map((d) => h('option', { value: d }, d)));
+  return h(
+    'div',
+    { class: 'wrap-up', 'data-testid': 'wrap-up' },
+    h(
+      'p',
+      { class: 'wrap-up-time' },
+      'Wrap-up time left ',
+      h('span', { class: 'timer', 'data-testid': 'wrap-up-countdown', dataset: { until: reservation.wrap_up?.ends_at ?? '' } }, '--:--'),
+    ),
+    h('p', { class: 'note' }, 'The call has ended. Choose a disposition and write your notes, then Complete. At zero the task is completed with what you have written.'),
+    h('div', { class: 'field' }, h('label', { for: select.id }, 'Disposition'), select),
+    h(
+      'div',
+      { class: 'field' },
+      h('label', { for: `${id}-notes` }, 'Notes'),
+      h('textarea', { id: `${id}-notes`, name: 'notes', rows: '4', 'data-field': 'notes', 'data-testid': 'notes', 'aria-describedby': `${id}-error` }),
+    ),
+    h('p', { id: `${id}-error`, class: 'form-error', role: 'alert', 'data-testid': 'wrap-up-error' }),
+    h(
+      'div',
+      { class: 'actions' },
+      h('button', { type: 'button', class: 'button primary', dataset: { action: 'complete' } }, 'Complete'),
+      h('button', { type: 'button', class: 'button', dataset: { action: 'extend' } }, 'Extend'),
+    ),
+  );
 }
 
 const ROLE_NAMES = { worker: 'You', customer: 'Caller' };

@@ -8,7 +8,8 @@
 //! | `POST /api/worker/activity` | bearer | `{"activity_sid"}` -> the worker |
 //! | `POST /api/reservations/{WR}/accept` | bearer, own | conference instruction, then the accept activity |
 //! | `POST /api/reservations/{WR}/reject` | bearer, own | `{"activity_sid"?}` -> the reservation |
-//! | `POST /api/tasks/{WT}/complete` | bearer, own | -> the task |
+//! | `POST /api/tasks/{WT}/complete` | bearer, own | `{"disposition"?,"notes"?}` saved as the attributes' `wrap_up` -> the task |
+//! | `POST /api/tasks/{WT}/wrap-up/extend` | bearer, own | adds time to the wrap-up, up to its limit -> `{"wrap_up"}` |
 //! | `POST /api/conferences/{CF or name}/end` | bearer, own | -> the conference |
 //! | `POST /api/tasks/{WT}/fix-wrapping` | bearer, own | completes it if wrapping -> the task |
 //!
@@ -50,6 +51,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/reservations/{reservation_sid}/accept", post(accept_reservation))
         .route("/api/reservations/{reservation_sid}/reject", post(reject_reservation))
         .route("/api/tasks/{task_sid}/complete", post(complete_task))
+        .route("/api/tasks/{task_sid}/wrap-up/extend", post(extend_wrap_up))
         .route("/api/tasks/{task_sid}/fix-wrapping", post(fix_wrapping))
         .route("/api/conferences/{conference}/end", post(end_conference))
 }
@@ -218,7 +220,6 @@ async fn post_activity(
     }
     let worker = set_activity(&state, &bearer.worker_sid, &request.activity_sid).await?;
     live::refresh(&state, &bearer.worker_sid);
-    spawn_wrap_up_check(&state, &bearer.worker_sid);
     let workspace = snapshot::workspace(&state).await.ok();
     Ok(Json(snapshot::worker_json(&worker, workspace.as_ref())))
 }
@@ -230,12 +231,6 @@ async fn set_activity(state: &AppState, worker_sid: &str, activity_sid: &str) ->
         .update_worker(worker_sid, &update)
         .await
         .map_err(|e| AppError::upstream("change the activity", e))
-}
-
-fn spawn_wrap_up_check(state: &AppState, worker_sid: &str) {
-    let state = state.clone();
-    let worker = worker_sid.to_owned();
-    tokio::spawn(async move { wrapup::check_worker(&state, &worker).await });
 }
 
 /// The worker's own reservation `reservation_sid`, or 403.
@@ -349,25 +344,115 @@ async fn reject_reservation(
     Ok(Json(snapshot::reservation_json(&reservation)))
 }
 
+/// What the worker wrote in wrap-up, saved on the task's attributes as `wrap_up` when completing.
+#[derive(Deserialize)]
+struct CompleteRequest {
+    #[serde(default)]
+    disposition: Option<String>,
+    #[serde(default)]
+    notes: Option<String>,
+}
+
+/// The longest disposition (a choice from a short list).
+const MAX_DISPOSITION_CHARS: usize = 100;
+
+/// TaskRouter's limit on a task's attributes, in characters of their JSON text.
+pub const MAX_ATTRIBUTES_CHARS: usize = 4096;
+
+/// `attributes` with `wrap_up: {disposition, notes}` (the non-empty ones) merged in, or `None` when there is
+/// nothing to save; a 400 saying how much to cut when the result is over TaskRouter's limit.
+fn with_wrap_up(attributes: Value, request: &CompleteRequest) -> Result<Option<Value>, AppError> {
+    let text =
+        |value: &Option<String>| value.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
+    let (disposition, notes) = (text(&request.disposition), text(&request.notes));
+    if disposition.as_ref().is_some_and(|d| d.chars().count() > MAX_DISPOSITION_CHARS) {
+        return Err(AppError::BadRequest(format!(
+            "The disposition is longer than {MAX_DISPOSITION_CHARS} characters."
+        )));
+    }
+    if disposition.is_none() && notes.is_none() {
+        return Ok(None);
+    }
+    let mut wrap_up = serde_json::Map::new();
+    if let Some(disposition) = disposition {
+        wrap_up.insert("disposition".into(), Value::String(disposition));
+    }
+    if let Some(notes) = notes {
+        wrap_up.insert("notes".into(), Value::String(notes));
+    }
+    let mut attributes = match attributes {
+        Value::Object(map) => map,
+        _ => serde_json::Map::new(),
+    };
+    attributes.insert("wrap_up".into(), Value::Object(wrap_up));
+    let merged = Value::Object(attributes);
+    let length = merged.to_string().chars().count();
+    if length > MAX_ATTRIBUTES_CHARS {
+        return Err(AppError::BadRequest(format!(
+            "The notes are too long: with them the task's attributes would be {length} characters, and \
+             TaskRouter keeps at most {MAX_ATTRIBUTES_CHARS}. Shorten them by {} characters.",
+            length - MAX_ATTRIBUTES_CHARS
+        )));
+    }
+    Ok(Some(merged))
+}
+
 async fn complete_task(
     State(state): State<AppState>,
     bearer: Bearer,
     Path(task_sid): Path<String>,
+    JsonBody(request): JsonBody<CompleteRequest>,
 ) -> Result<Json<Value>, AppError> {
     own_task(&state, &bearer.worker_sid, &task_sid).await?;
+    let client = state.client();
+    let task = client.fetch_task(&task_sid).await.map_err(|e| AppError::upstream("read the task", e))?;
+    let done = matches!(
+        task.assignment_status,
+        Some(TaskAssignmentStatus::Completed | TaskAssignmentStatus::Canceled)
+    );
+    let attributes = with_wrap_up(task.attributes_json().unwrap_or_else(|_| json!({})), &request)?;
+    if done {
+        // The wrap-up ran out (or another tab completed it) first: say so when the notes are not saved.
+        if attributes.is_some() {
+            return Err(AppError::Conflict(
+                "The task was already completed (its wrap-up time ran out), so the notes could not be saved \
+                 on it."
+                    .to_owned(),
+            ));
+        }
+        live::refresh(&state, &bearer.worker_sid);
+        return Ok(Json(snapshot::task_json(&task)));
+    }
+    // Not completed by the wrap-up timer meanwhile, and not twice by two tabs.
+    let _claim = state.inner.wrapping.claim(&task_sid);
+    if let Some(attributes) = attributes {
+        // TaskRouter takes new attributes and the completion in two requests.
+        let update = UpdateTask { attributes: Some(attributes), ..Default::default() };
+        client.update_task(&task_sid, &update).await.map_err(|e| AppError::upstream("save the notes", e))?;
+    }
     let update = UpdateTask {
         assignment_status: Some(TaskAssignmentStatus::Completed),
         reason: Some(COMPLETED_REASON.to_owned()),
         ..Default::default()
     };
-    let task = state
-        .client()
+    let task = client
         .update_task(&task_sid, &update)
         .await
         .map_err(|e| AppError::upstream("complete the task", e))?;
     state.inner.wrapping.forget(&task_sid);
     live::refresh(&state, &bearer.worker_sid);
     Ok(Json(snapshot::task_json(&task)))
+}
+
+async fn extend_wrap_up(
+    State(state): State<AppState>,
+    bearer: Bearer,
+    Path(task_sid): Path<String>,
+) -> Result<Json<Value>, AppError> {
+    own_task(&state, &bearer.worker_sid, &task_sid).await?;
+    let wrap_up = wrapup::extend(&state, &task_sid).await?;
+    live::refresh(&state, &bearer.worker_sid);
+    Ok(Json(json!({ "task_sid": task_sid, "wrap_up": wrap_up.to_json() })))
 }
 
 async fn fix_wrapping(

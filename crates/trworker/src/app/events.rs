@@ -4,8 +4,8 @@
 //!   the sockets of the worker it concerns (found by `WorkerSid`, or by the task's last known worker) as an
 //!   `event` frame built from the event's own fields ([`frame`]: a new reservation with its task, a new
 //!   activity), then that worker's state is rebuilt over REST unless the frame said it all (a new
-//!   reservation: the hot path of an incoming call costs no REST call), and the wrap-up policy is applied
-//!   where the event may call for it.
+//!   reservation: the hot path of an incoming call costs no REST call), and a `*.wrapup` event starts the
+//!   task's wrap-up countdown.
 //! - `POST /twilio/events` is TaskRouter's `EventCallbackUrl`: form-encoded, signed with `X-Twilio-Signature`
 //!   over the configured public URL (403 on a bad signature), answered 204 at once.
 //! - In local mode the engine's in-process event stream may be fed in with [`spawn_feed`] (the same fields,
@@ -220,7 +220,8 @@ impl EventIntake for AppState {
         }
         if let Some(task) = &event.task_sid {
             if event.event_type.ends_with(".wrapup") {
-                self.inner.wrapping.seen(task, self.now());
+                // Starts the countdown, whose timer completes the task when it runs out.
+                wrapup::started(self, task);
             }
         }
         if matches!(event.event_type.as_str(), "workflow.created" | "workflow.updated" | "workflow.deleted") {
@@ -237,13 +238,6 @@ impl EventIntake for AppState {
                 hub.state_changed(worker);
             } else {
                 live::refresh(self, worker);
-            }
-            let may_need_wrap_up =
-                event.event_type.ends_with(".wrapup") || event.event_type == "worker.activity.update";
-            if may_need_wrap_up && self.is_signed_in(worker) {
-                let state = self.clone();
-                let worker = worker.clone();
-                tokio::spawn(async move { wrapup::check_worker(&state, &worker).await });
             }
         }
         if let Some(task) = &event.task_sid {

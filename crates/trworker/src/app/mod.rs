@@ -16,7 +16,8 @@
 //!   worker) and the WebSocket at `/api/ws`.
 //! - [`events`]: event intake: the [`EventIntake`] trait, the signed `EventCallbackUrl` webhook at
 //!   `/twilio/events`, and the periodic reconciliation that is the safety net when a webhook is lost.
-//! - [`wrapup`]: completing a signed-in worker's task left in `wrapping`, per [`WrapUpPolicy`].
+//! - [`wrapup`]: the wrap-up after a call: its countdown, "Extend", and the server completing the task at
+//!   its end, per [`WrapUpPolicy`].
 //! - [`legacy`]: the seed's `*.php` URLs in the seed's plain-text formats.
 //! - [`assets`]: the page under `crates/trworker/web/`, embedded in the binary.
 //! - [`headers`]: the security headers (Content-Security-Policy, no framing, no referrer, no sniffing) on
@@ -65,17 +66,40 @@ impl Mode {
     }
 }
 
-/// When the server completes a signed-in worker's task that is left in `wrapping` (reason "Was stuck in
-/// wrapping"), so that a closed tab cannot leave a worker stuck.
+/// How long a worker has for wrap-up after a call before the server completes the task itself (reason
+/// "Was stuck in wrapping"), so that nobody stays stuck in wrap-up: the seed's users did, when a closed tab
+/// never pressed "Complete". Applies to signed-in workers' tasks ([`wrapup`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WrapUpPolicy {
-    /// As the seed did: as soon as the worker is in an activity that is not available (Offline,
-    /// Unavailable, ...), which with the default post-work activity is right after the conference ends.
-    WhenOffline,
-    /// This long after the task was first seen wrapping, whatever the worker's activity.
-    After(Duration),
-    /// Never automatically; only "Complete" or fix-wrapping.
-    Never,
+pub struct WrapUpPolicy {
+    /// The countdown a wrap-up starts with (default 60 s). Zero: no wrap-up, the task is completed as
+    /// soon as the call ends.
+    pub countdown: Duration,
+    /// What each "Extend" adds (default 60 s).
+    pub extension: Duration,
+    /// The longest a wrap-up may last, extensions included (default 10 minutes, or the countdown if that
+    /// is longer).
+    pub limit: Duration,
+}
+
+impl WrapUpPolicy {
+    /// The default countdown, in seconds.
+    pub const DEFAULT_SECONDS: u64 = 60;
+
+    /// A countdown of `seconds` (0: none), with the default extension and limit.
+    pub fn seconds(seconds: u64) -> WrapUpPolicy {
+        let countdown = Duration::from_secs(seconds);
+        WrapUpPolicy {
+            countdown,
+            extension: Duration::from_secs(60),
+            limit: countdown.max(Duration::from_secs(600)),
+        }
+    }
+}
+
+impl Default for WrapUpPolicy {
+    fn default() -> WrapUpPolicy {
+        WrapUpPolicy::seconds(WrapUpPolicy::DEFAULT_SECONDS)
+    }
 }
 
 /// Everything the app needs to know. Build with [`AppConfig::new`] and adjust the public fields.
@@ -105,7 +129,7 @@ pub struct AppConfig {
     pub post_work_activity: String,
     /// Caller ID (`From`) of the conference instruction; `None` lets TaskRouter use the task's `from`.
     pub caller_id: Option<String>,
-    /// When wrapping tasks of signed-in workers are completed by the server.
+    /// The wrap-up countdown after a call, at whose end the server completes the task.
     pub wrap_up: WrapUpPolicy,
     /// Lifetime of a worker token (default 8 h).
     pub token_ttl: Duration,
@@ -160,7 +184,7 @@ impl AppConfig {
             accept_activity: "Unavailable".to_owned(),
             post_work_activity: "Offline".to_owned(),
             caller_id: None,
-            wrap_up: WrapUpPolicy::WhenOffline,
+            wrap_up: WrapUpPolicy::default(),
             token_ttl: twilio::token::DEFAULT_WORKER_TTL,
             reconcile_interval: Duration::from_secs(30),
             sign_in_limit_per_ip: RateLimit::new(20, Duration::from_secs(3)),

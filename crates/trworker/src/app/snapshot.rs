@@ -1,5 +1,6 @@
 //! A worker's whole state, rebuilt from the REST API: the worker and its activity, its pending, accepted and
-//! wrapping reservations with their tasks, and the conference of an accepted task.
+//! wrapping reservations with their tasks (a wrapping one with its `wrap_up`: `started_at`, `ends_at`,
+//! `limit_at`), and the conference of an accepted task.
 //!
 //! This is the payload of the WebSocket's `state` message. Rebuilding it whole on every change keeps the
 //! protocol idempotent: a client that missed anything is right again after the next state. Times are
@@ -321,13 +322,17 @@ pub(crate) async fn build(state: &AppState, worker_sid: &str) -> Result<Snapshot
             conference = conference_of(state, &task).await;
         }
         task_sids.push(task.sid.clone());
-        items.push(json!({
+        let mut item = json!({
             "sid": reservation.sid,
             "status": status.as_str(),
             "created_at": created_at,
             "timeout_at": timeout_at,
             "task": task_json(&task),
-        }));
+        });
+        if status == ReservationStatus::Wrapping {
+            item["wrap_up"] = super::wrapup::started(state, &task.sid).to_json();
+        }
+        items.push(item);
     }
     Ok(Snapshot {
         worker: worker_json(&worker, workspace.as_ref()),

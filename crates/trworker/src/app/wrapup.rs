@@ -1,57 +1,198 @@
-//! Wrap-up: a task left in `wrapping` keeps its worker from the next call, and the seed's users got stuck
-//! that way (a closed tab never pressed "Complete"). The server completes such tasks of signed-in workers
-//! itself, per [`WrapUpPolicy`], with the seed's reason "Was stuck in wrapping"; `fix-wrapping` and the
-//! seed's `taskReservationTaskFix.php` use the same [`fix_task`].
+//! Wrap-up: after a call the task is `wrapping` while the worker writes notes and picks a disposition; the
+//! worker ends it with "Complete" (the notes go on the task's attributes), may "Extend" it (bounded), and
+//! when its time runs out the server completes the task itself, with the seed's reason "Was stuck in
+//! wrapping", so that nobody stays stuck in wrap-up (the seed's users did: a closed tab never pressed
+//! "Complete"). The countdown is [`WrapUpPolicy`]'s; `fix-wrapping` and the seed's
+//! `taskReservationTaskFix.php` use the same [`fix_task`].
 //!
-//! It runs when an event may call for it (`*.wrapup`, `worker.activity.update`), after the worker changes
-//! activity through the app, and on every reconciliation round ([`sweep`]), which is what makes a delay
-//! policy fire. Time is the app's injected clock.
+//! A task's wrap-up starts when the app first sees it wrapping (a `*.wrapup` event, a state built for its
+//! worker, or a reconciliation round): its [`WrapUp`] (start, end, limit) is kept in memory and shown to
+//! the page in the worker's state. A timer completes it at the end (plus [`GRACE`] when there is a
+//! countdown, so that an open page, which completes at zero with the notes, goes first); every
+//! reconciliation round ([`sweep`]) checks again, which also covers a worker who was not signed in at the
+//! end. A restarted server starts the countdown again, so it never cuts a wrap-up short. Time is the app's
+//! injected clock.
+//!
+//! Only one completion of a task is tried at a time ([`Tracker::claim`]): the end of a call brings
+//! `task.wrapup` and `reservation.wrapup` together, and each used to start a check that read the task as
+//! wrapping and tried to complete it, the second one failing with a warning.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use engine::Timestamp;
+use serde_json::{json, Value};
 use twilio::client::taskrouter::{ReservationFilter, TaskFilter, UpdateTask};
 use twilio::models::{ReservationStatus, Task, TaskAssignmentStatus};
 
-use super::{snapshot, AppError, AppState, WrapUpPolicy};
+use super::{AppError, AppState, WrapUpPolicy};
 
 /// The reason the seed gave, kept for whoever reads the task's history.
 pub const STUCK_REASON: &str = "Was stuck in wrapping";
 
-/// When each task was first seen wrapping. A std mutex: map updates only.
+/// How long after a countdown's end the server completes the task, when an open page has not: the page
+/// completes at zero with the worker's notes, which the server cannot know.
+pub const GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// One task's wrap-up, in the app's clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct WrapUp {
+    /// When the app first saw the task wrapping.
+    pub(crate) started_at: Timestamp,
+    /// When the countdown reaches zero (moved by "Extend").
+    pub(crate) ends_at: Timestamp,
+    /// How far "Extend" may move `ends_at`.
+    pub(crate) limit_at: Timestamp,
+}
+
+impl WrapUp {
+    fn new(now: Timestamp, policy: WrapUpPolicy) -> WrapUp {
+        let ends_at = now.plus_millis(millis(policy.countdown));
+        WrapUp { started_at: now, ends_at, limit_at: now.plus_millis(millis(policy.limit)).max(ends_at) }
+    }
+
+    /// When the server completes the task.
+    pub(crate) fn due_at(&self) -> Timestamp {
+        match self.ends_at > self.started_at {
+            true => self.ends_at.plus_millis(millis(GRACE)),
+            false => self.ends_at,
+        }
+    }
+
+    /// `{"started_at","ends_at","limit_at"}` in ms since the epoch, as the page reads it.
+    pub(crate) fn to_json(self) -> Value {
+        json!({
+            "started_at": self.started_at.millis(),
+            "ends_at": self.ends_at.millis(),
+            "limit_at": self.limit_at.millis(),
+        })
+    }
+}
+
+fn millis(duration: std::time::Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX / 4)
+}
+
+/// The wrap-ups under way and the completions in flight. Std mutexes: map updates only.
 #[derive(Default)]
 pub(crate) struct Tracker {
-    since: Mutex<HashMap<String, Timestamp>>,
+    tasks: Mutex<HashMap<String, WrapUp>>,
+    completing: Mutex<HashSet<String>>,
 }
 
 /// Tasks remembered before old entries are dropped.
 const MAX_TRACKED: usize = 100_000;
 
-impl Tracker {
-    /// Notes that `task_sid` is wrapping at `now` (keeps the first time).
-    pub(crate) fn seen(&self, task_sid: &str, now: Timestamp) -> Timestamp {
-        let Ok(mut since) = self.since.lock() else { return now };
-        if since.len() > MAX_TRACKED {
-            since.clear();
-        }
-        *since.entry(task_sid.to_owned()).or_insert(now)
-    }
+/// The right to complete a task, released on drop.
+pub(crate) struct Claim<'a> {
+    tracker: &'a Tracker,
+    task_sid: String,
+}
 
-    pub(crate) fn forget(&self, task_sid: &str) {
-        if let Ok(mut since) = self.since.lock() {
-            since.remove(task_sid);
-        }
-    }
-
-    fn retain(&self, keep: impl Fn(&str) -> bool) {
-        if let Ok(mut since) = self.since.lock() {
-            since.retain(|task, _| keep(task));
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut completing) = self.tracker.completing.lock() {
+            completing.remove(&self.task_sid);
         }
     }
 }
 
-/// Completes `task_sid` if it is wrapping; returns the task as it is afterwards.
+impl Tracker {
+    /// The wrap-up of `task_sid`, started at `now` if it is new (then `true`).
+    pub(crate) fn start(&self, task_sid: &str, now: Timestamp, policy: WrapUpPolicy) -> (WrapUp, bool) {
+        let Ok(mut tasks) = self.tasks.lock() else { return (WrapUp::new(now, policy), false) };
+        if let Some(found) = tasks.get(task_sid) {
+            return (*found, false);
+        }
+        if tasks.len() > MAX_TRACKED {
+            tasks.clear();
+        }
+        let wrap_up = WrapUp::new(now, policy);
+        tasks.insert(task_sid.to_owned(), wrap_up);
+        (wrap_up, true)
+    }
+
+    /// Moves the end of `task_sid`'s wrap-up by the policy's extension, up to its limit: the new wrap-up,
+    /// `Err` with the unchanged one when it is at the limit already, `None` when the task is not known.
+    pub(crate) fn extend(&self, task_sid: &str, policy: WrapUpPolicy) -> Option<Result<WrapUp, WrapUp>> {
+        let mut tasks = self.tasks.lock().ok()?;
+        let wrap_up = tasks.get_mut(task_sid)?;
+        if wrap_up.ends_at >= wrap_up.limit_at {
+            return Some(Err(*wrap_up));
+        }
+        wrap_up.ends_at = wrap_up.ends_at.plus_millis(millis(policy.extension)).min(wrap_up.limit_at);
+        Some(Ok(*wrap_up))
+    }
+
+    /// Takes the right to complete `task_sid`; `None` while another completion of it is in flight.
+    pub(crate) fn claim(&self, task_sid: &str) -> Option<Claim<'_>> {
+        let mut completing = self.completing.lock().ok()?;
+        completing.insert(task_sid.to_owned()).then(|| Claim { tracker: self, task_sid: task_sid.to_owned() })
+    }
+
+    pub(crate) fn forget(&self, task_sid: &str) {
+        if let Ok(mut tasks) = self.tasks.lock() {
+            tasks.remove(task_sid);
+        }
+    }
+
+    fn retain(&self, keep: impl Fn(&str) -> bool) {
+        if let Ok(mut tasks) = self.tasks.lock() {
+            tasks.retain(|task, _| keep(task));
+        }
+    }
+}
+
+/// The wrap-up of `task_sid`, which is wrapping: started now if it is new, with a timer that completes the
+/// task when it is due.
+pub(crate) fn started(state: &AppState, task_sid: &str) -> WrapUp {
+    let (wrap_up, new) = state.inner.wrapping.start(task_sid, state.now(), state.config().wrap_up);
+    if new {
+        schedule(state, task_sid, wrap_up.due_at());
+    }
+    wrap_up
+}
+
+/// Extends `task_sid`'s wrap-up (the caller checked that the task is the worker's); 409 when the task is
+/// not in wrap-up or the wrap-up is at its limit.
+pub(crate) async fn extend(state: &AppState, task_sid: &str) -> Result<WrapUp, AppError> {
+    let task =
+        state.client().fetch_task(task_sid).await.map_err(|e| AppError::upstream("read the task", e))?;
+    if task.assignment_status != Some(TaskAssignmentStatus::Wrapping) {
+        return Err(AppError::Conflict(format!(
+            "Task {task_sid} is not in wrap-up: there is nothing to extend."
+        )));
+    }
+    started(state, task_sid);
+    let policy = state.config().wrap_up;
+    match state.inner.wrapping.extend(task_sid, policy) {
+        Some(Ok(wrap_up)) => {
+            schedule(state, task_sid, wrap_up.due_at());
+            Ok(wrap_up)
+        }
+        Some(Err(_)) => Err(AppError::Conflict(format!(
+            "Wrap-up cannot be extended beyond {} minutes; complete the task.",
+            policy.limit.as_secs().div_ceil(60)
+        ))),
+        None => {
+            Err(AppError::Conflict(format!("Task {task_sid} is not in wrap-up: there is nothing to extend.")))
+        }
+    }
+}
+
+/// Checks `task_sid` at `at` (and so completes it if it is due then).
+fn schedule(state: &AppState, task_sid: &str, at: Timestamp) {
+    let wait = u64::try_from(at.millis_since(state.now())).unwrap_or(0);
+    let state = state.clone();
+    let task = task_sid.to_owned();
+    tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+        check_task(&state, &task).await;
+    });
+}
+
+/// Completes `task_sid` if it is wrapping; returns the task as it is afterwards. A task completed by
+/// someone else meanwhile is not an error.
 pub async fn fix_task(state: &AppState, task_sid: &str) -> Result<Task, AppError> {
     let client = state.client();
     let task = client.fetch_task(task_sid).await.map_err(|e| AppError::upstream("read the task", e))?;
@@ -63,83 +204,58 @@ pub async fn fix_task(state: &AppState, task_sid: &str) -> Result<Task, AppError
         reason: Some(STUCK_REASON.to_owned()),
         ..Default::default()
     };
-    let task = client
-        .update_task(task_sid, &update)
-        .await
-        .map_err(|e| AppError::upstream("complete the task stuck in wrapping", e))?;
+    let task = match client.update_task(task_sid, &update).await {
+        Ok(task) => task,
+        Err(error) => {
+            let now = client.fetch_task(task_sid).await.ok();
+            match now.filter(|t| t.assignment_status == Some(TaskAssignmentStatus::Completed)) {
+                Some(completed) => return Ok(completed),
+                None => return Err(AppError::upstream("complete the task stuck in wrapping", error)),
+            }
+        }
+    };
     state.inner.wrapping.forget(task_sid);
     tracing::info!(%task_sid, "completed a task stuck in wrapping");
     Ok(task)
 }
 
-/// Whether the policy says a task wrapping since `since` of a worker whose activity is `available` is due.
-fn due(policy: WrapUpPolicy, since: Timestamp, now: Timestamp, available: bool) -> bool {
-    match policy {
-        WrapUpPolicy::Never => false,
-        WrapUpPolicy::WhenOffline => !available,
-        WrapUpPolicy::After(delay) => {
-            now.millis_since(since) >= i64::try_from(delay.as_millis()).unwrap_or(i64::MAX)
-        }
-    }
-}
-
-/// Applies the policy to `worker_sid`'s wrapping tasks. Failures are logged: the next round retries.
-pub(crate) async fn check_worker(state: &AppState, worker_sid: &str) {
-    if state.config().wrap_up == WrapUpPolicy::Never {
-        return;
-    }
+/// Finds the worker of the wrapping `task_sid` and applies the policy.
+async fn check_task(state: &AppState, task_sid: &str) {
     let filter =
         ReservationFilter { reservation_status: Some(ReservationStatus::Wrapping), ..Default::default() };
-    let reservations = match state.client().list_worker_reservations(worker_sid, &filter).all().await {
-        Ok(list) => list,
-        Err(error) => {
-            tracing::warn!(%worker_sid, %error, "could not list wrapping reservations");
-            return;
-        }
+    let Ok(reservations) = state.client().list_task_reservations(task_sid, &filter).all().await else {
+        return;
     };
-    let tasks: Vec<String> = reservations.into_iter().filter_map(|r| r.task_sid).collect();
-    apply(state, worker_sid, &tasks).await;
+    if let Some(worker) = reservations.into_iter().find_map(|r| r.worker_sid) {
+        apply(state, &worker, &[task_sid.to_owned()]).await;
+    }
 }
 
-/// Applies the policy to `tasks`, all wrapping with `worker_sid`.
+/// Completes those of `tasks`, all wrapping with `worker_sid`, that are due. Failures are logged: the next
+/// round retries.
 async fn apply(state: &AppState, worker_sid: &str, tasks: &[String]) {
     // Checked here, at decision time: a check started while the worker was signed in may run later.
     if tasks.is_empty() || !state.is_signed_in(worker_sid) {
         return;
     }
-    let now = state.now();
-    let available = match state.config().wrap_up {
-        WrapUpPolicy::WhenOffline => match worker_available(state, worker_sid).await {
-            Some(available) => available,
-            None => return,
-        },
-        _ => true,
-    };
     for task in tasks {
-        let since = state.inner.wrapping.seen(task, now);
-        if due(state.config().wrap_up, since, now, available) {
-            if let Err(error) = fix_task(state, task).await {
-                tracing::warn!(task_sid = %task, %error, "could not complete a task stuck in wrapping");
+        if state.now() < started(state, task).due_at() {
+            continue;
+        }
+        // Another check is completing it: that one reports.
+        let Some(_claim) = state.inner.wrapping.claim(task) else { continue };
+        match fix_task(state, task).await {
+            Ok(_) => super::live::refresh(state, worker_sid),
+            Err(error) => {
+                tracing::warn!(task_sid = %task, %error, "could not complete a task stuck in wrapping")
             }
         }
     }
 }
 
-async fn worker_available(state: &AppState, worker_sid: &str) -> Option<bool> {
-    let worker = state.client().fetch_worker(worker_sid).await.ok()?;
-    if let Some(available) = worker.available {
-        return Some(available);
-    }
-    let workspace = snapshot::workspace(state).await.ok()?;
-    worker.activity_sid.as_deref().and_then(|sid| workspace.activity(sid)).map(|a| a.available)
-}
-
 /// Every wrapping task of the workspace whose worker is signed in gets the policy applied. One list call,
 /// plus one per wrapping task to find its worker.
 pub(crate) async fn sweep(state: &AppState) {
-    if state.config().wrap_up == WrapUpPolicy::Never {
-        return;
-    }
     let client = state.client();
     let filter = TaskFilter { assignment_status: vec![TaskAssignmentStatus::Wrapping], ..Default::default() };
     let tasks = match client.list_tasks(&filter).all().await {
@@ -160,8 +276,8 @@ pub(crate) async fn sweep(state: &AppState) {
             if state.is_signed_in(&worker) {
                 by_worker.entry(worker).or_default().push(task);
             } else {
-                // Start the clock anyway: a worker who signs in later should not wait the delay again.
-                state.inner.wrapping.seen(&task, state.now());
+                // Start the clock anyway: a worker who signs in later should not wait the whole time again.
+                started(state, &task);
             }
         }
     }
@@ -177,23 +293,48 @@ mod tests {
     use super::*;
 
     #[test]
-    fn policies_decide_when_a_wrapping_task_is_due() {
+    fn a_wrap_up_ends_after_the_countdown_and_extends_up_to_its_limit() {
+        let policy = WrapUpPolicy {
+            countdown: Duration::from_secs(60),
+            extension: Duration::from_secs(60),
+            limit: Duration::from_secs(150),
+        };
+        let tracker = Tracker::default();
         let t0 = Timestamp::from_secs(100);
-        let after = WrapUpPolicy::After(Duration::from_secs(30));
-        assert!(!due(after, t0, t0.plus_secs(29), false));
-        assert!(due(after, t0, t0.plus_secs(30), true));
-        assert!(due(WrapUpPolicy::WhenOffline, t0, t0, false));
-        assert!(!due(WrapUpPolicy::WhenOffline, t0, t0.plus_secs(3600), true));
-        assert!(!due(WrapUpPolicy::Never, t0, t0.plus_secs(3600), false));
+        let (first, new) = tracker.start("WT1", t0, policy);
+        assert!(new);
+        assert_eq!((first.ends_at, first.limit_at), (t0.plus_secs(60), t0.plus_secs(150)));
+        assert_eq!(first.due_at(), t0.plus_secs(65), "an open page completes first");
+        assert_eq!(
+            tracker.start("WT1", t0.plus_secs(5), policy),
+            (first, false),
+            "the first sighting counts"
+        );
+        let extended = tracker.extend("WT1", policy).and_then(Result::ok).map(|w| w.ends_at);
+        assert_eq!(extended, Some(t0.plus_secs(120)));
+        let capped = tracker.extend("WT1", policy).and_then(Result::ok).map(|w| w.ends_at);
+        assert_eq!(capped, Some(t0.plus_secs(150)));
+        assert!(matches!(tracker.extend("WT1", policy), Some(Err(_))), "at the limit");
+        assert_eq!(tracker.extend("WT2", policy), None);
+        tracker.forget("WT1");
+        assert!(tracker.start("WT1", t0.plus_secs(5), policy).1);
     }
 
     #[test]
-    fn the_tracker_keeps_the_first_sighting() {
+    fn no_countdown_means_due_at_once() {
+        let none = WrapUpPolicy::seconds(0);
+        let t0 = Timestamp::from_secs(100);
+        assert_eq!(WrapUp::new(t0, none).due_at(), t0);
+    }
+
+    #[test]
+    fn one_completion_at_a_time() {
         let tracker = Tracker::default();
-        let t0 = Timestamp::from_secs(1);
-        assert_eq!(tracker.seen("WT1", t0), t0);
-        assert_eq!(tracker.seen("WT1", t0.plus_secs(5)), t0);
-        tracker.forget("WT1");
-        assert_eq!(tracker.seen("WT1", t0.plus_secs(5)), t0.plus_secs(5));
+        let claim = tracker.claim("WT1");
+        assert!(claim.is_some());
+        assert!(tracker.claim("WT1").is_none());
+        assert!(tracker.claim("WT2").is_some());
+        drop(claim);
+        assert!(tracker.claim("WT1").is_some());
     }
 }

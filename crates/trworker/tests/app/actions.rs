@@ -2,10 +2,9 @@
 //! that a worker acts only on itself.
 
 use serde_json::json;
-use trworker::app::WrapUpPolicy;
 use twilio::models::ReservationStatus;
 
-use crate::helpers::{spawn_app, spawn_app_with};
+use crate::helpers::spawn_app;
 
 #[tokio::test]
 async fn a_worker_changes_its_activity() {
@@ -26,7 +25,7 @@ async fn a_worker_changes_its_activity() {
 
 #[tokio::test]
 async fn accept_conference_end_wrapping_complete() {
-    let app = spawn_app_with(|config| config.wrap_up = WrapUpPolicy::Never).await;
+    let app = spawn_app().await;
     let token = app.sign_in("alice").await;
     let (task, reservation) = app.offer_call(&token, &app.alice, "+15551230001").await;
     assert_eq!(reservation.task_sid.as_deref(), Some(task.sid.as_str()));
@@ -73,7 +72,7 @@ async fn a_worker_rejects_and_names_its_next_activity() {
 
 #[tokio::test]
 async fn a_worker_may_not_act_on_another_workers_call() {
-    let app = spawn_app_with(|config| config.wrap_up = WrapUpPolicy::Never).await;
+    let app = spawn_app().await;
     let alice = app.sign_in("alice").await;
     let bob = app.sign_in("bob").await;
     let (task, reservation) = app.offer_call(&alice, &app.alice, "+15551230003").await;
@@ -117,7 +116,7 @@ async fn a_worker_may_not_act_on_another_workers_call() {
 
 #[tokio::test]
 async fn fix_wrapping_completes_only_a_wrapping_task() {
-    let app = spawn_app_with(|config| config.wrap_up = WrapUpPolicy::Never).await;
+    let app = spawn_app().await;
     let token = app.sign_in("alice").await;
     let task = app.on_call(&token, &app.alice, "+15551230004").await;
 
@@ -182,7 +181,7 @@ async fn twilio_failures_are_502_with_a_message() {
 
 #[tokio::test]
 async fn a_worker_who_was_only_offered_a_task_cannot_act_on_it_later() {
-    let app = spawn_app_with(|config| config.wrap_up = WrapUpPolicy::Never).await;
+    let app = spawn_app().await;
     let alice = app.sign_in("alice").await;
     let bob = app.sign_in("bob").await;
     let (task, offered) = app.offer_call(&alice, &app.alice, "+15551230009").await;

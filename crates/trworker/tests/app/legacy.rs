@@ -1,7 +1,5 @@
 //! The seed's URLs and their plain-text formats.
 
-use trworker::app::WrapUpPolicy;
-
 use crate::helpers::{spawn_app, spawn_app_with, PASSWORD};
 
 #[tokio::test]
@@ -49,7 +47,7 @@ fn urlenc(s: &str) -> String {
 
 #[tokio::test]
 async fn conference_end_and_task_fix_answer_in_the_seeds_words() {
-    let app = spawn_app_with(|config| config.wrap_up = WrapUpPolicy::Never).await;
+    let app = spawn_app().await;
     assert_eq!(app.get_text("/conferenceEndFn.php").await.2, "0");
     assert_eq!(app.get_text("/taskReservationTaskFix.php").await.2, "0");
     // The token generateTrToken.php issued, as a query parameter (what an old page adds most easily).

@@ -2,7 +2,7 @@
 //! several sockets of one worker, refused tokens.
 
 use serde_json::{json, Value};
-use trworker::app::{EventIntake, TaskRouterEvent, WrapUpPolicy};
+use trworker::app::{EventIntake, TaskRouterEvent};
 
 use crate::helpers::{spawn_app, spawn_app_with};
 
@@ -18,7 +18,7 @@ fn pending(state: &Value) -> Option<&Value> {
 
 #[tokio::test]
 async fn a_socket_gets_the_state_then_the_call_as_an_event_frame() {
-    let app = spawn_app_with(|config| config.wrap_up = WrapUpPolicy::Never).await;
+    let app = spawn_app().await;
     let token = app.sign_in("alice").await;
     let mut socket = app.socket(&token, None).await;
     let first = socket.next().await.expect("state");
@@ -233,7 +233,7 @@ async fn a_socket_lives_as_long_as_its_latest_token() {
 
 #[tokio::test]
 async fn a_call_frame_carries_the_reservation_as_the_state_shows_it() {
-    let app = spawn_app_with(|config| config.wrap_up = WrapUpPolicy::Never).await;
+    let app = spawn_app().await;
     // Alice's call makes the app learn the workflow's reservation timeout (from the state it rebuilds).
     let (alice, mut alices) = app.connect("alice").await;
     app.set_activity(&alice, "Available").await;

@@ -163,6 +163,19 @@ impl Browser {
         self.press_in("", label).await;
     }
 
+    /// Types `text` into the field matching `xpath` (after emptying it), as a worker would.
+    pub async fn fill(&self, what: &str, xpath: &str, text: &str) {
+        let field = self.wait_xpath(what, xpath).await;
+        field.clear().await.unwrap_or_else(|e| panic!("clear {what}: {e}"));
+        field.send_keys(text).await.unwrap_or_else(|e| panic!("type into {what}: {e}"));
+    }
+
+    /// Picks the option whose value is `value` in the select matching `xpath`.
+    pub async fn choose(&self, what: &str, xpath: &str, value: &str) {
+        let select = self.wait_xpath(what, xpath).await;
+        select.select_by_value(value).await.unwrap_or_else(|e| panic!("choose {value:?} in {what}: {e}"));
+    }
+
     /// Fills the sign-in form and submits it.
     pub async fn sign_in(&self, identity: &str, password: &str) {
         let field = self.wait_xpath("the Identity field", "//input[@id='identity']").await;

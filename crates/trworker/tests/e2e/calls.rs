@@ -1,6 +1,5 @@
-//! Calls: one arrives and is accepted, talked through and completed; one is rejected; one rings out.
+//! Calls: one arrives and is accepted, talked through and wrapped up; one is rejected; one rings out.
 
-use trworker::app::WrapUpPolicy;
 use twilio::models::Task;
 
 use crate::browser::{literal, Browser};
@@ -24,8 +23,7 @@ pub async fn ring(browser: &Browser, server: &Server, from: &str) -> Task {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_is_accepted_then_the_conference_ended_and_the_task_completed() {
-    // Completing by hand is the point here, so the server does not complete the wrapping task itself.
-    let Some(scene) = Scene::online_with("accept", |c| c.wrap_up = WrapUpPolicy::Never).await else { return };
+    let Some(scene) = Scene::online("accept").await else { return };
     let Scene { browser, server, .. } = &scene;
     assert_eq!(server.worker_activity(WORKER).await, "Available");
 
@@ -49,14 +47,30 @@ async fn a_call_is_accepted_then_the_conference_ended_and_the_task_completed() {
 
     browser.press_in("//*[@data-testid='conference']", "End conference").await;
     browser.wait_gone("the conference card", "//*[@data-testid='conference']").await;
+    // Wrap-up by default: a minute on the clock, a disposition and notes.
     let wrapping = "//*[@data-testid='reservation'][@data-status='wrapping']";
     browser.wait_xpath("the call in wrap-up", wrapping).await;
+    browser
+        .wait_xpath("the wrap-up countdown", &format!("{wrapping}//*[@data-testid='wrap-up-countdown'][starts-with(.,'01:0') or starts-with(.,'00:5')]"))
+        .await;
     assert_eq!(server.task_status(&task.sid).await, "wrapping");
+    browser
+        .choose("the disposition", &format!("{wrapping}//select[@data-field='disposition']"), "Resolved")
+        .await;
+    browser
+        .fill("the notes", &format!("{wrapping}//textarea[@data-field='notes']"), "Address updated.")
+        .await;
 
     browser.press_in(wrapping, "Complete").await;
     browser.wait_gone("the wrap-up card", "//*[@data-testid='reservation']").await;
     assert_eq!(server.task_status(&task.sid).await, "completed");
-    browser.wait_text("log", "Completed the task of the call from +15551230001").await;
+    browser.wait_text("log", "Completed the task of the call from +15551230001 with your notes").await;
+    let done = server.admin.fetch_task(&task.sid).await.expect("task");
+    let attributes = done.attributes_json().expect("attributes");
+    assert_eq!(
+        attributes["wrap_up"],
+        serde_json::json!({ "disposition": "Resolved", "notes": "Address updated." })
+    );
 
     scene.close().await;
 }
@@ -100,26 +114,6 @@ async fn an_unanswered_call_times_out_and_the_worker_shows_unavailable() {
     browser.wait_activity("Unavailable").await;
     assert_eq!(server.worker_activity(WORKER).await, "Unavailable");
     browser.wait_text("log", "Missed call from +15551230003").await;
-
-    scene.close().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn by_default_the_server_completes_the_task_when_the_call_ends() {
-    let Some(scene) = Scene::online("wrapup").await else { return };
-    let Scene { browser, server, .. } = &scene;
-
-    let task = ring(browser, server, "+15551230007").await;
-    browser.press_in(&pending_from("+15551230007"), "Accept").await;
-    server.advance(3).await;
-    browser.press_in("//*[@data-testid='conference']", "End conference").await;
-
-    // As in the seed: the post-work activity is Offline, and an offline worker's wrapping task is
-    // completed by the server, so no card is left behind.
-    browser.wait_gone("the conference card", "//*[@data-testid='conference']").await;
-    browser.wait_activity("Offline").await;
-    browser.wait_gone("the call's card", "//*[@data-testid='reservation']").await;
-    assert_eq!(server.task_status(&task.sid).await, "completed");
 
     scene.close().await;
 }

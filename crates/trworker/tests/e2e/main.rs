@@ -22,3 +22,4 @@ mod calls;
 mod policy;
 mod safety;
 mod session;
+mod wrapup;
