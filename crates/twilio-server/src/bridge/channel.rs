@@ -80,7 +80,7 @@ pub(super) async fn upgrade(
         Err(e) => return error_response(e, None),
     };
     let engine = state.engine();
-    let bearer = match token::verify(&state, &query.token, engine.now()) {
+    let bearer = match token::verify(&state, &query.token, engine.now()).await {
         Ok(b) => b,
         Err(e) => return error_response(e, None),
     };

@@ -106,7 +106,7 @@ async fn answer(state: &ServerState, headers: &HeaderMap, body: &[u8]) -> ApiRes
             "The envelope must be JSON {{\"url\",\"method\",\"params\",\"token\"}} with string url, method and token ({e})"
         ))
     })?;
-    let bearer = token::verify(state, &envelope.token, state.engine().now())?;
+    let bearer = token::verify(state, &envelope.token, state.engine().now()).await?;
     let p = params(envelope.params.unwrap_or_default());
     let path = relative(&envelope.url);
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();

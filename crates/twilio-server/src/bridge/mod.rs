@@ -13,9 +13,8 @@
 //! same engine commands.
 //!
 //! Not here yet (issue 22): v1 addressing (`/v1/wschannels/{AC}/{channel}`, taskrouter.js v1, task queue
-//! and workspace channels, capability-token policies), the API Keys resource (so an AccessToken's `iss`
-//! can only be an `SK…` key whose secret the engine knows; today any `SK…` issuer signed with the auth
-//! token is accepted), and the §4.3 calls beyond the Worker flow (transfers, participants, supervisor).
+//! and workspace channels, capability-token policies), and the §4.3 calls beyond the Worker flow
+//! (transfers, participants, supervisor).
 
 mod channel;
 mod envelope;

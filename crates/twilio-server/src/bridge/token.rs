@@ -2,8 +2,9 @@
 //!
 //! Accepted, each signed HS256 with the engine's auth token:
 //! - an AccessToken with a TaskRouter grant naming the workspace and the worker, `sub` the engine's account
-//!   and `iss` an `SK…` key or the account SID itself. Until the API Keys resource exists, every `SK…`
-//!   issuer is taken as a key whose secret is the auth token;
+//!   and `iss` an `SK…` key or the account SID itself. A key of the engine's API Keys resource is checked
+//!   with its secret; any other `SK…` issuer, and the account, with the auth token (how tokens were made
+//!   before the engine had keys, and what the SDK test does);
 //! - a worker capability token (the original app's, `twilio::token::WorkerCapability`), whose `channel` is
 //!   the worker.
 //!
@@ -36,11 +37,16 @@ pub(super) fn unauthorized(why: impl std::fmt::Display) -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, crate::error::AUTHENTICATE, format!("Invalid token: {why}"))
 }
 
-/// Checks `token` against the engine's credentials at `now`.
-pub(super) fn verify(state: &ServerState, token: &str, now: Timestamp) -> ApiResult<Bearer> {
+/// Checks `token` against the engine's credentials and API keys at `now`.
+pub(super) async fn verify(state: &ServerState, token: &str, now: Timestamp) -> ApiResult<Bearer> {
     let credentials = state.credentials();
     let secs = u64::try_from(now.secs()).unwrap_or(0);
-    let access = verify_access_token_signature(token, &credentials.auth_token, secs);
+    let key = match unverified_issuer(token).and_then(|iss| Sid::parse_as(&iss, Prefix::ApiKey).ok()) {
+        Some(key) => state.engine().api_key_secret(key).await,
+        None => None,
+    };
+    let secret = key.as_deref().unwrap_or(&credentials.auth_token);
+    let access = verify_access_token_signature(token, secret, secs);
     let bearer = match access {
         Ok(claims) => {
             if claims.sub != credentials.account_sid {
@@ -87,6 +93,16 @@ pub(super) fn verify(state: &ServerState, token: &str, now: Timestamp) -> ApiRes
     Ok(bearer)
 }
 
+/// The `iss` claim, read before the signature is checked, only to choose the key to check it with.
+fn unverified_issuer(token: &str) -> Option<String> {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1)?;
+    let bytes =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    claims.get("iss")?.as_str().map(str::to_owned)
+}
+
 fn parse(value: &str, prefix: Prefix) -> ApiResult<Sid> {
     Sid::parse_as(value, prefix).map_err(|e| unauthorized(format!("{value} is not a {prefix:?} SID ({e})")))
 }
@@ -131,11 +147,11 @@ mod tests {
     async fn accepts_access_and_capability_tokens_of_the_account_only() {
         let state = state();
         let now = Timestamp::from_secs(NOW as i64);
-        let ok = verify(&state, &access(AC, "secret", Some(WK)), now).unwrap();
+        let ok = verify(&state, &access(AC, "secret", Some(WK)), now).await.unwrap();
         assert_eq!(ok.worker_sid.to_string(), WK);
         assert_eq!(ok.lifetime_ms(now), 3_600_000);
         let cap = WorkerCapability::new(AC, "secret", WS, WK).to_jwt(NOW).unwrap();
-        assert_eq!(verify(&state, &cap, now).unwrap().workspace_sid.to_string(), WS);
+        assert_eq!(verify(&state, &cap, now).await.unwrap().workspace_sid.to_string(), WS);
 
         let other = "AC00000000000000000000000000000099";
         for bad in [
@@ -144,11 +160,11 @@ mod tests {
             access(AC, "secret", None),
             "not a token".to_owned(),
         ] {
-            let e = verify(&state, &bad, now).unwrap_err();
+            let e = verify(&state, &bad, now).await.unwrap_err();
             assert_eq!(e.status, StatusCode::UNAUTHORIZED, "{e}");
         }
         let later = Timestamp::from_secs(NOW as i64 + 3601);
-        let e = verify(&state, &access(AC, "secret", Some(WK)), later).unwrap_err();
+        let e = verify(&state, &access(AC, "secret", Some(WK)), later).await.unwrap_err();
         assert!(e.message.contains("expired"), "{e}");
     }
 }

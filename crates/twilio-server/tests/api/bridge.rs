@@ -385,3 +385,25 @@ async fn sessions_close_existing_ones_set_offline_and_close_at_token_expiry() {
     assert_eq!(closed["close"], 4001, "{closed}");
     assert!(closed["reason"].as_str().unwrap().contains("expired"));
 }
+
+#[tokio::test]
+async fn an_access_token_signed_with_an_api_key_opens_the_channel() {
+    let app = app().await;
+    let (ws, a, _) = call_centre(&app).await;
+    let (status, key) =
+        app.post(&format!("/2010-04-01/Accounts/{ACCOUNT}/Keys.json"), &[("FriendlyName", "sdk")]).await;
+    assert_eq!(status, 201, "{key}");
+    let grant = TaskRouterGrant { workspace_sid: Some(ws.clone()), worker_sid: Some(a.clone()), role: None };
+    let signed = |secret: &str| {
+        AccessToken::new(ACCOUNT, key["sid"].as_str().unwrap(), secret)
+            .task_router_grant(grant.clone())
+            .to_jwt(NOW)
+            .unwrap()
+    };
+    let mut socket = connect(&app, &signed(key["secret"].as_str().unwrap()), "").await;
+    assert_eq!(next_event(&mut socket).await["event_type"], "init");
+    // The key's SID with the auth token is not the key.
+    let (status, body) =
+        call(&app, &signed(TOKEN), "GET", &format!("Workspaces/{ws}/Workers/{a}"), json!({})).await;
+    assert_eq!(status, 401, "{body}");
+}
