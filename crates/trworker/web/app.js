@@ -20,7 +20,6 @@ import {
   ATTRIBUTES_MAX,
   attributesWithWrapUp,
   callerLabel,
-  callerOf,
   cleanText,
   conferenceCard,
   logLine,
@@ -254,6 +253,7 @@ function applyState(msg, first = false) {
   state.recent = first || !Number.isFinite(msg.seq) ? [] : state.recent.filter((e) => e.seq > msg.seq);
   for (const event of state.recent) applyEventChanges(event);
   noteEndedReservations(before);
+  noteWaiting(state.reservations, Number.isFinite(msg.server_time) ? msg.server_time : serverNow());
   forgetDrafts(new Set(state.reservations.filter((r) => r.status === 'wrapping').map((r) => r.task?.sid)));
   try {
     if (Number.isFinite(msg.seq)) sessionStorage.setItem(SEQ_KEY, String(live.lastSeq ?? msg.seq));
@@ -277,6 +277,7 @@ function applyEvent(msg) {
   const before = new Map(state.reservations.map((r) => [r.sid, r]));
   applyEventChanges(msg);
   noteEndedReservations(before);
+  noteWaiting(state.reservations, Number.isFinite(msg.at) ? msg.at : serverNow());
   render();
 }
 
@@ -676,10 +677,11 @@ function renderCalls() {
   const pending = state.reservations
     .filter((r) => r.status === 'pending')
     .sort((a, b) => (a.created_at ?? 0) - (b.created_at ?? 0));
-  const others = state.reservations.filter((r) => r.status !== 'pending');
+  // The accepted call is the conference card's: it is not shown twice.
+  const others = state.reservations.filter((r) => r.status !== 'pending' && !(state.conference && r.status === 'accepted'));
   for (const r of pending) wanted.set(`r:${r.sid}`, { slot: 'pending-slot', data: r, build: reservationCard });
   if (state.conference) {
-    const data = { conference: state.conference, caller: conferenceCaller(state.conference) };
+    const data = { conference: state.conference, reservation: conferenceReservation(state.conference) };
     wanted.set(`c:${state.conference.sid}`, { slot: 'conference-slot', data, build: conferenceCard });
   }
   for (const r of others) wanted.set(`r:${r.sid}`, { slot: 'task-slot', data: r, build: reservationCard });
@@ -726,11 +728,25 @@ function renderCalls() {
   $('idle').hidden = wanted.size > 0;
 }
 
-/** The caller of a conference: Twilio names the conference after the reservation, else the one accepted call. */
-function conferenceCaller(conference) {
+/** The call a conference bridges: TaskRouter names the conference after the task (or the reservation),
+ * else the one accepted call. */
+function conferenceReservation(conference) {
   const accepted = state.reservations.filter((r) => r.status === 'accepted');
-  const match = state.reservations.find((r) => r.sid === conference.friendly_name) ?? (accepted.length === 1 ? accepted[0] : null);
-  return match ? callerOf(match) : null;
+  const named = state.reservations.find((r) => r.task?.sid === conference.friendly_name || r.sid === conference.friendly_name);
+  return named ?? (accepted.length === 1 ? accepted[0] : null);
+}
+
+/** When each reservation's task started waiting (server ms), from its age when first seen: stable, so the
+ * "Waiting" timer neither jumps nor rebuilds the card. */
+const waitingSince = new Map();
+
+function noteWaiting(reservations, at) {
+  for (const r of reservations) {
+    if (!waitingSince.has(r.sid) && Number.isFinite(r.task?.age) && Number.isFinite(at)) waitingSince.set(r.sid, at - r.task.age * 1000);
+    if (waitingSince.has(r.sid)) r.waiting_since = waitingSince.get(r.sid);
+  }
+  const live = new Set(reservations.map((r) => r.sid));
+  for (const sid of waitingSince.keys()) if (!live.has(sid)) waitingSince.delete(sid);
 }
 
 /** Fills a new wrap-up form from its task's draft. */

@@ -109,10 +109,42 @@ export function displayValue(value) {
   return String(value);
 }
 
-/** Who is calling: the task's `from` attribute, as the seed shows it (for display: see `callerLabel`). */
+/** Attributes that name the caller, first found wins: integrations (Studio, Flex, CRMs) use these. */
+export const NAME_KEYS = ['caller_name', 'customer_name', 'callerName', 'customerName', 'name', 'from_name'];
+
+/** Attributes shown as the call's context, in this order, with their labels (the first key found wins). */
+export const CONTEXT = [
+  ['Product', ['product', 'selected_product']],
+  ['Language', ['language', 'lang', 'locale']],
+  ['Queue', ['queue', 'queue_name']],
+];
+
+/** Attributes shown nowhere but in "Details": the caller and the context are shown already. */
+const SHOWN_KEYS = new Set(['from', ...NAME_KEYS, ...CONTEXT.flatMap(([, keys]) => keys)]);
+
+const present = (value) => value !== undefined && value !== null && value !== '' && typeof value !== 'object';
+
+function attributesOf(reservation) {
+  const a = reservation?.task?.attributes;
+  return a && typeof a === 'object' && !Array.isArray(a) ? a : {};
+}
+
+/** The caller's number: the task's `from` attribute; `null` when there is none. */
+export function callerNumber(reservation) {
+  const from = attributesOf(reservation).from;
+  return present(from) ? String(from) : null;
+}
+
+/** The caller's name from the first of `NAME_KEYS` that holds one; `null` when none does. */
+export function callerName(reservation) {
+  const attributes = attributesOf(reservation);
+  const key = NAME_KEYS.find((k) => present(attributes[k]) && String(attributes[k]).trim());
+  return key ? String(attributes[key]) : null;
+}
+
+/** Who is calling, as a heading names them: the name, else the number (for display: see `callerLabel`). */
 export function callerOf(reservation) {
-  const from = reservation?.task?.attributes?.from;
-  return from === undefined || from === null || from === '' ? 'Unknown caller' : displayValue(from);
+  return callerName(reservation) ?? callerNumber(reservation) ?? 'Unknown caller';
 }
 
 /** How many characters of a caller messages and log lines show. */
@@ -121,6 +153,45 @@ const CALLER_MAX = 64;
 /** The caller as messages, log lines and notifications name it: cleaned and cut. */
 export function callerLabel(reservation) {
   return shortText(callerOf(reservation), CALLER_MAX).text;
+}
+
+/** The caller's heading and, under it, the number when the heading is a name, then the context. */
+function callerBlock(reservation, headingId, tag = 'h3') {
+  const name = callerName(reservation);
+  const number = callerNumber(reservation);
+  const attributes = attributesOf(reservation);
+  const context = h('dl', { class: 'context', 'data-testid': 'context' });
+  for (const [label, keys] of CONTEXT) {
+    let value = keys.map((k) => attributes[k]).find(present);
+    if (label === 'Queue' && !present(value)) value = reservation?.task?.queue;
+    if (present(value)) context.append(h('div', {}, h('dt', {}, label), userText('dd', {}, value, CALLER_MAX)));
+  }
+  if (Number.isFinite(reservation?.waiting_since)) {
+    context.append(
+      h('div', {}, h('dt', {}, 'Waiting'), h('dd', {}, h('span', { class: 'timer', 'data-testid': 'waiting', dataset: { since: reservation.waiting_since } }, '00:00'))),
+    );
+  }
+  return [
+    userText(tag, { class: 'caller', id: headingId, 'data-testid': 'caller' }, callerOf(reservation), CALLER_MAX),
+    name && number ? userText('p', { class: 'caller-number', 'data-testid': 'caller-number' }, number, CALLER_MAX) : null,
+    context.children.length > 0 ? context : null,
+  ];
+}
+
+/** Every other attribute, and the task's identifiers, behind a "Details" disclosure. */
+function detailsOf(reservation, extra = []) {
+  const attributes = attributesOf(reservation);
+  const list = h('dl', { class: 'attributes', 'data-testid': 'attributes' });
+  for (const [key, value] of Object.entries(attributes)) {
+    if (SHOWN_KEYS.has(key) && present(value)) continue;
+    list.append(h('div', {}, userText('dt', {}, key, CALLER_MAX), userText('dd', {}, displayValue(value))));
+  }
+  const task = reservation?.task;
+  const ids = [['Task', task?.sid], ['Priority', task?.priority], ...extra];
+  for (const [key, value] of ids) {
+    if (value !== undefined && value !== null) list.append(h('div', { class: 'ids' }, h('dt', {}, key), userText('dd', { class: 'mono' }, displayValue(value))));
+  }
+  return h('details', { class: 'details' }, h('summary', {}, 'Details'), list);
 }
 
 /** Refreshes every timer under `root` for the server time `now`; returns true if a countdown ran out. */
@@ -161,9 +232,7 @@ const STATUS_BADGES = {
 /** The card of one reservation; its buttons carry `data-action` and the card the reservation's SID. */
 export function reservationCard(reservation) {
   const { sid, status, task } = reservation;
-  const attributes = task?.attributes && typeof task.attributes === 'object' ? task.attributes : {};
   const headingId = `caller-${sid}`;
-  const others = Object.entries(attributes).filter(([key]) => key !== 'from');
 
   const head = h('div', { class: 'card-head' }, h('span', { class: `badge badge-${status}` }, STATUS_BADGES[status] ?? status));
   if (status === 'pending' && Number.isFinite(reservation.timeout_at)) {
@@ -187,7 +256,7 @@ export function reservationCard(reservation) {
     },
     head,
     h('p', { class: 'caller-label' }, 'Caller'),
-    userText('h3', { class: 'caller', id: headingId, 'data-testid': 'caller' }, callerOf(reservation), CALLER_MAX),
+    ...callerBlock(reservation, headingId),
   );
 
   if (status === 'pending' && Number.isFinite(reservation.timeout_at)) {
@@ -201,17 +270,7 @@ export function reservationCard(reservation) {
     );
   }
 
-  if (others.length > 0) {
-    const list = h('dl', { class: 'attributes', 'data-testid': 'attributes' });
-    for (const [key, value] of others) {
-      list.append(h('div', {}, userText('dt', {}, key, CALLER_MAX), userText('dd', {}, displayValue(value))));
-    }
-    card.append(list);
-  }
-
-  const meta = [`Task ${task?.sid ?? '—'}`];
-  if (task?.priority !== undefined && task?.priority !== null) meta.push(`priority ${displayValue(task.priority)}`);
-  card.append(userText('p', { class: 'meta' }, meta.join(' · ')));
+  card.append(detailsOf(reservation));
 
   if (status === 'pending') {
     card.append(
@@ -288,8 +347,9 @@ function wrapUpForm(reservation) {
 
 const ROLE_NAMES = { worker: 'You', customer: 'Caller' };
 
-/** The card of the conference the worker is in; `caller` is who the call is with, when known. */
-export function conferenceCard({ conference, caller }) {
+/** The card of the conference the worker is in, with the caller first; `reservation` is the accepted call
+ * it bridges, when known. Identifiers stay behind "Details". */
+export function conferenceCard({ conference, reservation }) {
   const participants = Array.isArray(conference.participants) ? conference.participants : [];
   const started = Number.isFinite(conference.started_at);
   const list = h('ul', { class: 'participants', 'data-testid': 'participants' });
@@ -300,8 +360,6 @@ export function conferenceCard({ conference, caller }) {
         {},
         userText('span', { class: 'role' }, ROLE_NAMES[p?.role] ?? displayValue(p?.role)),
         ' ',
-        userText('span', { class: 'mono' }, displayValue(p?.call_sid)),
-        ' ',
         userText('span', { class: 'participant-status' }, displayValue(p?.status)),
       ),
     );
@@ -309,6 +367,19 @@ export function conferenceCard({ conference, caller }) {
   if (participants.length === 0) list.append(h('li', { class: 'muted' }, 'Waiting for participants…'));
 
   const name = conference.friendly_name && conference.friendly_name !== conference.sid ? conference.friendly_name : null;
+  const ids = [
+    ['Conference', h('span', {}, userText('span', { 'data-testid': 'conference-sid' }, displayValue(conference.sid)))],
+    ['Name', name],
+    ['Status', conference.status],
+    ...participants.map((p) => [`${ROLE_NAMES[p?.role] ?? 'Participant'} leg`, p?.call_sid]),
+  ];
+  const details = reservation ? detailsOf(reservation) : h('details', { class: 'details' }, h('summary', {}, 'Details'), h('dl', { class: 'attributes' }));
+  const dl = details.querySelector('dl');
+  for (const [key, value] of ids) {
+    if (value === undefined || value === null) continue;
+    const dd = value instanceof Node ? h('dd', { class: 'mono' }, value) : userText('dd', { class: 'mono' }, displayValue(value));
+    dl.append(h('div', { class: 'ids' }, h('dt', {}, key), dd));
+  }
   return h(
     'section',
     {
@@ -325,12 +396,11 @@ export function conferenceCard({ conference, caller }) {
         ? h('span', { class: 'call-time' }, 'Call time ', h('span', { class: 'timer', 'data-testid': 'call-timer', dataset: { since: conference.started_at } }, '00:00'))
         : h('span', { class: 'call-time' }, 'Connecting…'),
     ),
-    caller ? h('h3', { id: 'conference-title' }, 'Call with ', userText('span', {}, caller, CALLER_MAX)) : h('h3', { id: 'conference-title' }, 'Conference'),
-    h('p', { class: 'meta' }, 'Conference ', userText('span', { class: 'mono', 'data-testid': 'conference-sid' }, displayValue(conference.sid))),
-    name ? h('p', { class: 'meta' }, 'Name ', userText('span', {}, name)) : null,
-    h('p', { class: 'meta' }, 'Status ', userText('span', {}, displayValue(conference.status))),
+    h('p', { class: 'caller-label' }, 'Call with'),
+    ...(reservation ? callerBlock(reservation, 'conference-title') : [h('h3', { id: 'conference-title' }, 'Caller')]),
     h('h4', {}, 'Participants'),
     list,
+    details,
     h('div', { class: 'actions' }, h('button', { type: 'button', class: 'button danger', dataset: { action: 'end-conference' } }, 'End conference')),
   );
 }

@@ -163,6 +163,7 @@ pub(crate) fn task_json(task: &Task) -> Value {
         "assignment_status": task.assignment_status.as_ref().map(|s| s.as_str()),
         "priority": task.priority,
         "age": task.age,
+        "queue": task.task_queue_friendly_name,
         "attributes": task.attributes_json().unwrap_or_else(|_| json!({})),
     })
 }

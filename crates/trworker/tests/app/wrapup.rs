@@ -47,6 +47,7 @@ async fn the_state_shows_the_countdown_and_extend_moves_it_up_to_the_limit() {
     let mut socket = app.socket(&token, None).await;
     let state =
         socket.state_where("a wrapping reservation", |s| s["reservations"][0]["status"] == "wrapping").await;
+    assert_eq!(state["reservations"][0]["task"]["queue"], "support", "the page shows the queue");
     let wrap_up = &state["reservations"][0]["wrap_up"];
     let started = wrap_up["started_at"].as_i64().expect("started_at");
     assert_eq!(wrap_up["ends_at"].as_i64(), Some(started + 30_000));

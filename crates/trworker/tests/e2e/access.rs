@@ -51,7 +51,7 @@ async fn the_keyboard_alone_signs_in_and_accepts_a_call() {
     let (_, text) = focused(browser).await;
     assert_eq!(text, "Accept", "a new call brings the focus to its Accept button");
     accept.send_keys(&char::from(Key::Enter).to_string()).await.expect("press Enter");
-    browser.wait_xpath("the accepted call", "//*[@data-testid='reservation'][@data-status='accepted']").await;
+    browser.wait_xpath("the accepted call", crate::calls::ON_CALL).await;
 
     scene.close().await;
 }

@@ -154,8 +154,16 @@ impl Browser {
     /// Waits for an enabled button labelled `label` (under `scope`, an XPath, or anywhere) and clicks it.
     pub async fn press_in(&self, scope: &str, label: &str) {
         let xpath = format!("{scope}//button[normalize-space(.)={}][not(@disabled)]", literal(label));
-        let button = self.wait_xpath(&format!("the button {label:?}"), &xpath).await;
-        button.click().await.unwrap_or_else(|e| panic!("click {label:?}: {e}"));
+        // A card rebuilt by a new state between finding and clicking leaves a stale element: find it again.
+        for _ in 0..3 {
+            let button = self.wait_xpath(&format!("the button {label:?}"), &xpath).await;
+            match button.click().await {
+                Ok(_) => return,
+                Err(e) if e.to_string().contains("stale element") => continue,
+                Err(e) => panic!("click {label:?}: {e}"),
+            }
+        }
+        panic!("click {label:?}: the button kept being replaced");
     }
 
     /// Clicks the visible, enabled button labelled `label`.

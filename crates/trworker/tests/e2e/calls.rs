@@ -9,9 +9,18 @@ use crate::server::{Server, WORKER};
 /// The pending reservation card (an incoming call).
 pub const PENDING: &str = "//*[@data-testid='reservation'][@data-status='pending']";
 
-/// The pending card whose caller is `from`.
+/// The call once accepted: its card until the conference exists, then the conference card (which takes
+/// its place rather than repeating it).
+pub const ON_CALL: &str =
+    "//*[@data-testid='reservation'][@data-status='accepted'] | //*[@data-testid='conference']";
+
+/// The pending card whose caller is `from`: its heading when the call has no name, else the number under
+/// the name.
 pub fn pending_from(from: &str) -> String {
-    format!("{PENDING}[.//*[@data-testid='caller'][normalize-space(.)={}]]", literal(from))
+    format!(
+        "{PENDING}[.//*[@data-testid='caller' or @data-testid='caller-number'][normalize-space(.)={}]]",
+        literal(from)
+    )
 }
 
 /// Places a call from `from` and waits until the page shows it ringing.
@@ -32,7 +41,7 @@ async fn a_call_is_accepted_then_the_conference_ended_and_the_task_completed() {
     browser.wait_xpath("the countdown", &format!("{card}//*[@data-testid='countdown']")).await;
 
     browser.press_in(&card, "Accept").await;
-    browser.wait_xpath("the accepted call", "//*[@data-testid='reservation'][@data-status='accepted']").await;
+    browser.wait_gone("the ringing call", &card).await;
     // Accepting makes the worker busy, as in the seed.
     browser.wait_activity("Unavailable").await;
     // The worker's leg answers after the engine's ring delay.
@@ -147,5 +156,52 @@ async fn a_call_shows_from_its_event_frame_alone_and_reconciliation_corrects_it(
     browser.wait_gone("the call only the frame knew", &phantom).await;
     browser.wait_xpath("the real call", &pending_from("+15551230010")).await;
 
+    scene.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_caller_comes_first_and_the_rest_is_behind_details() {
+    let Some(scene) = Scene::online("caller-first").await else { return };
+    let Scene { browser, server, .. } = &scene;
+    let nested = serde_json::json!({ "a": { "b": ["x".repeat(500)] } });
+    server
+        .call(
+            "+15551230030",
+            serde_json::json!({
+                "caller_name": "Jane Doe", "selected_product": "Fibre 500", "language": "fr-FR",
+                "call_sid": "CA0123456789abcdef0123456789abcdef", "crm": nested,
+            }),
+        )
+        .await;
+    let card = pending_from("+15551230030");
+    browser
+        .wait_xpath(
+            "the call headed by the caller's name",
+            &format!("{card}//h3[@data-testid='caller'][.='Jane Doe']"),
+        )
+        .await;
+    browser.wait_text("context", "Fibre 500").await;
+    browser.wait_text("context", "fr-FR").await;
+    browser.wait_xpath("the time waiting", &format!("{card}//*[@data-testid='waiting']")).await;
+    let visible = browser.eval("return document.querySelector('[data-testid=reservation]').innerText").await;
+    let visible = visible.as_str().unwrap_or_default().to_owned();
+    assert!(!visible.contains("CA0123") && !visible.contains("WT") && !visible.contains('{'), "{visible}");
+    assert!(!visible.contains("call_sid"), "other attributes wait behind Details: {visible}");
+    browser.press_in(&card, "Accept").await;
+    server.advance(3).await;
+    let conference = "//*[@data-testid='conference']";
+    browser
+        .wait_xpath("the call with Jane", &format!("{conference}//*[@data-testid='caller'][.='Jane Doe']"))
+        .await;
+    assert_eq!(browser.count("[data-testid=reservation]").await, 0, "the accepted call is not shown twice");
+    let visible = browser.eval("return document.querySelector('[data-testid=conference]').innerText").await;
+    let visible = visible.as_str().unwrap_or_default().to_owned();
+    assert!(!visible.contains("CF") && !visible.contains("CA0123"), "no SIDs in the main view: {visible}");
+    let summary = browser.wait_xpath("Details", &format!("{conference}//summary[.='Details']")).await;
+    summary.click().await.expect("open Details");
+    let details =
+        browser.wait_xpath("crm", &format!("{conference}//dt[.='crm']/following-sibling::dd")).await;
+    let shown = details.text().await.expect("text");
+    assert!(shown.starts_with("{\"a\"") && shown.ends_with('…') && shown.chars().count() <= 120, "{shown}");
     scene.close().await;
 }

@@ -73,15 +73,10 @@ async fn two_tabs_of_one_worker_stay_in_step() {
     browser.wait_xpath("the call in the first tab", &pending_from("+15551230005")).await;
     browser.client.switch_to_window(second.clone()).await.expect("switch to the second tab");
     browser.press_in(&pending_from("+15551230005"), "Accept").await;
-    browser.wait_xpath("the accepted call", "//*[@data-testid='reservation'][@data-status='accepted']").await;
+    browser.wait_xpath("the accepted call", crate::calls::ON_CALL).await;
     browser.client.switch_to_window(first).await.expect("switch to the first tab");
     browser.wait_gone("the ringing call in the first tab", PENDING).await;
-    browser
-        .wait_xpath(
-            "the accepted call in the first tab",
-            "//*[@data-testid='reservation'][@data-status='accepted']",
-        )
-        .await;
+    browser.wait_xpath("the accepted call in the first tab", crate::calls::ON_CALL).await;
     browser.wait_activity("Unavailable").await;
 
     scene.close().await;
