@@ -665,7 +665,13 @@ function renderActivityButtons() {
   group.setAttribute('aria-busy', String(busy));
   for (const button of group.querySelectorAll('button')) {
     button.disabled = busy;
-    button.setAttribute('aria-pressed', String(button.dataset.activitySid === state.worker?.activity_sid));
+    // "Go online" and "Go offline" are actions, never shown pressed (the state line above says where the
+    // worker is); the workspace's other activities are a choice whose current one is pressed.
+    if (button.classList.contains('activity-other')) {
+      button.setAttribute('aria-pressed', String(button.dataset.activitySid === state.worker?.activity_sid));
+    } else {
+      button.removeAttribute('aria-pressed');
+    }
   }
 }
 
@@ -823,7 +829,9 @@ function renderAlerting() {
 
 function renderConnection(status) {
   const el = $('connection');
-  const text = { connected: 'Connected', reconnecting: 'Reconnecting…', offline: 'Offline' }[status] ?? 'Offline';
+  // Worded as a connection, never as an activity: "Offline" is also the name of a worker's activity.
+  const text =
+    { connected: 'Connected', reconnecting: 'Reconnecting…', offline: 'Disconnected' }[status] ?? 'Disconnected';
   el.dataset.state = status;
   el.textContent = text;
   if (status === 'connected') loadWorkspace();

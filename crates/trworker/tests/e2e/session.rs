@@ -93,6 +93,9 @@ async fn the_page_reconnects_after_a_server_restart() {
         .browser
         .wait_xpath("the lost connection", "//*[@data-testid='connection'][@data-state!='connected']")
         .await;
+    // Worded as a connection, not as the worker's activity (which is also called Offline).
+    let said = scene.browser.text_of("connection").await;
+    assert!(["Reconnecting…", "Disconnected"].contains(&said.as_str()), "{said}");
 
     // Same port, same data directory: same credentials, so the page's token is still good.
     scene.server = Server::start(&scene.dir, port).await;
@@ -100,6 +103,9 @@ async fn the_page_reconnects_after_a_server_restart() {
     browser.wait_connected().await;
     browser.wait_activity("Available").await;
     assert_eq!(browser.count("#signin:not([hidden])").await, 0, "the worker stays signed in");
+    // The state is shown as a state; "Go online" stays an action, not shown pressed while online.
+    assert_eq!(browser.count("#activity-buttons [aria-pressed='true']").await, 0);
+    assert_eq!(browser.text_of("connection").await, "Connected");
     ring(browser, server, "+15551230006").await;
 
     scene.close().await;
