@@ -65,6 +65,8 @@ const state = {
   gone: new Set(),
   /** Tasks whose wrap-up ran out on this page and were completed with their notes (once each). */
   autoCompleted: new Set(),
+  /** The last call that timed out unanswered (`{caller, at}`), for the missed-call banner; `null` when none. */
+  missed: null,
   signedIn: false,
 };
 
@@ -100,6 +102,16 @@ function boot() {
   });
   $('log-clear').addEventListener('click', clearLog);
   $('activity-buttons').addEventListener('click', onActivityClick);
+  $('missed').addEventListener('click', (event) => {
+    const id = event.target.closest('button')?.id;
+    if (id === 'missed-online') {
+      const { online } = usualActivities(state.workspace?.activities ?? []);
+      if (online) changeActivity(online.sid);
+    } else if (id === 'missed-dismiss') {
+      state.missed = null;
+      render();
+    }
+  });
   $('calls').addEventListener('click', onCallsClick);
   $('calls').addEventListener('input', onWrapUpInput);
   $('calls').addEventListener('change', onWrapUpInput);
@@ -216,7 +228,7 @@ function signOut(message) {
   client.clear();
   ringer.stop();
   notifier.keepOnly(new Set());
-  Object.assign(state, { worker: null, reservations: [], conference: null, recent: [] });
+  Object.assign(state, { worker: null, reservations: [], conference: null, recent: [], missed: null });
   state.gone.clear();
   state.busy.clear();
   state.acted.clear();
@@ -340,6 +352,7 @@ function noteEndedReservations(before) {
     if (timedOut) {
       log(`Missed call from ${caller}: the reservation timed out.`, { kind: 'warning' });
       announce(`Missed call from ${caller}.`);
+      state.missed = { caller, at: serverNow() };
     } else {
       log(`The call from ${caller} is no longer waiting for you.`);
     }
@@ -391,7 +404,11 @@ async function run(key, failure, action) {
 function onActivityClick(event) {
   const button = event.target.closest('button[data-activity-sid]');
   if (!button || button.disabled) return;
-  const sid = button.dataset.activitySid;
+  changeActivity(button.dataset.activitySid);
+}
+
+/** Moves the worker to the activity `sid`. */
+function changeActivity(sid) {
   const activity = state.workspace?.activities.find((a) => a.sid === sid);
   const name = activity?.friendly_name ?? sid;
   run('activity', `Could not change the activity to ${name}`, async () => {
@@ -425,17 +442,31 @@ function onCallsClick(event) {
   if (!reservation) return;
   if (action === 'accept') answer(reservation, 'accept');
   else if (action === 'reject') answer(reservation, 'reject');
+  else if (action === 'reject-unavailable') answer(reservation, 'reject', unavailableActivity()?.sid);
   else if (action === 'complete') complete(reservation);
   else if (action === 'extend') extendWrapUp(reservation);
 }
 
-function answer(reservation, verb) {
+/** The activity "Reject and go unavailable" moves the worker to: the one named Unavailable, else the first
+ * unavailable activity that is not the offline one. */
+function unavailableActivity() {
+  const activities = state.workspace?.activities ?? [];
+  const { offline } = usualActivities(activities);
+  return (
+    activities.find((a) => String(a.friendly_name).toLowerCase() === 'unavailable') ??
+    activities.find((a) => a.available !== true && a !== offline)
+  );
+}
+
+/** Accepts or rejects `reservation`; a reject may name the activity to move to (`activitySid`). */
+function answer(reservation, verb, activitySid) {
   const { sid } = reservation;
   const caller = callerLabel(reservation);
   state.acted.add(sid);
   const failure = verb === 'accept' ? `Could not accept the call from ${caller}` : `Could not reject the call from ${caller}`;
   run(`reservation:${sid}`, failure, async () => {
-    const updated = await client.call(`api/reservations/${encodeURIComponent(sid)}/${verb}`, {});
+    const body = activitySid ? { activity_sid: activitySid } : {};
+    const updated = await client.call(`api/reservations/${encodeURIComponent(sid)}/${verb}`, body);
     patchReservation(sid, updated);
     log(verb === 'accept' ? `Accepted the call from ${caller}.` : `Rejected the call from ${caller}.`);
   }).catch(() => state.acted.delete(sid));
@@ -678,7 +709,41 @@ function renderActivityButtons() {
 /** Rendered cards by key, with the data they were built from, so unchanged cards (and focus) stay put. */
 const cards = new Map();
 
+/** The missed-call banner: shown after a reservation timed out (TaskRouter then moves the worker to the
+ * workspace's timeout activity), until the worker is available again, a call rings, or it is dismissed. */
+function renderMissed() {
+  // Available again since the miss (the state may still show the worker as it was when the call rang, before
+  // TaskRouter moved it to the timeout activity), or another call rings: the banner has done its job.
+  const backOnline =
+    state.worker?.available === true && Number(state.worker?.activity_changed_at) > (state.missed?.at ?? Infinity);
+  if (state.missed && (backOnline || state.reservations.some((r) => r.status === 'pending'))) state.missed = null;
+  const banner = $('missed');
+  const now = state.worker?.activity_name ? ` You are now ${cleanText(state.worker.activity_name)}.` : '';
+  const text = state.missed ? `You missed a call from ${state.missed.caller}.${now}` : '';
+  // Built only while shown, so that the page has one "Go online" button otherwise.
+  if (banner.dataset.text === text) return;
+  banner.dataset.text = text;
+  banner.hidden = !state.missed;
+  banner.replaceChildren();
+  if (!state.missed) return;
+  const button = (id, label, kind) => {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.id = id;
+    b.className = `button ${kind}`;
+    b.textContent = label;
+    return b;
+  };
+  const actions = document.createElement('div');
+  actions.className = 'actions';
+  actions.append(button('missed-online', 'Go online', 'primary'), button('missed-dismiss', 'Dismiss', 'quiet'));
+  const line = document.createElement('p');
+  line.textContent = text;
+  banner.append(line, actions);
+}
+
 function renderCalls() {
+  renderMissed();
   const wanted = new Map();
   const pending = state.reservations
     .filter((r) => r.status === 'pending')

@@ -279,6 +279,18 @@ export function reservationCard(reservation) {
         { class: 'actions' },
         h('button', { type: 'button', class: 'button primary accept', dataset: { action: 'accept' } }, 'Accept'),
         h('button', { type: 'button', class: 'button danger', dataset: { action: 'reject' } }, 'Reject'),
+        h(
+          'button',
+          { type: 'button', class: 'button quiet', dataset: { action: 'reject-unavailable' } },
+          'Reject and go unavailable',
+        ),
+      ),
+      // What each choice does next: a plain Reject leaves the worker available, so calls keep coming.
+      h(
+        'p',
+        { class: 'muted reject-hint' },
+        'Reject: you stay available, so this call or another may ring again. ' +
+          'Reject and go unavailable: no more calls until you go online.',
       ),
       h('p', { class: 'sound-hint', hidden: true }, 'The browser is blocking sound: press “Enable sound” at the top or click anywhere on the page to hear the ring.'),
     );

@@ -123,6 +123,34 @@ async fn an_unanswered_call_times_out_and_the_worker_shows_unavailable() {
     browser.wait_activity("Unavailable").await;
     assert_eq!(server.worker_activity(WORKER).await, "Unavailable");
     browser.wait_text("log", "Missed call from +15551230003").await;
+    // Not only a log line: a banner in the call area says so, with the way back.
+    browser.wait_text("missed", "You missed a call from +15551230003. You are now Unavailable.").await;
+    browser.press_in("//*[@data-testid='missed']", "Go online").await;
+    browser.wait_activity("Available").await;
+    browser.wait_gone("the missed-call banner", "//*[@data-testid='missed'][not(@hidden)]").await;
+
+    scene.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reject_says_what_comes_next_and_can_go_unavailable() {
+    let Some(scene) = Scene::online("reject-away").await else { return };
+    let Scene { browser, server, .. } = &scene;
+
+    let task = server.call("+15551230012", serde_json::json!({})).await;
+    let card = pending_from("+15551230012");
+    browser.wait_xpath("the incoming call", &card).await;
+    let hint =
+        browser.wait_xpath("the reject hint", &format!("{card}//*[contains(@class,'reject-hint')]")).await;
+    let hint = hint.text().await.unwrap_or_default();
+    assert!(hint.contains("you stay available") && hint.contains("no more calls"), "{hint}");
+
+    browser.press_in(&card, "Reject and go unavailable").await;
+    browser.wait_gone("the rejected call", PENDING).await;
+    browser.wait_activity("Unavailable").await;
+    assert_eq!(server.worker_activity(WORKER).await, "Unavailable");
+    let list = server.admin.list_task_reservations(&task.sid, &Default::default()).all().await.expect("list");
+    assert!(list.iter().all(|r| r.reservation_status.as_ref().map(|s| s.as_str()) == Some("rejected")));
 
     scene.close().await;
 }
