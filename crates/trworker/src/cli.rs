@@ -128,6 +128,13 @@ pub struct ServeArgs {
     /// Activity a worker is moved to after accepting a call.
     #[arg(long, env = vars::ACCEPT_ACTIVITY, default_value = "Unavailable")]
     pub accept_activity: String,
+    /// Activity a worker is moved to on sign-out, and when its page has been closed past the grace.
+    #[arg(long, env = vars::LEAVE_ACTIVITY, default_value = "Offline")]
+    pub leave_activity: String,
+    /// Seconds a worker's last page may be closed before an available worker is moved to the leave
+    /// activity (0: never).
+    #[arg(long, env = vars::LEAVE_GRACE, default_value_t = 120)]
+    pub leave_grace_seconds: u64,
     /// Activity given as the conference instruction's PostWorkActivitySid.
     #[arg(long, env = vars::POST_WORK_ACTIVITY, default_value = "Offline")]
     pub post_work_activity: String,
@@ -262,6 +269,9 @@ async fn run_serve(args: ServeArgs, log: LogFormat) -> anyhow::Result<()> {
     };
     app_config.accept_activity = args.accept_activity.clone();
     app_config.post_work_activity = args.post_work_activity.clone();
+    app_config.leave_activity = args.leave_activity.clone();
+    app_config.leave_grace =
+        (args.leave_grace_seconds > 0).then(|| Duration::from_secs(args.leave_grace_seconds));
     app_config.wrap_up = WrapUpPolicy::seconds(args.wrap_up_seconds);
     app_config.trust_forwarded_for = args.trust_proxy;
     app_config.ws_hello_timeout = Duration::from_secs(args.ws_hello_timeout_seconds);

@@ -41,6 +41,10 @@ pub mod vars {
     pub const ACCEPT_ACTIVITY: &str = "TRWORKER_ACCEPT_ACTIVITY";
     /// Activity after the conference ends.
     pub const POST_WORK_ACTIVITY: &str = "TRWORKER_POST_WORK_ACTIVITY";
+    /// Activity on sign-out and after a page is closed past the grace.
+    pub const LEAVE_ACTIVITY: &str = "TRWORKER_LEAVE_ACTIVITY";
+    /// How long a closed page is waited for.
+    pub const LEAVE_GRACE: &str = "TRWORKER_LEAVE_GRACE_SECONDS";
     /// Wrap-up countdown.
     pub const WRAP_UP_SECONDS: &str = "TRWORKER_WRAP_UP_SECONDS";
     /// TaskRouter base URL.
@@ -137,6 +141,16 @@ pub const SERVER_VARIABLES: &[Variable] = &[
     Variable {
         name: vars::POST_WORK_ACTIVITY,
         description: "Activity a worker is moved to when the conference ends (default Offline).",
+        required_for_twilio: false,
+    },
+    Variable {
+        name: vars::LEAVE_ACTIVITY,
+        description: "Activity a worker is moved to on sign-out, and when its page has been closed past the grace (default Offline).",
+        required_for_twilio: false,
+    },
+    Variable {
+        name: vars::LEAVE_GRACE,
+        description: "Seconds a worker's last page may be closed before an available worker is moved to the leave activity (default 120; 0: never).",
         required_for_twilio: false,
     },
     Variable {

@@ -95,7 +95,7 @@ const live = new Live({
 
 function boot() {
   $('signin-form').addEventListener('submit', onSignIn);
-  $('sign-out').addEventListener('click', () => signOut());
+  $('sign-out').addEventListener('click', () => leaveDesk());
   $('sound-button').addEventListener('click', () => {
     ringer.unlock();
     askNotificationPermission();
@@ -218,6 +218,20 @@ function showSignIn() {
   $('desk').hidden = true;
   $('sign-out').hidden = true;
   renderAlerting();
+}
+
+/** "Sign out": the server moves the worker to the leave activity (Offline), so no call rings at an empty
+ * desk; the log, which names callers, is cleared for whoever sits down next; then this tab signs out. */
+async function leaveDesk() {
+  if (state.signedIn) {
+    try {
+      await client.call('api/token/sign-out', {});
+    } catch {
+      // Signing out here still ends the session; the server moves the worker once the page is gone.
+    }
+  }
+  clearLog();
+  signOut();
 }
 
 /** Signs this tab out; `message` (if any) tells the worker why. */

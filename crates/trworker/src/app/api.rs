@@ -5,6 +5,7 @@
 //! | `GET /api/workspace` | anyone | workspace SID, name, mode, activities |
 //! | `POST /api/token` | anyone, rate-limited | `{"identity","password"}` -> token, expiry, worker |
 //! | `POST /api/token/refresh` | bearer | a new token for the same worker |
+//! | `POST /api/token/sign-out` | bearer | moves the worker to the leave activity -> `{"activity"}` |
 //! | `POST /api/worker/activity` | bearer | `{"activity_sid"}` -> the worker |
 //! | `POST /api/reservations/{WR}/accept` | bearer, own | conference instruction, then the accept activity |
 //! | `POST /api/reservations/{WR}/reject` | bearer, own | `{"activity_sid"?}` -> the reservation |
@@ -47,6 +48,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/workspace", get(get_workspace))
         .route("/api/token", post(post_token))
         .route("/api/token/refresh", post(refresh_token))
+        .route("/api/token/sign-out", post(sign_out))
         .route("/api/worker/activity", post(post_activity))
         .route("/api/reservations/{reservation_sid}/accept", post(accept_reservation))
         .route("/api/reservations/{reservation_sid}/reject", post(reject_reservation))
@@ -202,6 +204,15 @@ async fn refresh_token(State(state): State<AppState>, bearer: Bearer) -> Result<
     };
     let issued = auth::issue(&state, &worker.sid)?;
     Ok(token_json(&state, SignedIn { token: issued.token, exp: issued.exp, worker }).await)
+}
+
+/// Sign-out: the worker leaves the desk, so TaskRouter stops offering it calls. The token itself stays valid
+/// until it expires (it is a self-contained JWT; the page forgets it), so a task still in wrap-up is still
+/// completed by the server.
+async fn sign_out(State(state): State<AppState>, bearer: Bearer) -> Result<Json<Value>, AppError> {
+    let activity = super::leave::leave(&state, &bearer.worker_sid).await?;
+    live::refresh(&state, &bearer.worker_sid);
+    Ok(Json(json!({ "activity": activity })))
 }
 
 #[derive(Deserialize)]

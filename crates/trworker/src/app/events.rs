@@ -25,7 +25,7 @@ use serde_json::{json, Value};
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
-use super::{live, snapshot, wrapup, AppError, AppState};
+use super::{leave, live, snapshot, wrapup, AppError, AppState};
 
 /// One TaskRouter event, as the `EventCallbackUrl` form carries it (reference §9.2): the fields the app
 /// routes by, and those the page needs to show a reservation without asking the REST API.
@@ -380,6 +380,7 @@ pub(crate) async fn reconcile(state: &AppState) {
         })
         .await;
     wrapup::sweep(state).await;
+    leave::sweep(state).await;
 }
 
 #[cfg(test)]

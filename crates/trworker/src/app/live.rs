@@ -30,7 +30,7 @@ use serde_json::{json, Value};
 use tokio::sync::broadcast;
 
 use super::snapshot::{self, Snapshot};
-use super::{auth, AppState};
+use super::{auth, leave, AppState};
 
 /// Pushes a socket may fall behind by before it gets a fresh state instead. Every worker's channel holds this
 /// many slots from the start, so it is kept small: 10,000 idle workers cost 16 slots each.
@@ -73,6 +73,11 @@ struct Refresh {
 }
 
 impl Channel {
+    /// Sockets of the worker open now.
+    pub(crate) fn sockets(&self) -> usize {
+        self.tx.receiver_count()
+    }
+
     /// The events after `last_seq`, if the buffer still holds all of them.
     fn missed(&self, last_seq: Option<u64>) -> Vec<(u64, Arc<str>)> {
         let Some(last) = last_seq else { return Vec::new() };
@@ -396,6 +401,9 @@ async fn session(state: &AppState, socket: &mut WebSocket) -> Result<(), String>
     let worker_sid = bearer.worker_sid.clone();
     let hub = &state.inner.hub;
     let channel = hub.channel(&worker_sid).ok_or("hub unavailable")?;
+    // Before the subscription, so that it is dropped after it: its drop asks whether this was the worker's
+    // last socket.
+    let _departure = leave::Departure::arrive(state, &worker_sid);
     // Subscribe first: whatever happens while the state is built arrives through `rx`.
     let mut rx = channel.tx.subscribe();
     let missed = channel.missed(last_seq);

@@ -18,6 +18,8 @@
 //!   `/twilio/events`, and the periodic reconciliation that is the safety net when a webhook is lost.
 //! - [`wrapup`]: the wrap-up after a call: its countdown, "Extend", and the server completing the task at
 //!   its end, per [`WrapUpPolicy`].
+//! - [`leave`]: moving a worker who signs out, or whose page has been closed past a grace, to the leave
+//!   activity.
 //! - [`legacy`]: the seed's `*.php` URLs in the seed's plain-text formats.
 //! - [`assets`]: the page under `crates/trworker/web/`, embedded in the binary.
 //! - [`headers`]: the security headers (Content-Security-Policy, no framing, no referrer, no sniffing) on
@@ -29,6 +31,7 @@ pub mod auth;
 pub mod error;
 pub mod events;
 pub mod headers;
+pub mod leave;
 pub mod legacy;
 pub mod live;
 pub mod snapshot;
@@ -131,6 +134,12 @@ pub struct AppConfig {
     pub caller_id: Option<String>,
     /// The wrap-up countdown after a call, at whose end the server completes the task.
     pub wrap_up: WrapUpPolicy,
+    /// Activity a worker is moved to on sign-out, and when its page has been closed past `leave_grace`
+    /// (default "Offline").
+    pub leave_activity: String,
+    /// How long a worker's last page may be closed before an available worker is moved to
+    /// `leave_activity` (default 120 s; `None`: never).
+    pub leave_grace: Option<Duration>,
     /// Lifetime of a worker token (default 8 h).
     pub token_ttl: Duration,
     /// How often connected workers' state is rebuilt over REST and wrapping tasks are checked (default 30 s).
@@ -183,6 +192,8 @@ impl AppConfig {
             api_url: None,
             accept_activity: "Unavailable".to_owned(),
             post_work_activity: "Offline".to_owned(),
+            leave_activity: "Offline".to_owned(),
+            leave_grace: Some(Duration::from_secs(120)),
             caller_id: None,
             wrap_up: WrapUpPolicy::default(),
             token_ttl: twilio::token::DEFAULT_WORKER_TTL,
@@ -278,6 +289,8 @@ pub(crate) struct Inner {
     /// an await.
     pub(crate) signed_in: Mutex<HashMap<String, u64>>,
     pub(crate) wrapping: wrapup::Tracker,
+    /// Workers whose last socket closed, and when ([`leave`]). A std mutex: held for map operations only.
+    pub(crate) departed: Mutex<HashMap<String, Timestamp>>,
     /// Ends the background loop and every socket.
     pub(crate) shutdown: tokio::sync::watch::Sender<bool>,
     /// Counters reported at `/metrics` (reservation outcomes are counted at event intake).
@@ -308,6 +321,7 @@ impl AppState {
             cache: snapshot::Cache::default(),
             signed_in: Mutex::new(HashMap::new()),
             wrapping: wrapup::Tracker::default(),
+            departed: Mutex::new(HashMap::new()),
             config,
             client,
             clock,

@@ -8,6 +8,7 @@ mod upstream;
 
 mod actions;
 mod headers;
+mod leave;
 mod legacy;
 mod live;
 mod token;

@@ -113,16 +113,25 @@ async fn the_page_reconnects_after_a_server_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_log_clears_and_signing_out_returns_to_the_form() {
-    let Some(scene) = Scene::signed_in("signout").await else { return };
-    let Scene { browser, .. } = &scene;
+    let Some(scene) = Scene::online("signout").await else { return };
+    let Scene { browser, server, .. } = &scene;
     browser.wait_text("log", "Signed in as").await;
 
     browser.press("Clear").await;
     browser.wait_xpath("an empty log", "//*[@data-testid='log'][not(.//li)]").await;
+    browser.press("Go offline").await;
+    browser.wait_activity("Offline").await;
+    browser.press("Go online").await;
+    browser.wait_activity("Available").await;
 
     browser.press("Sign out").await;
     browser.wait_xpath("the sign-in form", "//*[@id='signin'][not(@hidden)]").await;
     assert_eq!(browser.count("#desk:not([hidden])").await, 0, "the desk is hidden after signing out");
+    // Signing out leaves the desk: no call rings for a worker who went home, and the next person at the
+    // desk does not see the previous worker's log.
+    assert_eq!(server.worker_activity(WORKER).await, "Offline");
+    let log = browser.text_of("log").await;
+    assert!(!log.contains("Activity changed"), "the log is cleared on sign-out: {log}");
     // Signed out for good: a reload does not bring the session back.
     browser.client.refresh().await.expect("reload");
     browser.wait_xpath("the sign-in form after a reload", "//*[@id='signin'][not(@hidden)]").await;
