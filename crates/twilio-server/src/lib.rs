@@ -151,7 +151,7 @@ pub async fn not_found(req: Request) -> impl IntoResponse {
     ApiError::not_found(&twilio_path(req.uri().path()))
 }
 
-async fn method_not_allowed(req: Request) -> impl IntoResponse {
+pub(crate) async fn method_not_allowed(req: Request) -> impl IntoResponse {
     ApiError::method_not_allowed(req.method().as_str(), req.uri().path())
 }
 

@@ -66,6 +66,14 @@ impl Params {
         &self.pairs
     }
 
+    /// The parameters as a form body or query string, encoded as the helper libraries encode them (what
+    /// [`Params::parse`] reads back).
+    pub fn encode(&self) -> String {
+        use crate::page::encode_component as enc;
+        let pairs = self.pairs.iter().map(|(k, v)| format!("{}={}", enc(k), enc(v)));
+        pairs.collect::<Vec<_>>().join("&")
+    }
+
     /// Removes and returns every value of `name`.
     pub fn take_all(&mut self, name: &str) -> Vec<String> {
         let mut values = Vec::new();
@@ -246,6 +254,15 @@ mod tests {
         assert_eq!(p.str("Empty").as_deref(), Some(""));
         assert_eq!(p.str("Missing"), None);
         p.finish().unwrap();
+    }
+
+    #[test]
+    fn encode_is_read_back_by_parse() {
+        let pairs =
+            vec![("Attributes".to_owned(), r#"{"a": "b&c=d+é"}"#.to_owned()), ("X".into(), "".into())];
+        let encoded = Params::from_pairs(pairs.clone()).encode();
+        assert!(!encoded.contains(' ') && !encoded.contains('"'), "{encoded}");
+        assert_eq!(Params::parse(&encoded).unwrap().pairs(), pairs.as_slice());
     }
 
     #[test]

@@ -81,26 +81,39 @@ pub struct Policy {
     pub url: String,
     /// `GET`, `POST` or `DELETE`.
     pub method: String,
-    /// Whether the rule allows (true) or explicitly denies (false).
+    /// Whether the rule allows (true) or explicitly denies (false); absent means false (reference §11.1).
+    #[serde(default)]
     pub allow: bool,
-    /// Query parameters the rule is restricted to; `{}` for none.
-    #[serde(default)]
+    /// Query parameters the rule is restricted to; `{}` for none (twilio-php writes `null`, read as `{}`).
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub query_filter: serde_json::Map<String, serde_json::Value>,
-    /// Form parameters the rule is restricted to; `{}` for none.
-    #[serde(default)]
+    /// Form parameters the rule is restricted to; `{}` for none (twilio-php writes `null`, read as `{}`).
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub post_filter: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Policy {
-    fn allow(url: String, method: &str) -> Self {
+    /// A rule that allows `method` on `url`, with no filter.
+    pub fn allow(url: impl Into<String>, method: &str) -> Self {
         Self {
-            url,
+            url: url.into(),
             method: method.to_owned(),
             allow: true,
             query_filter: serde_json::Map::new(),
             post_filter: serde_json::Map::new(),
         }
     }
+
+    /// A rule that explicitly denies `method` on `url` (twilio-php's `deny()`).
+    pub fn deny(url: impl Into<String>, method: &str) -> Self {
+        Self { allow: false, ..Self::allow(url, method) }
+    }
+}
+
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<serde_json::Map<String, serde_json::Value>, D::Error> {
+    Ok(Option::deserialize(d)?.unwrap_or_default())
 }
 
 /// Builder of a TaskRouter worker capability token (TaskRouter.js v1), signed with the account Auth Token.
@@ -284,6 +297,210 @@ pub struct WorkerClaims {
 /// equal to the `account_sid` claim.
 pub fn verify_worker_token(token: &str, auth_token: &str, now: u64) -> Result<WorkerClaims, TokenError> {
     let claims: WorkerClaims = decode(token, auth_token.as_bytes())?;
+    check_times(claims.exp, claims.nbf, now)?;
+    if !claims.iss.starts_with("AC") || claims.iss != claims.account_sid {
+        return Err(TokenError::BadIssuer(claims.iss));
+    }
+    Ok(claims)
+}
+
+/// Builder of a TaskRouter capability token for a task queue's (`WQ…`) or a whole workspace's (`WS…`)
+/// channel (TaskRouter.js v1's `TaskQueue` and `Workspace`), signed with the account Auth Token, as
+/// twilio-python's `TaskQueueCapabilityToken` and `WorkspaceCapabilityToken` build it (reference §11.1): the
+/// two event-bridge policies and `GET` on the resource (`{ws}/TaskQueues/{WQ}` or `{ws}`), then the policies
+/// of the `allow_*` options and any added with [`ChannelCapability::policy`], in that order.
+#[derive(Clone)]
+pub struct ChannelCapability {
+    account_sid: String,
+    auth_token: String,
+    workspace_sid: String,
+    /// `WQ…`, or the workspace SID for a workspace channel.
+    channel: String,
+    ttl: Duration,
+    extra: Vec<Policy>,
+    taskrouter_url: String,
+    event_bridge_url: String,
+}
+
+impl ChannelCapability {
+    /// A token for the channel of task queue `task_queue_sid`.
+    pub fn task_queue(
+        account_sid: impl Into<String>,
+        auth_token: impl Into<String>,
+        workspace_sid: impl Into<String>,
+        task_queue_sid: impl Into<String>,
+    ) -> Self {
+        Self::new(account_sid.into(), auth_token.into(), workspace_sid.into(), task_queue_sid.into())
+    }
+
+    /// A token for the channel of the whole workspace.
+    pub fn workspace(
+        account_sid: impl Into<String>,
+        auth_token: impl Into<String>,
+        workspace_sid: impl Into<String>,
+    ) -> Self {
+        let workspace_sid = workspace_sid.into();
+        Self::new(account_sid.into(), auth_token.into(), workspace_sid.clone(), workspace_sid)
+    }
+
+    fn new(account_sid: String, auth_token: String, workspace_sid: String, channel: String) -> Self {
+        Self {
+            account_sid,
+            auth_token,
+            workspace_sid,
+            channel,
+            ttl: DEFAULT_ACCESS_TTL,
+            extra: Vec::new(),
+            taskrouter_url: TASKROUTER_URL.to_owned(),
+            event_bridge_url: EVENT_BRIDGE_URL.to_owned(),
+        }
+    }
+
+    /// How long the token is valid from `now`. Default 1 hour, as in Twilio's helper libraries.
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// `GET {resource}/**`: the resource's sub-resources (a queue's statistics, the workspace's lists).
+    pub fn allow_fetch_subresources(self) -> Self {
+        let url = format!("{}/**", self.resource_url());
+        self.policy(Policy::allow(url, "GET"))
+    }
+
+    /// `POST {resource}`: update the queue or the workspace itself.
+    pub fn allow_updates(self) -> Self {
+        let url = self.resource_url();
+        self.policy(Policy::allow(url, "POST"))
+    }
+
+    /// `POST {resource}/**`: create and update what is under the resource.
+    pub fn allow_updates_subresources(self) -> Self {
+        let url = format!("{}/**", self.resource_url());
+        self.policy(Policy::allow(url, "POST"))
+    }
+
+    /// Appends a policy of the caller's own.
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.extra.push(policy);
+        self
+    }
+
+    /// The TaskRouter base put in policy URLs, default [`TASKROUTER_URL`].
+    pub fn taskrouter_url(mut self, url: impl Into<String>) -> Self {
+        self.taskrouter_url = url.into();
+        self
+    }
+
+    fn workspace_url(&self) -> String {
+        format!("{}/v1/Workspaces/{}", self.taskrouter_url.trim_end_matches('/'), self.workspace_sid)
+    }
+
+    /// `{ws}` for a workspace channel, `{ws}/TaskQueues/{WQ}` for a queue's.
+    fn resource_url(&self) -> String {
+        let ws = self.workspace_url();
+        if self.channel.starts_with("WQ") {
+            format!("{ws}/TaskQueues/{}", self.channel)
+        } else {
+            ws
+        }
+    }
+
+    /// The claims the token will carry when issued at `now` (unix seconds).
+    pub fn claims(&self, now: u64) -> Result<CapabilityClaims, TokenError> {
+        check_sid("account SID", "AC", &self.account_sid)?;
+        check_sid("workspace SID", "WS", &self.workspace_sid)?;
+        let queue = self.channel.starts_with("WQ");
+        if !queue && self.channel != self.workspace_sid {
+            return Err(TokenError::InvalidSid {
+                what: "task queue SID",
+                prefix: "WQ",
+                value: self.channel.clone(),
+            });
+        }
+        let channel =
+            format!("{}/{}/{}", self.event_bridge_url.trim_end_matches('/'), self.account_sid, self.channel);
+        let mut policies = vec![
+            Policy::allow(channel.clone(), "GET"),
+            Policy::allow(channel, "POST"),
+            Policy::allow(self.resource_url(), "GET"),
+        ];
+        policies.extend(self.extra.iter().cloned());
+        Ok(CapabilityClaims {
+            version: "v1".to_owned(),
+            friendly_name: Some(self.channel.clone()),
+            policies,
+            iss: self.account_sid.clone(),
+            exp: now.saturating_add(self.ttl.as_secs()),
+            nbf: Some(now),
+            account_sid: self.account_sid.clone(),
+            channel: self.channel.clone(),
+            workspace_sid: self.workspace_sid.clone(),
+            worker_sid: None,
+            taskqueue_sid: queue.then(|| self.channel.clone()),
+        })
+    }
+
+    /// The signed JWT, issued at `now` (unix seconds).
+    pub fn to_jwt(&self, now: u64) -> Result<String, TokenError> {
+        let claims = self.claims(now)?;
+        encode(&JwtHeader::plain(), &claims, self.auth_token.as_bytes())
+    }
+}
+
+impl std::fmt::Debug for ChannelCapability {
+    /// Never prints the Auth Token.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChannelCapability")
+            .field("account_sid", &self.account_sid)
+            .field("workspace_sid", &self.workspace_sid)
+            .field("channel", &self.channel)
+            .field("ttl", &self.ttl)
+            .field("extra", &self.extra)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The payload of any TaskRouter capability token (worker, task queue or workspace channel): the worker's
+/// [`WorkerClaims`] with `worker_sid` optional and the queue's `taskqueue_sid` beside it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CapabilityClaims {
+    /// Always `"v1"`.
+    pub version: String,
+    /// The channel id (twilio-node omits it unless set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub friendly_name: Option<String>,
+    /// What the bearer may do.
+    pub policies: Vec<Policy>,
+    /// The issuer: the account SID.
+    pub iss: String,
+    /// Expiry, unix seconds.
+    pub exp: u64,
+    /// Not valid before, unix seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
+    /// The account SID.
+    pub account_sid: String,
+    /// The channel: a worker (`WK…`), a task queue (`WQ…`) or the workspace (`WS…`).
+    pub channel: String,
+    /// The workspace SID.
+    pub workspace_sid: String,
+    /// The worker, for a worker's channel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker_sid: Option<String>,
+    /// The task queue, for a queue's channel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub taskqueue_sid: Option<String>,
+}
+
+/// Verifies any TaskRouter capability token signed with `auth_token` at `now` (unix seconds), with the
+/// checks of [`verify_worker_token`]; which channel it opens is the caller's to check.
+pub fn verify_capability_token(
+    token: &str,
+    auth_token: &str,
+    now: u64,
+) -> Result<CapabilityClaims, TokenError> {
+    let claims: CapabilityClaims = decode(token, auth_token.as_bytes())?;
     check_times(claims.exp, claims.nbf, now)?;
     if !claims.iss.starts_with("AC") || claims.iss != claims.account_sid {
         return Err(TokenError::BadIssuer(claims.iss));
@@ -537,6 +754,28 @@ fn decode<C: for<'de> Deserialize<'de>>(token: &str, secret: &[u8]) -> Result<C,
 mod tests {
     use super::*;
     use serde_json::{json, Value};
+
+    #[test]
+    fn queue_and_workspace_tokens_carry_their_channel_and_verify() {
+        const WQ: &str = "WQ00000000000000000000000000000005";
+        let token = ChannelCapability::task_queue(AC, "secret", WS, WQ).to_jwt(NOW).unwrap();
+        let claims = verify_capability_token(&token, "secret", NOW).unwrap();
+        assert_eq!((claims.channel.as_str(), claims.taskqueue_sid.as_deref()), (WQ, Some(WQ)));
+        assert_eq!(claims.policies.len(), 3);
+        assert!(claims.policies[2].url.ends_with(&format!("/TaskQueues/{WQ}")));
+        let ws = ChannelCapability::workspace(AC, "secret", WS).allow_updates_subresources();
+        let claims = verify_capability_token(&ws.to_jwt(NOW).unwrap(), "secret", NOW).unwrap();
+        assert_eq!((claims.channel.as_str(), claims.worker_sid), (WS, None));
+        assert_eq!(claims.policies[3].url, format!("https://taskrouter.twilio.com/v1/Workspaces/{WS}/**"));
+        // A worker token reads as capability claims too; php's null filters and a missing allow read too.
+        let worker = WorkerCapability::new(AC, "secret", WS, WK).to_jwt(NOW).unwrap();
+        let claims = verify_capability_token(&worker, "secret", NOW).unwrap();
+        assert_eq!(claims.worker_sid.as_deref(), Some(WK));
+        let php: Policy =
+            serde_json::from_value(json!({"url": "u", "method": "GET", "query_filter": null})).unwrap();
+        assert!(!php.allow && php.query_filter.is_empty() && php.post_filter.is_empty());
+        assert!(verify_capability_token(&worker, "other", NOW).is_err());
+    }
 
     const AC: &str = "AC00000000000000000000000000000001";
     const WS: &str = "WS00000000000000000000000000000002";

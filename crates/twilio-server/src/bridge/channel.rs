@@ -42,7 +42,7 @@ use crate::{ApiError, ServerState};
 
 /// The largest frame or message a client may send. The SDK sends none (only the close handshake, whose
 /// reason is at most 123 bytes), so anything longer is refused and closes the socket with 1009.
-const MAX_CLIENT_MESSAGE: usize = 1024;
+pub(super) const MAX_CLIENT_MESSAGE: usize = 1024;
 
 /// Close codes in the application range, one per reason the server closes.
 const CLOSE_EXPIRED: u16 = 4001;
@@ -151,7 +151,8 @@ impl Channel {
         }
     }
 
-    /// Serves until the client goes or the server closes; returns the close frame to send, if any.
+    /// Sends `init`, then serves until the client goes or the server closes; returns the close frame to
+    /// send, if any.
     async fn serve(
         &mut self,
         socket: &mut WebSocket,
@@ -172,48 +173,8 @@ impl Channel {
         if socket.send(Message::Text(init.to_string().into())).await.is_err() {
             return None;
         }
-        // Token expiry runs on real time from the engine's reading of the clock at the start: a manual clock
-        // decides whether a token is valid when presented, not how long the socket waits.
-        let expiry = tokio::time::sleep(Duration::from_millis(u64::try_from(lifetime).unwrap_or(0)));
-        tokio::pin!(expiry);
-        let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
-        beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                () = &mut expiry => {
-                    return Some((CLOSE_EXPIRED, "Token expired: update the token and reconnect".into()));
-                }
-                () = kick.notified() => {
-                    return Some((CLOSE_REPLACED, "Closed by a newer session of this worker (closeExistingSessions)".into()));
-                }
-                _ = beat.tick() => {
-                    if socket.send(Message::Text(" ".into())).await.is_err() {
-                        return None;
-                    }
-                }
-                event = self.events.recv() => {
-                    let event = match event {
-                        Ok(event) => event,
-                        Err(RecvError::Lagged(n)) => {
-                            return Some((CLOSE_BEHIND, format!("Fell {n} events behind; reconnect to resynchronise")));
-                        }
-                        Err(RecvError::Closed) => return Some((1011, "The engine stopped".into())),
-                    };
-                    if let Some(text) = self.frame(&event).await {
-                        if socket.send(Message::Text(text.into())).await.is_err() {
-                            return None;
-                        }
-                        beat.reset();
-                    }
-                }
-                message = socket.recv() => match message {
-                    // The SDK sends nothing but the close handshake; pings are answered by the socket itself.
-                    Some(Ok(Message::Close(_))) | None => return None,
-                    Some(Err(_)) => return None,
-                    Some(Ok(_)) => {}
-                },
-            }
-        }
+        let expiry = Duration::from_millis(u64::try_from(lifetime).unwrap_or(0));
+        pump(socket, kick, heartbeat, expiry, self).await
     }
 
     /// What `event` means to this worker, if anything.
@@ -255,7 +216,7 @@ impl Channel {
 
     /// The frame for `event`, with the object as the engine has it now; `None` when the event does not
     /// concern this worker or its object is gone.
-    async fn frame(&mut self, event: &Event) -> Option<String> {
+    async fn frame_for(&mut self, event: &Event) -> Option<String> {
         let concern = self.concern(event)?;
         let (ws, wk) = (self.bearer.workspace_sid, self.bearer.worker_sid);
         let now = self.state.engine().now();
@@ -299,6 +260,81 @@ impl Channel {
         let command = Command::UpdateWorker { workspace_sid: ws, sid: wk, params, if_match: None };
         if let Err(e) = engine.apply::<Worker>(command).await {
             tracing::warn!(worker = %wk, error = %e, "could not set a disconnected worker offline");
+        }
+    }
+}
+
+impl Framer for Channel {
+    async fn frame(&mut self, event: Arc<Event>) -> Option<String> {
+        self.frame_for(&event).await
+    }
+
+    fn events(&mut self) -> &mut Receiver<Arc<Event>> {
+        &mut self.events
+    }
+}
+
+/// What a channel sends for each event of the engine's stream: v2's worker channel and v1's channels differ
+/// in which events concern them and in the payload's format, not in how the socket is served.
+pub(super) trait Framer {
+    /// The text frame for `event`, or `None` when the channel does not send it.
+    fn frame(&mut self, event: Arc<Event>) -> impl std::future::Future<Output = Option<String>> + Send;
+    /// The channel's subscription to the durable event stream.
+    fn events(&mut self) -> &mut Receiver<Arc<Event>>;
+}
+
+/// Serves an open channel until the client goes or the server closes; returns the close frame to send, if
+/// any: at `expiry` (the token's, 4001), when `kick` tells it a newer session replaced it (4002), when it fell
+/// behind the stream (4003), when the engine stops (1011). Between events it sends a whitespace frame
+/// whenever it has been quiet for `heartbeat` (both SDK generations treat whitespace as a heartbeat).
+///
+/// Token expiry runs on real time from the engine's reading of the clock at the start: a manual clock decides
+/// whether a token is valid when presented, not how long the socket waits.
+pub(super) async fn pump(
+    socket: &mut WebSocket,
+    kick: &tokio::sync::Notify,
+    heartbeat: Duration,
+    expiry: Duration,
+    framer: &mut impl Framer,
+) -> Option<(u16, String)> {
+    let expiry = tokio::time::sleep(expiry);
+    tokio::pin!(expiry);
+    let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
+    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = &mut expiry => {
+                return Some((CLOSE_EXPIRED, "Token expired: update the token and reconnect".into()));
+            }
+            () = kick.notified() => {
+                return Some((CLOSE_REPLACED, "Closed by a newer session of this channel (closeExistingSessions)".into()));
+            }
+            _ = beat.tick() => {
+                if socket.send(Message::Text(" ".into())).await.is_err() {
+                    return None;
+                }
+            }
+            event = framer.events().recv() => {
+                let event = match event {
+                    Ok(event) => event,
+                    Err(RecvError::Lagged(n)) => {
+                        return Some((CLOSE_BEHIND, format!("Fell {n} events behind; reconnect to resynchronise")));
+                    }
+                    Err(RecvError::Closed) => return Some((1011, "The engine stopped".into())),
+                };
+                if let Some(text) = framer.frame(event).await {
+                    if socket.send(Message::Text(text.into())).await.is_err() {
+                        return None;
+                    }
+                    beat.reset();
+                }
+            }
+            message = socket.recv() => match message {
+                // Neither SDK sends anything but the close handshake; pings are answered by the socket itself.
+                Some(Ok(Message::Close(_))) | None => return None,
+                Some(Err(_)) => return None,
+                Some(Ok(_)) => {}
+            },
         }
     }
 }

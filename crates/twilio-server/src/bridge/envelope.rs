@@ -64,7 +64,7 @@ pub(super) async fn preflight(headers: HeaderMap) -> Response {
 
 /// `Access-Control-Allow-Origin`: the request's origin (so a page served from anywhere works, as with
 /// Twilio's bridge), or `*` without one. No credentials are involved: the token is in the body.
-fn allow_origin(h: &mut HeaderMap, request: &HeaderMap) {
+pub(super) fn allow_origin(h: &mut HeaderMap, request: &HeaderMap) {
     let origin = request.get(ORIGIN).cloned().unwrap_or(HeaderValue::from_static("*"));
     h.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin);
     h.insert(VARY, HeaderValue::from_static("Origin"));
@@ -150,7 +150,7 @@ fn relative(url: &str) -> &str {
 
 /// The envelope's JSON parameters as form parameters: strings as they are, numbers and booleans as their
 /// text, objects and arrays (`Attributes`) as their JSON text, `null` as absent.
-fn params(map: Map<String, Value>) -> Params {
+pub(super) fn params(map: Map<String, Value>) -> Params {
     let mut form = Vec::with_capacity(map.len());
     for (name, value) in map {
         let text = match value {
@@ -171,7 +171,7 @@ fn unknown(method: &str, url: &str) -> ApiError {
     )
 }
 
-fn forbidden(why: String) -> ApiError {
+pub(super) fn forbidden(why: String) -> ApiError {
     ApiError::new(StatusCode::FORBIDDEN, 20403, format!("Forbidden: {why}"))
 }
 

@@ -12,14 +12,17 @@
 //! in the engine: the envelope parses its parameters with the REST resources' own parsers and applies the
 //! same engine commands.
 //!
-//! Not here yet (issue 22): v1 addressing (`/v1/wschannels/{AC}/{channel}`, taskrouter.js v1, task queue
-//! and workspace channels, capability-token policies), and the §4.3 calls beyond the Worker flow
-//! (transfers, participants, supervisor).
+//! v1 addressing (taskrouter.js v1: `/v1/wschannels/{AC}/{channel}`, worker, task queue and workspace
+//! channels, capability-token policies, public REST JSON) is in [`v1`], reusing this module's socket loop,
+//! sessions, CORS and error bodies.
+//!
+//! Not here yet (issue 22): the §4.3 calls beyond the Worker flow (transfers, participants, supervisor).
 
 mod channel;
 mod envelope;
 mod format;
 mod token;
+mod v1;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -67,9 +70,13 @@ impl Bridge {
 pub fn routes() -> Router<ServerState> {
     Router::new()
         .route(PATH, get(channel::upgrade).post(envelope::post_envelope).options(envelope::preflight))
+        .route(
+            v1::PATH,
+            get(v1::channel::upgrade).post(v1::envelope::post_envelope).options(envelope::preflight),
+        )
 }
 
-/// The open channels of each worker, so `closeExistingSessions` can close the others and
+/// The open channels of each worker (and, for v1, of each task queue and workspace channel), so `closeExistingSessions` can close the others and
 /// `setWorkerOfflineIfDisconnected` knows when the last one closed. A `std` mutex: it is held for a map
 /// operation, never across an await.
 #[derive(Default)]

@@ -13,8 +13,11 @@ mod workers;
 mod workflows;
 mod workspaces;
 
-pub(crate) use crud::Editable;
+pub(crate) use crud::{Editable, Resource};
 pub(crate) use reservations::params as reservation_params;
+pub(crate) use reservations::render as render_reservation;
+pub(crate) use worker_channels::render as render_worker_channel;
+pub(crate) use workspaces::render as render_workspace;
 
 use axum::http::StatusCode;
 use axum::response::Response;

@@ -86,7 +86,7 @@ impl View {
     }
 }
 
-fn render(state: &ServerState, view: View, r: &Reservation) -> Value {
+pub(crate) fn render(state: &ServerState, view: View, r: &Reservation) -> Value {
     let urls = state.urls();
     let ws = r.workspace_sid;
     let url = match view {

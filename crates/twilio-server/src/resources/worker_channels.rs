@@ -23,7 +23,7 @@ pub fn router() -> Router<ServerState> {
     )
 }
 
-fn render(state: &ServerState, c: &WorkerChannel) -> Value {
+pub(crate) fn render(state: &ServerState, c: &WorkerChannel) -> Value {
     let urls = state.urls();
     let url = urls.workspace(c.workspace_sid, &format!("/Workers/{}/Channels/{}", c.worker_sid, c.sid));
     let mut m = base(state, Some(c.workspace_sid), c.sid, (c.date_created, c.date_updated), url);

@@ -3,6 +3,7 @@
 mod helpers;
 
 mod bridge;
+mod bridge_v1;
 mod callbacks;
 mod conferences;
 mod errors;

@@ -1,0 +1,275 @@
+//! The event channel of v1 addressing (eb §7): `GET /v1/wschannels/{AccountSid}/{ChannelSid}?token=…&
+//! closeExistingSessions=…[&disconnectActivitySid=WA…]` upgraded to a WebSocket.
+//!
+//! Checked before the upgrade: the token (401, as on v2's channel: bad signature, expired, another account,
+//! another channel, or a worker or queue the workspace does not have) and that its policies allow `GET` on
+//! the channel's URL (403). Unlike v2 there is no `init`: taskrouter.js v1 posts its `ready` envelope when
+//! the socket opens. Then the socket carries whitespace heartbeats and `{event_type, payload}` frames, and
+//! closes as v2's does (the same [`pump`]): 4001 when the token expires, 4002 when a newer session of the
+//! channel asked for `closeExistingSessions`, 4003 when it fell behind the stream, 1011 when the engine
+//! stops.
+//!
+//! # Which events each channel gets
+//!
+//! Event types are TaskRouter's own (`worker.activity.update`, `reservation.created`, …): the SDK's
+//! `Worker` strips the `worker.` prefix itself (it emits `activity.update`; [V1] `WorkerClient._emitMessage`,
+//! eb §7), so the bridge sends the names unchanged. Payloads are the public REST JSON of the object as the
+//! engine has it when the event is sent (what a fetch would show), rendered by the REST resources.
+//!
+//! - **Worker (`WK`)**: the worker's own `worker.activity.update` and `worker.attributes.update` (payload:
+//!   the worker), `worker.capacity.update` and `worker.channel.availability.update` (the worker channel),
+//!   and every `reservation.*` of the worker, whose payload is, as v1 expects, the reservation's **task**
+//!   with `reservation_sid` added: the SDK takes `payload.sid` as the task and `payload.reservation_sid` as
+//!   the reservation and fetches both ([V1] module 6, eb §7). That list is the v1 Worker's documented event
+//!   set (taskrouter.js v1 Worker page: `activity.update`, `attributes.update`, `capacity.update`,
+//!   `reservation.*`); `task.*` events are not sent to a worker (the v1 Worker has no task events).
+//! - **Task queue (`WQ`)**: `task.*`, `reservation.*` and `task-queue.*` events whose `TaskQueueSid` is
+//!   the queue (a task's events once it is in the queue, from `task-queue.entered` on: `task.created`
+//!   comes before the workflow puts the task in a queue, so a queue's channel does not get it) or whose
+//!   resource is the queue (`task-queue.created`, `.expression.updated`, …); payload: the resource the
+//!   event names, a task, a reservation (public JSON, `sid` `WR…`, which the SDK's `TaskQueue` turns into a
+//!   `Reservation`) or the queue. The reference does not list a queue's events; this set is the engine's
+//!   choice.
+//! - **Workspace (`WS`)**: every event of the workspace, with the public JSON of the resource it names.
+//!   The reference does not list these either ("inferred": the SDK's `Workspace` emits whatever arrives).
+//!
+//! An event whose object is gone (a deleted task, worker, …) is sent only on the workspace channel, with
+//! the public Event resource (`/Events/{EV}`) as its payload, since there is nothing else to render.
+//!
+//! `disconnectActivitySid`: taskrouter.js v1 applies it itself, from the page's `unload` (eb §7). The docs
+//! say nothing of the server, so the engine also applies it when the worker's last channel closes, which
+//! covers a browser that crashed or lost its network; a page that closed normally has already done it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use engine::command::{Command, WorkerParams};
+use engine::model::{Task, TaskQueue, Worker};
+use engine::{Event, Prefix, Sid};
+use serde_json::{json, Value};
+use tokio::sync::broadcast::Receiver;
+
+use super::capability::{self, Capability, Channel};
+use crate::bridge::channel::{pump, Framer, MAX_CLIENT_MESSAGE};
+use crate::bridge::envelope::{error_response, forbidden};
+use crate::bridge::token::unauthorized;
+use crate::handle::Parent;
+use crate::params::Params;
+use crate::resources::{render_reservation, render_worker_channel, render_workspace, Resource};
+use crate::{ApiError, ServerState};
+
+/// The query of the upgrade (eb §7).
+struct Query {
+    token: String,
+    close_existing: bool,
+    disconnect_activity: Option<Sid>,
+}
+
+fn query(raw: Option<&str>) -> Result<Query, ApiError> {
+    let mut p = Params::parse(raw.unwrap_or(""))?;
+    let token = p.str("token").filter(|t| !t.is_empty());
+    let close_existing = p.bool("closeExistingSessions").unwrap_or(false);
+    let disconnect_activity = match p.str("disconnectActivitySid").filter(|s| !s.is_empty()) {
+        Some(s) => Some(Sid::parse_as(&s, Prefix::Activity).map_err(|e| {
+            ApiError::invalid(format!(
+                "Invalid parameter disconnectActivitySid: {s} is not an activity SID ({e})"
+            ))
+        })?),
+        None => None,
+    };
+    let token = token.ok_or_else(|| unauthorized("the query has no token parameter"))?;
+    Ok(Query { token, close_existing, disconnect_activity })
+}
+
+/// `GET /v1/wschannels/{AccountSid}/{ChannelSid}`: checks the token and its policy, subscribes, upgrades.
+pub(crate) async fn upgrade(
+    State(state): State<ServerState>,
+    Path((account, channel)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let query = match query(raw.as_deref()) {
+        Ok(q) => q,
+        Err(e) => return error_response(e, None),
+    };
+    let engine = state.engine();
+    let cap = match capability::verify(&state, &query.token, engine.now(), &account, &channel) {
+        Ok(c) => c,
+        Err(e) => return error_response(e, None),
+    };
+    let path = format!("/v1/wschannels/{account}/{channel}");
+    if !cap.allows("GET", &path, &[]) {
+        let e = forbidden(format!("the token's policies do not allow GET {path}"));
+        return error_response(e, None);
+    }
+    // The channel's object must exist: a token for another workspace's worker or queue is refused here.
+    let ws = cap.workspace_sid;
+    let exists = match cap.channel {
+        Channel::Worker(wk) => engine.worker(ws, wk).await.map(drop),
+        Channel::TaskQueue(wq) => engine.task_queue(ws, wq).await.map(drop),
+        Channel::Workspace => engine.workspace(ws).await.map(drop),
+    };
+    if let Err(e) = exists {
+        let e = if e.status == StatusCode::NOT_FOUND {
+            unauthorized(format!(
+                "workspace {ws} has no {} (the token is for another workspace?)",
+                cap.channel_sid
+            ))
+        } else {
+            e
+        };
+        return error_response(e, None);
+    }
+    let upgrade = match upgrade {
+        Ok(u) => u,
+        Err(rejection) => {
+            let message = format!("This is the event bridge's WebSocket: {rejection}");
+            return error_response(ApiError::new(StatusCode::BAD_REQUEST, 20001, message), None);
+        }
+    };
+    // Subscribe before the upgrade answers, so before the SDK's `ready` fetch (as on v2's channel).
+    let events = engine.subscribe();
+    let upgrade = upgrade.max_message_size(MAX_CLIENT_MESSAGE).max_frame_size(MAX_CLIENT_MESSAGE);
+    upgrade.read_buffer_size(1024).on_upgrade(move |socket| async move {
+        let channel = V1Channel { state, cap, events };
+        channel.run(socket, query.close_existing, query.disconnect_activity).await;
+    })
+}
+
+struct V1Channel {
+    state: ServerState,
+    cap: Capability,
+    events: Receiver<Arc<Event>>,
+}
+
+/// What to render for one event.
+enum Render {
+    /// The resource the event names, by its SID (with the task, for a reservation).
+    Resource { sid: Sid, task: Option<Sid> },
+    /// A worker channel of the worker, by task channel SID.
+    WorkerChannel { worker: Sid, task_channel: Sid },
+    /// A reservation as v1's worker takes it: its task with `reservation_sid`.
+    ReservationTask { reservation: Sid, task: Sid },
+}
+
+impl V1Channel {
+    async fn run(mut self, mut socket: WebSocket, close_existing: bool, disconnect_activity: Option<Sid>) {
+        let state = self.state.clone();
+        let bridge = state.bridge();
+        let key = self.cap.channel_sid;
+        let (id, kick) = bridge.sessions.open(key, close_existing);
+        let heartbeat = bridge.options.heartbeat;
+        let expiry = Duration::from_millis(self.cap.lifetime_ms(state.engine().now()));
+        let reason = pump(&mut socket, &kick, heartbeat, expiry, &mut self).await;
+        if let Some((code, reason)) = reason {
+            let frame = CloseFrame { code, reason: reason.into() };
+            let _ = socket.send(Message::Close(Some(frame))).await;
+        }
+        let last = bridge.sessions.close(key, id);
+        if let (true, Channel::Worker(wk), Some(activity)) = (last, self.cap.channel, disconnect_activity) {
+            let params = WorkerParams { activity_sid: Some(activity), ..WorkerParams::default() };
+            let ws = self.cap.workspace_sid;
+            let command = Command::UpdateWorker { workspace_sid: ws, sid: wk, params, if_match: None };
+            if let Err(e) = state.engine().apply::<Worker>(command).await {
+                tracing::warn!(worker = %wk, error = %e, "could not apply disconnectActivitySid");
+            }
+        }
+    }
+
+    /// What this channel sends for `event`, if anything (the module doc's table).
+    fn concern(&self, event: &Event) -> Option<Render> {
+        if event.workspace_sid != self.cap.workspace_sid {
+            return None;
+        }
+        let name = event.event_type.as_str();
+        let field_sid = |name: &str| event.field(name).and_then(|s| Sid::parse(s).ok());
+        let resource = Render::Resource { sid: event.resource_sid, task: field_sid("TaskSid") };
+        match self.cap.channel {
+            Channel::Worker(wk) => match name {
+                "worker.activity.update" | "worker.attributes.update" if event.resource_sid == wk => {
+                    Some(resource)
+                }
+                "worker.capacity.update" | "worker.channel.availability.update"
+                    if event.resource_sid == wk =>
+                {
+                    Some(Render::WorkerChannel { worker: wk, task_channel: field_sid("TaskChannelSid")? })
+                }
+                _ if name.starts_with("reservation.") && field_sid("WorkerSid") == Some(wk) => {
+                    Some(Render::ReservationTask {
+                        reservation: event.resource_sid,
+                        task: field_sid("TaskSid")?,
+                    })
+                }
+                _ => None,
+            },
+            Channel::TaskQueue(wq) => {
+                let kind = ["task.", "reservation.", "task-queue."].iter().any(|k| name.starts_with(k));
+                let ours = field_sid("TaskQueueSid") == Some(wq) || event.resource_sid == wq;
+                (kind && ours).then_some(resource)
+            }
+            Channel::Workspace => Some(resource),
+        }
+    }
+
+    /// The public JSON of what `render` names, or `None` when it is gone.
+    async fn payload(&self, render: Render) -> Option<Value> {
+        let state = &self.state;
+        let engine = state.engine();
+        let ws = self.cap.workspace_sid;
+        match render {
+            Render::WorkerChannel { worker, task_channel } => {
+                let c = engine.worker_channel(ws, worker, task_channel.to_string()).await.ok()?;
+                Some(render_worker_channel(state, &c))
+            }
+            Render::ReservationTask { reservation, task } => {
+                let mut t = engine.task(ws, task).await.ok()?.render(state);
+                t["reservation_sid"] = Value::String(reservation.to_string());
+                Some(t)
+            }
+            Render::Resource { sid, task } => match sid.prefix() {
+                Prefix::Worker => fetch::<Worker>(state, ws, sid).await,
+                Prefix::Task => fetch::<Task>(state, ws, sid).await,
+                Prefix::TaskQueue => fetch::<TaskQueue>(state, ws, sid).await,
+                Prefix::Workflow => fetch::<engine::model::Workflow>(state, ws, sid).await,
+                Prefix::Activity => fetch::<engine::model::Activity>(state, ws, sid).await,
+                Prefix::TaskChannel => {
+                    let c = engine.task_channel(ws, sid.to_string()).await.ok()?;
+                    Some(c.render(state))
+                }
+                Prefix::Workspace => Some(render_workspace(state, &engine.workspace(ws).await.ok()?)),
+                Prefix::Reservation => {
+                    let task = task?;
+                    let r = engine.reservation(ws, Parent::Task(task), sid).await.ok()?;
+                    Some(render_reservation(state, Parent::Task(task), &r))
+                }
+                _ => None,
+            },
+        }
+    }
+}
+
+async fn fetch<R: Resource<Id = Sid>>(state: &ServerState, ws: Sid, sid: Sid) -> Option<Value> {
+    R::fetch(state.engine(), ws, sid).await.ok().map(|r| r.render(state))
+}
+
+impl Framer for V1Channel {
+    async fn frame(&mut self, event: Arc<Event>) -> Option<String> {
+        let render = self.concern(&event)?;
+        let payload = match self.payload(render).await {
+            Some(payload) => payload,
+            // Gone: only the workspace channel, which promises every event, sends the event itself.
+            None if self.cap.channel == Channel::Workspace => (*event).render(&self.state),
+            None => return None,
+        };
+        Some(json!({ "event_type": event.event_type.as_str(), "payload": payload }).to_string())
+    }
+
+    fn events(&mut self) -> &mut Receiver<Arc<Event>> {
+        &mut self.events
+    }
+}
