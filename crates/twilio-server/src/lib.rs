@@ -26,8 +26,10 @@
 //! - [`http`]: the HTTP server loop of every trworker server: connection cap, header and idle timeouts,
 //!   the throttle on failed authentication, graceful shutdown.
 //! - [`limit`]: rate limits with bounded memory (the throttle; the worker app's sign-in).
-//! - [`bridge`]: TaskRouter's event bridge for Twilio's worker SDK (v2 addressing): the worker's event
-//!   channel (WebSocket) and the REST envelope at `/v1/wschannels`, authenticated by token, not Basic auth.
+//! - [`bridge`]: TaskRouter's event bridge for Twilio's worker SDKs: v2 addressing (the worker's event
+//!   channel and the REST envelope at `/v1/wschannels`) and v1 addressing (taskrouter.js v1's worker, task
+//!   queue and workspace channels at `/v1/wschannels/{AC}/{channel}`, with capability-token policies),
+//!   authenticated by token, not Basic auth.
 //!
 //! # Wiring
 //!
