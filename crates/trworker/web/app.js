@@ -650,6 +650,19 @@ function activityName(worker) {
 function renderWorker() {
   const worker = state.worker;
   setUserText($('worker-name'), worker?.friendly_name ?? '');
+  // Which calls come to this worker: the queues whose expressions take it (from the state).
+  const queues = Array.isArray(worker?.queues) ? worker.queues.filter((q) => typeof q === 'string') : null;
+  const queuesLine = $('queues');
+  queuesLine.hidden = queues === null;
+  if (queues !== null) {
+    setUserText(
+      queuesLine,
+      queues.length > 0
+        ? `Your calls come from: ${queues.join(', ')}`
+        : 'No queue sends you calls: ask your supervisor to add you to one.',
+      200,
+    );
+  }
   const activity = $('activity');
   activity.dataset.available = String(Boolean(worker?.available));
   activity.dataset.onCall = String(Boolean(state.conference));

@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 use time::format_description::well_known::{Rfc2822, Rfc3339};
 use time::OffsetDateTime;
 use twilio::client::conference::{ConferenceFilter, ParticipantFilter};
-use twilio::client::taskrouter::{ActivityFilter, ReservationFilter, WorkflowFilter};
+use twilio::client::taskrouter::{ActivityFilter, ReservationFilter, TaskQueueFilter, WorkflowFilter};
 use twilio::models::{Activity, ConferenceStatus, Reservation, ReservationStatus, Task, Worker};
 
 use super::{AppError, AppState};
@@ -34,7 +34,17 @@ pub(crate) struct Cache {
     pub(crate) workflows: Mutex<HashMap<String, u32>>,
     /// Whether a reload of `workflows` runs, and whether another was asked for meanwhile.
     workflows_reload: Mutex<(bool, bool)>,
+    /// Worker SID -> (when read, the worker's attributes then, the names of the queues that take it): one
+    /// entry per worker, read again when the attributes change or after [`QUEUES_TTL_MS`].
+    queues: Mutex<HashMap<String, QueuesRead>>,
 }
+
+/// A worker's queue list as read: when, the worker's attributes then, and the queues' names.
+type QueuesRead = (Timestamp, String, Vec<String>);
+
+/// How long a worker's queue list is reused while its attributes stay the same: queues' expressions change
+/// rarely, and the list is only shown.
+const QUEUES_TTL_MS: i64 = 5 * 60 * 1000;
 
 /// The workspace and its activities, as `GET /api/workspace` shows them.
 #[derive(Debug, Clone)]
@@ -335,12 +345,37 @@ pub(crate) async fn build(state: &AppState, worker_sid: &str) -> Result<Snapshot
         }
         items.push(item);
     }
-    Ok(Snapshot {
-        worker: worker_json(&worker, workspace.as_ref()),
-        reservations: items,
-        conference,
-        task_sids,
-    })
+    let mut worker_value = worker_json(&worker, workspace.as_ref());
+    worker_value["queues"] = json!(worker_queues(state, &worker).await);
+    Ok(Snapshot { worker: worker_value, reservations: items, conference, task_sids })
+}
+
+/// The names of the TaskQueues that take `worker` ("which calls come to me"), from the cache when fresh.
+/// A failure reads as no change: the last list, or none.
+async fn worker_queues(state: &AppState, worker: &Worker) -> Vec<String> {
+    let attributes = worker.attributes.clone().unwrap_or_default();
+    let now = state.now();
+    let cached = state.inner.cache.queues.lock().ok().and_then(|q| q.get(&worker.sid).cloned());
+    if let Some((at, seen, names)) = &cached {
+        if *seen == attributes && now.millis_since(*at) < QUEUES_TTL_MS {
+            return names.clone();
+        }
+    }
+    let filter = TaskQueueFilter { worker_sid: Some(worker.sid.clone()), ..Default::default() };
+    match state.client().list_task_queues(&filter).all().await {
+        Ok(queues) => {
+            let mut names: Vec<String> = queues.into_iter().filter_map(|q| q.friendly_name).collect();
+            names.sort();
+            if let Ok(mut cache) = state.inner.cache.queues.lock() {
+                cache.insert(worker.sid.clone(), (now, attributes, names.clone()));
+            }
+            names
+        }
+        Err(error) => {
+            tracing::debug!(worker_sid = %worker.sid, %error, "could not list the worker's queues");
+            cached.map(|(_, _, names)| names).unwrap_or_default()
+        }
+    }
 }
 
 /// The conference of an accepted task: `attributes.conference.sid` when TaskRouter wrote it, else the

@@ -139,3 +139,15 @@ async fn the_log_clears_and_signing_out_returns_to_the_form() {
 
     scene.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_says_which_queues_send_the_worker_calls() {
+    let Some(scene) = Scene::signed_in("queues").await else { return };
+    let Scene { browser, .. } = &scene;
+    // The demo's charles has the support skill: the support queue takes him, the sales queue does not.
+    browser.wait_text("queues", "Your calls come from: support").await;
+    let line = browser.text_of("queues").await;
+    assert!(!line.contains("sales"), "{line}");
+
+    scene.close().await;
+}
