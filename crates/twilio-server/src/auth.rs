@@ -12,7 +12,7 @@ use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use futures_util::future::{ready, Either, Ready};
+use futures_util::future::{ready, BoxFuture, Either, Ready};
 use subtle::ConstantTimeEq;
 use tower::{Layer, Service};
 
@@ -46,20 +46,34 @@ impl Credentials {
     ///
     /// [`basic_header`]: Credentials::basic_header
     pub fn accepts(&self, header: &str) -> bool {
-        let Some(encoded) = header.strip_prefix("Basic ").or_else(|| header.strip_prefix("basic ")) else {
-            return false;
-        };
-        let Ok(decoded) = STANDARD.decode(encoded.trim()) else { return false };
-        let Some(colon) = decoded.iter().position(|b| *b == b':') else { return false };
-        let (user, password) = decoded.split_at(colon);
-        let password = password.get(1..).unwrap_or(&[]);
-        let user_ok = user.ct_eq(self.account_sid.as_bytes());
-        let password_ok = password.ct_eq(self.auth_token.as_bytes());
+        let Some((user, password)) = basic_pair(header) else { return false };
+        let user_ok = user.as_slice().ct_eq(self.account_sid.as_bytes());
+        let password_ok = password.as_slice().ct_eq(self.auth_token.as_bytes());
         bool::from(user_ok & password_ok)
     }
 }
 
-/// Layer: 401/20003 unless the request carries the engine's credentials; apply it with `Router::route_layer`.
+/// The user name and password of a `Basic` `Authorization` header value (`basic` in lower case and spaces
+/// around the base64 allowed).
+fn basic_pair(header: &str) -> Option<(Vec<u8>, Vec<u8>)> {
+    let encoded = header.strip_prefix("Basic ").or_else(|| header.strip_prefix("basic "))?;
+    let mut decoded = STANDARD.decode(encoded.trim()).ok()?;
+    let colon = decoded.iter().position(|b| *b == b':')?;
+    let password = decoded.split_off(colon + 1);
+    decoded.truncate(colon);
+    Some((decoded, password))
+}
+
+/// The API key SID and the password of a `Basic` header whose user name is an API key (`SK…`): Twilio's
+/// helper libraries authenticate this way with a key instead of the auth token.
+fn api_key_pair(header: &str) -> Option<(engine::Sid, Vec<u8>)> {
+    let (user, password) = basic_pair(header)?;
+    let sid = engine::Sid::parse_as(std::str::from_utf8(&user).ok()?, engine::Prefix::ApiKey).ok()?;
+    Some((sid, password))
+}
+
+/// Layer: 401/20003 unless the request carries the engine's credentials (the account SID and auth token, or
+/// an API key's SID and secret, as Twilio accepts); apply it with `Router::route_layer`.
 ///
 /// A hand-written service rather than `axum::middleware::from_fn`, which boxes a future and a clone of the
 /// inner service on every request. With `from_fn`, this layer and the metrics one (trworker's `obs::Track`)
@@ -100,11 +114,17 @@ pub struct RequireAuthService<S> {
 
 impl<S> Service<Request> for RequireAuthService<S>
 where
-    S: Service<Request, Response = Response, Error = Infallible>,
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = Either<Ready<Result<Response, Infallible>>, S::Future>;
+    /// Refused at once, the inner service's future (the usual credentials: nothing allocated), or, for an
+    /// API key, a boxed future that looks the key up on the engine first.
+    type Future = Either<
+        Ready<Result<Response, Infallible>>,
+        Either<S::Future, BoxFuture<'static, Result<Response, Infallible>>>,
+    >;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
@@ -115,15 +135,28 @@ where
             bool::from(v.as_bytes().ct_eq(&self.usual))
                 || v.to_str().is_ok_and(|v| self.state.credentials().accepts(v))
         });
-        match ok {
-            true => Either::Right(self.inner.call(req)),
-            false => Either::Left(ready(Ok(unauthenticated(req.headers().contains_key(AUTHORIZATION))))),
+        if ok {
+            return Either::Right(Either::Left(self.inner.call(req)));
         }
+        let key = req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(api_key_pair);
+        let Some((sid, password)) = key else {
+            return Either::Left(ready(Ok(unauthenticated(req.headers().contains_key(AUTHORIZATION)))));
+        };
+        // The service that was made ready goes into the future; a clone takes its place (tower's pattern).
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let state = self.state.clone();
+        Either::Right(Either::Right(Box::pin(async move {
+            let secret = state.engine().api_key_secret(sid).await;
+            match secret.is_some_and(|secret| bool::from(secret.as_bytes().ct_eq(&password))) {
+                true => inner.call(req).await,
+                false => Ok(unauthenticated(true)),
+            }
+        })))
     }
 }
 
-/// The 401 for a request without the right credentials, with the challenge Twilio sends.
-/// The 401. When the request carried credentials (`guessed`), the response is marked so the server loop
+/// The 401, with the challenge Twilio sends. When the request carried credentials (`guessed`), the response is marked so the server loop
 /// (`crate::http`) counts it against the client's address and throttles an address that keeps guessing; a
 /// request with none is not a guess (a client probing what needs auth) and is not counted.
 fn unauthenticated(guessed: bool) -> Response {

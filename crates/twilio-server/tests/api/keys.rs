@@ -100,3 +100,19 @@ async fn bad_key_requests_are_refused_and_change_nothing() {
     let (_, list) = app.get(&keys_path()).await;
     assert_eq!(list["keys"], serde_json::json!([]), "{list}");
 }
+
+#[tokio::test]
+async fn an_api_key_authenticates_like_the_auth_token_until_it_is_deleted() {
+    let app = spawn_app().await;
+    let (status, created) = app.post(&format!("{}.json", keys_path()), &[("FriendlyName", "ops")]).await;
+    assert_eq!(status, 201, "{created}");
+    let sid = created["sid"].as_str().unwrap().to_owned();
+    let secret = created["secret"].as_str().unwrap().to_owned();
+    let with = |password: &str| {
+        app.client.get(app.url("/v1/Workspaces")).basic_auth(&sid, Some(password.to_owned())).send()
+    };
+    assert_eq!(with(&secret).await.unwrap().status().as_u16(), 200, "the helper libraries' key auth");
+    assert_eq!(with("not-the-secret").await.unwrap().status().as_u16(), 401);
+    assert_eq!(app.delete(&format!("{}/{sid}.json", keys_path())).await, 204);
+    assert_eq!(with(&secret).await.unwrap().status().as_u16(), 401, "a deleted key no longer works");
+}
