@@ -12,7 +12,7 @@ use twilio::token::{AccessToken, TaskRouterGrant, WorkerCapability};
 
 use crate::helpers::{spawn_app_with, TestApp, ACCOUNT, TOKEN};
 
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub(crate) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// The engine's clock in the tests (see `spawn_app`).
 const NOW: u64 = 1_700_000_000;
@@ -46,7 +46,7 @@ async fn connect(app: &TestApp, token: &str, extra: &str) -> Socket {
 }
 
 /// The next frame that is not a heartbeat, as JSON; or the close frame's code and reason as `{close}`.
-async fn next_event(socket: &mut Socket) -> Value {
+pub(crate) async fn next_event(socket: &mut Socket) -> Value {
     loop {
         let message = tokio::time::timeout(Duration::from_secs(10), socket.next()).await.unwrap();
         match message {
@@ -63,7 +63,7 @@ async fn next_event(socket: &mut Socket) -> Value {
 }
 
 /// The next event of type `event_type`, skipping others.
-async fn wait_for(socket: &mut Socket, event_type: &str) -> Value {
+pub(crate) async fn wait_for(socket: &mut Socket, event_type: &str) -> Value {
     loop {
         let event = next_event(socket).await;
         if event["event_type"] == event_type {

@@ -7,14 +7,11 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use twilio::token::{ChannelCapability, WorkerCapability};
 
+use crate::bridge::{next_event, wait_for, Socket};
 use crate::helpers::{spawn_app_with, TestApp, ACCOUNT, TOKEN};
-
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// The engine's clock in the tests (see `spawn_app`).
 const NOW: u64 = 1_700_000_000;
@@ -53,34 +50,6 @@ async fn refused(app: &TestApp, channel: &str, token: &str) -> u16 {
     match tokio_tungstenite::connect_async(url).await {
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) => response.status().as_u16(),
         other => panic!("the upgrade was not refused: {:?}", other.map(|(_, r)| r.status())),
-    }
-}
-
-/// The next event that is not a heartbeat, or the close frame as `{close, reason}`.
-async fn next_event(socket: &mut Socket) -> Value {
-    loop {
-        let message = tokio::time::timeout(Duration::from_secs(10), socket.next()).await.unwrap();
-        match message {
-            Some(Ok(Message::Text(text))) if text.trim().is_empty() => continue,
-            Some(Ok(Message::Text(text))) => return serde_json::from_str(&text).unwrap(),
-            Some(Ok(Message::Close(frame))) => {
-                let frame = frame.unwrap();
-                return json!({ "close": u16::from(frame.code), "reason": frame.reason.as_str() });
-            }
-            Some(Ok(_)) => continue,
-            other => panic!("socket ended: {other:?}"),
-        }
-    }
-}
-
-/// The payload of the next event of type `event_type`, skipping others.
-async fn wait_for(socket: &mut Socket, event_type: &str) -> Value {
-    loop {
-        let event = next_event(socket).await;
-        if event["event_type"] == event_type {
-            return event["payload"].clone();
-        }
-        assert!(event.get("close").is_none(), "closed while waiting for {event_type}: {event}");
     }
 }
 
