@@ -297,11 +297,23 @@ pub struct WorkerClaims {
 /// equal to the `account_sid` claim.
 pub fn verify_worker_token(token: &str, auth_token: &str, now: u64) -> Result<WorkerClaims, TokenError> {
     let claims: WorkerClaims = decode(token, auth_token.as_bytes())?;
-    check_times(claims.exp, claims.nbf, now)?;
-    if !claims.iss.starts_with("AC") || claims.iss != claims.account_sid {
-        return Err(TokenError::BadIssuer(claims.iss));
-    }
+    check_capability(claims.exp, claims.nbf, &claims.iss, &claims.account_sid, now)?;
     Ok(claims)
+}
+
+/// What every capability token must hold besides its signature: its times, and the account as issuer.
+fn check_capability(
+    exp: u64,
+    nbf: Option<u64>,
+    iss: &str,
+    account_sid: &str,
+    now: u64,
+) -> Result<(), TokenError> {
+    check_times(exp, nbf, now)?;
+    if !iss.starts_with("AC") || iss != account_sid {
+        return Err(TokenError::BadIssuer(iss.to_owned()));
+    }
+    Ok(())
 }
 
 /// Builder of a TaskRouter capability token for a task queue's (`WQ…`) or a whole workspace's (`WS…`)
@@ -501,10 +513,7 @@ pub fn verify_capability_token(
     now: u64,
 ) -> Result<CapabilityClaims, TokenError> {
     let claims: CapabilityClaims = decode(token, auth_token.as_bytes())?;
-    check_times(claims.exp, claims.nbf, now)?;
-    if !claims.iss.starts_with("AC") || claims.iss != claims.account_sid {
-        return Err(TokenError::BadIssuer(claims.iss));
-    }
+    check_capability(claims.exp, claims.nbf, &claims.iss, &claims.account_sid, now)?;
     Ok(claims)
 }
 
