@@ -365,6 +365,9 @@ impl Core {
     /// Tasks, oldest first (the facade applies `Ordering`).
     pub fn tasks(&self, ws: Sid, f: &TaskFilter) -> Result<Vec<&Task>, Error> {
         let sp = self.space(ws)?;
+        if let Some(priority) = f.priority {
+            super::tasks::checked_priority(priority)?;
+        }
         let statuses = f
             .assignment_status
             .iter()

@@ -14,6 +14,15 @@ use serde_json::Value;
 /// Earliest accepted `VirtualStartTime`: 1900-01-01.
 const MIN_VIRTUAL_START_MS: i64 = -2_208_988_800_000;
 
+/// A task's `Priority`, 0 to 2^31-1 as Twilio allows: in a create, an update and the list filter.
+pub(crate) fn checked_priority(priority: i64) -> Result<i64, Error> {
+    if (0..=i64::from(i32::MAX)).contains(&priority) {
+        Ok(priority)
+    } else {
+        Err(Error::invalid("Priority", format!("must be between 0 and 2147483647, not {priority}")))
+    }
+}
+
 impl Space {
     /// Appends a task's event fields.
     pub(crate) fn push_task_fields(&self, t: &Task, now: Timestamp, f: &mut EventData) {
@@ -99,13 +108,7 @@ impl Space {
     ) -> Result<Reply, Error> {
         let attributes = p.attributes.unwrap_or_else(|| "{}".into());
         let value = parse_attributes(&attributes)?;
-        let priority = p.priority.unwrap_or(0);
-        if !(0..=i64::from(i32::MAX)).contains(&priority) {
-            return Err(Error::invalid(
-                "Priority",
-                format!("must be between 0 and 2147483647, not {priority}"),
-            ));
-        }
+        let priority = checked_priority(p.priority.unwrap_or(0))?;
         let timeout = p.timeout.unwrap_or(86_400);
         if !(1..=1_209_600).contains(&timeout) {
             return Err(Error::invalid(
@@ -271,12 +274,7 @@ impl Space {
             None => None,
         };
         if let Some(pr) = p.priority {
-            if !(0..=i64::from(i32::MAX)).contains(&pr) {
-                return Err(Error::invalid(
-                    "Priority",
-                    format!("must be between 0 and 2147483647, not {pr}"),
-                ));
-            }
+            checked_priority(pr)?;
         }
         let status = match &p.assignment_status {
             Some(s) => Some(TaskStatus::parse(s).ok_or_else(|| {

@@ -1682,6 +1682,20 @@ fn has_addons_keeps_only_tasks_with_add_on_data() {
 }
 
 #[test]
+fn the_priority_filter_is_checked_like_a_task_priority() {
+    let mut d = Demo::new();
+    d.create_task(at(0), "{}");
+    let list = |priority| d.core.tasks(d.ws, &query::TaskFilter { priority, ..Default::default() });
+    assert_eq!(list(Some(0)).map(|tasks| tasks.len()), Ok(1));
+    for out_of_range in [-1, i64::from(i32::MAX) + 1] {
+        assert!(
+            matches!(list(Some(out_of_range)), Err(Error::InvalidParameter { ref param, .. }) if param == "Priority"),
+            "{out_of_range}"
+        );
+    }
+}
+
+#[test]
 fn api_keys_are_created_renamed_deleted_and_restored_with_their_secret() {
     let mut c = core();
     let secret = || Secret::new("s3cr3t".into());

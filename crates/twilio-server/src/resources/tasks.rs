@@ -60,7 +60,7 @@ impl Resource for Task {
             status(Some(s.clone()), "AssignmentStatus")?;
         }
         let filter = TaskFilter {
-            priority: p.int("Priority", 0, i64::from(i32::MAX))?,
+            priority: p.integer("Priority")?,
             assignment_status,
             workflow_sid: opt_sid(p.str("WorkflowSid"), Prefix::Workflow, "WorkflowSid")?,
             workflow_name: p.str("WorkflowName"),

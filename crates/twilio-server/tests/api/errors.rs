@@ -81,6 +81,11 @@ async fn bad_input_is_a_400_naming_the_parameter() {
     assert_eq!(status, 400);
     assert!(assert_twilio_error(&body, 400, 20001).contains("Attributes"));
 
+    // The Priority filter's range is the engine's rule, as a task's priority is.
+    let (status, body) = app.get(&format!("/v1/Workspaces/{ws}/Tasks?Priority=-1")).await;
+    assert_eq!(status, 400);
+    assert!(assert_twilio_error(&body, 400, 20001).contains("Priority"));
+
     let (status, body) = app.get("/v1/Workspaces/WSnot-a-sid").await;
     assert_eq!(status, 400);
     assert!(assert_twilio_error(&body, 400, 20001).contains("Sid"));
