@@ -116,23 +116,87 @@ fn null_as_empty<'de, D: serde::Deserializer<'de>>(
     Ok(Option::deserialize(d)?.unwrap_or_default())
 }
 
+/// What the worker and channel capability builders share: who signs (the account and its Auth Token), the
+/// workspace, the lifetime and the bases put in policy URLs.
+#[derive(Clone)]
+struct Capability {
+    account_sid: String,
+    auth_token: String,
+    workspace_sid: String,
+    ttl: Duration,
+    taskrouter_url: String,
+    event_bridge_url: String,
+}
+
+impl Capability {
+    fn new(account_sid: String, auth_token: String, workspace_sid: String, ttl: Duration) -> Self {
+        Self {
+            account_sid,
+            auth_token,
+            workspace_sid,
+            ttl,
+            taskrouter_url: TASKROUTER_URL.to_owned(),
+            event_bridge_url: EVENT_BRIDGE_URL.to_owned(),
+        }
+    }
+
+    /// `{taskrouter}/v1/Workspaces/{WS}`.
+    fn workspace_url(&self) -> String {
+        format!("{}/v1/Workspaces/{}", self.taskrouter_url.trim_end_matches('/'), self.workspace_sid)
+    }
+
+    /// The claims of a token for `channel` issued at `now`: the two event-bridge policies (`GET` and `POST`
+    /// on the channel's websocket) that every capability token starts with, then `policies`.
+    fn claims(&self, now: u64, channel: &str, policies: Vec<Policy>) -> Result<CapabilityClaims, TokenError> {
+        check_sid("account SID", "AC", &self.account_sid)?;
+        check_sid("workspace SID", "WS", &self.workspace_sid)?;
+        let websocket =
+            format!("{}/{}/{channel}", self.event_bridge_url.trim_end_matches('/'), self.account_sid);
+        let mut all = vec![Policy::allow(websocket.clone(), "GET"), Policy::allow(websocket, "POST")];
+        all.extend(policies);
+        Ok(CapabilityClaims {
+            version: "v1".to_owned(),
+            friendly_name: Some(channel.to_owned()),
+            policies: all,
+            iss: self.account_sid.clone(),
+            exp: now.saturating_add(self.ttl.as_secs()),
+            nbf: Some(now),
+            account_sid: self.account_sid.clone(),
+            channel: channel.to_owned(),
+            workspace_sid: self.workspace_sid.clone(),
+            worker_sid: String::new(),
+            taskqueue_sid: None,
+        })
+    }
+
+    fn sign(&self, claims: &CapabilityClaims) -> Result<String, TokenError> {
+        encode(&JwtHeader::plain(), claims, self.auth_token.as_bytes())
+    }
+}
+
+impl std::fmt::Debug for Capability {
+    /// Never prints the Auth Token.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Capability")
+            .field("account_sid", &self.account_sid)
+            .field("workspace_sid", &self.workspace_sid)
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Builder of a TaskRouter worker capability token (TaskRouter.js v1), signed with the account Auth Token.
 ///
 /// The six default policies (websocket GET and POST, fetch self, fetch activities, fetch `Tasks/**`, fetch
 /// own reservations) are always present, in twilio-python's order; the options append theirs after them in
 /// the order the `allow_*` methods are documented here.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct WorkerCapability {
-    account_sid: String,
-    auth_token: String,
-    workspace_sid: String,
+    base: Capability,
     worker_sid: String,
-    ttl: Duration,
     fetch_subresources: bool,
     activity_updates: bool,
     reservation_updates: bool,
-    taskrouter_url: String,
-    event_bridge_url: String,
 }
 
 impl WorkerCapability {
@@ -144,23 +208,19 @@ impl WorkerCapability {
         workspace_sid: impl Into<String>,
         worker_sid: impl Into<String>,
     ) -> Self {
+        let (account, token, workspace) = (account_sid.into(), auth_token.into(), workspace_sid.into());
         Self {
-            account_sid: account_sid.into(),
-            auth_token: auth_token.into(),
-            workspace_sid: workspace_sid.into(),
+            base: Capability::new(account, token, workspace, DEFAULT_WORKER_TTL),
             worker_sid: worker_sid.into(),
-            ttl: DEFAULT_WORKER_TTL,
             fetch_subresources: false,
             activity_updates: false,
             reservation_updates: false,
-            taskrouter_url: TASKROUTER_URL.to_owned(),
-            event_bridge_url: EVENT_BRIDGE_URL.to_owned(),
         }
     }
 
     /// How long the token is valid from `now`. Default 8 hours (Twilio's libraries default to 1 hour).
     pub fn ttl(mut self, ttl: Duration) -> Self {
-        self.ttl = ttl;
+        self.base.ttl = ttl;
         self
     }
 
@@ -186,33 +246,21 @@ impl WorkerCapability {
     /// The TaskRouter base put in policy URLs, default [`TASKROUTER_URL`]. Only a local engine that checks
     /// policies against its own host needs another value; real Twilio requires the default.
     pub fn taskrouter_url(mut self, url: impl Into<String>) -> Self {
-        self.taskrouter_url = url.into();
+        self.base.taskrouter_url = url.into();
         self
     }
 
     /// The EventBridge websocket base put in policy URLs, default [`EVENT_BRIDGE_URL`].
     pub fn event_bridge_url(mut self, url: impl Into<String>) -> Self {
-        self.event_bridge_url = url.into();
+        self.base.event_bridge_url = url.into();
         self
     }
 
     /// The claims the token will carry when issued at `now` (unix seconds).
-    pub fn claims(&self, now: u64) -> Result<WorkerClaims, TokenError> {
-        check_sid("account SID", "AC", &self.account_sid)?;
-        check_sid("workspace SID", "WS", &self.workspace_sid)?;
-        check_sid("worker SID", "WK", &self.worker_sid)?;
-        let ws =
-            format!("{}/v1/Workspaces/{}", self.taskrouter_url.trim_end_matches('/'), self.workspace_sid);
+    pub fn claims(&self, now: u64) -> Result<CapabilityClaims, TokenError> {
+        let ws = self.base.workspace_url();
         let worker = format!("{ws}/Workers/{}", self.worker_sid);
-        let channel = format!(
-            "{}/{}/{}",
-            self.event_bridge_url.trim_end_matches('/'),
-            self.account_sid,
-            self.worker_sid
-        );
         let mut policies = vec![
-            Policy::allow(channel.clone(), "GET"),
-            Policy::allow(channel, "POST"),
             Policy::allow(worker.clone(), "GET"),
             Policy::allow(format!("{ws}/Activities"), "GET"),
             Policy::allow(format!("{ws}/Tasks/**"), "GET"),
@@ -230,88 +278,34 @@ impl WorkerCapability {
             policies.push(Policy::allow(format!("{ws}/Tasks/**"), "POST"));
             policies.push(Policy::allow(format!("{worker}/Reservations/**"), "POST"));
         }
-        Ok(WorkerClaims {
-            version: "v1".to_owned(),
-            friendly_name: self.worker_sid.clone(),
-            policies,
-            iss: self.account_sid.clone(),
-            exp: now.saturating_add(self.ttl.as_secs()),
-            nbf: Some(now),
-            account_sid: self.account_sid.clone(),
-            channel: self.worker_sid.clone(),
-            workspace_sid: self.workspace_sid.clone(),
-            worker_sid: self.worker_sid.clone(),
-        })
+        let claims = self.base.claims(now, &self.worker_sid, policies)?;
+        check_sid("worker SID", "WK", &self.worker_sid)?;
+        Ok(CapabilityClaims { worker_sid: self.worker_sid.clone(), ..claims })
     }
 
     /// The signed JWT, issued at `now` (unix seconds).
     pub fn to_jwt(&self, now: u64) -> Result<String, TokenError> {
-        let claims = self.claims(now)?;
-        encode(&JwtHeader::plain(), &claims, self.auth_token.as_bytes())
+        self.base.sign(&self.claims(now)?)
     }
-}
-
-impl std::fmt::Debug for WorkerCapability {
-    /// Never prints the Auth Token.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WorkerCapability")
-            .field("account_sid", &self.account_sid)
-            .field("workspace_sid", &self.workspace_sid)
-            .field("worker_sid", &self.worker_sid)
-            .field("ttl", &self.ttl)
-            .field("fetch_subresources", &self.fetch_subresources)
-            .field("activity_updates", &self.activity_updates)
-            .field("reservation_updates", &self.reservation_updates)
-            .finish_non_exhaustive()
-    }
-}
-
-/// The payload of a worker capability token, in twilio-python's key order.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct WorkerClaims {
-    /// Always `"v1"`.
-    pub version: String,
-    /// The channel id (the worker SID).
-    pub friendly_name: String,
-    /// What the bearer may do.
-    pub policies: Vec<Policy>,
-    /// The issuer: the account SID.
-    pub iss: String,
-    /// Expiry, unix seconds.
-    pub exp: u64,
-    /// Not valid before, unix seconds (twilio-python sets it; twilio-php does not).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub nbf: Option<u64>,
-    /// The account SID.
-    pub account_sid: String,
-    /// The websocket channel: the worker SID.
-    pub channel: String,
-    /// The workspace SID.
-    pub workspace_sid: String,
-    /// The worker SID.
-    pub worker_sid: String,
 }
 
 /// Verifies a worker capability token signed with `auth_token` at time `now` (unix seconds): HS256
-/// signature, `exp` after `now`, `nbf` (when present) not after `now`, and an issuer that is an account SID
-/// equal to the `account_sid` claim.
-pub fn verify_worker_token(token: &str, auth_token: &str, now: u64) -> Result<WorkerClaims, TokenError> {
-    let claims: WorkerClaims = decode(token, auth_token.as_bytes())?;
-    check_capability(claims.exp, claims.nbf, &claims.iss, &claims.account_sid, now)?;
+/// signature, a `worker_sid`, `exp` after `now`, `nbf` (when present) not after `now`, and an issuer that is
+/// an account SID equal to the `account_sid` claim.
+pub fn verify_worker_token(token: &str, auth_token: &str, now: u64) -> Result<CapabilityClaims, TokenError> {
+    let claims: CapabilityClaims = decode(token, auth_token.as_bytes())?;
+    if claims.worker_sid.is_empty() {
+        return Err(TokenError::Malformed(format!("no worker_sid: a token for channel {}", claims.channel)));
+    }
+    check_capability(&claims, now)?;
     Ok(claims)
 }
 
 /// What every capability token must hold besides its signature: its times, and the account as issuer.
-fn check_capability(
-    exp: u64,
-    nbf: Option<u64>,
-    iss: &str,
-    account_sid: &str,
-    now: u64,
-) -> Result<(), TokenError> {
-    check_times(exp, nbf, now)?;
-    if !iss.starts_with("AC") || iss != account_sid {
-        return Err(TokenError::BadIssuer(iss.to_owned()));
+fn check_capability(claims: &CapabilityClaims, now: u64) -> Result<(), TokenError> {
+    check_times(claims.exp, claims.nbf, now)?;
+    if !claims.iss.starts_with("AC") || claims.iss != claims.account_sid {
+        return Err(TokenError::BadIssuer(claims.iss.clone()));
     }
     Ok(())
 }
@@ -321,17 +315,12 @@ fn check_capability(
 /// twilio-python's `TaskQueueCapabilityToken` and `WorkspaceCapabilityToken` build it (reference §11.1): the
 /// two event-bridge policies and `GET` on the resource (`{ws}/TaskQueues/{WQ}` or `{ws}`), then the policies
 /// of the `allow_*` options and any added with [`ChannelCapability::policy`], in that order.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct ChannelCapability {
-    account_sid: String,
-    auth_token: String,
-    workspace_sid: String,
+    base: Capability,
     /// `WQ…`, or the workspace SID for a workspace channel.
     channel: String,
-    ttl: Duration,
     extra: Vec<Policy>,
-    taskrouter_url: String,
-    event_bridge_url: String,
 }
 
 impl ChannelCapability {
@@ -356,21 +345,13 @@ impl ChannelCapability {
     }
 
     fn new(account_sid: String, auth_token: String, workspace_sid: String, channel: String) -> Self {
-        Self {
-            account_sid,
-            auth_token,
-            workspace_sid,
-            channel,
-            ttl: DEFAULT_ACCESS_TTL,
-            extra: Vec::new(),
-            taskrouter_url: TASKROUTER_URL.to_owned(),
-            event_bridge_url: EVENT_BRIDGE_URL.to_owned(),
-        }
+        let base = Capability::new(account_sid, auth_token, workspace_sid, DEFAULT_ACCESS_TTL);
+        Self { base, channel, extra: Vec::new() }
     }
 
     /// How long the token is valid from `now`. Default 1 hour, as in Twilio's helper libraries.
     pub fn ttl(mut self, ttl: Duration) -> Self {
-        self.ttl = ttl;
+        self.base.ttl = ttl;
         self
     }
 
@@ -400,17 +381,13 @@ impl ChannelCapability {
 
     /// The TaskRouter base put in policy URLs, default [`TASKROUTER_URL`].
     pub fn taskrouter_url(mut self, url: impl Into<String>) -> Self {
-        self.taskrouter_url = url.into();
+        self.base.taskrouter_url = url.into();
         self
-    }
-
-    fn workspace_url(&self) -> String {
-        format!("{}/v1/Workspaces/{}", self.taskrouter_url.trim_end_matches('/'), self.workspace_sid)
     }
 
     /// `{ws}` for a workspace channel, `{ws}/TaskQueues/{WQ}` for a queue's.
     fn resource_url(&self) -> String {
-        let ws = self.workspace_url();
+        let ws = self.base.workspace_url();
         if self.channel.starts_with("WQ") {
             format!("{ws}/TaskQueues/{}", self.channel)
         } else {
@@ -420,61 +397,28 @@ impl ChannelCapability {
 
     /// The claims the token will carry when issued at `now` (unix seconds).
     pub fn claims(&self, now: u64) -> Result<CapabilityClaims, TokenError> {
-        check_sid("account SID", "AC", &self.account_sid)?;
-        check_sid("workspace SID", "WS", &self.workspace_sid)?;
+        let mut policies = vec![Policy::allow(self.resource_url(), "GET")];
+        policies.extend(self.extra.iter().cloned());
+        let claims = self.base.claims(now, &self.channel, policies)?;
         let queue = self.channel.starts_with("WQ");
-        if !queue && self.channel != self.workspace_sid {
+        if !queue && self.channel != self.base.workspace_sid {
             return Err(TokenError::InvalidSid {
                 what: "task queue SID",
                 prefix: "WQ",
                 value: self.channel.clone(),
             });
         }
-        let channel =
-            format!("{}/{}/{}", self.event_bridge_url.trim_end_matches('/'), self.account_sid, self.channel);
-        let mut policies = vec![
-            Policy::allow(channel.clone(), "GET"),
-            Policy::allow(channel, "POST"),
-            Policy::allow(self.resource_url(), "GET"),
-        ];
-        policies.extend(self.extra.iter().cloned());
-        Ok(CapabilityClaims {
-            version: "v1".to_owned(),
-            friendly_name: Some(self.channel.clone()),
-            policies,
-            iss: self.account_sid.clone(),
-            exp: now.saturating_add(self.ttl.as_secs()),
-            nbf: Some(now),
-            account_sid: self.account_sid.clone(),
-            channel: self.channel.clone(),
-            workspace_sid: self.workspace_sid.clone(),
-            worker_sid: None,
-            taskqueue_sid: queue.then(|| self.channel.clone()),
-        })
+        Ok(CapabilityClaims { taskqueue_sid: queue.then(|| self.channel.clone()), ..claims })
     }
 
     /// The signed JWT, issued at `now` (unix seconds).
     pub fn to_jwt(&self, now: u64) -> Result<String, TokenError> {
-        let claims = self.claims(now)?;
-        encode(&JwtHeader::plain(), &claims, self.auth_token.as_bytes())
+        self.base.sign(&self.claims(now)?)
     }
 }
 
-impl std::fmt::Debug for ChannelCapability {
-    /// Never prints the Auth Token.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ChannelCapability")
-            .field("account_sid", &self.account_sid)
-            .field("workspace_sid", &self.workspace_sid)
-            .field("channel", &self.channel)
-            .field("ttl", &self.ttl)
-            .field("extra", &self.extra)
-            .finish_non_exhaustive()
-    }
-}
-
-/// The payload of any TaskRouter capability token (worker, task queue or workspace channel): the worker's
-/// [`WorkerClaims`] with `worker_sid` optional and the queue's `taskqueue_sid` beside it.
+/// The payload of a TaskRouter capability token (a worker's, a task queue's or the workspace's channel), in
+/// twilio-python's key order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CapabilityClaims {
     /// Always `"v1"`.
@@ -488,7 +432,7 @@ pub struct CapabilityClaims {
     pub iss: String,
     /// Expiry, unix seconds.
     pub exp: u64,
-    /// Not valid before, unix seconds.
+    /// Not valid before, unix seconds (twilio-python sets it; twilio-php does not).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nbf: Option<u64>,
     /// The account SID.
@@ -497,23 +441,25 @@ pub struct CapabilityClaims {
     pub channel: String,
     /// The workspace SID.
     pub workspace_sid: String,
-    /// The worker, for a worker's channel.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub worker_sid: Option<String>,
+    /// The worker, for a worker's channel; empty, and left out of the payload, for any other channel.
+    /// [`verify_worker_token`] refuses a token without one. A `String` rather than an `Option` so that
+    /// a worker token's claims name their worker without an unwrap.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub worker_sid: String,
     /// The task queue, for a queue's channel.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub taskqueue_sid: Option<String>,
 }
 
 /// Verifies any TaskRouter capability token signed with `auth_token` at `now` (unix seconds), with the
-/// checks of [`verify_worker_token`]; which channel it opens is the caller's to check.
+/// checks of [`verify_worker_token`] but the `worker_sid`; which channel it opens is the caller's to check.
 pub fn verify_capability_token(
     token: &str,
     auth_token: &str,
     now: u64,
 ) -> Result<CapabilityClaims, TokenError> {
     let claims: CapabilityClaims = decode(token, auth_token.as_bytes())?;
-    check_capability(claims.exp, claims.nbf, &claims.iss, &claims.account_sid, now)?;
+    check_capability(&claims, now)?;
     Ok(claims)
 }
 
@@ -774,16 +720,20 @@ mod tests {
         assert!(claims.policies[2].url.ends_with(&format!("/TaskQueues/{WQ}")));
         let ws = ChannelCapability::workspace(AC, "secret", WS).allow_updates_subresources();
         let claims = verify_capability_token(&ws.to_jwt(NOW).unwrap(), "secret", NOW).unwrap();
-        assert_eq!((claims.channel.as_str(), claims.worker_sid), (WS, None));
+        assert_eq!((claims.channel.as_str(), claims.worker_sid.as_str()), (WS, ""));
         assert_eq!(claims.policies[3].url, format!("https://taskrouter.twilio.com/v1/Workspaces/{WS}/**"));
         // A worker token reads as capability claims too; php's null filters and a missing allow read too.
         let worker = WorkerCapability::new(AC, "secret", WS, WK).to_jwt(NOW).unwrap();
         let claims = verify_capability_token(&worker, "secret", NOW).unwrap();
-        assert_eq!(claims.worker_sid.as_deref(), Some(WK));
+        assert_eq!(claims.worker_sid, WK);
         let php: Policy =
             serde_json::from_value(json!({"url": "u", "method": "GET", "query_filter": null})).unwrap();
         assert!(!php.allow && php.query_filter.is_empty() && php.post_filter.is_empty());
         assert!(verify_capability_token(&worker, "other", NOW).is_err());
+        // A channel token is not a worker token: it names no worker.
+        let queue = ChannelCapability::task_queue(AC, "secret", WS, WQ).to_jwt(NOW).unwrap();
+        assert!(matches!(verify_worker_token(&queue, "secret", NOW), Err(TokenError::Malformed(_))));
+        assert!(!part(&queue, 1).as_object().unwrap().contains_key("worker_sid"));
     }
 
     const AC: &str = "AC00000000000000000000000000000001";

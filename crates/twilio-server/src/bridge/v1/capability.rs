@@ -155,7 +155,7 @@ pub(super) fn verify(
     let channel_sid =
         Sid::parse(channel).map_err(|e| unauthorized(format!("{channel} is not a SID ({e})")))?;
     let kind = match channel_sid.prefix() {
-        Prefix::Worker if claims.worker_sid.as_deref() == Some(channel) => Channel::Worker(channel_sid),
+        Prefix::Worker if claims.worker_sid == channel => Channel::Worker(channel_sid),
         Prefix::TaskQueue if claims.taskqueue_sid.as_deref().is_none_or(|q| q == channel) => {
             Channel::TaskQueue(channel_sid)
         }
