@@ -183,64 +183,82 @@ fn parse_json_field(field: Option<&str>) -> Result<serde_json::Value, serde_json
     serde_json::from_str(field.unwrap_or("{}"))
 }
 
-/// A TaskRouter Workspace.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[allow(missing_docs)]
-pub struct Workspace {
-    pub sid: String,
-    pub account_sid: Option<String>,
-    pub friendly_name: Option<String>,
-    pub default_activity_sid: Option<String>,
-    pub default_activity_name: Option<String>,
-    pub timeout_activity_sid: Option<String>,
-    pub timeout_activity_name: Option<String>,
-    pub event_callback_url: Option<String>,
-    /// Comma-separated event types, `None` when every event is sent.
-    pub events_filter: Option<String>,
-    pub multi_task_enabled: Option<bool>,
-    pub prioritize_queue_order: Option<QueueOrder>,
-    pub date_created: Option<String>,
-    pub date_updated: Option<String>,
-    pub url: Option<String>,
-    pub links: Option<Links>,
+/// Defines a TaskRouter v1 resource: `sid` and `account_sid`, then the resource's own fields as listed,
+/// then the four every v1 resource ends with (`date_created`, `date_updated`, `url`, `links`) and, for a
+/// resource declared `with etag`, the `ETag` of its response (not a field of the body), set through
+/// [`HasEtag`].
+macro_rules! resource {
+    (
+        $(#[$meta:meta])*
+        $name:ident $(with $etag:ident)? {
+            $($(#[$field_meta:meta])* pub $field:ident: $ty:ty,)*
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[allow(missing_docs)]
+        pub struct $name {
+            pub sid: String,
+            pub account_sid: Option<String>,
+            $($(#[$field_meta])* pub $field: $ty,)*
+            pub date_created: Option<String>,
+            pub date_updated: Option<String>,
+            pub url: Option<String>,
+            pub links: Option<Links>,
+            $(
+                /// The `ETag` response header of a single-resource response, for `If-Match`; `None` in lists.
+                #[serde(skip)]
+                pub $etag: Option<String>,
+            )?
+        }
+
+        $(
+            impl HasEtag for $name {
+                fn set_etag(&mut self, etag: Option<String>) {
+                    self.$etag = etag;
+                }
+            }
+        )?
+    };
 }
 
-/// A worker state (Offline, Available, ...). `available` decides whether workers in it get reservations.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[allow(missing_docs)]
-pub struct Activity {
-    pub sid: String,
-    pub account_sid: Option<String>,
-    pub workspace_sid: Option<String>,
-    pub friendly_name: Option<String>,
-    pub available: Option<bool>,
-    pub date_created: Option<String>,
-    pub date_updated: Option<String>,
-    pub url: Option<String>,
-    pub links: Option<Links>,
+resource! {
+    /// A TaskRouter Workspace.
+    Workspace {
+        pub friendly_name: Option<String>,
+        pub default_activity_sid: Option<String>,
+        pub default_activity_name: Option<String>,
+        pub timeout_activity_sid: Option<String>,
+        pub timeout_activity_name: Option<String>,
+        pub event_callback_url: Option<String>,
+        /// Comma-separated event types, `None` when every event is sent.
+        pub events_filter: Option<String>,
+        pub multi_task_enabled: Option<bool>,
+        pub prioritize_queue_order: Option<QueueOrder>,
+    }
 }
 
-/// A TaskRouter Worker.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[allow(missing_docs)]
-pub struct Worker {
-    pub sid: String,
-    pub account_sid: Option<String>,
-    pub workspace_sid: Option<String>,
-    pub friendly_name: Option<String>,
-    pub activity_sid: Option<String>,
-    pub activity_name: Option<String>,
-    pub available: Option<bool>,
-    /// JSON document as a string; see [`Worker::attributes_json`]. The spec allows `null` in lists.
-    pub attributes: Option<String>,
-    pub date_created: Option<String>,
-    pub date_updated: Option<String>,
-    pub date_status_changed: Option<String>,
-    pub url: Option<String>,
-    pub links: Option<Links>,
-    /// The `ETag` response header of a single-resource response, for `If-Match`; `None` in lists.
-    #[serde(skip)]
-    pub etag: Option<String>,
+resource! {
+    /// A worker state (Offline, Available, ...). `available` decides whether workers in it get reservations.
+    Activity {
+        pub workspace_sid: Option<String>,
+        pub friendly_name: Option<String>,
+        pub available: Option<bool>,
+    }
+}
+
+resource! {
+    /// A TaskRouter Worker.
+    Worker with etag {
+        pub workspace_sid: Option<String>,
+        pub friendly_name: Option<String>,
+        pub activity_sid: Option<String>,
+        pub activity_name: Option<String>,
+        pub available: Option<bool>,
+        /// JSON document as a string; see [`Worker::attributes_json`]. The spec allows `null` in lists.
+        pub attributes: Option<String>,
+        pub date_status_changed: Option<String>,
+    }
 }
 
 impl Worker {
@@ -250,45 +268,36 @@ impl Worker {
     }
 }
 
-/// A TaskRouter Task.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[allow(missing_docs)]
-pub struct Task {
-    pub sid: String,
-    pub account_sid: Option<String>,
-    pub workspace_sid: Option<String>,
-    pub assignment_status: Option<TaskAssignmentStatus>,
-    /// JSON document as a string; see [`Task::attributes_json`].
-    pub attributes: Option<String>,
-    /// JSON document as a string.
-    pub addons: Option<String>,
-    /// Seconds since the task was created.
-    #[serde(default)]
-    pub age: u64,
-    #[serde(default)]
-    pub priority: i64,
-    /// Seconds the task may live.
-    #[serde(default)]
-    pub timeout: u64,
-    /// Why the task was canceled or completed.
-    pub reason: Option<String>,
-    pub task_queue_sid: Option<String>,
-    pub task_queue_friendly_name: Option<String>,
-    pub task_queue_entered_date: Option<String>,
-    pub workflow_sid: Option<String>,
-    pub workflow_friendly_name: Option<String>,
-    pub task_channel_sid: Option<String>,
-    pub task_channel_unique_name: Option<String>,
-    pub virtual_start_time: Option<String>,
-    pub routing_target: Option<String>,
-    pub ignore_capacity: Option<bool>,
-    pub date_created: Option<String>,
-    pub date_updated: Option<String>,
-    pub url: Option<String>,
-    pub links: Option<Links>,
-    /// The `ETag` response header of a single-resource response, for `If-Match`; `None` in lists.
-    #[serde(skip)]
-    pub etag: Option<String>,
+resource! {
+    /// A TaskRouter Task.
+    Task with etag {
+        pub workspace_sid: Option<String>,
+        pub assignment_status: Option<TaskAssignmentStatus>,
+        /// JSON document as a string; see [`Task::attributes_json`].
+        pub attributes: Option<String>,
+        /// JSON document as a string.
+        pub addons: Option<String>,
+        /// Seconds since the task was created.
+        #[serde(default)]
+        pub age: u64,
+        #[serde(default)]
+        pub priority: i64,
+        /// Seconds the task may live.
+        #[serde(default)]
+        pub timeout: u64,
+        /// Why the task was canceled or completed.
+        pub reason: Option<String>,
+        pub task_queue_sid: Option<String>,
+        pub task_queue_friendly_name: Option<String>,
+        pub task_queue_entered_date: Option<String>,
+        pub workflow_sid: Option<String>,
+        pub workflow_friendly_name: Option<String>,
+        pub task_channel_sid: Option<String>,
+        pub task_channel_unique_name: Option<String>,
+        pub virtual_start_time: Option<String>,
+        pub routing_target: Option<String>,
+        pub ignore_capacity: Option<bool>,
+    }
 }
 
 impl Task {
@@ -298,69 +307,48 @@ impl Task {
     }
 }
 
-/// A Reservation: a Task offered to a Worker. The task view and the worker view return the same shape.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[allow(missing_docs)]
-pub struct Reservation {
-    pub sid: String,
-    pub account_sid: Option<String>,
-    pub workspace_sid: Option<String>,
-    pub task_sid: Option<String>,
-    pub worker_sid: Option<String>,
-    pub worker_name: Option<String>,
-    pub reservation_status: Option<ReservationStatus>,
-    pub date_created: Option<String>,
-    pub date_updated: Option<String>,
-    pub url: Option<String>,
-    pub links: Option<Links>,
-    /// The `ETag` response header of a single-resource response, for `If-Match`; `None` in lists.
-    #[serde(skip)]
-    pub etag: Option<String>,
+resource! {
+    /// A Reservation: a Task offered to a Worker. The task view and the worker view return the same shape.
+    Reservation with etag {
+        pub workspace_sid: Option<String>,
+        pub task_sid: Option<String>,
+        pub worker_sid: Option<String>,
+        pub worker_name: Option<String>,
+        pub reservation_status: Option<ReservationStatus>,
+    }
 }
 
-/// A TaskQueue.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[allow(missing_docs)]
-pub struct TaskQueue {
-    pub sid: String,
-    pub account_sid: Option<String>,
-    pub workspace_sid: Option<String>,
-    pub friendly_name: Option<String>,
-    /// Expression over worker attributes selecting the queue's workers.
-    pub target_workers: Option<String>,
-    #[serde(default)]
-    pub max_reserved_workers: u32,
-    pub task_order: Option<QueueOrder>,
-    pub reservation_activity_sid: Option<String>,
-    pub reservation_activity_name: Option<String>,
-    pub assignment_activity_sid: Option<String>,
-    pub assignment_activity_name: Option<String>,
-    pub date_created: Option<String>,
-    pub date_updated: Option<String>,
-    pub url: Option<String>,
-    pub links: Option<Links>,
+resource! {
+    /// A TaskQueue.
+    TaskQueue {
+        pub workspace_sid: Option<String>,
+        pub friendly_name: Option<String>,
+        /// Expression over worker attributes selecting the queue's workers.
+        pub target_workers: Option<String>,
+        #[serde(default)]
+        pub max_reserved_workers: u32,
+        pub task_order: Option<QueueOrder>,
+        pub reservation_activity_sid: Option<String>,
+        pub reservation_activity_name: Option<String>,
+        pub assignment_activity_sid: Option<String>,
+        pub assignment_activity_name: Option<String>,
+    }
 }
 
-/// A Workflow.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[allow(missing_docs)]
-pub struct Workflow {
-    pub sid: String,
-    pub account_sid: Option<String>,
-    pub workspace_sid: Option<String>,
-    pub friendly_name: Option<String>,
-    /// JSON document as a string; see [`Workflow::configuration_json`].
-    pub configuration: Option<String>,
-    pub assignment_callback_url: Option<String>,
-    pub fallback_assignment_callback_url: Option<String>,
-    /// Seconds a reservation waits for the worker.
-    #[serde(default)]
-    pub task_reservation_timeout: u32,
-    pub document_content_type: Option<String>,
-    pub date_created: Option<String>,
-    pub date_updated: Option<String>,
-    pub url: Option<String>,
-    pub links: Option<Links>,
+resource! {
+    /// A Workflow.
+    Workflow {
+        pub workspace_sid: Option<String>,
+        pub friendly_name: Option<String>,
+        /// JSON document as a string; see [`Workflow::configuration_json`].
+        pub configuration: Option<String>,
+        pub assignment_callback_url: Option<String>,
+        pub fallback_assignment_callback_url: Option<String>,
+        /// Seconds a reservation waits for the worker.
+        #[serde(default)]
+        pub task_reservation_timeout: u32,
+        pub document_content_type: Option<String>,
+    }
 }
 
 impl Workflow {
@@ -485,17 +473,6 @@ impl fmt::Debug for NewKey {
 pub(crate) trait HasEtag {
     fn set_etag(&mut self, etag: Option<String>);
 }
-
-macro_rules! has_etag {
-    ($($t:ty),+) => {$(
-        impl HasEtag for $t {
-            fn set_etag(&mut self, etag: Option<String>) {
-                self.etag = etag;
-            }
-        }
-    )+};
-}
-has_etag!(Worker, Task, Reservation);
 
 #[cfg(test)]
 mod tests {
