@@ -4,9 +4,10 @@
 //! engine does not have, is a 401 with `{message}`, and the socket never opens. Once open, the channel sends
 //! exactly one `init` frame (a second one would make the SDK attach its handlers twice, eb §3.4), a
 //! whitespace frame whenever it has been quiet for [`super::Options::heartbeat`], and this worker's events.
-//! It closes with a reason when the token expires (code 4001), when a newer session of the worker asked for
-//! `closeExistingSessions` (4002), when it fell behind the event stream (4003: the SDK reconnects and
-//! fetches everything again, so nothing is lost), and when the engine stops (1011).
+//! It closes with a reason when the token expires (code 4001; an updated token, which the SDK carries in its
+//! later envelopes, not on the socket, moves that moment: see [`super::envelope`]), when a newer session of
+//! the worker asked for `closeExistingSessions` (4002), when it fell behind the event stream (4003: the SDK
+//! reconnects and fetches everything again, so nothing is lost), and when the engine stops (1011).
 //!
 //! Events come from the durable stream ([`engine::handle::Handle::subscribe`]), not the applied one: an
 //! event leaves once its change is on disk, which is also when the REST reply for it leaves, so the SDK never
@@ -37,6 +38,7 @@ use tokio::sync::broadcast::Receiver;
 use super::envelope::error_response;
 use super::format;
 use super::token::{self, Bearer};
+use super::{deadline_in, Addressing, Session};
 use crate::params::Params;
 use crate::{ApiError, ServerState};
 
@@ -138,29 +140,30 @@ impl Channel {
         let state = self.state.clone();
         let bridge = state.bridge();
         let wk = self.bearer.worker_sid;
-        let (id, kick) = bridge.sessions.open(wk, close_existing);
+        let lifetime = self.bearer.lifetime_ms(state.engine().now());
+        let deadline = deadline_in(u64::try_from(lifetime).unwrap_or(0));
+        let session = bridge.sessions.open(wk, Addressing::V2, close_existing, deadline);
         let heartbeat = bridge.options.heartbeat;
-        let reason = self.serve(&mut socket, &kick, heartbeat).await;
+        let reason = self.serve(&mut socket, &session, lifetime, heartbeat).await;
         if let Some((code, reason)) = reason {
             let frame = CloseFrame { code, reason: reason.into() };
             let _ = socket.send(Message::Close(Some(frame))).await;
         }
-        let last = bridge.sessions.close(wk, id);
+        let last = bridge.sessions.close(wk, session.id);
         if last && offline_on_disconnect {
             self.set_offline().await;
         }
     }
 
-    /// Sends `init`, then serves until the client goes or the server closes; returns the close frame to
-    /// send, if any.
+    /// Sends `init` with the token's remaining `lifetime` (ms), then serves until the client goes or the
+    /// server closes; returns the close frame to send, if any.
     async fn serve(
         &mut self,
         socket: &mut WebSocket,
-        kick: &tokio::sync::Notify,
+        session: &Session,
+        lifetime: i64,
         heartbeat: Duration,
     ) -> Option<(u16, String)> {
-        let now = self.state.engine().now();
-        let lifetime = self.bearer.lifetime_ms(now);
         let init = json!({
             "event_type": "init",
             "payload": {
@@ -173,8 +176,7 @@ impl Channel {
         if socket.send(Message::Text(init.to_string().into())).await.is_err() {
             return None;
         }
-        let expiry = Duration::from_millis(u64::try_from(lifetime).unwrap_or(0));
-        pump(socket, kick, heartbeat, expiry, self).await
+        pump(socket, session, heartbeat, self).await
     }
 
     /// What `event` means to this worker, if anything.
@@ -284,29 +286,29 @@ pub(super) trait Framer {
 }
 
 /// Serves an open channel until the client goes or the server closes; returns the close frame to send, if
-/// any: at `expiry` (the token's, 4001), when `kick` tells it a newer session replaced it (4002), when it fell
-/// behind the stream (4003), when the engine stops (1011). Between events it sends a whitespace frame
-/// whenever it has been quiet for `heartbeat` (both SDK generations treat whitespace as a heartbeat).
+/// any: when the session's token runs out (4001; an updated token moves that, see
+/// [`super::Sessions::extend`]), when a newer session replaced it (4002), when it fell behind the stream
+/// (4003), when the engine stops (1011). Between events it sends a whitespace frame whenever it has been
+/// quiet for `heartbeat` (both SDK generations treat whitespace as a heartbeat).
 ///
-/// Token expiry runs on real time from the engine's reading of the clock at the start: a manual clock decides
-/// whether a token is valid when presented, not how long the socket waits.
+/// Token expiry runs on real time from the engine's reading of the clock when the token was presented: a
+/// manual clock decides whether a token is valid when presented, not how long the socket waits.
 pub(super) async fn pump(
     socket: &mut WebSocket,
-    kick: &tokio::sync::Notify,
+    session: &Session,
     heartbeat: Duration,
-    expiry: Duration,
     framer: &mut impl Framer,
 ) -> Option<(u16, String)> {
-    let expiry = tokio::time::sleep(expiry);
-    tokio::pin!(expiry);
+    let expired = session.expired();
+    tokio::pin!(expired);
     let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
     beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            () = &mut expiry => {
+            () = &mut expired => {
                 return Some((CLOSE_EXPIRED, "Token expired: update the token and reconnect".into()));
             }
-            () = kick.notified() => {
+            () = session.kick.notified() => {
                 return Some((CLOSE_REPLACED, "Closed by a newer session of this channel (closeExistingSessions)".into()));
             }
             _ = beat.tick() => {

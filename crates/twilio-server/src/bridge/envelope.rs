@@ -7,6 +7,12 @@
 //! become the form parameters of the REST resource and go through that resource's own parser and engine
 //! command, so the rules are the REST API's. A worker token may act on its own worker, its own
 //! reservations and the tasks reserved to it, nothing else (403).
+//!
+//! An updated token: the SDK's `updateToken` sends nothing on the socket (it keeps the new token for later
+//! envelopes and reconnects, eb §2), so the envelope is where the engine learns of it. Once verified, an
+//! envelope's token moves the expiry of its worker's open channels to the token's, if later. A bad, expired
+//! or other-account token is refused here with 401 and `{message}` and moves nothing; a valid token for
+//! another worker moves only that worker's channels (and gets 403 on this worker's routes).
 
 use axum::body::Body;
 use axum::extract::State;
@@ -106,7 +112,11 @@ async fn answer(state: &ServerState, headers: &HeaderMap, body: &[u8]) -> ApiRes
             "The envelope must be JSON {{\"url\",\"method\",\"params\",\"token\"}} with string url, method and token ({e})"
         ))
     })?;
-    let bearer = token::verify(state, &envelope.token, state.engine().now()).await?;
+    let now = state.engine().now();
+    let bearer = token::verify(state, &envelope.token, now).await?;
+    // The SDK's `updateToken` sends nothing on the socket: the new token arrives here (mod `Sessions::extend`).
+    let deadline = super::deadline_in(u64::try_from(bearer.lifetime_ms(now)).unwrap_or(0));
+    state.bridge().sessions.extend(bearer.worker_sid, super::Addressing::V2, deadline);
     let p = params(envelope.params.unwrap_or_default());
     let path = relative(&envelope.url);
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();

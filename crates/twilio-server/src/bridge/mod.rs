@@ -33,6 +33,7 @@ use axum::routing::get;
 use axum::Router;
 use engine::Sid;
 use tokio::sync::Notify;
+use tokio::time::Instant;
 
 use crate::ServerState;
 
@@ -76,44 +77,116 @@ pub fn routes() -> Router<ServerState> {
         )
 }
 
-/// The open channels of each worker (and, for v1, of each task queue and workspace channel), so `closeExistingSessions` can close the others and
-/// `setWorkerOfflineIfDisconnected` knows when the last one closed. A `std` mutex: it is held for a map
-/// operation, never across an await.
+/// The open channels of each worker (and, for v1, of each task queue and workspace channel), so
+/// `closeExistingSessions` can close the others, `setWorkerOfflineIfDisconnected` knows when the last one
+/// closed, and an updated token can move their expiry. A `std` mutex: it is held for a map operation, never
+/// across an await.
 #[derive(Default)]
 struct Sessions {
     next: AtomicU64,
-    open: Mutex<HashMap<Sid, Vec<Session>>>,
+    open: Mutex<HashMap<Sid, Vec<Arc<Session>>>>,
 }
 
-/// An open channel: its id and what tells it to close.
-type Session = (u64, Arc<Notify>);
+/// Which addressing opened a channel: a token updates only the channels of its own addressing, since an
+/// AccessToken (v2) and a capability token with its policies (v1) do not grant the same thing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Addressing {
+    V2,
+    V1,
+}
 
-impl Sessions {
-    /// Registers a channel of `worker`; with `close_others`, tells the worker's other channels to close.
-    /// Returns the channel's id and what tells it to close.
-    fn open(&self, worker: Sid, close_others: bool) -> (u64, Arc<Notify>) {
-        let id = self.next.fetch_add(1, Ordering::Relaxed);
-        let kick = Arc::new(Notify::new());
-        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        let list = open.entry(worker).or_default();
-        if close_others {
-            // `notify_one` keeps a permit, so a channel busy sending sees it on its next turn.
-            list.drain(..).for_each(|(_, other)| other.notify_one());
-        }
-        list.push((id, kick.clone()));
-        (id, kick)
+/// An open channel, as its socket loop and the rest of the bridge share it.
+struct Session {
+    id: u64,
+    addressing: Addressing,
+    /// Tells the channel to close: a newer session asked for `closeExistingSessions`.
+    kick: Notify,
+    /// When the channel's token runs out. A `std` mutex, held to read or write an `Instant`.
+    deadline: Mutex<Instant>,
+    /// Tells the channel its deadline moved.
+    moved: Notify,
+}
+
+impl Session {
+    fn deadline(&self) -> Instant {
+        *self.deadline.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Forgets a channel; true when it was the worker's last.
-    fn close(&self, worker: Sid, id: u64) -> bool {
+    /// Resolves when the channel's token runs out, following every move of its deadline.
+    async fn expired(&self) {
+        loop {
+            let deadline = self.deadline();
+            tokio::select! {
+                () = tokio::time::sleep_until(deadline) => {
+                    if self.deadline() <= deadline {
+                        return;
+                    }
+                }
+                // `notify_one` keeps a permit, so a move between two turns of this loop is not missed.
+                () = self.moved.notified() => {}
+            }
+        }
+    }
+}
+
+/// The instant `lifetime_ms` from now; a lifetime too long for the clock is as good as never.
+fn deadline_in(lifetime_ms: u64) -> Instant {
+    let now = Instant::now();
+    now.checked_add(Duration::from_millis(lifetime_ms))
+        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
+}
+
+impl Sessions {
+    /// Registers a channel of `key` (a worker, task queue or workspace SID) whose token runs out at
+    /// `deadline`; with `close_others`, tells the key's other channels to close.
+    fn open(&self, key: Sid, addressing: Addressing, close_others: bool, deadline: Instant) -> Arc<Session> {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let session = Arc::new(Session {
+            id,
+            addressing,
+            kick: Notify::new(),
+            deadline: Mutex::new(deadline),
+            moved: Notify::new(),
+        });
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(list) = open.get_mut(&worker) else { return true };
-        list.retain(|(other, _)| *other != id);
+        let list = open.entry(key).or_default();
+        if close_others {
+            // `notify_one` keeps a permit, so a channel busy sending sees it on its next turn.
+            list.drain(..).for_each(|other| other.kick.notify_one());
+        }
+        list.push(session.clone());
+        session
+    }
+
+    /// Forgets a channel; true when it was the key's last.
+    fn close(&self, key: Sid, id: u64) -> bool {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(list) = open.get_mut(&key) else { return true };
+        list.retain(|other| other.id != id);
         let last = list.is_empty();
         if last {
-            open.remove(&worker);
+            open.remove(&key);
         }
         last
+    }
+
+    /// An updated token (eb §2, §7): neither SDK sends it on the socket; both carry it in every later
+    /// envelope. So a verified envelope token for `key` moves the deadline of `key`'s channels of the same
+    /// addressing to the token's, when that is later: a request still in flight with the old token must not
+    /// take the new one's time back. Returns how many channels moved.
+    fn extend(&self, key: Sid, addressing: Addressing, deadline: Instant) -> usize {
+        let open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(list) = open.get(&key) else { return 0 };
+        let mut moved = 0;
+        for session in list.iter().filter(|s| s.addressing == addressing) {
+            let mut current = session.deadline.lock().unwrap_or_else(|e| e.into_inner());
+            if deadline > *current {
+                *current = deadline;
+                session.moved.notify_one();
+                moved += 1;
+            }
+        }
+        moved
     }
 }
 
@@ -121,15 +194,41 @@ impl Sessions {
 mod tests {
     use super::*;
 
+    fn later(secs: u64) -> Instant {
+        Instant::now() + Duration::from_secs(secs)
+    }
+
     #[test]
     fn close_existing_sessions_tells_the_others_and_the_last_close_is_known() {
         let s = Sessions::default();
         let wk = Sid::new(engine::Prefix::Worker, 1);
-        let (a, kick_a) = s.open(wk, false);
-        let (b, _kick_b) = s.open(wk, true);
+        let a = s.open(wk, Addressing::V2, false, later(60));
+        let b = s.open(wk, Addressing::V2, true, later(60));
         // A was told to close (the permit is stored), and forgetting it leaves B open.
-        assert!(futures_util::FutureExt::now_or_never(kick_a.notified()).is_some());
-        assert!(!s.close(wk, a));
-        assert!(s.close(wk, b));
+        assert!(futures_util::FutureExt::now_or_never(a.kick.notified()).is_some());
+        assert!(!s.close(wk, a.id));
+        assert!(s.close(wk, b.id));
+    }
+
+    #[test]
+    fn an_updated_token_moves_its_own_channels_later_and_nothing_else() {
+        let s = Sessions::default();
+        let (wk, other) = (Sid::new(engine::Prefix::Worker, 1), Sid::new(engine::Prefix::Worker, 2));
+        let first = later(60);
+        let mine = s.open(wk, Addressing::V2, false, first);
+        let theirs = s.open(other, Addressing::V2, false, first);
+        let v1 = s.open(wk, Addressing::V1, false, first);
+
+        let new = later(3600);
+        assert_eq!(s.extend(wk, Addressing::V2, new), 1);
+        assert_eq!(mine.deadline(), new);
+        assert!(futures_util::FutureExt::now_or_never(mine.moved.notified()).is_some());
+        // Another worker's channel and the other addressing's are untouched.
+        assert_eq!((theirs.deadline(), v1.deadline()), (first, first));
+        // An older token, still in flight, does not take the time back.
+        assert_eq!(s.extend(wk, Addressing::V2, first), 0);
+        assert_eq!(mine.deadline(), new);
+        // Nothing open, nothing moved.
+        assert_eq!(s.extend(Sid::new(engine::Prefix::Worker, 3), Addressing::V2, new), 0);
     }
 }

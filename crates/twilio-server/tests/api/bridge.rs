@@ -407,3 +407,70 @@ async fn an_access_token_signed_with_an_api_key_opens_the_channel() {
         call(&app, &signed(TOKEN), "GET", &format!("Workspaces/{ws}/Workers/{a}"), json!({})).await;
     assert_eq!(status, 401, "{body}");
 }
+
+/// Reads `n` heartbeats, skipping events; fails if the socket closes first. The server sends at most one
+/// heartbeat per heartbeat period (50 ms here), so `n` of them prove the socket stayed open at least
+/// `n` periods: a lower bound on time that no scheduling can shorten.
+pub(crate) async fn stays_open_for_heartbeats(socket: &mut Socket, n: usize) {
+    let mut seen = 0;
+    while seen < n {
+        let message = tokio::time::timeout(Duration::from_secs(10), socket.next()).await.unwrap();
+        match message {
+            Some(Ok(Message::Text(text))) if text.trim().is_empty() => seen += 1,
+            Some(Ok(Message::Close(frame))) => panic!("closed after {seen} heartbeats: {frame:?}"),
+            Some(Ok(_)) => {}
+            other => panic!("socket ended after {seen} heartbeats: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_updated_token_in_an_envelope_moves_the_channels_expiry_and_a_bad_one_moves_nothing() {
+    let app = app().await;
+    let (ws, a, b) = call_centre(&app).await;
+    let worker_a = format!("Workspaces/{ws}/Workers/{a}");
+    let signed = |account: &str, secret: &str, wk: &str| {
+        let grant =
+            TaskRouterGrant { workspace_sid: Some(ws.clone()), worker_sid: Some(wk.into()), role: None };
+        AccessToken::new(account, "SK00000000000000000000000000000009", secret)
+            .ttl(Duration::from_secs(3600))
+            .task_router_grant(grant)
+            .to_jwt(NOW)
+            .unwrap()
+    };
+
+    // A channel whose token has one second left. Bad tokens and another worker's token, each a long one,
+    // arrive in envelopes: refused (or refused on A's routes), they leave A's channel to expire on time.
+    let mut socket = connect(&app, &token(&ws, &a, 1), "").await;
+    assert_eq!(next_event(&mut socket).await["payload"]["token_lifetime"], 1000);
+    let other_account = "AC00000000000000000000000000000099";
+    for (bad, status) in [
+        (signed(ACCOUNT, "not the auth token", &a), 401),
+        (signed(other_account, TOKEN, &a), 401),
+        ("garbage".to_owned(), 401),
+        (signed(ACCOUNT, TOKEN, &b), 403),
+    ] {
+        let (got, body) = call(&app, &bad, "GET", &worker_a, json!({})).await;
+        assert_eq!(got, status, "{body}");
+        assert!(body["message"].is_string(), "{body}");
+    }
+    let (status, _) =
+        call(&app, &signed(ACCOUNT, TOKEN, &b), "GET", &format!("Workspaces/{ws}/Workers/{b}"), json!({}))
+            .await;
+    assert_eq!(status, 200, "B's own call moves only B's channels");
+    let closed = next_event(&mut socket).await;
+    assert_eq!(closed["close"], 4001, "{closed}");
+
+    // The same, then A's updated token in A's next envelope, as the SDK sends it after `updateToken`: the
+    // channel outlives the first token's second (30 heartbeats of 50 ms) and still carries A's events.
+    let mut socket = connect(&app, &token(&ws, &a, 1), "").await;
+    assert_eq!(next_event(&mut socket).await["payload"]["token_lifetime"], 1000);
+    let (status, body) = call(&app, &signed(ACCOUNT, TOKEN, &a), "GET", &worker_a, json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    stays_open_for_heartbeats(&mut socket, 30).await;
+    let offline = app.activity(&ws, "Offline").await;
+    app.post(&format!("/v1/Workspaces/{ws}/Workers/{b}"), &[("ActivitySid", &offline)]).await;
+    let task = app.task(&ws).await;
+    let created = wait_for(&mut socket, "reservation.created").await;
+    assert_eq!(created["task"]["sid"], task["sid"]);
+}

@@ -339,3 +339,30 @@ async fn expiry_closes_the_socket_and_the_last_close_applies_disconnect_activity
     }
     assert_eq!(activity, offline);
 }
+
+#[tokio::test]
+async fn an_updated_token_in_an_envelope_moves_the_channels_expiry_and_a_bad_one_moves_nothing() {
+    let app = app().await;
+    let (ws, _, a, b) = call_centre(&app).await;
+    let short =
+        WorkerCapability::new(ACCOUNT, TOKEN, &ws, &a).ttl(Duration::from_secs(1)).to_jwt(NOW).unwrap();
+    let worker_a = format!("{TWILIO}/Workspaces/{ws}/Workers/{a}");
+
+    // Refused tokens, each good for an hour, move nothing: the channel closes when its second is up.
+    let mut socket = connect(&app, &a, &short, "").await;
+    let other_secret = WorkerCapability::new(ACCOUNT, "not the auth token", &ws, &a).to_jwt(NOW).unwrap();
+    let other_channel = worker_token(&ws, &b);
+    for (bad, status) in [(other_secret, 401), (other_channel, 401), ("garbage".to_owned(), 401)] {
+        let (got, body) = call(&app, &a, &bad, "GET", &worker_a, json!({})).await;
+        assert_eq!(got, status, "{body}");
+    }
+    let closed = next_event(&mut socket).await;
+    assert_eq!(closed["close"], 4001, "{closed}");
+
+    // taskrouter.js v1's `updateToken` sends the new token with its next envelope: the channel outlives the
+    // first token's second (30 heartbeats of 50 ms).
+    let mut socket = connect(&app, &a, &short, "").await;
+    let (status, body) = call(&app, &a, &worker_token(&ws, &a), "GET", &worker_a, json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    crate::bridge::stays_open_for_heartbeats(&mut socket, 30).await;
+}

@@ -41,7 +41,6 @@
 //! covers a browser that crashed or lost its network; a page that closed normally has already done it.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -58,6 +57,7 @@ use super::capability::{self, Capability, Channel};
 use crate::bridge::channel::{pump, Framer, MAX_CLIENT_MESSAGE};
 use crate::bridge::envelope::{error_response, forbidden};
 use crate::bridge::token::unauthorized;
+use crate::bridge::{deadline_in, Addressing};
 use crate::handle::Parent;
 use crate::params::Params;
 use crate::resources::{render_reservation, render_worker_channel, render_workspace, Resource};
@@ -162,15 +162,15 @@ impl V1Channel {
         let state = self.state.clone();
         let bridge = state.bridge();
         let key = self.cap.channel_sid;
-        let (id, kick) = bridge.sessions.open(key, close_existing);
+        let deadline = deadline_in(self.cap.lifetime_ms(state.engine().now()));
+        let session = bridge.sessions.open(key, Addressing::V1, close_existing, deadline);
         let heartbeat = bridge.options.heartbeat;
-        let expiry = Duration::from_millis(self.cap.lifetime_ms(state.engine().now()));
-        let reason = pump(&mut socket, &kick, heartbeat, expiry, &mut self).await;
+        let reason = pump(&mut socket, &session, heartbeat, &mut self).await;
         if let Some((code, reason)) = reason {
             let frame = CloseFrame { code, reason: reason.into() };
             let _ = socket.send(Message::Close(Some(frame))).await;
         }
-        let last = bridge.sessions.close(key, id);
+        let last = bridge.sessions.close(key, session.id);
         if let (true, Channel::Worker(wk), Some(activity)) = (last, self.cap.channel, disconnect_activity) {
             let params = WorkerParams { activity_sid: Some(activity), ..WorkerParams::default() };
             let ws = self.cap.workspace_sid;

@@ -13,8 +13,11 @@
 //!
 //! Checked before the call, in order: the body is JSON of the right shape (400), the token (401), the token
 //! may POST to this channel (403), the call's workspace is the token's (403), the token's policies allow the
-//! call (403), and, for a worker's token, a reservation or task it changes is its own (403, see
-//! [`own`]).
+//! call (403), and, for a worker's token, a reservation or task it changes is its own (403, see [`own`]).
+//!
+//! An updated token (taskrouter.js v1's `updateToken`, which sends nothing on the socket): once the token
+//! passed the first three checks, and may also GET the channel (what holding the socket takes), it moves the
+//! expiry of the channel's open sockets to its own, if later. A token that fails them moves nothing.
 
 use std::sync::LazyLock;
 
@@ -95,6 +98,13 @@ async fn answer(
     let channel_path = format!("/v1/wschannels/{account}/{channel}");
     if !cap.allows("POST", &channel_path, &[]) {
         return Err(forbidden(format!("the token's policies do not allow POST {channel_path}")));
+    }
+    // taskrouter.js v1's `updateToken` keeps the new token for later envelopes and reconnects and sends
+    // nothing on the socket (eb §7), so this is where an open channel learns of it: a token that may still
+    // hold the channel (GET on its URL, as on upgrade) moves the channel's expiry to its own, if later.
+    if cap.allows("GET", &channel_path, &[]) {
+        let deadline = crate::bridge::deadline_in(cap.lifetime_ms(state.engine().now()));
+        state.bridge().sessions.extend(cap.channel_sid, crate::bridge::Addressing::V1, deadline);
     }
     let method = envelope.method.to_ascii_uppercase();
     let path = rest_path(&envelope.url);
