@@ -11,6 +11,9 @@
 //!   (workspace, activities, workers, tasks, reservations and their instructions, events, task queues,
 //!   workflows), [`client::conference`] (conferences, participants) and [`client::keys`] (API Keys, whose
 //!   secrets sign AccessTokens), each with its parameter types.
+//! - [`eventbridge`]: [`eventbridge::Channel`], one channel of TaskRouter's event bridge in v1 addressing
+//!   (what taskrouter.js v1 opens) as typed updates on an `mpsc` receiver: token renewal ahead of expiry,
+//!   liveness timeout, reconnects with jittered backoff, `wss://` over rustls with ring.
 //! - [`models`]: the resources as the specs define them (`Option` fields, enums with an `Other` arm).
 //! - [`error`]: [`Error`], including Twilio's error bodies (legacy and RFC 9457) as [`Error::Api`].
 //! - [`signature`]: compute and validate `X-Twilio-Signature` (sorted form params, the port quirk,
@@ -21,6 +24,7 @@
 
 pub mod client;
 pub mod error;
+pub mod eventbridge;
 pub mod models;
 pub mod signature;
 pub mod token;

@@ -269,6 +269,24 @@ impl Worker {
 }
 
 resource! {
+    /// A Worker's capacity on one TaskChannel (`/Workers/{WK}/Channels/{WC}`), as the event bridge sends it
+    /// with `worker.capacity.update` and `worker.channel.availability.update`.
+    WorkerChannel {
+        pub workspace_sid: Option<String>,
+        pub worker_sid: Option<String>,
+        pub task_channel_sid: Option<String>,
+        pub task_channel_unique_name: Option<String>,
+        /// How many tasks of this channel the worker may hold at once.
+        pub configured_capacity: Option<u32>,
+        pub assigned_tasks: Option<u32>,
+        /// Whether the channel takes tasks at all.
+        pub available: Option<bool>,
+        /// The share of `configured_capacity` still free, 0 to 100.
+        pub available_capacity_percentage: Option<u32>,
+    }
+}
+
+resource! {
     /// A TaskRouter Task.
     Task with etag {
         pub workspace_sid: Option<String>,
