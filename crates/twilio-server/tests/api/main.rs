@@ -5,6 +5,7 @@ mod helpers;
 mod bridge;
 mod bridge_v1;
 mod callbacks;
+mod channel_client;
 mod conferences;
 mod errors;
 mod keys;
