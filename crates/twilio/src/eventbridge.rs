@@ -554,6 +554,7 @@ impl Runner {
                 End::Stop => return,
                 End::Renew => {
                     attempt = 0;
+                    reported = None;
                     continue;
                 }
                 End::Lost { reason, up_for } => (reason, up_for),
@@ -961,6 +962,34 @@ mod tests {
         );
         let frame = CloseFrame { code: CloseCode::Normal, reason: "".into() };
         assert_eq!(closed_reason(Some(&frame)), "the bridge closed the connection (1000)");
+    }
+
+    /// The reporting of the task, without a server: the token source fails, as a refused token would.
+    #[tokio::test(start_paused = true)]
+    async fn failures_are_reported_once_per_reason_and_retried_with_growing_delays() {
+        let calls = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let counter = calls.clone();
+        let source = move |_now: u64| -> Result<Token, SourceError> {
+            let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Err(if n < 5 { "boom" } else { "bang" }.into())
+        };
+        let start = Instant::now();
+        let (channel, mut updates) = Channel::open(Config::new(AC, WK), source).unwrap();
+        let first = updates.recv().await.unwrap();
+        let reason = "the token source failed: boom".to_owned();
+        assert_eq!(first, ChannelUpdate::Disconnected { reason, attempt: 1, retry_in: DEFAULT_BACKOFF_MIN });
+        // Attempts 2 to 5 fail alike and are not reported; the sixth fails otherwise and is.
+        let ChannelUpdate::Disconnected { reason, attempt, retry_in } = updates.recv().await.unwrap() else {
+            panic!("a new reason is reported")
+        };
+        assert_eq!((reason.as_str(), attempt), ("the token source failed: bang", 6));
+        assert!(retry_in >= DEFAULT_BACKOFF_MAX / 2 && retry_in <= DEFAULT_BACKOFF_MAX, "{retry_in:?}");
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 6);
+        // Waited 1 s, then [1, 2], [2, 4], [4, 8], [8, 16] s: the paused clock moved only by the backoff.
+        let waited = start.elapsed();
+        assert!(waited >= Duration::from_secs(16) && waited <= Duration::from_secs(31), "{waited:?}");
+        tokio::time::timeout(Duration::from_secs(1), channel.close()).await.unwrap();
+        assert_eq!(updates.recv().await, None);
     }
 
     #[test]
