@@ -6,39 +6,26 @@ use engine::model::Activity;
 use engine::{Prefix, Sid};
 use serde_json::{json, Value};
 
-use super::crud::{self, sid_segment, Editable, Resource};
-use super::{base, friendly_name};
+use super::crud::{self, collection, Editable, Resource};
+use super::friendly_name;
 use crate::handle::Engine;
 use crate::params::Params;
 use crate::{ApiResult, ServerState};
 
-pub fn router() -> axum::Router<ServerState> {
-    crud::router::<Activity>()
-}
+collection!(Activity at "Activities"/{sid}, listed as "activities", Sid of Prefix::Activity);
 
 impl Resource for Activity {
-    const COLLECTION: &'static str = "Activities";
-    const SEGMENT: &'static str = "sid";
-    const LIST_KEY: &'static str = "activities";
-    type Id = Sid;
     type Filter = ActivityFilter;
-
-    fn id(segment: &str) -> ApiResult<Sid> {
-        sid_segment(segment, Prefix::Activity)
-    }
-
-    fn sid(&self) -> Sid {
-        self.sid
-    }
 
     fn render(&self, state: &ServerState) -> Value {
         let a = self;
-        let url = state.urls().workspace(a.workspace_sid, &format!("/Activities/{}", a.sid));
-        let mut m = base(state, Some(a.workspace_sid), a.sid, (a.date_created, a.date_updated), url);
-        m.insert("friendly_name".into(), json!(a.friendly_name));
-        m.insert("available".into(), json!(a.available));
-        m.insert("links".into(), json!({ "workspace": state.urls().workspace(a.workspace_sid, "") }));
-        Value::Object(m)
+        crud::render(a, state, (a.date_created, a.date_updated), |_| {
+            json!({
+                "friendly_name": a.friendly_name,
+                "available": a.available,
+                "links": { "workspace": state.urls().workspace(a.workspace_sid, "") },
+            })
+        })
     }
 
     async fn fetch(engine: &Engine, ws: Sid, sid: Sid) -> ApiResult<Activity> {

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use engine::command::Command;
-use engine::{Prefix, Sid};
+use engine::{Prefix, Sid, Timestamp};
 use serde_json::Value;
 
 use super::{list_query, v1_list};
@@ -22,8 +22,8 @@ use crate::handle::{Engine, FromReply};
 use crate::params::{Form, Params, Query};
 use crate::{ApiResult, ServerState};
 
-/// A resource that can be fetched and listed.
-pub(crate) trait Resource: Sized + Send + Sync + 'static {
+/// Where a collection's items are and how one is named: what [`collection!`] writes for a resource.
+pub(crate) trait Collection: Sized + Send + Sync + 'static {
     /// The collection's path segment under the workspace, e.g. `TaskQueues`.
     const COLLECTION: &'static str;
     /// The name of the item's path parameter in the route (routes that share a position share the name).
@@ -32,12 +32,84 @@ pub(crate) trait Resource: Sized + Send + Sync + 'static {
     const LIST_KEY: &'static str;
     /// How the path names one: a SID, or (task channels) a SID or unique name.
     type Id: Send + 'static;
-    /// The list's filters.
-    type Filter: Send + 'static;
 
     /// Reads the item's path segment.
     fn id(segment: &str) -> ApiResult<Self::Id>;
     fn sid(&self) -> Sid;
+    fn workspace_sid(&self) -> Sid;
+}
+
+/// Implements [`Collection`] for an engine model with `sid` and `workspace_sid` fields, and writes the
+/// module's `router()` (`read` for a collection that is only fetched and listed):
+/// `collection!(TaskQueue at "TaskQueues"/{queue}, listed as "task_queues", Sid of Prefix::TaskQueue);`.
+/// An id of `String` is taken as it is (the engine resolves a task channel's SID or unique name).
+macro_rules! collection {
+    ($model:ident at $collection:literal / {$segment:ident}, listed as $key:literal, $id:ident of $prefix:expr $(, $read:ident)?) => {
+        pub fn router() -> axum::Router<$crate::ServerState> {
+            $crate::resources::crud::collection!(@router $model $($read)?)
+        }
+
+        impl $crate::resources::crud::Collection for $model {
+            const COLLECTION: &'static str = $collection;
+            const SEGMENT: &'static str = stringify!($segment);
+            const LIST_KEY: &'static str = $key;
+            type Id = $id;
+
+            fn id(segment: &str) -> $crate::ApiResult<$id> {
+                $crate::resources::crud::PathId::parse(segment, $prefix)
+            }
+
+            fn sid(&self) -> engine::Sid {
+                self.sid
+            }
+
+            fn workspace_sid(&self) -> engine::Sid {
+                self.workspace_sid
+            }
+        }
+    };
+    (@router $model:ident) => { $crate::resources::crud::router::<$model>() };
+    (@router $model:ident read) => { $crate::resources::crud::read_router::<$model>() };
+}
+pub(crate) use collection;
+
+/// How a path segment names an item: a SID of the collection's kind (named `Sid` in errors), or text the
+/// engine resolves.
+pub(crate) trait PathId: Sized {
+    fn parse(segment: &str, prefix: Prefix) -> ApiResult<Self>;
+}
+
+impl PathId for Sid {
+    fn parse(segment: &str, prefix: Prefix) -> ApiResult<Sid> {
+        sid(segment, prefix, "Sid")
+    }
+}
+
+impl PathId for String {
+    fn parse(segment: &str, _: Prefix) -> ApiResult<String> {
+        Ok(segment.to_owned())
+    }
+}
+
+/// An item of `R` with the fields every resource has (see [`super::base`]) and its own, which `own` makes
+/// given the item's URL, `{workspace}/{COLLECTION}/{sid}`, for its links.
+pub(super) fn render<R: Collection>(
+    r: &R,
+    state: &ServerState,
+    dates: (Timestamp, Timestamp),
+    own: impl FnOnce(&str) -> Value,
+) -> Value {
+    let (ws, sid) = (r.workspace_sid(), r.sid());
+    let url = state.urls().workspace(ws, &format!("/{}/{sid}", R::COLLECTION));
+    let own = own(&url);
+    super::base(state, Some(ws), sid, dates, url, own)
+}
+
+/// A resource that can be fetched and listed.
+pub(crate) trait Resource: Collection {
+    /// The list's filters.
+    type Filter: Send + 'static;
+
     /// The resource with the spec's fields.
     fn render(&self, state: &ServerState) -> Value;
     /// The response for one resource (a resource with a version adds an `ETag`).
@@ -60,11 +132,6 @@ pub(crate) trait Editable: Resource + FromReply {
     fn create(ws: Sid, p: &mut Params) -> ApiResult<Command>;
     fn update(ws: Sid, id: Self::Id, p: &mut Params, if_match: Option<String>) -> ApiResult<Command>;
     fn delete(ws: Sid, id: Self::Id, if_match: Option<String>) -> Command;
-}
-
-/// A path segment that must be a SID with `prefix` (named `Sid` in errors).
-pub(super) fn sid_segment(segment: &str, prefix: Prefix) -> ApiResult<Sid> {
-    sid(segment, prefix, "Sid")
 }
 
 fn workspace(ws: &str) -> ApiResult<Sid> {

@@ -4,31 +4,17 @@ use engine::event::Event;
 use engine::{Prefix, Sid};
 use serde_json::{json, Value};
 
-use super::crud::{self, sid_segment, Resource};
+use super::crud::{collection, Resource};
 use crate::extract::opt_sid;
 use crate::handle::{Engine, EventFilter};
 use crate::params::Params;
 use crate::render::{iso8601, parse_iso8601};
 use crate::{ApiError, ApiResult, ServerState};
 
-pub fn router() -> axum::Router<ServerState> {
-    crud::read_router::<Event>()
-}
+collection!(Event at "Events"/{sid}, listed as "events", Sid of Prefix::Event, read);
 
 impl Resource for Event {
-    const COLLECTION: &'static str = "Events";
-    const SEGMENT: &'static str = "sid";
-    const LIST_KEY: &'static str = "events";
-    type Id = Sid;
     type Filter = EventFilter;
-
-    fn id(segment: &str) -> ApiResult<Sid> {
-        sid_segment(segment, Prefix::Event)
-    }
-
-    fn sid(&self) -> Sid {
-        self.sid
-    }
 
     fn render(&self, state: &ServerState) -> Value {
         let e = self;

@@ -48,15 +48,20 @@ pub fn router() -> Router<ServerState> {
         .merge(statistics::router())
 }
 
-/// The fields every workspace-scoped v1 resource starts with.
+/// A v1 resource: the fields every one has (`account_sid`, `workspace_sid` when it is in a workspace, `sid`,
+/// the dates and `url`) and `own`, a JSON object of the resource's own fields.
 fn base(
     state: &ServerState,
     ws: Option<Sid>,
     sid: Sid,
     dates: (Timestamp, Timestamp),
     url: String,
-) -> Map<String, Value> {
-    let mut m = Map::new();
+    own: Value,
+) -> Value {
+    let mut m = match own {
+        Value::Object(own) => own,
+        _ => Map::new(),
+    };
     m.insert("account_sid".into(), json!(state.credentials().account_sid));
     if let Some(ws) = ws {
         m.insert("workspace_sid".into(), json!(ws.to_string()));
@@ -65,7 +70,7 @@ fn base(
     m.insert("date_created".into(), json!(iso8601(dates.0)));
     m.insert("date_updated".into(), json!(iso8601(dates.1)));
     m.insert("url".into(), json!(url));
-    m
+    Value::Object(m)
 }
 
 /// Splits a list query into the page request and the filters to echo into page links.

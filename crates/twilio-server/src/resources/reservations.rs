@@ -93,20 +93,18 @@ pub(crate) fn render(state: &ServerState, view: View, r: &Reservation) -> Value 
         View::Task(_) => urls.workspace(ws, &format!("/Tasks/{}/Reservations/{}", r.task_sid, r.sid)),
         View::Worker(_) => urls.workspace(ws, &format!("/Workers/{}/Reservations/{}", r.worker_sid, r.sid)),
     };
-    let mut m = base(state, Some(ws), r.sid, (r.date_created, r.date_updated), url);
-    m.insert("task_sid".into(), json!(r.task_sid.to_string()));
-    m.insert("worker_sid".into(), json!(r.worker_sid.to_string()));
-    m.insert("worker_name".into(), json!(r.worker_name));
-    m.insert("reservation_status".into(), json!(r.reservation_status.as_str()));
-    m.insert(
-        "links".into(),
-        json!({
+    let own = json!({
+        "task_sid": r.task_sid.to_string(),
+        "worker_sid": r.worker_sid.to_string(),
+        "worker_name": r.worker_name,
+        "reservation_status": r.reservation_status.as_str(),
+        "links": {
             "task": urls.workspace(ws, &format!("/Tasks/{}", r.task_sid)),
             "worker": urls.workspace(ws, &format!("/Workers/{}", r.worker_sid)),
             "workspace": urls.workspace(ws, ""),
-        }),
-    );
-    Value::Object(m)
+        },
+    });
+    base(state, Some(ws), r.sid, (r.date_created, r.date_updated), url, own)
 }
 
 fn reservation_status(value: Option<String>) -> ApiResult<Option<String>> {

@@ -2,44 +2,30 @@
 
 use engine::command::Command;
 use engine::model::TaskChannel;
-use engine::Sid;
+use engine::{Prefix, Sid};
 use serde_json::{json, Value};
 
-use super::crud::{self, Editable, Resource};
-use super::{base, friendly_name};
+use super::crud::{self, collection, Editable, Resource};
+use super::friendly_name;
 use crate::handle::Engine;
 use crate::params::Params;
 use crate::{ApiResult, ServerState};
 
-pub fn router() -> axum::Router<ServerState> {
-    crud::router::<TaskChannel>()
-}
+collection!(TaskChannel at "TaskChannels"/{sid}, listed as "channels", String of Prefix::TaskChannel);
 
 impl Resource for TaskChannel {
-    const COLLECTION: &'static str = "TaskChannels";
-    const SEGMENT: &'static str = "sid";
-    const LIST_KEY: &'static str = "channels";
-    /// A TC SID or the unique name.
-    type Id = String;
     type Filter = ();
-
-    fn id(segment: &str) -> ApiResult<String> {
-        Ok(segment.to_owned())
-    }
-
-    fn sid(&self) -> Sid {
-        self.sid
-    }
 
     fn render(&self, state: &ServerState) -> Value {
         let c = self;
-        let url = state.urls().workspace(c.workspace_sid, &format!("/TaskChannels/{}", c.sid));
-        let mut m = base(state, Some(c.workspace_sid), c.sid, (c.date_created, c.date_updated), url);
-        m.insert("friendly_name".into(), json!(c.friendly_name));
-        m.insert("unique_name".into(), json!(c.unique_name));
-        m.insert("channel_optimized_routing".into(), json!(c.channel_optimized_routing));
-        m.insert("links".into(), json!({ "workspace": state.urls().workspace(c.workspace_sid, "") }));
-        Value::Object(m)
+        crud::render(c, state, (c.date_created, c.date_updated), |_| {
+            json!({
+                "friendly_name": c.friendly_name,
+                "unique_name": c.unique_name,
+                "channel_optimized_routing": c.channel_optimized_routing,
+                "links": { "workspace": state.urls().workspace(c.workspace_sid, "") },
+            })
+        })
     }
 
     async fn fetch(engine: &Engine, ws: Sid, key: String) -> ApiResult<TaskChannel> {

@@ -6,69 +6,57 @@ use engine::model::TaskQueue;
 use engine::{Prefix, Sid};
 use serde_json::{json, Value};
 
-use super::crud::{self, sid_segment, Editable, Resource};
-use super::{base, friendly_name};
+use super::crud::{self, collection, Editable, Resource};
+use super::friendly_name;
 use crate::extract::opt_sid;
 use crate::handle::Engine;
 use crate::params::Params;
 use crate::{ApiError, ApiResult, ServerState};
 
-pub fn router() -> axum::Router<ServerState> {
-    crud::router::<TaskQueue>()
-}
+collection!(TaskQueue at "TaskQueues"/{queue}, listed as "task_queues", Sid of Prefix::TaskQueue);
 
 impl Resource for TaskQueue {
-    const COLLECTION: &'static str = "TaskQueues";
-    const SEGMENT: &'static str = "queue";
-    const LIST_KEY: &'static str = "task_queues";
-    type Id = Sid;
     /// The filters and the `Ordering`.
     type Filter = (TaskQueueFilter, String);
-
-    fn id(segment: &str) -> ApiResult<Sid> {
-        sid_segment(segment, Prefix::TaskQueue)
-    }
-
-    fn sid(&self) -> Sid {
-        self.sid
-    }
 
     fn render(&self, state: &ServerState) -> Value {
         let q = self;
         let urls = state.urls();
-        let url = urls.workspace(q.workspace_sid, &format!("/TaskQueues/{}", q.sid));
-        let mut m = base(state, Some(q.workspace_sid), q.sid, (q.date_created, q.date_updated), url.clone());
-        let sid_str = |s: Option<Sid>| s.map(|s| s.to_string());
-        let activity =
-            |s: Option<Sid>| s.map(|s| urls.workspace(q.workspace_sid, &format!("/Activities/{s}")));
-        m.insert("friendly_name".into(), json!(q.friendly_name));
-        m.insert("target_workers".into(), json!(q.target_workers));
-        m.insert("max_reserved_workers".into(), json!(q.max_reserved_workers));
-        m.insert("task_order".into(), json!(q.task_order.as_str()));
-        m.insert("reservation_activity_sid".into(), json!(sid_str(q.reservation_activity_sid)));
-        m.insert("reservation_activity_name".into(), json!(q.reservation_activity_name));
-        m.insert("assignment_activity_sid".into(), json!(sid_str(q.assignment_activity_sid)));
-        m.insert("assignment_activity_name".into(), json!(q.assignment_activity_name));
-        let link = |rest: &str| format!("{url}/{rest}");
-        let mut links = json!({
-            "workspace": urls.workspace(q.workspace_sid, ""),
-            "statistics": link("Statistics"),
-            "real_time_statistics": link("RealTimeStatistics"),
-            "cumulative_statistics": link("CumulativeStatistics"),
-            "list_statistics": urls.workspace(q.workspace_sid, "/TaskQueues/Statistics"),
-            "bulk_real_time_statistics": urls.workspace(q.workspace_sid, "/TaskQueues/RealTimeStatistics"),
-        });
-        // A link to an activity the queue does not have is left out rather than null: `links` is a map of URLs.
-        for (name, sid) in [
-            ("assignment_activity", q.assignment_activity_sid),
-            ("reservation_activity", q.reservation_activity_sid),
-        ] {
-            if let (Some(url), Some(map)) = (activity(sid), links.as_object_mut()) {
-                map.insert(name.into(), json!(url));
+        crud::render(q, state, (q.date_created, q.date_updated), |url| {
+            let link = |rest: &str| format!("{url}/{rest}");
+            let mut links = json!({
+                "workspace": urls.workspace(q.workspace_sid, ""),
+                "statistics": link("Statistics"),
+                "real_time_statistics": link("RealTimeStatistics"),
+                "cumulative_statistics": link("CumulativeStatistics"),
+                "list_statistics": urls.workspace(q.workspace_sid, "/TaskQueues/Statistics"),
+                "bulk_real_time_statistics": urls.workspace(q.workspace_sid, "/TaskQueues/RealTimeStatistics"),
+            });
+            // A link to an activity the queue does not have is left out rather than null: `links` is a map of
+            // URLs.
+            for (name, sid) in [
+                ("assignment_activity", q.assignment_activity_sid),
+                ("reservation_activity", q.reservation_activity_sid),
+            ] {
+                if let (Some(sid), Some(map)) = (sid, links.as_object_mut()) {
+                    map.insert(
+                        name.into(),
+                        json!(urls.workspace(q.workspace_sid, &format!("/Activities/{sid}"))),
+                    );
+                }
             }
-        }
-        m.insert("links".into(), links);
-        Value::Object(m)
+            json!({
+                "friendly_name": q.friendly_name,
+                "target_workers": q.target_workers,
+                "max_reserved_workers": q.max_reserved_workers,
+                "task_order": q.task_order.as_str(),
+                "reservation_activity_sid": q.reservation_activity_sid.map(|s| s.to_string()),
+                "reservation_activity_name": q.reservation_activity_name,
+                "assignment_activity_sid": q.assignment_activity_sid.map(|s| s.to_string()),
+                "assignment_activity_name": q.assignment_activity_name,
+                "links": links,
+            })
+        })
     }
 
     async fn fetch(engine: &Engine, ws: Sid, sid: Sid) -> ApiResult<TaskQueue> {

@@ -10,34 +10,20 @@ use engine::model::Task;
 use engine::{Prefix, Sid, Timestamp};
 use serde_json::Value;
 
-use super::crud::{self, sid_segment, Editable, Resource};
+use super::crud::{collection, Editable, Resource};
 use crate::extract::{json_bytes, opt_sid, with_etag};
 use crate::handle::Engine;
 use crate::params::Params;
 use crate::render::{parse_iso8601, put_iso8601, Urls};
 use crate::{ApiError, ApiResult, ServerState};
 
-pub fn router() -> axum::Router<ServerState> {
-    crud::router::<Task>()
-}
-
 const STATUSES: [&str; 6] = ["pending", "reserved", "assigned", "canceled", "completed", "wrapping"];
 
+collection!(Task at "Tasks"/{task}, listed as "tasks", Sid of Prefix::Task);
+
 impl Resource for Task {
-    const COLLECTION: &'static str = "Tasks";
-    const SEGMENT: &'static str = "task";
-    const LIST_KEY: &'static str = "tasks";
-    type Id = Sid;
     /// The filters and the `Ordering`.
     type Filter = (TaskFilter, String);
-
-    fn id(segment: &str) -> ApiResult<Sid> {
-        sid_segment(segment, Prefix::Task)
-    }
-
-    fn sid(&self) -> Sid {
-        self.sid
-    }
 
     /// The task as a JSON value, for list pages: [`task_json`] read back, so a task has one rendering.
     fn render(&self, state: &ServerState) -> Value {

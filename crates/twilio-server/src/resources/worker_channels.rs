@@ -26,15 +26,16 @@ pub fn router() -> Router<ServerState> {
 pub(crate) fn render(state: &ServerState, c: &WorkerChannel) -> Value {
     let urls = state.urls();
     let url = urls.workspace(c.workspace_sid, &format!("/Workers/{}/Channels/{}", c.worker_sid, c.sid));
-    let mut m = base(state, Some(c.workspace_sid), c.sid, (c.date_created, c.date_updated), url);
-    m.insert("worker_sid".into(), json!(c.worker_sid.to_string()));
-    m.insert("task_channel_sid".into(), json!(c.task_channel_sid.to_string()));
-    m.insert("task_channel_unique_name".into(), json!(c.task_channel_unique_name));
-    m.insert("configured_capacity".into(), json!(c.configured_capacity));
-    m.insert("assigned_tasks".into(), json!(c.assigned_tasks));
-    m.insert("available".into(), json!(c.available));
-    m.insert("available_capacity_percentage".into(), json!(c.available_capacity_percentage()));
-    Value::Object(m)
+    let own = json!({
+        "worker_sid": c.worker_sid.to_string(),
+        "task_channel_sid": c.task_channel_sid.to_string(),
+        "task_channel_unique_name": c.task_channel_unique_name,
+        "configured_capacity": c.configured_capacity,
+        "assigned_tasks": c.assigned_tasks,
+        "available": c.available,
+        "available_capacity_percentage": c.available_capacity_percentage(),
+    });
+    base(state, Some(c.workspace_sid), c.sid, (c.date_created, c.date_updated), url, own)
 }
 
 fn ids(ws: &str, worker: &str) -> ApiResult<(Sid, Sid)> {

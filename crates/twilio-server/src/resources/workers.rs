@@ -8,61 +8,45 @@ use engine::model::Worker;
 use engine::{Prefix, Sid};
 use serde_json::{json, Value};
 
-use super::crud::{self, sid_segment, Editable, Resource};
-use super::{base, friendly_name};
+use super::crud::{self, collection, Editable, Resource};
+use super::friendly_name;
 use crate::extract::{json_etag, opt_sid};
 use crate::handle::Engine;
 use crate::params::Params;
 use crate::render::iso8601;
 use crate::{ApiResult, ServerState};
 
-pub fn router() -> axum::Router<ServerState> {
-    crud::router::<Worker>()
-}
+collection!(Worker at "Workers"/{worker}, listed as "workers", Sid of Prefix::Worker);
 
 impl Resource for Worker {
-    const COLLECTION: &'static str = "Workers";
-    const SEGMENT: &'static str = "worker";
-    const LIST_KEY: &'static str = "workers";
-    type Id = Sid;
     /// The filters and the `Ordering`.
     type Filter = (WorkerFilter, String);
-
-    fn id(segment: &str) -> ApiResult<Sid> {
-        sid_segment(segment, Prefix::Worker)
-    }
-
-    fn sid(&self) -> Sid {
-        self.sid
-    }
 
     fn render(&self, state: &ServerState) -> Value {
         let w = self;
         let urls = state.urls();
-        let url = urls.workspace(w.workspace_sid, &format!("/Workers/{}", w.sid));
-        let mut m = base(state, Some(w.workspace_sid), w.sid, (w.date_created, w.date_updated), url.clone());
-        m.insert("friendly_name".into(), json!(w.friendly_name));
-        m.insert("activity_sid".into(), json!(w.activity_sid.to_string()));
-        m.insert("activity_name".into(), json!(w.activity_name));
-        m.insert("available".into(), json!(w.available));
-        m.insert("attributes".into(), json!(w.attributes));
-        m.insert("date_status_changed".into(), json!(iso8601(w.date_status_changed)));
-        let link = |rest: &str| format!("{url}/{rest}");
-        m.insert(
-            "links".into(),
+        crud::render(w, state, (w.date_created, w.date_updated), |url| {
+            let link = |rest: &str| format!("{url}/{rest}");
             json!({
-                "channels": link("Channels"),
-                "worker_channels": link("Channels"),
-                "reservations": link("Reservations"),
-                "statistics": link("Statistics"),
-                "worker_statistics": link("Statistics"),
-                "real_time_statistics": urls.workspace(w.workspace_sid, "/Workers/RealTimeStatistics"),
-                "cumulative_statistics": urls.workspace(w.workspace_sid, "/Workers/CumulativeStatistics"),
-                "activity": urls.workspace(w.workspace_sid, &format!("/Activities/{}", w.activity_sid)),
-                "workspace": urls.workspace(w.workspace_sid, ""),
-            }),
-        );
-        Value::Object(m)
+                "friendly_name": w.friendly_name,
+                "activity_sid": w.activity_sid.to_string(),
+                "activity_name": w.activity_name,
+                "available": w.available,
+                "attributes": w.attributes,
+                "date_status_changed": iso8601(w.date_status_changed),
+                "links": {
+                    "channels": link("Channels"),
+                    "worker_channels": link("Channels"),
+                    "reservations": link("Reservations"),
+                    "statistics": link("Statistics"),
+                    "worker_statistics": link("Statistics"),
+                    "real_time_statistics": urls.workspace(w.workspace_sid, "/Workers/RealTimeStatistics"),
+                    "cumulative_statistics": urls.workspace(w.workspace_sid, "/Workers/CumulativeStatistics"),
+                    "activity": urls.workspace(w.workspace_sid, &format!("/Activities/{}", w.activity_sid)),
+                    "workspace": urls.workspace(w.workspace_sid, ""),
+                },
+            })
+        })
     }
 
     fn respond(&self, state: &ServerState, status: StatusCode) -> Response {

@@ -5,52 +5,36 @@ use engine::model::Workflow;
 use engine::{Prefix, Sid};
 use serde_json::{json, Value};
 
-use super::crud::{self, sid_segment, Editable, Resource};
-use super::{base, friendly_name, url_param};
+use super::crud::{self, collection, Editable, Resource};
+use super::{friendly_name, url_param};
 use crate::handle::Engine;
 use crate::params::Params;
 use crate::{ApiError, ApiResult, ServerState};
 
-pub fn router() -> axum::Router<ServerState> {
-    crud::router::<Workflow>()
-}
+collection!(Workflow at "Workflows"/{workflow}, listed as "workflows", Sid of Prefix::Workflow);
 
 impl Resource for Workflow {
-    const COLLECTION: &'static str = "Workflows";
-    const SEGMENT: &'static str = "workflow";
-    const LIST_KEY: &'static str = "workflows";
-    type Id = Sid;
     /// `FriendlyName`.
     type Filter = Option<String>;
 
-    fn id(segment: &str) -> ApiResult<Sid> {
-        sid_segment(segment, Prefix::Workflow)
-    }
-
-    fn sid(&self) -> Sid {
-        self.sid
-    }
-
     fn render(&self, state: &ServerState) -> Value {
         let w = self;
-        let url = state.urls().workspace(w.workspace_sid, &format!("/Workflows/{}", w.sid));
-        let mut m = base(state, Some(w.workspace_sid), w.sid, (w.date_created, w.date_updated), url.clone());
-        m.insert("friendly_name".into(), json!(w.friendly_name));
-        m.insert("configuration".into(), json!(w.configuration));
-        m.insert("assignment_callback_url".into(), json!(w.assignment_callback_url));
-        m.insert("fallback_assignment_callback_url".into(), json!(w.fallback_assignment_callback_url));
-        m.insert("task_reservation_timeout".into(), json!(w.task_reservation_timeout));
-        m.insert("document_content_type".into(), json!(w.document_content_type));
-        let link = |rest: &str| format!("{url}/{rest}");
-        m.insert(
-            "links".into(),
+        crud::render(w, state, (w.date_created, w.date_updated), |url| {
+            let link = |rest: &str| format!("{url}/{rest}");
             json!({
-                "statistics": link("Statistics"),
-                "real_time_statistics": link("RealTimeStatistics"),
-                "cumulative_statistics": link("CumulativeStatistics"),
-            }),
-        );
-        Value::Object(m)
+                "friendly_name": w.friendly_name,
+                "configuration": w.configuration,
+                "assignment_callback_url": w.assignment_callback_url,
+                "fallback_assignment_callback_url": w.fallback_assignment_callback_url,
+                "task_reservation_timeout": w.task_reservation_timeout,
+                "document_content_type": w.document_content_type,
+                "links": {
+                    "statistics": link("Statistics"),
+                    "real_time_statistics": link("RealTimeStatistics"),
+                    "cumulative_statistics": link("CumulativeStatistics"),
+                },
+            })
+        })
     }
 
     async fn fetch(engine: &Engine, ws: Sid, sid: Sid) -> ApiResult<Workflow> {

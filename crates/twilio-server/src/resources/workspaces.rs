@@ -23,22 +23,19 @@ pub fn router() -> Router<ServerState> {
 
 /// Renders a workspace with the spec's fields.
 pub(crate) fn render(state: &ServerState, w: &Workspace) -> Value {
-    let urls = state.urls();
-    let url = urls.workspace(w.sid, "");
-    let mut m = base(state, None, w.sid, (w.date_created, w.date_updated), url.clone());
-    m.insert("friendly_name".into(), json!(w.friendly_name));
-    m.insert("default_activity_sid".into(), json!(w.default_activity_sid.to_string()));
-    m.insert("default_activity_name".into(), json!(w.default_activity_name));
-    m.insert("timeout_activity_sid".into(), json!(w.timeout_activity_sid.to_string()));
-    m.insert("timeout_activity_name".into(), json!(w.timeout_activity_name));
-    m.insert("event_callback_url".into(), json!(w.event_callback_url));
-    m.insert("events_filter".into(), json!(w.events_filter));
-    m.insert("multi_task_enabled".into(), json!(w.multi_task_enabled));
-    m.insert("prioritize_queue_order".into(), json!(w.prioritize_queue_order.as_str()));
+    let url = state.urls().workspace(w.sid, "");
     let link = |rest: &str| format!("{url}/{rest}");
-    m.insert(
-        "links".into(),
-        json!({
+    let own = json!({
+        "friendly_name": w.friendly_name,
+        "default_activity_sid": w.default_activity_sid.to_string(),
+        "default_activity_name": w.default_activity_name,
+        "timeout_activity_sid": w.timeout_activity_sid.to_string(),
+        "timeout_activity_name": w.timeout_activity_name,
+        "event_callback_url": w.event_callback_url,
+        "events_filter": w.events_filter,
+        "multi_task_enabled": w.multi_task_enabled,
+        "prioritize_queue_order": w.prioritize_queue_order.as_str(),
+        "links": {
             "activities": link("Activities"),
             "statistics": link("Statistics"),
             "real_time_statistics": link("RealTimeStatistics"),
@@ -49,9 +46,9 @@ pub(crate) fn render(state: &ServerState, w: &Workspace) -> Value {
             "workflows": link("Workflows"),
             "task_channels": link("TaskChannels"),
             "events": link("Events"),
-        }),
-    );
-    Value::Object(m)
+        },
+    });
+    base(state, None, w.sid, (w.date_created, w.date_updated), url, own)
 }
 
 fn queue_order(p: &mut Params) -> ApiResult<Option<String>> {
