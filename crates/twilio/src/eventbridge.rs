@@ -42,7 +42,7 @@
 //!   that stayed up for [`HEALTHY_AFTER`] resets `n`; a shorter one does not, so a server that accepts and
 //!   drops at once (or keeps kicking the session) is retried ever more slowly. A refused token is retried
 //!   on the same schedule, since the next token may be good (a clock set right, a secret rotated back);
-//!   taskrouter.js instead retries every second forever (eb §3.6).
+//!   twilio-taskrouter (v2) in practice retries about every second forever (eb §3.6).
 //! - **Size cap.** A message or frame over [`MAX_MESSAGE`] (1 MiB) is a protocol error that drops the
 //!   connection (the bytes cannot be skipped without reading them), so a hostile or broken server cannot grow
 //!   this process's memory; the client reconnects as for any loss.
@@ -990,6 +990,75 @@ mod tests {
         assert!(waited >= Duration::from_secs(16) && waited <= Duration::from_secs(31), "{waited:?}");
         tokio::time::timeout(Duration::from_secs(1), channel.close()).await.unwrap();
         assert_eq!(updates.recv().await, None);
+    }
+
+    async fn next(updates: &mut mpsc::Receiver<ChannelUpdate>) -> ChannelUpdate {
+        timeout(Duration::from_secs(20), updates.recv()).await.expect("an update").expect("running")
+    }
+
+    /// A bad frame is skipped and the channel carries on; a message over the cap drops the connection, which
+    /// is reopened as a reconnect.
+    #[tokio::test]
+    async fn a_bad_frame_is_skipped_and_an_oversize_one_costs_a_reconnect() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let mut held = Vec::new();
+            let mut first = true;
+            while let Ok((stream, _)) = listener.accept().await {
+                let Ok(mut socket) = tokio_tungstenite::accept_async(stream).await else { continue };
+                if std::mem::take(&mut first) {
+                    let event = json!({"event_type": "task.created", "payload": {"sid": WT}}).to_string();
+                    for text in [" ".to_owned(), "not json".to_owned(), event, "x".repeat(MAX_MESSAGE + 1)] {
+                        let _ = socket.send(Message::Text(text.into())).await;
+                    }
+                }
+                held.push(socket);
+            }
+        });
+        let config = Config::new(AC, WK)
+            .bridge_url(format!("http://{addr}/v1/wschannels"))
+            .backoff(Duration::from_millis(10), Duration::from_millis(10));
+        let source =
+            |now: u64| -> Result<Token, SourceError> { Ok(Token { jwt: "t".into(), expires_at: now + 60 }) };
+        let (channel, mut updates) = Channel::open(config, source).unwrap();
+        assert_eq!(next(&mut updates).await, ChannelUpdate::Connected { reconnect: false });
+        assert!(
+            matches!(next(&mut updates).await, ChannelUpdate::Skipped { error } if error.contains("not JSON"))
+        );
+        assert!(
+            matches!(next(&mut updates).await, ChannelUpdate::Event(e) if e.event_type == "task.created")
+        );
+        let ChannelUpdate::Disconnected { reason, .. } = next(&mut updates).await else {
+            panic!("the oversize message")
+        };
+        assert!(reason.contains("too long"), "{reason}");
+        assert_eq!(next(&mut updates).await, ChannelUpdate::Connected { reconnect: true });
+        // Dropped, not closed: this server never answers a close frame.
+        drop(channel);
+        assert_eq!(updates.recv().await, None);
+        server.abort();
+    }
+
+    /// `wss://` goes through TLS: a server that does not speak it fails the handshake, and says so.
+    #[tokio::test]
+    async fn wss_starts_a_tls_handshake() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                use tokio::io::AsyncWriteExt;
+                let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
+            }
+        });
+        let config = Config::new(AC, WK).bridge_url(format!("https://{addr}/v1/wschannels"));
+        let source =
+            |now: u64| -> Result<Token, SourceError> { Ok(Token { jwt: "t".into(), expires_at: now + 60 }) };
+        let (channel, mut updates) = Channel::open(config, source).unwrap();
+        let Some(ChannelUpdate::Disconnected { reason, .. }) = updates.recv().await else { panic!() };
+        assert!(reason.starts_with(&format!("TLS with {addr} failed")), "{reason}");
+        channel.close().await;
+        server.abort();
     }
 
     #[test]
