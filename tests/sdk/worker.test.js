@@ -2,9 +2,12 @@
 // the SDK's event channel and REST envelope go to the engine's event bridge (ebServer/wsServer), the test's
 // own set-up and the caller's side go to the engine's REST API with Basic auth, as an application's server
 // would. The engine runs with a manual clock, so the reservation timeout is reached by moving time, not by
-// waiting.
+// waiting. Three tests, each on an engine of its own: a worker's day; a token update (the one real wait: a
+// token's few seconds, to show the channel outlives them); a reconnect across an engine restart on the same
+// port and data directory.
 //
-// Run: TRWORKER_BIN=target/debug/trworker node --test tests/sdk/worker.test.js (`npm ci` in tests/sdk first).
+// Run: TRWORKER_BIN=target/debug/trworker node --test --test-force-exit tests/sdk/worker.test.js (`npm ci` in
+// tests/sdk first).
 
 'use strict';
 
@@ -16,34 +19,39 @@ const os = require('node:os');
 const path = require('node:path');
 const { spawn } = require('node:child_process');
 const { Worker } = require('twilio-taskrouter');
+// The SDK's own WebSocket client (its dependency), for a second socket beside the SDK's.
+const WebSocket = require('ws');
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const BIN = process.env.TRWORKER_BIN || path.join(ROOT, 'target', 'debug', 'trworker');
 
-/// Starts `trworker engine` on a free port with a manual clock; resolves with its local.env values.
-async function startEngine() {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'trworker-sdk-'));
+/// Starts `trworker engine` with a manual clock, on a free port in a new data directory, or on `port` in
+/// `dataDir` to restart one; resolves once it has said it listens (its first line), with its local.env.
+async function startEngine({ dataDir, port = 0 } = {}) {
+  dataDir = dataDir || fs.mkdtempSync(path.join(os.tmpdir(), 'trworker-sdk-'));
   const env = { ...process.env };
   for (const name of ['ACCOUNT_SID', 'AUTH_TOKEN', 'WORKSPACE_SID', 'PORT']) delete env[name];
-  const child = spawn(BIN, ['engine', '--port', '0', '--data-dir', dataDir, '--seed', 'none', '--manual-clock'], {
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const args = ['engine', '--port', String(port), '--data-dir', dataDir, '--seed', 'none', '--manual-clock'];
+  const child = spawn(BIN, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
-  child.stdout.on('data', (d) => { output += d; });
-  child.stderr.on('data', (d) => { output += d; });
-  const envFile = path.join(dataDir, 'local.env');
-  for (let i = 0; !fs.existsSync(envFile); i++) {
-    if (child.exitCode !== null) throw new Error(`trworker engine exited early:\n${output}`);
-    if (i > 1200) throw new Error('trworker engine did not write local.env within 60 s');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  await new Promise((r) => setTimeout(r, 50)); // guards only a partial read of the file
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`trworker engine did not start within 60 s:\n${output}`)), 60000);
+    child.stdout.on('data', (d) => {
+      output += d;
+      // Printed once the server listens and local.env is written (cli.rs `run_engine`).
+      if (output.includes('local TaskRouter engine at')) { clearTimeout(timer); resolve(); }
+    });
+    child.stderr.on('data', (d) => { output += d; });
+    exited.then((code) => { clearTimeout(timer); reject(new Error(`trworker engine exited (${code}):\n${output}`)); });
+  });
   const values = Object.fromEntries(
-    fs.readFileSync(envFile, 'utf8').split('\n').filter((l) => l.includes('=') && !l.startsWith('#'))
+    fs.readFileSync(path.join(dataDir, 'local.env'), 'utf8').split('\n')
+      .filter((l) => l.includes('=') && !l.startsWith('#'))
       .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
   );
-  return { child, dataDir, values };
+  const stop = async () => { if (child.exitCode === null) { child.kill('SIGTERM'); await exited; } };
+  return { child, dataDir, values, stop, port: Number(new URL(values.TWILIO_TASKROUTER_URL).port) };
 }
 
 /// An AccessToken with a TaskRouter grant, as twilio.jwt.AccessToken makes it, signed HS256 with the auth
@@ -69,11 +77,16 @@ function once(emitter, name, ms = 10000) {
   });
 }
 
-let engine;
-after(() => { if (engine) engine.child.kill(); });
+/// Counts `names` events of `emitter`.
+function counter(emitter, names) {
+  const counts = Object.fromEntries(names.map((n) => [n, 0]));
+  for (const n of names) emitter.on(n, () => { counts[n] += 1; });
+  return counts;
+}
 
-test('a worker of the official SDK works a day against trworker engine', { timeout: 90000 }, async () => {
-  engine = await startEngine();
+/// The application's set-up on `engine`, over REST: a workspace, a support queue, a workflow with a
+/// `reservationTimeout` (s), and a worker who starts Offline. Answers what the tests use.
+async function setUp(engine, { reservationTimeout = 10 } = {}) {
   const { ACCOUNT_SID: accountSid, AUTH_TOKEN: authToken, TWILIO_TASKROUTER_URL: base } = engine.values;
   const auth = 'Basic ' + Buffer.from(`${accountSid}:${authToken}`).toString('base64');
   const rest = async (method, url, form) => {
@@ -87,9 +100,6 @@ test('a worker of the official SDK works a day against trworker engine', { timeo
     return body;
   };
   const advance = (seconds) => rest('POST', '/trworker/v1/Clock', { AdvanceSeconds: String(seconds) });
-
-  // The application's set-up, over REST: a workspace, a support queue, a workflow with a 10 s reservation
-  // timeout, and a worker who starts Offline.
   const ws = (await rest('POST', '/v1/Workspaces', { FriendlyName: 'sdk' })).sid;
   const activities = (await rest('GET', `/v1/Workspaces/${ws}/Activities`)).activities;
   const activity = (name) => activities.find((a) => a.friendly_name === name).sid;
@@ -97,7 +107,7 @@ test('a worker of the official SDK works a day against trworker engine', { timeo
     FriendlyName: 'support', TargetWorkers: 'skills HAS "support"',
   })).sid;
   const workflow = (await rest('POST', `/v1/Workspaces/${ws}/Workflows`, {
-    FriendlyName: 'main', TaskReservationTimeout: '10',
+    FriendlyName: 'main', TaskReservationTimeout: String(reservationTimeout),
     Configuration: JSON.stringify({ task_routing: { filters: [], default_filter: { queue } } }),
   })).sid;
   const wk = (await rest('POST', `/v1/Workspaces/${ws}/Workers`, {
@@ -111,11 +121,25 @@ test('a worker of the official SDK works a day against trworker engine', { timeo
       type: 'support', from: '+15005550006', call_sid: 'CA' + String(++call).padStart(32, '0'),
     }),
   });
-
-  const now = Math.floor(Date.now() / 1000);
-  const token = accessToken({ accountSid, authToken, workspaceSid: ws, workerSid: wk, now });
+  // The engine's clock (manual: it moves only when a test moves it), in seconds, for tokens.
+  const clock = async () => Math.floor((await advance(0)).now / 1000);
+  const token = async ({ ttl = 3600, secret = authToken } = {}) => accessToken({
+    accountSid, authToken: secret, workspaceSid: ws, workerSid: wk, ttl, now: await clock(),
+  });
   const wsServer = base.replace(/^http/, 'ws') + '/v1/wschannels';
-  const worker = new Worker(token, { ebServer: `${base}/v1/wschannels`, wsServer, logLevel: 'error' });
+  const worker = (t) => new Worker(t, { ebServer: `${base}/v1/wschannels`, wsServer, logLevel: 'error' });
+  return { accountSid, base, rest, advance, ws, activities, activity, wk, createTask, token, wsServer, worker };
+}
+
+const engines = [];
+after(async () => { for (const e of engines) await e.stop(); });
+
+test('a worker of the official SDK works a day against trworker engine', { timeout: 60000 }, async () => {
+  const engine = await startEngine();
+  engines.push(engine);
+  const { accountSid, rest, advance, ws, activities, activity, wk, createTask, token, worker: newWorker } =
+    await setUp(engine);
+  const worker = newWorker(await token());
   const errors = [];
   worker.on('error', (e) => errors.push(e));
 
@@ -182,10 +206,119 @@ test('a worker of the official SDK works a day against trworker engine', { timeo
   const moved = await wentAway;
   assert.equal(moved.available, false);
 
-  // A new token, then a clean disconnect.
-  worker.updateToken(accessToken({ accountSid, authToken, workspaceSid: ws, workerSid: wk, now: now + 1 }));
   const gone = once(worker, 'disconnected');
   worker.disconnect();
   await gone;
   assert.deepEqual(errors, []);
+});
+
+// `updateToken` sends nothing on the socket: the SDK keeps the new token for its later REST envelopes (and
+// reconnects), so that is where the engine takes it from. The channel's expiry moves to the new token's; a
+// bad token is refused on the envelope (401) and changes nothing.
+test('a token update, then disconnect', { timeout: 30000 }, async () => {
+  const engine = await startEngine();
+  engines.push(engine);
+  const { rest, ws, activity, wk, createTask, token, wsServer, worker: newWorker } = await setUp(engine);
+  // A first token with 4 s left (so the SDK says `tokenExpired` at once: it warns 5 s ahead).
+  const worker = newWorker(await token({ ttl: 4 }));
+  const errors = [];
+  worker.on('error', (e) => errors.push(e));
+  const counts = counter(worker, ['disconnected']);
+  await once(worker, 'ready');
+
+  // A witness socket of the same worker with a token 2 s longer: when the engine closes it for expiry,
+  // the first token's time is over too, whatever the machine's speed (the two deadlines are 2 s apart on
+  // the engine's timers).
+  const witness = new WebSocket(`${wsServer}?token=${await token({ ttl: 6 })}&closeExistingSessions=false`);
+  const witnessClosed = new Promise((resolve) => witness.on('close', (code, reason) => resolve({ code, reason: String(reason) })));
+
+  worker.updateToken(await token({ ttl: 3600 }));
+  // The next envelope carries the new token.
+  const updated = once(worker, 'activityUpdated');
+  await worker.activities.get(activity('Available')).setAsCurrent();
+  await updated;
+  const closed = await witnessClosed;
+  assert.equal(closed.code, 4001, closed.reason);
+  assert.equal(counts.disconnected, 0, 'the channel outlived the first token');
+  const reserved = once(worker, 'reservationCreated');
+  const task = await createTask();
+  assert.equal((await reserved).task.sid, task.sid);
+
+  // A bad token is refused where it is used, and the channel goes on as before.
+  worker.updateToken(await token({ secret: 'not the auth token' }));
+  await assert.rejects(worker.fetchLatestVersion(), /401.*Invalid token/);
+  const changed = once(worker, 'attributesUpdated');
+  await rest('POST', `/v1/Workspaces/${ws}/Workers/${wk}`, {
+    Attributes: JSON.stringify({ skills: ['support'], contact_uri: 'client:alice', desk: 7 }),
+  });
+  assert.equal((await changed).attributes.desk, 7);
+  assert.equal(counts.disconnected, 0);
+
+  const gone = once(worker, 'disconnected');
+  worker.disconnect();
+  await gone;
+  assert.deepEqual(errors, []);
+});
+
+// The engine stops and starts again on the same port and data directory; the SDK, untouched, reconnects by
+// itself (it retries about once a second) and gets `ready` again. Events after the restart arrive once, and
+// nothing from before comes again: the channel follows the engine's live stream and never replays it; the
+// SDK re-reads its state with REST on the new `init`.
+test('a reconnect across an engine restart, with no event lost or doubled', { timeout: 40000 }, async () => {
+  let engine = await startEngine();
+  engines.push(engine);
+  // A reservation must not time out while the engine is down: the manual clock restarts at the wall clock.
+  const { activity, createTask, token, worker: newWorker } = await setUp(engine, { reservationTimeout: 3600 });
+  const worker = newWorker(await token());
+  const errors = [];
+  worker.on('error', (e) => errors.push(e));
+  const counts = counter(worker, ['ready', 'disconnected', 'reservationCreated', 'activityUpdated']);
+  const created = [];
+  worker.on('reservationCreated', (r) => created.push(r.task.sid));
+
+  await once(worker, 'ready');
+  const available = once(worker, 'activityUpdated');
+  await worker.activities.get(activity('Available')).setAsCurrent();
+  await available;
+  const reserved = once(worker, 'reservationCreated');
+  const before = await createTask();
+  let reservation = await reserved;
+  let accepted = once(reservation, 'accepted');
+  await reservation.accept();
+  await accepted;
+  await reservation.task.wrapUp();
+  const completed = once(reservation, 'completed');
+  await reservation.task.complete('done');
+  await completed;
+
+  // Stop (the channel closes as the engine stops), then start on the same port and data directory.
+  const gone = once(worker, 'disconnected');
+  await engine.stop();
+  await gone;
+  const back = once(worker, 'ready', 30000);
+  engine = await startEngine({ dataDir: engine.dataDir, port: engine.port });
+  engines.push(engine);
+  await back;
+  assert.equal(worker.activity.name, 'Available', 'the state came back from the data directory');
+
+  // A task after the restart: its reservation arrives once. The accept's event comes after it on the same
+  // ordered channel, so a second copy would have arrived by then.
+  const again = once(worker, 'reservationCreated');
+  const after = await createTask();
+  reservation = await again;
+  assert.equal(reservation.task.sid, after.sid);
+  accepted = once(reservation, 'accepted');
+  await reservation.accept();
+  await accepted;
+  assert.deepEqual(created, [before.sid, after.sid]);
+  // `disconnected` is not counted exactly: each reconnect the SDK tries while the engine is down says it again.
+  const { disconnected, ...others } = counts;
+  assert.ok(disconnected >= 1);
+  assert.deepEqual(others, { ready: 2, reservationCreated: 2, activityUpdated: 1 });
+
+  const bye = once(worker, 'disconnected');
+  worker.disconnect();
+  await bye;
+  // While the engine was down, each refused reconnect is a connection error, and nothing else is.
+  assert.deepEqual([...new Set(errors.map((e) => e.name))].filter((n) => n !== 'GATEWAY_CONNECTION_FAILED'), []);
 });
