@@ -4,17 +4,19 @@
 //! segment and strip `.json`; a path without it is a 404 like any unknown path. Conference recordings are
 //! listed as empty: the simulated telephony records nothing.
 
-use axum::extract::State;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use engine::Sid;
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::extract::{deleted, json, Segments};
 use super::handle::ConferenceFilter;
-use super::page::{self, PageRequest};
+use super::page::{Envelope, List};
 use super::params::{Form, Params, Query};
 use super::render::{parse_day, rfc2822};
 use super::{twilio_path, ApiError, ApiResult, ServerState};
@@ -103,16 +105,53 @@ pub(crate) fn account_path(state: &ServerState) -> String {
     format!("/2010-04-01/Accounts/{}", state.credentials().account_sid)
 }
 
-/// Checks the account in the path.
-pub(crate) fn check(state: &ServerState, account: &str, full_path: &str) -> ApiResult<()> {
-    if account != state.credentials().account_sid {
-        return Err(ApiError::not_found(full_path));
-    }
-    Ok(())
+/// The account of an API 2010 path (`/2010-04-01/Accounts/{account}/...`), checked to be this engine's:
+/// another account's path is a 404, as an unknown path is. Keeps the request's path for the 404s of the
+/// segments after the account.
+pub(crate) struct Account {
+    path: String,
 }
 
-fn strip_json(segment: &str, full_path: &str) -> ApiResult<String> {
-    segment.strip_suffix(".json").map(str::to_owned).ok_or_else(|| ApiError::not_found(full_path))
+impl FromRequestParts<ServerState> for Account {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ServerState) -> Result<Self, ApiError> {
+        #[derive(Deserialize)]
+        struct Named {
+            account: String,
+        }
+        let Segments(Named { account }) = Segments::from_request_parts(parts, state).await?;
+        let path = parts.uri.path().to_owned();
+        if account != state.credentials().account_sid {
+            return Err(ApiError::not_found(&path));
+        }
+        Ok(Account { path })
+    }
+}
+
+impl Account {
+    /// The 404 of this path.
+    pub(crate) fn not_found(&self) -> ApiError {
+        ApiError::not_found(&self.path)
+    }
+
+    /// A `{Sid}.json` segment without its `.json`; a segment without it names nothing (404).
+    fn strip_json(&self, segment: &str) -> ApiResult<String> {
+        segment.strip_suffix(".json").map(str::to_owned).ok_or_else(|| self.not_found())
+    }
+}
+
+/// `{conf}`: a conference's SID or friendly name, with `.json` where the route ends in it.
+#[derive(Deserialize)]
+struct ConferencePath {
+    conf: String,
+}
+
+/// `{conf}` and `{call}`: a participant's call SID or label, with `.json`.
+#[derive(Deserialize)]
+struct ParticipantPath {
+    conf: String,
+    call: String,
 }
 
 fn render_conference(state: &ServerState, c: &Conference) -> Value {
@@ -156,21 +195,6 @@ fn render_participant(state: &ServerState, p: &Participant, queue_time: Option<&
     })
 }
 
-/// One page of an API 2010 list, in the flat envelope, keyed by `sort_key` for the page tokens.
-pub(crate) fn v2010_list<T>(
-    list_uri: String,
-    filters: &[(String, String)],
-    key: &str,
-    req: &PageRequest,
-    items: &[T],
-    sort_key: impl Fn(&T) -> String,
-    render: impl Fn(&T) -> Value,
-) -> Response {
-    let window = req.window(items.len(), |i| items.get(i).map(&sort_key).unwrap_or_default());
-    let rendered = items.get(window.start..window.end).unwrap_or(&[]).iter().map(render).collect();
-    json(StatusCode::OK, page::v2010(&list_uri, filters, key, req, &window, rendered))
-}
-
 fn day(p: &mut Params, name: &str) -> ApiResult<Option<engine::Timestamp>> {
     p.str(name)
         .map(|v| {
@@ -185,13 +209,10 @@ const DAY_MS: i64 = 86_400_000;
 
 async fn list_conferences(
     State(state): State<ServerState>,
-    Segments(account): Segments<String>,
-    uri: axum::http::Uri,
+    _: Account,
     Query(mut p): Query,
 ) -> ApiResult<Response> {
-    check(&state, &account, uri.path())?;
-    let req = PageRequest::from_params(&mut p)?;
-    let filters = p.pairs().to_vec();
+    let list = List::from_params(&mut p)?;
     let status = p.str("Status");
     if let Some(s) = &status {
         if !["init", "in-progress", "completed"].contains(&s.as_str()) {
@@ -221,11 +242,10 @@ async fn list_conferences(
     };
     p.finish()?;
     let items = state.engine().conferences(filter).await?;
-    Ok(v2010_list(
-        format!("{}/Conferences.json", account_path(&state)),
-        &filters,
+    Ok(list.respond(
+        Envelope::V2010,
+        &format!("{}/Conferences.json", account_path(&state)),
         "conferences",
-        &req,
         &items,
         |c| c.sid.to_string(),
         |c| render_conference(&state, c),
@@ -234,23 +254,21 @@ async fn list_conferences(
 
 async fn fetch_conference(
     State(state): State<ServerState>,
-    Segments((account, conf)): Segments<(String, String)>,
-    uri: axum::http::Uri,
+    account: Account,
+    Segments(ConferencePath { conf }): Segments<ConferencePath>,
 ) -> ApiResult<Response> {
-    check(&state, &account, uri.path())?;
-    let key = strip_json(&conf, uri.path())?;
+    let key = account.strip_json(&conf)?;
     let c = state.engine().conference(key).await?;
     Ok(json(StatusCode::OK, render_conference(&state, &c)))
 }
 
 async fn update_conference(
     State(state): State<ServerState>,
-    Segments((account, conf)): Segments<(String, String)>,
-    uri: axum::http::Uri,
+    account: Account,
+    Segments(ConferencePath { conf }): Segments<ConferencePath>,
     Form(mut p): Form,
 ) -> ApiResult<Response> {
-    check(&state, &account, uri.path())?;
-    let key = strip_json(&conf, uri.path())?;
+    let key = account.strip_json(&conf)?;
     let status = p.str("Status");
     p.ignore(&["AnnounceUrl", "AnnounceMethod"]);
     p.finish()?;
@@ -294,11 +312,10 @@ async fn participant_sids(
 
 async fn create_participant(
     State(state): State<ServerState>,
-    Segments((account, conference)): Segments<(String, String)>,
-    uri: axum::http::Uri,
+    _: Account,
+    Segments(ConferencePath { conf: conference }): Segments<ConferencePath>,
     Form(mut p): Form,
 ) -> ApiResult<Response> {
-    check(&state, &account, uri.path())?;
     let params = CreateParticipantParams {
         from: p.required("From")?,
         to: p.required("To")?,
@@ -317,23 +334,21 @@ async fn create_participant(
 
 async fn fetch_participant(
     State(state): State<ServerState>,
-    Segments((account, conference, call_seg)): Segments<(String, String, String)>,
-    uri: axum::http::Uri,
+    account: Account,
+    Segments(ParticipantPath { conf: conference, call }): Segments<ParticipantPath>,
 ) -> ApiResult<Response> {
-    check(&state, &account, uri.path())?;
-    let call_key = strip_json(&call_seg, uri.path())?;
+    let call_key = account.strip_json(&call)?;
     let part = state.engine().participant(conference, call_key).await?;
     Ok(json(StatusCode::OK, render_participant(&state, &part, None)))
 }
 
 async fn update_participant(
     State(state): State<ServerState>,
-    Segments((account, conference, call_seg)): Segments<(String, String, String)>,
-    uri: axum::http::Uri,
+    account: Account,
+    Segments(ParticipantPath { conf: conference, call }): Segments<ParticipantPath>,
     Form(mut p): Form,
 ) -> ApiResult<Response> {
-    check(&state, &account, uri.path())?;
-    let call_key = strip_json(&call_seg, uri.path())?;
+    let call_key = account.strip_json(&call)?;
     let params = UpdateParticipantParams {
         muted: p.bool("Muted"),
         hold: p.bool("Hold"),
@@ -351,33 +366,29 @@ async fn update_participant(
 
 async fn delete_participant(
     State(state): State<ServerState>,
-    Segments((account, conference, call_seg)): Segments<(String, String, String)>,
-    uri: axum::http::Uri,
+    account: Account,
+    Segments(ParticipantPath { conf: conference, call }): Segments<ParticipantPath>,
 ) -> ApiResult<Response> {
-    check(&state, &account, uri.path())?;
-    let call_key = strip_json(&call_seg, uri.path())?;
+    let call_key = account.strip_json(&call)?;
     let (conference_sid, call_sid) = participant_sids(&state, conference, call_key).await?;
     deleted(state.engine().apply(Command::DeleteParticipant { conference_sid, call_sid }).await?)
 }
 
 async fn list_participants(
     State(state): State<ServerState>,
-    Segments((account, conference)): Segments<(String, String)>,
-    uri: axum::http::Uri,
+    _: Account,
+    Segments(ConferencePath { conf: conference }): Segments<ConferencePath>,
     Query(mut p): Query,
 ) -> ApiResult<Response> {
-    check(&state, &account, uri.path())?;
-    let req = PageRequest::from_params(&mut p)?;
-    let filters = p.pairs().to_vec();
+    let list = List::from_params(&mut p)?;
     let (muted, hold, coaching) = (p.bool("Muted"), p.bool("Hold"), p.bool("Coaching"));
     p.finish()?;
     let items = state.engine().participants(conference.clone(), muted, hold, coaching).await?;
     let sid = items.first().map(|x| x.conference_sid.to_string()).unwrap_or(conference);
-    Ok(v2010_list(
-        format!("{}/Conferences/{sid}/Participants.json", account_path(&state)),
-        &filters,
+    Ok(list.respond(
+        Envelope::V2010,
+        &format!("{}/Conferences/{sid}/Participants.json", account_path(&state)),
         "participants",
-        &req,
         &items,
         |x| x.call_sid.to_string(),
         |x| render_participant(&state, x, None),
@@ -386,23 +397,20 @@ async fn list_participants(
 
 async fn list_recordings(
     State(state): State<ServerState>,
-    Segments((account, conference)): Segments<(String, String)>,
-    uri: axum::http::Uri,
+    _: Account,
+    Segments(ConferencePath { conf: conference }): Segments<ConferencePath>,
     Query(mut p): Query,
 ) -> ApiResult<Response> {
-    check(&state, &account, uri.path())?;
-    let req = PageRequest::from_params(&mut p)?;
-    let filters = p.pairs().to_vec();
+    let list = List::from_params(&mut p)?;
     p.ignore(&["DateCreated", "DateCreated<", "DateCreated>"]);
     p.finish()?;
     // The conference must exist even though it has no recordings.
     let c = state.engine().conference(conference).await?;
     let none: [Sid; 0] = [];
-    Ok(v2010_list(
-        format!("{}/Conferences/{}/Recordings.json", account_path(&state), c.sid),
-        &filters,
+    Ok(list.respond(
+        Envelope::V2010,
+        &format!("{}/Conferences/{}/Recordings.json", account_path(&state), c.sid),
         "recordings",
-        &req,
         &none,
         |s| s.to_string(),
         |s| json!(s.to_string()),

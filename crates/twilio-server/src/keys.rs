@@ -6,7 +6,7 @@
 //! the dates. Both spellings of each path are served, with and without `.json`, since clients use both.
 
 use axum::extract::State;
-use axum::http::{StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
@@ -14,14 +14,15 @@ use engine::command::Command;
 use engine::model::{ApiKey, Secret};
 use engine::{Prefix, Sid};
 use rand::Rng as _;
+use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::conferences::{account_path, check, v2010_list};
+use super::conferences::{account_path, Account};
 use super::extract::{deleted, json, Segments};
-use super::page::PageRequest;
+use super::page::{Envelope, List};
 use super::params::{Form, Query};
 use super::render::rfc2822;
-use super::{ApiError, ApiResult, ServerState};
+use super::{ApiResult, ServerState};
 
 pub fn router() -> Router<ServerState> {
     let acc = "/2010-04-01/Accounts/{account}";
@@ -50,19 +51,19 @@ fn render(k: &ApiKey) -> Value {
     })
 }
 
-/// The key a `{Sid}` or `{Sid}.json` segment names; anything else is no key (404).
-fn key_sid(segment: &str, full_path: &str) -> ApiResult<Sid> {
-    let text = segment.strip_suffix(".json").unwrap_or(segment);
-    Sid::parse_as(text, Prefix::ApiKey).map_err(|_| ApiError::not_found(full_path))
+/// `{key}`: a key's SID, with or without `.json`.
+#[derive(Deserialize)]
+struct KeyPath {
+    key: String,
 }
 
-async fn create_key(
-    State(state): State<ServerState>,
-    Segments(account): Segments<String>,
-    uri: Uri,
-    Form(mut p): Form,
-) -> ApiResult<Response> {
-    check(&state, &account, uri.path())?;
+/// The key a `{Sid}` or `{Sid}.json` segment names; anything else is no key (404).
+fn key_sid(segment: &str, account: &Account) -> ApiResult<Sid> {
+    let text = segment.strip_suffix(".json").unwrap_or(segment);
+    Sid::parse_as(text, Prefix::ApiKey).map_err(|_| account.not_found())
+}
+
+async fn create_key(State(state): State<ServerState>, _: Account, Form(mut p): Form) -> ApiResult<Response> {
     let friendly_name = p.str("FriendlyName");
     p.finish()?;
     let key =
@@ -74,22 +75,20 @@ async fn create_key(
 
 async fn fetch_key(
     State(state): State<ServerState>,
-    Segments((account, key)): Segments<(String, String)>,
-    uri: Uri,
+    account: Account,
+    Segments(KeyPath { key }): Segments<KeyPath>,
 ) -> ApiResult<Response> {
-    check(&state, &account, uri.path())?;
-    let key = state.engine().api_key(key_sid(&key, uri.path())?).await?;
+    let key = state.engine().api_key(key_sid(&key, &account)?).await?;
     Ok(json(StatusCode::OK, render(&key)))
 }
 
 async fn update_key(
     State(state): State<ServerState>,
-    Segments((account, key)): Segments<(String, String)>,
-    uri: Uri,
+    account: Account,
+    Segments(KeyPath { key }): Segments<KeyPath>,
     Form(mut p): Form,
 ) -> ApiResult<Response> {
-    check(&state, &account, uri.path())?;
-    let sid = key_sid(&key, uri.path())?;
+    let sid = key_sid(&key, &account)?;
     let friendly_name = p.str("FriendlyName");
     p.finish()?;
     let key = state.engine().apply::<ApiKey>(Command::UpdateApiKey { sid, friendly_name }).await?;
@@ -98,30 +97,21 @@ async fn update_key(
 
 async fn delete_key(
     State(state): State<ServerState>,
-    Segments((account, key)): Segments<(String, String)>,
-    uri: Uri,
+    account: Account,
+    Segments(KeyPath { key }): Segments<KeyPath>,
 ) -> ApiResult<Response> {
-    check(&state, &account, uri.path())?;
-    let sid = key_sid(&key, uri.path())?;
+    let sid = key_sid(&key, &account)?;
     deleted(state.engine().apply(Command::DeleteApiKey { sid }).await?)
 }
 
-async fn list_keys(
-    State(state): State<ServerState>,
-    Segments(account): Segments<String>,
-    uri: Uri,
-    Query(mut p): Query,
-) -> ApiResult<Response> {
-    check(&state, &account, uri.path())?;
-    let req = PageRequest::from_params(&mut p)?;
-    let filters = p.pairs().to_vec();
+async fn list_keys(State(state): State<ServerState>, _: Account, Query(mut p): Query) -> ApiResult<Response> {
+    let list = List::from_params(&mut p)?;
     p.finish()?;
     let items = state.engine().api_keys().await?;
-    Ok(v2010_list(
-        format!("{}/Keys.json", account_path(&state)),
-        &filters,
+    Ok(list.respond(
+        Envelope::V2010,
+        &format!("{}/Keys.json", account_path(&state)),
         "keys",
-        &req,
         &items,
         |k| k.sid.to_string(),
         render,

@@ -5,11 +5,14 @@
 //! it. When items were inserted or removed in front of the cursor since the previous page, the key finds the
 //! right place again, so a client following `next_page_url` sees every item that existed throughout, once.
 
+use axum::http::StatusCode;
+use axum::response::Response;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde_json::{json, Map, Value};
 
 use super::error::{ApiError, ApiResult};
+use super::extract::json;
 use super::params::Params;
 
 /// Default and maximum `PageSize`, as Twilio documents.
@@ -132,6 +135,74 @@ fn query(filters: &[(String, String)], size: usize, page: u64, token: Option<&st
     q.join("&")
 }
 
+/// The envelope a list answers in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Envelope {
+    /// TaskRouter v1: [`v1`].
+    V1,
+    /// API 2010: [`v2010`].
+    V2010,
+}
+
+/// A list request: the page the client asked for, and the filters it sent, which every page link echoes.
+#[derive(Debug, Clone)]
+pub struct List {
+    /// The page asked for.
+    pub req: PageRequest,
+    filters: Vec<(String, String)>,
+}
+
+impl List {
+    /// Takes `PageSize`, `Page` and `PageToken` out of the query; the rest of it are the list's filters (read
+    /// them before `finish()`).
+    pub fn from_params(p: &mut Params) -> ApiResult<List> {
+        let req = PageRequest::from_params(p)?;
+        Ok(List { req, filters: p.pairs().to_vec() })
+    }
+
+    /// One page of `items` (keyed by `sort_key` for the page tokens, each rendered by `render`) as the response
+    /// in `envelope`, whose links start with `list_url` (v1: absolute; API 2010: the path with `.json`).
+    pub fn respond<T>(
+        &self,
+        envelope: Envelope,
+        list_url: &str,
+        key: &str,
+        items: &[T],
+        sort_key: impl Fn(&T) -> String,
+        render: impl Fn(&T) -> Value,
+    ) -> Response {
+        let window = self.req.window(items.len(), |i| items.get(i).map(&sort_key).unwrap_or_default());
+        let rendered = items.get(window.start..window.end).unwrap_or(&[]).iter().map(render).collect();
+        let body = match envelope {
+            Envelope::V1 => v1(list_url, &self.filters, key, &self.req, &window, rendered),
+            Envelope::V2010 => v2010(list_url, &self.filters, key, &self.req, &window, rendered),
+        };
+        json(StatusCode::OK, body)
+    }
+}
+
+/// The links of one page: the first page's, the previous and the next page's (when there are such pages), and
+/// its own.
+struct Links {
+    first: String,
+    previous: Option<String>,
+    next: Option<String>,
+    this: String,
+}
+
+impl Links {
+    fn new(list_url: &str, filters: &[(String, String)], req: &PageRequest, window: &Slice) -> Links {
+        let link =
+            |page: u64, token: Option<&str>| format!("{list_url}?{}", query(filters, req.size, page, token));
+        Links {
+            first: link(0, None),
+            previous: window.previous.as_deref().map(|t| link(req.page.saturating_sub(1), Some(t))),
+            next: window.next.as_deref().map(|t| link(req.page.saturating_add(1), Some(t))),
+            this: link(req.page, req.cursor.as_ref().map(encode_token).as_deref()),
+        }
+    }
+}
+
 /// The v1 envelope: `{"meta": {...}, key: items}` with absolute URLs. `list_url` is the absolute URL of the
 /// list without a query; `filters` are the list filters the client sent, echoed into every link.
 pub fn v1(
@@ -142,18 +213,17 @@ pub fn v1(
     window: &Slice,
     items: Vec<Value>,
 ) -> Value {
-    let link =
-        |page: u64, token: Option<&str>| format!("{list_url}?{}", query(filters, req.size, page, token));
+    let links = Links::new(list_url, filters, req, window);
     let mut body = Map::new();
     body.insert(
         "meta".into(),
         json!({
             "page": req.page,
             "page_size": req.size,
-            "first_page_url": link(0, None),
-            "previous_page_url": window.previous.as_deref().map(|t| link(req.page.saturating_sub(1), Some(t))),
-            "next_page_url": window.next.as_deref().map(|t| link(req.page.saturating_add(1), Some(t))),
-            "url": link(req.page, req.cursor.as_ref().map(encode_token).as_deref()),
+            "first_page_url": links.first,
+            "previous_page_url": links.previous,
+            "next_page_url": links.next,
+            "url": links.this,
             "key": key,
         }),
     );
@@ -170,26 +240,22 @@ pub fn v2010(
     window: &Slice,
     items: Vec<Value>,
 ) -> Value {
-    let link =
-        |page: u64, token: Option<&str>| format!("{list_uri}?{}", query(filters, req.size, page, token));
-    let count = items.len();
-    let mut body = Map::new();
-    body.insert(key.into(), Value::Array(items));
-    body.insert("first_page_uri".into(), json!(link(0, None)));
-    body.insert(
-        "next_page_uri".into(),
-        json!(window.next.as_deref().map(|t| link(req.page.saturating_add(1), Some(t)))),
-    );
-    body.insert(
-        "previous_page_uri".into(),
-        json!(window.previous.as_deref().map(|t| link(req.page.saturating_sub(1), Some(t)))),
-    );
-    body.insert("uri".into(), json!(link(req.page, req.cursor.as_ref().map(encode_token).as_deref())));
-    body.insert("page".into(), json!(req.page));
-    body.insert("page_size".into(), json!(req.size));
-    body.insert("start".into(), json!(window.start));
-    body.insert("end".into(), json!((window.start + count).saturating_sub(1).max(window.start)));
-    Value::Object(body)
+    let links = Links::new(list_uri, filters, req, window);
+    let end = (window.start + items.len()).saturating_sub(1).max(window.start);
+    let mut body = json!({
+        "first_page_uri": links.first,
+        "next_page_uri": links.next,
+        "previous_page_uri": links.previous,
+        "uri": links.this,
+        "page": req.page,
+        "page_size": req.size,
+        "start": window.start,
+        "end": end,
+    });
+    if let Some(body) = body.as_object_mut() {
+        body.insert(key.into(), Value::Array(items));
+    }
+    body
 }
 
 #[cfg(test)]

@@ -16,9 +16,9 @@ use engine::command::Command;
 use engine::{Prefix, Sid, Timestamp};
 use serde_json::Value;
 
-use super::{list_query, v1_list};
 use crate::extract::{if_match, json, sid, Segments};
 use crate::handle::{Engine, FromReply};
+use crate::page::{Envelope, List};
 use crate::params::{Form, Params, Query};
 use crate::{ApiResult, ServerState};
 
@@ -205,15 +205,14 @@ async fn list<R: Resource>(
     Query(mut p): Query,
 ) -> ApiResult<Response> {
     let ws = workspace(&ws)?;
-    let (req, filters) = list_query(&mut p)?;
+    let list = List::from_params(&mut p)?;
     let filter = R::filter(&mut p)?;
     p.finish()?;
     let items = R::list(state.engine(), ws, filter).await?;
-    Ok(v1_list(
-        state.urls().workspace(ws, &format!("/{}", R::COLLECTION)),
-        &filters,
+    Ok(list.respond(
+        Envelope::V1,
+        &state.urls().workspace(ws, &format!("/{}", R::COLLECTION)),
         R::LIST_KEY,
-        &req,
         &items,
         |x| x.sid().to_string(),
         |x| x.render(&state),

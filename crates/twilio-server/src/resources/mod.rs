@@ -19,14 +19,10 @@ pub(crate) use reservations::render as render_reservation;
 pub(crate) use worker_channels::render as render_worker_channel;
 pub(crate) use workspaces::render as render_workspace;
 
-use axum::http::StatusCode;
-use axum::response::Response;
 use axum::Router;
 use engine::{Sid, Timestamp};
 use serde_json::{json, Map, Value};
 
-use super::extract::json;
-use super::page::{self, PageRequest};
 use super::params::Params;
 use super::render::iso8601;
 use super::ServerState;
@@ -71,28 +67,6 @@ fn base(
     m.insert("date_updated".into(), json!(iso8601(dates.1)));
     m.insert("url".into(), json!(url));
     Value::Object(m)
-}
-
-/// Splits a list query into the page request and the filters to echo into page links.
-fn list_query(p: &mut Params) -> super::ApiResult<(PageRequest, Vec<(String, String)>)> {
-    let page = PageRequest::from_params(p)?;
-    let filters = p.pairs().to_vec();
-    Ok((page, filters))
-}
-
-/// Renders one page of a v1 list.
-fn v1_list<T>(
-    list_url: String,
-    filters: &[(String, String)],
-    key: &str,
-    req: &PageRequest,
-    items: &[T],
-    sort_key: impl Fn(&T) -> String,
-    render: impl Fn(&T) -> Value,
-) -> Response {
-    let window = req.window(items.len(), |i| items.get(i).map(&sort_key).unwrap_or_default());
-    let rendered = items.get(window.start..window.end).unwrap_or(&[]).iter().map(render).collect();
-    json(StatusCode::OK, page::v1(&list_url, filters, key, req, &window, rendered))
 }
 
 /// `FriendlyName`, at most 64 characters as Twilio allows.

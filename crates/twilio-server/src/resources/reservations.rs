@@ -9,9 +9,10 @@ use axum::Router;
 use engine::{Prefix, Sid};
 use serde_json::{json, Value};
 
-use super::{base, list_query, v1_list};
+use super::base;
 use crate::extract::{if_match, json_etag, opt_sid, sid, Segments};
 use crate::handle::Parent as View;
+use crate::page::{Envelope, List};
 use crate::params::{Form, Params, Query};
 use crate::{ApiError, ApiResult, ServerState};
 use engine::command::{Command, UpdateReservationParams};
@@ -184,7 +185,7 @@ async fn update(
 
 async fn list(state: ServerState, ws: String, view: View, mut p: Params) -> ApiResult<Response> {
     let ws = sid(&ws, Prefix::Workspace, "WorkspaceSid")?;
-    let (req, filters) = list_query(&mut p)?;
+    let list = List::from_params(&mut p)?;
     let reservation_status = reservation_status(p.str("ReservationStatus"))?;
     let worker_sid = match view {
         View::Task(_) => opt_sid(p.str("WorkerSid"), Prefix::Worker, "WorkerSid")?,
@@ -197,11 +198,10 @@ async fn list(state: ServerState, ws: String, view: View, mut p: Params) -> ApiR
         View::Task(t) => state.urls().workspace(ws, &format!("/Tasks/{t}/Reservations")),
         View::Worker(w) => state.urls().workspace(ws, &format!("/Workers/{w}/Reservations")),
     };
-    Ok(v1_list(
-        list_url,
-        &filters,
+    Ok(list.respond(
+        Envelope::V1,
+        &list_url,
         "reservations",
-        &req,
         &items,
         |r| r.sid.to_string(),
         |r| render(&state, view, r),

@@ -11,8 +11,8 @@ use axum::Router;
 use engine::{Prefix, Sid};
 use serde_json::{json, Map, Value};
 
-use super::{list_query, v1_list};
 use crate::extract::{json, sid, Segments};
+use crate::page::{Envelope, List};
 use crate::params::{Params, Query, BODY_LIMIT};
 use crate::stats;
 use crate::{ApiError, ApiResult, ServerState};
@@ -239,17 +239,16 @@ async fn list_task_queues_statistics(
     Query(mut p): Query,
 ) -> ApiResult<Response> {
     let ws: Sid = sid(&ws, Prefix::Workspace, "WorkspaceSid")?;
-    let (req, filters) = list_query(&mut p)?;
+    let list = List::from_params(&mut p)?;
     let params = take(&mut p, &WINDOW)?;
     let friendly_name = p.str("FriendlyName");
     p.finish()?;
     let window = stats::window(&params, state.engine().now())?;
     let items = state.engine().task_queues_statistics(ws, friendly_name, window).await?;
-    Ok(v1_list(
-        state.urls().workspace(ws, "/TaskQueues/Statistics"),
-        &filters,
+    Ok(list.respond(
+        Envelope::V1,
+        &state.urls().workspace(ws, "/TaskQueues/Statistics"),
         "task_queues_statistics",
-        &req,
         &items,
         |(queue, _)| queue.to_string(),
         |(queue, s)| {

@@ -9,8 +9,9 @@ use axum::Router;
 use engine::{Prefix, Sid};
 use serde_json::{json, Value};
 
-use super::{base, list_query, v1_list};
+use super::base;
 use crate::extract::{json, sid, Segments};
+use crate::page::{Envelope, List};
 use crate::params::{Form, Query};
 use crate::{ApiResult, ServerState};
 use engine::command::Command;
@@ -72,14 +73,13 @@ async fn list_worker_channels(
     Query(mut p): Query,
 ) -> ApiResult<Response> {
     let (ws, worker) = ids(&ws, &worker)?;
-    let (req, filters) = list_query(&mut p)?;
+    let list = List::from_params(&mut p)?;
     p.finish()?;
     let items = state.engine().worker_channels(ws, worker).await?;
-    Ok(v1_list(
-        state.urls().workspace(ws, &format!("/Workers/{worker}/Channels")),
-        &filters,
+    Ok(list.respond(
+        Envelope::V1,
+        &state.urls().workspace(ws, &format!("/Workers/{worker}/Channels")),
         "channels",
-        &req,
         &items,
         |c| c.sid.to_string(),
         |c| render(&state, c),

@@ -8,8 +8,9 @@ use axum::Router;
 use engine::Prefix;
 use serde_json::{json, Value};
 
-use super::{base, friendly_name, list_query, url_param, v1_list};
+use super::{base, friendly_name, url_param};
 use crate::extract::{deleted, json, opt_sid, sid, Segments};
+use crate::page::{Envelope, List};
 use crate::params::{Form, Params, Query};
 use crate::{ApiError, ApiResult, ServerState};
 use engine::command::{Command, WorkspaceParams};
@@ -126,15 +127,14 @@ async fn delete_workspace(
 }
 
 async fn list_workspaces(State(state): State<ServerState>, Query(mut p): Query) -> ApiResult<Response> {
-    let (req, filters) = list_query(&mut p)?;
+    let list = List::from_params(&mut p)?;
     let friendly_name = p.str("FriendlyName");
     p.finish()?;
     let items = state.engine().workspaces(friendly_name).await?;
-    Ok(v1_list(
-        state.urls().v1("/Workspaces"),
-        &filters,
+    Ok(list.respond(
+        Envelope::V1,
+        &state.urls().v1("/Workspaces"),
         "workspaces",
-        &req,
         &items,
         |w| w.sid.to_string(),
         |w| render(&state, w),
