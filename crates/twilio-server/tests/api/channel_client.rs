@@ -216,9 +216,8 @@ impl Relay {
         let listener = loop {
             match TcpListener::bind(addr).await {
                 Ok(listener) => break listener,
-                Err(e) if tries < 100 => {
+                Err(_) if tries < 100 => {
                     tries += 1;
-                    let _ = e;
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
                 Err(e) => panic!("could not bind {addr} again: {e}"),
