@@ -1040,6 +1040,37 @@ mod tests {
         server.abort();
     }
 
+    /// A consumer that does not read holds the client back: nothing is dropped, events come in order.
+    #[tokio::test]
+    async fn a_slow_consumer_loses_nothing() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut socket = tokio_tungstenite::accept_async(stream).await.unwrap();
+            for i in 0..20 {
+                let event = json!({"event_type": format!("e{i}"), "payload": {}}).to_string();
+                socket.send(Message::Text(event.into())).await.unwrap();
+            }
+            // Hold the socket (and answer the client's close) until the client goes.
+            while let Some(Ok(_)) = socket.next().await {}
+        });
+        let config = Config::new(AC, WK).bridge_url(format!("http://{addr}/v1/wschannels")).buffer(1);
+        let source =
+            |now: u64| -> Result<Token, SourceError> { Ok(Token { jwt: "t".into(), expires_at: now + 60 }) };
+        let (channel, mut updates) = Channel::open(config, source).unwrap();
+        assert_eq!(next(&mut updates).await, ChannelUpdate::Connected { reconnect: false });
+        // Not reading for a while lets the server send everything against a full buffer (the assertions
+        // hold however long this takes).
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        for i in 0..20 {
+            let ChannelUpdate::Event(e) = next(&mut updates).await else { panic!("event {i}") };
+            assert_eq!(e.event_type, format!("e{i}"));
+        }
+        channel.close().await;
+        timeout(Duration::from_secs(20), server).await.unwrap().unwrap();
+    }
+
     /// `wss://` goes through TLS: a server that does not speak it fails the handshake, and says so.
     #[tokio::test]
     async fn wss_starts_a_tls_handshake() {
