@@ -196,13 +196,7 @@ fn render_participant(state: &ServerState, p: &Participant, queue_time: Option<&
 }
 
 fn day(p: &mut Params, name: &str) -> ApiResult<Option<engine::Timestamp>> {
-    p.str(name)
-        .map(|v| {
-            parse_day(&v).ok_or_else(|| {
-                ApiError::invalid(format!("Invalid parameter {name}: '{v}' is not a date like 2024-01-31"))
-            })
-        })
-        .transpose()
+    p.parsed(name, parse_day, "a date like 2024-01-31")
 }
 
 const DAY_MS: i64 = 86_400_000;
@@ -213,14 +207,7 @@ async fn list_conferences(
     Query(mut p): Query,
 ) -> ApiResult<Response> {
     let list = List::from_params(&mut p)?;
-    let status = p.str("Status");
-    if let Some(s) = &status {
-        if !["init", "in-progress", "completed"].contains(&s.as_str()) {
-            return Err(ApiError::invalid(format!(
-                "Invalid parameter Status: '{s}' is not one of init, in-progress, completed"
-            )));
-        }
-    }
+    let status = p.choice("Status", &["init", "in-progress", "completed"])?;
     let created_on = day(&mut p, "DateCreated")?;
     let created_before = day(&mut p, "DateCreated<")?;
     let created_after = day(&mut p, "DateCreated>")?;

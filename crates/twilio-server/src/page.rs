@@ -171,13 +171,25 @@ impl List {
         sort_key: impl Fn(&T) -> String,
         render: impl Fn(&T) -> Value,
     ) -> Response {
+        json(StatusCode::OK, self.body(envelope, list_url, key, items, sort_key, render))
+    }
+
+    fn body<T>(
+        &self,
+        envelope: Envelope,
+        list_url: &str,
+        key: &str,
+        items: &[T],
+        sort_key: impl Fn(&T) -> String,
+        render: impl Fn(&T) -> Value,
+    ) -> Value {
         let window = self.req.window(items.len(), |i| items.get(i).map(&sort_key).unwrap_or_default());
         let rendered = items.get(window.start..window.end).unwrap_or(&[]).iter().map(render).collect();
-        let body = match envelope {
-            Envelope::V1 => v1(list_url, &self.filters, key, &self.req, &window, rendered),
-            Envelope::V2010 => v2010(list_url, &self.filters, key, &self.req, &window, rendered),
-        };
-        json(StatusCode::OK, body)
+        let links = Links::new(list_url, &self.filters, &self.req, &window);
+        match envelope {
+            Envelope::V1 => v1(key, &self.req, links, rendered),
+            Envelope::V2010 => v2010(key, &self.req, &window, links, rendered),
+        }
     }
 }
 
@@ -203,17 +215,8 @@ impl Links {
     }
 }
 
-/// The v1 envelope: `{"meta": {...}, key: items}` with absolute URLs. `list_url` is the absolute URL of the
-/// list without a query; `filters` are the list filters the client sent, echoed into every link.
-pub fn v1(
-    list_url: &str,
-    filters: &[(String, String)],
-    key: &str,
-    req: &PageRequest,
-    window: &Slice,
-    items: Vec<Value>,
-) -> Value {
-    let links = Links::new(list_url, filters, req, window);
+/// The v1 envelope: `{"meta": {...}, key: items}` with absolute URLs.
+fn v1(key: &str, req: &PageRequest, links: Links, items: Vec<Value>) -> Value {
     let mut body = Map::new();
     body.insert(
         "meta".into(),
@@ -231,16 +234,8 @@ pub fn v1(
     Value::Object(body)
 }
 
-/// The API 2010 envelope: flat, with relative URIs and `start`/`end`. `list_uri` is the path (with `.json`).
-pub fn v2010(
-    list_uri: &str,
-    filters: &[(String, String)],
-    key: &str,
-    req: &PageRequest,
-    window: &Slice,
-    items: Vec<Value>,
-) -> Value {
-    let links = Links::new(list_uri, filters, req, window);
+/// The API 2010 envelope: flat, with relative URIs and `start`/`end`.
+fn v2010(key: &str, req: &PageRequest, window: &Slice, links: Links, items: Vec<Value>) -> Value {
     let end = (window.start + items.len()).saturating_sub(1).max(window.start);
     let mut body = json!({
         "first_page_uri": links.first,
@@ -299,10 +294,12 @@ mod tests {
 
     #[test]
     fn envelopes_link_pages() {
-        let r = req("PageSize=2");
-        let w = r.window(3, |i| i.to_string());
         let filters = vec![("AssignmentStatus".to_owned(), "pending,reserved".to_owned())];
-        let v = v1("http://h/v1/Workspaces/WS1/Tasks", &filters, "tasks", &r, &w, vec![json!(1), json!(2)]);
+        let list = List { req: req("PageSize=2"), filters };
+        let page = |envelope, url, key, items: &[u32]| {
+            list.body(envelope, url, key, items, u32::to_string, |i| json!(i))
+        };
+        let v = page(Envelope::V1, "http://h/v1/Workspaces/WS1/Tasks", "tasks", &[1, 2, 3]);
         assert_eq!(
             v["meta"]["first_page_url"],
             "http://h/v1/Workspaces/WS1/Tasks?AssignmentStatus=pending%2Creserved&PageSize=2&Page=0"
@@ -310,8 +307,15 @@ mod tests {
         assert!(v["meta"]["next_page_url"].as_str().unwrap().contains("Page=1&PageToken=PT"));
         assert_eq!(v["meta"]["previous_page_url"], Value::Null);
         assert_eq!(v["meta"]["key"], "tasks");
-        let c =
-            v2010("/2010-04-01/Accounts/AC1/Conferences.json", &[], "conferences", &r, &w, vec![json!(1)]);
+        let list = List { req: req("PageSize=2"), filters: Vec::new() };
+        let c = list.body(
+            Envelope::V2010,
+            "/2010-04-01/Accounts/AC1/Conferences.json",
+            "conferences",
+            &[1],
+            u32::to_string,
+            |i| json!(i),
+        );
         assert_eq!(c["first_page_uri"], "/2010-04-01/Accounts/AC1/Conferences.json?PageSize=2&Page=0");
         assert_eq!(c["start"], 0);
         assert_eq!(c["end"], 0);

@@ -93,6 +93,28 @@ impl Params {
         self.take_all(name).pop()
     }
 
+    /// A value `parse` reads (absent: `None`), or a 400 saying that the value is not `expected`, e.g. "an
+    /// ISO-8601 time".
+    pub fn parsed<T>(
+        &mut self,
+        name: &str,
+        parse: impl Fn(&str) -> Option<T>,
+        expected: &str,
+    ) -> ApiResult<Option<T>> {
+        self.str(name)
+            .map(|v| {
+                parse(&v).ok_or_else(|| {
+                    ApiError::invalid(format!("Invalid parameter {name}: '{v}' is not {expected}"))
+                })
+            })
+            .transpose()
+    }
+
+    /// A value that must be one of `allowed` (see [`one_of`]).
+    pub fn choice(&mut self, name: &str, allowed: &[&str]) -> ApiResult<Option<String>> {
+        one_of(name, self.str(name), allowed)
+    }
+
     /// The value of a required parameter (400 naming it when absent).
     pub fn required(&mut self, name: &str) -> ApiResult<String> {
         self.str(name)
@@ -242,9 +264,43 @@ impl<S: Send + Sync> FromRequestParts<S> for Query {
     }
 }
 
+/// `value` when it is absent or one of `allowed`; otherwise a 400 for parameter `name` that lists them.
+pub fn one_of(name: &str, value: Option<String>, allowed: &[&str]) -> ApiResult<Option<String>> {
+    match value {
+        Some(v) if !allowed.contains(&v.as_str()) => {
+            let expected = match allowed {
+                [a, b] => format!("{a} or {b}"),
+                _ => format!("one of {}", allowed.join(", ")),
+            };
+            Err(ApiError::invalid(format!("Invalid parameter {name}: '{v}' is not {expected}")))
+        }
+        other => Ok(other),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_choice_names_what_is_allowed() {
+        let message = |allowed: &[&str]| {
+            let mut p = Params::parse("Order=x").unwrap();
+            p.choice("Order", allowed).map_err(|e| e.message)
+        };
+        assert_eq!(
+            message(&["FIFO", "LIFO"]),
+            Err("Invalid parameter Order: 'x' is not FIFO or LIFO".into())
+        );
+        assert_eq!(
+            message(&["a", "b", "c"]),
+            Err("Invalid parameter Order: 'x' is not one of a, b, c".into())
+        );
+        assert_eq!(message(&["x", "y"]), Ok(Some("x".into())));
+        let mut p = Params::parse("When=soon").unwrap();
+        let parsed = p.parsed("When", |_| None::<u8>, "a time").map_err(|e| e.message);
+        assert_eq!(parsed, Err("Invalid parameter When: 'soon' is not a time".into()));
+    }
 
     #[test]
     fn decodes_like_the_helper_libraries_encode() {

@@ -9,7 +9,7 @@ use crate::extract::opt_sid;
 use crate::handle::{Engine, EventFilter};
 use crate::params::Params;
 use crate::render::{iso8601, parse_iso8601};
-use crate::{ApiError, ApiResult, ServerState};
+use crate::{ApiResult, ServerState};
 
 collection!(Event at "Events"/{sid}, listed as "events", Sid of Prefix::Event, read);
 
@@ -102,11 +102,5 @@ fn resource_path(e: &Event) -> Option<String> {
 }
 
 fn date(p: &mut Params, name: &str) -> ApiResult<Option<engine::Timestamp>> {
-    p.str(name)
-        .map(|v| {
-            parse_iso8601(&v).ok_or_else(|| {
-                ApiError::invalid(format!("Invalid parameter {name}: '{v}' is not an ISO-8601 time"))
-            })
-        })
-        .transpose()
+    p.parsed(name, parse_iso8601, "an ISO-8601 time")
 }

@@ -14,7 +14,7 @@ use crate::extract::{if_match, json_etag, opt_sid, sid, Segments};
 use crate::handle::Parent as View;
 use crate::page::{Envelope, List};
 use crate::params::{Form, Params, Query};
-use crate::{ApiError, ApiResult, ServerState};
+use crate::{ApiResult, ServerState};
 use engine::command::{Command, UpdateReservationParams};
 use engine::model::{Reservation, ReservationStatus};
 
@@ -108,21 +108,11 @@ pub(crate) fn render(state: &ServerState, view: View, r: &Reservation) -> Value 
     base(state, Some(ws), r.sid, (r.date_created, r.date_updated), url, own)
 }
 
-fn reservation_status(value: Option<String>) -> ApiResult<Option<String>> {
-    match value {
-        Some(v) if !STATUSES.contains(&v.as_str()) => Err(ApiError::invalid(format!(
-            "Invalid parameter ReservationStatus: '{v}' is not one of {}",
-            STATUSES.join(", ")
-        ))),
-        other => Ok(other),
-    }
-}
-
 /// The update parameters of a reservation (also the event bridge's envelope).
 pub(crate) fn params(p: &mut Params, view: View) -> ApiResult<UpdateReservationParams> {
     let activity = |p: &mut Params, name: &str| opt_sid(p.str(name), Prefix::Activity, name);
     let params = UpdateReservationParams {
-        reservation_status: reservation_status(p.str("ReservationStatus"))?,
+        reservation_status: p.choice("ReservationStatus", &STATUSES)?,
         worker_activity_sid: activity(p, "WorkerActivitySid")?,
         instruction: p.str("Instruction"),
         to: p.str("To"),
@@ -186,7 +176,7 @@ async fn update(
 async fn list(state: ServerState, ws: String, view: View, mut p: Params) -> ApiResult<Response> {
     let ws = sid(&ws, Prefix::Workspace, "WorkspaceSid")?;
     let list = List::from_params(&mut p)?;
-    let reservation_status = reservation_status(p.str("ReservationStatus"))?;
+    let reservation_status = p.choice("ReservationStatus", &STATUSES)?;
     let worker_sid = match view {
         View::Task(_) => opt_sid(p.str("WorkerSid"), Prefix::Worker, "WorkerSid")?,
         View::Worker(_) => None,

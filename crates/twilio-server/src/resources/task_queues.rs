@@ -11,7 +11,7 @@ use super::friendly_name;
 use crate::extract::opt_sid;
 use crate::handle::Engine;
 use crate::params::Params;
-use crate::{ApiError, ApiResult, ServerState};
+use crate::{ApiResult, ServerState};
 
 collection!(TaskQueue at "TaskQueues"/{queue}, listed as "task_queues", Sid of Prefix::TaskQueue);
 
@@ -96,15 +96,7 @@ fn params(p: &mut Params, create: bool) -> ApiResult<TaskQueueParams> {
         friendly_name: friendly_name(p, create)?,
         target_workers: p.str("TargetWorkers"),
         max_reserved_workers: p.int("MaxReservedWorkers", 1, 50)?,
-        task_order: match p.str("TaskOrder") {
-            None => None,
-            Some(o) if o == "FIFO" || o == "LIFO" => Some(o),
-            Some(o) => {
-                return Err(ApiError::invalid(format!(
-                    "Invalid parameter TaskOrder: '{o}' is not FIFO or LIFO"
-                )))
-            }
-        },
+        task_order: p.choice("TaskOrder", &["FIFO", "LIFO"])?,
         reservation_activity_sid: opt_sid(
             p.str("ReservationActivitySid"),
             Prefix::Activity,

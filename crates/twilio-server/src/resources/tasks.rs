@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::crud::{collection, Editable, Resource};
 use crate::extract::{json_bytes, opt_sid, with_etag};
 use crate::handle::Engine;
-use crate::params::Params;
+use crate::params::{one_of, Params};
 use crate::render::{parse_iso8601, put_iso8601, Urls};
 use crate::{ApiError, ApiResult, ServerState};
 
@@ -43,7 +43,7 @@ impl Resource for Task {
     fn filter(p: &mut Params) -> ApiResult<(TaskFilter, String)> {
         let assignment_status = p.list("AssignmentStatus");
         for s in &assignment_status {
-            status(Some(s.clone()), "AssignmentStatus")?;
+            one_of("AssignmentStatus", Some(s.clone()), &STATUSES)?;
         }
         let filter = TaskFilter {
             priority: p.integer("Priority")?,
@@ -83,7 +83,7 @@ impl Editable for Task {
     fn update(ws: Sid, sid: Sid, p: &mut Params, if_match: Option<String>) -> ApiResult<Command> {
         let params = UpdateTaskParams {
             attributes: p.json_object("Attributes")?,
-            assignment_status: status(p.str("AssignmentStatus"), "AssignmentStatus")?,
+            assignment_status: p.choice("AssignmentStatus", &STATUSES)?,
             reason: p.str("Reason"),
             priority: p.integer("Priority")?,
             task_channel: p.str("TaskChannel"),
@@ -228,25 +228,7 @@ impl Json {
 }
 
 fn virtual_start_time(p: &mut Params) -> ApiResult<Option<engine::Timestamp>> {
-    p.str("VirtualStartTime")
-        .map(|v| {
-            parse_iso8601(&v).ok_or_else(|| {
-                ApiError::invalid(format!(
-                    "Invalid parameter VirtualStartTime: '{v}' is not an ISO-8601 time like 2024-01-31T12:00:00Z"
-                ))
-            })
-        })
-        .transpose()
-}
-
-fn status(value: Option<String>, name: &str) -> ApiResult<Option<String>> {
-    match value {
-        Some(v) if !STATUSES.contains(&v.as_str()) => Err(ApiError::invalid(format!(
-            "Invalid parameter {name}: '{v}' is not one of {}",
-            STATUSES.join(", ")
-        ))),
-        other => Ok(other),
-    }
+    p.parsed("VirtualStartTime", parse_iso8601, "an ISO-8601 time like 2024-01-31T12:00:00Z")
 }
 
 /// `RoutingTarget`: a worker's SID, or empty for none.

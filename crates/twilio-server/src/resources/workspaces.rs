@@ -12,7 +12,7 @@ use super::{base, friendly_name, url_param};
 use crate::extract::{deleted, json, opt_sid, sid, Segments};
 use crate::page::{Envelope, List};
 use crate::params::{Form, Params, Query};
-use crate::{ApiError, ApiResult, ServerState};
+use crate::{ApiResult, ServerState};
 use engine::command::{Command, WorkspaceParams};
 use engine::model::Workspace;
 
@@ -52,16 +52,6 @@ pub(crate) fn render(state: &ServerState, w: &Workspace) -> Value {
     base(state, None, w.sid, (w.date_created, w.date_updated), url, own)
 }
 
-fn queue_order(p: &mut Params) -> ApiResult<Option<String>> {
-    match p.str("PrioritizeQueueOrder") {
-        None => Ok(None),
-        Some(v) if v == "FIFO" || v == "LIFO" => Ok(Some(v)),
-        Some(v) => Err(ApiError::invalid(format!(
-            "Invalid parameter PrioritizeQueueOrder: '{v}' is not FIFO or LIFO"
-        ))),
-    }
-}
-
 /// The parameters of a create (`Template`) or an update (the default and timeout activities).
 fn params(p: &mut Params, create: bool) -> ApiResult<WorkspaceParams> {
     let mut params = WorkspaceParams {
@@ -69,19 +59,11 @@ fn params(p: &mut Params, create: bool) -> ApiResult<WorkspaceParams> {
         event_callback_url: url_param(p, "EventCallbackUrl")?,
         events_filter: p.str("EventsFilter"),
         multi_task_enabled: p.bool("MultiTaskEnabled"),
-        prioritize_queue_order: queue_order(p)?,
+        prioritize_queue_order: p.choice("PrioritizeQueueOrder", &["FIFO", "LIFO"])?,
         ..WorkspaceParams::default()
     };
     if create {
-        params.template = match p.str("Template") {
-            None => None,
-            Some(t) if t == "NONE" || t == "FIFO" => Some(t),
-            Some(t) => {
-                return Err(ApiError::invalid(format!(
-                    "Invalid parameter Template: '{t}' is not NONE or FIFO"
-                )))
-            }
-        };
+        params.template = p.choice("Template", &["NONE", "FIFO"])?;
     } else {
         let activity = |p: &mut Params, name: &str| opt_sid(p.str(name), Prefix::Activity, name);
         params.default_activity_sid = activity(p, "DefaultActivitySid")?;
