@@ -12,6 +12,9 @@
 //! | `POST /api/tasks/{WT}/complete` | bearer, own | `{"disposition"?,"notes"?}` saved as the attributes' `wrap_up` -> the task |
 //! | `POST /api/tasks/{WT}/wrap-up/extend` | bearer, own | adds time to the wrap-up, up to its limit -> `{"wrap_up"}` |
 //! | `POST /api/conferences/{CF or name}/end` | bearer, own | -> the conference |
+//! | `GET /api/conferences/{CF or name}` | bearer, own | the call's legs: role, status, `muted`, `hold` |
+//! | `POST /api/conferences/{CF or name}/hold` | bearer, own | `{"hold"}`: holds or resumes the caller -> the legs |
+//! | `POST /api/conferences/{CF or name}/mute` | bearer, own | `{"muted"}`: mutes or unmutes the worker -> the legs |
 //! | `POST /api/tasks/{WT}/fix-wrapping` | bearer, own | completes it if wrapping -> the task |
 //!
 //! "Own": the reservation is under the worker's own reservations, the task has a reservation of the worker,
@@ -27,13 +30,13 @@ use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use twilio::client::conference::ConferenceFilter;
+use twilio::client::conference::{ConferenceFilter, ParticipantFilter, UpdateParticipant};
 use twilio::client::taskrouter::{
     ConferenceInstruction, Instruction, ReservationFilter, UpdateReservation, UpdateTask, UpdateWorker,
     WorkerFilter,
 };
 use twilio::models::{
-    Conference, ConferenceStatus, Reservation, ReservationStatus, TaskAssignmentStatus, Worker,
+    Conference, ConferenceStatus, Participant, Reservation, ReservationStatus, TaskAssignmentStatus, Worker,
 };
 
 use super::auth::{self, Bearer, ClientIp};
@@ -55,7 +58,10 @@ pub fn router() -> Router<AppState> {
         .route("/api/tasks/{task_sid}/complete", post(complete_task))
         .route("/api/tasks/{task_sid}/wrap-up/extend", post(extend_wrap_up))
         .route("/api/tasks/{task_sid}/fix-wrapping", post(fix_wrapping))
+        .route("/api/conferences/{conference}", get(get_call))
         .route("/api/conferences/{conference}/end", post(end_conference))
+        .route("/api/conferences/{conference}/hold", post(hold_caller))
+        .route("/api/conferences/{conference}/mute", post(mute_worker))
 }
 
 /// A JSON body whose problems come back in the app's error shape. An empty body reads as `{}`.
@@ -503,19 +509,31 @@ pub(crate) async fn find_conference(state: &AppState, sid_or_name: &str) -> Resu
         .ok_or_else(|| AppError::NotFound(format!("No conference named {sid_or_name:?} is in progress.")))
 }
 
+/// The conference `sid_or_name` when it is the worker's call: named after a task whose reservation the worker
+/// accepted (TaskRouter names it by the task SID); 403 otherwise.
+async fn own_conference(
+    state: &AppState,
+    worker_sid: &str,
+    sid_or_name: &str,
+) -> Result<Conference, AppError> {
+    let conference = find_conference(state, sid_or_name).await?;
+    let task_sid = conference.friendly_name.clone().unwrap_or_default();
+    own_task(state, worker_sid, &task_sid)
+        .await
+        .map_err(|_| AppError::Forbidden(format!("Conference {sid_or_name} is not one of your calls.")))?;
+    Ok(conference)
+}
+
 /// Ends the conference `sid_or_name`; with `worker_sid`, only one named after a task of that worker.
 pub(crate) async fn end_conference_of(
     state: &AppState,
     worker_sid: Option<&str>,
     sid_or_name: &str,
 ) -> Result<Conference, AppError> {
-    let conference = find_conference(state, sid_or_name).await?;
-    if let Some(worker_sid) = worker_sid {
-        let task_sid = conference.friendly_name.clone().unwrap_or_default();
-        own_task(state, worker_sid, &task_sid).await.map_err(|_| {
-            AppError::Forbidden(format!("Conference {sid_or_name} is not one of your calls."))
-        })?;
-    }
+    let conference = match worker_sid {
+        Some(worker_sid) => own_conference(state, worker_sid, sid_or_name).await?,
+        None => find_conference(state, sid_or_name).await?,
+    };
     if conference.status == Some(ConferenceStatus::Completed) {
         return Ok(conference);
     }
@@ -538,4 +556,159 @@ async fn end_conference(
         "friendly_name": ended.friendly_name,
         "status": ended.status.as_ref().map(|s| s.as_str()),
     })))
+}
+
+/// Which leg of a call is whose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Worker,
+    Customer,
+}
+
+impl Role {
+    fn as_str(self) -> &'static str {
+        match self {
+            Role::Worker => "worker",
+            Role::Customer => "customer",
+        }
+    }
+}
+
+/// The role of the leg `call_sid` of a task's conference. TaskRouter's conference instruction writes the two
+/// legs into the task's attributes (`conference.participants.worker` and `.customer`); the caller's leg is
+/// also the task's `call_sid`. Without either, the participant's label (`worker`, `customer`) says.
+fn role_of(attributes: &Value, participant: &Participant) -> Role {
+    let leg = |pointer: &str| attributes.pointer(pointer).and_then(Value::as_str);
+    let call = Some(participant.call_sid.as_str());
+    let worker_leg = leg("/conference/participants/worker");
+    let customer_leg = leg("/conference/participants/customer").or_else(|| leg("/call_sid"));
+    let labelled_customer = participant.label.as_deref() == Some("customer");
+    if call == worker_leg {
+        Role::Worker
+    } else if call == customer_leg || labelled_customer || worker_leg.is_some() {
+        Role::Customer
+    } else {
+        Role::Worker
+    }
+}
+
+/// The legs of the worker's own call `sid_or_name` that has not ended, each with its role; 409 once it has.
+async fn call_legs(
+    state: &AppState,
+    worker_sid: &str,
+    sid_or_name: &str,
+) -> Result<(Conference, Vec<(Role, Participant)>), AppError> {
+    let conference = own_conference(state, worker_sid, sid_or_name).await?;
+    if conference.status == Some(ConferenceStatus::Completed) {
+        return Err(AppError::Conflict("The call has ended.".to_owned()));
+    }
+    let client = state.client();
+    let task_sid = conference.friendly_name.clone().unwrap_or_default();
+    let task =
+        client.fetch_task(&task_sid).await.map_err(|e| AppError::upstream("read the call's task", e))?;
+    let attributes = task.attributes_json().unwrap_or_else(|_| json!({}));
+    let participants = client
+        .list_participants(&conference.sid, &ParticipantFilter::default())
+        .all()
+        .await
+        .map_err(|e| AppError::upstream("read the call's participants", e))?;
+    let legs = participants.into_iter().map(|p| (role_of(&attributes, &p), p)).collect();
+    Ok((conference, legs))
+}
+
+fn legs_json(conference: &Conference, legs: &[(Role, Participant)]) -> Value {
+    let participants: Vec<Value> = legs
+        .iter()
+        .map(|(role, p)| {
+            json!({
+                "call_sid": p.call_sid,
+                "role": role.as_str(),
+                "status": p.status.as_ref().map(|s| s.as_str()),
+                "muted": p.muted.unwrap_or(false),
+                "hold": p.hold.unwrap_or(false),
+            })
+        })
+        .collect();
+    json!({
+        "sid": conference.sid,
+        "friendly_name": conference.friendly_name,
+        "status": conference.status.as_ref().map(|s| s.as_str()),
+        "participants": participants,
+    })
+}
+
+async fn get_call(
+    State(state): State<AppState>,
+    bearer: Bearer,
+    Path(conference): Path<String>,
+) -> Result<Json<Value>, AppError> {
+    let (conference, legs) = call_legs(&state, &bearer.worker_sid, &conference).await?;
+    Ok(Json(legs_json(&conference, &legs)))
+}
+
+/// Updates the leg of `role` in the worker's own call, then answers the call's legs.
+async fn update_leg(
+    state: &AppState,
+    worker_sid: &str,
+    sid_or_name: &str,
+    role: Role,
+    update: &UpdateParticipant,
+) -> Result<Json<Value>, AppError> {
+    let (conference, mut legs) = call_legs(state, worker_sid, sid_or_name).await?;
+    let who = match role {
+        Role::Worker => "your line",
+        Role::Customer => "the caller",
+    };
+    let Some((_, leg)) = legs.iter_mut().find(|(r, _)| *r == role) else {
+        return Err(AppError::Conflict(format!(
+            "There is no {who} on this call (yet): try again in a moment."
+        )));
+    };
+    *leg = state
+        .client()
+        .update_participant(&conference.sid, &leg.call_sid, update)
+        .await
+        .map_err(|e| AppError::upstream(&format!("update {who}"), e))?;
+    live::refresh(state, worker_sid);
+    Ok(Json(legs_json(&conference, &legs)))
+}
+
+#[derive(Deserialize)]
+struct HoldRequest {
+    hold: Option<bool>,
+}
+
+/// Holds the caller (who then hears hold music and is not heard) or resumes it.
+async fn hold_caller(
+    State(state): State<AppState>,
+    bearer: Bearer,
+    Path(conference): Path<String>,
+    JsonBody(request): JsonBody<HoldRequest>,
+) -> Result<Json<Value>, AppError> {
+    let Some(hold) = request.hold else {
+        return Err(AppError::BadRequest(
+            "Say whether to hold the caller: {\"hold\":true} or false.".to_owned(),
+        ));
+    };
+    let update = UpdateParticipant { hold: Some(hold), ..Default::default() };
+    update_leg(&state, &bearer.worker_sid, &conference, Role::Customer, &update).await
+}
+
+#[derive(Deserialize)]
+struct MuteRequest {
+    muted: Option<bool>,
+}
+
+/// Mutes the worker (the caller no longer hears it) or unmutes it.
+async fn mute_worker(
+    State(state): State<AppState>,
+    bearer: Bearer,
+    Path(conference): Path<String>,
+    JsonBody(request): JsonBody<MuteRequest>,
+) -> Result<Json<Value>, AppError> {
+    let Some(muted) = request.muted else {
+        return Err(AppError::BadRequest("Say whether to mute: {\"muted\":true} or false.".to_owned()));
+    };
+    let update = UpdateParticipant { muted: Some(muted), ..Default::default() };
+    update_leg(&state, &bearer.worker_sid, &conference, Role::Worker, &update).await
 }

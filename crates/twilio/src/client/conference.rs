@@ -41,6 +41,19 @@ pub struct ParticipantFilter {
     pub page_size: Option<u32>,
 }
 
+/// Parameters of a participant update: hold and mute, as a worker's call controls use them.
+#[derive(Debug, Clone, Default)]
+#[allow(missing_docs)]
+pub struct UpdateParticipant {
+    /// The participant hears nothing of the conference (music, if `hold_url` says so) and is not heard.
+    pub hold: Option<bool>,
+    /// The participant is not heard; it still hears the others.
+    pub muted: Option<bool>,
+    /// What a held participant hears (TwiML or audio); Twilio plays its own music when unset.
+    pub hold_url: Option<String>,
+    pub hold_method: Option<String>,
+}
+
 impl Client {
     /// `GET …/Conferences.json`.
     pub fn list_conferences(&self, filter: &ConferenceFilter) -> Paged<Conference> {
@@ -100,6 +113,22 @@ impl Client {
     ) -> Result<Participant, Error> {
         let path = format!("Conferences/{}/Participants/{}.json", segment(conference_sid), segment(call_sid));
         self.get(self.account_url(&path)).await
+    }
+
+    /// `POST …/Conferences/{CF}/Participants/{CallSid}.json`: holds or resumes, mutes or unmutes.
+    pub async fn update_participant(
+        &self,
+        conference_sid: &str,
+        call_sid: &str,
+        params: &UpdateParticipant,
+    ) -> Result<Participant, Error> {
+        let mut form = Form::new();
+        form.opt("Hold", params.hold)
+            .opt("Muted", params.muted)
+            .opt("HoldUrl", params.hold_url.as_ref())
+            .opt("HoldMethod", params.hold_method.as_ref());
+        let path = format!("Conferences/{}/Participants/{}.json", segment(conference_sid), segment(call_sid));
+        self.post(self.account_url(&path), form).await
     }
 
     /// `DELETE …/Conferences/{CF}/Participants/{CallSid}.json`: removes (kicks) the participant.
