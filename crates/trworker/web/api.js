@@ -138,11 +138,20 @@ export class Client {
   }
 
   /** `POST path` with the bearer token and a JSON body. */
-  async call(path, body = {}) {
+  call(path, body = {}) {
+    return this.send('POST', path, body);
+  }
+
+  /** `GET path` with the bearer token. */
+  read(path) {
+    return this.send('GET', path, undefined);
+  }
+
+  async send(method, path, body) {
     const token = this.token;
     if (!token) throw new ApiError('You are signed out. Sign in again.', 401);
     try {
-      return await request('POST', path, { body, token });
+      return await request(method, path, { body, token });
     } catch (err) {
       if (err instanceof ApiError && err.status === 401) this.expire(err.message);
       throw err;

@@ -29,6 +29,7 @@ import {
   tickTimers,
 } from './view.js';
 
+/** The Activity panel's lines and the raw events, kept across a reload of the tab. */
 const LOG_KEY = 'trworker.log';
 const SEQ_KEY = 'trworker.seq';
 /** Wrap-up drafts (disposition and notes) are kept per task under this prefix until the task is completed,
@@ -65,6 +66,9 @@ const state = {
   gone: new Set(),
   /** Tasks whose wrap-up ran out on this page and were completed with their notes (once each). */
   autoCompleted: new Set(),
+  /** The worker's call's legs as the API last gave them: `{sid, hold, muted}` (the caller held, the worker
+   * muted); `null` until known. The state does not carry them, so they are read when a conference shows. */
+  legs: null,
   /** The last call that timed out unanswered (`{caller, at}`), for the missed-call banner; `null` when none. */
   missed: null,
   signedIn: false,
@@ -184,7 +188,7 @@ async function onSignIn(event) {
     const session = await client.signIn(identity, password);
     passwordInput.value = '';
     enterDesk(session, null);
-    log(`Signed in as ${session.worker?.friendly_name ?? identity}.`);
+    log(`You signed in as ${session.worker?.friendly_name ?? identity}.`);
     $('worker-name').focus();
   } catch (err) {
     signInError(err.message, passwordInput);
@@ -242,7 +246,7 @@ function signOut(message) {
   client.clear();
   ringer.stop();
   notifier.keepOnly(new Set());
-  Object.assign(state, { worker: null, reservations: [], conference: null, recent: [], missed: null });
+  Object.assign(state, { worker: null, reservations: [], conference: null, legs: null, recent: [], missed: null });
   state.gone.clear();
   state.busy.clear();
   state.acted.clear();
@@ -278,30 +282,41 @@ function applyState(msg, first = false) {
     msg.conference && typeof msg.conference === 'object' && typeof msg.conference.sid === 'string' ? msg.conference : null;
   state.recent = first || !Number.isFinite(msg.seq) ? [] : state.recent.filter((e) => e.seq > msg.seq);
   for (const event of state.recent) applyEventChanges(event);
+  noteActivity(state.worker);
+  noteChangedReservations(before);
   noteEndedReservations(before);
   noteWaiting(state.reservations, Number.isFinite(msg.server_time) ? msg.server_time : serverNow());
   forgetDrafts(new Set(state.reservations.filter((r) => r.status === 'wrapping').map((r) => r.task?.sid)));
-  try {
-    if (Number.isFinite(msg.seq)) sessionStorage.setItem(SEQ_KEY, String(live.lastSeq ?? msg.seq));
-  } catch {
-    // Without storage a reload simply starts from a fresh state.
-  }
+  loadLegs();
+  saveSeq();
   render();
 }
 
-/** An event frame: logged, and what it changes is shown at once. */
+/** Keeps the last sequence number seen, after states and events alike: a reload asks only for the events
+ * after it, so that none is replayed into the Activity panel twice. */
+function saveSeq() {
+  try {
+    if (Number.isFinite(live.lastSeq)) sessionStorage.setItem(SEQ_KEY, String(live.lastSeq));
+  } catch {
+    // Without storage a reload simply starts from a fresh state.
+  }
+}
+
+/** An event frame: kept under "Raw events", and what it changes is shown at once (and said in the Activity
+ * panel's words). */
 function applyEvent(msg) {
-  log(typeof msg.description === 'string' && msg.description ? msg.description : 'Event', {
-    at: Number.isFinite(msg.at) ? msg.at : serverNow(),
-    type: typeof msg.event_type === 'string' ? msg.event_type : null,
-  });
-  if (!state.signedIn || !Number.isFinite(msg.seq)) return;
+  if (!state.signedIn) return;
+  rawEvent(msg);
+  if (!Number.isFinite(msg.seq)) return;
+  saveSeq();
   const changes = (msg.reservation && typeof msg.reservation === 'object') || (msg.worker && typeof msg.worker === 'object');
   if (!changes) return;
   state.recent.push(msg);
   if (state.recent.length > RECENT_MAX) state.recent.shift();
   const before = new Map(state.reservations.map((r) => [r.sid, r]));
   applyEventChanges(msg);
+  noteActivity(state.worker);
+  noteChangedReservations(before);
   noteEndedReservations(before);
   noteWaiting(state.reservations, Number.isFinite(msg.at) ? msg.at : serverNow());
   render();
@@ -354,6 +369,32 @@ function mergeWorker(worker) {
   client.updateWorker(worker);
 }
 
+/** Says the worker's activity in the Activity panel when it differs from the last one said there (a reload,
+ * or the same change told by an answer, an event and a state, says nothing new). Called once a message is
+ * applied whole: a state re-applies the newer events on top of itself, whose passing activities are not
+ * news. */
+function noteActivity(worker) {
+  const sid = worker?.activity_sid;
+  if (typeof sid !== 'string' || !sid) return;
+  const last = logEntries.findLast((e) => typeof e.activitySid === 'string');
+  if (last?.activitySid === sid) return;
+  log(`You are now ${cleanText(activityName(worker))}.`, { activitySid: sid });
+}
+
+/** Says what is new about the reservations still here: a call ringing, accepted, in wrap-up. Each once per
+ * reservation, however many states and events tell it and across reloads. */
+function noteChangedReservations(before) {
+  for (const r of state.reservations) {
+    if (before.get(r.sid)?.status === r.status) continue;
+    const caller = callerLabel(r);
+    if (r.status === 'pending') log(`Incoming call from ${caller}.`, { key: `ring:${r.sid}` });
+    else if (r.status === 'accepted') log(`You accepted the call from ${caller}.`, { key: `accepted:${r.sid}` });
+    else if (r.status === 'wrapping') {
+      log(`The call with ${caller} has ended: wrap-up. Write your notes, then Complete.`, { key: `wrapping:${r.sid}` });
+    }
+  }
+}
+
 /** Tells the worker about pending calls that went away without this tab answering them. */
 function noteEndedReservations(before) {
   const now = new Set(state.reservations.map((r) => r.sid));
@@ -364,11 +405,11 @@ function noteEndedReservations(before) {
       ? state.endings.get(sid) === 'timeout'
       : Number.isFinite(old.timeout_at) && old.timeout_at <= serverNow() + 1500;
     if (timedOut) {
-      log(`Missed call from ${caller}: the reservation timed out.`, { kind: 'warning' });
+      log(`You missed a call from ${caller}: nobody answered in time.`, { kind: 'warning', key: `missed:${sid}` });
       announce(`Missed call from ${caller}.`);
       state.missed = { caller, at: serverNow() };
     } else {
-      log(`The call from ${caller} is no longer waiting for you.`);
+      log(`The call from ${caller} is no longer waiting for you.`, { key: `gone:${sid}` });
     }
   }
   state.endings.clear();
@@ -438,8 +479,8 @@ function changeActivity(sid) {
             ? serverNow()
             : state.worker.activity_changed_at,
       });
+      noteActivity(state.worker);
     }
-    log(`Activity changed to ${name}.`);
   }).catch(() => {});
 }
 
@@ -447,10 +488,9 @@ function onCallsClick(event) {
   const button = event.target.closest('button[data-action]');
   if (!button || button.disabled) return;
   const action = button.dataset.action;
-  if (action === 'end-conference') {
-    endConference(button.closest('[data-testid="conference"]')?.dataset.sid);
-    return;
-  }
+  const conferenceSid = button.closest('[data-testid="conference"]')?.dataset.sid;
+  if (action === 'end-conference') return endConference(conferenceSid);
+  if (action === 'hold' || action === 'mute') return toggleLeg(conferenceSid, action, button.getAttribute('aria-pressed') !== 'true');
   const sid = button.closest('[data-testid="reservation"]')?.dataset.sid;
   const reservation = state.reservations.find((r) => r.sid === sid);
   if (!reservation) return;
@@ -482,7 +522,8 @@ function answer(reservation, verb, activitySid) {
     const body = activitySid ? { activity_sid: activitySid } : {};
     const updated = await client.call(`api/reservations/${encodeURIComponent(sid)}/${verb}`, body);
     patchReservation(sid, updated);
-    log(verb === 'accept' ? `Accepted the call from ${caller}.` : `Rejected the call from ${caller}.`);
+    if (verb === 'accept') log(`You accepted the call from ${caller}.`, { key: `accepted:${sid}` });
+    else log(`You rejected the call from ${caller}.`, { key: `rejected:${sid}` });
   }).catch(() => state.acted.delete(sid));
 }
 
@@ -516,8 +557,11 @@ function complete(reservation, auto = false) {
       state.reservations = state.reservations.filter((r) => r.task?.sid !== taskSid);
       forgetDraft(taskSid);
     }
-    const how = auto ? 'The wrap-up time ran out: completed' : 'Completed';
-    log(`${how} the task of the call from ${callerLabel(reservation)}${saved ? ' with your notes' : ''}.`);
+    const notes = saved ? ' with your notes' : '';
+    const said = auto
+      ? `The wrap-up time ran out: the call from ${callerLabel(reservation)} was completed${notes}.`
+      : `You completed the call from ${callerLabel(reservation)}${notes}.`;
+    log(said, { key: `completed:${taskSid}` });
   }).catch((err) => wrapUpError(taskSid, `${err.message} Your notes are kept on this page.`));
 }
 
@@ -530,6 +574,7 @@ function extendWrapUp(reservation) {
     if (wrapUp && Number.isFinite(wrapUp.ends_at)) {
       state.reservations = state.reservations.map((r) => (r.task?.sid === taskSid ? { ...r, wrap_up: wrapUp } : r));
       announce('Wrap-up extended.');
+      log('You extended the wrap-up.');
     }
   }).catch(() => {});
 }
@@ -611,12 +656,68 @@ function forgetDrafts(keep) {
   }
 }
 
+/** The call's legs from an API answer: whether the caller is held and the worker muted. */
+function noteLegs(answer) {
+  if (!answer || typeof answer.sid !== 'string' || answer.sid !== state.conference?.sid) return;
+  const legs = Array.isArray(answer.participants) ? answer.participants : [];
+  const leg = (role) => legs.find((p) => p?.role === role);
+  state.legs = { sid: answer.sid, hold: leg('customer')?.hold === true, muted: leg('worker')?.muted === true };
+}
+
+let legsLoading = false;
+let legsAgain = false;
+
+/** Reads the legs of the call on the page (after each state: another tab may have held or muted). */
+async function loadLegs() {
+  const sid = state.conference?.sid;
+  if (!sid) {
+    state.legs = null;
+    return;
+  }
+  if (legsLoading) {
+    legsAgain = true;
+    return;
+  }
+  legsLoading = true;
+  try {
+    noteLegs(await client.read(`api/conferences/${encodeURIComponent(sid)}`));
+    render();
+  } catch {
+    // The buttons still work; the next state tries again.
+  } finally {
+    legsLoading = false;
+    if (legsAgain) {
+      legsAgain = false;
+      loadLegs();
+    }
+  }
+}
+
+/** Holds or resumes the caller (`hold`), or mutes or unmutes the worker (`mute`). */
+function toggleLeg(sid, what, on) {
+  if (typeof sid !== 'string' || !sid) return;
+  const failure = {
+    hold: on ? 'Could not put the caller on hold' : 'Could not take the caller off hold',
+    mute: on ? 'Could not mute your line' : 'Could not unmute your line',
+  }[what];
+  run(`conference:${sid}`, failure, async () => {
+    const body = what === 'hold' ? { hold: on } : { muted: on };
+    noteLegs(await client.call(`api/conferences/${encodeURIComponent(sid)}/${what}`, body));
+    const said = {
+      hold: on ? 'You put the caller on hold.' : 'You took the caller off hold.',
+      mute: on ? 'You muted your line: the caller cannot hear you.' : 'You unmuted your line.',
+    }[what];
+    log(said);
+  }).catch(() => {});
+}
+
 function endConference(sid) {
   if (typeof sid !== 'string' || !sid) return;
   run(`conference:${sid}`, 'Could not end the conference', async () => {
+    const reservation = state.conference?.sid === sid ? conferenceReservation(state.conference) : null;
     const conference = await client.call(`api/conferences/${encodeURIComponent(sid)}/end`, {});
     if (state.conference?.sid === sid && conference?.status === 'completed') state.conference = null;
-    log(`Ended conference ${sid}.`);
+    log(reservation ? `You ended the call with ${callerLabel(reservation)}.` : 'You ended the call.', { key: `ended:${sid}` });
   }).catch(() => {});
 }
 
@@ -822,6 +923,12 @@ function renderCalls() {
   if (conference) {
     const busy = state.busy.has(`conference:${conference.dataset.sid}`);
     for (const button of conference.querySelectorAll('button')) button.disabled = busy;
+    const legs = state.legs?.sid === conference.dataset.sid ? state.legs : null;
+    conference.querySelector('[data-action="hold"]')?.setAttribute('aria-pressed', String(Boolean(legs?.hold)));
+    conference.querySelector('[data-action="mute"]')?.setAttribute('aria-pressed', String(Boolean(legs?.muted)));
+    const words = [legs?.hold ? 'The caller is on hold.' : null, legs?.muted ? 'You are muted.' : null].filter(Boolean);
+    const line = conference.querySelector('[data-testid="call-state"]');
+    if (line && line.textContent !== words.join(' ')) line.textContent = words.join(' ');
   }
   $('idle').hidden = wanted.size > 0;
 }
@@ -969,46 +1076,74 @@ function announce(text) {
   }, 50);
 }
 
+/** The Activity panel's lines: `{at, text, kind, key?, activitySid?}`. A line with a `key` is said once. */
 let logEntries = [];
+/** TaskRouter's events as they came: `{at, seq, type, text}`, shown under "Raw events". */
+let rawEntries = [];
 
-function log(text, { at = serverNow(), kind = 'info', type = null } = {}) {
-  logEntries.push({ at, text: String(text), kind, type });
+function log(text, { at = serverNow(), kind = 'info', key = null, activitySid = null } = {}) {
+  if (key && logEntries.some((e) => e.key === key)) return;
+  logEntries.push({ at, text: String(text), kind, ...(key ? { key } : {}), ...(activitySid ? { activitySid } : {}) });
   if (logEntries.length > LOG_MAX) logEntries = logEntries.slice(-LOG_MAX);
+  saveLog();
+  renderLog();
+}
+
+/** Keeps an event frame under "Raw events", once: a replay has the same sequence number, time and type (a
+ * restarted server numbers anew, so the number alone would not do). */
+function rawEvent(msg) {
+  const entry = {
+    at: Number.isFinite(msg.at) ? msg.at : serverNow(),
+    seq: Number.isFinite(msg.seq) ? msg.seq : null,
+    type: typeof msg.event_type === 'string' ? msg.event_type : null,
+    text: typeof msg.description === 'string' && msg.description ? msg.description : 'Event',
+  };
+  const same = (e) => e.seq === entry.seq && e.at === entry.at && e.type === entry.type;
+  if (entry.seq !== null && rawEntries.some(same)) return;
+  rawEntries.push(entry);
+  if (rawEntries.length > LOG_MAX) rawEntries = rawEntries.slice(-LOG_MAX);
   saveLog();
   renderLog();
 }
 
 function clearLog() {
   logEntries = [];
+  rawEntries = [];
   saveLog();
   renderLog();
 }
 
 function saveLog() {
   try {
-    sessionStorage.setItem(LOG_KEY, JSON.stringify(logEntries));
+    sessionStorage.setItem(LOG_KEY, JSON.stringify({ lines: logEntries, raw: rawEntries }));
   } catch {
     // The log is a convenience; without storage it is only lost on reload.
   }
 }
 
 function restoreLog() {
+  const valid = (list) =>
+    Array.isArray(list) ? list.filter((e) => e && typeof e.text === 'string' && Number.isFinite(e.at)).slice(-LOG_MAX) : [];
   try {
-    const saved = JSON.parse(sessionStorage.getItem(LOG_KEY) ?? '[]');
-    logEntries = Array.isArray(saved)
-      ? saved.filter((e) => e && typeof e.text === 'string' && Number.isFinite(e.at)).slice(-LOG_MAX)
-      : [];
+    const saved = JSON.parse(sessionStorage.getItem(LOG_KEY) ?? '{}');
+    logEntries = valid(saved?.lines);
+    rawEntries = valid(saved?.raw);
   } catch {
     logEntries = [];
+    rawEntries = [];
   }
   renderLog();
 }
 
 function renderLog() {
-  const list = $('log-lines');
   // Newest first: on a phone the latest line is the one in view.
-  list.replaceChildren(...logEntries.slice().reverse().map(logLine));
+  // An empty list is hidden, so that the keyboard does not stop on it.
+  $('log-lines').replaceChildren(...logEntries.slice().reverse().map(logLine));
+  $('log-lines').hidden = logEntries.length === 0;
   $('log-empty').hidden = logEntries.length > 0;
+  $('raw-lines').replaceChildren(...rawEntries.slice().reverse().map(logLine));
+  $('raw-lines').hidden = rawEntries.length === 0;
+  $('raw-empty').hidden = rawEntries.length > 0;
 }
 
 boot();

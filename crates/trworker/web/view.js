@@ -412,8 +412,16 @@ export function conferenceCard({ conference, reservation }) {
     ...(reservation ? callerBlock(reservation, 'conference-title') : [h('h3', { id: 'conference-title' }, 'Caller')]),
     h('h4', {}, 'Participants'),
     list,
-    details,
+    // Toggles keep their label; `aria-pressed` (set by app.js from the call's legs) says whether they are on.
+    h(
+      'div',
+      { class: 'actions call-controls', role: 'group', 'aria-label': 'Call controls' },
+      h('button', { type: 'button', class: 'button toggle', 'aria-pressed': 'false', dataset: { action: 'hold' } }, 'Hold caller'),
+      h('button', { type: 'button', class: 'button toggle', 'aria-pressed': 'false', dataset: { action: 'mute' } }, 'Mute'),
+    ),
+    h('p', { class: 'call-state', role: 'status', 'data-testid': 'call-state' }),
     h('div', { class: 'actions' }, h('button', { type: 'button', class: 'button danger', dataset: { action: 'end-conference' } }, 'End conference')),
+    details,
   );
 }
 

@@ -82,7 +82,7 @@ async fn direction_overrides_and_controls_in_a_call_are_not_displayed() {
 
     browser.press_in(&pending_from(number), "Reject").await;
     // The log names the caller as the card does: by name (before issue 24, by number).
-    browser.wait_text("log", "Rejected the call from Alice").await;
+    browser.wait_text("log", "You rejected the call from Alice").await;
     assert_eq!(shows_bidi(browser).await, json!(false), "a direction control is displayed in the log");
 
     scene.close().await;

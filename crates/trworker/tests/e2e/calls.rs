@@ -73,7 +73,7 @@ async fn a_call_is_accepted_then_the_conference_ended_and_the_task_completed() {
     browser.press_in(wrapping, "Complete").await;
     browser.wait_gone("the wrap-up card", "//*[@data-testid='reservation']").await;
     assert_eq!(server.task_status(&task.sid).await, "completed");
-    browser.wait_text("log", "Completed the task of the call from +15551230001 with your notes").await;
+    browser.wait_text("log", "You completed the call from +15551230001 with your notes").await;
     let done = server.admin.fetch_task(&task.sid).await.expect("task");
     let attributes = done.attributes_json().expect("attributes");
     assert_eq!(
@@ -102,7 +102,7 @@ async fn a_call_is_rejected() {
             &format!("//*[@data-testid='reservation'][@data-sid='{reservation}']"),
         )
         .await;
-    browser.wait_text("log", "Rejected the call from +15551230002").await;
+    browser.wait_text("log", "You rejected the call from +15551230002").await;
     let rejected = server.admin.fetch_task_reservation(&task.sid, &reservation).await.expect("reservation");
     assert_eq!(rejected.reservation_status.map(|s| s.as_str().to_owned()).as_deref(), Some("rejected"));
 
@@ -122,7 +122,7 @@ async fn an_unanswered_call_times_out_and_the_worker_shows_unavailable() {
     browser.wait_gone("the timed-out call", PENDING).await;
     browser.wait_activity("Unavailable").await;
     assert_eq!(server.worker_activity(WORKER).await, "Unavailable");
-    browser.wait_text("log", "Missed call from +15551230003").await;
+    browser.wait_text("log", "You missed a call from +15551230003").await;
     // Not only a log line: a banner in the call area says so, with the way back.
     browser.wait_text("missed", "You missed a call from +15551230003. You are now Unavailable.").await;
     browser.press_in("//*[@data-testid='missed']", "Go online").await;

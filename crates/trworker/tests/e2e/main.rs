@@ -17,8 +17,11 @@ mod server;
 mod support;
 
 mod access;
+mod activity;
+mod axe;
 mod bidi;
 mod calls;
+mod oncall;
 mod policy;
 mod safety;
 mod session;

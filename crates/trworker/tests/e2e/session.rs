@@ -41,7 +41,7 @@ async fn a_reload_keeps_the_session_and_the_incoming_call() {
     browser.wait_xpath("the incoming call after the reload", &pending_from("+15551230004")).await;
     assert_eq!(browser.count("#signin:not([hidden])").await, 0, "a reload must not ask to sign in again");
     // The log survives the reload too.
-    browser.wait_text("log", "Signed in as").await;
+    browser.wait_text("log", "You signed in as").await;
 
     scene.close().await;
 }
@@ -115,7 +115,7 @@ async fn the_page_reconnects_after_a_server_restart() {
 async fn the_log_clears_and_signing_out_returns_to_the_form() {
     let Some(scene) = Scene::online("signout").await else { return };
     let Scene { browser, server, .. } = &scene;
-    browser.wait_text("log", "Signed in as").await;
+    browser.wait_text("log", "You signed in as").await;
 
     browser.press("Clear").await;
     browser.wait_xpath("an empty log", "//*[@data-testid='log'][not(.//li)]").await;
@@ -131,7 +131,7 @@ async fn the_log_clears_and_signing_out_returns_to_the_form() {
     // desk does not see the previous worker's log.
     assert_eq!(server.worker_activity(WORKER).await, "Offline");
     let log = browser.text_of("log").await;
-    assert!(!log.contains("Activity changed"), "the log is cleared on sign-out: {log}");
+    assert!(!log.contains("You are now"), "the log is cleared on sign-out: {log}");
     // Signed out for good: a reload does not bring the session back.
     browser.client.refresh().await.expect("reload");
     browser.wait_xpath("the sign-in form after a reload", "//*[@id='signin'][not(@hidden)]").await;

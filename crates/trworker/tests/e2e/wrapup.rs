@@ -99,7 +99,12 @@ async fn at_zero_the_page_completes_the_task_with_the_notes() {
 
     // The countdown runs out on the page's clock (the server's would complete it 5 s later, without notes).
     browser.wait_gone("the wrap-up card", WRAPPING).await;
-    browser.wait_text("log", "The wrap-up time ran out: completed the task").await;
+    browser
+        .wait_text(
+            "log",
+            "The wrap-up time ran out: the call from +15551230022 was completed with your notes",
+        )
+        .await;
     let done = server.admin.fetch_task(&task).await.expect("task");
     assert_eq!(done.reason.as_deref(), Some("Completed by the worker"));
     assert_eq!(
