@@ -44,15 +44,13 @@ pub fn router() -> Router<ServerState> {
         )
 }
 
-/// Participant create parameters the simulation accepts and does not act on.
-const CALL_OPTIONS: &[&str] = &[
-    "Hold",
-    "Coaching",
-    "CallSidToCoach",
+/// Options of a participant's call and of its conference (status callbacks, recording, hold music, SIP,
+/// region) that the simulated telephony accepts and does not act on: in a participant create and in a
+/// reservation's conference instruction.
+pub(crate) const MEDIA_OPTIONS: &[&str] = &[
     "StatusCallback",
     "StatusCallbackMethod",
     "StatusCallbackEvent",
-    "Timeout",
     "Record",
     "Beep",
     "WaitUrl",
@@ -67,14 +65,22 @@ const CALL_OPTIONS: &[&str] = &[
     "RecordingChannels",
     "RecordingStatusCallback",
     "RecordingStatusCallbackMethod",
+    "ConferenceRecordingStatusCallback",
+    "ConferenceRecordingStatusCallbackMethod",
     "SipAuthUsername",
     "SipAuthPassword",
     "Region",
-    "ConferenceRecordingStatusCallback",
-    "ConferenceRecordingStatusCallbackMethod",
+    "JitterBufferSize",
+];
+
+/// The other participant create parameters the simulation accepts and does not act on.
+const CALL_OPTIONS: &[&str] = &[
+    "Hold",
+    "Coaching",
+    "CallSidToCoach",
+    "Timeout",
     "RecordingStatusCallbackEvent",
     "ConferenceRecordingStatusCallbackEvent",
-    "JitterBufferSize",
     "Byoc",
     "CallerId",
     "CallReason",
@@ -311,6 +317,7 @@ async fn create_participant(
         start_conference_on_enter: p.bool("StartConferenceOnEnter"),
         end_conference_on_exit: p.bool("EndConferenceOnExit"),
     };
+    p.ignore(MEDIA_OPTIONS);
     p.ignore(CALL_OPTIONS);
     p.finish()?;
     let op = Command::CreateParticipant { conference, params };

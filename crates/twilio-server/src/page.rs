@@ -171,25 +171,14 @@ impl List {
         sort_key: impl Fn(&T) -> String,
         render: impl Fn(&T) -> Value,
     ) -> Response {
-        json(StatusCode::OK, self.body(envelope, list_url, key, items, sort_key, render))
-    }
-
-    fn body<T>(
-        &self,
-        envelope: Envelope,
-        list_url: &str,
-        key: &str,
-        items: &[T],
-        sort_key: impl Fn(&T) -> String,
-        render: impl Fn(&T) -> Value,
-    ) -> Value {
         let window = self.req.window(items.len(), |i| items.get(i).map(&sort_key).unwrap_or_default());
         let rendered = items.get(window.start..window.end).unwrap_or(&[]).iter().map(render).collect();
         let links = Links::new(list_url, &self.filters, &self.req, &window);
-        match envelope {
+        let body = match envelope {
             Envelope::V1 => v1(key, &self.req, links, rendered),
             Envelope::V2010 => v2010(key, &self.req, &window, links, rendered),
-        }
+        };
+        json(StatusCode::OK, body)
     }
 }
 
@@ -292,14 +281,18 @@ mod tests {
         assert_eq!(seen, ["k0", "k1", "k2", "k3", "k4", "k5", "k6"]);
     }
 
-    #[test]
-    fn envelopes_link_pages() {
+    /// The body of one page of `items` (1, 2, 3, ...).
+    async fn page(list: &List, envelope: Envelope, url: &str, key: &str, items: &[u32]) -> Value {
+        let response = list.respond(envelope, url, key, items, u32::to_string, |i| json!(i));
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[tokio::test]
+    async fn envelopes_link_pages() {
         let filters = vec![("AssignmentStatus".to_owned(), "pending,reserved".to_owned())];
         let list = List { req: req("PageSize=2"), filters };
-        let page = |envelope, url, key, items: &[u32]| {
-            list.body(envelope, url, key, items, u32::to_string, |i| json!(i))
-        };
-        let v = page(Envelope::V1, "http://h/v1/Workspaces/WS1/Tasks", "tasks", &[1, 2, 3]);
+        let v = page(&list, Envelope::V1, "http://h/v1/Workspaces/WS1/Tasks", "tasks", &[1, 2, 3]).await;
         assert_eq!(
             v["meta"]["first_page_url"],
             "http://h/v1/Workspaces/WS1/Tasks?AssignmentStatus=pending%2Creserved&PageSize=2&Page=0"
@@ -308,14 +301,9 @@ mod tests {
         assert_eq!(v["meta"]["previous_page_url"], Value::Null);
         assert_eq!(v["meta"]["key"], "tasks");
         let list = List { req: req("PageSize=2"), filters: Vec::new() };
-        let c = list.body(
-            Envelope::V2010,
-            "/2010-04-01/Accounts/AC1/Conferences.json",
-            "conferences",
-            &[1],
-            u32::to_string,
-            |i| json!(i),
-        );
+        let c =
+            page(&list, Envelope::V2010, "/2010-04-01/Accounts/AC1/Conferences.json", "conferences", &[1])
+                .await;
         assert_eq!(c["first_page_uri"], "/2010-04-01/Accounts/AC1/Conferences.json?PageSize=2&Page=0");
         assert_eq!(c["start"], 0);
         assert_eq!(c["end"], 0);

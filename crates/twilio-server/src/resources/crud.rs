@@ -162,9 +162,19 @@ async fn create<R: Editable>(
 ) -> ApiResult<Response> {
     let ws = workspace(&ws)?;
     let command = R::create(ws, &mut p)?;
+    write::<R>(&state, p, command, StatusCode::CREATED).await
+}
+
+/// Applies a create or an update once its parameters are all read, and answers with the resource.
+async fn write<R: Editable>(
+    state: &ServerState,
+    p: Params,
+    command: Command,
+    status: StatusCode,
+) -> ApiResult<Response> {
     p.finish()?;
-    let created: R = state.engine().apply(command).await?;
-    Ok(created.respond(&state, StatusCode::CREATED))
+    let written: R = state.engine().apply(command).await?;
+    Ok(written.respond(state, status))
 }
 
 async fn fetch<R: Resource>(
@@ -184,9 +194,7 @@ async fn update<R: Editable>(
 ) -> ApiResult<Response> {
     let (ws, id) = (workspace(&ws)?, R::id(&id)?);
     let command = R::update(ws, id, &mut p, if_match(&headers))?;
-    p.finish()?;
-    let updated: R = state.engine().apply(command).await?;
-    Ok(updated.respond(&state, StatusCode::OK))
+    write::<R>(&state, p, command, StatusCode::OK).await
 }
 
 async fn delete<R: Editable>(

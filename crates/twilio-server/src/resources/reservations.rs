@@ -7,9 +7,11 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use engine::{Prefix, Sid};
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::base;
+use crate::conferences::MEDIA_OPTIONS;
 use crate::extract::{if_match, json_etag, opt_sid, sid, Segments};
 use crate::handle::Parent as View;
 use crate::page::{Envelope, List};
@@ -20,24 +22,18 @@ use engine::model::{Reservation, ReservationStatus};
 
 pub fn router() -> Router<ServerState> {
     Router::new()
-        .route("/v1/Workspaces/{ws}/Tasks/{task}/Reservations", get(list_task_reservations))
-        .route(
-            "/v1/Workspaces/{ws}/Tasks/{task}/Reservations/{sid}",
-            get(fetch_task_reservation).post(update_task_reservation),
-        )
-        .route("/v1/Workspaces/{ws}/Workers/{worker}/Reservations", get(list_worker_reservations))
-        .route(
-            "/v1/Workspaces/{ws}/Workers/{worker}/Reservations/{sid}",
-            get(fetch_worker_reservation).post(update_worker_reservation),
-        )
+        .route("/v1/Workspaces/{ws}/Tasks/{task}/Reservations", get(list))
+        .route("/v1/Workspaces/{ws}/Tasks/{task}/Reservations/{sid}", get(fetch).post(update))
+        .route("/v1/Workspaces/{ws}/Workers/{worker}/Reservations", get(list))
+        .route("/v1/Workspaces/{ws}/Workers/{worker}/Reservations/{sid}", get(fetch).post(update))
 }
 
 const STATUSES: [&str; 8] =
     ["pending", "accepted", "rejected", "timeout", "canceled", "rescinded", "wrapping", "completed"];
 
-/// The spec's reservation update parameters the simulated telephony accepts without acting on them
-/// (recording, status callbacks, SIP, media options).
-const IGNORED: [&str; 31] = [
+/// The spec's reservation update parameters of the dequeue and call instructions that the simulated
+/// telephony accepts without acting on them; the conference instruction's are [`MEDIA_OPTIONS`].
+const IGNORED: &[&str] = &[
     "DequeueRecord",
     "DequeueTimeout",
     "DequeueStatusCallbackUrl",
@@ -45,30 +41,7 @@ const IGNORED: [&str; 31] = [
     "CallRecord",
     "CallTimeout",
     "CallStatusCallbackUrl",
-    "StatusCallback",
-    "StatusCallbackMethod",
-    "StatusCallbackEvent",
-    "Record",
-    "Beep",
-    "WaitUrl",
-    "WaitMethod",
-    "EarlyMedia",
-    "MaxParticipants",
-    "ConferenceStatusCallback",
-    "ConferenceStatusCallbackMethod",
-    "ConferenceStatusCallbackEvent",
-    "ConferenceRecord",
-    "ConferenceTrim",
-    "RecordingChannels",
-    "RecordingStatusCallback",
-    "RecordingStatusCallbackMethod",
-    "ConferenceRecordingStatusCallback",
-    "ConferenceRecordingStatusCallbackMethod",
-    "Region",
-    "SipAuthUsername",
-    "SipAuthPassword",
     "BeepOnCustomerEntrance",
-    "JitterBufferSize",
 ];
 
 impl View {
@@ -134,7 +107,8 @@ pub(crate) fn params(p: &mut Params, view: View) -> ApiResult<UpdateReservationP
         redirect_url: p.str("RedirectUrl"),
         redirect_accept: p.bool("RedirectAccept"),
     };
-    p.ignore(&IGNORED);
+    p.ignore(MEDIA_OPTIONS);
+    p.ignore(IGNORED);
     if matches!(view, View::Task(_)) {
         // Supervising (SupervisorMode/Supervisor) needs real media; accepted on the task view, not acted on.
         p.ignore(&["SupervisorMode", "Supervisor"]);
@@ -142,23 +116,51 @@ pub(crate) fn params(p: &mut Params, view: View) -> ApiResult<UpdateReservationP
     Ok(params)
 }
 
-async fn fetch(state: ServerState, ws: String, view: View, s: String) -> ApiResult<Response> {
-    let ws = sid(&ws, Prefix::Workspace, "WorkspaceSid")?;
-    let sid = sid(&s, Prefix::Reservation, "Sid")?;
+/// Where a reservation route points: the workspace, the view (`{task}` or `{worker}`), and `{sid}` when it
+/// names one reservation. Both views' routes share the handlers.
+#[derive(Deserialize)]
+struct ReservationPath {
+    ws: String,
+    task: Option<String>,
+    worker: Option<String>,
+    sid: Option<String>,
+}
+
+impl ReservationPath {
+    /// The workspace and the view.
+    fn view(&self) -> ApiResult<(Sid, View)> {
+        let view = match (&self.task, &self.worker) {
+            (Some(task), _) => View::Task(sid(task, Prefix::Task, "TaskSid")?),
+            (None, worker) => {
+                View::Worker(sid(worker.as_deref().unwrap_or_default(), Prefix::Worker, "WorkerSid")?)
+            }
+        };
+        Ok((sid(&self.ws, Prefix::Workspace, "WorkspaceSid")?, view))
+    }
+
+    /// The workspace, the view and the reservation.
+    fn reservation(&self) -> ApiResult<(Sid, View, Sid)> {
+        let (ws, view) = self.view()?;
+        Ok((ws, view, sid(self.sid.as_deref().unwrap_or_default(), Prefix::Reservation, "Sid")?))
+    }
+}
+
+async fn fetch(
+    State(state): State<ServerState>,
+    Segments(path): Segments<ReservationPath>,
+) -> ApiResult<Response> {
+    let (ws, view, sid) = path.reservation()?;
     let r = state.engine().reservation(ws, view, sid).await?;
     Ok(json_etag(StatusCode::OK, render(&state, view, &r), r.version))
 }
 
 async fn update(
-    state: ServerState,
-    ws: String,
-    view: View,
-    s: String,
+    State(state): State<ServerState>,
+    Segments(path): Segments<ReservationPath>,
     headers: HeaderMap,
-    mut p: Params,
+    Form(mut p): Form,
 ) -> ApiResult<Response> {
-    let ws = sid(&ws, Prefix::Workspace, "WorkspaceSid")?;
-    let sid = sid(&s, Prefix::Reservation, "Sid")?;
+    let (ws, view, sid) = path.reservation()?;
     let params = params(&mut p, view)?;
     p.finish()?;
     let op = Command::UpdateReservation {
@@ -173,8 +175,12 @@ async fn update(
     Ok(json_etag(StatusCode::OK, render(&state, view, &r), r.version))
 }
 
-async fn list(state: ServerState, ws: String, view: View, mut p: Params) -> ApiResult<Response> {
-    let ws = sid(&ws, Prefix::Workspace, "WorkspaceSid")?;
+async fn list(
+    State(state): State<ServerState>,
+    Segments(path): Segments<ReservationPath>,
+    Query(mut p): Query,
+) -> ApiResult<Response> {
+    let (ws, view) = path.view()?;
     let list = List::from_params(&mut p)?;
     let reservation_status = p.choice("ReservationStatus", &STATUSES)?;
     let worker_sid = match view {
@@ -196,60 +202,4 @@ async fn list(state: ServerState, ws: String, view: View, mut p: Params) -> ApiR
         |r| r.sid.to_string(),
         |r| render(&state, view, r),
     ))
-}
-
-fn task_view(task: &str) -> ApiResult<View> {
-    Ok(View::Task(sid(task, Prefix::Task, "TaskSid")?))
-}
-
-fn worker_view(worker: &str) -> ApiResult<View> {
-    Ok(View::Worker(sid(worker, Prefix::Worker, "WorkerSid")?))
-}
-
-async fn list_task_reservations(
-    State(state): State<ServerState>,
-    Segments((ws, task)): Segments<(String, String)>,
-    Query(p): Query,
-) -> ApiResult<Response> {
-    list(state, ws, task_view(&task)?, p).await
-}
-
-async fn fetch_task_reservation(
-    State(state): State<ServerState>,
-    Segments((ws, task, s)): Segments<(String, String, String)>,
-) -> ApiResult<Response> {
-    fetch(state, ws, task_view(&task)?, s).await
-}
-
-async fn update_task_reservation(
-    State(state): State<ServerState>,
-    Segments((ws, task, s)): Segments<(String, String, String)>,
-    headers: HeaderMap,
-    Form(p): Form,
-) -> ApiResult<Response> {
-    update(state, ws, task_view(&task)?, s, headers, p).await
-}
-
-async fn list_worker_reservations(
-    State(state): State<ServerState>,
-    Segments((ws, worker)): Segments<(String, String)>,
-    Query(p): Query,
-) -> ApiResult<Response> {
-    list(state, ws, worker_view(&worker)?, p).await
-}
-
-async fn fetch_worker_reservation(
-    State(state): State<ServerState>,
-    Segments((ws, worker, s)): Segments<(String, String, String)>,
-) -> ApiResult<Response> {
-    fetch(state, ws, worker_view(&worker)?, s).await
-}
-
-async fn update_worker_reservation(
-    State(state): State<ServerState>,
-    Segments((ws, worker, s)): Segments<(String, String, String)>,
-    headers: HeaderMap,
-    Form(p): Form,
-) -> ApiResult<Response> {
-    update(state, ws, worker_view(&worker)?, s, headers, p).await
 }

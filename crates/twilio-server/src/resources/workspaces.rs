@@ -74,9 +74,14 @@ fn params(p: &mut Params, create: bool) -> ApiResult<WorkspaceParams> {
 
 async fn create_workspace(State(state): State<ServerState>, Form(mut p): Form) -> ApiResult<Response> {
     let params = params(&mut p, true)?;
+    write(&state, p, Command::CreateWorkspace { params }, StatusCode::CREATED).await
+}
+
+/// Applies a create or an update once its parameters are all read, and answers with the workspace.
+async fn write(state: &ServerState, p: Params, command: Command, status: StatusCode) -> ApiResult<Response> {
     p.finish()?;
-    let w = state.engine().apply::<Workspace>(Command::CreateWorkspace { params }).await?;
-    Ok(json(StatusCode::CREATED, render(&state, &w)))
+    let w = state.engine().apply::<Workspace>(command).await?;
+    Ok(json(status, render(state, &w)))
 }
 
 async fn fetch_workspace(
@@ -95,9 +100,7 @@ async fn update_workspace(
 ) -> ApiResult<Response> {
     let ws = sid(&ws, Prefix::Workspace, "Sid")?;
     let params = params(&mut p, false)?;
-    p.finish()?;
-    let w = state.engine().apply::<Workspace>(Command::UpdateWorkspace { workspace_sid: ws, params }).await?;
-    Ok(json(StatusCode::OK, render(&state, &w)))
+    write(&state, p, Command::UpdateWorkspace { workspace_sid: ws, params }, StatusCode::OK).await
 }
 
 async fn delete_workspace(
