@@ -8,6 +8,11 @@
 //! command, so the rules are the REST API's. A worker token may act on its own worker, its own
 //! reservations and the tasks reserved to it, nothing else (403).
 //!
+//! Besides the Worker flow, the participant calls of a task's conference (`WorkerParticipant`,
+//! `CustomerParticipant`, `HoldWorkerParticipant`, `KickWorkerParticipant`) act on the legs the engine's
+//! `conference` instruction created, which it records in the task's attributes. Transfers answer 501: the
+//! engine has no Transfer resource.
+//!
 //! An updated token: the SDK's `updateToken` sends nothing on the socket (it keeps the new token for later
 //! envelopes and reconnects, eb §2), so the envelope is where the engine learns of it. Once verified, an
 //! envelope's token moves the expiry of its worker's open channels to the token's, if later. A bad, expired
@@ -22,9 +27,9 @@ use axum::http::header::{
 };
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use engine::command::Command;
+use engine::command::{Command, UpdateParticipantParams};
 use engine::core::ActivityFilter;
-use engine::model::{Reservation, Task, Worker};
+use engine::model::{Participant, Reservation, Task, Worker};
 use engine::{Prefix, Sid};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -140,6 +145,16 @@ async fn answer(state: &ServerState, headers: &HeaderMap, body: &[u8]) -> ApiRes
         ("GET", ["Workers", wk, "Reservations"]) => call.reservations(wk).await,
         ("GET", ["Workers", wk, "Reservations", wr]) => call.reservation(wk, wr).await,
         ("POST", ["Workers", wk, "Reservations", wr]) => call.update_reservation(wk, wr).await,
+        ("POST", ["Workers", wk, "WorkerParticipant"]) => call.worker_participant(wk).await,
+        ("POST", ["Workers", wk, "CustomerParticipant"]) => call.customer_participant(wk).await,
+        ("POST", ["Workers", wk, "HoldWorkerParticipant"]) => call.target_participant(wk, Leg::Hold).await,
+        ("POST", ["Workers", wk, "KickWorkerParticipant"]) => call.target_participant(wk, Leg::Kick).await,
+        ("POST", ["Workers", _, "Transfers", ..]) => Err(ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            crate::error::NOT_FOUND,
+            "Task transfers (Task.transfer, OutgoingTransfer.cancel) are not implemented by trworker engine: \
+             the engine has no Transfer resource",
+        )),
         ("POST", ["Tasks"]) => call.create_task().await,
         ("GET", ["Tasks", wt]) => call.task(wt).await,
         ("POST", ["Tasks", wt]) => call.update_task(wt).await,
@@ -335,6 +350,93 @@ impl Call<'_> {
         Ok(format::task(&t, engine.now()))
     }
 
+    /// `Reservation.updateParticipant` (eb §4.3, `WorkerParticipant`): mute the worker's leg in the
+    /// conference of the reservation's task, or make it end the conference on exit. `BeepOnExit` is
+    /// accepted and not acted on (the engine has no audio). Answers the reservation.
+    async fn worker_participant(mut self, wk: &str) -> ApiResult<Value> {
+        let wk = self.own_worker(wk)?;
+        let wr = self.p.str("ReservationSid").ok_or_else(|| missing("ReservationSid"))?;
+        let wr = sid(&wr, Prefix::Reservation, "ReservationSid")?;
+        let params = UpdateParticipantParams {
+            muted: self.p.bool("Mute"),
+            end_conference_on_exit: self.p.bool("EndConferenceOnExit"),
+            ..UpdateParticipantParams::default()
+        };
+        self.p.ignore(&["BeepOnExit"]);
+        let state = self.state;
+        let ws = self.ws();
+        self.finish()?;
+        let r = state.engine().reservation(ws, Parent::Worker(wk), wr).await?;
+        let conference = Conference::of(&state.engine().task(ws, r.task_sid).await?)?;
+        update_leg(state, conference.sid, conference.worker, params).await?;
+        with_task(state, &r).await
+    }
+
+    /// `Task.updateParticipant` (eb §4.3, `CustomerParticipant`): hold or resume the customer's leg of the
+    /// task's conference. `HoldUrl` and `HoldMethod` are accepted and not acted on (no hold music in the
+    /// engine). Answers the task.
+    async fn customer_participant(mut self, wk: &str) -> ApiResult<Value> {
+        self.own_worker(wk)?;
+        let wt = self.p.str("TaskSid").ok_or_else(|| missing("TaskSid"))?;
+        let wt = self.own_task(&wt).await?;
+        let params =
+            UpdateParticipantParams { hold: self.p.bool("Hold"), ..UpdateParticipantParams::default() };
+        self.p.ignore(&["HoldUrl", "HoldMethod"]);
+        let state = self.state;
+        let ws = self.ws();
+        self.finish()?;
+        let conference = Conference::of(&state.engine().task(ws, wt).await?)?;
+        update_leg(state, conference.sid, conference.customer, params).await?;
+        let t = state.engine().task(ws, wt).await?;
+        Ok(format::task(&t, state.engine().now()))
+    }
+
+    /// `Task.hold` and `Task.kick` (eb §4.3, `HoldWorkerParticipant`, `KickWorkerParticipant`): hold or
+    /// remove the leg of `TargetWorkerSid` in the task's conference. The bearer must be on the task; the
+    /// engine's conference has one worker leg, that of the worker whose reservation answered with the
+    /// conference, so the target must be that worker. Answers the task.
+    async fn target_participant(mut self, wk: &str, leg: Leg) -> ApiResult<Value> {
+        self.own_worker(wk)?;
+        let wt = self.p.str("TaskSid").ok_or_else(|| missing("TaskSid"))?;
+        let wt = self.own_task(&wt).await?;
+        let target = self.p.str("TargetWorkerSid").ok_or_else(|| missing("TargetWorkerSid"))?;
+        let target = sid(&target, Prefix::Worker, "TargetWorkerSid")?;
+        let hold = match leg {
+            Leg::Hold => Some(self.p.bool("Hold").ok_or_else(|| missing("Hold"))?),
+            Leg::Kick => None,
+        };
+        if let Leg::Hold = leg {
+            self.p.ignore(&["HoldUrl", "HoldMethod"]);
+        }
+        let state = self.state;
+        let ws = self.ws();
+        self.finish()?;
+        let task = state.engine().task(ws, wt).await?;
+        let conference = Conference::of(&task)?;
+        let holders = state.engine().reservations(ws, Parent::Task(wt), None, Some(target)).await?;
+        if !holders.iter().any(|r| r.reservation_status.is_active()) {
+            return Err(ApiError::invalid(format!(
+                "Worker {target} has no leg in task {wt}'s conference: it holds no active reservation of the task"
+            )));
+        }
+        match hold {
+            Some(hold) => {
+                let params =
+                    UpdateParticipantParams { hold: Some(hold), ..UpdateParticipantParams::default() };
+                update_leg(state, conference.sid, conference.worker, params).await?;
+            }
+            None => {
+                let command = Command::DeleteParticipant {
+                    conference_sid: conference.sid,
+                    call_sid: conference.worker,
+                };
+                state.engine().apply::<()>(command).await?;
+            }
+        }
+        let t = state.engine().task(ws, wt).await?;
+        Ok(format::task(&t, state.engine().now()))
+    }
+
     /// `Worker.createTask` (eb §4.3): the SDK names the channel `TaskChannelUniqueName` or `TaskChannelSid`
     /// where the REST API has `TaskChannel`.
     async fn create_task(mut self) -> ApiResult<Value> {
@@ -349,6 +451,57 @@ impl Call<'_> {
         let t = engine.apply::<Task>(command).await?;
         Ok(format::task(&t, engine.now()))
     }
+}
+
+/// What `HoldWorkerParticipant` and `KickWorkerParticipant` do to the target worker's leg.
+#[derive(Clone, Copy)]
+enum Leg {
+    Hold,
+    Kick,
+}
+
+/// A task's conference as the engine's `conference` instruction records it in the task's attributes:
+/// `{"conference": {"sid", "participants": {"worker", "customer"}}}`, the calls of the two legs.
+struct Conference {
+    sid: Sid,
+    worker: Sid,
+    customer: Sid,
+}
+
+impl Conference {
+    fn of(task: &Task) -> ApiResult<Conference> {
+        let attributes = task.attributes_value();
+        let c = &attributes["conference"];
+        let read = |v: &Value, prefix| v.as_str().and_then(|s| Sid::parse_as(s, prefix).ok());
+        let found = (
+            read(&c["sid"], Prefix::Conference),
+            read(&c["participants"]["worker"], Prefix::Call),
+            read(&c["participants"]["customer"], Prefix::Call),
+        );
+        let (Some(sid), Some(worker), Some(customer)) = found else {
+            return Err(ApiError::invalid(format!(
+                "Task {} has no conference: its reservation must be answered with the conference \
+                 instruction (Reservation.conference()) first",
+                task.sid
+            )));
+        };
+        Ok(Conference { sid, worker, customer })
+    }
+}
+
+/// Applies `params` to the leg on `call` of conference `cf`.
+async fn update_leg(
+    state: &ServerState,
+    cf: Sid,
+    call: Sid,
+    params: UpdateParticipantParams,
+) -> ApiResult<()> {
+    let command = Command::UpdateParticipant { conference_sid: cf, call_sid: call, params };
+    state.engine().apply::<Participant>(command).await.map(drop)
+}
+
+fn missing(name: &str) -> ApiError {
+    ApiError::invalid(format!("Missing required parameter {name}"))
 }
 
 /// A reservation with its task as the engine has it now (the SDK validates the nested task too).

@@ -16,7 +16,9 @@
 //! channels, capability-token policies, public REST JSON) is in [`v1`], reusing this module's socket loop,
 //! sessions, CORS and error bodies.
 //!
-//! Not here yet (issue 22): the §4.3 calls beyond the Worker flow (transfers, participants, supervisor).
+//! Not here yet (issue 22): of the §4.3 calls, transfers (the engine has no Transfer resource; the envelope
+//! says so with 501), `Supervisor.monitor` and a supervisor's or admin's calls on other workers, queues and
+//! lists (a token must name a worker today).
 
 mod channel;
 mod envelope;

@@ -474,3 +474,100 @@ async fn an_updated_token_in_an_envelope_moves_the_channels_expiry_and_a_bad_one
     let created = wait_for(&mut socket, "reservation.created").await;
     assert_eq!(created["task"]["sid"], task["sid"]);
 }
+
+#[tokio::test]
+async fn participant_calls_hold_mute_and_kick_the_legs_of_the_tasks_conference() {
+    let app = app().await;
+    let (ws, a, b) = call_centre(&app).await;
+    let offline = app.activity(&ws, "Offline").await;
+    app.post(&format!("/v1/Workspaces/{ws}/Workers/{b}"), &[("ActivitySid", &offline)]).await;
+    let (token_a, token_b) = (token(&ws, &a, 3600), token(&ws, &b, 3600));
+    // A call's task: the conference instruction puts the customer's call in the conference.
+    let attributes = r#"{"type":"support","call_sid":"CA00000000000000000000000000000c01"}"#;
+    let (status, task) = app.post(&format!("/v1/Workspaces/{ws}/Tasks"), &[("Attributes", attributes)]).await;
+    assert_eq!(status, 201, "{task}");
+    let wt = task["sid"].as_str().unwrap().to_owned();
+    let wr = app.first_reservation(&ws, &wt).await;
+    let on_a = |what: &str| format!("Workspaces/{ws}/Workers/{a}/{what}");
+
+    // Before the conference instruction there is no leg to act on.
+    let (status, body) =
+        call(&app, &token_a, "POST", &on_a("WorkerParticipant"), json!({"ReservationSid": wr})).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("no conference"), "{body}");
+
+    let (status, body) = call(
+        &app,
+        &token_a,
+        "POST",
+        &on_a(&format!("Reservations/{wr}")),
+        json!({"Instruction": "conference", "To": "client:alice"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, t) = app.get(&format!("/v1/Workspaces/{ws}/Tasks/{wt}")).await;
+    let attributes: Value = serde_json::from_str(t["attributes"].as_str().unwrap()).unwrap();
+    let cf = attributes["conference"]["sid"].as_str().unwrap().to_owned();
+    let leg = |who: &str| attributes["conference"]["participants"][who].as_str().unwrap().to_owned();
+    let (worker_leg, customer_leg) = (leg("worker"), leg("customer"));
+    let participant = |call: String| {
+        let (app, cf) = (&app, cf.clone());
+        async move {
+            app.get(&format!("/2010-04-01/Accounts/{ACCOUNT}/Conferences/{cf}/Participants/{call}.json"))
+                .await
+        }
+    };
+
+    // Reservation.updateParticipant: the worker's own leg, muted.
+    let (status, body) = call(
+        &app,
+        &token_a,
+        "POST",
+        &on_a("WorkerParticipant"),
+        json!({"ReservationSid": wr, "Mute": true, "BeepOnExit": false}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["payload"]["sid"], wr.as_str());
+    assert_eq!(participant(worker_leg.clone()).await.1["muted"], true);
+
+    // Task.updateParticipant: the customer on hold.
+    let (status, body) =
+        call(&app, &token_a, "POST", &on_a("CustomerParticipant"), json!({"TaskSid": wt, "Hold": true}))
+            .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["payload"]["sid"], wt.as_str());
+    assert_eq!(participant(customer_leg.clone()).await.1["hold"], true);
+
+    // Task.hold: the target worker's leg; a worker with no reservation of the task has none.
+    let hold = |target: &str| json!({"TaskSid": wt, "TargetWorkerSid": target, "Hold": true});
+    let (status, body) = call(&app, &token_a, "POST", &on_a("HoldWorkerParticipant"), hold(&a)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(participant(worker_leg.clone()).await.1["hold"], true);
+    let (status, body) = call(&app, &token_a, "POST", &on_a("HoldWorkerParticipant"), hold(&b)).await;
+    assert_eq!(status, 400, "{body}");
+
+    // B is not on A's task: every participant call on it is refused and changes nothing.
+    let on_b = format!("Workspaces/{ws}/Workers/{b}/CustomerParticipant");
+    let (status, body) = call(&app, &token_b, "POST", &on_b, json!({"TaskSid": wt, "Hold": false})).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(participant(customer_leg).await.1["hold"], true);
+
+    // Task.kick: the worker's leg leaves the conference.
+    let kick = json!({"TaskSid": wt, "TargetWorkerSid": a});
+    let (status, body) = call(&app, &token_a, "POST", &on_a("KickWorkerParticipant"), kick).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(participant(worker_leg).await.0, 404);
+
+    // Transfers are not in the engine: said plainly, not as an unknown route.
+    let (status, body) = call(
+        &app,
+        &token_a,
+        "POST",
+        &on_a("Transfers"),
+        json!({"ReservationSid": wr, "TaskSid": wt, "To": b}),
+    )
+    .await;
+    assert_eq!(status, 501, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("not implemented"), "{body}");
+}
