@@ -418,31 +418,53 @@ async fn latency(
             let start = Instant::now();
             let _ = sent[i].set(start);
             let result = rest.post(&path, &form).await;
-            let _ = replies.send(result.map(|_| start.elapsed()).map_err(|e| e.to_string()));
+            let _ = replies.send((i, result.map(|_| Instant::now()).map_err(|e| e.to_string())));
         });
     }
     drop(replies_tx);
-    let mut frames = Vec::with_capacity(tasks);
+    let mut frame_at: Vec<Option<Instant>> = vec![None; tasks];
+    let mut received = 0;
     let deadline = tokio::time::Instant::now() + DRAIN;
-    while frames.len() < tasks {
+    while received < tasks {
         match tokio::time::timeout_at(deadline, rx.recv()).await {
             Ok(Some((i, at))) => {
-                if let Some(start) = sent.get(i).and_then(|s| s.get()) {
-                    frames.push(at.duration_since(*start));
+                if let Some(slot) = frame_at.get_mut(i).filter(|slot| slot.is_none()) {
+                    *slot = Some(at);
+                    received += 1;
                 }
             }
             _ => break,
         }
     }
-    let mut replies = Vec::with_capacity(tasks);
-    while let Some(reply) = replies_rx.recv().await {
+    let mut reply_at: Vec<Option<Instant>> = vec![None; tasks];
+    while let Some((i, reply)) = replies_rx.recv().await {
         match reply {
-            Ok(d) => replies.push(d),
+            Ok(at) => reply_at[i] = Some(at),
             Err(e) => println!("a POST failed: {e}"),
         }
     }
+    let (mut frames, mut replies, mut after_reply) = (Vec::new(), Vec::new(), Vec::new());
+    let mut frame_first = 0;
+    for i in 0..tasks {
+        let Some(start) = sent[i].get() else { continue };
+        if let Some(frame) = frame_at[i] {
+            frames.push(frame.duration_since(*start));
+        }
+        if let Some(reply) = reply_at[i] {
+            replies.push(reply.duration_since(*start));
+        }
+        if let (Some(frame), Some(reply)) = (frame_at[i], reply_at[i]) {
+            match frame.checked_duration_since(reply) {
+                Some(d) => after_reply.push(d),
+                None => frame_first += 1,
+            }
+        }
+    }
+    println!("frames received: {received} of {tasks}");
     summary("task POST -> reservation.created frame", frames);
-    summary("task POST -> its 201 reply         ", replies);
+    summary("task POST -> its 201 reply            ", replies);
+    summary("201 reply -> frame (frame later)      ", after_reply);
+    println!("frames that came before their POST's reply: {frame_first}");
     for r in &readers {
         r.abort();
     }
