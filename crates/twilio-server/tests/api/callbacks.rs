@@ -193,21 +193,24 @@ async fn real_engine_events_reach_the_callback_url_signed_and_in_order() {
     let app = &real.app;
     let mut rec = receiver(0).await;
     callbacks::spawn(real.engine.clone(), credentials(), fast());
-    let (status, body) = app
-        .post(
-            &format!("/v1/Workspaces/{ws}"),
-            &[("EventCallbackUrl", rec.url.as_str()), ("EventsFilter", "task.created,reservation.created")],
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    app.post_expecting(
+        &format!("/v1/Workspaces/{ws}"),
+        &[("EventCallbackUrl", rec.url.as_str()), ("EventsFilter", "task.created,reservation.created")],
+        200,
+    )
+    .await;
     let (_, workers) = app.get(&format!("/v1/Workspaces/{ws}/Workers?FriendlyName=charles")).await;
     let charles = workers["workers"][0]["sid"].as_str().unwrap().to_owned();
     let (_, acts) = app.get(&format!("/v1/Workspaces/{ws}/Activities?FriendlyName=Available")).await;
     let available = acts["activities"][0]["sid"].as_str().unwrap().to_owned();
     app.post(&format!("/v1/Workspaces/{ws}/Workers/{charles}"), &[("ActivitySid", available.as_str())]).await;
-    let (status, task) =
-        app.post(&format!("/v1/Workspaces/{ws}/Tasks"), &[("Attributes", r#"{"type":"support"}"#)]).await;
-    assert_eq!(status, 201, "{task}");
+    let task = app
+        .post_expecting(
+            &format!("/v1/Workspaces/{ws}/Tasks"),
+            &[("Attributes", r#"{"type":"support"}"#)],
+            201,
+        )
+        .await;
 
     let (first, signature) = next(&mut rec).await;
     assert!(twilio::signature::validate(TOKEN, &rec.url, &first, &signature));
@@ -242,10 +245,12 @@ async fn real_engine_carries_out_the_assignment_instruction() {
 
     let (_, wfs) = app.get(&format!("/v1/Workspaces/{ws}/Workflows")).await;
     let wf = wfs["workflows"][0]["sid"].as_str().unwrap().to_owned();
-    let (status, body) = app
-        .post(&format!("/v1/Workspaces/{ws}/Workflows/{wf}"), &[("AssignmentCallbackUrl", url.as_str())])
-        .await;
-    assert_eq!(status, 200, "{body}");
+    app.post_expecting(
+        &format!("/v1/Workspaces/{ws}/Workflows/{wf}"),
+        &[("AssignmentCallbackUrl", url.as_str())],
+        200,
+    )
+    .await;
     let (_, workers) = app.get(&format!("/v1/Workspaces/{ws}/Workers?FriendlyName=charles")).await;
     let charles = workers["workers"][0]["sid"].as_str().unwrap().to_owned();
     let (_, acts) = app.get(&format!("/v1/Workspaces/{ws}/Activities?FriendlyName=Available")).await;

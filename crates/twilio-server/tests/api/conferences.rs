@@ -10,23 +10,22 @@ async fn conference_from_a_conference_instruction_can_be_listed_and_ended() {
     app.available_worker(&ws, "carol").await;
     // A voice task, as Twilio requires for the conference instruction: the customer's call and number.
     let attributes = r#"{"type":"support","call_sid":"CA00000000000000000000000000000abc","to":"+15550002"}"#;
-    let (status, task) = app.post(&format!("/v1/Workspaces/{ws}/Tasks"), &[("Attributes", attributes)]).await;
-    assert_eq!(status, 201, "{task}");
+    let task =
+        app.post_expecting(&format!("/v1/Workspaces/{ws}/Tasks"), &[("Attributes", attributes)], 201).await;
     let task_sid = task["sid"].as_str().unwrap();
     let res = app.first_reservation(&ws, task_sid).await;
-    let (status, body) = app
-        .post(
-            &format!("/v1/Workspaces/{ws}/Tasks/{task_sid}/Reservations/{res}"),
-            &[
-                ("Instruction", "conference"),
-                ("From", "+15550001"),
-                ("To", "client:carol"),
-                ("ConferenceStatusCallbackEvent", "start"),
-                ("ConferenceStatusCallbackEvent", "end"),
-            ],
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    app.post_expecting(
+        &format!("/v1/Workspaces/{ws}/Tasks/{task_sid}/Reservations/{res}"),
+        &[
+            ("Instruction", "conference"),
+            ("From", "+15550001"),
+            ("To", "client:carol"),
+            ("ConferenceStatusCallbackEvent", "start"),
+            ("ConferenceStatusCallbackEvent", "end"),
+        ],
+        200,
+    )
+    .await;
 
     let list = format!("/2010-04-01/Accounts/{ACCOUNT}/Conferences.json");
     let (status, body) = app.get(&format!("{list}?Status=in-progress")).await;
@@ -59,17 +58,22 @@ async fn conference_from_a_conference_instruction_can_be_listed_and_ended() {
     );
     assert_eq!(conf["uri"], format!("/2010-04-01/Accounts/{ACCOUNT}/Conferences/{cf}.json"));
 
-    let (status, body) = app
-        .post(&format!("/2010-04-01/Accounts/{ACCOUNT}/Conferences/{cf}.json"), &[("Status", "completed")])
+    let body = app
+        .post_expecting(
+            &format!("/2010-04-01/Accounts/{ACCOUNT}/Conferences/{cf}.json"),
+            &[("Status", "completed")],
+            200,
+        )
         .await;
-    assert_eq!(status, 200, "{body}");
     assert_eq!(body["status"], "completed");
     assert_eq!(body["reason_conference_ended"], "conference-ended-via-api");
 
-    let (status, body) = app
-        .post(&format!("/2010-04-01/Accounts/{ACCOUNT}/Conferences/{cf}.json"), &[("Status", "init")])
-        .await;
-    assert_eq!(status, 400, "{body}");
+    app.post_expecting(
+        &format!("/2010-04-01/Accounts/{ACCOUNT}/Conferences/{cf}.json"),
+        &[("Status", "init")],
+        400,
+    )
+    .await;
     let (status, _) = app.get(&format!("/2010-04-01/Accounts/{ACCOUNT}/Conferences/{cf}")).await;
     assert_eq!(status, 404, "the .json suffix is required");
     let (status, _) =

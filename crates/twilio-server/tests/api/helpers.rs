@@ -85,6 +85,24 @@ impl TestApp {
         read(r).await
     }
 
+    /// Posts `form` to `path`, asserting the answer's status is `expected`; returns the body.
+    pub async fn post_expecting(&self, path: &str, form: &[(&str, &str)], expected: u16) -> Value {
+        let (status, body) = self.post(path, form).await;
+        assert_eq!(status, expected, "POST {path}: {body}");
+        body
+    }
+
+    /// Posts `form` to `path` with an `If-Match` header.
+    pub async fn post_if_match(
+        &self,
+        path: &str,
+        if_match: &str,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let request = self.client.post(self.url(path)).basic_auth(ACCOUNT, Some(TOKEN));
+        request.header("If-Match", if_match).form(form).send().await.unwrap()
+    }
+
     pub async fn delete(&self, path: &str) -> u16 {
         let r = self.client.delete(self.url(path)).basic_auth(ACCOUNT, Some(TOKEN)).send().await.unwrap();
         r.status().as_u16()
@@ -93,8 +111,7 @@ impl TestApp {
     pub async fn workspace(&self, extra: &[(&str, &str)]) -> String {
         let mut form = vec![("FriendlyName", "Test")];
         form.extend_from_slice(extra);
-        let (status, body) = self.post("/v1/Workspaces", &form).await;
-        assert_eq!(status, 201, "{body}");
+        let body = self.post_expecting("/v1/Workspaces", &form, 201).await;
         body["sid"].as_str().unwrap().to_owned()
     }
 
@@ -105,17 +122,17 @@ impl TestApp {
 
     pub async fn available_worker(&self, ws: &str, name: &str) -> String {
         let activity = self.available_activity(ws).await;
-        let (status, body) = self
-            .post(
+        let body = self
+            .post_expecting(
                 &format!("/v1/Workspaces/{ws}/Workers"),
                 &[
                     ("FriendlyName", name),
                     ("ActivitySid", &activity),
                     ("Attributes", r#"{"skills":["support"]}"#),
                 ],
+                201,
             )
             .await;
-        assert_eq!(status, 201, "{body}");
         body["sid"].as_str().unwrap().to_owned()
     }
 
@@ -134,28 +151,30 @@ impl TestApp {
     /// routes every task to that queue (so `task()` can leave out `WorkflowSid`). `extra` adds workflow
     /// parameters (`AssignmentCallbackUrl`, ...).
     pub async fn call_centre(&self, ws: &str, extra: &[(&str, &str)]) -> CallCentre {
-        let (status, queue) = self
-            .post(
+        let queue = self
+            .post_expecting(
                 &format!("/v1/Workspaces/{ws}/TaskQueues"),
                 &[("FriendlyName", "support"), ("TargetWorkers", r#"skills HAS "support""#)],
+                201,
             )
             .await;
-        assert_eq!(status, 201, "{queue}");
         let queue = queue["sid"].as_str().unwrap().to_owned();
         let config = format!(r#"{{"task_routing":{{"filters":[],"default_filter":{{"queue":"{queue}"}}}}}}"#);
         let mut form = vec![("FriendlyName", "main"), ("Configuration", config.as_str())];
         form.extend_from_slice(extra);
-        let (status, workflow) = self.post(&format!("/v1/Workspaces/{ws}/Workflows"), &form).await;
-        assert_eq!(status, 201, "{workflow}");
+        let workflow = self.post_expecting(&format!("/v1/Workspaces/{ws}/Workflows"), &form, 201).await;
         CallCentre { queue, workflow: workflow["sid"].as_str().unwrap().to_owned() }
     }
 
     /// Creates a `support` task through the workspace's only workflow (see [`TestApp::call_centre`]).
     pub async fn task(&self, ws: &str) -> Value {
-        let (status, body) = self
-            .post(&format!("/v1/Workspaces/{ws}/Tasks"), &[("Attributes", r#"{"type":"support"}"#)])
+        let body = self
+            .post_expecting(
+                &format!("/v1/Workspaces/{ws}/Tasks"),
+                &[("Attributes", r#"{"type":"support"}"#)],
+                201,
+            )
             .await;
-        assert_eq!(status, 201, "{body}");
         body
     }
 

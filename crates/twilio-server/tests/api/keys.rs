@@ -17,8 +17,8 @@ fn field_names(v: &serde_json::Value) -> Vec<&str> {
 #[tokio::test]
 async fn a_key_is_created_with_its_secret_then_fetched_listed_renamed_and_deleted_without_it() {
     let app = spawn_app().await;
-    let (status, created) = app.post(&format!("{}.json", keys_path()), &[("FriendlyName", "bridge")]).await;
-    assert_eq!(status, 201, "{created}");
+    let created =
+        app.post_expecting(&format!("{}.json", keys_path()), &[("FriendlyName", "bridge")], 201).await;
     assert_eq!(field_names(&created), ["date_created", "date_updated", "friendly_name", "secret", "sid"]);
     let sid = created["sid"].as_str().unwrap().to_owned();
     assert!(Sid::parse_as(&sid, Prefix::ApiKey).is_ok(), "{sid}");
@@ -39,15 +39,13 @@ async fn a_key_is_created_with_its_secret_then_fetched_listed_renamed_and_delete
     }
 
     app.clock.advance_millis(60_000);
-    let (status, renamed) =
-        app.post(&format!("{}/{sid}.json", keys_path()), &[("FriendlyName", "sdk")]).await;
-    assert_eq!(status, 200, "{renamed}");
+    let renamed =
+        app.post_expecting(&format!("{}/{sid}.json", keys_path()), &[("FriendlyName", "sdk")], 200).await;
     assert_eq!(renamed["friendly_name"], "sdk");
     assert_eq!(renamed["date_updated"], "Tue, 14 Nov 2023 22:14:20 +0000");
     assert_eq!(renamed["secret"], serde_json::Value::Null, "only the create answer carries the secret");
 
-    let (status, other) = app.post(&keys_path(), &[]).await;
-    assert_eq!(status, 201, "{other}");
+    let other = app.post_expecting(&keys_path(), &[], 201).await;
     assert_eq!(other["friendly_name"], serde_json::Value::Null, "FriendlyName is optional");
     assert_ne!(other["secret"], secret.as_str());
 
@@ -104,8 +102,7 @@ async fn bad_key_requests_are_refused_and_change_nothing() {
 #[tokio::test]
 async fn an_api_key_authenticates_like_the_auth_token_until_it_is_deleted() {
     let app = spawn_app().await;
-    let (status, created) = app.post(&format!("{}.json", keys_path()), &[("FriendlyName", "ops")]).await;
-    assert_eq!(status, 201, "{created}");
+    let created = app.post_expecting(&format!("{}.json", keys_path()), &[("FriendlyName", "ops")], 201).await;
     let sid = created["sid"].as_str().unwrap().to_owned();
     let secret = created["secret"].as_str().unwrap().to_owned();
     let with = |password: &str| {

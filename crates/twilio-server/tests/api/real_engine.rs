@@ -11,32 +11,47 @@ async fn worker_sid(app: &TestApp, ws: &str, name: &str) -> String {
     body["workers"][0]["sid"].as_str().unwrap().to_owned()
 }
 
-async fn activity_sid(app: &TestApp, ws: &str, name: &str) -> String {
-    let (_, body) = app.get(&format!("/v1/Workspaces/{ws}/Activities?FriendlyName={name}")).await;
-    body["activities"][0]["sid"].as_str().unwrap().to_owned()
-}
-
 async fn go_available(app: &TestApp, ws: &str, worker: &str) {
-    let available = activity_sid(app, ws, "Available").await;
-    let (status, body) = app
-        .post(&format!("/v1/Workspaces/{ws}/Workers/{worker}"), &[("ActivitySid", available.as_str())])
+    let available = app.activity(ws, "Available").await;
+    let body = app
+        .post_expecting(
+            &format!("/v1/Workspaces/{ws}/Workers/{worker}"),
+            &[("ActivitySid", available.as_str())],
+            200,
+        )
         .await;
-    assert_eq!(status, 200, "{body}");
     assert_eq!(body["available"], true);
 }
 
 async fn call_task(app: &TestApp, ws: &str) -> Value {
     let attributes =
         r#"{"call_sid":"CA00000000000000000000000000000abc","from":"+15551234567","type":"support"}"#;
-    let (status, body) = app.post(&format!("/v1/Workspaces/{ws}/Tasks"), &[("Attributes", attributes)]).await;
-    assert_eq!(status, 201, "{body}");
+    let body =
+        app.post_expecting(&format!("/v1/Workspaces/{ws}/Tasks"), &[("Attributes", attributes)], 201).await;
     body
 }
 
-/// The SID of the task's first reservation.
-async fn first_reservation(app: &TestApp, ws: &str, task_sid: &str) -> String {
-    let (_, list) = app.get(&format!("/v1/Workspaces/{ws}/Tasks/{task_sid}/Reservations")).await;
-    list["reservations"][0]["sid"].as_str().unwrap_or_else(|| panic!("no reservation: {list}")).to_owned()
+/// The seed's worker charles, available, and a call task reserved for him.
+struct Call {
+    charles: String,
+    task: Value,
+    task_sid: String,
+    reservation: String,
+}
+
+async fn call_for_charles(app: &TestApp, ws: &str) -> Call {
+    let charles = worker_sid(app, ws, "charles").await;
+    go_available(app, ws, &charles).await;
+    let task = call_task(app, ws).await;
+    let task_sid = task["sid"].as_str().unwrap().to_owned();
+    let reservation = app.first_reservation(ws, &task_sid).await;
+    Call { charles, task, task_sid, reservation }
+}
+
+/// Posts `form` to the reservation at `path` under the workspace, asserting a 200.
+async fn update_reservation(app: &TestApp, ws: &str, path: &str, form: &[(&str, &str)]) -> Value {
+    let body = app.post_expecting(&format!("/v1/Workspaces/{ws}/{path}"), form, 200).await;
+    body
 }
 
 #[tokio::test]
@@ -54,18 +69,16 @@ async fn the_seed_call_flow_end_to_end() {
         .await;
     let res = list["reservations"][0]["sid"].as_str().unwrap().to_owned();
 
-    let unavailable = activity_sid(app, &ws, "Unavailable").await;
-    let (status, body) = app
-        .post(
-            &format!("/v1/Workspaces/{ws}/Tasks/{task_sid}/Reservations/{res}"),
-            &[
-                ("Instruction", "conference"),
-                ("From", "+15005550000"),
-                ("PostWorkActivitySid", unavailable.as_str()),
-            ],
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    let unavailable = app.activity(&ws, "Unavailable").await;
+    let conference = [("Instruction", "conference"), ("From", "+15005550000")];
+    let post_work = [("PostWorkActivitySid", unavailable.as_str())];
+    let body = update_reservation(
+        app,
+        &ws,
+        &format!("Tasks/{task_sid}/Reservations/{res}"),
+        &[&conference[..], &post_work].concat(),
+    )
+    .await;
     assert_eq!(body["reservation_status"], "accepted");
 
     let (_, t) = app.get(&format!("/v1/Workspaces/{ws}/Tasks/{task_sid}")).await;
@@ -86,23 +99,26 @@ async fn the_seed_call_flow_end_to_end() {
     let (status, _) = app.get(&format!("/2010-04-01/Accounts/{ACCOUNT}/Conferences/{task_sid}.json")).await;
     assert_eq!(status, 200);
 
-    let (status, ended) = app
-        .post(&format!("/2010-04-01/Accounts/{ACCOUNT}/Conferences/{cf}.json"), &[("Status", "completed")])
+    let ended = app
+        .post_expecting(
+            &format!("/2010-04-01/Accounts/{ACCOUNT}/Conferences/{cf}.json"),
+            &[("Status", "completed")],
+            200,
+        )
         .await;
-    assert_eq!(status, 200, "{ended}");
     assert_eq!(ended["status"], "completed");
     let (_, t) = app.get(&format!("/v1/Workspaces/{ws}/Tasks/{task_sid}")).await;
     assert_eq!(t["assignment_status"], "wrapping");
     let (_, w) = app.get(&format!("/v1/Workspaces/{ws}/Workers/{charles}")).await;
     assert_eq!(w["activity_name"], "Unavailable");
 
-    let (status, t) = app
-        .post(
+    let t = app
+        .post_expecting(
             &format!("/v1/Workspaces/{ws}/Tasks/{task_sid}"),
             &[("AssignmentStatus", "completed"), ("Reason", "done")],
+            200,
         )
         .await;
-    assert_eq!(status, 200, "{t}");
     assert_eq!(t["assignment_status"], "completed");
     assert_eq!(t["reason"], "done");
 
@@ -125,11 +141,7 @@ async fn the_seed_call_flow_end_to_end() {
 async fn reservation_timeout_and_reject_follow_the_engine() {
     let (real, ws) = spawn_real().await;
     let app = &real.app;
-    let charles = worker_sid(app, &ws, "charles").await;
-    go_available(app, &ws, &charles).await;
-    let task = call_task(app, &ws).await;
-    let task_sid = task["sid"].as_str().unwrap().to_owned();
-    let res = first_reservation(app, &ws, &task_sid).await;
+    let Call { charles, task_sid, reservation: res, .. } = call_for_charles(app, &ws).await;
 
     // The demo workflow's reservation timeout is 10 s.
     real.clock.advance_millis(11_000);
@@ -144,32 +156,27 @@ async fn reservation_timeout_and_reject_follow_the_engine() {
         .get(&format!("/v1/Workspaces/{ws}/Tasks/{task_sid}/Reservations?ReservationStatus=pending"))
         .await;
     let res2 = list["reservations"][0]["sid"].as_str().unwrap().to_owned();
-    let offline = activity_sid(app, &ws, "Offline").await;
-    let (status, r) = app
-        .post(
-            &format!("/v1/Workspaces/{ws}/Workers/{charles}/Reservations/{res2}"),
-            &[("ReservationStatus", "rejected"), ("WorkerActivitySid", offline.as_str())],
-        )
-        .await;
-    assert_eq!(status, 200, "{r}");
+    let offline = app.activity(&ws, "Offline").await;
+    let rejected = [("ReservationStatus", "rejected"), ("WorkerActivitySid", offline.as_str())];
+    let r = update_reservation(app, &ws, &format!("Workers/{charles}/Reservations/{res2}"), &rejected).await;
     assert_eq!(r["reservation_status"], "rejected");
-    let (status, body) = app
-        .post(
+    let body = app
+        .post_expecting(
             &format!("/v1/Workspaces/{ws}/Workers/{charles}/Reservations/{res2}"),
             &[("ReservationStatus", "accepted")],
+            400,
         )
         .await;
-    assert_eq!(status, 400, "{body}");
     assert_twilio_error(&body, 400, 20001);
 
     // Engine-side validation comes back as Twilio errors naming the parameter.
-    let (status, body) = app
-        .post(
+    let body = app
+        .post_expecting(
             &format!("/v1/Workspaces/{ws}/TaskQueues"),
             &[("FriendlyName", "q"), ("TargetWorkers", "skills HAS")],
+            400,
         )
         .await;
-    assert_eq!(status, 400, "{body}");
     assert!(assert_twilio_error(&body, 400, 20001).contains("TargetWorkers"));
 }
 
@@ -186,37 +193,25 @@ async fn every_spec_operation_answers_without_a_5xx_on_the_real_engine() {
 async fn every_get_operation_answers_200_on_real_resources() {
     let (real, ws) = spawn_real().await;
     let app = &real.app;
-    let charles = worker_sid(app, &ws, "charles").await;
-    go_available(app, &ws, &charles).await;
-    let task = call_task(app, &ws).await;
-    let task_sid = task["sid"].as_str().unwrap().to_owned();
-    let res = first_reservation(app, &ws, &task_sid).await;
-    let (status, body) = app
-        .post(
-            &format!("/v1/Workspaces/{ws}/Tasks/{task_sid}/Reservations/{res}"),
-            &[("Instruction", "conference"), ("From", "+15005550000")],
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
-    let first =
-        |body: &Value, key: &str, field: &str| body[key][0][field].as_str().unwrap_or_default().to_owned();
-    let (_, b) = app.get(&format!("/v1/Workspaces/{ws}/Activities")).await;
-    let activity = first(&b, "activities", "sid");
-    let (_, b) = app.get(&format!("/v1/Workspaces/{ws}/TaskChannels")).await;
-    let channel = first(&b, "channels", "sid");
-    let (_, b) = app.get(&format!("/v1/Workspaces/{ws}/Workers/{charles}/Channels")).await;
-    let worker_channel = first(&b, "channels", "sid");
-    let (_, b) = app.get(&format!("/v1/Workspaces/{ws}/TaskQueues")).await;
-    let queue = first(&b, "task_queues", "sid");
-    let (_, b) = app.get(&format!("/v1/Workspaces/{ws}/Workflows")).await;
-    let workflow = first(&b, "workflows", "sid");
-    let (_, b) = app.get(&format!("/v1/Workspaces/{ws}/Events")).await;
-    let event = first(&b, "events", "sid");
-    let (_, b) = app.get(&format!("/2010-04-01/Accounts/{ACCOUNT}/Conferences.json")).await;
-    let conference = first(&b, "conferences", "sid");
-    let (_, b) =
-        app.get(&format!("/2010-04-01/Accounts/{ACCOUNT}/Conferences/{conference}/Participants.json")).await;
-    let call = first(&b, "participants", "call_sid");
+    let Call { charles, task_sid, reservation: res, .. } = call_for_charles(app, &ws).await;
+    let conference = [("Instruction", "conference"), ("From", "+15005550000")];
+    update_reservation(app, &ws, &format!("Tasks/{task_sid}/Reservations/{res}"), &conference).await;
+    // The first item of each list: `field` of `body[key][0]`.
+    let first = |path: String, key: &'static str, field: &'static str| async move {
+        let (_, body) = app.get(&path).await;
+        body[key][0][field].as_str().unwrap_or_default().to_owned()
+    };
+    let v1 = |rest: &str| format!("/v1/Workspaces/{ws}/{rest}");
+    let activity = first(v1("Activities"), "activities", "sid").await;
+    let channel = first(v1("TaskChannels"), "channels", "sid").await;
+    let worker_channel = first(v1(&format!("Workers/{charles}/Channels")), "channels", "sid").await;
+    let queue = first(v1("TaskQueues"), "task_queues", "sid").await;
+    let workflow = first(v1("Workflows"), "workflows", "sid").await;
+    let event = first(v1("Events"), "events", "sid").await;
+    let conferences = format!("/2010-04-01/Accounts/{ACCOUNT}/Conferences");
+    let conference = first(format!("{conferences}.json"), "conferences", "sid").await;
+    let call =
+        first(format!("{conferences}/{conference}/Participants.json"), "participants", "call_sid").await;
     for s in [&activity, &channel, &worker_channel, &queue, &workflow, &event, &conference, &call] {
         assert_eq!(s.len(), 34, "every resource was found");
     }
@@ -258,29 +253,22 @@ async fn every_get_operation_answers_200_on_real_resources() {
 async fn cumulative_statistics_count_the_window_from_the_event_log() {
     let (real, ws) = spawn_real().await;
     let app = &real.app;
-    let charles = worker_sid(app, &ws, "charles").await;
-    go_available(app, &ws, &charles).await;
-    let task = call_task(app, &ws).await;
-    let task_sid = task["sid"].as_str().unwrap().to_owned();
+    let Call { charles, task, task_sid, reservation: res } = call_for_charles(app, &ws).await;
     let queue = task["task_queue_sid"].as_str().unwrap().to_owned();
     let workflow = task["workflow_sid"].as_str().unwrap().to_owned();
-    let res = first_reservation(app, &ws, &task_sid).await;
     real.clock.advance_millis(7_000);
-    let (status, body) = app
-        .post(
-            &format!("/v1/Workspaces/{ws}/Tasks/{task_sid}/Reservations/{res}"),
-            &[("ReservationStatus", "accepted")],
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    let accepted = [("ReservationStatus", "accepted")];
+    update_reservation(app, &ws, &format!("Tasks/{task_sid}/Reservations/{res}"), &accepted).await;
     // A second task, canceled after 40 s while nobody is free.
     let second = call_task(app, &ws).await;
     real.clock.advance_millis(40_000);
     let second_sid = second["sid"].as_str().unwrap();
-    let (status, body) = app
-        .post(&format!("/v1/Workspaces/{ws}/Tasks/{second_sid}"), &[("AssignmentStatus", "canceled")])
-        .await;
-    assert_eq!(status, 200, "{body}");
+    app.post_expecting(
+        &format!("/v1/Workspaces/{ws}/Tasks/{second_sid}"),
+        &[("AssignmentStatus", "canceled")],
+        200,
+    )
+    .await;
 
     let (status, s) =
         app.get(&format!("/v1/Workspaces/{ws}/CumulativeStatistics?SplitByWaitTime=5,30")).await;

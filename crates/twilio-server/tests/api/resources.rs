@@ -51,13 +51,13 @@ async fn activity_worker_queue_workflow_crud() {
     assert_eq!(list["workers"].as_array().unwrap().len(), 1);
     assert_eq!(app.delete(&format!("{base}/Workers/{worker}")).await, 204);
 
-    let (status, q) = app
-        .post(
+    let q = app
+        .post_expecting(
             &format!("{base}/TaskQueues"),
             &[("FriendlyName", "support"), ("TargetWorkers", r#"skills HAS "support""#)],
+            201,
         )
         .await;
-    assert_eq!(status, 201, "{q}");
     assert_eq!(q["target_workers"], r#"skills HAS "support""#);
     assert_eq!(q["task_order"], "FIFO");
     let q_sid = q["sid"].as_str().unwrap();
@@ -68,13 +68,13 @@ async fn activity_worker_queue_workflow_crud() {
     assert_eq!(status, 400, "{body}");
 
     let config = format!(r#"{{"task_routing":{{"filters":[],"default_filter":{{"queue":"{q_sid}"}}}}}}"#);
-    let (status, wf) = app
-        .post(
+    let wf = app
+        .post_expecting(
             &format!("{base}/Workflows"),
             &[("FriendlyName", "main"), ("Configuration", &config), ("TaskReservationTimeout", "10")],
+            201,
         )
         .await;
-    assert_eq!(status, 201, "{wf}");
     assert_eq!(wf["task_reservation_timeout"], 10);
     assert_eq!(wf["document_content_type"], "application/json");
     let wf_sid = wf["sid"].as_str().unwrap();
@@ -95,8 +95,7 @@ async fn evaluate_worker_attributes_compares_a_numeric_string_with_a_number() {
     let base = format!("/v1/Workspaces/{ws}/TaskQueues");
     let mut sids = Vec::new();
     for (name, target) in [("over 5", "tech_support_skill > 5"), ("over 7", "tech_support_skill > 7")] {
-        let (status, q) = app.post(&base, &[("FriendlyName", name), ("TargetWorkers", target)]).await;
-        assert_eq!(status, 201, "{q}");
+        let q = app.post_expecting(&base, &[("FriendlyName", name), ("TargetWorkers", target)], 201).await;
         sids.push(q["sid"].as_str().unwrap().to_owned());
     }
     let query = serde_urlencoded::to_string([("EvaluateWorkerAttributes", r#"{"tech_support_skill": "6"}"#)])
@@ -140,43 +139,20 @@ async fn task_lifecycle_with_etag_and_if_match() {
     let version: u64 = etag.parse().unwrap_or_else(|_| panic!("ETag {etag:?} is the version, an integer"));
 
     let r = app
-        .client
-        .post(app.url(&format!("{base}/Tasks/{sid}")))
-        .basic_auth(ACCOUNT, Some(TOKEN))
-        .header("If-Match", (version + 41).to_string())
-        .form(&[("Priority", "5")])
-        .send()
-        .await
-        .unwrap();
+        .post_if_match(&format!("{base}/Tasks/{sid}"), &(version + 41).to_string(), &[("Priority", "5")])
+        .await;
     assert_eq!(r.status().as_u16(), 412);
-    let r = app
-        .client
-        .post(app.url(&format!("{base}/Tasks/{sid}")))
-        .basic_auth(ACCOUNT, Some(TOKEN))
-        .header("If-Match", &etag)
-        .form(&[("Priority", "5")])
-        .send()
-        .await
-        .unwrap();
+    let r = app.post_if_match(&format!("{base}/Tasks/{sid}"), &etag, &[("Priority", "5")]).await;
     assert_eq!(r.status().as_u16(), 200);
     let new_etag = r.headers().get("etag").unwrap().to_str().unwrap().to_owned();
     assert!(new_etag.parse::<u64>().is_ok_and(|v| v > version), "{new_etag} after {etag}");
     let (_, body) = read(r).await;
     assert_eq!(body["priority"], 5);
     // The old version is now stale.
-    let r = app
-        .client
-        .post(app.url(&format!("{base}/Tasks/{sid}")))
-        .basic_auth(ACCOUNT, Some(TOKEN))
-        .header("If-Match", &etag)
-        .form(&[("Priority", "6")])
-        .send()
-        .await
-        .unwrap();
+    let r = app.post_if_match(&format!("{base}/Tasks/{sid}"), &etag, &[("Priority", "6")]).await;
     assert_eq!(r.status().as_u16(), 412);
 
-    let (status, body) = app.post(&format!("{base}/Tasks/{sid}"), &[("AssignmentStatus", "nonsense")]).await;
-    assert_eq!(status, 400, "{body}");
+    app.post_expecting(&format!("{base}/Tasks/{sid}"), &[("AssignmentStatus", "nonsense")], 400).await;
     let (_, list) = app.get(&format!("{base}/Tasks?AssignmentStatus=pending,reserved")).await;
     assert_eq!(list["tasks"].as_array().unwrap().len(), 1);
     assert!(list["meta"]["url"].as_str().unwrap().contains("AssignmentStatus=pending%2Creserved"));
@@ -204,13 +180,13 @@ async fn reservations_accept_and_reject_in_both_views() {
     // Rejecting with an unavailable activity, as Twilio recommends: otherwise the task goes straight back to
     // the same worker.
     let offline = app.activity(&ws, "Offline").await;
-    let (status, r) = app
-        .post(
+    let r = app
+        .post_expecting(
             &format!("{base}/Tasks/{task_sid}/Reservations/{res}"),
             &[("ReservationStatus", "rejected"), ("WorkerActivitySid", &offline)],
+            200,
         )
         .await;
-    assert_eq!(status, 200, "{r}");
     assert_eq!(r["reservation_status"], "rejected");
     let (status, body) = app
         .post(&format!("{base}/Tasks/{task_sid}/Reservations/{res}"), &[("ReservationStatus", "accepted")])
@@ -221,18 +197,21 @@ async fn reservations_accept_and_reject_in_both_views() {
 
     // Back to Available, bob is offered the task again (a new reservation) and accepts it in the worker view.
     let available = app.available_activity(&ws).await;
-    let (status, body) = app.post(&format!("{base}/Workers/{worker}"), &[("ActivitySid", &available)]).await;
-    assert_eq!(status, 200, "{body}");
+
+    app.post_expecting(&format!("{base}/Workers/{worker}"), &[("ActivitySid", &available)], 200).await;
     let (status, list) =
         app.get(&format!("{base}/Workers/{worker}/Reservations?ReservationStatus=pending")).await;
     assert_eq!(status, 200, "{list}");
     let res2 = list["reservations"][0]["sid"].as_str().unwrap().to_owned();
     assert_ne!(res2, res);
     assert_eq!(list["reservations"][0]["task_sid"], task_sid);
-    let (status, r) = app
-        .post(&format!("{base}/Workers/{worker}/Reservations/{res2}"), &[("ReservationStatus", "accepted")])
+    let r = app
+        .post_expecting(
+            &format!("{base}/Workers/{worker}/Reservations/{res2}"),
+            &[("ReservationStatus", "accepted")],
+            200,
+        )
         .await;
-    assert_eq!(status, 200, "{r}");
     assert_eq!(r["reservation_status"], "accepted");
     let (_, t) = app.get(&format!("{base}/Tasks/{task_sid}")).await;
     assert_eq!(t["assignment_status"], "assigned");
@@ -345,8 +324,7 @@ async fn resources_have_exactly_the_spec_fields() {
             "workspace_sid",
         ]
     );
-    let (status, q) = app.post(&format!("{base}/TaskQueues"), &[("FriendlyName", "q")]).await;
-    assert_eq!(status, 201, "{q}");
+    let q = app.post_expecting(&format!("{base}/TaskQueues"), &[("FriendlyName", "q")], 201).await;
     assert_eq!(
         keys(&q),
         [
@@ -371,9 +349,13 @@ async fn resources_have_exactly_the_spec_fields() {
         r#"{{"task_routing":{{"filters":[],"default_filter":{{"queue":"{}"}}}}}}"#,
         q["sid"].as_str().unwrap()
     );
-    let (status, wf) =
-        app.post(&format!("{base}/Workflows"), &[("FriendlyName", "w"), ("Configuration", &config)]).await;
-    assert_eq!(status, 201, "{wf}");
+    let wf = app
+        .post_expecting(
+            &format!("{base}/Workflows"),
+            &[("FriendlyName", "w"), ("Configuration", &config)],
+            201,
+        )
+        .await;
     assert_eq!(
         keys(&wf),
         [
