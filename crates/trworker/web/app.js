@@ -556,6 +556,7 @@ function complete(reservation, auto = false) {
     if (task?.assignment_status === 'completed') {
       state.reservations = state.reservations.filter((r) => r.task?.sid !== taskSid);
       forgetDraft(taskSid);
+      if (!auto) backToTop();
     }
     const notes = saved ? ' with your notes' : '';
     const said = auto
@@ -563,6 +564,13 @@ function complete(reservation, auto = false) {
       : `You completed the call from ${callerLabel(reservation)}${notes}.`;
     log(said, { key: `completed:${taskSid}` });
   }).catch((err) => wrapUpError(taskSid, `${err.message} Your notes are kept on this page.`));
+}
+
+/** After Complete the card is gone: the page goes back to its top, where the status and the next call are,
+ * with the focus on the worker's name rather than lost with the button. */
+function backToTop() {
+  window.scrollTo({ top: 0, behavior: 'instant' });
+  $('worker-name').focus({ preventScroll: true });
 }
 
 function extendWrapUp(reservation) {

@@ -166,7 +166,8 @@ function callerBlock(reservation, headingId, tag = 'h3') {
     if (label === 'Queue' && !present(value)) value = reservation?.task?.queue;
     if (present(value)) context.append(h('div', {}, h('dt', {}, label), userText('dd', {}, value, CALLER_MAX)));
   }
-  if (Number.isFinite(reservation?.waiting_since)) {
+  // How long the caller has waited matters while the call rings; once answered it only takes room.
+  if (reservation?.status === 'pending' && Number.isFinite(reservation?.waiting_since)) {
     context.append(
       h('div', {}, h('dt', {}, 'Waiting'), h('dd', {}, h('span', { class: 'timer', 'data-testid': 'waiting', dataset: { since: reservation.waiting_since } }, '00:00'))),
     );
@@ -339,13 +340,13 @@ function wrapUpForm(reservation) {
       'Wrap-up time left ',
       h('span', { class: 'timer', 'data-testid': 'wrap-up-countdown', dataset: { until: reservation.wrap_up?.ends_at ?? '' } }, '--:--'),
     ),
-    h('p', { class: 'note' }, 'The call has ended. Choose a disposition and write your notes, then Complete. At zero the task is completed with what you have written.'),
+    h('p', { class: 'note' }, 'The call has ended. At zero the task is completed with what you have written.'),
     h('div', { class: 'field' }, h('label', { for: select.id }, 'Disposition'), select),
     h(
       'div',
       { class: 'field' },
       h('label', { for: `${id}-notes` }, 'Notes'),
-      h('textarea', { id: `${id}-notes`, name: 'notes', rows: '4', 'data-field': 'notes', 'data-testid': 'notes', 'aria-describedby': `${id}-error` }),
+      h('textarea', { id: `${id}-notes`, name: 'notes', rows: '3', 'data-field': 'notes', 'data-testid': 'notes', 'aria-describedby': `${id}-error` }),
     ),
     h('p', { id: `${id}-error`, class: 'form-error', role: 'alert', 'data-testid': 'wrap-up-error' }),
     h(

@@ -22,6 +22,7 @@ mod axe;
 mod bidi;
 mod calls;
 mod oncall;
+mod phone;
 mod policy;
 mod safety;
 mod session;
