@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 
 use twilio_server::http::Limits;
 
+use crate::app::channels::Source;
 use crate::app::{AppConfig, Mode, WrapUpPolicy};
 use crate::config::vars;
 use crate::embedded::{self, Embedded, Seed};
@@ -152,6 +153,10 @@ pub struct ServeArgs {
     /// API 2010 base URL in twilio mode.
     #[arg(long, env = vars::API_URL)]
     pub api_url: Option<String>,
+    /// Event bridge base URL in twilio mode (default Twilio's, or the TaskRouter URL when that is set);
+    /// `off`: no event channels, events by the webhook only.
+    #[arg(long, env = vars::EVENT_BRIDGE_URL)]
+    pub event_bridge_url: Option<String>,
     /// Seconds a new worker WebSocket has to send its hello.
     #[arg(long, env = vars::WS_HELLO_TIMEOUT, default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
@@ -264,6 +269,10 @@ async fn run_serve(args: ServeArgs, log: LogFormat) -> anyhow::Result<()> {
             );
             config.taskrouter_url = args.taskrouter_url.clone();
             config.api_url = args.api_url.clone();
+            config.event_source = args.event_bridge_url.as_deref().map(|url| match url {
+                "off" => Source::Off,
+                url => Source::Bridge { base_url: format!("{}/v1/wschannels", url.trim_end_matches('/')) },
+            });
             config
         }
     };

@@ -51,6 +51,8 @@ pub mod vars {
     pub const TASKROUTER_URL: &str = "TWILIO_TASKROUTER_URL";
     /// API 2010 base URL.
     pub const API_URL: &str = "TWILIO_API_URL";
+    /// Event bridge base URL.
+    pub const EVENT_BRIDGE_URL: &str = "TWILIO_EVENT_BRIDGE_URL";
     /// `text` or `json` logs.
     pub const LOG_FORMAT: &str = "TRWORKER_LOG_FORMAT";
     /// Log filter.
@@ -166,6 +168,11 @@ pub const SERVER_VARIABLES: &[Variable] = &[
     Variable {
         name: vars::API_URL,
         description: "API 2010 (Conferences) base URL override (default Twilio's).",
+        required_for_twilio: false,
+    },
+    Variable {
+        name: vars::EVENT_BRIDGE_URL,
+        description: "Event bridge base URL for workers' event channels (default Twilio's, or the TaskRouter URL when that is set, as a trworker engine serves both); off: no channels, events by the webhook only.",
         required_for_twilio: false,
     },
     Variable {

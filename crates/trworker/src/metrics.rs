@@ -23,6 +23,26 @@ const BUCKETS_US: [u64; 14] = [
 pub const RESERVATION_OUTCOMES: [&str; 7] =
     ["created", "accepted", "rejected", "timeout", "canceled", "rescinded", "completed"];
 
+/// Where the worker app heard of a TaskRouter event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventSource {
+    /// The workspace's `EventCallbackUrl` (`POST /twilio/events`).
+    Webhook,
+    /// A worker's event channel (the event bridge, or the embedded engine in process).
+    Channel,
+}
+
+impl EventSource {
+    const ALL: [EventSource; 2] = [EventSource::Webhook, EventSource::Channel];
+
+    fn label(self) -> &'static str {
+        match self {
+            EventSource::Webhook => "webhook",
+            EventSource::Channel => "channel",
+        }
+    }
+}
+
 /// Route label of a request that matched no route; the raw path is never a label (it would let any client
 /// create series without bound).
 pub const UNMATCHED_ROUTE: &str = "unmatched";
@@ -85,6 +105,10 @@ pub struct Metrics {
     /// and methods and statuses few, so this stays small.
     http: RwLock<HashMap<String, Vec<Series>, BuildHasherDefault<Fnv>>>,
     reservations: [AtomicU64; RESERVATION_OUTCOMES.len()],
+    /// Events received, by [`EventSource`] in [`EventSource::ALL`]'s order.
+    events: [AtomicU64; EventSource::ALL.len()],
+    /// Event channels that connected again after a loss.
+    channel_reconnects: AtomicU64,
 }
 
 impl Metrics {
@@ -129,6 +153,18 @@ impl Metrics {
                 counter.fetch_add(1, Ordering::Relaxed);
             }
         }
+    }
+
+    /// Counts one event received from `source`.
+    pub fn count_event_from(&self, source: EventSource) {
+        if let Some(counter) = self.events.get(source as usize) {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts one event channel connected again after a loss.
+    pub fn count_channel_reconnect(&self) {
+        self.channel_reconnects.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Reservations seen with this outcome so far (0 for an unknown outcome).
@@ -196,6 +232,20 @@ impl Metrics {
             let labels = format!("outcome=\"{outcome}\"");
             out.sample("trworker_reservations_total", &labels, counter.load(Ordering::Relaxed));
         }
+        out.header(
+            "trworker_events_received_total",
+            "counter",
+            "TaskRouter events the worker app received, by source (webhook or event channel).",
+        );
+        for (source, counter) in EventSource::ALL.iter().zip(self.events.iter()) {
+            let labels = format!("source=\"{}\"", source.label());
+            out.sample("trworker_events_received_total", &labels, counter.load(Ordering::Relaxed));
+        }
+        out.counter(
+            "trworker_event_channel_reconnects_total",
+            "Workers' event channels that connected again after a loss.",
+            self.channel_reconnects.load(Ordering::Relaxed),
+        );
     }
 }
 

@@ -23,6 +23,7 @@ use engine::{Clock, SystemClock};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use twilio_server::http::{self, Limits};
+use twilio_server::worker_feed::WorkerFeed;
 
 use crate::app::{AppConfig, AppState};
 use crate::config::{self, vars};
@@ -244,6 +245,7 @@ async fn start_serve(
             embedded::default_public_url(internal.local_addr().context("cannot read the bound address")?);
         config.taskrouter_url = Some(internal_url.clone());
         config.api_url = Some(internal_url);
+        config.event_source = Some(crate::app::channels::Source::InProcess);
         local = Some((embedded, internal));
     }
     if config.legacy_open {
@@ -286,14 +288,14 @@ async fn start_serve(
         let internal_limits = Limits { max_connections: 1024, ..Limits::default() };
         internal_server =
             Some(tokio::spawn(http::serve(internal, routes, internal_limits, clock.clone(), false, stop)));
-        let account = embedded.credentials.account_sid.clone();
-        let events = match feed {
-            Feed::Applied => embedded.handle.subscribe_applied(),
-            Feed::Durable => embedded.handle.subscribe(),
+        // Workers' event channels, in process (`app::channels`), from the engine's own stream.
+        let server = twilio_server::ServerState::new(embedded.engine(), embedded.credentials.clone(), &url);
+        let workspace = embedded.workspace_sid.context("the local engine has no workspace")?;
+        let feed = match feed {
+            Feed::Applied => WorkerFeed::applied(server, workspace),
+            Feed::Durable => WorkerFeed::durable(server, workspace),
         };
-        crate::app::events::spawn_feed(state.clone(), events, move |e| {
-            twilio_server::callbacks::event_fields(&account, e)
-        });
+        crate::app::channels::spawn_local(state.clone(), feed);
         let password = state.config().token_password.clone();
         local_env = Some(embedded.write_local_env(&listening, &[(vars::TOKEN_PASSWORD, password.as_str())])?);
         engine = Some(embedded);

@@ -30,6 +30,8 @@
 //!   channel and the REST envelope at `/v1/wschannels`) and v1 addressing (taskrouter.js v1's worker, task
 //!   queue and workspace channels at `/v1/wschannels/{AC}/{channel}`, with capability-token policies),
 //!   authenticated by token, not Basic auth.
+//! - [`worker_feed`]: what the v1 worker channel sends each worker, in process, for a consumer in the same
+//!   process (the worker app in local mode).
 //!
 //! # Wiring
 //!
@@ -57,6 +59,7 @@ pub mod page;
 pub mod params;
 pub mod render;
 pub mod stats;
+pub mod worker_feed;
 
 mod conferences;
 mod extract;

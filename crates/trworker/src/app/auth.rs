@@ -46,7 +46,8 @@ pub(crate) struct Issued {
     pub(crate) exp: u64,
 }
 
-/// Issues the worker capability token (activity and reservation updates allowed) for `worker_sid`.
+/// Issues the worker capability token for `worker_sid`, with the original app's policies: fetching the
+/// worker's sub-resources, activity updates and reservation updates.
 pub(crate) fn issue(state: &AppState, worker_sid: &str) -> Result<Issued, AppError> {
     let config = state.config();
     let now = state.now_secs();
@@ -57,6 +58,8 @@ pub(crate) fn issue(state: &AppState, worker_sid: &str) -> Result<Issued, AppErr
         worker_sid,
     )
     .ttl(config.token_ttl)
+    // The original app's three: its page's SDK also reads the worker's channels and statistics.
+    .allow_fetch_subresources(true)
     .allow_activity_updates(true)
     .allow_reservation_updates(true);
     let claims =

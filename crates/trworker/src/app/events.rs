@@ -8,10 +8,10 @@
 //!   task's wrap-up countdown.
 //! - `POST /twilio/events` is TaskRouter's `EventCallbackUrl`: form-encoded, signed with `X-Twilio-Signature`
 //!   over the configured public URL (403 on a bad signature), answered 204 at once.
-//! - In local mode the engine's in-process event stream may be fed in with [`spawn_feed`] (the same fields,
-//!   through [`EventIntake::ingest`]) instead of the HTTP hop; use one or the other, not both, or every
-//!   event shows twice. The webhook path stays tested.
-//! - [`reconcile`] is the safety net for lost webhooks: connected workers' states are rebuilt and pushed
+//! - Workers' event channels ([`super::channels`]) bring the events of signed-in workers without a webhook,
+//!   in both modes, through the same [`EventIntake::ingest`]. A webhook event for a worker whose channel is
+//!   connected is not ingested again.
+//! - [`reconcile`] is the safety net for lost events: connected workers' states are rebuilt and pushed
 //!   where they changed, and wrapping tasks are checked against the wrap-up policy. It also reloads the
 //!   workflows' reservation timeouts (as do `workflow.*` events), which new reservations' frames need.
 
@@ -22,10 +22,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use serde_json::{json, Value};
-use tokio::sync::broadcast;
-use tokio::task::JoinHandle;
 
-use super::{leave, live, snapshot, wrapup, AppError, AppState};
+use super::{channels, leave, live, snapshot, wrapup, AppError, AppState};
+use crate::metrics::EventSource;
 
 /// One TaskRouter event, as the `EventCallbackUrl` form carries it (reference §9.2): the fields the app
 /// routes by, and those the page needs to show a reservation without asking the REST API.
@@ -319,7 +318,15 @@ async fn receive(
     }
     match TaskRouterEvent::from_fields(&fields) {
         Some(event) => {
-            state.ingest(event);
+            state.metrics().count_event_from(EventSource::Webhook);
+            // A worker whose channel is connected here hears of it that way: shown once, not twice.
+            let worker = event
+                .worker_sid
+                .clone()
+                .or_else(|| event.task_sid.as_deref().and_then(|task| state.inner.hub.task_owner(task)));
+            if worker.is_none_or(|worker| !channels::connected(&state, &worker)) {
+                state.ingest(event);
+            }
             StatusCode::NO_CONTENT.into_response()
         }
         None => AppError::BadRequest("The event has no EventType.".to_owned()).into_response(),
@@ -332,37 +339,6 @@ fn for_this_workspace(state: &AppState, fields: &[(String, String)]) -> bool {
         .iter()
         .find(|(name, _)| name == "WorkspaceSid")
         .is_none_or(|(_, value)| *value == state.config().workspace_sid)
-}
-
-/// Feeds an in-process event stream (local mode: the embedded engine's broadcast) into the app, as the
-/// webhook would, until the sender is gone. `to_fields` turns an event into its callback form fields
-/// (e.g. `trworker::twilio_server::callbacks::event_fields`). Events of other workspaces are skipped; when the
-/// receiver lags behind and events are lost, a reconciliation round puts every connected worker right.
-pub fn spawn_feed<T, F>(state: AppState, mut events: broadcast::Receiver<T>, to_fields: F) -> JoinHandle<()>
-where
-    T: Clone + Send + 'static,
-    F: Fn(&T) -> Vec<(String, String)> + Send + 'static,
-{
-    tokio::spawn(async move {
-        loop {
-            match events.recv().await {
-                Ok(event) => {
-                    let fields = to_fields(&event);
-                    if !for_this_workspace(&state, &fields) {
-                        continue;
-                    }
-                    if let Some(event) = TaskRouterEvent::from_fields(&fields) {
-                        state.ingest(event);
-                    }
-                }
-                Err(broadcast::error::RecvError::Lagged(missed)) => {
-                    tracing::warn!(missed, "the app fell behind the engine's events; reconciling");
-                    state.reconcile().await;
-                }
-                Err(broadcast::error::RecvError::Closed) => return,
-            }
-        }
-    })
 }
 
 /// Workers whose state is rebuilt at the same time during reconciliation.
@@ -381,6 +357,7 @@ pub(crate) async fn reconcile(state: &AppState) {
         .await;
     wrapup::sweep(state).await;
     leave::sweep(state).await;
+    channels::sweep(state);
 }
 
 #[cfg(test)]

@@ -29,6 +29,7 @@ impl Departure {
         if let Ok(mut departed) = state.inner.departed.lock() {
             departed.remove(worker_sid);
         }
+        super::channels::active(state, worker_sid);
         Departure { state: state.clone(), worker_sid: worker_sid.into() }
     }
 }
@@ -38,15 +39,19 @@ impl Drop for Departure {
         let hub = &self.state.inner.hub;
         let last = hub.channel(&self.worker_sid).is_none_or(|c| c.sockets() == 0);
         if last {
+            let now = self.state.now();
             if let Ok(mut departed) = self.state.inner.departed.lock() {
-                departed.insert(self.worker_sid.to_string(), self.state.now());
+                departed.insert(self.worker_sid.to_string(), now);
             }
+            super::channels::idle(&self.state, &self.worker_sid, now);
         }
     }
 }
 
-/// Moves `worker_sid` to the leave activity. `Ok(None)` when the workspace has no such activity.
+/// Moves `worker_sid` to the leave activity, and closes its event channel: nobody is at the desk to see
+/// events (a sign-in or a new tab opens it again). `Ok(None)` when the workspace has no such activity.
 pub(crate) async fn leave(state: &AppState, worker_sid: &str) -> Result<Option<String>, AppError> {
+    super::channels::close(state, worker_sid);
     let name = &state.config().leave_activity;
     let workspace = snapshot::workspace(state).await?;
     let Some(activity) = workspace.activity_named(name) else {

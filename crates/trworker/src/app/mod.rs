@@ -15,7 +15,9 @@
 //! - [`live`]: the per-worker hub (sequence numbers, bounded event buffer, broadcast to every socket of a
 //!   worker) and the WebSocket at `/api/ws`.
 //! - [`events`]: event intake: the [`EventIntake`] trait, the signed `EventCallbackUrl` webhook at
-//!   `/twilio/events`, and the periodic reconciliation that is the safety net when a webhook is lost.
+//!   `/twilio/events`, and the periodic reconciliation that is the safety net when an event is lost.
+//! - [`channels`]: one event channel per signed-in worker (TaskRouter's event bridge, or the embedded
+//!   engine in process), so that no public webhook is needed.
 //! - [`wrapup`]: the wrap-up after a call: its countdown, "Extend", and the server completing the task at
 //!   its end, per [`WrapUpPolicy`].
 //! - [`leave`]: moving a worker who signs out, or whose page has been closed past a grace, to the leave
@@ -28,6 +30,7 @@
 pub mod api;
 pub mod assets;
 pub mod auth;
+pub mod channels;
 pub mod error;
 pub mod events;
 pub mod headers;
@@ -126,6 +129,9 @@ pub struct AppConfig {
     pub taskrouter_url: Option<String>,
     /// API 2010 base URL; `None` for Twilio's.
     pub api_url: Option<String>,
+    /// Where workers' event channels come from; `None`: the event bridge at `TWILIO_EVENT_BRIDGE_URL`'s
+    /// default ([`AppConfig::event_source`]).
+    pub event_source: Option<channels::Source>,
     /// Activity a worker is moved to after accepting, so it gets no other call (default "Unavailable").
     pub accept_activity: String,
     /// Activity named as the conference instruction's `PostWorkActivitySid` (default "Offline").
@@ -190,6 +196,7 @@ impl AppConfig {
             public_url: public_url.into(),
             taskrouter_url: None,
             api_url: None,
+            event_source: None,
             accept_activity: "Unavailable".to_owned(),
             post_work_activity: "Offline".to_owned(),
             leave_activity: "Offline".to_owned(),
@@ -231,7 +238,29 @@ impl AppConfig {
         if !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://")) {
             return Err(AppError::Config("PUBLIC_URL must start with http:// or https://".into()));
         }
+        if let channels::Source::Bridge { base_url } = self.event_source() {
+            let schemes = ["http://", "https://", "ws://", "wss://"];
+            if !schemes.iter().any(|scheme| base_url.starts_with(scheme)) {
+                return Err(AppError::Config(format!(
+                    "TWILIO_EVENT_BRIDGE_URL must start with https:// (or http://, ws://, wss://); it gives {base_url}"
+                )));
+            }
+        }
         Ok(())
+    }
+
+    /// Where workers' event channels come from: `event_source` when set, else the event bridge beside a
+    /// TaskRouter that is not Twilio's (`{taskrouter_url}/v1/wschannels`: `trworker engine` serves both on
+    /// one port), else Twilio's event bridge.
+    pub fn event_source(&self) -> channels::Source {
+        if let Some(source) = &self.event_source {
+            return source.clone();
+        }
+        let base = match &self.taskrouter_url {
+            Some(url) => format!("{}/v1/wschannels", url.trim_end_matches('/')),
+            None => twilio::token::EVENT_BRIDGE_URL.to_owned(),
+        };
+        channels::Source::Bridge { base_url: base }
     }
 
     /// The client configuration for this app's TaskRouter and Conference calls.
@@ -261,6 +290,7 @@ impl fmt::Debug for AppConfig {
             .field("public_url", &self.public_url)
             .field("taskrouter_url", &self.taskrouter_url)
             .field("api_url", &self.api_url)
+            .field("event_source", &self.event_source)
             .field("accept_activity", &self.accept_activity)
             .field("post_work_activity", &self.post_work_activity)
             .field("caller_id", &self.caller_id)
@@ -291,6 +321,8 @@ pub(crate) struct Inner {
     pub(crate) wrapping: wrapup::Tracker,
     /// Workers whose last socket closed, and when ([`leave`]). A std mutex: held for map operations only.
     pub(crate) departed: Mutex<HashMap<String, Timestamp>>,
+    /// The workers' event channels of this instance.
+    pub(crate) channels: channels::Registry,
     /// Ends the background loop and every socket.
     pub(crate) shutdown: tokio::sync::watch::Sender<bool>,
     /// Counters reported at `/metrics` (reservation outcomes are counted at event intake).
@@ -322,6 +354,7 @@ impl AppState {
             signed_in: Mutex::new(HashMap::new()),
             wrapping: wrapup::Tracker::default(),
             departed: Mutex::new(HashMap::new()),
+            channels: channels::Registry::new(config.event_source()),
             config,
             client,
             clock,
@@ -344,6 +377,16 @@ impl AppState {
     /// The app's metrics registry (the server also times its HTTP requests into it).
     pub fn metrics(&self) -> &Arc<crate::metrics::Metrics> {
         &self.inner.metrics
+    }
+
+    /// Workers' event channels open here, and how many of them are connected, counted now.
+    pub fn event_channels(&self) -> (usize, usize) {
+        self.inner.channels.counts()
+    }
+
+    /// `Err` with the reason while this instance has event channels open and none is connected.
+    pub fn event_channels_health(&self) -> Result<(), String> {
+        channels::health(self)
     }
 
     /// Connected workers and open sockets (signed-in WebSockets), counted now.
@@ -395,13 +438,16 @@ impl AppState {
         u64::try_from(self.now().secs()).unwrap_or(0)
     }
 
-    /// Notes that `worker_sid` holds a token valid until `exp`.
+    /// Notes that `worker_sid` holds a token valid until `exp`, and opens its event channel if need be.
     pub(crate) fn note_signed_in(&self, worker_sid: &str, exp: u64) {
         let now = self.now_secs();
         if let Ok(mut map) = self.inner.signed_in.lock() {
             map.retain(|_, until| *until > now);
             let until = map.entry(worker_sid.to_owned()).or_insert(exp);
             *until = (*until).max(exp);
+        }
+        if exp > now {
+            channels::ensure(self, worker_sid);
         }
     }
 

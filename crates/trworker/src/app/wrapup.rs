@@ -16,6 +16,13 @@
 //! Only one completion of a task is tried at a time ([`Tracker::claim`]): the end of a call brings
 //! `task.wrapup` and `reservation.wrapup` together, and each used to start a check that read the task as
 //! wrapping and tried to complete it, the second one failing with a warning.
+//!
+//! Several instances of the app may see the same wrap-up (a worker with tabs on two, or "Extend" answered
+//! by another instance than the one holding the socket). Each keeps its own countdown, so "Extend" also
+//! writes the new end on the task's attributes (`wrap_up.ends_at`, ms since the epoch), TaskRouter being
+//! the one state instances share; before completing a due task, an instance reads that end and, when it
+//! is later than its own, adopts it and waits ([`Tracker::adopt`]). A task another instance completed
+//! first is not an error ([`fix_task`]).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
@@ -124,6 +131,19 @@ impl Tracker {
         Some(Ok(*wrap_up))
     }
 
+    /// Moves the end of `task_sid`'s wrap-up to `ends_at` when that is later (an extension made elsewhere),
+    /// within its limit: the new wrap-up when it moved.
+    pub(crate) fn adopt(&self, task_sid: &str, ends_at: Timestamp) -> Option<WrapUp> {
+        let mut tasks = self.tasks.lock().ok()?;
+        let wrap_up = tasks.get_mut(task_sid)?;
+        let ends_at = ends_at.min(wrap_up.limit_at);
+        if ends_at <= wrap_up.ends_at {
+            return None;
+        }
+        wrap_up.ends_at = ends_at;
+        Some(*wrap_up)
+    }
+
     /// Takes the right to complete `task_sid`; `None` while another completion of it is in flight.
     pub(crate) fn claim(&self, task_sid: &str) -> Option<Claim<'_>> {
         let mut completing = self.completing.lock().ok()?;
@@ -164,10 +184,14 @@ pub(crate) async fn extend(state: &AppState, task_sid: &str) -> Result<WrapUp, A
         )));
     }
     started(state, task_sid);
+    if let Some(ends_at) = extended_end(&task) {
+        state.inner.wrapping.adopt(task_sid, ends_at);
+    }
     let policy = state.config().wrap_up;
     match state.inner.wrapping.extend(task_sid, policy) {
         Some(Ok(wrap_up)) => {
             schedule(state, task_sid, wrap_up.due_at());
+            share_end(state, &task, wrap_up.ends_at).await;
             Ok(wrap_up)
         }
         Some(Err(_)) => Err(AppError::Conflict(format!(
@@ -177,6 +201,30 @@ pub(crate) async fn extend(state: &AppState, task_sid: &str) -> Result<WrapUp, A
         None => {
             Err(AppError::Conflict(format!("Task {task_sid} is not in wrap-up: there is nothing to extend.")))
         }
+    }
+}
+
+/// The end of the task's wrap-up as an "Extend" wrote it on its attributes (`wrap_up.ends_at`).
+fn extended_end(task: &Task) -> Option<Timestamp> {
+    let attributes = task.attributes_json().ok()?;
+    attributes.get("wrap_up")?.get("ends_at")?.as_i64().map(Timestamp)
+}
+
+/// Writes `ends_at` on the task's attributes for the other instances. A failure costs only that another
+/// instance may complete the task at its own, earlier end: logged, not the worker's error.
+async fn share_end(state: &AppState, task: &Task, ends_at: Timestamp) {
+    let mut attributes = match task.attributes_json() {
+        Ok(Value::Object(map)) => map,
+        _ => serde_json::Map::new(),
+    };
+    let wrap_up = attributes.entry("wrap_up").or_insert_with(|| json!({}));
+    if !wrap_up.is_object() {
+        *wrap_up = json!({});
+    }
+    wrap_up["ends_at"] = json!(ends_at.millis());
+    let update = UpdateTask { attributes: Some(Value::Object(attributes)), ..Default::default() };
+    if let Err(error) = state.client().update_task(&task.sid, &update).await {
+        tracing::warn!(task_sid = %task.sid, %error, "could not note the wrap-up's new end on the task");
     }
 }
 
@@ -219,6 +267,20 @@ pub async fn fix_task(state: &AppState, task_sid: &str) -> Result<Task, AppError
     Ok(task)
 }
 
+/// Completes `task_sid`, due by this instance's countdown, unless its attributes say it was extended
+/// beyond (elsewhere): then the later end is adopted and checked again then.
+async fn complete_due(state: &AppState, task_sid: &str) -> Result<Task, AppError> {
+    let task =
+        state.client().fetch_task(task_sid).await.map_err(|e| AppError::upstream("read the task", e))?;
+    if let Some(wrap_up) = extended_end(&task).and_then(|end| state.inner.wrapping.adopt(task_sid, end)) {
+        if state.now() < wrap_up.due_at() {
+            schedule(state, task_sid, wrap_up.due_at());
+            return Ok(task);
+        }
+    }
+    fix_task(state, task_sid).await
+}
+
 /// Finds the worker of the wrapping `task_sid` and applies the policy.
 async fn check_task(state: &AppState, task_sid: &str) {
     let filter =
@@ -244,7 +306,7 @@ async fn apply(state: &AppState, worker_sid: &str, tasks: &[String]) {
         }
         // Another check is completing it: that one reports.
         let Some(_claim) = state.inner.wrapping.claim(task) else { continue };
-        match fix_task(state, task).await {
+        match complete_due(state, task).await {
             Ok(_) => super::live::refresh(state, worker_sid),
             Err(error) => {
                 tracing::warn!(task_sid = %task, %error, "could not complete a task stuck in wrapping")

@@ -76,6 +76,9 @@ pub enum NotReady {
     /// TaskRouter could not be reached or refused the app's credentials.
     #[error("TaskRouter is not usable: {0}")]
     Twilio(String),
+    /// Workers' event channels are open and none is connected: pages would not hear of new calls.
+    #[error("{0}")]
+    EventChannels(String),
 }
 
 impl Observer {
@@ -133,6 +136,9 @@ impl Observer {
             };
             result.map_err(NotReady::Twilio)?;
         }
+        if let Some(app) = &self.inner.app {
+            app.event_channels_health().map_err(NotReady::EventChannels)?;
+        }
         Ok(())
     }
 
@@ -157,6 +163,13 @@ impl Observer {
                 workers as u64,
             );
             out.gauge("trworker_websocket_connections", "Signed-in WebSockets open.", sockets as u64);
+            let (open, connected) = app.event_channels();
+            out.gauge("trworker_event_channels_open", "Workers' event channels open.", open as u64);
+            out.gauge(
+                "trworker_event_channels_connected",
+                "Workers' event channels open and connected.",
+                connected as u64,
+            );
         }
         if let Some(callbacks) = &inner.callbacks {
             delivery_counters(

@@ -26,7 +26,8 @@ pub const RESERVATION_TIMEOUT: u32 = 10;
 /// `trworker setup`.
 #[derive(Debug, Clone, Args)]
 pub struct SetupArgs {
-    /// Where TaskRouter should POST workspace events (e.g. https://your-app/twilio/events).
+    /// Where TaskRouter should POST workspace events (e.g. https://your-app/twilio/events). Optional: the
+    /// worker app takes its events from the event bridge; set it only to also receive the webhook.
     #[arg(long, env = "TRWORKER_CALLBACK_URL")]
     pub callback_url: Option<String>,
     /// The worker to create when it does not exist.
@@ -245,7 +246,10 @@ async fn setup(settings: &Settings, args: &SetupArgs) -> Result<Report, Error> {
             "not set",
             None,
             State::Found,
-            Some("pass --callback-url URL to set it".into()),
+            Some(
+                "not needed: the worker app hears of events on the event bridge; --callback-url URL sets one"
+                    .into(),
+            ),
         ),
     }
     if !args.dry_run && (update.timeout_activity_sid.is_some() || update.event_callback_url.is_some()) {

@@ -8,8 +8,11 @@ use crate::helpers::{spawn_app, spawn_app_with};
 
 /// Only the events these tests feed in reach the app: the upstream's callbacks are signed for another
 /// URL and refused.
+/// No events reach the app but those a test feeds in: webhooks are signed for another URL, and there are
+/// no event channels.
 fn webhooks_elsewhere(config: &mut trworker::app::AppConfig) {
     config.public_url = "https://elsewhere.example".into();
+    config.event_source = Some(trworker::app::channels::Source::Off);
 }
 
 fn pending(state: &Value) -> Option<&Value> {

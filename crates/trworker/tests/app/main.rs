@@ -7,6 +7,7 @@ mod support;
 mod upstream;
 
 mod actions;
+mod channels;
 mod headers;
 mod leave;
 mod legacy;

@@ -20,6 +20,12 @@ async fn the_right_password_gets_a_worker_token_for_eight_hours() {
     let methods: Vec<_> =
         claims.policies.iter().map(|p| (p.method.as_str(), p.url.ends_with(&app.alice))).collect();
     assert!(methods.contains(&("POST", true)), "activity updates allowed: {methods:?}");
+    let subresources = format!("/Workers/{}/**", app.alice);
+    assert!(
+        claims.policies.iter().any(|p| p.method == "GET" && p.url.ends_with(&subresources) && p.allow),
+        "the original's page reads the worker's channels and statistics: {:?}",
+        claims.policies
+    );
     assert_eq!(body["worker"]["sid"], app.alice.as_str());
     assert_eq!(body["worker"]["friendly_name"], "alice");
     assert_eq!(body["worker"]["activity_name"], "Offline");

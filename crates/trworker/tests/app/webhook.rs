@@ -2,7 +2,13 @@
 
 use serde_json::json;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{spawn_app_with, TestApp};
+
+/// The app with the webhook as its only source of events (`TWILIO_EVENT_BRIDGE_URL=off`), so that these
+/// tests see what the webhook brings.
+async fn webhook_only() -> TestApp {
+    spawn_app_with(|config| config.event_source = Some(trworker::app::channels::Source::Off)).await
+}
 
 fn form(worker: &str) -> Vec<(String, String)> {
     [
@@ -21,7 +27,7 @@ fn form(worker: &str) -> Vec<(String, String)> {
 
 #[tokio::test]
 async fn a_signed_event_is_taken_and_pushed_a_forged_one_is_403() {
-    let app = spawn_app().await;
+    let app = webhook_only().await;
     let (_, mut socket) = app.connect("alice").await;
 
     let url = app.url("/twilio/events");
@@ -62,7 +68,7 @@ async fn a_signed_event_is_taken_and_pushed_a_forged_one_is_403() {
 #[tokio::test]
 async fn the_upstream_delivers_signed_events_that_reach_the_socket() {
     // The workspace's EventCallbackUrl is this app: the engine signs, the app validates.
-    let app = spawn_app().await;
+    let app = webhook_only().await;
     let (_, mut socket) = app.connect("alice").await;
     // An activity change made behind the app's back (by an administrator) still reaches the page.
     app.admin_set_activity(&app.alice, "Available").await;
@@ -76,7 +82,8 @@ async fn the_upstream_delivers_signed_events_that_reach_the_socket() {
 
 #[tokio::test]
 async fn reconciliation_pushes_changes_the_webhook_missed() {
-    let app = crate::helpers::spawn_app_with(|config| {
+    let app = spawn_app_with(|config| {
+        config.event_source = Some(trworker::app::channels::Source::Off);
         // Callbacks arrive at a URL the app does not sign for, so they are all refused: only
         // reconciliation is left.
         config.public_url = "https://elsewhere.example".into();
@@ -86,24 +93,4 @@ async fn reconciliation_pushes_changes_the_webhook_missed() {
     app.admin_set_activity(&app.alice, "Available").await;
     app.state.reconcile().await;
     socket.state_where("Available", |s| s["worker"]["activity_name"] == "Available").await;
-}
-
-#[tokio::test]
-async fn an_in_process_feed_reaches_the_socket_and_skips_other_workspaces() {
-    let app =
-        crate::helpers::spawn_app_with(|config| config.public_url = "https://elsewhere.example".into()).await;
-    let (_, mut socket) = app.connect("alice").await;
-    let (tx, rx) = tokio::sync::broadcast::channel::<Vec<(String, String)>>(16);
-    trworker::app::events::spawn_feed(app.state.clone(), rx, Clone::clone);
-    let with_workspace = |workspace: &str, description: &str| {
-        let mut fields = form(&app.alice);
-        fields.retain(|(k, _)| k != "EventDescription");
-        fields.push(("EventDescription".into(), description.into()));
-        fields.push(("WorkspaceSid".into(), workspace.into()));
-        fields
-    };
-    tx.send(with_workspace("WS0000000000000000000000000000beef", "not ours")).expect("send");
-    tx.send(with_workspace(&app.workspace_sid, "ours")).expect("send");
-    let event = socket.until("an event", |m| m["type"] == "event").await;
-    assert_eq!(event["description"], "ours", "the other workspace's event was skipped");
 }

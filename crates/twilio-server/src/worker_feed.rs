@@ -1,0 +1,145 @@
+//! Workers' event channels in process: what the event bridge's v1 worker channel (`WK`,
+//! [`crate::bridge`]) sends a worker, for a consumer in the same process that would otherwise open a
+//! WebSocket to itself (the worker app in local mode: `trworker::app::channels`).
+//!
+//! One [`WorkerFeed`] follows the engine's event stream for a whole workspace and hands out each event of a
+//! worker the consumer asks for, as the v1 channel frames it: the TaskRouter event type unchanged and the
+//! payload in public REST JSON, the worker for `worker.activity.update` and `worker.attributes.update`, the
+//! worker channel for `worker.capacity.update` and `worker.channel.availability.update`, and for every
+//! `reservation.*` the reservation's task with `reservation_sid` added. One feed for all workers, not one
+//! subscription each: an event is looked at once, and rendered only when its worker is wanted.
+//!
+//! The feed may follow the stream of events as applied ([`WorkerFeed::applied`]), where the bridge follows
+//! the durable one: an in-process view may show a change a crash in the next milliseconds would take back,
+//! exactly as a read at that moment would (`engine::handle`), and it saves the disk's sync on the way to
+//! the page.
+
+use std::sync::Arc;
+
+use engine::model::Worker;
+use engine::{Event, Sid};
+use serde_json::Value;
+use tokio::sync::broadcast::{error::RecvError, Receiver};
+
+use crate::resources::{render_worker_channel, Resource};
+use crate::ServerState;
+
+/// One event for one worker, framed as the v1 worker channel frames it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkerEvent {
+    /// The worker whose channel it is for (`WK…`).
+    pub worker_sid: String,
+    /// TaskRouter's event type (`reservation.created`, `worker.activity.update`, …).
+    pub event_type: String,
+    /// The public REST JSON of what the event names, as a fetch would show it now.
+    pub payload: Value,
+}
+
+/// Why [`WorkerFeed::next`] returned no event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeedEnd {
+    /// The feed fell behind the stream and this many events were lost: the consumer must read its
+    /// workers' state again.
+    Lagged(u64),
+    /// The engine has stopped.
+    Closed,
+}
+
+/// What the worker channel renders for an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WorkerRender {
+    /// The worker itself.
+    Worker,
+    /// One of its worker channels, by task channel SID.
+    WorkerChannel { task_channel: Sid },
+    /// A reservation as v1's worker takes it: its task with `reservation_sid`.
+    ReservationTask { reservation: Sid, task: Sid },
+}
+
+/// Whose worker channel gets `event`, and what it renders: the v1 worker channel's event set (see
+/// [`crate::bridge`]'s v1 channel docs).
+pub(crate) fn worker_concern(event: &Event) -> Option<(Sid, WorkerRender)> {
+    let name = event.event_type.as_str();
+    let field_sid = |name: &str| event.field(name).and_then(|s| Sid::parse(s).ok());
+    match name {
+        "worker.activity.update" | "worker.attributes.update" => {
+            Some((event.resource_sid, WorkerRender::Worker))
+        }
+        "worker.capacity.update" | "worker.channel.availability.update" => Some((
+            event.resource_sid,
+            WorkerRender::WorkerChannel { task_channel: field_sid("TaskChannelSid")? },
+        )),
+        _ if name.starts_with("reservation.") => Some((
+            field_sid("WorkerSid")?,
+            WorkerRender::ReservationTask { reservation: event.resource_sid, task: field_sid("TaskSid")? },
+        )),
+        _ => None,
+    }
+}
+
+/// The public JSON of what `render` names for `worker` in workspace `ws`, or `None` when it is gone.
+pub(crate) async fn worker_payload(
+    state: &ServerState,
+    ws: Sid,
+    worker: Sid,
+    render: WorkerRender,
+) -> Option<Value> {
+    let engine = state.engine();
+    match render {
+        WorkerRender::Worker => Worker::fetch(engine, ws, worker).await.ok().map(|w| w.render(state)),
+        WorkerRender::WorkerChannel { task_channel } => {
+            let channel = engine.worker_channel(ws, worker, task_channel.to_string()).await.ok()?;
+            Some(render_worker_channel(state, &channel))
+        }
+        WorkerRender::ReservationTask { reservation, task } => {
+            let mut task = engine.task(ws, task).await.ok()?.render(state);
+            task["reservation_sid"] = Value::String(reservation.to_string());
+            Some(task)
+        }
+    }
+}
+
+/// Follows one workspace's events and frames those of the workers a consumer wants.
+pub struct WorkerFeed {
+    state: ServerState,
+    workspace_sid: Sid,
+    events: Receiver<Arc<Event>>,
+}
+
+impl WorkerFeed {
+    /// A feed of `workspace_sid` following the events as applied, from now on.
+    pub fn applied(state: ServerState, workspace_sid: Sid) -> WorkerFeed {
+        let events = state.engine().handle().subscribe_applied();
+        WorkerFeed { state, workspace_sid, events }
+    }
+
+    /// A feed of `workspace_sid` following the events once durable, from now on, as the event bridge does.
+    pub fn durable(state: ServerState, workspace_sid: Sid) -> WorkerFeed {
+        let events = state.engine().subscribe();
+        WorkerFeed { state, workspace_sid, events }
+    }
+
+    /// The next event of a worker for whom `wanted` (given the `WK…` SID) is true. Events of other
+    /// workspaces and workers, and events whose object is gone by the time it is rendered, are skipped.
+    pub async fn next(&mut self, wanted: impl Fn(&str) -> bool) -> Result<WorkerEvent, FeedEnd> {
+        loop {
+            let event = match self.events.recv().await {
+                Ok(event) => event,
+                Err(RecvError::Lagged(missed)) => return Err(FeedEnd::Lagged(missed)),
+                Err(RecvError::Closed) => return Err(FeedEnd::Closed),
+            };
+            if event.workspace_sid != self.workspace_sid {
+                continue;
+            }
+            let Some((worker, render)) = worker_concern(&event) else { continue };
+            let worker_sid = worker.to_string();
+            if !wanted(&worker_sid) {
+                continue;
+            }
+            let Some(payload) = worker_payload(&self.state, self.workspace_sid, worker, render).await else {
+                continue;
+            };
+            return Ok(WorkerEvent { worker_sid, event_type: event.event_type.as_str().to_owned(), payload });
+        }
+    }
+}
