@@ -230,6 +230,19 @@ pub struct Core {
     pub(crate) out: Effects,
 }
 
+/// An optional parameter `param` that `parse` reads, or an error saying the value is not `expected` (e.g.
+/// "one of canceled, wrapping, completed").
+pub(crate) fn parse_param<T>(
+    param: &str,
+    value: Option<&str>,
+    parse: impl Fn(&str) -> Option<T>,
+    expected: &str,
+) -> Result<Option<T>, Error> {
+    value
+        .map(|s| parse(s).ok_or_else(|| Error::invalid(param, format!("'{s}' is not {expected}"))))
+        .transpose()
+}
+
 /// Checks an `If-Match` header value (`"3"`, `W/"3"` or `3`) against a version.
 pub(crate) fn check_if_match(if_match: &Option<String>, version: u64) -> Result<(), Error> {
     let Some(given) = if_match else { return Ok(()) };

@@ -1,7 +1,7 @@
 //! Reservations: creating one for a task and a worker, and its lifecycle (reference §6, §7).
 
 use super::space::Space;
-use super::{Effects, Key, Timer};
+use super::{parse_param, Effects, Key, Timer};
 use crate::command::*;
 use crate::error::Error;
 use crate::event::{EventData, EventType, Field, Part};
@@ -311,15 +311,12 @@ impl Space {
         p: &UpdateReservationParams,
     ) -> Result<(), Error> {
         let res = self.reservations.get(&r).ok_or_else(|| Error::not_found(r.to_string()))?.clone();
-        let status = match &p.reservation_status {
-            Some(s) => Some(ReservationStatus::parse(s).ok_or_else(|| {
-                Error::invalid(
-                    "ReservationStatus",
-                    format!("'{s}' is not one of accepted, rejected, wrapping, completed"),
-                )
-            })?),
-            None => None,
-        };
+        let status = parse_param(
+            "ReservationStatus",
+            p.reservation_status.as_deref(),
+            ReservationStatus::parse,
+            "one of accepted, rejected, wrapping, completed",
+        )?;
         let instruction = p.instruction.as_deref().map(str::to_ascii_lowercase);
         match (instruction.as_deref(), status) {
             (Some("accept"), _) | (None, Some(ReservationStatus::Accepted)) => self.accept(out, now, r),

@@ -2,7 +2,7 @@
 //! cancel, TTL, purge).
 
 use super::space::{parse_attributes, Space};
-use super::{check_if_match, Effects, Key, Reply, Timer};
+use super::{check_if_match, parse_param, Effects, Key, Reply, Timer};
 use crate::command::*;
 use crate::error::Error;
 use crate::event::{EventData, EventType, Field, Part};
@@ -85,6 +85,16 @@ impl Space {
         data.desc(description);
         self.push_task_fields(t, now, &mut data);
         out.emit(&self.ws, now, ty, "task", t.sid, data);
+    }
+
+    /// Emits `ty` for task `t`, described as "Task {t}{what}" (`what` starts with a space).
+    fn emit_task_change(&self, out: &mut Effects, now: Timestamp, ty: EventType, t: Sid, what: &str) {
+        self.emit_task_sid(out, now, ty, t, &[Part::S("Task "), Part::Sid(t), Part::S(what)]);
+    }
+
+    /// The task `sid`, or a 404 naming its path.
+    fn task_or_404(&self, sid: Sid) -> Result<&Task, Error> {
+        self.tasks.get(&sid).map(|t| &**t).ok_or_else(|| Error::not_found(self.path(format!("Tasks/{sid}"))))
     }
 
     pub(crate) fn emit_task_sid(
@@ -217,21 +227,9 @@ impl Space {
         self.tasks.insert(sid, Box::new(task));
         out.touch(Key::Task(wsid, sid));
         out.timers.set(Timer::TaskTtl(wsid, sid), now.plus_secs(timeout));
-        self.emit_task_sid(
-            out,
-            now,
-            EventType::TaskCreated,
-            sid,
-            &[Part::S("Task "), Part::Sid(sid), Part::S(" created")],
-        );
+        self.emit_task_change(out, now, EventType::TaskCreated, sid, " created");
         if wf.is_some() {
-            self.emit_task_sid(
-                out,
-                now,
-                EventType::WorkflowEntered,
-                sid,
-                &[Part::S("Task "), Part::Sid(sid), Part::S(" entered workflow")],
-            );
+            self.emit_task_change(out, now, EventType::WorkflowEntered, sid, " entered workflow");
             self.enter_workflow(out, now, sid, 0, now, false, Some(value));
         } else if let Some(q) = queue {
             let qname = self.queues.get(&q).map(|q| self.names.get(&q.friendly_name));
@@ -267,7 +265,7 @@ impl Space {
         p: UpdateTaskParams,
         if_match: Option<String>,
     ) -> Result<Reply, Error> {
-        let t = self.tasks.get(&sid).ok_or_else(|| Error::not_found(self.path(format!("Tasks/{sid}"))))?;
+        let t = self.task_or_404(sid)?;
         check_if_match(&if_match, t.version)?;
         let value = match &p.attributes {
             Some(a) => Some(parse_attributes(a)?),
@@ -276,15 +274,12 @@ impl Space {
         if let Some(pr) = p.priority {
             checked_priority(pr)?;
         }
-        let status = match &p.assignment_status {
-            Some(s) => Some(TaskStatus::parse(s).ok_or_else(|| {
-                Error::invalid(
-                    "AssignmentStatus",
-                    format!("'{s}' is not one of canceled, wrapping, completed"),
-                )
-            })?),
-            None => None,
-        };
+        let status = parse_param(
+            "AssignmentStatus",
+            p.assignment_status.as_deref(),
+            TaskStatus::parse,
+            "one of canceled, wrapping, completed",
+        )?;
         let channel = match &p.task_channel {
             Some(c) => Some(
                 self.channel_by_name(c)
@@ -368,13 +363,7 @@ impl Space {
         }
         if changed {
             out.touch(Key::Task(wsid, sid));
-            self.emit_task_sid(
-                out,
-                now,
-                EventType::TaskUpdated,
-                sid,
-                &[Part::S("Task "), Part::Sid(sid), Part::S(" updated")],
-            );
+            self.emit_task_change(out, now, EventType::TaskUpdated, sid, " updated");
             self.reindex_task(sid);
             if reeval {
                 self.reevaluate(out, now, sid);
@@ -401,7 +390,7 @@ impl Space {
         sid: Sid,
         if_match: Option<String>,
     ) -> Result<Reply, Error> {
-        let t = self.tasks.get(&sid).ok_or_else(|| Error::not_found(self.path(format!("Tasks/{sid}"))))?;
+        let t = self.task_or_404(sid)?;
         check_if_match(&if_match, t.version)?;
         self.drop_task(out, now, sid, EventType::TaskDeleted);
         Ok(Reply::Deleted)
@@ -425,7 +414,7 @@ impl Space {
                 out.route_workers.push_back((wsid, worker));
             }
         }
-        self.emit_task_sid(out, now, ty, sid, &[Part::S("Task "), Part::Sid(sid), Part::S(" deleted")]);
+        self.emit_task_change(out, now, ty, sid, " deleted");
         self.remove_task(out, sid);
         out.touch(Key::Task(wsid, sid));
     }
@@ -450,13 +439,7 @@ impl Space {
         t.version += 1;
         t.date_updated = now;
         out.touch(Key::Task(wsid, task));
-        self.emit_task_sid(
-            out,
-            now,
-            EventType::TaskUpdated,
-            task,
-            &[Part::S("Task "), Part::Sid(task), Part::S(" updated")],
-        );
+        self.emit_task_change(out, now, EventType::TaskUpdated, task, " updated");
     }
 
     fn illegal_task(&self, verb: &str, t: Sid, why: &str) -> Error {
@@ -468,7 +451,7 @@ impl Space {
 
     /// Task and its accepted reservation to wrapping.
     pub(crate) fn wrap_task(&mut self, out: &mut Effects, now: Timestamp, task: Sid) -> Result<(), Error> {
-        let t = self.tasks.get(&task).ok_or_else(|| Error::not_found(self.path(format!("Tasks/{task}"))))?;
+        let t = self.task_or_404(task)?;
         if t.assignment_status != TaskStatus::Assigned {
             return Err(Error::illegal(format!(
                 "Cannot wrap up a task {task} in workspace {} for account {} because it's not currently assigned",
@@ -482,13 +465,7 @@ impl Space {
             t.date_updated = now;
         }
         out.touch(Key::Task(wsid, task));
-        self.emit_task_sid(
-            out,
-            now,
-            EventType::TaskWrapup,
-            task,
-            &[Part::S("Task "), Part::Sid(task), Part::S(" wrapping up")],
-        );
+        self.emit_task_change(out, now, EventType::TaskWrapup, task, " wrapping up");
         for r in self.task_reservations.get(&task).cloned().unwrap_or_default() {
             if let Some(res) = self.reservations.get_mut(&r) {
                 if res.reservation_status == ReservationStatus::Accepted {
@@ -511,7 +488,7 @@ impl Space {
         task: Sid,
         reason: Option<String>,
     ) -> Result<(), Error> {
-        let t = self.tasks.get(&task).ok_or_else(|| Error::not_found(self.path(format!("Tasks/{task}"))))?;
+        let t = self.task_or_404(task)?;
         if !matches!(t.assignment_status, TaskStatus::Assigned | TaskStatus::Wrapping) {
             return Err(self.illegal_task("complete", task, "it is not assigned or wrapping."));
         }
@@ -526,13 +503,7 @@ impl Space {
         out.touch(Key::Task(wsid, task));
         out.timers.cancel(Timer::TaskTtl(wsid, task));
         out.timers.set(Timer::Purge(wsid, task), now.plus_millis(out.config.terminal_task_purge_ms));
-        self.emit_task_sid(
-            out,
-            now,
-            EventType::TaskCompleted,
-            task,
-            &[Part::S("Task "), Part::Sid(task), Part::S(" completed")],
-        );
+        self.emit_task_change(out, now, EventType::TaskCompleted, task, " completed");
         for r in self.task_reservations.get(&task).cloned().unwrap_or_default() {
             let Some(res) = self.reservations.get_mut(&r) else { continue };
             if matches!(res.reservation_status, ReservationStatus::Accepted | ReservationStatus::Wrapping) {
@@ -570,7 +541,7 @@ impl Space {
         task: Sid,
         reason: String,
     ) -> Result<(), Error> {
-        let t = self.tasks.get(&task).ok_or_else(|| Error::not_found(self.path(format!("Tasks/{task}"))))?;
+        let t = self.task_or_404(task)?;
         if !matches!(t.assignment_status, TaskStatus::Pending | TaskStatus::Reserved) {
             return Err(self.illegal_task("cancel", task, "it is not pending or reserved."));
         }

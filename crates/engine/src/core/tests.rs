@@ -15,10 +15,106 @@ fn core() -> Core {
     Core::new(Sid::new(Prefix::Account, 1), Box::new(SequentialSids::new()), CoreConfig::default())
 }
 
+/// A core with one workspace ([`Demo`]: the seeded demo workspace; [`Lab`]: a bare one), and the calls the
+/// tests make on it.
+trait Fixture {
+    fn core(&mut self) -> &mut Core;
+    fn core_ref(&self) -> &Core;
+    fn ws(&self) -> Sid;
+
+    fn set_worker_activity(&mut self, now: Timestamp, w: Sid, a: Sid) {
+        let params = WorkerParams { activity_sid: Some(a), ..Default::default() };
+        let update = Command::UpdateWorker { workspace_sid: self.ws(), sid: w, params, if_match: None };
+        self.core().apply(now, update).unwrap();
+    }
+
+    fn create_task_with(&mut self, now: Timestamp, params: CreateTaskParams) -> Task {
+        let workspace_sid = self.ws();
+        match self.core().apply(now, Command::CreateTask { workspace_sid, params }).unwrap() {
+            Reply::Task(t) => t,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn fetch_task(&self, t: Sid) -> Task {
+        self.core_ref().task(self.ws(), t).unwrap().clone()
+    }
+
+    fn reservations_of(&self, t: Sid) -> Vec<Reservation> {
+        self.core_ref().task_reservations(self.ws(), t, None, None).unwrap().into_iter().cloned().collect()
+    }
+
+    /// Updates a reservation in the task's view.
+    fn update_reservation(
+        &mut self,
+        now: Timestamp,
+        r: &Reservation,
+        p: UpdateReservationParams,
+    ) -> Result<Reply, Error> {
+        self.reservation_command(now, r, p, (Some(r.task_sid), None))
+    }
+
+    /// Updates a reservation in the worker's view.
+    fn set_res(
+        &mut self,
+        now: Timestamp,
+        r: &Reservation,
+        p: UpdateReservationParams,
+    ) -> Result<Reply, Error> {
+        self.reservation_command(now, r, p, (None, Some(r.worker_sid)))
+    }
+
+    fn reservation_command(
+        &mut self,
+        now: Timestamp,
+        r: &Reservation,
+        p: UpdateReservationParams,
+        (task_sid, worker_sid): (Option<Sid>, Option<Sid>),
+    ) -> Result<Reply, Error> {
+        let (workspace_sid, params) = (self.ws(), Box::new(p));
+        let update = Command::UpdateReservation {
+            workspace_sid,
+            task_sid,
+            worker_sid,
+            sid: r.sid,
+            params,
+            if_match: None,
+        };
+        self.core().apply(now, update)
+    }
+
+    /// The types of the events since the last call.
+    fn types(&mut self) -> Vec<&'static str> {
+        self.core().take_events().iter().map(|e| e.event_type.as_str()).collect()
+    }
+}
+
+/// Implements [`Fixture`] for a struct with `core` and `ws` fields.
+macro_rules! fixture {
+    ($name:ident) => {
+        impl Fixture for $name {
+            fn core(&mut self) -> &mut Core {
+                &mut self.core
+            }
+
+            fn core_ref(&self) -> &Core {
+                &self.core
+            }
+
+            fn ws(&self) -> Sid {
+                self.ws
+            }
+        }
+    };
+}
+
+/// The demo workspace (the seed).
 struct Demo {
     core: Core,
     ws: Sid,
 }
+
+fixture!(Demo);
 
 impl Demo {
     fn new() -> Demo {
@@ -37,67 +133,12 @@ impl Demo {
     }
 
     fn set_activity(&mut self, now: Timestamp, name: &str, activity: &str) {
-        let w = self.worker(name).sid;
-        let a = self.activity(activity);
-        self.core
-            .apply(
-                now,
-                Command::UpdateWorker {
-                    workspace_sid: self.ws,
-                    sid: w,
-                    params: WorkerParams { activity_sid: Some(a), ..Default::default() },
-                    if_match: None,
-                },
-            )
-            .unwrap();
+        let (w, a) = (self.worker(name).sid, self.activity(activity));
+        self.set_worker_activity(now, w, a);
     }
 
     fn create_task(&mut self, now: Timestamp, attrs: &str) -> Task {
-        match self
-            .core
-            .apply(
-                now,
-                Command::CreateTask {
-                    workspace_sid: self.ws,
-                    params: CreateTaskParams { attributes: Some(attrs.into()), ..Default::default() },
-                },
-            )
-            .unwrap()
-        {
-            Reply::Task(t) => t,
-            other => panic!("{other:?}"),
-        }
-    }
-
-    fn task(&self, t: Sid) -> Task {
-        self.core.task(self.ws, t).unwrap().clone()
-    }
-
-    fn reservations(&self, t: Sid) -> Vec<Reservation> {
-        self.core.task_reservations(self.ws, t, None, None).unwrap().into_iter().cloned().collect()
-    }
-
-    fn update_reservation(
-        &mut self,
-        now: Timestamp,
-        r: &Reservation,
-        p: UpdateReservationParams,
-    ) -> Result<Reply, Error> {
-        self.core.apply(
-            now,
-            Command::UpdateReservation {
-                workspace_sid: self.ws,
-                task_sid: Some(r.task_sid),
-                worker_sid: None,
-                sid: r.sid,
-                params: Box::new(p),
-                if_match: None,
-            },
-        )
-    }
-
-    fn types(&mut self) -> Vec<&'static str> {
-        self.core.take_events().iter().map(|e| e.event_type.as_str()).collect()
+        self.create_task_with(now, CreateTaskParams { attributes: Some(attrs.into()), ..Default::default() })
     }
 }
 
@@ -133,7 +174,7 @@ fn whole_call_flow_conference_wrapping_completed() {
         d.create_task(at(2), r#"{"call_sid":"CA00000000000000000000000000000abc","from":"+15551234567"}"#);
     assert_eq!(t.assignment_status, TaskStatus::Reserved, "reply shows the task after routing");
     assert_eq!(d.types(), ["task.created", "workflow.entered", "task-queue.entered", "reservation.created"]);
-    let r = d.reservations(t.sid).remove(0);
+    let r = d.reservations_of(t.sid).remove(0);
     assert_eq!(r.worker_name, "charles");
     assert_eq!(r.reservation_status, ReservationStatus::Pending);
 
@@ -152,7 +193,7 @@ fn whole_call_flow_conference_wrapping_completed() {
         .unwrap();
     let Reply::Reservation(r2) = reply else { panic!() };
     assert_eq!(r2.reservation_status, ReservationStatus::Accepted);
-    let task = d.task(t.sid);
+    let task = d.fetch_task(t.sid);
     assert_eq!(task.assignment_status, TaskStatus::Assigned);
     let cf_sid = task.attributes_value()["conference"]["sid"].as_str().unwrap().to_owned();
     let cf = Sid::parse(&cf_sid).unwrap();
@@ -180,15 +221,15 @@ fn whole_call_flow_conference_wrapping_completed() {
     assert_eq!(conf.status, ConferenceStatus::Completed);
     assert_eq!(conf.reason_conference_ended.as_deref(), Some("conference-ended-via-api"));
     assert!(d.core.participants(cf).unwrap().is_empty());
-    assert_eq!(d.task(t.sid).assignment_status, TaskStatus::Wrapping);
-    assert_eq!(d.reservations(t.sid)[0].reservation_status, ReservationStatus::Wrapping);
+    assert_eq!(d.fetch_task(t.sid).assignment_status, TaskStatus::Wrapping);
+    assert_eq!(d.reservations_of(t.sid)[0].reservation_status, ReservationStatus::Wrapping);
     assert_eq!(d.worker("charles").activity_name, "Unavailable");
     assert_eq!(d.types(), ["task.wrapup", "reservation.wrapup", "worker.activity.update"]);
 
-    let r = d.reservations(t.sid).remove(0);
+    let r = d.reservations_of(t.sid).remove(0);
     d.update_reservation(at(40), &r, status("completed")).unwrap();
-    assert_eq!(d.task(t.sid).assignment_status, TaskStatus::Completed);
-    assert_eq!(d.reservations(t.sid)[0].reservation_status, ReservationStatus::Completed);
+    assert_eq!(d.fetch_task(t.sid).assignment_status, TaskStatus::Completed);
+    assert_eq!(d.reservations_of(t.sid)[0].reservation_status, ReservationStatus::Completed);
     assert_eq!(d.types(), ["task.completed", "reservation.completed"]);
 
     // Purged five minutes after completion.
@@ -203,7 +244,7 @@ fn conference_without_call_sid_is_refused_and_changes_nothing() {
     let mut d = Demo::new();
     d.set_activity(at(1), "charles", "Available");
     let t = d.create_task(at(2), r#"{"x":1}"#);
-    let r = d.reservations(t.sid).remove(0);
+    let r = d.reservations_of(t.sid).remove(0);
     d.core.take_events();
     d.core.take_changes();
     let err = d
@@ -216,7 +257,7 @@ fn conference_without_call_sid_is_refused_and_changes_nothing() {
     assert!(err.to_string().contains("40142"), "{err}");
     assert!(d.core.take_events().is_empty());
     assert!(d.core.take_changes().is_empty());
-    assert_eq!(d.reservations(t.sid)[0].reservation_status, ReservationStatus::Pending);
+    assert_eq!(d.reservations_of(t.sid)[0].reservation_status, ReservationStatus::Pending);
 }
 
 #[test]
@@ -225,7 +266,7 @@ fn reject_with_activity_reoffers_to_the_next_worker() {
     d.set_activity(at(1), "charles", "Available");
     d.set_activity(at(2), "ada", "Available");
     let t = d.create_task(at(3), "{}");
-    let r = d.reservations(t.sid).remove(0);
+    let r = d.reservations_of(t.sid).remove(0);
     assert_eq!(r.worker_name, "charles", "longest idle first");
     d.core.take_events();
     let offline = d.activity("Offline");
@@ -240,11 +281,11 @@ fn reject_with_activity_reoffers_to_the_next_worker() {
     )
     .unwrap();
     assert_eq!(d.worker("charles").activity_name, "Offline");
-    let rs = d.reservations(t.sid);
+    let rs = d.reservations_of(t.sid);
     assert_eq!(rs[0].reservation_status, ReservationStatus::Rejected);
     assert_eq!(rs[1].worker_name, "ada");
     assert_eq!(rs[1].reservation_status, ReservationStatus::Pending);
-    assert_eq!(d.task(t.sid).assignment_status, TaskStatus::Reserved);
+    assert_eq!(d.fetch_task(t.sid).assignment_status, TaskStatus::Reserved);
     assert_eq!(d.types(), ["reservation.rejected", "worker.activity.update", "reservation.created"]);
     // Rejecting again is illegal; accepting a rejected reservation too.
     let err = d.update_reservation(at(5), &rs[0], status("rejected")).unwrap_err();
@@ -261,20 +302,20 @@ fn reservation_timeout_moves_worker_to_timeout_activity() {
     d.core.advance(at(11));
     assert!(d.core.take_events().is_empty());
     d.core.advance(at(12));
-    assert_eq!(d.reservations(t.sid)[0].reservation_status, ReservationStatus::Timeout);
+    assert_eq!(d.reservations_of(t.sid)[0].reservation_status, ReservationStatus::Timeout);
     assert_eq!(d.worker("charles").activity_name, "Unavailable");
-    assert_eq!(d.task(t.sid).assignment_status, TaskStatus::Pending);
+    assert_eq!(d.fetch_task(t.sid).assignment_status, TaskStatus::Pending);
     let evs = d.core.take_events();
     let types: Vec<_> = evs.iter().map(|e| e.event_type.as_str()).collect();
     assert_eq!(types, ["reservation.timeout", "worker.activity.update"]);
     assert_eq!(evs[1].field("WorkerPreviousActivitySid"), Some(d.activity("Available").to_string().as_str()));
     assert_eq!(evs[1].field("WorkerTimeInPreviousActivityMs"), Some("11000"));
     // Accepting a timed-out reservation: gone.
-    let r = d.reservations(t.sid).remove(0);
+    let r = d.reservations_of(t.sid).remove(0);
     assert_eq!(d.update_reservation(at(13), &r, status("accepted")).unwrap_err().status(), 410);
     // The next available worker gets it.
     d.set_activity(at(20), "ada", "Available");
-    assert_eq!(d.reservations(t.sid)[1].worker_name, "ada");
+    assert_eq!(d.reservations_of(t.sid)[1].worker_name, "ada");
 }
 
 #[test]
@@ -306,7 +347,7 @@ fn cancel_and_illegal_transitions_use_twilio_wording() {
             Command::UpdateTask { workspace_sid: d.ws, sid: t.sid, params: cancel("nope"), if_match: None },
         )
         .unwrap();
-    let task = d.task(t.sid);
+    let task = d.fetch_task(t.sid);
     assert_eq!(task.assignment_status, TaskStatus::Canceled);
     assert_eq!(task.reason.as_deref(), Some("nope"));
     let err = d
@@ -344,7 +385,7 @@ fn cancel_of_reserved_task_cancels_the_reservation() {
             },
         )
         .unwrap();
-    assert_eq!(d.reservations(t.sid)[0].reservation_status, ReservationStatus::Canceled);
+    assert_eq!(d.reservations_of(t.sid)[0].reservation_status, ReservationStatus::Canceled);
     assert_eq!(d.types(), ["reservation.canceled", "task.canceled"]);
     // No timer left for the canceled reservation: only purge.
     d.core.advance(at(20));
@@ -370,9 +411,9 @@ fn task_ttl_cancels_with_twilio_reason() {
     };
     d.core.take_events();
     d.core.advance(at(59));
-    assert_eq!(d.task(t.sid).assignment_status, TaskStatus::Pending);
+    assert_eq!(d.fetch_task(t.sid).assignment_status, TaskStatus::Pending);
     d.core.advance(at(60));
-    let task = d.task(t.sid);
+    let task = d.fetch_task(t.sid);
     assert_eq!(task.assignment_status, TaskStatus::Canceled);
     assert_eq!(task.reason.as_deref(), Some("Task TTL Exceeded"));
     let evs = d.core.take_events();
@@ -386,7 +427,7 @@ fn sales_filter_routes_to_the_sales_queue() {
     d.set_activity(at(1), "linus", "Available");
     let t = d.create_task(at(2), r#"{"selected_product":"sales"}"#);
     assert_eq!(t.task_queue_friendly_name.as_deref(), Some("sales"));
-    assert_eq!(d.reservations(t.sid)[0].worker_name, "linus");
+    assert_eq!(d.reservations_of(t.sid)[0].worker_name, "linus");
 }
 
 #[test]
@@ -494,7 +535,7 @@ fn restore_round_trip_equals_state_and_timers() {
     d.set_activity(at(1), "charles", "Available");
     let t1 = d.create_task(at(2), r#"{"call_sid":"CA00000000000000000000000000000abc"}"#);
     let _t2 = d.create_task(at(3), "{}");
-    let r = d.reservations(t1.sid).remove(0);
+    let r = d.reservations_of(t1.sid).remove(0);
     d.update_reservation(
         at(4),
         &r,
@@ -682,12 +723,12 @@ fn restore_loads_queues_and_workflows_stored_past_the_expression_limits() {
 
     // They route: the long filter and the deep target to ada, through the long queue expression ...
     let gold = l.task(at(2), &json!({"team": "gold", "a": nest("deep")}).to_string(), 0);
-    assert_eq!(l.get(gold).task_queue_sid, Some(old));
-    assert_eq!(l.res(gold).iter().map(|r| r.worker_sid).collect::<Vec<_>>(), [ada]);
+    assert_eq!(l.fetch_task(gold).task_queue_sid, Some(old));
+    assert_eq!(l.reservations_of(gold).iter().map(|r| r.worker_sid).collect::<Vec<_>>(), [ada]);
     // ... and the default filter's deep known-worker reference to bob.
     let other = l.task(at(3), &json!({"team": "silver", "a": nest("bob")}).to_string(), 0);
-    assert_eq!(l.get(other).task_queue_sid, Some(all));
-    assert_eq!(l.res(other).iter().map(|r| r.worker_sid).collect::<Vec<_>>(), [bob]);
+    assert_eq!(l.fetch_task(other).task_queue_sid, Some(all));
+    assert_eq!(l.reservations_of(other).iter().map(|r| r.worker_sid).collect::<Vec<_>>(), [bob]);
 
     // The API still refuses the same text, and its error quotes only the start of it.
     let refused = l
@@ -716,6 +757,8 @@ struct Lab {
     available: Sid,
     offline: Sid,
 }
+
+fixture!(Lab);
 
 impl Lab {
     fn new(multi: bool) -> Lab {
@@ -812,20 +855,6 @@ impl Lab {
         }
     }
 
-    fn set_activity(&mut self, now: Timestamp, w: Sid, a: Sid) {
-        self.core
-            .apply(
-                now,
-                Command::UpdateWorker {
-                    workspace_sid: self.ws,
-                    sid: w,
-                    params: WorkerParams { activity_sid: Some(a), ..Default::default() },
-                    if_match: None,
-                },
-            )
-            .unwrap();
-    }
-
     fn task(&mut self, now: Timestamp, attrs: &str, priority: i64) -> Sid {
         self.task_with(
             now,
@@ -838,18 +867,7 @@ impl Lab {
     }
 
     fn task_with(&mut self, now: Timestamp, p: CreateTaskParams) -> Sid {
-        match self.core.apply(now, Command::CreateTask { workspace_sid: self.ws, params: p }).unwrap() {
-            Reply::Task(t) => t.sid,
-            _ => panic!(),
-        }
-    }
-
-    fn get(&self, t: Sid) -> Task {
-        self.core.task(self.ws, t).unwrap().clone()
-    }
-
-    fn res(&self, t: Sid) -> Vec<Reservation> {
-        self.core.task_reservations(self.ws, t, None, None).unwrap().into_iter().cloned().collect()
+        self.create_task_with(now, p).sid
     }
 
     fn pending_of(&self, w: Sid) -> Vec<Reservation> {
@@ -861,28 +879,21 @@ impl Lab {
             .collect()
     }
 
-    fn set_res(
-        &mut self,
-        now: Timestamp,
-        r: &Reservation,
-        p: UpdateReservationParams,
-    ) -> Result<Reply, Error> {
-        self.core.apply(
-            now,
-            Command::UpdateReservation {
-                workspace_sid: self.ws,
-                task_sid: None,
-                worker_sid: Some(r.worker_sid),
-                sid: r.sid,
-                params: Box::new(p),
-                if_match: None,
-            },
-        )
-    }
-
     fn update_task(&mut self, now: Timestamp, t: Sid, p: UpdateTaskParams) -> Result<Reply, Error> {
         self.core
             .apply(now, Command::UpdateTask { workspace_sid: self.ws, sid: t, params: p, if_match: None })
+    }
+}
+
+impl Lab {
+    /// A multitasking workspace with queue `q` for every worker, a workflow that sends every task there, and
+    /// one available worker `w`: the queue and the worker.
+    fn with_one_worker() -> (Lab, Sid, Sid) {
+        let mut l = Lab::new(true);
+        let q = l.queue("q", "1==1", 1, "FIFO");
+        l.workflow(default_to(q), 120);
+        let w = l.worker(at(0), "w", "{}", true);
+        (l, q, w)
     }
 }
 
@@ -899,16 +910,16 @@ fn multi_reservation_first_accept_wins_others_rescinded() {
     let b = l.worker(at(2), "b", "{}", true);
     let _c = l.worker(at(3), "c", "{}", false);
     let t = l.task(at(4), "{}", 0);
-    let rs = l.res(t);
+    let rs = l.reservations_of(t);
     assert_eq!(rs.len(), 2, "only the available workers, up to max_reserved_workers");
     assert_eq!((rs[0].worker_sid, rs[1].worker_sid), (a, b));
     l.core.take_events();
     l.set_res(at(5), &rs[1], status("accepted")).unwrap();
-    let types: Vec<_> = l.core.take_events().iter().map(|e| e.event_type.as_str()).collect();
+    let types = l.types();
     assert_eq!(types, ["reservation.accepted", "reservation.rescinded"]);
-    let rs = l.res(t);
+    let rs = l.reservations_of(t);
     assert_eq!(rs[0].reservation_status, ReservationStatus::Rescinded);
-    assert_eq!(l.get(t).assignment_status, TaskStatus::Assigned);
+    assert_eq!(l.fetch_task(t).assignment_status, TaskStatus::Assigned);
     let gone = l.set_res(at(6), &rs[0], status("accepted")).unwrap_err();
     assert_eq!(gone.status(), 410);
     // Multitasking: channel capacity counts the assigned task.
@@ -932,23 +943,23 @@ fn workflow_target_timeouts_are_cumulative_as_in_the_reference_example() {
         5,
     );
     let t = l.task(at(0), "{}", 0);
-    assert_eq!(l.get(t).task_queue_sid, Some(q1));
+    assert_eq!(l.fetch_task(t).task_queue_sid, Some(q1));
     let w1 = l.worker(at(3), "w1", r#"{"team":1}"#, true);
     assert_eq!(l.pending_of(w1).len(), 1, "reserved at t=3");
     l.core.advance(at(8));
-    assert_eq!(l.res(t)[0].reservation_status, ReservationStatus::Timeout);
-    assert_eq!(l.get(t).task_queue_sid, Some(q1), "still in Q1 until age 10");
+    assert_eq!(l.reservations_of(t)[0].reservation_status, ReservationStatus::Timeout);
+    assert_eq!(l.fetch_task(t).task_queue_sid, Some(q1), "still in Q1 until age 10");
     l.core.advance(at(10));
-    assert_eq!(l.get(t).task_queue_sid, Some(q2));
+    assert_eq!(l.fetch_task(t).task_queue_sid, Some(q2));
     l.core.advance(at(19));
-    assert_eq!(l.get(t).task_queue_sid, Some(q2));
+    assert_eq!(l.fetch_task(t).task_queue_sid, Some(q2));
     l.core.advance(at(20));
-    assert_eq!(l.get(t).task_queue_sid, Some(q3));
+    assert_eq!(l.fetch_task(t).task_queue_sid, Some(q3));
     l.core.take_events();
     l.core.advance(at(30));
-    let task = l.get(t);
+    let task = l.fetch_task(t);
     assert_eq!(task.assignment_status, TaskStatus::Canceled, "falls out of the workflow");
-    let types: Vec<_> = l.core.take_events().iter().map(|e| e.event_type.as_str()).collect();
+    let types = l.types();
     assert_eq!(types, ["task-queue.timeout", "workflow.timeout", "task.canceled"]);
 }
 
@@ -966,11 +977,11 @@ fn timeout_of_last_target_moves_to_next_matching_filter_not_default() {
         120,
     );
     let t = l.task(at(0), r#"{"vip":true}"#, 0);
-    assert_eq!(l.get(t).task_queue_sid, Some(q1));
+    assert_eq!(l.fetch_task(t).task_queue_sid, Some(q1));
     l.core.advance(at(5));
-    assert_eq!(l.get(t).task_queue_sid, Some(q2));
+    assert_eq!(l.fetch_task(t).task_queue_sid, Some(q2));
     l.core.advance(at(10));
-    assert_eq!(l.get(t).assignment_status, TaskStatus::Canceled);
+    assert_eq!(l.fetch_task(t).assignment_status, TaskStatus::Canceled);
 }
 
 #[test]
@@ -988,8 +999,8 @@ fn skip_if_skips_a_step_without_available_workers_and_default_filter_catches_it(
     let _fr = l.worker(at(0), "fr", r#"{"lang":"fr"}"#, false);
     let en = l.worker(at(0), "en", r#"{"lang":"en"}"#, true);
     let t = l.task(at(1), "{}", 0);
-    assert_eq!(l.get(t).task_queue_sid, Some(q2));
-    assert_eq!(l.res(t)[0].worker_sid, en);
+    assert_eq!(l.fetch_task(t).task_queue_sid, Some(q2));
+    assert_eq!(l.reservations_of(t)[0].worker_sid, en);
 }
 
 #[test]
@@ -1005,11 +1016,11 @@ fn known_worker_and_order_by_targets() {
     let low = l.worker(at(0), "low", r#"{"level":1}"#, true);
     let high = l.worker(at(1), "high", r#"{"level":9}"#, true);
     let t = l.task(at(2), "{}", 0);
-    assert_eq!(l.res(t)[0].worker_sid, high, "order_by beats idle time");
+    assert_eq!(l.reservations_of(t)[0].worker_sid, high, "order_by beats idle time");
     let t2 = l.task(at(3), r#"{"agent":"LOW"}"#, 0);
-    assert_eq!(l.res(t2)[0].worker_sid, low, "known worker by friendly name (case-insensitive)");
+    assert_eq!(l.reservations_of(t2)[0].worker_sid, low, "known worker by friendly name (case-insensitive)");
     let t3 = l.task(at(4), r#"{"agent":"nobody"}"#, 0);
-    assert!(l.res(t3).is_empty(), "a known-worker task waits for that worker only");
+    assert!(l.reservations_of(t3).is_empty(), "a known-worker task waits for that worker only");
 }
 
 /// FIFO: highest priority first, then oldest. LIFO: newest first whatever the priority ("Unlike FIFO ordering,
@@ -1075,10 +1086,7 @@ fn prioritize_queue_order_picks_the_queue_kind_before_priority() {
 
 #[test]
 fn multitasking_capacity_gates_reservations() {
-    let mut l = Lab::new(true);
-    let q = l.queue("q", "1==1", 1, "FIFO");
-    l.workflow(default_to(q), 120);
-    let w = l.worker(at(0), "w", "{}", true);
+    let (mut l, _, w) = Lab::with_one_worker();
     l.core
         .apply(
             at(0),
@@ -1095,13 +1103,13 @@ fn multitasking_capacity_gates_reservations() {
     let t2 = l.task(at(2), "{}", 0);
     let t3 = l.task(at(3), "{}", 0);
     assert_eq!(l.pending_of(w).len(), 2);
-    assert!(l.res(t3).is_empty());
-    let r1 = l.res(t1).remove(0);
+    assert!(l.reservations_of(t3).is_empty());
+    let r1 = l.reservations_of(t1).remove(0);
     l.set_res(at(4), &r1, status("accepted")).unwrap();
-    assert!(l.res(t3).is_empty(), "accepted tasks still use capacity");
+    assert!(l.reservations_of(t3).is_empty(), "accepted tasks still use capacity");
     l.set_res(at(5), &r1, status("completed")).unwrap();
-    assert_eq!(l.res(t3).len(), 1, "completion frees capacity and the waiting task is offered");
-    assert_eq!(l.res(t2).len(), 1);
+    assert_eq!(l.reservations_of(t3).len(), 1, "completion frees capacity and the waiting task is offered");
+    assert_eq!(l.reservations_of(t2).len(), 1);
 }
 
 #[test]
@@ -1151,9 +1159,9 @@ fn single_tasking_uses_queue_activities_and_one_task_at_a_time() {
     let t1 = l.task(at(1), "{}", 0);
     let t2 = l.task(at(1), "{}", 0);
     assert_eq!(l.core.worker(l.ws, w).unwrap().activity_sid, reserved);
-    assert!(l.res(t2).is_empty());
+    assert!(l.reservations_of(t2).is_empty());
     // Reject without WorkerActivitySid: back to the previous activity, and re-offered.
-    let r = l.res(t1).remove(0);
+    let r = l.reservations_of(t1).remove(0);
     l.set_res(at(2), &r, status("rejected")).unwrap();
     let pending = l.pending_of(w);
     assert_eq!(pending.len(), 1);
@@ -1164,10 +1172,7 @@ fn single_tasking_uses_queue_activities_and_one_task_at_a_time() {
 
 #[test]
 fn reject_pending_reservations_needs_an_unavailable_activity() {
-    let mut l = Lab::new(true);
-    let q = l.queue("q", "1==1", 1, "FIFO");
-    l.workflow(default_to(q), 120);
-    let w = l.worker(at(0), "w", "{}", true);
+    let (mut l, _, w) = Lab::with_one_worker();
     let t = l.task(at(1), "{}", 0);
     let bad = l.core.apply(
         at(2),
@@ -1198,8 +1203,8 @@ fn reject_pending_reservations_needs_an_unavailable_activity() {
             },
         )
         .unwrap();
-    assert_eq!(l.res(t)[0].reservation_status, ReservationStatus::Rejected);
-    assert_eq!(l.get(t).assignment_status, TaskStatus::Pending);
+    assert_eq!(l.reservations_of(t)[0].reservation_status, ReservationStatus::Rejected);
+    assert_eq!(l.fetch_task(t).assignment_status, TaskStatus::Pending);
 }
 
 #[test]
@@ -1211,10 +1216,14 @@ fn max_assignment_count_cancels_the_task() {
     l.worker(at(0), "w", "{}", true);
     let t = l.task(at(1), "{}", 0);
     for i in 0..3 {
-        let r = l.res(t).into_iter().find(|r| r.reservation_status == ReservationStatus::Pending).unwrap();
+        let r = l
+            .reservations_of(t)
+            .into_iter()
+            .find(|r| r.reservation_status == ReservationStatus::Pending)
+            .unwrap();
         l.set_res(at(2 + i), &r, status("rejected")).unwrap();
     }
-    let task = l.get(t);
+    let task = l.fetch_task(t);
     assert_eq!(task.assignment_status, TaskStatus::Canceled);
     assert_eq!(task.reason.as_deref(), Some("Max assignment count exceeded"));
 }
@@ -1231,15 +1240,15 @@ fn attribute_update_reevaluates_a_pending_task() {
         120,
     );
     let t = l.task(at(0), r#"{"kind":"a"}"#, 0);
-    assert_eq!(l.get(t).task_queue_sid, Some(q1));
+    assert_eq!(l.fetch_task(t).task_queue_sid, Some(q1));
     l.update_task(
         at(1),
         t,
         UpdateTaskParams { attributes: Some(r#"{"kind":"b"}"#.into()), ..Default::default() },
     )
     .unwrap();
-    assert_eq!(l.get(t).task_queue_sid, Some(q2));
-    assert_eq!(l.get(t).version, 4, "created, entered q1, updated, entered q2");
+    assert_eq!(l.fetch_task(t).task_queue_sid, Some(q2));
+    assert_eq!(l.fetch_task(t).version, 4, "created, entered q1, updated, entered q2");
 }
 
 #[test]
@@ -1247,13 +1256,13 @@ fn caller_hangup_cancels_a_waiting_task_and_ends_a_connected_call() {
     let mut d = Demo::new();
     let waiting = d.create_task(at(1), r#"{"call_sid":"CA00000000000000000000000000000001"}"#);
     d.core.apply(at(2), Command::CallerHangup { call_sid: Sid::new(Prefix::Call, 1) }).unwrap();
-    let t = d.task(waiting.sid);
+    let t = d.fetch_task(waiting.sid);
     assert_eq!(t.assignment_status, TaskStatus::Canceled);
     assert_eq!(t.reason.as_deref(), Some("Caller hung up"));
 
     d.set_activity(at(3), "charles", "Available");
     let t = d.create_task(at(4), r#"{"call_sid":"CA00000000000000000000000000000002"}"#);
-    let r = d.reservations(t.sid).remove(0);
+    let r = d.reservations_of(t.sid).remove(0);
     d.update_reservation(
         at(5),
         &r,
@@ -1265,10 +1274,11 @@ fn caller_hangup_cancels_a_waiting_task_and_ends_a_connected_call() {
     )
     .unwrap();
     d.core.apply(at(6), Command::CallerHangup { call_sid: Sid::new(Prefix::Call, 2) }).unwrap();
-    let cf = Sid::parse(d.task(t.sid).attributes_value()["conference"]["sid"].as_str().unwrap()).unwrap();
+    let cf =
+        Sid::parse(d.fetch_task(t.sid).attributes_value()["conference"]["sid"].as_str().unwrap()).unwrap();
     let conf = d.core.conference(cf).unwrap();
     assert_eq!(conf.reason_conference_ended.as_deref(), Some("participant-with-end-conference-on-exit-left"));
-    assert_eq!(d.task(t.sid).assignment_status, TaskStatus::Wrapping);
+    assert_eq!(d.fetch_task(t.sid).assignment_status, TaskStatus::Wrapping);
     let unknown =
         d.core.apply(at(7), Command::CallerHangup { call_sid: Sid::new(Prefix::Call, 77) }).unwrap_err();
     assert_eq!(unknown.status(), 404);
@@ -1279,14 +1289,14 @@ fn kicking_the_last_participant_ends_the_conference() {
     let mut d = Demo::new();
     d.set_activity(at(1), "charles", "Available");
     let t = d.create_task(at(2), r#"{"call_sid":"CA00000000000000000000000000000003"}"#);
-    let r = d.reservations(t.sid).remove(0);
+    let r = d.reservations_of(t.sid).remove(0);
     d.update_reservation(
         at(3),
         &r,
         UpdateReservationParams { instruction: Some("conference".into()), ..Default::default() },
     )
     .unwrap();
-    let task = d.task(t.sid);
+    let task = d.fetch_task(t.sid);
     let cf = Sid::parse(task.attributes_value()["conference"]["sid"].as_str().unwrap()).unwrap();
     let worker_leg =
         Sid::parse(task.attributes_value()["conference"]["participants"]["worker"].as_str().unwrap())
@@ -1299,20 +1309,17 @@ fn kicking_the_last_participant_ends_the_conference() {
     let conf = d.core.conference(cf).unwrap();
     assert_eq!(conf.status, ConferenceStatus::Completed);
     assert_eq!(conf.reason_conference_ended.as_deref(), Some("last-participant-kicked"));
-    assert_eq!(d.task(t.sid).assignment_status, TaskStatus::Wrapping);
+    assert_eq!(d.fetch_task(t.sid).assignment_status, TaskStatus::Wrapping);
 }
 
 #[test]
 fn deleting_a_reserved_task_frees_the_worker() {
-    let mut l = Lab::new(true);
-    let q = l.queue("q", "1==1", 1, "FIFO");
-    l.workflow(default_to(q), 120);
-    let w = l.worker(at(0), "w", "{}", true);
+    let (mut l, _, w) = Lab::with_one_worker();
     let t1 = l.task(at(1), "{}", 0);
     let t2 = l.task(at(2), "{}", 0);
     l.core.take_events();
     l.core.apply(at(3), Command::DeleteTask { workspace_sid: l.ws, sid: t1, if_match: None }).unwrap();
-    let types: Vec<_> = l.core.take_events().iter().map(|e| e.event_type.as_str()).collect();
+    let types = l.types();
     assert_eq!(types, ["reservation.canceled", "task.deleted", "reservation.created"]);
     assert_eq!(l.pending_of(w)[0].task_sid, t2);
     assert_eq!(l.core.task(l.ws, t1).unwrap_err().status(), 404);
@@ -1483,7 +1490,7 @@ mod invariants {
                 Op::Activity(i, avail) => {
                     let w = workers[usize::from(i) % workers.len()];
                     let a = if avail { l.available } else { l.offline };
-                    l.set_activity(now, w, a);
+                    l.set_worker_activity(now, w, a);
                     Ok(Reply::Deleted)
                 }
                 Op::Advance(s) => {
@@ -1593,7 +1600,7 @@ fn statistics_count_what_happened() {
     d.set_activity(at(1), "charles", "Available");
     let t = d.create_task(at(2), "{}");
     let _waiting = d.create_task(at(3), "{}");
-    let r = d.reservations(t.sid).remove(0);
+    let r = d.reservations_of(t.sid).remove(0);
     d.update_reservation(at(4), &r, status("rejected")).unwrap();
     let rt = d.core.workspace_realtime(d.ws, at(10)).unwrap();
     assert_eq!(rt.total_tasks, 2);
@@ -1609,19 +1616,16 @@ fn statistics_count_what_happened() {
 
 #[test]
 fn assigned_task_is_system_deleted_after_24_hours() {
-    let mut l = Lab::new(true);
-    let q = l.queue("q", "1==1", 1, "FIFO");
-    l.workflow(default_to(q), 120);
-    let w = l.worker(at(0), "w", "{}", true);
+    let (mut l, _, w) = Lab::with_one_worker();
     let t = l.task(at(1), "{}", 0);
-    let r = l.res(t).remove(0);
+    let r = l.reservations_of(t).remove(0);
     l.set_res(at(2), &r, status("accepted")).unwrap();
     l.core.take_events();
     l.core.advance(at(2 + 86_399));
     assert!(l.core.task(l.ws, t).is_ok());
     l.core.advance(at(2 + 86_400));
     assert_eq!(l.core.task(l.ws, t).unwrap_err().status(), 404);
-    let types: Vec<_> = l.core.take_events().iter().map(|e| e.event_type.as_str()).collect();
+    let types = l.types();
     assert_eq!(types, ["task.system-deleted"]);
     assert_eq!(l.core.worker_channel(l.ws, w, "default").unwrap().assigned_tasks, 0, "capacity released");
 }
