@@ -226,3 +226,48 @@ async fn with_the_webhook_too_an_event_shows_once() {
     }
     assert_eq!(shown, 1, "the move to Available was shown once, not once per source");
 }
+
+#[tokio::test]
+async fn an_extend_answered_by_another_instance_holds_on_this_one() {
+    let app = app_without_webhook().await;
+    let (second_base, second_state, _second) = second_instance(&app).await;
+    let token = app.sign_in("alice").await;
+    let task = app.on_call(&token, &app.alice, "+15551230105").await;
+    let (status, body) = app.post(&format!("/api/conferences/{}/end", task.sid), &token, json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    app.task_status(&task.sid, "wrapping").await;
+    app.state.reconcile().await; // this instance's countdown: 60 s (and a 5 s grace)
+
+    // "Extend" reaches the other instance (no sticky sessions): a minute more, written on the task.
+    let extend =
+        second_base_post(&second_base, &format!("/api/tasks/{}/wrap-up/extend", task.sid), &token).await;
+    assert_eq!(extend.0, 200, "{}", extend.1);
+    let written = app.admin.fetch_task(&task.sid).await.expect("task").attributes_json().expect("JSON");
+    assert_eq!(written["wrap_up"]["ends_at"], extend.1["wrap_up"]["ends_at"], "{written}");
+    assert_eq!(written["from"], "+15551230105", "the call's attributes are kept");
+
+    // Past this instance's own end, the task stays in wrap-up: the extension holds.
+    app.clock.advance_millis(70_000);
+    app.state.reconcile().await;
+    let now = app.admin.fetch_task(&task.sid).await.expect("task");
+    assert_eq!(now.assignment_status.map(|s| s.as_str().to_owned()).as_deref(), Some("wrapping"));
+    // Past the extended end, it is completed, once.
+    app.clock.advance_millis(60_000);
+    app.state.reconcile().await;
+    second_state.reconcile().await;
+    let done = app.task_status(&task.sid, "completed").await;
+    assert_eq!(done.reason.as_deref(), Some("Was stuck in wrapping"));
+}
+
+/// `POST path` with a bearer token on the instance at `base`: status and body.
+async fn second_base_post(base: &str, path: &str, token: &str) -> (u16, serde_json::Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{base}{path}"))
+        .bearer_auth(token)
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("request");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or_default())
+}
