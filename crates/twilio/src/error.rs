@@ -132,24 +132,25 @@ mod tests {
         }
     }
 
+    /// A legacy body and an RFC 9457 problem read the same way.
     #[test]
-    fn legacy_body() {
-        let body = br#"{"code": 20404, "message": "The requested resource /Workspaces/WS1 was not found",
+    fn legacy_and_rfc9457_bodies() {
+        let legacy: &[u8] =
+            br#"{"code": 20404, "message": "The requested resource /Workspaces/WS1 was not found",
             "more_info": "https://www.twilio.com/docs/errors/20404", "status": 404}"#;
-        let (status, code, message, more_info) = fields(api_error(404, body));
-        assert_eq!((status, code), (404, 20404));
-        assert_eq!(message, "The requested resource /Workspaces/WS1 was not found");
-        assert_eq!(more_info.as_deref(), Some("https://www.twilio.com/docs/errors/20404"));
-    }
-
-    #[test]
-    fn rfc9457_body() {
-        let body = br#"{"type": "https://www.twilio.com/docs/errors/20001", "title": "Invalid parameter",
+        let rfc9457: &[u8] =
+            br#"{"type": "https://www.twilio.com/docs/errors/20001", "title": "Invalid parameter",
             "status": 400, "code": 20001, "detail": "FriendlyName is required", "instance": "/v1/x"}"#;
-        let (status, code, message, more_info) = fields(api_error(400, body));
-        assert_eq!((status, code), (400, 20001));
-        assert_eq!(message, "Invalid parameter: FriendlyName is required");
-        assert_eq!(more_info.as_deref(), Some("https://www.twilio.com/docs/errors/20001"));
+        for (body, expected_status, expected_code, expected_message) in [
+            (legacy, 404, 20404, "The requested resource /Workspaces/WS1 was not found"),
+            (rfc9457, 400, 20001, "Invalid parameter: FriendlyName is required"),
+        ] {
+            let (status, code, message, more_info) = fields(api_error(expected_status, body));
+            assert_eq!((status, code), (expected_status, expected_code));
+            assert_eq!(message, expected_message);
+            let link = format!("https://www.twilio.com/docs/errors/{expected_code}");
+            assert_eq!(more_info.as_deref(), Some(link.as_str()));
+        }
     }
 
     #[test]

@@ -61,25 +61,41 @@ async fn requests(server: &MockServer) -> Vec<Request> {
     server.received_requests().await.unwrap_or_default()
 }
 
-#[tokio::test]
-async fn rate_limit_is_retried_after_the_servers_retry_after() -> Result<(), Error> {
-    let server = MockServer::start().await;
+/// Serves `first` to the first workspace fetch and the workspace to every later one.
+async fn workspace_after(server: &MockServer, first: ResponseTemplate) {
     Mock::given(method("GET"))
         .and(path(workspace_path()))
-        .respond_with(
-            ResponseTemplate::new(429)
-                .insert_header("Retry-After", "7")
-                .set_body_json(json!({"code": 20429, "message": "Too Many Requests", "status": 429})),
-        )
+        .respond_with(first)
         .up_to_n_times(1)
         .with_priority(1)
-        .mount(&server)
+        .mount(server)
         .await;
     Mock::given(method("GET"))
         .and(path(workspace_path()))
         .respond_with(ResponseTemplate::new(200).set_body_json(workspace_json()))
-        .mount(&server)
+        .mount(server)
         .await;
+}
+
+/// Serves a page of tasks holding WT1 whose `next_page_url` is `next`, at `at` (any path when `None`).
+async fn one_task_page(server: &MockServer, at: Option<String>, next: String) {
+    let page = ResponseTemplate::new(200).set_body_json(json!({
+        "meta": {"key": "tasks", "next_page_url": next},
+        "tasks": [task_json("WT1")],
+    }));
+    match at {
+        Some(at) => Mock::given(method("GET")).and(path(at)).respond_with(page).mount(server).await,
+        None => Mock::given(method("GET")).respond_with(page).mount(server).await,
+    }
+}
+
+#[tokio::test]
+async fn rate_limit_is_retried_after_the_servers_retry_after() -> Result<(), Error> {
+    let server = MockServer::start().await;
+    let limited = ResponseTemplate::new(429)
+        .insert_header("Retry-After", "7")
+        .set_body_json(json!({"code": 20429, "message": "Too Many Requests", "status": 429}));
+    workspace_after(&server, limited).await;
     let (client, sleeps) = mock_client(&server);
     let workspace = client.fetch_workspace().await?;
     assert_eq!(workspace.friendly_name.as_deref(), Some("Demo"));
@@ -91,18 +107,7 @@ async fn rate_limit_is_retried_after_the_servers_retry_after() -> Result<(), Err
 #[tokio::test]
 async fn server_error_on_get_is_retried_with_backoff() -> Result<(), Error> {
     let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path(workspace_path()))
-        .respond_with(ResponseTemplate::new(500).set_body_string("oops"))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path(workspace_path()))
-        .respond_with(ResponseTemplate::new(200).set_body_json(workspace_json()))
-        .mount(&server)
-        .await;
+    workspace_after(&server, ResponseTemplate::new(500).set_body_string("oops")).await;
     let (client, sleeps) = mock_client(&server);
     client.fetch_workspace().await?;
     let taken = sleeps.taken();
@@ -295,13 +300,7 @@ async fn v1_lists_follow_next_page_url_across_pages() -> Result<(), Error> {
 
     // As a stream, items arrive one at a time and the second page is fetched only when needed.
     let server2 = MockServer::start().await;
-    Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "meta": {"key": "tasks", "next_page_url": format!("{}/v1/never", server2.uri())},
-            "tasks": [task_json("WT1")],
-        })))
-        .mount(&server2)
-        .await;
+    one_task_page(&server2, None, format!("{}/v1/never", server2.uri())).await;
     let (client2, _) = mock_client(&server2);
     let mut stream = client2.list_tasks(&TaskFilter::default());
     let first = stream.next().await.transpose()?;
@@ -354,14 +353,7 @@ async fn an_error_on_the_second_page_ends_the_stream_with_it() {
         .respond_with(ResponseTemplate::new(404).set_body_json(json!({"code": 20404, "message": "gone"})))
         .mount(&server)
         .await;
-    Mock::given(method("GET"))
-        .and(path(tasks_path))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "meta": {"key": "tasks", "next_page_url": format!("{}/v1/gone", server.uri())},
-            "tasks": [task_json("WT1")],
-        })))
-        .mount(&server)
-        .await;
+    one_task_page(&server, Some(tasks_path), format!("{}/v1/gone", server.uri())).await;
     let (client, _) = mock_client(&server);
     let result = client.list_tasks(&TaskFilter::default()).all().await;
     assert!(matches!(result, Err(Error::Api { status: 404, .. })), "{result:?}");
@@ -371,14 +363,7 @@ async fn an_error_on_the_second_page_ends_the_stream_with_it() {
 async fn a_next_page_link_to_the_same_page_ends_the_stream_instead_of_looping() {
     let server = MockServer::start().await;
     let tasks_path = format!("/v1/Workspaces/{WS}/Tasks");
-    Mock::given(method("GET"))
-        .and(path(tasks_path.clone()))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "meta": {"key": "tasks", "next_page_url": format!("{}{tasks_path}", server.uri())},
-            "tasks": [task_json("WT1")],
-        })))
-        .mount(&server)
-        .await;
+    one_task_page(&server, Some(tasks_path.clone()), format!("{}{tasks_path}", server.uri())).await;
     let (client, _) = mock_client(&server);
     let result = client.list_tasks(&TaskFilter::default()).all().await;
     assert!(matches!(result, Err(Error::Decode { .. })), "{result:?}");
