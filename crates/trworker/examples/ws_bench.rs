@@ -24,8 +24,13 @@
 //!    `--connect URL`, tokens on its stdin) connect M sockets that then stay idle; prints this process's
 //!    VmRSS (the server's: engine, app, the M server ends) before and after.
 //!
+//! With `--twilio`, the app runs in twilio mode against a separate engine, as against a `trworker engine`
+//! whose workspace has no `EventCallbackUrl`: the engine alone on one port, the app on another, hearing of
+//! each call on the worker's event channel over the event bridge (`trworker::app::channels`); the breakdown
+//! then splits at the bridge's stream (events once durable).
+//!
 //! `cargo run --release -p trworker --example ws_bench -- [--workers N] [--rate R] [--tasks T] [--idle M]
-//! [--durable-feed]`
+//! [--durable-feed] [--twilio]`
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -62,14 +67,22 @@ struct Args {
     idle: usize,
     /// Feed the app the events released after the durable commit (as before `subscribe_applied`).
     durable_feed: bool,
+    /// Twilio mode: the engine alone on one port (as `trworker engine`, no EventCallbackUrl) and the app on
+    /// another, hearing of events on workers' event channels over the event bridge.
+    twilio: bool,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
-    let mut args = Args { workers: 1000, rate: 1000, tasks: None, idle: 10_000, durable_feed: false };
+    let mut args =
+        Args { workers: 1000, rate: 1000, tasks: None, idle: 10_000, durable_feed: false, twilio: false };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         if flag == "--durable-feed" {
             args.durable_feed = true;
+            continue;
+        }
+        if flag == "--twilio" {
+            args.twilio = true;
             continue;
         }
         let value = it.next().with_context(|| format!("{flag} needs a value"))?;
@@ -80,7 +93,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "--tasks" => args.tasks = Some(n),
             "--idle" => args.idle = n,
             other => {
-                bail!("unknown option {other}: use --workers N --rate R --tasks T --idle M --durable-feed")
+                bail!("unknown option {other}: use --workers N --rate R --tasks T --idle M --durable-feed --twilio")
             }
         }
     }
@@ -109,6 +122,7 @@ async fn main() -> anyhow::Result<()> {
 
 /// The app under test and a REST client for its engine.
 struct Bench {
+    app: trworker::app::AppState,
     base: String,
     ws_url: String,
     workspace: String,
@@ -270,42 +284,81 @@ async fn run(args: &Args, dir: &Path) -> anyhow::Result<()> {
     // As `trworker serve` sets them: the open-files limit raised to its hard limit, for the idle sockets.
     let mut limits = Limits::default();
     limits.fit_to_open_files_limit();
-    let settings = Settings {
-        role: Role::Serve(Box::new(AppConfig::new(Mode::Local, "", "", "", "bench-password", ""))),
-        engine: Some(embedded::Settings {
-            data_dir: dir.to_path_buf(),
-            account_sid: None,
-            auth_token: None,
-            seed: Seed::Demo,
-            manual_clock: false,
-        }),
+    let engine_settings = embedded::Settings {
+        data_dir: dir.to_path_buf(),
+        account_sid: None,
+        auth_token: None,
+        seed: Seed::Demo,
+        manual_clock: false,
+    };
+    let settings = |role, engine| Settings {
+        role,
+        engine,
         public_url: None,
         limits,
         app_clock: None,
         feed: if args.durable_feed { Feed::Durable } else { Feed::Applied },
         reconcile: true,
     };
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let started = start(listener, settings, async move {
-        let _ = stopped.await;
-    })
-    .await?;
-    let embedded = started.engine.clone().context("local mode has an engine")?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let stopping = move || {
+        let mut stopped = stopped.clone();
+        async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        }
+    };
+    // Local mode: one server. Twilio mode: the engine alone, then the app pointed at it.
+    let (app, engine_server) = if args.twilio {
+        let engine_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let engine_server =
+            start(engine_listener, settings(Role::Engine, Some(engine_settings)), stopping()).await?;
+        let embedded = engine_server.engine.clone().context("the engine server has an engine")?;
+        let workspace = embedded.workspace_sid.context("the demo seed has no workspace")?;
+        let mut config = AppConfig::new(
+            Mode::Twilio,
+            &embedded.credentials.account_sid,
+            &embedded.credentials.auth_token,
+            workspace.to_string(),
+            "bench-password",
+            "",
+        );
+        config.taskrouter_url = Some(engine_server.listening.clone());
+        config.api_url = Some(engine_server.listening.clone());
+        let app = start(listener, settings(Role::Serve(Box::new(config)), None), stopping()).await?;
+        (app, Some(engine_server))
+    } else {
+        let config = AppConfig::new(Mode::Local, "", "", "", "bench-password", "");
+        let app = start(listener, settings(Role::Serve(Box::new(config)), Some(engine_settings)), stopping())
+            .await?;
+        (app, None)
+    };
+    let engine_started = engine_server.as_ref().unwrap_or(&app);
+    let embedded = engine_started.engine.clone().context("there is an engine")?;
     let workspace =
         embedded.workspace_sid.map(|s| s.to_string()).context("the demo seed has no workspace")?;
     let bench = Bench {
-        ws_url: format!("ws://{}/api/ws", started.addr),
-        base: started.listening.clone(),
+        app: app.app.clone().context("the app is served")?,
+        ws_url: format!("ws://{}/api/ws", app.addr),
+        base: engine_started.listening.clone(),
         workspace,
         account_sid: embedded.credentials.account_sid.clone(),
         auth_token: embedded.credentials.auth_token.clone(),
         http: reqwest::Client::builder().pool_max_idle_per_host(256).build()?,
     };
-    println!("app at {} (pid {})", bench.base, std::process::id());
+    println!(
+        "app at {}, TaskRouter at {} ({} mode, pid {})",
+        app.listening,
+        bench.base,
+        if args.twilio { "twilio" } else { "local" },
+        std::process::id()
+    );
 
-    // The stream the app's feed follows.
-    let events =
-        if args.durable_feed { embedded.handle.subscribe() } else { embedded.handle.subscribe_applied() };
+    // The stream the app's events come from: in twilio mode the event bridge's (durable), else the feed's.
+    let events = if args.durable_feed || args.twilio {
+        embedded.handle.subscribe()
+    } else {
+        embedded.handle.subscribe_applied()
+    };
     let (engine_watch, released) = watch_engine(bench.account_sid.clone(), events);
     latency(&bench, args, &released).await?;
     engine_watch.abort();
@@ -313,8 +366,12 @@ async fn run(args: &Args, dir: &Path) -> anyhow::Result<()> {
         idle(&bench, args.idle).await?;
     }
 
-    let _ = stop.send(());
-    started.stopped().await
+    stop.send_replace(true);
+    app.stopped().await?;
+    if let Some(engine_server) = engine_server {
+        engine_server.stopped().await?;
+    }
+    Ok(())
 }
 
 /// What a socket saw: the task its new reservation is for, and when the `reservation.created` frame came.
@@ -433,6 +490,19 @@ async fn latency(
     let started = Instant::now();
     let sockets = bench.connect_all(&workers).await?;
     println!("  connected {} sockets in {:.1} s", sockets.len(), started.elapsed().as_secs_f64());
+    // Each signed-in worker's event channel must be up before its calls come, or they would reach the page
+    // only in the state rebuilt when it connects.
+    let deadline = Instant::now() + STATE_TIMEOUT;
+    while bench.app.event_channels().1 < workers.len() {
+        if Instant::now() > deadline {
+            bail!(
+                "only {:?} (open, connected) event channels after {STATE_TIMEOUT:?}",
+                bench.app.event_channels()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    println!("  {} event channels connected in {:.1} s", workers.len(), started.elapsed().as_secs_f64());
 
     let (tx, mut rx) = mpsc::unbounded_channel();
     let states = Arc::new(AtomicUsize::new(0));
