@@ -342,8 +342,9 @@ function applyEventChanges(msg) {
       }
     } else if (current) {
       if (r.status !== 'pending') {
+        // The frame's task is what the event said; what the state added (the queue's name) stays.
         state.reservations = state.reservations.map((x) =>
-          x.sid === r.sid ? { ...x, status: r.status, ...(task ? { task } : {}) } : x,
+          x.sid === r.sid ? { ...x, status: r.status, ...(task ? { task: { ...x.task, ...task } } : {}) } : x,
         );
       }
     } else if (r.status === 'pending' && task && !state.gone.has(r.sid)) {
@@ -535,18 +536,26 @@ function patchReservation(sid, updated) {
   else state.reservations = state.reservations.filter((r) => r.sid !== sid);
 }
 
-/** Completes the task of a wrapping reservation with the disposition and notes of its draft; `auto` when
+/** `n` characters, in words. */
+const characters = (n) => `${n.toLocaleString('en')} character${n === 1 ? '' : 's'}`;
+
+/** Completes the task of a wrapping reservation with the disposition and notes of its form; `auto` when
  * the wrap-up time ran out. The size limit is checked here, before anything is sent. */
 function complete(reservation, auto = false) {
   const taskSid = reservation.task?.sid;
   if (typeof taskSid !== 'string') return;
-  const draft = readDraft(taskSid);
+  const draft = wrapUpValues(taskSid);
   const saved = attributesWithWrapUp(reservation.task?.attributes, draft);
   if (saved && saved.length > ATTRIBUTES_MAX) {
-    const over = saved.length - ATTRIBUTES_MAX;
-    const message = `The notes are too long by ${over} character${over === 1 ? '' : 's'}: a task keeps at most ${ATTRIBUTES_MAX.toLocaleString('en')} characters of attributes, the call's own included. Shorten them, then Complete.`;
+    const over = characters(saved.length - ATTRIBUTES_MAX);
+    const limit = `a task keeps at most ${characters(ATTRIBUTES_MAX)} of attributes, the call's own included`;
+    // Without notes it is the disposition that does not fit: the call's own attributes are nearly full.
+    const notes = Boolean(draft.notes?.trim());
+    const message = notes
+      ? `The notes are too long by ${over}: ${limit}. Shorten them, then Complete.`
+      : `The disposition does not fit by ${over}: ${limit}, and this call's fill nearly all of it. Choose none, then Complete.`;
     wrapUpError(taskSid, message);
-    if (!auto) focusNotes(taskSid);
+    if (!auto) wrapUpCard(taskSid)?.querySelector(`[data-field="${notes ? 'notes' : 'disposition'}"]`)?.focus();
     return;
   }
   wrapUpError(taskSid, '');
@@ -607,8 +616,31 @@ function wrapUpError(taskSid, message) {
   if (el) setUserText(el, message, 400);
 }
 
-function focusNotes(taskSid) {
-  wrapUpCard(taskSid)?.querySelector('[data-field="notes"]')?.focus();
+/** The disposition and notes of `taskSid`'s wrap-up: its form's when shown (what the worker sees is what
+ * is sent, with storage or without), else the draft kept for it. */
+function wrapUpValues(taskSid) {
+  const card = wrapUpCard(taskSid);
+  return card ? formValues(card) : readDraft(taskSid);
+}
+
+function formValues(el) {
+  const values = {};
+  for (const field of el.querySelectorAll('[data-field]')) values[field.dataset.field] = field.value;
+  return values;
+}
+
+/** How much room the task's attributes leave for the notes, said under them while typing, so that the limit
+ * is known before Complete. */
+function updateWrapUpCount(el, reservation) {
+  const count = el.querySelector('[data-testid="wrap-up-count"]');
+  if (!count) return;
+  const attributes = reservation?.task?.attributes;
+  const saved = attributesWithWrapUp(attributes, formValues(el));
+  const base = attributes && typeof attributes === 'object' && !Array.isArray(attributes) ? attributes : {};
+  const left = ATTRIBUTES_MAX - (saved ? saved.length : Array.from(JSON.stringify(base)).length);
+  const text = left >= 0 ? `${characters(left)} left` : `${characters(-left)} too many`;
+  if (count.textContent !== text) count.textContent = text;
+  count.classList.toggle('is-over', left < 0);
 }
 
 /** Keeps what is typed in a wrap-up form as the task's draft. */
@@ -622,6 +654,7 @@ function onWrapUpInput(event) {
   saveDraft(taskSid, draft);
   const error = card.querySelector('[data-testid="wrap-up-error"]');
   if (error?.textContent) error.textContent = '';
+  updateWrapUpCount(card, state.reservations.find((r) => r.task?.sid === taskSid));
 }
 
 function readDraft(taskSid) {
@@ -907,7 +940,7 @@ function renderCalls() {
     let card = cards.get(key);
     if (!card || card.signature !== signature) {
       const el = build(data);
-      fillWrapUp(el, data);
+      fillWrapUp(el, data, card?.el);
       if (card) replaceKeepingFocus(card.el, el);
       card = { el, signature };
       cards.set(key, card);
@@ -962,18 +995,22 @@ function noteWaiting(reservations, at) {
   for (const sid of waitingSince.keys()) if (!live.has(sid)) waitingSince.delete(sid);
 }
 
-/** Fills a new wrap-up form from its task's draft. */
-function fillWrapUp(el, reservation) {
+/** Fills a new wrap-up form from the form it replaces, else from its task's draft. */
+function fillWrapUp(el, reservation, old) {
   const taskSid = reservation?.task?.sid;
   if (reservation?.status !== 'wrapping' || typeof taskSid !== 'string') return;
-  const draft = readDraft(taskSid);
-  for (const field of el.querySelectorAll('[data-field]')) field.value = draft[field.dataset.field] ?? '';
+  const shown = old?.querySelector('[data-field]') ? formValues(old) : null;
+  const values = shown ?? readDraft(taskSid);
+  for (const field of el.querySelectorAll('[data-field]')) field.value = values[field.dataset.field] ?? '';
 }
 
-/** Moves a wrap-up's countdown to the latest end, and offers "Extend" while it can be extended. */
+/** Says the room left for notes, moves a wrap-up's countdown to the latest end, and offers "Extend" while it
+ * can be extended. */
 function updateWrapUp(el, reservation) {
-  const wrapUp = reservation?.wrap_up;
-  if (reservation?.status !== 'wrapping' || !wrapUp) return;
+  if (reservation?.status !== 'wrapping') return;
+  updateWrapUpCount(el, reservation);
+  const wrapUp = reservation.wrap_up;
+  if (!wrapUp) return;
   const timer = el.querySelector('[data-testid="wrap-up-countdown"]');
   if (timer && Number.isFinite(wrapUp.ends_at) && timer.dataset.until !== String(wrapUp.ends_at)) timer.dataset.until = wrapUp.ends_at;
   const extend = el.querySelector('[data-action="extend"]');

@@ -55,19 +55,27 @@ export function cleanText(value) {
     });
 }
 
-/** `cleanText(value)`, cut to `max` characters with an ellipsis; `full` is the whole cleaned text when cut. */
+/** The most of a cut value a `title` shows: a tooltip is no place for a document. */
+export const TITLE_MAX = 2000;
+
+/** `cleanText(value)`, cut to `max` characters with an ellipsis; `full` is the cleaned text, up to
+ * `TITLE_MAX` characters, when cut. */
 export function shortText(value, max = TEXT_MAX) {
   const whole = cleanText(value);
   // By code point, so that a cut never splits a surrogate pair.
   const chars = Array.from(whole);
   if (chars.length <= max) return { text: whole, full: null };
-  return { text: `${chars.slice(0, Math.max(1, max - 1)).join('')}…`, full: whole };
+  const cut = (n) => `${chars.slice(0, Math.max(1, n - 1)).join('')}…`;
+  return { text: cut(max), full: chars.length <= TITLE_MAX ? whole : cut(TITLE_MAX) };
 }
 
-/** Shows outside text in `el`: cleaned, cut to `max` (the whole value as `title`), isolated as `user-text`. */
+/** Shows outside text in `el`: cleaned, cut to `max` (the whole value as `title`), isolated as `user-text`,
+ * in the direction of its own first strong character (`dir="auto"`), so a right-to-left name reads as its
+ * writer wrote it. */
 export function setUserText(el, value, max = TEXT_MAX) {
   const { text, full } = shortText(value, max);
   el.classList.add('user-text');
+  el.dir = 'auto';
   if (el.textContent !== text) el.textContent = text;
   if (full !== null) el.title = full;
   else el.removeAttribute('title');
@@ -346,7 +354,8 @@ function wrapUpForm(reservation) {
       'div',
       { class: 'field' },
       h('label', { for: `${id}-notes` }, 'Notes'),
-      h('textarea', { id: `${id}-notes`, name: 'notes', rows: '3', 'data-field': 'notes', 'data-testid': 'notes', 'aria-describedby': `${id}-error` }),
+      h('textarea', { id: `${id}-notes`, name: 'notes', rows: '3', 'data-field': 'notes', 'data-testid': 'notes', 'aria-describedby': `${id}-count ${id}-error` }),
+      h('p', { id: `${id}-count`, class: 'count', 'data-testid': 'wrap-up-count' }),
     ),
     h('p', { id: `${id}-error`, class: 'form-error', role: 'alert', 'data-testid': 'wrap-up-error' }),
     h(

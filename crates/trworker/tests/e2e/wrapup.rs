@@ -1,7 +1,9 @@
-//! Wrap-up after a call: the countdown, "Extend", notes that survive a reload, the attribute size limit
-//! checked before sending, and the page completing the task with the notes when the time runs out.
+//! Wrap-up after a call: the countdown, "Extend", notes that survive a reload and a server outage, the
+//! attribute size limit shown while typing and checked before sending, and the page completing the task with
+//! the notes when the time runs out.
 
 use trworker::app::WrapUpPolicy;
+use twilio::client::taskrouter::UpdateTask;
 
 use crate::calls::{pending_from, ring};
 use crate::scene::Scene;
@@ -110,6 +112,74 @@ async fn at_zero_the_page_completes_the_task_with_the_notes() {
     assert_eq!(
         done.attributes_json().expect("attributes")["wrap_up"],
         serde_json::json!({ "disposition": "Escalated", "notes": "Passed to billing." })
+    );
+
+    scene.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_room_left_is_shown_and_a_disposition_that_does_not_fit_is_refused_before_sending() {
+    let Some(scene) = Scene::online("wrapup-full").await else { return };
+    let Scene { browser, server, .. } = &scene;
+    let task = wrapped_up(browser, server, "+15551230023").await;
+
+    // The call's own attributes take all but 26 characters of TaskRouter's 4,096.
+    let mut attributes = server.admin.fetch_task(&task).await.expect("task").attributes_json().expect("json");
+    let used = attributes.to_string().chars().count();
+    attributes["padding"] = serde_json::json!("x".repeat(4070 - used - r#","padding":"""#.len()));
+    assert_eq!(attributes.to_string().chars().count(), 4070);
+    let update = UpdateTask { attributes: Some(attributes), ..Default::default() };
+    server.admin.update_task(&task, &update).await.expect("pad the attributes");
+    browser.wait_text("wrap-up-count", "26 characters left").await;
+
+    // `,"wrap_up":{"disposition":"Follow-up needed"}` is 45 characters: said at once, nothing sent.
+    let disposition = format!("{WRAPPING}//select[@data-field='disposition']");
+    browser.choose("the disposition", &disposition, "Follow-up needed").await;
+    browser.wait_text("wrap-up-count", "19 characters too many").await;
+    browser.press_in(WRAPPING, "Complete").await;
+    browser.wait_text("wrap-up-error", "The disposition does not fit by 19 characters").await;
+    assert_eq!(server.task_status(&task).await, "wrapping", "nothing was sent");
+
+    browser.choose("the disposition", &disposition, "").await;
+    browser.press_in(WRAPPING, "Complete").await;
+    browser.wait_gone("the wrap-up card", WRAPPING).await;
+    assert_eq!(server.task_status(&task).await, "completed");
+
+    scene.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notes_typed_while_the_server_is_away_are_kept_and_saved_once_it_is_back() {
+    let long = |c: &mut trworker::app::AppConfig| c.wrap_up = WrapUpPolicy::seconds(600);
+    let Some(mut scene) = Scene::online_with("wrapup-away", long).await else { return };
+    let port = scene.server.addr.port();
+    let task = wrapped_up(&scene.browser, &scene.server, "+15551230024").await;
+
+    scene.server.stop().await;
+    let browser = &scene.browser;
+    browser
+        .wait_xpath("the lost connection", "//*[@data-testid='connection'][@data-state!='connected']")
+        .await;
+    browser.fill("the notes", NOTES, "Typed while the server was away.").await;
+    browser.press_in(WRAPPING, "Complete").await;
+    browser.wait_text("wrap-up-error", "Your notes are kept on this page").await;
+    assert_eq!(notes_value(browser).await, "Typed while the server was away.");
+
+    scene.server = Server::start_with(&scene.dir, port, long).await;
+    let Scene { browser, server, .. } = &scene;
+    browser.wait_connected().await;
+    browser.wait_xpath("the wrap-up card, still there", WRAPPING).await;
+    assert_eq!(
+        notes_value(browser).await,
+        "Typed while the server was away.",
+        "the notes outlived the outage"
+    );
+    browser.press_in(WRAPPING, "Complete").await;
+    browser.wait_gone("the wrap-up card", WRAPPING).await;
+    let done = server.admin.fetch_task(&task).await.expect("task");
+    assert_eq!(
+        done.attributes_json().expect("attributes")["wrap_up"]["notes"],
+        "Typed while the server was away."
     );
 
     scene.close().await;
