@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use engine::Timestamp;
-use serde_json::json;
+use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use twilio::eventbridge::{self, Channel, ChannelEvent, ChannelUpdate, EventPayload, Token};
@@ -78,6 +78,8 @@ struct Entry {
     consumer: JoinHandle<()>,
     /// Whether the channel is connected now.
     connected: Arc<AtomicBool>,
+    /// Why it is down, when it is (its last `Disconnected`).
+    down: Arc<Mutex<Option<String>>>,
     /// Set when an in-process update was dropped because the consumer was behind: it rebuilds instead.
     lagged: Arc<AtomicBool>,
     /// When the worker's last tab closed, if it has none now.
@@ -139,12 +141,13 @@ pub(crate) fn ensure(state: &AppState, worker_sid: &str) {
             }
         };
         let connected = Arc::new(AtomicBool::new(false));
+        let down = Arc::new(Mutex::new(None));
         let lagged = Arc::new(AtomicBool::new(false));
-        let flags = Flags { connected: connected.clone(), lagged: lagged.clone() };
+        let flags = Flags { connected: connected.clone(), down: down.clone(), lagged: lagged.clone() };
         let consumer = tokio::spawn(consume(state.clone(), worker_sid.to_owned(), updates, flags));
         map.insert(
             worker_sid.to_owned(),
-            Entry { _client: client, sender, consumer, connected, lagged, idle_since: None },
+            Entry { _client: client, sender, consumer, connected, down, lagged, idle_since: None },
         );
         Ok(true)
     });
@@ -255,7 +258,34 @@ pub(crate) fn health(state: &AppState) -> Result<(), String> {
 /// What a consumer shares with its entry.
 struct Flags {
     connected: Arc<AtomicBool>,
+    down: Arc<Mutex<Option<String>>>,
     lagged: Arc<AtomicBool>,
+}
+
+/// The `{"type":"channel",…}` message for a page: `connected`, or `reconnecting` with the reason. `None`
+/// when the worker has no channel, or it has not connected nor failed yet.
+fn channel_message(connected: bool, down: Option<&str>) -> Option<Value> {
+    match (connected, down) {
+        (true, _) => Some(json!({ "type": "channel", "status": "connected" })),
+        (false, Some(reason)) => {
+            Some(json!({ "type": "channel", "status": "reconnecting", "reason": reason }))
+        }
+        (false, None) => None,
+    }
+}
+
+/// How `worker_sid`'s channel is, as the message a newly opened page gets after its first state (later
+/// changes are pushed to every page as they happen).
+pub(crate) fn status_message(state: &AppState, worker_sid: &str) -> Option<Value> {
+    state
+        .inner
+        .channels
+        .with(|map| {
+            let entry = map.get(worker_sid)?;
+            let down = entry.down.lock().ok().and_then(|d| d.clone());
+            channel_message(entry.connected.load(Ordering::Relaxed), down.as_deref())
+        })
+        .flatten()
 }
 
 /// Takes one worker's channel updates until the channel is closed.
@@ -265,7 +295,7 @@ async fn consume(
     mut updates: mpsc::Receiver<ChannelUpdate>,
     flags: Flags,
 ) {
-    let Flags { connected, lagged } = flags;
+    let Flags { connected, down: shared_down, lagged } = flags;
     // The last reason the channel was down, so that a retry failing the same way logs nothing new.
     let mut down: Option<String> = None;
     while let Some(update) = updates.recv().await {
@@ -275,14 +305,18 @@ async fn consume(
         match update {
             ChannelUpdate::Connected { reconnect } => {
                 connected.store(true, Ordering::Relaxed);
+                if let Ok(mut shared) = shared_down.lock() {
+                    *shared = None;
+                }
                 if reconnect {
                     state.metrics().count_channel_reconnect();
                 }
                 if down.take().is_some() {
                     tracing::info!(%worker_sid, "event channel connected again");
                 }
-                let message = json!({ "type": "channel", "status": "connected" });
-                state.inner.hub.push_message(&worker_sid, message);
+                if let Some(message) = channel_message(true, None) {
+                    state.inner.hub.push_message(&worker_sid, message);
+                }
                 // Whatever happened while it was down (or before it opened) shows now.
                 live::refresh(&state, &worker_sid);
             }
@@ -298,10 +332,14 @@ async fn consume(
             }
             ChannelUpdate::Disconnected { reason, .. } => {
                 connected.store(false, Ordering::Relaxed);
+                if let Ok(mut shared) = shared_down.lock() {
+                    *shared = Some(reason.clone());
+                }
                 if down.as_deref() != Some(reason.as_str()) {
                     tracing::warn!(%worker_sid, %reason, "event channel lost; reconnecting");
-                    let message = json!({ "type": "channel", "status": "reconnecting", "reason": reason });
-                    state.inner.hub.push_message(&worker_sid, message);
+                    if let Some(message) = channel_message(false, Some(&reason)) {
+                        state.inner.hub.push_message(&worker_sid, message);
+                    }
                     down = Some(reason);
                 }
             }

@@ -426,6 +426,10 @@ async fn session(state: &AppState, socket: &mut WebSocket) -> Result<(), String>
     }
     drop(missed);
     send(socket, &state_message(&snapshot, seq_at_start, state.now())).await?;
+    // How the server's own link to TaskRouter for this worker is (later changes are pushed as they come).
+    if let Some(status) = super::channels::status_message(state, &worker_sid) {
+        send(socket, &status.to_string()).await?;
+    }
     if let Ok(mut last) = channel.last_state.lock() {
         *last = Some(snapshot.fingerprint());
     }

@@ -110,7 +110,8 @@ async fn a_cut_channel_reconnects_and_no_call_is_missed() {
         app.alice
     );
     let (mut intruder, _) = tokio_tungstenite::connect_async(url).await.expect("the other session");
-    let lost = socket.until("the channel lost", |m| m["type"] == "channel").await;
+    let lost =
+        socket.until("the channel lost", |m| m["type"] == "channel" && m["status"] != "connected").await;
     assert_eq!(lost["status"], "reconnecting", "{lost}");
     assert!(lost["reason"].as_str().is_some_and(|r| !r.is_empty()), "{lost}");
     // A call comes in, perhaps while the app's channel is down (it retries within seconds).
@@ -270,4 +271,31 @@ async fn second_base_post(base: &str, path: &str, token: &str) -> (u16, serde_js
         .expect("request");
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or_default())
+}
+
+#[tokio::test]
+async fn an_unreachable_bridge_shows_reconnecting_with_the_reason_and_readyz_says_so() {
+    // Nothing listens on port 9 of this machine.
+    let app = crate::helpers::spawn_app_with(|config| {
+        config.event_source = Some(trworker::app::channels::Source::Bridge {
+            base_url: "http://127.0.0.1:9/v1/wschannels".into(),
+        })
+    })
+    .await;
+    let ready = app.http.get(app.url("/readyz")).send().await.expect("readyz");
+    assert_eq!(ready.status().as_u16(), 200, "no channel open yet: ready");
+    let token = app.sign_in("alice").await;
+    // Whether the failure came before or after the page opened, the page is told.
+    let mut socket = app.socket(&token, None).await;
+    let down = socket.until("the channel's state", |m| m["type"] == "channel").await;
+    assert_eq!(down["status"], "reconnecting", "{down}");
+    let reason = down["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("127.0.0.1:9") || reason.to_lowercase().contains("connect"), "{down}");
+    let ready = app.http.get(app.url("/readyz")).send().await.expect("readyz");
+    assert_eq!(ready.status().as_u16(), 503);
+    let body: serde_json::Value = ready.json().await.expect("json");
+    assert!(body["reason"].as_str().is_some_and(|r| r.contains("event channel")), "{body}");
+    // The page still works over REST: the worker goes online.
+    app.set_activity(&token, "Available").await;
+    socket.state_where("Available", |s| s["worker"]["activity_name"] == "Available").await;
 }
