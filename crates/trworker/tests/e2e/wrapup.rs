@@ -130,6 +130,9 @@ async fn the_room_left_is_shown_and_a_disposition_that_does_not_fit_is_refused_b
     assert_eq!(attributes.to_string().chars().count(), 4070);
     let update = UpdateTask { attributes: Some(attributes), ..Default::default() };
     server.admin.update_task(&task, &update).await.expect("pad the attributes");
+    // An update by someone else need not reach the page at once; a reload reads the task as it is now.
+    browser.open(&server.page()).await;
+    browser.wait_connected().await;
     browser.wait_text("wrap-up-count", "26 characters left").await;
 
     // `,"wrap_up":{"disposition":"Follow-up needed"}` is 45 characters: said at once, nothing sent.
