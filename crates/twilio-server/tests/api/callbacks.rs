@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
+use axum::routing::{post, MethodRouter};
 use axum::Router;
 use tokio::sync::mpsc;
 use twilio_server::callbacks;
@@ -45,14 +45,36 @@ fn url_pairs(body: &str) -> Vec<(String, String)> {
 }
 
 async fn receiver(fail_first: u32) -> Receiver {
+    receiver_at("/events", post(receive), fail_first).await
+}
+
+/// A receiver on a port of its own that answers at `path` with `answer`.
+async fn receiver_at(path: &str, answer: MethodRouter<Rx>, fail_first: u32) -> Receiver {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/events", listener.local_addr().unwrap());
+    let url = format!("http://{}{path}", listener.local_addr().unwrap());
     let (tx, rx) = mpsc::unbounded_channel();
-    let app = Router::new()
-        .route("/events", post(receive))
-        .with_state(Rx { tx, fail_first: Arc::new(Mutex::new(fail_first)) });
+    let app =
+        Router::new().route(path, answer).with_state(Rx { tx, fail_first: Arc::new(Mutex::new(fail_first)) });
     tokio::spawn(async move { axum::serve(listener, app).await });
     Receiver { url, rx }
+}
+
+/// Makes the seed's worker charles available; his SID.
+async fn charles_available(app: &TestApp, ws: &str) -> String {
+    let (_, workers) = app.get(&format!("/v1/Workspaces/{ws}/Workers?FriendlyName=charles")).await;
+    let charles = workers["workers"][0]["sid"].as_str().unwrap().to_owned();
+    let available = app.activity(ws, "Available").await;
+    app.post(&format!("/v1/Workspaces/{ws}/Workers/{charles}"), &[("ActivitySid", available.as_str())]).await;
+    charles
+}
+
+/// Waits for the engine's `reservation.accepted`: an assignment instruction is carried out after the answer.
+async fn accepted(events: &mut tokio::sync::broadcast::Receiver<Arc<engine::event::Event>>) {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while events.recv().await.unwrap().event_type != engine::event::EventType::ReservationAccepted {}
+    })
+    .await
+    .expect("the reservation is accepted");
 }
 
 fn fast() -> callbacks::Options {
@@ -106,26 +128,24 @@ async fn events_are_signed_ordered_filtered_and_retried() {
     // reservation.accepted is not in the filter; the next callback is the following task.created.
     let first_sid = first["sid"].as_str().unwrap();
     let res = app.first_reservation(&ws, first_sid).await;
-    let (status, _) = app
-        .post(
-            &format!("/v1/Workspaces/{ws}/Tasks/{first_sid}/Reservations/{res}"),
-            &[("ReservationStatus", "accepted")],
-        )
-        .await;
-    assert_eq!(status, 200);
+    app.post_expecting(
+        &format!("/v1/Workspaces/{ws}/Tasks/{first_sid}/Reservations/{res}"),
+        &[("ReservationStatus", "accepted")],
+        200,
+    )
+    .await;
     let third = app.task(&ws).await;
     let (fields, _) = next(&mut rec).await;
     assert_eq!(field(&fields, "EventType"), "task.created");
     assert_eq!(field(&fields, "ResourceSid"), third["sid"].as_str().unwrap());
 
     // A new EventsFilter applies to the events after the update.
-    let (status, _) = app
-        .post(
-            &format!("/v1/Workspaces/{ws}"),
-            &[("EventsFilter", "reservation.created,task.created,workspace.updated")],
-        )
-        .await;
-    assert_eq!(status, 200);
+    app.post_expecting(
+        &format!("/v1/Workspaces/{ws}"),
+        &[("EventsFilter", "reservation.created,task.created,workspace.updated")],
+        200,
+    )
+    .await;
     let (fields, _) = next(&mut rec).await;
     assert_eq!(field(&fields, "EventType"), "workspace.updated");
 }
@@ -145,14 +165,8 @@ async fn answer_accept(
 #[tokio::test]
 async fn assignment_callback_instruction_accepts_the_reservation() {
     let app = spawn_app().await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/assign", listener.local_addr().unwrap());
-    let (tx, rx) = mpsc::unbounded_channel();
-    let router = Router::new()
-        .route("/assign", post(answer_accept))
-        .with_state(Rx { tx, fail_first: Arc::new(Mutex::new(0)) });
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    let mut rec = Receiver { url: url.clone(), rx };
+    let mut rec = receiver_at("/assign", post(answer_accept), 0).await;
+    let url = rec.url.clone();
 
     let stats = Arc::new(callbacks::DeliveryStats::default());
     twilio_server::assignment::spawn(
@@ -175,12 +189,7 @@ async fn assignment_callback_instruction_accepts_the_reservation() {
     assert_eq!(field(&fields, "WorkflowSid"), centre.workflow);
     let reservation = field(&fields, "ReservationSid").to_owned();
 
-    // The instruction is carried out after the answer: wait for the engine's event, then read the resource.
-    tokio::time::timeout(Duration::from_secs(10), async {
-        while events.recv().await.unwrap().event_type != engine::event::EventType::ReservationAccepted {}
-    })
-    .await
-    .expect("the reservation is accepted");
+    accepted(&mut events).await;
     let (_, r) = app.get(&format!("{base}/Tasks/{task_sid}/Reservations/{reservation}")).await;
     assert_eq!(r["reservation_status"], "accepted");
     let counts = stats.snapshot();
@@ -199,11 +208,7 @@ async fn real_engine_events_reach_the_callback_url_signed_and_in_order() {
         200,
     )
     .await;
-    let (_, workers) = app.get(&format!("/v1/Workspaces/{ws}/Workers?FriendlyName=charles")).await;
-    let charles = workers["workers"][0]["sid"].as_str().unwrap().to_owned();
-    let (_, acts) = app.get(&format!("/v1/Workspaces/{ws}/Activities?FriendlyName=Available")).await;
-    let available = acts["activities"][0]["sid"].as_str().unwrap().to_owned();
-    app.post(&format!("/v1/Workspaces/{ws}/Workers/{charles}"), &[("ActivitySid", available.as_str())]).await;
+    let charles = charles_available(app, &ws).await;
     let task = app
         .post_expecting(
             &format!("/v1/Workspaces/{ws}/Tasks"),
@@ -228,14 +233,8 @@ async fn real_engine_events_reach_the_callback_url_signed_and_in_order() {
 async fn real_engine_carries_out_the_assignment_instruction() {
     let (real, ws) = spawn_real().await;
     let app = &real.app;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/assign", listener.local_addr().unwrap());
-    let (tx, rx) = mpsc::unbounded_channel();
-    let router = Router::new()
-        .route("/assign", post(answer_accept))
-        .with_state(Rx { tx, fail_first: Arc::new(Mutex::new(0)) });
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    let mut rec = Receiver { url: url.clone(), rx };
+    let mut rec = receiver_at("/assign", post(answer_accept), 0).await;
+    let url = rec.url.clone();
     twilio_server::assignment::spawn(
         real.engine.clone(),
         credentials(),
@@ -251,11 +250,7 @@ async fn real_engine_carries_out_the_assignment_instruction() {
         200,
     )
     .await;
-    let (_, workers) = app.get(&format!("/v1/Workspaces/{ws}/Workers?FriendlyName=charles")).await;
-    let charles = workers["workers"][0]["sid"].as_str().unwrap().to_owned();
-    let (_, acts) = app.get(&format!("/v1/Workspaces/{ws}/Activities?FriendlyName=Available")).await;
-    let available = acts["activities"][0]["sid"].as_str().unwrap().to_owned();
-    app.post(&format!("/v1/Workspaces/{ws}/Workers/{charles}"), &[("ActivitySid", available.as_str())]).await;
+    let charles = charles_available(app, &ws).await;
 
     let mut events = twilio_server::Engine::subscribe(&real.engine);
     let (_, task) =
@@ -266,11 +261,7 @@ async fn real_engine_carries_out_the_assignment_instruction() {
     assert_eq!(field(&fields, "TaskSid"), task_sid);
     assert_eq!(field(&fields, "WorkflowSid"), wf);
     assert_eq!(field(&fields, "WorkerSid"), charles);
-    tokio::time::timeout(Duration::from_secs(10), async {
-        while events.recv().await.unwrap().event_type != engine::event::EventType::ReservationAccepted {}
-    })
-    .await
-    .expect("the reservation is accepted");
+    accepted(&mut events).await;
     let (_, t) = app.get(&format!("/v1/Workspaces/{ws}/Tasks/{task_sid}")).await;
     assert_eq!(t["assignment_status"], "assigned");
 }

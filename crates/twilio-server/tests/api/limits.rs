@@ -49,20 +49,11 @@ async fn limits_query_expressions_past_a_limit_are_400() {
     let ws = app.workspace(&[]).await;
     app.available_worker(&ws, "alice").await;
     for (expression, limit) in over_limits() {
-        let (status, body) = get_with_query(
-            &app,
-            &format!("/v1/Workspaces/{ws}/Workers"),
-            &[("TargetWorkersExpression", expression.as_str())],
-        )
-        .await;
-        assert_limit_error(status, &body, "TargetWorkersExpression", &limit);
-        let (status, body) = get_with_query(
-            &app,
-            &format!("/v1/Workspaces/{ws}/Tasks"),
-            &[("EvaluateTaskAttributes", expression.as_str())],
-        )
-        .await;
-        assert_limit_error(status, &body, "EvaluateTaskAttributes", &limit);
+        for (list, param) in [("Workers", "TargetWorkersExpression"), ("Tasks", "EvaluateTaskAttributes")] {
+            let path = format!("/v1/Workspaces/{ws}/{list}");
+            let (status, body) = get_with_query(&app, &path, &[(param, expression.as_str())]).await;
+            assert_limit_error(status, &body, param, &limit);
+        }
     }
     // Within the limits the same kind of query works.
     let (status, body) = get_with_query(
@@ -93,12 +84,8 @@ async fn limits_task_queue_target_workers_past_a_limit_is_400_and_changes_nothin
             .await;
         assert_limit_error(status, &body, "TargetWorkers", &limit);
     }
-    let (status, after) = app.get(&queue_path).await;
-    assert_eq!(status, 200, "{after}");
-    assert_eq!(after["target_workers"], before["target_workers"]);
+    let after = assert_unchanged(&app, &queue_path, "target_workers", &before, "task_queues").await;
     assert_eq!(after["target_workers"], r#"skills HAS "support""#);
-    let (_, queues) = app.get(&format!("/v1/Workspaces/{ws}/TaskQueues")).await;
-    assert_eq!(queues["task_queues"].as_array().map(Vec::len), Some(1), "{queues}");
 }
 
 #[tokio::test]
@@ -144,11 +131,19 @@ async fn limits_workflow_configuration_past_a_limit_is_400_and_changes_nothing()
         let (status, body) = app.post(&workflow_path, &[("Configuration", config.as_str())]).await;
         assert_limit_error(status, &body, "Configuration", &limit);
     }
-    let (status, after) = app.get(&workflow_path).await;
+    assert_unchanged(&app, &workflow_path, "configuration", &before, "workflows").await;
+}
+
+/// Asserts that `field` of the resource at `path` is `before`'s and that its collection (the path without the
+/// SID) lists one item under `key`; the resource as it is now.
+async fn assert_unchanged(app: &TestApp, path: &str, field: &str, before: &Value, key: &str) -> Value {
+    let (status, after) = app.get(path).await;
     assert_eq!(status, 200, "{after}");
-    assert_eq!(after["configuration"], before["configuration"]);
-    let (_, workflows) = app.get(&format!("/v1/Workspaces/{ws}/Workflows")).await;
-    assert_eq!(workflows["workflows"].as_array().map(Vec::len), Some(1), "{workflows}");
+    assert_eq!(after[field], before[field]);
+    let collection = path.rsplit_once('/').map_or(path, |(collection, _)| collection);
+    let (_, list) = app.get(collection).await;
+    assert_eq!(list[key].as_array().map(Vec::len), Some(1), "{list}");
+    after
 }
 
 /// A configuration whose one target routes to the worker named by the task attribute at `reference`.
