@@ -245,7 +245,8 @@ async fn start_serve(
             embedded::default_public_url(internal.local_addr().context("cannot read the bound address")?);
         config.taskrouter_url = Some(internal_url.clone());
         config.api_url = Some(internal_url);
-        config.event_source = Some(crate::app::channels::Source::InProcess);
+        // In process unless the configuration names another source (a test of an unreachable bridge).
+        config.event_source.get_or_insert(crate::app::channels::Source::InProcess);
         local = Some((embedded, internal));
     }
     if config.legacy_open {

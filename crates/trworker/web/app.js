@@ -90,6 +90,7 @@ const live = new Live({
   onState: applyState,
   onEvent: applyEvent,
   onError: (msg) => report(typeof msg.message === 'string' && msg.message ? msg.message : 'The server reported an error.'),
+  onChannel: renderUpstream,
   onStatus: renderConnection,
   checkToken: () => client.refresh(),
 });
@@ -1071,14 +1072,46 @@ function renderAlerting() {
   for (const hint of document.querySelectorAll('.sound-hint')) hint.hidden = !(blocked && ringing.length > 0);
 }
 
+/** The page's own connection to the server, and the server's link to TaskRouter for this worker (its event
+ * channel): calls reach the page only when both are up. */
+const connection = { page: 'offline', upstream: 'connected', reason: '' };
+
+/** The longest reason shown in the connection pill (the whole one is its title). */
+const REASON_MAX = 120;
+
 function renderConnection(status) {
+  const before = connection.page;
+  connection.page = status;
+  // A new connection hears the server's link to TaskRouter anew (the server says it when it is down).
+  if (status !== 'connected') Object.assign(connection, { upstream: 'connected', reason: '' });
+  showConnection();
+  if (status === 'connected' && before !== 'connected') loadWorkspace();
+}
+
+function renderUpstream(msg) {
+  connection.upstream = msg.status === 'reconnecting' ? 'reconnecting' : 'connected';
+  connection.reason = typeof msg.reason === 'string' ? msg.reason : '';
+  showConnection();
+}
+
+function showConnection() {
   const el = $('connection');
   // Worded as a connection, never as an activity: "Offline" is also the name of a worker's activity.
-  const text =
+  let status = connection.page;
+  let text =
     { connected: 'Connected', reconnecting: 'Reconnecting…', offline: 'Disconnected' }[status] ?? 'Disconnected';
+  let title = '';
+  if (status === 'connected' && connection.upstream === 'reconnecting') {
+    // The page reaches the server, but the server does not hear from TaskRouter: new calls would not show.
+    status = 'reconnecting';
+    const reason = connection.reason;
+    const cut = reason.length > REASON_MAX ? `${reason.slice(0, REASON_MAX - 1)}…` : reason;
+    text = cut ? `Reconnecting to TaskRouter: ${cut}` : 'Reconnecting to TaskRouter…';
+    title = reason;
+  }
   el.dataset.state = status;
   el.textContent = text;
-  if (status === 'connected') loadWorkspace();
+  el.title = title;
 }
 
 function tick() {

@@ -16,13 +16,14 @@ const SEEN_EVENTS_MAX = 500;
 
 /**
  * Keeps one WebSocket open while started. Callbacks: `onState(msg, first)` (`first`: the connection's first
- * state), `onEvent(msg)`, `onError(msg)`,
+ * state), `onEvent(msg)`, `onError(msg)`, `onChannel(msg)` (how the server's own link to TaskRouter for this
+ * worker is: `{status: 'connected' | 'reconnecting', reason}`),
  * `onStatus('connected' | 'reconnecting' | 'offline')`, and `checkToken()` which resolves to false when the
  * session is over (the connection then stays down).
  */
 export class Live {
-  constructor({ getToken, onState, onEvent, onError, onStatus, checkToken }) {
-    Object.assign(this, { getToken, onState, onEvent, onError, onStatus, checkToken });
+  constructor({ getToken, onState, onEvent, onError, onChannel, onStatus, checkToken }) {
+    Object.assign(this, { getToken, onState, onEvent, onError, onChannel, onStatus, checkToken });
     this.socket = null;
     this.running = false;
     this.attempt = 0;
@@ -126,6 +127,8 @@ export class Live {
         this.onEvent(msg);
       } else if (msg.type === 'error') {
         this.onError(msg);
+      } else if (msg.type === 'channel') {
+        this.onChannel?.(msg);
       } else if (msg.type === 'shutdown') {
         // The server is going away: reconnect promptly, the backoff finds it when it is back.
         this.attempt = 0;

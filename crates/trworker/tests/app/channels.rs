@@ -14,10 +14,15 @@ use twilio::models::ReservationStatus;
 
 use crate::helpers::{spawn_app, Socket, TestApp, PASSWORD};
 
-/// The app of `spawn_app`, with the workspace's webhook removed.
+/// The app of `spawn_app`, with the workspace's webhook removed and Unavailable as its timeout activity
+/// (as `trworker setup` makes it).
 async fn app_without_webhook() -> TestApp {
     let app = spawn_app().await;
-    let update = UpdateWorkspace { event_callback_url: Some(String::new()), ..Default::default() };
+    let update = UpdateWorkspace {
+        event_callback_url: Some(String::new()),
+        timeout_activity_sid: Some(app.activity("Unavailable").await),
+        ..Default::default()
+    };
     let workspace = app.admin.update_workspace(&update).await.expect("clear the EventCallbackUrl");
     assert_eq!(workspace.event_callback_url.filter(|u| !u.is_empty()), None);
     app
@@ -67,15 +72,13 @@ async fn with_no_webhook_a_call_reaches_the_page_and_the_whole_call_works() {
     event(&mut socket, "reservation.completed").await;
     socket.state_where("no call left", |s| s["reservations"] == json!([])).await;
 
-    // A call left ringing times out: the page shows the worker moved out of Available (to the workspace's
-    // timeout activity).
+    // A call left ringing times out: the page shows the worker moved to Unavailable.
     app.set_activity(&token, "Available").await;
     app.incoming_call("+15551230102").await;
     event(&mut socket, "reservation.created").await;
     app.advance_engine(11).await;
     event(&mut socket, "reservation.timeout").await;
-    let moved = socket.state_where("not available", |s| s["worker"]["available"] == false).await;
-    assert_ne!(moved["worker"]["activity_name"], "Available", "{moved}");
+    socket.state_where("Unavailable", |s| s["worker"]["activity_name"] == "Unavailable").await;
 
     let metrics =
         app.http.get(app.url("/metrics")).send().await.expect("metrics").text().await.expect("text");

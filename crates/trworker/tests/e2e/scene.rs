@@ -31,7 +31,12 @@ impl Scene {
 
     /// As [`Scene::open`], with the browser on the page, which shows the sign-in form.
     pub async fn at_sign_in(name: &str) -> Option<Scene> {
-        let scene = Scene::open(name).await?;
+        Scene::at_sign_in_with(name, |_| {}).await
+    }
+
+    /// As [`Scene::at_sign_in`], with the app's configuration `adjust`ed.
+    pub async fn at_sign_in_with(name: &str, adjust: impl FnOnce(&mut AppConfig)) -> Option<Scene> {
+        let scene = Scene::open_with(name, adjust).await?;
         scene.browser.open(&scene.server.page()).await;
         scene.browser.wait_xpath("the sign-in form", "//*[@id='signin'][not(@hidden)]").await;
         Some(scene)

@@ -151,3 +151,20 @@ async fn the_page_says_which_queues_send_the_worker_calls() {
 
     scene.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_says_when_the_server_cannot_hear_from_taskrouter() {
+    // The worker's event channel goes to a bridge nobody answers (port 9): the server would not hear of
+    // calls, and the page must say so rather than look connected.
+    let unreachable = |config: &mut trworker::app::AppConfig| {
+        let base_url = "http://127.0.0.1:9/v1/wschannels".to_owned();
+        config.event_source = Some(trworker::app::channels::Source::Bridge { base_url });
+    };
+    let Some(scene) = Scene::at_sign_in_with("unheard", unreachable).await else { return };
+    scene.browser.sign_in(WORKER, PASSWORD).await;
+    let down = "//*[@data-testid='connection'][@data-state='reconnecting'][contains(., 'TaskRouter')]";
+    scene.browser.wait_xpath("the link to TaskRouter shown down", down).await;
+    let said = scene.browser.text_of("connection").await;
+    assert!(said.starts_with("Reconnecting to TaskRouter: "), "the reason is shown: {said}");
+    scene.close().await;
+}
