@@ -380,10 +380,22 @@ impl Engine {
         ws: Sid,
         window: Window,
     ) -> ApiResult<Statistics<RealTimeStats>> {
+        self.statistics(ws, Scope::Workspace, window, move |core, now| core.workspace_realtime(ws, now)).await
+    }
+
+    /// The statistics of `scope` in `ws`: `realtime` reads its real-time part, the event log its cumulative
+    /// part over `window`.
+    async fn statistics<R: Send + 'static>(
+        &self,
+        ws: Sid,
+        scope: Scope,
+        window: Window,
+        realtime: impl FnOnce(&Core, Timestamp) -> Result<R, engine::Error> + Send + 'static,
+    ) -> ApiResult<Statistics<R>> {
         self.read(move |state, now| {
             state.core.workspace(ws)?;
-            let realtime = state.core.workspace_realtime(ws, now)?;
-            Ok(Statistics { realtime, cumulative: cumulative(state, ws, Scope::Workspace, window) })
+            let realtime = realtime(&state.core, now)?;
+            Ok(Statistics { realtime, cumulative: cumulative(state, ws, scope, window) })
         })
         .await
     }
@@ -395,12 +407,8 @@ impl Engine {
         queue: Sid,
         window: Window,
     ) -> ApiResult<Statistics<QueueRealTime>> {
-        self.read(move |state, now| {
-            state.core.workspace(ws)?;
-            let realtime = state.core.queue_realtime(ws, queue, now)?;
-            Ok(Statistics { realtime, cumulative: cumulative(state, ws, Scope::Queue(queue), window) })
-        })
-        .await
+        let realtime = move |core: &Core, now| core.queue_realtime(ws, queue, now);
+        self.statistics(ws, Scope::Queue(queue), window, realtime).await
     }
 
     /// The statistics of a workflow.
@@ -410,12 +418,8 @@ impl Engine {
         workflow: Sid,
         window: Window,
     ) -> ApiResult<Statistics<RealTimeStats>> {
-        self.read(move |state, now| {
-            state.core.workspace(ws)?;
-            let realtime = state.core.workflow_realtime(ws, workflow, now)?;
-            Ok(Statistics { realtime, cumulative: cumulative(state, ws, Scope::Workflow(workflow), window) })
-        })
-        .await
+        let realtime = move |core: &Core, now| core.workflow_realtime(ws, workflow, now);
+        self.statistics(ws, Scope::Workflow(workflow), window, realtime).await
     }
 
     /// The statistics of every worker of a workspace (real time: workers per activity).

@@ -161,14 +161,15 @@ fn decorate(state: &ServerState, ws: Sid, mut m: Map<String, Value>, url: Option
     Value::Object(m)
 }
 
+/// A handler for a document of the whole workspace or of all its workers (`$target`).
 macro_rules! workspace_doc {
-    ($name:ident, $kind:expr, $allowed:expr) => {
+    ($name:ident, $target:expr, $kind:expr, $allowed:expr) => {
         async fn $name(
             State(state): State<ServerState>,
             Segments(ws): Segments<String>,
             Query(p): Query,
         ) -> ApiResult<Response> {
-            document(&state, &ws, Target::Workspace, $kind, p, &$allowed).await
+            document(&state, &ws, $target, $kind, p, &$allowed).await
         }
     };
 }
@@ -186,21 +187,9 @@ macro_rules! scoped_doc {
     };
 }
 
-macro_rules! workers_doc {
-    ($name:ident, $kind:expr, $allowed:expr) => {
-        async fn $name(
-            State(state): State<ServerState>,
-            Segments(ws): Segments<String>,
-            Query(p): Query,
-        ) -> ApiResult<Response> {
-            document(&state, &ws, Target::Workers, $kind, p, &$allowed).await
-        }
-    };
-}
-
-workspace_doc!(workspace_statistics, Kind::Statistics, WINDOW);
-workspace_doc!(workspace_real_time, Kind::RealTime, REAL_TIME);
-workspace_doc!(workspace_cumulative, Kind::Cumulative, WINDOW);
+workspace_doc!(workspace_statistics, Target::Workspace, Kind::Statistics, WINDOW);
+workspace_doc!(workspace_real_time, Target::Workspace, Kind::RealTime, REAL_TIME);
+workspace_doc!(workspace_cumulative, Target::Workspace, Kind::Cumulative, WINDOW);
 scoped_doc!(
     task_queue_statistics,
     Target::TaskQueue,
@@ -229,9 +218,9 @@ scoped_doc!(workflow_statistics, Target::Workflow, Prefix::Workflow, "WorkflowSi
 scoped_doc!(workflow_real_time, Target::Workflow, Prefix::Workflow, "WorkflowSid", Kind::RealTime, REAL_TIME);
 scoped_doc!(workflow_cumulative, Target::Workflow, Prefix::Workflow, "WorkflowSid", Kind::Cumulative, WINDOW);
 scoped_doc!(worker_statistics, Target::Worker, Prefix::Worker, "WorkerSid", Kind::Statistics, WORKER_WINDOW);
-workers_doc!(workers_statistics, Kind::Statistics, WORKERS);
-workers_doc!(workers_real_time, Kind::RealTime, REAL_TIME);
-workers_doc!(workers_cumulative, Kind::Cumulative, WORKER_WINDOW);
+workspace_doc!(workers_statistics, Target::Workers, Kind::Statistics, WORKERS);
+workspace_doc!(workers_real_time, Target::Workers, Kind::RealTime, REAL_TIME);
+workspace_doc!(workers_cumulative, Target::Workers, Kind::Cumulative, WORKER_WINDOW);
 
 async fn list_task_queues_statistics(
     State(state): State<ServerState>,
