@@ -73,7 +73,7 @@ impl Space {
         name: Option<String>,
     ) -> Result<Reply, Error> {
         if !self.activities.contains_key(&sid) {
-            return Err(Error::not_found(self.path(format!("Activities/{sid}"))));
+            return Err(self.missing("Activities", sid));
         }
         if let Some(n) = &name {
             validate_name("FriendlyName", n)?;
@@ -127,10 +127,7 @@ impl Space {
         now: Timestamp,
         sid: Sid,
     ) -> Result<Reply, Error> {
-        let a = self
-            .activities
-            .get(&sid)
-            .ok_or_else(|| Error::not_found(self.path(format!("Activities/{sid}"))))?;
+        let a = self.activities.get(&sid).ok_or_else(|| self.missing("Activities", sid))?;
         let in_use = self.ws.default_activity_sid == sid
             || self.ws.timeout_activity_sid == sid
             || self.workers.values().any(|w| w.activity_sid == sid)

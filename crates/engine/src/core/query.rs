@@ -206,7 +206,7 @@ impl Core {
     /// One activity.
     pub fn activity(&self, ws: Sid, sid: Sid) -> Result<&Activity, Error> {
         let sp = self.space(ws)?;
-        sp.activities.get(&sid).ok_or_else(|| Error::not_found(sp.path(format!("Activities/{sid}"))))
+        sp.activities.get(&sid).ok_or_else(|| sp.missing("Activities", sid))
     }
 
     /// Activities.
@@ -224,8 +224,7 @@ impl Core {
     /// One task channel, by SID or unique name.
     pub fn task_channel(&self, ws: Sid, sid_or_name: &str) -> Result<&TaskChannel, Error> {
         let sp = self.space(ws)?;
-        sp.channel_by_name(sid_or_name)
-            .ok_or_else(|| Error::not_found(sp.path(format!("TaskChannels/{sid_or_name}"))))
+        sp.channel_by_name(sid_or_name).ok_or_else(|| sp.missing("TaskChannels", sid_or_name))
     }
 
     /// Task channels.
@@ -237,7 +236,7 @@ impl Core {
     /// One worker.
     pub fn worker(&self, ws: Sid, sid: Sid) -> Result<&Worker, Error> {
         let sp = self.space(ws)?;
-        sp.workers.get(&sid).ok_or_else(|| Error::not_found(sp.path(format!("Workers/{sid}"))))
+        sp.workers.get(&sid).ok_or_else(|| sp.missing("Workers", sid))
     }
 
     /// Workers.
@@ -318,7 +317,7 @@ impl Core {
     /// One queue.
     pub fn task_queue(&self, ws: Sid, sid: Sid) -> Result<&TaskQueue, Error> {
         let sp = self.space(ws)?;
-        sp.queues.get(&sid).ok_or_else(|| Error::not_found(sp.path(format!("TaskQueues/{sid}"))))
+        sp.queues.get(&sid).ok_or_else(|| sp.missing("TaskQueues", sid))
     }
 
     /// Queues.
@@ -345,7 +344,7 @@ impl Core {
     /// One workflow.
     pub fn workflow(&self, ws: Sid, sid: Sid) -> Result<&Workflow, Error> {
         let sp = self.space(ws)?;
-        sp.workflows.get(&sid).ok_or_else(|| Error::not_found(sp.path(format!("Workflows/{sid}"))))
+        sp.workflows.get(&sid).ok_or_else(|| sp.missing("Workflows", sid))
     }
 
     /// Workflows.
@@ -359,7 +358,7 @@ impl Core {
     /// One task.
     pub fn task(&self, ws: Sid, sid: Sid) -> Result<&Task, Error> {
         let sp = self.space(ws)?;
-        sp.tasks.get(&sid).map(|t| &**t).ok_or_else(|| Error::not_found(sp.path(format!("Tasks/{sid}"))))
+        sp.tasks.get(&sid).map(|t| &**t).ok_or_else(|| sp.missing("Tasks", sid))
     }
 
     /// Tasks, oldest first (the facade applies `Ordering`).
@@ -408,7 +407,7 @@ impl Core {
     /// One reservation (either view).
     pub fn reservation(&self, ws: Sid, sid: Sid) -> Result<&Reservation, Error> {
         let sp = self.space(ws)?;
-        sp.reservations.get(&sid).ok_or_else(|| Error::not_found(sp.path(format!("Reservations/{sid}"))))
+        sp.reservations.get(&sid).ok_or_else(|| sp.missing("Reservations", sid))
     }
 
     /// A task's reservations.

@@ -254,6 +254,11 @@ impl Space {
         format!("/Workspaces/{}/{rest}", self.ws.sid)
     }
 
+    /// The 404 of the resource `{collection}/{id}` of this workspace.
+    pub(crate) fn missing(&self, collection: &str, id: impl std::fmt::Display) -> Error {
+        Error::not_found(self.path(format!("{collection}/{id}")))
+    }
+
     pub(crate) fn activity(&self, sid: Sid, param: &str) -> Result<&Activity, Error> {
         self.activities.get(&sid).ok_or_else(|| {
             Error::invalid(param, format!("Activity {sid} does not exist in workspace {}", self.ws.sid))

@@ -202,7 +202,7 @@ impl Space {
         p: TaskQueueParams,
     ) -> Result<Reply, Error> {
         if !self.queues.contains_key(&sid) {
-            return Err(Error::not_found(self.path(format!("TaskQueues/{sid}"))));
+            return Err(self.missing("TaskQueues", sid));
         }
         let (expr, order) = self.queue_params(&p)?;
         let names: Vec<Option<String>> = [p.reservation_activity_sid, p.assignment_activity_sid]
@@ -257,11 +257,7 @@ impl Space {
         now: Timestamp,
         sid: Sid,
     ) -> Result<Reply, Error> {
-        let q = self
-            .queues
-            .get(&sid)
-            .ok_or_else(|| Error::not_found(self.path(format!("TaskQueues/{sid}"))))?
-            .clone();
+        let q = self.queues.get(&sid).ok_or_else(|| self.missing("TaskQueues", sid))?.clone();
         if self.tasks.values().any(|t| t.task_queue_sid == Some(sid) && !t.assignment_status.is_terminal()) {
             return Err(Error::illegal(format!(
                 "Cannot delete TaskQueue {sid} because tasks are still routed against it; complete or cancel them first"

@@ -94,7 +94,7 @@ impl Space {
 
     /// The task `sid`, or a 404 naming its path.
     fn task_or_404(&self, sid: Sid) -> Result<&Task, Error> {
-        self.tasks.get(&sid).map(|t| &**t).ok_or_else(|| Error::not_found(self.path(format!("Tasks/{sid}"))))
+        self.tasks.get(&sid).map(|t| &**t).ok_or_else(|| self.missing("Tasks", sid))
     }
 
     pub(crate) fn emit_task_sid(

@@ -69,10 +69,7 @@ impl Space {
         friendly_name: Option<String>,
         channel_optimized_routing: Option<bool>,
     ) -> Result<Reply, Error> {
-        let c = self
-            .channel_by_name(&sid)
-            .ok_or_else(|| Error::not_found(self.path(format!("TaskChannels/{sid}"))))?
-            .sid;
+        let c = self.channel_by_name(&sid).ok_or_else(|| self.missing("TaskChannels", &sid))?.sid;
         if let Some(n) = &friendly_name {
             validate_name("FriendlyName", n)?;
         }
@@ -96,10 +93,7 @@ impl Space {
         now: Timestamp,
         sid: String,
     ) -> Result<Reply, Error> {
-        let c = self
-            .channel_by_name(&sid)
-            .ok_or_else(|| Error::not_found(self.path(format!("TaskChannels/{sid}"))))?
-            .clone();
+        let c = self.channel_by_name(&sid).ok_or_else(|| self.missing("TaskChannels", &sid))?.clone();
         if self.tasks.values().any(|t| t.task_channel_sid == c.sid && !t.assignment_status.is_terminal()) {
             return Err(Error::illegal(format!(
                 "Cannot delete TaskChannel {} because tasks on it are still active",
@@ -292,8 +286,7 @@ impl Space {
         p: WorkerParams,
         if_match: Option<String>,
     ) -> Result<Reply, Error> {
-        let w =
-            self.workers.get(&sid).ok_or_else(|| Error::not_found(self.path(format!("Workers/{sid}"))))?;
+        let w = self.workers.get(&sid).ok_or_else(|| self.missing("Workers", sid))?;
         check_if_match(&if_match, w.version)?;
         if let Some(n) = &p.friendly_name {
             validate_name("FriendlyName", n)?;
@@ -378,8 +371,7 @@ impl Space {
         sid: Sid,
         if_match: Option<String>,
     ) -> Result<Reply, Error> {
-        let w =
-            self.workers.get(&sid).ok_or_else(|| Error::not_found(self.path(format!("Workers/{sid}"))))?;
+        let w = self.workers.get(&sid).ok_or_else(|| self.missing("Workers", sid))?;
         check_if_match(&if_match, w.version)?;
         let busy = self.worker_reservations.get(&sid).is_some_and(|v| {
             v.iter().any(|r| self.reservations.get(r).is_some_and(|r| r.reservation_status.is_active()))
@@ -425,11 +417,7 @@ impl Space {
         capacity: Option<i64>,
         available: Option<bool>,
     ) -> Result<Reply, Error> {
-        let w = self
-            .workers
-            .get(&worker)
-            .ok_or_else(|| Error::not_found(self.path(format!("Workers/{worker}"))))?
-            .clone();
+        let w = self.workers.get(&worker).ok_or_else(|| self.missing("Workers", worker))?.clone();
         let wc_sid = match Sid::parse_as(sid, Prefix::WorkerChannel) {
             Ok(s) if self.worker_channels.get(&s).is_some_and(|c| c.worker_sid == worker) => s,
             _ => self

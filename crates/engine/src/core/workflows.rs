@@ -84,7 +84,7 @@ impl Space {
         p: WorkflowParams,
     ) -> Result<Reply, Error> {
         if !self.workflows.contains_key(&sid) {
-            return Err(Error::not_found(self.path(format!("Workflows/{sid}"))));
+            return Err(self.missing("Workflows", sid));
         }
         if let Some(n) = &p.friendly_name {
             validate_name("FriendlyName", n)?;
@@ -137,11 +137,7 @@ impl Space {
         now: Timestamp,
         sid: Sid,
     ) -> Result<Reply, Error> {
-        let w = self
-            .workflows
-            .get(&sid)
-            .ok_or_else(|| Error::not_found(self.path(format!("Workflows/{sid}"))))?
-            .clone();
+        let w = self.workflows.get(&sid).ok_or_else(|| self.missing("Workflows", sid))?.clone();
         if self.tasks.values().any(|t| t.workflow_sid == Some(sid) && !t.assignment_status.is_terminal()) {
             return Err(Error::illegal(format!(
                 "Cannot delete Workflow {sid} because tasks are still in it; complete or cancel them first"
