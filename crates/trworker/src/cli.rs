@@ -126,6 +126,10 @@ pub struct ServeArgs {
     /// The password workers sign in with; in local mode generated once and kept in the data directory.
     #[arg(long, env = vars::TOKEN_PASSWORD, hide_env_values = true)]
     pub token_password: Option<String>,
+    /// The password supervisors sign in with at /supervisor; in local mode generated once and kept in the
+    /// data directory; unset in twilio mode, the supervisor page is off.
+    #[arg(long, env = vars::SUPERVISOR_PASSWORD, hide_env_values = true)]
+    pub supervisor_password: Option<String>,
     /// Activity a worker is moved to after accepting a call.
     #[arg(long, env = vars::ACCEPT_ACTIVITY, default_value = "Unavailable")]
     pub accept_activity: String,
@@ -276,6 +280,8 @@ async fn run_serve(args: ServeArgs, log: LogFormat) -> anyhow::Result<()> {
             config
         }
     };
+    let supervisor_password_given = args.supervisor_password.is_some();
+    app_config.supervisor_password = args.supervisor_password.clone().unwrap_or_default();
     app_config.accept_activity = args.accept_activity.clone();
     app_config.post_work_activity = args.post_work_activity.clone();
     app_config.leave_activity = args.leave_activity.clone();
@@ -328,6 +334,11 @@ async fn run_serve(args: ServeArgs, log: LogFormat) -> anyhow::Result<()> {
                 }
                 println!("  sign in as     {}", identities.join(", "));
                 println!("  password       {password}");
+                let supervisor = match supervisor_password_given {
+                    true => "(from SUPERVISOR_PASSWORD)".to_owned(),
+                    false => config.supervisor_password.clone(),
+                };
+                println!("  supervisor     {url}/supervisor  password {supervisor}");
                 println!("  account SID    {}", embedded.credentials.account_sid);
                 println!("  workspace SID  {}", config.workspace_sid);
                 println!("  data           {}", embedded.data_dir.display());

@@ -25,6 +25,8 @@ pub mod vars {
     pub const WORKSPACE_SID: &str = "WORKSPACE_SID";
     /// The workers' sign-in password.
     pub const TOKEN_PASSWORD: &str = "TOKEN_PASSWORD";
+    /// The supervisors' sign-in password.
+    pub const SUPERVISOR_PASSWORD: &str = "SUPERVISOR_PASSWORD";
     /// `local` or `twilio`.
     pub const MODE: &str = "TRWORKER_MODE";
     /// The port to listen on.
@@ -104,6 +106,11 @@ pub const SERVER_VARIABLES: &[Variable] = &[
         name: vars::TOKEN_PASSWORD,
         description: "The password workers sign in with; any string you choose.",
         required_for_twilio: true,
+    },
+    Variable {
+        name: vars::SUPERVISOR_PASSWORD,
+        description: "The password supervisors sign in with at /supervisor; unset in twilio mode: no supervisor page.",
+        required_for_twilio: false,
     },
     Variable {
         name: vars::MODE,
@@ -356,13 +363,23 @@ pub fn local_credentials(
 /// The workers' sign-in password of a local server when `TOKEN_PASSWORD` is not set: generated once (four
 /// short words' worth of randomness, easy to type) and kept in `DIR/token_password.env`.
 pub fn local_token_password(data_dir: &Path) -> Result<String, Error> {
-    let path = data_dir.join("token_password.env");
-    if let Some(password) = read_env_file(&path)?.remove("TOKEN_PASSWORD").filter(|p| !p.is_empty()) {
+    generated_password(&data_dir.join("token_password.env"), vars::TOKEN_PASSWORD)
+}
+
+/// The supervisors' sign-in password of a local server when `SUPERVISOR_PASSWORD` is not set: generated
+/// once, as the workers', and kept in `DIR/supervisor_password.env`.
+pub fn local_supervisor_password(data_dir: &Path) -> Result<String, Error> {
+    generated_password(&data_dir.join("supervisor_password.env"), vars::SUPERVISOR_PASSWORD)
+}
+
+/// The password `name` kept in `path`, generated and written there (owner-only) the first time.
+fn generated_password(path: &Path, name: &str) -> Result<String, Error> {
+    if let Some(password) = read_env_file(path)?.remove(name).filter(|p| !p.is_empty()) {
         return Ok(password);
     }
     let hex = random_hex();
     let password = format!("{}-{}-{}", &hex[0..4], &hex[4..8], &hex[8..12]);
-    write_env_file(&path, &[("TOKEN_PASSWORD", &password)])?;
+    write_env_file(path, &[(name, &password)])?;
     Ok(password)
 }
 
@@ -420,6 +437,9 @@ mod tests {
         let first = local_token_password(&dir).unwrap();
         assert_eq!(first.len(), 14);
         assert_eq!(local_token_password(&dir).unwrap(), first);
+        let supervisor = local_supervisor_password(&dir).unwrap();
+        assert_ne!(supervisor, first, "the supervisors' password is another one");
+        assert_eq!(local_supervisor_password(&dir).unwrap(), supervisor);
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -23,7 +23,7 @@ use engine::{Clock, SystemClock};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use twilio_server::http::{self, Limits};
-use twilio_server::worker_feed::WorkerFeed;
+use twilio_server::worker_feed::{WorkerFeed, WorkspaceFeed};
 
 use crate::app::{AppConfig, AppState};
 use crate::config::{self, vars};
@@ -238,6 +238,9 @@ async fn start_serve(
         if config.token_password.is_empty() {
             config.token_password = config::local_token_password(&data_dir)?;
         }
+        if config.supervisor_password.is_empty() {
+            config.supervisor_password = config::local_supervisor_password(&data_dir)?;
+        }
         let internal = TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
             .await
             .context("cannot listen on a loopback port for the app's own engine requests")?;
@@ -292,11 +295,17 @@ async fn start_serve(
         // Workers' event channels, in process (`app::channels`), from the engine's own stream.
         let server = twilio_server::ServerState::new(embedded.engine(), embedded.credentials.clone(), &url);
         let workspace = embedded.workspace_sid.context("the local engine has no workspace")?;
+        let (supervisor_server, supervisor_feed) = (server.clone(), feed);
         let feed = match feed {
             Feed::Applied => WorkerFeed::applied(server, workspace),
             Feed::Durable => WorkerFeed::durable(server, workspace),
         };
         crate::app::channels::spawn_local(state.clone(), feed);
+        // The supervisor page's workspace channel, in process, opened while a supervisor page is open.
+        crate::app::supervisor::attach_local(&state, move || match supervisor_feed {
+            Feed::Applied => WorkspaceFeed::applied(supervisor_server.clone(), workspace),
+            Feed::Durable => WorkspaceFeed::durable(supervisor_server.clone(), workspace),
+        });
         let password = state.config().token_password.clone();
         local_env = Some(embedded.write_local_env(&listening, &[(vars::TOKEN_PASSWORD, password.as_str())])?);
         engine = Some(embedded);

@@ -9,6 +9,10 @@
 //! `reservation.*` the reservation's task with `reservation_sid` added. One feed for all workers, not one
 //! subscription each: an event is looked at once, and rendered only when its worker is wanted.
 //!
+//! A [`WorkspaceFeed`] is the same for the v1 workspace channel (`WS`): every event of the workspace, with
+//! the public JSON of the resource it names (a worker, task, reservation, queue, …), or the public Event
+//! resource when that object is gone (the supervisor page in local mode: `trworker::app::supervisor`).
+//!
 //! The feed may follow the stream of events as applied ([`WorkerFeed::applied`]), where the bridge follows
 //! the durable one: an in-process view may show a change a crash in the next milliseconds would take back,
 //! exactly as a read at that moment would (`engine::handle`), and it saves the disk's sync on the way to
@@ -16,12 +20,13 @@
 
 use std::sync::Arc;
 
-use engine::model::Worker;
-use engine::{Event, Sid};
+use engine::model::{Activity, Task, TaskQueue, Worker, Workflow};
+use engine::{Event, Prefix, Sid};
 use serde_json::Value;
 use tokio::sync::broadcast::{error::RecvError, Receiver};
 
-use crate::resources::{render_worker_channel, Resource};
+use crate::handle::Parent;
+use crate::resources::{render_reservation, render_worker_channel, render_workspace, Resource};
 use crate::ServerState;
 
 /// One event for one worker, framed as the v1 worker channel frames it.
@@ -140,6 +145,81 @@ impl WorkerFeed {
                 continue;
             };
             return Ok(WorkerEvent { worker_sid, event_type: event.event_type.as_str().to_owned(), payload });
+        }
+    }
+}
+
+/// One event of a workspace, framed as the v1 workspace channel frames it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkspaceEvent {
+    /// TaskRouter's event type (`task.created`, `reservation.accepted`, `worker.activity.update`, …).
+    pub event_type: String,
+    /// The public REST JSON of the resource the event names, as a fetch would show it now; the public
+    /// Event resource when that is gone.
+    pub payload: Value,
+}
+
+/// The public JSON of the resource `event` names in workspace `ws`, or `None` when it is gone or of a kind
+/// the workspace channel does not render.
+async fn resource_payload(state: &ServerState, ws: Sid, event: &Event) -> Option<Value> {
+    async fn fetch<R: Resource<Id = Sid>>(state: &ServerState, ws: Sid, sid: Sid) -> Option<Value> {
+        R::fetch(state.engine(), ws, sid).await.ok().map(|r| r.render(state))
+    }
+    let engine = state.engine();
+    let sid = event.resource_sid;
+    match sid.prefix() {
+        Prefix::Worker => fetch::<Worker>(state, ws, sid).await,
+        Prefix::Task => fetch::<Task>(state, ws, sid).await,
+        Prefix::TaskQueue => fetch::<TaskQueue>(state, ws, sid).await,
+        Prefix::Workflow => fetch::<Workflow>(state, ws, sid).await,
+        Prefix::Activity => fetch::<Activity>(state, ws, sid).await,
+        Prefix::TaskChannel => Some(engine.task_channel(ws, sid.to_string()).await.ok()?.render(state)),
+        Prefix::Workspace => Some(render_workspace(state, &engine.workspace(ws).await.ok()?)),
+        Prefix::Reservation => {
+            let task = event.field("TaskSid").and_then(|s| Sid::parse(s).ok())?;
+            let reservation = engine.reservation(ws, Parent::Task(task), sid).await.ok()?;
+            Some(render_reservation(state, Parent::Task(task), &reservation))
+        }
+        _ => None,
+    }
+}
+
+/// Follows one workspace's events and frames every one of them as the v1 workspace channel does.
+pub struct WorkspaceFeed {
+    state: ServerState,
+    workspace_sid: Sid,
+    events: Receiver<Arc<Event>>,
+}
+
+impl WorkspaceFeed {
+    /// A feed of `workspace_sid` following the events as applied, from now on.
+    pub fn applied(state: ServerState, workspace_sid: Sid) -> WorkspaceFeed {
+        let events = state.engine().handle().subscribe_applied();
+        WorkspaceFeed { state, workspace_sid, events }
+    }
+
+    /// A feed of `workspace_sid` following the events once durable, from now on, as the event bridge does.
+    pub fn durable(state: ServerState, workspace_sid: Sid) -> WorkspaceFeed {
+        let events = state.engine().subscribe();
+        WorkspaceFeed { state, workspace_sid, events }
+    }
+
+    /// The next event of the workspace (those of other workspaces are skipped).
+    pub async fn next(&mut self) -> Result<WorkspaceEvent, FeedEnd> {
+        loop {
+            let event = match self.events.recv().await {
+                Ok(event) => event,
+                Err(RecvError::Lagged(missed)) => return Err(FeedEnd::Lagged(missed)),
+                Err(RecvError::Closed) => return Err(FeedEnd::Closed),
+            };
+            if event.workspace_sid != self.workspace_sid {
+                continue;
+            }
+            let payload = match resource_payload(&self.state, self.workspace_sid, &event).await {
+                Some(payload) => payload,
+                None => (*event).render(&self.state),
+            };
+            return Ok(WorkspaceEvent { event_type: event.event_type.as_str().to_owned(), payload });
         }
     }
 }

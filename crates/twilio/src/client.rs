@@ -1,7 +1,8 @@
 //! The HTTP client: configuration, Basic auth, form encoding, retries, timeouts and paging.
 //!
-//! The operations themselves live in [`taskrouter`] (TaskRouter v1), [`conference`] and [`keys`] (API 2010)
-//! as `impl Client` blocks with their parameter types; this file owns what every request shares:
+//! The operations themselves live in [`taskrouter`] and [`statistics`] (TaskRouter v1), [`conference`] and
+//! [`keys`] (API 2010) as `impl Client` blocks with their parameter types; this file owns what every request
+//! shares:
 //!
 //! - Requests go to the configured base URLs only (`taskrouter_url`, `api_url`), so the same client drives
 //!   real Twilio and the local engine.
@@ -15,6 +16,7 @@
 
 pub mod conference;
 pub mod keys;
+pub mod statistics;
 pub mod taskrouter;
 
 use std::fmt;

@@ -8,6 +8,9 @@
 //!   expiry, issuer, and this app's account and workspace.
 //! - Sign-in attempts are limited per client address and by an overall budget of failures, on the injected
 //!   clock ([`Limiter`] says why there is no per-identity limit).
+//! - Supervisors (`SUPERVISOR_PASSWORD`) get a token of another kind ([`issue_supervisor`]): signed with a
+//!   key derived from the auth token for this use only, so it never verifies as a worker token and a worker
+//!   token never verifies as a supervisor's; a worker's token on a supervisor route is a 403.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -16,7 +19,11 @@ use std::sync::Mutex;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use engine::Timestamp;
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -102,6 +109,119 @@ impl FromRequestParts<AppState> for Bearer {
             AppError::Unauthorized("Sign in first: this needs an Authorization: Bearer token.".to_owned())
         })?;
         verify(state, token)
+    }
+}
+
+/// A verified supervisor token: who signed in.
+#[derive(Debug, Clone)]
+pub struct Supervisor {
+    /// The name the supervisor gave at sign-in ("a supervisor" when none): what a worker is told.
+    pub name: String,
+    /// Expiry, unix seconds.
+    pub exp: u64,
+}
+
+/// What a supervisor token says. `kind` is always [`SUPERVISOR_KIND`].
+#[derive(Debug, Serialize, Deserialize)]
+struct SupervisorClaims {
+    kind: String,
+    account_sid: String,
+    workspace_sid: String,
+    name: String,
+    exp: u64,
+}
+
+/// The prefix of every supervisor token, and the `kind` of its claims.
+const SUPERVISOR_KIND: &str = "sv1";
+
+/// The key supervisor tokens are signed with: derived from the auth token for this one use, so that no
+/// token signed with the auth token itself (a worker's) can pass for a supervisor's, and the reverse.
+fn supervisor_key(auth_token: &str) -> [u8; 32] {
+    let mut hash = Sha256::new();
+    hash.update(b"trworker supervisor token\0");
+    hash.update(auth_token.as_bytes());
+    hash.finalize().into()
+}
+
+fn supervisor_mac(auth_token: &str) -> Result<Hmac<Sha256>, AppError> {
+    Hmac::<Sha256>::new_from_slice(&supervisor_key(auth_token))
+        .map_err(|e| AppError::Config(format!("could not sign a supervisor token: {e}")))
+}
+
+/// Issues a supervisor token for `name`, valid as long as a worker token (`token_ttl`):
+/// `sv1.{claims}.{signature}`, both base64url.
+pub(crate) fn issue_supervisor(state: &AppState, name: &str) -> Result<Issued, AppError> {
+    let config = state.config();
+    let exp = state.now_secs().saturating_add(config.token_ttl.as_secs());
+    let claims = SupervisorClaims {
+        kind: SUPERVISOR_KIND.to_owned(),
+        account_sid: config.account_sid.clone(),
+        workspace_sid: config.workspace_sid.clone(),
+        name: name.to_owned(),
+        exp,
+    };
+    let body = serde_json::to_vec(&claims)
+        .map_err(|e| AppError::Config(format!("could not issue a supervisor token: {e}")))?;
+    let signed = format!("{SUPERVISOR_KIND}.{}", URL_SAFE_NO_PAD.encode(body));
+    let mut mac = supervisor_mac(&config.auth_token)?;
+    mac.update(signed.as_bytes());
+    let signature = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+    Ok(Issued { token: format!("{signed}.{signature}"), exp })
+}
+
+/// Verifies `token` as a supervisor token of this app's account and workspace. A valid worker token is a
+/// 403 (signed in, but not as a supervisor); anything else that does not verify is a 401.
+pub(crate) fn verify_supervisor(state: &AppState, token: &str) -> Result<Supervisor, AppError> {
+    let config = state.config();
+    let now = state.now_secs();
+    let again = |why: &str| AppError::Unauthorized(format!("Sign in again as a supervisor: {why}."));
+    let Some((signed, signature)) = token.rsplit_once('.') else {
+        return Err(worker_or(state, token, again("the token is not a supervisor token")));
+    };
+    let Some(body) = signed.strip_prefix("sv1.") else {
+        return Err(worker_or(state, token, again("the token is not a supervisor token")));
+    };
+    let signature = URL_SAFE_NO_PAD.decode(signature).map_err(|_| again("the token is malformed"))?;
+    let mut mac = supervisor_mac(&config.auth_token)?;
+    mac.update(signed.as_bytes());
+    mac.verify_slice(&signature).map_err(|_| again("the token's signature is not this server's"))?;
+    let body = URL_SAFE_NO_PAD.decode(body).map_err(|_| again("the token is malformed"))?;
+    let claims: SupervisorClaims =
+        serde_json::from_slice(&body).map_err(|_| again("the token is malformed"))?;
+    if claims.kind != SUPERVISOR_KIND {
+        return Err(again("the token is not a supervisor token"));
+    }
+    if claims.account_sid != config.account_sid || claims.workspace_sid != config.workspace_sid {
+        return Err(again("the token is for another account or workspace"));
+    }
+    if claims.exp <= now {
+        return Err(again("the token has expired"));
+    }
+    Ok(Supervisor { name: claims.name, exp: claims.exp })
+}
+
+/// 403 when `token` is a valid worker token of this app (a worker on a supervisor route), else `otherwise`.
+/// Checked without noting the worker as signed in: a supervisor route must not open its event channel.
+fn worker_or(state: &AppState, token: &str, otherwise: AppError) -> AppError {
+    let config = state.config();
+    match twilio::token::verify_worker_token(token, &config.auth_token, state.now_secs()) {
+        Ok(claims) if claims.account_sid == config.account_sid => AppError::Forbidden(
+            "This needs a supervisor's sign-in: a worker's token cannot use the supervisor page.".to_owned(),
+        ),
+        _ => otherwise,
+    }
+}
+
+impl FromRequestParts<AppState> for Supervisor {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = bearer_token(&parts.headers).ok_or_else(|| {
+            AppError::Unauthorized(
+                "Sign in as a supervisor first: this needs an Authorization: Bearer token.".to_owned(),
+            )
+        })?;
+        verify_supervisor(state, token)
     }
 }
 

@@ -42,6 +42,12 @@ pub enum AppError {
         /// Seconds until the next attempt is allowed.
         retry_after: u64,
     },
+    /// Too many supervisor actions from one address.
+    #[error("Too many supervisor actions. Wait {retry_after} seconds and try again.")]
+    TooManyActions {
+        /// Seconds until the next action is allowed.
+        retry_after: u64,
+    },
     /// The server's own configuration cannot work (e.g. a SID of the wrong kind).
     #[error("The server is misconfigured: {0}")]
     Config(String),
@@ -80,7 +86,7 @@ impl AppError {
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AppError::RateLimited { .. } | AppError::TooManyActions { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Config(_) => StatusCode::INTERNAL_SERVER_ERROR,
             // The engine (or Twilio) says it cannot take changes now (a full disk): so is this server.
             AppError::Upstream { source: twilio::Error::Api { status: 503, .. }, .. } => {
@@ -114,7 +120,9 @@ impl IntoResponse for AppError {
         let body = serde_json::json!({ "error": { "message": self.message() } });
         let mut response = (status, Json(body)).into_response();
         let retry_after = match self {
-            AppError::RateLimited { retry_after } => Some(retry_after),
+            AppError::RateLimited { retry_after } | AppError::TooManyActions { retry_after } => {
+                Some(retry_after)
+            }
             _ if status == StatusCode::SERVICE_UNAVAILABLE => Some(5),
             _ => None,
         };

@@ -23,6 +23,9 @@
 //! - [`leave`]: moving a worker who signs out, or whose page has been closed past a grace, to the leave
 //!   activity.
 //! - [`legacy`]: the seed's `*.php` URLs in the seed's plain-text formats.
+//! - [`supervisor`]: the supervisor page's API under `/api/supervisor`: its sign-in, the whole picture of
+//!   workers, queues and totals, a worker's recent reservations, setting a worker's activity, and the live
+//!   picture on its WebSocket from the workspace's event channel.
 //! - [`assets`]: the page under `crates/trworker/web/`, embedded in the binary.
 //! - [`headers`]: the security headers (Content-Security-Policy, no framing, no referrer, no sniffing) on
 //!   every response.
@@ -38,6 +41,7 @@ pub mod leave;
 pub mod legacy;
 pub mod live;
 pub mod snapshot;
+pub mod supervisor;
 pub mod wrapup;
 
 use std::collections::HashMap;
@@ -121,6 +125,11 @@ pub struct AppConfig {
     pub workspace_sid: String,
     /// The password every worker signs in with (the seed's `TOKEN_PASSWORD`). Never echoed.
     pub token_password: String,
+    /// The password supervisors sign in with (`SUPERVISOR_PASSWORD`); empty: no supervisor can sign in.
+    /// Never echoed.
+    pub supervisor_password: String,
+    /// Supervisor actions (setting a worker's activity) allowed per client address.
+    pub supervisor_action_limit: RateLimit,
     /// Where TaskRouter reaches this server: scheme, host and port, no path (e.g. `https://app.example.com`).
     /// The webhook signature is checked against this plus the request's path and query, so the workspace's
     /// `EventCallbackUrl` must be `{public_url}/twilio/events`.
@@ -193,6 +202,8 @@ impl AppConfig {
             auth_token: auth_token.into(),
             workspace_sid: workspace_sid.into(),
             token_password: token_password.into(),
+            supervisor_password: String::new(),
+            supervisor_action_limit: RateLimit::new(20, Duration::from_millis(500)),
             public_url: public_url.into(),
             taskrouter_url: None,
             api_url: None,
@@ -327,6 +338,8 @@ pub(crate) struct Inner {
     pub(crate) shutdown: tokio::sync::watch::Sender<bool>,
     /// Counters reported at `/metrics` (reservation outcomes are counted at event intake).
     pub(crate) metrics: Arc<crate::metrics::Metrics>,
+    /// The supervisor page's live picture, its sockets and its action limit.
+    pub(crate) supervisor: supervisor::Supervisors,
 }
 
 impl AppState {
@@ -355,6 +368,7 @@ impl AppState {
             wrapping: wrapup::Tracker::default(),
             departed: Mutex::new(HashMap::new()),
             channels: channels::Registry::new(config.event_source()),
+            supervisor: supervisor::Supervisors::new(config.supervisor_action_limit),
             config,
             client,
             clock,
@@ -472,6 +486,7 @@ pub fn router(state: AppState) -> Router {
         .merge(
             api::router()
                 .merge(live::router())
+                .merge(supervisor::router())
                 // The page's bodies are a few hundred bytes; axum's default allows 2 MiB per request.
                 .layer(axum::extract::DefaultBodyLimit::max(api::MAX_BODY_BYTES))
                 .layer(axum::middleware::map_response(error::json_errors)),

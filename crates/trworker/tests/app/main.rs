@@ -12,6 +12,7 @@ mod headers;
 mod leave;
 mod legacy;
 mod live;
+mod supervisor;
 mod token;
 mod webhook;
 mod wrapup;
