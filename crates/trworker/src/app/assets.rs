@@ -1,5 +1,6 @@
-//! The worker page: the files under `crates/trworker/web/`, embedded in the binary so it needs no CDN, no
-//! Node build and no files beside it. `GET /` is `index.html`; every other file is served at `/{name}`.
+//! The worker page and the supervisor page: the files under `crates/trworker/web/`, embedded in the binary
+//! so they need no CDN, no Node build and no files beside them. `GET /` is `index.html`, `GET /supervisor`
+//! is `supervisor.html`; every other file is served at `/{name}`.
 //!
 //! The list below is explicit; a unit test fails when a file in `web/` is missing from it. The security
 //! headers (`nosniff`, the Content-Security-Policy the page is written for) come from [`super::headers`].
@@ -21,11 +22,14 @@ const FILES: &[(&str, &str, &str)] = &[
     ("ring.js", include_str!("../../web/ring.js"), "text/javascript; charset=utf-8"),
     ("view.js", include_str!("../../web/view.js"), "text/javascript; charset=utf-8"),
     ("style.css", include_str!("../../web/style.css"), "text/css; charset=utf-8"),
+    ("supervisor.html", include_str!("../../web/supervisor.html"), "text/html; charset=utf-8"),
+    ("supervisor.js", include_str!("../../web/supervisor.js"), "text/javascript; charset=utf-8"),
+    ("supervisor.css", include_str!("../../web/supervisor.css"), "text/css; charset=utf-8"),
 ];
 
-/// `/` and `/{file}`.
+/// `/`, `/supervisor` and `/{file}`.
 pub fn router() -> Router<AppState> {
-    Router::new().route("/", get(index)).route("/{file}", get(file))
+    Router::new().route("/", get(index)).route("/supervisor", get(supervisor)).route("/{file}", get(file))
 }
 
 fn serve(name: &str) -> Response {
@@ -44,6 +48,10 @@ fn serve(name: &str) -> Response {
 
 async fn index() -> Response {
     serve("index.html")
+}
+
+async fn supervisor() -> Response {
+    serve("supervisor.html")
 }
 
 async fn file(Path(name): Path<String>) -> Response {

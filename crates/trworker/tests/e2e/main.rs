@@ -26,4 +26,5 @@ mod phone;
 mod policy;
 mod safety;
 mod session;
+mod supervisor;
 mod wrapup;
