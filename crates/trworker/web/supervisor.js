@@ -243,6 +243,10 @@ function onMessage(msg) {
     queueRender();
   } else if (msg.type === 'channel' && msg.status === 'reconnecting') {
     markStale(msg.reason);
+  } else if (msg.type === 'shutdown') {
+    // The server is going away (a restart): reconnect promptly; the backoff finds it when it is back.
+    state.attempt = 0;
+    markStale('the server is restarting');
   }
 }
 

@@ -289,3 +289,56 @@ async fn the_socket_sends_the_picture_then_each_change_and_closes_the_channel_af
     }
     panic!("the channel stayed open after the last page: {:?}", app.state.supervisor_pages());
 }
+
+#[tokio::test]
+async fn a_lost_channel_is_told_and_the_picture_comes_back_whole_with_what_changed_meanwhile() {
+    let app = spawn().await;
+    let supervisor = supervisor_token(&app, "Grace").await;
+    let mut socket = supervisor_socket(&app, &supervisor).await;
+    socket.until("the picture", |m| m["type"] == "picture").await;
+
+    // Another session of the workspace's channel asks for the others to be closed: the bridge cuts the app's.
+    let capability = twilio::token::ChannelCapability::workspace(
+        &app.upstream.account_sid,
+        &app.upstream.auth_token,
+        &app.workspace_sid,
+    );
+    let now = engine::Clock::now(&engine::SystemClock).secs().saturating_sub(300) as u64;
+    let jwt = capability.to_jwt(now).expect("token");
+    let url = format!(
+        "{}/v1/wschannels/{}/{}?token={jwt}&closeExistingSessions=true",
+        app.upstream.url.replacen("http", "ws", 1),
+        app.upstream.account_sid,
+        app.workspace_sid
+    );
+    let (mut intruder, _) = tokio_tungstenite::connect_async(url).await.expect("the other session");
+    let lost = socket.until("the channel lost", |m| m["type"] == "channel").await;
+    assert_eq!(lost["status"], "reconnecting", "{lost}");
+    assert!(lost["reason"].as_str().is_some_and(|r| !r.is_empty()), "{lost}");
+    // A change while the channel may be down: in the picture sent when it is back, or after it.
+    app.admin_set_activity(&app.alice, "Available").await;
+    let back = socket.until("the picture again", |m| m["type"] == "picture" && m["connected"] == true).await;
+    assert!(back["seq"].as_u64() > lost["seq"].as_u64());
+    if worker(&back, &app.alice)["activity_name"] != "Available" {
+        socket
+            .until("alice available", |m| {
+                m["type"] == "workers"
+                    && m["workers"].as_array().is_some_and(|w| {
+                        w.iter().any(|w| w["sid"] == app.alice.as_str() && w["activity_name"] == "Available")
+                    })
+            })
+            .await;
+    }
+    let _ = intruder.close(None).await;
+}
+
+#[tokio::test]
+async fn shutting_down_tells_the_supervisor_pages() {
+    let app = spawn().await;
+    let supervisor = supervisor_token(&app, "").await;
+    let mut socket = supervisor_socket(&app, &supervisor).await;
+    socket.until("the picture", |m| m["type"] == "picture").await;
+    app.state.shutdown();
+    socket.until("the goodbye", |m| m["type"] == "shutdown").await;
+    assert_eq!(socket.next().await.err(), Some(Some(1001)));
+}

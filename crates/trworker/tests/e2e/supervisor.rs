@@ -120,5 +120,12 @@ async fn two_hundred_workers_sorted_filtered_live_and_set_offline() {
     browser.choose("the activity filter", "//select[@id='filter-activity']", &offline).await;
     browser.wait_xpath("agent-015 offline", &cell(&agent, "activity", "Offline")).await;
 
+    // The connection is lost (the server going away): the last picture stays, marked as stale.
+    server.state.shutdown();
+    browser.wait_xpath("reconnecting", "//*[@data-testid='connection'][@data-state='reconnecting']").await;
+    browser.wait_text("stale", "Reconnecting… Showing the last known picture").await;
+    assert_eq!(browser.eval("return document.body.classList.contains('is-stale')").await, json!(true));
+    assert!(browser.count("#workers tr").await > 0, "the last picture is still shown");
+
     scene.close().await;
 }

@@ -15,7 +15,8 @@
 //!   pages (`channel` `reconnecting`): they keep the last picture, marked stale, until the next `picture`.
 //! - **Protocol.** The page's first message is `{"type":"hello","token"}` with a supervisor token. Every
 //!   message after it has a `seq`; a `picture`'s `seq` is the last change it includes, so a page drops the
-//!   updates numbered at or below it. A socket that falls behind gets the whole picture again.
+//!   updates numbered at or below it. A socket that falls behind gets the whole picture again. When the
+//!   server shuts down, sockets get `{"type":"shutdown"}` and close with 1001, as the workers' do.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -440,6 +441,10 @@ async fn session(state: &AppState, socket: &mut WebSocket) -> Result<(), String>
             }
         }
     };
+    let mut stop = state.inner.shutdown.subscribe();
+    if *stop.borrow() {
+        return Err(refuse(socket, 1001, "The server is shutting down.").await);
+    }
     let live = &state.inner.supervisor.live;
     let mut rx = live.tx.subscribe();
     let _watching = Watching::arrive(state);
@@ -472,6 +477,12 @@ async fn session(state: &AppState, socket: &mut WebSocket) -> Result<(), String>
                 None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Ok(()),
                 Some(Ok(_)) => {}
             },
+            _ = stop.changed() => {
+                send(socket, &json!({ "type": "shutdown" }).to_string()).await?;
+                let frame = CloseFrame { code: 1001, reason: "server shutdown".into() };
+                let _ = socket.send(Message::Close(Some(frame))).await;
+                return Ok(());
+            }
             _ = &mut expiry => {
                 return Err(refuse(socket, CLOSE_UNAUTHORIZED, "Your sign-in has expired. Sign in again.").await);
             }
