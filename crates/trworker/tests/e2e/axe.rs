@@ -24,7 +24,7 @@ use crate::server::{Server, PASSWORD, WORKER};
 const SKIP: &str = "skipping: axe-core not installed (cd tests/axe && npm ci)";
 
 /// axe-core's source, or `None` (after saying why) when it is not installed and the test may skip.
-fn axe_or_skip() -> Option<String> {
+pub fn axe_or_skip() -> Option<String> {
     let path =
         std::env::var_os("AXE_CORE_JS").filter(|p| !p.is_empty()).map(PathBuf::from).unwrap_or_else(|| {
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/axe/node_modules/axe-core/axe.min.js")
@@ -106,7 +106,7 @@ pub async fn emulate(browser: &Browser, dark: bool, phone: bool) {
 }
 
 /// Runs axe-core on the page as it is, in every look; the violations found, described.
-async fn audit(browser: &Browser, axe: &str, state: &str) -> Vec<String> {
+pub async fn audit(browser: &Browser, axe: &str, state: &str) -> Vec<String> {
     let mut found = Vec::new();
     for look in Look::ALL {
         emulate(browser, look.dark, look.phone).await;

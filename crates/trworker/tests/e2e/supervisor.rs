@@ -54,6 +54,12 @@ async fn two_hundred_workers_sorted_filtered_live_and_set_offline() {
     let password = server.state.config().supervisor_password.clone();
 
     browser.open(&format!("{}/supervisor", server.base)).await;
+    browser.wait_xpath("the sign-in form", "//*[@id='signin'][not(@hidden)]").await;
+    let axe = crate::axe::axe_or_skip();
+    let mut found = Vec::new();
+    if let Some(axe) = &axe {
+        found.extend(crate::axe::audit(browser, axe, "supervisor, signed out").await);
+    }
     browser.fill("the name", "//input[@id='name']", "Grace").await;
     browser.fill("the password", "//input[@id='password']", &password).await;
     browser.press("Sign in").await;
@@ -115,6 +121,10 @@ async fn two_hundred_workers_sorted_filtered_live_and_set_offline() {
     browser.choose("the activity", "//select[@id='activity-select']", &offline).await;
     browser.press("Set activity").await;
     browser.wait_text("activity-result", "agent-015 is now Offline.").await;
+    if let Some(axe) = &axe {
+        found.extend(crate::axe::audit(browser, axe, "supervisor, a worker's details open").await);
+    }
+    assert!(found.is_empty(), "axe-core found {} violation(s):\n{}", found.len(), found.join("\n"));
     assert_eq!(server.worker_activity("agent-015").await, "Offline");
     browser.wait_text("worker-count", &format!("0 of {total} workers shown")).await;
     browser.choose("the activity filter", "//select[@id='filter-activity']", &offline).await;
