@@ -118,12 +118,10 @@ impl Drop for Checkpointer {
 mod tests {
     use super::*;
     use crate::store::tests::*;
-    use crate::store::*;
 
     #[test]
     fn the_wal_starts_over_under_a_steady_stream_of_commits() {
-        let dir = TempDir::new("walrestart");
-        let store = Store::open(dir.path()).unwrap();
+        let (dir, store) = opened("walrestart");
         let value = "x".repeat(64 << 10);
         // Four restart distances, committed 256 KiB at a time as a steady load would.
         let batches = 4 * RESTART_BYTES / (256 << 10);

@@ -173,8 +173,7 @@ mod tests {
 
     #[test]
     fn the_events_of_one_transaction_share_a_row_and_each_is_read_back() {
-        let dir = TempDir::new("chunks");
-        let store = Store::open(dir.path()).unwrap();
+        let (dir, store) = opened("chunks");
         let (results_tx, results) = mpsc::channel();
         let release = hold_writer(&store);
         // Seqs with gaps and a clock that steps back, in three batches of one group.
@@ -248,8 +247,7 @@ mod tests {
 
     #[test]
     fn event_rows_are_compressed_and_read_back_whole() {
-        let dir = TempDir::new("lz4");
-        let store = Store::open(dir.path()).unwrap();
+        let (dir, store) = opened("lz4");
         // Events like a task's: the same SIDs and field names over and over.
         let value = |seq: u64| {
             format!(

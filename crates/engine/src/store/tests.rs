@@ -32,6 +32,14 @@ impl Drop for TempDir {
     }
 }
 
+/// A store opened in a fresh temporary directory, which is removed when dropped (after the store, when the
+/// pair is bound as `let (dir, store)`).
+pub(super) fn opened(name: &str) -> (TempDir, Store) {
+    let dir = TempDir::new(name);
+    let store = Store::open(dir.path()).unwrap();
+    (dir, store)
+}
+
 pub(super) fn put(kind: &'static str, key: &str, value: &str) -> Write {
     Write::Put { kind, key: key.to_owned(), value: Value::Ready(value.as_bytes().to_vec()) }
 }
@@ -186,8 +194,7 @@ fn round_trip_survives_close_and_reopen() {
 
 #[test]
 fn batches_commit_in_order_and_each_done_runs_once() {
-    let dir = TempDir::new("order");
-    let store = Store::open(dir.path()).unwrap();
+    let (_dir, store) = opened("order");
     let calls = Arc::new(Mutex::new(Vec::new()));
     let n = 3000u64;
     for i in 0..n {
@@ -209,8 +216,7 @@ fn batches_commit_in_order_and_each_done_runs_once() {
 
 #[test]
 fn flush_returns_after_everything_submitted_is_durable() {
-    let dir = TempDir::new("flush");
-    let store = Store::open(dir.path()).unwrap();
+    let (_dir, store) = opened("flush");
     let done = Arc::new(AtomicUsize::new(0));
     for i in 0..500u64 {
         let done = Arc::clone(&done);
@@ -258,8 +264,7 @@ fn drop_writes_everything_already_submitted() {
 
 #[test]
 fn deferred_values_are_encoded_by_the_writer() {
-    let dir = TempDir::new("deferred");
-    let store = Store::open(dir.path()).unwrap();
+    let (_dir, store) = opened("deferred");
     write(
         &store,
         vec![
@@ -274,8 +279,7 @@ fn deferred_values_are_encoded_by_the_writer() {
 
 #[test]
 fn events_after_pages_through_the_log() {
-    let dir = TempDir::new("paging");
-    let store = Store::open(dir.path()).unwrap();
+    let (_dir, store) = opened("paging");
     write(&store, (1..=250).map(|seq| event(seq, seq as i64)).collect()).unwrap();
     let mut after = 0;
     let mut pages = Vec::new();
@@ -296,8 +300,7 @@ fn events_after_pages_through_the_log() {
 
 #[test]
 fn a_panicking_done_does_not_stop_the_store() {
-    let dir = TempDir::new("panic");
-    let store = Store::open(dir.path()).unwrap();
+    let (_dir, store) = opened("panic");
     store.submit(vec![put("task", "a", "{}")], Box::new(|_| panic!("a callback that panics")));
     write(&store, vec![put("task", "b", "{}")]).unwrap();
     assert_eq!(store.load().unwrap().records.len(), 2);

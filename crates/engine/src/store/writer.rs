@@ -448,8 +448,7 @@ mod tests {
 
     #[test]
     fn a_row_removed_behind_the_writers_back_is_written_again() {
-        let dir = TempDir::new("stale");
-        let store = Store::open(dir.path()).unwrap();
+        let (dir, store) = opened("stale");
         write(&store, vec![put("task", "WT1", "1")]).unwrap();
         // Someone deletes the row with the sqlite3 shell while trworker runs.
         Connection::open(dir.path().join(DB_FILE)).unwrap().execute("DELETE FROM records", []).unwrap();
@@ -461,8 +460,7 @@ mod tests {
 
     #[test]
     fn a_prune_in_the_same_transaction_sees_its_events() {
-        let dir = TempDir::new("prunetx");
-        let store = Store::open(dir.path()).unwrap();
+        let (dir, store) = opened("prunetx");
         write(&store, vec![event(1, 10)]).unwrap();
         write(&store, vec![event(2, 20), event(3, 30), Write::PruneEvents { before_ms: 25 }, event(4, 15)])
             .unwrap();
@@ -500,8 +498,7 @@ mod tests {
 
     #[test]
     fn an_event_out_of_order_refuses_its_batch_and_every_later_one_until_resumed() {
-        let dir = TempDir::new("eventorder");
-        let store = Store::open(dir.path()).unwrap();
+        let (_dir, store) = opened("eventorder");
         write(&store, vec![event(1, 0)]).unwrap();
         let (results_tx, results) = mpsc::channel();
         let release = hold_writer(&store);
@@ -529,8 +526,7 @@ mod tests {
 
     #[test]
     fn a_failed_transaction_fails_every_batch_in_it_and_the_store_recovers() {
-        let dir = TempDir::new("txfail");
-        let store = Store::open(dir.path()).unwrap();
+        let (dir, store) = opened("txfail");
         write(&store, vec![event(1, 0)]).unwrap();
         // Make one kind of write fail inside SQLite, as a full disk or an I/O error would.
         Connection::open(dir.path().join(DB_FILE))
@@ -604,8 +600,7 @@ mod tests {
 
     #[test]
     fn a_size_cap_set_while_running_applies_from_the_next_transaction() {
-        let dir = TempDir::new("cap");
-        let store = Store::open(dir.path()).unwrap();
+        let (_dir, store) = opened("cap");
         write(&store, vec![put("task", "a", "{}")]).unwrap();
         store.size_cap().set(Some(0));
         let big = "x".repeat(64 << 10);
