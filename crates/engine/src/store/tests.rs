@@ -40,6 +40,20 @@ pub(super) fn opened(name: &str) -> (TempDir, Store) {
     (dir, store)
 }
 
+/// Submits task `WT{i}` with event `i + 1`, counting the batch into `durable` once it is written.
+fn submit_counted(store: &Store, i: u64, durable: &Arc<AtomicUsize>) {
+    let durable = Arc::clone(durable);
+    let batch = vec![put("task", &format!("WT{i}"), "{}"), event(i + 1, 0)];
+    store.submit(
+        batch,
+        Box::new(move |r| {
+            if r.is_ok() {
+                durable.fetch_add(1, Ordering::SeqCst);
+            }
+        }),
+    );
+}
+
 pub(super) fn put(kind: &'static str, key: &str, value: &str) -> Write {
     Write::Put { kind, key: key.to_owned(), value: Value::Ready(value.as_bytes().to_vec()) }
 }
@@ -219,15 +233,7 @@ fn flush_returns_after_everything_submitted_is_durable() {
     let (_dir, store) = opened("flush");
     let done = Arc::new(AtomicUsize::new(0));
     for i in 0..500u64 {
-        let done = Arc::clone(&done);
-        store.submit(
-            vec![put("task", &format!("WT{i}"), "{}"), event(i + 1, 0)],
-            Box::new(move |r| {
-                if r.is_ok() {
-                    done.fetch_add(1, Ordering::SeqCst);
-                }
-            }),
-        );
+        submit_counted(&store, i, &done);
     }
     store.flush().unwrap();
     assert_eq!(done.load(Ordering::SeqCst), 500);
@@ -245,15 +251,7 @@ fn drop_writes_everything_already_submitted() {
     {
         let store = Store::open(dir.path()).unwrap();
         for i in 0..1000u64 {
-            let acked = Arc::clone(&acked);
-            store.submit(
-                vec![put("task", &format!("WT{i}"), "{}"), event(i + 1, 0)],
-                Box::new(move |r| {
-                    if r.is_ok() {
-                        acked.fetch_add(1, Ordering::SeqCst);
-                    }
-                }),
-            );
+            submit_counted(&store, i, &acked);
         }
     }
     assert_eq!(acked.load(Ordering::SeqCst), 1000);
