@@ -436,6 +436,34 @@ pub struct Conference {
     pub post_work_activity_sid: Option<Sid>,
 }
 
+impl Conference {
+    /// A conference started at `now` in the simulated region, tied to no task.
+    pub fn new(
+        account_sid: Sid,
+        sid: Sid,
+        friendly_name: String,
+        status: ConferenceStatus,
+        now: Timestamp,
+    ) -> Self {
+        Conference {
+            account_sid,
+            sid,
+            friendly_name,
+            status,
+            region: "us1".into(),
+            api_version: "2010-04-01".into(),
+            date_created: now,
+            date_updated: now,
+            reason_conference_ended: None,
+            call_sid_ending_conference: None,
+            workspace_sid: None,
+            task_sid: None,
+            reservation_sid: None,
+            post_work_activity_sid: None,
+        }
+    }
+}
+
 /// `status` of a participant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

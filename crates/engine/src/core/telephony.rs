@@ -105,20 +105,11 @@ impl Core {
         tel.conferences.insert(
             cf,
             Conference {
-                account_sid: account,
-                sid: cf,
-                friendly_name: task.sid.to_string(),
-                status: ConferenceStatus::InProgress,
-                region: "us1".into(),
-                api_version: "2010-04-01".into(),
-                date_created: now,
-                date_updated: now,
-                reason_conference_ended: None,
-                call_sid_ending_conference: None,
                 workspace_sid: Some(ws),
                 task_sid: Some(task.sid),
                 reservation_sid: Some(r),
                 post_work_activity_sid: p.post_work_activity_sid,
+                ..Conference::new(account, cf, task.sid.to_string(), ConferenceStatus::InProgress, now)
             },
         );
         out.touch(Key::Conference(cf));
@@ -311,22 +302,13 @@ impl Core {
                 let cf = self.out.sid(Prefix::Conference);
                 self.tel.conferences.insert(
                     cf,
-                    Conference {
-                        account_sid: self.out.account_sid,
-                        sid: cf,
-                        friendly_name: conference.to_owned(),
-                        status: ConferenceStatus::Init,
-                        region: "us1".into(),
-                        api_version: "2010-04-01".into(),
-                        date_created: now,
-                        date_updated: now,
-                        reason_conference_ended: None,
-                        call_sid_ending_conference: None,
-                        workspace_sid: None,
-                        task_sid: None,
-                        reservation_sid: None,
-                        post_work_activity_sid: None,
-                    },
+                    Conference::new(
+                        self.out.account_sid,
+                        cf,
+                        conference.to_owned(),
+                        ConferenceStatus::Init,
+                        now,
+                    ),
                 );
                 cf
             }
