@@ -173,6 +173,21 @@ pub struct QueueRealTime {
     pub total_eligible_workers: u64,
 }
 
+/// The reservations `sids` names, in `status` when given and passing `keep`, oldest first.
+fn reservations_of<'a>(
+    sp: &'a Space,
+    sids: impl IntoIterator<Item = &'a Sid>,
+    status: Option<ReservationStatus>,
+    keep: impl Fn(&Reservation) -> bool,
+) -> Vec<&'a Reservation> {
+    let v = sids
+        .into_iter()
+        .filter_map(|r| sp.reservations.get(r))
+        .filter(|r| status.is_none_or(|s| r.reservation_status == s) && keep(r))
+        .collect();
+    by_created(v, |r| (r.date_created, r.sid))
+}
+
 fn by_created<T>(mut v: Vec<&T>, key: impl Fn(&T) -> (Timestamp, Sid)) -> Vec<&T> {
     v.sort_by_key(|x| key(x));
     v
@@ -420,16 +435,8 @@ impl Core {
     ) -> Result<Vec<&Reservation>, Error> {
         self.task(ws, task)?;
         let sp = self.space(ws)?;
-        let v = sp
-            .task_reservations
-            .get(&task)
-            .into_iter()
-            .flatten()
-            .filter_map(|r| sp.reservations.get(r))
-            .filter(|r| status.is_none_or(|s| r.reservation_status == s))
-            .filter(|r| worker.is_none_or(|w| r.worker_sid == w))
-            .collect();
-        Ok(by_created(v, |r| (r.date_created, r.sid)))
+        let sids = sp.task_reservations.get(&task).into_iter().flatten();
+        Ok(reservations_of(sp, sids, status, |r| worker.is_none_or(|w| r.worker_sid == w)))
     }
 
     /// A worker's reservations.
@@ -441,15 +448,8 @@ impl Core {
     ) -> Result<Vec<&Reservation>, Error> {
         self.worker(ws, worker)?;
         let sp = self.space(ws)?;
-        let v = sp
-            .worker_reservations
-            .get(&worker)
-            .into_iter()
-            .flatten()
-            .filter_map(|r| sp.reservations.get(r))
-            .filter(|r| status.is_none_or(|s| r.reservation_status == s))
-            .collect();
-        Ok(by_created(v, |r| (r.date_created, r.sid)))
+        let sids = sp.worker_reservations.get(&worker).into_iter().flatten();
+        Ok(reservations_of(sp, sids, status, |_| true))
     }
 
     /// One conference.
