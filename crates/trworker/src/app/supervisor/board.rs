@@ -21,6 +21,8 @@ use twilio::models::{Reservation, ReservationStatus, Task, TaskAssignmentStatus,
 use crate::app::snapshot::{self, parse_date_ms};
 use crate::app::{AppError, AppState};
 
+/// Items per page of a list: TaskRouter's largest, so 1,000 workers are one request.
+const PAGE: u32 = 1000;
 /// REST reads made at once while a picture is built.
 const CONCURRENT_READS: usize = 8;
 /// Samples of the chart kept: one hour at one sample per [`SAMPLE_EVERY_MS`].
@@ -170,12 +172,13 @@ pub(crate) async fn load(state: &AppState) -> Result<Board, AppError> {
         TaskAssignmentStatus::Assigned,
         TaskAssignmentStatus::Wrapping,
     ];
-    let task_filter = TaskFilter { assignment_status: live, ..TaskFilter::default() };
+    let task_filter = TaskFilter { assignment_status: live, page_size: Some(PAGE), ..TaskFilter::default() };
+    let worker_filter = WorkerFilter { page_size: Some(PAGE), ..WorkerFilter::default() };
     let (workspace, workers, tasks, stats) = futures_util::try_join!(
         snapshot::workspace(state),
         async {
             client
-                .list_workers(&WorkerFilter::default())
+                .list_workers(&worker_filter)
                 .all()
                 .await
                 .map_err(|e| AppError::upstream("list the workers", e))
@@ -237,7 +240,7 @@ pub(crate) async fn load_stats(state: &AppState) -> Result<Stats, AppError> {
         },
         async {
             client
-                .list_task_queues(&TaskQueueFilter::default())
+                .list_task_queues(&TaskQueueFilter { page_size: Some(PAGE), ..TaskQueueFilter::default() })
                 .all()
                 .await
                 .map_err(|e| AppError::upstream("list the task queues", e))
