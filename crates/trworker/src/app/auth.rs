@@ -418,6 +418,48 @@ mod tests {
         assert!(limiter.entries() <= MAX_KNOWN_GOOD + MAX_ADDRESSES, "{}", limiter.entries());
     }
 
+    fn state() -> (AppState, engine::ManualClock) {
+        let config = crate::app::AppConfig::new(
+            crate::app::Mode::Twilio,
+            "AC0123456789abcdef0123456789abcdef",
+            "auth-token",
+            "WS0123456789abcdef0123456789abcdef",
+            "pw",
+            "https://app.example.com",
+        );
+        let client = twilio::Client::new(config.client_config()).unwrap_or_else(|e| panic!("{e}"));
+        let clock = engine::ManualClock::new(Timestamp::from_secs(1_800_000_000));
+        (AppState::with_client(config, client, std::sync::Arc::new(clock.clone())), clock)
+    }
+
+    #[test]
+    fn a_supervisor_token_verifies_and_nothing_else_passes_for_one() {
+        let (state, clock) = state();
+        let issued = issue_supervisor(&state, "Grace").unwrap_or_else(|e| panic!("{e}"));
+        let supervisor = verify_supervisor(&state, &issued.token).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((supervisor.name.as_str(), supervisor.exp), ("Grace", issued.exp));
+        assert!(
+            matches!(verify(&state, &issued.token), Err(AppError::Unauthorized(_))),
+            "a supervisor token is no worker token"
+        );
+        let worker = issue(&state, "WK0123456789abcdef0123456789abcdef").unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(verify_supervisor(&state, &worker.token), Err(AppError::Forbidden(_))));
+        let (signed, _) = issued.token.rsplit_once('.').unwrap_or_default();
+        let forged = format!("{signed}.{}", URL_SAFE_NO_PAD.encode([0u8; 32]));
+        assert!(matches!(verify_supervisor(&state, &forged), Err(AppError::Unauthorized(_))));
+        let claims = r#"{"kind":"sv1","account_sid":"AC0123456789abcdef0123456789abcdef","workspace_sid":"WS0123456789abcdef0123456789abcdef","name":"","exp":99999999999}"#;
+        let unsigned = format!("sv1.{}.", URL_SAFE_NO_PAD.encode(claims));
+        assert!(matches!(verify_supervisor(&state, &unsigned), Err(AppError::Unauthorized(_))));
+        for junk in ["", "sv1", "sv1..", "a.b.c", "sv1.!!!.###"] {
+            assert!(matches!(verify_supervisor(&state, junk), Err(AppError::Unauthorized(_))), "{junk:?}");
+        }
+        clock.advance_millis(8 * 3600 * 1000);
+        assert!(
+            matches!(verify_supervisor(&state, &issued.token), Err(AppError::Unauthorized(_))),
+            "expired"
+        );
+    }
+
     #[test]
     fn forwarded_for_only_when_trusted() {
         let mut headers = HeaderMap::new();
