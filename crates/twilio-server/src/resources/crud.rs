@@ -1,9 +1,11 @@
 //! The shape every workspace-scoped v1 collection shares, written once: list and create at
 //! `/v1/Workspaces/{WS}/{Collection}`, fetch, update and delete at `/v1/Workspaces/{WS}/{Collection}/{Sid}`.
 //!
-//! A resource module says only what differs (its parameters, the command each write becomes, its filters and
-//! its fields) by implementing [`Resource`] (reads) and [`Editable`] (writes); the handlers here parse the
-//! path, finish the parameters, call the engine and render.
+//! A resource module says where it lives in one line ([`collection!`]: its path, list key and path id, which
+//! also writes its `router()`), then only what differs (its parameters, the command each write becomes, its
+//! filters and its fields) by implementing [`Resource`] (reads, with [`render`] for the fields every resource
+//! has) and [`Editable`] (writes); the handlers here parse the path, finish the parameters, call the engine and
+//! render.
 
 use std::future::Future;
 
