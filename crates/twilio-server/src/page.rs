@@ -138,9 +138,9 @@ fn query(filters: &[(String, String)], size: usize, page: u64, token: Option<&st
 /// The envelope a list answers in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Envelope {
-    /// TaskRouter v1: [`v1`].
+    /// TaskRouter v1: `{"meta": {...}, key: items}` with absolute URLs.
     V1,
-    /// API 2010: [`v2010`].
+    /// API 2010: flat, with relative URIs and `start`/`end`.
     V2010,
 }
 

@@ -97,7 +97,7 @@ impl Editable for Task {
     }
 }
 
-/// A single task's response: the bytes `serde_json` makes of its [`TaskBody`], written straight into the
+/// A single task's response: the bytes `serde_json` makes of its `TaskBody` (the tests' typed body), written straight into the
 /// buffer: the one rendering of a Task. Task creates are the API's hot path, and this skips the body's nine `String`s (URLs and dates)
 /// and serde's per-field calls: in profiles of the create load, building and serializing the body took
 /// 11-13% of the HTTP threads' samples, and this takes about 6%, the response's headers included. A test
