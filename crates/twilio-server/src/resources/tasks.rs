@@ -97,11 +97,11 @@ impl Editable for Task {
     }
 }
 
-/// A single task's response: the bytes `serde_json` makes of its `TaskBody` (the tests' typed body), written straight into the
-/// buffer: the one rendering of a Task. Task creates are the API's hot path, and this skips the body's nine `String`s (URLs and dates)
-/// and serde's per-field calls: in profiles of the create load, building and serializing the body took
-/// 11-13% of the HTTP threads' samples, and this takes about 6%, the response's headers included. A test
-/// checks that it writes the bytes `serde_json` makes of the same fields.
+/// A single task's response: the bytes `serde_json` makes of its `TaskBody` (the tests' typed body), written
+/// straight into the buffer: the one rendering of a Task. Task creates are the API's hot path, and this skips
+/// the body's nine `String`s (URLs and dates) and serde's per-field calls: in profiles of the create load,
+/// building and serializing the body took 11-13% of the HTTP threads' samples, and this takes about 6%, the
+/// response's headers included. A test checks that it writes the bytes `serde_json` makes of the same fields.
 fn task_response(state: &ServerState, status: StatusCode, t: &Task) -> Response {
     let json = task_json(&state.credentials().account_sid, state.urls(), state.engine().now(), t);
     with_etag(json_bytes(status, json), t.version)
