@@ -579,8 +579,7 @@ impl Client {
         task_sid: &str,
         reservation_sid: &str,
     ) -> Result<Reservation, Error> {
-        let path = format!("/Tasks/{}/Reservations/{}", segment(task_sid), segment(reservation_sid));
-        self.get_versioned(self.workspace_url(&path)?).await
+        self.get_versioned(self.reservation_url("Tasks", task_sid, reservation_sid)?).await
     }
 
     /// `POST …/Tasks/{WT}/Reservations/{WR}`: accept, reject, complete, or an instruction.
@@ -590,8 +589,7 @@ impl Client {
         reservation_sid: &str,
         params: &UpdateReservation,
     ) -> Result<Reservation, Error> {
-        let path = format!("/Tasks/{}/Reservations/{}", segment(task_sid), segment(reservation_sid));
-        self.post_versioned(self.workspace_url(&path)?, params.form()).await
+        self.post_versioned(self.reservation_url("Tasks", task_sid, reservation_sid)?, params.form()).await
     }
 
     /// `GET …/Workers/{WK}/Reservations` (`filter.worker_sid` is ignored: the path names the worker).
@@ -611,8 +609,7 @@ impl Client {
         worker_sid: &str,
         reservation_sid: &str,
     ) -> Result<Reservation, Error> {
-        let path = format!("/Workers/{}/Reservations/{}", segment(worker_sid), segment(reservation_sid));
-        self.get_versioned(self.workspace_url(&path)?).await
+        self.get_versioned(self.reservation_url("Workers", worker_sid, reservation_sid)?).await
     }
 
     /// `POST …/Workers/{WK}/Reservations/{WR}`: accept, reject, complete, or an instruction.
@@ -622,8 +619,13 @@ impl Client {
         reservation_sid: &str,
         params: &UpdateReservation,
     ) -> Result<Reservation, Error> {
-        let path = format!("/Workers/{}/Reservations/{}", segment(worker_sid), segment(reservation_sid));
-        self.post_versioned(self.workspace_url(&path)?, params.form()).await
+        self.post_versioned(self.reservation_url("Workers", worker_sid, reservation_sid)?, params.form())
+            .await
+    }
+
+    /// `…/{view}/{sid}/Reservations/{WR}`: a reservation in the task's (`Tasks`) or the worker's (`Workers`) view.
+    fn reservation_url(&self, view: &str, sid: &str, reservation_sid: &str) -> Result<String, Error> {
+        self.workspace_url(&format!("/{view}/{}/Reservations/{}", segment(sid), segment(reservation_sid)))
     }
 
     // ---- Events ----
