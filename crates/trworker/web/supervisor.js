@@ -8,6 +8,9 @@ const TOKEN_KEY = 'trworker.supervisor';
 const RETRY_MIN_MS = 1000;
 const RETRY_MAX_MS = 15000;
 const HOUR_MS = 3600 * 1000;
+/** The server's chart resolution, and the silence after which the chart leaves a gap. */
+const SAMPLE_MS = 15 * 1000;
+const GAP_MS = 4 * SAMPLE_MS;
 
 const $ = (id) => document.getElementById(id);
 
@@ -321,11 +324,21 @@ function renderChart() {
   const max = Math.max(1, ...points.map(([, w, a]) => Math.max(w, a)));
   const x = (at) => pad.left + ((at - (now - HOUR_MS)) / HOUR_MS) * (width - pad.left - pad.right);
   const y = (v) => pad.top + (1 - v / max) * (height - pad.top - pad.bottom);
+  // A step line; where no sample came for a while (no supervisor page was open), a gap.
   const line = (index) => {
-    if (points.length === 0) return '';
-    let d = `M${x(points[0][0]).toFixed(1)},${y(points[0][index]).toFixed(1)}`;
-    for (const point of points.slice(1)) d += ` H${x(point[0]).toFixed(1)} V${y(point[index]).toFixed(1)}`;
-    return `${d} H${x(now).toFixed(1)}`;
+    let d = '';
+    let previous = null;
+    for (const point of points) {
+      const [px, py] = [x(point[0]).toFixed(1), y(point[index]).toFixed(1)];
+      if (previous === null || point[0] - previous[0] > GAP_MS) {
+        if (previous !== null) d += ` H${x(previous[0] + SAMPLE_MS).toFixed(1)}`;
+        d += ` M${px},${py}`;
+      } else {
+        d += ` H${px} V${py}`;
+      }
+      previous = point;
+    }
+    return previous === null ? '' : `${d} H${x(now).toFixed(1)}`.trim();
   };
   const last = points[points.length - 1];
   const root = svg('svg', { viewBox: `0 0 ${width} ${height}`, role: 'img', class: 'chart-svg' });

@@ -281,13 +281,21 @@ async fn the_socket_sends_the_picture_then_each_change_and_closes_the_channel_af
     assert_eq!(app.state.supervisor_pages(), (2, true));
     drop(second);
     drop(socket);
+    let mut closed = false;
     for _ in 0..500 {
-        if app.state.supervisor_pages() == (0, false) {
-            return;
+        closed = app.state.supervisor_pages() == (0, false);
+        if closed {
+            break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    panic!("the channel stayed open after the last page: {:?}", app.state.supervisor_pages());
+    assert!(closed, "the channel stayed open after the last page: {:?}", app.state.supervisor_pages());
+
+    // The chart's samples outlive the pages: the next one's picture goes on from them.
+    let mut again = supervisor_socket(&app, &supervisor).await;
+    let picture = again.until("the picture", |m| m["type"] == "picture").await;
+    let samples = picture["history"].as_array().map(Vec::len).unwrap_or(0);
+    assert!(samples >= 2, "{}", picture["history"]);
 }
 
 #[tokio::test]

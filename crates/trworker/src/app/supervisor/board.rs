@@ -25,7 +25,8 @@ use crate::app::{AppError, AppState};
 const PAGE: u32 = 1000;
 /// REST reads made at once while a picture is built.
 const CONCURRENT_READS: usize = 8;
-/// Samples of the chart kept: one hour at one sample per [`SAMPLE_EVERY_MS`].
+/// Samples of the chart kept: one hour at one sample per [`SAMPLE_EVERY_MS`]. Samples are taken while a
+/// supervisor page is open (the channel is); the chart leaves a gap where nobody watched.
 const HISTORY: usize = 240;
 /// The chart's resolution: a new sample at most this often (the latest one is updated in between).
 const SAMPLE_EVERY_MS: i64 = 15_000;
@@ -273,10 +274,16 @@ impl Board {
         self.sample(now_ms);
     }
 
-    /// Takes the chart's history from the picture this one replaces.
-    pub(crate) fn keep_history(&mut self, old: &mut Board, now_ms: i64) {
-        self.history = std::mem::take(&mut old.history);
+    /// Goes on with the chart's `history` (from the picture this one replaces, or kept while no page was
+    /// open) and notes a sample at `now_ms`.
+    pub(crate) fn continue_history(&mut self, history: VecDeque<Sample>, now_ms: i64) {
+        self.history = history;
         self.sample(now_ms);
+    }
+
+    /// The chart's samples, taken out of this picture.
+    pub(crate) fn take_history(&mut self) -> VecDeque<Sample> {
+        std::mem::take(&mut self.history)
     }
 
     fn available_workers(&self) -> u64 {
@@ -309,7 +316,8 @@ impl Board {
             }
             _ => self.history.push_back(sample),
         }
-        while self.history.len() > HISTORY {
+        let hour_ago = now_ms - HISTORY as i64 * SAMPLE_EVERY_MS;
+        while self.history.len() > HISTORY || self.history.front().is_some_and(|s| s.at < hour_ago) {
             self.history.pop_front();
         }
     }

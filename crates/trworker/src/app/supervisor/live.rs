@@ -18,6 +18,7 @@
 //!   updates numbered at or below it. A socket that falls behind gets the whole picture again. When the
 //!   server shuts down, sockets get `{"type":"shutdown"}` and close with 1001, as the workers' do.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -31,7 +32,7 @@ use tokio::task::JoinHandle;
 use twilio::eventbridge::{self, Channel, ChannelEvent, ChannelUpdate, Token};
 use twilio_server::worker_feed::{FeedEnd, WorkspaceFeed};
 
-use super::board::{self, Board};
+use super::board::{self, Board, Sample};
 use crate::app::channels::Source;
 use crate::app::{auth, AppState};
 
@@ -58,6 +59,8 @@ struct Picture {
     seq: u64,
     /// Whether the channel is connected now.
     connected: bool,
+    /// The chart's samples while no page is open, for the next picture.
+    history: VecDeque<Sample>,
 }
 
 /// The running channel: dropped to close it.
@@ -167,7 +170,9 @@ fn leave(state: &AppState) {
     }
     if running.take().is_some() {
         if let Ok(mut picture) = live.picture.lock() {
-            picture.board = None;
+            if let Some(mut board) = picture.board.take() {
+                picture.history = board.take_history();
+            }
             picture.connected = false;
         }
         tracing::debug!("workspace event channel closed: no supervisor page is open");
@@ -301,10 +306,11 @@ async fn rebuild(state: &AppState) {
     let now = state.now().millis();
     match Box::pin(board::load(state)).await {
         Ok(mut board) => live.publish(|picture| {
-            match picture.board.as_mut() {
-                Some(old) => board.keep_history(old, now),
-                None => board.sample(now),
-            }
+            let history = match picture.board.as_mut() {
+                Some(old) => old.take_history(),
+                None => std::mem::take(&mut picture.history),
+            };
+            board.continue_history(history, now);
             let mut message = board.to_json();
             picture.board = Some(board);
             picture.connected = true;
