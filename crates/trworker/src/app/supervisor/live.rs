@@ -252,17 +252,42 @@ async fn follow_local(mut feed: WorkspaceFeed, sender: mpsc::Sender<ChannelUpdat
     }
 }
 
-/// Takes the channel's updates into the picture until the channel is closed.
+/// The wait before a failed rebuild is tried again: the first, and the longest.
+const REBUILD_RETRY: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(30));
+
+/// When to try a rebuild again: `None` after one that worked, else later than the last wait, doubled.
+fn retry_after(rebuilt: bool, last: Option<Duration>) -> Option<(tokio::time::Instant, Duration)> {
+    if rebuilt {
+        return None;
+    }
+    let wait = last.map_or(REBUILD_RETRY.0, |w| (w * 2).min(REBUILD_RETRY.1));
+    Some((tokio::time::Instant::now() + wait, wait))
+}
+
+/// Takes the channel's updates into the picture until the channel is closed. A rebuild that failed (REST
+/// unreachable) is tried again with backoff, since a connected channel sends no other reason to.
 async fn consume(state: AppState, mut updates: mpsc::Receiver<ChannelUpdate>) {
     let live = &state.inner.supervisor.live;
     let mut down: Option<String> = None;
-    while let Some(update) = updates.recv().await {
+    let mut retry: Option<(tokio::time::Instant, Duration)> = None;
+    loop {
+        let update = match retry {
+            None => updates.recv().await,
+            Some((at, wait)) => tokio::select! {
+                update = updates.recv() => update,
+                _ = tokio::time::sleep_until(at) => {
+                    retry = retry_after(rebuild(&state).await, Some(wait));
+                    continue;
+                }
+            },
+        };
+        let Some(update) = update else { return };
         match update {
             ChannelUpdate::Connected { .. } => {
                 if down.take().is_some() {
                     tracing::info!("workspace event channel connected again");
                 }
-                rebuild(&state).await;
+                retry = retry_after(rebuild(&state).await, None);
             }
             ChannelUpdate::Event(event) => {
                 let mut stats = false;
@@ -283,7 +308,7 @@ async fn consume(state: AppState, mut updates: mpsc::Receiver<ChannelUpdate>) {
             }
             ChannelUpdate::Skipped { error } => {
                 tracing::debug!(%error, "a workspace channel frame did not read; rebuilding");
-                rebuild(&state).await;
+                retry = retry_after(rebuild(&state).await, None);
             }
             ChannelUpdate::Disconnected { reason, .. } => {
                 if down.as_deref() != Some(reason.as_str()) {
@@ -300,8 +325,8 @@ async fn consume(state: AppState, mut updates: mpsc::Receiver<ChannelUpdate>) {
 }
 
 /// Rebuilds the picture over REST and sends it whole; a failure is told to the pages, which keep the last
-/// picture as stale.
-async fn rebuild(state: &AppState) {
+/// picture as stale. Whether it worked.
+async fn rebuild(state: &AppState) -> bool {
     let live = &state.inner.supervisor.live;
     let now = state.now().millis();
     match Box::pin(board::load(state)).await {
@@ -319,13 +344,15 @@ async fn rebuild(state: &AppState) {
             Some(message)
         }),
         Err(error) => {
-            tracing::warn!(%error, "could not build the supervisor's picture");
+            tracing::warn!(%error, "could not build the supervisor's picture; trying again");
             live.publish(|picture| {
                 picture.connected = false;
                 Some(json!({ "type": "channel", "status": "reconnecting", "reason": error.message() }))
             });
+            return false;
         }
     }
+    true
 }
 
 /// Reads the statistics again, coalesced: while one read runs, further requests make it run once more
@@ -499,6 +526,19 @@ async fn session(state: &AppState, socket: &mut WebSocket) -> Result<(), String>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_failed_rebuild_is_tried_again_ever_later_up_to_a_cap() {
+        assert!(retry_after(true, Some(Duration::from_secs(8))).is_none(), "done once it works");
+        let mut last = None;
+        let mut waits = Vec::new();
+        for _ in 0..8 {
+            let (_, wait) = retry_after(false, last).unwrap_or_else(|| panic!("a failure is tried again"));
+            waits.push(wait.as_secs());
+            last = Some(wait);
+        }
+        assert_eq!(waits, vec![1, 2, 4, 8, 16, 30, 30, 30]);
+    }
 
     #[test]
     fn hello_needs_type_and_token() {
