@@ -437,7 +437,9 @@ function renderWorkers() {
   const current = [...body.children];
   const same = current.length === rows.length && current.every((tr, i) => tr === rows[i]);
   if (!same) body.replaceChildren(...rows);
-  $('worker-count').textContent = `${list.length} of ${state.workers.size} workers shown`;
+  // A live region: only a new text is announced, so it is set only when it changes.
+  const count = `${list.length} of ${state.workers.size} workers shown`;
+  if ($('worker-count').textContent !== count) $('worker-count').textContent = count;
   for (const th of document.querySelectorAll('th[data-key]')) {
     if (th.dataset.key === state.sort.key) th.setAttribute('aria-sort', state.sort.dir > 0 ? 'ascending' : 'descending');
     else th.removeAttribute('aria-sort');
