@@ -7,7 +7,8 @@ use std::time::Duration;
 use futures_util::SinkExt;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
-use trworker::app::RateLimit;
+use trworker::app::{AppConfig, Mode, RateLimit};
+use twilio::client::taskrouter::{ActivityFilter, UpdateWorker, WorkerFilter};
 
 use crate::helpers::{spawn_app, spawn_app_with, Socket, TestApp, PASSWORD};
 
@@ -44,9 +45,9 @@ async fn get(app: &TestApp, path: &str, token: &str) -> (u16, Value) {
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-/// Opens `/api/supervisor/ws` and says hello with `token`.
-async fn supervisor_socket(app: &TestApp, token: &str) -> Socket {
-    let url = format!("{}/api/supervisor/ws", app.base.replacen("http", "ws", 1));
+/// Opens `/api/supervisor/ws` of the app at `base` and says hello with `token`.
+async fn supervisor_socket(base: &str, token: &str) -> Socket {
+    let url = format!("{}/api/supervisor/ws", base.replacen("http", "ws", 1));
     let (mut stream, _) = tokio_tungstenite::connect_async(url).await.expect("connect");
     let hello = json!({ "type": "hello", "token": token });
     stream.send(Message::Text(hello.to_string().into())).await.expect("hello");
@@ -72,7 +73,7 @@ async fn a_worker_token_is_refused_on_every_supervisor_route_and_the_reverse() {
     let (status, body) =
         app.post(&format!("{worker_path}/activity"), &worker_token, json!({ "activity_sid": offline })).await;
     assert_eq!(status, 403, "{body}");
-    let mut socket = supervisor_socket(&app, &worker_token).await;
+    let mut socket = supervisor_socket(&app.base, &worker_token).await;
     let refused = socket.next().await.expect("an error first");
     assert_eq!(refused["type"], "error", "{refused}");
     assert_eq!(socket.next().await.err(), Some(Some(4403)));
@@ -243,7 +244,7 @@ async fn a_gone_worker_or_activity_gets_a_clear_message_and_bad_sids_a_400() {
 async fn the_socket_sends_the_picture_then_each_change_and_closes_the_channel_after_the_last_page() {
     let app = spawn().await;
     let supervisor = supervisor_token(&app, "Grace").await;
-    let mut socket = supervisor_socket(&app, &supervisor).await;
+    let mut socket = supervisor_socket(&app.base, &supervisor).await;
     let picture = socket.until("the picture", |m| m["type"] == "picture").await;
     assert_eq!(picture["connected"], true);
     assert_eq!(worker(&picture, &app.bob)["activity_name"], "Offline");
@@ -275,7 +276,7 @@ async fn the_socket_sends_the_picture_then_each_change_and_closes_the_channel_af
         .await;
 
     // A second page gets the picture at once, from the live one.
-    let mut second = supervisor_socket(&app, &supervisor).await;
+    let mut second = supervisor_socket(&app.base, &supervisor).await;
     let picture = second.until("the picture", |m| m["type"] == "picture").await;
     assert_eq!(worker(&picture, &app.bob)["pending"]["caller"], "+15550009");
     assert_eq!(app.state.supervisor_pages(), (2, true));
@@ -292,7 +293,7 @@ async fn the_socket_sends_the_picture_then_each_change_and_closes_the_channel_af
     assert!(closed, "the channel stayed open after the last page: {:?}", app.state.supervisor_pages());
 
     // The chart's samples outlive the pages: the next one's picture goes on from them.
-    let mut again = supervisor_socket(&app, &supervisor).await;
+    let mut again = supervisor_socket(&app.base, &supervisor).await;
     let picture = again.until("the picture", |m| m["type"] == "picture").await;
     let samples = picture["history"].as_array().map(Vec::len).unwrap_or(0);
     assert!(samples >= 2, "{}", picture["history"]);
@@ -302,7 +303,7 @@ async fn the_socket_sends_the_picture_then_each_change_and_closes_the_channel_af
 async fn a_lost_channel_is_told_and_the_picture_comes_back_whole_with_what_changed_meanwhile() {
     let app = spawn().await;
     let supervisor = supervisor_token(&app, "Grace").await;
-    let mut socket = supervisor_socket(&app, &supervisor).await;
+    let mut socket = supervisor_socket(&app.base, &supervisor).await;
     socket.until("the picture", |m| m["type"] == "picture").await;
 
     // Another session of the workspace's channel asks for the others to be closed: the bridge cuts the app's.
@@ -344,9 +345,59 @@ async fn a_lost_channel_is_told_and_the_picture_comes_back_whole_with_what_chang
 async fn shutting_down_tells_the_supervisor_pages() {
     let app = spawn().await;
     let supervisor = supervisor_token(&app, "").await;
-    let mut socket = supervisor_socket(&app, &supervisor).await;
+    let mut socket = supervisor_socket(&app.base, &supervisor).await;
     socket.until("the picture", |m| m["type"] == "picture").await;
     app.state.shutdown();
     socket.until("the goodbye", |m| m["type"] == "shutdown").await;
     assert_eq!(socket.next().await.err(), Some(Some(1001)));
+}
+
+#[tokio::test]
+async fn local_mode_takes_the_same_path_with_the_engine_in_process_and_a_generated_password() {
+    let dir = crate::support::TempDir::new("supervisor-local");
+    let config = AppConfig::new(Mode::Local, "", "", "", PASSWORD, "");
+    let server = crate::support::start_local(dir.path(), crate::support::bind(0).await, config).await;
+    let password = server.app().config().supervisor_password.clone();
+    assert_eq!(password.len(), 14, "generated, as the workers' one is");
+    assert_ne!(password, PASSWORD);
+    let http = reqwest::Client::new();
+    let answer: Value = http
+        .post(format!("{}/api/supervisor/token", server.base))
+        .json(&json!({ "name": "Grace", "password": password }))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    let token = answer["token"].as_str().expect("a token");
+    let mut socket = supervisor_socket(&server.base, token).await;
+    let picture = socket.until("the picture", |m| m["type"] == "picture").await;
+    let names: Vec<&str> =
+        picture["workers"].as_array().expect("workers").iter().filter_map(|w| w["name"].as_str()).collect();
+    assert!(names.contains(&"charles") && names.contains(&"ada"), "{names:?}");
+
+    let engine = server.engine();
+    let workspace = engine.workspace_sid.expect("the demo workspace").to_string();
+    let admin = twilio::Client::new(
+        twilio::Config::new(&engine.credentials.account_sid, &engine.credentials.auth_token)
+            .base_urls(&server.base, &server.base),
+    )
+    .expect("client")
+    .with_workspace(&workspace);
+    let filter = WorkerFilter { friendly_name: Some("ada".into()), ..WorkerFilter::default() };
+    let ada = admin.list_workers(&filter).all().await.expect("workers").remove(0).sid;
+    let filter = ActivityFilter { friendly_name: Some("Available".into()), ..ActivityFilter::default() };
+    let available = admin.list_activities(&filter).all().await.expect("activities").remove(0).sid;
+    let update = UpdateWorker { activity_sid: Some(available), ..UpdateWorker::default() };
+    admin.update_worker(&ada, &update).await.expect("ada available");
+    socket
+        .until("ada available", |m| {
+            m["type"] == "workers"
+                && m["workers"].as_array().is_some_and(|w| {
+                    w.iter().any(|w| w["sid"] == ada.as_str() && w["activity_name"] == "Available")
+                })
+        })
+        .await;
+    server.stop().await;
 }
