@@ -13,3 +13,4 @@ mod limits;
 mod real_engine;
 mod resources;
 mod sweep;
+mod workspace_feed;

@@ -1,0 +1,58 @@
+//! `worker_feed::WorkspaceFeed`, the v1 workspace channel in process: the same events as the bridge's
+//! workspace channel, in the same order, each naming the same resource.
+
+use serde_json::Value;
+use twilio::token::ChannelCapability;
+use twilio_server::worker_feed::WorkspaceFeed;
+use twilio_server::ServerState;
+
+use crate::bridge::{next_event, Socket};
+use crate::helpers::{credentials, spawn_app, ACCOUNT, TOKEN};
+
+/// The engine's clock in the tests (see `spawn_app`).
+const NOW: u64 = 1_700_000_000;
+
+/// The next event frame's type and its payload's `sid` (heartbeats are skipped by `next_event`).
+async fn next_frame(socket: &mut Socket) -> (String, String) {
+    let frame = next_event(socket).await;
+    assert!(frame.get("close").is_none(), "the channel closed: {frame}");
+    let sid = |v: &Value| v["payload"]["sid"].as_str().unwrap_or_default().to_owned();
+    (frame["event_type"].as_str().unwrap_or_default().to_owned(), sid(&frame))
+}
+
+#[tokio::test]
+async fn the_feed_sends_what_the_workspace_channel_sends() {
+    let app = spawn_app().await;
+    let ws = app.workspace(&[]).await;
+    app.call_centre(&ws, &[]).await;
+    let alice = app.available_worker(&ws, "alice").await;
+
+    let state = ServerState::new(app.engine.clone(), credentials(), &app.base);
+    let mut feed = WorkspaceFeed::durable(state, ws.parse().unwrap());
+    let token = ChannelCapability::workspace(ACCOUNT, TOKEN, &ws).to_jwt(NOW).unwrap();
+    let url = format!("{}/v1/wschannels/{ACCOUNT}/{ws}?token={token}", app.base).replacen("http", "ws", 1);
+    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+
+    // A call is routed to alice, who then goes offline: task, queue, reservation and worker events.
+    app.task(&ws).await;
+    let offline = app.activity(&ws, "Offline").await;
+    let (status, body) =
+        app.post(&format!("/v1/Workspaces/{ws}/Workers/{alice}"), &[("ActivitySid", &offline)]).await;
+    assert_eq!(status, 200, "{body}");
+
+    let mut seen = Vec::new();
+    loop {
+        let from_channel = next_frame(&mut socket).await;
+        let event = feed.next().await.unwrap();
+        let from_feed = (event.event_type, event.payload["sid"].as_str().unwrap_or_default().to_owned());
+        assert_eq!(from_feed, from_channel, "after {seen:?}");
+        let done = from_feed.0 == "worker.activity.update" && from_feed.1 == alice;
+        seen.push(from_feed.0);
+        if done {
+            break;
+        }
+    }
+    for expected in ["task.created", "task-queue.entered", "reservation.created"] {
+        assert!(seen.iter().any(|s| s == expected), "{expected} in {seen:?}");
+    }
+}
