@@ -104,44 +104,66 @@ pub(crate) async fn worker_payload(
     }
 }
 
-/// Follows one workspace's events and frames those of the workers a consumer wants.
-pub struct WorkerFeed {
+/// One workspace's stream of events, as applied or once durable: what both feeds follow.
+struct Follow {
     state: ServerState,
     workspace_sid: Sid,
     events: Receiver<Arc<Event>>,
 }
 
+impl Follow {
+    fn applied(state: ServerState, workspace_sid: Sid) -> Follow {
+        let events = state.engine().handle().subscribe_applied();
+        Follow { state, workspace_sid, events }
+    }
+
+    fn durable(state: ServerState, workspace_sid: Sid) -> Follow {
+        let events = state.engine().subscribe();
+        Follow { state, workspace_sid, events }
+    }
+
+    /// The next event of the workspace (those of other workspaces are skipped).
+    async fn next(&mut self) -> Result<Arc<Event>, FeedEnd> {
+        loop {
+            match self.events.recv().await {
+                Ok(event) if event.workspace_sid == self.workspace_sid => return Ok(event),
+                Ok(_) => continue,
+                Err(RecvError::Lagged(missed)) => return Err(FeedEnd::Lagged(missed)),
+                Err(RecvError::Closed) => return Err(FeedEnd::Closed),
+            }
+        }
+    }
+}
+
+/// Follows one workspace's events and frames those of the workers a consumer wants.
+pub struct WorkerFeed {
+    follow: Follow,
+}
+
 impl WorkerFeed {
     /// A feed of `workspace_sid` following the events as applied, from now on.
     pub fn applied(state: ServerState, workspace_sid: Sid) -> WorkerFeed {
-        let events = state.engine().handle().subscribe_applied();
-        WorkerFeed { state, workspace_sid, events }
+        WorkerFeed { follow: Follow::applied(state, workspace_sid) }
     }
 
     /// A feed of `workspace_sid` following the events once durable, from now on, as the event bridge does.
     pub fn durable(state: ServerState, workspace_sid: Sid) -> WorkerFeed {
-        let events = state.engine().subscribe();
-        WorkerFeed { state, workspace_sid, events }
+        WorkerFeed { follow: Follow::durable(state, workspace_sid) }
     }
 
     /// The next event of a worker for whom `wanted` (given the `WK…` SID) is true. Events of other
     /// workspaces and workers, and events whose object is gone by the time it is rendered, are skipped.
     pub async fn next(&mut self, wanted: impl Fn(&str) -> bool) -> Result<WorkerEvent, FeedEnd> {
         loop {
-            let event = match self.events.recv().await {
-                Ok(event) => event,
-                Err(RecvError::Lagged(missed)) => return Err(FeedEnd::Lagged(missed)),
-                Err(RecvError::Closed) => return Err(FeedEnd::Closed),
-            };
-            if event.workspace_sid != self.workspace_sid {
-                continue;
-            }
+            let event = self.follow.next().await?;
             let Some((worker, render)) = worker_concern(&event) else { continue };
             let worker_sid = worker.to_string();
             if !wanted(&worker_sid) {
                 continue;
             }
-            let Some(payload) = worker_payload(&self.state, self.workspace_sid, worker, render).await else {
+            let follow = &self.follow;
+            let Some(payload) = worker_payload(&follow.state, follow.workspace_sid, worker, render).await
+            else {
                 continue;
             };
             return Ok(WorkerEvent { worker_sid, event_type: event.event_type.as_str().to_owned(), payload });
@@ -160,8 +182,8 @@ pub struct WorkspaceEvent {
 }
 
 /// The public JSON of the resource `event` names in workspace `ws`, or `None` when it is gone or of a kind
-/// the workspace channel does not render.
-async fn resource_payload(state: &ServerState, ws: Sid, event: &Event) -> Option<Value> {
+/// the workspace channel does not render: what the v1 workspace channel sends, for the bridge to share.
+pub(crate) async fn resource_payload(state: &ServerState, ws: Sid, event: &Event) -> Option<Value> {
     async fn fetch<R: Resource<Id = Sid>>(state: &ServerState, ws: Sid, sid: Sid) -> Option<Value> {
         R::fetch(state.engine(), ws, sid).await.ok().map(|r| r.render(state))
     }
@@ -186,40 +208,28 @@ async fn resource_payload(state: &ServerState, ws: Sid, event: &Event) -> Option
 
 /// Follows one workspace's events and frames every one of them as the v1 workspace channel does.
 pub struct WorkspaceFeed {
-    state: ServerState,
-    workspace_sid: Sid,
-    events: Receiver<Arc<Event>>,
+    follow: Follow,
 }
 
 impl WorkspaceFeed {
     /// A feed of `workspace_sid` following the events as applied, from now on.
     pub fn applied(state: ServerState, workspace_sid: Sid) -> WorkspaceFeed {
-        let events = state.engine().handle().subscribe_applied();
-        WorkspaceFeed { state, workspace_sid, events }
+        WorkspaceFeed { follow: Follow::applied(state, workspace_sid) }
     }
 
     /// A feed of `workspace_sid` following the events once durable, from now on, as the event bridge does.
     pub fn durable(state: ServerState, workspace_sid: Sid) -> WorkspaceFeed {
-        let events = state.engine().subscribe();
-        WorkspaceFeed { state, workspace_sid, events }
+        WorkspaceFeed { follow: Follow::durable(state, workspace_sid) }
     }
 
     /// The next event of the workspace (those of other workspaces are skipped).
     pub async fn next(&mut self) -> Result<WorkspaceEvent, FeedEnd> {
-        loop {
-            let event = match self.events.recv().await {
-                Ok(event) => event,
-                Err(RecvError::Lagged(missed)) => return Err(FeedEnd::Lagged(missed)),
-                Err(RecvError::Closed) => return Err(FeedEnd::Closed),
-            };
-            if event.workspace_sid != self.workspace_sid {
-                continue;
-            }
-            let payload = match resource_payload(&self.state, self.workspace_sid, &event).await {
-                Some(payload) => payload,
-                None => (*event).render(&self.state),
-            };
-            return Ok(WorkspaceEvent { event_type: event.event_type.as_str().to_owned(), payload });
-        }
+        let event = self.follow.next().await?;
+        let Follow { state, workspace_sid, .. } = &self.follow;
+        let payload = match resource_payload(state, *workspace_sid, &event).await {
+            Some(payload) => payload,
+            None => (*event).render(state),
+        };
+        Ok(WorkspaceEvent { event_type: event.event_type.as_str().to_owned(), payload })
     }
 }

@@ -128,7 +128,7 @@ pub(crate) fn clean(text: &str) -> String {
 }
 
 /// Who is calling, from a task's attributes: a name an integration gave, else the `from` number.
-fn caller(task: &Task) -> Option<String> {
+pub(crate) fn caller(task: &Task) -> Option<String> {
     let attributes = task.attributes_json().ok()?;
     ["caller_name", "customer_name", "name", "from_name", "from"]
         .iter()

@@ -164,16 +164,11 @@ async fn get_reservations(
         .iter()
         .zip(tasks)
         .map(|(reservation, task)| {
-            let attributes = task.as_ref().and_then(|t| t.attributes_json().ok()).unwrap_or_default();
-            let caller = ["caller_name", "customer_name", "name", "from_name", "from"]
-                .iter()
-                .find_map(|k| attributes.get(k).and_then(Value::as_str))
-                .map(board::clean);
             json!({
                 "sid": reservation.sid,
                 "task_sid": reservation.task_sid,
                 "status": board::reservation_status(reservation.reservation_status.as_ref()),
-                "caller": caller,
+                "caller": task.as_ref().and_then(board::caller),
                 "queue": task.as_ref().and_then(|t| t.task_queue_friendly_name.clone()),
                 "created_at": parse_date_ms(reservation.date_created.as_deref()),
                 "updated_at": parse_date_ms(reservation.date_updated.as_deref()),
