@@ -316,10 +316,14 @@ async fn run_serve(args: ServeArgs, log: LogFormat) -> anyhow::Result<()> {
                 true => vars::TOKEN_PASSWORD.to_owned(),
                 false => embedded.data_dir.join("token_password.env").display().to_string(),
             };
+            let supervisor_password_from = match supervisor_password_given {
+                true => vars::SUPERVISOR_PASSWORD.to_owned(),
+                false => embedded.data_dir.join("supervisor_password.env").display().to_string(),
+            };
             tracing::info!(
                 url = %url, mode = "local", workspace_sid = %config.workspace_sid,
                 data_dir = %embedded.data_dir.display(), identities = %identities.join(","), %password_from,
-                listening = %listening, "trworker serve started"
+                %supervisor_password_from, listening = %listening, "trworker serve started"
             );
             if text {
                 // The password is shown only when it was generated here: a password the operator gave is
@@ -358,6 +362,14 @@ async fn run_serve(args: ServeArgs, log: LogFormat) -> anyhow::Result<()> {
                     println!("  listening on   {listening}");
                 }
                 println!("  TaskRouter events: set the workspace's EventCallbackUrl to {url}/twilio/events");
+                match config.supervisor_password.is_empty() {
+                    true => {
+                        println!("  supervisor page off: set SUPERVISOR_PASSWORD to open {url}/supervisor")
+                    }
+                    false => {
+                        println!("  supervisor     {url}/supervisor  password (from SUPERVISOR_PASSWORD)")
+                    }
+                }
             }
         }
     }
