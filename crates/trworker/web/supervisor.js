@@ -32,6 +32,7 @@ const state = {
   selected: null,
   rows: new Map(), // sid -> <tr>
   renderQueued: false,
+  reservationsTimer: null,
 };
 
 // ---- small helpers ----
@@ -236,7 +237,16 @@ function onMessage(msg) {
     state.seq = msg.seq;
   }
   if (msg.type === 'workers') {
-    for (const worker of msg.workers || []) state.workers.set(worker.sid, worker);
+    for (const worker of msg.workers || []) {
+      const before = state.workers.get(worker.sid);
+      state.workers.set(worker.sid, worker);
+      // The open details follow a new offer, call or outcome of their worker.
+      const changed = (a, b) => (a?.reservation_sid ?? null) !== (b?.reservation_sid ?? null) || a?.status !== b?.status;
+      if (worker.sid === state.selected && (changed(before?.call, worker.call) || changed(before?.pending, worker.pending))) {
+        clearTimeout(state.reservationsTimer);
+        state.reservationsTimer = setTimeout(() => loadReservations(worker.sid, true), 300);
+      }
+    }
     for (const sid of msg.removed || []) state.workers.delete(sid);
     state.pictureAt = Date.now();
     queueRender();
@@ -501,11 +511,14 @@ async function openDetail(sid) {
   await loadReservations(sid);
 }
 
-async function loadReservations(sid) {
+/** Loads `sid`'s recent reservations into the details; `again`: a refresh, which keeps the list meanwhile. */
+async function loadReservations(sid, again = false) {
   const body = $('reservations');
-  const loading = document.createElement('tr');
-  loading.append(element('td', 'Loading…'));
-  body.replaceChildren(loading);
+  if (!again) {
+    const loading = document.createElement('tr');
+    loading.append(element('td', 'Loading…'));
+    body.replaceChildren(loading);
+  }
   try {
     const answer = await api(`/api/supervisor/workers/${encodeURIComponent(sid)}/reservations`);
     if (state.selected !== sid) return;

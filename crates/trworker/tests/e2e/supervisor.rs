@@ -101,23 +101,25 @@ async fn two_hundred_workers_sorted_filtered_live_and_set_offline() {
     browser.choose("the activity filter", "//select[@id='filter-activity']", &available).await;
     browser.wait_text("worker-count", &format!("1 of {total} workers shown")).await;
 
-    // A call is offered to the one available worker: its caller shows in the Offered column.
-    server.call("+15550100222", Value::Null).await;
-    browser.wait_xpath("the offered call", &cell(&agent, "pending", "+15550100222")).await;
-    browser.wait_text("total-waiting", "1").await;
-
-    // Set activity: agent-015 goes Offline from the page.
+    // The details of agent-015 are open when a call is offered to it, the one available worker: the
+    // caller shows in the Offered column and in its recent reservations.
     let manage = format!("//tr[@data-sid='{agent}']//button[@aria-label='Manage agent-015']");
     browser.wait_xpath("Manage agent-015", &manage).await.click().await.expect("manage");
     browser
         .wait_xpath("the details", "//*[@id='detail'][not(@hidden)]//h2[normalize-space(.)='agent-015']")
         .await;
+    browser.wait_text("reservations", "No reservations yet.").await;
+    server.call("+15550100222", Value::Null).await;
+    browser.wait_xpath("the offered call", &cell(&agent, "pending", "+15550100222")).await;
+    browser.wait_text("total-waiting", "1").await;
     browser
         .wait_xpath(
             "a recent reservation",
             "//*[@data-testid='reservations']//td[normalize-space(.)='+15550100222']",
         )
         .await;
+
+    // Set activity: agent-015 goes Offline from the page.
     browser.choose("the activity", "//select[@id='activity-select']", &offline).await;
     browser.press("Set activity").await;
     browser.wait_text("activity-result", "agent-015 is now Offline.").await;
