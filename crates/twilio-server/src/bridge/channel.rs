@@ -9,7 +9,8 @@
 //! the worker asked for `closeExistingSessions` (4002), when it fell behind the event stream (4003: the SDK
 //! reconnects and fetches everything again, so nothing is lost), and when the engine stops (1011).
 //!
-//! Events come from the durable stream ([`engine::handle::Handle::subscribe`]), not the applied one: an
+//! Events come from the durable stream ([`engine::handle::Handle::subscribe`], through the bridge's one reader
+//! of it, [`super::dispatch`]), not the applied one: an
 //! event leaves once its change is on disk, which is also when the REST reply for it leaves, so the SDK never
 //! hears of a change that a crash could still take back or that its own fetch could not yet see. The
 //! subscription is taken before the upgrade answers, so before the SDK's first fetch: nothing between the
@@ -32,9 +33,8 @@ use engine::core::ActivityFilter;
 use engine::model::Worker;
 use engine::{Event, Sid};
 use serde_json::{json, Value};
-use tokio::sync::broadcast::error::RecvError;
-use tokio::sync::broadcast::Receiver;
 
+use super::dispatch::{Ended, Subscription};
 use super::envelope::error_response;
 use super::format;
 use super::token::{self, Bearer};
@@ -94,8 +94,8 @@ pub(super) async fn upgrade(
         }
     };
     // Subscribe before anything is read, so nothing between the read and the stream is missed.
-    let events = engine.subscribe();
     let (ws, wk) = (bearer.workspace_sid, bearer.worker_sid);
+    let events = state.bridge().subscribe(engine, vec![wk]).await;
     // The tasks whose events concern this worker: those it holds a reservation for (the SDK finds a task
     // through the worker's reservations, eb §3.3). Kept up to date from reservation events.
     let known = engine.handle().read(move |s| {
@@ -122,7 +122,7 @@ pub(super) async fn upgrade(
 struct Channel {
     state: ServerState,
     bearer: Bearer,
-    events: Receiver<Arc<Event>>,
+    events: Subscription,
     tasks: HashSet<Sid>,
 }
 
@@ -271,7 +271,7 @@ impl Framer for Channel {
         self.frame_for(&event).await
     }
 
-    fn events(&mut self) -> &mut Receiver<Arc<Event>> {
+    fn events(&mut self) -> &mut Subscription {
         &mut self.events
     }
 }
@@ -281,8 +281,8 @@ impl Framer for Channel {
 pub(super) trait Framer {
     /// The text frame for `event`, or `None` when the channel does not send it.
     fn frame(&mut self, event: Arc<Event>) -> impl std::future::Future<Output = Option<String>> + Send;
-    /// The channel's subscription to the durable event stream.
-    fn events(&mut self) -> &mut Receiver<Arc<Event>>;
+    /// The channel's share of the durable event stream.
+    fn events(&mut self) -> &mut Subscription;
 }
 
 /// Serves an open channel until the client goes or the server closes; returns the close frame to send, if
@@ -319,10 +319,10 @@ pub(super) async fn pump(
             event = framer.events().recv() => {
                 let event = match event {
                     Ok(event) => event,
-                    Err(RecvError::Lagged(n)) => {
-                        return Some((CLOSE_BEHIND, format!("Fell {n} events behind; reconnect to resynchronise")));
+                    Err(Ended::Behind) => {
+                        return Some((CLOSE_BEHIND, "Fell behind the event stream; reconnect to resynchronise".into()));
                     }
-                    Err(RecvError::Closed) => return Some((1011, "The engine stopped".into())),
+                    Err(Ended::Stopped) => return Some((1011, "The engine stopped".into())),
                 };
                 if let Some(text) = framer.frame(event).await {
                     if socket.send(Message::Text(text.into())).await.is_err() {

@@ -21,6 +21,7 @@
 //! lists (a token must name a worker today).
 
 mod channel;
+mod dispatch;
 mod envelope;
 mod format;
 mod token;
@@ -28,7 +29,7 @@ mod v1;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use axum::routing::get;
@@ -56,16 +57,26 @@ impl Default for Options {
     }
 }
 
-/// The bridge's shared state: its options and the open channels of each worker.
+/// The bridge's shared state: its options, the open channels of each worker, and the one reader of the
+/// engine's event stream that hands the channels their events.
 pub struct Bridge {
     options: Options,
     sessions: Sessions,
+    /// Started by the first channel, since the bridge is made before it has an engine to read.
+    dispatch: OnceLock<dispatch::Dispatch>,
 }
 
 impl Bridge {
     /// A bridge with no channel open.
     pub fn new(options: Options) -> Bridge {
-        Bridge { options, sessions: Sessions::default() }
+        Bridge { options, sessions: Sessions::default(), dispatch: OnceLock::new() }
+    }
+
+    /// Subscribes a channel to the events that name one of `keys` (see [`dispatch`]); resolves once the
+    /// subscription is in force, so a snapshot read after it misses nothing.
+    async fn subscribe(&self, engine: &crate::Engine, keys: Vec<Sid>) -> dispatch::Subscription {
+        let dispatch = self.dispatch.get_or_init(|| dispatch::Dispatch::start(engine.clone()));
+        dispatch.subscribe(keys).await
     }
 }
 

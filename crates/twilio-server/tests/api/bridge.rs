@@ -47,8 +47,10 @@ async fn connect(app: &TestApp, token: &str, extra: &str) -> Socket {
 
 /// The next frame that is not a heartbeat, as JSON; or the close frame's code and reason as `{close}`.
 pub(crate) async fn next_event(socket: &mut Socket) -> Value {
+    // One deadline for the frame, heartbeats or not: a frame that never comes fails the test.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let message = tokio::time::timeout(Duration::from_secs(10), socket.next()).await.unwrap();
+        let message = tokio::time::timeout_at(deadline, socket.next()).await.expect("no frame within 10 s");
         match message {
             Some(Ok(Message::Text(text))) if text.trim().is_empty() => continue,
             Some(Ok(Message::Text(text))) => return serde_json::from_str(&text).unwrap(),
@@ -570,4 +572,26 @@ async fn participant_calls_hold_mute_and_kick_the_legs_of_the_tasks_conference()
     .await;
     assert_eq!(status, 501, "{body}");
     assert!(body["message"].as_str().unwrap().contains("not implemented"), "{body}");
+}
+
+#[tokio::test]
+async fn a_channel_opened_after_its_reservation_gets_its_tasks_events() {
+    let app = app().await;
+    let (ws, a, b) = call_centre(&app).await;
+    let offline = app.activity(&ws, "Offline").await;
+    app.post(&format!("/v1/Workspaces/{ws}/Workers/{b}"), &[("ActivitySid", &offline)]).await;
+    // The reservation comes before any channel is open, so before the bridge reads the event stream at all.
+    let task = app.task(&ws).await;
+    let wt = task["sid"].as_str().unwrap();
+    app.first_reservation(&ws, wt).await;
+    let mut socket = connect(&app, &token(&ws, &a, 3600), "").await;
+    assert_eq!(next_event(&mut socket).await["event_type"], "init");
+    // A change of the task alone: no reservation event comes with it to say whose task it is.
+    let attributes = r#"{"type":"support","note":"vip"}"#;
+    let (status, body) =
+        app.post(&format!("/v1/Workspaces/{ws}/Tasks/{wt}"), &[("Attributes", attributes)]).await;
+    assert_eq!(status, 200, "{body}");
+    let updated = wait_for(&mut socket, "task.updated").await;
+    assert_eq!(updated["sid"], wt);
+    assert!(updated["attributes"].as_str().unwrap().contains("vip"), "{updated}");
 }

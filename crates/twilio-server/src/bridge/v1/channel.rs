@@ -51,10 +51,10 @@ use engine::command::{Command, WorkerParams};
 use engine::model::{Task, TaskQueue, Worker};
 use engine::{Event, Prefix, Sid};
 use serde_json::{json, Value};
-use tokio::sync::broadcast::Receiver;
 
 use super::capability::{self, Capability, Channel};
 use crate::bridge::channel::{pump, Framer, MAX_CLIENT_MESSAGE};
+use crate::bridge::dispatch::Subscription;
 use crate::bridge::envelope::{error_response, forbidden};
 use crate::bridge::token::unauthorized;
 use crate::bridge::{deadline_in, Addressing};
@@ -132,8 +132,13 @@ pub(crate) async fn upgrade(
             return error_response(ApiError::new(StatusCode::BAD_REQUEST, 20001, message), None);
         }
     };
-    // Subscribe before the upgrade answers, so before the SDK's `ready` fetch (as on v2's channel).
-    let events = engine.subscribe();
+    // Subscribe before the upgrade answers, so before the SDK's `ready` fetch (as on v2's channel), under
+    // the SID whose events the channel gets (the module doc's list).
+    let key = match cap.channel {
+        Channel::Worker(_) | Channel::TaskQueue(_) => cap.channel_sid,
+        Channel::Workspace => cap.workspace_sid,
+    };
+    let events = state.bridge().subscribe(engine, vec![key]).await;
     let upgrade = upgrade.max_message_size(MAX_CLIENT_MESSAGE).max_frame_size(MAX_CLIENT_MESSAGE);
     upgrade.read_buffer_size(1024).on_upgrade(move |socket| async move {
         let channel = V1Channel { state, cap, events };
@@ -144,7 +149,7 @@ pub(crate) async fn upgrade(
 struct V1Channel {
     state: ServerState,
     cap: Capability,
-    events: Receiver<Arc<Event>>,
+    events: Subscription,
 }
 
 /// What to render for one event.
@@ -269,7 +274,7 @@ impl Framer for V1Channel {
         Some(json!({ "event_type": event.event_type.as_str(), "payload": payload }).to_string())
     }
 
-    fn events(&mut self) -> &mut Receiver<Arc<Event>> {
+    fn events(&mut self) -> &mut Subscription {
         &mut self.events
     }
 }
