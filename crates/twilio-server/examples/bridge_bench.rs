@@ -139,6 +139,20 @@ impl Server {
         Ok(server)
     }
 
+    /// Nanoseconds the server's threads have been on a CPU, and runnable but waiting for one, since they
+    /// started (`/proc/PID/task/*/schedstat`): the second says how much of a latency is the machine's other
+    /// load rather than the server's work.
+    fn sched_ns(&self) -> Result<(u64, u64), Error> {
+        let (mut on_cpu, mut waiting) = (0, 0);
+        for thread in std::fs::read_dir(format!("/proc/{}/task", self.pid))? {
+            let Ok(text) = std::fs::read_to_string(thread?.path().join("schedstat")) else { continue };
+            let mut fields = text.split_whitespace().map(|f| f.parse::<u64>().unwrap_or(0));
+            on_cpu += fields.next().unwrap_or(0);
+            waiting += fields.next().unwrap_or(0);
+        }
+        Ok((on_cpu, waiting))
+    }
+
     /// The server process's resident set, in KiB.
     fn rss_kib(&self) -> Result<u64, Error> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid))?;
@@ -405,6 +419,9 @@ async fn latency(
     let sent: Arc<Vec<std::sync::OnceLock<Instant>>> =
         Arc::new((0..tasks).map(|_| Default::default()).collect());
     let (replies_tx, mut replies_rx) = mpsc::unbounded_channel();
+    let load = || std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!("load average before the tasks: {}", load().trim());
+    let sched_before = server.sched_ns()?;
     let mut pace = tokio::time::interval(Duration::from_secs(1) / rate);
     pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     for i in 0..tasks {
@@ -460,6 +477,18 @@ async fn latency(
             }
         }
     }
+    let sched_after = server.sched_ns()?;
+    println!("load average after the tasks: {}", load().trim());
+    let per_task = |ns: u64| ns as f64 / 1000.0 / tasks.max(1) as f64;
+    let (on_cpu, waiting) = (sched_after.0 - sched_before.0, sched_after.1 - sched_before.1);
+    println!(
+        "server threads meanwhile: on a CPU {:.1} ms ({:.0} us per task), runnable but waiting for a CPU {:.1} ms \
+         ({:.0} us per task)",
+        on_cpu as f64 / 1e6,
+        per_task(on_cpu),
+        waiting as f64 / 1e6,
+        per_task(waiting)
+    );
     println!("frames received: {received} of {tasks}");
     summary("task POST -> reservation.created frame", frames);
     summary("task POST -> its 201 reply            ", replies);
