@@ -586,10 +586,13 @@ function init() {
   $('detail').addEventListener('keydown', (event) => {
     if (event.key === 'Escape') closeDetail();
   });
-  $('filter-text').addEventListener('input', (event) => {
-    state.filter.text = event.target.value.trim();
-    queueRender();
-  });
+  // `input` as one types; `change` too, for a field emptied or filled all at once (autofill, tools).
+  for (const kind of ['input', 'change']) {
+    $('filter-text').addEventListener(kind, (event) => {
+      state.filter.text = event.target.value.trim();
+      queueRender();
+    });
+  }
   $('filter-activity').addEventListener('change', (event) => {
     state.filter.activity = event.target.value;
     queueRender();
