@@ -91,6 +91,13 @@ const live = new Live({
   onEvent: applyEvent,
   onError: (msg) => report(typeof msg.message === 'string' && msg.message ? msg.message : 'The server reported an error.'),
   onChannel: renderUpstream,
+  onNotice: (msg) => {
+    // Said in the Activity panel and aloud: the worker should know who changed their status.
+    if (typeof msg.text !== 'string' || !msg.text) return;
+    const text = cleanText(msg.text).slice(0, 200);
+    log(text);
+    announce(text);
+  },
   onStatus: renderConnection,
   checkToken: () => client.refresh(),
 });

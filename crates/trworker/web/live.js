@@ -17,13 +17,14 @@ const SEEN_EVENTS_MAX = 500;
 /**
  * Keeps one WebSocket open while started. Callbacks: `onState(msg, first)` (`first`: the connection's first
  * state), `onEvent(msg)`, `onError(msg)`, `onChannel(msg)` (how the server's own link to TaskRouter for this
- * worker is: `{status: 'connected' | 'reconnecting', reason}`),
+ * worker is: `{status: 'connected' | 'reconnecting', reason}`), `onNotice(msg)` (something done to this worker by
+ * someone else: `{text, by}`, e.g. a supervisor setting its activity),
  * `onStatus('connected' | 'reconnecting' | 'offline')`, and `checkToken()` which resolves to false when the
  * session is over (the connection then stays down).
  */
 export class Live {
-  constructor({ getToken, onState, onEvent, onError, onChannel, onStatus, checkToken }) {
-    Object.assign(this, { getToken, onState, onEvent, onError, onChannel, onStatus, checkToken });
+  constructor({ getToken, onState, onEvent, onError, onChannel, onNotice, onStatus, checkToken }) {
+    Object.assign(this, { getToken, onState, onEvent, onError, onChannel, onNotice, onStatus, checkToken });
     this.socket = null;
     this.running = false;
     this.attempt = 0;
@@ -129,6 +130,8 @@ export class Live {
         this.onError(msg);
       } else if (msg.type === 'channel') {
         this.onChannel?.(msg);
+      } else if (msg.type === 'notice') {
+        this.onNotice?.(msg);
       } else if (msg.type === 'shutdown') {
         // The server is going away: reconnect promptly, the backoff finds it when it is back.
         this.attempt = 0;

@@ -168,3 +168,36 @@ async fn the_page_says_when_the_server_cannot_hear_from_taskrouter() {
     assert!(said.starts_with("Reconnecting to TaskRouter: "), "the reason is shown: {said}");
     scene.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_says_who_changed_the_workers_status() {
+    let Some(scene) = Scene::online("notice").await else { return };
+    let Scene { browser, server, .. } = &scene;
+    // A supervisor (the supervisor page's API) sets the worker Offline.
+    let http = reqwest::Client::new();
+    let password = server.state.config().supervisor_password.clone();
+    let signed_in: serde_json::Value = http
+        .post(format!("{}/api/supervisor/token", server.base))
+        .json(&serde_json::json!({ "name": "Grace", "password": password }))
+        .send()
+        .await
+        .expect("supervisor sign-in")
+        .json()
+        .await
+        .expect("JSON");
+    let token = signed_in["token"].as_str().expect("a supervisor token");
+    let worker = server.worker_sid(WORKER).await;
+    let offline = server.activity_sid("Offline").await;
+    let response = http
+        .post(format!("{}/api/supervisor/workers/{worker}/activity", server.base))
+        .bearer_auth(token)
+        .json(&serde_json::json!({ "activity_sid": offline }))
+        .send()
+        .await
+        .expect("set the activity");
+    assert_eq!(response.status().as_u16(), 200);
+    browser.wait_activity("Offline").await;
+    let said = "//*[@id='log-lines']/li[contains(., 'Grace') and contains(., 'Offline')]";
+    browser.wait_xpath("who did it, in the Activity panel", said).await;
+    scene.close().await;
+}
