@@ -5,8 +5,9 @@
 //!
 //! - **Lifetime.** A worker's channel opens at sign-in or at its first socket ([`ensure`], from
 //!   [`AppState::note_signed_in`]), stays open while the worker has a tab, and through a grace period after
-//!   the last tab closed ([`idle`], [`sweep`]): a reload or a short network loss keeps it. It closes at
-//!   sign-out ([`close`]) and once the worker's last token has expired (the next [`sweep`]).
+//!   the last tab closed, or after a sign-in no tab followed ([`idle`], [`sweep`]): a reload or a short
+//!   network loss keeps it. It closes at sign-out ([`close`]), once the worker's last token has expired
+//!   (the next [`sweep`]), and when the server stops ([`close_all`]).
 //! - **Transport.** In twilio mode, [`twilio::eventbridge`]'s client over a WebSocket to
 //!   `TWILIO_EVENT_BRIDGE_URL` (Twilio's bridge by default), which watches heartbeats, reconnects with
 //!   backoff and renews its token. In local mode, the embedded engine's channel in process
@@ -145,9 +146,13 @@ pub(crate) fn ensure(state: &AppState, worker_sid: &str) {
         let lagged = Arc::new(AtomicBool::new(false));
         let flags = Flags { connected: connected.clone(), down: down.clone(), lagged: lagged.clone() };
         let consumer = tokio::spawn(consume(state.clone(), worker_sid.to_owned(), updates, flags));
+        // Idle from the start unless a tab is open: a sign-in no page follows (a script, the original's
+        // token URL) does not hold a channel for the token's whole life.
+        let tabs = state.inner.hub.channel(worker_sid).is_some_and(|c| c.sockets() > 0);
+        let idle_since = (!tabs).then(|| state.now());
         map.insert(
             worker_sid.to_owned(),
-            Entry { _client: client, sender, consumer, connected, down, lagged, idle_since: None },
+            Entry { _client: client, sender, consumer, connected, down, lagged, idle_since },
         );
         Ok(true)
     });
@@ -183,10 +188,19 @@ fn open_bridge(
         .clock(move || app.now_secs());
     Channel::open(options, tokens)
 }
+
 /// Closes `worker_sid`'s channel (sign-out).
 pub(crate) fn close(state: &AppState, worker_sid: &str) {
     if state.inner.channels.with(|map| map.remove(worker_sid)).flatten().is_some() {
         tracing::debug!(%worker_sid, "event channel closed");
+    }
+}
+
+/// Closes every channel (the server is stopping).
+pub(crate) fn close_all(state: &AppState) {
+    let closed = state.inner.channels.with(std::mem::take).unwrap_or_default();
+    if !closed.is_empty() {
+        tracing::debug!(channels = closed.len(), "event channels closed: the server is stopping");
     }
 }
 

@@ -437,9 +437,11 @@ impl AppState {
         })
     }
 
-    /// Tells every connected socket `{"type":"shutdown"}`, closes them, and stops the background loop.
+    /// Tells every connected socket `{"type":"shutdown"}`, closes them and the workers' event channels, and
+    /// stops the background loop.
     pub fn shutdown(&self) {
         self.inner.hub.shutdown();
+        channels::close_all(self);
         self.inner.shutdown.send_replace(true);
     }
 

@@ -302,3 +302,35 @@ async fn an_unreachable_bridge_shows_reconnecting_with_the_reason_and_readyz_say
     app.set_activity(&token, "Available").await;
     socket.state_where("Available", |s| s["worker"]["activity_name"] == "Available").await;
 }
+
+#[tokio::test]
+async fn a_channel_lives_while_a_tab_is_open_and_closes_past_the_grace_or_at_sign_out() {
+    let app = app_without_webhook().await;
+    // A sign-in no page follows (a script): its channel goes once the grace (120 s) is over.
+    let _script = app.sign_in("bob").await;
+    let (token, socket) = app.connect("alice").await;
+    channels_connected(&app.state, 2).await;
+    app.clock.advance_millis(121_000);
+    app.state.reconcile().await;
+    assert_eq!(app.state.event_channels(), (1, 1), "alice's tab keeps hers; bob's is closed");
+    // Alice's tab closes: her channel stays through the grace, for a reload, then goes.
+    drop(socket);
+    for _ in 0..1000 {
+        if app.state.connections().1 == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    app.clock.advance_millis(60_000);
+    app.state.reconcile().await;
+    assert_eq!(app.state.event_channels().0, 1, "within the grace");
+    app.clock.advance_millis(61_000);
+    app.state.reconcile().await;
+    assert_eq!(app.state.event_channels().0, 0, "past the grace");
+    // Signing in again opens it; signing out closes it.
+    let (_, _socket) = app.connect("alice").await;
+    assert_eq!(app.state.event_channels().0, 1);
+    let (status, body) = app.post("/api/token/sign-out", &token, json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(app.state.event_channels().0, 0);
+}
