@@ -3,7 +3,8 @@
 //!
 //! Each channel used to hold its own subscription to the stream, so every event woke every channel, to be
 //! dropped by all but one or two: with 1,000 connected channels a task's five or so events cost 5,000
-//! wake-ups, 2.1 ms of CPU per task, and that grows with every channel (docs/PERFORMANCE.md, "Event bridge").
+//! wake-ups, 2.1 ms of CPU per task, and that grows with every channel (docs/PERFORMANCE.md, "One reader of
+//! the event stream for the bridge's channels").
 //! Here one task reads the stream and routes each event by the SIDs it names to the channels subscribed
 //! under them; a channel still decides for itself what it sends (its `concern`), so routing only has to be
 //! generous enough never to withhold an event a channel could want.
