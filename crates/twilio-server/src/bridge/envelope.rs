@@ -6,7 +6,8 @@
 //! stripped, so a client that names Twilio's host or the engine's base is routed by path. The parameters
 //! become the form parameters of the REST resource and go through that resource's own parser and engine
 //! command, so the rules are the REST API's. A worker token may act on its own worker, its own
-//! reservations and the tasks reserved to it, nothing else (403).
+//! reservations and the tasks reserved to it, nothing else (403); a supervisor's token (grant role
+//! `supervisor`) may also set another worker's activity and attributes.
 //!
 //! Besides the Worker flow, the participant calls of a task's conference (`WorkerParticipant`,
 //! `CustomerParticipant`, `HoldWorkerParticipant`, `KickWorkerParticipant`) act on the legs the engine's
@@ -258,8 +259,19 @@ impl Call<'_> {
         Ok(format::worker(&w))
     }
 
+    /// `Activity.setAsCurrent` and `Worker.setAttributes` on the bearer's worker; `Supervisor.setWorkerActivity`
+    /// and `setWorkerAttributes` on another worker of the workspace, for a supervisor's token. The SDK's
+    /// supervisor sends its own worker's version as `If-Match` there (eb §8, risk 11), which says nothing of
+    /// the other worker, so it is not checked.
     async fn update_worker(mut self, wk: &str) -> ApiResult<Value> {
-        let wk = self.own_worker(wk)?;
+        let wk = match self.own_worker(wk) {
+            Ok(wk) => wk,
+            Err(_) if self.bearer.supervisor => {
+                self.if_match = None;
+                sid(wk, Prefix::Worker, "WorkerSid")?
+            }
+            Err(e) => return Err(e),
+        };
         let command = <Worker as Editable>::update(self.ws(), wk, &mut self.p, self.if_match.take())?;
         let engine = self.state.engine().clone();
         self.finish()?;

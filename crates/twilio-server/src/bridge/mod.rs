@@ -17,8 +17,8 @@
 //! sessions, CORS and error bodies.
 //!
 //! Not here yet (issue 22): of the §4.3 calls, transfers (the engine has no Transfer resource; the envelope
-//! says so with 501), `Supervisor.monitor` and a supervisor's or admin's calls on other workers, queues and
-//! lists (a token must name a worker today).
+//! says so with 501), `Supervisor.monitor` (the engine has no `supervise` instruction), and the `Workspace`
+//! class's admin calls (lists of workers, queues and tasks: a token must name a worker today).
 
 mod channel;
 mod dispatch;

@@ -23,6 +23,9 @@ pub(super) struct Bearer {
     pub worker_sid: Sid,
     /// Expiry, unix seconds.
     pub exp: u64,
+    /// The grant's role is `supervisor` (Flex's, the SDK's `Supervisor`): it may also set another worker's
+    /// activity and attributes in the workspace (eb §4.3).
+    pub supervisor: bool,
 }
 
 impl Bearer {
@@ -62,6 +65,7 @@ pub(super) async fn verify(state: &ServerState, token: &str, now: Timestamp) -> 
                 )));
             }
             let grant = claims.grants.task_router.unwrap_or_default();
+            let supervisor = grant.role.as_deref() == Some("supervisor");
             let (Some(ws), Some(wk)) = (grant.workspace_sid, grant.worker_sid) else {
                 return Err(unauthorized(
                     "its TaskRouter grant must name a workspace_sid and a worker_sid for a worker's channel",
@@ -71,6 +75,7 @@ pub(super) async fn verify(state: &ServerState, token: &str, now: Timestamp) -> 
                 workspace_sid: parse(&ws, Prefix::Workspace)?,
                 worker_sid: parse(&wk, Prefix::Worker)?,
                 exp: claims.exp,
+                supervisor,
             }
         }
         // Not an AccessToken's claims: perhaps a worker capability token.
@@ -86,6 +91,7 @@ pub(super) async fn verify(state: &ServerState, token: &str, now: Timestamp) -> 
                 workspace_sid: parse(&claims.workspace_sid, Prefix::Workspace)?,
                 worker_sid: parse(&claims.worker_sid, Prefix::Worker)?,
                 exp: claims.exp,
+                supervisor: false,
             }
         }
         Err(e) => return Err(unauthorized(e)),

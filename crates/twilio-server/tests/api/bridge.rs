@@ -595,3 +595,31 @@ async fn a_channel_opened_after_its_reservation_gets_its_tasks_events() {
     assert_eq!(updated["sid"], wt);
     assert!(updated["attributes"].as_str().unwrap().contains("vip"), "{updated}");
 }
+
+#[tokio::test]
+async fn a_supervisors_token_sets_another_workers_activity_and_attributes() {
+    let app = app().await;
+    let (ws, a, b) = call_centre(&app).await;
+    let offline = app.activity(&ws, "Offline").await;
+    let grant = TaskRouterGrant {
+        workspace_sid: Some(ws.clone()),
+        worker_sid: Some(b.clone()),
+        role: Some("supervisor".into()),
+    };
+    let supervisor = AccessToken::new(ACCOUNT, "SK00000000000000000000000000000009", TOKEN)
+        .task_router_grant(grant)
+        .to_jwt(NOW)
+        .unwrap();
+    let on_a = format!("Workspaces/{ws}/Workers/{a}");
+    // The SDK's Supervisor sends its own worker's version as If-Match: not A's, and not checked for A.
+    let set = |params: Value| json!({"url": on_a, "method": "POST", "params": params, "token": supervisor});
+    let (status, body) = envelope(&app, set(json!({"ActivitySid": offline})), &[("if-match", "999")]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["payload"]["activity_sid"], offline.as_str());
+    let (status, body) =
+        envelope(&app, set(json!({"Attributes": {"skills": ["support"], "desk": 4}})), &[]).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, worker) = app.get(&format!("/v1/Workspaces/{ws}/Workers/{a}")).await;
+    assert_eq!(worker["activity_sid"], offline.as_str());
+    assert!(worker["attributes"].as_str().unwrap().contains(r#""desk":4"#), "{worker}");
+}
