@@ -128,7 +128,9 @@ async function setUp(engine, { reservationTimeout = 10 } = {}) {
   });
   const wsServer = base.replace(/^http/, 'ws') + '/v1/wschannels';
   const worker = (t) => new Worker(t, { ebServer: `${base}/v1/wschannels`, wsServer, logLevel: 'error' });
-  return { accountSid, base, rest, advance, ws, activities, activity, wk, createTask, token, wsServer, worker };
+  return {
+    accountSid, authToken, base, rest, advance, clock, ws, activities, activity, wk, createTask, token, wsServer, worker,
+  };
 }
 
 const engines = [];
@@ -218,7 +220,8 @@ test('a worker of the official SDK works a day against trworker engine', { timeo
 test('a token update, then disconnect', { timeout: 30000 }, async () => {
   const engine = await startEngine();
   engines.push(engine);
-  const { rest, ws, activity, wk, createTask, token, wsServer, worker: newWorker } = await setUp(engine);
+  const { accountSid, authToken, clock, rest, ws, activity, wk, createTask, token, wsServer, worker: newWorker } =
+    await setUp(engine);
   // A first token with 4 s left (so the SDK says `tokenExpired` at once: it warns 5 s ahead).
   const worker = newWorker(await token({ ttl: 4 }));
   const errors = [];
@@ -226,11 +229,16 @@ test('a token update, then disconnect', { timeout: 30000 }, async () => {
   const counts = counter(worker, ['disconnected']);
   await once(worker, 'ready');
 
-  // A witness socket of the same worker with a token 2 s longer: when the engine closes it for expiry,
-  // the first token's time is over too, whatever the machine's speed (the two deadlines are 2 s apart on
-  // the engine's timers).
-  const witness = new WebSocket(`${wsServer}?token=${await token({ ttl: 6 })}&closeExistingSessions=false`);
-  const witnessClosed = new Promise((resolve) => witness.on('close', (code, reason) => resolve({ code, reason: String(reason) })));
+  // A witness: another worker's channel, with a token 2 s longer (another worker's, so the update below does
+  // not move it). When the engine closes it for expiry, the first token's time is over too, whatever the
+  // machine's speed: both deadlines are on the engine's timers, 2 s apart.
+  const bob = (await rest('POST', `/v1/Workspaces/${ws}/Workers`, { FriendlyName: 'bob' })).sid;
+  const bobToken = accessToken({ accountSid, authToken, workspaceSid: ws, workerSid: bob, ttl: 6, now: await clock() });
+  const witness = new WebSocket(`${wsServer}?token=${bobToken}&closeExistingSessions=false`);
+  const witnessClosed = new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('the witness channel did not close within 20 s')), 20000);
+    witness.on('close', (code, reason) => { clearTimeout(timer); resolve({ code, reason: String(reason) }); });
+  });
 
   worker.updateToken(await token({ ttl: 3600 }));
   // The next envelope carries the new token.
