@@ -12,9 +12,13 @@
 //! in the engine: the envelope parses its parameters with the REST resources' own parsers and applies the
 //! same engine commands.
 //!
+//! Channels of both addressings share one reader of the engine's event stream, which hands each channel the
+//! events that name it ([`dispatch`]), and the sessions ([`Sessions`]): which channels each worker has open,
+//! for `closeExistingSessions`, the last close, and an updated token's new expiry.
+//!
 //! v1 addressing (taskrouter.js v1: `/v1/wschannels/{AC}/{channel}`, worker, task queue and workspace
 //! channels, capability-token policies, public REST JSON) is in [`v1`], reusing this module's socket loop,
-//! sessions, CORS and error bodies.
+//! sessions, dispatcher, CORS and error bodies.
 //!
 //! Not here yet (issue 22): of the §4.3 calls, transfers (the engine has no Transfer resource; the envelope
 //! says so with 501), `Supervisor.monitor` (the engine has no `supervise` instruction), and the `Workspace`
