@@ -9,8 +9,8 @@
 //! the worker asked for `closeExistingSessions` (4002), when it fell behind the event stream (4003: the SDK
 //! reconnects and fetches everything again, so nothing is lost), and when the engine stops (1011).
 //!
-//! Events come from the durable stream ([`engine::handle::Handle::subscribe`], through the bridge's one reader
-//! of it, [`super::dispatch`]), not the applied one: an
+//! Events come from the durable stream ([`engine::handle::Handle::subscribe`], through the bridge's one
+//! reader of it, [`super::dispatch`]), not the applied one: an
 //! event leaves once its change is on disk, which is also when the REST reply for it leaves, so the SDK never
 //! hears of a change that a crash could still take back or that its own fetch could not yet see. The
 //! subscription is taken before the upgrade answers, so before the SDK's first fetch: nothing between the

@@ -120,7 +120,7 @@ async fn answer(state: &ServerState, headers: &HeaderMap, body: &[u8]) -> ApiRes
     })?;
     let now = state.engine().now();
     let bearer = token::verify(state, &envelope.token, now).await?;
-    // The SDK's `updateToken` sends nothing on the socket: the new token arrives here (mod `Sessions::extend`).
+    // The SDK's `updateToken` sends nothing on the socket: the new token arrives here (`Sessions::extend`).
     let deadline = super::deadline_in(u64::try_from(bearer.lifetime_ms(now)).unwrap_or(0));
     state.bridge().sessions.extend(bearer.worker_sid, super::Addressing::V2, deadline);
     let p = params(envelope.params.unwrap_or_default());
@@ -259,8 +259,9 @@ impl Call<'_> {
         Ok(format::worker(&w))
     }
 
-    /// `Activity.setAsCurrent` and `Worker.setAttributes` on the bearer's worker; `Supervisor.setWorkerActivity`
-    /// and `setWorkerAttributes` on another worker of the workspace, for a supervisor's token. The SDK's
+    /// `Activity.setAsCurrent` and `Worker.setAttributes` on the bearer's worker;
+    /// `Supervisor.setWorkerActivity` and `setWorkerAttributes` on another worker of the workspace, for a
+    /// supervisor's token. The SDK's
     /// supervisor sends its own worker's version as `If-Match` there (eb §8, risk 11), which says nothing of
     /// the other worker, so it is not checked.
     async fn update_worker(mut self, wk: &str) -> ApiResult<Value> {

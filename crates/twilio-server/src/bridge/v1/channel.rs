@@ -12,16 +12,17 @@
 //! # Which events each channel gets
 //!
 //! Event types are TaskRouter's own (`worker.activity.update`, `reservation.created`, …): the SDK's
-//! `Worker` strips the `worker.` prefix itself (it emits `activity.update`; [V1] `WorkerClient._emitMessage`,
-//! eb §7), so the bridge sends the names unchanged. Payloads are the public REST JSON of the object as the
-//! engine has it when the event is sent (what a fetch would show), rendered by the REST resources.
+//! `Worker` strips the `worker.` prefix itself (it emits `activity.update`; \[V1\]
+//! `WorkerClient._emitMessage`, eb §7), so the bridge sends the names unchanged. Payloads are the public
+//! REST JSON of the object as the engine has it when the event is sent (what a fetch would show), rendered by
+//! the REST resources.
 //!
 //! - **Worker (`WK`)**: the worker's own `worker.activity.update` and `worker.attributes.update` (payload:
 //!   the worker), `worker.capacity.update` and `worker.channel.availability.update` (the worker channel),
 //!   and every `reservation.*` of the worker, whose payload is, as v1 expects, the reservation's **task**
 //!   with `reservation_sid` added: the SDK takes `payload.sid` as the task and `payload.reservation_sid` as
-//!   the reservation and fetches both ([V1] module 6, eb §7). That list is the v1 Worker's documented event
-//!   set (taskrouter.js v1 Worker page: `activity.update`, `attributes.update`, `capacity.update`,
+//!   the reservation and fetches both (\[V1\] module 6, eb §7). That list is the v1 Worker's documented
+//!   event set (taskrouter.js v1 Worker page: `activity.update`, `attributes.update`, `capacity.update`,
 //!   `reservation.*`); `task.*` events are not sent to a worker (the v1 Worker has no task events).
 //! - **Task queue (`WQ`)**: `task.*`, `reservation.*` and `task-queue.*` events whose `TaskQueueSid` is
 //!   the queue (a task's events once it is in the queue, from `task-queue.entered` on: `task.created`

@@ -8,7 +8,7 @@
 //! to the TaskRouter routes (without Basic auth, the token standing for it), so every route, parser, error
 //! and rendering is the one `/v1/Workspaces/…` has. `url` may name Twilio's host, the engine's base or be a
 //! bare path; it is routed by path, its query (a list's `next_page_url`) merged before `params`. A 2xx
-//! becomes 200, since the SDK treats any other status as a failure (`xhr.status == 200`, [V1] module 1);
+//! becomes 200, since the SDK treats any other status as a failure (`xhr.status == 200`, \[V1\] module 1);
 //! an error keeps its status and Twilio's body, `{message, code, status, more_info}`.
 //!
 //! Checked before the call, in order: the body is JSON of the right shape (400), the token (401), the token
