@@ -40,10 +40,6 @@ use twilio::eventbridge::{self, Channel, ChannelEvent, ChannelUpdate, EventPaylo
 use super::{live, AppState, EventIntake, TaskRouterEvent};
 use crate::metrics::EventSource;
 
-/// How many updates wait for a worker's consumer before the in-process feed drops one (and asks for a
-/// rebuild instead): a worker's events are a handful per call.
-const QUEUE: usize = 64;
-
 /// How long a channel stays open after its worker's last tab closed, when the app has no leave grace.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(120);
 
@@ -73,23 +69,30 @@ pub(crate) struct Registry {
 struct Entry {
     /// The WebSocket client (bridge), dropped to close it.
     _client: Option<Channel>,
-    /// Where the in-process feed puts this worker's updates (in process only).
-    sender: Option<mpsc::Sender<ChannelUpdate>>,
-    /// The task that takes the updates; aborted when the entry goes.
-    consumer: JoinHandle<()>,
-    /// Whether the channel is connected now.
-    connected: Arc<AtomicBool>,
-    /// Why it is down, when it is (its last `Disconnected`).
-    down: Arc<Mutex<Option<String>>>,
-    /// Set when an in-process update was dropped because the consumer was behind: it rebuilds instead.
-    lagged: Arc<AtomicBool>,
+    /// The task that takes the client's updates (bridge only; in process, [`spawn_local`] hands them over
+    /// itself, so an idle worker costs no task and no queue); aborted when the entry goes.
+    consumer: Option<JoinHandle<()>>,
+    /// How the channel is, shared with whoever takes its updates.
+    status: Arc<Status>,
     /// When the worker's last tab closed, if it has none now.
     idle_since: Option<Timestamp>,
 }
 
+/// How a channel is.
+#[derive(Default)]
+struct Status {
+    /// Connected now.
+    connected: AtomicBool,
+    /// Why it is down, when it is (its last `Disconnected`): also what keeps a retry failing the same way
+    /// from logging again.
+    down: Mutex<Option<String>>,
+}
+
 impl Drop for Entry {
     fn drop(&mut self) {
-        self.consumer.abort();
+        if let Some(consumer) = &self.consumer {
+            consumer.abort();
+        }
     }
 }
 
@@ -105,7 +108,7 @@ impl Registry {
     /// Open channels, and how many of them are connected.
     pub(crate) fn counts(&self) -> (usize, usize) {
         self.with(|map| {
-            let connected = map.values().filter(|e| e.connected.load(Ordering::Relaxed)).count();
+            let connected = map.values().filter(|e| e.status.connected.load(Ordering::Relaxed)).count();
             (map.len(), connected)
         })
         .unwrap_or((0, 0))
@@ -128,34 +131,27 @@ pub(crate) fn ensure(state: &AppState, worker_sid: &str) {
         if map.contains_key(worker_sid) {
             return Ok::<bool, eventbridge::ConfigError>(false);
         }
-        let (client, sender, updates) = match &registry.source {
+        let status = Arc::new(Status::default());
+        let (client, consumer) = match &registry.source {
             Source::Off => return Ok(false),
             Source::Bridge { base_url } => {
                 let (client, updates) = open_bridge(state, base_url, worker_sid)?;
-                (Some(client), None, updates)
+                let consume = consume(state.clone(), worker_sid.to_owned(), updates, status.clone());
+                (Some(client), Some(tokio::spawn(consume)))
             }
-            Source::InProcess => {
-                let (sender, updates) = mpsc::channel(QUEUE);
-                // Connected from the start: the feed is the engine's own stream.
-                let _ = sender.try_send(ChannelUpdate::Connected { reconnect: false });
-                (None, Some(sender), updates)
-            }
+            // Connected from the start: the feed is the engine's own stream; the state is built below.
+            Source::InProcess => (None, None),
         };
-        let connected = Arc::new(AtomicBool::new(false));
-        let down = Arc::new(Mutex::new(None));
-        let lagged = Arc::new(AtomicBool::new(false));
-        let flags = Flags { connected: connected.clone(), down: down.clone(), lagged: lagged.clone() };
-        let consumer = tokio::spawn(consume(state.clone(), worker_sid.to_owned(), updates, flags));
         // Idle from the start unless a tab is open: a sign-in no page follows (a script, the original's
         // token URL) does not hold a channel for the token's whole life.
         let tabs = state.inner.hub.channel(worker_sid).is_some_and(|c| c.sockets() > 0);
         let idle_since = (!tabs).then(|| state.now());
-        map.insert(
-            worker_sid.to_owned(),
-            Entry { _client: client, sender, consumer, connected, down, lagged, idle_since },
-        );
+        map.insert(worker_sid.to_owned(), Entry { _client: client, consumer, status, idle_since });
         Ok(true)
     });
+    if opened == Some(Ok(true)) && registry.source == Source::InProcess {
+        deliver(state, worker_sid, ChannelUpdate::Connected { reconnect: false });
+    }
     match opened {
         Some(Ok(true)) => tracing::debug!(%worker_sid, "event channel opened"),
         Some(Err(error)) => tracing::warn!(%worker_sid, %error, "cannot open the worker's event channel"),
@@ -255,7 +251,7 @@ pub(crate) fn connected(state: &AppState, worker_sid: &str) -> bool {
     state
         .inner
         .channels
-        .with(|map| map.get(worker_sid).is_some_and(|e| e.connected.load(Ordering::Relaxed)))
+        .with(|map| map.get(worker_sid).is_some_and(|e| e.status.connected.load(Ordering::Relaxed)))
         .unwrap_or(false)
 }
 
@@ -267,13 +263,6 @@ pub(crate) fn health(state: &AppState) -> Result<(), String> {
         return Err(format!("none of the {open} event channels is connected to TaskRouter's event bridge"));
     }
     Ok(())
-}
-
-/// What a consumer shares with its entry.
-struct Flags {
-    connected: Arc<AtomicBool>,
-    down: Arc<Mutex<Option<String>>>,
-    lagged: Arc<AtomicBool>,
 }
 
 /// The `{"type":"channel",…}` message for a page: `connected`, or `reconnecting` with the reason. `None`
@@ -295,68 +284,64 @@ pub(crate) fn status_message(state: &AppState, worker_sid: &str) -> Option<Value
         .inner
         .channels
         .with(|map| {
-            let entry = map.get(worker_sid)?;
-            let down = entry.down.lock().ok().and_then(|d| d.clone());
-            channel_message(entry.connected.load(Ordering::Relaxed), down.as_deref())
+            let status = &map.get(worker_sid)?.status;
+            let down = status.down.lock().ok().and_then(|d| d.clone());
+            channel_message(status.connected.load(Ordering::Relaxed), down.as_deref())
         })
         .flatten()
 }
 
-/// Takes one worker's channel updates until the channel is closed.
+/// Takes one worker's bridge channel updates until the channel is closed.
 async fn consume(
     state: AppState,
     worker_sid: String,
     mut updates: mpsc::Receiver<ChannelUpdate>,
-    flags: Flags,
+    status: Arc<Status>,
 ) {
-    let Flags { connected, down: shared_down, lagged } = flags;
-    // The last reason the channel was down, so that a retry failing the same way logs nothing new.
-    let mut down: Option<String> = None;
     while let Some(update) = updates.recv().await {
-        if lagged.swap(false, Ordering::Relaxed) {
-            live::refresh(&state, &worker_sid);
+        handle(&state, &worker_sid, &status, update);
+    }
+}
+
+/// What one update of `worker_sid`'s channel does. Never blocks: rebuilds and pushes run as tasks.
+fn handle(state: &AppState, worker_sid: &str, status: &Status, update: ChannelUpdate) {
+    match update {
+        ChannelUpdate::Connected { reconnect } => {
+            status.connected.store(true, Ordering::Relaxed);
+            let was_down = status.down.lock().ok().and_then(|mut down| down.take()).is_some();
+            if reconnect {
+                state.metrics().count_channel_reconnect();
+            }
+            if was_down {
+                tracing::info!(%worker_sid, "event channel connected again");
+            }
+            if let Some(message) = channel_message(true, None) {
+                state.inner.hub.push_message(worker_sid, message);
+            }
+            // Whatever happened while it was down (or before it opened) shows now.
+            live::refresh(state, worker_sid);
         }
-        match update {
-            ChannelUpdate::Connected { reconnect } => {
-                connected.store(true, Ordering::Relaxed);
-                if let Ok(mut shared) = shared_down.lock() {
-                    *shared = None;
-                }
-                if reconnect {
-                    state.metrics().count_channel_reconnect();
-                }
-                if down.take().is_some() {
-                    tracing::info!(%worker_sid, "event channel connected again");
-                }
-                if let Some(message) = channel_message(true, None) {
-                    state.inner.hub.push_message(&worker_sid, message);
-                }
-                // Whatever happened while it was down (or before it opened) shows now.
-                live::refresh(&state, &worker_sid);
+        ChannelUpdate::Event(event) => {
+            state.metrics().count_event_from(EventSource::Channel);
+            if let Some(event) = to_event(worker_sid, event, state.now()) {
+                state.ingest(event);
             }
-            ChannelUpdate::Event(event) => {
-                state.metrics().count_event_from(EventSource::Channel);
-                if let Some(event) = to_event(&worker_sid, event, state.now()) {
-                    state.ingest(event);
-                }
+        }
+        ChannelUpdate::Skipped { error } => {
+            tracing::debug!(%worker_sid, %error, "an event channel frame did not read; rebuilding");
+            live::refresh(state, worker_sid);
+        }
+        ChannelUpdate::Disconnected { reason, .. } => {
+            status.connected.store(false, Ordering::Relaxed);
+            let Ok(mut down) = status.down.lock() else { return };
+            if down.as_deref() == Some(reason.as_str()) {
+                return;
             }
-            ChannelUpdate::Skipped { error } => {
-                tracing::debug!(%worker_sid, %error, "an event channel frame did not read; rebuilding");
-                live::refresh(&state, &worker_sid);
+            tracing::warn!(%worker_sid, %reason, "event channel lost; reconnecting");
+            if let Some(message) = channel_message(false, Some(&reason)) {
+                state.inner.hub.push_message(worker_sid, message);
             }
-            ChannelUpdate::Disconnected { reason, .. } => {
-                connected.store(false, Ordering::Relaxed);
-                if let Ok(mut shared) = shared_down.lock() {
-                    *shared = Some(reason.clone());
-                }
-                if down.as_deref() != Some(reason.as_str()) {
-                    tracing::warn!(%worker_sid, %reason, "event channel lost; reconnecting");
-                    if let Some(message) = channel_message(false, Some(&reason)) {
-                        state.inner.hub.push_message(&worker_sid, message);
-                    }
-                    down = Some(reason);
-                }
-            }
+            *down = Some(reason);
         }
     }
 }
@@ -413,7 +398,7 @@ pub fn spawn_local(state: AppState, mut feed: twilio_server::worker_feed::Worker
                     let worker_sid = event.worker_sid.clone();
                     let update = match ChannelEvent::read(event.event_type, event.payload) {
                         Ok(event) => ChannelUpdate::Event(event),
-                        Err(error) => ChannelUpdate::Skipped { error: error.to_string() },
+                        Err(error) => ChannelUpdate::Skipped { error },
                     };
                     deliver(&state, &worker_sid, update);
                 }
@@ -434,15 +419,11 @@ pub fn spawn_local(state: AppState, mut feed: twilio_server::worker_feed::Worker
     })
 }
 
-/// Hands `update` to `worker_sid`'s consumer; when it is too far behind, the update is dropped and the
-/// consumer rebuilds the worker's state over REST when it gets to its queue's next update instead.
+/// Hands an in-process `update` to `worker_sid`'s channel, if it is open (outside the registry's lock:
+/// what the update does may look at the registry).
 fn deliver(state: &AppState, worker_sid: &str, update: ChannelUpdate) {
-    state.inner.channels.with(|map| {
-        let Some(entry) = map.get(worker_sid) else { return };
-        let Some(sender) = &entry.sender else { return };
-        if let Err(mpsc::error::TrySendError::Full(_)) = sender.try_send(update) {
-            tracing::debug!(%worker_sid, "a worker's channel updates fell behind; its state will be rebuilt");
-            entry.lagged.store(true, Ordering::Relaxed);
-        }
-    });
+    let status = state.inner.channels.with(|map| map.get(worker_sid).map(|e| e.status.clone())).flatten();
+    if let Some(status) = status {
+        handle(state, worker_sid, &status, update);
+    }
 }
