@@ -49,7 +49,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use engine::command::{Command, WorkerParams};
-use engine::model::{Task, TaskQueue, Worker};
+use engine::model::Worker;
 use engine::{Event, Prefix, Sid};
 use serde_json::{json, Value};
 
@@ -59,9 +59,9 @@ use crate::bridge::dispatch::Subscription;
 use crate::bridge::envelope::{error_response, forbidden};
 use crate::bridge::token::unauthorized;
 use crate::bridge::{deadline_in, Addressing};
-use crate::handle::Parent;
 use crate::params::Params;
-use crate::resources::{render_reservation, render_worker_channel, render_workspace, Resource};
+use crate::resources::Resource;
+use crate::worker_feed::{resource_payload, worker_concern, worker_payload, WorkerRender};
 use crate::{ApiError, ServerState};
 
 /// The query of the upgrade (eb §7).
@@ -155,12 +155,10 @@ struct V1Channel {
 
 /// What to render for one event.
 enum Render {
-    /// The resource the event names, by its SID (with the task, for a reservation).
-    Resource { sid: Sid, task: Option<Sid> },
-    /// A worker channel of the worker, by task channel SID.
-    WorkerChannel { worker: Sid, task_channel: Sid },
-    /// A reservation as v1's worker takes it: its task with `reservation_sid`.
-    ReservationTask { reservation: Sid, task: Sid },
+    /// The resource the event names ([`resource_payload`]).
+    Resource,
+    /// What a worker's channel takes for it ([`worker_payload`]).
+    Worker(Sid, WorkerRender),
 }
 
 impl V1Channel {
@@ -192,81 +190,37 @@ impl V1Channel {
         if event.workspace_sid != self.cap.workspace_sid {
             return None;
         }
-        let name = event.event_type.as_str();
-        let field_sid = |name: &str| event.field(name).and_then(|s| Sid::parse(s).ok());
-        let resource = Render::Resource { sid: event.resource_sid, task: field_sid("TaskSid") };
         match self.cap.channel {
-            Channel::Worker(wk) => match name {
-                "worker.activity.update" | "worker.attributes.update" if event.resource_sid == wk => {
-                    Some(resource)
-                }
-                "worker.capacity.update" | "worker.channel.availability.update"
-                    if event.resource_sid == wk =>
-                {
-                    Some(Render::WorkerChannel { worker: wk, task_channel: field_sid("TaskChannelSid")? })
-                }
-                _ if name.starts_with("reservation.") && field_sid("WorkerSid") == Some(wk) => {
-                    Some(Render::ReservationTask {
-                        reservation: event.resource_sid,
-                        task: field_sid("TaskSid")?,
-                    })
-                }
-                _ => None,
-            },
-            Channel::TaskQueue(wq) => {
-                let kind = ["task.", "reservation.", "task-queue."].iter().any(|k| name.starts_with(k));
-                let ours = field_sid("TaskQueueSid") == Some(wq) || event.resource_sid == wq;
-                (kind && ours).then_some(resource)
+            // The worker channel's events, as the in-process feed has them (`worker_feed`).
+            Channel::Worker(wk) => {
+                let (worker, render) = worker_concern(event).filter(|(worker, _)| *worker == wk)?;
+                Some(Render::Worker(worker, render))
             }
-            Channel::Workspace => Some(resource),
+            Channel::TaskQueue(wq) => {
+                let name = event.event_type.as_str();
+                let kind = ["task.", "reservation.", "task-queue."].iter().any(|k| name.starts_with(k));
+                let queue = event.field("TaskQueueSid").and_then(|s| Sid::parse(s).ok());
+                let ours = queue == Some(wq) || event.resource_sid == wq;
+                (kind && ours).then_some(Render::Resource)
+            }
+            Channel::Workspace => Some(Render::Resource),
         }
     }
 
-    /// The public JSON of what `render` names, or `None` when it is gone.
-    async fn payload(&self, render: Render) -> Option<Value> {
-        let state = &self.state;
-        let engine = state.engine();
+    /// The public JSON of what `render` names for `event`, or `None` when it is gone.
+    async fn payload(&self, render: Render, event: &Event) -> Option<Value> {
         let ws = self.cap.workspace_sid;
         match render {
-            Render::WorkerChannel { worker, task_channel } => {
-                let c = engine.worker_channel(ws, worker, task_channel.to_string()).await.ok()?;
-                Some(render_worker_channel(state, &c))
-            }
-            Render::ReservationTask { reservation, task } => {
-                let mut t = engine.task(ws, task).await.ok()?.render(state);
-                t["reservation_sid"] = Value::String(reservation.to_string());
-                Some(t)
-            }
-            Render::Resource { sid, task } => match sid.prefix() {
-                Prefix::Worker => fetch::<Worker>(state, ws, sid).await,
-                Prefix::Task => fetch::<Task>(state, ws, sid).await,
-                Prefix::TaskQueue => fetch::<TaskQueue>(state, ws, sid).await,
-                Prefix::Workflow => fetch::<engine::model::Workflow>(state, ws, sid).await,
-                Prefix::Activity => fetch::<engine::model::Activity>(state, ws, sid).await,
-                Prefix::TaskChannel => {
-                    let c = engine.task_channel(ws, sid.to_string()).await.ok()?;
-                    Some(c.render(state))
-                }
-                Prefix::Workspace => Some(render_workspace(state, &engine.workspace(ws).await.ok()?)),
-                Prefix::Reservation => {
-                    let task = task?;
-                    let r = engine.reservation(ws, Parent::Task(task), sid).await.ok()?;
-                    Some(render_reservation(state, Parent::Task(task), &r))
-                }
-                _ => None,
-            },
+            Render::Worker(worker, render) => worker_payload(&self.state, ws, worker, render).await,
+            Render::Resource => resource_payload(&self.state, ws, event).await,
         }
     }
-}
-
-async fn fetch<R: Resource<Id = Sid>>(state: &ServerState, ws: Sid, sid: Sid) -> Option<Value> {
-    R::fetch(state.engine(), ws, sid).await.ok().map(|r| r.render(state))
 }
 
 impl Framer for V1Channel {
     async fn frame(&mut self, event: Arc<Event>) -> Option<String> {
         let render = self.concern(&event)?;
-        let payload = match self.payload(render).await {
+        let payload = match self.payload(render, &event).await {
             Some(payload) => payload,
             // Gone: only the workspace channel, which promises every event, sends the event itself.
             None if self.cap.channel == Channel::Workspace => (*event).render(&self.state),
