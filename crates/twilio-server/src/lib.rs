@@ -30,8 +30,9 @@
 //!   channel and the REST envelope at `/v1/wschannels`) and v1 addressing (taskrouter.js v1's worker, task
 //!   queue and workspace channels at `/v1/wschannels/{AC}/{channel}`, with capability-token policies),
 //!   authenticated by token, not Basic auth.
-//! - [`worker_feed`]: what the v1 worker channel sends each worker, in process, for a consumer in the same
-//!   process (the worker app in local mode).
+//! - [`worker_feed`]: what the v1 worker and workspace channels send, in process, for a consumer in the same
+//!   process (the worker app's event channels and supervisor page in local mode); the bridge's v1 channels
+//!   render through the same functions.
 //!
 //! # Wiring
 //!
