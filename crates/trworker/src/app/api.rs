@@ -241,7 +241,12 @@ async fn post_activity(
     Ok(Json(snapshot::worker_json(&worker, workspace.as_ref())))
 }
 
-async fn set_activity(state: &AppState, worker_sid: &str, activity_sid: &str) -> Result<Worker, AppError> {
+/// Moves `worker_sid` to `activity_sid` (the worker's own change, and a supervisor's).
+pub(crate) async fn set_activity(
+    state: &AppState,
+    worker_sid: &str,
+    activity_sid: &str,
+) -> Result<Worker, AppError> {
     let update = UpdateWorker { activity_sid: Some(activity_sid.to_owned()), ..Default::default() };
     state
         .client()

@@ -156,13 +156,12 @@ impl TestApp {
 
     /// `POST /api/token`: status, body, `Retry-After`.
     pub async fn post_token(&self, identity: &str, password: &str) -> (u16, Value, Option<String>) {
-        let response = self
-            .http
-            .post(self.url("/api/token"))
-            .json(&json!({ "identity": identity, "password": password }))
-            .send()
-            .await
-            .expect("request");
+        self.post_unsigned("/api/token", json!({ "identity": identity, "password": password })).await
+    }
+
+    /// `POST path` with a JSON body and no bearer (a sign-in): status, body, `Retry-After`.
+    pub async fn post_unsigned(&self, path: &str, body: Value) -> (u16, Value, Option<String>) {
+        let response = self.http.post(self.url(path)).json(&body).send().await.expect("request");
         let retry = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null), retry)

@@ -20,16 +20,7 @@ async fn spawn() -> TestApp {
 
 /// `POST /api/supervisor/token`: status, body, `Retry-After`.
 async fn post_supervisor_token(app: &TestApp, name: &str, password: &str) -> (u16, Value, Option<String>) {
-    let response = app
-        .http
-        .post(app.url("/api/supervisor/token"))
-        .json(&json!({ "name": name, "password": password }))
-        .send()
-        .await
-        .expect("request");
-    let retry = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null), retry)
+    app.post_unsigned("/api/supervisor/token", json!({ "name": name, "password": password })).await
 }
 
 async fn supervisor_token(app: &TestApp, name: &str) -> String {

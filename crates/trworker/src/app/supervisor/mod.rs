@@ -25,7 +25,7 @@ use axum::{Json, Router};
 use futures_util::StreamExt as _;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use twilio::client::taskrouter::{ActivityFilter, ReservationFilter, UpdateWorker};
+use twilio::client::taskrouter::{ActivityFilter, ReservationFilter};
 use twilio::models::Reservation;
 use twilio_server::limit::{client_key, KeyedLimiter};
 
@@ -221,13 +221,10 @@ async fn post_activity(
                 ))
             })?,
     };
-    let update = UpdateWorker { activity_sid: Some(activity_sid.clone()), ..UpdateWorker::default() };
-    let worker = state.client().update_worker(&worker_sid, &update).await.map_err(|e| {
-        match AppError::upstream(&format!("set the worker to {activity}"), e) {
-            AppError::NotFound(_) => worker_gone(&worker_sid),
-            other => other,
-        }
-    })?;
+    let worker = match super::api::set_activity(&state, &worker_sid, &activity_sid).await {
+        Err(AppError::NotFound(_)) => return Err(worker_gone(&worker_sid)),
+        other => other?,
+    };
     let who = match supervisor.name.as_str() {
         "" => "A supervisor".to_owned(),
         name => format!("Supervisor {name}"),
