@@ -27,11 +27,13 @@ use anyhow::{bail, Context as _};
 use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
-use trworker::app::{AppConfig, Mode};
-use trworker::embedded::{self, Seed};
-use trworker::start::{start, Feed, Role, Settings};
+use trworker::start::Feed;
 use twilio::client::taskrouter::{ActivityFilter, CreateWorker, UpdateWorker};
 use twilio_server::http::Limits;
+
+#[path = "common/mod.rs"]
+mod common;
+use common::Servers;
 
 /// REST calls at once while workers are created.
 const SETUP_CONCURRENCY: usize = 32;
@@ -104,56 +106,11 @@ struct Bench {
 }
 
 async fn run(args: &Args, dir: &Path) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let engine_settings = embedded::Settings {
-        data_dir: dir.to_path_buf(),
-        account_sid: None,
-        auth_token: None,
-        seed: Seed::Demo,
-        manual_clock: false,
-    };
-    let settings = |role, engine| Settings {
-        role,
-        engine,
-        public_url: None,
-        limits: Limits::default(),
-        app_clock: None,
-        feed: Feed::Applied,
-        reconcile: true,
-    };
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let stopping = move || {
-        let mut stopped = stopped.clone();
-        async move {
-            let _ = stopped.wait_for(|stop| *stop).await;
-        }
-    };
-    let (app, engine_server) = if args.twilio {
-        let engine_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let engine_server =
-            start(engine_listener, settings(Role::Engine, Some(engine_settings)), stopping()).await?;
-        let embedded = engine_server.engine.clone().context("the engine server has an engine")?;
-        let workspace = embedded.workspace_sid.context("the demo seed has no workspace")?;
-        let mut config = AppConfig::new(
-            Mode::Twilio,
-            &embedded.credentials.account_sid,
-            &embedded.credentials.auth_token,
-            workspace.to_string(),
-            "bench-password",
-            "",
-        );
+    let servers = Servers::start(args.twilio, dir, Feed::Applied, Limits::default(), |config| {
         config.supervisor_password = "bench-supervisor".into();
-        config.taskrouter_url = Some(engine_server.listening.clone());
-        config.api_url = Some(engine_server.listening.clone());
-        let app = start(listener, settings(Role::Serve(Box::new(config)), None), stopping()).await?;
-        (app, Some(engine_server))
-    } else {
-        let config = AppConfig::new(Mode::Local, "", "", "", "bench-password", "");
-        let app = start(listener, settings(Role::Serve(Box::new(config)), Some(engine_settings)), stopping())
-            .await?;
-        (app, None)
-    };
-    let engine_started = engine_server.as_ref().unwrap_or(&app);
+    })
+    .await?;
+    let (app, engine_started) = (&servers.app, servers.engine_server());
     let embedded = engine_started.engine.clone().context("there is an engine")?;
     let workspace = embedded.workspace_sid.context("the demo seed has no workspace")?.to_string();
     let credentials = &embedded.credentials;
@@ -174,7 +131,7 @@ async fn run(args: &Args, dir: &Path) -> anyhow::Result<()> {
         "app at {}, TaskRouter at {} ({} mode, pid {})",
         app.listening,
         engine_started.listening,
-        if args.twilio { "twilio" } else { "local" },
+        servers.mode(),
         std::process::id()
     );
     let workers = create_workers(&admin, &activities, args.workers).await?;
@@ -231,11 +188,7 @@ async fn run(args: &Args, dir: &Path) -> anyhow::Result<()> {
         100.0 * (watched - baseline) / args.seconds as f64
     );
 
-    stop.send_replace(true);
-    app.stopped().await?;
-    if let Some(engine_server) = engine_server {
-        engine_server.stopped().await?;
-    }
+    servers.stop().await?;
     Ok(())
 }
 

@@ -46,10 +46,12 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-use trworker::app::{AppConfig, Mode};
-use trworker::embedded::{self, Seed};
-use trworker::start::{start, Feed, Role, Settings};
+use trworker::start::Feed;
 use twilio_server::http::Limits;
+
+#[path = "common/mod.rs"]
+mod common;
+use common::Servers;
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -280,59 +282,12 @@ fn mib(kb: u64) -> f64 {
 }
 
 async fn run(args: &Args, dir: &Path) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     // As `trworker serve` sets them: the open-files limit raised to its hard limit, for the idle sockets.
     let mut limits = Limits::default();
     limits.fit_to_open_files_limit();
-    let engine_settings = embedded::Settings {
-        data_dir: dir.to_path_buf(),
-        account_sid: None,
-        auth_token: None,
-        seed: Seed::Demo,
-        manual_clock: false,
-    };
-    let settings = |role, engine| Settings {
-        role,
-        engine,
-        public_url: None,
-        limits,
-        app_clock: None,
-        feed: if args.durable_feed { Feed::Durable } else { Feed::Applied },
-        reconcile: true,
-    };
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let stopping = move || {
-        let mut stopped = stopped.clone();
-        async move {
-            let _ = stopped.wait_for(|stop| *stop).await;
-        }
-    };
-    // Local mode: one server. Twilio mode: the engine alone, then the app pointed at it.
-    let (app, engine_server) = if args.twilio {
-        let engine_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let engine_server =
-            start(engine_listener, settings(Role::Engine, Some(engine_settings)), stopping()).await?;
-        let embedded = engine_server.engine.clone().context("the engine server has an engine")?;
-        let workspace = embedded.workspace_sid.context("the demo seed has no workspace")?;
-        let mut config = AppConfig::new(
-            Mode::Twilio,
-            &embedded.credentials.account_sid,
-            &embedded.credentials.auth_token,
-            workspace.to_string(),
-            "bench-password",
-            "",
-        );
-        config.taskrouter_url = Some(engine_server.listening.clone());
-        config.api_url = Some(engine_server.listening.clone());
-        let app = start(listener, settings(Role::Serve(Box::new(config)), None), stopping()).await?;
-        (app, Some(engine_server))
-    } else {
-        let config = AppConfig::new(Mode::Local, "", "", "", "bench-password", "");
-        let app = start(listener, settings(Role::Serve(Box::new(config)), Some(engine_settings)), stopping())
-            .await?;
-        (app, None)
-    };
-    let engine_started = engine_server.as_ref().unwrap_or(&app);
+    let feed = if args.durable_feed { Feed::Durable } else { Feed::Applied };
+    let servers = Servers::start(args.twilio, dir, feed, limits, |_| {}).await?;
+    let (app, engine_started) = (&servers.app, servers.engine_server());
     let embedded = engine_started.engine.clone().context("there is an engine")?;
     let workspace =
         embedded.workspace_sid.map(|s| s.to_string()).context("the demo seed has no workspace")?;
@@ -349,7 +304,7 @@ async fn run(args: &Args, dir: &Path) -> anyhow::Result<()> {
         "app at {}, TaskRouter at {} ({} mode, pid {})",
         app.listening,
         bench.base,
-        if args.twilio { "twilio" } else { "local" },
+        servers.mode(),
         std::process::id()
     );
 
@@ -365,13 +320,7 @@ async fn run(args: &Args, dir: &Path) -> anyhow::Result<()> {
     if args.idle > 0 {
         idle(&bench, args.idle).await?;
     }
-
-    stop.send_replace(true);
-    app.stopped().await?;
-    if let Some(engine_server) = engine_server {
-        engine_server.stopped().await?;
-    }
-    Ok(())
+    servers.stop().await
 }
 
 /// What a socket saw: the task its new reservation is for, and when the `reservation.created` frame came.
