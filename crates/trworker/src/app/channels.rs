@@ -260,7 +260,11 @@ pub(crate) fn connected(state: &AppState, worker_sid: &str) -> bool {
 pub(crate) fn health(state: &AppState) -> Result<(), String> {
     let (open, connected) = state.inner.channels.counts();
     if open > 0 && connected == 0 {
-        return Err(format!("none of the {open} event channels is connected to TaskRouter's event bridge"));
+        return Err(format!(
+            "none of the {open} workers' event channels is connected to TaskRouter's event bridge, so pages \
+             will not hear of new calls: check that this server reaches TWILIO_EVENT_BRIDGE_URL (Twilio's \
+             event bridge when unset) and that AUTH_TOKEN is the account's"
+        ));
     }
     Ok(())
 }

@@ -176,8 +176,7 @@ pub(crate) fn started(state: &AppState, task_sid: &str) -> WrapUp {
 /// Extends `task_sid`'s wrap-up (the caller checked that the task is the worker's); 409 when the task is
 /// not in wrap-up or the wrap-up is at its limit.
 pub(crate) async fn extend(state: &AppState, task_sid: &str) -> Result<WrapUp, AppError> {
-    let task =
-        state.client().fetch_task(task_sid).await.map_err(|e| AppError::upstream("read the task", e))?;
+    let task = read_task(state, task_sid).await?;
     if task.assignment_status != Some(TaskAssignmentStatus::Wrapping) {
         return Err(AppError::Conflict(format!(
             "Task {task_sid} is not in wrap-up: there is nothing to extend."
@@ -242,27 +241,37 @@ fn schedule(state: &AppState, task_sid: &str, at: Timestamp) {
 /// Completes `task_sid` if it is wrapping; returns the task as it is afterwards. A task completed by
 /// someone else meanwhile is not an error.
 pub async fn fix_task(state: &AppState, task_sid: &str) -> Result<Task, AppError> {
-    let client = state.client();
-    let task = client.fetch_task(task_sid).await.map_err(|e| AppError::upstream("read the task", e))?;
+    let task = read_task(state, task_sid).await?;
+    complete_if_wrapping(state, task).await
+}
+
+async fn read_task(state: &AppState, task_sid: &str) -> Result<Task, AppError> {
+    state.client().fetch_task(task_sid).await.map_err(|e| AppError::upstream("read the task", e))
+}
+
+/// [`fix_task`] for a task just read.
+async fn complete_if_wrapping(state: &AppState, task: Task) -> Result<Task, AppError> {
     if task.assignment_status != Some(TaskAssignmentStatus::Wrapping) {
         return Ok(task);
     }
+    let client = state.client();
     let update = UpdateTask {
         assignment_status: Some(TaskAssignmentStatus::Completed),
         reason: Some(STUCK_REASON.to_owned()),
         ..Default::default()
     };
-    let task = match client.update_task(task_sid, &update).await {
+    let task_sid = task.sid;
+    let task = match client.update_task(&task_sid, &update).await {
         Ok(task) => task,
         Err(error) => {
-            let now = client.fetch_task(task_sid).await.ok();
+            let now = client.fetch_task(&task_sid).await.ok();
             match now.filter(|t| t.assignment_status == Some(TaskAssignmentStatus::Completed)) {
                 Some(completed) => return Ok(completed),
                 None => return Err(AppError::upstream("complete the task stuck in wrapping", error)),
             }
         }
     };
-    state.inner.wrapping.forget(task_sid);
+    state.inner.wrapping.forget(&task_sid);
     tracing::info!(%task_sid, "completed a task stuck in wrapping");
     Ok(task)
 }
@@ -270,15 +279,14 @@ pub async fn fix_task(state: &AppState, task_sid: &str) -> Result<Task, AppError
 /// Completes `task_sid`, due by this instance's countdown, unless its attributes say it was extended
 /// beyond (elsewhere): then the later end is adopted and checked again then.
 async fn complete_due(state: &AppState, task_sid: &str) -> Result<Task, AppError> {
-    let task =
-        state.client().fetch_task(task_sid).await.map_err(|e| AppError::upstream("read the task", e))?;
+    let task = read_task(state, task_sid).await?;
     if let Some(wrap_up) = extended_end(&task).and_then(|end| state.inner.wrapping.adopt(task_sid, end)) {
         if state.now() < wrap_up.due_at() {
             schedule(state, task_sid, wrap_up.due_at());
             return Ok(task);
         }
     }
-    fix_task(state, task_sid).await
+    complete_if_wrapping(state, task).await
 }
 
 /// Finds the worker of the wrapping `task_sid` and applies the policy.
