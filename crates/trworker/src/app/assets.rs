@@ -21,6 +21,7 @@ const FILES: &[(&str, &str, &str)] = &[
     ("live.js", include_str!("../../web/live.js"), "text/javascript; charset=utf-8"),
     ("ring.js", include_str!("../../web/ring.js"), "text/javascript; charset=utf-8"),
     ("view.js", include_str!("../../web/view.js"), "text/javascript; charset=utf-8"),
+    ("theme.css", include_str!("../../web/theme.css"), "text/css; charset=utf-8"),
     ("style.css", include_str!("../../web/style.css"), "text/css; charset=utf-8"),
     ("supervisor.html", include_str!("../../web/supervisor.html"), "text/html; charset=utf-8"),
     ("supervisor.js", include_str!("../../web/supervisor.js"), "text/javascript; charset=utf-8"),

@@ -221,6 +221,7 @@ async fn the_page_is_served() {
     assert!(body.contains("<html") || body.contains("<!doctype") || body.contains("<!DOCTYPE"));
     app.served("/app.js", "text/javascript").await;
     assert_eq!(app.get_text("/style.css").await.0, 200);
+    app.served("/theme.css", "text/css").await;
     assert_eq!(app.get_text("/nothing.js").await.0, 404);
 }
 
