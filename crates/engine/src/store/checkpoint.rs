@@ -128,9 +128,12 @@ mod tests {
         for i in 0..batches {
             write(&store, (0..4).map(|j| put("task", &format!("T{i}-{j}"), &value)).collect()).unwrap();
         }
-        // Never restarted, the WAL would hold every page written: over 32 MiB.
+        // Never restarted, the WAL would hold every page written: over 32 MiB. How much shorter it stays
+        // depends on how often the checkpointer thread got the CPU (on an idle machine under two restart
+        // distances; 23.8 MB once under CI's parallel tests), so what is asserted is only that it started
+        // over: a bound that holds whatever the scheduling.
         let wal = std::fs::metadata(dir.path().join("engine.db-wal")).unwrap().len();
-        assert!(wal < 2 * RESTART_BYTES as u64, "the WAL grew to {wal} bytes");
+        assert!(wal < 4 * RESTART_BYTES as u64, "the WAL never started over: it grew to {wal} bytes");
         drop(store);
         assert_eq!(row_count(dir.path()), 4 * batches as i64);
     }
