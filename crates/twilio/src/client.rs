@@ -14,6 +14,35 @@
 //! - Lists are [`Paged`] streams that follow `meta.next_page_url` (v1, absolute) or `next_page_uri` (API 2010,
 //!   joined to `api_url`) until the server says there is no next page.
 
+/// Declares an operation's parameter struct (`Debug`, `Clone`, `Default`) together with its `fn form()`:
+/// each field written `=> "WireName"` is sent under that name, in the order declared, by its [`Param`]
+/// impl (an `Option` only when set, a list as one pair per item); a field without a wire name (`if_match`,
+/// an instruction) is the operation's to send. One table per struct instead of a field list plus a chain
+/// of `.opt(..)` calls that had to name every field again.
+macro_rules! params {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            $($(#[$field_meta:meta])* pub $field:ident: $ty:ty $(=> $wire:literal)?,)*
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Default)]
+        pub struct $name {
+            $($(#[$field_meta])* pub $field: $ty,)*
+        }
+
+        impl $name {
+            /// The fields that have a wire name, as form or query parameters.
+            fn form(&self) -> $crate::client::Form {
+                let mut form = $crate::client::Form::new();
+                $($($crate::client::Param::put(&self.$field, &mut form, $wire);)?)*
+                form
+            }
+        }
+    };
+}
+
 pub mod conference;
 pub mod keys;
 pub mod statistics;
@@ -545,11 +574,6 @@ impl Form {
         self
     }
 
-    /// Adds a JSON document as a string (`Attributes`, `Configuration`).
-    pub(crate) fn json(&mut self, name: &str, value: Option<&serde_json::Value>) -> &mut Self {
-        self.opt(name, value)
-    }
-
     /// Adds `name=value` once per value: how Twilio takes arrays.
     pub(crate) fn each<V: fmt::Display>(
         &mut self,
@@ -566,6 +590,40 @@ impl Form {
     pub(crate) fn extra(&mut self, extra: &[(String, String)]) -> &mut Self {
         self.pairs.extend(extra.iter().cloned());
         self
+    }
+}
+
+/// How a field of a [`params!`] struct goes into a [`Form`].
+pub(crate) trait Param {
+    /// Adds `self` under `name`, or nothing when there is nothing to send.
+    fn put(&self, form: &mut Form, name: &str);
+}
+
+/// A required text.
+impl Param for String {
+    fn put(&self, form: &mut Form, name: &str) {
+        form.add(name, self);
+    }
+}
+
+/// A JSON document (`Configuration`, `Attributes`), sent as its JSON text as Twilio expects.
+impl Param for serde_json::Value {
+    fn put(&self, form: &mut Form, name: &str) {
+        form.add(name, self);
+    }
+}
+
+/// Sent only when set, so the server's default applies otherwise.
+impl<T: fmt::Display> Param for Option<T> {
+    fn put(&self, form: &mut Form, name: &str) {
+        form.opt(name, self.as_ref());
+    }
+}
+
+/// One `name=value` pair per item: how Twilio takes arrays.
+impl<T: fmt::Display> Param for Vec<T> {
+    fn put(&self, form: &mut Form, name: &str) {
+        form.each(name, self);
     }
 }
 
