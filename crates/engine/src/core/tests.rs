@@ -22,10 +22,25 @@ trait Fixture {
     fn core_ref(&self) -> &Core;
     fn ws(&self) -> Sid;
 
+    /// Applies a create command and returns the new resource's SID.
+    fn create(&mut self, now: Timestamp, command: Command) -> Sid {
+        created_sid(self.core().apply(now, command).unwrap())
+    }
+
     fn set_worker_activity(&mut self, now: Timestamp, w: Sid, a: Sid) {
-        let params = WorkerParams { activity_sid: Some(a), ..Default::default() };
-        let update = Command::UpdateWorker { workspace_sid: self.ws(), sid: w, params, if_match: None };
-        self.core().apply(now, update).unwrap();
+        self.update_worker(now, w, WorkerParams { activity_sid: Some(a), ..Default::default() }, None)
+            .unwrap();
+    }
+
+    fn update_worker(
+        &mut self,
+        now: Timestamp,
+        w: Sid,
+        params: WorkerParams,
+        if_match: Option<String>,
+    ) -> Result<Reply, Error> {
+        let update = Command::UpdateWorker { workspace_sid: self.ws(), sid: w, params, if_match };
+        self.core().apply(now, update)
     }
 
     fn create_task_with(&mut self, now: Timestamp, params: CreateTaskParams) -> Task {
@@ -89,6 +104,18 @@ trait Fixture {
     }
 }
 
+/// The SID of the resource a create command replied with.
+fn created_sid(reply: Reply) -> Sid {
+    match reply {
+        Reply::Workspace(ws) => ws.sid,
+        Reply::Activity(a) => a.sid,
+        Reply::Worker(w) => w.sid,
+        Reply::TaskQueue(q) => q.sid,
+        Reply::Workflow(w) => w.sid,
+        other => panic!("{other:?}"),
+    }
+}
+
 /// Implements [`Fixture`] for a struct with `core` and `ws` fields.
 macro_rules! fixture {
     ($name:ident) => {
@@ -146,6 +173,11 @@ fn status(s: &str) -> UpdateReservationParams {
     UpdateReservationParams { reservation_status: Some(s.into()), ..Default::default() }
 }
 
+/// Accepts with the conference instruction.
+fn conference() -> UpdateReservationParams {
+    UpdateReservationParams { instruction: Some("conference".into()), ..Default::default() }
+}
+
 #[test]
 fn seed_creates_the_demo_workspace() {
     let d = Demo::new();
@@ -184,10 +216,9 @@ fn whole_call_flow_conference_wrapping_completed() {
             at(3),
             &r,
             UpdateReservationParams {
-                instruction: Some("conference".into()),
                 from: Some("+15005550000".into()),
                 post_work_activity_sid: Some(post),
-                ..Default::default()
+                ..conference()
             },
         )
         .unwrap();
@@ -247,13 +278,7 @@ fn conference_without_call_sid_is_refused_and_changes_nothing() {
     let r = d.reservations_of(t.sid).remove(0);
     d.core.take_events();
     d.core.take_changes();
-    let err = d
-        .update_reservation(
-            at(3),
-            &r,
-            UpdateReservationParams { instruction: Some("conference".into()), ..Default::default() },
-        )
-        .unwrap_err();
+    let err = d.update_reservation(at(3), &r, conference()).unwrap_err();
     assert!(err.to_string().contains("40142"), "{err}");
     assert!(d.core.take_events().is_empty());
     assert!(d.core.take_changes().is_empty());
@@ -273,11 +298,7 @@ fn reject_with_activity_reoffers_to_the_next_worker() {
     d.update_reservation(
         at(4),
         &r,
-        UpdateReservationParams {
-            reservation_status: Some("rejected".into()),
-            worker_activity_sid: Some(offline),
-            ..Default::default()
-        },
+        UpdateReservationParams { worker_activity_sid: Some(offline), ..status("rejected") },
     )
     .unwrap();
     assert_eq!(d.worker("charles").activity_name, "Offline");
@@ -395,20 +416,7 @@ fn cancel_of_reserved_task_cancels_the_reservation() {
 #[test]
 fn task_ttl_cancels_with_twilio_reason() {
     let mut d = Demo::new();
-    let t = match d
-        .core
-        .apply(
-            at(0),
-            Command::CreateTask {
-                workspace_sid: d.ws,
-                params: CreateTaskParams { timeout: Some(60), ..Default::default() },
-            },
-        )
-        .unwrap()
-    {
-        Reply::Task(t) => t,
-        _ => panic!(),
-    };
+    let t = d.create_task_with(at(0), CreateTaskParams { timeout: Some(60), ..Default::default() });
     d.core.take_events();
     d.core.advance(at(59));
     assert_eq!(d.fetch_task(t.sid).assignment_status, TaskStatus::Pending);
@@ -434,31 +442,11 @@ fn sales_filter_routes_to_the_sales_queue() {
 fn if_match_mismatch_is_412_and_changes_nothing() {
     let mut d = Demo::new();
     let w = d.worker("charles");
-    let err = d
-        .core
-        .apply(
-            at(1),
-            Command::UpdateWorker {
-                workspace_sid: d.ws,
-                sid: w.sid,
-                params: WorkerParams { attributes: Some("{}".into()), ..Default::default() },
-                if_match: Some("\"99\"".into()),
-            },
-        )
-        .unwrap_err();
+    let params = || WorkerParams { attributes: Some("{}".into()), ..Default::default() };
+    let err = d.update_worker(at(1), w.sid, params(), Some("\"99\"".into())).unwrap_err();
     assert_eq!(err.status(), 412);
     assert_eq!(d.worker("charles").attributes, w.attributes);
-    d.core
-        .apply(
-            at(1),
-            Command::UpdateWorker {
-                workspace_sid: d.ws,
-                sid: w.sid,
-                params: WorkerParams { attributes: Some("{}".into()), ..Default::default() },
-                if_match: Some(format!("\"{}\"", w.version)),
-            },
-        )
-        .unwrap();
+    d.update_worker(at(1), w.sid, params(), Some(format!("\"{}\"", w.version))).unwrap();
     assert_eq!(d.worker("charles").version, w.version + 1);
 }
 
@@ -536,12 +524,7 @@ fn restore_round_trip_equals_state_and_timers() {
     let t1 = d.create_task(at(2), r#"{"call_sid":"CA00000000000000000000000000000abc"}"#);
     let _t2 = d.create_task(at(3), "{}");
     let r = d.reservations_of(t1.sid).remove(0);
-    d.update_reservation(
-        at(4),
-        &r,
-        UpdateReservationParams { instruction: Some("conference".into()), ..Default::default() },
-    )
-    .unwrap();
+    d.update_reservation(at(4), &r, conference()).unwrap();
     let mut store: BTreeMap<(String, String), Vec<u8>> = BTreeMap::new();
     for c in d.core.take_changes() {
         match c.value {
@@ -763,23 +746,14 @@ fixture!(Lab);
 impl Lab {
     fn new(multi: bool) -> Lab {
         let mut core = core();
-        let Reply::Workspace(ws) = core
-            .apply(
-                T0,
-                Command::CreateWorkspace {
-                    params: WorkspaceParams {
-                        friendly_name: Some("lab".into()),
-                        multi_task_enabled: Some(multi),
-                        ..Default::default()
-                    },
-                },
-            )
-            .unwrap()
-        else {
-            panic!()
+        let params = WorkspaceParams {
+            friendly_name: Some("lab".into()),
+            multi_task_enabled: Some(multi),
+            ..Default::default()
         };
+        let ws = created_sid(core.apply(T0, Command::CreateWorkspace { params }).unwrap());
         let find = |n: &str| {
-            core.activities(ws.sid, &Default::default())
+            core.activities(ws, &Default::default())
                 .unwrap()
                 .iter()
                 .find(|a| a.friendly_name == n)
@@ -787,7 +761,7 @@ impl Lab {
                 .sid
         };
         let (available, offline) = (find("Available"), find("Offline"));
-        Lab { core, ws: ws.sid, available, offline }
+        Lab { core, ws, available, offline }
     }
 
     fn queue(&mut self, name: &str, expr: &str, max: i64, order: &str) -> Sid {
@@ -802,57 +776,39 @@ impl Lab {
         )
     }
 
+    /// One FIFO queue for each expression, named q1, q2, ... in turn, reserving one worker per task.
+    fn queues<const N: usize>(&mut self, exprs: [&str; N]) -> [Sid; N] {
+        let mut i = 0;
+        exprs.map(|expr| {
+            i += 1;
+            self.queue(&format!("q{i}"), expr, 1, "FIFO")
+        })
+    }
+
     fn queue_with(&mut self, name: &str, mut p: TaskQueueParams) -> Sid {
         p.friendly_name = Some(name.into());
-        match self.core.apply(T0, Command::CreateTaskQueue { workspace_sid: self.ws, params: p }).unwrap() {
-            Reply::TaskQueue(q) => q.sid,
-            _ => panic!(),
-        }
+        self.create(T0, Command::CreateTaskQueue { workspace_sid: self.ws, params: p })
     }
 
     fn workflow(&mut self, config: serde_json::Value, reservation_timeout: i64) -> Sid {
-        match self
-            .core
-            .apply(
-                T0,
-                Command::CreateWorkflow {
-                    workspace_sid: self.ws,
-                    params: WorkflowParams {
-                        friendly_name: Some("wf".into()),
-                        configuration: Some(config.to_string()),
-                        task_reservation_timeout: Some(reservation_timeout),
-                        ..Default::default()
-                    },
-                },
-            )
-            .unwrap()
-        {
-            Reply::Workflow(w) => w.sid,
-            _ => panic!(),
-        }
+        let params = WorkflowParams {
+            friendly_name: Some("wf".into()),
+            configuration: Some(config.to_string()),
+            task_reservation_timeout: Some(reservation_timeout),
+            ..Default::default()
+        };
+        self.create(T0, Command::CreateWorkflow { workspace_sid: self.ws, params })
     }
 
     fn worker(&mut self, now: Timestamp, name: &str, attrs: &str, available: bool) -> Sid {
         let activity = if available { self.available } else { self.offline };
-        match self
-            .core
-            .apply(
-                now,
-                Command::CreateWorker {
-                    workspace_sid: self.ws,
-                    params: WorkerParams {
-                        friendly_name: Some(name.into()),
-                        attributes: Some(attrs.into()),
-                        activity_sid: Some(activity),
-                        ..Default::default()
-                    },
-                },
-            )
-            .unwrap()
-        {
-            Reply::Worker(w) => w.sid,
-            _ => panic!(),
-        }
+        let params = WorkerParams {
+            friendly_name: Some(name.into()),
+            attributes: Some(attrs.into()),
+            activity_sid: Some(activity),
+            ..Default::default()
+        };
+        self.create(now, Command::CreateWorker { workspace_sid: self.ws, params })
     }
 
     fn task(&mut self, now: Timestamp, attrs: &str, priority: i64) -> Sid {
@@ -901,6 +857,13 @@ fn default_to(q: Sid) -> serde_json::Value {
     serde_json::json!({"task_routing": {"filters": [], "default_filter": {"queue": q.to_string()}}})
 }
 
+/// A workflow configuration that sends the tasks matching `expression` to `q` and the others to `default`.
+fn filter_else(expression: &str, q: Sid, default: Sid) -> serde_json::Value {
+    serde_json::json!({"task_routing": {"filters": [
+        {"expression": expression, "targets": [{"queue": q.to_string()}]}],
+        "default_filter": {"queue": default.to_string()}}})
+}
+
 #[test]
 fn multi_reservation_first_accept_wins_others_rescinded() {
     let mut l = Lab::new(true);
@@ -933,9 +896,7 @@ fn workflow_target_timeouts_are_cumulative_as_in_the_reference_example() {
     // Reference §5.2: targets Q1/Q2/Q3 timeout 10 each, reservation timeout 5; reservation at t=3 times
     // out at t=8; Q1 times out at age 10 and Q2 at age 20.
     let mut l = Lab::new(true);
-    let q1 = l.queue("q1", "team == 1", 1, "FIFO");
-    let q2 = l.queue("q2", "team == 2", 1, "FIFO");
-    let q3 = l.queue("q3", "team == 3", 1, "FIFO");
+    let [q1, q2, q3] = l.queues(["team == 1", "team == 2", "team == 3"]);
     l.workflow(
         serde_json::json!({"task_routing": {"filters": [{"filter_friendly_name": "f", "expression": "1==1",
             "targets": [{"queue": q1.to_string(), "timeout": 10}, {"queue": q2.to_string(), "timeout": 10},
@@ -966,9 +927,7 @@ fn workflow_target_timeouts_are_cumulative_as_in_the_reference_example() {
 #[test]
 fn timeout_of_last_target_moves_to_next_matching_filter_not_default() {
     let mut l = Lab::new(true);
-    let q1 = l.queue("q1", "1==1", 1, "FIFO");
-    let q2 = l.queue("q2", "1==1", 1, "FIFO");
-    let q3 = l.queue("q3", "1==1", 1, "FIFO");
+    let [q1, q2, q3] = l.queues(["1==1"; 3]);
     l.workflow(
         serde_json::json!({"task_routing": {"filters": [
             {"expression": "vip == true", "targets": [{"queue": q1.to_string(), "timeout": 5}]},
@@ -987,8 +946,7 @@ fn timeout_of_last_target_moves_to_next_matching_filter_not_default() {
 #[test]
 fn skip_if_skips_a_step_without_available_workers_and_default_filter_catches_it() {
     let mut l = Lab::new(true);
-    let q1 = l.queue("q1", "lang == 'fr'", 1, "FIFO");
-    let q2 = l.queue("q2", "1==1", 1, "FIFO");
+    let [q1, q2] = l.queues(["lang == 'fr'", "1==1"]);
     l.workflow(
         serde_json::json!({"task_routing": {"filters": [
             {"filter_friendly_name": "fr", "expression": "1==1",
@@ -1069,12 +1027,7 @@ fn prioritize_queue_order_picks_the_queue_kind_before_priority() {
             .unwrap();
         let fifo = l.queue("fifo", "1==1", 1, "FIFO");
         let lifo = l.queue("lifo", "1==1", 1, "LIFO");
-        l.workflow(
-            serde_json::json!({"task_routing": {"filters": [
-                {"expression": "kind == 'lifo'", "targets": [{"queue": lifo.to_string()}]}],
-                "default_filter": {"queue": fifo.to_string()}}}),
-            120,
-        );
+        l.workflow(filter_else("kind == 'lifo'", lifo, fifo), 120);
         let low_fifo = l.task(at(0), r#"{"kind":"fifo"}"#, 0);
         let high_lifo = l.task(at(1), r#"{"kind":"lifo"}"#, 9);
         let w = l.worker(at(2), "w", "{}", true);
@@ -1115,36 +1068,18 @@ fn multitasking_capacity_gates_reservations() {
 #[test]
 fn single_tasking_uses_queue_activities_and_one_task_at_a_time() {
     let mut l = Lab::new(false);
-    let reserved = match l
-        .core
-        .apply(
+    let mut unavailable = |name: &str| {
+        let workspace_sid = l.ws;
+        l.create(
             T0,
             Command::CreateActivity {
-                workspace_sid: l.ws,
-                friendly_name: Some("Reserved".into()),
+                workspace_sid,
+                friendly_name: Some(name.into()),
                 available: Some(false),
             },
         )
-        .unwrap()
-    {
-        Reply::Activity(a) => a.sid,
-        _ => panic!(),
     };
-    let busy = match l
-        .core
-        .apply(
-            T0,
-            Command::CreateActivity {
-                workspace_sid: l.ws,
-                friendly_name: Some("Busy".into()),
-                available: Some(false),
-            },
-        )
-        .unwrap()
-    {
-        Reply::Activity(a) => a.sid,
-        _ => panic!(),
-    };
+    let (reserved, busy) = (unavailable("Reserved"), unavailable("Busy"));
     let q = l.queue_with(
         "q",
         TaskQueueParams {
@@ -1174,35 +1109,14 @@ fn single_tasking_uses_queue_activities_and_one_task_at_a_time() {
 fn reject_pending_reservations_needs_an_unavailable_activity() {
     let (mut l, _, w) = Lab::with_one_worker();
     let t = l.task(at(1), "{}", 0);
-    let bad = l.core.apply(
-        at(2),
-        Command::UpdateWorker {
-            workspace_sid: l.ws,
-            sid: w,
-            params: WorkerParams {
-                reject_pending_reservations: Some(true),
-                activity_sid: Some(l.available),
-                ..Default::default()
-            },
-            if_match: None,
-        },
-    );
+    let reject_to = |activity| WorkerParams {
+        reject_pending_reservations: Some(true),
+        activity_sid: Some(activity),
+        ..Default::default()
+    };
+    let bad = l.update_worker(at(2), w, reject_to(l.available), None);
     assert!(bad.is_err());
-    l.core
-        .apply(
-            at(2),
-            Command::UpdateWorker {
-                workspace_sid: l.ws,
-                sid: w,
-                params: WorkerParams {
-                    reject_pending_reservations: Some(true),
-                    activity_sid: Some(l.offline),
-                    ..Default::default()
-                },
-                if_match: None,
-            },
-        )
-        .unwrap();
+    l.update_worker(at(2), w, reject_to(l.offline), None).unwrap();
     assert_eq!(l.reservations_of(t)[0].reservation_status, ReservationStatus::Rejected);
     assert_eq!(l.fetch_task(t).assignment_status, TaskStatus::Pending);
 }
@@ -1231,14 +1145,8 @@ fn max_assignment_count_cancels_the_task() {
 #[test]
 fn attribute_update_reevaluates_a_pending_task() {
     let mut l = Lab::new(true);
-    let q1 = l.queue("q1", "1==1", 1, "FIFO");
-    let q2 = l.queue("q2", "1==1", 1, "FIFO");
-    l.workflow(
-        serde_json::json!({"task_routing": {"filters": [
-            {"expression": "kind == 'b'", "targets": [{"queue": q2.to_string()}]}],
-            "default_filter": {"queue": q1.to_string()}}}),
-        120,
-    );
+    let [q1, q2] = l.queues(["1==1"; 2]);
+    l.workflow(filter_else("kind == 'b'", q2, q1), 120);
     let t = l.task(at(0), r#"{"kind":"a"}"#, 0);
     assert_eq!(l.fetch_task(t).task_queue_sid, Some(q1));
     l.update_task(
@@ -1266,11 +1174,7 @@ fn caller_hangup_cancels_a_waiting_task_and_ends_a_connected_call() {
     d.update_reservation(
         at(5),
         &r,
-        UpdateReservationParams {
-            instruction: Some("conference".into()),
-            end_conference_on_customer_exit: Some(true),
-            ..Default::default()
-        },
+        UpdateReservationParams { end_conference_on_customer_exit: Some(true), ..conference() },
     )
     .unwrap();
     d.core.apply(at(6), Command::CallerHangup { call_sid: Sid::new(Prefix::Call, 2) }).unwrap();
@@ -1290,12 +1194,7 @@ fn kicking_the_last_participant_ends_the_conference() {
     d.set_activity(at(1), "charles", "Available");
     let t = d.create_task(at(2), r#"{"call_sid":"CA00000000000000000000000000000003"}"#);
     let r = d.reservations_of(t.sid).remove(0);
-    d.update_reservation(
-        at(3),
-        &r,
-        UpdateReservationParams { instruction: Some("conference".into()), ..Default::default() },
-    )
-    .unwrap();
+    d.update_reservation(at(3), &r, conference()).unwrap();
     let task = d.fetch_task(t.sid);
     let cf = Sid::parse(task.attributes_value()["conference"]["sid"].as_str().unwrap()).unwrap();
     let worker_leg =
@@ -1480,9 +1379,8 @@ mod invariants {
                         now,
                         &r,
                         UpdateReservationParams {
-                            reservation_status: Some("rejected".into()),
                             worker_activity_sid: off.then_some(l.offline),
-                            ..Default::default()
+                            ..status("rejected")
                         },
                     ),
                     None => Ok(Reply::Deleted),
