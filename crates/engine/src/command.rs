@@ -84,7 +84,7 @@ pub struct UpdateTaskParams {
 pub struct UpdateReservationParams {
     pub reservation_status: Option<String>,
     pub worker_activity_sid: Option<Sid>,
-    /// `accept`, `reject`, `conference`, `dequeue`, `call`, `redirect`.
+    /// `accept`, `reject`, `conference`, `dequeue`, `call`, `redirect`, `supervise`.
     pub instruction: Option<String>,
     pub to: Option<String>,
     pub from: Option<String>,
@@ -104,6 +104,10 @@ pub struct UpdateReservationParams {
     pub redirect_call_sid: Option<Sid>,
     pub redirect_url: Option<String>,
     pub redirect_accept: Option<bool>,
+    /// The `supervise` instruction's supervisor: a worker SID (its `contact_uri` is dialled) or an address.
+    pub supervisor: Option<String>,
+    /// `monitor` (muted, the default), `whisper` (heard by the worker only) or `barge` (heard by both).
+    pub supervisor_mode: Option<String>,
 }
 
 /// Participant create (API 2010).

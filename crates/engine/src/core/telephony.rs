@@ -6,6 +6,10 @@
 //! fires), writes `conference.sid` and `conference.participants` into the task attributes, and accepts the
 //! reservation. Ending the conference moves task and reservation to wrapping and the worker to the
 //! `PostWorkActivitySid` when one was given.
+//!
+//! The supervise instruction (task view, an accepted reservation) dials a supervisor into the task's
+//! conference: muted to monitor, coaching the worker's leg to whisper, unmuted to barge. A second supervise
+//! for the same supervisor changes the mode of its leg rather than dialling it again.
 
 use super::{check_if_match, space_mut, Core, Key, Reply, Timer};
 use crate::command::*;
@@ -42,10 +46,18 @@ impl Core {
             return Err(Error::not_found(path));
         }
         check_if_match(&if_match, res.version)?;
-        if p.instruction.as_deref().is_some_and(|i| i.eq_ignore_ascii_case("conference")) {
-            self.conference_instruction(now, ws, r, &p)?;
-        } else {
-            sp.update_reservation(out, now, r, &p)?;
+        let instruction = p.instruction.as_deref().map(str::to_ascii_lowercase);
+        match instruction.as_deref() {
+            Some("conference") => self.conference_instruction(now, ws, r, &p)?,
+            Some("supervise") if task.is_none() => {
+                return Err(Error::invalid(
+                    "Instruction",
+                    "supervise is an instruction of the task's view of a reservation \
+                     (Tasks/{TaskSid}/Reservations/{Sid}), not the worker's",
+                ));
+            }
+            Some("supervise") => self.supervise_instruction(now, ws, r, &p)?,
+            _ => sp.update_reservation(out, now, r, &p)?,
         }
         let res = self
             .spaces
@@ -113,45 +125,19 @@ impl Core {
             },
         );
         out.touch(Key::Conference(cf));
-        let leg =
-            |call: Sid, to: String, status: ParticipantStatus, end: bool, answer_at: Option<Timestamp>| {
-                Participant {
-                    account_sid: account,
-                    call_sid: call,
-                    conference_sid: cf,
-                    label: None,
-                    call_sid_to_coach: None,
-                    coaching: false,
-                    date_created: now,
-                    date_updated: now,
-                    end_conference_on_exit: end,
-                    muted: false,
-                    hold: false,
-                    start_conference_on_enter: true,
-                    status,
-                    to,
-                    answer_at,
-                }
-            };
         let customer_to = attributes.get("from").and_then(|v| v.as_str()).unwrap_or("").to_owned();
-        let mut c = leg(
-            customer,
-            customer_to,
-            ParticipantStatus::Connected,
-            p.end_conference_on_customer_exit.unwrap_or(false),
-            None,
-        );
-        c.label = Some("customer".into());
+        let c = Participant {
+            label: Some("customer".into()),
+            end_conference_on_exit: p.end_conference_on_customer_exit.unwrap_or(false),
+            ..leg(account, cf, customer, customer_to, now, None)
+        };
         let answer_at = now.plus_millis(out.config.worker_answer_delay_ms);
-        let mut w = leg(
-            worker_call,
-            to,
-            ParticipantStatus::Ringing,
-            p.end_conference_on_exit.unwrap_or(false),
-            Some(answer_at),
-        );
-        w.label = Some("worker".into());
-        w.muted = p.muted.unwrap_or(false);
+        let w = Participant {
+            label: Some("worker".into()),
+            end_conference_on_exit: p.end_conference_on_exit.unwrap_or(false),
+            muted: p.muted.unwrap_or(false),
+            ..leg(account, cf, worker_call, to, now, Some(answer_at))
+        };
         tel.participants.insert((cf, customer), c);
         tel.participants.insert((cf, worker_call), w);
         tel.calls.insert(customer, cf);
@@ -167,6 +153,104 @@ impl Core {
                 "worker": worker_call.to_string(), "customer": customer.to_string()}}}),
         );
         sp.accept(out, now, r)
+    }
+
+    /// The supervise instruction (reference §7): the supervisor's leg in the conference of the reservation's
+    /// task, in the mode asked. Twilio's docs name the modes and refuse a pending or canceled reservation
+    /// (debugger error 40146); the rest is chosen here and written down:
+    /// - only an accepted reservation whose task has a conference in progress can be supervised;
+    /// - `Supervisor` is required: a worker SID of the workspace dials that worker's `contact_uri`, anything
+    ///   else is dialled as given (`client:…`, `sip:…`, a number);
+    /// - `SupervisorMode` defaults to `monitor`, the one that changes nothing for the call;
+    /// - the leg is labelled `supervisor`, does not start or end the conference, and rings until the answer
+    ///   timer like a worker's; a supervisor already on the call (the same address) has its leg's mode
+    ///   changed instead, so monitor then barge is one leg.
+    fn supervise_instruction(
+        &mut self,
+        now: Timestamp,
+        ws: Sid,
+        r: Sid,
+        p: &UpdateReservationParams,
+    ) -> Result<(), Error> {
+        let mode = p.supervisor_mode.as_deref().unwrap_or("monitor").to_ascii_lowercase();
+        if !matches!(mode.as_str(), "monitor" | "whisper" | "barge") {
+            return Err(Error::invalid(
+                "SupervisorMode",
+                format!("must be monitor, whisper or barge, not '{mode}'"),
+            ));
+        }
+        let Core { spaces, tel, out, .. } = self;
+        let sp = space_mut(spaces, ws)?;
+        let res = sp.reservations.get(&r).ok_or_else(|| Error::not_found(r.to_string()))?;
+        if res.reservation_status != ReservationStatus::Accepted {
+            return Err(Error::illegal(format!(
+                "Cannot supervise reservation {r}: it is {}, and only an accepted reservation's call can be \
+                 supervised (Twilio debugger error 40146)",
+                res.reservation_status.as_str()
+            )));
+        }
+        let supervisor = p.supervisor.as_deref().filter(|s| !s.is_empty()).ok_or_else(|| {
+            Error::invalid(
+                "Supervisor",
+                "is required for the supervise instruction (a worker SID or an address)",
+            )
+        })?;
+        let to = match Sid::parse_as(supervisor, Prefix::Worker) {
+            Ok(wk) => {
+                let w = sp.workers.get(&wk).ok_or_else(|| {
+                    Error::invalid("Supervisor", format!("{wk} is not a worker of workspace {ws}"))
+                })?;
+                let contact = w.attributes_value.get("contact_uri").and_then(|v| v.as_str());
+                contact.map(str::to_owned).ok_or_else(|| {
+                    Error::invalid(
+                        "Supervisor",
+                        format!("worker {wk} has no \"contact_uri\" attribute to dial"),
+                    )
+                })?
+            }
+            Err(_) => supervisor.to_owned(),
+        };
+        let task = res.task_sid;
+        let live = |c: &&Conference| c.task_sid == Some(task) && c.status != ConferenceStatus::Completed;
+        let cf = tel.conferences.values().find(live).map(|c| c.sid).ok_or_else(|| {
+            Error::illegal(format!(
+                "Task {task} has no conference in progress to supervise: its reservation must be answered with \
+                 the conference instruction first"
+            ))
+        })?;
+        let legs =
+            || tel.participants.range((cf, Sid::new(Prefix::Call, 0))..).take_while(|((c, _), _)| *c == cf);
+        let label = |p: &Participant, l: &str| p.label.as_deref() == Some(l);
+        let worker_leg = legs().find(|(_, p)| label(p, "worker")).map(|((_, call), _)| *call);
+        let existing = legs().find(|(_, p)| label(p, "supervisor") && p.to == to).map(|((_, call), _)| *call);
+        let call = match existing {
+            Some(call) => call,
+            None => {
+                let call = out.sid(Prefix::Call);
+                let answer_at = now.plus_millis(out.config.worker_answer_delay_ms);
+                let leg = Participant {
+                    label: Some("supervisor".into()),
+                    start_conference_on_enter: false,
+                    ..leg(out.account_sid, cf, call, to, now, Some(answer_at))
+                };
+                tel.participants.insert((cf, call), leg);
+                tel.calls.insert(call, cf);
+                out.timers.set(Timer::Answer(cf, call), answer_at);
+                call
+            }
+        };
+        if let Some(leg) = tel.participants.get_mut(&(cf, call)) {
+            leg.muted = mode == "monitor";
+            leg.coaching = mode == "whisper";
+            leg.call_sid_to_coach = if leg.coaching { worker_leg } else { None };
+            leg.date_updated = now;
+        }
+        out.touch(Key::Participant(cf, call));
+        if let Some(c) = tel.conferences.get_mut(&cf) {
+            c.date_updated = now;
+        }
+        out.touch(Key::Conference(cf));
+        Ok(())
     }
 
     /// Answer timer: a ringing leg connects.
@@ -320,21 +404,12 @@ impl Core {
         let call = self.out.sid(Prefix::Call);
         let answer_at = now.plus_millis(self.out.config.worker_answer_delay_ms);
         let part = Participant {
-            account_sid: self.out.account_sid,
-            call_sid: call,
-            conference_sid: cf,
             label: p.label,
-            call_sid_to_coach: None,
-            coaching: false,
-            date_created: now,
-            date_updated: now,
             end_conference_on_exit: p.end_conference_on_exit.unwrap_or(false),
             muted: p.muted.unwrap_or(false),
-            hold: false,
             start_conference_on_enter: p.start_conference_on_enter.unwrap_or(true),
             status: ParticipantStatus::Queued,
-            to: p.to,
-            answer_at: Some(answer_at),
+            ..leg(self.out.account_sid, cf, call, p.to, now, Some(answer_at))
         };
         self.tel.participants.insert((cf, call), part.clone());
         self.tel.calls.insert(call, cf);
@@ -429,5 +504,34 @@ impl Core {
         let t =
             sp.tasks.get(&task).map(|t| Task::clone(t)).ok_or_else(|| Error::not_found(task.to_string()))?;
         Ok(Reply::Task(t))
+    }
+}
+
+/// A leg of conference `cf` dialled to `to`: ringing until `answer_at`, or connected already without one.
+/// Not muted, held or coaching; starts the conference and does not end it on exit.
+fn leg(
+    account: Sid,
+    cf: Sid,
+    call: Sid,
+    to: String,
+    now: Timestamp,
+    answer_at: Option<Timestamp>,
+) -> Participant {
+    Participant {
+        account_sid: account,
+        call_sid: call,
+        conference_sid: cf,
+        label: None,
+        call_sid_to_coach: None,
+        coaching: false,
+        date_created: now,
+        date_updated: now,
+        end_conference_on_exit: false,
+        muted: false,
+        hold: false,
+        start_conference_on_enter: true,
+        status: if answer_at.is_some() { ParticipantStatus::Ringing } else { ParticipantStatus::Connected },
+        to,
+        answer_at,
     }
 }

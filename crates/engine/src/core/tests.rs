@@ -5,6 +5,8 @@ use crate::command::*;
 use crate::sid::SequentialSids;
 use timers::Slot;
 
+mod supervise;
+
 const T0: Timestamp = Timestamp(1_700_000_000_000);
 
 fn at(secs: i64) -> Timestamp {

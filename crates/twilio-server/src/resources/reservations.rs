@@ -106,13 +106,16 @@ pub(crate) fn params(p: &mut Params, view: View) -> ApiResult<UpdateReservationP
         redirect_call_sid: opt_sid(p.str("RedirectCallSid"), Prefix::Call, "RedirectCallSid")?,
         redirect_url: p.str("RedirectUrl"),
         redirect_accept: p.bool("RedirectAccept"),
+        // The spec has the supervise instruction's parameters on the task's view only; on the worker's they
+        // are unknown parameters.
+        supervisor: if matches!(view, View::Task(_)) { p.str("Supervisor") } else { None },
+        supervisor_mode: match view {
+            View::Task(_) => p.choice("SupervisorMode", &["monitor", "whisper", "barge"])?,
+            View::Worker(_) => None,
+        },
     };
     p.ignore(MEDIA_OPTIONS);
     p.ignore(IGNORED);
-    if matches!(view, View::Task(_)) {
-        // Supervising (SupervisorMode/Supervisor) needs real media; accepted on the task view, not acted on.
-        p.ignore(&["SupervisorMode", "Supervisor"]);
-    }
     Ok(params)
 }
 
