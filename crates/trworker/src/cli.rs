@@ -112,6 +112,20 @@ impl ListenArgs {
         limits.fit_to_open_files_limit();
         limits
     }
+
+    /// What `serve` and `engine` start with: these arguments' public URL and limits, the engine's clock, the
+    /// applied feed and reconciliation in the background.
+    fn settings(&self, role: Role, engine: Option<embedded::Settings>) -> Settings {
+        Settings {
+            role,
+            engine,
+            public_url: self.public_url.clone(),
+            limits: self.limits(),
+            app_clock: None,
+            feed: Feed::Applied,
+            reconcile: true,
+        }
+    }
 }
 
 /// `trworker serve`.
@@ -295,15 +309,8 @@ async fn run_serve(args: ServeArgs, log: LogFormat) -> anyhow::Result<()> {
     // Without PUBLIC_URL the webhook's signed URL is the one the request names (a router's forwarded scheme
     // and host); with it, PUBLIC_URL wins.
     app_config.public_url_from_headers = args.listen.public_url.is_none();
-    let settings = Settings {
-        role: Role::Serve(Box::new(app_config)),
-        engine: (mode == Mode::Local).then(|| engine_settings(&args.listen, Seed::Demo, false)),
-        public_url: args.listen.public_url.clone(),
-        limits: args.listen.limits(),
-        app_clock: None,
-        feed: Feed::Applied,
-        reconcile: true,
-    };
+    let engine = (mode == Mode::Local).then(|| engine_settings(&args.listen, Seed::Demo, false));
+    let settings = args.listen.settings(Role::Serve(Box::new(app_config)), engine);
     let started = start(listener, settings, stop).await?;
     let (url, listening) = (started.url.as_str(), started.listening.as_str());
     let config = started.app.as_ref().map(|app| app.config().clone()).context("the app did not start")?;
@@ -413,15 +420,8 @@ async fn run_engine(args: EngineArgs, command: &str, log: LogFormat) -> anyhow::
     let stop = shutdown_signal();
     let auth_token_given = env(vars::AUTH_TOKEN).is_some();
     let listener = bind(&args.listen).await?;
-    let settings = Settings {
-        role: Role::Engine,
-        engine: Some(engine_settings(&args.listen, args.seed, args.manual_clock)),
-        public_url: args.listen.public_url.clone(),
-        limits: args.listen.limits(),
-        app_clock: None,
-        feed: Feed::Applied,
-        reconcile: true,
-    };
+    let engine = engine_settings(&args.listen, args.seed, args.manual_clock);
+    let settings = args.listen.settings(Role::Engine, Some(engine));
     let started = start(listener, settings, stop).await?;
     let url = started.url.as_str();
     let embedded = started.engine.as_ref().context("the engine did not start")?;

@@ -178,31 +178,34 @@ impl Metrics {
 
     /// Appends the HTTP and reservation series to `out`.
     pub fn render(&self, out: &mut Exposition) {
-        let mut rows: Vec<(String, String, u16, Arc<Histogram>)> = Vec::new();
+        let mut series: Vec<(String, String, u16, Arc<Histogram>)> = Vec::new();
         if let Ok(map) = self.http.read() {
-            for (route, series) in map.iter() {
-                for s in series {
-                    rows.push((route.clone(), s.method.clone(), s.status, s.latency.clone()));
+            for (route, route_series) in map.iter() {
+                for s in route_series {
+                    series.push((route.clone(), s.method.clone(), s.status, s.latency.clone()));
                 }
             }
         }
-        rows.sort_by(|a, b| (&a.0, &a.1, a.2).cmp(&(&b.0, &b.1, b.2)));
+        series.sort_by(|a, b| (&a.0, &a.1, a.2).cmp(&(&b.0, &b.1, b.2)));
+        // Both HTTP metrics list the same rows in the same order: their labels are written once.
+        let rows: Vec<(String, Arc<Histogram>)> = series
+            .into_iter()
+            .map(|(route, method, status, h)| (labels(&route, &method, status), h))
+            .collect();
         out.header(
             "trworker_http_requests_total",
             "counter",
             "HTTP requests answered, by route template, method and status.",
         );
-        for (route, method, status, h) in &rows {
-            let labels = labels(route, method, *status);
-            out.sample("trworker_http_requests_total", &labels, h.count());
+        for (labels, h) in &rows {
+            out.sample("trworker_http_requests_total", labels, h.count());
         }
         out.header(
             "trworker_http_request_duration_seconds",
             "histogram",
             "Time from request to response head, by route template, method and status.",
         );
-        for (route, method, status, h) in &rows {
-            let labels = labels(route, method, *status);
+        for (labels, h) in &rows {
             let mut cumulative = 0;
             for (bound, bucket) in BUCKETS_US.iter().zip(h.buckets.iter()) {
                 cumulative += bucket.load(Ordering::Relaxed);
@@ -218,10 +221,10 @@ impl Metrics {
             );
             out.sample_f64(
                 "trworker_http_request_duration_seconds_sum",
-                &labels,
+                labels,
                 h.sum_us.load(Ordering::Relaxed) as f64 / 1e6,
             );
-            out.sample("trworker_http_request_duration_seconds_count", &labels, count);
+            out.sample("trworker_http_request_duration_seconds_count", labels, count);
         }
         out.header(
             "trworker_reservations_total",
