@@ -7,7 +7,7 @@ use std::sync::Arc;
 use engine::command::{CreateTaskParams, TaskQueueParams, WorkerParams, WorkflowParams, WorkspaceParams};
 use engine::core::{Core, CoreConfig, Reply};
 use engine::event::EventType;
-use engine::handle::{self, Handle, Options};
+use engine::handle::{self, Handle, Options, Stats};
 use engine::store::Store;
 use engine::{Command, ManualClock, Prefix, RandomSids, Sid, SidGen, Timestamp};
 
@@ -49,96 +49,120 @@ fn open(dir: &TempDir, clock: &ManualClock) -> Handle {
     handle
 }
 
+/// A fresh engine in its own data directory, on a manual clock at [`START`].
+fn start(name: &str) -> (TempDir, ManualClock, Handle) {
+    let dir = TempDir::new(name);
+    let clock = ManualClock::new(START);
+    let handle = open(&dir, &clock);
+    (dir, clock, handle)
+}
+
+/// Applies a create command and returns the new resource's SID.
+async fn create(handle: &Handle, cmd: Command) -> Sid {
+    match handle.apply(cmd).await {
+        Ok(reply) => reply.sid().unwrap_or_else(|| panic!("nothing created: {reply:?}")),
+        Err(e) => panic!("create failed: {e}"),
+    }
+}
+
+/// Applies a command on a task of its own, so that it can wait in the actor's mailbox.
+fn spawn_apply(handle: &Handle, cmd: Command) -> tokio::task::JoinHandle<Result<Reply, handle::Error>> {
+    let handle = handle.clone();
+    tokio::spawn(async move { handle.apply(cmd).await })
+}
+
+/// Holds the actor up in a read that waits for the returned sender (used or dropped), so what is sent
+/// next stays queued. The task ends once the read has run.
+async fn hold_actor(
+    handle: &Handle,
+) -> (tokio::task::JoinHandle<Result<(), handle::Error>>, std::sync::mpsc::Sender<()>) {
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    let (started, running) = tokio::sync::oneshot::channel::<()>();
+    let blocked = tokio::spawn({
+        let handle = handle.clone();
+        async move {
+            handle
+                .read(move |_| {
+                    let _ = started.send(());
+                    let _ = held.recv();
+                })
+                .await
+        }
+    });
+    running.await.unwrap_or_else(|_| panic!("the read did not start"));
+    (blocked, release)
+}
+
+/// Parks the store's writer inside a holding batch's `done`, so every batch submitted after it stays
+/// unsaved until the returned sender is used or dropped.
+fn park_writer(store: &Store) -> std::sync::mpsc::Sender<()> {
+    let (parked_tx, parked) = std::sync::mpsc::channel::<()>();
+    let (release_writer, writer_held) = std::sync::mpsc::channel::<()>();
+    store.submit(
+        Vec::new(),
+        Box::new(move |_| {
+            let _ = parked_tx.send(());
+            let _ = writer_held.recv();
+        }),
+    );
+    parked.recv().unwrap_or_else(|_| panic!("the writer did not take the holding batch"));
+    release_writer
+}
+
+/// Waits until the actor's mailbox holds at least `n` messages.
+async fn wait_for_mailbox(handle: &Handle, n: usize) {
+    while handle.stats().mailbox < n {
+        tokio::task::yield_now().await;
+    }
+}
+
 /// A workspace with one available activity, one queue, a workflow with a 10 s reservation timeout and one
 /// available worker. Returns (workspace, workflow, worker).
 async fn call_centre(handle: &Handle) -> (Sid, Sid, Sid) {
-    let Ok(Reply::Workspace(ws)) = handle
-        .apply(Command::CreateWorkspace {
-            params: WorkspaceParams { friendly_name: Some("actor".into()), ..Default::default() },
-        })
-        .await
-    else {
-        panic!("workspace")
+    let params = WorkspaceParams { friendly_name: Some("actor".into()), ..Default::default() };
+    let ws = create(handle, Command::CreateWorkspace { params }).await;
+    let ready = Command::CreateActivity {
+        workspace_sid: ws,
+        friendly_name: Some("Ready".into()),
+        available: Some(true),
     };
-    let Ok(Reply::Activity(ready)) = handle
-        .apply(Command::CreateActivity {
-            workspace_sid: ws.sid,
-            friendly_name: Some("Ready".into()),
-            available: Some(true),
-        })
-        .await
-    else {
-        panic!("activity")
+    let ready = create(handle, ready).await;
+    let params = TaskQueueParams {
+        friendly_name: Some("support".into()),
+        target_workers: Some(r#"skills HAS "support""#.into()),
+        ..Default::default()
     };
-    let Ok(Reply::TaskQueue(queue)) = handle
-        .apply(Command::CreateTaskQueue {
-            workspace_sid: ws.sid,
-            params: TaskQueueParams {
-                friendly_name: Some("support".into()),
-                target_workers: Some(r#"skills HAS "support""#.into()),
-                ..Default::default()
-            },
-        })
-        .await
-    else {
-        panic!("queue")
+    let queue = create(handle, Command::CreateTaskQueue { workspace_sid: ws, params }).await;
+    let config = format!(r#"{{"task_routing":{{"default_filter":{{"queue":"{queue}"}}}}}}"#);
+    let params = WorkflowParams {
+        friendly_name: Some("support".into()),
+        configuration: Some(config),
+        task_reservation_timeout: Some(10),
+        ..Default::default()
     };
-    let config = format!(r#"{{"task_routing":{{"default_filter":{{"queue":"{}"}}}}}}"#, queue.sid);
-    let Ok(Reply::Workflow(workflow)) = handle
-        .apply(Command::CreateWorkflow {
-            workspace_sid: ws.sid,
-            params: WorkflowParams {
-                friendly_name: Some("support".into()),
-                configuration: Some(config),
-                task_reservation_timeout: Some(10),
-                ..Default::default()
-            },
-        })
-        .await
-    else {
-        panic!("workflow")
+    let workflow = create(handle, Command::CreateWorkflow { workspace_sid: ws, params }).await;
+    let params = WorkerParams {
+        friendly_name: Some("charles".into()),
+        activity_sid: Some(ready),
+        attributes: Some(r#"{"skills":["support"]}"#.into()),
+        ..Default::default()
     };
-    let Ok(Reply::Worker(worker)) = handle
-        .apply(Command::CreateWorker {
-            workspace_sid: ws.sid,
-            params: WorkerParams {
-                friendly_name: Some("charles".into()),
-                activity_sid: Some(ready.sid),
-                attributes: Some(r#"{"skills":["support"]}"#.into()),
-                ..Default::default()
-            },
-        })
-        .await
-    else {
-        panic!("worker")
-    };
-    (ws.sid, workflow.sid, worker.sid)
+    let worker = create(handle, Command::CreateWorker { workspace_sid: ws, params }).await;
+    (ws, workflow, worker)
 }
 
 async fn create_call(handle: &Handle, ws: Sid, workflow: Sid) -> Sid {
-    match handle
-        .apply(Command::CreateTask {
-            workspace_sid: ws,
-            params: CreateTaskParams {
-                workflow_sid: Some(workflow),
-                attributes: Some(
-                    r#"{"from":"+15551230001","call_sid":"CA00000000000000000000000000000001"}"#.into(),
-                ),
-                ..Default::default()
-            },
-        })
-        .await
-    {
-        Ok(Reply::Task(task)) => task.sid,
-        other => panic!("task creation failed: {other:?}"),
-    }
+    let params = CreateTaskParams {
+        workflow_sid: Some(workflow),
+        attributes: Some(r#"{"from":"+15551230001","call_sid":"CA00000000000000000000000000000001"}"#.into()),
+        ..Default::default()
+    };
+    create(handle, Command::CreateTask { workspace_sid: ws, params }).await
 }
 
 #[tokio::test]
 async fn events_are_published_in_order_once_durable() {
-    let dir = TempDir::new("order");
-    let clock = ManualClock::new(START);
-    let handle = open(&dir, &clock);
+    let (_dir, _clock, handle) = start("order");
     let mut events = handle.subscribe();
     let (ws, workflow, worker) = call_centre(&handle).await;
     let task = create_call(&handle, ws, workflow).await;
@@ -165,9 +189,7 @@ async fn events_are_published_in_order_once_durable() {
 /// its durable twin (here: all of a command's applied events are there once its reply is).
 #[tokio::test]
 async fn applied_events_are_the_durable_events_released_sooner() {
-    let dir = TempDir::new("applied");
-    let clock = ManualClock::new(START);
-    let handle = open(&dir, &clock);
+    let (_dir, _clock, handle) = start("applied");
     let mut durable = handle.subscribe();
     let mut applied = handle.subscribe_applied();
     let (ws, workflow, _) = call_centre(&handle).await;
@@ -189,9 +211,7 @@ async fn applied_events_are_the_durable_events_released_sooner() {
 
 #[tokio::test]
 async fn a_refused_command_is_reported_and_changes_nothing() {
-    let dir = TempDir::new("refused");
-    let clock = ManualClock::new(START);
-    let handle = open(&dir, &clock);
+    let (_dir, _clock, handle) = start("refused");
     let before = handle.events_after(0, usize::MAX).await.unwrap_or_default().len();
     let missing = Sid::new(Prefix::Workspace, 42);
     let result = handle
@@ -210,9 +230,7 @@ async fn a_refused_command_is_reported_and_changes_nothing() {
 
 #[tokio::test]
 async fn a_reservation_times_out_when_the_clock_passes_its_deadline() {
-    let dir = TempDir::new("timeout");
-    let clock = ManualClock::new(START);
-    let handle = open(&dir, &clock);
+    let (_dir, clock, handle) = start("timeout");
     let (ws, workflow, _) = call_centre(&handle).await;
     create_call(&handle, ws, workflow).await;
     let mut events = handle.subscribe();
@@ -338,9 +356,7 @@ fn big_task(ws: Sid, workflow: Sid) -> Command {
 /// points, so nothing depends on timing.
 #[tokio::test]
 async fn a_failed_write_is_dropped_from_memory_with_what_was_built_on_it_and_the_engine_goes_on() {
-    let dir = TempDir::new("full");
-    let clock = ManualClock::new(START);
-    let handle = open(&dir, &clock);
+    let (dir, clock, handle) = start("full");
     let (ws, workflow, _) = call_centre(&handle).await;
     create_call(&handle, ws, workflow).await;
     handle.stop().await.unwrap_or_else(|e| panic!("stop: {e}"));
@@ -359,16 +375,7 @@ async fn a_failed_write_is_dropped_from_memory_with_what_was_built_on_it_and_the
     .unwrap_or_else(|e| panic!("restore: {e}"));
     // The writer is parked inside a holding batch's `done`, so both passes below are applied before either
     // reaches the disk.
-    let (parked_tx, parked) = std::sync::mpsc::channel::<()>();
-    let (release_writer, writer_held) = std::sync::mpsc::channel::<()>();
-    store.submit(
-        Vec::new(),
-        Box::new(move |_| {
-            let _ = parked_tx.send(());
-            let _ = writer_held.recv();
-        }),
-    );
-    parked.recv().unwrap_or_else(|_| panic!("the writer did not take the holding batch"));
+    let release_writer = park_writer(&store);
     let options = Options { pass_commands: 10, ..Options::default() };
     let handle = Handle::start(core, Some(store), Arc::new(clock.clone()), options);
     let before = snapshot(&handle, ws).await;
@@ -376,35 +383,17 @@ async fn a_failed_write_is_dropped_from_memory_with_what_was_built_on_it_and_the
 
     // Held in a read, the actor finds ten creates of 4 KB tasks queued (40 KB of rows: more than the file
     // has free), then one more command: a pass of ten, and a pass of one applied on top of it.
-    let (release_actor, actor_held) = std::sync::mpsc::channel::<()>();
-    let (started, running) = tokio::sync::oneshot::channel::<()>();
-    let holding = tokio::spawn({
-        let handle = handle.clone();
-        async move {
-            handle
-                .read(move |_| {
-                    let _ = started.send(());
-                    let _ = actor_held.recv();
-                })
-                .await
-        }
-    });
-    running.await.unwrap_or_else(|_| panic!("the read did not start"));
-    let spawn_apply = |cmd: Command| {
-        let handle = handle.clone();
-        tokio::spawn(async move { handle.apply(cmd).await })
-    };
-    let refused: Vec<_> = (0..10).map(|_| spawn_apply(big_task(ws, workflow))).collect();
-    while handle.stats().mailbox < 10 {
-        tokio::task::yield_now().await;
-    }
-    let built_on = spawn_apply(Command::UpdateWorkspace {
-        workspace_sid: ws,
-        params: WorkspaceParams { friendly_name: Some("renamed".into()), ..Default::default() },
-    });
-    while handle.stats().mailbox < 11 {
-        tokio::task::yield_now().await;
-    }
+    let (holding, release_actor) = hold_actor(&handle).await;
+    let refused: Vec<_> = (0..10).map(|_| spawn_apply(&handle, big_task(ws, workflow))).collect();
+    wait_for_mailbox(&handle, 10).await;
+    let built_on = spawn_apply(
+        &handle,
+        Command::UpdateWorkspace {
+            workspace_sid: ws,
+            params: WorkspaceParams { friendly_name: Some("renamed".into()), ..Default::default() },
+        },
+    );
+    wait_for_mailbox(&handle, 11).await;
     let _ = release_actor.send(());
     assert!(holding.await.is_ok_and(|r| r.is_ok()));
     while handle.stats().unsaved_batches < 2 {
@@ -438,5 +427,65 @@ async fn a_failed_write_is_dropped_from_memory_with_what_was_built_on_it_and_the
     expected.push(task);
     expected.sort();
     assert_eq!(tasks, expected);
+    handle.stop().await.unwrap_or_else(|e| panic!("stop: {e}"));
+}
+
+#[tokio::test]
+async fn stats_count_the_mailbox_and_return_to_zero() {
+    let core = Core::new(account(), Box::new(RandomSids::new()), CoreConfig::default());
+    let handle = Handle::start(core, None, Arc::new(ManualClock::new(START)), Options::default());
+    let (blocked, release) = hold_actor(&handle).await;
+    let queued = tokio::spawn({
+        let handle = handle.clone();
+        async move { handle.read(|_| ()).await }
+    });
+    wait_for_mailbox(&handle, 1).await;
+    assert_eq!(handle.stats(), Stats { mailbox: 1, unsaved_batches: 0, poisoned: false });
+    let _ = release.send(());
+    assert!(blocked.await.is_ok_and(|r| r.is_ok()));
+    assert!(queued.await.is_ok_and(|r| r.is_ok()));
+    assert_eq!(handle.stats().mailbox, 0);
+    handle.stop().await.unwrap_or_else(|e| panic!("stop: {e}"));
+    assert!(matches!(handle.read(|_| ()).await, Err(handle::Error::Stopped)));
+    assert_eq!(handle.stats().mailbox, 0, "a refused send is not counted");
+}
+
+#[tokio::test]
+async fn a_long_queue_goes_to_the_store_in_passes_of_at_most_pass_commands() {
+    let dir = TempDir::new("passes");
+    let store = Store::open(&dir.0).unwrap_or_else(|e| panic!("open: {e}"));
+    // The store's writer is parked, so every pass the actor submits stays unsaved, and counted, until the
+    // test lets it go.
+    let release_writer = park_writer(&store);
+    let core = Core::new(account(), Box::new(RandomSids::new()), CoreConfig::default());
+    let options = Options { pass_commands: 4, ..Options::default() };
+    let handle = Handle::start(core, Some(store), Arc::new(ManualClock::new(START)), options);
+    // The ten commands sent next are all queued when the actor goes on.
+    let (holding, release_actor) = hold_actor(&handle).await;
+    let creates: Vec<_> = (0..10)
+        .map(|i| {
+            let params = WorkspaceParams { friendly_name: Some(format!("ws {i}")), ..Default::default() };
+            spawn_apply(&handle, Command::CreateWorkspace { params })
+        })
+        .collect();
+    wait_for_mailbox(&handle, 10).await;
+    // Queued behind the ten, so it runs in the pass of the last two: by then the passes of four before
+    // it have gone to the store, and nothing of its own pass has.
+    let probe = handle.clone();
+    let unsaved_at_the_end = tokio::spawn({
+        let handle = handle.clone();
+        async move { handle.read(move |_| probe.stats().unsaved_batches).await }
+    });
+    wait_for_mailbox(&handle, 11).await;
+    let _ = release_actor.send(());
+    assert!(holding.await.is_ok_and(|r| r.is_ok()));
+    let unsaved = unsaved_at_the_end.await.unwrap_or_else(|e| panic!("probe: {e}"));
+    assert_eq!(unsaved.unwrap_or_else(|e| panic!("probe: {e}")), 2, "passes of 4, 4 and 2 commands");
+    let _ = release_writer.send(());
+    for create in creates {
+        let reply = create.await.unwrap_or_else(|e| panic!("create: {e}"));
+        assert!(matches!(reply, Ok(Reply::Workspace(_))), "{reply:?}");
+    }
+    assert_eq!(handle.stats().unsaved_batches, 0);
     handle.stop().await.unwrap_or_else(|e| panic!("stop: {e}"));
 }

@@ -5,7 +5,7 @@
 //! [`crate::cumulative`], so the core keeps no counters on the routing path.
 
 use super::space::Space;
-use super::{Core, Timer};
+use super::{Core, Reply, Timer};
 use crate::error::{quote, Error};
 use crate::expr::{Expr, WorkerScope};
 use crate::model::*;
@@ -195,6 +195,28 @@ fn by_created<T>(mut v: Vec<&T>, key: impl Fn(&T) -> (Timestamp, Sid)) -> Vec<&T
 
 fn parse_filter_expr(param: &str, text: &str) -> Result<Expr, Error> {
     Expr::parse(text).map_err(|e| Error::invalid(param, format!("{} {e}", quote(text))))
+}
+
+impl Reply {
+    /// The SID of the resource the reply carries (a participant's is its call SID); `None` after a delete.
+    /// What a caller that created something usually wants next, whatever it created.
+    pub fn sid(&self) -> Option<Sid> {
+        Some(match self {
+            Reply::Workspace(r) => r.sid,
+            Reply::Activity(r) => r.sid,
+            Reply::TaskChannel(r) => r.sid,
+            Reply::Worker(r) => r.sid,
+            Reply::WorkerChannel(r) => r.sid,
+            Reply::TaskQueue(r) => r.sid,
+            Reply::Workflow(r) => r.sid,
+            Reply::Task(r) => r.sid,
+            Reply::Reservation(r) => r.sid,
+            Reply::Conference(r) => r.sid,
+            Reply::Participant(r) => r.call_sid,
+            Reply::ApiKey(r) => r.sid,
+            Reply::Deleted => return None,
+        })
+    }
 }
 
 impl Core {

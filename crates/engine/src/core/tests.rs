@@ -26,7 +26,7 @@ trait Fixture {
 
     /// Applies a create command and returns the new resource's SID.
     fn create(&mut self, now: Timestamp, command: Command) -> Sid {
-        created_sid(self.core().apply(now, command).unwrap())
+        self.core().apply(now, command).unwrap().sid().unwrap()
     }
 
     fn set_worker_activity(&mut self, now: Timestamp, w: Sid, a: Sid) {
@@ -103,18 +103,6 @@ trait Fixture {
     /// The types of the events since the last call.
     fn types(&mut self) -> Vec<&'static str> {
         self.core().take_events().iter().map(|e| e.event_type.as_str()).collect()
-    }
-}
-
-/// The SID of the resource a create command replied with.
-fn created_sid(reply: Reply) -> Sid {
-    match reply {
-        Reply::Workspace(ws) => ws.sid,
-        Reply::Activity(a) => a.sid,
-        Reply::Worker(w) => w.sid,
-        Reply::TaskQueue(q) => q.sid,
-        Reply::Workflow(w) => w.sid,
-        other => panic!("{other:?}"),
     }
 }
 
@@ -753,7 +741,7 @@ impl Lab {
             multi_task_enabled: Some(multi),
             ..Default::default()
         };
-        let ws = created_sid(core.apply(T0, Command::CreateWorkspace { params }).unwrap());
+        let ws = core.apply(T0, Command::CreateWorkspace { params }).unwrap().sid().unwrap();
         let find = |n: &str| {
             core.activities(ws, &Default::default())
                 .unwrap()
