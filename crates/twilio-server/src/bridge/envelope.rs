@@ -6,8 +6,12 @@
 //! stripped, so a client that names Twilio's host or the engine's base is routed by path. The parameters
 //! become the form parameters of the REST resource and go through that resource's own parser and engine
 //! command, so the rules are the REST API's. A worker token may act on its own worker, its own
-//! reservations and the tasks reserved to it, nothing else (403); a supervisor's token (grant role
-//! `supervisor`) may also set another worker's activity and attributes.
+//! reservations and the tasks reserved to it, nothing else (403). A supervisor's token (grant role
+//! `supervisor` or `admin`) may also read the workspace's workers, task queues and tasks (the SDK's
+//! `Workspace` class) and set another worker's activity and attributes (`Supervisor`), and monitor, whisper
+//! to or barge into a call (`Supervisor.monitor`: the `supervise` instruction on a task's reservation). A
+//! workspace token (role `admin` with no worker) may do what a supervisor may, except what needs a worker
+//! of its own.
 //!
 //! Besides the Worker flow, the participant calls of a task's conference (`WorkerParticipant`,
 //! `CustomerParticipant`, `HoldWorkerParticipant`, `KickWorkerParticipant`) act on the legs the engine's
@@ -30,17 +34,17 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use engine::command::{Command, UpdateParticipantParams};
 use engine::core::ActivityFilter;
-use engine::model::{Participant, Reservation, Task, Worker};
+use engine::model::{Participant, Reservation, Task, TaskQueue, Worker};
 use engine::{Prefix, Sid};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::format;
-use super::token::{self, Bearer};
+use super::token::{self, Grant};
 use crate::extract::{if_match, json as json_response, sid};
 use crate::handle::Parent;
 use crate::params::Params;
-use crate::resources::{reservation_params, Editable};
+use crate::resources::{reservation_params, Editable, Resource};
 use crate::{ApiError, ApiResult, ServerState};
 
 /// The largest envelope accepted: a task's attributes may be 4,096 characters, escaped up to six bytes
@@ -119,10 +123,12 @@ async fn answer(state: &ServerState, headers: &HeaderMap, body: &[u8]) -> ApiRes
         ))
     })?;
     let now = state.engine().now();
-    let bearer = token::verify(state, &envelope.token, now).await?;
+    let grant = token::verify_grant(state, &envelope.token, now).await?;
     // The SDK's `updateToken` sends nothing on the socket: the new token arrives here (`Sessions::extend`).
-    let deadline = super::deadline_in(u64::try_from(bearer.lifetime_ms(now)).unwrap_or(0));
-    state.bridge().sessions.extend(bearer.worker_sid, super::Addressing::V2, deadline);
+    if let Grant::Worker(bearer) = grant {
+        let deadline = super::deadline_in(u64::try_from(bearer.lifetime_ms(now)).unwrap_or(0));
+        state.bridge().sessions.extend(bearer.worker_sid, super::Addressing::V2, deadline);
+    }
     let p = params(envelope.params.unwrap_or_default());
     let path = relative(&envelope.url);
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
@@ -132,12 +138,13 @@ async fn answer(state: &ServerState, headers: &HeaderMap, body: &[u8]) -> ApiRes
     };
     let Some((ws, rest)) = rest.split_first() else { return Err(unknown(&method, &envelope.url)) };
     let ws = sid(ws, Prefix::Workspace, "WorkspaceSid")?;
-    if ws != bearer.workspace_sid {
-        return Err(forbidden(format!("the token is for workspace {}, not {ws}", bearer.workspace_sid)));
+    if ws != grant.workspace_sid() {
+        return Err(forbidden(format!("the token is for workspace {}, not {ws}", grant.workspace_sid())));
     }
-    let call = Call { state, bearer, p, if_match: if_match(headers) };
+    let call = Call { state, grant, p, if_match: if_match(headers) };
     match (method.as_str(), rest) {
         ("GET", ["Activities"]) => call.activities().await,
+        ("GET", ["Workers"]) => call.workers().await,
         ("GET", ["Workers", wk]) => call.worker(wk).await,
         ("POST", ["Workers", wk]) => call.update_worker(wk).await,
         ("GET", ["Workers", wk, "WorkerChannels"] | ["Workers", wk, "Channels"]) => {
@@ -159,6 +166,9 @@ async fn answer(state: &ServerState, headers: &HeaderMap, body: &[u8]) -> ApiRes
         ("POST", ["Tasks"]) => call.create_task().await,
         ("GET", ["Tasks", wt]) => call.task(wt).await,
         ("POST", ["Tasks", wt]) => call.update_task(wt).await,
+        ("POST", ["Tasks", wt, "Reservations", wr]) => call.supervise(wt, wr).await,
+        ("GET", ["TaskQueues"]) => call.task_queues().await,
+        ("GET", ["TaskQueues", wq]) => call.task_queue(wq).await,
         _ => Err(unknown(&method, &envelope.url)),
     }
 }
@@ -204,29 +214,67 @@ pub(super) fn forbidden(why: String) -> ApiError {
 /// One envelope call, checked against its bearer.
 struct Call<'a> {
     state: &'a ServerState,
-    bearer: Bearer,
+    grant: Grant,
     p: Params,
     if_match: Option<String>,
 }
 
 impl Call<'_> {
     fn ws(&self) -> Sid {
-        self.bearer.workspace_sid
+        self.grant.workspace_sid()
+    }
+
+    /// The bearer's worker; a workspace token has none.
+    fn own(&self) -> ApiResult<Sid> {
+        match self.grant {
+            Grant::Worker(b) => Ok(b.worker_sid),
+            Grant::Workspace(_) => Err(forbidden(
+                "the token is a workspace token (role admin, no worker_sid); this call acts as a worker"
+                    .into(),
+            )),
+        }
+    }
+
+    /// A supervisor's, an admin's or a workspace token: it may read and set the workspace's workers.
+    fn workspace_wide(&self) -> bool {
+        match self.grant {
+            Grant::Worker(b) => b.supervisor,
+            Grant::Workspace(_) => true,
+        }
+    }
+
+    /// Refuses a worker's token on a call that reads or changes the workspace beyond its worker.
+    fn need_workspace_wide(&self, what: &str) -> ApiResult<()> {
+        if self.workspace_wide() {
+            return Ok(());
+        }
+        Err(forbidden(format!(
+            "{what} needs a supervisor's or a workspace token (grant role supervisor or admin)"
+        )))
     }
 
     /// The worker of the path, which must be the bearer's.
     fn own_worker(&self, wk: &str) -> ApiResult<Sid> {
         let wk = sid(wk, Prefix::Worker, "WorkerSid")?;
-        if wk != self.bearer.worker_sid {
-            return Err(forbidden(format!("the token is for worker {}, not {wk}", self.bearer.worker_sid)));
+        let own = self.own()?;
+        if wk != own {
+            return Err(forbidden(format!("the token is for worker {own}, not {wk}")));
         }
         Ok(wk)
+    }
+
+    /// The worker of the path: the bearer's, or any for a workspace-wide token.
+    fn readable_worker(&self, wk: &str) -> ApiResult<Sid> {
+        if self.workspace_wide() {
+            return sid(wk, Prefix::Worker, "WorkerSid");
+        }
+        self.own_worker(wk)
     }
 
     /// The task of the path, which must be reserved to the bearer's worker (now or before).
     async fn own_task(&self, wt: &str) -> ApiResult<Sid> {
         let wt = sid(wt, Prefix::Task, "TaskSid")?;
-        let (ws, wk) = (self.ws(), self.bearer.worker_sid);
+        let (ws, wk) = (self.ws(), self.own()?);
         let theirs = self.state.engine().reservations(ws, Parent::Task(wt), None, Some(wk)).await?;
         if theirs.is_empty() {
             return Err(forbidden(format!("task {wt} is not reserved to worker {wk}")));
@@ -235,9 +283,13 @@ impl Call<'_> {
     }
 
     /// `PageSize` and `AfterSid` of a list.
+    /// `NextToken` is the same place: the SDK sends it instead of `AfterSid` when it orders a list, and this
+    /// bridge's next token is the last SID of the page.
     fn page_request(&mut self) -> ApiResult<(usize, Option<String>)> {
         let size = self.p.int("PageSize", 1, MAX_PAGE as i64)?.unwrap_or(50);
-        Ok((usize::try_from(size).unwrap_or(MAX_PAGE), self.p.str("AfterSid")))
+        let (after, next) = (self.p.str("AfterSid"), self.p.str("NextToken"));
+        let after = after.or(next);
+        Ok((usize::try_from(size).unwrap_or(MAX_PAGE), after))
     }
 
     fn finish(self) -> ApiResult<()> {
@@ -254,9 +306,42 @@ impl Call<'_> {
     }
 
     async fn worker(self, wk: &str) -> ApiResult<Value> {
-        let wk = self.own_worker(wk)?;
+        let wk = self.readable_worker(wk)?;
         let w = self.state.engine().worker(self.ws(), wk).await?;
         Ok(format::worker(&w))
+    }
+
+    /// `Workspace.fetchWorkers` (eb §4.3): the REST list's filters and `Ordering`, paged by `AfterSid`
+    /// (or `NextToken`, which the SDK sends instead once it orders).
+    async fn workers(mut self) -> ApiResult<Value> {
+        self.need_workspace_wide("Listing the workspace's workers")?;
+        let (size, after) = self.page_request()?;
+        let filter = <Worker as Resource>::filter(&mut self.p)?;
+        let (ws, engine) = (self.ws(), self.state.engine().clone());
+        self.finish()?;
+        let items = <Worker as Resource>::list(&engine, ws, filter).await?;
+        page(&items, size, after, |w| w.sid, format::worker)
+    }
+
+    /// `Workspace.fetchTaskQueues` (eb §4.3), with the REST list's filters and `Ordering`.
+    async fn task_queues(mut self) -> ApiResult<Value> {
+        self.need_workspace_wide("Listing the workspace's task queues")?;
+        let (size, after) = self.page_request()?;
+        let filter = <TaskQueue as Resource>::filter(&mut self.p)?;
+        let (ws, engine) = (self.ws(), self.state.engine().clone());
+        self.finish()?;
+        let items = <TaskQueue as Resource>::list(&engine, ws, filter).await?;
+        page(&items, size, after, |q| q.sid, format::task_queue)
+    }
+
+    /// `Workspace.fetchTaskQueue` (eb §4.3).
+    async fn task_queue(self, wq: &str) -> ApiResult<Value> {
+        self.need_workspace_wide("Reading a task queue")?;
+        let wq = sid(wq, Prefix::TaskQueue, "TaskQueueSid")?;
+        let engine = self.state.engine();
+        let q = <TaskQueue as Resource>::fetch(engine, self.ws(), wq).await?;
+        self.finish()?;
+        Ok(format::task_queue(&q))
     }
 
     /// `Activity.setAsCurrent` and `Worker.setAttributes` on the bearer's worker;
@@ -267,7 +352,7 @@ impl Call<'_> {
     async fn update_worker(mut self, wk: &str) -> ApiResult<Value> {
         let wk = match self.own_worker(wk) {
             Ok(wk) => wk,
-            Err(_) if self.bearer.supervisor => {
+            Err(_) if self.workspace_wide() => {
                 self.if_match = None;
                 sid(wk, Prefix::Worker, "WorkerSid")?
             }
@@ -348,7 +433,10 @@ impl Call<'_> {
     }
 
     async fn task(self, wt: &str) -> ApiResult<Value> {
-        let wt = self.own_task(wt).await?;
+        let wt = match self.workspace_wide() {
+            true => sid(wt, Prefix::Task, "TaskSid")?,
+            false => self.own_task(wt).await?,
+        };
         let engine = self.state.engine();
         let t = engine.task(self.ws(), wt).await?;
         Ok(format::task(&t, engine.now()))
@@ -361,6 +449,43 @@ impl Call<'_> {
         self.finish()?;
         let t = engine.apply::<Task>(command).await?;
         Ok(format::task(&t, engine.now()))
+    }
+
+    /// `Supervisor.monitor` (eb §4.3): `POST Tasks/{WT}/Reservations/{WR}` with `Instruction=supervise`,
+    /// `Supervisor` (the SDK sends its own worker) and `SupervisorMode`, for a supervisor's or a workspace
+    /// token; a supervisor may name only itself. The SDK updates a reservation in no other way on this view
+    /// (a worker's own reservation is at `Workers/{WK}/Reservations/{WR}`), so other updates are refused.
+    async fn supervise(mut self, wt: &str, wr: &str) -> ApiResult<Value> {
+        self.need_workspace_wide("Supervising a call")?;
+        let wt = sid(wt, Prefix::Task, "TaskSid")?;
+        let wr = sid(wr, Prefix::Reservation, "ReservationSid")?;
+        let params = reservation_params(&mut self.p, Parent::Task(wt))?;
+        if !params.instruction.as_deref().is_some_and(|i| i.eq_ignore_ascii_case("supervise")) {
+            return Err(ApiError::invalid(
+                "On a task's reservation the event bridge takes Instruction=supervise only; a worker updates its \
+                 own reservation at Workspaces/{WS}/Workers/{WK}/Reservations/{WR}",
+            ));
+        }
+        if let (Grant::Worker(b), Some(named)) = (self.grant, params.supervisor.as_deref()) {
+            if named != b.worker_sid.to_string() {
+                return Err(forbidden(format!(
+                    "the token is for supervisor {}, which may supervise as itself only, not as {named}",
+                    b.worker_sid
+                )));
+            }
+        }
+        let command = Command::UpdateReservation {
+            workspace_sid: self.ws(),
+            task_sid: Some(wt),
+            worker_sid: None,
+            sid: wr,
+            params: Box::new(params),
+            if_match: self.if_match.take(),
+        };
+        let state = self.state;
+        self.finish()?;
+        let r = state.engine().apply::<Reservation>(command).await?;
+        with_task(state, &r).await
     }
 
     /// `Reservation.updateParticipant` (eb §4.3, `WorkerParticipant`): mute the worker's leg in the

@@ -4,7 +4,7 @@
 //! key is present (`null` passes) and throws out of its socket handler when one is missing, so every
 //! object carries every key its class checks.
 
-use engine::model::{Activity, Reservation, Task, Worker, WorkerChannel};
+use engine::model::{Activity, QueueOrder, Reservation, Task, TaskQueue, Worker, WorkerChannel};
 use engine::{Core, Sid, Timestamp};
 use serde_json::{json, Value};
 
@@ -38,6 +38,26 @@ pub(super) fn activity(a: &Activity) -> Value {
         "available": a.available,
         "date_created": secs(a.date_created),
         "date_updated": secs(a.date_updated),
+    })
+}
+
+/// A task queue, as the SDK's `Workspace` class reads it (`TaskQueueDescriptor`).
+pub(super) fn task_queue(q: &TaskQueue) -> Value {
+    json!({
+        "account_sid": q.account_sid.to_string(),
+        "workspace_sid": q.workspace_sid.to_string(),
+        "sid": q.sid.to_string(),
+        "friendly_name": q.friendly_name,
+        "target_workers": q.target_workers,
+        "max_reserved_workers": q.max_reserved_workers,
+        "task_order": q.task_order.as_str(),
+        "lifo_queue": q.task_order == QueueOrder::Lifo,
+        "reservation_activity_sid": q.reservation_activity_sid.map(|s| s.to_string()),
+        "reservation_activity_name": q.reservation_activity_name,
+        "assignment_activity_sid": q.assignment_activity_sid.map(|s| s.to_string()),
+        "assignment_activity_name": q.assignment_activity_name,
+        "date_created": secs(q.date_created),
+        "date_updated": secs(q.date_updated),
     })
 }
 
@@ -119,6 +139,7 @@ pub(super) fn page(contents: Vec<Value>, more: Option<Sid>) -> Value {
     json!({
         "contents": contents,
         "after_sid": more.map(|s| s.to_string()),
-        "meta": { "list_key": "contents" },
+        // `next_token` is where the SDK looks once it orders a list (it then sends `NextToken`).
+        "meta": { "list_key": "contents", "next_token": more.map(|s| s.to_string()) },
     })
 }

@@ -20,9 +20,12 @@
 //! channels, capability-token policies, public REST JSON) is in [`v1`], reusing this module's socket loop,
 //! sessions, dispatcher, CORS and error bodies.
 //!
-//! Not here yet (issue 22): of the §4.3 calls, transfers (the engine has no Transfer resource; the envelope
-//! says so with 501), `Supervisor.monitor` (the engine has no `supervise` instruction), and the `Workspace`
-//! class's admin calls (lists of workers, queues and tasks: a token must name a worker today).
+//! Besides a worker's own calls, the envelope serves the SDK's `Workspace` class (a workspace token, role
+//! `admin` and no worker: lists of workers and queues, a worker, a queue, a task) and its `Supervisor`
+//! (another worker's activity and attributes, and `monitor` through the engine's `supervise` instruction).
+//!
+//! Not here yet (issue 22): of the §4.3 calls, task transfers (`Task.transfer`, `OutgoingTransfer.cancel`):
+//! the engine has no Transfer resource, and the envelope says so with 501.
 
 mod channel;
 mod dispatch;

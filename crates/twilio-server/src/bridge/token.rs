@@ -4,7 +4,9 @@
 //! - an AccessToken with a TaskRouter grant naming the workspace and the worker, `sub` the engine's account
 //!   and `iss` an `SK…` key or the account SID itself. A key of the engine's API Keys resource is checked
 //!   with its secret; any other `SK…` issuer, and the account, with the auth token (how tokens were made
-//!   before the engine had keys, and what the SDK test does);
+//!   before the engine had keys, and what the SDK test does). A grant whose role is `admin` may name no
+//!   worker: that is the SDK's `Workspace` class (eb §2), which reads the workspace through the envelope
+//!   and has no channel;
 //! - a worker capability token (the original app's, `twilio::token::WorkerCapability`), whose `channel` is
 //!   the worker.
 //!
@@ -23,9 +25,26 @@ pub(super) struct Bearer {
     pub worker_sid: Sid,
     /// Expiry, unix seconds.
     pub exp: u64,
-    /// The grant's role is `supervisor` (Flex's, the SDK's `Supervisor`): it may also set another worker's
-    /// activity and attributes in the workspace (eb §4.3).
+    /// The grant's role is `supervisor` (Flex's, the SDK's `Supervisor`) or `admin`: it may also read the
+    /// workspace's workers, queues and tasks and set another worker's activity and attributes (eb §4.3).
     pub supervisor: bool,
+}
+
+/// A valid token: a worker's, or a workspace-level one (role `admin`, no worker).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Grant {
+    Worker(Bearer),
+    /// The workspace the token is for.
+    Workspace(Sid),
+}
+
+impl Grant {
+    pub fn workspace_sid(&self) -> Sid {
+        match self {
+            Grant::Worker(b) => b.workspace_sid,
+            Grant::Workspace(workspace_sid) => *workspace_sid,
+        }
+    }
 }
 
 impl Bearer {
@@ -40,8 +59,19 @@ pub(super) fn unauthorized(why: impl std::fmt::Display) -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, crate::error::AUTHENTICATE, format!("Invalid token: {why}"))
 }
 
-/// Checks `token` against the engine's credentials and API keys at `now`.
+/// Checks `token` at `now` and requires that it names a worker: the event channel is a worker's.
 pub(super) async fn verify(state: &ServerState, token: &str, now: Timestamp) -> ApiResult<Bearer> {
+    match verify_grant(state, token, now).await? {
+        Grant::Worker(bearer) => Ok(bearer),
+        Grant::Workspace(_) => Err(unauthorized(
+            "its TaskRouter grant names no worker_sid; a worker's event channel needs one (a workspace token, \
+             role admin, may only use the envelope)",
+        )),
+    }
+}
+
+/// Checks `token` against the engine's credentials and API keys at `now`.
+pub(super) async fn verify_grant(state: &ServerState, token: &str, now: Timestamp) -> ApiResult<Grant> {
     let credentials = state.credentials();
     let secs = u64::try_from(now.secs()).unwrap_or(0);
     let key = match unverified_issuer(token).and_then(|iss| Sid::parse_as(&iss, Prefix::ApiKey).ok()) {
@@ -50,7 +80,7 @@ pub(super) async fn verify(state: &ServerState, token: &str, now: Timestamp) -> 
     };
     let secret = key.as_deref().unwrap_or(&credentials.auth_token);
     let access = verify_access_token_signature(token, secret, secs);
-    let bearer = match access {
+    let grant = match access {
         Ok(claims) => {
             if claims.sub != credentials.account_sid {
                 return Err(unauthorized(format!(
@@ -65,17 +95,24 @@ pub(super) async fn verify(state: &ServerState, token: &str, now: Timestamp) -> 
                 )));
             }
             let grant = claims.grants.task_router.unwrap_or_default();
-            let supervisor = grant.role.as_deref() == Some("supervisor");
-            let (Some(ws), Some(wk)) = (grant.workspace_sid, grant.worker_sid) else {
-                return Err(unauthorized(
-                    "its TaskRouter grant must name a workspace_sid and a worker_sid for a worker's channel",
-                ));
+            let role = grant.role.as_deref();
+            let Some(ws) = grant.workspace_sid else {
+                return Err(unauthorized("its TaskRouter grant names no workspace_sid"));
             };
-            Bearer {
-                workspace_sid: parse(&ws, Prefix::Workspace)?,
-                worker_sid: parse(&wk, Prefix::Worker)?,
-                exp: claims.exp,
-                supervisor,
+            let workspace_sid = parse(&ws, Prefix::Workspace)?;
+            match grant.worker_sid {
+                Some(wk) => Grant::Worker(Bearer {
+                    workspace_sid,
+                    worker_sid: parse(&wk, Prefix::Worker)?,
+                    exp: claims.exp,
+                    supervisor: matches!(role, Some("supervisor" | "admin")),
+                }),
+                None if role == Some("admin") => Grant::Workspace(workspace_sid),
+                None => {
+                    return Err(unauthorized(
+                        "its TaskRouter grant names no worker_sid (only a grant with role admin may leave it out)",
+                    ))
+                }
             }
         }
         // Not an AccessToken's claims: perhaps a worker capability token.
@@ -87,16 +124,16 @@ pub(super) async fn verify(state: &ServerState, token: &str, now: Timestamp) -> 
                     claims.account_sid, credentials.account_sid
                 )));
             }
-            Bearer {
+            Grant::Worker(Bearer {
                 workspace_sid: parse(&claims.workspace_sid, Prefix::Workspace)?,
                 worker_sid: parse(&claims.worker_sid, Prefix::Worker)?,
                 exp: claims.exp,
                 supervisor: false,
-            }
+            })
         }
         Err(e) => return Err(unauthorized(e)),
     };
-    Ok(bearer)
+    Ok(grant)
 }
 
 /// The `iss` claim, read before the signature is checked, only to choose the key to check it with.
@@ -138,10 +175,14 @@ mod tests {
     }
 
     fn access(account: &str, secret: &str, worker: Option<&str>) -> String {
+        with_role(account, secret, worker, "worker")
+    }
+
+    fn with_role(account: &str, secret: &str, worker: Option<&str>, role: &str) -> String {
         let grant = TaskRouterGrant {
             workspace_sid: Some(WS.into()),
             worker_sid: worker.map(Into::into),
-            role: Some("worker".into()),
+            role: Some(role.into()),
         };
         AccessToken::new(account, "SK00000000000000000000000000000009", secret)
             .task_router_grant(grant)
@@ -169,6 +210,16 @@ mod tests {
             let e = verify(&state, &bad, now).await.unwrap_err();
             assert_eq!(e.status, StatusCode::UNAUTHORIZED, "{e}");
         }
+        // A workspace (admin) token names no worker: good for the envelope, not for a worker's channel.
+        let admin = with_role(AC, "secret", None, "admin");
+        let grant = verify_grant(&state, &admin, now).await.unwrap();
+        assert!(matches!(grant, Grant::Workspace(ws) if ws.to_string() == WS), "{grant:?}");
+        let e = verify(&state, &admin, now).await.unwrap_err();
+        assert!(e.message.contains("names no worker_sid"), "{e}");
+        let supervisor = verify(&state, &with_role(AC, "secret", Some(WK), "supervisor"), now).await.unwrap();
+        assert!(supervisor.supervisor);
+        assert!(!ok.supervisor);
+
         let later = Timestamp::from_secs(NOW as i64 + 3601);
         let e = verify(&state, &access(AC, "secret", Some(WK)), later).await.unwrap_err();
         assert!(e.message.contains("expired"), "{e}");

@@ -4,6 +4,7 @@ mod helpers;
 
 mod bridge;
 mod bridge_v1;
+mod bridge_roles;
 mod callbacks;
 mod channel_client;
 mod conferences;
