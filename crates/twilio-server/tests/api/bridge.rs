@@ -10,28 +10,24 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use twilio::token::{AccessToken, TaskRouterGrant, WorkerCapability};
 
-use crate::helpers::{spawn_app_with, TestApp, ACCOUNT, TOKEN};
+use crate::helpers::{spawn_bridge_app as app, TestApp, ACCOUNT, NOW, TOKEN};
 
 pub(crate) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-/// The engine's clock in the tests (see `spawn_app`).
-const NOW: u64 = 1_700_000_000;
+/// The API key SID the tests' AccessTokens name (signed with the auth token unless a test says otherwise).
+const KEY: &str = "SK00000000000000000000000000000009";
 
-/// A short heartbeat so the test sees one without waiting Twilio's 15 s.
-async fn app() -> TestApp {
-    spawn_app_with(twilio_server::bridge::Options { heartbeat: Duration::from_millis(50) }).await
+/// A TaskRouter grant for worker `wk` of `ws`, with no role.
+fn grant(ws: &str, wk: &str) -> TaskRouterGrant {
+    TaskRouterGrant { workspace_sid: Some(ws.into()), worker_sid: Some(wk.into()), role: None }
 }
 
+/// A worker's AccessToken as the SDK gets it, valid for `ttl` seconds from [`NOW`].
 fn token(ws: &str, wk: &str, ttl: u64) -> String {
-    let grant = TaskRouterGrant {
-        workspace_sid: Some(ws.into()),
-        worker_sid: Some(wk.into()),
-        role: Some("worker".into()),
-    };
-    AccessToken::new(ACCOUNT, "SK00000000000000000000000000000009", TOKEN)
+    AccessToken::new(ACCOUNT, KEY, TOKEN)
         .identity("alice")
         .ttl(Duration::from_secs(ttl))
-        .task_router_grant(grant)
+        .task_router_grant(TaskRouterGrant { role: Some("worker".into()), ..grant(ws, wk) })
         .to_jwt(NOW)
         .unwrap()
 }
@@ -99,13 +95,17 @@ async fn call_centre(app: &TestApp) -> (String, String, String) {
     (ws, a, b)
 }
 
+/// [`call_centre`] with B busy elsewhere (Offline), so the tasks go to A.
+async fn call_centre_for_a(app: &TestApp) -> (String, String, String) {
+    let (ws, a, b) = call_centre(app).await;
+    app.move_worker(&ws, &b, "Offline").await;
+    (ws, a, b)
+}
+
 #[tokio::test]
 async fn a_worker_gets_init_heartbeats_and_its_reservation_and_accepts_through_the_envelope() {
     let app = app().await;
-    let (ws, a, b) = call_centre(&app).await;
-    // B is busy elsewhere, so the task goes to A.
-    let offline = app.activity(&ws, "Offline").await;
-    app.post(&format!("/v1/Workspaces/{ws}/Workers/{b}"), &[("ActivitySid", &offline)]).await;
+    let (ws, a, _) = call_centre_for_a(&app).await;
     let token = token(&ws, &a, 3600);
     let mut socket = connect(&app, &token, "").await;
 
@@ -209,9 +209,8 @@ async fn a_worker_gets_init_heartbeats_and_its_reservation_and_accepts_through_t
 #[tokio::test]
 async fn a_worker_token_cannot_read_or_act_on_another_worker() {
     let app = app().await;
-    let (ws, a, b) = call_centre(&app).await;
+    let (ws, a, b) = call_centre_for_a(&app).await;
     let offline = app.activity(&ws, "Offline").await;
-    app.post(&format!("/v1/Workspaces/{ws}/Workers/{b}"), &[("ActivitySid", &offline)]).await;
     let task = app.task(&ws).await;
     let task_sid = task["sid"].as_str().unwrap();
     let wr = app.first_reservation(&ws, task_sid).await;
@@ -251,22 +250,14 @@ async fn a_worker_token_cannot_read_or_act_on_another_worker() {
 async fn bad_tokens_are_refused_on_upgrade_and_in_the_envelope() {
     let app = app().await;
     let (ws, a, _) = call_centre(&app).await;
-    let other_secret = AccessToken::new(ACCOUNT, "SK00000000000000000000000000000009", "not the auth token")
-        .task_router_grant(TaskRouterGrant {
-            workspace_sid: Some(ws.clone()),
-            worker_sid: Some(a.clone()),
-            role: None,
-        })
+    let other_secret = AccessToken::new(ACCOUNT, KEY, "not the auth token")
+        .task_router_grant(grant(&ws, &a))
         .to_jwt(NOW)
         .unwrap();
     // Issued long enough ago to have expired by the engine's clock.
-    let expired = AccessToken::new(ACCOUNT, "SK00000000000000000000000000000009", TOKEN)
+    let expired = AccessToken::new(ACCOUNT, KEY, TOKEN)
         .ttl(Duration::from_secs(10))
-        .task_router_grant(TaskRouterGrant {
-            workspace_sid: Some(ws.clone()),
-            worker_sid: Some(a.clone()),
-            role: None,
-        })
+        .task_router_grant(grant(&ws, &a))
         .to_jwt(NOW - 3600)
         .unwrap();
     let unknown_worker = token(&ws, "WK000000000000000000000000000000ff", 3600);
@@ -359,25 +350,13 @@ async fn sessions_close_existing_ones_set_offline_and_close_at_token_expiry() {
     // The worker's last session goes: with setWorkerOfflineIfDisconnected it goes Offline.
     second.send(Message::Close(None)).await.unwrap();
     while second.next().await.is_some() {}
-    let mut activity = String::new();
-    for _ in 0..200 {
-        let (_, worker) = app.get(&format!("/v1/Workspaces/{ws}/Workers/{a}")).await;
-        activity = worker["activity_name"].as_str().unwrap().to_owned();
-        if activity == "Offline" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let activity = app.poll_worker(&ws, &a, "activity_name", "Offline").await;
     assert_eq!(activity, "Offline");
 
     // A token with a second left: the channel closes with a reason when it runs out.
-    let short = AccessToken::new(ACCOUNT, "SK00000000000000000000000000000009", TOKEN)
+    let short = AccessToken::new(ACCOUNT, KEY, TOKEN)
         .ttl(Duration::from_secs(1))
-        .task_router_grant(TaskRouterGrant {
-            workspace_sid: Some(ws.clone()),
-            worker_sid: Some(a.clone()),
-            role: None,
-        })
+        .task_router_grant(grant(&ws, &a))
         .to_jwt(NOW)
         .unwrap();
     let mut socket = connect(&app, &short, "").await;
@@ -395,10 +374,9 @@ async fn an_access_token_signed_with_an_api_key_opens_the_channel() {
     let (status, key) =
         app.post(&format!("/2010-04-01/Accounts/{ACCOUNT}/Keys.json"), &[("FriendlyName", "sdk")]).await;
     assert_eq!(status, 201, "{key}");
-    let grant = TaskRouterGrant { workspace_sid: Some(ws.clone()), worker_sid: Some(a.clone()), role: None };
     let signed = |secret: &str| {
         AccessToken::new(ACCOUNT, key["sid"].as_str().unwrap(), secret)
-            .task_router_grant(grant.clone())
+            .task_router_grant(grant(&ws, &a))
             .to_jwt(NOW)
             .unwrap()
     };
@@ -432,11 +410,9 @@ async fn an_updated_token_in_an_envelope_moves_the_channels_expiry_and_a_bad_one
     let (ws, a, b) = call_centre(&app).await;
     let worker_a = format!("Workspaces/{ws}/Workers/{a}");
     let signed = |account: &str, secret: &str, wk: &str| {
-        let grant =
-            TaskRouterGrant { workspace_sid: Some(ws.clone()), worker_sid: Some(wk.into()), role: None };
-        AccessToken::new(account, "SK00000000000000000000000000000009", secret)
+        AccessToken::new(account, KEY, secret)
             .ttl(Duration::from_secs(3600))
-            .task_router_grant(grant)
+            .task_router_grant(grant(&ws, wk))
             .to_jwt(NOW)
             .unwrap()
     };
@@ -470,8 +446,7 @@ async fn an_updated_token_in_an_envelope_moves_the_channels_expiry_and_a_bad_one
     let (status, body) = call(&app, &signed(ACCOUNT, TOKEN, &a), "GET", &worker_a, json!({})).await;
     assert_eq!(status, 200, "{body}");
     stays_open_for_heartbeats(&mut socket, 30).await;
-    let offline = app.activity(&ws, "Offline").await;
-    app.post(&format!("/v1/Workspaces/{ws}/Workers/{b}"), &[("ActivitySid", &offline)]).await;
+    app.move_worker(&ws, &b, "Offline").await;
     let task = app.task(&ws).await;
     let created = wait_for(&mut socket, "reservation.created").await;
     assert_eq!(created["task"]["sid"], task["sid"]);
@@ -480,9 +455,7 @@ async fn an_updated_token_in_an_envelope_moves_the_channels_expiry_and_a_bad_one
 #[tokio::test]
 async fn participant_calls_hold_mute_and_kick_the_legs_of_the_tasks_conference() {
     let app = app().await;
-    let (ws, a, b) = call_centre(&app).await;
-    let offline = app.activity(&ws, "Offline").await;
-    app.post(&format!("/v1/Workspaces/{ws}/Workers/{b}"), &[("ActivitySid", &offline)]).await;
+    let (ws, a, b) = call_centre_for_a(&app).await;
     let (token_a, token_b) = (token(&ws, &a, 3600), token(&ws, &b, 3600));
     // A call's task: the conference instruction puts the customer's call in the conference.
     let attributes = r#"{"type":"support","call_sid":"CA00000000000000000000000000000c01"}"#;
@@ -490,22 +463,19 @@ async fn participant_calls_hold_mute_and_kick_the_legs_of_the_tasks_conference()
     assert_eq!(status, 201, "{task}");
     let wt = task["sid"].as_str().unwrap().to_owned();
     let wr = app.first_reservation(&ws, &wt).await;
-    let on_a = |what: &str| format!("Workspaces/{ws}/Workers/{a}/{what}");
+    // A's own calls, on its worker's subresources.
+    let post_a = |what: &str, params: Value| {
+        let (app, token_a, url) = (&app, &token_a, format!("Workspaces/{ws}/Workers/{a}/{what}"));
+        async move { call(app, token_a, "POST", &url, params).await }
+    };
 
     // Before the conference instruction there is no leg to act on.
-    let (status, body) =
-        call(&app, &token_a, "POST", &on_a("WorkerParticipant"), json!({"ReservationSid": wr})).await;
+    let (status, body) = post_a("WorkerParticipant", json!({"ReservationSid": wr})).await;
     assert_eq!(status, 400, "{body}");
     assert!(body["message"].as_str().unwrap().contains("no conference"), "{body}");
 
-    let (status, body) = call(
-        &app,
-        &token_a,
-        "POST",
-        &on_a(&format!("Reservations/{wr}")),
-        json!({"Instruction": "conference", "To": "client:alice"}),
-    )
-    .await;
+    let conference = json!({"Instruction": "conference", "To": "client:alice"});
+    let (status, body) = post_a(&format!("Reservations/{wr}"), conference).await;
     assert_eq!(status, 200, "{body}");
     let (_, t) = app.get(&format!("/v1/Workspaces/{ws}/Tasks/{wt}")).await;
     let attributes: Value = serde_json::from_str(t["attributes"].as_str().unwrap()).unwrap();
@@ -521,32 +491,24 @@ async fn participant_calls_hold_mute_and_kick_the_legs_of_the_tasks_conference()
     };
 
     // Reservation.updateParticipant: the worker's own leg, muted.
-    let (status, body) = call(
-        &app,
-        &token_a,
-        "POST",
-        &on_a("WorkerParticipant"),
-        json!({"ReservationSid": wr, "Mute": true, "BeepOnExit": false}),
-    )
-    .await;
+    let mute = json!({"ReservationSid": wr, "Mute": true, "BeepOnExit": false});
+    let (status, body) = post_a("WorkerParticipant", mute).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["payload"]["sid"], wr.as_str());
     assert_eq!(participant(worker_leg.clone()).await.1["muted"], true);
 
     // Task.updateParticipant: the customer on hold.
-    let (status, body) =
-        call(&app, &token_a, "POST", &on_a("CustomerParticipant"), json!({"TaskSid": wt, "Hold": true}))
-            .await;
+    let (status, body) = post_a("CustomerParticipant", json!({"TaskSid": wt, "Hold": true})).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["payload"]["sid"], wt.as_str());
     assert_eq!(participant(customer_leg.clone()).await.1["hold"], true);
 
     // Task.hold: the target worker's leg; a worker with no reservation of the task has none.
     let hold = |target: &str| json!({"TaskSid": wt, "TargetWorkerSid": target, "Hold": true});
-    let (status, body) = call(&app, &token_a, "POST", &on_a("HoldWorkerParticipant"), hold(&a)).await;
+    let (status, body) = post_a("HoldWorkerParticipant", hold(&a)).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(participant(worker_leg.clone()).await.1["hold"], true);
-    let (status, body) = call(&app, &token_a, "POST", &on_a("HoldWorkerParticipant"), hold(&b)).await;
+    let (status, body) = post_a("HoldWorkerParticipant", hold(&b)).await;
     assert_eq!(status, 400, "{body}");
 
     // B is not on A's task: every participant call on it is refused and changes nothing.
@@ -557,19 +519,12 @@ async fn participant_calls_hold_mute_and_kick_the_legs_of_the_tasks_conference()
 
     // Task.kick: the worker's leg leaves the conference.
     let kick = json!({"TaskSid": wt, "TargetWorkerSid": a});
-    let (status, body) = call(&app, &token_a, "POST", &on_a("KickWorkerParticipant"), kick).await;
+    let (status, body) = post_a("KickWorkerParticipant", kick).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(participant(worker_leg).await.0, 404);
 
     // Transfers are not in the engine: said plainly, not as an unknown route.
-    let (status, body) = call(
-        &app,
-        &token_a,
-        "POST",
-        &on_a("Transfers"),
-        json!({"ReservationSid": wr, "TaskSid": wt, "To": b}),
-    )
-    .await;
+    let (status, body) = post_a("Transfers", json!({"ReservationSid": wr, "TaskSid": wt, "To": b})).await;
     assert_eq!(status, 501, "{body}");
     assert!(body["message"].as_str().unwrap().contains("not implemented"), "{body}");
 }
@@ -577,9 +532,7 @@ async fn participant_calls_hold_mute_and_kick_the_legs_of_the_tasks_conference()
 #[tokio::test]
 async fn a_channel_opened_after_its_reservation_gets_its_tasks_events() {
     let app = app().await;
-    let (ws, a, b) = call_centre(&app).await;
-    let offline = app.activity(&ws, "Offline").await;
-    app.post(&format!("/v1/Workspaces/{ws}/Workers/{b}"), &[("ActivitySid", &offline)]).await;
+    let (ws, a, _) = call_centre_for_a(&app).await;
     // The reservation comes before any channel is open, so before the bridge reads the event stream at all.
     let task = app.task(&ws).await;
     let wt = task["sid"].as_str().unwrap();
@@ -601,15 +554,8 @@ async fn a_supervisors_token_sets_another_workers_activity_and_attributes() {
     let app = app().await;
     let (ws, a, b) = call_centre(&app).await;
     let offline = app.activity(&ws, "Offline").await;
-    let grant = TaskRouterGrant {
-        workspace_sid: Some(ws.clone()),
-        worker_sid: Some(b.clone()),
-        role: Some("supervisor".into()),
-    };
-    let supervisor = AccessToken::new(ACCOUNT, "SK00000000000000000000000000000009", TOKEN)
-        .task_router_grant(grant)
-        .to_jwt(NOW)
-        .unwrap();
+    let grant = TaskRouterGrant { role: Some("supervisor".into()), ..grant(&ws, &b) };
+    let supervisor = AccessToken::new(ACCOUNT, KEY, TOKEN).task_router_grant(grant).to_jwt(NOW).unwrap();
     let on_a = format!("Workspaces/{ws}/Workers/{a}");
     // The SDK's Supervisor sends its own worker's version as If-Match: not A's, and not checked for A.
     let set = |params: Value| json!({"url": on_a, "method": "POST", "params": params, "token": supervisor});

@@ -11,17 +11,10 @@ use tokio_tungstenite::tungstenite::Message;
 use twilio::token::{ChannelCapability, WorkerCapability};
 
 use crate::bridge::{next_event, wait_for, Socket};
-use crate::helpers::{spawn_app_with, TestApp, ACCOUNT, TOKEN};
-
-/// The engine's clock in the tests (see `spawn_app`).
-const NOW: u64 = 1_700_000_000;
+use crate::helpers::{spawn_bridge_app as app, TestApp, ACCOUNT, NOW, TOKEN};
 
 /// The TaskRouter base taskrouter.js v1 puts in envelopes unless `apiBaseUrl` is given.
 const TWILIO: &str = "https://taskrouter.twilio.com/v1";
-
-async fn app() -> TestApp {
-    spawn_app_with(twilio_server::bridge::Options { heartbeat: Duration::from_millis(50) }).await
-}
 
 /// A worker's token as the original app made it: reservation and activity updates allowed.
 fn worker_token(ws: &str, wk: &str) -> String {
@@ -76,8 +69,7 @@ async fn call_centre(app: &TestApp) -> (String, String, String, String) {
     let queue = app.call_centre(&ws, &[]).await.queue;
     let a = app.available_worker(&ws, "alice").await;
     let b = app.available_worker(&ws, "bob").await;
-    let offline = app.activity(&ws, "Offline").await;
-    app.post(&format!("/v1/Workspaces/{ws}/Workers/{b}"), &[("ActivitySid", &offline)]).await;
+    app.move_worker(&ws, &b, "Offline").await;
     (ws, queue, a, b)
 }
 
@@ -163,10 +155,8 @@ async fn policies_keep_a_worker_to_itself() {
     let app = app().await;
     let (ws, _, a, b) = call_centre(&app).await;
     // B is available, A offline: the task's reservation is B's.
-    let idle = app.available_activity(&ws).await;
-    let offline = app.activity(&ws, "Offline").await;
-    app.post(&format!("/v1/Workspaces/{ws}/Workers/{b}"), &[("ActivitySid", &idle)]).await;
-    app.post(&format!("/v1/Workspaces/{ws}/Workers/{a}"), &[("ActivitySid", &offline)]).await;
+    let idle = app.move_worker(&ws, &b, "Available").await;
+    app.move_worker(&ws, &a, "Offline").await;
     let task = app.task(&ws).await;
     let wt = task["sid"].as_str().unwrap();
     let wr = app.first_reservation(&ws, wt).await;
@@ -251,8 +241,7 @@ async fn queue_and_workspace_channels_get_their_events() {
     assert_eq!(created["sid"], wt);
     let reservation = wait_for(&mut ws_socket, "reservation.created").await;
     assert_eq!(reservation["task_sid"], wt);
-    let offline = app.activity(&ws, "Offline").await;
-    app.post(&format!("/v1/Workspaces/{ws}/Workers/{a}"), &[("ActivitySid", &offline)]).await;
+    app.move_worker(&ws, &a, "Offline").await;
     let update = wait_for(&mut ws_socket, "worker.activity.update").await;
     assert_eq!(update["sid"], a.as_str());
 }
@@ -328,15 +317,7 @@ async fn expiry_closes_the_socket_and_the_last_close_applies_disconnect_activity
     assert_eq!(closed["close"], 4001, "{closed}");
     assert!(closed["reason"].as_str().unwrap().contains("expired"), "{closed}");
     while socket.next().await.is_some() {}
-    let mut activity = String::new();
-    for _ in 0..200 {
-        let (_, worker) = app.get(&format!("/v1/Workspaces/{ws}/Workers/{a}")).await;
-        activity = worker["activity_sid"].as_str().unwrap().to_owned();
-        if activity == offline {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let activity = app.poll_worker(&ws, &a, "activity_sid", &offline).await;
     assert_eq!(activity, offline);
 }
 

@@ -19,17 +19,10 @@ use twilio::eventbridge::{
 };
 use twilio::token::WorkerCapability;
 
-use crate::helpers::{spawn_app_with, TestApp, ACCOUNT, TOKEN};
-
-/// The engine's clock in the tests (see `spawn_app`): the client mints and renews by it too.
-const NOW: u64 = 1_700_000_000;
+use crate::helpers::{spawn_bridge_app as app, TestApp, ACCOUNT, NOW, TOKEN};
 
 /// The longest any one expected update may take: far above what any of them needs.
 const PATIENCE: Duration = Duration::from_secs(20);
-
-async fn app() -> TestApp {
-    spawn_app_with(twilio_server::bridge::Options { heartbeat: Duration::from_millis(50) }).await
-}
 
 /// The client's settings for `channel` on the bridge at `base`, on the engine's clock, with short backoff.
 fn config(base: &str, channel: &str) -> Config {
@@ -129,10 +122,7 @@ async fn a_worker_channel_gets_its_reservation_and_activity_as_typed_events() {
     assert_eq!(task.attributes_json().unwrap()["type"], "support");
     assert_eq!(created.payload["reservation_sid"], wr.as_str(), "the raw payload is kept");
 
-    let offline = app.activity(&ws, "Offline").await;
-    let (status, _) =
-        app.post(&format!("/v1/Workspaces/{ws}/Workers/{wk}"), &[("ActivitySid", &offline)]).await;
-    assert_eq!(status, 200);
+    let offline = app.move_worker(&ws, &wk, "Offline").await;
     let update = event(&mut updates, "worker.activity.update").await;
     let EventPayload::Worker(worker) = &update.kind else { panic!("not a worker: {update:?}") };
     assert_eq!(worker.sid, wk);

@@ -7,6 +7,8 @@ use twilio_server::{self, Credentials, Engine, ServerState};
 
 pub const ACCOUNT: &str = "AC00000000000000000000000000000001";
 pub const TOKEN: &str = "test-auth-token";
+/// The engine's clock when a test starts, in seconds: what tokens are minted by.
+pub const NOW: u64 = 1_700_000_000;
 
 pub fn credentials() -> Credentials {
     Credentials { account_sid: ACCOUNT.into(), auth_token: TOKEN.into() }
@@ -27,11 +29,16 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(twilio_server::bridge::Options::default()).await
 }
 
+/// [`spawn_app`] with a 50 ms bridge heartbeat, so a test sees one without waiting Twilio's 15 s.
+pub async fn spawn_bridge_app() -> TestApp {
+    spawn_app_with(twilio_server::bridge::Options { heartbeat: std::time::Duration::from_millis(50) }).await
+}
+
 /// [`spawn_app`] with the event bridge's options.
 pub async fn spawn_app_with(bridge: twilio_server::bridge::Options) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let clock = engine::ManualClock::new(engine::Timestamp::from_secs(1_700_000_000));
+    let clock = engine::ManualClock::new(engine::Timestamp::from_secs(i64::try_from(NOW).unwrap()));
     let core = engine::Core::new(
         engine::Sid::parse(ACCOUNT).unwrap(),
         Box::new(engine::SequentialSids::new()),
@@ -144,6 +151,29 @@ impl TestApp {
             .as_str()
             .unwrap_or_else(|| panic!("no activity {name}: {body}"))
             .to_owned()
+    }
+
+    /// Moves worker `wk` of `ws` to the activity named `name` (asserting a 200); returns the activity's SID.
+    pub async fn move_worker(&self, ws: &str, wk: &str, name: &str) -> String {
+        let activity = self.activity(ws, name).await;
+        self.post_expecting(&format!("/v1/Workspaces/{ws}/Workers/{wk}"), &[("ActivitySid", &activity)], 200)
+            .await;
+        activity
+    }
+
+    /// Reads worker `wk`'s `field` until it is `expected`, at most 200 times 10 ms apart (for what the engine
+    /// does a moment after a socket closes); returns the last value read.
+    pub async fn poll_worker(&self, ws: &str, wk: &str, field: &str, expected: &str) -> String {
+        let mut value = String::new();
+        for _ in 0..200 {
+            let (_, worker) = self.get(&format!("/v1/Workspaces/{ws}/Workers/{wk}")).await;
+            value = worker[field].as_str().unwrap().to_owned();
+            if value == expected {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        value
     }
 
     /// Makes `ws` a minimal call centre, as a Twilio user would before creating tasks: a queue `support` for

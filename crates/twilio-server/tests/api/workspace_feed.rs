@@ -7,10 +7,7 @@ use twilio_server::worker_feed::WorkspaceFeed;
 use twilio_server::ServerState;
 
 use crate::bridge::{next_event, Socket};
-use crate::helpers::{credentials, spawn_app, ACCOUNT, TOKEN};
-
-/// The engine's clock in the tests (see `spawn_app`).
-const NOW: u64 = 1_700_000_000;
+use crate::helpers::{credentials, spawn_app, ACCOUNT, NOW, TOKEN};
 
 /// The next event frame's type and its payload's `sid` (heartbeats are skipped by `next_event`).
 async fn next_frame(socket: &mut Socket) -> (String, String) {
@@ -35,10 +32,7 @@ async fn the_feed_sends_what_the_workspace_channel_sends() {
 
     // A call is routed to alice, who then goes offline: task, queue, reservation and worker events.
     app.task(&ws).await;
-    let offline = app.activity(&ws, "Offline").await;
-    let (status, body) =
-        app.post(&format!("/v1/Workspaces/{ws}/Workers/{alice}"), &[("ActivitySid", &offline)]).await;
-    assert_eq!(status, 200, "{body}");
+    app.move_worker(&ws, &alice, "Offline").await;
 
     let mut seen = Vec::new();
     loop {
