@@ -50,73 +50,46 @@ fn apply(core: &mut Core, cmd: Command) -> Reply {
     }
 }
 
+/// Applies a create command and returns the new resource's SID.
+fn create(core: &mut Core, cmd: Command) -> Sid {
+    apply(core, cmd).sid().unwrap_or_else(|| unreachable!("a create replies with what it created"))
+}
+
 fn centre(workers: usize) -> Centre {
     let mut core =
         Core::new(Sid::new(Prefix::Account, 1), Box::new(SequentialSids::new()), CoreConfig::default());
-    let Reply::Workspace(ws) = apply(
-        &mut core,
-        Command::CreateWorkspace {
-            params: WorkspaceParams { friendly_name: Some("bench".into()), ..Default::default() },
-        },
-    ) else {
-        unreachable!("CreateWorkspace replies with a workspace")
+    let params = WorkspaceParams { friendly_name: Some("bench".into()), ..Default::default() };
+    let workspace = create(&mut core, Command::CreateWorkspace { params });
+    let ready = Command::CreateActivity {
+        workspace_sid: workspace,
+        friendly_name: Some("Ready".into()),
+        available: Some(true),
     };
-    let workspace = ws.sid;
-    let Reply::Activity(ready) = apply(
-        &mut core,
-        Command::CreateActivity {
-            workspace_sid: workspace,
-            friendly_name: Some("Ready".into()),
-            available: Some(true),
-        },
-    ) else {
-        unreachable!("CreateActivity replies with an activity")
-    };
+    let ready = create(&mut core, ready);
     let mut workflows = Vec::with_capacity(QUEUES);
     for q in 0..QUEUES {
-        let Reply::TaskQueue(queue) = apply(
-            &mut core,
-            Command::CreateTaskQueue {
-                workspace_sid: workspace,
-                params: TaskQueueParams {
-                    friendly_name: Some(format!("team{q}")),
-                    target_workers: Some(format!("team == {q}")),
-                    ..Default::default()
-                },
-            },
-        ) else {
-            unreachable!("CreateTaskQueue replies with a queue")
+        let params = TaskQueueParams {
+            friendly_name: Some(format!("team{q}")),
+            target_workers: Some(format!("team == {q}")),
+            ..Default::default()
         };
-        let config =
-            format!(r#"{{"task_routing":{{"filters":[],"default_filter":{{"queue":"{}"}}}}}}"#, queue.sid);
-        let Reply::Workflow(workflow) = apply(
-            &mut core,
-            Command::CreateWorkflow {
-                workspace_sid: workspace,
-                params: WorkflowParams {
-                    friendly_name: Some(format!("team{q}")),
-                    configuration: Some(config),
-                    ..Default::default()
-                },
-            },
-        ) else {
-            unreachable!("CreateWorkflow replies with a workflow")
+        let queue = create(&mut core, Command::CreateTaskQueue { workspace_sid: workspace, params });
+        let config = format!(r#"{{"task_routing":{{"filters":[],"default_filter":{{"queue":"{queue}"}}}}}}"#);
+        let params = WorkflowParams {
+            friendly_name: Some(format!("team{q}")),
+            configuration: Some(config),
+            ..Default::default()
         };
-        workflows.push(workflow.sid);
+        workflows.push(create(&mut core, Command::CreateWorkflow { workspace_sid: workspace, params }));
     }
     for w in 0..workers {
-        apply(
-            &mut core,
-            Command::CreateWorker {
-                workspace_sid: workspace,
-                params: WorkerParams {
-                    friendly_name: Some(format!("worker{w}")),
-                    activity_sid: Some(ready.sid),
-                    attributes: Some(format!(r#"{{"team":{},"skills":["support"]}}"#, w % QUEUES)),
-                    ..Default::default()
-                },
-            },
-        );
+        let params = WorkerParams {
+            friendly_name: Some(format!("worker{w}")),
+            activity_sid: Some(ready),
+            attributes: Some(format!(r#"{{"team":{},"skills":["support"]}}"#, w % QUEUES)),
+            ..Default::default()
+        };
+        create(&mut core, Command::CreateWorker { workspace_sid: workspace, params });
     }
     core.take_events();
     core.take_changes();

@@ -6,7 +6,7 @@
 //! by a wrapper around mimalloc) after the workers and after the tasks.
 
 use engine::command::{CreateTaskParams, TaskQueueParams, WorkerParams, WorkflowParams, WorkspaceParams};
-use engine::{Command, Core, CoreConfig, Prefix, Reply, SequentialSids, Sid, Timestamp};
+use engine::{Command, Core, CoreConfig, Prefix, SequentialSids, Sid, Timestamp};
 use std::alloc::{GlobalAlloc, Layout};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -65,14 +65,29 @@ fn rss_mib() -> f64 {
     kib / 1024.0
 }
 
-fn apply(core: &mut Core, now: Timestamp, cmd: Command) -> Reply {
-    match core.apply(now, cmd) {
-        Ok(reply) => reply,
-        Err(e) => {
-            eprintln!("memory: setup failed: {e}");
+/// Applies a create command and returns the new resource's SID; a failure ends the example.
+fn create(core: &mut Core, now: Timestamp, cmd: Command) -> Sid {
+    match core.apply(now, cmd).map(|reply| reply.sid()) {
+        Ok(Some(sid)) => sid,
+        other => {
+            eprintln!("memory: setup failed: {other:?}");
             std::process::exit(1);
         }
     }
+}
+
+/// Creates `n` resources, `make(i)` the command for the `i`th, taking the events and store changes every
+/// [`FLUSH`] commands and at the end.
+fn create_many(core: &mut Core, now: Timestamp, n: usize, make: impl Fn(usize) -> Command) {
+    for i in 0..n {
+        create(core, now, make(i));
+        if i % FLUSH == 0 {
+            core.take_events();
+            core.take_changes();
+        }
+    }
+    core.take_events();
+    core.take_changes();
 }
 
 fn main() {
@@ -83,87 +98,40 @@ fn main() {
     let mut core =
         Core::new(Sid::new(Prefix::Account, 1), Box::new(SequentialSids::new()), CoreConfig::default());
     let before = rss_mib();
-    let Reply::Workspace(ws) = apply(
-        &mut core,
-        now,
-        Command::CreateWorkspace {
-            params: WorkspaceParams { friendly_name: Some("memory".into()), ..Default::default() },
-        },
-    ) else {
-        return;
+    let params = WorkspaceParams { friendly_name: Some("memory".into()), ..Default::default() };
+    let ws = create(&mut core, now, Command::CreateWorkspace { params });
+    let params = TaskQueueParams {
+        friendly_name: Some("support".into()),
+        target_workers: Some(r#"skills HAS "support""#.into()),
+        ..Default::default()
     };
-    let Reply::TaskQueue(queue) = apply(
-        &mut core,
-        now,
-        Command::CreateTaskQueue {
-            workspace_sid: ws.sid,
-            params: TaskQueueParams {
-                friendly_name: Some("support".into()),
-                target_workers: Some(r#"skills HAS "support""#.into()),
-                ..Default::default()
-            },
-        },
-    ) else {
-        return;
+    let queue = create(&mut core, now, Command::CreateTaskQueue { workspace_sid: ws, params });
+    let config = format!(r#"{{"task_routing":{{"default_filter":{{"queue":"{queue}"}}}}}}"#);
+    let params = WorkflowParams {
+        friendly_name: Some("support".into()),
+        configuration: Some(config),
+        task_reservation_timeout: Some(86_400),
+        ..Default::default()
     };
-    let config = format!(r#"{{"task_routing":{{"default_filter":{{"queue":"{}"}}}}}}"#, queue.sid);
-    let Reply::Workflow(workflow) = apply(
-        &mut core,
-        now,
-        Command::CreateWorkflow {
-            workspace_sid: ws.sid,
-            params: WorkflowParams {
-                friendly_name: Some("support".into()),
-                configuration: Some(config),
-                task_reservation_timeout: Some(86_400),
-                ..Default::default()
-            },
+    let workflow = create(&mut core, now, Command::CreateWorkflow { workspace_sid: ws, params });
+    create_many(&mut core, now, workers, |w| Command::CreateWorker {
+        workspace_sid: ws,
+        params: WorkerParams {
+            friendly_name: Some(format!("worker{w}")),
+            attributes: Some(r#"{"skills":["support"],"contact_uri":"+15005550006"}"#.into()),
+            ..Default::default()
         },
-    ) else {
-        return;
-    };
-    for w in 0..workers {
-        apply(
-            &mut core,
-            now,
-            Command::CreateWorker {
-                workspace_sid: ws.sid,
-                params: WorkerParams {
-                    friendly_name: Some(format!("worker{w}")),
-                    attributes: Some(r#"{"skills":["support"],"contact_uri":"+15005550006"}"#.into()),
-                    ..Default::default()
-                },
-            },
-        );
-        if w % FLUSH == 0 {
-            core.take_events();
-            core.take_changes();
-        }
-    }
-    core.take_events();
-    core.take_changes();
+    });
     let after_workers = rss_mib();
     let live_workers = live_mib();
-    for n in 0..tasks {
-        apply(
-            &mut core,
-            now,
-            Command::CreateTask {
-                workspace_sid: ws.sid,
-                params: CreateTaskParams {
-                    workflow_sid: Some(workflow.sid),
-                    attributes: Some(format!(r#"{{"from":"+1555{n:07}","call_sid":"CA{n:032x}"}}"#)),
-                    ..Default::default()
-                },
-            },
-        );
-        if n % FLUSH == 0 {
-            core.take_events();
-            core.take_changes();
-        }
-    }
-    core.take_events();
-    core.take_changes();
+    create_many(&mut core, now, tasks, |n| Command::CreateTask {
+        workspace_sid: ws,
+        params: CreateTaskParams {
+            workflow_sid: Some(workflow),
+            attributes: Some(format!(r#"{{"from":"+1555{n:07}","call_sid":"CA{n:032x}"}}"#)),
+            ..Default::default()
+        },
+    });
     let after_tasks = rss_mib();
     let live_tasks = live_mib();
     println!("workers {workers}, pending tasks {tasks}");
