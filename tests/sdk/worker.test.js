@@ -2,9 +2,10 @@
 // the SDK's event channel and REST envelope go to the engine's event bridge (ebServer/wsServer), the test's
 // own set-up and the caller's side go to the engine's REST API with Basic auth, as an application's server
 // would. The engine runs with a manual clock, so the reservation timeout is reached by moving time, not by
-// waiting. Three tests, each on an engine of its own: a worker's day; a token update (the one real wait: a
+// waiting. Four tests, each on an engine of its own: a worker's day; a token update (the one real wait: a
 // token's few seconds, to show the channel outlives them); a reconnect across an engine restart on the same
-// port and data directory.
+// port and data directory; a supervisor (`Supervisor`) monitoring a worker's call and the workspace read with
+// a workspace token (`Workspace`).
 //
 // Run: TRWORKER_BIN=target/debug/trworker node --test --test-force-exit tests/sdk/worker.test.js (`npm ci` in
 // tests/sdk first).
@@ -18,7 +19,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { spawn } = require('node:child_process');
-const { Worker } = require('twilio-taskrouter');
+const { Supervisor, Worker, Workspace } = require('twilio-taskrouter');
 // The SDK's own WebSocket client (its dependency), for a second socket beside the SDK's.
 const WebSocket = require('ws');
 
@@ -55,14 +56,15 @@ async function startEngine({ dataDir, port = 0 } = {}) {
 }
 
 /// An AccessToken with a TaskRouter grant, as twilio.jwt.AccessToken makes it, signed HS256 with the auth
-/// token (the engine has no API Keys resource yet, so an SK issuer's secret is the auth token).
-function accessToken({ accountSid, authToken, workspaceSid, workerSid, ttl = 3600, now }) {
+/// token (an SK issuer the engine's Keys resource does not know is checked with the auth token). A workspace
+/// token (`role: 'admin'`) names no worker.
+function accessToken({ accountSid, authToken, workspaceSid, workerSid, role = 'worker', ttl = 3600, now }) {
   const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
   const keySid = 'SK' + '0'.repeat(31) + '1';
   const header = { typ: 'JWT', alg: 'HS256', cty: 'twilio-fpa;v=1' };
   const payload = {
     jti: `${keySid}-${now}`, iss: keySid, sub: accountSid, iat: now, exp: now + ttl,
-    grants: { identity: 'alice', task_router: { workspace_sid: workspaceSid, worker_sid: workerSid, role: 'worker' } },
+    grants: { identity: 'alice', task_router: { workspace_sid: workspaceSid, worker_sid: workerSid, role } },
   };
   const body = `${b64(header)}.${b64(payload)}`;
   const signature = crypto.createHmac('sha256', authToken).update(body).digest('base64url');
@@ -123,13 +125,15 @@ async function setUp(engine, { reservationTimeout = 10 } = {}) {
   });
   // The engine's clock (manual: it moves only when a test moves it), in seconds, for tokens.
   const clock = async () => Math.floor((await advance(0)).now / 1000);
-  const token = async ({ ttl = 3600, secret = authToken } = {}) => accessToken({
-    accountSid, authToken: secret, workspaceSid: ws, workerSid: wk, ttl, now: await clock(),
+  const token = async ({ ttl = 3600, secret = authToken, workerSid = wk, role = 'worker' } = {}) => accessToken({
+    accountSid, authToken: secret, workspaceSid: ws, workerSid, role, ttl, now: await clock(),
   });
   const wsServer = base.replace(/^http/, 'ws') + '/v1/wschannels';
-  const worker = (t) => new Worker(t, { ebServer: `${base}/v1/wschannels`, wsServer, logLevel: 'error' });
+  const options = { ebServer: `${base}/v1/wschannels`, wsServer, logLevel: 'error' };
+  const worker = (t) => new Worker(t, options);
   return {
-    accountSid, authToken, base, rest, advance, clock, ws, activities, activity, wk, createTask, token, wsServer, worker,
+    accountSid, authToken, base, rest, advance, clock, ws, activities, activity, queue, wk, createTask, token,
+    wsServer, options, worker,
   };
 }
 
@@ -329,4 +333,60 @@ test('a reconnect across an engine restart, with no event lost or doubled', { ti
   await bye;
   // While the engine was down, each refused reconnect is a connection error, and nothing else is.
   assert.deepEqual([...new Set(errors.map((e) => e.name))].filter((n) => n !== 'GATEWAY_CONNECTION_FAILED'), []);
+});
+
+// The SDK's Supervisor (a worker whose grant's role is supervisor) monitors a call with the supervise
+// instruction: its leg joins the task's conference, muted. The SDK's Workspace, with a token naming no worker,
+// reads the workspace's workers (also ordered, paged by NextToken), queues and a task.
+test('a supervisor monitors a call, and a workspace token reads the workspace', { timeout: 30000 }, async () => {
+  const engine = await startEngine();
+  engines.push(engine);
+  const { accountSid, rest, ws, activity, queue, wk, createTask, token, options, worker: newWorker } =
+    await setUp(engine);
+  const sam = (await rest('POST', `/v1/Workspaces/${ws}/Workers`, {
+    FriendlyName: 'sam', Attributes: JSON.stringify({ contact_uri: 'client:sam' }),
+  })).sid;
+  const supervisor = new Supervisor(await token({ workerSid: sam, role: 'supervisor' }), options);
+  const worker = newWorker(await token());
+  const errors = [];
+  for (const w of [supervisor, worker]) w.on('error', (e) => errors.push(e));
+  await Promise.all([once(supervisor, 'ready'), once(worker, 'ready')]);
+
+  // Alice takes a call.
+  await worker.activities.get(activity('Available')).setAsCurrent();
+  const reserved = once(worker, 'reservationCreated');
+  const created = await createTask();
+  const reservation = await reserved;
+  const accepted = once(reservation, 'accepted');
+  await reservation.conference();
+  await accepted;
+
+  // Sam monitors it: a muted leg labelled supervisor, dialled at Sam's contact_uri.
+  await supervisor.monitor(created.sid, reservation.sid);
+  const task = await rest('GET', `/v1/Workspaces/${ws}/Tasks/${created.sid}`);
+  const conference = JSON.parse(task.attributes).conference.sid;
+  const legs = (await rest('GET', `/2010-04-01/Accounts/${accountSid}/Conferences/${conference}/Participants.json`))
+    .participants;
+  const leg = legs.find((p) => p.label === 'supervisor');
+  assert.ok(leg, JSON.stringify(legs));
+  assert.equal(leg.muted, true);
+  // And sets Alice's attributes, which her SDK hears.
+  const heard = once(worker, 'attributesUpdated');
+  await supervisor.setWorkerAttributes(wk, { skills: ['support'], contact_uri: 'client:alice', coached: true });
+  assert.equal((await heard).attributes.coached, true);
+
+  // The workspace, read with a workspace token.
+  const workspace = new Workspace(await token({ workerSid: undefined, role: 'admin' }), options);
+  const workers = await workspace.fetchWorkersInfo();
+  assert.deepEqual([...workers.keys()].sort(), [wk, sam].sort());
+  const ordered = await workspace.fetchWorkersInfo({ Ordering: 'FriendlyName:desc' });
+  assert.deepEqual([...ordered.keys()], [sam, wk]);
+  assert.equal((await workspace.fetchWorkerInfo(wk)).activityName, 'Available');
+  const queues = await workspace.fetchTaskQueues();
+  assert.deepEqual([...queues.keys()], [queue]);
+  assert.equal((await workspace.fetchTaskQueue(queue)).queueName, 'support');
+  assert.equal((await workspace.fetchTask(created.sid)).sid, created.sid);
+
+  for (const w of [supervisor, worker]) w.disconnect();
+  assert.deepEqual(errors, []);
 });
