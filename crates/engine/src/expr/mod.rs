@@ -378,31 +378,38 @@ fn collect_refs<'a>(node: &'a Node, out: &mut Vec<&'a Path>) {
     }
 }
 
-impl fmt::Display for Expr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.source)
-    }
+/// `Display`, `FromStr` and serde for the parsed forms that keep their source text (`source()`) and are
+/// made by `parse`: shown and serialized as that text, so stored queues and workflows keep what the user
+/// wrote, and read back with `parse` (for [`Expr`], bare or prefixed references).
+macro_rules! source_text {
+    ($($ty:ident),*) => {$(
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.source())
+            }
+        }
+
+        impl FromStr for $ty {
+            type Err = ParseError;
+
+            fn from_str(s: &str) -> Result<$ty, ParseError> {
+                $ty::parse(s)
+            }
+        }
+
+        impl serde::Serialize for $ty {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.source())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<$ty, D::Error> {
+                let src = String::deserialize(deserializer)?;
+                $ty::parse(&src).map_err(serde::de::Error::custom)
+            }
+        }
+    )*};
 }
 
-impl FromStr for Expr {
-    type Err = ParseError;
-
-    fn from_str(s: &str) -> Result<Expr, ParseError> {
-        Expr::parse(s)
-    }
-}
-
-/// Serialized as its source text, so stored queues and workflows keep what the user wrote.
-impl serde::Serialize for Expr {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.source)
-    }
-}
-
-/// Deserialized with [`Expr::parse`] (bare or prefixed references).
-impl<'de> serde::Deserialize<'de> for Expr {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Expr, D::Error> {
-        let src = String::deserialize(deserializer)?;
-        Expr::parse(&src).map_err(serde::de::Error::custom)
-    }
-}
+source_text!(Expr, OrderBy, TaskRef);

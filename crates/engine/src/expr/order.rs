@@ -6,7 +6,6 @@ use super::parser::{parse_path_list, parse_single_path, ListItem};
 use super::{Origin, ParseError, Path};
 use serde_json::{Number, Value};
 use std::cmp::Ordering;
-use std::fmt;
 
 /// Sort direction of one `order_by` clause.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -112,20 +111,6 @@ fn number_at<'v>(path: &Path, attributes: &'v Value) -> Option<&'v Number> {
     }
 }
 
-impl fmt::Display for OrderBy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.source)
-    }
-}
-
-impl std::str::FromStr for OrderBy {
-    type Err = ParseError;
-
-    fn from_str(s: &str) -> Result<OrderBy, ParseError> {
-        OrderBy::parse(s)
-    }
-}
-
 /// The value of `known_worker_sid` / `known_worker_friendly_name`: exactly one `task.<path>` reference,
 /// naming the task attribute that holds the worker's SID or friendly name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,49 +154,5 @@ impl TaskRef {
             Value::Number(n) => Some(n.to_string()),
             _ => None,
         }
-    }
-}
-
-impl fmt::Display for TaskRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.source)
-    }
-}
-
-impl std::str::FromStr for TaskRef {
-    type Err = ParseError;
-
-    fn from_str(s: &str) -> Result<TaskRef, ParseError> {
-        TaskRef::parse(s)
-    }
-}
-
-/// Serialized as its source text.
-impl serde::Serialize for OrderBy {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.source)
-    }
-}
-
-/// Deserialized with [`OrderBy::parse`].
-impl<'de> serde::Deserialize<'de> for OrderBy {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<OrderBy, D::Error> {
-        let src = String::deserialize(deserializer)?;
-        OrderBy::parse(&src).map_err(serde::de::Error::custom)
-    }
-}
-
-/// Serialized as its source text.
-impl serde::Serialize for TaskRef {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.source)
-    }
-}
-
-/// Deserialized with [`TaskRef::parse`].
-impl<'de> serde::Deserialize<'de> for TaskRef {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<TaskRef, D::Error> {
-        let src = String::deserialize(deserializer)?;
-        TaskRef::parse(&src).map_err(serde::de::Error::custom)
     }
 }
