@@ -4,10 +4,11 @@
 
 use clap::{Args, Subcommand};
 use serde::Serialize;
-use twilio::client::taskrouter::{CreateTask, UpdateTask};
+use twilio::client::taskrouter::CreateTask;
 use twilio::models::TaskAssignmentStatus;
 
 use super::output::Style;
+use super::tasks::{self, ReservationRow};
 use super::{conferences, Error, OpsArgs, Settings};
 
 /// `trworker call`.
@@ -55,19 +56,6 @@ pub async fn run(args: CallArgs) -> anyhow::Result<()> {
     }
 }
 
-/// The reservation `call` reports.
-#[derive(Debug, Serialize)]
-pub struct Offered {
-    /// `WR…`.
-    pub sid: String,
-    /// pending, accepted, …
-    pub status: String,
-    /// `WK…`.
-    pub worker_sid: Option<String>,
-    /// The worker's name.
-    pub worker_name: Option<String>,
-}
-
 /// What `call` prints with `--json`.
 #[derive(Debug, Serialize)]
 pub struct Placed {
@@ -82,7 +70,7 @@ pub struct Placed {
     /// The queue the workflow chose.
     pub queue: Option<String>,
     /// The first reservation, if one was made at once.
-    pub reservation: Option<Offered>,
+    pub reservation: Option<ReservationRow>,
 }
 
 /// The task attributes of an inbound call, as Studio's Enqueue widget sets them, with `extra` merged over.
@@ -125,12 +113,8 @@ async fn choose_workflow(settings: &Settings, given: Option<&str>) -> Result<Str
     if let Some(sid) = given {
         return Ok(sid.to_owned());
     }
-    let workflows = settings
-        .client
-        .list_workflows(&Default::default())
-        .all()
-        .await
-        .map_err(|e| settings.fail("listing workflows", e))?;
+    let workflows =
+        settings.all("listing workflows", settings.client.list_workflows(&Default::default())).await?;
     if let [only] = workflows.as_slice() {
         return Ok(only.sid.clone());
     }
@@ -167,21 +151,9 @@ async fn place(settings: &Settings, args: &CallArgs) -> anyhow::Result<()> {
         .map_err(|e| {
             settings.fail_on(format!("creating the call's task (workflow {workflow_sid})"), e, "")
         })?;
-    let reservation = settings
-        .client
-        .list_task_reservations(&task.sid, &Default::default())
-        .all()
-        .await
-        .map_err(|e| settings.fail(format!("listing the reservations of task {}", task.sid), e))?
-        .into_iter()
-        .next()
-        .map(|r| Offered {
-            status: r.reservation_status.map(|s| s.to_string()).unwrap_or_default(),
-            worker_sid: r.worker_sid,
-            worker_name: r.worker_name,
-            sid: r.sid,
-        });
-    let status = task.assignment_status.as_ref().map(|s| s.to_string()).unwrap_or_default();
+    let reservation =
+        tasks::reservations(settings, &task.sid).await?.into_iter().next().map(ReservationRow::from);
+    let status = tasks::status(&task);
     let status = match (&reservation, status.as_str()) {
         (Some(_), "pending") => "reserved".to_owned(),
         _ => status,
@@ -235,16 +207,9 @@ async fn hangup(settings: &Settings, task_sid: &str) -> anyhow::Result<()> {
     let status = task.assignment_status.clone();
     let result = match (status, conference) {
         (Some(TaskAssignmentStatus::Pending | TaskAssignmentStatus::Reserved), _) => {
-            let update = UpdateTask {
-                assignment_status: Some(TaskAssignmentStatus::Canceled),
-                reason: Some(HANGUP_REASON.into()),
-                ..Default::default()
-            };
-            let task = settings
-                .client
-                .update_task(task_sid, &update)
-                .await
-                .map_err(|e| settings.fail(format!("canceling task {task_sid}"), e))?;
+            let task =
+                tasks::close(settings, task_sid, TaskAssignmentStatus::Canceled, HANGUP_REASON, "canceling")
+                    .await?;
             HungUp {
                 task_sid: task.sid,
                 action: "canceled_task",

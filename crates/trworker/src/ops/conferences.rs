@@ -90,12 +90,7 @@ pub async fn run(args: ConferencesArgs) -> anyhow::Result<()> {
 async fn list(settings: &Settings, all: bool) -> anyhow::Result<()> {
     let filter =
         ConferenceFilter { status: (!all).then_some(ConferenceStatus::InProgress), ..Default::default() };
-    let conferences = settings
-        .client
-        .list_conferences(&filter)
-        .all()
-        .await
-        .map_err(|e| settings.fail("listing conferences", e))?;
+    let conferences = settings.all("listing conferences", settings.client.list_conferences(&filter)).await?;
     let rows: Vec<ConferenceRow> = conferences.into_iter().map(ConferenceRow::from).collect();
     let out = settings.out;
     if out.json {
@@ -145,11 +140,8 @@ pub async fn end(settings: &Settings, sid_or_name: &str) -> Result<Ended, Error>
     } else {
         let filter = ConferenceFilter { friendly_name: Some(sid_or_name.to_owned()), ..Default::default() };
         let found = settings
-            .client
-            .list_conferences(&filter)
-            .all()
-            .await
-            .map_err(|e| settings.fail(format!("looking up conference {sid_or_name}"), e))?;
+            .all(format!("looking up conference {sid_or_name}"), settings.client.list_conferences(&filter))
+            .await?;
         let (mut open, closed): (Vec<Conference>, Vec<Conference>) =
             found.into_iter().partition(|c| c.status != Some(ConferenceStatus::Completed));
         if open.len() > 1 {

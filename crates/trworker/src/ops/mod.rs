@@ -26,6 +26,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Args;
+use serde::Serialize;
+use twilio::client::Paged;
 
 use crate::config;
 
@@ -174,6 +176,27 @@ impl Settings {
         config.timeout = Duration::from_secs(20);
         let client = twilio::Client::new(config).map_err(|e| Error::Usage(e.to_string()))?;
         Ok(Settings { client, auth_token, workspace_sid, out: output::Output::new(args.json) })
+    }
+
+    /// Every item of `listing`, read page by page; `what` says what was listed ("listing workers"), as the
+    /// start of the error message.
+    pub async fn all<T>(&self, what: impl Into<String>, listing: Paged<T>) -> Result<Vec<T>, Error> {
+        listing.all().await.map_err(|e| self.fail(what, e))
+    }
+
+    /// Prints the workspace's `rows` of `kind` ("tasks", "workers") as `{"workspace_sid", kind: rows}` with
+    /// `--json`, or says that there are none. `true` when that said it all, `false` when the caller prints
+    /// its table.
+    pub(crate) fn printed_json_or_none<T: Serialize>(&self, kind: &str, rows: &[T]) -> anyhow::Result<bool> {
+        if self.out.json {
+            self.out.json(&serde_json::json!({ "workspace_sid": self.workspace_sid, kind: rows }))?;
+            return Ok(true);
+        }
+        if rows.is_empty() {
+            println!("No {kind} in workspace {}.", self.workspace_sid);
+            return Ok(true);
+        }
+        Ok(false)
     }
 
     /// Turns a client error into an ops error; `what` says what was being done ("listing tasks") or what

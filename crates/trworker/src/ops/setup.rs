@@ -166,11 +166,8 @@ async fn setup(settings: &Settings, args: &SetupArgs) -> Result<Report, Error> {
     let mut run = Run { dry_run: args.dry_run, items: Vec::new() };
 
     // Activities.
-    let activities = client
-        .list_activities(&ActivityFilter::default())
-        .all()
-        .await
-        .map_err(|e| settings.fail("listing activities", e))?;
+    let activities =
+        settings.all("listing activities", client.list_activities(&ActivityFilter::default())).await?;
     let mut unavailable_sid = None;
     for (name, available) in [("Offline", false), ("Available", true), ("Unavailable", false)] {
         let sid = match activities.iter().find(|a| a.friendly_name.as_deref() == Some(name)) {
@@ -257,11 +254,15 @@ async fn setup(settings: &Settings, args: &SetupArgs) -> Result<Report, Error> {
     }
 
     // The support queue.
-    let queues = client
-        .list_task_queues(&TaskQueueFilter { friendly_name: Some("support".into()), ..Default::default() })
-        .all()
-        .await
-        .map_err(|e| settings.fail("listing task queues", e))?;
+    let queues = settings
+        .all(
+            "listing task queues",
+            client.list_task_queues(&TaskQueueFilter {
+                friendly_name: Some("support".into()),
+                ..Default::default()
+            }),
+        )
+        .await?;
     let queue_sid = match queues.iter().find(|q| q.friendly_name.as_deref() == Some("support")) {
         Some(q) => {
             let mut wrong = Vec::new();
@@ -300,11 +301,15 @@ async fn setup(settings: &Settings, args: &SetupArgs) -> Result<Report, Error> {
     };
 
     // The support workflow.
-    let workflows = client
-        .list_workflows(&WorkflowFilter { friendly_name: Some("support".into()), ..Default::default() })
-        .all()
-        .await
-        .map_err(|e| settings.fail("listing workflows", e))?;
+    let workflows = settings
+        .all(
+            "listing workflows",
+            client.list_workflows(&WorkflowFilter {
+                friendly_name: Some("support".into()),
+                ..Default::default()
+            }),
+        )
+        .await?;
     match workflows.iter().find(|w| w.friendly_name.as_deref() == Some("support")) {
         Some(w) => {
             let mut wrong = Vec::new();
@@ -345,11 +350,12 @@ async fn setup(settings: &Settings, args: &SetupArgs) -> Result<Report, Error> {
 
     // A worker.
     let name = args.worker.as_str();
-    let workers = client
-        .list_workers(&WorkerFilter { friendly_name: Some(name.into()), ..Default::default() })
-        .all()
-        .await
-        .map_err(|e| settings.fail("listing workers", e))?;
+    let workers = settings
+        .all(
+            "listing workers",
+            client.list_workers(&WorkerFilter { friendly_name: Some(name.into()), ..Default::default() }),
+        )
+        .await?;
     match workers.iter().find(|w| w.friendly_name.as_deref() == Some(name)) {
         Some(w) => {
             let attributes = w.attributes_json().unwrap_or_default();

@@ -6,7 +6,7 @@ use std::io::{BufRead as _, IsTerminal as _, Write as _};
 use clap::{Args, Subcommand};
 use serde::Serialize;
 use twilio::client::taskrouter::{TaskFilter, UpdateTask};
-use twilio::models::{Task, TaskAssignmentStatus};
+use twilio::models::{Reservation, Task, TaskAssignmentStatus};
 
 use super::output::{Progress, Style, Table};
 use super::{human_duration, Error, OpsArgs, Settings};
@@ -42,7 +42,7 @@ pub enum TasksAction {
     },
 }
 
-/// A reservation as `--json` prints it.
+/// A reservation as `--json` prints it (`tasks list`, and the one `call` was offered).
 #[derive(Debug, Serialize)]
 pub struct ReservationRow {
     /// `WR…`.
@@ -53,6 +53,17 @@ pub struct ReservationRow {
     pub worker_sid: Option<String>,
     /// The worker's friendly name.
     pub worker_name: Option<String>,
+}
+
+impl From<Reservation> for ReservationRow {
+    fn from(r: Reservation) -> ReservationRow {
+        ReservationRow {
+            status: r.reservation_status.map(|s| s.to_string()).unwrap_or_default(),
+            worker_sid: r.worker_sid,
+            worker_name: r.worker_name,
+            sid: r.sid,
+        }
+    }
 }
 
 /// A task as `tasks list --json` prints it.
@@ -101,12 +112,37 @@ pub async fn run(args: TasksArgs) -> anyhow::Result<()> {
     }
 }
 
-fn status(task: &Task) -> String {
+/// The task's assignment status, `""` when the server gave none.
+pub(crate) fn status(task: &Task) -> String {
     task.assignment_status.as_ref().map(|s| s.to_string()).unwrap_or_default()
 }
 
 async fn all_tasks(settings: &Settings, filter: &TaskFilter) -> Result<Vec<Task>, Error> {
-    settings.client.list_tasks(filter).all().await.map_err(|e| settings.fail("listing tasks", e))
+    settings.all("listing tasks", settings.client.list_tasks(filter)).await
+}
+
+/// Moves task `task_sid` to `status` (completed, canceled) with `reason`; `doing` ("completing") starts the
+/// error message.
+pub(crate) async fn close(
+    settings: &Settings,
+    task_sid: &str,
+    status: TaskAssignmentStatus,
+    reason: &str,
+    doing: &str,
+) -> Result<Task, Error> {
+    let update =
+        UpdateTask { assignment_status: Some(status), reason: Some(reason.to_owned()), ..Default::default() };
+    settings
+        .client
+        .update_task(task_sid, &update)
+        .await
+        .map_err(|e| settings.fail(format!("{doing} task {task_sid}"), e))
+}
+
+/// The reservations of task `task_sid`.
+pub(crate) async fn reservations(settings: &Settings, task_sid: &str) -> Result<Vec<Reservation>, Error> {
+    let listing = settings.client.list_task_reservations(task_sid, &Default::default());
+    settings.all(format!("listing the reservations of task {task_sid}"), listing).await
 }
 
 async fn list(settings: &Settings) -> anyhow::Result<()> {
@@ -114,12 +150,7 @@ async fn list(settings: &Settings) -> anyhow::Result<()> {
     let mut rows = Vec::with_capacity(tasks.len());
     let mut progress = Progress::new("reading reservations", tasks.len());
     for task in tasks {
-        let reservations = settings
-            .client
-            .list_task_reservations(&task.sid, &Default::default())
-            .all()
-            .await
-            .map_err(|e| settings.fail(format!("listing the reservations of task {}", task.sid), e))?;
+        let reservations = reservations(settings, &task.sid).await?;
         progress.step();
         let attributes = task.attributes_json().unwrap_or_default();
         let text = |v: &serde_json::Value| v.as_str().map(str::to_owned);
@@ -131,27 +162,15 @@ async fn list(settings: &Settings) -> anyhow::Result<()> {
             conference_sid: text(&attributes["conference"]["sid"]),
             customer_call_sid: text(&attributes["conference"]["participants"]["customer"]),
             wrapping: task.assignment_status == Some(TaskAssignmentStatus::Wrapping),
-            reservations: reservations
-                .into_iter()
-                .map(|r| ReservationRow {
-                    status: r.reservation_status.map(|s| s.to_string()).unwrap_or_default(),
-                    worker_sid: r.worker_sid,
-                    worker_name: r.worker_name,
-                    sid: r.sid,
-                })
-                .collect(),
+            reservations: reservations.into_iter().map(ReservationRow::from).collect(),
             sid: task.sid,
         });
     }
     drop(progress);
-    let out = settings.out;
-    if out.json {
-        return out.json(&serde_json::json!({ "workspace_sid": settings.workspace_sid, "tasks": rows }));
-    }
-    if rows.is_empty() {
-        println!("No tasks in workspace {}.", settings.workspace_sid);
+    if settings.printed_json_or_none("tasks", &rows)? {
         return Ok(());
     }
+    let out = settings.out;
     let mut table = Table::new(&["TASK", "STATUS", "AGE", "CALLER", "QUEUE", "CONFERENCE", "CUSTOMER LEG"]);
     let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
     for row in &rows {
@@ -204,16 +223,8 @@ async fn fix_wrapping(settings: &Settings, task_sid: Option<String>) -> anyhow::
     for task in tasks {
         let before = status(&task);
         let row = if task.assignment_status == Some(TaskAssignmentStatus::Wrapping) {
-            let update = UpdateTask {
-                assignment_status: Some(TaskAssignmentStatus::Completed),
-                reason: Some(FIX_REASON.to_owned()),
-                ..Default::default()
-            };
-            let done = settings
-                .client
-                .update_task(&task.sid, &update)
-                .await
-                .map_err(|e| settings.fail(format!("completing task {}", task.sid), e))?;
+            let done =
+                close(settings, &task.sid, TaskAssignmentStatus::Completed, FIX_REASON, "completing").await?;
             FixRow { status: status(&done), sid: done.sid, status_before: before, changed: true }
         } else {
             FixRow { status: before.clone(), sid: task.sid, status_before: before, changed: false }

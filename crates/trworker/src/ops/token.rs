@@ -86,12 +86,7 @@ pub fn parse_ttl(text: &str) -> Result<Duration, String> {
 pub async fn run(args: TokenArgs) -> anyhow::Result<()> {
     let settings = Settings::resolve(&args.ops)?;
     let filter = WorkerFilter { friendly_name: Some(args.identity.clone()), ..Default::default() };
-    let workers = settings
-        .client
-        .list_workers(&filter)
-        .all()
-        .await
-        .map_err(|e| settings.fail("looking up the worker", e))?;
+    let workers = settings.all("looking up the worker", settings.client.list_workers(&filter)).await?;
     let worker = workers
         .into_iter()
         .find(|w| w.friendly_name.as_deref() == Some(args.identity.as_str()))

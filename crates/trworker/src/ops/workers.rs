@@ -34,12 +34,7 @@ pub struct WorkerRow {
 /// Lists the workers.
 pub async fn run(args: WorkersArgs) -> anyhow::Result<()> {
     let settings = &Settings::resolve(&args.ops)?;
-    let workers = settings
-        .client
-        .list_workers(&Default::default())
-        .all()
-        .await
-        .map_err(|e| settings.fail("listing workers", e))?;
+    let workers = settings.all("listing workers", settings.client.list_workers(&Default::default())).await?;
     let now = unix_now();
     let mut rows: Vec<WorkerRow> = workers
         .into_iter()
@@ -60,14 +55,10 @@ pub async fn run(args: WorkersArgs) -> anyhow::Result<()> {
         })
         .collect();
     rows.sort_by(|a, b| a.friendly_name.cmp(&b.friendly_name).then_with(|| a.sid.cmp(&b.sid)));
-    let out = settings.out;
-    if out.json {
-        return out.json(&serde_json::json!({ "workspace_sid": settings.workspace_sid, "workers": rows }));
-    }
-    if rows.is_empty() {
-        println!("No workers in workspace {}.", settings.workspace_sid);
+    if settings.printed_json_or_none("workers", &rows)? {
         return Ok(());
     }
+    let out = settings.out;
     let mut table = Table::new(&["WORKER", "ACTIVITY", "TIME IN IT", "SID"]);
     for row in &rows {
         let style = match (row.available, row.activity.as_str()) {
