@@ -146,32 +146,27 @@ pub(super) fn node(node: &Node, scope: &dyn Scope) -> bool {
 /// children when those settle it (`1==1 OR x` is true).
 pub(super) fn constant(node: &Node) -> Option<bool> {
     match node {
-        Node::Or(children) => {
-            let values: Vec<Option<bool>> = children.iter().map(constant).collect();
-            if values.contains(&Some(true)) {
-                Some(true)
-            } else if values.iter().all(|v| *v == Some(false)) {
-                Some(false)
-            } else {
-                None
-            }
-        }
-        Node::And(children) => {
-            let values: Vec<Option<bool>> = children.iter().map(constant).collect();
-            if values.contains(&Some(false)) {
-                Some(false)
-            } else if values.iter().all(|v| *v == Some(true)) {
-                Some(true)
-            } else {
-                None
-            }
-        }
+        Node::Or(children) => settled(children, true),
+        Node::And(children) => settled(children, false),
         Node::Not(inner) => constant(inner).map(|b| !b),
         Node::Compare { left: Operand::Literal(l), op, right: Operand::Literal(r) } => {
             Some(compare(l, *op, r))
         }
         Node::Truthy(Operand::Literal(v)) => Some(*v == Value::Bool(true)),
         Node::Compare { .. } | Node::Truthy(_) => None,
+    }
+}
+
+/// The constant value of an OR (`by` true) or an AND (`by` false): `by` when a child is constantly `by`,
+/// the other value when every child is constantly that, `None` otherwise.
+fn settled(children: &[Node], by: bool) -> Option<bool> {
+    let values: Vec<Option<bool>> = children.iter().map(constant).collect();
+    if values.contains(&Some(by)) {
+        Some(by)
+    } else if values.iter().all(|v| *v == Some(!by)) {
+        Some(!by)
+    } else {
+        None
     }
 }
 

@@ -4,6 +4,7 @@
 //! be keywords (`task.in`), and so that the parser never has to ask whether whitespace separated them.
 //! The lexer is pulled by the parser, so the first error reported is the leftmost one.
 
+use super::parser::Op;
 use super::{Origin, ParseError, Path, Segment, MAX_EXPRESSION_BYTES, MAX_PATH_SEGMENTS};
 use serde_json::Number;
 
@@ -48,18 +49,8 @@ pub(crate) enum Tok {
     Num(Number),
     Path(Path),
     Word(Keyword),
-    /// `==` or `=`
-    Eq,
-    /// `!=`
-    Ne,
-    Lt,
-    Le,
-    Gt,
-    Ge,
-    /// `>-`, the symbolic HAS.
-    HasSym,
-    /// `<-`, the symbolic IN.
-    InSym,
+    /// A symbolic comparison, its alias folded: `==` and `=` are [`Op::Eq`], `>-` is HAS and `<-` is IN.
+    Op(Op),
     LParen,
     RParen,
     LBracket,
@@ -205,16 +196,16 @@ impl Lexer {
         };
         let two = self.peek_at(1);
         let (tok, len) = match (c, two) {
-            ('=', Some('=')) => (Tok::Eq, 2),
-            ('=', _) => (Tok::Eq, 1),
-            ('!', Some('=')) => (Tok::Ne, 2),
+            ('=', Some('=')) => (Tok::Op(Op::Eq), 2),
+            ('=', _) => (Tok::Op(Op::Eq), 1),
+            ('!', Some('=')) => (Tok::Op(Op::Ne), 2),
             ('!', _) => return Err(self.error(start + 1, "`=` after `!`", self.found_char(start + 1))),
-            ('<', Some('=')) => (Tok::Le, 2),
-            ('<', Some('-')) => (Tok::InSym, 2),
-            ('<', _) => (Tok::Lt, 1),
-            ('>', Some('=')) => (Tok::Ge, 2),
-            ('>', Some('-')) => (Tok::HasSym, 2),
-            ('>', _) => (Tok::Gt, 1),
+            ('<', Some('=')) => (Tok::Op(Op::Le), 2),
+            ('<', Some('-')) => (Tok::Op(Op::In), 2),
+            ('<', _) => (Tok::Op(Op::Lt), 1),
+            ('>', Some('=')) => (Tok::Op(Op::Ge), 2),
+            ('>', Some('-')) => (Tok::Op(Op::Has), 2),
+            ('>', _) => (Tok::Op(Op::Gt), 1),
             ('(', _) => (Tok::LParen, 1),
             (')', _) => (Tok::RParen, 1),
             ('[', _) => (Tok::LBracket, 1),

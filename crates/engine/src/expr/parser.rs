@@ -129,21 +129,29 @@ impl Parser {
 
     /// `what` names what must come next, for the error when nothing valid does.
     fn or(&mut self, what: &str) -> Result<Node, ParseError> {
-        let mut children = vec![self.and(what)?];
-        while self.at_word(Keyword::Or) {
-            self.advance()?;
-            children.push(self.and("a condition after OR")?);
-        }
-        Ok(if children.len() == 1 { children.remove(0) } else { Node::Or(children) })
+        self.joined(what, Keyword::Or, "a condition after OR", Self::and, Node::Or)
     }
 
     fn and(&mut self, what: &str) -> Result<Node, ParseError> {
-        let mut children = vec![self.unary(what)?];
-        while self.at_word(Keyword::And) {
+        self.joined(what, Keyword::And, "a condition after AND", Self::unary, Node::And)
+    }
+
+    /// `part (keyword part)*`: a single part as itself, more than one under `join`. `after` names what
+    /// must follow the keyword.
+    fn joined(
+        &mut self,
+        what: &str,
+        keyword: Keyword,
+        after: &str,
+        part: fn(&mut Self, &str) -> Result<Node, ParseError>,
+        join: fn(Vec<Node>) -> Node,
+    ) -> Result<Node, ParseError> {
+        let mut children = vec![part(self, what)?];
+        while self.at_word(keyword) {
             self.advance()?;
-            children.push(self.unary("a condition after AND")?);
+            children.push(part(self, after)?);
         }
-        Ok(if children.len() == 1 { children.remove(0) } else { Node::And(children) })
+        Ok(if children.len() == 1 { children.remove(0) } else { join(children) })
     }
 
     fn nest(&mut self) -> Result<(), ParseError> {
@@ -185,14 +193,9 @@ impl Parser {
         let left_token = self.current.clone();
         let left = self.operand(what)?;
         let op = match self.current.tok {
-            Tok::Eq => Op::Eq,
-            Tok::Ne => Op::Ne,
-            Tok::Lt => Op::Lt,
-            Tok::Le => Op::Le,
-            Tok::Gt => Op::Gt,
-            Tok::Ge => Op::Ge,
-            Tok::HasSym | Tok::Word(Keyword::Has) => Op::Has,
-            Tok::InSym | Tok::Word(Keyword::In) => Op::In,
+            Tok::Op(op) => op,
+            Tok::Word(Keyword::Has) => Op::Has,
+            Tok::Word(Keyword::In) => Op::In,
             Tok::Word(Keyword::Contains) => Op::Contains,
             Tok::Word(Keyword::Not) => {
                 self.advance()?;
