@@ -101,6 +101,13 @@ impl Run {
         self.items.push(Item { kind, name: name.to_owned(), sid, state, detail });
     }
 
+    /// An item found: `Found`, or `Differs` with what is `wrong` with it.
+    fn found(&mut self, kind: &'static str, name: &str, sid: &str, wrong: Vec<String>) {
+        let state = if wrong.is_empty() { State::Found } else { State::Differs };
+        let detail = (!wrong.is_empty()).then(|| wrong.join("; "));
+        self.push(kind, name, Some(sid.to_owned()), state, detail);
+    }
+
     /// `Created` or, in a dry run, `WouldCreate`.
     fn creating(&self) -> State {
         if self.dry_run {
@@ -254,15 +261,8 @@ async fn setup(settings: &Settings, args: &SetupArgs) -> Result<Report, Error> {
     }
 
     // The support queue.
-    let queues = settings
-        .all(
-            "listing task queues",
-            client.list_task_queues(&TaskQueueFilter {
-                friendly_name: Some("support".into()),
-                ..Default::default()
-            }),
-        )
-        .await?;
+    let filter = TaskQueueFilter { friendly_name: Some("support".into()), ..Default::default() };
+    let queues = settings.all("listing task queues", client.list_task_queues(&filter)).await?;
     let queue_sid = match queues.iter().find(|q| q.friendly_name.as_deref() == Some("support")) {
         Some(q) => {
             let mut wrong = Vec::new();
@@ -275,9 +275,7 @@ async fn setup(settings: &Settings, args: &SetupArgs) -> Result<Report, Error> {
             if q.max_reserved_workers != 1 {
                 wrong.push(format!("max reserved workers {}, should be 1", q.max_reserved_workers));
             }
-            let state = if wrong.is_empty() { State::Found } else { State::Differs };
-            let detail = (!wrong.is_empty()).then(|| wrong.join("; "));
-            run.push("task_queue", "support", Some(q.sid.clone()), state, detail);
+            run.found("task_queue", "support", &q.sid, wrong);
             Some(q.sid.clone())
         }
         None if args.dry_run => {
@@ -301,15 +299,8 @@ async fn setup(settings: &Settings, args: &SetupArgs) -> Result<Report, Error> {
     };
 
     // The support workflow.
-    let workflows = settings
-        .all(
-            "listing workflows",
-            client.list_workflows(&WorkflowFilter {
-                friendly_name: Some("support".into()),
-                ..Default::default()
-            }),
-        )
-        .await?;
+    let filter = WorkflowFilter { friendly_name: Some("support".into()), ..Default::default() };
+    let workflows = settings.all("listing workflows", client.list_workflows(&filter)).await?;
     match workflows.iter().find(|w| w.friendly_name.as_deref() == Some("support")) {
         Some(w) => {
             let mut wrong = Vec::new();
@@ -324,9 +315,7 @@ async fn setup(settings: &Settings, args: &SetupArgs) -> Result<Report, Error> {
             if queue_sid.is_some() && default_queue != queue_sid {
                 wrong.push("the default filter does not route to the support queue".into());
             }
-            let state = if wrong.is_empty() { State::Found } else { State::Differs };
-            let detail = (!wrong.is_empty()).then(|| wrong.join("; "));
-            run.push("workflow", "support", Some(w.sid.clone()), state, detail);
+            run.found("workflow", "support", &w.sid, wrong);
         }
         None => match (&queue_sid, args.dry_run) {
             (Some(queue), false) => {
@@ -350,27 +339,19 @@ async fn setup(settings: &Settings, args: &SetupArgs) -> Result<Report, Error> {
 
     // A worker.
     let name = args.worker.as_str();
-    let workers = settings
-        .all(
-            "listing workers",
-            client.list_workers(&WorkerFilter { friendly_name: Some(name.into()), ..Default::default() }),
-        )
-        .await?;
+    let filter = WorkerFilter { friendly_name: Some(name.into()), ..Default::default() };
+    let workers = settings.all("listing workers", client.list_workers(&filter)).await?;
     match workers.iter().find(|w| w.friendly_name.as_deref() == Some(name)) {
         Some(w) => {
             let attributes = w.attributes_json().unwrap_or_default();
             let has_support = attributes["skills"]
                 .as_array()
                 .is_some_and(|skills| skills.iter().any(|s| s.as_str() == Some("support")));
-            let (state, detail) = if has_support {
-                (State::Found, None)
-            } else {
-                (
-                    State::Differs,
-                    Some("its skills do not include \"support\": the queue will not reach it".into()),
-                )
-            };
-            run.push("worker", name, Some(w.sid.clone()), state, detail);
+            let mut wrong = Vec::new();
+            if !has_support {
+                wrong.push("its skills do not include \"support\": the queue will not reach it".to_owned());
+            }
+            run.found("worker", name, &w.sid, wrong);
         }
         None if args.dry_run => run.push("worker", name, None, State::WouldCreate, None),
         None => {
