@@ -556,12 +556,8 @@ impl Actor {
         self.gauges.poisoned.store(true, Ordering::SeqCst);
         let mut next = first;
         loop {
-            let msg = match next.take() {
-                Some(msg) => msg,
-                None => match rx.recv() {
-                    Ok(msg) => msg,
-                    Err(_) => return,
-                },
+            let Some(msg) = next.take().or_else(|| rx.recv().ok()) else {
+                return;
             };
             self.gauges.mailbox.fetch_sub(1, Ordering::Relaxed);
             let halted = || Error::Halted(why.clone());

@@ -95,12 +95,8 @@ impl<'c> Writer<'c> {
         let mut group: Vec<Job> = Vec::new();
         let mut carried = None;
         loop {
-            let request = match carried.take() {
-                Some(request) => request,
-                None => match jobs.recv() {
-                    Ok(request) => request,
-                    Err(_) => break,
-                },
+            let Some(request) = carried.take().or_else(|| jobs.recv().ok()) else {
+                break;
             };
             let first = match request {
                 Request::Write(job) => job,
