@@ -77,22 +77,19 @@ pub(super) async fn upgrade(
     RawQuery(raw): RawQuery,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
-    let query = match query(raw.as_deref()) {
-        Ok(q) => q,
-        Err(e) => return error_response(e, None),
-    };
+    open(state, raw, upgrade).await.unwrap_or_else(|e| error_response(e, None))
+}
+
+/// [`upgrade`], with a refusal as the error.
+async fn open(
+    state: ServerState,
+    raw: Option<String>,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    let query = query(raw.as_deref())?;
     let engine = state.engine();
-    let bearer = match token::verify(&state, &query.token, engine.now()).await {
-        Ok(b) => b,
-        Err(e) => return error_response(e, None),
-    };
-    let upgrade = match upgrade {
-        Ok(u) => u,
-        Err(rejection) => {
-            let message = format!("This is the event bridge's WebSocket: {rejection}");
-            return error_response(ApiError::new(StatusCode::BAD_REQUEST, 20001, message), None);
-        }
-    };
+    let bearer = token::verify(&state, &query.token, engine.now()).await?;
+    let upgrade = limited(upgrade)?;
     // Subscribe before anything is read, so nothing between the read and the stream is missed.
     let (ws, wk) = (bearer.workspace_sid, bearer.worker_sid);
     let events = state.bridge().subscribe(engine, vec![wk]).await;
@@ -106,17 +103,15 @@ pub(super) async fn upgrade(
     let tasks = match known.await {
         Ok(Ok(tasks)) => tasks,
         Ok(Err(engine::Error::NotFound { .. })) => {
-            let e = token::unauthorized(format!("workspace {ws} has no worker {wk}"));
-            return error_response(e, None);
+            return Err(token::unauthorized(format!("workspace {ws} has no worker {wk}")));
         }
-        Ok(Err(e)) => return error_response(e.into(), None),
-        Err(e) => return error_response(e.into(), None),
+        Ok(Err(e)) => return Err(e.into()),
+        Err(e) => return Err(e.into()),
     };
-    let upgrade = upgrade.max_message_size(MAX_CLIENT_MESSAGE).max_frame_size(MAX_CLIENT_MESSAGE);
-    upgrade.read_buffer_size(1024).on_upgrade(move |socket| async move {
+    Ok(upgrade.on_upgrade(move |socket| async move {
         let channel = Channel { state, bearer, events, tasks };
         channel.run(socket, query.close_existing, query.offline_on_disconnect).await;
-    })
+    }))
 }
 
 struct Channel {
@@ -143,11 +138,8 @@ impl Channel {
         let lifetime = self.bearer.lifetime_ms(state.engine().now());
         let deadline = deadline_in(u64::try_from(lifetime).unwrap_or(0));
         let session = bridge.sessions.open(wk, Addressing::V2, close_existing, deadline);
-        let heartbeat = bridge.options.heartbeat;
-        let reason = self.serve(&mut socket, &session, lifetime, heartbeat).await;
-        if let Some((code, reason)) = reason {
-            let frame = CloseFrame { code, reason: reason.into() };
-            let _ = socket.send(Message::Close(Some(frame))).await;
+        if self.init(&mut socket, lifetime).await {
+            pump(&mut socket, &session, bridge.options.heartbeat, &mut self).await;
         }
         let last = bridge.sessions.close(wk, session.id);
         if last && offline_on_disconnect {
@@ -155,15 +147,8 @@ impl Channel {
         }
     }
 
-    /// Sends `init` with the token's remaining `lifetime` (ms), then serves until the client goes or the
-    /// server closes; returns the close frame to send, if any.
-    async fn serve(
-        &mut self,
-        socket: &mut WebSocket,
-        session: &Session,
-        lifetime: i64,
-        heartbeat: Duration,
-    ) -> Option<(u16, String)> {
+    /// Sends `init` with the token's remaining `lifetime` (ms); false when the socket is already gone.
+    async fn init(&self, socket: &mut WebSocket, lifetime: i64) -> bool {
         let init = json!({
             "event_type": "init",
             "payload": {
@@ -173,10 +158,7 @@ impl Channel {
                 "token_lifetime": lifetime,
             }
         });
-        if socket.send(Message::Text(init.to_string().into())).await.is_err() {
-            return None;
-        }
-        pump(socket, session, heartbeat, self).await
+        socket.send(Message::Text(init.to_string().into())).await.is_ok()
     }
 
     /// What `event` means to this worker, if anything.
@@ -258,11 +240,7 @@ impl Channel {
             named.or_else(|| unavailable().next()).map(|a| a.sid)
         });
         let Ok(Some(activity)) = target.await else { return };
-        let params = WorkerParams { activity_sid: Some(activity), ..WorkerParams::default() };
-        let command = Command::UpdateWorker { workspace_sid: ws, sid: wk, params, if_match: None };
-        if let Err(e) = engine.apply::<Worker>(command).await {
-            tracing::warn!(worker = %wk, error = %e, "could not set a disconnected worker offline");
-        }
+        move_disconnected(&self.state, ws, wk, activity, "setWorkerOfflineIfDisconnected").await;
     }
 }
 
@@ -285,7 +263,35 @@ pub(super) trait Framer {
     fn events(&mut self) -> &mut Subscription;
 }
 
-/// Serves an open channel until the client goes or the server closes; returns the close frame to send, if
+/// The upgrade with the limits of what a client may send, or the 400 of a request that is not a WebSocket
+/// upgrade.
+pub(super) fn limited(
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<WebSocketUpgrade, ApiError> {
+    match upgrade {
+        Ok(upgrade) => Ok(upgrade
+            .max_message_size(MAX_CLIENT_MESSAGE)
+            .max_frame_size(MAX_CLIENT_MESSAGE)
+            .read_buffer_size(1024)),
+        Err(rejection) => {
+            let message = format!("This is the event bridge's WebSocket: {rejection}");
+            Err(ApiError::new(StatusCode::BAD_REQUEST, 20001, message))
+        }
+    }
+}
+
+/// Moves worker `wk` of `ws` to `activity` because its last channel closed and the channel's `parameter`
+/// (`setWorkerOfflineIfDisconnected`, `disconnectActivitySid`) asked for it. A failure is logged: the
+/// socket is already gone, there is no one to tell.
+pub(super) async fn move_disconnected(state: &ServerState, ws: Sid, wk: Sid, activity: Sid, parameter: &str) {
+    let params = WorkerParams { activity_sid: Some(activity), ..WorkerParams::default() };
+    let command = Command::UpdateWorker { workspace_sid: ws, sid: wk, params, if_match: None };
+    if let Err(e) = state.engine().apply::<Worker>(command).await {
+        tracing::warn!(worker = %wk, error = %e, "could not apply {parameter} to a disconnected worker");
+    }
+}
+
+/// Serves an open channel until the client goes or the server closes, then sends the close frame, if
 /// any: when the session's token runs out (4001; an updated token moves that, see
 /// [`super::Sessions::extend`]), when a newer session replaced it (4002), when it fell behind the stream
 /// (4003), when the engine stops (1011). Between events it sends a whitespace frame whenever it has been
@@ -294,6 +300,19 @@ pub(super) trait Framer {
 /// Token expiry runs on real time from the engine's reading of the clock when the token was presented: a
 /// manual clock decides whether a token is valid when presented, not how long the socket waits.
 pub(super) async fn pump(
+    socket: &mut WebSocket,
+    session: &Session,
+    heartbeat: Duration,
+    framer: &mut impl Framer,
+) {
+    if let Some((code, reason)) = serve(socket, session, heartbeat, framer).await {
+        let frame = CloseFrame { code, reason: reason.into() };
+        let _ = socket.send(Message::Close(Some(frame))).await;
+    }
+}
+
+/// [`pump`]'s loop; returns the close frame to send, if any.
+async fn serve(
     socket: &mut WebSocket,
     session: &Session,
     heartbeat: Duration,

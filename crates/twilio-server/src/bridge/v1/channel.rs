@@ -44,17 +44,15 @@
 use std::sync::Arc;
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use engine::command::{Command, WorkerParams};
-use engine::model::Worker;
 use engine::{Event, Prefix, Sid};
 use serde_json::{json, Value};
 
 use super::capability::{self, Capability, Channel};
-use crate::bridge::channel::{pump, Framer, MAX_CLIENT_MESSAGE};
+use crate::bridge::channel::{limited, move_disconnected, pump, Framer};
 use crate::bridge::dispatch::Subscription;
 use crate::bridge::envelope::{error_response, forbidden};
 use crate::bridge::token::unauthorized;
@@ -94,19 +92,23 @@ pub(crate) async fn upgrade(
     RawQuery(raw): RawQuery,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
-    let query = match query(raw.as_deref()) {
-        Ok(q) => q,
-        Err(e) => return error_response(e, None),
-    };
+    open(state, &account, &channel, raw, upgrade).await.unwrap_or_else(|e| error_response(e, None))
+}
+
+/// [`upgrade`], with a refusal as the error.
+async fn open(
+    state: ServerState,
+    account: &str,
+    channel: &str,
+    raw: Option<String>,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    let query = query(raw.as_deref())?;
     let engine = state.engine();
-    let cap = match capability::verify(&state, &query.token, engine.now(), &account, &channel) {
-        Ok(c) => c,
-        Err(e) => return error_response(e, None),
-    };
+    let cap = capability::verify(&state, &query.token, engine.now(), account, channel)?;
     let path = format!("/v1/wschannels/{account}/{channel}");
     if !cap.allows("GET", &path, &[]) {
-        let e = forbidden(format!("the token's policies do not allow GET {path}"));
-        return error_response(e, None);
+        return Err(forbidden(format!("the token's policies do not allow GET {path}")));
     }
     // The channel's object must exist: a token for another workspace's worker or queue is refused here.
     let ws = cap.workspace_sid;
@@ -115,24 +117,17 @@ pub(crate) async fn upgrade(
         Channel::TaskQueue(wq) => engine.task_queue(ws, wq).await.map(drop),
         Channel::Workspace => engine.workspace(ws).await.map(drop),
     };
-    if let Err(e) = exists {
-        let e = if e.status == StatusCode::NOT_FOUND {
+    exists.map_err(|e| {
+        if e.status == StatusCode::NOT_FOUND {
             unauthorized(format!(
                 "workspace {ws} has no {} (the token is for another workspace?)",
                 cap.channel_sid
             ))
         } else {
             e
-        };
-        return error_response(e, None);
-    }
-    let upgrade = match upgrade {
-        Ok(u) => u,
-        Err(rejection) => {
-            let message = format!("This is the event bridge's WebSocket: {rejection}");
-            return error_response(ApiError::new(StatusCode::BAD_REQUEST, 20001, message), None);
         }
-    };
+    })?;
+    let upgrade = limited(upgrade)?;
     // Subscribe before the upgrade answers, so before the SDK's `ready` fetch (as on v2's channel), under
     // the SID whose events the channel gets (the module doc's list).
     let key = match cap.channel {
@@ -140,11 +135,10 @@ pub(crate) async fn upgrade(
         Channel::Workspace => cap.workspace_sid,
     };
     let events = state.bridge().subscribe(engine, vec![key]).await;
-    let upgrade = upgrade.max_message_size(MAX_CLIENT_MESSAGE).max_frame_size(MAX_CLIENT_MESSAGE);
-    upgrade.read_buffer_size(1024).on_upgrade(move |socket| async move {
+    Ok(upgrade.on_upgrade(move |socket| async move {
         let channel = V1Channel { state, cap, events };
         channel.run(socket, query.close_existing, query.disconnect_activity).await;
-    })
+    }))
 }
 
 struct V1Channel {
@@ -168,20 +162,11 @@ impl V1Channel {
         let key = self.cap.channel_sid;
         let deadline = deadline_in(self.cap.lifetime_ms(state.engine().now()));
         let session = bridge.sessions.open(key, Addressing::V1, close_existing, deadline);
-        let heartbeat = bridge.options.heartbeat;
-        let reason = pump(&mut socket, &session, heartbeat, &mut self).await;
-        if let Some((code, reason)) = reason {
-            let frame = CloseFrame { code, reason: reason.into() };
-            let _ = socket.send(Message::Close(Some(frame))).await;
-        }
+        pump(&mut socket, &session, bridge.options.heartbeat, &mut self).await;
         let last = bridge.sessions.close(key, session.id);
         if let (true, Channel::Worker(wk), Some(activity)) = (last, self.cap.channel, disconnect_activity) {
-            let params = WorkerParams { activity_sid: Some(activity), ..WorkerParams::default() };
             let ws = self.cap.workspace_sid;
-            let command = Command::UpdateWorker { workspace_sid: ws, sid: wk, params, if_match: None };
-            if let Err(e) = state.engine().apply::<Worker>(command).await {
-                tracing::warn!(worker = %wk, error = %e, "could not apply disconnectActivitySid");
-            }
+            move_disconnected(&state, ws, wk, activity, "disconnectActivitySid").await;
         }
     }
 
