@@ -140,17 +140,27 @@ pub struct WorkerFeed {
     follow: Follow,
 }
 
+/// `applied` and `durable`, the two ways to start a feed that wraps a [`Follow`].
+macro_rules! follow_constructors {
+    ($($feed:ident),*) => {$(
+        impl $feed {
+            /// A feed of `workspace_sid` following the events as applied, from now on.
+            pub fn applied(state: ServerState, workspace_sid: Sid) -> $feed {
+                $feed { follow: Follow::applied(state, workspace_sid) }
+            }
+
+            /// A feed of `workspace_sid` following the events once durable, from now on, as the event bridge
+            /// does.
+            pub fn durable(state: ServerState, workspace_sid: Sid) -> $feed {
+                $feed { follow: Follow::durable(state, workspace_sid) }
+            }
+        }
+    )*};
+}
+
+follow_constructors!(WorkerFeed, WorkspaceFeed);
+
 impl WorkerFeed {
-    /// A feed of `workspace_sid` following the events as applied, from now on.
-    pub fn applied(state: ServerState, workspace_sid: Sid) -> WorkerFeed {
-        WorkerFeed { follow: Follow::applied(state, workspace_sid) }
-    }
-
-    /// A feed of `workspace_sid` following the events once durable, from now on, as the event bridge does.
-    pub fn durable(state: ServerState, workspace_sid: Sid) -> WorkerFeed {
-        WorkerFeed { follow: Follow::durable(state, workspace_sid) }
-    }
-
     /// The next event of a worker for whom `wanted` (given the `WK…` SID) is true. Events of other
     /// workspaces and workers, and events whose object is gone by the time it is rendered, are skipped.
     pub async fn next(&mut self, wanted: impl Fn(&str) -> bool) -> Result<WorkerEvent, FeedEnd> {
@@ -212,16 +222,6 @@ pub struct WorkspaceFeed {
 }
 
 impl WorkspaceFeed {
-    /// A feed of `workspace_sid` following the events as applied, from now on.
-    pub fn applied(state: ServerState, workspace_sid: Sid) -> WorkspaceFeed {
-        WorkspaceFeed { follow: Follow::applied(state, workspace_sid) }
-    }
-
-    /// A feed of `workspace_sid` following the events once durable, from now on, as the event bridge does.
-    pub fn durable(state: ServerState, workspace_sid: Sid) -> WorkspaceFeed {
-        WorkspaceFeed { follow: Follow::durable(state, workspace_sid) }
-    }
-
     /// The next event of the workspace (those of other workspaces are skipped).
     pub async fn next(&mut self) -> Result<WorkspaceEvent, FeedEnd> {
         let event = self.follow.next().await?;
