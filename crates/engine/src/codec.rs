@@ -131,8 +131,14 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// An entry of `table` named by its index in one byte (the stored forms name enum values so); `unknown`
+    /// says what the byte is otherwise.
+    pub(crate) fn one_of<T: Copy>(&mut self, table: &[T], unknown: &'static str) -> Result<T, DecodeError> {
+        table.get(usize::from(self.u8()?)).copied().ok_or(DecodeError(unknown))
+    }
+
     pub(crate) fn sid(&mut self) -> Result<Sid, DecodeError> {
-        let prefix = *Prefix::ALL.get(usize::from(self.u8()?)).ok_or(DecodeError("unknown SID prefix"))?;
+        let prefix = self.one_of(&Prefix::ALL, "unknown SID prefix")?;
         Ok(Sid::new(prefix, u128::from_le_bytes(self.array()?)))
     }
 }
@@ -198,16 +204,12 @@ impl Task {
     /// error.
     pub fn decode(bytes: &[u8]) -> Result<Task, DecodeError> {
         let mut r = Reader::versioned(bytes, TASK_ENCODING, "unknown task encoding version")?;
-        let account_sid = r.sid()?;
-        let workspace_sid = r.sid()?;
-        let sid = r.sid()?;
-        let assignment_status =
-            *TASK_STATUSES.get(usize::from(r.u8()?)).ok_or(DecodeError("unknown task status"))?;
+        // Fields are read in the order they are written: a struct expression evaluates its fields in order.
         let task = Task {
-            account_sid,
-            workspace_sid,
-            sid,
-            assignment_status,
+            account_sid: r.sid()?,
+            workspace_sid: r.sid()?,
+            sid: r.sid()?,
+            assignment_status: r.one_of(&TASK_STATUSES, "unknown task status")?,
             attributes: r.str()?.into(),
             priority: unzigzag(r.varint()?),
             timeout: unzigzag(r.varint()?),
