@@ -77,7 +77,6 @@
 //! [`EVENT_BRIDGE_URL`]: crate::token::EVENT_BRIDGE_URL
 
 use std::error::Error as StdError;
-use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -143,12 +142,8 @@ pub struct Token {
     pub expires_at: u64,
 }
 
-impl fmt::Debug for Token {
-    /// Never prints the JWT: it is a bearer credential.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Token").field("expires_at", &self.expires_at).finish_non_exhaustive()
-    }
-}
+// Never prints the JWT: it is a bearer credential.
+debug_fields!(Token { expires_at });
 
 /// Why a [`TokenSource`] could not produce a token: anything that is an error, shown in
 /// [`ChannelUpdate::Disconnected`]'s reason.
@@ -197,20 +192,17 @@ pub struct Config {
     clock: Arc<dyn Fn() -> u64 + Send + Sync>,
 }
 
-impl fmt::Debug for Config {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Config")
-            .field("account_sid", &self.account_sid)
-            .field("channel_sid", &self.channel_sid)
-            .field("bridge_url", &self.bridge_url)
-            .field("liveness_timeout", &self.liveness_timeout)
-            .field("backoff_min", &self.backoff_min)
-            .field("backoff_max", &self.backoff_max)
-            .field("connect_timeout", &self.connect_timeout)
-            .field("buffer", &self.buffer)
-            .finish_non_exhaustive()
-    }
-}
+// Leaves out the clock, which has no `Debug`.
+debug_fields!(Config {
+    account_sid,
+    channel_sid,
+    bridge_url,
+    liveness_timeout,
+    backoff_min,
+    backoff_max,
+    connect_timeout,
+    buffer,
+});
 
 impl Config {
     /// The channel `channel_sid` (a worker `WK…`, task queue `WQ…` or workspace `WS…`) of `account_sid` on

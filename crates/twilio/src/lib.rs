@@ -22,6 +22,18 @@
 //! - [`token`]: the TaskRouter worker capability JWT (twilio-python's claims and policies, 8 h default TTL)
 //!   and the AccessToken with a TaskRouter grant, hand-rolled HS256, and their verification.
 
+/// `Debug` that prints only the fields named, then `..`: for a type holding a secret (a token, a key) that
+/// must never reach a log, or something that has no useful `Debug` (a clock).
+macro_rules! debug_fields {
+    ($ty:ident { $($field:ident),* $(,)? }) => {
+        impl std::fmt::Debug for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($ty))$(.field(stringify!($field), &self.$field))*.finish_non_exhaustive()
+            }
+        }
+    };
+}
+
 pub mod client;
 pub mod error;
 pub mod eventbridge;

@@ -174,16 +174,8 @@ impl Capability {
     }
 }
 
-impl std::fmt::Debug for Capability {
-    /// Never prints the Auth Token.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Capability")
-            .field("account_sid", &self.account_sid)
-            .field("workspace_sid", &self.workspace_sid)
-            .field("ttl", &self.ttl)
-            .finish_non_exhaustive()
-    }
-}
+// Never prints the Auth Token.
+debug_fields!(Capability { account_sid, workspace_sid, ttl });
 
 /// Builder of a TaskRouter worker capability token (TaskRouter.js v1), signed with the account Auth Token.
 ///
@@ -588,18 +580,8 @@ impl AccessToken {
     }
 }
 
-impl std::fmt::Debug for AccessToken {
-    /// Never prints the API key secret.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AccessToken")
-            .field("account_sid", &self.account_sid)
-            .field("api_key_sid", &self.api_key_sid)
-            .field("identity", &self.identity)
-            .field("ttl", &self.ttl)
-            .field("grant", &self.grant)
-            .finish_non_exhaustive()
-    }
-}
+// Never prints the API key secret.
+debug_fields!(AccessToken { account_sid, api_key_sid, identity, ttl, grant });
 
 /// Verifies an [`AccessToken`] signed with `api_key_secret` at time `now`: HS256 signature, `exp`, `nbf`,
 /// an API key SID as issuer and an account SID as subject.
