@@ -104,15 +104,7 @@ async fn a_cut_channel_reconnects_and_no_call_is_missed() {
         &app.workspace_sid,
         &app.alice,
     );
-    let now = SystemClock.now().secs().saturating_sub(300) as u64;
-    let jwt = capability.to_jwt(now).expect("token");
-    let url = format!(
-        "{}/v1/wschannels/{}/{}?token={jwt}&closeExistingSessions=true",
-        app.upstream.url.replacen("http", "ws", 1),
-        app.upstream.account_sid,
-        app.alice
-    );
-    let (mut intruder, _) = tokio_tungstenite::connect_async(url).await.expect("the other session");
+    let mut intruder = app.close_other_sessions(&app.alice, |now| capability.to_jwt(now)).await;
     let lost =
         socket.until("the channel lost", |m| m["type"] == "channel" && m["status"] != "connected").await;
     assert_eq!(lost["status"], "reconnecting", "{lost}");

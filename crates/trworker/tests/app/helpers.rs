@@ -310,10 +310,37 @@ impl TestApp {
         stream.send(Message::Text(hello.to_string().into())).await.expect("hello");
         Socket { stream }
     }
+
+    /// Opens another session of the channel `channel_sid` (a worker's or the workspace's) at the upstream's
+    /// event bridge, asking for the others to be closed: the bridge cuts the app's session. `to_jwt` makes
+    /// the channel's capability issued at the time given (five minutes back, valid on any clock here).
+    pub async fn close_other_sessions<E: std::fmt::Debug>(
+        &self,
+        channel_sid: &str,
+        to_jwt: impl FnOnce(u64) -> Result<String, E>,
+    ) -> WsStream {
+        let jwt = to_jwt(SystemClock.now().secs().saturating_sub(300) as u64).expect("token");
+        let url = format!(
+            "{}/v1/wschannels/{}/{channel_sid}?token={jwt}&closeExistingSessions=true",
+            self.upstream.url.replacen("http", "ws", 1),
+            self.upstream.account_sid,
+        );
+        let (intruder, _) = tokio_tungstenite::connect_async(url).await.expect("the other session");
+        intruder
+    }
 }
 
+/// The `field` of each object in the array `list` that has it as a string.
+pub fn texts<'a>(list: &'a Value, field: &str) -> Vec<&'a str> {
+    list.as_array().expect("an array").iter().filter_map(|item| item[field].as_str()).collect()
+}
+
+/// A client's WebSocket.
+pub type WsStream =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
 pub struct Socket {
-    pub stream: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    pub stream: WsStream,
 }
 
 impl Socket {

@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 use trworker::app::{EventIntake, TaskRouterEvent};
 
-use crate::helpers::{spawn_app, spawn_app_with};
+use crate::helpers::{spawn_app, spawn_app_with, texts};
 
 /// Only the events these tests feed in reach the app: the upstream's callbacks are signed for another
 /// URL and refused.
@@ -65,12 +65,7 @@ async fn a_socket_gets_the_state_then_the_call_as_an_event_frame() {
     assert!(conference["sid"].as_str().is_some_and(|s| s.starts_with("CF")), "{conference}");
     assert_eq!(conference["friendly_name"], task.sid.as_str());
     assert!(conference["started_at"].is_i64(), "{conference}");
-    let roles: Vec<&str> = conference["participants"]
-        .as_array()
-        .expect("participants")
-        .iter()
-        .filter_map(|p| p["role"].as_str())
-        .collect();
+    let roles = texts(&conference["participants"], "role");
     assert!(roles.contains(&"customer"), "{conference}");
 }
 

@@ -10,7 +10,7 @@ use tokio_tungstenite::tungstenite::Message;
 use trworker::app::{AppConfig, Mode, RateLimit};
 use twilio::client::taskrouter::{ActivityFilter, UpdateWorker, WorkerFilter};
 
-use crate::helpers::{spawn_app, spawn_app_with, Socket, TestApp, PASSWORD};
+use crate::helpers::{spawn_app, spawn_app_with, texts, Socket, TestApp, PASSWORD};
 
 const SUPERVISOR_PASSWORD: &str = "watch the floor";
 
@@ -144,12 +144,7 @@ async fn the_picture_has_every_worker_call_pending_reservation_queue_and_total()
     assert_eq!(picture["totals"]["tasks"], 3);
     assert_eq!(picture["totals"]["tasks_waiting"], 2);
     assert_eq!(picture["totals"]["tasks_by_status"]["assigned"], 1);
-    let names: Vec<&str> = picture["activities"]
-        .as_array()
-        .expect("activities")
-        .iter()
-        .filter_map(|a| a["friendly_name"].as_str())
-        .collect();
+    let names = texts(&picture["activities"], "friendly_name");
     assert!(names.contains(&"Offline") && names.contains(&"Available"), "{names:?}");
     assert_eq!(picture["history"].as_array().map(Vec::len), Some(1));
 
@@ -303,15 +298,7 @@ async fn a_lost_channel_is_told_and_the_picture_comes_back_whole_with_what_chang
         &app.upstream.auth_token,
         &app.workspace_sid,
     );
-    let now = engine::Clock::now(&engine::SystemClock).secs().saturating_sub(300) as u64;
-    let jwt = capability.to_jwt(now).expect("token");
-    let url = format!(
-        "{}/v1/wschannels/{}/{}?token={jwt}&closeExistingSessions=true",
-        app.upstream.url.replacen("http", "ws", 1),
-        app.upstream.account_sid,
-        app.workspace_sid
-    );
-    let (mut intruder, _) = tokio_tungstenite::connect_async(url).await.expect("the other session");
+    let mut intruder = app.close_other_sessions(&app.workspace_sid, |now| capability.to_jwt(now)).await;
     let lost = socket.until("the channel lost", |m| m["type"] == "channel").await;
     assert_eq!(lost["status"], "reconnecting", "{lost}");
     assert!(lost["reason"].as_str().is_some_and(|r| !r.is_empty()), "{lost}");
@@ -351,21 +338,10 @@ async fn local_mode_takes_the_same_path_with_the_engine_in_process_and_a_generat
     let password = server.app().config().supervisor_password.clone();
     assert_eq!(password.len(), 14, "generated, as the workers' one is");
     assert_ne!(password, PASSWORD);
-    let http = reqwest::Client::new();
-    let answer: Value = http
-        .post(format!("{}/api/supervisor/token", server.base))
-        .json(&json!({ "name": "Grace", "password": password }))
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("json");
-    let token = answer["token"].as_str().expect("a token");
-    let mut socket = supervisor_socket(&server.base, token).await;
+    let token = crate::support::supervisor_token(&server.base, "Grace", &password).await;
+    let mut socket = supervisor_socket(&server.base, &token).await;
     let picture = socket.until("the picture", |m| m["type"] == "picture").await;
-    let names: Vec<&str> =
-        picture["workers"].as_array().expect("workers").iter().filter_map(|w| w["name"].as_str()).collect();
+    let names = texts(&picture["workers"], "name");
     assert!(names.contains(&"charles") && names.contains(&"ada"), "{names:?}");
 
     let engine = server.engine();

@@ -176,21 +176,12 @@ async fn the_page_says_who_changed_the_workers_status() {
     // A supervisor (the supervisor page's API) sets the worker Offline.
     let http = reqwest::Client::new();
     let password = server.state.config().supervisor_password.clone();
-    let signed_in: serde_json::Value = http
-        .post(format!("{}/api/supervisor/token", server.base))
-        .json(&serde_json::json!({ "name": "Grace", "password": password }))
-        .send()
-        .await
-        .expect("supervisor sign-in")
-        .json()
-        .await
-        .expect("JSON");
-    let token = signed_in["token"].as_str().expect("a supervisor token");
+    let token = crate::support::supervisor_token(&server.base, "Grace", &password).await;
     let worker = server.worker_sid(WORKER).await;
     let offline = server.activity_sid("Offline").await;
     let response = http
         .post(format!("{}/api/supervisor/workers/{worker}/activity", server.base))
-        .bearer_auth(token)
+        .bearer_auth(&token)
         .json(&serde_json::json!({ "activity_sid": offline }))
         .send()
         .await

@@ -257,6 +257,20 @@ pub async fn place_call(
     admin.create_task(&task).await.expect("create task")
 }
 
+/// Signs in as supervisor `name` at the server at `base`: the supervisor token.
+pub async fn supervisor_token(base: &str, name: &str, password: &str) -> String {
+    let answer: serde_json::Value = reqwest::Client::new()
+        .post(format!("{base}/api/supervisor/token"))
+        .json(&serde_json::json!({ "name": name, "password": password }))
+        .send()
+        .await
+        .expect("supervisor sign-in")
+        .json()
+        .await
+        .expect("JSON");
+    answer["token"].as_str().expect("a supervisor token").to_owned()
+}
+
 /// A call SID no other call of this process has.
 fn call_sid() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
