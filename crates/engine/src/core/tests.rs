@@ -6,7 +6,6 @@ use crate::sid::SequentialSids;
 use timers::Slot;
 
 mod supervise;
-
 const T0: Timestamp = Timestamp(1_700_000_000_000);
 
 fn at(secs: i64) -> Timestamp {
@@ -157,10 +156,24 @@ impl Demo {
     fn create_task(&mut self, now: Timestamp, attrs: &str) -> Task {
         self.create_task_with(now, CreateTaskParams { attributes: Some(attrs.into()), ..Default::default() })
     }
+
+    /// The demo with charles made available at 1 s and a task with `attrs` created at 2 s, so offered to
+    /// him: the demo and the task.
+    fn offered_to_charles(attrs: &str) -> (Demo, Task) {
+        let mut d = Demo::new();
+        d.set_activity(at(1), "charles", "Available");
+        let t = d.create_task(at(2), attrs);
+        (d, t)
+    }
 }
 
 fn status(s: &str) -> UpdateReservationParams {
     UpdateReservationParams { reservation_status: Some(s.into()), ..Default::default() }
+}
+
+/// The conference the task's `conference` attribute names.
+fn conference_of(task: &Task) -> Sid {
+    Sid::parse(task.attributes_value()["conference"]["sid"].as_str().unwrap()).unwrap()
 }
 
 /// Accepts with the conference instruction.
@@ -216,8 +229,7 @@ fn whole_call_flow_conference_wrapping_completed() {
     assert_eq!(r2.reservation_status, ReservationStatus::Accepted);
     let task = d.fetch_task(t.sid);
     assert_eq!(task.assignment_status, TaskStatus::Assigned);
-    let cf_sid = task.attributes_value()["conference"]["sid"].as_str().unwrap().to_owned();
-    let cf = Sid::parse(&cf_sid).unwrap();
+    let cf = conference_of(&task);
     let conf = d.core.conference(cf).unwrap();
     assert_eq!(conf.friendly_name, t.sid.to_string());
     assert_eq!(conf.status, ConferenceStatus::InProgress);
@@ -262,9 +274,7 @@ fn whole_call_flow_conference_wrapping_completed() {
 
 #[test]
 fn conference_without_call_sid_is_refused_and_changes_nothing() {
-    let mut d = Demo::new();
-    d.set_activity(at(1), "charles", "Available");
-    let t = d.create_task(at(2), r#"{"x":1}"#);
+    let (mut d, t) = Demo::offered_to_charles(r#"{"x":1}"#);
     let r = d.reservations_of(t.sid).remove(0);
     d.core.take_events();
     d.core.take_changes();
@@ -305,9 +315,7 @@ fn reject_with_activity_reoffers_to_the_next_worker() {
 
 #[test]
 fn reservation_timeout_moves_worker_to_timeout_activity() {
-    let mut d = Demo::new();
-    d.set_activity(at(1), "charles", "Available");
-    let t = d.create_task(at(2), "{}");
+    let (mut d, t) = Demo::offered_to_charles("{}");
     assert_eq!(d.core.next_deadline(), Some(at(12)));
     d.core.take_events();
     d.core.advance(at(11));
@@ -381,9 +389,7 @@ fn cancel_and_illegal_transitions_use_twilio_wording() {
 
 #[test]
 fn cancel_of_reserved_task_cancels_the_reservation() {
-    let mut d = Demo::new();
-    d.set_activity(at(1), "charles", "Available");
-    let t = d.create_task(at(2), "{}");
+    let (mut d, t) = Demo::offered_to_charles("{}");
     d.core.take_events();
     d.core
         .apply(
@@ -509,9 +515,7 @@ fn bad_input_is_typed_and_named() {
 
 #[test]
 fn restore_round_trip_equals_state_and_timers() {
-    let mut d = Demo::new();
-    d.set_activity(at(1), "charles", "Available");
-    let t1 = d.create_task(at(2), r#"{"call_sid":"CA00000000000000000000000000000abc"}"#);
+    let (mut d, t1) = Demo::offered_to_charles(r#"{"call_sid":"CA00000000000000000000000000000abc"}"#);
     let _t2 = d.create_task(at(3), "{}");
     let r = d.reservations_of(t1.sid).remove(0);
     d.update_reservation(at(4), &r, conference()).unwrap();
@@ -1168,8 +1172,7 @@ fn caller_hangup_cancels_a_waiting_task_and_ends_a_connected_call() {
     )
     .unwrap();
     d.core.apply(at(6), Command::CallerHangup { call_sid: Sid::new(Prefix::Call, 2) }).unwrap();
-    let cf =
-        Sid::parse(d.fetch_task(t.sid).attributes_value()["conference"]["sid"].as_str().unwrap()).unwrap();
+    let cf = conference_of(&d.fetch_task(t.sid));
     let conf = d.core.conference(cf).unwrap();
     assert_eq!(conf.reason_conference_ended.as_deref(), Some("participant-with-end-conference-on-exit-left"));
     assert_eq!(d.fetch_task(t.sid).assignment_status, TaskStatus::Wrapping);
@@ -1180,13 +1183,11 @@ fn caller_hangup_cancels_a_waiting_task_and_ends_a_connected_call() {
 
 #[test]
 fn kicking_the_last_participant_ends_the_conference() {
-    let mut d = Demo::new();
-    d.set_activity(at(1), "charles", "Available");
-    let t = d.create_task(at(2), r#"{"call_sid":"CA00000000000000000000000000000003"}"#);
+    let (mut d, t) = Demo::offered_to_charles(r#"{"call_sid":"CA00000000000000000000000000000003"}"#);
     let r = d.reservations_of(t.sid).remove(0);
     d.update_reservation(at(3), &r, conference()).unwrap();
     let task = d.fetch_task(t.sid);
-    let cf = Sid::parse(task.attributes_value()["conference"]["sid"].as_str().unwrap()).unwrap();
+    let cf = conference_of(&task);
     let worker_leg =
         Sid::parse(task.attributes_value()["conference"]["participants"]["worker"].as_str().unwrap())
             .unwrap();
@@ -1484,9 +1485,7 @@ fn perf_create_route_reserve() {
 
 #[test]
 fn statistics_count_what_happened() {
-    let mut d = Demo::new();
-    d.set_activity(at(1), "charles", "Available");
-    let t = d.create_task(at(2), "{}");
+    let (mut d, t) = Demo::offered_to_charles("{}");
     let _waiting = d.create_task(at(3), "{}");
     let r = d.reservations_of(t.sid).remove(0);
     d.update_reservation(at(4), &r, status("rejected")).unwrap();
