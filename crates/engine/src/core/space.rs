@@ -411,24 +411,15 @@ impl Space {
         let ws = self.ws.sid;
         self.emit_workspace(out, now, EventType::WorkspaceDeleted);
         out.touch(Key::Workspace(ws));
-        for s in self.activities.keys() {
-            out.touch(Key::Activity(ws, *s));
-        }
-        for s in self.channels.keys() {
-            out.touch(Key::TaskChannel(ws, *s));
-        }
-        for s in self.workers.keys() {
-            out.touch(Key::Worker(ws, *s));
-        }
-        for s in self.worker_channels.keys() {
-            out.touch(Key::WorkerChannel(ws, *s));
-        }
-        for s in self.queues.keys() {
-            out.touch(Key::TaskQueue(ws, *s));
-        }
-        for s in self.workflows.keys() {
-            out.touch(Key::Workflow(ws, *s));
-        }
+        let mut touch_all = |sids: &mut dyn Iterator<Item = &Sid>, key: fn(Sid, Sid) -> Key| {
+            sids.for_each(|s| out.touch(key(ws, *s)));
+        };
+        touch_all(&mut self.activities.keys(), Key::Activity);
+        touch_all(&mut self.channels.keys(), Key::TaskChannel);
+        touch_all(&mut self.workers.keys(), Key::Worker);
+        touch_all(&mut self.worker_channels.keys(), Key::WorkerChannel);
+        touch_all(&mut self.queues.keys(), Key::TaskQueue);
+        touch_all(&mut self.workflows.keys(), Key::Workflow);
         for s in self.tasks.keys() {
             out.touch(Key::Task(ws, *s));
             for t in [Timer::TaskTtl(ws, *s), Timer::TargetTimeout(ws, *s), Timer::Purge(ws, *s)] {
