@@ -166,6 +166,12 @@ impl Browser {
         panic!("click {label:?}: the button kept being replaced");
     }
 
+    /// Opens the Details (the attributes behind the call's summary) of the card matching `card`.
+    pub async fn open_details(&self, card: &str) {
+        let summary = self.wait_xpath("Details", &format!("{card}//summary[.='Details']")).await;
+        summary.click().await.expect("open Details");
+    }
+
     /// Clicks the visible, enabled button labelled `label`.
     pub async fn press(&self, label: &str) {
         self.press_in("", label).await;

@@ -225,8 +225,7 @@ async fn the_caller_comes_first_and_the_rest_is_behind_details() {
     let visible = browser.eval("return document.querySelector('[data-testid=conference]').innerText").await;
     let visible = visible.as_str().unwrap_or_default().to_owned();
     assert!(!visible.contains("CF") && !visible.contains("CA0123"), "no SIDs in the main view: {visible}");
-    let summary = browser.wait_xpath("Details", &format!("{conference}//summary[.='Details']")).await;
-    summary.click().await.expect("open Details");
+    browser.open_details(conference).await;
     let details =
         browser.wait_xpath("crm", &format!("{conference}//dt[.='crm']/following-sibling::dd")).await;
     let shown = details.text().await.expect("text");

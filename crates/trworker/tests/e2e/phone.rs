@@ -51,12 +51,7 @@ async fn on_a_phone_the_call_buttons_are_above_the_fold_and_complete_goes_back_t
     }
 
     // Attribute names, behind Details, are whole words on their lines.
-    browser
-        .wait_xpath("Details", &format!("{card}//summary[.='Details']"))
-        .await
-        .click()
-        .await
-        .expect("open");
+    browser.open_details(&card).await;
     let broken = browser
         .eval(
             "return [...document.querySelectorAll('[data-testid=\"attributes\"] dt')].filter((dt) => {\

@@ -62,12 +62,7 @@ async fn nested_long_right_to_left_and_control_values_show_as_cut_text() {
     assert_eq!(direction, serde_json::json!("rtl"));
     browser.wait_text("log", &format!("Incoming call from {name}.")).await;
 
-    browser
-        .wait_xpath("Details", &format!("{card}//summary[.='Details']"))
-        .await
-        .click()
-        .await
-        .expect("open");
+    browser.open_details(&card).await;
     let value = |key: &str| {
         format!("{card}//*[@data-testid='attributes']//dt[.={}]/following-sibling::dd", literal(key))
     };
