@@ -309,13 +309,19 @@ mod tests {
         assert!(err.to_string().contains("trworker did not create"), "{err}");
     }
 
-    #[test]
-    fn a_newer_schema_is_refused_with_the_versions() {
-        let dir = TempDir::new("newer");
+    /// A store whose file is then marked as schema `version`, opened again: its directory and the error.
+    fn reopened_as_version(name: &str, version: i64) -> (TempDir, StoreError) {
+        let dir = TempDir::new(name);
         drop(Store::open(dir.path()).unwrap());
         let db = dir.path().join(DB_FILE);
-        Connection::open(&db).unwrap().pragma_update(None, "user_version", 7).unwrap();
+        Connection::open(&db).unwrap().pragma_update(None, "user_version", version).unwrap();
         let err = Store::open(dir.path()).unwrap_err();
+        (dir, err)
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused_with_the_versions() {
+        let (_dir, err) = reopened_as_version("newer", 7);
         assert!(
             matches!(err, StoreError::NewerSchema { found: 7, supported: SCHEMA_VERSION, .. }),
             "{err:?}"
@@ -325,11 +331,7 @@ mod tests {
 
     #[test]
     fn an_older_schema_is_refused_naming_the_directory() {
-        let dir = TempDir::new("older");
-        drop(Store::open(dir.path()).unwrap());
-        let db = dir.path().join(DB_FILE);
-        Connection::open(&db).unwrap().pragma_update(None, "user_version", 1).unwrap();
-        let err = Store::open(dir.path()).unwrap_err();
+        let (dir, err) = reopened_as_version("older", 1);
         assert!(
             matches!(err, StoreError::OldSchema { found: 1, supported: SCHEMA_VERSION, dir: ref d } if d.as_path() == dir.path()),
             "{err:?}"
