@@ -110,6 +110,22 @@ pub struct UpdateReservationParams {
     pub supervisor_mode: Option<String>,
 }
 
+/// A task transfer (the worker SDK's `Task.transfer`, eb §4.3): the worker's accepted reservation of the
+/// task hands it to `to`, a worker or a task queue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TransferParams {
+    pub reservation_sid: Sid,
+    pub task_sid: Sid,
+    /// A worker (`WK…`) or task queue (`WQ…`) SID, as the worker gave it.
+    pub to: String,
+    /// `WARM` (the default) or `COLD`.
+    pub mode: Option<String>,
+    /// The task's priority from the transfer on.
+    pub priority: Option<i64>,
+    /// The task's attributes from the transfer on (a JSON object).
+    pub attributes: Option<String>,
+}
+
 /// Participant create (API 2010).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CreateParticipantParams {
@@ -247,6 +263,19 @@ pub enum Command {
         sid: Sid,
         params: Box<UpdateReservationParams>,
         if_match: Option<String>,
+    },
+    /// The event bridge's `POST Workers/{WK}/Transfers`: `worker_sid` transfers a task it holds.
+    CreateTransfer {
+        workspace_sid: Sid,
+        worker_sid: Sid,
+        params: Box<TransferParams>,
+    },
+    /// The event bridge's `POST Workers/{WK}/Transfers/{TT}` with `TransferStatus=canceled`.
+    CancelTransfer {
+        workspace_sid: Sid,
+        worker_sid: Sid,
+        task_sid: Sid,
+        sid: Sid,
     },
     /// `Status=completed` ends the conference.
     UpdateConference {

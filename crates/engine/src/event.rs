@@ -86,6 +86,11 @@ event_types! {
     WorkspaceCreated => "workspace.created",
     WorkspaceUpdated => "workspace.updated",
     WorkspaceDeleted => "workspace.deleted",
+    TaskTransferInitiated => "task.transfer-initiated",
+    TaskTransferAttemptFailed => "task.transfer-attempt-failed",
+    TaskTransferCompleted => "task.transfer-completed",
+    TaskTransferFailed => "task.transfer-failed",
+    TaskTransferCanceled => "task.transfer-canceled",
 }
 
 macro_rules! field_names {
@@ -150,6 +155,12 @@ field_names! {
     WorkflowSid,
     WorkspaceName,
     WorkspaceSid,
+    TransferSid,
+    TransferMode,
+    TransferType,
+    TransferTo,
+    TransferStatus,
+    TransferFailedReason,
 }
 
 /// The `resource_type` values events carry.

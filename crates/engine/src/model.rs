@@ -9,7 +9,7 @@
 //! does not render (routing position, deadlines).
 
 use crate::expr::Expr;
-use crate::sid::Sid;
+use crate::sid::{Prefix, Sid};
 use crate::time::Timestamp;
 use crate::workflow::WorkflowConfig;
 use serde::{Deserialize, Serialize};
@@ -390,6 +390,14 @@ pub struct Reservation {
     pub timeout_at: Option<Timestamp>,
     /// Engine: the worker's activity before a single-tasking reservation activity switch.
     pub worker_previous_activity_sid: Option<Sid>,
+    /// The transfer this reservation's worker made of the task (the SDK's `active_outgoing_task_transfer`
+    /// while initiated); kept once it ends, as the record of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outgoing_transfer: Option<Box<Transfer>>,
+    /// For a reservation a transfer made: the initiating reservation, which holds the transfer (the SDK's
+    /// `task_transfer`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transferred_from: Option<Sid>,
 }
 
 /// `status` of a conference.
@@ -546,5 +554,79 @@ impl Secret {
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Secret(…)")
+    }
+}
+
+/// `transfer_mode` of a task transfer: warm, the transferring worker stays on the call until the new one
+/// accepts; cold, it leaves at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TransferMode {
+    #[serde(rename = "WARM")]
+    Warm,
+    #[serde(rename = "COLD")]
+    Cold,
+}
+
+impl TransferMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransferMode::Warm => "WARM",
+            TransferMode::Cold => "COLD",
+        }
+    }
+}
+
+/// `transfer_status` of a task transfer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TransferStatus {
+    Initiated,
+    Failed,
+    Complete,
+    Canceled,
+}
+
+impl TransferStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransferStatus::Initiated => "initiated",
+            TransferStatus::Failed => "failed",
+            TransferStatus::Complete => "complete",
+            TransferStatus::Canceled => "canceled",
+        }
+    }
+}
+
+/// A worker's transfer of its task to another worker or a task queue (the worker SDK's `Task.transfer`;
+/// Twilio has it on the event bridge only, not in the public REST API). Kept on the initiating reservation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Transfer {
+    pub sid: Sid,
+    pub task_sid: Sid,
+    pub initiating_reservation_sid: Sid,
+    pub initiating_worker_sid: Sid,
+    /// The task's queue and workflow when the transfer was made (a warm transfer that fails goes back to
+    /// them).
+    pub initiating_queue_sid: Option<Sid>,
+    pub initiating_workflow_sid: Option<Sid>,
+    /// A worker (`WK…`, type WORKER) or a task queue (`WQ…`, type QUEUE).
+    pub transfer_to: Sid,
+    pub transfer_mode: TransferMode,
+    pub transfer_status: TransferStatus,
+    pub transfer_failed_reason: Option<String>,
+    /// Engine: the task's routing target before the transfer, restored when a warm transfer fails.
+    pub previous_routing_target: Option<Sid>,
+    pub date_created: Timestamp,
+    pub date_updated: Timestamp,
+}
+
+impl Transfer {
+    /// `transfer_type`: `WORKER` or `QUEUE`.
+    pub fn transfer_type(&self) -> &'static str {
+        if self.transfer_to.prefix() == Prefix::Worker {
+            "WORKER"
+        } else {
+            "QUEUE"
+        }
     }
 }

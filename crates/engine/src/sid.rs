@@ -39,12 +39,14 @@ pub enum Prefix {
     Call,
     /// `SK` API key (API 2010 `Keys`).
     ApiKey,
+    /// `TT` task transfer (the worker SDK's `Task.transfer`).
+    Transfer,
 }
 
 impl Prefix {
     /// Every prefix, for parsing and tests. The stored binary forms name a prefix by its index here
     /// (`codec`): new prefixes go at the end.
-    pub const ALL: [Prefix; 14] = [
+    pub const ALL: [Prefix; 15] = [
         Prefix::Account,
         Prefix::Workspace,
         Prefix::Activity,
@@ -59,6 +61,7 @@ impl Prefix {
         Prefix::Conference,
         Prefix::Call,
         Prefix::ApiKey,
+        Prefix::Transfer,
     ];
 
     /// The two letters Twilio uses for this resource type.
@@ -78,6 +81,7 @@ impl Prefix {
             Prefix::Conference => "CF",
             Prefix::Call => "CA",
             Prefix::ApiKey => "SK",
+            Prefix::Transfer => "TT",
         }
     }
 

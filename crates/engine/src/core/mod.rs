@@ -24,6 +24,7 @@ mod telephony;
 #[cfg(test)]
 mod tests;
 mod timers;
+mod transfers;
 mod workers;
 mod workflows;
 
@@ -538,6 +539,12 @@ impl Core {
             }
             Command::UpdateApiKey { sid, friendly_name } => self.update_api_key(now, sid, friendly_name),
             Command::DeleteApiKey { sid } => self.delete_api_key(sid),
+            Command::CreateTransfer { workspace_sid, worker_sid, params } => {
+                self.create_transfer(now, workspace_sid, worker_sid, *params)
+            }
+            Command::CancelTransfer { workspace_sid, worker_sid, task_sid, sid } => {
+                self.cancel_transfer(now, workspace_sid, worker_sid, task_sid, sid)
+            }
             Command::UpdateConference { sid, status } => self.update_conference(now, sid, status),
             Command::CreateParticipant { conference, params } => {
                 self.create_participant(now, &conference, params)

@@ -55,8 +55,10 @@ impl Space {
     ) -> bool {
         let wsid = self.ws.sid;
         let max = out.config.max_assignment_count;
+        // A transfer's offer carries it, and does not count towards the task's assignment limit.
+        let transfer = self.active_transfer(task);
         let Some(t) = self.tasks.get_mut(&task) else { return false };
-        if t.assignment_status == TaskStatus::Pending {
+        if t.assignment_status == TaskStatus::Pending && transfer.is_none() {
             if t.assignment_count >= max {
                 let _ = self.cancel_task(out, now, task, "Max assignment count exceeded".into());
                 return false;
@@ -90,6 +92,8 @@ impl Space {
             task_channel_sid: channel,
             timeout_at: Some(timeout_at),
             worker_previous_activity_sid: None,
+            outgoing_transfer: None,
+            transferred_from: transfer,
         };
         let reservation_activity = if self.ws.multi_task_enabled {
             None
@@ -199,6 +203,8 @@ impl Space {
         self.end_pending(out, now, r, ReservationStatus::Timeout, EventType::ReservationTimeout);
         let timeout_activity = self.ws.timeout_activity_sid;
         self.set_worker_activity(out, now, worker, timeout_activity);
+        // After the worker's move, so a task given back to its workflow is not offered to it again.
+        self.transfer_attempt_ended(out, now, r, ReservationStatus::Timeout);
     }
 
     /// Reject: worker to `activity`, else (when `use_previous`) back to its activity before the reservation.
@@ -218,6 +224,7 @@ impl Space {
         if let Some(a) = target {
             self.set_worker_activity(out, now, worker, a);
         }
+        self.transfer_attempt_ended(out, now, r, ReservationStatus::Rejected);
     }
 
     /// Cancels (or rescinds) every pending reservation of a task, reverting reservation-activity switches.
@@ -265,6 +272,7 @@ impl Space {
         self.reindex_task(task);
         self.emit_reservation(out, now, EventType::ReservationAccepted, r);
         self.withdraw_pending(out, now, task, ReservationStatus::Rescinded);
+        self.transfer_accepted(out, now, r);
         if !self.ws.multi_task_enabled {
             if let Some(a) = queue.and_then(|q| self.queues.get(&q)).and_then(|q| q.assignment_activity_sid) {
                 self.set_worker_activity(out, now, worker, a);
@@ -374,6 +382,20 @@ impl Space {
                 "Instruction",
                 format!("'{other}' is not one of accept, reject, conference, dequeue, call, redirect"),
             )),
+            (None, Some(ReservationStatus::Wrapping | ReservationStatus::Completed))
+                if self.transfer(r).is_some_and(|t| t.transfer_status == TransferStatus::Initiated) =>
+            {
+                Err(Error::illegal(format!(
+                    "Cannot end reservation {r} in workspace {}: its transfer of task {} is in progress; cancel \
+                     the transfer first",
+                    self.ws.sid, res.task_sid
+                )))
+            }
+            (None, Some(ReservationStatus::Completed)) if self.handed_off(r) => {
+                // The task went on to another worker: this worker's part ends alone.
+                self.complete_reservation(out, now, r);
+                Ok(())
+            }
             (None, Some(ReservationStatus::Wrapping)) => {
                 if res.reservation_status != ReservationStatus::Accepted {
                     return Err(Error::illegal(format!(

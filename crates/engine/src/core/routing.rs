@@ -165,7 +165,10 @@ impl Space {
     }
 
     fn eligible(&self, t: &Task, attrs: &TaskAttrs, target: Option<&Target>, w: &Worker) -> bool {
-        if self.pending_reservations(t.sid).any(|r| r.worker_sid == w.sid) {
+        // A worker already on the task (offered it, or handling it while it is transferred) is not offered it.
+        let reservations = self.task_reservations.get(&t.sid).into_iter().flatten();
+        let on_it = |r: &Reservation| r.worker_sid == w.sid && r.reservation_status.is_active();
+        if reservations.filter_map(|r| self.reservations.get(r)).any(on_it) {
             return false;
         }
         let bypass = t.ignore_capacity && t.routing_target == Some(w.sid);

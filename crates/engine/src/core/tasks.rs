@@ -335,13 +335,15 @@ impl Space {
         }
         // Validated; mutate.
         let wsid = self.ws.sid;
+        // A task being transferred is routed to its transfer's target, not through its workflow.
+        let in_transfer = self.active_transfer(sid).is_some();
         let mut changed = false;
         let mut reeval = false;
         if let Some(t) = self.tasks.get_mut(&sid) {
             if let (Some(text), Some(_)) = (p.attributes, value) {
                 t.attributes = text.into_boxed_str();
                 changed = true;
-                reeval = t.assignment_status == TaskStatus::Pending;
+                reeval = t.assignment_status == TaskStatus::Pending && !in_transfer;
             }
             if let Some(pr) = p.priority {
                 t.priority = pr;
@@ -467,17 +469,22 @@ impl Space {
         out.touch(Key::Task(wsid, task));
         self.emit_task_change(out, now, EventType::TaskWrapup, task, " wrapping up");
         for r in self.task_reservations.get(&task).cloned().unwrap_or_default() {
-            if let Some(res) = self.reservations.get_mut(&r) {
-                if res.reservation_status == ReservationStatus::Accepted {
-                    res.reservation_status = ReservationStatus::Wrapping;
-                    res.version += 1;
-                    res.date_updated = now;
-                    out.touch(Key::Reservation(wsid, r));
-                    self.emit_reservation(out, now, EventType::ReservationWrapup, r);
-                }
-            }
+            self.wrap_reservation(out, now, r);
         }
         Ok(())
+    }
+
+    /// An accepted reservation to wrapping (anything else is left as it is).
+    pub(crate) fn wrap_reservation(&mut self, out: &mut Effects, now: Timestamp, r: Sid) {
+        let Some(res) = self.reservations.get_mut(&r) else { return };
+        if res.reservation_status != ReservationStatus::Accepted {
+            return;
+        }
+        res.reservation_status = ReservationStatus::Wrapping;
+        res.version += 1;
+        res.date_updated = now;
+        out.touch(Key::Reservation(self.ws.sid, r));
+        self.emit_reservation(out, now, EventType::ReservationWrapup, r);
     }
 
     /// Task and its reservation to completed; capacity freed; purge scheduled.
@@ -505,23 +512,33 @@ impl Space {
         out.timers.set(Timer::Purge(wsid, task), now.plus_millis(out.config.terminal_task_purge_ms));
         self.emit_task_change(out, now, EventType::TaskCompleted, task, " completed");
         for r in self.task_reservations.get(&task).cloned().unwrap_or_default() {
-            let Some(res) = self.reservations.get_mut(&r) else { continue };
-            if matches!(res.reservation_status, ReservationStatus::Accepted | ReservationStatus::Wrapping) {
-                res.reservation_status = ReservationStatus::Completed;
-                res.version += 1;
-                res.date_updated = now;
-                let (worker, channel) = (res.worker_sid, res.task_channel_sid);
-                out.touch(Key::Reservation(wsid, r));
-                self.release_assigned(out, worker, channel);
-                self.emit_reservation(out, now, EventType::ReservationCompleted, r);
-                if let Some(w) = self.workers.get_mut(&worker) {
-                    w.last_idle_at = now;
-                }
-                self.refresh_availability(worker);
-                out.route_workers.push_back((wsid, worker));
+            // A worker the task was transferred from ends its part itself.
+            if !self.handed_off(r) {
+                self.complete_reservation(out, now, r);
             }
         }
         Ok(())
+    }
+
+    /// An accepted or wrapping reservation to completed: its worker's capacity freed and offered work.
+    pub(crate) fn complete_reservation(&mut self, out: &mut Effects, now: Timestamp, r: Sid) {
+        let wsid = self.ws.sid;
+        let Some(res) = self.reservations.get_mut(&r) else { return };
+        if !matches!(res.reservation_status, ReservationStatus::Accepted | ReservationStatus::Wrapping) {
+            return;
+        }
+        res.reservation_status = ReservationStatus::Completed;
+        res.version += 1;
+        res.date_updated = now;
+        let (worker, channel) = (res.worker_sid, res.task_channel_sid);
+        out.touch(Key::Reservation(wsid, r));
+        self.release_assigned(out, worker, channel);
+        self.emit_reservation(out, now, EventType::ReservationCompleted, r);
+        if let Some(w) = self.workers.get_mut(&worker) {
+            w.last_idle_at = now;
+        }
+        self.refresh_availability(worker);
+        out.route_workers.push_back((wsid, worker));
     }
 
     fn release_assigned(&mut self, out: &mut Effects, worker: Sid, channel: Sid) {
@@ -555,6 +572,7 @@ impl Space {
             t.terminal_at = Some(now);
             t.routing = None;
         }
+        self.transfer_task_canceled(out, now, task);
         self.withdraw_pending(out, now, task, ReservationStatus::Canceled);
         self.reindex_task(task);
         for timer in [Timer::TargetTimeout(wsid, task), Timer::TaskTtl(wsid, task)] {

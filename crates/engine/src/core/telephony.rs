@@ -107,8 +107,40 @@ impl Core {
         if let Some(a) = p.post_work_activity_sid {
             sp.activity(a, "PostWorkActivitySid")?;
         }
-        if tel.calls.contains_key(&customer) {
-            return Err(Error::illegal(format!("Call {customer} is already in a conference")));
+        if let Some(&cf) = tel.calls.get(&customer) {
+            let live =
+                |c: &Conference| c.task_sid == Some(task.sid) && c.status != ConferenceStatus::Completed;
+            if res.transferred_from.is_none() || !tel.conferences.get(&cf).is_some_and(live) {
+                return Err(Error::illegal(format!("Call {customer} is already in a conference")));
+            }
+            // A transferred task: the new worker joins the conference its caller is in (Twilio's transfer
+            // conference instruction uses the task's conference, error 40149 without one).
+            let worker_call = out.sid(Prefix::Call);
+            let answer_at = now.plus_millis(out.config.worker_answer_delay_ms);
+            let w = Participant {
+                label: Some("worker".into()),
+                end_conference_on_exit: p.end_conference_on_exit.unwrap_or(false),
+                muted: p.muted.unwrap_or(false),
+                ..leg(out.account_sid, cf, worker_call, to, now, Some(answer_at))
+            };
+            tel.participants.insert((cf, worker_call), w);
+            tel.calls.insert(worker_call, cf);
+            out.touch(Key::Participant(cf, worker_call));
+            out.timers.set(Timer::Answer(cf, worker_call), answer_at);
+            if let Some(c) = tel.conferences.get_mut(&cf) {
+                c.reservation_sid = Some(r);
+                c.post_work_activity_sid = p.post_work_activity_sid.or(c.post_work_activity_sid);
+                c.date_updated = now;
+            }
+            out.touch(Key::Conference(cf));
+            sp.merge_task_attributes(
+                out,
+                now,
+                task.sid,
+                serde_json::json!({"conference": {"sid": cf.to_string(), "participants": {
+                    "worker": worker_call.to_string(), "customer": customer.to_string()}}}),
+            );
+            return sp.accept(out, now, r);
         }
         // Validated; build the conference.
         let cf = out.sid(Prefix::Conference);
@@ -325,8 +357,15 @@ impl Core {
         let Core { spaces, out, .. } = self;
         let (Some(ws), Some(task)) = (ws, task) else { return };
         let Some(sp) = spaces.get_mut(&ws) else { return };
-        if sp.tasks.get(&task).is_some_and(|t| t.assignment_status == TaskStatus::Assigned) {
-            let _ = sp.wrap_task(out, now, task);
+        match sp.tasks.get(&task).map(|t| t.assignment_status) {
+            Some(TaskStatus::Assigned) => {
+                let _ = sp.wrap_task(out, now, task);
+            }
+            // The call ended while the task was being transferred: there is nothing left to transfer.
+            Some(TaskStatus::Pending | TaskStatus::Reserved) if sp.active_transfer(task).is_some() => {
+                let _ = sp.cancel_task(out, now, task, "The call ended during its transfer".into());
+            }
+            _ => {}
         }
         if let (Some(a), Some(worker)) = (post, r.and_then(|r| sp.reservations.get(&r)).map(|r| r.worker_sid))
         {
@@ -334,7 +373,7 @@ impl Core {
         }
     }
 
-    fn drop_leg(&mut self, cf: Sid, call: Sid) {
+    pub(crate) fn drop_leg(&mut self, cf: Sid, call: Sid) {
         self.tel.participants.remove(&(cf, call));
         self.tel.calls.remove(&call);
         self.out.timers.cancel(Timer::Answer(cf, call));

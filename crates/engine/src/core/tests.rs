@@ -6,6 +6,8 @@ use crate::sid::SequentialSids;
 use timers::Slot;
 
 mod supervise;
+mod transfers;
+
 const T0: Timestamp = Timestamp(1_700_000_000_000);
 
 fn at(secs: i64) -> Timestamp {

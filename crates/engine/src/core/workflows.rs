@@ -358,6 +358,10 @@ impl Space {
 
     /// Re-runs filter matching for a pending task (attributes update, `ReEvaluateTasks`).
     pub(crate) fn reevaluate(&mut self, out: &mut Effects, now: Timestamp, task: Sid) {
+        // A task being transferred is routed to its transfer's target, not through its workflow.
+        if self.active_transfer(task).is_some() {
+            return;
+        }
         let Some(t) = self.tasks.get_mut(&task) else { return };
         if t.assignment_status != TaskStatus::Pending || t.workflow_sid.is_none() {
             return;

@@ -13,7 +13,7 @@ fn supervise(supervisor: &str, mode: Option<&str>) -> UpdateReservationParams {
 
 /// The demo workspace with charles on a call (conference instruction accepted): the reservation and the
 /// conference.
-fn on_call(d: &mut Demo) -> (Reservation, Sid) {
+pub(super) fn on_call(d: &mut Demo) -> (Reservation, Sid) {
     d.set_activity(at(1), "charles", "Available");
     let t =
         d.create_task(at(2), r#"{"call_sid":"CA00000000000000000000000000000abc","from":"+15551234567"}"#);
