@@ -128,12 +128,8 @@ async fn events_are_signed_ordered_filtered_and_retried() {
     // reservation.accepted is not in the filter; the next callback is the following task.created.
     let first_sid = first["sid"].as_str().unwrap();
     let res = app.first_reservation(&ws, first_sid).await;
-    app.post_expecting(
-        &format!("/v1/Workspaces/{ws}/Tasks/{first_sid}/Reservations/{res}"),
-        &[("ReservationStatus", "accepted")],
-        200,
-    )
-    .await;
+    let accepted = [("ReservationStatus", "accepted")];
+    app.update_reservation(&ws, &format!("Tasks/{first_sid}/Reservations/{res}"), &accepted, 200).await;
     let third = app.task(&ws).await;
     let (fields, _) = next(&mut rec).await;
     assert_eq!(field(&fields, "EventType"), "task.created");

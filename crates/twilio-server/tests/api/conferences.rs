@@ -14,18 +14,14 @@ async fn conference_from_a_conference_instruction_can_be_listed_and_ended() {
         app.post_expecting(&format!("/v1/Workspaces/{ws}/Tasks"), &[("Attributes", attributes)], 201).await;
     let task_sid = task["sid"].as_str().unwrap();
     let res = app.first_reservation(&ws, task_sid).await;
-    app.post_expecting(
-        &format!("/v1/Workspaces/{ws}/Tasks/{task_sid}/Reservations/{res}"),
-        &[
-            ("Instruction", "conference"),
-            ("From", "+15550001"),
-            ("To", "client:carol"),
-            ("ConferenceStatusCallbackEvent", "start"),
-            ("ConferenceStatusCallbackEvent", "end"),
-        ],
-        200,
-    )
-    .await;
+    let conference = [
+        ("Instruction", "conference"),
+        ("From", "+15550001"),
+        ("To", "client:carol"),
+        ("ConferenceStatusCallbackEvent", "start"),
+        ("ConferenceStatusCallbackEvent", "end"),
+    ];
+    app.update_reservation(&ws, &format!("Tasks/{task_sid}/Reservations/{res}"), &conference, 200).await;
 
     let list = format!("/2010-04-01/Accounts/{ACCOUNT}/Conferences.json");
     let (status, body) = app.get(&format!("{list}?Status=in-progress")).await;
@@ -58,13 +54,7 @@ async fn conference_from_a_conference_instruction_can_be_listed_and_ended() {
     );
     assert_eq!(conf["uri"], format!("/2010-04-01/Accounts/{ACCOUNT}/Conferences/{cf}.json"));
 
-    let body = app
-        .post_expecting(
-            &format!("/2010-04-01/Accounts/{ACCOUNT}/Conferences/{cf}.json"),
-            &[("Status", "completed")],
-            200,
-        )
-        .await;
+    let body = app.end_conference(&cf).await;
     assert_eq!(body["status"], "completed");
     assert_eq!(body["reason_conference_ended"], "conference-ended-via-api");
 

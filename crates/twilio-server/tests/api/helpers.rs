@@ -176,20 +176,19 @@ impl TestApp {
         value
     }
 
+    /// Creates the task queue `support` of `ws`, for workers whose `skills` has "support"; returns it.
+    pub async fn support_queue(&self, ws: &str) -> Value {
+        let form = [("FriendlyName", "support"), ("TargetWorkers", r#"skills HAS "support""#)];
+        self.post_expecting(&format!("/v1/Workspaces/{ws}/TaskQueues"), &form, 201).await
+    }
+
     /// Makes `ws` a minimal call centre, as a Twilio user would before creating tasks: a queue `support` for
     /// workers whose `skills` has "support", and the workspace's only workflow, `main`, whose default filter
     /// routes every task to that queue (so `task()` can leave out `WorkflowSid`). `extra` adds workflow
     /// parameters (`AssignmentCallbackUrl`, ...).
     pub async fn call_centre(&self, ws: &str, extra: &[(&str, &str)]) -> CallCentre {
-        let queue = self
-            .post_expecting(
-                &format!("/v1/Workspaces/{ws}/TaskQueues"),
-                &[("FriendlyName", "support"), ("TargetWorkers", r#"skills HAS "support""#)],
-                201,
-            )
-            .await;
-        let queue = queue["sid"].as_str().unwrap().to_owned();
-        let config = format!(r#"{{"task_routing":{{"filters":[],"default_filter":{{"queue":"{queue}"}}}}}}"#);
+        let queue = self.support_queue(ws).await["sid"].as_str().unwrap().to_owned();
+        let config = route_all_to(&queue);
         let mut form = vec![("FriendlyName", "main"), ("Configuration", config.as_str())];
         form.extend_from_slice(extra);
         let workflow = self.post_expecting(&format!("/v1/Workspaces/{ws}/Workflows"), &form, 201).await;
@@ -208,11 +207,34 @@ impl TestApp {
         body
     }
 
+    /// Posts `form` to the reservation at `path` of `ws` (`Tasks/{WT}/Reservations/{WR}` or
+    /// `Workers/{WK}/Reservations/{WR}`), asserting the answer's status is `expected`; returns the body.
+    pub async fn update_reservation(
+        &self,
+        ws: &str,
+        path: &str,
+        form: &[(&str, &str)],
+        expected: u16,
+    ) -> Value {
+        self.post_expecting(&format!("/v1/Workspaces/{ws}/{path}"), form, expected).await
+    }
+
+    /// Ends conference `cf` (`Status=completed`, asserting a 200); returns the conference.
+    pub async fn end_conference(&self, cf: &str) -> Value {
+        let path = format!("/2010-04-01/Accounts/{ACCOUNT}/Conferences/{cf}.json");
+        self.post_expecting(&path, &[("Status", "completed")], 200).await
+    }
+
     pub async fn first_reservation(&self, ws: &str, task: &str) -> String {
         let (status, body) = self.get(&format!("/v1/Workspaces/{ws}/Tasks/{task}/Reservations")).await;
         assert_eq!(status, 200, "{body}");
         body["reservations"][0]["sid"].as_str().unwrap().to_owned()
     }
+}
+
+/// A workflow configuration whose default filter routes every task to `queue`.
+pub fn route_all_to(queue: &str) -> String {
+    format!(r#"{{"task_routing":{{"filters":[],"default_filter":{{"queue":"{queue}"}}}}}}"#)
 }
 
 /// What [`TestApp::call_centre`] created.

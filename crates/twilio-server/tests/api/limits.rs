@@ -1,7 +1,7 @@
 //! Expressions past the engine's limits (`engine::expr::MAX_*`): every way one reaches the engine answers 400
 //! in Twilio's error shape, quickly and without a large allocation, and changes nothing.
 
-use crate::helpers::{assert_twilio_error, read, spawn_app, TestApp, ACCOUNT, TOKEN};
+use crate::helpers::{assert_twilio_error, read, spawn_app, CallCentre, TestApp, ACCOUNT, TOKEN};
 use engine::expr::{MAX_DEPTH, MAX_EXPRESSION_BYTES, MAX_PATH_SEGMENTS};
 use engine::workflow::MAX_CONFIGURATION_BYTES;
 use serde_json::{json, Value};
@@ -38,6 +38,28 @@ fn assert_limit_error(status: u16, body: &Value, param: &str, limit: &str) {
     assert!(message.contains(limit), "{limit} not named in {message:.300}");
 }
 
+/// Posts `param` = `value` as an update of the item at `item` and as a new item (named `long`) of its
+/// collection, asserting that both are refused over `limit`.
+async fn assert_writes_refused(app: &TestApp, item: &str, param: &str, value: &str, limit: &str) {
+    let (status, body) = app.post(item, &[(param, value)]).await;
+    assert_limit_error(status, &body, param, limit);
+    let (status, body) = app.post(collection_of(item), &[("FriendlyName", "long"), (param, value)]).await;
+    assert_limit_error(status, &body, param, limit);
+}
+
+/// The collection of the item at `path`: the path without its last segment.
+fn collection_of(path: &str) -> &str {
+    path.rsplit_once('/').map_or(path, |(collection, _)| collection)
+}
+
+/// A fresh app with a workspace made a call centre (see [`TestApp::call_centre`]).
+async fn spawn_centre() -> (TestApp, String, CallCentre) {
+    let app = spawn_app().await;
+    let ws = app.workspace(&[]).await;
+    let centre = app.call_centre(&ws, &[]).await;
+    (app, ws, centre)
+}
+
 async fn get_with_query(app: &TestApp, path: &str, query: &[(&str, &str)]) -> (u16, Value) {
     let r = app.client.get(app.url(path)).query(query).basic_auth(ACCOUNT, Some(TOKEN)).send().await.unwrap();
     read(r).await
@@ -68,21 +90,11 @@ async fn limits_query_expressions_past_a_limit_are_400() {
 
 #[tokio::test]
 async fn limits_task_queue_target_workers_past_a_limit_is_400_and_changes_nothing() {
-    let app = spawn_app().await;
-    let ws = app.workspace(&[]).await;
-    let centre = app.call_centre(&ws, &[]).await;
+    let (app, ws, centre) = spawn_centre().await;
     let queue_path = format!("/v1/Workspaces/{ws}/TaskQueues/{}", centre.queue);
     let (_, before) = app.get(&queue_path).await;
     for (expression, limit) in over_limits() {
-        let (status, body) = app.post(&queue_path, &[("TargetWorkers", expression.as_str())]).await;
-        assert_limit_error(status, &body, "TargetWorkers", &limit);
-        let (status, body) = app
-            .post(
-                &format!("/v1/Workspaces/{ws}/TaskQueues"),
-                &[("FriendlyName", "long"), ("TargetWorkers", expression.as_str())],
-            )
-            .await;
-        assert_limit_error(status, &body, "TargetWorkers", &limit);
+        assert_writes_refused(&app, &queue_path, "TargetWorkers", &expression, &limit).await;
     }
     let after = assert_unchanged(&app, &queue_path, "target_workers", &before, "task_queues").await;
     assert_eq!(after["target_workers"], r#"skills HAS "support""#);
@@ -90,9 +102,7 @@ async fn limits_task_queue_target_workers_past_a_limit_is_400_and_changes_nothin
 
 #[tokio::test]
 async fn limits_workflow_configuration_past_a_limit_is_400_and_changes_nothing() {
-    let app = spawn_app().await;
-    let ws = app.workspace(&[]).await;
-    let centre = app.call_centre(&ws, &[]).await;
+    let (app, ws, centre) = spawn_centre().await;
     let workflow_path = format!("/v1/Workspaces/{ws}/Workflows/{}", centre.workflow);
     let (_, before) = app.get(&workflow_path).await;
     let queue = centre.queue.as_str();
@@ -120,16 +130,7 @@ async fn limits_workflow_configuration_past_a_limit_is_400_and_changes_nothing()
     let known = format!("task.{}", vec!["a"; 9_000].join("."));
     configs.push((filter_known(queue, &known), format!("at most {MAX_EXPRESSION_BYTES} bytes")));
     for (config, limit) in configs {
-        let config = config.to_string();
-        let (status, body) = app
-            .post(
-                &format!("/v1/Workspaces/{ws}/Workflows"),
-                &[("FriendlyName", "long"), ("Configuration", config.as_str())],
-            )
-            .await;
-        assert_limit_error(status, &body, "Configuration", &limit);
-        let (status, body) = app.post(&workflow_path, &[("Configuration", config.as_str())]).await;
-        assert_limit_error(status, &body, "Configuration", &limit);
+        assert_writes_refused(&app, &workflow_path, "Configuration", &config.to_string(), &limit).await;
     }
     assert_unchanged(&app, &workflow_path, "configuration", &before, "workflows").await;
 }
@@ -140,8 +141,7 @@ async fn assert_unchanged(app: &TestApp, path: &str, field: &str, before: &Value
     let (status, after) = app.get(path).await;
     assert_eq!(status, 200, "{after}");
     assert_eq!(after[field], before[field]);
-    let collection = path.rsplit_once('/').map_or(path, |(collection, _)| collection);
-    let (_, list) = app.get(collection).await;
+    let (_, list) = app.get(collection_of(path)).await;
     assert_eq!(list[key].as_array().map(Vec::len), Some(1), "{list}");
     after
 }
@@ -154,9 +154,7 @@ fn filter_known(queue: &str, reference: &str) -> Value {
 
 #[tokio::test]
 async fn limits_workflow_configuration_size_is_bounded() {
-    let app = spawn_app().await;
-    let ws = app.workspace(&[]).await;
-    let centre = app.call_centre(&ws, &[]).await;
+    let (app, ws, centre) = spawn_centre().await;
     let padding = "x".repeat(MAX_CONFIGURATION_BYTES);
     let config = json!({"task_routing": {"default_filter": {"queue": centre.queue}}, "padding": padding});
     let (status, body) = app

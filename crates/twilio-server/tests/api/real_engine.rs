@@ -48,12 +48,6 @@ async fn call_for_charles(app: &TestApp, ws: &str) -> Call {
     Call { charles, task, task_sid, reservation }
 }
 
-/// Posts `form` to the reservation at `path` under the workspace, asserting a 200.
-async fn update_reservation(app: &TestApp, ws: &str, path: &str, form: &[(&str, &str)]) -> Value {
-    let body = app.post_expecting(&format!("/v1/Workspaces/{ws}/{path}"), form, 200).await;
-    body
-}
-
 #[tokio::test]
 async fn the_seed_call_flow_end_to_end() {
     let (real, ws) = spawn_real().await;
@@ -72,13 +66,8 @@ async fn the_seed_call_flow_end_to_end() {
     let unavailable = app.activity(&ws, "Unavailable").await;
     let conference = [("Instruction", "conference"), ("From", "+15005550000")];
     let post_work = [("PostWorkActivitySid", unavailable.as_str())];
-    let body = update_reservation(
-        app,
-        &ws,
-        &format!("Tasks/{task_sid}/Reservations/{res}"),
-        &[&conference[..], &post_work].concat(),
-    )
-    .await;
+    let form = [&conference[..], &post_work].concat();
+    let body = app.update_reservation(&ws, &format!("Tasks/{task_sid}/Reservations/{res}"), &form, 200).await;
     assert_eq!(body["reservation_status"], "accepted");
 
     let (_, t) = app.get(&format!("/v1/Workspaces/{ws}/Tasks/{task_sid}")).await;
@@ -99,13 +88,7 @@ async fn the_seed_call_flow_end_to_end() {
     let (status, _) = app.get(&format!("/2010-04-01/Accounts/{ACCOUNT}/Conferences/{task_sid}.json")).await;
     assert_eq!(status, 200);
 
-    let ended = app
-        .post_expecting(
-            &format!("/2010-04-01/Accounts/{ACCOUNT}/Conferences/{cf}.json"),
-            &[("Status", "completed")],
-            200,
-        )
-        .await;
+    let ended = app.end_conference(&cf).await;
     assert_eq!(ended["status"], "completed");
     let (_, t) = app.get(&format!("/v1/Workspaces/{ws}/Tasks/{task_sid}")).await;
     assert_eq!(t["assignment_status"], "wrapping");
@@ -158,15 +141,10 @@ async fn reservation_timeout_and_reject_follow_the_engine() {
     let res2 = list["reservations"][0]["sid"].as_str().unwrap().to_owned();
     let offline = app.activity(&ws, "Offline").await;
     let rejected = [("ReservationStatus", "rejected"), ("WorkerActivitySid", offline.as_str())];
-    let r = update_reservation(app, &ws, &format!("Workers/{charles}/Reservations/{res2}"), &rejected).await;
+    let at_charles = format!("Workers/{charles}/Reservations/{res2}");
+    let r = app.update_reservation(&ws, &at_charles, &rejected, 200).await;
     assert_eq!(r["reservation_status"], "rejected");
-    let body = app
-        .post_expecting(
-            &format!("/v1/Workspaces/{ws}/Workers/{charles}/Reservations/{res2}"),
-            &[("ReservationStatus", "accepted")],
-            400,
-        )
-        .await;
+    let body = app.update_reservation(&ws, &at_charles, &[("ReservationStatus", "accepted")], 400).await;
     assert_twilio_error(&body, 400, 20001);
 
     // Engine-side validation comes back as Twilio errors naming the parameter.
@@ -195,7 +173,7 @@ async fn every_get_operation_answers_200_on_real_resources() {
     let app = &real.app;
     let Call { charles, task_sid, reservation: res, .. } = call_for_charles(app, &ws).await;
     let conference = [("Instruction", "conference"), ("From", "+15005550000")];
-    update_reservation(app, &ws, &format!("Tasks/{task_sid}/Reservations/{res}"), &conference).await;
+    app.update_reservation(&ws, &format!("Tasks/{task_sid}/Reservations/{res}"), &conference, 200).await;
     // The first item of each list: `field` of `body[key][0]`.
     let first = |path: String, key: &'static str, field: &'static str| async move {
         let (_, body) = app.get(&path).await;
@@ -258,7 +236,7 @@ async fn cumulative_statistics_count_the_window_from_the_event_log() {
     let workflow = task["workflow_sid"].as_str().unwrap().to_owned();
     real.clock.advance_millis(7_000);
     let accepted = [("ReservationStatus", "accepted")];
-    update_reservation(app, &ws, &format!("Tasks/{task_sid}/Reservations/{res}"), &accepted).await;
+    app.update_reservation(&ws, &format!("Tasks/{task_sid}/Reservations/{res}"), &accepted, 200).await;
     // A second task, canceled after 40 s while nobody is free.
     let second = call_task(app, &ws).await;
     real.clock.advance_millis(40_000);

@@ -51,13 +51,7 @@ async fn activity_worker_queue_workflow_crud() {
     assert_eq!(list["workers"].as_array().unwrap().len(), 1);
     assert_eq!(app.delete(&format!("{base}/Workers/{worker}")).await, 204);
 
-    let q = app
-        .post_expecting(
-            &format!("{base}/TaskQueues"),
-            &[("FriendlyName", "support"), ("TargetWorkers", r#"skills HAS "support""#)],
-            201,
-        )
-        .await;
+    let q = app.support_queue(&ws).await;
     assert_eq!(q["target_workers"], r#"skills HAS "support""#);
     assert_eq!(q["task_order"], "FIFO");
     let q_sid = q["sid"].as_str().unwrap();
@@ -67,7 +61,7 @@ async fn activity_worker_queue_workflow_crud() {
         app.post(&format!("{base}/TaskQueues"), &[("FriendlyName", "x"), ("MaxReservedWorkers", "51")]).await;
     assert_eq!(status, 400, "{body}");
 
-    let config = format!(r#"{{"task_routing":{{"filters":[],"default_filter":{{"queue":"{q_sid}"}}}}}}"#);
+    let config = route_all_to(q_sid);
     let wf = app
         .post_expecting(
             &format!("{base}/Workflows"),
@@ -180,13 +174,9 @@ async fn reservations_accept_and_reject_in_both_views() {
     // Rejecting with an unavailable activity, as Twilio recommends: otherwise the task goes straight back to
     // the same worker.
     let offline = app.activity(&ws, "Offline").await;
-    let r = app
-        .post_expecting(
-            &format!("{base}/Tasks/{task_sid}/Reservations/{res}"),
-            &[("ReservationStatus", "rejected"), ("WorkerActivitySid", &offline)],
-            200,
-        )
-        .await;
+    let rejected = [("ReservationStatus", "rejected"), ("WorkerActivitySid", &offline)];
+    let r =
+        app.update_reservation(&ws, &format!("Tasks/{task_sid}/Reservations/{res}"), &rejected, 200).await;
     assert_eq!(r["reservation_status"], "rejected");
     let (status, body) = app
         .post(&format!("{base}/Tasks/{task_sid}/Reservations/{res}"), &[("ReservationStatus", "accepted")])
@@ -205,13 +195,9 @@ async fn reservations_accept_and_reject_in_both_views() {
     let res2 = list["reservations"][0]["sid"].as_str().unwrap().to_owned();
     assert_ne!(res2, res);
     assert_eq!(list["reservations"][0]["task_sid"], task_sid);
-    let r = app
-        .post_expecting(
-            &format!("{base}/Workers/{worker}/Reservations/{res2}"),
-            &[("ReservationStatus", "accepted")],
-            200,
-        )
-        .await;
+    let accepted = [("ReservationStatus", "accepted")];
+    let r =
+        app.update_reservation(&ws, &format!("Workers/{worker}/Reservations/{res2}"), &accepted, 200).await;
     assert_eq!(r["reservation_status"], "accepted");
     let (_, t) = app.get(&format!("{base}/Tasks/{task_sid}")).await;
     assert_eq!(t["assignment_status"], "assigned");
@@ -345,10 +331,7 @@ async fn resources_have_exactly_the_spec_fields() {
             "workspace_sid",
         ]
     );
-    let config = format!(
-        r#"{{"task_routing":{{"filters":[],"default_filter":{{"queue":"{}"}}}}}}"#,
-        q["sid"].as_str().unwrap()
-    );
+    let config = route_all_to(q["sid"].as_str().unwrap());
     let wf = app
         .post_expecting(
             &format!("{base}/Workflows"),
