@@ -578,6 +578,30 @@ mod tests {
     }
 
     #[test]
+    fn forms_send_the_set_fields_under_their_wire_names_in_order() {
+        let filter = TaskFilter {
+            assignment_status: vec![TaskAssignmentStatus::Pending, TaskAssignmentStatus::Reserved],
+            page_size: Some(50),
+            ..Default::default()
+        };
+        assert_eq!(
+            pairs(&filter.form()),
+            vec![("AssignmentStatus", "pending"), ("AssignmentStatus", "reserved"), ("PageSize", "50")]
+        );
+        let worker = CreateWorker {
+            friendly_name: "alice".into(),
+            attributes: Some(serde_json::json!({"skills": ["support"]})),
+            ..Default::default()
+        };
+        assert_eq!(
+            pairs(&worker.form()),
+            vec![("FriendlyName", "alice"), ("Attributes", r#"{"skills":["support"]}"#)]
+        );
+        let update = UpdateTask { if_match: Some("3".into()), ..Default::default() };
+        assert!(update.form().pairs.is_empty(), "If-Match is a header, not a parameter");
+    }
+
+    #[test]
     fn conference_instruction_form() {
         let update = UpdateReservation {
             if_match: Some("3".into()),
