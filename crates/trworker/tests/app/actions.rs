@@ -2,9 +2,27 @@
 //! that a worker acts only on itself.
 
 use serde_json::json;
-use twilio::models::ReservationStatus;
+use twilio::models::{Reservation, ReservationStatus, Task};
 
-use crate::helpers::spawn_app;
+use crate::helpers::{spawn_app, TestApp};
+
+/// Posts the worker's `action` on `task` (`complete`, `fix-wrapping`) and checks that it answers the task
+/// completed, and that the task was completed for `reason`.
+async fn completes(app: &TestApp, token: &str, task: &str, action: &str, reason: &str) {
+    let (status, body) = app.post(&format!("/api/tasks/{task}/{action}"), token, json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["assignment_status"], "completed");
+    app.completed_for(task, reason).await;
+}
+
+/// Alice and bob signed in, and a call from `from` offered to alice: their tokens, the task and alice's
+/// reservation.
+async fn alice_offered_a_call(app: &TestApp, from: &str) -> (String, String, Task, Reservation) {
+    let alice = app.sign_in("alice").await;
+    let bob = app.sign_in("bob").await;
+    let (task, reservation) = app.offer_call(&alice, &app.alice, from).await;
+    (alice, bob, task, reservation)
+}
 
 #[tokio::test]
 async fn a_worker_changes_its_activity() {
@@ -46,11 +64,7 @@ async fn accept_conference_end_wrapping_complete() {
     app.task_status(&task.sid, "wrapping").await;
     assert_eq!(app.worker_activity(&app.alice).await, "Offline", "PostWorkActivitySid is Offline");
 
-    let (status, body) = app.post(&format!("/api/tasks/{}/complete", task.sid), &token, json!({})).await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body["assignment_status"], "completed");
-    let completed = app.task_status(&task.sid, "completed").await;
-    assert_eq!(completed.reason.as_deref(), Some("Completed by the worker"));
+    completes(&app, &token, &task.sid, "complete", "Completed by the worker").await;
 }
 
 #[tokio::test]
@@ -73,9 +87,7 @@ async fn a_worker_rejects_and_names_its_next_activity() {
 #[tokio::test]
 async fn a_worker_may_not_act_on_another_workers_call() {
     let app = spawn_app().await;
-    let alice = app.sign_in("alice").await;
-    let bob = app.sign_in("bob").await;
-    let (task, reservation) = app.offer_call(&alice, &app.alice, "+15551230003").await;
+    let (alice, bob, task, reservation) = alice_offered_a_call(&app, "+15551230003").await;
 
     for verb in ["accept", "reject"] {
         let (status, body) =
@@ -126,11 +138,7 @@ async fn fix_wrapping_completes_only_a_wrapping_task() {
 
     app.post(&format!("/api/conferences/{}/end", task.sid), &token, json!({})).await;
     app.task_status(&task.sid, "wrapping").await;
-    let (status, body) = app.post(&format!("/api/tasks/{}/fix-wrapping", task.sid), &token, json!({})).await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body["assignment_status"], "completed");
-    let task = app.task_status(&task.sid, "completed").await;
-    assert_eq!(task.reason.as_deref(), Some("Was stuck in wrapping"));
+    completes(&app, &token, &task.sid, "fix-wrapping", "Was stuck in wrapping").await;
 }
 
 #[tokio::test]
@@ -182,9 +190,7 @@ async fn twilio_failures_are_502_with_a_message() {
 #[tokio::test]
 async fn a_worker_who_was_only_offered_a_task_cannot_act_on_it_later() {
     let app = spawn_app().await;
-    let alice = app.sign_in("alice").await;
-    let bob = app.sign_in("bob").await;
-    let (task, offered) = app.offer_call(&alice, &app.alice, "+15551230009").await;
+    let (alice, bob, task, offered) = alice_offered_a_call(&app, "+15551230009").await;
     let (status, body) = app.reject(&alice, &offered.sid, Some("Offline")).await;
     assert_eq!(status, 200, "{body}");
     app.set_activity(&bob, "Available").await;

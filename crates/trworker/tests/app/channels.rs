@@ -251,8 +251,7 @@ async fn an_extend_answered_by_another_instance_holds_on_this_one() {
     app.clock.advance_millis(60_000);
     app.state.reconcile().await;
     second_state.reconcile().await;
-    let done = app.task_status(&task.sid, "completed").await;
-    assert_eq!(done.reason.as_deref(), Some("Was stuck in wrapping"));
+    app.completed_for(&task.sid, "Was stuck in wrapping").await;
 }
 
 /// `POST path` with a bearer token on the instance at `base`: status and body.

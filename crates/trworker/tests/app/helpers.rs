@@ -288,6 +288,13 @@ impl TestApp {
         panic!("task {task} never became {status}: {last:?}");
     }
 
+    /// Waits until `task` is completed, and checks that the reason given was `reason`.
+    pub async fn completed_for(&self, task: &str, reason: &str) -> Task {
+        let done = self.task_status(task, "completed").await;
+        assert_eq!(done.reason.as_deref(), Some(reason), "the reason task {task} was completed for");
+        done
+    }
+
     pub async fn worker_activity(&self, worker: &str) -> String {
         let worker = self.admin.fetch_worker(worker).await.expect("worker");
         worker.activity_name.unwrap_or_default()

@@ -17,6 +17,20 @@ async fn close(app: &TestApp, mut socket: Socket) {
     panic!("the server never saw the socket close");
 }
 
+/// Signs `identity` in on a page, sets its `activity` and closes the page: the token.
+async fn close_page_at(app: &TestApp, identity: &str, activity: &str) -> String {
+    let (token, socket) = app.connect(identity).await;
+    app.set_activity(&token, activity).await;
+    close(app, socket).await;
+    token
+}
+
+/// Moves the app's clock on by `millis` and reconciles, as its timer would.
+async fn reconcile_after(app: &TestApp, millis: i64) {
+    app.clock.advance_millis(millis);
+    app.state.reconcile().await;
+}
+
 #[tokio::test]
 async fn signing_out_moves_the_worker_offline() {
     let app = spawn_app().await;
@@ -34,38 +48,28 @@ async fn signing_out_moves_the_worker_offline() {
 #[tokio::test]
 async fn a_page_closed_past_the_grace_moves_an_available_worker_offline() {
     let app = spawn_app().await;
-    let (token, socket) = app.connect("alice").await;
-    app.set_activity(&token, "Available").await;
-    close(&app, socket).await;
+    close_page_at(&app, "alice", "Available").await;
 
-    app.clock.advance_millis(119_000);
-    app.state.reconcile().await;
+    reconcile_after(&app, 119_000).await;
     assert_eq!(app.worker_activity(&app.alice).await, "Available", "within the grace");
-    app.clock.advance_millis(2_000);
-    app.state.reconcile().await;
+    reconcile_after(&app, 2_000).await;
     assert_eq!(app.worker_activity(&app.alice).await, "Offline", "past the grace");
 }
 
 #[tokio::test]
 async fn a_page_that_comes_back_or_a_break_keeps_the_worker_where_it_is() {
     let app = spawn_app().await;
-    let (token, socket) = app.connect("alice").await;
-    app.set_activity(&token, "Available").await;
-    close(&app, socket).await;
+    let token = close_page_at(&app, "alice", "Available").await;
     app.clock.advance_millis(60_000);
     // A reload: the page is back within the grace.
     let mut again = app.socket(&token, None).await;
     again.next().await.expect("state");
-    app.clock.advance_millis(120_000);
-    app.state.reconcile().await;
+    reconcile_after(&app, 120_000).await;
     assert_eq!(app.worker_activity(&app.alice).await, "Available");
 
     // Bob goes on a break and closes his page: a break is his choice, left alone.
-    let (bob, socket) = app.connect("bob").await;
-    app.set_activity(&bob, "Unavailable").await;
-    close(&app, socket).await;
-    app.clock.advance_millis(121_000);
-    app.state.reconcile().await;
+    close_page_at(&app, "bob", "Unavailable").await;
+    reconcile_after(&app, 121_000).await;
     assert_eq!(app.worker_activity(&app.bob).await, "Unavailable");
     drop(again);
 }

@@ -81,8 +81,7 @@ async fn conference_end_and_task_fix_answer_in_the_seeds_words() {
         .expect("request");
     let body = response.text().await.expect("body");
     assert_eq!(body, "Task assignmentStatus: wrapping.\nTask assignmentStatus set to: completed.\n");
-    let task = app.task_status(&task.sid, "completed").await;
-    assert_eq!(task.reason.as_deref(), Some("Was stuck in wrapping"));
+    app.completed_for(&task.sid, "Was stuck in wrapping").await;
 }
 
 #[tokio::test]

@@ -15,7 +15,16 @@ use crate::helpers::{spawn_app, spawn_app_with, texts, Socket, TestApp, PASSWORD
 const SUPERVISOR_PASSWORD: &str = "watch the floor";
 
 async fn spawn() -> TestApp {
-    spawn_app_with(|config| config.supervisor_password = SUPERVISOR_PASSWORD.into()).await
+    spawn_with(|_| {}).await
+}
+
+/// The app with a supervisor password, and its configuration `adjust`ed.
+async fn spawn_with(adjust: impl FnOnce(&mut AppConfig)) -> TestApp {
+    spawn_app_with(|config| {
+        config.supervisor_password = SUPERVISOR_PASSWORD.into();
+        adjust(config);
+    })
+    .await
 }
 
 /// `POST /api/supervisor/token`: status, body, `Retry-After`.
@@ -43,6 +52,14 @@ async fn supervisor_socket(base: &str, token: &str) -> Socket {
     let hello = json!({ "type": "hello", "token": token });
     stream.send(Message::Text(hello.to_string().into())).await.expect("hello");
     Socket { stream }
+}
+
+/// Supervisor `name` signed in with a page open: the token, the socket and the first picture on it.
+async fn open_page(app: &TestApp, name: &str) -> (String, Socket, Value) {
+    let supervisor = supervisor_token(app, name).await;
+    let mut socket = supervisor_socket(&app.base, &supervisor).await;
+    let picture = socket.until("the picture", |m| m["type"] == "picture").await;
+    (supervisor, socket, picture)
 }
 
 fn worker<'a>(picture: &'a Value, sid: &str) -> &'a Value {
@@ -86,11 +103,8 @@ async fn a_worker_token_is_refused_on_every_supervisor_route_and_the_reverse() {
 
 #[tokio::test]
 async fn a_wrong_password_gets_the_worker_sign_in_answer_and_limit() {
-    let app = spawn_app_with(|config| {
-        config.supervisor_password = SUPERVISOR_PASSWORD.into();
-        config.sign_in_limit_per_ip = RateLimit::new(3, Duration::from_secs(3600));
-    })
-    .await;
+    let app =
+        spawn_with(|config| config.sign_in_limit_per_ip = RateLimit::new(3, Duration::from_secs(3600))).await;
     let (worker_status, worker_body, _) = app.post_token("alice", "guess").await;
     let (status, body, _) = post_supervisor_token(&app, "Grace", "guess").await;
     assert_eq!((status, &body), (worker_status, &worker_body), "the same answer as the worker sign-in");
@@ -160,11 +174,9 @@ async fn the_picture_has_every_worker_call_pending_reservation_queue_and_total()
 
 #[tokio::test]
 async fn setting_an_activity_moves_the_worker_tells_its_page_who_did_it_and_is_limited() {
-    let app = spawn_app_with(|config| {
-        config.supervisor_password = SUPERVISOR_PASSWORD.into();
-        config.supervisor_action_limit = RateLimit::new(1, Duration::from_secs(3600));
-    })
-    .await;
+    let app =
+        spawn_with(|config| config.supervisor_action_limit = RateLimit::new(1, Duration::from_secs(3600)))
+            .await;
     let (_, mut page) = app.connect("alice").await;
     let supervisor = supervisor_token(&app, "Grace").await;
     let available = app.activity("Available").await;
@@ -229,9 +241,7 @@ async fn a_gone_worker_or_activity_gets_a_clear_message_and_bad_sids_a_400() {
 #[tokio::test]
 async fn the_socket_sends_the_picture_then_each_change_and_closes_the_channel_after_the_last_page() {
     let app = spawn().await;
-    let supervisor = supervisor_token(&app, "Grace").await;
-    let mut socket = supervisor_socket(&app.base, &supervisor).await;
-    let picture = socket.until("the picture", |m| m["type"] == "picture").await;
+    let (supervisor, mut socket, picture) = open_page(&app, "Grace").await;
     assert_eq!(picture["connected"], true);
     assert_eq!(worker(&picture, &app.bob)["activity_name"], "Offline");
     assert_eq!(app.state.supervisor_pages(), (1, true));
@@ -288,9 +298,7 @@ async fn the_socket_sends_the_picture_then_each_change_and_closes_the_channel_af
 #[tokio::test]
 async fn a_lost_channel_is_told_and_the_picture_comes_back_whole_with_what_changed_meanwhile() {
     let app = spawn().await;
-    let supervisor = supervisor_token(&app, "Grace").await;
-    let mut socket = supervisor_socket(&app.base, &supervisor).await;
-    socket.until("the picture", |m| m["type"] == "picture").await;
+    let (_, mut socket, _) = open_page(&app, "Grace").await;
 
     // Another session of the workspace's channel asks for the others to be closed: the bridge cuts the app's.
     let capability = twilio::token::ChannelCapability::workspace(
@@ -322,9 +330,7 @@ async fn a_lost_channel_is_told_and_the_picture_comes_back_whole_with_what_chang
 #[tokio::test]
 async fn shutting_down_tells_the_supervisor_pages() {
     let app = spawn().await;
-    let supervisor = supervisor_token(&app, "").await;
-    let mut socket = supervisor_socket(&app.base, &supervisor).await;
-    socket.until("the picture", |m| m["type"] == "picture").await;
+    let (_, mut socket, _) = open_page(&app, "").await;
     app.state.shutdown();
     socket.until("the goodbye", |m| m["type"] == "shutdown").await;
     assert_eq!(socket.next().await.err(), Some(Some(1001)));

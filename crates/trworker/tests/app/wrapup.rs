@@ -35,8 +35,7 @@ async fn by_default_the_server_completes_the_task_a_minute_after_the_call() {
     assert_eq!(status_now(&app, &task).await, "wrapping", "not yet due");
     app.clock.advance_millis(1_000);
     app.state.reconcile().await;
-    let done = app.task_status(&task, "completed").await;
-    assert_eq!(done.reason.as_deref(), Some("Was stuck in wrapping"));
+    app.completed_for(&task, "Was stuck in wrapping").await;
 }
 
 #[tokio::test]
@@ -94,8 +93,7 @@ async fn complete_saves_the_disposition_and_notes_on_the_task() {
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    let done = app.task_status(&task, "completed").await;
-    assert_eq!(done.reason.as_deref(), Some("Completed by the worker"));
+    let done = app.completed_for(&task, "Completed by the worker").await;
     let attributes = done.attributes_json().expect("attributes");
     assert_eq!(attributes["wrap_up"], json!({ "disposition": "Follow-up needed", "notes": notes }));
     assert_eq!(attributes["from"], "+15551230006", "the call's attributes are kept");

@@ -36,6 +36,11 @@ async fn leg(server: &Server, conference: &str, label: &str) -> Participant {
     legs.into_iter().find(|p| p.label.as_deref() == Some(label)).expect("the leg")
 }
 
+/// The conference's caller's and worker's legs, read from the engine.
+async fn legs(server: &Server, conference: &str) -> (Participant, Participant) {
+    (leg(server, conference, "customer").await, leg(server, conference, "worker").await)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_worker_holds_and_resumes_the_caller_and_mutes_and_unmutes_itself() {
     let Some(scene) = Scene::online("on-call").await else { return };
@@ -48,15 +53,13 @@ async fn the_worker_holds_and_resumes_the_caller_and_mutes_and_unmutes_itself() 
     browser.press_in(CONFERENCE, "Hold caller").await;
     browser.wait_xpath("Hold caller, pressed", &toggle("Hold caller", true)).await;
     browser.wait_text("call-state", "The caller is on hold.").await;
-    let (customer, worker) =
-        (leg(server, &conference, "customer").await, leg(server, &conference, "worker").await);
+    let (customer, worker) = legs(server, &conference).await;
     assert_eq!((customer.hold, worker.hold), (Some(true), Some(false)), "only the caller is held");
 
     browser.press_in(CONFERENCE, "Mute").await;
     browser.wait_xpath("Mute, pressed", &toggle("Mute", true)).await;
     browser.wait_text("call-state", "You are muted.").await;
-    let (customer, worker) =
-        (leg(server, &conference, "customer").await, leg(server, &conference, "worker").await);
+    let (customer, worker) = legs(server, &conference).await;
     assert_eq!((customer.muted, worker.muted), (Some(false), Some(true)), "only the worker is muted");
 
     // A reload reads both back from the conference.
