@@ -128,6 +128,9 @@ enum Concern {
     WorkerChannel(Sid),
     Reservation(Sid),
     Task(Sid),
+    /// A transfer this worker made, by its initiating reservation, with the status and failure reason the
+    /// event is about (the transfer may have moved on since).
+    Transfer(Sid, Option<String>, Option<String>),
 }
 
 impl Channel {
@@ -194,6 +197,16 @@ impl Channel {
                 self.tasks.remove(&event.resource_sid);
                 None
             }
+            // A transfer's events go to the worker that made it (eb §3.3: the SDK finds the task through
+            // `initiating_reservation_sid`).
+            _ if name.starts_with("task.transfer-") => {
+                if event.field("WorkerSid") != Some(bearer.worker_sid.to_string().as_str()) {
+                    return None;
+                }
+                let from = event.field("ReservationSid").and_then(|s| Sid::parse(s).ok())?;
+                let field = |name: &str| event.field(name).map(str::to_owned);
+                Some(Concern::Transfer(from, field("TransferStatus"), field("TransferFailedReason")))
+            }
             _ => None,
         }
     }
@@ -213,6 +226,15 @@ impl Channel {
                 }
                 Concern::Reservation(sid) => format::reservation_in(core, ws, sid, now),
                 Concern::Task(sid) => core.task(ws, sid).map(|t| format::task(t, now)),
+                Concern::Transfer(from, status, reason) => core.reservation(ws, from).and_then(|r| {
+                    let transfer = r.outgoing_transfer.as_deref().ok_or(engine::Error::NotFound {
+                        what: format!("the transfer of reservation {from}"),
+                    })?;
+                    let mut payload = format::transfer(transfer);
+                    payload["transfer_status"] = json!(status);
+                    payload["transfer_failed_reason"] = json!(reason);
+                    Ok(payload)
+                }),
             }
         });
         let payload: Value = payload.await.ok()?.ok()?;

@@ -32,7 +32,7 @@ use axum::http::header::{
 };
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use engine::command::{Command, UpdateParticipantParams};
+use engine::command::{Command, TransferParams, UpdateParticipantParams};
 use engine::core::ActivityFilter;
 use engine::model::{Participant, Reservation, Task, TaskQueue, Worker};
 use engine::{Prefix, Sid};
@@ -157,12 +157,8 @@ async fn answer(state: &ServerState, headers: &HeaderMap, body: &[u8]) -> ApiRes
         ("POST", ["Workers", wk, "CustomerParticipant"]) => call.customer_participant(wk).await,
         ("POST", ["Workers", wk, "HoldWorkerParticipant"]) => call.target_participant(wk, Leg::Hold).await,
         ("POST", ["Workers", wk, "KickWorkerParticipant"]) => call.target_participant(wk, Leg::Kick).await,
-        ("POST", ["Workers", _, "Transfers", ..]) => Err(ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            crate::error::NOT_FOUND,
-            "Task transfers (Task.transfer, OutgoingTransfer.cancel) are not implemented by trworker engine: \
-             the engine has no Transfer resource",
-        )),
+        ("POST", ["Workers", wk, "Transfers"]) => call.transfer(wk).await,
+        ("POST", ["Workers", wk, "Transfers", tt]) => call.cancel_transfer(wk, tt).await,
         ("POST", ["Tasks"]) => call.create_task().await,
         ("GET", ["Tasks", wt]) => call.task(wt).await,
         ("POST", ["Tasks", wt]) => call.update_task(wt).await,
@@ -398,8 +394,7 @@ impl Call<'_> {
             let rs = core.worker_reservations(ws, wk, status)?;
             let rs = rs.into_iter().filter(|r| !active || r.reservation_status.is_active());
             Ok::<_, engine::Error>(
-                rs.map(|r| (r.sid, format::reservation(r, core.task(ws, r.task_sid).ok(), now)))
-                    .collect::<Vec<_>>(),
+                rs.map(|r| (r.sid, format::reservation_of(core, r, now))).collect::<Vec<_>>(),
             )
         });
         let items = list.await??;
@@ -575,6 +570,61 @@ impl Call<'_> {
         Ok(format::task(&t, state.engine().now()))
     }
 
+    /// `Task.transfer` (eb §4.3): `ReservationSid`, `TaskSid`, `To`, and `Mode`, `Priority` and `Attributes`
+    /// if given, for the bearer's own reservation; the rules are the engine's (`engine::core::transfers`).
+    /// Answers the transfer.
+    async fn transfer(mut self, wk: &str) -> ApiResult<Value> {
+        let wk = self.own_worker(wk)?;
+        let reservation_sid = self.required_sid("ReservationSid", Prefix::Reservation)?;
+        let task_sid = self.required_sid("TaskSid", Prefix::Task)?;
+        let params = TransferParams {
+            reservation_sid,
+            task_sid,
+            to: self.p.str("To").ok_or_else(|| missing("To"))?,
+            mode: self.p.str("Mode"),
+            priority: self.p.integer("Priority")?,
+            attributes: self.p.json_object("Attributes")?,
+        };
+        let command =
+            Command::CreateTransfer { workspace_sid: self.ws(), worker_sid: wk, params: Box::new(params) };
+        self.settle_transfer(command).await
+    }
+
+    /// `OutgoingTransfer.cancel` (eb §4.3): `TaskSid` and `TransferStatus=canceled` on the bearer's own
+    /// transfer. Answers the transfer.
+    async fn cancel_transfer(mut self, wk: &str, tt: &str) -> ApiResult<Value> {
+        let wk = self.own_worker(wk)?;
+        let tt = sid(tt, Prefix::Transfer, "TransferSid")?;
+        let task_sid = self.required_sid("TaskSid", Prefix::Task)?;
+        match self.p.str("TransferStatus").as_deref() {
+            Some("canceled") => {}
+            other => {
+                return Err(ApiError::invalid(format!(
+                    "Invalid parameter TransferStatus: a transfer can be set to canceled only, not {other:?}"
+                )))
+            }
+        }
+        let command = Command::CancelTransfer { workspace_sid: self.ws(), worker_sid: wk, task_sid, sid: tt };
+        self.settle_transfer(command).await
+    }
+
+    /// Applies a transfer command; its reply is the initiating reservation, which holds the transfer.
+    async fn settle_transfer(self, command: Command) -> ApiResult<Value> {
+        let engine = self.state.engine().clone();
+        self.finish()?;
+        let r = engine.apply::<Reservation>(command).await?;
+        let transfer = r.outgoing_transfer.as_deref().ok_or_else(|| {
+            ApiError::internal(&format!("reservation {} holds no transfer after a transfer command", r.sid))
+        })?;
+        Ok(format::transfer(transfer))
+    }
+
+    /// A required SID parameter of the envelope.
+    fn required_sid(&mut self, name: &str, prefix: Prefix) -> ApiResult<Sid> {
+        let value = self.p.str(name).ok_or_else(|| missing(name))?;
+        sid(&value, prefix, name)
+    }
+
     /// `Worker.createTask` (eb §4.3): the SDK names the channel `TaskChannelUniqueName` or `TaskChannelSid`
     /// where the REST API has `TaskChannel`.
     async fn create_task(mut self) -> ApiResult<Value> {
@@ -644,8 +694,8 @@ fn missing(name: &str) -> ApiError {
 
 /// A reservation with its task as the engine has it now (the SDK validates the nested task too).
 async fn with_task(state: &ServerState, r: &Reservation) -> ApiResult<Value> {
-    let task = state.engine().task(r.workspace_sid, r.task_sid).await.ok();
-    Ok(format::reservation(r, task.as_ref(), state.engine().now()))
+    let (ws, sid, now) = (r.workspace_sid, r.sid, state.engine().now());
+    Ok(state.engine().handle().read(move |s| format::reservation_in(&s.core, ws, sid, now)).await??)
 }
 
 /// One page of `items` after `after` (a SID of the list), at most `size`, as the SDK pages (eb §4.2).

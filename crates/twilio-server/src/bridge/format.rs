@@ -4,7 +4,9 @@
 //! key is present (`null` passes) and throws out of its socket handler when one is missing, so every
 //! object carries every key its class checks.
 
-use engine::model::{Activity, QueueOrder, Reservation, Task, TaskQueue, Worker, WorkerChannel};
+use engine::model::{
+    Activity, QueueOrder, Reservation, Task, TaskQueue, Transfer, TransferStatus, Worker, WorkerChannel,
+};
 use engine::{Core, Sid, Timestamp};
 use serde_json::{json, Value};
 
@@ -106,11 +108,32 @@ pub(super) fn task(t: &Task, now: Timestamp) -> Value {
     })
 }
 
-/// A reservation with its task (`null` when the task is gone).
-pub(super) fn reservation(r: &Reservation, task: Option<&Task>, now: Timestamp) -> Value {
+/// A task transfer (the SDK's `TransferDescriptor`, with the `task_sid` its transfers need).
+pub(super) fn transfer(t: &Transfer) -> Value {
+    json!({
+        "sid": t.sid.to_string(),
+        "task_sid": t.task_sid.to_string(),
+        "initiating_reservation_sid": t.initiating_reservation_sid.to_string(),
+        "initiating_worker_sid": t.initiating_worker_sid.to_string(),
+        "initiating_queue_sid": t.initiating_queue_sid.map(|s| s.to_string()),
+        "initiating_workflow_sid": t.initiating_workflow_sid.map(|s| s.to_string()),
+        "transfer_to": t.transfer_to.to_string(),
+        "transfer_type": t.transfer_type(),
+        "transfer_mode": t.transfer_mode.as_str(),
+        "transfer_status": t.transfer_status.as_str(),
+        "transfer_failed_reason": t.transfer_failed_reason,
+        "date_created": secs(t.date_created),
+        "date_updated": secs(t.date_updated),
+    })
+}
+
+/// A reservation with its task (`null` when the task is gone). `incoming` is the transfer that made it:
+/// sent as `task_transfer` only then, as the SDK keeps a transfer object only for a reservation created
+/// with one (eb §3.5). A transfer of its own in progress is `active_outgoing_task_transfer`.
+fn reservation(r: &Reservation, task: Option<&Task>, incoming: Option<&Transfer>, now: Timestamp) -> Value {
     // The reservation's timeout in seconds, as configured; an accepted one no longer has a deadline.
     let timeout = r.timeout_at.map(|at| at.millis_since(r.date_created) / 1000);
-    json!({
+    let mut value = json!({
         "account_sid": r.account_sid.to_string(),
         "workspace_sid": r.workspace_sid.to_string(),
         "sid": r.sid.to_string(),
@@ -124,13 +147,27 @@ pub(super) fn reservation(r: &Reservation, task: Option<&Task>, now: Timestamp) 
         "date_updated": secs(r.date_updated),
         "version": r.version.to_string(),
         "task": task.map(|t| self::task(t, now)),
-    })
+    });
+    if let (Some(t), Some(map)) = (incoming, value.as_object_mut()) {
+        map.insert("task_transfer".into(), transfer(t));
+    }
+    let outgoing = r.outgoing_transfer.as_deref().filter(|t| t.transfer_status == TransferStatus::Initiated);
+    if let (Some(t), Some(map)) = (outgoing, value.as_object_mut()) {
+        map.insert("active_outgoing_task_transfer".into(), transfer(t));
+    }
+    value
 }
 
 /// A reservation and its task as they are in `core` now.
 pub(super) fn reservation_in(core: &Core, ws: Sid, sid: Sid, now: Timestamp) -> Result<Value, engine::Error> {
-    let r = core.reservation(ws, sid)?;
-    Ok(reservation(r, core.task(ws, r.task_sid).ok(), now))
+    Ok(reservation_of(core, core.reservation(ws, sid)?, now))
+}
+
+/// Reservation `r` of `core`, with its task and the transfer that made it.
+pub(super) fn reservation_of(core: &Core, r: &Reservation, now: Timestamp) -> Value {
+    let ws = r.workspace_sid;
+    let from = r.transferred_from.and_then(|f| core.reservation(ws, f).ok());
+    reservation(r, core.task(ws, r.task_sid).ok(), from.and_then(|f| f.outgoing_transfer.as_deref()), now)
 }
 
 /// A list as the SDK pages it (eb §4.2): `{"contents": [...], "after_sid": …}`, where `after_sid` is set

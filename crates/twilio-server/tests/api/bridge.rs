@@ -522,11 +522,6 @@ async fn participant_calls_hold_mute_and_kick_the_legs_of_the_tasks_conference()
     let (status, body) = post_a("KickWorkerParticipant", kick).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(participant(worker_leg).await.0, 404);
-
-    // Transfers are not in the engine: said plainly, not as an unknown route.
-    let (status, body) = post_a("Transfers", json!({"ReservationSid": wr, "TaskSid": wt, "To": b})).await;
-    assert_eq!(status, 501, "{body}");
-    assert!(body["message"].as_str().unwrap().contains("not implemented"), "{body}");
 }
 
 #[tokio::test]

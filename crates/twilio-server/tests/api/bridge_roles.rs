@@ -8,7 +8,7 @@ use twilio::token::{AccessToken, TaskRouterGrant};
 use crate::helpers::{spawn_app, TestApp, ACCOUNT, TOKEN};
 
 /// An AccessToken for `ws` with `role`, naming worker `wk` if given, minted at the tests' engine clock.
-fn token(ws: &str, wk: Option<&str>, role: &str) -> String {
+pub(crate) fn token(ws: &str, wk: Option<&str>, role: &str) -> String {
     let grant = TaskRouterGrant {
         workspace_sid: Some(ws.into()),
         worker_sid: wk.map(Into::into),
@@ -18,13 +18,13 @@ fn token(ws: &str, wk: Option<&str>, role: &str) -> String {
     AccessToken::new(ACCOUNT, key, TOKEN).task_router_grant(grant).to_jwt(1_700_000_000).unwrap()
 }
 
-async fn call(app: &TestApp, token: &str, method: &str, url: &str, params: Value) -> (u16, Value) {
+pub(crate) async fn call(app: &TestApp, token: &str, method: &str, url: &str, params: Value) -> (u16, Value) {
     let body = json!({ "url": url, "method": method, "params": params, "token": token });
     let response = app.client.post(app.url("/v1/wschannels")).body(body.to_string()).send().await.unwrap();
     crate::helpers::read(response).await
 }
 
-fn message(body: &Value) -> &str {
+pub(crate) fn message(body: &Value) -> &str {
     body["message"].as_str().unwrap_or_default()
 }
 

@@ -5,6 +5,7 @@ mod helpers;
 mod bridge;
 mod bridge_v1;
 mod bridge_roles;
+mod bridge_transfers;
 mod callbacks;
 mod channel_client;
 mod conferences;
