@@ -108,6 +108,11 @@ async fn a_worker_gets_init_heartbeats_and_its_reservation_and_accepts_through_t
     let (ws, a, _) = call_centre_for_a(&app).await;
     let token = token(&ws, &a, 3600);
     let mut socket = connect(&app, &token, "").await;
+    // A's calls through the envelope, on `rest` under the workspace.
+    let in_ws = |method: &'static str, rest: String, params: Value| {
+        let (app, token, url) = (&app, &token, format!("Workspaces/{ws}/{rest}"));
+        async move { call(app, token, method, &url, params).await }
+    };
 
     let first = socket.next().await.unwrap().unwrap();
     let init: Value = serde_json::from_str(first.to_text().unwrap()).unwrap();
@@ -120,36 +125,21 @@ async fn a_worker_gets_init_heartbeats_and_its_reservation_and_accepts_through_t
     assert!(beat.is_text() && beat.to_text().unwrap().trim().is_empty(), "{beat:?}");
 
     // What the SDK fetches at init, in its format.
-    let (status, worker) =
-        call(&app, &token, "GET", &format!("Workspaces/{ws}/Workers/{a}"), json!({})).await;
+    let (status, worker) = in_ws("GET", format!("Workers/{a}"), json!({})).await;
     assert_eq!(status, 200, "{worker}");
     assert_eq!(worker["payload"]["sid"], a.as_str());
     assert!(
         worker["payload"]["attributes"].is_string() && worker["payload"]["date_created"].is_i64(),
         "{worker}"
     );
-    let (status, list) =
-        call(&app, &token, "GET", &format!("Workspaces/{ws}/Activities"), json!({"PageSize": 2})).await;
+    let (status, list) = in_ws("GET", "Activities".into(), json!({"PageSize": 2})).await;
     assert_eq!(status, 200, "{list}");
     assert_eq!(list["payload"]["contents"].as_array().unwrap().len(), 2);
     let after = list["payload"]["after_sid"].as_str().unwrap().to_owned();
-    let (_, rest) = call(
-        &app,
-        &token,
-        "GET",
-        &format!("Workspaces/{ws}/Activities"),
-        json!({"PageSize": 1000, "AfterSid": after}),
-    )
-    .await;
+    let (_, rest) = in_ws("GET", "Activities".into(), json!({"PageSize": 1000, "AfterSid": after})).await;
     assert!(rest["payload"]["after_sid"].is_null(), "{rest}");
-    let (status, channels) = call(
-        &app,
-        &token,
-        "GET",
-        &format!("Workspaces/{ws}/Workers/{a}/WorkerChannels"),
-        json!({"PageSize": 1000}),
-    )
-    .await;
+    let (status, channels) =
+        in_ws("GET", format!("Workers/{a}/WorkerChannels"), json!({"PageSize": 1000})).await;
     assert_eq!(status, 200, "{channels}");
     assert!(channels["payload"]["contents"][0]["sid"].as_str().unwrap().starts_with("WC"));
 
@@ -162,14 +152,8 @@ async fn a_worker_gets_init_heartbeats_and_its_reservation_and_accepts_through_t
     assert!(created["task"]["attributes"].is_string(), "{created}");
     let wr = created["sid"].as_str().unwrap().to_owned();
 
-    let (status, active) = call(
-        &app,
-        &token,
-        "GET",
-        &format!("Workspaces/{ws}/Workers/{a}/Reservations"),
-        json!({"Active": "true", "PageSize": 1000}),
-    )
-    .await;
+    let active_only = json!({"Active": "true", "PageSize": 1000});
+    let (status, active) = in_ws("GET", format!("Workers/{a}/Reservations"), active_only).await;
     assert_eq!(status, 200, "{active}");
     assert_eq!(active["payload"]["contents"][0]["sid"], wr.as_str());
 
@@ -189,17 +173,10 @@ async fn a_worker_gets_init_heartbeats_and_its_reservation_and_accepts_through_t
     assert_eq!(event["sid"], wr.as_str());
 
     // The task, now the worker's: read and completed through the envelope.
-    let (status, t) =
-        call(&app, &token, "GET", &format!("Workspaces/{ws}/Tasks/{task_sid}"), json!({})).await;
+    let (status, t) = in_ws("GET", format!("Tasks/{task_sid}"), json!({})).await;
     assert_eq!(status, 200, "{t}");
-    let (status, done) = call(
-        &app,
-        &token,
-        "POST",
-        &format!("Workspaces/{ws}/Tasks/{task_sid}"),
-        json!({"AssignmentStatus": "completed", "Reason": "done"}),
-    )
-    .await;
+    let complete = json!({"AssignmentStatus": "completed", "Reason": "done"});
+    let (status, done) = in_ws("POST", format!("Tasks/{task_sid}"), complete).await;
     assert_eq!(status, 200, "{done}");
     assert_eq!(done["payload"]["assignment_status"], "completed");
     let completed = wait_for(&mut socket, "task.completed").await;

@@ -79,9 +79,15 @@ async fn a_worker_gets_ready_its_reservation_and_accepts_through_the_envelope() 
     let (ws, _, a, _) = call_centre(&app).await;
     let token = worker_token(&ws, &a);
     let mut socket = connect(&app, &a, &token, "").await;
+    // A's calls through the envelope of its channel; `w` is the workspace's URL as the SDK names it.
+    let w = format!("{TWILIO}/Workspaces/{ws}");
+    let as_a = |method: &'static str, url: String, params: Value| {
+        let (app, a, token) = (&app, &a, &token);
+        async move { call(app, a, token, method, &url, params).await }
+    };
 
     // v1's `ready`: the envelope fetches the worker and echoes the event type; no `init` frame.
-    let ready = json!({"url": format!("{TWILIO}/Workspaces/{ws}/Workers/{a}"), "method": "GET",
+    let ready = json!({"url": format!("{w}/Workers/{a}"), "method": "GET",
         "event_type": "ready", "token": token});
     let (status, body) = envelope(&app, &a, ready).await;
     assert_eq!(status, 200, "{body}");
@@ -91,24 +97,15 @@ async fn a_worker_gets_ready_its_reservation_and_accepts_through_the_envelope() 
     assert!(body["payload"]["date_created"].as_str().unwrap().contains('T'), "{body}");
     assert!(body["payload"]["url"].as_str().unwrap().starts_with(&app.base), "{body}");
     // Without `event_type` there is no echo.
-    let (_, plain) =
-        call(&app, &a, &token, "GET", &format!("{TWILIO}/Workspaces/{ws}/Workers/{a}"), json!({})).await;
+    let (_, plain) = as_a("GET", format!("{w}/Workers/{a}"), json!({})).await;
     assert!(plain.get("event_type").is_none(), "{plain}");
 
     // A list, paged the v1 way: `meta.key` and a `next_page_url` on the engine's base, posted back as is.
-    let (status, page) = call(
-        &app,
-        &a,
-        &token,
-        "GET",
-        &format!("{TWILIO}/Workspaces/{ws}/Activities"),
-        json!({"PageSize": 1}),
-    )
-    .await;
+    let (status, page) = as_a("GET", format!("{w}/Activities"), json!({"PageSize": 1})).await;
     assert_eq!(status, 200, "{page}");
     assert_eq!(page["payload"]["meta"]["key"], "activities");
     let next = page["payload"]["meta"]["next_page_url"].as_str().unwrap().to_owned();
-    let (status, second) = call(&app, &a, &token, "GET", &next, json!({})).await;
+    let (status, second) = as_a("GET", next, json!({})).await;
     assert_eq!(status, 200, "{second}");
     assert_eq!(second["payload"]["meta"]["page"], 1);
     assert_ne!(second["payload"]["activities"][0]["sid"], page["payload"]["activities"][0]["sid"]);
@@ -123,12 +120,11 @@ async fn a_worker_gets_ready_its_reservation_and_accepts_through_the_envelope() 
     assert!(created["attributes"].is_string(), "{created}");
 
     // The SDK fetches the reservation, then accepts it at the task's reservation URL.
-    let reservation = format!("{TWILIO}/Workspaces/{ws}/Tasks/{wt}/Reservations/{wr}");
-    let (status, fetched) = call(&app, &a, &token, "GET", &reservation, json!({})).await;
+    let reservation = format!("{w}/Tasks/{wt}/Reservations/{wr}");
+    let (status, fetched) = as_a("GET", reservation.clone(), json!({})).await;
     assert_eq!(status, 200, "{fetched}");
     assert_eq!(fetched["payload"]["reservation_status"], "pending");
-    let (status, accepted) =
-        call(&app, &a, &token, "POST", &reservation, json!({"ReservationStatus": "accepted"})).await;
+    let (status, accepted) = as_a("POST", reservation, json!({"ReservationStatus": "accepted"})).await;
     assert_eq!(status, 200, "{accepted}");
     assert_eq!(accepted["payload"]["reservation_status"], "accepted");
     let event = wait_for(&mut socket, "reservation.accepted").await;
@@ -136,15 +132,7 @@ async fn a_worker_gets_ready_its_reservation_and_accepts_through_the_envelope() 
 
     // The worker changes its activity (its token's post_filter needs ActivitySid); the event follows.
     let offline = app.activity(&ws, "Offline").await;
-    let (status, worker) = call(
-        &app,
-        &a,
-        &token,
-        "POST",
-        &format!("{TWILIO}/Workspaces/{ws}/Workers/{a}"),
-        json!({"ActivitySid": offline}),
-    )
-    .await;
+    let (status, worker) = as_a("POST", format!("{w}/Workers/{a}"), json!({"ActivitySid": offline})).await;
     assert_eq!(status, 200, "{worker}");
     let update = wait_for(&mut socket, "worker.activity.update").await;
     assert_eq!(update["activity_sid"], offline.as_str());
