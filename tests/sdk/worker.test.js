@@ -2,10 +2,10 @@
 // the SDK's event channel and REST envelope go to the engine's event bridge (ebServer/wsServer), the test's
 // own set-up and the caller's side go to the engine's REST API with Basic auth, as an application's server
 // would. The engine runs with a manual clock, so the reservation timeout is reached by moving time, not by
-// waiting. Four tests, each on an engine of its own: a worker's day; a token update (the one real wait: a
+// waiting. Five tests, each on an engine of its own: a worker's day; a token update (the one real wait: a
 // token's few seconds, to show the channel outlives them); a reconnect across an engine restart on the same
 // port and data directory; a supervisor (`Supervisor`) monitoring a worker's call and the workspace read with
-// a workspace token (`Workspace`).
+// a workspace token (`Workspace`); task transfers (`Task.transfer`, `OutgoingTransfer.cancel`).
 //
 // Run: TRWORKER_BIN=target/debug/trworker node --test --test-force-exit tests/sdk/worker.test.js (`npm ci` in
 // tests/sdk first).
@@ -388,5 +388,85 @@ test('a supervisor monitors a call, and a workspace token reads the workspace', 
   assert.equal((await workspace.fetchTask(created.sid)).sid, created.sid);
 
   for (const w of [supervisor, worker]) w.disconnect();
+  assert.deepEqual(errors, []);
+});
+
+// Task.transfer, warm, to another worker: the transferring worker's Task hears it initiated and completed, the
+// other worker's reservation carries it (IncomingTransfer) and answers into the caller's conference; each then
+// ends its own part. Then a transfer to a queue nobody serves, taken back with OutgoingTransfer.cancel.
+test('a warm transfer to another worker, and a transfer taken back', { timeout: 30000 }, async () => {
+  const engine = await startEngine();
+  engines.push(engine);
+  const { rest, ws, activity, wk, createTask, token, worker: newWorker } = await setUp(engine);
+  const bob = (await rest('POST', `/v1/Workspaces/${ws}/Workers`, {
+    FriendlyName: 'bob', ActivitySid: activity('Offline'),
+    Attributes: JSON.stringify({ skills: ['support'], contact_uri: 'client:bob' }),
+  })).sid;
+  const sales = (await rest('POST', `/v1/Workspaces/${ws}/TaskQueues`, {
+    FriendlyName: 'sales', TargetWorkers: 'skills HAS "sales"',
+  })).sid;
+  const alice = newWorker(await token());
+  const bobs = newWorker(await token({ workerSid: bob }));
+  const errors = [];
+  for (const w of [alice, bobs]) w.on('error', (e) => errors.push(e));
+  await Promise.all([once(alice, 'ready'), once(bobs, 'ready')]);
+  const answer = async (reservation) => {
+    const accepted = once(reservation, 'accepted');
+    await reservation.conference();
+    await accepted;
+  };
+
+  // Alice is on a call; Bob comes online.
+  await alice.activities.get(activity('Available')).setAsCurrent();
+  let reserved = once(alice, 'reservationCreated');
+  const first = await createTask();
+  const reservation = await reserved;
+  await answer(reservation);
+  await bobs.activities.get(activity('Available')).setAsCurrent();
+
+  // The transfer: initiated for Alice, offered to Bob with the transfer on his reservation.
+  const initiated = once(reservation.task, 'transferInitiated');
+  const offered = once(bobs, 'reservationCreated');
+  await reservation.task.transfer(bob, { mode: 'WARM' });
+  const outgoing = await initiated;
+  assert.equal(outgoing.to, bob);
+  assert.equal(outgoing.mode, 'WARM');
+  assert.equal(outgoing.type, 'WORKER');
+  const incoming = await offered;
+  assert.equal(incoming.task.sid, first.sid);
+  assert.equal(incoming.transfer.sid, outgoing.sid);
+  assert.equal(incoming.transfer.workerSid, wk);
+
+  // Bob answers: the transfer completes and Alice's part goes to wrap-up; each ends their own.
+  const completed = once(reservation.task.transfers.outgoing, 'completed');
+  const wrapup = once(reservation, 'wrapup');
+  await answer(incoming);
+  await completed;
+  await wrapup;
+  const aliceDone = once(reservation, 'completed');
+  await reservation.complete();
+  await aliceDone;
+  const bobDone = once(incoming, 'completed');
+  await incoming.task.complete('resolved by bob');
+  await bobDone;
+
+  // A transfer to a queue nobody serves, canceled: the task is Alice's again.
+  await bobs.activities.get(activity('Offline')).setAsCurrent();
+  reserved = once(alice, 'reservationCreated');
+  await createTask();
+  const second = await reserved;
+  await answer(second);
+  const started = once(second.task, 'transferInitiated');
+  await second.task.transfer(sales, { mode: 'WARM', priority: 10 });
+  const toSales = await started;
+  assert.equal(toSales.type, 'QUEUE');
+  const canceled = once(toSales, 'canceled');
+  await toSales.cancel();
+  await canceled;
+  const task = await rest('GET', `/v1/Workspaces/${ws}/Tasks/${second.task.sid}`);
+  assert.equal(task.assignment_status, 'assigned');
+  assert.equal(task.priority, 10);
+
+  for (const w of [alice, bobs]) w.disconnect();
   assert.deepEqual(errors, []);
 });
