@@ -88,10 +88,7 @@ async fn call(app: &TestApp, token: &str, method: &str, url: &str, params: Value
 
 /// A workspace with a support queue and two available workers, A and B.
 async fn call_centre(app: &TestApp) -> (String, String, String) {
-    let ws = app.workspace(&[]).await;
-    app.call_centre(&ws, &[]).await;
-    let a = app.available_worker(&ws, "alice").await;
-    let b = app.available_worker(&ws, "bob").await;
+    let (ws, _, [a, b]) = app.staffed_centre(["alice", "bob"]).await;
     (ws, a, b)
 }
 

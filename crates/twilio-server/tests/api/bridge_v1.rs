@@ -65,12 +65,9 @@ async fn call(
 
 /// A workspace with the support queue and two available workers A and B; B goes offline so tasks go to A.
 async fn call_centre(app: &TestApp) -> (String, String, String, String) {
-    let ws = app.workspace(&[]).await;
-    let queue = app.call_centre(&ws, &[]).await.queue;
-    let a = app.available_worker(&ws, "alice").await;
-    let b = app.available_worker(&ws, "bob").await;
+    let (ws, centre, [a, b]) = app.staffed_centre(["alice", "bob"]).await;
     app.move_worker(&ws, &b, "Offline").await;
-    (ws, queue, a, b)
+    (ws, centre.queue, a, b)
 }
 
 #[tokio::test]

@@ -34,9 +34,7 @@ fn config(base: &str, channel: &str) -> Config {
 
 /// A workspace whose `support` queue sends its tasks to one available worker; returns both SIDs.
 async fn call_centre(app: &TestApp) -> (String, String) {
-    let ws = app.workspace(&[]).await;
-    app.call_centre(&ws, &[]).await;
-    let worker = app.available_worker(&ws, "alice").await;
+    let (ws, _, [worker]) = app.staffed_centre(["alice"]).await;
     (ws, worker)
 }
 

@@ -5,9 +5,7 @@ use super::helpers::*;
 #[tokio::test]
 async fn conference_from_a_conference_instruction_can_be_listed_and_ended() {
     let app = spawn_app().await;
-    let ws = app.workspace(&[]).await;
-    app.call_centre(&ws, &[]).await;
-    app.available_worker(&ws, "carol").await;
+    let (ws, _, _carol) = app.staffed_centre(["carol"]).await;
     // A voice task, as Twilio requires for the conference instruction: the customer's call and number.
     let attributes = r#"{"type":"support","call_sid":"CA00000000000000000000000000000abc","to":"+15550002"}"#;
     let task =

@@ -195,6 +195,22 @@ impl TestApp {
         CallCentre { queue, workflow: workflow["sid"].as_str().unwrap().to_owned() }
     }
 
+    /// A new workspace made a call centre (see [`TestApp::call_centre`]) with an available `support` worker
+    /// for each of `names`: the workspace's SID, what `call_centre` created, and the workers' SIDs in order.
+    pub async fn staffed_centre<const N: usize>(
+        &self,
+        names: [&str; N],
+    ) -> (String, CallCentre, [String; N]) {
+        let ws = self.workspace(&[]).await;
+        let centre = self.call_centre(&ws, &[]).await;
+        let mut workers = Vec::with_capacity(N);
+        for name in names {
+            workers.push(self.available_worker(&ws, name).await);
+        }
+        let workers = workers.try_into().unwrap_or_else(|_| unreachable!("one worker per name"));
+        (ws, centre, workers)
+    }
+
     /// Creates a `support` task through the workspace's only workflow (see [`TestApp::call_centre`]).
     pub async fn task(&self, ws: &str) -> Value {
         let body = self

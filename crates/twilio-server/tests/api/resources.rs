@@ -156,10 +156,8 @@ async fn task_lifecycle_with_etag_and_if_match() {
 #[tokio::test]
 async fn reservations_accept_and_reject_in_both_views() {
     let app = spawn_app().await;
-    let ws = app.workspace(&[]).await;
+    let (ws, _, [worker]) = app.staffed_centre(["bob"]).await;
     let base = format!("/v1/Workspaces/{ws}");
-    app.call_centre(&ws, &[]).await;
-    let worker = app.available_worker(&ws, "bob").await;
     let task = app.task(&ws).await;
     let task_sid = task["sid"].as_str().unwrap();
     assert_eq!(task["assignment_status"], "reserved");

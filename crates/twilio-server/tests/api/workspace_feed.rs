@@ -20,9 +20,7 @@ async fn next_frame(socket: &mut Socket) -> (String, String) {
 #[tokio::test]
 async fn the_feed_sends_what_the_workspace_channel_sends() {
     let app = spawn_app().await;
-    let ws = app.workspace(&[]).await;
-    app.call_centre(&ws, &[]).await;
-    let alice = app.available_worker(&ws, "alice").await;
+    let (ws, _, [alice]) = app.staffed_centre(["alice"]).await;
 
     let state = ServerState::new(app.engine.clone(), credentials(), &app.base);
     let mut feed = WorkspaceFeed::durable(state, ws.parse().unwrap());
