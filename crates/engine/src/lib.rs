@@ -11,12 +11,13 @@
 //!   and statistics. `Space` is one workspace, its `impl` cut by resource: `space` (the maps and indexes, the
 //!   Workspace, command dispatch), `activities`, `workers` (task channels, workers, worker channels),
 //!   `task_queues` (and queue membership), `workflows` (and stepping a task through one), `tasks` (commands
-//!   and lifecycle), `reservations`, `routing` (eligibility, offering tasks to workers). Beside them:
-//!   `timers` (every deadline), `telephony` (simulated conferences), `query` (views and statistics),
-//!   `api_keys` (the account's API keys).
+//!   and lifecycle), `reservations`, `transfers` (a worker's transfer of its task), `routing` (eligibility,
+//!   offering tasks to workers). Beside them: `timers` (every deadline), `telephony` (simulated conferences,
+//!   and the conference, dequeue, call, redirect and supervise instructions), `query` (views and
+//!   statistics), `api_keys` (the account's API keys).
 //! - [`cumulative`]: cumulative statistics counted from the event log over a window ([`cumulative::tally`]).
-//! - [`model`]: the resources (Workspace … Reservation, Conference, Participant, API key) with Twilio's field
-//!   names.
+//! - [`model`]: the resources (Workspace … Reservation, Transfer, Conference, Participant, API key) with
+//!   Twilio's field names.
 //! - [`command`]: [`Command`], one variant per mutating REST operation plus simulation commands.
 //! - [`error`]: [`Error`], each with its Twilio code and HTTP status.
 //! - [`event`]: [`Event`] and [`EventType`]: the TaskRouter event log entries with their callback fields.

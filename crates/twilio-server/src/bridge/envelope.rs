@@ -15,8 +15,8 @@
 //!
 //! Besides the Worker flow, the participant calls of a task's conference (`WorkerParticipant`,
 //! `CustomerParticipant`, `HoldWorkerParticipant`, `KickWorkerParticipant`) act on the legs the engine's
-//! `conference` instruction created, which it records in the task's attributes. Transfers answer 501: the
-//! engine has no Transfer resource.
+//! `conference` instruction created, which it records in the task's attributes. `Transfers` and
+//! `Transfers/{TT}` start and cancel the engine's task transfers.
 //!
 //! An updated token: the SDK's `updateToken` sends nothing on the socket (it keeps the new token for later
 //! envelopes and reconnects, eb §2), so the envelope is where the engine learns of it. Once verified, an

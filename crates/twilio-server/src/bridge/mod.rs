@@ -20,12 +20,10 @@
 //! channels, capability-token policies, public REST JSON) is in [`v1`], reusing this module's socket loop,
 //! sessions, dispatcher, CORS and error bodies.
 //!
-//! Besides a worker's own calls, the envelope serves the SDK's `Workspace` class (a workspace token, role
-//! `admin` and no worker: lists of workers and queues, a worker, a queue, a task) and its `Supervisor`
-//! (another worker's activity and attributes, and `monitor` through the engine's `supervise` instruction).
-//!
-//! Not here yet (issue 22): of the §4.3 calls, task transfers (`Task.transfer`, `OutgoingTransfer.cancel`):
-//! the engine has no Transfer resource, and the envelope says so with 501.
+//! Besides a worker's own calls, the envelope serves the SDK's task transfers (the engine's, whose events go
+//! to the transferring worker's channel), its `Workspace` class (a workspace token, role `admin` and no
+//! worker: lists of workers and queues, a worker, a queue, a task) and its `Supervisor` (another worker's
+//! activity and attributes, and `monitor` through the engine's `supervise` instruction).
 
 mod channel;
 mod dispatch;
