@@ -58,17 +58,13 @@ pub(crate) struct Issued {
 pub(crate) fn issue(state: &AppState, worker_sid: &str) -> Result<Issued, AppError> {
     let config = state.config();
     let now = state.now_secs();
-    let capability = twilio::token::WorkerCapability::new(
-        &config.account_sid,
-        &config.auth_token,
-        &config.workspace_sid,
-        worker_sid,
-    )
-    .ttl(config.token_ttl)
-    // The original app's three: its page's SDK also reads the worker's channels and statistics.
-    .allow_fetch_subresources(true)
-    .allow_activity_updates(true)
-    .allow_reservation_updates(true);
+    let capability = config
+        .worker_capability(worker_sid)
+        .ttl(config.token_ttl)
+        // The original app's three: its page's SDK also reads the worker's channels and statistics.
+        .allow_fetch_subresources(true)
+        .allow_activity_updates(true)
+        .allow_reservation_updates(true);
     let claims =
         capability.claims(now).map_err(|e| AppError::Config(format!("could not issue a token: {e}")))?;
     let token =
@@ -419,14 +415,7 @@ mod tests {
     }
 
     fn state() -> (AppState, engine::ManualClock) {
-        let config = crate::app::AppConfig::new(
-            crate::app::Mode::Twilio,
-            "AC0123456789abcdef0123456789abcdef",
-            "auth-token",
-            "WS0123456789abcdef0123456789abcdef",
-            "pw",
-            "https://app.example.com",
-        );
+        let config = crate::app::test_config();
         let client = twilio::Client::new(config.client_config()).unwrap_or_else(|e| panic!("{e}"));
         let clock = engine::ManualClock::new(Timestamp::from_secs(1_800_000_000));
         (AppState::with_client(config, client, std::sync::Arc::new(clock.clone())), clock)

@@ -166,12 +166,7 @@ fn open_bridge(
     worker_sid: &str,
 ) -> Result<(Channel, mpsc::Receiver<ChannelUpdate>), eventbridge::ConfigError> {
     let config = state.config();
-    let capability = twilio::token::WorkerCapability::new(
-        &config.account_sid,
-        &config.auth_token,
-        &config.workspace_sid,
-        worker_sid,
-    );
+    let capability = config.worker_capability(worker_sid);
     let tokens = move |now: u64| -> Result<Token, eventbridge::SourceError> {
         // Valid from a little before now: a TaskRouter whose clock is behind this one's still takes it.
         let from = now.saturating_sub(CLOCK_SKEW);

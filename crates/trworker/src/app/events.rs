@@ -444,14 +444,7 @@ mod tests {
     }
 
     fn app_state() -> AppState {
-        let config = super::super::AppConfig::new(
-            super::super::Mode::Twilio,
-            "AC0123456789abcdef0123456789abcdef",
-            "token",
-            "WS0123456789abcdef0123456789abcdef",
-            "pw",
-            "https://app.example.com",
-        );
+        let config = crate::app::test_config();
         let clock: std::sync::Arc<dyn engine::Clock> = std::sync::Arc::new(engine::SystemClock);
         match AppState::new(config, clock) {
             Ok(state) => state,

@@ -317,6 +317,15 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn upgrade(State(state): State<AppState>, upgrade: WebSocketUpgrade) -> Response {
+    sized(&state, upgrade).on_upgrade(move |mut socket| async move {
+        if let Err(reason) = session(&state, &mut socket).await {
+            tracing::debug!(%reason, "websocket ended");
+        }
+    })
+}
+
+/// `upgrade` sized for what a page sends (the worker's and the supervisor's).
+pub(crate) fn sized(state: &AppState, upgrade: WebSocketUpgrade) -> WebSocketUpgrade {
     // The page sends little (a hello and later refreshed tokens, a few KiB at most): a 1 KiB read buffer
     // (a longer frame is read in several steps) instead of the default 128 KiB is what lets thousands of
     // idle workers stay connected in little memory (docs/PERFORMANCE.md).
@@ -324,13 +333,7 @@ async fn upgrade(State(state): State<AppState>, upgrade: WebSocketUpgrade) -> Re
     // tungstenite's defaults (64 MiB messages, 16 MiB frames) let an unauthenticated socket make the server
     // buffer that much. An oversized message closes the socket with 1009 (message too big).
     let max = state.config().ws_max_message_bytes;
-    let upgrade = upgrade.max_message_size(max).max_frame_size(max);
-    upgrade.read_buffer_size(1024).on_upgrade(move |socket| async move {
-        let mut socket = socket;
-        if let Err(reason) = session(&state, &mut socket).await {
-            tracing::debug!(%reason, "websocket ended");
-        }
-    })
+    upgrade.max_message_size(max).max_frame_size(max).read_buffer_size(1024)
 }
 
 /// The first message of a socket.

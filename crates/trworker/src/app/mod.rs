@@ -274,6 +274,17 @@ impl AppConfig {
         channels::Source::Bridge { base_url: base }
     }
 
+    /// The capability of `worker_sid` in this app's account and workspace, signed with its Auth Token: the
+    /// base of the tokens workers sign in with and of the event channel's tokens.
+    pub(crate) fn worker_capability(&self, worker_sid: &str) -> twilio::token::WorkerCapability {
+        twilio::token::WorkerCapability::new(
+            &self.account_sid,
+            &self.auth_token,
+            &self.workspace_sid,
+            worker_sid,
+        )
+    }
+
     /// The client configuration for this app's TaskRouter and Conference calls.
     pub fn client_config(&self) -> twilio::Config {
         let mut config =
@@ -500,19 +511,25 @@ pub fn router(state: AppState) -> Router {
         .layer(headers::layer())
 }
 
+/// The unit tests' configuration: twilio mode, valid SIDs, password `pw`, at `https://app.example.com`.
+#[cfg(test)]
+pub(crate) fn test_config() -> AppConfig {
+    AppConfig::new(
+        Mode::Twilio,
+        "AC0123456789abcdef0123456789abcdef",
+        "token",
+        "WS0123456789abcdef0123456789abcdef",
+        "pw",
+        "https://app.example.com",
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn config() -> AppConfig {
-        AppConfig::new(
-            Mode::Twilio,
-            "AC0123456789abcdef0123456789abcdef",
-            "token",
-            "WS0123456789abcdef0123456789abcdef",
-            "pw",
-            "https://app.example.com",
-        )
+        test_config()
     }
 
     #[test]

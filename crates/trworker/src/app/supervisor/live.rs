@@ -398,10 +398,7 @@ fn refresh_stats(state: &AppState) {
 
 /// `GET /api/supervisor/ws`.
 pub(crate) async fn upgrade(State(state): State<AppState>, upgrade: WebSocketUpgrade) -> Response {
-    let max = state.config().ws_max_message_bytes;
-    let upgrade = upgrade.max_message_size(max).max_frame_size(max);
-    upgrade.read_buffer_size(1024).on_upgrade(move |socket| async move {
-        let mut socket = socket;
+    crate::app::live::sized(&state, upgrade).on_upgrade(move |mut socket| async move {
         if let Err(reason) = session(&state, &mut socket).await {
             tracing::debug!(%reason, "supervisor websocket ended");
         }
