@@ -94,16 +94,17 @@ impl PathId for String {
 }
 
 /// An item of `R` with the fields every resource has (see [`super::base`]) and its own, which `own` makes
-/// given the item's URL, `{workspace}/{COLLECTION}/{sid}`, for its links.
+/// given `link`, the URL of one of the item's subresources: `link("Statistics")` is
+/// `{workspace}/{COLLECTION}/{sid}/Statistics`.
 pub(super) fn render<R: Collection>(
     r: &R,
     state: &ServerState,
     dates: (Timestamp, Timestamp),
-    own: impl FnOnce(&str) -> Value,
+    own: impl FnOnce(&dyn Fn(&str) -> String) -> Value,
 ) -> Value {
     let (ws, sid) = (r.workspace_sid(), r.sid());
     let url = state.urls().workspace(ws, &format!("/{}/{sid}", R::COLLECTION));
-    let own = own(&url);
+    let own = own(&|rest| format!("{url}/{rest}"));
     super::base(state, Some(ws), sid, dates, url, own)
 }
 

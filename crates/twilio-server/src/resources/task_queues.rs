@@ -22,8 +22,7 @@ impl Resource for TaskQueue {
     fn render(&self, state: &ServerState) -> Value {
         let q = self;
         let urls = state.urls();
-        crud::render(q, state, (q.date_created, q.date_updated), |url| {
-            let link = |rest: &str| format!("{url}/{rest}");
+        crud::render(q, state, (q.date_created, q.date_updated), |link| {
             let mut links = json!({
                 "workspace": urls.workspace(q.workspace_sid, ""),
                 "statistics": link("Statistics"),

@@ -19,8 +19,7 @@ impl Resource for Workflow {
 
     fn render(&self, state: &ServerState) -> Value {
         let w = self;
-        crud::render(w, state, (w.date_created, w.date_updated), |url| {
-            let link = |rest: &str| format!("{url}/{rest}");
+        crud::render(w, state, (w.date_created, w.date_updated), |link| {
             json!({
                 "friendly_name": w.friendly_name,
                 "configuration": w.configuration,
