@@ -316,6 +316,27 @@ impl Task {
     pub fn age(&self, now: Timestamp) -> i64 {
         now.millis_since(self.date_created) / 1000
     }
+
+    /// The conference the `conference` instruction recorded in the attributes (reference §7), if whole:
+    /// `{"conference": {"sid", "participants": {"worker", "customer"}}}`.
+    pub fn conference(&self) -> Option<TaskConference> {
+        let attributes = self.attributes_value();
+        let c = &attributes["conference"];
+        let read = |v: &Value, prefix| v.as_str().and_then(|s| Sid::parse_as(s, prefix).ok());
+        Some(TaskConference {
+            sid: read(&c["sid"], Prefix::Conference)?,
+            worker: read(&c["participants"]["worker"], Prefix::Call)?,
+            customer: read(&c["participants"]["customer"], Prefix::Call)?,
+        })
+    }
+}
+
+/// A task's conference as its attributes record it: the conference and the calls of its two legs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskConference {
+    pub sid: Sid,
+    pub worker: Sid,
+    pub customer: Sid,
 }
 
 /// `reservation_status`.

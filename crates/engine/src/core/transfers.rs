@@ -48,19 +48,11 @@ impl Core {
         let from = sp.create_transfer(out, now, worker, p)?;
         let task = sp.reservations.get(&from).map(|r| r.task_sid);
         let cold = sp.transfer(from).is_some_and(|t| t.transfer_mode == TransferMode::Cold);
-        let leg = task.and_then(|t| sp.tasks.get(&t)).and_then(|t| {
-            let attributes = t.attributes_value();
-            let read = |v: &serde_json::Value, prefix| v.as_str().and_then(|s| Sid::parse_as(s, prefix).ok());
-            let conference = &attributes["conference"];
-            Some((
-                read(&conference["sid"], Prefix::Conference)?,
-                read(&conference["participants"]["worker"], Prefix::Call)?,
-            ))
-        });
-        if let (true, Some((cf, call))) = (cold, leg) {
+        let conference = task.and_then(|t| sp.tasks.get(&t)).and_then(|t| t.conference());
+        if let (true, Some(c)) = (cold, conference) {
             // A cold transfer: the worker leaves the call at once. Its leg is dropped without the rules of a
             // leg that hangs up, so the caller's conference stays up for the next worker.
-            self.drop_leg(cf, call);
+            self.drop_leg(c.sid, c.worker);
         }
         self.reservation_reply(ws, from)
     }

@@ -34,7 +34,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use engine::command::{Command, TransferParams, UpdateParticipantParams};
 use engine::core::ActivityFilter;
-use engine::model::{Participant, Reservation, Task, TaskQueue, Worker};
+use engine::model::{Participant, Reservation, Task, TaskConference, TaskQueue, Worker};
 use engine::{Prefix, Sid};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -500,7 +500,7 @@ impl Call<'_> {
         let ws = self.ws();
         self.finish()?;
         let r = state.engine().reservation(ws, Parent::Worker(wk), wr).await?;
-        let conference = Conference::of(&state.engine().task(ws, r.task_sid).await?)?;
+        let conference = conference_of(&state.engine().task(ws, r.task_sid).await?)?;
         update_leg(state, conference.sid, conference.worker, params).await?;
         with_task(state, &r).await
     }
@@ -518,7 +518,7 @@ impl Call<'_> {
         let state = self.state;
         let ws = self.ws();
         self.finish()?;
-        let conference = Conference::of(&state.engine().task(ws, wt).await?)?;
+        let conference = conference_of(&state.engine().task(ws, wt).await?)?;
         update_leg(state, conference.sid, conference.customer, params).await?;
         let t = state.engine().task(ws, wt).await?;
         Ok(format::task(&t, state.engine().now()))
@@ -545,7 +545,7 @@ impl Call<'_> {
         let ws = self.ws();
         self.finish()?;
         let task = state.engine().task(ws, wt).await?;
-        let conference = Conference::of(&task)?;
+        let conference = conference_of(&task)?;
         let holders = state.engine().reservations(ws, Parent::Task(wt), None, Some(target)).await?;
         if !holders.iter().any(|r| r.reservation_status.is_active()) {
             return Err(ApiError::invalid(format!(
@@ -648,33 +648,16 @@ enum Leg {
     Kick,
 }
 
-/// A task's conference as the engine's `conference` instruction records it in the task's attributes:
-/// `{"conference": {"sid", "participants": {"worker", "customer"}}}`, the calls of the two legs.
-struct Conference {
-    sid: Sid,
-    worker: Sid,
-    customer: Sid,
-}
-
-impl Conference {
-    fn of(task: &Task) -> ApiResult<Conference> {
-        let attributes = task.attributes_value();
-        let c = &attributes["conference"];
-        let read = |v: &Value, prefix| v.as_str().and_then(|s| Sid::parse_as(s, prefix).ok());
-        let found = (
-            read(&c["sid"], Prefix::Conference),
-            read(&c["participants"]["worker"], Prefix::Call),
-            read(&c["participants"]["customer"], Prefix::Call),
-        );
-        let (Some(sid), Some(worker), Some(customer)) = found else {
-            return Err(ApiError::invalid(format!(
-                "Task {} has no conference: its reservation must be answered with the conference \
-                 instruction (Reservation.conference()) first",
-                task.sid
-            )));
-        };
-        Ok(Conference { sid, worker, customer })
-    }
+/// The task's conference as the engine's `conference` instruction recorded it, or a 400 saying to answer
+/// with it first.
+fn conference_of(task: &Task) -> ApiResult<TaskConference> {
+    task.conference().ok_or_else(|| {
+        ApiError::invalid(format!(
+            "Task {} has no conference: its reservation must be answered with the conference instruction \
+             (Reservation.conference()) first",
+            task.sid
+        ))
+    })
 }
 
 /// Applies `params` to the leg on `call` of conference `cf`.
