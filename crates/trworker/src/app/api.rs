@@ -221,10 +221,11 @@ async fn sign_out(State(state): State<AppState>, bearer: Bearer) -> Result<Json<
     Ok(Json(json!({ "activity": activity })))
 }
 
+/// `{"activity_sid"}`: the body of a worker's own activity change and of a supervisor's.
 #[derive(Deserialize)]
-struct ActivityRequest {
+pub(crate) struct ActivityRequest {
     #[serde(default)]
-    activity_sid: String,
+    pub(crate) activity_sid: String,
 }
 
 async fn post_activity(

@@ -31,7 +31,7 @@ use twilio_server::limit::{client_key, KeyedLimiter};
 
 pub use live::attach_local;
 
-use super::api::{require_sid, JsonBody};
+use super::api::{require_sid, ActivityRequest, JsonBody};
 use super::auth::{self, ClientIp, Supervisor};
 use super::snapshot::{self, parse_date_ms};
 use super::{AppError, AppState, RateLimit};
@@ -176,12 +176,6 @@ async fn get_reservations(
         })
         .collect();
     Ok(Json(json!({ "worker_sid": worker_sid, "reservations": rows })))
-}
-
-#[derive(Deserialize)]
-struct ActivityRequest {
-    #[serde(default)]
-    activity_sid: String,
 }
 
 async fn post_activity(
