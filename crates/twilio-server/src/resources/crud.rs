@@ -94,17 +94,16 @@ impl PathId for String {
 }
 
 /// An item of `R` with the fields every resource has (see [`super::base`]) and its own, which `own` makes
-/// given `link`, the URL of one of the item's subresources: `link("Statistics")` is
-/// `{workspace}/{COLLECTION}/{sid}/Statistics`.
+/// given the item's URL, `{workspace}/{COLLECTION}/{sid}`, for its links.
 pub(super) fn render<R: Collection>(
     r: &R,
     state: &ServerState,
     dates: (Timestamp, Timestamp),
-    own: impl FnOnce(&dyn Fn(&str) -> String) -> Value,
+    own: impl FnOnce(&str) -> Value,
 ) -> Value {
     let (ws, sid) = (r.workspace_sid(), r.sid());
     let url = state.urls().workspace(ws, &format!("/{}/{sid}", R::COLLECTION));
-    let own = own(&|rest| format!("{url}/{rest}"));
+    let own = own(&url);
     super::base(state, Some(ws), sid, dates, url, own)
 }
 

@@ -22,7 +22,8 @@ impl Resource for TaskQueue {
     fn render(&self, state: &ServerState) -> Value {
         let q = self;
         let urls = state.urls();
-        crud::render(q, state, (q.date_created, q.date_updated), |link| {
+        crud::render(q, state, (q.date_created, q.date_updated), |url| {
+            let link = |rest: &str| format!("{url}/{rest}");
             let mut links = json!({
                 "workspace": urls.workspace(q.workspace_sid, ""),
                 "statistics": link("Statistics"),

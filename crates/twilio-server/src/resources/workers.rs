@@ -25,7 +25,8 @@ impl Resource for Worker {
     fn render(&self, state: &ServerState) -> Value {
         let w = self;
         let urls = state.urls();
-        crud::render(w, state, (w.date_created, w.date_updated), |link| {
+        crud::render(w, state, (w.date_created, w.date_updated), |url| {
+            let link = |rest: &str| format!("{url}/{rest}");
             json!({
                 "friendly_name": w.friendly_name,
                 "activity_sid": w.activity_sid.to_string(),

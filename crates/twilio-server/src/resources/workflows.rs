@@ -19,7 +19,8 @@ impl Resource for Workflow {
 
     fn render(&self, state: &ServerState) -> Value {
         let w = self;
-        crud::render(w, state, (w.date_created, w.date_updated), |link| {
+        crud::render(w, state, (w.date_created, w.date_updated), |url| {
+            let link = |rest: &str| format!("{url}/{rest}");
             json!({
                 "friendly_name": w.friendly_name,
                 "configuration": w.configuration,
