@@ -191,7 +191,6 @@ pub fn instruction(body: &Value) -> Result<Option<UpdateReservationParams>, Stri
             change.worker_activity_sid = activity("activity_sid");
         }
         "conference" => {
-            change.instruction = Some(kind.to_owned());
             change.to = text("to");
             change.from = text("from");
             change.post_work_activity_sid = activity("post_work_activity_sid");
@@ -200,25 +199,26 @@ pub fn instruction(body: &Value) -> Result<Option<UpdateReservationParams>, Stri
             change.start_conference_on_enter = flag("start_conference_on_enter");
         }
         "dequeue" => {
-            change.instruction = Some(kind.to_owned());
             change.dequeue_to = text("to");
             change.dequeue_from = text("from");
             change.dequeue_post_work_activity_sid = activity("post_work_activity_sid");
         }
         "call" => {
-            change.instruction = Some(kind.to_owned());
             change.call_to = text("to");
             change.call_from = text("from");
             change.call_url = text("url");
             change.call_accept = flag("accept");
         }
         "redirect" => {
-            change.instruction = Some(kind.to_owned());
             change.redirect_call_sid = text("call_sid").and_then(|v| Sid::parse_as(&v, Prefix::Call).ok());
             change.redirect_url = text("url");
             change.redirect_accept = flag("accept");
         }
         other => return Err(format!("unknown instruction '{other}'")),
+    }
+    // Accept and reject are status changes; every other kind is sent as the reservation's instruction.
+    if !matches!(kind, "accept" | "reject") {
+        change.instruction = Some(kind.to_owned());
     }
     Ok(Some(change))
 }
