@@ -14,6 +14,31 @@ const AUTH_CLOSE_CODES = new Set([1008, 4001, 4003, 4401, 4403]);
 /** How many event sequence numbers to remember for dropping replays. */
 const SEEN_EVENTS_MAX = 500;
 
+/** The WebSocket URL of `path` (relative to the page, or absolute), on the page's host and security. */
+export function socketUrl(path) {
+  const url = new URL(path, window.location.href);
+  url.protocol = window.location.protocol === 'https:' ? 'wss:' : 'ws:';
+  return url;
+}
+
+/**
+ * Calls `handle(msg)` with each JSON object `socket` receives while `isCurrent()` (the page still uses this
+ * socket); a message that is not a JSON object is dropped.
+ */
+export function onJsonMessage(socket, isCurrent, handle) {
+  socket.addEventListener('message', (event) => {
+    if (!isCurrent()) return;
+    let msg;
+    try {
+      msg = JSON.parse(event.data);
+    } catch {
+      return;
+    }
+    if (!msg || typeof msg !== 'object') return;
+    handle(msg);
+  });
+}
+
 /**
  * Keeps one WebSocket open while started. Callbacks: `onState(msg, first)` (`first`: the connection's first
  * state), `onEvent(msg)`, `onError(msg)`, `onChannel(msg)` (how the server's own link to TaskRouter for this
@@ -71,11 +96,9 @@ export class Live {
   connect() {
     this.retryTimer = null;
     if (!this.running) return;
-    const url = new URL('api/ws', window.location.href);
-    url.protocol = window.location.protocol === 'https:' ? 'wss:' : 'ws:';
     let socket;
     try {
-      socket = new WebSocket(url);
+      socket = new WebSocket(socketUrl('api/ws'));
     } catch {
       this.scheduleRetry();
       return;
@@ -91,15 +114,7 @@ export class Live {
       if (this.socket !== socket) return;
       socket.send(JSON.stringify({ type: 'hello', token: this.getToken(), last_seq: this.lastSeq }));
     });
-    socket.addEventListener('message', (event) => {
-      if (this.socket !== socket) return;
-      let msg;
-      try {
-        msg = JSON.parse(event.data);
-      } catch {
-        return;
-      }
-      if (!msg || typeof msg !== 'object') return;
+    onJsonMessage(socket, () => this.socket === socket, (msg) => {
       if (msg.type === 'state') {
         const first = !gotState;
         if (!gotState) {

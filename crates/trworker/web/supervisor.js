@@ -4,6 +4,8 @@
 // Text from outside (names, callers) is only ever set as textContent, never as markup. The picture is kept
 // in `state`; one render per animation frame applies what changed, so a burst of events costs one render.
 
+import { onJsonMessage, socketUrl } from './live.js';
+
 const TOKEN_KEY = 'trworker.supervisor';
 const RETRY_MIN_MS = 1000;
 const RETRY_MAX_MS = 15000;
@@ -181,24 +183,14 @@ function disconnect() {
 
 function connect() {
   if (!state.session) return;
-  const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/api/supervisor/ws`;
-  const socket = new WebSocket(url);
+  const socket = new WebSocket(socketUrl('/api/supervisor/ws'));
   state.socket = socket;
   setConnection(state.pictureAt ? 'reconnecting' : 'connecting', state.pictureAt ? 'Reconnecting…' : 'Connecting…');
   socket.addEventListener('open', () => {
     if (state.socket !== socket) return;
     socket.send(JSON.stringify({ type: 'hello', token: state.session.token }));
   });
-  socket.addEventListener('message', (event) => {
-    if (state.socket !== socket) return;
-    let msg;
-    try {
-      msg = JSON.parse(event.data);
-    } catch {
-      return;
-    }
-    onMessage(msg);
-  });
+  onJsonMessage(socket, () => state.socket === socket, onMessage);
   socket.addEventListener('close', (event) => {
     if (state.socket !== socket) return;
     state.socket = null;
@@ -214,7 +206,6 @@ function connect() {
 }
 
 function onMessage(msg) {
-  if (!msg || typeof msg !== 'object') return;
   if (msg.type === 'picture') {
     state.attempt = 0;
     state.seq = msg.seq;
