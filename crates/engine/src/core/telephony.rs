@@ -107,62 +107,58 @@ impl Core {
         if let Some(a) = p.post_work_activity_sid {
             sp.activity(a, "PostWorkActivitySid")?;
         }
-        if let Some(&cf) = tel.calls.get(&customer) {
-            let live =
-                |c: &Conference| c.task_sid == Some(task.sid) && c.status != ConferenceStatus::Completed;
-            if res.transferred_from.is_none() || !tel.conferences.get(&cf).is_some_and(live) {
-                return Err(Error::illegal(format!("Call {customer} is already in a conference")));
-            }
+        let account = out.account_sid;
+        let cf = match tel.calls.get(&customer).copied() {
             // A transferred task: the new worker joins the conference its caller is in (Twilio's transfer
             // conference instruction uses the task's conference, error 40149 without one).
-            let worker_call = out.sid(Prefix::Call);
-            let answer_at = now.plus_millis(out.config.worker_answer_delay_ms);
-            let w = Participant {
-                label: Some("worker".into()),
-                end_conference_on_exit: p.end_conference_on_exit.unwrap_or(false),
-                muted: p.muted.unwrap_or(false),
-                ..leg(out.account_sid, cf, worker_call, to, now, Some(answer_at))
-            };
-            tel.participants.insert((cf, worker_call), w);
-            tel.calls.insert(worker_call, cf);
-            out.touch(Key::Participant(cf, worker_call));
-            out.timers.set(Timer::Answer(cf, worker_call), answer_at);
-            if let Some(c) = tel.conferences.get_mut(&cf) {
+            Some(cf) => {
+                let live = |c: &&mut Conference| {
+                    c.task_sid == Some(task.sid) && c.status != ConferenceStatus::Completed
+                };
+                let joined =
+                    tel.conferences.get_mut(&cf).filter(live).filter(|_| res.transferred_from.is_some());
+                let Some(c) = joined else {
+                    return Err(Error::illegal(format!("Call {customer} is already in a conference")));
+                };
                 c.reservation_sid = Some(r);
                 c.post_work_activity_sid = p.post_work_activity_sid.or(c.post_work_activity_sid);
                 c.date_updated = now;
+                cf
             }
-            out.touch(Key::Conference(cf));
-            sp.merge_task_attributes(
-                out,
-                now,
-                task.sid,
-                serde_json::json!({"conference": {"sid": cf.to_string(), "participants": {
-                    "worker": worker_call.to_string(), "customer": customer.to_string()}}}),
-            );
-            return sp.accept(out, now, r);
-        }
-        // Validated; build the conference.
-        let cf = out.sid(Prefix::Conference);
-        let worker_call = out.sid(Prefix::Call);
-        let account = out.account_sid;
-        tel.conferences.insert(
-            cf,
-            Conference {
-                workspace_sid: Some(ws),
-                task_sid: Some(task.sid),
-                reservation_sid: Some(r),
-                post_work_activity_sid: p.post_work_activity_sid,
-                ..Conference::new(account, cf, task.sid.to_string(), ConferenceStatus::InProgress, now)
-            },
-        );
-        out.touch(Key::Conference(cf));
-        let customer_to = attributes.get("from").and_then(|v| v.as_str()).unwrap_or("").to_owned();
-        let c = Participant {
-            label: Some("customer".into()),
-            end_conference_on_exit: p.end_conference_on_customer_exit.unwrap_or(false),
-            ..leg(account, cf, customer, customer_to, now, None)
+            // Validated; build the conference, with the customer's leg already connected.
+            None => {
+                let cf = out.sid(Prefix::Conference);
+                tel.conferences.insert(
+                    cf,
+                    Conference {
+                        workspace_sid: Some(ws),
+                        task_sid: Some(task.sid),
+                        reservation_sid: Some(r),
+                        post_work_activity_sid: p.post_work_activity_sid,
+                        ..Conference::new(
+                            account,
+                            cf,
+                            task.sid.to_string(),
+                            ConferenceStatus::InProgress,
+                            now,
+                        )
+                    },
+                );
+                let customer_to = attributes.get("from").and_then(|v| v.as_str()).unwrap_or("").to_owned();
+                let c = Participant {
+                    label: Some("customer".into()),
+                    end_conference_on_exit: p.end_conference_on_customer_exit.unwrap_or(false),
+                    ..leg(account, cf, customer, customer_to, now, None)
+                };
+                tel.participants.insert((cf, customer), c);
+                tel.calls.insert(customer, cf);
+                out.touch(Key::Participant(cf, customer));
+                cf
+            }
         };
+        out.touch(Key::Conference(cf));
+        // The worker's leg rings until the answer timer.
+        let worker_call = out.sid(Prefix::Call);
         let answer_at = now.plus_millis(out.config.worker_answer_delay_ms);
         let w = Participant {
             label: Some("worker".into()),
@@ -170,11 +166,8 @@ impl Core {
             muted: p.muted.unwrap_or(false),
             ..leg(account, cf, worker_call, to, now, Some(answer_at))
         };
-        tel.participants.insert((cf, customer), c);
         tel.participants.insert((cf, worker_call), w);
-        tel.calls.insert(customer, cf);
         tel.calls.insert(worker_call, cf);
-        out.touch(Key::Participant(cf, customer));
         out.touch(Key::Participant(cf, worker_call));
         out.timers.set(Timer::Answer(cf, worker_call), answer_at);
         sp.merge_task_attributes(

@@ -223,8 +223,6 @@ impl Space {
             res.date_updated = now;
         }
         out.touch(Key::Reservation(wsid, r));
-        let queue =
-            self.queues.get(&to).map(|q| q.friendly_name.clone()).map(|name| (to, self.names.get(&name)));
         if let Some(t) = self.tasks.get_mut(&task) {
             if let Some(text) = attributes {
                 t.attributes = text.into_boxed_str();
@@ -232,32 +230,53 @@ impl Space {
             if let Some(priority) = priority {
                 t.priority = priority;
             }
-            t.assignment_status = TaskStatus::Pending;
+        }
+        let queue = (to.prefix() == Prefix::TaskQueue).then_some(to);
+        self.reroute(out, now, task, TaskStatus::Pending, Some(to), queue, " transferred");
+        self.emit_transfer(out, now, EventType::TaskTransferInitiated, r);
+        if mode == TransferMode::Cold {
+            self.wrap_reservation(out, now, r);
+        }
+        out.route_tasks.push_back((wsid, task));
+        Ok(r)
+    }
+
+    /// Moves `task` to `status` with `routing_target` (and to `queue`, if given and still there), out of any
+    /// workflow step, and says so with `task.updated` ("Task {task}{what}").
+    #[allow(clippy::too_many_arguments)]
+    fn reroute(
+        &mut self,
+        out: &mut Effects,
+        now: Timestamp,
+        task: Sid,
+        status: TaskStatus,
+        routing_target: Option<Sid>,
+        queue: Option<Sid>,
+        what: &str,
+    ) {
+        let queue_name = queue.and_then(|q| self.queues.get(&q)).map(|q| q.friendly_name.clone());
+        let queue = queue_name.map(|name| (queue, self.names.get(&name)));
+        if let Some(t) = self.tasks.get_mut(&task) {
+            t.assignment_status = status;
             t.routing = None;
-            t.routing_target = Some(to);
+            t.routing_target = routing_target;
             if let Some((q, name)) = queue {
-                t.task_queue_sid = Some(q);
+                t.task_queue_sid = q;
                 t.task_queue_friendly_name = Some(name);
                 t.task_queue_entered_date = Some(now);
             }
             t.version += 1;
             t.date_updated = now;
         }
-        out.touch(Key::Task(wsid, task));
+        out.touch(Key::Task(self.ws.sid, task));
         self.emit_task_sid(
             out,
             now,
             EventType::TaskUpdated,
             task,
-            &[Part::S("Task "), Part::Sid(task), Part::S(" transferred")],
+            &[Part::S("Task "), Part::Sid(task), Part::S(what)],
         );
-        self.emit_transfer(out, now, EventType::TaskTransferInitiated, r);
-        if mode == TransferMode::Cold {
-            self.wrap_reservation(out, now, r);
-        }
         self.reindex_task(task);
-        out.route_tasks.push_back((wsid, task));
-        Ok(r)
     }
 
     /// `OutgoingTransfer.cancel`: the transferring worker takes it back; returns the initiating reservation.
@@ -375,31 +394,11 @@ impl Space {
             self.wrap_reservation(out, now, from);
             return;
         }
-        let queue = tr.initiating_queue_sid;
-        let queue_name = queue.and_then(|q| self.queues.get(&q)).map(|q| q.friendly_name.clone());
-        let queue_name = queue_name.map(|n| self.names.get(&n));
         let warm = tr.transfer_mode == TransferMode::Warm;
         let has_workflow = tr.initiating_workflow_sid.is_some_and(|w| self.workflows.contains_key(&w));
-        if let Some(t) = self.tasks.get_mut(&task) {
-            t.routing_target = tr.previous_routing_target;
-            if queue_name.is_some() {
-                t.task_queue_sid = queue;
-                t.task_queue_friendly_name = queue_name;
-            }
-            t.assignment_status = if warm { TaskStatus::Assigned } else { TaskStatus::Pending };
-            t.routing = None;
-            t.version += 1;
-            t.date_updated = now;
-        }
-        out.touch(Key::Task(wsid, task));
-        self.emit_task_sid(
-            out,
-            now,
-            EventType::TaskUpdated,
-            task,
-            &[Part::S("Task "), Part::Sid(task), Part::S(" back from its transfer")],
-        );
-        self.reindex_task(task);
+        let status = if warm { TaskStatus::Assigned } else { TaskStatus::Pending };
+        let (target, queue) = (tr.previous_routing_target, tr.initiating_queue_sid);
+        self.reroute(out, now, task, status, target, queue, " back from its transfer");
         if !warm && has_workflow {
             self.reevaluate(out, now, task);
         } else if !warm {

@@ -32,7 +32,7 @@ use axum::http::header::{
 };
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use engine::command::{Command, TransferParams, UpdateParticipantParams};
+use engine::command::{Command, TransferParams, UpdateParticipantParams, UpdateReservationParams};
 use engine::core::ActivityFilter;
 use engine::model::{Participant, Reservation, Task, TaskConference, TaskQueue, Worker};
 use engine::{Prefix, Sid};
@@ -144,7 +144,7 @@ async fn answer(state: &ServerState, headers: &HeaderMap, body: &[u8]) -> ApiRes
     let call = Call { state, grant, p, if_match: if_match(headers) };
     match (method.as_str(), rest) {
         ("GET", ["Activities"]) => call.activities().await,
-        ("GET", ["Workers"]) => call.workers().await,
+        ("GET", ["Workers"]) => call.list::<Worker>("workers", |w| w.sid, format::worker).await,
         ("GET", ["Workers", wk]) => call.worker(wk).await,
         ("POST", ["Workers", wk]) => call.update_worker(wk).await,
         ("GET", ["Workers", wk, "WorkerChannels"] | ["Workers", wk, "Channels"]) => {
@@ -163,7 +163,7 @@ async fn answer(state: &ServerState, headers: &HeaderMap, body: &[u8]) -> ApiRes
         ("GET", ["Tasks", wt]) => call.task(wt).await,
         ("POST", ["Tasks", wt]) => call.update_task(wt).await,
         ("POST", ["Tasks", wt, "Reservations", wr]) => call.supervise(wt, wr).await,
-        ("GET", ["TaskQueues"]) => call.task_queues().await,
+        ("GET", ["TaskQueues"]) => call.list::<TaskQueue>("task queues", |q| q.sid, format::task_queue).await,
         ("GET", ["TaskQueues", wq]) => call.task_queue(wq).await,
         _ => Err(unknown(&method, &envelope.url)),
     }
@@ -307,27 +307,21 @@ impl Call<'_> {
         Ok(format::worker(&w))
     }
 
-    /// `Workspace.fetchWorkers` (eb §4.3): the REST list's filters and `Ordering`, paged by `AfterSid`
-    /// (or `NextToken`, which the SDK sends instead once it orders).
-    async fn workers(mut self) -> ApiResult<Value> {
-        self.need_workspace_wide("Listing the workspace's workers")?;
+    /// `Workspace.fetchWorkers` and `fetchTaskQueues` (eb §4.3): the REST list's filters and `Ordering`,
+    /// paged by `AfterSid` (or `NextToken`, which the SDK sends instead once it orders).
+    async fn list<R: Resource>(
+        mut self,
+        what: &str,
+        sid: impl Fn(&R) -> Sid,
+        render: impl Fn(&R) -> Value,
+    ) -> ApiResult<Value> {
+        self.need_workspace_wide(&format!("Listing the workspace's {what}"))?;
         let (size, after) = self.page_request()?;
-        let filter = <Worker as Resource>::filter(&mut self.p)?;
+        let filter = R::filter(&mut self.p)?;
         let (ws, engine) = (self.ws(), self.state.engine().clone());
         self.finish()?;
-        let items = <Worker as Resource>::list(&engine, ws, filter).await?;
-        page(&items, size, after, |w| w.sid, format::worker)
-    }
-
-    /// `Workspace.fetchTaskQueues` (eb §4.3), with the REST list's filters and `Ordering`.
-    async fn task_queues(mut self) -> ApiResult<Value> {
-        self.need_workspace_wide("Listing the workspace's task queues")?;
-        let (size, after) = self.page_request()?;
-        let filter = <TaskQueue as Resource>::filter(&mut self.p)?;
-        let (ws, engine) = (self.ws(), self.state.engine().clone());
-        self.finish()?;
-        let items = <TaskQueue as Resource>::list(&engine, ws, filter).await?;
-        page(&items, size, after, |q| q.sid, format::task_queue)
+        let items = R::list(&engine, ws, filter).await?;
+        page(&items, size, after, sid, render)
     }
 
     /// `Workspace.fetchTaskQueue` (eb §4.3).
@@ -413,10 +407,20 @@ impl Call<'_> {
         let wr = sid(wr, Prefix::Reservation, "ReservationSid")?;
         let view = Parent::Worker(wk);
         let params = reservation_params(&mut self.p, view)?;
+        self.apply_to_reservation((None, Some(wk)), wr, params).await
+    }
+
+    /// Updates reservation `wr` in the view `(task, worker)` names; answers it with its task.
+    async fn apply_to_reservation(
+        mut self,
+        (task_sid, worker_sid): (Option<Sid>, Option<Sid>),
+        wr: Sid,
+        params: UpdateReservationParams,
+    ) -> ApiResult<Value> {
         let command = Command::UpdateReservation {
             workspace_sid: self.ws(),
-            task_sid: None,
-            worker_sid: Some(wk),
+            task_sid,
+            worker_sid,
             sid: wr,
             params: Box::new(params),
             if_match: self.if_match.take(),
@@ -469,18 +473,7 @@ impl Call<'_> {
                 )));
             }
         }
-        let command = Command::UpdateReservation {
-            workspace_sid: self.ws(),
-            task_sid: Some(wt),
-            worker_sid: None,
-            sid: wr,
-            params: Box::new(params),
-            if_match: self.if_match.take(),
-        };
-        let state = self.state;
-        self.finish()?;
-        let r = state.engine().apply::<Reservation>(command).await?;
-        with_task(state, &r).await
+        self.apply_to_reservation((Some(wt), None), wr, params).await
     }
 
     /// `Reservation.updateParticipant` (eb §4.3, `WorkerParticipant`): mute the worker's leg in the

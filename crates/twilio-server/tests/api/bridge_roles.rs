@@ -24,6 +24,19 @@ pub(crate) async fn call(app: &TestApp, token: &str, method: &str, url: &str, pa
     crate::helpers::read(response).await
 }
 
+/// [`call`], asserting its status; answers the body.
+pub(crate) async fn call_expecting(
+    app: &TestApp,
+    token: &str,
+    (method, url): (&str, &str),
+    params: Value,
+    expected: u16,
+) -> Value {
+    let (status, body) = call(app, token, method, url, params).await;
+    assert_eq!(status, expected, "{method} {url}: {body}");
+    body
+}
+
 pub(crate) fn message(body: &Value) -> &str {
     body["message"].as_str().unwrap_or_default()
 }
@@ -31,10 +44,7 @@ pub(crate) fn message(body: &Value) -> &str {
 #[tokio::test]
 async fn a_workspace_token_reads_workers_queues_and_tasks_and_a_workers_token_does_not() {
     let app = spawn_app().await;
-    let ws = app.workspace(&[]).await;
-    app.call_centre(&ws, &[]).await;
-    let a = app.available_worker(&ws, "alice").await;
-    let b = app.available_worker(&ws, "bob").await;
+    let (ws, _, [a, b]) = app.staffed_centre(["alice", "bob"]).await;
     let task = app.task(&ws).await;
     let wt = task["sid"].as_str().unwrap().to_owned();
     let admin = token(&ws, None, "admin");
@@ -120,9 +130,7 @@ async fn a_workspace_token_reads_workers_queues_and_tasks_and_a_workers_token_do
 #[tokio::test]
 async fn a_supervisor_monitors_then_barges_into_a_call_as_itself_only() {
     let app = spawn_app().await;
-    let ws = app.workspace(&[]).await;
-    app.call_centre(&ws, &[]).await;
-    let a = app.available_worker(&ws, "alice").await;
+    let (ws, _, [a]) = app.staffed_centre(["alice"]).await;
     // The supervisor is a worker of the workspace, not in the queue (no skills), reached at its contact_uri.
     let (status, s) = app
         .post(

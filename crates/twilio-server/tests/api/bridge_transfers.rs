@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 
 use crate::bridge::{wait_for, Socket};
-use crate::bridge_roles::{call, message, token};
+use crate::bridge_roles::{call, call_expecting, message, token};
 use crate::helpers::{spawn_app, TestApp};
 
 async fn channel(app: &TestApp, token: &str) -> Socket {
@@ -18,12 +18,8 @@ async fn channel(app: &TestApp, token: &str) -> Socket {
 #[tokio::test]
 async fn a_warm_transfer_to_a_worker_through_the_envelope_and_both_channels() {
     let app = spawn_app().await;
-    let ws = app.workspace(&[]).await;
-    app.call_centre(&ws, &[]).await;
-    let a = app.available_worker(&ws, "alice").await;
-    let b = app.available_worker(&ws, "bob").await;
-    let offline = app.activity(&ws, "Offline").await;
-    app.post(&format!("/v1/Workspaces/{ws}/Workers/{b}"), &[("ActivitySid", &offline)]).await;
+    let (ws, _, [a, b]) = app.staffed_centre(["alice", "bob"]).await;
+    app.move_worker(&ws, &b, "Offline").await;
     let (token_a, token_b) = (token(&ws, Some(&a), "worker"), token(&ws, Some(&b), "worker"));
     let (mut socket_a, mut socket_b) = (channel(&app, &token_a).await, channel(&app, &token_b).await);
     let attributes = r#"{"type":"support","call_sid":"CA00000000000000000000000000000c01"}"#;
@@ -31,17 +27,9 @@ async fn a_warm_transfer_to_a_worker_through_the_envelope_and_both_channels() {
     let wt = task["sid"].as_str().unwrap().to_owned();
     let wr = app.first_reservation(&ws, &wt).await;
     let on_a = |rest: &str| format!("Workspaces/{ws}/Workers/{a}/{rest}");
-    let (status, body) = call(
-        &app,
-        &token_a,
-        "POST",
-        &on_a(&format!("Reservations/{wr}")),
-        json!({"Instruction": "conference", "To": "client:alice"}),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    let available = app.activity(&ws, "Available").await;
-    app.post(&format!("/v1/Workspaces/{ws}/Workers/{b}"), &[("ActivitySid", &available)]).await;
+    let answer = json!({"Instruction": "conference", "To": "client:alice"});
+    call_expecting(&app, &token_a, ("POST", &on_a(&format!("Reservations/{wr}"))), answer, 200).await;
+    app.move_worker(&ws, &b, "Available").await;
 
     // Bad transfers are refused and change nothing.
     let transfer = |to: &str| json!({"ReservationSid": wr, "TaskSid": wt, "To": to});
@@ -86,15 +74,8 @@ async fn a_warm_transfer_to_a_worker_through_the_envelope_and_both_channels() {
     let wr_b = offered["sid"].as_str().unwrap().to_owned();
 
     // Alice cannot end her part while the transfer is under way.
-    let (status, body) = call(
-        &app,
-        &token_a,
-        "POST",
-        &on_a(&format!("Reservations/{wr}")),
-        json!({"ReservationStatus": "completed"}),
-    )
-    .await;
-    assert_eq!(status, 400, "{body}");
+    let ending = json!({"ReservationStatus": "completed"});
+    call_expecting(&app, &token_a, ("POST", &on_a(&format!("Reservations/{wr}"))), ending, 400).await;
 
     // Bob answers into the caller's conference: the transfer is complete, Alice's part goes to wrap-up.
     let on_b = format!("Workspaces/{ws}/Workers/{b}/Reservations/{wr_b}");
@@ -127,9 +108,7 @@ async fn a_warm_transfer_to_a_worker_through_the_envelope_and_both_channels() {
 #[tokio::test]
 async fn a_transfer_to_a_queue_is_canceled_and_the_task_comes_back() {
     let app = spawn_app().await;
-    let ws = app.workspace(&[]).await;
-    app.call_centre(&ws, &[]).await;
-    let a = app.available_worker(&ws, "alice").await;
+    let (ws, _, [a]) = app.staffed_centre(["alice"]).await;
     let token_a = token(&ws, Some(&a), "worker");
     let mut socket_a = channel(&app, &token_a).await;
     let (_, queue) = app
@@ -143,15 +122,8 @@ async fn a_transfer_to_a_queue_is_canceled_and_the_task_comes_back() {
     let wt = task["sid"].as_str().unwrap().to_owned();
     let wr = app.first_reservation(&ws, &wt).await;
     let on_a = |rest: &str| format!("Workspaces/{ws}/Workers/{a}/{rest}");
-    let (status, body) = call(
-        &app,
-        &token_a,
-        "POST",
-        &on_a(&format!("Reservations/{wr}")),
-        json!({"ReservationStatus": "accepted"}),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
+    let accept = json!({"ReservationStatus": "accepted"});
+    call_expecting(&app, &token_a, ("POST", &on_a(&format!("Reservations/{wr}"))), accept, 200).await;
 
     let params = json!({"ReservationSid": wr, "TaskSid": wt, "To": wq, "Priority": 5, "Attributes": {"type": "sales"}});
     let (status, body) = call(&app, &token_a, "POST", &on_a("Transfers"), params).await;
