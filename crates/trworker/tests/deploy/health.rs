@@ -55,8 +55,7 @@ async fn local_mode_is_live_and_ready() {
     assert_eq!(get_json(&server.url("/readyz")).await, (200, json!({ "status": "ready" })));
     let (code, output) = health(&["--url", &server.base]).await;
     assert_eq!(code, 0, "{output}");
-    let exit = server.terminate();
-    assert_eq!(exit.code, Some(0), "{exit:?}");
+    server.stop_cleanly();
 }
 
 #[tokio::test]
@@ -86,8 +85,7 @@ async fn twilio_mode_is_live_but_not_ready_while_taskrouter_is_unreachable() {
     assert!(output.contains("503") && output.contains("TaskRouter is not usable"), "{output}");
     let (code, output) = health(&["--live", "--url", &server.base]).await;
     assert_eq!(code, 0, "{output}");
-    let exit = server.terminate();
-    assert_eq!(exit.code, Some(0), "{exit:?}");
+    server.stop_cleanly();
 }
 
 #[tokio::test]
@@ -118,8 +116,7 @@ async fn twilio_mode_is_ready_when_taskrouter_accepts_its_credentials() {
     assert!(body["reason"].as_str().unwrap_or_default().contains("401"), "{body}");
 
     for proc in [server, refused] {
-        let exit = proc.terminate();
-        assert_eq!(exit.code, Some(0), "{exit:?}");
+        let exit = proc.stop_cleanly();
         // Credentials given to a twilio-mode server are never printed or logged.
         for secret in ["ready-test-password", env["AUTH_TOKEN"].as_str(), "ffffffffffffffffffffffffffffffff"]
         {
@@ -129,5 +126,5 @@ async fn twilio_mode_is_ready_when_taskrouter_accepts_its_credentials() {
             );
         }
     }
-    assert_eq!(upstream.terminate().code, Some(0));
+    upstream.stop_cleanly();
 }

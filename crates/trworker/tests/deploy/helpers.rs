@@ -136,6 +136,13 @@ impl Proc {
         let lines = |l: &Arc<Mutex<Vec<String>>>| l.lock().expect("lines").join("\n");
         Exit { code: status.code(), stdout: lines(&self.stdout), stderr: lines(&self.stderr) }
     }
+
+    /// Sends SIGTERM and checks that trworker exits with 0, as a clean stop does.
+    pub fn stop_cleanly(self) -> Exit {
+        let exit = self.terminate();
+        assert_eq!(exit.code, Some(0), "{exit:?}");
+        exit
+    }
 }
 
 impl Drop for Proc {

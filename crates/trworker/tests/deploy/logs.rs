@@ -41,8 +41,7 @@ async fn json_logs_are_json_lines_and_carry_no_secret() {
         .expect("webhook");
     assert_eq!(webhook.status().as_u16(), 403);
     let account_sid = local_env(&dir.0)["ACCOUNT_SID"].clone();
-    let exit = server.terminate();
-    assert_eq!(exit.code, Some(0), "{exit:?}");
+    let exit = server.stop_cleanly();
 
     assert!(exit.stdout.trim().is_empty(), "no banner with JSON logs: {}", exit.stdout);
     let mut messages = Vec::new();

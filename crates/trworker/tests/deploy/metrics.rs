@@ -47,7 +47,7 @@ async fn requests_are_counted_by_route_template_never_by_raw_path() {
     assert!(sample(&page, "trworker_engine_unsaved_batches", "").is_some());
     assert_eq!(sample(&page, "trworker_assignment_callbacks_delivered_total", ""), Some(0.0), "{page}");
     assert!(page.contains("# TYPE trworker_http_request_duration_seconds histogram"));
-    assert_eq!(server.terminate().code, Some(0));
+    server.stop_cleanly();
 }
 
 #[tokio::test]
@@ -98,7 +98,7 @@ async fn reservations_callbacks_and_sockets_move_their_metrics() {
     assert_eq!(sample(&page, "trworker_event_callbacks_given_up_total", ""), Some(0.0));
     let webhook = r#"route="/twilio/events",method="POST",status="204""#;
     assert!(sample(&page, "trworker_http_requests_total", webhook).unwrap_or(0.0) >= 1.0, "{page}");
-    assert_eq!(server.terminate().code, Some(0));
+    server.stop_cleanly();
 }
 
 #[tokio::test]
@@ -129,5 +129,5 @@ async fn the_engine_alone_is_observable_too() {
         "the reservation's timeout runs"
     );
     assert_eq!(sample(&page, "trworker_connected_workers", ""), None, "no worker app, no socket gauge");
-    assert_eq!(server.terminate().code, Some(0));
+    server.stop_cleanly();
 }

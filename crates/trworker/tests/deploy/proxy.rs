@@ -36,12 +36,12 @@ async fn webhook_signatures_follow_the_forwarded_url_unless_public_url_is_set() 
     );
     let direct = server.url("/twilio/events");
     assert_eq!(post_event(&server, &auth_token, &direct).await, 403, "not the URL TaskRouter posted to");
-    assert_eq!(server.terminate().code, Some(0));
+    server.stop_cleanly();
 
     // PUBLIC_URL wins over the headers.
     let server = Proc::start(&dir.0, &["serve", "--public-url", "https://other.example.com"], &[]);
     assert_eq!(post_event(&server, &auth_token, public).await, 403);
     let other = "https://other.example.com/twilio/events";
     assert_eq!(post_event(&server, &auth_token, other).await, 204);
-    assert_eq!(server.terminate().code, Some(0));
+    server.stop_cleanly();
 }

@@ -49,5 +49,5 @@ async fn sigterm_tells_the_pages_keeps_the_last_write_and_exits_0() {
     let again = Proc::start(&dir.0, &["serve"], &env);
     let fetched = admin(&dir.0).fetch_task(&task.sid).await.expect("the task survived the restart");
     assert_eq!(fetched.sid, task.sid);
-    assert_eq!(again.terminate().code, Some(0));
+    again.stop_cleanly();
 }
