@@ -49,8 +49,7 @@ fn serve_twilio_mode(dir: &TempDir, twilio: Twilio) -> Proc {
 
 #[tokio::test]
 async fn local_mode_is_live_and_ready() {
-    let dir = TempDir::new("health-local");
-    let server = Proc::start(&dir.0, &["serve"], &[]);
+    let (_dir, server) = Proc::start_in("health-local", &["serve"], &[]);
     assert_eq!(get_json(&server.url("/healthz")).await, (200, json!({ "status": "ok" })));
     assert_eq!(get_json(&server.url("/readyz")).await, (200, json!({ "status": "ready" })));
     let (code, output) = health(&["--url", &server.base]).await;
@@ -92,8 +91,7 @@ async fn twilio_mode_is_live_but_not_ready_while_taskrouter_is_unreachable() {
 async fn twilio_mode_is_ready_when_taskrouter_accepts_its_credentials() {
     // A local server is the "Twilio" of two twilio-mode servers: one with its credentials, one with a wrong
     // auth token.
-    let upstream_dir = TempDir::new("health-upstream");
-    let upstream = Proc::start(&upstream_dir.0, &["serve"], &[]);
+    let (upstream_dir, upstream) = Proc::start_in("health-upstream", &["serve"], &[]);
     let env = local_env(&upstream_dir.0);
     let start = |dir: &TempDir, auth_token: &str| {
         let twilio = Twilio {

@@ -118,6 +118,14 @@ impl Proc {
         format!("{}{path}", self.base)
     }
 
+    /// Starts `trworker ARGS` with `env` in a fresh directory named after `what`: the directory and the
+    /// process (bind them in that order, so that the process ends before its directory goes).
+    pub fn start_in(what: &str, args: &[&str], env: &[(&str, &str)]) -> (TempDir, Proc) {
+        let dir = TempDir::new(what);
+        let proc = Proc::start(&dir.0, args, env);
+        (dir, proc)
+    }
+
     /// Sends SIGTERM and waits for the process to end.
     pub fn terminate(mut self) -> Exit {
         let mut child = self.child.take().expect("running");

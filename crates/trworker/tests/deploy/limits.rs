@@ -11,7 +11,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::helpers::{get, local_env, Proc, Socket, TempDir};
+use crate::helpers::{get, local_env, Proc, Socket};
 
 /// How long the server may take to close a connection it should close.
 const PATIENCE: Duration = Duration::from_secs(30);
@@ -54,9 +54,8 @@ async fn close_code(socket: &mut Socket) -> Option<u16> {
 
 #[tokio::test]
 async fn silent_slow_and_idle_connections_are_closed() {
-    let dir = TempDir::new("limits-timeouts");
-    let server = Proc::start(
-        &dir.0,
+    let (_dir, server) = Proc::start_in(
+        "limits-timeouts",
         &["serve"],
         &[("TRWORKER_HEADER_TIMEOUT_SECONDS", "1"), ("TRWORKER_IDLE_TIMEOUT_SECONDS", "2")],
     );
@@ -81,8 +80,7 @@ async fn silent_slow_and_idle_connections_are_closed() {
 
 #[tokio::test]
 async fn connections_over_the_cap_get_503_and_the_server_recovers() {
-    let dir = TempDir::new("limits-cap");
-    let server = Proc::start(&dir.0, &["serve"], &[("TRWORKER_MAX_CONNECTIONS", "4")]);
+    let (_dir, server) = Proc::start_in("limits-cap", &["serve"], &[("TRWORKER_MAX_CONNECTIONS", "4")]);
     let mut held = Vec::new();
     for _ in 0..4 {
         let mut stream = connect(&server).await;
@@ -115,8 +113,7 @@ async fn connections_over_the_cap_get_503_and_the_server_recovers() {
 
 #[tokio::test]
 async fn an_oversized_request_head_gets_431() {
-    let dir = TempDir::new("limits-head");
-    let server = Proc::start(&dir.0, &["serve"], &[]);
+    let (_dir, server) = Proc::start_in("limits-head", &["serve"], &[]);
     let mut stream = connect(&server).await;
     let huge = "a".repeat(100 * 1024);
     let request = format!("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: {huge}\r\n\r\n");
@@ -129,9 +126,8 @@ async fn an_oversized_request_head_gets_431() {
 
 #[tokio::test]
 async fn a_websocket_must_say_a_small_hello_in_time() {
-    let dir = TempDir::new("limits-ws");
-    let server = Proc::start(
-        &dir.0,
+    let (_dir, server) = Proc::start_in(
+        "limits-ws",
         &["serve"],
         &[("TRWORKER_WS_HELLO_TIMEOUT_SECONDS", "1"), ("TRWORKER_WS_MAX_MESSAGE_BYTES", "4096")],
     );
@@ -151,8 +147,7 @@ async fn a_websocket_must_say_a_small_hello_in_time() {
 
 #[tokio::test]
 async fn an_address_that_keeps_failing_basic_auth_is_throttled() {
-    let dir = TempDir::new("limits-basic");
-    let server = Proc::start(&dir.0, &["engine"], &[]);
+    let (dir, server) = Proc::start_in("limits-basic", &["engine"], &[]);
     let env = local_env(&dir.0);
     let url = format!("{}/v1/Workspaces", env["TWILIO_TASKROUTER_URL"]);
     let http = reqwest::Client::new();

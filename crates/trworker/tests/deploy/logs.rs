@@ -3,16 +3,15 @@
 
 use base64::Engine as _;
 
-use crate::helpers::{get, local_env, sign_in, socket, Proc, TempDir};
+use crate::helpers::{get, local_env, sign_in, socket, Proc};
 
 const PASSWORD: &str = "logs-test-password-7f3a";
 const AUTH_TOKEN: &str = "5ec2e7a0b1c2d3e4f5a6b7c8d9e0f1a2";
 
 #[tokio::test]
 async fn json_logs_are_json_lines_and_carry_no_secret() {
-    let dir = TempDir::new("logs");
-    let server = Proc::start(
-        &dir.0,
+    let (dir, server) = Proc::start_in(
+        "logs",
         &["serve", "--log-format", "json"],
         &[("TOKEN_PASSWORD", PASSWORD), ("AUTH_TOKEN", AUTH_TOKEN), ("RUST_LOG", "debug")],
     );

@@ -2,15 +2,14 @@
 //! the engine's queues, moving as a real server works.
 
 use crate::helpers::{
-    activity_sid, admin, create_task, get, metrics_until, sample, sign_in, socket, worker_sid, Proc, TempDir,
+    activity_sid, admin, create_task, get, metrics_until, sample, sign_in, socket, worker_sid, Proc,
 };
 
 const PASSWORD: &str = "metrics-test-password";
 
 #[tokio::test]
 async fn requests_are_counted_by_route_template_never_by_raw_path() {
-    let dir = TempDir::new("metrics-http");
-    let server = Proc::start(&dir.0, &["serve"], &[("TOKEN_PASSWORD", PASSWORD)]);
+    let (_dir, server) = Proc::start_in("metrics-http", &["serve"], &[("TOKEN_PASSWORD", PASSWORD)]);
     let healthz = r#"route="/healthz",method="GET",status="200""#;
     let (_, before) = get(&server.url("/metrics")).await;
     let seen_before = sample(&before, "trworker_http_requests_total", healthz).unwrap_or(0.0);
@@ -52,8 +51,7 @@ async fn requests_are_counted_by_route_template_never_by_raw_path() {
 
 #[tokio::test]
 async fn reservations_callbacks_and_sockets_move_their_metrics() {
-    let dir = TempDir::new("metrics-events");
-    let server = Proc::start(&dir.0, &["serve"], &[("TOKEN_PASSWORD", PASSWORD)]);
+    let (dir, server) = Proc::start_in("metrics-events", &["serve"], &[("TOKEN_PASSWORD", PASSWORD)]);
     let client = admin(&dir.0);
 
     // A signed-in worker with its page open.
@@ -103,8 +101,7 @@ async fn reservations_callbacks_and_sockets_move_their_metrics() {
 
 #[tokio::test]
 async fn the_engine_alone_is_observable_too() {
-    let dir = TempDir::new("metrics-engine");
-    let server = Proc::start(&dir.0, &["engine"], &[]);
+    let (dir, server) = Proc::start_in("metrics-engine", &["engine"], &[]);
     assert_eq!(get(&server.url("/readyz")).await.0, 200);
     let client = admin(&dir.0);
     let charles = worker_sid(&client, "charles").await;

@@ -1,7 +1,7 @@
 //! Behind a router (Heroku's): TaskRouter signs the public URL it posted to, which the server only learns
 //! from `X-Forwarded-Proto`/`X-Forwarded-Host`, unless `PUBLIC_URL` is set, which then wins.
 
-use crate::helpers::{local_env, Proc, TempDir};
+use crate::helpers::{local_env, Proc};
 
 /// Posts a `task.created` event to `/twilio/events`, signed for `signed_for`, with the router's headers.
 async fn post_event(server: &Proc, auth_token: &str, signed_for: &str) -> u16 {
@@ -26,8 +26,7 @@ async fn post_event(server: &Proc, auth_token: &str, signed_for: &str) -> u16 {
 #[tokio::test]
 async fn webhook_signatures_follow_the_forwarded_url_unless_public_url_is_set() {
     let public = "https://trworker-demo.herokuapp.com/twilio/events";
-    let dir = TempDir::new("proxy");
-    let server = Proc::start(&dir.0, &["serve"], &[]);
+    let (dir, server) = Proc::start_in("proxy", &["serve"], &[]);
     let auth_token = local_env(&dir.0)["AUTH_TOKEN"].clone();
     assert_eq!(
         post_event(&server, &auth_token, public).await,
