@@ -21,56 +21,19 @@ use engine::model::{
     Activity, ApiKey, Conference, ConferenceStatus, Participant, Reservation, ReservationStatus, Task,
     TaskChannel, TaskQueue, Worker, WorkerChannel, Workflow, Workspace,
 };
-use engine::{Core, Event, Prefix, Reply, Sid, Timestamp};
+use engine::{Core, Event, Prefix, Sid, Timestamp};
 use tokio::sync::broadcast;
 
 use crate::{ApiError, ApiResult};
+
+/// A command's answer as the resource the caller expects (the engine's list of resources).
+pub use engine::core::FromReply;
 
 /// The engine actor with the reads and commands the facade needs. Cheap to clone (it is the actor's
 /// [`Handle`]).
 #[derive(Clone)]
 pub struct Engine {
     handle: Handle,
-}
-
-/// A resource a command answers with: one variant of [`Reply`].
-pub trait FromReply: Sized {
-    /// The resource, or `None` when the reply is another kind.
-    fn from_reply(reply: Reply) -> Option<Self>;
-}
-
-macro_rules! from_reply {
-    ($($variant:ident),*) => {$(
-        impl FromReply for $variant {
-            fn from_reply(reply: Reply) -> Option<Self> {
-                match reply {
-                    Reply::$variant(x) => Some(x),
-                    _ => None,
-                }
-            }
-        }
-    )*};
-}
-from_reply!(
-    Workspace,
-    Activity,
-    TaskChannel,
-    Worker,
-    WorkerChannel,
-    TaskQueue,
-    Workflow,
-    Task,
-    Reservation,
-    Conference,
-    Participant,
-    ApiKey
-);
-
-/// A delete answers nothing.
-impl FromReply for () {
-    fn from_reply(reply: Reply) -> Option<()> {
-        matches!(reply, Reply::Deleted).then_some(())
-    }
 }
 
 /// Which view of a reservation: under its task or under its worker.

@@ -195,16 +195,11 @@ impl Space {
 
     /// Reservation timeout (timer): worker to the workspace's timeout activity, task re-offered.
     pub(crate) fn reservation_timed_out(&mut self, out: &mut Effects, now: Timestamp, r: Sid) {
-        let Some(res) = self.reservations.get(&r) else { return };
-        if res.reservation_status != ReservationStatus::Pending {
+        if self.reservations.get(&r).map(|res| res.reservation_status) != Some(ReservationStatus::Pending) {
             return;
         }
-        let worker = res.worker_sid;
-        self.end_pending(out, now, r, ReservationStatus::Timeout, EventType::ReservationTimeout);
         let timeout_activity = self.ws.timeout_activity_sid;
-        self.set_worker_activity(out, now, worker, timeout_activity);
-        // After the worker's move, so a task given back to its workflow is not offered to it again.
-        self.transfer_attempt_ended(out, now, r, ReservationStatus::Timeout);
+        self.decline(out, now, r, ReservationStatus::Timeout, Some(timeout_activity));
     }
 
     /// Reject: worker to `activity`, else (when `use_previous`) back to its activity before the reservation.
@@ -216,15 +211,32 @@ impl Space {
         activity: Option<Sid>,
         use_previous: bool,
     ) {
-        let Some(res) = self.reservations.get(&r) else { return };
-        let worker = res.worker_sid;
-        let previous = res.worker_previous_activity_sid;
-        self.end_pending(out, now, r, ReservationStatus::Rejected, EventType::ReservationRejected);
+        let previous = self.reservations.get(&r).and_then(|res| res.worker_previous_activity_sid);
         let target = activity.or(if use_previous { previous } else { None });
-        if let Some(a) = target {
+        self.decline(out, now, r, ReservationStatus::Rejected, target);
+    }
+
+    /// A pending reservation rejected or timed out (`status`): ended, its worker moved to `activity` if
+    /// given, and then, if a transfer made it, the transfer told (after the move, so a task given back to
+    /// its workflow is not offered to that worker again).
+    fn decline(
+        &mut self,
+        out: &mut Effects,
+        now: Timestamp,
+        r: Sid,
+        status: ReservationStatus,
+        activity: Option<Sid>,
+    ) {
+        let Some(worker) = self.reservations.get(&r).map(|res| res.worker_sid) else { return };
+        let ty = match status {
+            ReservationStatus::Timeout => EventType::ReservationTimeout,
+            _ => EventType::ReservationRejected,
+        };
+        self.end_pending(out, now, r, status, ty);
+        if let Some(a) = activity {
             self.set_worker_activity(out, now, worker, a);
         }
-        self.transfer_attempt_ended(out, now, r, ReservationStatus::Rejected);
+        self.transfer_attempt_ended(out, now, r, status);
     }
 
     /// Cancels (or rescinds) every pending reservation of a task, reverting reservation-activity switches.

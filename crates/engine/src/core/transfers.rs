@@ -26,7 +26,7 @@
 
 use super::space::Space;
 use super::{space_mut, Core, Effects, Key, Reply};
-use crate::command::TransferParams;
+use crate::command::{Command, TransferParams};
 use crate::core::space::parse_attributes;
 use crate::core::tasks::checked_priority;
 use crate::error::Error;
@@ -36,43 +36,30 @@ use crate::sid::{Prefix, Sid};
 use crate::time::Timestamp;
 
 impl Core {
-    pub(crate) fn create_transfer(
-        &mut self,
-        now: Timestamp,
-        ws: Sid,
-        worker: Sid,
-        p: TransferParams,
-    ) -> Result<Reply, Error> {
+    /// `CreateTransfer` and `CancelTransfer`; answers the initiating reservation, which holds the transfer.
+    pub(crate) fn apply_transfer(&mut self, now: Timestamp, cmd: Command) -> Result<Reply, Error> {
         let Core { spaces, out, .. } = self;
-        let sp = space_mut(spaces, ws)?;
-        let from = sp.create_transfer(out, now, worker, p)?;
-        let task = sp.reservations.get(&from).map(|r| r.task_sid);
-        let cold = sp.transfer(from).is_some_and(|t| t.transfer_mode == TransferMode::Cold);
-        let conference = task.and_then(|t| sp.tasks.get(&t)).and_then(|t| t.conference());
-        if let (true, Some(c)) = (cold, conference) {
+        let (ws, from, leaves) = match cmd {
+            Command::CreateTransfer { workspace_sid: ws, worker_sid, params } => {
+                let sp = space_mut(spaces, ws)?;
+                let from = sp.create_transfer(out, now, worker_sid, *params)?;
+                let cold = sp.transfer(from).is_some_and(|t| t.transfer_mode == TransferMode::Cold);
+                let task = sp.reservations.get(&from).and_then(|r| sp.tasks.get(&r.task_sid));
+                (ws, from, task.and_then(|t| t.conference()).filter(|_| cold))
+            }
+            Command::CancelTransfer { workspace_sid: ws, worker_sid, task_sid, sid } => {
+                let from = space_mut(spaces, ws)?.cancel_transfer(out, now, worker_sid, task_sid, sid)?;
+                (ws, from, None)
+            }
+            _ => return Err(Error::illegal("not a transfer command")),
+        };
+        if let Some(c) = leaves {
             // A cold transfer: the worker leaves the call at once. Its leg is dropped without the rules of a
             // leg that hangs up, so the caller's conference stays up for the next worker.
             self.drop_leg(c.sid, c.worker);
         }
-        self.reservation_reply(ws, from)
-    }
-
-    pub(crate) fn cancel_transfer(
-        &mut self,
-        now: Timestamp,
-        ws: Sid,
-        worker: Sid,
-        task: Sid,
-        transfer: Sid,
-    ) -> Result<Reply, Error> {
-        let Core { spaces, out, .. } = self;
-        let from = space_mut(spaces, ws)?.cancel_transfer(out, now, worker, task, transfer)?;
-        self.reservation_reply(ws, from)
-    }
-
-    fn reservation_reply(&self, ws: Sid, r: Sid) -> Result<Reply, Error> {
-        let res = self.spaces.get(&ws).and_then(|s| s.reservations.get(&r));
-        res.cloned().map(Reply::Reservation).ok_or_else(|| Error::not_found(r.to_string()))
+        let res = self.spaces.get(&ws).and_then(|s| s.reservations.get(&from));
+        res.cloned().map(Reply::Reservation).ok_or_else(|| Error::not_found(from.to_string()))
     }
 }
 

@@ -11,17 +11,15 @@ fn supervise(supervisor: &str, mode: Option<&str>) -> UpdateReservationParams {
     }
 }
 
-/// The demo workspace with charles on a call (conference instruction accepted): the reservation and the
-/// conference.
-pub(super) fn on_call(d: &mut Demo) -> (Reservation, Sid) {
-    d.set_activity(at(1), "charles", "Available");
-    let t =
-        d.create_task(at(2), r#"{"call_sid":"CA00000000000000000000000000000abc","from":"+15551234567"}"#);
+/// The demo workspace with Charles on a call (his offer answered with the conference instruction), his
+/// reservation and the conference.
+pub(super) fn on_call() -> (Demo, Reservation, Sid) {
+    let (mut d, t) = Demo::offered_to_charles(r#"{"call_sid":"CA00000000000000000000000000000abc"}"#);
     let r = d.reservations_of(t.sid).remove(0);
     d.update_reservation(at(3), &r, conference()).unwrap();
-    let cf = d.fetch_task(t.sid).attributes_value()["conference"]["sid"].as_str().map(Sid::parse);
     let r = d.reservations_of(t.sid).remove(0);
-    (r, cf.unwrap().unwrap())
+    let cf = conference_of(&d.fetch_task(t.sid));
+    (d, r, cf)
 }
 
 fn supervisor_legs(d: &Demo, cf: Sid) -> Vec<Participant> {
@@ -31,8 +29,7 @@ fn supervisor_legs(d: &Demo, cf: Sid) -> Vec<Participant> {
 
 #[test]
 fn monitor_then_whisper_then_barge_is_one_leg_in_three_modes() {
-    let mut d = Demo::new();
-    let (r, cf) = on_call(&mut d);
+    let (mut d, r, cf) = on_call();
     let ada = d.worker("ada").sid.to_string();
     d.core.take_events();
     let reply = d.update_reservation(at(4), &r, supervise(&ada, None)).unwrap();
@@ -69,17 +66,14 @@ fn monitor_then_whisper_then_barge_is_one_leg_in_three_modes() {
 
 #[test]
 fn supervise_is_refused_without_a_call_and_changes_nothing() {
-    let mut d = Demo::new();
-    d.set_activity(at(1), "charles", "Available");
-    let t = d.create_task(at(2), r#"{"call_sid":"CA00000000000000000000000000000abc"}"#);
+    let (mut d, t) = Demo::offered_to_charles(r#"{"call_sid":"CA00000000000000000000000000000abc"}"#);
     let pending = d.reservations_of(t.sid).remove(0);
     let ada = d.worker("ada").sid.to_string();
     d.core.take_changes();
     let err = d.update_reservation(at(3), &pending, supervise(&ada, None)).unwrap_err();
     assert!(err.to_string().contains("40146"), "{err}");
 
-    let mut d = Demo::new();
-    let (r2, cf2) = on_call(&mut d);
+    let (mut d, r2, cf2) = on_call();
     let ada = d.worker("ada").sid.to_string();
     d.core.take_changes();
     let refusals = [

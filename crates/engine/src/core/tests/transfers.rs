@@ -56,13 +56,18 @@ fn queue(d: &Demo, name: &str) -> Sid {
         .sid
 }
 
-#[test]
-fn a_warm_transfer_to_a_worker_completes_when_it_accepts_and_joins_the_call() {
-    let mut d = Demo::new();
-    let (r, cf) = on_call(&mut d);
-    let task = r.task_sid;
+/// Charles on a call (see `on_call`) and Ada available from `at(4)`: the reservation, the conference and Ada.
+fn on_call_ada_free() -> (Demo, Reservation, Sid, Sid) {
+    let (mut d, r, cf) = on_call();
     d.set_activity(at(4), "ada", "Available");
     let ada = d.worker("ada").sid;
+    (d, r, cf, ada)
+}
+
+#[test]
+fn a_warm_transfer_to_a_worker_completes_when_it_accepts_and_joins_the_call() {
+    let (mut d, r, cf, ada) = on_call_ada_free();
+    let task = r.task_sid;
     d.core.take_events();
 
     let tr = made(transfer(&mut d, at(5), &r, ada, None).unwrap());
@@ -108,8 +113,7 @@ fn a_warm_transfer_to_a_worker_completes_when_it_accepts_and_joins_the_call() {
 
 #[test]
 fn a_cold_transfer_to_a_queue_waits_for_its_workers_and_tries_the_next_after_a_reject() {
-    let mut d = Demo::new();
-    let (r, cf) = on_call(&mut d);
+    let (mut d, r, cf) = on_call();
     let task = r.task_sid;
     let sales = queue(&d, "sales");
     let charles_leg = d.core.participant(cf, "worker").unwrap().call_sid;
@@ -151,11 +155,8 @@ fn a_cold_transfer_to_a_queue_waits_for_its_workers_and_tries_the_next_after_a_r
 #[test]
 fn a_failed_warm_transfer_gives_the_task_back_and_a_failed_cold_one_goes_back_to_the_workflow() {
     // Warm, rejected: back to Charles, assigned, with his call; he then ends it as any other.
-    let mut d = Demo::new();
-    let (r, _) = on_call(&mut d);
+    let (mut d, r, _, ada) = on_call_ada_free();
     let task = r.task_sid;
-    d.set_activity(at(4), "ada", "Available");
-    let ada = d.worker("ada").sid;
     let before = d.fetch_task(task);
     transfer(&mut d, at(5), &r, ada, Some("WARM")).unwrap();
     let offer = newest(&d, task);
@@ -177,11 +178,8 @@ fn a_failed_warm_transfer_gives_the_task_back_and_a_failed_cold_one_goes_back_to
     assert_eq!(reservation(&d, r.sid).reservation_status, ReservationStatus::Completed);
 
     // Cold, not answered: Charles has left, so the task goes through its workflow again (to Grace).
-    let mut d = Demo::new();
-    let (r, _) = on_call(&mut d);
+    let (mut d, r, _, ada) = on_call_ada_free();
     let task = r.task_sid;
-    d.set_activity(at(4), "ada", "Available");
-    let ada = d.worker("ada").sid;
     transfer(&mut d, at(5), &r, ada, Some("cold")).unwrap();
     d.set_activity(at(6), "grace", "Available");
     d.core.take_events();
@@ -196,8 +194,7 @@ fn a_failed_warm_transfer_gives_the_task_back_and_a_failed_cold_one_goes_back_to
 
 #[test]
 fn a_transfer_is_canceled_by_its_worker_and_fails_when_the_task_is_canceled() {
-    let mut d = Demo::new();
-    let (r, _) = on_call(&mut d);
+    let (mut d, r, _) = on_call();
     let task = r.task_sid;
     let sales = queue(&d, "sales");
     let tr = made(transfer(&mut d, at(5), &r, sales, None).unwrap());
@@ -228,16 +225,14 @@ fn a_transfer_is_canceled_by_its_worker_and_fails_when_the_task_is_canceled() {
 
 #[test]
 fn transfers_that_cannot_be_made_are_refused_and_change_nothing() {
-    let mut d = Demo::new();
-    d.set_activity(at(1), "charles", "Available");
-    let pending_task = d.create_task(at(2), r#"{"call_sid":"CA00000000000000000000000000000def"}"#);
+    let (mut d, pending_task) =
+        Demo::offered_to_charles(r#"{"call_sid":"CA00000000000000000000000000000def"}"#);
     let pending = d.reservations_of(pending_task.sid).remove(0);
     let ada = d.worker("ada").sid;
     let err = transfer(&mut d, at(3), &pending, ada, None).unwrap_err();
     assert!(err.to_string().contains("pending"), "{err}");
 
-    let mut d = Demo::new();
-    let (r, _) = on_call(&mut d);
+    let (mut d, r, _) = on_call();
     let (ada, linus) = (d.worker("ada").sid, d.worker("linus").sid);
     d.set_activity(at(4), "linus", "Available");
     d.core.take_changes();
