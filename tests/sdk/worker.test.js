@@ -79,6 +79,14 @@ function once(emitter, name, ms = 10000) {
   });
 }
 
+/// Disconnects `workers`, each seen to disconnect, and checks that none reported an error.
+async function disconnect(workers, errors) {
+  const gone = workers.map((w) => once(w, 'disconnected'));
+  for (const w of workers) w.disconnect();
+  await Promise.all(gone);
+  assert.deepEqual(errors, []);
+}
+
 /// Counts `names` events of `emitter`.
 function counter(emitter, names) {
   const counts = Object.fromEntries(names.map((n) => [n, 0]));
@@ -212,10 +220,7 @@ test('a worker of the official SDK works a day against trworker engine', { timeo
   const moved = await wentAway;
   assert.equal(moved.available, false);
 
-  const gone = once(worker, 'disconnected');
-  worker.disconnect();
-  await gone;
-  assert.deepEqual(errors, []);
+  await disconnect([worker], errors);
 });
 
 // `updateToken` sends nothing on the socket: the SDK keeps the new token for its later REST envelopes (and
@@ -266,10 +271,7 @@ test('a token update, then disconnect', { timeout: 30000 }, async () => {
   assert.equal((await changed).attributes.desk, 7);
   assert.equal(counts.disconnected, 0);
 
-  const gone = once(worker, 'disconnected');
-  worker.disconnect();
-  await gone;
-  assert.deepEqual(errors, []);
+  await disconnect([worker], errors);
 });
 
 // The engine stops and starts again on the same port and data directory; the SDK, untouched, reconnects by
@@ -387,8 +389,7 @@ test('a supervisor monitors a call, and a workspace token reads the workspace', 
   assert.equal((await workspace.fetchTaskQueue(queue)).queueName, 'support');
   assert.equal((await workspace.fetchTask(created.sid)).sid, created.sid);
 
-  for (const w of [supervisor, worker]) w.disconnect();
-  assert.deepEqual(errors, []);
+  await disconnect([supervisor, worker], errors);
 });
 
 // Task.transfer, warm, to another worker: the transferring worker's Task hears it initiated and completed, the
@@ -467,6 +468,5 @@ test('a warm transfer to another worker, and a transfer taken back', { timeout: 
   assert.equal(task.assignment_status, 'assigned');
   assert.equal(task.priority, 10);
 
-  for (const w of [alice, bobs]) w.disconnect();
-  assert.deepEqual(errors, []);
+  await disconnect([alice, bobs], errors);
 });
