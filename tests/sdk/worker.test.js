@@ -79,6 +79,21 @@ function once(emitter, name, ms = 10000) {
   });
 }
 
+/// Creates a task with `createTask` and waits for `worker`'s offer of it: the task and the reservation.
+async function offered(worker, createTask) {
+  const reserved = once(worker, 'reservationCreated');
+  const task = await createTask();
+  return { task, reservation: await reserved };
+}
+
+/// Answers `reservation` (`how`: 'accept', or 'conference' for the conference instruction) and waits for its
+/// `accepted`.
+async function answer(reservation, how = 'conference') {
+  const accepted = once(reservation, 'accepted');
+  await reservation[how]();
+  await accepted;
+}
+
 /// Disconnects `workers`, each seen to disconnect, and checks that none reported an error.
 async function disconnect(workers, errors) {
   const gone = workers.map((w) => once(w, 'disconnected'));
@@ -169,15 +184,12 @@ test('a worker of the official SDK works a day against trworker engine', { timeo
   assert.equal(worker.available, true);
 
   // A task: reserved, answered with a conference, the call ends (REST), wrap-up, complete.
-  let reserved = once(worker, 'reservationCreated');
-  const first = await createTask();
-  let reservation = await reserved;
+  const { task: first, reservation: offer } = await offered(worker, createTask);
+  let reservation = offer;
   assert.equal(reservation.task.sid, first.sid);
   assert.equal(reservation.status, 'pending');
   assert.equal(reservation.task.attributes.type, 'support');
-  let accepted = once(reservation, 'accepted');
-  await reservation.conference();
-  await accepted;
+  await answer(reservation);
   assert.equal(reservation.status, 'accepted');
   const task = await rest('GET', `/v1/Workspaces/${ws}/Tasks/${first.sid}`);
   const conference = JSON.parse(task.attributes).conference.sid;
@@ -190,27 +202,21 @@ test('a worker of the official SDK works a day against trworker engine', { timeo
   await completed;
 
   // A second task: accepted, wrapped up and completed by the worker.
-  reserved = once(worker, 'reservationCreated');
-  await createTask();
-  reservation = await reserved;
-  accepted = once(reservation, 'accepted');
-  await reservation.accept();
-  await accepted;
+  ({ reservation } = await offered(worker, createTask));
+  await answer(reservation, 'accept');
   await reservation.task.wrapUp();
   completed = once(reservation, 'completed');
   await reservation.task.complete('done');
   await completed;
 
   // A third task, rejected: the worker goes Offline with the reject, so the task waits.
-  reserved = once(worker, 'reservationCreated');
-  await createTask();
-  reservation = await reserved;
+  ({ reservation } = await offered(worker, createTask));
   const rejected = once(reservation, 'rejected');
   await reservation.reject({ activitySid: activity('Offline') });
   await rejected;
 
   // Available again: a reservation the worker leaves to time out moves it to the timeout activity.
-  reserved = once(worker, 'reservationCreated');
+  const reserved = once(worker, 'reservationCreated');
   await worker.activities.get(activity('Available')).setAsCurrent();
   reservation = await reserved;
   const timedOut = once(reservation, 'timeout');
@@ -294,12 +300,8 @@ test('a reconnect across an engine restart, with no event lost or doubled', { ti
   const available = once(worker, 'activityUpdated');
   await worker.activities.get(activity('Available')).setAsCurrent();
   await available;
-  const reserved = once(worker, 'reservationCreated');
-  const before = await createTask();
-  let reservation = await reserved;
-  let accepted = once(reservation, 'accepted');
-  await reservation.accept();
-  await accepted;
+  const { task: before, reservation } = await offered(worker, createTask);
+  await answer(reservation, 'accept');
   await reservation.task.wrapUp();
   const completed = once(reservation, 'completed');
   await reservation.task.complete('done');
@@ -317,13 +319,9 @@ test('a reconnect across an engine restart, with no event lost or doubled', { ti
 
   // A task after the restart: its reservation arrives once. The accept's event comes after it on the same
   // ordered channel, so a second copy would have arrived by then.
-  const again = once(worker, 'reservationCreated');
-  const after = await createTask();
-  reservation = await again;
-  assert.equal(reservation.task.sid, after.sid);
-  accepted = once(reservation, 'accepted');
-  await reservation.accept();
-  await accepted;
+  const { task: after, reservation: again } = await offered(worker, createTask);
+  assert.equal(again.task.sid, after.sid);
+  await answer(again, 'accept');
   assert.deepEqual(created, [before.sid, after.sid]);
   // `disconnected` is not counted exactly: each reconnect the SDK tries while the engine is down says it again.
   const { disconnected, ...others } = counts;
@@ -356,12 +354,8 @@ test('a supervisor monitors a call, and a workspace token reads the workspace', 
 
   // Alice takes a call.
   await worker.activities.get(activity('Available')).setAsCurrent();
-  const reserved = once(worker, 'reservationCreated');
-  const created = await createTask();
-  const reservation = await reserved;
-  const accepted = once(reservation, 'accepted');
-  await reservation.conference();
-  await accepted;
+  const { task: created, reservation } = await offered(worker, createTask);
+  await answer(reservation);
 
   // Sam monitors it: a muted leg labelled supervisor, dialled at Sam's contact_uri.
   await supervisor.monitor(created.sid, reservation.sid);
@@ -411,29 +405,21 @@ test('a warm transfer to another worker, and a transfer taken back', { timeout: 
   const errors = [];
   for (const w of [alice, bobs]) w.on('error', (e) => errors.push(e));
   await Promise.all([once(alice, 'ready'), once(bobs, 'ready')]);
-  const answer = async (reservation) => {
-    const accepted = once(reservation, 'accepted');
-    await reservation.conference();
-    await accepted;
-  };
-
   // Alice is on a call; Bob comes online.
   await alice.activities.get(activity('Available')).setAsCurrent();
-  let reserved = once(alice, 'reservationCreated');
-  const first = await createTask();
-  const reservation = await reserved;
+  const { task: first, reservation } = await offered(alice, createTask);
   await answer(reservation);
   await bobs.activities.get(activity('Available')).setAsCurrent();
 
   // The transfer: initiated for Alice, offered to Bob with the transfer on his reservation.
   const initiated = once(reservation.task, 'transferInitiated');
-  const offered = once(bobs, 'reservationCreated');
+  const offeredToBob = once(bobs, 'reservationCreated');
   await reservation.task.transfer(bob, { mode: 'WARM' });
   const outgoing = await initiated;
   assert.equal(outgoing.to, bob);
   assert.equal(outgoing.mode, 'WARM');
   assert.equal(outgoing.type, 'WORKER');
-  const incoming = await offered;
+  const incoming = await offeredToBob;
   assert.equal(incoming.task.sid, first.sid);
   assert.equal(incoming.transfer.sid, outgoing.sid);
   assert.equal(incoming.transfer.workerSid, wk);
@@ -453,9 +439,7 @@ test('a warm transfer to another worker, and a transfer taken back', { timeout: 
 
   // A transfer to a queue nobody serves, canceled: the task is Alice's again.
   await bobs.activities.get(activity('Offline')).setAsCurrent();
-  reserved = once(alice, 'reservationCreated');
-  await createTask();
-  const second = await reserved;
+  const { reservation: second } = await offered(alice, createTask);
   await answer(second);
   const started = once(second.task, 'transferInitiated');
   await second.task.transfer(sales, { mode: 'WARM', priority: 10 });
