@@ -94,6 +94,14 @@ async function answer(reservation, how = 'conference') {
   await accepted;
 }
 
+/// Collects `workers`' errors and waits until each is ready; answers the list the errors go to.
+async function allReady(workers) {
+  const errors = [];
+  for (const w of workers) w.on('error', (e) => errors.push(e));
+  await Promise.all(workers.map((w) => once(w, 'ready')));
+  return errors;
+}
+
 /// Disconnects `workers`, each seen to disconnect, and checks that none reported an error.
 async function disconnect(workers, errors) {
   const gone = workers.map((w) => once(w, 'disconnected'));
@@ -135,10 +143,11 @@ async function setUp(engine, { reservationTimeout = 10 } = {}) {
     FriendlyName: 'main', TaskReservationTimeout: String(reservationTimeout),
     Configuration: JSON.stringify({ task_routing: { filters: [], default_filter: { queue } } }),
   })).sid;
-  const wk = (await rest('POST', `/v1/Workspaces/${ws}/Workers`, {
-    FriendlyName: 'alice', ActivitySid: activity('Offline'),
-    Attributes: JSON.stringify({ skills: ['support'], contact_uri: 'client:alice' }),
+  // A worker, Offline, with `attributes`; answers its SID.
+  const addWorker = async (name, attributes) => (await rest('POST', `/v1/Workspaces/${ws}/Workers`, {
+    FriendlyName: name, ActivitySid: activity('Offline'), Attributes: JSON.stringify(attributes),
   })).sid;
+  const wk = await addWorker('alice', { skills: ['support'], contact_uri: 'client:alice' });
   let call = 0;
   const createTask = () => rest('POST', `/v1/Workspaces/${ws}/Tasks`, {
     WorkflowSid: workflow,
@@ -155,8 +164,8 @@ async function setUp(engine, { reservationTimeout = 10 } = {}) {
   const options = { ebServer: `${base}/v1/wschannels`, wsServer, logLevel: 'error' };
   const worker = (t) => new Worker(t, options);
   return {
-    accountSid, authToken, base, rest, advance, clock, ws, activities, activity, queue, wk, createTask, token,
-    wsServer, options, worker,
+    accountSid, authToken, base, rest, advance, clock, ws, activities, activity, queue, addWorker, wk, createTask,
+    token, wsServer, options, worker,
   };
 }
 
@@ -341,16 +350,12 @@ test('a reconnect across an engine restart, with no event lost or doubled', { ti
 test('a supervisor monitors a call, and a workspace token reads the workspace', { timeout: 30000 }, async () => {
   const engine = await startEngine();
   engines.push(engine);
-  const { accountSid, rest, ws, activity, queue, wk, createTask, token, options, worker: newWorker } =
+  const { accountSid, rest, ws, activity, queue, addWorker, wk, createTask, token, options, worker: newWorker } =
     await setUp(engine);
-  const sam = (await rest('POST', `/v1/Workspaces/${ws}/Workers`, {
-    FriendlyName: 'sam', Attributes: JSON.stringify({ contact_uri: 'client:sam' }),
-  })).sid;
+  const sam = await addWorker('sam', { contact_uri: 'client:sam' });
   const supervisor = new Supervisor(await token({ workerSid: sam, role: 'supervisor' }), options);
   const worker = newWorker(await token());
-  const errors = [];
-  for (const w of [supervisor, worker]) w.on('error', (e) => errors.push(e));
-  await Promise.all([once(supervisor, 'ready'), once(worker, 'ready')]);
+  const errors = await allReady([supervisor, worker]);
 
   // Alice takes a call.
   await worker.activities.get(activity('Available')).setAsCurrent();
@@ -392,19 +397,14 @@ test('a supervisor monitors a call, and a workspace token reads the workspace', 
 test('a warm transfer to another worker, and a transfer taken back', { timeout: 30000 }, async () => {
   const engine = await startEngine();
   engines.push(engine);
-  const { rest, ws, activity, wk, createTask, token, worker: newWorker } = await setUp(engine);
-  const bob = (await rest('POST', `/v1/Workspaces/${ws}/Workers`, {
-    FriendlyName: 'bob', ActivitySid: activity('Offline'),
-    Attributes: JSON.stringify({ skills: ['support'], contact_uri: 'client:bob' }),
-  })).sid;
+  const { rest, ws, activity, addWorker, wk, createTask, token, worker: newWorker } = await setUp(engine);
+  const bob = await addWorker('bob', { skills: ['support'], contact_uri: 'client:bob' });
   const sales = (await rest('POST', `/v1/Workspaces/${ws}/TaskQueues`, {
     FriendlyName: 'sales', TargetWorkers: 'skills HAS "sales"',
   })).sid;
   const alice = newWorker(await token());
   const bobs = newWorker(await token({ workerSid: bob }));
-  const errors = [];
-  for (const w of [alice, bobs]) w.on('error', (e) => errors.push(e));
-  await Promise.all([once(alice, 'ready'), once(bobs, 'ready')]);
+  const errors = await allReady([alice, bobs]);
   // Alice is on a call; Bob comes online.
   await alice.activities.get(activity('Available')).setAsCurrent();
   const { task: first, reservation } = await offered(alice, createTask);
