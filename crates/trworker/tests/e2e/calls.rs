@@ -137,9 +137,8 @@ async fn reject_says_what_comes_next_and_can_go_unavailable() {
     let Some(scene) = Scene::online("reject-away").await else { return };
     let Scene { browser, server, .. } = &scene;
 
-    let task = server.call("+15551230012", serde_json::json!({})).await;
+    let task = ring(browser, server, "+15551230012").await;
     let card = pending_from("+15551230012");
-    browser.wait_xpath("the incoming call", &card).await;
     let hint =
         browser.wait_xpath("the reject hint", &format!("{card}//*[contains(@class,'reject-hint')]")).await;
     let hint = hint.text().await.unwrap_or_default();
