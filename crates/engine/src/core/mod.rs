@@ -723,21 +723,14 @@ impl Core {
             },
         )?;
         let queue = |core: &mut Core, name: &str, expr: &str| -> Result<Sid, Error> {
-            match core.apply(
-                now,
-                Command::CreateTaskQueue {
-                    workspace_sid: wsid,
-                    params: TaskQueueParams {
-                        friendly_name: Some(name.into()),
-                        target_workers: Some(expr.into()),
-                        max_reserved_workers: Some(1),
-                        ..Default::default()
-                    },
-                },
-            )? {
-                Reply::TaskQueue(q) => Ok(q.sid),
-                _ => Err(Error::illegal("seed: queue not created")),
-            }
+            let params = TaskQueueParams {
+                friendly_name: Some(name.into()),
+                target_workers: Some(expr.into()),
+                max_reserved_workers: Some(1),
+                ..Default::default()
+            };
+            let reply = core.apply(now, Command::CreateTaskQueue { workspace_sid: wsid, params })?;
+            reply.sid().ok_or_else(|| Error::illegal("seed: queue not created"))
         };
         let support = queue(self, "support", r#"skills HAS "support""#)?;
         let sales = queue(self, "sales", r#"skills HAS "sales""#)?;
@@ -750,18 +743,13 @@ impl Core {
                 "default_filter": {"queue": support.to_string()}
             }
         });
-        self.apply(
-            now,
-            Command::CreateWorkflow {
-                workspace_sid: wsid,
-                params: WorkflowParams {
-                    friendly_name: Some("support".into()),
-                    configuration: Some(config.to_string()),
-                    task_reservation_timeout: Some(10),
-                    ..Default::default()
-                },
-            },
-        )?;
+        let params = WorkflowParams {
+            friendly_name: Some("support".into()),
+            configuration: Some(config.to_string()),
+            task_reservation_timeout: Some(10),
+            ..Default::default()
+        };
+        self.apply(now, Command::CreateWorkflow { workspace_sid: wsid, params })?;
         let workers = [
             ("charles", r#"{"skills":["support"],"contact_uri":"+15005550006"}"#),
             ("ada", r#"{"skills":["support"],"contact_uri":"+15005550007"}"#),
@@ -769,17 +757,12 @@ impl Core {
             ("linus", r#"{"skills":["sales"],"contact_uri":"+15005550009"}"#),
         ];
         for (name, attrs) in workers {
-            self.apply(
-                now,
-                Command::CreateWorker {
-                    workspace_sid: wsid,
-                    params: WorkerParams {
-                        friendly_name: Some(name.into()),
-                        attributes: Some(attrs.into()),
-                        ..Default::default()
-                    },
-                },
-            )?;
+            let params = WorkerParams {
+                friendly_name: Some(name.into()),
+                attributes: Some(attrs.into()),
+                ..Default::default()
+            };
+            self.apply(now, Command::CreateWorker { workspace_sid: wsid, params })?;
         }
         Ok(wsid)
     }

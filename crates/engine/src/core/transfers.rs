@@ -35,6 +35,13 @@ use crate::model::*;
 use crate::sid::{Prefix, Sid};
 use crate::time::Timestamp;
 
+/// How a transfer that did not complete ended.
+enum Ending<'a> {
+    /// With the reason given.
+    Failed(&'a str),
+    Canceled,
+}
+
 impl Core {
     /// `CreateTransfer` and `CancelTransfer`; answers the initiating reservation, which holds the transfer.
     pub(crate) fn apply_transfer(&mut self, now: Timestamp, cmd: Command) -> Result<Reply, Error> {
@@ -287,7 +294,7 @@ impl Space {
                 status.map_or("gone", TransferStatus::as_str)
             )));
         }
-        self.end_transfer(out, now, from, TransferStatus::Canceled, None);
+        self.end_transfer(out, now, from, Ending::Canceled);
         Ok(from)
     }
 
@@ -324,14 +331,14 @@ impl Space {
                 ReservationStatus::Rejected => "the worker rejected it",
                 _ => "the worker did not answer in time",
             };
-            self.end_transfer(out, now, from, TransferStatus::Failed, Some(reason));
+            self.end_transfer(out, now, from, Ending::Failed(reason));
         }
     }
 
     /// The task is being canceled: its transfer in progress, if any, fails.
     pub(crate) fn transfer_task_canceled(&mut self, out: &mut Effects, now: Timestamp, task: Sid) {
         if let Some(from) = self.active_transfer(task) {
-            self.end_transfer(out, now, from, TransferStatus::Failed, Some("the task was canceled"));
+            self.end_transfer(out, now, from, Ending::Failed("the task was canceled"));
         }
     }
 
@@ -355,21 +362,14 @@ impl Space {
         out.touch(Key::Reservation(wsid, from));
     }
 
-    /// Ends a transfer that did not complete (failed or canceled) and gives the task back (see the module
-    /// doc): its offers are withdrawn, then warm, to the transferring worker; cold, to its workflow.
-    fn end_transfer(
-        &mut self,
-        out: &mut Effects,
-        now: Timestamp,
-        from: Sid,
-        status: TransferStatus,
-        reason: Option<&str>,
-    ) {
-        self.set_transfer_status(out, now, from, status, reason);
-        let ty = match status {
-            TransferStatus::Canceled => EventType::TaskTransferCanceled,
-            _ => EventType::TaskTransferFailed,
+    /// Ends a transfer that did not complete and gives the task back (see the module doc): its offers are
+    /// withdrawn, then warm, to the transferring worker; cold, to its workflow.
+    fn end_transfer(&mut self, out: &mut Effects, now: Timestamp, from: Sid, ending: Ending<'_>) {
+        let (status, reason, ty) = match ending {
+            Ending::Failed(why) => (TransferStatus::Failed, Some(why), EventType::TaskTransferFailed),
+            Ending::Canceled => (TransferStatus::Canceled, None, EventType::TaskTransferCanceled),
         };
+        self.set_transfer_status(out, now, from, status, reason);
         self.emit_transfer(out, now, ty, from);
         let Some(tr) = self.transfer(from).cloned() else { return };
         let task = tr.task_sid;

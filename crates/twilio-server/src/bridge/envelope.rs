@@ -54,14 +54,14 @@ pub const ENVELOPE_LIMIT: usize = 64 * 1024;
 /// The most items one page carries (the SDK asks for 1,000).
 const MAX_PAGE: usize = 1000;
 
-/// The envelope's body.
+/// The envelope's body (v1's adds `event_type`).
 #[derive(Deserialize)]
-struct Envelope {
-    url: String,
-    method: String,
+pub(super) struct Envelope {
+    pub url: String,
+    pub method: String,
     #[serde(default)]
-    params: Option<Map<String, Value>>,
-    token: String,
+    pub params: Option<Map<String, Value>>,
+    pub token: String,
 }
 
 /// `OPTIONS /v1/wschannels`: the CORS preflight of a browser's envelope (eb §4.1).

@@ -29,7 +29,7 @@ use axum::response::Response;
 use axum::Router;
 use engine::{Prefix, Sid};
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use tower::ServiceExt;
 
 use super::capability::{self, path_of, Capability, Channel};
@@ -42,14 +42,11 @@ use crate::{ApiError, ApiResult, ServerState};
 /// The largest REST answer carried back (a page of 1,000 tasks with 4 KiB attributes each fits).
 const ANSWER_LIMIT: usize = 16 * 1024 * 1024;
 
-/// The envelope's body (eb §7).
+/// The envelope's body (eb §7): v2's, and the `event_type` v1 echoes.
 #[derive(Deserialize)]
 struct Envelope {
-    url: String,
-    method: String,
-    #[serde(default)]
-    params: Option<Map<String, Value>>,
-    token: String,
+    #[serde(flatten)]
+    call: crate::bridge::envelope::Envelope,
     /// Echoed in the answer, so the SDK emits it (v1's `ready`).
     #[serde(default)]
     event_type: Option<String>,
@@ -94,7 +91,7 @@ async fn answer(
             "The envelope must be JSON {{\"url\",\"method\",\"params\",\"token\"[,\"event_type\"]}} with string url, method and token and object params ({e})"
         ))
     })?;
-    let cap = capability::verify(state, &envelope.token, state.engine().now(), account, channel)?;
+    let cap = capability::verify(state, &envelope.call.token, state.engine().now(), account, channel)?;
     let channel_path = format!("/v1/wschannels/{account}/{channel}");
     if !cap.allows("POST", &channel_path, &[]) {
         return Err(forbidden(format!("the token's policies do not allow POST {channel_path}")));
@@ -106,13 +103,13 @@ async fn answer(
         let deadline = crate::bridge::deadline_in(cap.lifetime_ms(state.engine().now()));
         state.bridge().sessions.extend(cap.channel_sid, crate::bridge::Addressing::V1, deadline);
     }
-    let method = envelope.method.to_ascii_uppercase();
-    let path = rest_path(&envelope.url);
-    let mut pairs = match envelope.url.split_once('?') {
+    let method = envelope.call.method.to_ascii_uppercase();
+    let path = rest_path(&envelope.call.url);
+    let mut pairs = match envelope.call.url.split_once('?') {
         Some((_, query)) => Params::parse(query.split('#').next().unwrap_or(""))?.pairs().to_vec(),
         None => Vec::new(),
     };
-    pairs.extend(params(envelope.params.unwrap_or_default()).pairs().iter().cloned());
+    pairs.extend(params(envelope.call.params.unwrap_or_default()).pairs().iter().cloned());
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     if let ["v1", "Workspaces", ws, ..] = segments.as_slice() {
         if *ws != cap.workspace_sid.to_string() {
