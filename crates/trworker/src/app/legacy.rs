@@ -145,25 +145,37 @@ fn from_another_site(headers: &HeaderMap, public_url: &str) -> bool {
     }
 }
 
+/// The query of the original's two GET URLs: the conference or the task it names, and the worker's token
+/// where the request carries no `Authorization`.
 #[derive(Deserialize)]
-struct ConferenceQuery {
+struct LegacyQuery {
     #[serde(default, rename = "conferenceName")]
     conference_name: String,
+    #[serde(default, rename = "taskSid")]
+    task_sid: String,
     #[serde(default)]
     token: Option<String>,
+}
+
+impl LegacyQuery {
+    /// The worker the call acts for ([`legacy_worker`]) once its named parameter (`value`) is there; the
+    /// original's `0` answer with the status otherwise (400 without it).
+    fn worker(&self, state: &AppState, headers: &HeaderMap, value: &str) -> Result<Option<String>, Response> {
+        if value.is_empty() {
+            return Err(zero(StatusCode::BAD_REQUEST));
+        }
+        legacy_worker(state, headers, self.token.as_deref()).map_err(zero)
+    }
 }
 
 async fn conference_end(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(query): Query<ConferenceQuery>,
+    Query(query): Query<LegacyQuery>,
 ) -> Response {
-    if query.conference_name.is_empty() {
-        return zero(StatusCode::BAD_REQUEST);
-    }
-    let worker = match legacy_worker(&state, &headers, query.token.as_deref()) {
+    let worker = match query.worker(&state, &headers, &query.conference_name) {
         Ok(worker) => worker,
-        Err(status) => return zero(status),
+        Err(response) => return response,
     };
     match api::end_conference_of(&state, worker.as_deref(), &query.conference_name).await {
         Ok(conference) => text(StatusCode::OK, format!("Ended conference {}.\n", conference.sid)),
@@ -172,25 +184,14 @@ async fn conference_end(
     }
 }
 
-#[derive(Deserialize)]
-struct TaskQuery {
-    #[serde(default, rename = "taskSid")]
-    task_sid: String,
-    #[serde(default)]
-    token: Option<String>,
-}
-
 async fn task_fix(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(query): Query<TaskQuery>,
+    Query(query): Query<LegacyQuery>,
 ) -> Response {
-    if query.task_sid.is_empty() {
-        return zero(StatusCode::BAD_REQUEST);
-    }
-    let worker = match legacy_worker(&state, &headers, query.token.as_deref()) {
+    let worker = match query.worker(&state, &headers, &query.task_sid) {
         Ok(worker) => worker,
-        Err(status) => return zero(status),
+        Err(response) => return response,
     };
     if !twilio::models::is_sid("WT", &query.task_sid) {
         return zero(StatusCode::BAD_REQUEST);
