@@ -159,12 +159,17 @@ struct LegacyQuery {
 
 impl LegacyQuery {
     /// The worker the call acts for ([`legacy_worker`]) once its named parameter (`value`) is there; the
-    /// original's `0` answer with the status otherwise (400 without it).
-    fn worker(&self, state: &AppState, headers: &HeaderMap, value: &str) -> Result<Option<String>, Response> {
+    /// status to answer otherwise (400 without it).
+    fn worker(
+        &self,
+        state: &AppState,
+        headers: &HeaderMap,
+        value: &str,
+    ) -> Result<Option<String>, StatusCode> {
         if value.is_empty() {
-            return Err(zero(StatusCode::BAD_REQUEST));
+            return Err(StatusCode::BAD_REQUEST);
         }
-        legacy_worker(state, headers, self.token.as_deref()).map_err(zero)
+        legacy_worker(state, headers, self.token.as_deref())
     }
 }
 
@@ -175,7 +180,7 @@ async fn conference_end(
 ) -> Response {
     let worker = match query.worker(&state, &headers, &query.conference_name) {
         Ok(worker) => worker,
-        Err(response) => return response,
+        Err(status) => return zero(status),
     };
     match api::end_conference_of(&state, worker.as_deref(), &query.conference_name).await {
         Ok(conference) => text(StatusCode::OK, format!("Ended conference {}.\n", conference.sid)),
@@ -191,7 +196,7 @@ async fn task_fix(
 ) -> Response {
     let worker = match query.worker(&state, &headers, &query.task_sid) {
         Ok(worker) => worker,
-        Err(response) => return response,
+        Err(status) => return zero(status),
     };
     if !twilio::models::is_sid("WT", &query.task_sid) {
         return zero(StatusCode::BAD_REQUEST);
