@@ -171,12 +171,7 @@ async fn answer(state: &ServerState, headers: &HeaderMap, body: &[u8]) -> ApiRes
 
 /// The path relative to the TaskRouter base: without scheme and host, a leading `/` or `v1/`.
 fn relative(url: &str) -> &str {
-    let path = match url.split_once("://") {
-        Some((_, rest)) => rest.find('/').map_or("", |i| &rest[i..]),
-        None => url,
-    };
-    let path = path.split(['?', '#']).next().unwrap_or("");
-    let path = path.trim_start_matches('/');
+    let path = super::url_path(url).trim_start_matches('/');
     path.strip_prefix("v1/").unwrap_or(path)
 }
 
@@ -701,16 +696,22 @@ fn page<T>(
 mod tests {
     use super::*;
 
+    use crate::bridge::v1::envelope::rest_path;
+
     #[test]
-    fn relative_paths_are_routed_by_path() {
+    fn urls_are_routed_by_path() {
         for url in [
             "Workspaces/WS1/Workers/WK1",
             "/v1/Workspaces/WS1/Workers/WK1",
             "https://taskrouter.twilio.com/v1/Workspaces/WS1/Workers/WK1",
-            "http://127.0.0.1:8080/v1/Workspaces/WS1/Workers/WK1?x=1",
+            "http://127.0.0.1:8080/v1/Workspaces/WS1/Workers/WK1?x=1#top",
         ] {
             assert_eq!(relative(url), "Workspaces/WS1/Workers/WK1", "{url}");
+            // v1 addressing's form of the same path.
+            assert_eq!(rest_path(url), "/v1/Workspaces/WS1/Workers/WK1", "{url}");
         }
+        assert_eq!(rest_path("/v1/Workspaces/WS1/Workers/WK1/"), "/v1/Workspaces/WS1/Workers/WK1");
+        assert_eq!(super::super::url_path("https://event-bridge.twilio.com"), "");
     }
 
     #[test]

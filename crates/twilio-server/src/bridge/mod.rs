@@ -45,6 +45,16 @@ use tokio::time::Instant;
 
 use crate::ServerState;
 
+/// The path of a URL an SDK names: without its scheme, host, query and fragment. Both addressings route an
+/// envelope and compare a policy by path, so a client may name Twilio's hosts or the engine's own base.
+pub(super) fn url_path(url: &str) -> &str {
+    let path = match url.split_once("://") {
+        Some((_, rest)) => rest.find('/').map_or("", |i| &rest[i..]),
+        None => url,
+    };
+    path.split(['?', '#']).next().unwrap_or("")
+}
+
 /// The path of both the channel and the envelope (eb §3.1, §4.1).
 pub const PATH: &str = "/v1/wschannels";
 

@@ -66,12 +66,7 @@ impl Capability {
 /// The path of a URL: without scheme, host, query and fragment, and without a trailing `/` (taskrouter.js
 /// v1's `Workspace` asks for `{ws}/` when it connects).
 pub(super) fn path_of(url: &str) -> String {
-    let path = match url.split_once("://") {
-        Some((_, rest)) => rest.find('/').map_or("", |i| &rest[i..]),
-        None => url,
-    };
-    let path = path.split(['?', '#']).next().unwrap_or("");
-    let path = path.trim_end_matches('/');
+    let path = crate::bridge::url_path(url).trim_end_matches('/');
     if path.starts_with('/') {
         path.to_owned()
     } else {
