@@ -3,9 +3,9 @@
 mod helpers;
 
 mod bridge;
-mod bridge_v1;
 mod bridge_roles;
 mod bridge_transfers;
+mod bridge_v1;
 mod callbacks;
 mod channel_client;
 mod conferences;
