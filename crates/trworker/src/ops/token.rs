@@ -5,7 +5,7 @@
 //!   what the original app's page used and what trworker's own page holds.
 //! - `--sdk v2`: an AccessToken with a TaskRouter grant, as twilio-taskrouter 2.x/3.x takes it, signed with
 //!   an API key (`--api-key SK…` and `--api-secret`, or `TWILIO_API_KEY` and `TWILIO_API_SECRET`), as
-//!   Twilio's helper libraries make them.
+//!   Twilio's helper libraries make them. `--role supervisor` makes it the SDK's `Supervisor`'s.
 
 use std::time::Duration;
 
@@ -28,6 +28,10 @@ pub struct TokenArgs {
     /// or v2 (twilio-taskrouter 2.x/3.x: an AccessToken signed with an API key).
     #[arg(long, value_enum, default_value_t = Sdk::V1)]
     pub sdk: Sdk,
+    /// The v2 token's role: worker, or supervisor (the SDK's `Supervisor`, which may also set other workers'
+    /// activity and attributes and monitor their calls).
+    #[arg(long, value_enum, default_value_t = Role::Worker)]
+    pub role: Role,
     /// The API key (`SK…`) that signs a v2 token.
     #[arg(long, env = "TWILIO_API_KEY")]
     pub api_key: Option<String>,
@@ -45,6 +49,13 @@ pub enum Sdk {
     V1,
     /// twilio-taskrouter 2.x and 3.x: an AccessToken with a TaskRouter grant.
     V2,
+}
+
+/// The role a v2 token's TaskRouter grant names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Role {
+    Worker,
+    Supervisor,
 }
 
 /// What `token --json` prints.
@@ -84,6 +95,13 @@ pub fn parse_ttl(text: &str) -> Result<Duration, String> {
 
 /// Runs `trworker token`.
 pub async fn run(args: TokenArgs) -> anyhow::Result<()> {
+    if args.sdk == Sdk::V1 && args.role != Role::Worker {
+        return Err(Error::Usage(
+            "a supervisor's token is a v2 one (an AccessToken for twilio-taskrouter's Supervisor): add --sdk v2"
+                .to_owned(),
+        )
+        .into());
+    }
     let settings = Settings::resolve(&args.ops)?;
     let filter = WorkerFilter { friendly_name: Some(args.identity.clone()), ..Default::default() };
     let workers = settings.all("looking up the worker", settings.client.list_workers(&filter)).await?;
@@ -123,7 +141,10 @@ pub async fn run(args: TokenArgs) -> anyhow::Result<()> {
             let grant = TaskRouterGrant {
                 workspace_sid: Some(settings.workspace_sid.clone()),
                 worker_sid: Some(worker.sid.clone()),
-                role: Some("worker".to_owned()),
+                role: Some(match args.role {
+                    Role::Worker => "worker".to_owned(),
+                    Role::Supervisor => "supervisor".to_owned(),
+                }),
             };
             AccessToken::new(&config.account_sid, key, secret)
                 .identity(&args.identity)

@@ -109,7 +109,16 @@ async fn a_v2_token_is_an_access_token_signed_with_the_api_key() {
     let grant = claims.grants.task_router.expect("a TaskRouter grant");
     assert_eq!(grant.worker_sid, Some(local.worker_sid("ada").await));
     assert_eq!(grant.workspace_sid.as_deref(), Some(local.workspace_sid.as_str()));
+    assert_eq!(grant.role.as_deref(), Some("worker"));
     assert!(twilio::token::verify_access_token(token, &local.auth_token, now).is_err());
+
+    // A supervisor's, for the SDK's Supervisor; there is no v1 one.
+    let supervisor = local.run(&[&args[..8], &["--role", "supervisor", "--json"]].concat()).await.json();
+    let claims =
+        twilio::token::verify_access_token(supervisor["token"].as_str().unwrap(), secret, now).unwrap();
+    assert_eq!(claims.grants.task_router.and_then(|g| g.role).as_deref(), Some("supervisor"));
+    let error = local.run(&["token", "ada", "--role", "supervisor"]).await.error();
+    assert!(error.contains("--sdk v2"), "{error}");
 
     let error = local.run(&["token", "ada", "--sdk", "v2"]).await.error();
     assert!(error.contains("--api-key") && error.contains("Keys"), "{error}");
