@@ -113,60 +113,35 @@ fn task_json(account_sid: &str, urls: &Urls, now: Timestamp, t: &Task) -> Vec<u8
     // Every URL is the workspaces' prefix (from the public base URL), then SIDs and fixed paths.
     let (workspaces, plain) = urls.workspaces();
     let workspaces = workspaces.as_bytes();
-    o.key("{\"account_sid\"");
-    o.str(account_sid);
-    o.key(",\"addons\"");
-    o.str(&t.addons);
-    o.key(",\"age\"");
-    o.int(t.age(now));
-    o.key(",\"assignment_status\"");
-    o.str(t.assignment_status.as_str());
-    o.key(",\"attributes\"");
-    o.str(&t.attributes);
-    o.key(",\"date_created\"");
-    o.date(t.date_created);
-    o.key(",\"date_updated\"");
-    o.date(t.date_updated);
-    o.key(",\"ignore_capacity\"");
-    o.raw(if t.ignore_capacity { "true" } else { "false" });
-    o.key(",\"links\":{\"reservations\"");
-    o.url(plain, &[workspaces, &ws, b"/Tasks/", &sid, b"/Reservations"]);
-    o.key(",\"task_queue\"");
-    o.opt(t.task_queue_sid, |o, q| o.url(plain, &[workspaces, &ws, b"/TaskQueues/", &q.text()]));
-    o.key(",\"workflow\"");
-    o.opt(t.workflow_sid, |o, w| o.url(plain, &[workspaces, &ws, b"/Workflows/", &w.text()]));
-    o.key(",\"workspace\"");
-    o.url(plain, &[workspaces, &ws]);
-    o.key("},\"priority\"");
-    o.int(t.priority);
-    o.key(",\"reason\"");
-    o.opt(t.reason.as_deref(), Json::str);
-    o.key(",\"routing_target\"");
-    o.opt(t.routing_target, Json::sid);
-    o.key(",\"sid\"");
-    o.sid(t.sid);
-    o.key(",\"task_channel_sid\"");
-    o.sid(t.task_channel_sid);
-    o.key(",\"task_channel_unique_name\"");
-    o.str(&t.task_channel_unique_name);
-    o.key(",\"task_queue_entered_date\"");
-    o.opt(t.task_queue_entered_date, Json::date);
-    o.key(",\"task_queue_friendly_name\"");
-    o.opt(t.task_queue_friendly_name.as_deref(), Json::str);
-    o.key(",\"task_queue_sid\"");
-    o.opt(t.task_queue_sid, Json::sid);
-    o.key(",\"timeout\"");
-    o.int(t.timeout);
-    o.key(",\"url\"");
-    o.url(plain, &[workspaces, &ws, b"/Tasks/", &sid]);
-    o.key(",\"virtual_start_time\"");
-    o.date(t.virtual_start_time);
-    o.key(",\"workflow_friendly_name\"");
-    o.opt(t.workflow_friendly_name.as_deref(), Json::str);
-    o.key(",\"workflow_sid\"");
-    o.opt(t.workflow_sid, Json::sid);
-    o.key(",\"workspace_sid\"");
-    o.sid(t.workspace_sid);
+    o.key("{\"account_sid\"").str(account_sid);
+    o.key(",\"addons\"").str(&t.addons);
+    o.key(",\"age\"").int(t.age(now));
+    o.key(",\"assignment_status\"").str(t.assignment_status.as_str());
+    o.key(",\"attributes\"").str(&t.attributes);
+    o.key(",\"date_created\"").date(t.date_created);
+    o.key(",\"date_updated\"").date(t.date_updated);
+    o.key(",\"ignore_capacity\"").raw(if t.ignore_capacity { "true" } else { "false" });
+    o.key(",\"links\":{\"reservations\"").url(plain, &[workspaces, &ws, b"/Tasks/", &sid, b"/Reservations"]);
+    o.key(",\"task_queue\"")
+        .opt(t.task_queue_sid, |o, q| o.url(plain, &[workspaces, &ws, b"/TaskQueues/", &q.text()]));
+    o.key(",\"workflow\"")
+        .opt(t.workflow_sid, |o, w| o.url(plain, &[workspaces, &ws, b"/Workflows/", &w.text()]));
+    o.key(",\"workspace\"").url(plain, &[workspaces, &ws]);
+    o.key("},\"priority\"").int(t.priority);
+    o.key(",\"reason\"").opt(t.reason.as_deref(), Json::str);
+    o.key(",\"routing_target\"").opt(t.routing_target, Json::sid);
+    o.key(",\"sid\"").sid(t.sid);
+    o.key(",\"task_channel_sid\"").sid(t.task_channel_sid);
+    o.key(",\"task_channel_unique_name\"").str(&t.task_channel_unique_name);
+    o.key(",\"task_queue_entered_date\"").opt(t.task_queue_entered_date, Json::date);
+    o.key(",\"task_queue_friendly_name\"").opt(t.task_queue_friendly_name.as_deref(), Json::str);
+    o.key(",\"task_queue_sid\"").opt(t.task_queue_sid, Json::sid);
+    o.key(",\"timeout\"").int(t.timeout);
+    o.key(",\"url\"").url(plain, &[workspaces, &ws, b"/Tasks/", &sid]);
+    o.key(",\"virtual_start_time\"").date(t.virtual_start_time);
+    o.key(",\"workflow_friendly_name\"").opt(t.workflow_friendly_name.as_deref(), Json::str);
+    o.key(",\"workflow_sid\"").opt(t.workflow_sid, Json::sid);
+    o.key(",\"workspace_sid\"").sid(t.workspace_sid);
     o.raw("}");
     o.0
 }
@@ -180,10 +155,11 @@ impl Json {
         self.0.extend_from_slice(text.as_bytes());
     }
 
-    /// A key with what comes before it (`,"name"`), then the `:`.
-    fn key(&mut self, text: &str) {
+    /// A key with what comes before it (`,"name"`), then the `:`; the value follows on the same line.
+    fn key(&mut self, text: &str) -> &mut Json {
         self.raw(text);
         self.0.push(b':');
+        self
     }
 
     fn str(&mut self, value: &str) {
