@@ -55,14 +55,24 @@ pub(super) struct Writer<'c> {
     wal: WalGrowth,
     begin: rusqlite::Statement<'c>,
     commit: rusqlite::Statement<'c>,
+    records: RecordStatements<'c>,
+    /// The events of the transaction being written, not yet in `event_chunks`.
+    chunk: Chunk,
+    log: LogStatements<'c>,
+    meta: rusqlite::Statement<'c>,
+}
+
+/// The statements on `records`: a resource per row, found by its `seq` ([`RowIndex`]).
+struct RecordStatements<'c> {
     insert: rusqlite::Statement<'c>,
     update: rusqlite::Statement<'c>,
     delete: rusqlite::Statement<'c>,
-    /// The events of the transaction being written, not yet in `event_chunks`.
-    chunk: Chunk,
+}
+
+/// The statements on the event log: its rows (`event_chunks`) and how far pruning has gone (`store_state`).
+struct LogStatements<'c> {
     insert_chunk: rusqlite::Statement<'c>,
     update_chunk: rusqlite::Statement<'c>,
-    meta: rusqlite::Statement<'c>,
     first_kept: rusqlite::Statement<'c>,
     prune_before: rusqlite::Statement<'c>,
     max_seq: rusqlite::Statement<'c>,
@@ -154,26 +164,30 @@ impl<'c> Writer<'c> {
             // IMMEDIATE takes the write lock at the start, so a transaction never fails half-way for a lock.
             begin: conn.prepare("BEGIN IMMEDIATE")?,
             commit: conn.prepare("COMMIT")?,
-            insert: conn.prepare("INSERT INTO records (seq, kind, key, value) VALUES (?1, ?2, ?3, ?4)")?,
-            update: conn.prepare("UPDATE records SET value = ?2 WHERE seq = ?1")?,
-            delete: conn.prepare("DELETE FROM records WHERE seq = ?1")?,
+            records: RecordStatements {
+                insert: conn.prepare("INSERT INTO records (seq, kind, key, value) VALUES (?1, ?2, ?3, ?4)")?,
+                update: conn.prepare("UPDATE records SET value = ?2 WHERE seq = ?1")?,
+                delete: conn.prepare("DELETE FROM records WHERE seq = ?1")?,
+            },
             chunk: Chunk::default(),
-            insert_chunk: conn.prepare(INSERT_CHUNK)?,
-            update_chunk: conn.prepare("UPDATE event_chunks SET value = ?2 WHERE last_seq = ?1")?,
+            log: LogStatements {
+                insert_chunk: conn.prepare(INSERT_CHUNK)?,
+                update_chunk: conn.prepare("UPDATE event_chunks SET value = ?2 WHERE last_seq = ?1")?,
+                // Walks the log from the oldest row and stops at the first one holding an event to keep: the
+                // cost is the number of rows dropped, not the size of the log.
+                first_kept: conn.prepare(
+                    "SELECT last_seq, value FROM event_chunks WHERE max_at_ms >= ?1 ORDER BY last_seq LIMIT 1",
+                )?,
+                prune_before: conn.prepare("DELETE FROM event_chunks WHERE last_seq < ?1")?,
+                max_seq: conn.prepare("SELECT max(last_seq) FROM event_chunks WHERE last_seq < ?1")?,
+                pruned_through: conn.prepare(
+                    "INSERT INTO store_state (key, value) VALUES ('pruned_through', ?1) \
+                     ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
+                )?,
+            },
             meta: conn.prepare(
                 "INSERT INTO meta (key, value) VALUES (?1, ?2) \
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            )?,
-            // Walks the log from the oldest row and stops at the first one holding an event to keep: the cost
-            // is the number of rows dropped, not the size of the log.
-            first_kept: conn.prepare(
-                "SELECT last_seq, value FROM event_chunks WHERE max_at_ms >= ?1 ORDER BY last_seq LIMIT 1",
-            )?,
-            prune_before: conn.prepare("DELETE FROM event_chunks WHERE last_seq < ?1")?,
-            max_seq: conn.prepare("SELECT max(last_seq) FROM event_chunks WHERE last_seq < ?1")?,
-            pruned_through: conn.prepare(
-                "INSERT INTO store_state (key, value) VALUES ('pruned_through', ?1) \
-                 ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
             )?,
         })
     }
@@ -268,7 +282,7 @@ impl<'c> Writer<'c> {
                 self.apply(&mut rows, write)?;
             }
         }
-        self.chunk.insert(&mut self.insert_chunk)?;
+        self.chunk.insert(&mut self.log.insert_chunk)?;
         self.commit.execute([])?;
         self.rows = Some(rows);
         Ok(())
@@ -286,20 +300,20 @@ impl<'c> Writer<'c> {
                     }
                 };
                 let updated = match rows.find(kind, key) {
-                    Some(seq) => self.update.execute(params![seq, value])? == 1,
+                    Some(seq) => self.records.update.execute(params![seq, value])? == 1,
                     None => false,
                 };
                 // Not found, or (the file changed behind the index, e.g. by hand) its row is gone: a new row.
                 if !updated {
                     let seq = rows.next;
-                    self.insert.execute(params![seq, kind, key, value])?;
+                    self.records.insert.execute(params![seq, kind, key, value])?;
                     rows.next += 1;
                     rows.insert(kind, key, seq);
                 }
             }
             Write::Delete { kind, key } => {
                 if let Some(seq) = rows.find(kind, key) {
-                    self.delete.execute([seq])?;
+                    self.records.delete.execute([seq])?;
                     rows.remove(kind, key);
                 }
             }
@@ -309,7 +323,7 @@ impl<'c> Writer<'c> {
                     Value::Later(encode) => self.chunk.push(*seq, *at_ms, &encode()),
                 };
                 if self.chunk.is_full() {
-                    self.chunk.insert(&mut self.insert_chunk)?;
+                    self.chunk.insert(&mut self.log.insert_chunk)?;
                 }
             }
             Write::Meta { key, value } => {
@@ -317,18 +331,19 @@ impl<'c> Writer<'c> {
             }
             Write::PruneEvents { before_ms } => {
                 // The events of this transaction so far are part of the log being pruned.
-                self.chunk.insert(&mut self.insert_chunk)?;
+                self.chunk.insert(&mut self.log.insert_chunk)?;
                 // The row holding the first event to keep; every row before it goes whole.
                 let boundary: Option<(i64, Vec<u8>)> = self
+                    .log
                     .first_kept
                     .query_row([before_ms], |row| Ok((row.get(0)?, chunk_bytes(row, 1)?.to_vec())))
                     .optional()?;
                 // With nothing to keep, everything goes (the bound is above any seq).
                 let keep_from = boundary.as_ref().map_or(i64::MAX, |(last_seq, _)| *last_seq);
                 let mut dropped_through: Option<i64> =
-                    self.max_seq.query_row([keep_from], |row| row.get(0))?;
+                    self.log.max_seq.query_row([keep_from], |row| row.get(0))?;
                 if dropped_through.is_some() {
-                    self.prune_before.execute([keep_from])?;
+                    self.log.prune_before.execute([keep_from])?;
                 }
                 // In the boundary row, the events before the first one to keep go too.
                 if let Some((last_seq, stored)) = boundary {
@@ -341,12 +356,12 @@ impl<'c> Writer<'c> {
                         }
                         // The row's last event is kept, and so is its latest (every event dropped is older than
                         // the bound, which the latest is not): the row keeps its key and its `max_at_ms`.
-                        self.update_chunk.execute(params![last_seq, kept.pack()?])?;
+                        self.log.update_chunk.execute(params![last_seq, kept.pack()?])?;
                         dropped_through = Some(events[old - 1].seq as i64);
                     }
                 }
                 if let Some(through) = dropped_through {
-                    self.pruned_through.execute([through])?;
+                    self.log.pruned_through.execute([through])?;
                 }
             }
         }
