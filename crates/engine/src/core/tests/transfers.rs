@@ -258,3 +258,26 @@ fn transfers_that_cannot_be_made_are_refused_and_change_nothing() {
         assert!(err.to_string().contains("cancel the transfer first"), "{end}: {err}");
     }
 }
+
+#[test]
+fn a_transfer_under_way_survives_a_restart_and_completes_after_it() {
+    let (mut d, r, _, ada) = on_call_ada_free();
+    let tr = made(transfer(&mut d, at(5), &r, ada, None).unwrap());
+    let records: Vec<(String, String, Vec<u8>)> = d
+        .core
+        .take_changes()
+        .into_iter()
+        .filter_map(|c| Some((c.kind.to_string(), c.key, c.value?.encode())))
+        .collect();
+    let config = CoreConfig::default();
+    let account = d.core.account_sid();
+    let core =
+        Core::restore(account, Box::new(SequentialSids::new()), config, records, d.core.last_event_seq());
+    let mut d = Demo { core: core.unwrap(), ws: d.ws };
+    assert_eq!(reservation(&d, r.sid).outgoing_transfer.as_deref(), Some(&tr), "the transfer came back");
+    let offer = newest(&d, r.task_sid);
+    assert_eq!((offer.worker_sid, offer.transferred_from), (ada, Some(r.sid)));
+    d.update_reservation(at(6), &offer, status("accepted")).unwrap();
+    assert!(d.types().contains(&"task.transfer-completed"));
+    assert_eq!(reservation(&d, r.sid).reservation_status, ReservationStatus::Wrapping);
+}
