@@ -22,6 +22,13 @@ fn grant(ws: &str, wk: &str) -> TaskRouterGrant {
     TaskRouterGrant { workspace_sid: Some(ws.into()), worker_sid: Some(wk.into()), role: None }
 }
 
+/// An AccessToken for `ws` whose grant has `role` and names worker `wk` if given (a workspace token,
+/// role `admin`, names none), valid for an hour from [`NOW`].
+pub(crate) fn role_token(ws: &str, wk: Option<&str>, role: &str) -> String {
+    let grant = TaskRouterGrant { worker_sid: wk.map(Into::into), role: Some(role.into()), ..grant(ws, "") };
+    AccessToken::new(ACCOUNT, KEY, TOKEN).task_router_grant(grant).to_jwt(NOW).unwrap()
+}
+
 /// A worker's AccessToken as the SDK gets it, valid for `ttl` seconds from [`NOW`].
 fn token(ws: &str, wk: &str, ttl: u64) -> String {
     AccessToken::new(ACCOUNT, KEY, TOKEN)
@@ -36,7 +43,7 @@ fn ws_url(app: &TestApp, query: &str) -> String {
     format!("{}/v1/wschannels?{query}", app.base.replacen("http", "ws", 1))
 }
 
-async fn connect(app: &TestApp, token: &str, extra: &str) -> Socket {
+pub(crate) async fn connect(app: &TestApp, token: &str, extra: &str) -> Socket {
     let url = ws_url(app, &format!("token={token}&closeExistingSessions=false&clientVersion=2.1.1{extra}"));
     tokio_tungstenite::connect_async(url).await.unwrap().0
 }
@@ -82,7 +89,7 @@ async fn envelope(app: &TestApp, body: Value, headers: &[(&str, &str)]) -> (u16,
     crate::helpers::read(response).await
 }
 
-async fn call(app: &TestApp, token: &str, method: &str, url: &str, params: Value) -> (u16, Value) {
+pub(crate) async fn call(app: &TestApp, token: &str, method: &str, url: &str, params: Value) -> (u16, Value) {
     envelope(app, json!({ "url": url, "method": method, "params": params, "token": token }), &[]).await
 }
 
@@ -523,8 +530,7 @@ async fn a_supervisors_token_sets_another_workers_activity_and_attributes() {
     let app = app().await;
     let (ws, a, b) = call_centre(&app).await;
     let offline = app.activity(&ws, "Offline").await;
-    let grant = TaskRouterGrant { role: Some("supervisor".into()), ..grant(&ws, &b) };
-    let supervisor = AccessToken::new(ACCOUNT, KEY, TOKEN).task_router_grant(grant).to_jwt(NOW).unwrap();
+    let supervisor = role_token(&ws, Some(&b), "supervisor");
     let on_a = format!("Workspaces/{ws}/Workers/{a}");
     // The SDK's Supervisor sends its own worker's version as If-Match: not A's, and not checked for A.
     let set = |params: Value| json!({"url": on_a, "method": "POST", "params": params, "token": supervisor});

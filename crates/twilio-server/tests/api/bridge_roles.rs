@@ -3,26 +3,9 @@
 //! (`Supervisor.monitor`), and a worker's token does neither.
 
 use serde_json::{json, Value};
-use twilio::token::{AccessToken, TaskRouterGrant};
 
-use crate::helpers::{spawn_app, TestApp, ACCOUNT, TOKEN};
-
-/// An AccessToken for `ws` with `role`, naming worker `wk` if given, minted at the tests' engine clock.
-pub(crate) fn token(ws: &str, wk: Option<&str>, role: &str) -> String {
-    let grant = TaskRouterGrant {
-        workspace_sid: Some(ws.into()),
-        worker_sid: wk.map(Into::into),
-        role: Some(role.into()),
-    };
-    let key = "SK00000000000000000000000000000009";
-    AccessToken::new(ACCOUNT, key, TOKEN).task_router_grant(grant).to_jwt(1_700_000_000).unwrap()
-}
-
-pub(crate) async fn call(app: &TestApp, token: &str, method: &str, url: &str, params: Value) -> (u16, Value) {
-    let body = json!({ "url": url, "method": method, "params": params, "token": token });
-    let response = app.client.post(app.url("/v1/wschannels")).body(body.to_string()).send().await.unwrap();
-    crate::helpers::read(response).await
-}
+use crate::bridge::{call, role_token as token};
+use crate::helpers::{spawn_app, TestApp, ACCOUNT};
 
 /// [`call`], asserting its status; answers the body.
 pub(crate) async fn call_expecting(

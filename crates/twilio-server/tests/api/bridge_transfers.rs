@@ -2,15 +2,15 @@
 //! answers, the transfer events on the transferring worker's channel, the transfer on the new worker's
 //! reservation, and the refusals.
 
-use serde_json::{json, Value};
+use serde_json::json;
 
-use crate::bridge::{wait_for, Socket};
-use crate::bridge_roles::{call, call_expecting, message, token};
+use crate::bridge::{call, connect, role_token as token, wait_for, Socket};
+use crate::bridge_roles::{call_expecting, message};
 use crate::helpers::{spawn_app, TestApp};
 
+/// A worker's channel, past its `init`.
 async fn channel(app: &TestApp, token: &str) -> Socket {
-    let url = format!("{}/v1/wschannels?token={token}", app.base.replacen("http", "ws", 1));
-    let mut socket = tokio_tungstenite::connect_async(url).await.unwrap().0;
+    let mut socket = connect(app, token, "").await;
     wait_for(&mut socket, "init").await;
     socket
 }
@@ -102,7 +102,6 @@ async fn a_warm_transfer_to_a_worker_through_the_envelope_and_both_channels() {
     assert!(message(&body).contains("complete"), "{body}");
     let (_, task) = app.get(&format!("/v1/Workspaces/{ws}/Tasks/{wt}")).await;
     assert_eq!(task["assignment_status"], "assigned");
-    let _: Value = task;
 }
 
 #[tokio::test]
