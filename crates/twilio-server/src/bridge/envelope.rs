@@ -220,7 +220,8 @@ impl Call<'_> {
         match self.grant {
             Grant::Worker(b) => Ok(b.worker_sid),
             Grant::Workspace(_) => Err(forbidden(
-                "the token is a workspace token (role admin, no worker_sid); this call acts as a worker"
+                "the token is a workspace token (role admin, no worker_sid), and this call acts as a worker: \
+                 use a token whose TaskRouter grant names the worker"
                     .into(),
             )),
         }

@@ -107,12 +107,9 @@ pub(crate) fn params(p: &mut Params, view: View) -> ApiResult<UpdateReservationP
         redirect_url: p.str("RedirectUrl"),
         redirect_accept: p.bool("RedirectAccept"),
         // The spec has the supervise instruction's parameters on the task's view only; on the worker's they
-        // are unknown parameters.
+        // are unknown parameters. Their values are the engine's to check.
         supervisor: if matches!(view, View::Task(_)) { p.str("Supervisor") } else { None },
-        supervisor_mode: match view {
-            View::Task(_) => p.choice("SupervisorMode", &["monitor", "whisper", "barge"])?,
-            View::Worker(_) => None,
-        },
+        supervisor_mode: if matches!(view, View::Task(_)) { p.str("SupervisorMode") } else { None },
     };
     p.ignore(MEDIA_OPTIONS);
     p.ignore(IGNORED);
