@@ -164,15 +164,21 @@ impl Space {
         }
     }
 
-    fn eligible(&self, t: &Task, attrs: &TaskAttrs, target: Option<&Target>, w: &Worker) -> bool {
-        // A worker already on the task (offered it, or handling it while it is transferred) is not offered it.
+    /// Whether worker `w` could be offered task `t` now, whatever the target's expression: not already on
+    /// the task (offered it, or handling it while it is transferred), available, with room on its channel
+    /// (unless the task ignores capacity for it). What routing checks first, and a transfer before it starts.
+    pub(crate) fn can_take(&self, t: &Task, w: &Worker) -> bool {
         let reservations = self.task_reservations.get(&t.sid).into_iter().flatten();
         let on_it = |r: &Reservation| r.worker_sid == w.sid && r.reservation_status.is_active();
         if reservations.filter_map(|r| self.reservations.get(r)).any(on_it) {
             return false;
         }
         let bypass = t.ignore_capacity && t.routing_target == Some(w.sid);
-        if !bypass && (!w.available || !self.has_capacity(w.sid, Some(t.task_channel_sid))) {
+        bypass || (w.available && self.has_capacity(w.sid, Some(t.task_channel_sid)))
+    }
+
+    fn eligible(&self, t: &Task, attrs: &TaskAttrs, target: Option<&Target>, w: &Worker) -> bool {
+        if !self.can_take(t, w) {
             return false;
         }
         if let Some(expr) = target.and_then(|t| t.expression.as_ref()) {

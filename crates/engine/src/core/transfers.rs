@@ -178,13 +178,13 @@ impl Space {
         if t.task_queue_sid.is_none() {
             return Err(Error::illegal(format!("Cannot transfer task {task}: it is in no task queue")));
         }
-        if let Some(w) = self.workers.get(&to) {
-            if !w.available || !self.has_capacity(to, Some(t.task_channel_sid)) {
-                return Err(Error::illegal(format!(
-                    "Cannot transfer task {task} to worker {to}: it is {} and cannot take the task now",
-                    if w.available { "busy" } else { &w.activity_name }
-                )));
-            }
+        // The offer must be one routing will make: else the task would wait for a worker who cannot take it.
+        if let Some(w) = self.workers.get(&to).filter(|w| !self.can_take(t, w)) {
+            return Err(Error::illegal(format!(
+                "Cannot transfer task {task} to worker {to}: it is {} and cannot take the task now; transfer \
+                 to a task queue to let its next worker take it",
+                if w.available { "busy" } else { &w.activity_name }
+            )));
         }
         let attributes = match p.attributes {
             Some(text) => {
