@@ -14,7 +14,7 @@
 
 use axum::http::StatusCode;
 use engine::{Prefix, Sid, Timestamp};
-use twilio::token::{verify_access_token_signature, verify_worker_token, TokenError};
+use twilio::token::{unverified_issuer, verify_access_token_signature, verify_worker_token, TokenError};
 
 use crate::{ApiError, ApiResult, ServerState};
 
@@ -134,16 +134,6 @@ pub(super) async fn verify_grant(state: &ServerState, token: &str, now: Timestam
         Err(e) => return Err(unauthorized(e)),
     };
     Ok(grant)
-}
-
-/// The `iss` claim, read before the signature is checked, only to choose the key to check it with.
-fn unverified_issuer(token: &str) -> Option<String> {
-    use base64::Engine as _;
-    let payload = token.split('.').nth(1)?;
-    let bytes =
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
-    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    claims.get("iss")?.as_str().map(str::to_owned)
 }
 
 fn parse(value: &str, prefix: Prefix) -> ApiResult<Sid> {

@@ -203,3 +203,16 @@ fn access_token_omits_unset_grant_keys() -> Result<(), TokenError> {
     assert_eq!(part(&token, 1)["grants"], json!({}));
     Ok(())
 }
+
+#[test]
+fn the_issuer_is_read_before_the_signature_only_to_choose_the_key() {
+    let key = "SK00000000000000000000000000000009";
+    let token =
+        AccessToken::new("AC00000000000000000000000000000001", key, "secret").to_jwt(1_700_000_000).unwrap();
+    assert_eq!(unverified_issuer(&token).as_deref(), Some(key));
+    // Read, not trusted: a token signed with another secret still names its issuer, and fails verification.
+    assert!(verify_access_token(&token, "another secret", 1_700_000_000).is_err());
+    for bad in ["", "a.b", "a.!!!.c", "a.e30.c"] {
+        assert_eq!(unverified_issuer(bad), None, "{bad}");
+    }
+}
