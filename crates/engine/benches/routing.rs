@@ -74,12 +74,7 @@ fn centre(workers: usize) -> Centre {
             ..Default::default()
         };
         let queue = create(&mut core, Command::CreateTaskQueue { workspace_sid: workspace, params });
-        let config = format!(r#"{{"task_routing":{{"filters":[],"default_filter":{{"queue":"{queue}"}}}}}}"#);
-        let params = WorkflowParams {
-            friendly_name: Some(format!("team{q}")),
-            configuration: Some(config),
-            ..Default::default()
-        };
+        let params = WorkflowParams::to_queue(format!("team{q}"), queue);
         workflows.push(create(&mut core, Command::CreateWorkflow { workspace_sid: workspace, params }));
     }
     for w in 0..workers {

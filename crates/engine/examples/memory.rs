@@ -106,12 +106,9 @@ fn main() {
         ..Default::default()
     };
     let queue = create(&mut core, now, Command::CreateTaskQueue { workspace_sid: ws, params });
-    let config = format!(r#"{{"task_routing":{{"default_filter":{{"queue":"{queue}"}}}}}}"#);
     let params = WorkflowParams {
-        friendly_name: Some("support".into()),
-        configuration: Some(config),
         task_reservation_timeout: Some(86_400),
-        ..Default::default()
+        ..WorkflowParams::to_queue("support", queue)
     };
     let workflow = create(&mut core, now, Command::CreateWorkflow { workspace_sid: ws, params });
     create_many(&mut core, now, workers, |w| Command::CreateWorker {

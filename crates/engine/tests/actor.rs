@@ -133,13 +133,8 @@ async fn call_centre(handle: &Handle) -> (Sid, Sid, Sid) {
         ..Default::default()
     };
     let queue = create(handle, Command::CreateTaskQueue { workspace_sid: ws, params }).await;
-    let config = format!(r#"{{"task_routing":{{"default_filter":{{"queue":"{queue}"}}}}}}"#);
-    let params = WorkflowParams {
-        friendly_name: Some("support".into()),
-        configuration: Some(config),
-        task_reservation_timeout: Some(10),
-        ..Default::default()
-    };
+    let params =
+        WorkflowParams { task_reservation_timeout: Some(10), ..WorkflowParams::to_queue("support", queue) };
     let workflow = create(handle, Command::CreateWorkflow { workspace_sid: ws, params }).await;
     let params = WorkerParams {
         friendly_name: Some("charles".into()),

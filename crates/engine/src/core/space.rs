@@ -324,17 +324,7 @@ impl Space {
                     ..Default::default()
                 },
             )?;
-            let config =
-                format!(r#"{{"task_routing":{{"filters":[],"default_filter":{{"queue":"{}"}}}}}}"#, q.sid);
-            sp.create_workflow(
-                out,
-                now,
-                WorkflowParams {
-                    friendly_name: Some("Default Fifo Workflow".into()),
-                    configuration: Some(config),
-                    ..Default::default()
-                },
-            )?;
+            sp.create_workflow(out, now, WorkflowParams::to_queue("Default Fifo Workflow", q.sid))?;
         }
         Ok(sp)
     }
