@@ -144,18 +144,21 @@ mod tests {
     use crate::store::tests::*;
     use crate::store::*;
 
+    /// The records table as version 2 declared it: keyed by kind and key, values as text.
+    const V2_RECORDS: &str = "CREATE TABLE records (kind TEXT NOT NULL, key TEXT NOT NULL, \
+        value TEXT NOT NULL, PRIMARY KEY (kind, key)) WITHOUT ROWID";
+    /// The records table as version 3 declared it: in write order, values declared (and stored) as text.
+    const V3_RECORDS: &str = "CREATE TABLE records (seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, \
+        key TEXT NOT NULL, value TEXT NOT NULL)";
+
     #[test]
     fn a_version_2_store_is_converted_and_keeps_its_records() {
         let dir = TempDir::new("v2");
-        old_store(
-            dir.path(),
-            2,
-            "CREATE TABLE records (kind TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, \
-                 PRIMARY KEY (kind, key)) WITHOUT ROWID",
+        let rows =
             "INSERT INTO records VALUES ('worker', 'WK1', 'w'), ('task', 'WT2', 't2'), ('task', 'WT1', 't1');
              INSERT INTO events VALUES (7, 100, x'01');
-             INSERT INTO meta VALUES ('auth_token', 'secret')",
-        );
+             INSERT INTO meta VALUES ('auth_token', 'secret')";
+        old_store(dir.path(), 2, V2_RECORDS, rows);
         let store = Store::open(dir.path()).unwrap();
         let loaded = store.load().unwrap();
         let keys: Vec<_> = loaded.records.iter().map(|r| (r.kind.as_str(), r.key.as_str())).collect();
@@ -176,14 +179,9 @@ mod tests {
     #[test]
     fn a_version_3_store_is_upgraded_and_reads_its_text_values_beside_new_binary_ones() {
         let dir = TempDir::new("v3");
-        // Version 3 declared the values as text and stored them as text.
-        old_store(
-            dir.path(),
-            3,
-            "CREATE TABLE records (seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, key TEXT NOT NULL, \
-                 value TEXT NOT NULL)",
-            "INSERT INTO records (kind, key, value) VALUES ('task', 'WT1', '{\"sid\":1}'), ('worker', 'WK1', 'w')",
-        );
+        let rows = "INSERT INTO records (kind, key, value) \
+            VALUES ('task', 'WT1', '{\"sid\":1}'), ('worker', 'WK1', 'w')";
+        old_store(dir.path(), 3, V3_RECORDS, rows);
         let store = Store::open(dir.path()).unwrap();
         let binary = vec![1, 0, 0xff, 0x7b];
         write(
