@@ -16,6 +16,11 @@ use crate::helpers::{get, local_env, Proc, Socket};
 /// How long the server may take to close a connection it should close.
 const PATIENCE: Duration = Duration::from_secs(30);
 
+/// `trworker serve` in a data directory of its own, with `env` set.
+fn serve(what: &str, env: &[(&str, &str)]) -> (crate::helpers::TempDir, Proc) {
+    Proc::start_in(what, &["serve"], env)
+}
+
 async fn connect(proc: &Proc) -> TcpStream {
     TcpStream::connect(proc.base.trim_start_matches("http://")).await.expect("connect")
 }
@@ -54,9 +59,8 @@ async fn close_code(socket: &mut Socket) -> Option<u16> {
 
 #[tokio::test]
 async fn silent_slow_and_idle_connections_are_closed() {
-    let (_dir, server) = Proc::start_in(
+    let (_dir, server) = serve(
         "limits-timeouts",
-        &["serve"],
         &[("TRWORKER_HEADER_TIMEOUT_SECONDS", "1"), ("TRWORKER_IDLE_TIMEOUT_SECONDS", "2")],
     );
     // Connects and sends nothing.
@@ -80,7 +84,7 @@ async fn silent_slow_and_idle_connections_are_closed() {
 
 #[tokio::test]
 async fn connections_over_the_cap_get_503_and_the_server_recovers() {
-    let (_dir, server) = Proc::start_in("limits-cap", &["serve"], &[("TRWORKER_MAX_CONNECTIONS", "4")]);
+    let (_dir, server) = serve("limits-cap", &[("TRWORKER_MAX_CONNECTIONS", "4")]);
     let mut held = Vec::new();
     for _ in 0..4 {
         let mut stream = connect(&server).await;
@@ -113,7 +117,7 @@ async fn connections_over_the_cap_get_503_and_the_server_recovers() {
 
 #[tokio::test]
 async fn an_oversized_request_head_gets_431() {
-    let (_dir, server) = Proc::start_in("limits-head", &["serve"], &[]);
+    let (_dir, server) = serve("limits-head", &[]);
     let mut stream = connect(&server).await;
     let huge = "a".repeat(100 * 1024);
     let request = format!("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: {huge}\r\n\r\n");
@@ -126,9 +130,8 @@ async fn an_oversized_request_head_gets_431() {
 
 #[tokio::test]
 async fn a_websocket_must_say_a_small_hello_in_time() {
-    let (_dir, server) = Proc::start_in(
+    let (_dir, server) = serve(
         "limits-ws",
-        &["serve"],
         &[("TRWORKER_WS_HELLO_TIMEOUT_SECONDS", "1"), ("TRWORKER_WS_MAX_MESSAGE_BYTES", "4096")],
     );
     let url = format!("{}/api/ws", server.base.replacen("http", "ws", 1));
