@@ -55,8 +55,25 @@ fn text(status: StatusCode, body: String) -> Response {
     response
 }
 
-fn zero(status: StatusCode) -> Response {
-    text(status, "0".to_owned())
+/// A legacy program's failure. The seed answered `0` whatever went wrong; the status code says what.
+struct Zero(StatusCode);
+
+impl From<StatusCode> for Zero {
+    fn from(status: StatusCode) -> Self {
+        Zero(status)
+    }
+}
+
+impl From<AppError> for Zero {
+    fn from(error: AppError) -> Self {
+        Zero(error.status())
+    }
+}
+
+impl IntoResponse for Zero {
+    fn into_response(self) -> Response {
+        text(self.0, "0".to_owned())
+    }
 }
 
 /// The seed's activity list line.
@@ -70,14 +87,11 @@ pub(crate) fn activities_line(workspace: &snapshot::WorkspaceView) -> String {
     fields.join(":")
 }
 
-async fn activities(State(state): State<AppState>) -> Response {
-    match snapshot::workspace(&state).await {
-        Ok(workspace) => text(StatusCode::OK, activities_line(&workspace)),
-        Err(error) => {
-            tracing::warn!(%error, "getTrActivites.php failed");
-            zero(error.status())
-        }
-    }
+async fn activities(State(state): State<AppState>) -> Result<Response, Zero> {
+    let workspace = snapshot::workspace(&state)
+        .await
+        .inspect_err(|error| tracing::warn!(%error, "getTrActivites.php failed"))?;
+    Ok(text(StatusCode::OK, activities_line(&workspace)))
 }
 
 #[derive(Deserialize)]
@@ -96,7 +110,7 @@ async fn generate_token(
     match api::sign_in(&state, ip, &query.clientid, &query.token_password).await {
         Ok(signed_in) => text(StatusCode::OK, signed_in.token),
         Err(error) => {
-            let mut response = zero(error.status());
+            let mut response = Zero(error.status()).into_response();
             if let AppError::RateLimited { retry_after } = error {
                 if let Ok(value) = HeaderValue::from_str(&retry_after.to_string()) {
                     response.headers_mut().insert(header::RETRY_AFTER, value);
@@ -177,48 +191,40 @@ async fn conference_end(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(query): Query<LegacyQuery>,
-) -> Response {
-    let worker = match query.worker(&state, &headers, &query.conference_name) {
-        Ok(worker) => worker,
-        Err(status) => return zero(status),
+) -> Result<Response, Zero> {
+    let worker = query.worker(&state, &headers, &query.conference_name)?;
+    let body = match api::end_conference_of(&state, worker.as_deref(), &query.conference_name).await {
+        Ok(conference) => format!("Ended conference {}.\n", conference.sid),
+        Err(AppError::NotFound(_)) => "Conference not found.\n".to_owned(),
+        Err(error) => return Err(error.into()),
     };
-    match api::end_conference_of(&state, worker.as_deref(), &query.conference_name).await {
-        Ok(conference) => text(StatusCode::OK, format!("Ended conference {}.\n", conference.sid)),
-        Err(AppError::NotFound(_)) => text(StatusCode::OK, "Conference not found.\n".to_owned()),
-        Err(error) => zero(error.status()),
-    }
+    Ok(text(StatusCode::OK, body))
 }
 
 async fn task_fix(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(query): Query<LegacyQuery>,
-) -> Response {
-    let worker = match query.worker(&state, &headers, &query.task_sid) {
-        Ok(worker) => worker,
-        Err(status) => return zero(status),
-    };
+) -> Result<Response, Zero> {
+    let worker = query.worker(&state, &headers, &query.task_sid)?;
     if !twilio::models::is_sid("WT", &query.task_sid) {
-        return zero(StatusCode::BAD_REQUEST);
+        return Err(Zero(StatusCode::BAD_REQUEST));
     }
     if let Some(worker) = &worker {
-        if let Err(error) = api::own_task(&state, worker, &query.task_sid).await {
-            return zero(error.status());
-        }
+        api::own_task(&state, worker, &query.task_sid).await?;
     }
-    let before = match state.client().fetch_task(&query.task_sid).await {
-        Ok(task) => task,
-        Err(error) => return zero(AppError::upstream("read the task", error).status()),
-    };
+    let before = state
+        .client()
+        .fetch_task(&query.task_sid)
+        .await
+        .map_err(|error| AppError::upstream("read the task", error))?;
     let status = before.assignment_status.as_ref().map(|s| s.as_str().to_owned()).unwrap_or_default();
     let mut body = format!("Task assignmentStatus: {status}.\n");
     if status == "wrapping" {
-        match wrapup::fix_task(&state, &query.task_sid).await {
-            Ok(_) => body.push_str("Task assignmentStatus set to: completed.\n"),
-            Err(error) => return zero(error.status()),
-        }
+        wrapup::fix_task(&state, &query.task_sid).await?;
+        body.push_str("Task assignmentStatus set to: completed.\n");
     }
-    text(StatusCode::OK, body)
+    Ok(text(StatusCode::OK, body))
 }
 
 /// `host[:port]` of an origin `scheme://host[:port]`.
