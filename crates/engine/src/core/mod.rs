@@ -112,20 +112,10 @@ macro_rules! resources {
     };
 }
 
-resources!(
-    Workspace,
-    Activity,
-    TaskChannel,
-    Worker,
-    WorkerChannel,
-    TaskQueue,
-    Workflow,
-    Task,
-    Reservation,
-    Conference,
-    Participant,
-    ApiKey,
-);
+resources! {
+    Workspace, Activity, TaskChannel, Worker, WorkerChannel, TaskQueue, Workflow, Task, Reservation,
+    Conference, Participant, ApiKey,
+}
 
 /// A resource a command answers with: one variant of [`Reply`], for a caller that knows which to expect.
 pub trait FromReply: Sized {
