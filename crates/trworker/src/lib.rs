@@ -14,6 +14,8 @@
 //!   listener with a shutdown signal: used by the CLI, the benchmark example and the test harnesses.
 //! - [`ops`]: the ops commands (`workers`, `tasks`, `conferences`, `call`, `setup`, `token`), which talk to
 //!   TaskRouter only through the `twilio` client, so they work against Twilio and the local engine alike.
+//! - `web/` (beside `src/`): the worker page and the supervisor page, plain ES modules embedded in the binary
+//!   by `app::assets`; `web/app.js` opens with the list of the worker page's modules.
 
 pub mod app;
 pub mod cli;

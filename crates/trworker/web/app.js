@@ -1,11 +1,16 @@
 // The worker page: wiring between the API, the live connection, the ring tone and the DOM.
 //
 // Layout of the page's modules:
-// - api.js:  JSON API calls and the signed-in session (token in sessionStorage, refresh before expiry);
-// - live.js: the WebSocket, its hello, reconnect with backoff, sequence numbers;
-// - ring.js: the Web Audio ring tone and desktop notifications;
-// - view.js: building cards and log lines as text, timers;
-// - app.js:  this file: the state the page shows, rendering it, and the worker's actions.
+// - api.js:        JSON API calls and the signed-in session (token in sessionStorage, refresh before expiry);
+// - live.js:       the WebSocket, its hello, reconnect with backoff, sequence numbers (kept across a reload);
+// - cards.js:      cards shown by key, built anew only when what they show changes;
+// - connection.js: the connection pill (the page's connection, and the server's link to TaskRouter);
+// - desk.js:       the activity buttons and the missed-call banner;
+// - ring.js:       the Web Audio ring tone and desktop notifications;
+// - view.js:       building cards, log lines and alerts as text, timers;
+// - wrapup.js:     wrap-up forms: drafts kept per task, the room left for notes;
+// - log.js:        the Activity panel's lines and raw events, kept across a reload;
+// - app.js:        this file: the state the page shows, rendering it, and the worker's actions.
 //
 // The server sends the worker's whole state after changes, so rendering is idempotent: whatever the order
 // of messages and however many tabs are open, the page shows the last state it was sent, with the event
@@ -14,28 +19,35 @@
 // `reservation.created` frame arrives, without waiting for a state.
 
 import { ApiError, Client, fetchWorkspace } from './api.js';
-import { Live } from './live.js';
+import { Cards } from './cards.js';
+import { ConnectionPill } from './connection.js';
+import { renderActivityButtons, showMissed, usualActivities } from './desk.js';
+import { Live, savedSeq } from './live.js';
+import { ActivityLog } from './log.js';
 import { Notifier, Ringer, askNotificationPermission } from './ring.js';
 import {
-  ATTRIBUTES_MAX,
+  alertIn,
+  announceIn,
   attributesWithWrapUp,
   callerLabel,
   cleanText,
   conferenceCard,
-  logLine,
   reservationCard,
   setUserText,
   shortText,
   tickTimers,
 } from './view.js';
+import {
+  fillWrapUp,
+  forgetDraft,
+  forgetDrafts,
+  formValues,
+  readDraft,
+  sizeProblem,
+  updateWrapUp,
+  wrapUpTyped,
+} from './wrapup.js';
 
-/** The Activity panel's lines and the raw events, kept across a reload of the tab. */
-const LOG_KEY = 'trworker.log';
-const SEQ_KEY = 'trworker.seq';
-/** Wrap-up drafts (disposition and notes) are kept per task under this prefix until the task is completed,
- * so that a reload or a lost connection does not lose what the worker typed. */
-const DRAFT_PREFIX = 'trworker.wrapup.';
-const LOG_MAX = 200;
 const TICK_MS = 250;
 const RESERVATION_STATUSES = new Set(['pending', 'accepted', 'wrapping']);
 /** Event frames kept for re-applying on top of a state built before them. */
@@ -76,6 +88,9 @@ const state = {
 
 const serverNow = () => Date.now() + state.skewMs;
 
+const activityLog = new ActivityLog({ now: serverNow });
+const log = (text, options) => activityLog.say(text, options);
+const pill = new ConnectionPill($('connection'));
 const ringer = new Ringer({ onChange: () => renderAlerting() });
 const notifier = new Notifier();
 
@@ -90,7 +105,7 @@ const live = new Live({
   onState: applyState,
   onEvent: applyEvent,
   onError: (msg) => report(typeof msg.message === 'string' && msg.message ? msg.message : 'The server reported an error.'),
-  onChannel: renderUpstream,
+  onChannel: (msg) => pill.setUpstream(msg),
   onNotice: (msg) => {
     // Said in the Activity panel and aloud: the worker should know who changed their status.
     if (typeof msg.text !== 'string' || !msg.text) return;
@@ -98,7 +113,10 @@ const live = new Live({
     log(text);
     announce(text);
   },
-  onStatus: renderConnection,
+  onStatus: (status) => {
+    // Back online: the workspace (its activities) may have changed meanwhile.
+    if (pill.setPage(status)) loadWorkspace();
+  },
   checkToken: () => client.refresh(),
 });
 
@@ -112,7 +130,7 @@ function boot() {
     ringer.unlock();
     askNotificationPermission();
   });
-  $('log-clear').addEventListener('click', clearLog);
+  $('log-clear').addEventListener('click', () => activityLog.clear());
   $('activity-buttons').addEventListener('click', onActivityClick);
   $('missed').addEventListener('click', (event) => {
     const id = event.target.closest('button')?.id;
@@ -136,10 +154,10 @@ function boot() {
   }
   document.addEventListener('visibilitychange', renderAlerting);
 
-  restoreLog();
+  activityLog.restore();
   loadWorkspace();
   const session = client.restore();
-  if (session) enterDesk(session, readSeq());
+  if (session) enterDesk(session, savedSeq.read());
   else {
     showSignIn();
     $('identity').focus();
@@ -242,7 +260,7 @@ async function leaveDesk() {
       // Signing out here still ends the session; the server moves the worker once the page is gone.
     }
   }
-  clearLog();
+  activityLog.clear();
   signOut();
 }
 
@@ -260,7 +278,7 @@ function signOut(message) {
   state.acted.clear();
   state.announced.clear();
   state.autoCompleted.clear();
-  forgetSeq();
+  savedSeq.forget();
   forgetDrafts(new Set());
   showAlert(null);
   showSignIn();
@@ -296,27 +314,17 @@ function applyState(msg, first = false) {
   noteWaiting(state.reservations, Number.isFinite(msg.server_time) ? msg.server_time : serverNow());
   forgetDrafts(new Set(state.reservations.filter((r) => r.status === 'wrapping').map((r) => r.task?.sid)));
   loadLegs();
-  saveSeq();
+  savedSeq.save(live.lastSeq);
   render();
-}
-
-/** Keeps the last sequence number seen, after states and events alike: a reload asks only for the events
- * after it, so that none is replayed into the Activity panel twice. */
-function saveSeq() {
-  try {
-    if (Number.isFinite(live.lastSeq)) sessionStorage.setItem(SEQ_KEY, String(live.lastSeq));
-  } catch {
-    // Without storage a reload simply starts from a fresh state.
-  }
 }
 
 /** An event frame: kept under "Raw events", and what it changes is shown at once (and said in the Activity
  * panel's words). */
 function applyEvent(msg) {
   if (!state.signedIn) return;
-  rawEvent(msg);
+  activityLog.rawEvent(msg);
   if (!Number.isFinite(msg.seq)) return;
-  saveSeq();
+  savedSeq.save(live.lastSeq);
   const changes = (msg.reservation && typeof msg.reservation === 'object') || (msg.worker && typeof msg.worker === 'object');
   if (!changes) return;
   state.recent.push(msg);
@@ -385,8 +393,7 @@ function mergeWorker(worker) {
 function noteActivity(worker) {
   const sid = worker?.activity_sid;
   if (typeof sid !== 'string' || !sid) return;
-  const last = logEntries.findLast((e) => typeof e.activitySid === 'string');
-  if (last?.activitySid === sid) return;
+  if (activityLog.lastActivitySid() === sid) return;
   log(`You are now ${cleanText(activityName(worker))}.`, { activitySid: sid });
 }
 
@@ -424,24 +431,6 @@ function noteEndedReservations(before) {
   state.endings.clear();
   for (const sid of state.acted) if (!now.has(sid)) state.acted.delete(sid);
   for (const sid of state.announced) if (!now.has(sid)) state.announced.delete(sid);
-}
-
-function readSeq() {
-  try {
-    const saved = sessionStorage.getItem(SEQ_KEY);
-    const seq = Number(saved);
-    return saved !== null && Number.isFinite(seq) ? seq : null;
-  } catch {
-    return null;
-  }
-}
-
-function forgetSeq() {
-  try {
-    sessionStorage.removeItem(SEQ_KEY);
-  } catch {
-    // Nothing was stored either.
-  }
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -544,9 +533,6 @@ function patchReservation(sid, updated) {
   else state.reservations = state.reservations.filter((r) => r.sid !== sid);
 }
 
-/** `n` characters, in words. */
-const characters = (n) => `${n.toLocaleString('en')} character${n === 1 ? '' : 's'}`;
-
 /** Completes the task of a wrapping reservation with the disposition and notes of its form; `auto` when
  * the wrap-up time ran out. The size limit is checked here, before anything is sent. */
 function complete(reservation, auto = false) {
@@ -554,16 +540,10 @@ function complete(reservation, auto = false) {
   if (typeof taskSid !== 'string') return;
   const draft = wrapUpValues(taskSid);
   const saved = attributesWithWrapUp(reservation.task?.attributes, draft);
-  if (saved && saved.length > ATTRIBUTES_MAX) {
-    const over = characters(saved.length - ATTRIBUTES_MAX);
-    const limit = `a task keeps at most ${characters(ATTRIBUTES_MAX)} of attributes, the call's own included`;
-    // Without notes it is the disposition that does not fit: the call's own attributes are nearly full.
-    const notes = Boolean(draft.notes?.trim());
-    const message = notes
-      ? `The notes are too long by ${over}: ${limit}. Shorten them, then Complete.`
-      : `The disposition does not fit by ${over}: ${limit}, and this call's fill nearly all of it. Choose none, then Complete.`;
-    wrapUpError(taskSid, message);
-    if (!auto) wrapUpCard(taskSid)?.querySelector(`[data-field="${notes ? 'notes' : 'disposition'}"]`)?.focus();
+  const problem = sizeProblem(saved, draft);
+  if (problem) {
+    wrapUpError(taskSid, problem.message);
+    if (!auto) wrapUpCard(taskSid)?.querySelector(`[data-field="${problem.field}"]`)?.focus();
     return;
   }
   wrapUpError(taskSid, '');
@@ -631,78 +611,13 @@ function wrapUpValues(taskSid) {
   return card ? formValues(card) : readDraft(taskSid);
 }
 
-function formValues(el) {
-  const values = {};
-  for (const field of el.querySelectorAll('[data-field]')) values[field.dataset.field] = field.value;
-  return values;
-}
-
-/** How much room the task's attributes leave for the notes, said under them while typing, so that the limit
- * is known before Complete. */
-function updateWrapUpCount(el, reservation) {
-  const count = el.querySelector('[data-testid="wrap-up-count"]');
-  if (!count) return;
-  const attributes = reservation?.task?.attributes;
-  const saved = attributesWithWrapUp(attributes, formValues(el));
-  const base = attributes && typeof attributes === 'object' && !Array.isArray(attributes) ? attributes : {};
-  const left = ATTRIBUTES_MAX - (saved ? saved.length : Array.from(JSON.stringify(base)).length);
-  const text = left >= 0 ? `${characters(left)} left` : `${characters(-left)} too many`;
-  if (count.textContent !== text) count.textContent = text;
-  count.classList.toggle('is-over', left < 0);
-}
-
 /** Keeps what is typed in a wrap-up form as the task's draft. */
 function onWrapUpInput(event) {
   const field = event.target.closest('[data-field]');
   const card = field?.closest('[data-testid="reservation"]');
   const taskSid = card?.dataset.taskSid;
   if (!taskSid) return;
-  const draft = readDraft(taskSid);
-  draft[field.dataset.field] = field.value;
-  saveDraft(taskSid, draft);
-  const error = card.querySelector('[data-testid="wrap-up-error"]');
-  if (error?.textContent) error.textContent = '';
-  updateWrapUpCount(card, state.reservations.find((r) => r.task?.sid === taskSid));
-}
-
-function readDraft(taskSid) {
-  try {
-    const saved = JSON.parse(sessionStorage.getItem(DRAFT_PREFIX + taskSid) ?? '{}');
-    const text = (v) => (typeof v === 'string' ? v : '');
-    return saved && typeof saved === 'object' ? { disposition: text(saved.disposition), notes: text(saved.notes) } : {};
-  } catch {
-    return {};
-  }
-}
-
-function saveDraft(taskSid, draft) {
-  try {
-    sessionStorage.setItem(DRAFT_PREFIX + taskSid, JSON.stringify(draft));
-  } catch {
-    // Without storage the notes stay in the form, only not across a reload.
-  }
-}
-
-function forgetDraft(taskSid) {
-  try {
-    sessionStorage.removeItem(DRAFT_PREFIX + taskSid);
-  } catch {
-    // Nothing was stored either.
-  }
-}
-
-/** Forgets the drafts of tasks other than `keep` (no longer in wrap-up: completed, here or elsewhere). */
-function forgetDrafts(keep) {
-  try {
-    const stale = [];
-    for (let i = 0; i < sessionStorage.length; i += 1) {
-      const key = sessionStorage.key(i);
-      if (key?.startsWith(DRAFT_PREFIX) && !keep.has(key.slice(DRAFT_PREFIX.length))) stale.push(key);
-    }
-    for (const key of stale) sessionStorage.removeItem(key);
-  } catch {
-    // Nothing was stored either.
-  }
+  wrapUpTyped(card, field, state.reservations.find((r) => r.task?.sid === taskSid));
 }
 
 /** The call's legs from an API answer: whether the caller is held and the worker muted. */
@@ -776,7 +691,11 @@ function endConference(sid) {
 function render() {
   renderWorkspace();
   renderWorker();
-  renderActivityButtons();
+  renderActivityButtons($('activity-buttons'), {
+    activities: state.workspace?.activities ?? [],
+    current: state.worker?.activity_sid,
+    busy: state.busy.has('activity'),
+  });
   renderCalls();
   renderAlerting();
   tick();
@@ -826,97 +745,16 @@ function renderWorker() {
   }
 }
 
-/** The activities behind "Go online" and "Go offline": named Available and Offline, as in the seed. */
-function usualActivities(activities) {
-  const named = (name) => activities.find((a) => String(a.friendly_name).toLowerCase() === name);
-  const online = named('available') ?? activities.find((a) => a.available === true);
-  const offline = named('offline') ?? activities.find((a) => a.available !== true && a !== online);
-  return { online, offline };
-}
+const cards = new Cards();
 
-let renderedActivities = '';
-
-function renderActivityButtons() {
-  const group = $('activity-buttons');
-  const activities = state.workspace?.activities ?? [];
-  const { online, offline } = usualActivities(activities);
-  const entries = [];
-  if (online) entries.push([online, 'Go online', 'online']);
-  if (offline) entries.push([offline, 'Go offline', 'offline']);
-  for (const a of activities) if (a !== online && a !== offline) entries.push([a, String(a.friendly_name), 'other']);
-
-  const signature = JSON.stringify(entries.map(([a, label]) => [a.sid, label]));
-  if (signature !== renderedActivities) {
-    renderedActivities = signature;
-    const focused = group.contains(document.activeElement) ? document.activeElement.dataset.activitySid : null;
-    group.replaceChildren(
-      ...entries.map(([activity, label, kind]) => {
-        const button = document.createElement('button');
-        button.type = 'button';
-        button.className = `button activity-button activity-${kind}`;
-        button.dataset.activitySid = activity.sid;
-        // "Go online" and "Go offline" are the page's own words; other labels are activity names.
-        if (kind === 'other') setUserText(button, label, 40);
-        else button.textContent = label;
-        return button;
-      }),
-    );
-    if (entries.length === 0) {
-      const note = document.createElement('p');
-      note.className = 'muted';
-      note.textContent = 'Activities are not available yet.';
-      group.append(note);
-    }
-    if (focused) group.querySelector(`[data-activity-sid="${CSS.escape(focused)}"]`)?.focus();
-  }
-  const busy = state.busy.has('activity');
-  group.setAttribute('aria-busy', String(busy));
-  for (const button of group.querySelectorAll('button')) {
-    button.disabled = busy;
-    // "Go online" and "Go offline" are actions, never shown pressed (the state line above says where the
-    // worker is); the workspace's other activities are a choice whose current one is pressed.
-    if (button.classList.contains('activity-other')) {
-      button.setAttribute('aria-pressed', String(button.dataset.activitySid === state.worker?.activity_sid));
-    } else {
-      button.removeAttribute('aria-pressed');
-    }
-  }
-}
-
-/** Rendered cards by key, with the data they were built from, so unchanged cards (and focus) stay put. */
-const cards = new Map();
-
-/** The missed-call banner: shown after a reservation timed out (TaskRouter then moves the worker to the
- * workspace's timeout activity), until the worker is available again, a call rings, or it is dismissed. */
+/** The missed-call banner (see [`showMissed`]), until the worker is available again or a call rings. */
 function renderMissed() {
   // Available again since the miss (the state may still show the worker as it was when the call rang, before
   // TaskRouter moved it to the timeout activity), or another call rings: the banner has done its job.
   const backOnline =
     state.worker?.available === true && Number(state.worker?.activity_changed_at) > (state.missed?.at ?? Infinity);
   if (state.missed && (backOnline || state.reservations.some((r) => r.status === 'pending'))) state.missed = null;
-  const banner = $('missed');
-  const now = state.worker?.activity_name ? ` You are now ${cleanText(state.worker.activity_name)}.` : '';
-  const text = state.missed ? `You missed a call from ${state.missed.caller}.${now}` : '';
-  // Built only while shown, so that the page has one "Go online" button otherwise.
-  if (banner.dataset.text === text) return;
-  banner.dataset.text = text;
-  banner.hidden = !state.missed;
-  banner.replaceChildren();
-  if (!state.missed) return;
-  const button = (id, label, kind) => {
-    const b = document.createElement('button');
-    b.type = 'button';
-    b.id = id;
-    b.className = `button ${kind}`;
-    b.textContent = label;
-    return b;
-  };
-  const actions = document.createElement('div');
-  actions.className = 'actions';
-  actions.append(button('missed-online', 'Go online', 'primary'), button('missed-dismiss', 'Dismiss', 'quiet'));
-  const line = document.createElement('p');
-  line.textContent = text;
-  banner.append(line, actions);
+  showMissed($('missed'), state.missed, state.worker);
 }
 
 function renderCalls() {
@@ -927,41 +765,19 @@ function renderCalls() {
     .sort((a, b) => (a.created_at ?? 0) - (b.created_at ?? 0));
   // The accepted call is the conference card's: it is not shown twice.
   const others = state.reservations.filter((r) => r.status !== 'pending' && !(state.conference && r.status === 'accepted'));
-  for (const r of pending) wanted.set(`r:${r.sid}`, { slot: 'pending-slot', data: r, build: reservationCard });
+  for (const r of pending) wanted.set(`r:${r.sid}`, { slot: $('pending-slot'), data: r, build: reservationCard });
   if (state.conference) {
     const data = { conference: state.conference, reservation: conferenceReservation(state.conference) };
-    wanted.set(`c:${state.conference.sid}`, { slot: 'conference-slot', data, build: conferenceCard });
+    wanted.set(`c:${state.conference.sid}`, { slot: $('conference-slot'), data, build: conferenceCard });
   }
-  for (const r of others) wanted.set(`r:${r.sid}`, { slot: 'task-slot', data: r, build: reservationCard });
-
-  for (const [key, card] of cards) {
-    if (!wanted.has(key)) {
-      card.el.remove();
-      cards.delete(key);
-    }
-  }
-  const order = { 'pending-slot': [], 'conference-slot': [], 'task-slot': [] };
-  for (const [key, { slot, data, build }] of wanted) {
+  for (const r of others) wanted.set(`r:${r.sid}`, { slot: $('task-slot'), data: r, build: reservationCard });
+  cards.show(wanted, {
     // The task's age grows with every state; it is not shown, so it must not rebuild the card. Nor does an
     // extended wrap-up, whose countdown moves in place, so that the notes being typed stay put.
-    const signature = JSON.stringify(data, (k, v) => (k === 'age' || k === 'wrap_up' ? undefined : v));
-    let card = cards.get(key);
-    if (!card || card.signature !== signature) {
-      const el = build(data);
-      fillWrapUp(el, data, card?.el);
-      if (card) replaceKeepingFocus(card.el, el);
-      card = { el, signature };
-      cards.set(key, card);
-    }
-    updateWrapUp(card.el, data);
-    order[slot].push(card.el);
-  }
-  for (const [slot, elements] of Object.entries(order)) {
-    const container = $(slot);
-    elements.forEach((el, i) => {
-      if (container.children[i] !== el) container.insertBefore(el, container.children[i] ?? null);
-    });
-  }
+    signature: (data) => JSON.stringify(data, (k, v) => (k === 'age' || k === 'wrap_up' ? undefined : v)),
+    fill: fillWrapUp,
+    update: updateWrapUp,
+  });
 
   for (const card of $('calls').querySelectorAll('[data-testid="reservation"]')) {
     const busy = state.busy.has(`reservation:${card.dataset.sid}`) || state.busy.has(`task:${card.dataset.taskSid}`);
@@ -1001,35 +817,6 @@ function noteWaiting(reservations, at) {
   }
   const live = new Set(reservations.map((r) => r.sid));
   for (const sid of waitingSince.keys()) if (!live.has(sid)) waitingSince.delete(sid);
-}
-
-/** Fills a new wrap-up form from the form it replaces, else from its task's draft. */
-function fillWrapUp(el, reservation, old) {
-  const taskSid = reservation?.task?.sid;
-  if (reservation?.status !== 'wrapping' || typeof taskSid !== 'string') return;
-  const shown = old?.querySelector('[data-field]') ? formValues(old) : null;
-  const values = shown ?? readDraft(taskSid);
-  for (const field of el.querySelectorAll('[data-field]')) field.value = values[field.dataset.field] ?? '';
-}
-
-/** Says the room left for notes, moves a wrap-up's countdown to the latest end, and offers "Extend" while it
- * can be extended. */
-function updateWrapUp(el, reservation) {
-  if (reservation?.status !== 'wrapping') return;
-  updateWrapUpCount(el, reservation);
-  const wrapUp = reservation.wrap_up;
-  if (!wrapUp) return;
-  const timer = el.querySelector('[data-testid="wrap-up-countdown"]');
-  if (timer && Number.isFinite(wrapUp.ends_at) && timer.dataset.until !== String(wrapUp.ends_at)) timer.dataset.until = wrapUp.ends_at;
-  const extend = el.querySelector('[data-action="extend"]');
-  if (extend) extend.hidden = !(Number.isFinite(wrapUp.limit_at) && wrapUp.ends_at < wrapUp.limit_at);
-}
-
-function replaceKeepingFocus(oldEl, newEl) {
-  const active = document.activeElement;
-  const action = oldEl.contains(active) ? active.dataset.action : null;
-  oldEl.replaceWith(newEl);
-  if (action) newEl.querySelector(`[data-action="${CSS.escape(action)}"]`)?.focus();
 }
 
 /** Pending reservations that should ring: not being answered and not yet timed out. */
@@ -1079,48 +866,6 @@ function renderAlerting() {
   for (const hint of document.querySelectorAll('.sound-hint')) hint.hidden = !(blocked && ringing.length > 0);
 }
 
-/** The page's own connection to the server, and the server's link to TaskRouter for this worker (its event
- * channel): calls reach the page only when both are up. */
-const connection = { page: 'offline', upstream: 'connected', reason: '' };
-
-/** The longest reason shown in the connection pill (the whole one is its title). */
-const REASON_MAX = 120;
-
-function renderConnection(status) {
-  const before = connection.page;
-  connection.page = status;
-  // A new connection hears the server's link to TaskRouter anew (the server says it when it is down).
-  if (status !== 'connected') Object.assign(connection, { upstream: 'connected', reason: '' });
-  showConnection();
-  if (status === 'connected' && before !== 'connected') loadWorkspace();
-}
-
-function renderUpstream(msg) {
-  connection.upstream = msg.status === 'reconnecting' ? 'reconnecting' : 'connected';
-  connection.reason = typeof msg.reason === 'string' ? msg.reason : '';
-  showConnection();
-}
-
-function showConnection() {
-  const el = $('connection');
-  // Worded as a connection, never as an activity: "Offline" is also the name of a worker's activity.
-  let status = connection.page;
-  let text =
-    { connected: 'Connected', reconnecting: 'Reconnecting…', offline: 'Disconnected' }[status] ?? 'Disconnected';
-  let title = '';
-  if (status === 'connected' && connection.upstream === 'reconnecting') {
-    // The page reaches the server, but the server does not hear from TaskRouter: new calls would not show.
-    status = 'reconnecting';
-    const reason = connection.reason;
-    const cut = reason.length > REASON_MAX ? `${reason.slice(0, REASON_MAX - 1)}…` : reason;
-    text = cut ? `Reconnecting to TaskRouter: ${cut}` : 'Reconnecting to TaskRouter…';
-    title = reason;
-  }
-  el.dataset.state = status;
-  el.textContent = text;
-  el.title = title;
-}
-
 function tick() {
   const now = serverNow();
   const expired = tickTimers(document.body, now);
@@ -1130,21 +875,11 @@ function tick() {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Alerts, announcements and the log
+// Alerts and announcements
 
+/** Shows `message` (or nothing, for `null`) in the alert region. */
 function showAlert(message) {
-  const region = $('alert');
-  if (!message) {
-    region.replaceChildren();
-    return;
-  }
-  const dismiss = document.createElement('button');
-  dismiss.type = 'button';
-  dismiss.className = 'button quiet small';
-  dismiss.dataset.action = 'dismiss';
-  dismiss.textContent = 'Dismiss';
-  const text = setUserText(document.createElement('p'), message, 300);
-  region.replaceChildren(text, dismiss);
+  alertIn($('alert'), message);
 }
 
 function report(message) {
@@ -1152,83 +887,9 @@ function report(message) {
   log(message, { kind: 'error' });
 }
 
+/** Says `text` to a screen reader. */
 function announce(text) {
-  const region = $('announcer');
-  // Emptying first makes a repeated message be read again.
-  region.textContent = '';
-  setTimeout(() => {
-    region.textContent = cleanText(text);
-  }, 50);
-}
-
-/** The Activity panel's lines: `{at, text, kind, key?, activitySid?}`. A line with a `key` is said once. */
-let logEntries = [];
-/** TaskRouter's events as they came: `{at, seq, type, text}`, shown under "Raw events". */
-let rawEntries = [];
-
-function log(text, { at = serverNow(), kind = 'info', key = null, activitySid = null } = {}) {
-  if (key && logEntries.some((e) => e.key === key)) return;
-  logEntries.push({ at, text: String(text), kind, ...(key ? { key } : {}), ...(activitySid ? { activitySid } : {}) });
-  if (logEntries.length > LOG_MAX) logEntries = logEntries.slice(-LOG_MAX);
-  saveLog();
-  renderLog();
-}
-
-/** Keeps an event frame under "Raw events", once: a replay has the same sequence number, time and type (a
- * restarted server numbers anew, so the number alone would not do). */
-function rawEvent(msg) {
-  const entry = {
-    at: Number.isFinite(msg.at) ? msg.at : serverNow(),
-    seq: Number.isFinite(msg.seq) ? msg.seq : null,
-    type: typeof msg.event_type === 'string' ? msg.event_type : null,
-    text: typeof msg.description === 'string' && msg.description ? msg.description : 'Event',
-  };
-  const same = (e) => e.seq === entry.seq && e.at === entry.at && e.type === entry.type;
-  if (entry.seq !== null && rawEntries.some(same)) return;
-  rawEntries.push(entry);
-  if (rawEntries.length > LOG_MAX) rawEntries = rawEntries.slice(-LOG_MAX);
-  saveLog();
-  renderLog();
-}
-
-function clearLog() {
-  logEntries = [];
-  rawEntries = [];
-  saveLog();
-  renderLog();
-}
-
-function saveLog() {
-  try {
-    sessionStorage.setItem(LOG_KEY, JSON.stringify({ lines: logEntries, raw: rawEntries }));
-  } catch {
-    // The log is a convenience; without storage it is only lost on reload.
-  }
-}
-
-function restoreLog() {
-  const valid = (list) =>
-    Array.isArray(list) ? list.filter((e) => e && typeof e.text === 'string' && Number.isFinite(e.at)).slice(-LOG_MAX) : [];
-  try {
-    const saved = JSON.parse(sessionStorage.getItem(LOG_KEY) ?? '{}');
-    logEntries = valid(saved?.lines);
-    rawEntries = valid(saved?.raw);
-  } catch {
-    logEntries = [];
-    rawEntries = [];
-  }
-  renderLog();
-}
-
-function renderLog() {
-  // Newest first: on a phone the latest line is the one in view.
-  // An empty list is hidden, so that the keyboard does not stop on it.
-  $('log-lines').replaceChildren(...logEntries.slice().reverse().map(logLine));
-  $('log-lines').hidden = logEntries.length === 0;
-  $('log-empty').hidden = logEntries.length > 0;
-  $('raw-lines').replaceChildren(...rawEntries.slice().reverse().map(logLine));
-  $('raw-lines').hidden = rawEntries.length === 0;
-  $('raw-empty').hidden = rawEntries.length > 0;
+  announceIn($('announcer'), text);
 }
 
 boot();

@@ -14,6 +14,36 @@ const AUTH_CLOSE_CODES = new Set([1008, 4001, 4003, 4401, 4403]);
 /** How many event sequence numbers to remember for dropping replays. */
 const SEEN_EVENTS_MAX = 500;
 
+/** The last sequence number this tab saw, kept in sessionStorage: a reload asks only for the events after it,
+ * so that none is replayed into the Activity panel twice. */
+const SEQ_KEY = 'trworker.seq';
+
+export const savedSeq = {
+  read() {
+    try {
+      const saved = sessionStorage.getItem(SEQ_KEY);
+      const seq = Number(saved);
+      return saved !== null && Number.isFinite(seq) ? seq : null;
+    } catch {
+      return null;
+    }
+  },
+  save(seq) {
+    try {
+      if (Number.isFinite(seq)) sessionStorage.setItem(SEQ_KEY, String(seq));
+    } catch {
+      // Without storage a reload simply starts from a fresh state.
+    }
+  },
+  forget() {
+    try {
+      sessionStorage.removeItem(SEQ_KEY);
+    } catch {
+      // Nothing was stored either.
+    }
+  },
+};
+
 /** The WebSocket URL of `path` (relative to the page, or absolute), on the page's host and security. */
 export function socketUrl(path) {
   const url = new URL(path, window.location.href);

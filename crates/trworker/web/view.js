@@ -450,3 +450,23 @@ export function logLine({ at, text, kind, type }) {
     userText('span', { class: 'log-text' }, text, LOG_TEXT_MAX),
   );
 }
+
+/** Shows `message` in the alert `region` with a "Dismiss" button (`data-action="dismiss"`); empties it for
+ * `null`. */
+export function alertIn(region, message) {
+  if (!message) {
+    region.replaceChildren();
+    return;
+  }
+  const dismiss = h('button', { type: 'button', class: 'button quiet small', 'data-action': 'dismiss' }, 'Dismiss');
+  region.replaceChildren(setUserText(document.createElement('p'), message, 300), dismiss);
+}
+
+/** Says `text` in the live `region`, for screen readers. Emptied first, so that a repeated message is read
+ * again. */
+export function announceIn(region, text) {
+  region.textContent = '';
+  setTimeout(() => {
+    region.textContent = cleanText(text);
+  }, 50);
+}
