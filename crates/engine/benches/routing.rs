@@ -74,7 +74,7 @@ fn centre(workers: usize) -> Centre {
             ..Default::default()
         };
         let queue = create(&mut core, Command::CreateTaskQueue { workspace_sid: workspace, params });
-        let params = WorkflowParams::to_queue(format!("team{q}"), queue);
+        let params = WorkflowParams::single_queue(format!("team{q}"), queue);
         workflows.push(create(&mut core, Command::CreateWorkflow { workspace_sid: workspace, params }));
     }
     for w in 0..workers {

@@ -108,7 +108,7 @@ fn main() {
     let queue = create(&mut core, now, Command::CreateTaskQueue { workspace_sid: ws, params });
     let params = WorkflowParams {
         task_reservation_timeout: Some(86_400),
-        ..WorkflowParams::to_queue("support", queue)
+        ..WorkflowParams::single_queue("support", queue)
     };
     let workflow = create(&mut core, now, Command::CreateWorkflow { workspace_sid: ws, params });
     create_many(&mut core, now, workers, |w| Command::CreateWorker {

@@ -320,7 +320,7 @@ pub enum Command {
 impl WorkflowParams {
     /// A workflow that sends every task to one queue: no filters, a `default_filter` only. The workspace
     /// template's "Default Fifo Workflow", and where most set-ups start.
-    pub fn to_queue(friendly_name: impl Into<String>, queue: Sid) -> Self {
+    pub fn single_queue(friendly_name: impl Into<String>, queue: Sid) -> Self {
         let configuration =
             format!(r#"{{"task_routing":{{"filters":[],"default_filter":{{"queue":"{queue}"}}}}}}"#);
         WorkflowParams {

@@ -133,8 +133,10 @@ async fn call_centre(handle: &Handle) -> (Sid, Sid, Sid) {
         ..Default::default()
     };
     let queue = create(handle, Command::CreateTaskQueue { workspace_sid: ws, params }).await;
-    let params =
-        WorkflowParams { task_reservation_timeout: Some(10), ..WorkflowParams::to_queue("support", queue) };
+    let params = WorkflowParams {
+        task_reservation_timeout: Some(10),
+        ..WorkflowParams::single_queue("support", queue)
+    };
     let workflow = create(handle, Command::CreateWorkflow { workspace_sid: ws, params }).await;
     let params = WorkerParams {
         friendly_name: Some("charles".into()),

@@ -324,7 +324,7 @@ impl Space {
                     ..Default::default()
                 },
             )?;
-            sp.create_workflow(out, now, WorkflowParams::to_queue("Default Fifo Workflow", q.sid))?;
+            sp.create_workflow(out, now, WorkflowParams::single_queue("Default Fifo Workflow", q.sid))?;
         }
         Ok(sp)
     }
