@@ -30,7 +30,7 @@
 //! then splits at the bridge's stream (events once durable).
 //!
 //! `cargo run --release -p trworker --example ws_bench -- [--workers N] [--rate R] [--tasks T] [--idle M]
-//! [--durable-feed] [--twilio]`
+//! [--durable-feed] [--twilio]` (`--help` describes each option).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -62,60 +62,47 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a socket may take to get its first `state`.
 const STATE_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The worker app's benchmark: task POST -> `reservation.created` on the worker's WebSocket, and the memory
+/// of idle connected workers (see the example's opening comment).
+#[derive(clap::Parser)]
+#[command(name = "ws_bench")]
 struct Args {
+    /// Connected workers in the latency part.
+    #[arg(long, default_value_t = 1000)]
     workers: usize,
+    /// Tasks created per second.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     rate: u32,
+    /// Tasks to create (default: one per worker; at most --workers, each worker takes one reservation).
+    #[arg(long)]
     tasks: Option<usize>,
+    /// Idle connected workers in the memory part (0 skips it).
+    #[arg(long, default_value_t = 10_000)]
     idle: usize,
     /// Feed the app the events released after the durable commit (as before `subscribe_applied`).
+    #[arg(long)]
     durable_feed: bool,
     /// Twilio mode: the engine alone on one port (as `trworker engine`, no EventCallbackUrl) and the app on
     /// another, hearing of events on workers' event channels over the event bridge.
+    #[arg(long)]
     twilio: bool,
-}
-
-fn parse_args() -> anyhow::Result<Args> {
-    let mut args =
-        Args { workers: 1000, rate: 1000, tasks: None, idle: 10_000, durable_feed: false, twilio: false };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        if flag == "--durable-feed" {
-            args.durable_feed = true;
-            continue;
-        }
-        if flag == "--twilio" {
-            args.twilio = true;
-            continue;
-        }
-        let value = it.next().with_context(|| format!("{flag} needs a value"))?;
-        let n: usize = value.parse().with_context(|| format!("{flag} wants a number, not {value:?}"))?;
-        match flag.as_str() {
-            "--workers" => args.workers = n,
-            "--rate" => args.rate = u32::try_from(n).context("--rate is too large")?,
-            "--tasks" => args.tasks = Some(n),
-            "--idle" => args.idle = n,
-            other => {
-                bail!("unknown option {other}: use --workers N --rate R --tasks T --idle M --durable-feed --twilio")
-            }
-        }
-    }
-    if args.rate == 0 {
-        bail!("--rate must be at least 1");
-    }
-    if args.tasks.unwrap_or(args.workers) > args.workers {
-        bail!("--tasks must not exceed --workers: each worker takes one reservation");
-    }
-    Ok(args)
+    /// Internal: run as the idle clients' process, connecting to this WebSocket URL.
+    #[arg(long, hide = true)]
+    connect: Option<String>,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let mut argv = std::env::args().skip(1);
-    if argv.next().as_deref() == Some("--connect") {
-        let url = argv.next().context("--connect needs the WebSocket URL")?;
-        return idle_clients(&url).await;
+    let args = <Args as clap::Parser>::parse();
+    if let Some(url) = &args.connect {
+        return idle_clients(url).await;
     }
-    let args = parse_args()?;
+    if args.tasks.unwrap_or(args.workers) > args.workers {
+        let message = "--tasks must not exceed --workers: each worker takes one reservation";
+        <Args as clap::CommandFactory>::command()
+            .error(clap::error::ErrorKind::ValueValidation, message)
+            .exit();
+    }
     let dir = std::env::temp_dir().join(format!("trworker-wsbench-{}", trworker::config::random_hex()));
     let result = run(&args, &dir).await;
     let _ = std::fs::remove_dir_all(&dir);

@@ -23,8 +23,9 @@
 //!    so the figure includes the commit. The client shares the machine with the server.
 //!
 //! `cargo run --release -p twilio-server --example bridge_bench -- [--bin PATH] [--idle N] [--channels M]
-//! [--rate R] [--tasks T] [--data-dir DIR]`; `--idle 0` or `--channels 0` skips a part. Raise the open-files
-//! limit first (`ulimit -n 20000`): the server and this client each hold one descriptor per channel.
+//! [--rate R] [--tasks T] [--data-dir DIR]` (`--help` describes each); `--idle 0` or `--channels 0` skips a
+//! part. Raise the open-files limit first (`ulimit -n 20000`): the server and this client each hold one
+//! descriptor per channel.
 
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
@@ -48,42 +49,29 @@ const AFTER_HEARTBEAT: Duration = Duration::from_secs(11);
 /// How long the last frames may take after the last POST.
 const DRAIN: Duration = Duration::from_secs(30);
 
+/// The event bridge's benchmark: memory per connected channel, and task POST -> `reservation.created` on the
+/// worker's channel (see the example's opening comment).
+#[derive(clap::Parser)]
+#[command(name = "bridge_bench")]
 struct Args {
-    bin: PathBuf,
+    /// The `trworker` binary to spawn as `trworker engine` [default: this checkout's target/release/trworker].
+    #[arg(long)]
+    bin: Option<PathBuf>,
+    /// Channels opened and held in the memory part (0 skips it).
+    #[arg(long, default_value_t = 10_000)]
     idle: usize,
+    /// Workers with an open channel in the latency part (0 skips it).
+    #[arg(long, default_value_t = 1_000)]
     channels: usize,
+    /// Tasks created per second.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
     rate: u32,
+    /// Tasks to create [default: one per channel].
+    #[arg(long)]
     tasks: Option<usize>,
+    /// The engine's data directory [default: a new directory under TMPDIR, removed at the end].
+    #[arg(long)]
     data_dir: Option<PathBuf>,
-}
-
-fn args() -> Result<Args, Error> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let mut args = Args {
-        bin: root.join("target/release/trworker"),
-        idle: 10_000,
-        channels: 1_000,
-        rate: 200,
-        tasks: None,
-        data_dir: None,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--bin" => args.bin = value()?.into(),
-            "--idle" => args.idle = value()?.parse()?,
-            "--channels" => args.channels = value()?.parse()?,
-            "--rate" => args.rate = value()?.parse()?,
-            "--tasks" => args.tasks = Some(value()?.parse()?),
-            "--data-dir" => args.data_dir = Some(value()?.into()),
-            other => return Err(format!("unknown argument {other}; see the example's doc comment").into()),
-        }
-    }
-    if args.rate == 0 {
-        return Err("--rate must be at least 1".into());
-    }
-    Ok(args)
 }
 
 /// The spawned `trworker engine` and how to reach it; killed when dropped.
@@ -502,7 +490,11 @@ async fn latency(
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let args = args()?;
+    let args = <Args as clap::Parser>::parse();
+    let bin = args
+        .bin
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/release/trworker"));
     // This client holds one descriptor per channel too.
     use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
     if let Some(max) = getrlimit(Resource::Nofile).maximum {
@@ -513,7 +505,7 @@ async fn main() -> Result<(), Error> {
         None => std::env::temp_dir().join(format!("bridge-bench-{}", std::process::id())),
     };
     std::fs::create_dir_all(&data_dir)?;
-    let server = Server::start(&args.bin, &data_dir)?;
+    let server = Server::start(&bin, &data_dir)?;
     println!("trworker engine pid {} at {} (data {})", server.pid, server.base, data_dir.display());
     let rest = Rest {
         client: reqwest::Client::new(),
