@@ -91,9 +91,21 @@ fn create_many(core: &mut Core, now: Timestamp, n: usize, make: impl Fn(usize) -
 }
 
 fn main() {
-    let mut args = std::env::args().skip(1).map(|a| a.parse::<usize>());
-    let workers = args.next().and_then(Result::ok).unwrap_or(100_000);
-    let tasks = args.next().and_then(Result::ok).unwrap_or(1_000_000);
+    let counts: Vec<usize> = std::env::args()
+        .skip(1)
+        .map(|a| {
+            a.parse().unwrap_or_else(|_| {
+                eprintln!("memory: {a:?} is not a count; usage: memory [WORKERS] [TASKS]");
+                std::process::exit(2);
+            })
+        })
+        .collect();
+    if counts.len() > 2 {
+        eprintln!("memory: too many arguments; usage: memory [WORKERS] [TASKS]");
+        std::process::exit(2);
+    }
+    let workers = counts.first().copied().unwrap_or(100_000);
+    let tasks = counts.get(1).copied().unwrap_or(1_000_000);
     let now = Timestamp::from_secs(1_700_000_000);
     let mut core =
         Core::new(Sid::new(Prefix::Account, 1), Box::new(SequentialSids::new()), CoreConfig::default());

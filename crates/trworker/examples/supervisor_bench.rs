@@ -16,7 +16,7 @@
 //!    (the load generator and the engine cost the same in both phases). The reader shares the process.
 //!
 //! `cargo run --release -p trworker --example supervisor_bench -- [--workers N] [--rate R] [--seconds S]
-//! [--twilio]`
+//! [--twilio]` (`--help` describes each option).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -42,37 +42,27 @@ const DRAIN: Duration = Duration::from_secs(5);
 /// Linux's USER_HZ: the unit of `/proc/self/stat`'s times on every architecture Linux runs on today.
 const TICKS_PER_SECOND: f64 = 100.0;
 
+/// The supervisor page's benchmark: worker activity changes over REST, each timed to the supervisor
+/// socket's message, and the server's CPU with and without the page (see the example's opening comment).
+#[derive(clap::Parser)]
+#[command(name = "supervisor_bench")]
 struct Args {
+    /// Workers in the workspace.
+    #[arg(long, default_value_t = 1000, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     workers: usize,
+    /// Activity changes per second.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
     rate: u32,
+    /// How long each measured phase lasts.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
     seconds: u64,
+    /// Twilio mode: the engine alone, the supervisor page fed by the workspace's channel over the event bridge.
+    #[arg(long)]
     twilio: bool,
 }
 
-fn parse_args() -> anyhow::Result<Args> {
-    let mut args = Args { workers: 1000, rate: 50, seconds: 20, twilio: false };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        if flag == "--twilio" {
-            args.twilio = true;
-            continue;
-        }
-        let value = it.next().with_context(|| format!("{flag} needs a value"))?;
-        match flag.as_str() {
-            "--workers" => args.workers = value.parse().context("--workers")?,
-            "--rate" => args.rate = value.parse().context("--rate")?,
-            "--seconds" => args.seconds = value.parse().context("--seconds")?,
-            other => bail!("unknown flag {other}; see the example's doc comment"),
-        }
-    }
-    if args.workers == 0 || args.rate == 0 || args.seconds == 0 {
-        bail!("--workers, --rate and --seconds must be at least 1");
-    }
-    Ok(args)
-}
-
 fn main() -> anyhow::Result<()> {
-    let args = parse_args()?;
+    let args = <Args as clap::Parser>::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let dir = std::env::temp_dir().join(format!("trworker-supervisor-bench-{}", std::process::id()));
     let result = runtime.block_on(run(&args, &dir));
