@@ -170,7 +170,11 @@ async function setUp(engine, { reservationTimeout = 10 } = {}) {
 }
 
 const engines = [];
-after(async () => { for (const e of engines) await e.stop(); });
+after(async () => {
+  for (const e of engines) await e.stop();
+  // The data directories are the tests' own: none is left behind in the temporary directory.
+  for (const dir of new Set(engines.map((e) => e.dataDir))) fs.rmSync(dir, { recursive: true, force: true });
+});
 
 test('a worker of the official SDK works a day against trworker engine', { timeout: 60000 }, async () => {
   const engine = await startEngine();
