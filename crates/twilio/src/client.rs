@@ -27,6 +27,8 @@ macro_rules! params {
         }
     ) => {
         $(#[$meta])*
+        // A field is a Twilio parameter, named by its wire name; a doc comment says what is not obvious.
+        #[allow(missing_docs)]
         #[derive(Debug, Clone, Default)]
         pub struct $name {
             $($(#[$field_meta])* pub $field: $ty,)*

@@ -7,7 +7,6 @@ use crate::models::{Conference, ConferenceStatus, Participant};
 
 params! {
     /// Filters of the conference list. Dates are `YYYY-MM-DD`.
-    #[allow(missing_docs)]
     pub struct ConferenceFilter {
         pub status: Option<ConferenceStatus> => "Status",
         /// TaskRouter names a task's conference after the task SID.
@@ -24,7 +23,6 @@ params! {
 
 params! {
     /// Parameters of a conference update.
-    #[allow(missing_docs)]
     pub struct UpdateConference {
         /// Only `completed` is allowed: it ends the conference and drops every participant.
         pub status: Option<ConferenceStatus> => "Status",
@@ -35,7 +33,6 @@ params! {
 
 params! {
     /// Filters of the participant list.
-    #[allow(missing_docs)]
     pub struct ParticipantFilter {
         pub muted: Option<bool> => "Muted",
         pub hold: Option<bool> => "Hold",
@@ -46,7 +43,6 @@ params! {
 
 params! {
     /// Parameters of a participant update: hold and mute, as a worker's call controls use them.
-    #[allow(missing_docs)]
     pub struct UpdateParticipant {
         /// The participant hears nothing of the conference (music, if `hold_url` says so) and is not heard.
         pub hold: Option<bool> => "Hold",

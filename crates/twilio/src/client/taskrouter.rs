@@ -15,7 +15,6 @@ use crate::models::{
 
 params! {
     /// Parameters of a workspace update; `None` leaves a field as it is.
-    #[allow(missing_docs)]
     pub struct UpdateWorkspace {
         pub friendly_name: Option<String> => "FriendlyName",
         pub default_activity_sid: Option<String> => "DefaultActivitySid",
@@ -31,7 +30,6 @@ params! {
 
 params! {
     /// Parameters of a workspace creation.
-    #[allow(missing_docs)]
     pub struct CreateWorkspace {
         pub friendly_name: String => "FriendlyName",
         pub event_callback_url: Option<String> => "EventCallbackUrl",
@@ -45,7 +43,6 @@ params! {
 
 params! {
     /// Filters of the activity list.
-    #[allow(missing_docs)]
     pub struct ActivityFilter {
         pub friendly_name: Option<String> => "FriendlyName",
         pub available: Option<bool> => "Available",
@@ -55,7 +52,6 @@ params! {
 
 params! {
     /// Parameters of an activity creation.
-    #[allow(missing_docs)]
     pub struct CreateActivity {
         pub friendly_name: String => "FriendlyName",
         /// Whether workers in this activity can take tasks; immutable after creation.
@@ -65,7 +61,6 @@ params! {
 
 params! {
     /// Filters of the worker list.
-    #[allow(missing_docs)]
     pub struct WorkerFilter {
         pub activity_name: Option<String> => "ActivityName",
         pub activity_sid: Option<String> => "ActivitySid",
@@ -82,7 +77,6 @@ params! {
 
 params! {
     /// Parameters of a worker creation.
-    #[allow(missing_docs)]
     pub struct CreateWorker {
         pub friendly_name: String => "FriendlyName",
         pub activity_sid: Option<String> => "ActivitySid",
@@ -92,7 +86,6 @@ params! {
 
 params! {
     /// Parameters of a worker update; `None` leaves a field as it is.
-    #[allow(missing_docs)]
     pub struct UpdateWorker {
         pub activity_sid: Option<String> => "ActivitySid",
         pub attributes: Option<Value> => "Attributes",
@@ -106,7 +99,6 @@ params! {
 
 params! {
     /// Parameters of a task creation.
-    #[allow(missing_docs)]
     pub struct CreateTask {
         pub attributes: Option<Value> => "Attributes",
         pub workflow_sid: Option<String> => "WorkflowSid",
@@ -125,7 +117,6 @@ params! {
 
 params! {
     /// Filters of the task list.
-    #[allow(missing_docs)]
     pub struct TaskFilter {
         /// Any of these statuses, sent as repeated keys; empty for all.
         pub assignment_status: Vec<TaskAssignmentStatus> => "AssignmentStatus",
@@ -147,7 +138,6 @@ params! {
 params! {
     /// Parameters of a task update; `None` leaves a field as it is. Twilio wants a status change and an
     /// attribute change in separate requests.
-    #[allow(missing_docs)]
     pub struct UpdateTask {
         pub attributes: Option<Value> => "Attributes",
         pub assignment_status: Option<TaskAssignmentStatus> => "AssignmentStatus",
@@ -163,7 +153,6 @@ params! {
 
 params! {
     /// Filters of a reservation list (task or worker view; `worker_sid` applies to the task view only).
-    #[allow(missing_docs)]
     pub struct ReservationFilter {
         pub reservation_status: Option<ReservationStatus> => "ReservationStatus",
         pub worker_sid: Option<String> => "WorkerSid",
@@ -205,7 +194,6 @@ pub enum Instruction {
 
 params! {
     /// Options of the conference instruction; they apply to the worker's leg.
-    #[allow(missing_docs)]
     pub struct ConferenceInstruction {
         /// Whom to dial; the worker's `contact_uri` attribute when `None`.
         pub to: Option<String> => "To",
@@ -240,7 +228,6 @@ params! {
 
 params! {
     /// Options of the dequeue instruction.
-    #[allow(missing_docs)]
     pub struct DequeueInstruction {
         /// Caller ID shown to the worker (required by Twilio).
         pub from: String => "DequeueFrom",
@@ -256,7 +243,6 @@ params! {
 
 params! {
     /// Options of the call instruction.
-    #[allow(missing_docs)]
     pub struct CallInstruction {
         pub from: String => "CallFrom",
         /// TwiML URL for the new call.
@@ -271,7 +257,6 @@ params! {
 
 params! {
     /// Options of the redirect instruction.
-    #[allow(missing_docs)]
     pub struct RedirectInstruction {
         pub call_sid: String => "RedirectCallSid",
         pub url: String => "RedirectUrl",
@@ -281,7 +266,6 @@ params! {
 
 params! {
     /// Filters of the event list.
-    #[allow(missing_docs)]
     pub struct EventFilter {
         pub event_type: Option<String> => "EventType",
         /// How far back, in minutes (server default 15).
@@ -303,7 +287,6 @@ params! {
 
 params! {
     /// Filters of the task queue list.
-    #[allow(missing_docs)]
     pub struct TaskQueueFilter {
         pub friendly_name: Option<String> => "FriendlyName",
         /// A worker-attributes JSON document: only queues that would take such a worker.
@@ -316,7 +299,6 @@ params! {
 
 params! {
     /// Parameters of a task queue creation.
-    #[allow(missing_docs)]
     pub struct CreateTaskQueue {
         pub friendly_name: String => "FriendlyName",
         /// Expression over worker attributes (server default `1==1`).
@@ -330,7 +312,6 @@ params! {
 
 params! {
     /// Filters of the workflow list.
-    #[allow(missing_docs)]
     pub struct WorkflowFilter {
         pub friendly_name: Option<String> => "FriendlyName",
         pub page_size: Option<u32> => "PageSize",
@@ -339,7 +320,6 @@ params! {
 
 params! {
     /// Parameters of a workflow creation.
-    #[allow(missing_docs)]
     pub struct CreateWorkflow {
         pub friendly_name: String => "FriendlyName",
         /// The routing document (`{"task_routing": {...}}`).
