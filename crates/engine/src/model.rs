@@ -117,6 +117,14 @@ pub struct Worker {
     pub last_idle_at: Timestamp,
 }
 
+impl Worker {
+    /// The address the worker is dialled at (its `contact_uri` attribute), for the conference and
+    /// supervise instructions.
+    pub fn contact_uri(&self) -> Option<&str> {
+        self.attributes_value.get("contact_uri").and_then(|v| v.as_str())
+    }
+}
+
 /// A worker's capacity on one task channel (reference §4.5).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WorkerChannel {

@@ -11,7 +11,7 @@
 //! conference: muted to monitor, coaching the worker's leg to whisper, unmuted to barge. A second supervise
 //! for the same supervisor changes the mode of its leg rather than dialling it again.
 
-use super::{check_if_match, space_mut, Core, Key, Reply, Timer};
+use super::{check_if_match, space_mut, Core, Effects, Key, Reply, Tel, Timer};
 use crate::command::*;
 use crate::error::Error;
 use crate::model::*;
@@ -96,11 +96,7 @@ impl Core {
                 task.sid
             ))
         })?;
-        let contact = worker
-            .as_ref()
-            .and_then(|w| w.attributes_value.get("contact_uri"))
-            .and_then(|v| v.as_str())
-            .map(str::to_owned);
+        let contact = worker.as_ref().and_then(Worker::contact_uri).map(str::to_owned);
         let to = p.to.clone().filter(|t| !t.is_empty()).or(contact).ok_or_else(|| {
             Error::invalid("To", "is required: the worker has no \"contact_uri\" attribute to dial")
         })?;
@@ -157,19 +153,12 @@ impl Core {
             }
         };
         out.touch(Key::Conference(cf));
-        // The worker's leg rings until the answer timer.
-        let worker_call = out.sid(Prefix::Call);
-        let answer_at = now.plus_millis(out.config.worker_answer_delay_ms);
-        let w = Participant {
+        let worker_call = tel.dial(out, cf, to, now, |leg| Participant {
             label: Some("worker".into()),
             end_conference_on_exit: p.end_conference_on_exit.unwrap_or(false),
             muted: p.muted.unwrap_or(false),
-            ..leg(account, cf, worker_call, to, now, Some(answer_at))
-        };
-        tel.participants.insert((cf, worker_call), w);
-        tel.calls.insert(worker_call, cf);
-        out.touch(Key::Participant(cf, worker_call));
-        out.timers.set(Timer::Answer(cf, worker_call), answer_at);
+            ..leg
+        });
         sp.merge_task_attributes(
             out,
             now,
@@ -225,8 +214,7 @@ impl Core {
                 let w = sp.workers.get(&wk).ok_or_else(|| {
                     Error::invalid("Supervisor", format!("{wk} is not a worker of workspace {ws}"))
                 })?;
-                let contact = w.attributes_value.get("contact_uri").and_then(|v| v.as_str());
-                contact.map(str::to_owned).ok_or_else(|| {
+                w.contact_uri().map(str::to_owned).ok_or_else(|| {
                     Error::invalid(
                         "Supervisor",
                         format!("worker {wk} has no \"contact_uri\" attribute to dial"),
@@ -250,19 +238,11 @@ impl Core {
         let existing = legs().find(|(_, p)| label(p, "supervisor") && p.to == to).map(|((_, call), _)| *call);
         let call = match existing {
             Some(call) => call,
-            None => {
-                let call = out.sid(Prefix::Call);
-                let answer_at = now.plus_millis(out.config.worker_answer_delay_ms);
-                let leg = Participant {
-                    label: Some("supervisor".into()),
-                    start_conference_on_enter: false,
-                    ..leg(out.account_sid, cf, call, to, now, Some(answer_at))
-                };
-                tel.participants.insert((cf, call), leg);
-                tel.calls.insert(call, cf);
-                out.timers.set(Timer::Answer(cf, call), answer_at);
-                call
-            }
+            None => tel.dial(out, cf, to, now, |leg| Participant {
+                label: Some("supervisor".into()),
+                start_conference_on_enter: false,
+                ..leg
+            }),
         };
         if let Some(leg) = tel.participants.get_mut(&(cf, call)) {
             leg.muted = mode == "monitor";
@@ -433,20 +413,15 @@ impl Core {
         if self.tel.conferences.get(&cf).is_some_and(|c| c.status == ConferenceStatus::Completed) {
             return Err(Error::illegal(format!("Conference {cf} has ended; participants cannot be added")));
         }
-        let call = self.out.sid(Prefix::Call);
-        let answer_at = now.plus_millis(self.out.config.worker_answer_delay_ms);
-        let part = Participant {
+        let call = self.tel.dial(&mut self.out, cf, p.to, now, |leg| Participant {
             label: p.label,
             end_conference_on_exit: p.end_conference_on_exit.unwrap_or(false),
             muted: p.muted.unwrap_or(false),
             start_conference_on_enter: p.start_conference_on_enter.unwrap_or(true),
             status: ParticipantStatus::Queued,
-            ..leg(self.out.account_sid, cf, call, p.to, now, Some(answer_at))
-        };
-        self.tel.participants.insert((cf, call), part.clone());
-        self.tel.calls.insert(call, cf);
-        self.out.timers.set(Timer::Answer(cf, call), answer_at);
-        self.out.touch(Key::Participant(cf, call));
+            ..leg
+        });
+        let part = self.tel.participants[&(cf, call)].clone();
         if let Some(c) = self.tel.conferences.get_mut(&cf) {
             if part.start_conference_on_enter {
                 c.status = ConferenceStatus::InProgress;
@@ -536,6 +511,28 @@ impl Core {
         let t =
             sp.tasks.get(&task).map(|t| Task::clone(t)).ok_or_else(|| Error::not_found(task.to_string()))?;
         Ok(Reply::Task(t))
+    }
+}
+
+impl Tel {
+    /// Dials a new leg into conference `cf`: a new call SID that rings until the answer timer
+    /// (`worker_answer_delay_ms`), made from a plain [`leg`] by `shape` (label, muting, ...). Returns the
+    /// call SID.
+    fn dial(
+        &mut self,
+        out: &mut Effects,
+        cf: Sid,
+        to: String,
+        now: Timestamp,
+        shape: impl FnOnce(Participant) -> Participant,
+    ) -> Sid {
+        let call = out.sid(Prefix::Call);
+        let answer_at = now.plus_millis(out.config.worker_answer_delay_ms);
+        self.participants.insert((cf, call), shape(leg(out.account_sid, cf, call, to, now, Some(answer_at))));
+        self.calls.insert(call, cf);
+        out.timers.set(Timer::Answer(cf, call), answer_at);
+        out.touch(Key::Participant(cf, call));
+        call
     }
 }
 
