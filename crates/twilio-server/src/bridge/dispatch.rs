@@ -13,8 +13,9 @@
 //! under the queue, a v1 workspace channel under the workspace. An event reaches a key when it names it: its
 //! workspace, its resource, or its `WorkerSid` or `TaskQueueSid` field. A task's events name no worker, so
 //! the dispatcher keeps which workers hold a reservation of each task (read from the engine when it starts,
-//! then kept from reservation events, dropped when the task is deleted) and a `task.*` event reaches those
-//! workers too: the tasks a v2 channel follows (eb §3.3).
+//! and again after it fell behind the stream and so missed reservation events; kept from reservation events
+//! meanwhile, dropped when the task is deleted) and a `task.*` event reaches those workers too: the tasks a
+//! v2 channel follows (eb §3.3).
 //!
 //! Ordering is the stream's own: a subscription takes effect after every event already broadcast has been
 //! routed, and the channel waits for that before reading its snapshot, as it waited for its own subscription
@@ -117,6 +118,8 @@ struct Routes {
     subscribers: HashMap<u64, Subscriber>,
     by_key: HashMap<Sid, Vec<u64>>,
     task_workers: HashMap<Sid, Vec<Sid>>,
+    /// `task_workers` must be read from the engine again: at the start, and after events were lost.
+    relearn: bool,
     /// The engine stopped: new subscriptions end at once.
     stopped: bool,
 }
@@ -192,6 +195,11 @@ impl Routes {
         }
         self.by_key.clear();
         self.stopped |= why == Ended::Stopped;
+        if why == Ended::Behind {
+            // The lost events may have reserved tasks for workers: who holds what is read anew.
+            self.task_workers.clear();
+            self.relearn = true;
+        }
     }
 
     /// Routes what the stream already holds.
@@ -207,10 +215,9 @@ impl Routes {
     }
 }
 
-async fn run(engine: Engine, mut requests: mpsc::UnboundedReceiver<(Request, Option<oneshot::Sender<()>>)>) {
-    let mut events = engine.subscribe();
-    let mut routes = Routes::default();
-    // Who holds a reservation of each task now; reservation events after the subscription above keep it.
+/// Reads from the engine which workers hold a reservation of each task now; the reservation events
+/// broadcast after the stream was subscribed keep it from there.
+async fn learn_holders(engine: &Engine, routes: &mut Routes) {
     let held = engine.handle().read(|s| {
         let core = &s.core;
         let mut held = Vec::new();
@@ -227,7 +234,15 @@ async fn run(engine: Engine, mut requests: mpsc::UnboundedReceiver<(Request, Opt
         Ok(held) => held.into_iter().for_each(|(task, worker)| routes.learn(task, worker)),
         Err(_) => routes.end_all(Ended::Stopped),
     }
+}
+
+async fn run(engine: Engine, mut requests: mpsc::UnboundedReceiver<(Request, Option<oneshot::Sender<()>>)>) {
+    let mut events = engine.subscribe();
+    let mut routes = Routes { relearn: true, ..Routes::default() };
     loop {
+        if std::mem::take(&mut routes.relearn) && !routes.stopped {
+            learn_holders(&engine, &mut routes).await;
+        }
         tokio::select! {
             request = requests.recv() => match request {
                 Some((Request::Subscribe { id, keys, sender, behind }, ack)) => {
@@ -319,6 +334,7 @@ mod tests {
         }
         assert!(behind.load(Ordering::Relaxed));
         assert!(routes.subscribers.is_empty() && routes.by_key.is_empty());
+        assert!(!routes.relearn, "one channel behind loses the dispatcher nothing");
         assert_eq!(got(&mut to_a).len(), BACKLOG);
         assert!(to_a.try_recv().is_err(), "the sender is gone: the channel sees the end");
 
@@ -326,10 +342,26 @@ mod tests {
         routes.remove(2);
         assert!(routes.subscribers.is_empty() && routes.by_key.is_empty());
         routes.end_all(Ended::Stopped);
+        assert!(!routes.relearn, "a stop asks nothing of an engine that is gone");
         let (mut late, behind) = subscribe(&mut routes, 3, a);
         assert!(
             late.try_recv().is_err() && !behind.load(Ordering::Relaxed),
             "after a stop, nothing subscribes"
         );
+    }
+
+    #[test]
+    fn a_dispatcher_behind_the_stream_forgets_who_holds_each_task_and_reads_it_again() {
+        let mut routes = Routes::default();
+        let (a, task) = (sid(Prefix::Worker, 1), sid(Prefix::Task, 1));
+        let (_to_a, behind) = subscribe(&mut routes, 1, a);
+        let fields = [(Field::TaskSid, task), (Field::WorkerSid, a)];
+        routes.route(&event("reservation.created", sid(Prefix::Reservation, 1), &fields));
+        assert_eq!(routes.task_workers[&task], [a]);
+
+        routes.end_all(Ended::Behind);
+        assert!(behind.load(Ordering::Relaxed));
+        assert!(routes.task_workers.is_empty(), "what it knew may be wrong after lost events");
+        assert!(routes.relearn, "the dispatcher reads the holders from the engine before its next event");
     }
 }
