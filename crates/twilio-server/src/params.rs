@@ -269,6 +269,7 @@ pub fn one_of(name: &str, value: Option<String>, allowed: &[&str]) -> ApiResult<
     match value {
         Some(v) if !allowed.contains(&v.as_str()) => {
             let expected = match allowed {
+                [a] => (*a).to_owned(),
                 [a, b] => format!("{a} or {b}"),
                 _ => format!("one of {}", allowed.join(", ")),
             };

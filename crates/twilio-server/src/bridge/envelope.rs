@@ -43,7 +43,7 @@ use super::format;
 use super::token::{self, Grant};
 use crate::extract::{if_match, json as json_response, sid};
 use crate::handle::Parent;
-use crate::params::Params;
+use crate::params::{one_of, truthy, Params};
 use crate::resources::{reservation_params, Editable, Resource};
 use crate::{ApiError, ApiResult, ServerState};
 
@@ -477,8 +477,7 @@ impl Call<'_> {
     /// accepted and not acted on (the engine has no audio). Answers the reservation.
     async fn worker_participant(mut self, wk: &str) -> ApiResult<Value> {
         let wk = self.own_worker(wk)?;
-        let wr = self.p.str("ReservationSid").ok_or_else(|| missing("ReservationSid"))?;
-        let wr = sid(&wr, Prefix::Reservation, "ReservationSid")?;
+        let wr = self.required_sid("ReservationSid", Prefix::Reservation)?;
         let params = UpdateParticipantParams {
             muted: self.p.bool("Mute"),
             end_conference_on_exit: self.p.bool("EndConferenceOnExit"),
@@ -499,7 +498,7 @@ impl Call<'_> {
     /// engine). Answers the task.
     async fn customer_participant(mut self, wk: &str) -> ApiResult<Value> {
         self.own_worker(wk)?;
-        let wt = self.p.str("TaskSid").ok_or_else(|| missing("TaskSid"))?;
+        let wt = self.p.required("TaskSid")?;
         let wt = self.own_task(&wt).await?;
         let params =
             UpdateParticipantParams { hold: self.p.bool("Hold"), ..UpdateParticipantParams::default() };
@@ -519,12 +518,11 @@ impl Call<'_> {
     /// conference, so the target must be that worker. Answers the task.
     async fn target_participant(mut self, wk: &str, leg: Leg) -> ApiResult<Value> {
         self.own_worker(wk)?;
-        let wt = self.p.str("TaskSid").ok_or_else(|| missing("TaskSid"))?;
+        let wt = self.p.required("TaskSid")?;
         let wt = self.own_task(&wt).await?;
-        let target = self.p.str("TargetWorkerSid").ok_or_else(|| missing("TargetWorkerSid"))?;
-        let target = sid(&target, Prefix::Worker, "TargetWorkerSid")?;
+        let target = self.required_sid("TargetWorkerSid", Prefix::Worker)?;
         let hold = match leg {
-            Leg::Hold => Some(self.p.bool("Hold").ok_or_else(|| missing("Hold"))?),
+            Leg::Hold => Some(truthy(&self.p.required("Hold")?)),
             Leg::Kick => None,
         };
         if let Leg::Hold = leg {
@@ -569,7 +567,7 @@ impl Call<'_> {
         let params = TransferParams {
             reservation_sid,
             task_sid,
-            to: self.p.str("To").ok_or_else(|| missing("To"))?,
+            to: self.p.required("To")?,
             mode: self.p.str("Mode"),
             priority: self.p.integer("Priority")?,
             attributes: self.p.json_object("Attributes")?,
@@ -585,14 +583,8 @@ impl Call<'_> {
         let wk = self.own_worker(wk)?;
         let tt = sid(tt, Prefix::Transfer, "TransferSid")?;
         let task_sid = self.required_sid("TaskSid", Prefix::Task)?;
-        match self.p.str("TransferStatus").as_deref() {
-            Some("canceled") => {}
-            other => {
-                return Err(ApiError::invalid(format!(
-                    "Invalid parameter TransferStatus: a transfer can be set to canceled only, not {other:?}"
-                )))
-            }
-        }
+        // A transfer can only be canceled.
+        one_of("TransferStatus", Some(self.p.required("TransferStatus")?), &["canceled"])?;
         let command = Command::CancelTransfer { workspace_sid: self.ws(), worker_sid: wk, task_sid, sid: tt };
         self.settle_transfer(command).await
     }
@@ -610,8 +602,7 @@ impl Call<'_> {
 
     /// A required SID parameter of the envelope.
     fn required_sid(&mut self, name: &str, prefix: Prefix) -> ApiResult<Sid> {
-        let value = self.p.str(name).ok_or_else(|| missing(name))?;
-        sid(&value, prefix, name)
+        sid(&self.p.required(name)?, prefix, name)
     }
 
     /// `Worker.createTask` (eb §4.3): the SDK names the channel `TaskChannelUniqueName` or `TaskChannelSid`
@@ -658,10 +649,6 @@ async fn update_leg(
 ) -> ApiResult<()> {
     let command = Command::UpdateParticipant { conference_sid: cf, call_sid: call, params };
     state.engine().apply::<Participant>(command).await.map(drop)
-}
-
-fn missing(name: &str) -> ApiError {
-    ApiError::invalid(format!("Missing required parameter {name}"))
 }
 
 /// A reservation with its task as the engine has it now (the SDK validates the nested task too).

@@ -96,6 +96,7 @@ async fn a_warm_transfer_to_a_worker_through_the_envelope_and_both_channels() {
     let (status, body) =
         call(&app, &token_a, "POST", &on_a(&format!("Transfers/{tt}")), cancel("completed")).await;
     assert_eq!(status, 400, "{body}");
+    assert!(message(&body).contains("TransferStatus: 'completed' is not canceled"), "{body}");
     let (status, body) =
         call(&app, &token_a, "POST", &on_a(&format!("Transfers/{tt}")), cancel("canceled")).await;
     assert_eq!(status, 400, "{body}");
