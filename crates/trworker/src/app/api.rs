@@ -427,8 +427,7 @@ async fn complete_task(
     JsonBody(request): JsonBody<CompleteRequest>,
 ) -> Result<Json<Value>, AppError> {
     own_task(&state, &bearer.worker_sid, &task_sid).await?;
-    let client = state.client();
-    let task = client.fetch_task(&task_sid).await.map_err(|e| AppError::upstream("read the task", e))?;
+    let task = wrapup::read_task(&state, &task_sid).await?;
     let done = matches!(
         task.assignment_status,
         Some(TaskAssignmentStatus::Completed | TaskAssignmentStatus::Canceled)
@@ -448,6 +447,7 @@ async fn complete_task(
     }
     // Not completed by the wrap-up timer meanwhile, and not twice by two tabs.
     let _claim = state.inner.wrapping.claim(&task_sid);
+    let client = state.client();
     if let Some(attributes) = attributes {
         // TaskRouter takes new attributes and the completion in two requests.
         let update = UpdateTask { attributes: Some(attributes), ..Default::default() };

@@ -34,6 +34,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
+use twilio::models::TaskAssignmentStatus;
 
 use super::auth::{self, ClientIp};
 use super::{api, snapshot, wrapup, AppError, AppState};
@@ -213,15 +214,11 @@ async fn task_fix(
     if let Some(worker) = &worker {
         api::own_task(&state, worker, &query.task_sid).await?;
     }
-    let before = state
-        .client()
-        .fetch_task(&query.task_sid)
-        .await
-        .map_err(|error| AppError::upstream("read the task", error))?;
+    let before = wrapup::read_task(&state, &query.task_sid).await?;
     let status = before.assignment_status.as_ref().map(|s| s.as_str().to_owned()).unwrap_or_default();
     let mut body = format!("Task assignmentStatus: {status}.\n");
-    if status == "wrapping" {
-        wrapup::fix_task(&state, &query.task_sid).await?;
+    if before.assignment_status == Some(TaskAssignmentStatus::Wrapping) {
+        wrapup::complete_if_wrapping(&state, before).await?;
         body.push_str("Task assignmentStatus set to: completed.\n");
     }
     Ok(text(StatusCode::OK, body))

@@ -245,12 +245,13 @@ pub async fn fix_task(state: &AppState, task_sid: &str) -> Result<Task, AppError
     complete_if_wrapping(state, task).await
 }
 
-async fn read_task(state: &AppState, task_sid: &str) -> Result<Task, AppError> {
+/// The task as TaskRouter has it now.
+pub(crate) async fn read_task(state: &AppState, task_sid: &str) -> Result<Task, AppError> {
     state.client().fetch_task(task_sid).await.map_err(|e| AppError::upstream("read the task", e))
 }
 
 /// [`fix_task`] for a task just read.
-async fn complete_if_wrapping(state: &AppState, task: Task) -> Result<Task, AppError> {
+pub(crate) async fn complete_if_wrapping(state: &AppState, task: Task) -> Result<Task, AppError> {
     if task.assignment_status != Some(TaskAssignmentStatus::Wrapping) {
         return Ok(task);
     }
