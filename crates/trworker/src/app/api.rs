@@ -236,24 +236,23 @@ async fn post_activity(
     if request.activity_sid.is_empty() {
         return Err(AppError::BadRequest("Say which activity: {\"activity_sid\":\"WA…\"}.".to_owned()));
     }
-    let worker = set_activity(&state, &bearer.worker_sid, &request.activity_sid).await?;
+    let worker =
+        set_activity(&state, &bearer.worker_sid, &request.activity_sid, "change the activity").await?;
     live::refresh(&state, &bearer.worker_sid);
     let workspace = snapshot::workspace(&state).await.ok();
     Ok(Json(snapshot::worker_json(&worker, workspace.as_ref())))
 }
 
-/// Moves `worker_sid` to `activity_sid` (the worker's own change, and a supervisor's).
+/// Moves `worker_sid` to `activity_sid` (the worker's own change, and a supervisor's); a failure says it
+/// could not `action` (e.g. "set the worker to Offline").
 pub(crate) async fn set_activity(
     state: &AppState,
     worker_sid: &str,
     activity_sid: &str,
+    action: &str,
 ) -> Result<Worker, AppError> {
     let update = UpdateWorker { activity_sid: Some(activity_sid.to_owned()), ..Default::default() };
-    state
-        .client()
-        .update_worker(worker_sid, &update)
-        .await
-        .map_err(|e| AppError::upstream("change the activity", e))
+    state.client().update_worker(worker_sid, &update).await.map_err(|e| AppError::upstream(action, e))
 }
 
 /// The worker's own reservation `reservation_sid`, or 403.
@@ -325,7 +324,8 @@ async fn accept_reservation(
     // reported to the worker's sockets rather than as a failed accept.
     match workspace.activity_named(&config.accept_activity) {
         Some(activity) => {
-            if let Err(error) = set_activity(&state, worker_sid, &activity.sid).await {
+            let action = format!("move you to {}", activity.friendly_name);
+            if let Err(error) = set_activity(&state, worker_sid, &activity.sid, &action).await {
                 tracing::warn!(%worker_sid, %error, "could not move the worker to the accept activity");
                 state.inner.hub.push_message(
                     worker_sid,

@@ -215,7 +215,8 @@ async fn post_activity(
                 ))
             })?,
     };
-    let worker = match super::api::set_activity(&state, &worker_sid, &activity_sid).await {
+    let action = format!("set the worker to {activity}");
+    let worker = match super::api::set_activity(&state, &worker_sid, &activity_sid, &action).await {
         Err(AppError::NotFound(_)) => return Err(worker_gone(&worker_sid)),
         other => other?,
     };
