@@ -144,8 +144,7 @@ pub(crate) fn ensure(state: &AppState, worker_sid: &str) {
         };
         // Idle from the start unless a tab is open: a sign-in no page follows (a script, the original's
         // token URL) does not hold a channel for the token's whole life.
-        let tabs = state.inner.hub.channel(worker_sid).is_some_and(|c| c.sockets() > 0);
-        let idle_since = (!tabs).then(|| state.now());
+        let idle_since = (!state.inner.hub.has_tabs(worker_sid)).then(|| state.now());
         map.insert(worker_sid.to_owned(), Entry { _client: client, consumer, status, idle_since });
         Ok(true)
     });

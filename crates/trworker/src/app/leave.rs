@@ -37,8 +37,7 @@ impl Departure {
 impl Drop for Departure {
     fn drop(&mut self) {
         let hub = &self.state.inner.hub;
-        let last = hub.channel(&self.worker_sid).is_none_or(|c| c.sockets() == 0);
-        if last {
+        if !hub.has_tabs(&self.worker_sid) {
             let now = self.state.now();
             if let Ok(mut departed) = self.state.inner.departed.lock() {
                 departed.insert(self.worker_sid.to_string(), now);
@@ -85,8 +84,7 @@ pub(crate) async fn sweep(state: &AppState) {
         Err(_) => return,
     };
     for worker_sid in due {
-        let connected = state.inner.hub.channel(&worker_sid).is_some_and(|c| c.sockets() > 0);
-        if connected {
+        if state.inner.hub.has_tabs(&worker_sid) {
             continue;
         }
         match state.client().fetch_worker(&worker_sid).await {

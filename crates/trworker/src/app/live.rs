@@ -117,6 +117,12 @@ impl Hub {
         }
     }
 
+    /// Whether `worker_sid` has a page open on this server (a socket on its channel). Creates no channel.
+    pub(crate) fn has_tabs(&self, worker_sid: &str) -> bool {
+        let workers = self.workers.lock();
+        workers.is_ok_and(|w| w.get(worker_sid).is_some_and(|c| c.sockets() > 0))
+    }
+
     /// The channel of `worker_sid`, created on first use.
     pub(crate) fn channel(&self, worker_sid: &str) -> Option<Arc<Channel>> {
         let mut workers = self.workers.lock().ok()?;
