@@ -32,7 +32,7 @@ use engine::command::{Command, WorkerParams};
 use engine::core::ActivityFilter;
 use engine::model::Worker;
 use engine::{Event, Sid};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use super::dispatch::{Ended, Subscription};
 use super::envelope::error_response;
@@ -40,6 +40,7 @@ use super::format;
 use super::token::{self, Bearer};
 use super::{deadline_in, Addressing, Session};
 use crate::params::Params;
+use crate::worker_feed::{worker_concern, WorkerRender};
 use crate::{ApiError, ServerState};
 
 /// The largest frame or message a client may send. The SDK sends none (only the close handshake, whose
@@ -128,9 +129,9 @@ enum Concern {
     WorkerChannel(Sid),
     Reservation(Sid),
     Task(Sid),
-    /// A transfer this worker made, by its initiating reservation, with the status and failure reason the
-    /// event is about (the transfer may have moved on since).
-    Transfer(Sid, Option<String>, Option<String>),
+    /// A transfer this worker made, by its initiating reservation, with what the event says of it: the
+    /// transfer the reservation holds may have moved on since, or been replaced by the worker's next one.
+    Transfer(Sid, Map<String, Value>),
 }
 
 impl Channel {
@@ -170,24 +171,19 @@ impl Channel {
         if event.workspace_sid != bearer.workspace_sid {
             return None;
         }
-        let name = event.event_type.as_str();
-        let mine = |e: &Event| e.resource_sid == bearer.worker_sid;
-        match name {
-            "worker.activity.update" | "worker.attributes.update" if mine(event) => Some(Concern::Worker),
-            "worker.capacity.update" | "worker.channel.availability.update" if mine(event) => {
-                let channel = event.field("TaskChannelSid").and_then(|s| Sid::parse(s).ok())?;
-                Some(Concern::WorkerChannel(channel))
-            }
-            _ if name.starts_with("reservation.") => {
-                let wk = bearer.worker_sid.to_string();
-                if event.field("WorkerSid") != Some(wk.as_str()) {
-                    return None;
-                }
-                if let Some(task) = event.field("TaskSid").and_then(|s| Sid::parse(s).ok()) {
+        // The worker's own events, as its v1 channel takes them.
+        if let Some((worker, render)) = worker_concern(event) {
+            return (worker == bearer.worker_sid).then(|| match render {
+                WorkerRender::Worker => Concern::Worker,
+                WorkerRender::WorkerChannel { task_channel } => Concern::WorkerChannel(task_channel),
+                WorkerRender::ReservationTask { reservation, task } => {
                     self.tasks.insert(task);
+                    Concern::Reservation(reservation)
                 }
-                Some(Concern::Reservation(event.resource_sid))
-            }
+            });
+        }
+        let name = event.event_type.as_str();
+        match name {
             "task.updated" | "task.canceled" | "task.completed" | "task.wrapup"
                 if self.tasks.contains(&event.resource_sid) =>
             {
@@ -204,8 +200,16 @@ impl Channel {
                     return None;
                 }
                 let from = event.field("ReservationSid").and_then(|s| Sid::parse(s).ok())?;
-                let field = |name: &str| event.field(name).map(str::to_owned);
-                Some(Concern::Transfer(from, field("TransferStatus"), field("TransferFailedReason")))
+                let said = [
+                    ("sid", "TransferSid"),
+                    ("transfer_to", "TransferTo"),
+                    ("transfer_type", "TransferType"),
+                    ("transfer_mode", "TransferMode"),
+                    ("transfer_status", "TransferStatus"),
+                    ("transfer_failed_reason", "TransferFailedReason"),
+                ];
+                let said = said.iter().map(|(key, field)| ((*key).to_owned(), json!(event.field(field))));
+                Some(Concern::Transfer(from, said.collect()))
             }
             _ => None,
         }
@@ -226,13 +230,14 @@ impl Channel {
                 }
                 Concern::Reservation(sid) => format::reservation_in(core, ws, sid, now),
                 Concern::Task(sid) => core.task(ws, sid).map(|t| format::task(t, now)),
-                Concern::Transfer(from, status, reason) => core.reservation(ws, from).and_then(|r| {
+                Concern::Transfer(from, said) => core.reservation(ws, from).and_then(|r| {
                     let transfer = r.outgoing_transfer.as_deref().ok_or(engine::Error::NotFound {
                         what: format!("the transfer of reservation {from}"),
                     })?;
                     let mut payload = format::transfer(transfer);
-                    payload["transfer_status"] = json!(status);
-                    payload["transfer_failed_reason"] = json!(reason);
+                    if let Some(fields) = payload.as_object_mut() {
+                        fields.extend(said);
+                    }
                     Ok(payload)
                 }),
             }
