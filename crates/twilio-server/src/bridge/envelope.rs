@@ -332,18 +332,13 @@ impl Call<'_> {
 
     /// `Activity.setAsCurrent` and `Worker.setAttributes` on the bearer's worker;
     /// `Supervisor.setWorkerActivity` and `setWorkerAttributes` on another worker of the workspace, for a
-    /// supervisor's token. The SDK's
-    /// supervisor sends its own worker's version as `If-Match` there (eb §8, risk 11), which says nothing of
-    /// the other worker, so it is not checked.
+    /// supervisor's token. The SDK's supervisor sends its own worker's version as `If-Match` there (eb §8,
+    /// risk 11), which says nothing of the other worker, so it is not checked.
     async fn update_worker(mut self, wk: &str) -> ApiResult<Value> {
-        let wk = match self.own_worker(wk) {
-            Ok(wk) => wk,
-            Err(_) if self.workspace_wide() => {
-                self.if_match = None;
-                sid(wk, Prefix::Worker, "WorkerSid")?
-            }
-            Err(e) => return Err(e),
-        };
+        let wk = self.readable_worker(wk)?;
+        if self.own().ok() != Some(wk) {
+            self.if_match = None;
+        }
         let command = <Worker as Editable>::update(self.ws(), wk, &mut self.p, self.if_match.take())?;
         let engine = self.state.engine().clone();
         self.finish()?;
