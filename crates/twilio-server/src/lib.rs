@@ -106,7 +106,7 @@ impl ServerState {
         public_url: &str,
         bridge: bridge::Options,
     ) -> ServerState {
-        let bridge = bridge::Bridge::new(bridge);
+        let bridge = bridge::Bridge::new(bridge, engine.clone());
         ServerState { inner: Arc::new(Inner { engine, credentials, urls: Urls::new(public_url), bridge }) }
     }
 

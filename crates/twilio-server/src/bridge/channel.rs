@@ -93,7 +93,7 @@ async fn open(
     let upgrade = limited(upgrade)?;
     // Subscribe before anything is read, so nothing between the read and the stream is missed.
     let (ws, wk) = (bearer.workspace_sid, bearer.worker_sid);
-    let events = state.bridge().subscribe(engine, vec![wk]).await;
+    let events = state.bridge().subscribe(vec![wk]).await;
     // The tasks whose events concern this worker: those it holds a reservation for (the SDK finds a task
     // through the worker's reservations, eb §3.3). Kept up to date from reservation events.
     let known = engine.handle().read(move |s| {

@@ -24,7 +24,7 @@
 //! fetches everything again.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use engine::{Event, Sid};
@@ -46,16 +46,22 @@ pub(super) enum Ended {
     Stopped,
 }
 
-/// What the dispatcher is asked.
+/// What the dispatcher is asked. A subscription is acknowledged once in force.
 enum Request {
-    Subscribe { id: u64, keys: Vec<Sid>, sender: mpsc::Sender<Arc<Event>>, behind: Arc<AtomicBool> },
+    Subscribe {
+        id: u64,
+        keys: Vec<Sid>,
+        sender: mpsc::Sender<Arc<Event>>,
+        behind: Arc<AtomicBool>,
+        ack: oneshot::Sender<()>,
+    },
     Unsubscribe(u64),
 }
 
 /// The dispatcher as the bridge holds it: where to send requests.
 pub(super) struct Dispatch {
-    requests: mpsc::UnboundedSender<(Request, Option<oneshot::Sender<()>>)>,
-    next: std::sync::atomic::AtomicU64,
+    requests: mpsc::UnboundedSender<Request>,
+    next: AtomicU64,
 }
 
 impl Dispatch {
@@ -63,7 +69,7 @@ impl Dispatch {
     pub(super) fn start(engine: Engine) -> Dispatch {
         let (requests, rx) = mpsc::unbounded_channel();
         tokio::spawn(run(engine, rx));
-        Dispatch { requests, next: std::sync::atomic::AtomicU64::new(0) }
+        Dispatch { requests, next: AtomicU64::new(0) }
     }
 
     /// Subscribes under `keys`; resolves once every event broadcast so far has been routed without it.
@@ -72,9 +78,9 @@ impl Dispatch {
         let (sender, events) = mpsc::channel(BACKLOG);
         let behind = Arc::new(AtomicBool::new(false));
         let (ack, acked) = oneshot::channel();
-        let request = Request::Subscribe { id, keys, sender, behind: behind.clone() };
+        let request = Request::Subscribe { id, keys, sender, behind: behind.clone(), ack };
         // A dispatcher that is gone drops the sender: the subscription ends at once as stopped.
-        let _ = self.requests.send((request, Some(ack)));
+        let _ = self.requests.send(request);
         let _ = acked.await;
         Subscription { id, events, behind, requests: self.requests.clone() }
     }
@@ -85,7 +91,7 @@ pub(super) struct Subscription {
     id: u64,
     events: mpsc::Receiver<Arc<Event>>,
     behind: Arc<AtomicBool>,
-    requests: mpsc::UnboundedSender<(Request, Option<oneshot::Sender<()>>)>,
+    requests: mpsc::UnboundedSender<Request>,
 }
 
 impl Subscription {
@@ -101,7 +107,7 @@ impl Subscription {
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        let _ = self.requests.send((Request::Unsubscribe(self.id), None));
+        let _ = self.requests.send(Request::Unsubscribe(self.id));
     }
 }
 
@@ -236,7 +242,7 @@ async fn learn_holders(engine: &Engine, routes: &mut Routes) {
     }
 }
 
-async fn run(engine: Engine, mut requests: mpsc::UnboundedReceiver<(Request, Option<oneshot::Sender<()>>)>) {
+async fn run(engine: Engine, mut requests: mpsc::UnboundedReceiver<Request>) {
     let mut events = engine.subscribe();
     let mut routes = Routes { relearn: true, ..Routes::default() };
     loop {
@@ -245,15 +251,13 @@ async fn run(engine: Engine, mut requests: mpsc::UnboundedReceiver<(Request, Opt
         }
         tokio::select! {
             request = requests.recv() => match request {
-                Some((Request::Subscribe { id, keys, sender, behind }, ack)) => {
+                Some(Request::Subscribe { id, keys, sender, behind, ack }) => {
                     // What was broadcast before this request goes to the channels there were before it.
                     routes.drain(&mut events);
                     routes.add(id, keys, sender, behind);
-                    if let Some(ack) = ack {
-                        let _ = ack.send(());
-                    }
+                    let _ = ack.send(());
                 }
-                Some((Request::Unsubscribe(id), _)) => routes.remove(id),
+                Some(Request::Unsubscribe(id)) => routes.remove(id),
                 None => return,
             },
             event = events.recv(), if !routes.stopped => match event {

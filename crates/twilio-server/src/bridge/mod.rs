@@ -77,20 +77,22 @@ impl Default for Options {
 pub struct Bridge {
     options: Options,
     sessions: Sessions,
-    /// Started by the first channel, since the bridge is made before it has an engine to read.
+    engine: crate::Engine,
+    /// Started by the first channel: a server no SDK connects to reads no event stream for the bridge and
+    /// scans no reservations (and the bridge can be made outside a Tokio runtime).
     dispatch: OnceLock<dispatch::Dispatch>,
 }
 
 impl Bridge {
-    /// A bridge with no channel open.
-    pub fn new(options: Options) -> Bridge {
-        Bridge { options, sessions: Sessions::default(), dispatch: OnceLock::new() }
+    /// A bridge over `engine` with no channel open.
+    pub fn new(options: Options, engine: crate::Engine) -> Bridge {
+        Bridge { options, sessions: Sessions::default(), engine, dispatch: OnceLock::new() }
     }
 
     /// Subscribes a channel to the events that name one of `keys` (see [`dispatch`]); resolves once the
     /// subscription is in force, so a snapshot read after it misses nothing.
-    async fn subscribe(&self, engine: &crate::Engine, keys: Vec<Sid>) -> dispatch::Subscription {
-        let dispatch = self.dispatch.get_or_init(|| dispatch::Dispatch::start(engine.clone()));
+    async fn subscribe(&self, keys: Vec<Sid>) -> dispatch::Subscription {
+        let dispatch = self.dispatch.get_or_init(|| dispatch::Dispatch::start(self.engine.clone()));
         dispatch.subscribe(keys).await
     }
 }

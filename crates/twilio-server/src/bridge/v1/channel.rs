@@ -134,7 +134,7 @@ async fn open(
         Channel::Worker(_) | Channel::TaskQueue(_) => cap.channel_sid,
         Channel::Workspace => cap.workspace_sid,
     };
-    let events = state.bridge().subscribe(engine, vec![key]).await;
+    let events = state.bridge().subscribe(vec![key]).await;
     Ok(upgrade.on_upgrade(move |socket| async move {
         let channel = V1Channel { state, cap, events };
         channel.run(socket, query.close_existing, query.disconnect_activity).await;
