@@ -18,6 +18,8 @@
 //! - **A throttle on failed authentication** ([`Limits::auth_failures`]): an address whose requests keep
 //!   failing Basic authentication (the handler marks the response with [`AuthFailed`]) gets `429` with
 //!   `Retry-After` for a while, before any handler runs.
+//! - **Small WebSocket clients** ([`small_client_socket`]): the size limits and read buffer of every
+//!   WebSocket these servers accept.
 //!
 //! Shutdown is graceful, as with `axum::serve`: the listener closes, each connection finishes the request
 //! it is serving, and the loop returns when they are all done.
@@ -33,6 +35,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::Body;
+use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, Request};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -116,6 +119,16 @@ impl Limits {
         }
         Some(current)
     }
+}
+
+/// A WebSocket upgrade for a client that sends little (a hello, a token, an envelope): no message or frame
+/// over `max` bytes, whether or not the client has authenticated (tungstenite's defaults, 64 MiB messages
+/// and 16 MiB frames, would let any socket make the server buffer that much; an oversized message closes
+/// the socket with 1009), and a 1 KiB read buffer instead of the default 128 KiB (a longer frame is read in
+/// several steps), which is what lets thousands of idle connections stay in little memory
+/// (docs/PERFORMANCE.md).
+pub fn small_client_socket(upgrade: WebSocketUpgrade, max: usize) -> WebSocketUpgrade {
+    upgrade.max_message_size(max).max_frame_size(max).read_buffer_size(1024)
 }
 
 /// Marks a response as a failed authentication, for the throttle. Inserted by the handler that refused the

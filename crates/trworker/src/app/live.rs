@@ -330,16 +330,10 @@ async fn upgrade(State(state): State<AppState>, upgrade: WebSocketUpgrade) -> Re
     })
 }
 
-/// `upgrade` sized for what a page sends (the worker's and the supervisor's).
+/// `upgrade` sized for what a page sends (the worker's and the supervisor's): a hello and later refreshed
+/// tokens, never more than `ws_max_message_bytes`.
 pub(crate) fn sized(state: &AppState, upgrade: WebSocketUpgrade) -> WebSocketUpgrade {
-    // The page sends little (a hello and later refreshed tokens, a few KiB at most): a 1 KiB read buffer
-    // (a longer frame is read in several steps) instead of the default 128 KiB is what lets thousands of
-    // idle workers stay connected in little memory (docs/PERFORMANCE.md).
-    // Nothing a client may send is larger than `ws_max_message_bytes`, whether or not it has said hello:
-    // tungstenite's defaults (64 MiB messages, 16 MiB frames) let an unauthenticated socket make the server
-    // buffer that much. An oversized message closes the socket with 1009 (message too big).
-    let max = state.config().ws_max_message_bytes;
-    upgrade.max_message_size(max).max_frame_size(max).read_buffer_size(1024)
+    twilio_server::http::small_client_socket(upgrade, state.config().ws_max_message_bytes)
 }
 
 /// The first message of a socket.

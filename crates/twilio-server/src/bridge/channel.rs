@@ -296,10 +296,7 @@ pub(super) fn limited(
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<WebSocketUpgrade, ApiError> {
     match upgrade {
-        Ok(upgrade) => Ok(upgrade
-            .max_message_size(MAX_CLIENT_MESSAGE)
-            .max_frame_size(MAX_CLIENT_MESSAGE)
-            .read_buffer_size(1024)),
+        Ok(upgrade) => Ok(crate::http::small_client_socket(upgrade, MAX_CLIENT_MESSAGE)),
         Err(rejection) => {
             let message = format!("This is the event bridge's WebSocket: {rejection}");
             Err(ApiError::new(StatusCode::BAD_REQUEST, 20001, message))
