@@ -16,7 +16,7 @@ use crate::config::vars;
 use crate::embedded::{self, Embedded, Seed};
 use crate::obs::log::LogFormat;
 use crate::ops;
-use crate::start::{start, Feed, Role, Settings, Started};
+use crate::start::{start, Role, Settings, Started};
 
 /// A TaskRouter worker app with its own TaskRouter.
 #[derive(Debug, Parser)]
@@ -116,15 +116,7 @@ impl ListenArgs {
     /// What `serve` and `engine` start with: these arguments' public URL and limits, the engine's clock, the
     /// applied feed and reconciliation in the background.
     fn settings(&self, role: Role, engine: Option<embedded::Settings>) -> Settings {
-        Settings {
-            role,
-            engine,
-            public_url: self.public_url.clone(),
-            limits: self.limits(),
-            app_clock: None,
-            feed: Feed::Applied,
-            reconcile: true,
-        }
+        Settings { public_url: self.public_url.clone(), limits: self.limits(), ..Settings::new(role, engine) }
     }
 }
 

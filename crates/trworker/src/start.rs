@@ -64,6 +64,23 @@ pub struct Settings {
     pub reconcile: bool,
 }
 
+impl Settings {
+    /// `role` (with `engine`, see [`Settings::engine`]) as the CLI runs it: on the bound address, default
+    /// limits, the engine's clock, the applied feed and reconciliation in the background. Change a field
+    /// with struct update syntax.
+    pub fn new(role: Role, engine: Option<embedded::Settings>) -> Settings {
+        Settings {
+            role,
+            engine,
+            public_url: None,
+            limits: Limits::default(),
+            app_clock: None,
+            feed: Feed::Applied,
+            reconcile: true,
+        }
+    }
+}
+
 /// Which of the engine's event streams feeds the app in local mode (`engine::handle` docs).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Feed {

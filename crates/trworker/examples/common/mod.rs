@@ -38,15 +38,7 @@ impl Servers {
             seed: Seed::Demo,
             manual_clock: false,
         };
-        let settings = |role, engine| Settings {
-            role,
-            engine,
-            public_url: None,
-            limits,
-            app_clock: None,
-            feed,
-            reconcile: true,
-        };
+        let settings = |role, engine| Settings { limits, feed, ..Settings::new(role, engine) };
         let (stop, stopped) = watch::channel(false);
         let stopping = move || {
             let mut stopped = stopped.clone();

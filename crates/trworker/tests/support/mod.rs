@@ -20,8 +20,7 @@ use engine::Clock;
 use tokio::net::TcpListener;
 use trworker::app::{AppConfig, AppState};
 use trworker::embedded::{self, Embedded, Seed};
-use trworker::start::{start, Feed, Role, Settings, Started};
-use twilio_server::http::Limits;
+use trworker::start::{start, Role, Settings, Started};
 
 /// A directory of its own under the system's temporary directory, removed on drop.
 pub struct TempDir {
@@ -143,15 +142,7 @@ pub fn engine_settings(dir: &Path, seed: Seed) -> embedded::Settings {
 
 /// Settings for `role` with the defaults every test wants.
 fn settings(role: Role, engine: Option<embedded::Settings>) -> Settings {
-    Settings {
-        role,
-        engine,
-        public_url: None,
-        limits: Limits::default(),
-        app_clock: None,
-        feed: Feed::Applied,
-        reconcile: false,
-    }
+    Settings { reconcile: false, ..Settings::new(role, engine) }
 }
 
 /// The engine alone, as `trworker engine` (its `local.env` written), with its credentials.
