@@ -121,7 +121,7 @@ async fn run(args: &Args, dir: &Path) -> anyhow::Result<()> {
         "app at {}, TaskRouter at {} ({} mode, pid {})",
         app.listening,
         engine_started.listening,
-        servers.mode(),
+        servers.mode().as_str(),
         std::process::id()
     );
     let workers = create_workers(&admin, &activities, args.workers).await?;

@@ -291,7 +291,7 @@ async fn run(args: &Args, dir: &Path) -> anyhow::Result<()> {
         "app at {}, TaskRouter at {} ({} mode, pid {})",
         app.listening,
         bench.base,
-        servers.mode(),
+        servers.mode().as_str(),
         std::process::id()
     );
 

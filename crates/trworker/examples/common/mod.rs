@@ -81,11 +81,11 @@ impl Servers {
     }
 
     /// Which mode, for the banner.
-    pub fn mode(&self) -> &'static str {
+    pub fn mode(&self) -> Mode {
         if self.engine.is_some() {
-            "twilio"
+            Mode::Twilio
         } else {
-            "local"
+            Mode::Local
         }
     }
 
