@@ -235,6 +235,12 @@ impl WorkerCapability {
         self
     }
 
+    /// What a worker's own page needs, as in Twilio's worker token example and the original app: fetching
+    /// the worker's sub-resources, activity updates and reservation updates.
+    pub fn allow_worker_page(self) -> Self {
+        self.allow_fetch_subresources(true).allow_activity_updates(true).allow_reservation_updates(true)
+    }
+
     /// The TaskRouter base put in policy URLs, default [`TASKROUTER_URL`]. Only a local engine that checks
     /// policies against its own host needs another value; real Twilio requires the default.
     pub fn taskrouter_url(mut self, url: impl Into<String>) -> Self {

@@ -61,10 +61,8 @@ pub(crate) fn issue(state: &AppState, worker_sid: &str) -> Result<Issued, AppErr
     let capability = config
         .worker_capability(worker_sid)
         .ttl(config.token_ttl)
-        // The original app's three: its page's SDK also reads the worker's channels and statistics.
-        .allow_fetch_subresources(true)
-        .allow_activity_updates(true)
-        .allow_reservation_updates(true);
+        // The page's SDK also reads the worker's channels and statistics.
+        .allow_worker_page();
     let claims =
         capability.claims(now).map_err(|e| AppError::Config(format!("could not issue a token: {e}")))?;
     let token =

@@ -124,9 +124,7 @@ pub async fn run(args: TokenArgs) -> anyhow::Result<()> {
             &worker.sid,
         )
         .ttl(args.ttl)
-        .allow_fetch_subresources(true)
-        .allow_activity_updates(true)
-        .allow_reservation_updates(true)
+        .allow_worker_page()
         .to_jwt(now),
         Sdk::V2 => {
             let (Some(key), Some(secret)) = (&args.api_key, &args.api_secret) else {

@@ -96,6 +96,9 @@ fn worker_token_options_append_their_policies() -> Result<(), TokenError> {
     let payload = part(&token, 1);
     assert_eq!(payload["policies"], Value::Array(expected));
     assert_eq!(payload["exp"], json!(NOW + 3600));
+    // The worker page's set is those three.
+    let page = WorkerCapability::new(AC, "secret", WS, WK).ttl(Duration::from_secs(3600)).allow_worker_page();
+    assert_eq!(page.to_jwt(NOW)?, token);
     Ok(())
 }
 
