@@ -117,13 +117,7 @@ async fn run(args: &Args, dir: &Path) -> anyhow::Result<()> {
         .into_iter()
         .filter_map(|a| Some((a.friendly_name?, a.sid)))
         .collect::<HashMap<_, _>>();
-    println!(
-        "app at {}, TaskRouter at {} ({} mode, pid {})",
-        app.listening,
-        engine_started.listening,
-        servers.mode().as_str(),
-        std::process::id()
-    );
+    println!("{}", servers.banner());
     let workers = create_workers(&admin, &activities, args.workers).await?;
     let bench = Bench {
         admin,

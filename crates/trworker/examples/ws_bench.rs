@@ -287,13 +287,7 @@ async fn run(args: &Args, dir: &Path) -> anyhow::Result<()> {
         auth_token: embedded.credentials.auth_token.clone(),
         http: reqwest::Client::builder().pool_max_idle_per_host(256).build()?,
     };
-    println!(
-        "app at {}, TaskRouter at {} ({} mode, pid {})",
-        app.listening,
-        bench.base,
-        servers.mode().as_str(),
-        std::process::id()
-    );
+    println!("{}", servers.banner());
 
     // The stream the app's events come from: in twilio mode the event bridge's (durable), else the feed's.
     let events = if args.durable_feed || args.twilio {

@@ -80,13 +80,16 @@ impl Servers {
         self.engine.as_ref().unwrap_or(&self.app)
     }
 
-    /// Which mode, for the banner.
-    pub fn mode(&self) -> Mode {
-        if self.engine.is_some() {
-            Mode::Twilio
-        } else {
-            Mode::Local
-        }
+    /// The line a benchmark starts with: where the app and TaskRouter are, the mode, and this process.
+    pub fn banner(&self) -> String {
+        let mode = if self.engine.is_some() { Mode::Twilio } else { Mode::Local };
+        format!(
+            "app at {}, TaskRouter at {} ({} mode, pid {})",
+            self.app.listening,
+            self.engine_server().listening,
+            mode.as_str(),
+            std::process::id()
+        )
     }
 
     /// Stops both and waits until their state is saved.
